@@ -1,0 +1,91 @@
+# poolscout - an LD_PRELOAD allocation profiler that ranks pooling candidates.
+#
+#   make            build/libpoolscout.so and build/poolscout
+#   make test       every test (unit, golden, integration, stress, fuzz smoke)
+#   make demo       profile a demo app before and after its fix
+#   make bench      overhead against a plain run and heaptrack, side by side
+#   make install PREFIX=/usr/local
+#
+# Missing Debian packages are installed when run as root (mk/deps.sh).
+
+CC ?= cc
+CXX ?= g++
+PREFIX ?= /usr/local
+B := build
+V ?= 0
+Q := $(if $(filter 1,$(V)),,@)
+
+WARN := -Wall -Wextra -Wshadow -Wno-unused-parameter -Wstrict-prototypes \
+	-Wmissing-prototypes
+CFLAGS ?= -O2 -g
+ALL_CFLAGS := $(CFLAGS) $(WARN) -std=gnu11 -Iinclude -MMD -MP
+
+PRELOAD_SRC := $(wildcard preload/*.c)
+PRELOAD_OBJ := $(PRELOAD_SRC:%.c=$(B)/%.o)
+PRELOAD_CFLAGS := -fPIC -fvisibility=hidden -ftls-model=initial-exec \
+	-fno-omit-frame-pointer -Ipreload
+PRELOAD_LIBS := -lunwind -lz -ldl -lpthread
+
+ANALYZER_LIB_SRC := $(filter-out analyzer/main.c,$(wildcard analyzer/*.c))
+ANALYZER_LIB_OBJ := $(ANALYZER_LIB_SRC:%.c=$(B)/%.o) $(B)/analyzer/profile.pb-c.o
+ANALYZER_LIBS := -ldw -lelf -lprotobuf-c -lz -lm -lstdc++
+ANALYZER_CFLAGS := -Ianalyzer -I$(B)/analyzer
+
+.PHONY: all deps test demo bench install clean fuzz check-warnings
+all: $(B)/libpoolscout.so $(B)/poolscout
+
+$(B)/.deps-build: mk/deps.sh
+	$(Q)mkdir -p $(B)
+	$(Q)sh mk/deps.sh build
+	$(Q)touch $@
+
+deps: $(B)/.deps-build
+
+$(B)/preload/%.o: preload/%.c $(B)/.deps-build
+	$(Q)mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(ALL_CFLAGS) $(PRELOAD_CFLAGS) -c $< -o $@
+
+$(B)/libpoolscout.so: $(PRELOAD_OBJ)
+	@echo "  LD      $@"
+	$(Q)$(CC) -shared -Wl,-z,defs -Wl,-soname,libpoolscout.so -o $@ \
+		$(PRELOAD_OBJ) $(PRELOAD_LIBS)
+
+# pprof's upstream profile.proto, as Debian packages it.
+PPROF_PROTO_DIR := /usr/share/gocode/src/github.com/google/pprof/proto
+
+$(B)/analyzer/profile.pb-c.c: $(B)/.deps-build
+	$(Q)mkdir -p $(dir $@)
+	@echo "  PROTOC  profile.proto"
+	$(Q)protoc-c --proto_path=$(PPROF_PROTO_DIR) --c_out=$(B)/analyzer \
+		$(PPROF_PROTO_DIR)/profile.proto
+
+$(B)/analyzer/profile.pb-c.o: $(B)/analyzer/profile.pb-c.c
+	$(Q)$(CC) $(CFLAGS) -std=gnu11 -I$(B)/analyzer -c $< -o $@
+
+$(B)/analyzer/%.o: analyzer/%.c $(B)/.deps-build $(B)/analyzer/profile.pb-c.c
+	$(Q)mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(ALL_CFLAGS) $(ANALYZER_CFLAGS) -c $< -o $@
+
+$(B)/libanalyzer.a: $(ANALYZER_LIB_OBJ)
+	$(Q)ar rcs $@ $^
+
+$(B)/poolscout: $(B)/analyzer/main.o $(B)/libanalyzer.a
+	@echo "  LD      $@"
+	$(Q)$(CC) -o $@ $^ $(ANALYZER_LIBS)
+
+include tests/tests.mk
+include demo-apps/demo.mk
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib \
+		$(DESTDIR)$(PREFIX)/include
+	install -m 755 $(B)/poolscout $(DESTDIR)$(PREFIX)/bin/poolscout
+	install -m 755 $(B)/libpoolscout.so $(DESTDIR)$(PREFIX)/lib/libpoolscout.so
+	install -m 644 include/poolscout.h $(DESTDIR)$(PREFIX)/include/poolscout.h
+
+clean:
+	rm -rf $(B)
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

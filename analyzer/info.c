@@ -1,0 +1,217 @@
+/* info.c - `poolscout info`: what a profile holds and whether it is whole.
+ * Per file: process, command line, duration, options, completeness (and
+ * where a cut-short file stops), tables, totals, and the module list with
+ * what the symbolizer found for each module. */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "commands.h"
+#include "json.h"
+#include "profile.h"
+#include "symbolize.h"
+
+struct totals {
+	uint64_t allocs, alloc_bytes, frees, free_bytes, xfrees;
+	uint64_t unknown_frees, unrecorded, threads;
+};
+
+static struct totals file_totals(const pf_file *f)
+{
+	struct totals t = { 0 };
+	uint64_t k = pf_scale(f);
+	for (size_t i = 0; i < f->nentries; i++) {
+		const pf_entry *e = &f->entries[i];
+		t.allocs += e->allocs * k;
+		t.alloc_bytes += e->alloc_bytes * k;
+		t.frees += e->frees * k;
+		t.free_bytes += e->free_bytes * k;
+		t.xfrees += e->xfrees * k;
+	}
+	for (size_t i = 0; i < f->nthreads; i++) {
+		const pf_thread *th = f->threads[i];
+		if (!th)
+			continue;
+		t.threads++;
+		t.unknown_frees += th->unknown_frees;
+		t.unrecorded += th->unrecorded_allocs;
+	}
+	return t;
+}
+
+static size_t count_stacks(const pf_file *f)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < f->nstacks; i++)
+		n += f->stacks[i] != NULL;
+	return n;
+}
+
+static void build_id_hex(const pf_module *m, char *out)
+{
+	for (uint32_t i = 0; i < m->build_id_len; i++)
+		sprintf(out + 2 * i, "%02x", m->build_id[i]);
+	out[2 * m->build_id_len] = 0;
+}
+
+static void print_text(const pf_file *f, sym_ctx *sym)
+{
+	char a[32], b[32];
+	struct totals t = file_totals(f);
+	printf("file:          %s\n", f->path);
+	printf("command:      ");
+	for (uint32_t i = 0; i < f->argc; i++)
+		printf(" %s", f->argv[i]);
+	printf("\n");
+	printf("executable:    %s\n", f->exe);
+	printf("pid:           %u (parent %u)%s\n", f->pid, f->ppid,
+	       f->flags & PS_PROC_FLAG_FORKED ? ", forked from a profiled process"
+					      : "");
+	time_t start = (time_t)(f->start_real_ns / 1000000000u);
+	struct tm tm;
+	gmtime_r(&start, &tm);
+	strftime(a, sizeof a, "%Y-%m-%d %H:%M:%S UTC", &tm);
+	printf("started:       %s\n", a);
+	printf("duration:      %s\n", fmt_ns(a, (double)f->duration_ns));
+	if (f->complete)
+		printf("complete:      yes (ended by %s)\n",
+		       pf_end_reason_name(f->end_reason));
+	else
+		printf("complete:      NO - partial: %s; read %llu of %llu bytes, "
+		       "up to snapshot %zu\n",
+		       f->partial_why, (unsigned long long)f->good_size,
+		       (unsigned long long)f->file_size, f->nsnaps);
+	if (f->sample_every > 1)
+		printf("sampling:      1 in %u allocations recorded; counts are "
+		       "estimates (x%u)\n", f->sample_every, f->sample_every);
+	else
+		printf("sampling:      none; every allocation counted\n");
+	printf("snapshots:     %zu, every %u ms\n", f->nsnaps, f->interval_ms);
+	printf("stacks:        %zu (depth cap %u)\n", count_stacks(f), f->depth);
+	printf("threads:       %llu\n", (unsigned long long)t.threads);
+	printf("allocations:   %llu (%s)\n", (unsigned long long)t.allocs,
+	       fmt_bytes(a, (double)t.alloc_bytes));
+	printf("frees:         %llu (%s), %llu by another thread\n",
+	       (unsigned long long)t.frees, fmt_bytes(b, (double)t.free_bytes),
+	       (unsigned long long)t.xfrees);
+	printf("live at end:   %llu objects (%s)\n",
+	       (unsigned long long)(t.allocs - t.frees),
+	       fmt_bytes(a, (double)(t.alloc_bytes - t.free_bytes)));
+	if (t.unknown_frees || t.unrecorded)
+		printf("untracked:     %llu frees of blocks allocated before "
+		       "profiling; %llu allocations made inside the profiler\n",
+		       (unsigned long long)t.unknown_frees,
+		       (unsigned long long)t.unrecorded);
+	if (f->work_units)
+		printf("units of work: %llu\n", (unsigned long long)f->work_units);
+	printf("modules:       %zu\n", f->nmodules);
+	for (size_t i = 0; i < f->nmodules; i++) {
+		const pf_module *m = &f->modules[i];
+		if (!m->id)
+			continue;
+		char hex[130];
+		build_id_hex(m, hex);
+		printf("  %-50s %s\n", m->path,
+		       sym ? sym_module_status(sym, m) : "");
+		if (m->build_id_len)
+			printf("    build-id %s%s\n", hex,
+			       m->unload_epoch ? ", unloaded during the run" : "");
+	}
+}
+
+static void print_json(json *j, const pf_file *f, sym_ctx *sym)
+{
+	struct totals t = file_totals(f);
+	json_begin_object(j, NULL);
+	json_str(j, "file", f->path);
+	json_u64(j, "pid", f->pid);
+	json_u64(j, "ppid", f->ppid);
+	json_str(j, "executable", f->exe);
+	json_str(j, "comm", f->comm);
+	json_begin_array(j, "argv");
+	for (uint32_t i = 0; i < f->argc; i++)
+		json_str(j, NULL, f->argv[i]);
+	json_end_array(j);
+	json_u64(j, "start_unix_ns", f->start_real_ns);
+	json_u64(j, "duration_ns", f->duration_ns);
+	json_bool(j, "complete", f->complete);
+	if (f->complete)
+		json_str(j, "end_reason", pf_end_reason_name(f->end_reason));
+	else
+		json_str(j, "partial", f->partial_why);
+	json_u64(j, "bytes_read", f->good_size);
+	json_u64(j, "file_size", f->file_size);
+	json_u64(j, "sample_every", f->sample_every);
+	json_u64(j, "interval_ms", f->interval_ms);
+	json_u64(j, "snapshots", f->nsnaps);
+	json_u64(j, "stacks", count_stacks(f));
+	json_u64(j, "threads", t.threads);
+	json_begin_object(j, "totals");
+	json_u64(j, "alloc_objects", t.allocs);
+	json_u64(j, "alloc_space", t.alloc_bytes);
+	json_u64(j, "frees", t.frees);
+	json_u64(j, "free_space", t.free_bytes);
+	json_u64(j, "cross_thread_frees", t.xfrees);
+	json_u64(j, "inuse_objects", t.allocs - t.frees);
+	json_u64(j, "inuse_space", t.alloc_bytes - t.free_bytes);
+	json_u64(j, "unknown_frees", t.unknown_frees);
+	json_u64(j, "unrecorded_allocs", t.unrecorded);
+	json_u64(j, "work_units", f->work_units);
+	json_end_object(j);
+	json_begin_array(j, "modules");
+	for (size_t i = 0; i < f->nmodules; i++) {
+		const pf_module *m = &f->modules[i];
+		if (!m->id)
+			continue;
+		char hex[130];
+		build_id_hex(m, hex);
+		json_begin_object(j, NULL);
+		json_str(j, "path", m->path);
+		json_str(j, "build_id", hex);
+		json_u64(j, "base", m->base);
+		json_bool(j, "unloaded", m->unload_epoch != 0);
+		if (sym)
+			json_str(j, "symbols", sym_module_status(sym, m));
+		json_end_object(j);
+	}
+	json_end_array(j);
+	json_end_object(j);
+}
+
+int cmd_info(int argc, char **argv)
+{
+	int as_json = 0, first = 1;
+	for (first = 1; first < argc && argv[first][0] == '-'; first++) {
+		if (!strcmp(argv[first], "--json"))
+			as_json = 1;
+		else
+			return usage_error("info: unknown option '%s'", argv[first]);
+	}
+	if (first >= argc)
+		return usage_error("info: no profile given; usage: poolscout info "
+				   "[--json] FILE...");
+	pf_set set = { 0 };
+	if (pf_set_load(&set, argv + first, argc - first))
+		return 2;
+	sym_ctx *sym = sym_new();
+	json j;
+	json_init(&j, stdout);
+	if (as_json)
+		json_begin_array(&j, NULL);
+	for (size_t i = 0; i < set.nfiles; i++) {
+		if (as_json) {
+			print_json(&j, set.files[i], sym);
+		} else {
+			if (i)
+				printf("\n");
+			print_text(set.files[i], sym);
+		}
+	}
+	if (as_json) {
+		json_end_array(&j);
+		json_finish(&j);
+	}
+	sym_free(sym);
+	pf_set_free(&set);
+	return 0;
+}

@@ -1,0 +1,135 @@
+/* profile.h - one profile file as the analyzer holds it in memory, after
+ * reader.c has validated it. Counters are the latest cumulative values per
+ * (thread, stack) entry; the snapshot series keeps what the timeline views
+ * need (per-thread counts per interval). Several files (a process tree, a
+ * server's workers) are kept side by side in a pf_set and merged by views.
+ */
+#ifndef POOLSCOUT_PROFILE_H
+#define POOLSCOUT_PROFILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "psformat.h"
+
+typedef struct pf_module {
+	uint32_t id, load_epoch, unload_epoch; /* unload 0: never unloaded */
+	uint64_t base;
+	char *path;
+	uint8_t build_id[64];
+	uint32_t build_id_len;
+	uint32_t nseg;
+	struct pf_segment {
+		uint64_t vaddr, memsz, offset;
+		uint32_t flags;
+	} seg[8];
+	uint64_t lo, hi; /* mapped address range */
+} pf_module;
+
+typedef struct pf_stack {
+	uint32_t id, map_epoch, depth;
+	uint64_t *ips; /* return addresses, leaf first */
+	uint64_t peak_live; /* site-wide peak of objects live at once */
+} pf_stack;
+
+/* Allocations in one snapshot interval of one thread. */
+typedef struct pf_tick {
+	uint32_t snapshot; /* index into pf_file.snaps */
+	uint64_t allocs, bytes, frees;
+} pf_tick;
+
+typedef struct pf_thread {
+	uint32_t index;
+	uint32_t tid;
+	char name[17];
+	uint64_t start_ns, end_ns; /* since process start; end 0: running */
+	int ended;
+	uint64_t unknown_frees, unrecorded_allocs;
+	/* cumulative totals of this thread's entries */
+	uint64_t allocs, alloc_bytes, frees, free_bytes, xfrees;
+	pf_tick *ticks;
+	size_t nticks, capticks;
+} pf_thread;
+
+typedef struct pf_entry {
+	uint32_t thread_index, stack_id;
+	uint64_t allocs, alloc_bytes, frees, free_bytes, xfrees, xfree_bytes;
+	uint64_t size_min, size_max, peak_live;
+	uint64_t size_hist[PS_HIST_BUCKETS];
+	uint64_t life_hist[PS_HIST_BUCKETS]; /* in ticks; see pf_file.tick_hz */
+	uint64_t realloc_grows, chains_ended, chain_steps_sum, chain_steps_max,
+		chain_final_size_max;
+} pf_entry;
+
+typedef struct pf_snap {
+	uint64_t seq, t_ns, tick_hz, work_units;
+} pf_snap;
+
+typedef struct pf_file {
+	char *path;
+	/* PROCESS */
+	uint32_t pid, ppid, flags;
+	uint64_t start_real_ns, start_mono_ns;
+	uint32_t interval_ms, depth, sample_every;
+	char *exe, *comm;
+	char **argv;
+	uint32_t argc;
+	/* tables */
+	pf_module *modules;
+	size_t nmodules;
+	pf_stack **stacks; /* indexed by id (0 unused) */
+	size_t nstacks;
+	pf_thread **threads; /* indexed by thread index (0 unused) */
+	size_t nthreads;
+	pf_entry *entries;
+	size_t nentries, capentries;
+	struct pf_entry_index *entry_index; /* (thread, stack) -> entries[i] */
+	pf_snap *snaps;
+	size_t nsnaps, capsnaps;
+	/* end state */
+	int complete;      /* the last record is an END */
+	uint32_t end_reason;
+	uint64_t end_t_ns;
+	uint64_t duration_ns; /* time of the last snapshot or END */
+	uint64_t tick_hz;     /* from the last snapshot */
+	uint64_t work_units;
+	uint64_t file_size;
+	uint64_t good_size;   /* bytes up to the last record read */
+	char partial_why[256]; /* why the file stops early, when it does */
+} pf_file;
+
+typedef struct pf_set {
+	pf_file **files;
+	size_t nfiles;
+} pf_set;
+
+/* Reads and validates the profile at path. Returns the file, or NULL with
+ * a one-line message "PATH: offset N: expected ..." in err. A file cut
+ * short (crash, SIGKILL) is returned with complete = 0 and partial_why set;
+ * corruption anywhere else is an error. The caller frees with pf_free(). */
+pf_file *pf_read(const char *path, char *err, size_t errlen);
+/* Same, from memory (used by the fuzzer); name is used in messages. */
+pf_file *pf_read_mem(const char *name, const uint8_t *data, size_t size,
+		     char *err, size_t errlen);
+void pf_free(pf_file *f);
+
+/* Reads every path into set; on the first error prints it and returns -1. */
+int pf_set_load(pf_set *set, char **paths, int npaths);
+void pf_set_free(pf_set *set);
+
+/* Derived numbers. */
+const char *pf_end_reason_name(uint32_t reason);
+/* Converts ticks to nanoseconds with the file's measured tick rate. */
+double pf_ticks_to_ns(const pf_file *f, double ticks);
+/* The module containing ip for a stack captured at map epoch. */
+const pf_module *pf_module_for(const pf_file *f, uint64_t ip, uint32_t epoch);
+/* The entry for (thread, stack), or NULL. */
+pf_entry *pf_entry_find(const pf_file *f, uint32_t thread_index,
+			uint32_t stack_id);
+/* Scale factor for sampled profiles (1 when exact). */
+static inline uint64_t pf_scale(const pf_file *f)
+{
+	return f->sample_every ? f->sample_every : 1;
+}
+
+#endif

@@ -1,0 +1,735 @@
+/* reader.c - reads and validates a poolscout profile (include/psformat.h,
+ * docs/format.md) into a pf_file.
+ *
+ * The input is untrusted: every length, count and id is bounded by what
+ * the file could hold, every record's crc32 is checked, and the counter
+ * relations the writer guarantees (xfrees <= frees <= allocs, cumulative
+ * counters never going down, entries naming stacks and threads declared
+ * before them) are enforced. A violation is an error naming the file, the
+ * offset and what was expected. The one tolerated defect is a file that
+ * simply stops (the process was killed mid-write): it reads up to the last
+ * whole record and is marked partial.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "memory.h"
+#include "profile.h"
+#include "uthash.h"
+
+struct pf_entry_index {
+	uint64_t key; /* thread_index << 32 | stack_id */
+	size_t pos;
+	UT_hash_handle hh;
+};
+
+struct cur {
+	const uint8_t *p, *end, *base;
+	const char *name;
+	char *err;
+	size_t errlen;
+	int failed;
+	uint64_t id_cap; /* no id can exceed this in a file of this size */
+};
+
+static void fail(struct cur *c, const uint8_t *at, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void fail(struct cur *c, const uint8_t *at, const char *fmt, ...)
+{
+	if (c->failed)
+		return;
+	c->failed = 1;
+	int n = snprintf(c->err, c->errlen, "%s: offset %zu: ", c->name,
+			 (size_t)(at - c->base));
+	va_list ap;
+	va_start(ap, fmt);
+	if (n >= 0 && (size_t)n < c->errlen)
+		vsnprintf(c->err + n, c->errlen - (size_t)n, fmt, ap);
+	va_end(ap);
+}
+
+static uint64_t get(struct cur *c, const char *what)
+{
+	uint64_t v = 0;
+	if (c->failed)
+		return 0;
+	const uint8_t *at = c->p;
+	if (ps_varint_get(&c->p, c->end, &v)) {
+		fail(c, at, "expected %s (a varint) inside the record", what);
+		return 0;
+	}
+	return v;
+}
+
+/* A varint that must lie in [lo, hi]. */
+static uint64_t get_range(struct cur *c, const char *what, uint64_t lo,
+			  uint64_t hi)
+{
+	const uint8_t *at = c->p;
+	uint64_t v = get(c, what);
+	if (!c->failed && (v < lo || v > hi))
+		fail(c, at, "expected %s in %llu..%llu, found %llu", what,
+		     (unsigned long long)lo, (unsigned long long)hi,
+		     (unsigned long long)v);
+	return v;
+}
+
+/* A length-prefixed string; returns a NUL-terminated copy. */
+static char *get_str(struct cur *c, const char *what)
+{
+	const uint8_t *at = c->p;
+	uint64_t n = get(c, what);
+	if (c->failed)
+		return xstrdup("");
+	if (n > (uint64_t)(c->end - c->p)) {
+		fail(c, at, "expected %s of %llu bytes, but the record has %zu left",
+		     what, (unsigned long long)n, (size_t)(c->end - c->p));
+		return xstrdup("");
+	}
+	char *s = xmalloc(n + 1);
+	memcpy(s, c->p, n);
+	s[n] = 0;
+	c->p += n;
+	return s;
+}
+
+/* ---- per record ---------------------------------------------------------- */
+
+static void read_process(struct cur *c, pf_file *f)
+{
+	f->pid = (uint32_t)get_range(c, "pid", 1, UINT32_MAX);
+	f->ppid = (uint32_t)get_range(c, "ppid", 0, UINT32_MAX);
+	f->flags = (uint32_t)get(c, "flags");
+	f->start_real_ns = get(c, "start realtime");
+	f->start_mono_ns = get(c, "start monotonic time");
+	f->interval_ms = (uint32_t)get_range(c, "interval_ms", 1, 3600000);
+	f->depth = (uint32_t)get_range(c, "depth", 1, 256);
+	f->sample_every = (uint32_t)get_range(c, "sample rate", 1, 1u << 30);
+	f->exe = get_str(c, "executable path");
+	f->comm = get_str(c, "command name");
+	const uint8_t *at = c->p;
+	uint64_t argc = get(c, "argument count");
+	if (!c->failed && argc > (uint64_t)(c->end - c->p)) {
+		fail(c, at, "expected at most %zu arguments, found %llu",
+		     (size_t)(c->end - c->p), (unsigned long long)argc);
+		return;
+	}
+	f->argc = (uint32_t)argc;
+	f->argv = xcalloc(argc + 1, sizeof *f->argv);
+	for (uint64_t i = 0; i < argc && !c->failed; i++)
+		f->argv[i] = get_str(c, "argument");
+}
+
+static void read_module(struct cur *c, pf_file *f)
+{
+	const uint8_t *at = c->p;
+	uint32_t id = (uint32_t)get_range(c, "module id", 1, c->id_cap);
+	if (c->failed)
+		return;
+	if (id <= f->nmodules && f->modules[id - 1].id) {
+		fail(c, at, "expected a new module id, found %u again", id);
+		return;
+	}
+	if (id > f->nmodules) {
+		f->modules = xrealloc(f->modules, id * sizeof *f->modules);
+		memset(f->modules + f->nmodules, 0,
+		       (id - f->nmodules) * sizeof *f->modules);
+		f->nmodules = id;
+	}
+	pf_module *m = &f->modules[id - 1];
+	m->load_epoch = (uint32_t)get_range(c, "load epoch", 0, UINT32_MAX);
+	m->base = get(c, "load address");
+	m->path = get_str(c, "module path");
+	at = c->p;
+	uint64_t blen = get_range(c, "build-id length", 0, sizeof m->build_id);
+	if (!c->failed && blen > (uint64_t)(c->end - c->p))
+		fail(c, at, "expected a %llu-byte build-id inside the record",
+		     (unsigned long long)blen);
+	if (c->failed)
+		return;
+	memcpy(m->build_id, c->p, blen);
+	m->build_id_len = (uint32_t)blen;
+	c->p += blen;
+	m->nseg = (uint32_t)get_range(c, "segment count", 0, 8);
+	m->lo = UINT64_MAX;
+	for (uint32_t i = 0; i < m->nseg && !c->failed; i++) {
+		struct pf_segment *s = &m->seg[i];
+		s->vaddr = get(c, "segment address");
+		s->memsz = get(c, "segment size");
+		s->offset = get(c, "segment file offset");
+		s->flags = (uint32_t)get(c, "segment flags");
+		uint64_t lo = m->base + s->vaddr;
+		if (lo < m->lo)
+			m->lo = lo;
+		if (lo + s->memsz > m->hi)
+			m->hi = lo + s->memsz;
+	}
+	if (!m->nseg)
+		m->lo = m->hi = 0;
+	m->id = id; /* last: marks the slot as filled */
+}
+
+static void read_module_unload(struct cur *c, pf_file *f)
+{
+	const uint8_t *at = c->p;
+	uint32_t id = (uint32_t)get(c, "module id");
+	uint32_t epoch = (uint32_t)get_range(c, "unload epoch", 1, UINT32_MAX);
+	if (c->failed)
+		return;
+	if (!id || id > f->nmodules || !f->modules[id - 1].id) {
+		fail(c, at, "expected the id of a module declared before, found %u",
+		     id);
+		return;
+	}
+	f->modules[id - 1].unload_epoch = epoch;
+}
+
+static void read_stack(struct cur *c, pf_file *f)
+{
+	const uint8_t *at = c->p;
+	uint32_t id = (uint32_t)get_range(c, "stack id", 1, c->id_cap);
+	if (c->failed)
+		return;
+	if (id < f->nstacks && f->stacks[id]) {
+		fail(c, at, "expected a new stack id, found %u again", id);
+		return;
+	}
+	uint32_t epoch = (uint32_t)get_range(c, "map epoch", 0, UINT32_MAX);
+	uint32_t depth = (uint32_t)get_range(c, "stack depth", 0, 256);
+	if (c->failed)
+		return;
+	if (id >= f->nstacks) {
+		size_t n = f->nstacks ? f->nstacks : 64;
+		while (n <= id)
+			n *= 2;
+		f->stacks = xrealloc(f->stacks, n * sizeof *f->stacks);
+		memset(f->stacks + f->nstacks, 0,
+		       (n - f->nstacks) * sizeof *f->stacks);
+		f->nstacks = n;
+	}
+	pf_stack *s = xcalloc(1, sizeof *s);
+	s->id = id;
+	s->map_epoch = epoch;
+	s->depth = depth;
+	s->ips = xcalloc(depth ? depth : 1, sizeof *s->ips);
+	for (uint32_t i = 0; i < depth && !c->failed; i++)
+		s->ips[i] = get(c, "return address");
+	f->stacks[id] = s;
+}
+
+static pf_thread *thread_at(pf_file *f, uint64_t index)
+{
+	return index && index < f->nthreads ? f->threads[index] : NULL;
+}
+
+static void read_thread(struct cur *c, pf_file *f)
+{
+	uint32_t index = (uint32_t)get_range(c, "thread index", 1, c->id_cap);
+	uint32_t tid = (uint32_t)get_range(c, "tid", 0, UINT32_MAX);
+	char *name = get_str(c, "thread name");
+	uint64_t start = get(c, "thread start");
+	uint64_t end = get(c, "thread end");
+	uint64_t ended = get_range(c, "thread ended flag", 0, 1);
+	if (c->failed) {
+		free(name);
+		return;
+	}
+	if (index >= f->nthreads) {
+		size_t n = f->nthreads ? f->nthreads : 16;
+		while (n <= index)
+			n *= 2;
+		f->threads = xrealloc(f->threads, n * sizeof *f->threads);
+		memset(f->threads + f->nthreads, 0,
+		       (n - f->nthreads) * sizeof *f->threads);
+		f->nthreads = n;
+	}
+	pf_thread *t = f->threads[index];
+	if (!t)
+		t = f->threads[index] = xcalloc(1, sizeof *t);
+	t->index = index;
+	t->tid = tid;
+	snprintf(t->name, sizeof t->name, "%s", name);
+	t->start_ns = start;
+	t->end_ns = end;
+	t->ended = (int)ended;
+	free(name);
+}
+
+static void read_hist(struct cur *c, uint64_t *hist, const char *what)
+{
+	uint64_t n = get_range(c, what, 0, PS_HIST_BUCKETS);
+	int last = -1;
+	for (uint64_t i = 0; i < n && !c->failed; i++) {
+		const uint8_t *at = c->p;
+		uint64_t b = get_range(c, "histogram bucket", 0,
+				       PS_HIST_BUCKETS - 1);
+		uint64_t count = get(c, "histogram count");
+		if (c->failed)
+			return;
+		if ((int)b <= last) {
+			fail(c, at, "expected histogram buckets in increasing order");
+			return;
+		}
+		last = (int)b;
+		hist[b] = count;
+	}
+}
+
+static pf_entry *entry_get(pf_file *f, uint32_t thread_index,
+			   uint32_t stack_id)
+{
+	uint64_t key = (uint64_t)thread_index << 32 | stack_id;
+	struct pf_entry_index *ix;
+	HASH_FIND(hh, f->entry_index, &key, sizeof key, ix);
+	if (ix)
+		return &f->entries[ix->pos];
+	if (f->nentries == f->capentries) {
+		f->capentries = f->capentries ? f->capentries * 2 : 256;
+		f->entries = xrealloc(f->entries,
+				      f->capentries * sizeof *f->entries);
+	}
+	pf_entry *e = &f->entries[f->nentries];
+	memset(e, 0, sizeof *e);
+	e->thread_index = thread_index;
+	e->stack_id = stack_id;
+	ix = xmalloc(sizeof *ix);
+	ix->key = key;
+	ix->pos = f->nentries++;
+	HASH_ADD(hh, f->entry_index, key, sizeof ix->key, ix);
+	return e;
+}
+
+pf_entry *pf_entry_find(const pf_file *f, uint32_t thread_index,
+			uint32_t stack_id)
+{
+	uint64_t key = (uint64_t)thread_index << 32 | stack_id;
+	struct pf_entry_index *ix;
+	HASH_FIND(hh, f->entry_index, &key, sizeof key, ix);
+	return ix ? &f->entries[ix->pos] : NULL;
+}
+
+static void add_tick(pf_thread *t, uint32_t snap, uint64_t allocs,
+		     uint64_t bytes, uint64_t frees)
+{
+	if (!allocs && !bytes && !frees)
+		return;
+	if (t->nticks && t->ticks[t->nticks - 1].snapshot == snap) {
+		pf_tick *k = &t->ticks[t->nticks - 1];
+		k->allocs += allocs;
+		k->bytes += bytes;
+		k->frees += frees;
+		return;
+	}
+	if (t->nticks == t->capticks) {
+		t->capticks = t->capticks ? t->capticks * 2 : 16;
+		t->ticks = xrealloc(t->ticks, t->capticks * sizeof *t->ticks);
+	}
+	t->ticks[t->nticks++] = (pf_tick){ snap, allocs, bytes, frees };
+}
+
+static void read_entry(struct cur *c, pf_file *f, uint32_t snap)
+{
+	const uint8_t *at = c->p;
+	uint32_t ti = (uint32_t)get(c, "thread index");
+	uint32_t si = (uint32_t)get(c, "stack id");
+	if (c->failed)
+		return;
+	pf_thread *t = thread_at(f, ti);
+	if (!t) {
+		fail(c, at, "expected a thread declared before, found index %u", ti);
+		return;
+	}
+	if (!si || si >= f->nstacks || !f->stacks[si]) {
+		fail(c, at, "expected a stack declared before, found id %u", si);
+		return;
+	}
+	pf_entry n;
+	memset(&n, 0, sizeof n);
+	uint64_t flags = get(c, "entry flags");
+	n.allocs = get(c, "allocations");
+	n.alloc_bytes = get(c, "allocated bytes");
+	n.frees = get(c, "frees");
+	n.free_bytes = get(c, "freed bytes");
+	n.xfrees = get(c, "cross-thread frees");
+	n.xfree_bytes = get(c, "cross-thread freed bytes");
+	n.size_min = get(c, "smallest size");
+	n.size_max = get(c, "largest size");
+	n.peak_live = get(c, "peak live");
+	if (flags & PS_ENT_HAS_HIST) {
+		read_hist(c, n.size_hist, "size histogram length");
+		read_hist(c, n.life_hist, "lifetime histogram length");
+	}
+	if (flags & PS_ENT_HAS_REALLOC) {
+		n.realloc_grows = get(c, "realloc growth count");
+		n.chains_ended = get(c, "realloc chains ended");
+		n.chain_steps_sum = get(c, "realloc steps sum");
+		n.chain_steps_max = get(c, "realloc steps max");
+		n.chain_final_size_max = get(c, "realloc final size");
+	}
+	if (c->failed)
+		return;
+	if (n.xfrees > n.frees || n.frees > n.allocs ||
+	    n.xfree_bytes > n.free_bytes || n.free_bytes > n.alloc_bytes ||
+	    n.peak_live > n.allocs || (n.allocs && n.size_min > n.size_max)) {
+		fail(c, at, "expected counts that add up (cross-thread frees <= "
+			    "frees <= allocations, peak <= allocations, min size <= max) "
+			    "for thread %u stack %u", ti, si);
+		return;
+	}
+	pf_entry *e = entry_get(f, ti, si);
+	if (n.allocs < e->allocs || n.frees < e->frees ||
+	    n.alloc_bytes < e->alloc_bytes || n.xfrees < e->xfrees) {
+		fail(c, at, "expected cumulative counters that never decrease "
+			    "for thread %u stack %u", ti, si);
+		return;
+	}
+	add_tick(t, snap, n.allocs - e->allocs, n.alloc_bytes - e->alloc_bytes,
+		 n.frees - e->frees);
+	t->allocs += n.allocs - e->allocs;
+	t->alloc_bytes += n.alloc_bytes - e->alloc_bytes;
+	t->frees += n.frees - e->frees;
+	t->free_bytes += n.free_bytes - e->free_bytes;
+	t->xfrees += n.xfrees - e->xfrees;
+	n.thread_index = ti;
+	n.stack_id = si;
+	*e = n;
+}
+
+/* Bounds a count read from the record by the bytes that could encode it. */
+static uint64_t get_count(struct cur *c, const char *what, size_t min_bytes)
+{
+	const uint8_t *at = c->p;
+	uint64_t n = get(c, what);
+	if (!c->failed && n > (uint64_t)(c->end - c->p) / min_bytes)
+		fail(c, at, "expected %s of at most %zu, found %llu", what,
+		     (size_t)(c->end - c->p) / min_bytes, (unsigned long long)n);
+	return n;
+}
+
+static void read_snapshot(struct cur *c, pf_file *f)
+{
+	pf_snap s;
+	s.seq = get(c, "snapshot sequence");
+	s.t_ns = get(c, "snapshot time");
+	s.tick_hz = get(c, "tick rate");
+	s.work_units = get(c, "units of work");
+	if (c->failed)
+		return;
+	if (f->nsnaps == f->capsnaps) {
+		f->capsnaps = f->capsnaps ? f->capsnaps * 2 : 64;
+		f->snaps = xrealloc(f->snaps, f->capsnaps * sizeof *f->snaps);
+	}
+	uint32_t snap = (uint32_t)f->nsnaps;
+	f->snaps[f->nsnaps++] = s;
+
+	uint64_t n = get_count(c, "entry count", 14);
+	for (uint64_t i = 0; i < n && !c->failed; i++)
+		read_entry(c, f, snap);
+	n = get_count(c, "stack peak count", 2);
+	for (uint64_t i = 0; i < n && !c->failed; i++) {
+		const uint8_t *at = c->p;
+		uint64_t id = get(c, "stack id");
+		uint64_t peak = get(c, "stack peak live");
+		if (c->failed)
+			return;
+		if (!id || id >= f->nstacks || !f->stacks[id]) {
+			fail(c, at, "expected a stack declared before, found id %llu",
+			     (unsigned long long)id);
+			return;
+		}
+		f->stacks[id]->peak_live = peak;
+	}
+	n = get_count(c, "thread total count", 3);
+	for (uint64_t i = 0; i < n && !c->failed; i++) {
+		const uint8_t *at = c->p;
+		uint64_t ti = get(c, "thread index");
+		uint64_t unknown = get(c, "unknown frees");
+		uint64_t unrecorded = get(c, "unrecorded allocations");
+		pf_thread *t = thread_at(f, ti);
+		if (c->failed)
+			return;
+		if (!t) {
+			fail(c, at, "expected a thread declared before, found index %llu",
+			     (unsigned long long)ti);
+			return;
+		}
+		t->unknown_frees = unknown;
+		t->unrecorded_allocs = unrecorded;
+	}
+	if (!c->failed) {
+		f->duration_ns = s.t_ns;
+		if (s.tick_hz)
+			f->tick_hz = s.tick_hz;
+		f->work_units = s.work_units;
+	}
+}
+
+static void read_end(struct cur *c, pf_file *f)
+{
+	f->end_reason = (uint32_t)get_range(c, "end reason", 1,
+					     PS_END_REASON_MAX);
+	f->end_t_ns = get(c, "end time");
+	if (f->end_t_ns > f->duration_ns)
+		f->duration_ns = f->end_t_ns;
+}
+
+/* ---- the file ------------------------------------------------------------ */
+
+static const char *const type_names[] = {
+	"", "PROCESS", "MODULE", "MODULE_UNLOAD", "STACK", "THREAD",
+	"SNAPSHOT", "END",
+};
+
+pf_file *pf_read_mem(const char *name, const uint8_t *data, size_t size,
+		     char *err, size_t errlen)
+{
+	struct cur c = { .base = data, .name = name, .err = err,
+			 .errlen = errlen };
+	pf_file *f = xcalloc(1, sizeof *f);
+	f->path = xstrdup(name);
+	f->file_size = size;
+	f->tick_hz = 1000000000;
+	c.id_cap = size / 8 + 1;
+
+	if (size < PS_FORMAT_HEADER_SIZE ||
+	    memcmp(data, PS_FORMAT_MAGIC, PS_FORMAT_MAGIC_LEN)) {
+		c.p = data;
+		fail(&c, data, "expected the poolscout magic \"PSCOUT\\r\\n\": "
+			       "not a poolscout profile");
+		goto error;
+	}
+	uint32_t version = ps_get_u32le(data + 8);
+	uint32_t hsize = ps_get_u32le(data + 12);
+	if (version != PS_FORMAT_VERSION) {
+		fail(&c, data + 8, "expected format version %u, found %u",
+		     PS_FORMAT_VERSION, version);
+		goto error;
+	}
+	if (hsize < PS_FORMAT_HEADER_SIZE || hsize > size) {
+		fail(&c, data + 12, "expected a header size of 16..%zu, found %u",
+		     size, hsize);
+		goto error;
+	}
+
+	size_t off = hsize;
+	uint32_t last_type = 0;
+	f->good_size = off;
+	while (off < size) {
+		const uint8_t *rec = data + off;
+		if (size - off < PS_RECORD_OVERHEAD) {
+			snprintf(f->partial_why, sizeof f->partial_why,
+				 "record header at offset %zu cut short", off);
+			break;
+		}
+		uint32_t type = ps_get_u32le(rec);
+		uint32_t len = ps_get_u32le(rec + 4);
+		if (!type || type > PS_REC_TYPE_MAX) {
+			fail(&c, rec, "expected a record type 1..%d, found %u",
+			     PS_REC_TYPE_MAX, type);
+			goto error;
+		}
+		if (len > PS_RECORD_MAX_PAYLOAD) {
+			fail(&c, rec + 4, "expected a record length up to %u, found %u",
+			     PS_RECORD_MAX_PAYLOAD, len);
+			goto error;
+		}
+		if ((uint64_t)len + PS_RECORD_OVERHEAD > size - off) {
+			snprintf(f->partial_why, sizeof f->partial_why,
+				 "%s record at offset %zu (%u bytes) cut short at "
+				 "end of file", type_names[type], off, len);
+			break;
+		}
+		uint32_t want = ps_get_u32le(rec + 8 + len);
+		uint32_t got = (uint32_t)crc32(0L, rec, 8 + len);
+		if (want != got) {
+			fail(&c, rec, "expected crc32 %08x for the %s record, found %08x",
+			     got, type_names[type], want);
+			goto error;
+		}
+		if (!last_type && type != PS_REC_PROCESS) {
+			fail(&c, rec, "expected a PROCESS record first, found %s",
+			     type_names[type]);
+			goto error;
+		}
+		if (last_type && type == PS_REC_PROCESS) {
+			fail(&c, rec, "expected one PROCESS record, found another");
+			goto error;
+		}
+		c.p = rec + 8;
+		c.end = rec + 8 + len;
+		switch (type) {
+		case PS_REC_PROCESS: read_process(&c, f); break;
+		case PS_REC_MODULE: read_module(&c, f); break;
+		case PS_REC_MODULE_UNLOAD: read_module_unload(&c, f); break;
+		case PS_REC_STACK: read_stack(&c, f); break;
+		case PS_REC_THREAD: read_thread(&c, f); break;
+		case PS_REC_SNAPSHOT: read_snapshot(&c, f); break;
+		case PS_REC_END: read_end(&c, f); break;
+		}
+		if (c.failed)
+			goto error;
+		if (c.p != c.end) {
+			fail(&c, c.p, "expected the %s record to end here (%zu bytes left)",
+			     type_names[type], (size_t)(c.end - c.p));
+			goto error;
+		}
+		last_type = type;
+		off += PS_RECORD_OVERHEAD + len;
+		f->good_size = off;
+	}
+	if (!last_type) {
+		c.p = data + off;
+		fail(&c, data + off, "expected a PROCESS record; the file ends first");
+		goto error;
+	}
+	f->complete = last_type == PS_REC_END;
+	if (!f->complete && !f->partial_why[0])
+		snprintf(f->partial_why, sizeof f->partial_why,
+			 "no END record after offset %zu: the process was killed "
+			 "or is still running", off);
+	return f;
+error:
+	pf_free(f);
+	return NULL;
+}
+
+pf_file *pf_read(const char *path, char *err, size_t errlen)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+		return NULL;
+	}
+	struct stat st;
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%s: offset 0: expected a regular file", path);
+		close(fd);
+		return NULL;
+	}
+	size_t size = (size_t)st.st_size;
+	const uint8_t *data = (const uint8_t *)"";
+	if (size) {
+		data = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+		if (data == MAP_FAILED) {
+			snprintf(err, errlen, "%s: cannot read: %s", path,
+				 strerror(errno));
+			close(fd);
+			return NULL;
+		}
+	}
+	close(fd);
+	pf_file *f = pf_read_mem(path, data, size, err, errlen);
+	if (size)
+		munmap((void *)data, size);
+	return f;
+}
+
+void pf_free(pf_file *f)
+{
+	if (!f)
+		return;
+	free(f->path);
+	free(f->exe);
+	free(f->comm);
+	for (uint32_t i = 0; f->argv && i < f->argc; i++)
+		free(f->argv[i]);
+	free(f->argv);
+	for (size_t i = 0; i < f->nmodules; i++)
+		free(f->modules[i].path);
+	free(f->modules);
+	for (size_t i = 0; i < f->nstacks; i++) {
+		if (f->stacks[i]) {
+			free(f->stacks[i]->ips);
+			free(f->stacks[i]);
+		}
+	}
+	free(f->stacks);
+	for (size_t i = 0; i < f->nthreads; i++) {
+		if (f->threads[i]) {
+			free(f->threads[i]->ticks);
+			free(f->threads[i]);
+		}
+	}
+	free(f->threads);
+	struct pf_entry_index *ix, *tmp;
+	HASH_ITER(hh, f->entry_index, ix, tmp) {
+		HASH_DEL(f->entry_index, ix);
+		free(ix);
+	}
+	free(f->entries);
+	free(f->snaps);
+	free(f);
+}
+
+int pf_set_load(pf_set *set, char **paths, int npaths)
+{
+	char err[1024];
+	for (int i = 0; i < npaths; i++) {
+		pf_file *f = pf_read(paths[i], err, sizeof err);
+		if (!f) {
+			fprintf(stderr, "poolscout: %s\n", err);
+			return -1;
+		}
+		if (!f->complete)
+			fprintf(stderr, "poolscout: %s: partial profile (%s); "
+					"reading up to the last snapshot\n",
+				f->path, f->partial_why);
+		set->files = xrealloc(set->files,
+				      (set->nfiles + 1) * sizeof *set->files);
+		set->files[set->nfiles++] = f;
+	}
+	return 0;
+}
+
+void pf_set_free(pf_set *set)
+{
+	for (size_t i = 0; i < set->nfiles; i++)
+		pf_free(set->files[i]);
+	free(set->files);
+	set->files = NULL;
+	set->nfiles = 0;
+}
+
+const char *pf_end_reason_name(uint32_t reason)
+{
+	switch (reason) {
+	case PS_END_EXIT: return "exit";
+	case PS_END_UNDERSCORE_EXIT: return "_exit";
+	case PS_END_EXEC: return "exec";
+	case PS_END_LAST_THREAD: return "last thread ended";
+	}
+	return "unknown";
+}
+
+double pf_ticks_to_ns(const pf_file *f, double ticks)
+{
+	return f->tick_hz ? ticks * 1e9 / (double)f->tick_hz : ticks;
+}
+
+const pf_module *pf_module_for(const pf_file *f, uint64_t ip, uint32_t epoch)
+{
+	const pf_module *best = NULL;
+	for (size_t i = 0; i < f->nmodules; i++) {
+		const pf_module *m = &f->modules[i];
+		if (!m->id || ip < m->lo || ip >= m->hi)
+			continue;
+		if (m->load_epoch > epoch ||
+		    (m->unload_epoch && m->unload_epoch <= epoch))
+			continue;
+		for (uint32_t s = 0; s < m->nseg; s++) {
+			uint64_t lo = m->base + m->seg[s].vaddr;
+			if (ip >= lo && ip < lo + m->seg[s].memsz)
+				best = m;
+		}
+	}
+	return best;
+}

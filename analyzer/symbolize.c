@@ -1,0 +1,284 @@
+/* symbolize.c - return addresses to functions, files and lines (see
+ * symbolize.h). Each module gets its own Dwfl session, reported at load
+ * bias 0, so an address is looked up as (ip - load bias - 1): the "- 1"
+ * moves a return address back into the call instruction. A module whose
+ * file on disk has another build-id than the profile recorded is not
+ * used: it would give wrong names; its frames show as module+offset. */
+#define _GNU_SOURCE
+#include <dwarf.h>
+#include <elfutils/libdw.h>
+#include <elfutils/libdwfl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "memory.h"
+#include "symbolize.h"
+#include "uthash.h"
+
+char *__cxa_demangle(const char *name, char *out, size_t *len, int *status);
+
+enum mod_status { MOD_DEBUG, MOD_SYMBOLS, MOD_MISSING, MOD_MISMATCH };
+
+struct sym_mod {
+	char *key; /* path + '\0'-free build-id hex */
+	char *path;
+	Dwfl *dwfl;
+	Dwfl_Module *mod;
+	enum mod_status status;
+	UT_hash_handle hh;
+};
+
+struct sym_cache {
+	struct {
+		const struct sym_mod *mod;
+		uint64_t addr;
+	} key;
+	sym_loc loc;
+	UT_hash_handle hh;
+};
+
+struct sym_ctx {
+	struct sym_mod *mods;
+	struct sym_cache *cache;
+	struct sym_cache *unmapped; /* addresses outside every module */
+	char *debuginfo_path;
+};
+
+static const char *const status_text[] = {
+	"debug info", "symbols only", "not found on disk",
+	"build-id differs from the profile",
+};
+
+sym_ctx *sym_new(void)
+{
+	sym_ctx *ctx = xcalloc(1, sizeof *ctx);
+	ctx->debuginfo_path = xstrdup("+:.debug:/usr/lib/debug");
+	return ctx;
+}
+
+static void free_loc(sym_loc *loc)
+{
+	for (unsigned i = 0; i < loc->nframes; i++) {
+		free((char *)loc->frames[i].function);
+		free((char *)loc->frames[i].file);
+	}
+	free(loc->frames);
+	free((char *)loc->module);
+}
+
+void sym_free(sym_ctx *ctx)
+{
+	if (!ctx)
+		return;
+	struct sym_cache *c, *ct;
+	HASH_ITER(hh, ctx->cache, c, ct) {
+		HASH_DEL(ctx->cache, c);
+		free_loc(&c->loc);
+		free(c);
+	}
+	HASH_ITER(hh, ctx->unmapped, c, ct) {
+		HASH_DEL(ctx->unmapped, c);
+		free_loc(&c->loc);
+		free(c);
+	}
+	struct sym_mod *m, *mt;
+	HASH_ITER(hh, ctx->mods, m, mt) {
+		HASH_DEL(ctx->mods, m);
+		if (m->dwfl)
+			dwfl_end(m->dwfl);
+		free(m->key);
+		free(m->path);
+		free(m);
+	}
+	free(ctx->debuginfo_path);
+	free(ctx);
+}
+
+static struct sym_mod *open_module(sym_ctx *ctx, const pf_module *pm)
+{
+	char key[1200];
+	int n = snprintf(key, sizeof key, "%s#", pm->path);
+	for (uint32_t i = 0; i < pm->build_id_len && n < (int)sizeof key - 3; i++)
+		n += snprintf(key + n, sizeof key - (size_t)n, "%02x",
+			      pm->build_id[i]);
+	struct sym_mod *m;
+	HASH_FIND_STR(ctx->mods, key, m);
+	if (m)
+		return m;
+	m = xcalloc(1, sizeof *m);
+	m->key = xstrdup(key);
+	m->path = xstrdup(pm->path);
+	m->status = MOD_MISSING;
+	HASH_ADD_KEYPTR(hh, ctx->mods, m->key, strlen(m->key), m);
+
+	static Dwfl_Callbacks callbacks = {
+		.find_elf = dwfl_build_id_find_elf,
+		.find_debuginfo = dwfl_standard_find_debuginfo,
+		.section_address = dwfl_offline_section_address,
+	};
+	callbacks.debuginfo_path = &ctx->debuginfo_path;
+	if (pm->path[0] != '/' || access(pm->path, R_OK))
+		return m;
+	m->dwfl = dwfl_begin(&callbacks);
+	if (!m->dwfl)
+		return m;
+	dwfl_report_begin(m->dwfl);
+	const char *base = strrchr(pm->path, '/');
+	m->mod = dwfl_report_elf(m->dwfl, base ? base + 1 : pm->path, pm->path,
+				 -1, 0, false);
+	dwfl_report_end(m->dwfl, NULL, NULL);
+	if (!m->mod)
+		return m;
+	const unsigned char *bits;
+	GElf_Addr vaddr;
+	int len = dwfl_module_build_id(m->mod, &bits, &vaddr);
+	if (pm->build_id_len && (len != (int)pm->build_id_len ||
+				 memcmp(bits, pm->build_id, (size_t)len))) {
+		m->status = MOD_MISMATCH;
+		m->mod = NULL;
+		return m;
+	}
+	Dwarf_Addr bias;
+	m->status = dwfl_module_getdwarf(m->mod, &bias) ? MOD_DEBUG
+							: MOD_SYMBOLS;
+	return m;
+}
+
+const char *sym_module_status(sym_ctx *ctx, const pf_module *m)
+{
+	return status_text[open_module(ctx, m)->status];
+}
+
+static char *demangle(const char *name)
+{
+	if (!name)
+		return NULL;
+	if (name[0] == '_' && name[1] == 'Z') {
+		int status;
+		char *d = __cxa_demangle(name, NULL, NULL, &status);
+		if (d && status == 0)
+			return d;
+		free(d);
+	}
+	return xstrdup(name);
+}
+
+/* The name of a subprogram or inlined subroutine DIE, following
+ * DW_AT_abstract_origin and DW_AT_specification; demangled. */
+static char *die_name(Dwarf_Die *die)
+{
+	Dwarf_Attribute attr;
+	const char *name = NULL;
+	if (dwarf_attr_integrate(die, DW_AT_linkage_name, &attr) ||
+	    dwarf_attr_integrate(die, DW_AT_MIPS_linkage_name, &attr))
+		name = dwarf_formstring(&attr);
+	if (!name)
+		name = dwarf_diename(die);
+	if (!name && dwarf_attr_integrate(die, DW_AT_name, &attr))
+		name = dwarf_formstring(&attr);
+	return demangle(name);
+}
+
+static void push_frame(sym_loc *loc, char *function, const char *file,
+		       unsigned line, int inlined)
+{
+	loc->frames = xrealloc(loc->frames,
+			       (loc->nframes + 1) * sizeof *loc->frames);
+	loc->frames[loc->nframes++] = (sym_frame){
+		.function = function,
+		.file = file ? xstrdup(file) : NULL,
+		.line = line,
+		.inlined = inlined,
+	};
+}
+
+static void resolve(struct sym_mod *m, uint64_t addr, sym_loc *loc)
+{
+	Dwfl_Module *mod = m->mod;
+	const char *file = NULL;
+	int line = 0;
+	Dwfl_Line *dl = dwfl_module_getsrc(mod, addr);
+	if (dl)
+		file = dwfl_lineinfo(dl, NULL, &line, NULL, NULL, NULL);
+
+	Dwarf_Addr bias = 0;
+	Dwarf_Die *cu = dwfl_module_addrdie(mod, addr, &bias);
+	Dwarf_Die *scopes = NULL;
+	int nscopes = cu ? dwarf_getscopes(cu, addr - bias, &scopes) : 0;
+	Dwarf_Files *files = NULL;
+	size_t nfiles = 0;
+	if (cu)
+		dwarf_getsrcfiles(cu, &files, &nfiles);
+	for (int i = 0; i < nscopes; i++) {
+		int tag = dwarf_tag(&scopes[i]);
+		if (tag != DW_TAG_subprogram &&
+		    tag != DW_TAG_inlined_subroutine)
+			continue;
+		char *name = die_name(&scopes[i]);
+		if (!name)
+			name = xstrdup("??");
+		push_frame(loc, name, file, (unsigned)(line > 0 ? line : 0),
+			   tag == DW_TAG_inlined_subroutine);
+		if (tag == DW_TAG_subprogram)
+			break;
+		/* The caller's position is this inlined call's call site. */
+		Dwarf_Attribute attr;
+		Dwarf_Word word;
+		file = NULL;
+		line = 0;
+		if (dwarf_attr(&scopes[i], DW_AT_call_file, &attr) &&
+		    !dwarf_formudata(&attr, &word) && files && word < nfiles)
+			file = dwarf_filesrc(files, word, NULL, NULL);
+		if (dwarf_attr(&scopes[i], DW_AT_call_line, &attr) &&
+		    !dwarf_formudata(&attr, &word))
+			line = (int)word;
+	}
+	free(scopes);
+	if (loc->nframes) {
+		loc->resolved = 1;
+		return;
+	}
+	/* No DWARF for this address: the ELF symbol table. */
+	GElf_Off off;
+	GElf_Sym sym;
+	const char *name = dwfl_module_addrinfo(mod, addr, &off, &sym, NULL,
+						NULL, NULL);
+	if (name) {
+		push_frame(loc, demangle(name), file,
+			   (unsigned)(line > 0 ? line : 0), 0);
+		loc->resolved = 1;
+	}
+}
+
+const sym_loc *sym_lookup(sym_ctx *ctx, const pf_file *f, uint64_t ip,
+			  uint32_t epoch)
+{
+	const pf_module *pm = pf_module_for(f, ip, epoch);
+	struct sym_mod *m = pm ? open_module(ctx, pm) : NULL;
+	uint64_t addr = pm ? ip - pm->base - 1 : ip;
+	struct sym_cache probe, *c;
+	memset(&probe.key, 0, sizeof probe.key);
+	probe.key.mod = m;
+	probe.key.addr = addr;
+	struct sym_cache **table = m ? &ctx->cache : &ctx->unmapped;
+	HASH_FIND(hh, *table, &probe.key, sizeof probe.key, c);
+	if (c)
+		return &c->loc;
+	c = xcalloc(1, sizeof *c);
+	c->key = probe.key;
+	c->loc.module = xstrdup(pm ? pm->path : "?");
+	c->loc.offset = addr;
+	if (m && m->mod)
+		resolve(m, addr, &c->loc);
+	if (!c->loc.nframes) {
+		const char *base = pm ? strrchr(pm->path, '/') : NULL;
+		char *name = pm ? xasprintf("%s+0x%llx", base ? base + 1 : pm->path,
+					    (unsigned long long)addr)
+				: xasprintf("0x%llx", (unsigned long long)ip);
+		push_frame(&c->loc, name, NULL, 0, 0);
+	}
+	HASH_ADD(hh, *table, key, sizeof c->key, c);
+	return &c->loc;
+}

@@ -1,0 +1,58 @@
+/* units.c - numbers with units for the text views. */
+#include <stdio.h>
+
+#include "commands.h"
+
+const char *fmt_count(char *buf, double n)
+{
+	static const char suffix[] = " kMGTP";
+	int i = 0;
+	if (n < 10000) {
+		snprintf(buf, 32, "%.0f", n);
+		return buf;
+	}
+	while (n >= 1000 && i < 5) {
+		n /= 1000;
+		i++;
+	}
+	snprintf(buf, 32, n < 10 ? "%.2f%c" : n < 100 ? "%.1f%c" : "%.0f%c", n,
+		 suffix[i]);
+	return buf;
+}
+
+const char *fmt_bytes(char *buf, double n)
+{
+	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	int i = 0;
+	while (n >= 1024 && i < 4) {
+		n /= 1024;
+		i++;
+	}
+	if (!i)
+		snprintf(buf, 32, "%.0f B", n);
+	else
+		snprintf(buf, 32, n < 10 ? "%.2f %s" : n < 100 ? "%.1f %s"
+							     : "%.0f %s",
+			 n, unit[i]);
+	return buf;
+}
+
+const char *fmt_ns(char *buf, double ns)
+{
+	if (ns < 1000)
+		snprintf(buf, 32, "%.0f ns", ns);
+	else if (ns < 1e6)
+		snprintf(buf, 32, "%.3g us", ns / 1e3);
+	else if (ns < 1e9)
+		snprintf(buf, 32, "%.3g ms", ns / 1e6);
+	else
+		snprintf(buf, 32, "%.3g s", ns / 1e9);
+	return buf;
+}
+
+const char *fmt_rate(char *buf, double per_s)
+{
+	char n[32];
+	snprintf(buf, 32, "%s/s", fmt_count(n, per_s));
+	return buf;
+}

@@ -1,0 +1,139 @@
+/* psformat.h - the poolscout profile file format, shared by writer and reader.
+ *
+ * A profile is a file header followed by typed records:
+ *
+ *   header : magic[8] = "PSCOUT\r\n", u32 version, u32 header_size (= 16)
+ *   record : u32 type, u32 payload_len, payload[payload_len], u32 crc32
+ *
+ * The crc32 (zlib's) covers type, payload_len and the payload. All fixed
+ * integers are little-endian. Inside a payload every integer is an unsigned
+ * LEB128 varint and every string is a varint length followed by its bytes
+ * (not NUL-terminated). docs/format.md specifies each record field by field;
+ * it and this header must change together (bump PS_FORMAT_VERSION).
+ *
+ * Everything here is header-only and allocation-free so the preload can use
+ * it on its hook path and the analyzer on untrusted input.
+ */
+#ifndef POOLSCOUT_PSFORMAT_H
+#define POOLSCOUT_PSFORMAT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#define PS_FORMAT_MAGIC "PSCOUT\r\n"
+#define PS_FORMAT_MAGIC_LEN 8
+#define PS_FORMAT_VERSION 1u
+#define PS_FORMAT_HEADER_SIZE 16u
+#define PS_RECORD_OVERHEAD 12u           /* type + length + crc */
+#define PS_RECORD_MAX_PAYLOAD (256u << 20) /* readers reject larger records */
+
+/* Histogram layout: bucket b counts values v with floor(log2(v)) == b
+ * (v == 0 goes to bucket 0); the last bucket also holds everything larger. */
+#define PS_HIST_BUCKETS 48
+
+enum ps_record_type {
+	PS_REC_PROCESS = 1,       /* once, first record */
+	PS_REC_MODULE = 2,        /* a loaded object seen in the module map */
+	PS_REC_MODULE_UNLOAD = 3, /* a module gone from the map */
+	PS_REC_STACK = 4,         /* one interned call stack, written once */
+	PS_REC_THREAD = 5,        /* a thread's identity, again when it changes */
+	PS_REC_SNAPSHOT = 6,      /* cumulative counters of changed entries */
+	PS_REC_END = 7,           /* the process stopped profiling cleanly */
+	PS_REC_TYPE_MAX = 7
+};
+
+/* Why profiling ended (PS_REC_END). */
+enum ps_end_reason {
+	PS_END_EXIT = 1,        /* exit() or return from main */
+	PS_END_UNDERSCORE_EXIT = 2, /* _exit() / _Exit() */
+	PS_END_EXEC = 3,        /* about to exec another program */
+	PS_END_LAST_THREAD = 4, /* main called pthread_exit, last thread ended */
+	PS_END_REASON_MAX = 4
+};
+
+/* PS_REC_PROCESS flags. */
+#define PS_PROC_FLAG_SAMPLED 0x1u  /* only 1 in sample_every allocations recorded */
+#define PS_PROC_FLAG_FORKED 0x2u   /* this process is a fork of a profiled one */
+
+/* Per-entry field presence bits in a snapshot entry (PS_REC_SNAPSHOT). */
+#define PS_ENT_HAS_HIST 0x1u     /* size and lifetime histograms follow */
+#define PS_ENT_HAS_REALLOC 0x2u  /* realloc growth fields follow */
+
+/* Largest encoded size of one varint. */
+#define PS_VARINT_MAX 10
+
+/* Returns the bucket of value v in a PS_HIST_BUCKETS log2 histogram. */
+static inline unsigned ps_hist_bucket(uint64_t v)
+{
+	unsigned b = v ? 63u - (unsigned)__builtin_clzll(v) : 0u;
+	return b < PS_HIST_BUCKETS ? b : PS_HIST_BUCKETS - 1;
+}
+
+/* Smallest value that falls in bucket b (0 for bucket 0). */
+static inline uint64_t ps_hist_bucket_low(unsigned b)
+{
+	return b ? (uint64_t)1 << b : 0;
+}
+
+/* Encodes v at p; returns the number of bytes written (1..10). The caller
+ * guarantees PS_VARINT_MAX bytes of room. */
+static inline size_t ps_varint_put(uint8_t *p, uint64_t v)
+{
+	size_t n = 0;
+	while (v >= 0x80) {
+		p[n++] = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	p[n++] = (uint8_t)v;
+	return n;
+}
+
+/* Decodes a varint from [*pp, end). Returns 0 and advances *pp, or -1 when
+ * the input ends early or the value does not fit 64 bits. */
+static inline int ps_varint_get(const uint8_t **pp, const uint8_t *end,
+				uint64_t *out)
+{
+	const uint8_t *p = *pp;
+	uint64_t v = 0;
+	unsigned shift = 0;
+	while (p < end) {
+		uint8_t byte = *p++;
+		if (shift == 63 && (byte & 0x7e))
+			return -1;
+		v |= (uint64_t)(byte & 0x7f) << shift;
+		if (!(byte & 0x80)) {
+			*pp = p;
+			*out = v;
+			return 0;
+		}
+		shift += 7;
+		if (shift > 63)
+			return -1;
+	}
+	return -1;
+}
+
+static inline void ps_put_u32le(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+	p[2] = (uint8_t)(v >> 16);
+	p[3] = (uint8_t)(v >> 24);
+}
+
+static inline uint32_t ps_get_u32le(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	       (uint32_t)p[3] << 24;
+}
+
+/* Writes the 16-byte file header at p. */
+static inline void ps_header_put(uint8_t *p)
+{
+	memcpy(p, PS_FORMAT_MAGIC, PS_FORMAT_MAGIC_LEN);
+	ps_put_u32le(p + 8, PS_FORMAT_VERSION);
+	ps_put_u32le(p + 12, PS_FORMAT_HEADER_SIZE);
+}
+
+#endif

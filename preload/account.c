@@ -1,0 +1,93 @@
+/* account.c - what an allocation or a free changes: the (stack, thread)
+ * entry's counters and histograms, the stack's site-wide live count and
+ * peak, and the live-pointer table. Called by the hooks with the recursion
+ * guard held, after (malloc) or before (free) the real allocator ran.
+ */
+#include "ps_internal.h"
+
+void ps_account_alloc(void *p, size_t size, uint64_t chain_steps, int grew)
+{
+	ps_thread *t = ps_thread_self();
+	if (PS_UNLIKELY(!t))
+		return;
+	if (PS_UNLIKELY(ps_opt.sample_every > 1)) {
+		if (ps_tls.sample_countdown > 1) {
+			ps_tls.sample_countdown--;
+			return;
+		}
+		ps_tls.sample_countdown = ps_opt.sample_every;
+	}
+	uintptr_t ips[PS_MAX_DEPTH + 16];
+	int depth = ps_stack_capture(ips);
+	ps_entry *e = ps_thread_entry(t, ips, depth);
+	if (PS_UNLIKELY(!e))
+		return;
+
+	uint64_t frees = __atomic_load_n(&e->frees, __ATOMIC_ACQUIRE);
+	uint64_t allocs = PS_LOAD(&e->allocs) + 1;
+	__atomic_store_n(&e->alloc_bytes, PS_LOAD(&e->alloc_bytes) + size,
+			 __ATOMIC_RELEASE);
+	__atomic_store_n(&e->allocs, allocs, __ATOMIC_RELEASE);
+	if (size < PS_LOAD(&e->size_min))
+		PS_STORE(&e->size_min, size);
+	if (size > PS_LOAD(&e->size_max))
+		PS_STORE(&e->size_max, size);
+	PS_OWN_ADD(&e->size_hist[ps_hist_bucket(size)], 1);
+	if (allocs - frees > PS_LOAD(&e->peak_live))
+		__atomic_store_n(&e->peak_live, allocs - frees, __ATOMIC_RELEASE);
+	if (grew) {
+		PS_OWN_ADD(&e->realloc_grows, 1);
+		ps_atomic_max(&e->chain_steps_max, chain_steps);
+	}
+	ps_stack *s = e->stack;
+	ps_atomic_max(&s->peak_live, PS_ADD(&s->live, 1) + 1);
+	PS_STORE(&e->touched, 1);
+
+	struct ps_live rec = {
+		.ptr = (uintptr_t)p,
+		.entry = e,
+		.size = size,
+		.birth_ticks = ps_ticks(),
+		.chain_steps = chain_steps,
+	};
+	ps_livetab_insert(&rec);
+}
+
+void ps_account_release(const struct ps_live *r, int chain_continues)
+{
+	ps_entry *e = r->entry;
+	ps_thread *self = ps_thread_self();
+	uint64_t life = ps_ticks() - r->birth_ticks;
+
+	/* Order matters: see encode_entry() in writer.c. */
+	__atomic_fetch_add(&e->free_bytes, r->size, __ATOMIC_RELEASE);
+	__atomic_fetch_add(&e->frees, 1, __ATOMIC_RELEASE);
+	if (e->thread != self) {
+		__atomic_fetch_add(&e->xfrees, 1, __ATOMIC_RELEASE);
+		__atomic_fetch_add(&e->xfree_bytes, r->size, __ATOMIC_RELEASE);
+	}
+	PS_ADD(&e->life_hist[ps_hist_bucket(life)], 1);
+	__atomic_fetch_sub(&e->stack->live, 1, __ATOMIC_RELAXED);
+	if (r->chain_steps && !chain_continues) {
+		PS_ADD(&e->chains_ended, 1);
+		PS_ADD(&e->chain_steps_sum, r->chain_steps);
+		ps_atomic_max(&e->chain_final_size_max, r->size);
+	}
+	PS_STORE(&e->touched, 1);
+}
+
+void ps_account_unknown_free(void)
+{
+	ps_thread *t = ps_thread_self();
+	if (t)
+		PS_ADD(&t->unknown_frees, 1);
+}
+
+void ps_account_free(void *p)
+{
+	struct ps_live r;
+	if (ps_livetab_remove((uintptr_t)p, &r))
+		ps_account_release(&r, 0);
+	else
+		ps_account_unknown_free();
+}

@@ -1,0 +1,517 @@
+/* hooks.c - the interposed functions: the malloc family, and the process
+ * events a profile must survive (fork, exec, _exit, thread names).
+ *
+ * Each allocator hook forwards to the next allocator in the chain (found
+ * with dlsym(RTLD_NEXT), so glibc malloc, tcmalloc or jemalloc preloaded
+ * after us all work) and, unless the thread is already inside a hook, has
+ * account.c charge the call to the caller's stack. While dlsym itself runs
+ * (it may call calloc) requests are served from a static bootstrap pool;
+ * blocks from that pool are never handed to the real allocator.
+ *
+ * Life cycle: the ELF constructor reads the options, opens the profile and
+ * starts the writer; before it ran, allocations pass through uncounted.
+ * A fork child starts a fresh profile; exec and _exit write a final
+ * snapshot first; the destructor writes the last one at exit.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <malloc.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "poolscout.h"
+#include "ps_internal.h"
+
+__thread struct ps_tls ps_tls PS_TLS;
+uint32_t ps_generation = 1;
+int ps_recording;
+pid_t ps_pid;
+uint64_t ps_work_units;
+int ps_forked;
+struct ps_real ps_real;
+
+/* ---- bootstrap ---------------------------------------------------------- */
+
+static _Alignas(64) char boot_pool[64 << 10];
+static size_t boot_used;
+static int resolving;
+
+static void *boot_alloc(size_t size, size_t align)
+{
+	if (align < 16)
+		align = 16;
+	size_t start = (boot_used + align - 1) & ~(align - 1);
+	if (start + size > sizeof boot_pool)
+		return NULL;
+	boot_used = start + size;
+	return boot_pool + start; /* static storage is zeroed */
+}
+
+static inline int is_boot(const void *p)
+{
+	return (const char *)p >= boot_pool &&
+	       (const char *)p < boot_pool + sizeof boot_pool;
+}
+
+static void resolve(void)
+{
+	if (__atomic_load_n(&ps_real.malloc, __ATOMIC_ACQUIRE))
+		return;
+	resolving = 1;
+	struct ps_real r;
+	r.free = dlsym(RTLD_NEXT, "free");
+	r.calloc = dlsym(RTLD_NEXT, "calloc");
+	r.realloc = dlsym(RTLD_NEXT, "realloc");
+	r.memalign = dlsym(RTLD_NEXT, "memalign");
+	r.posix_memalign = dlsym(RTLD_NEXT, "posix_memalign");
+	r.aligned_alloc = dlsym(RTLD_NEXT, "aligned_alloc");
+	r.malloc_usable_size = dlsym(RTLD_NEXT, "malloc_usable_size");
+	r.malloc = dlsym(RTLD_NEXT, "malloc");
+	if (!r.malloc || !r.free || !r.calloc || !r.realloc) {
+		static const char msg[] =
+			"poolscout: cannot find the next malloc; giving up\n";
+		ssize_t n = write(STDERR_FILENO, msg, sizeof msg - 1);
+		(void)n;
+		_exit(127);
+	}
+	ps_real.free = r.free;
+	ps_real.calloc = r.calloc;
+	ps_real.realloc = r.realloc;
+	ps_real.memalign = r.memalign;
+	ps_real.posix_memalign = r.posix_memalign;
+	ps_real.aligned_alloc = r.aligned_alloc;
+	ps_real.malloc_usable_size = r.malloc_usable_size;
+	__atomic_store_n(&ps_real.malloc, r.malloc, __ATOMIC_RELEASE);
+	resolving = 0;
+}
+
+/* Enters the accounting path: returns 1 with the guard held when this call
+ * should be recorded, 0 when it should just pass through. An allocation
+ * made from inside a hook (libunwind, libc on our behalf, or a signal
+ * handler that interrupted a hook) passes through and is only counted. */
+static inline int enter(int is_alloc)
+{
+	if (PS_UNLIKELY(!ps_real.malloc))
+		resolve();
+	if (PS_UNLIKELY(ps_tls.guard)) {
+		if (is_alloc && ps_recording && ps_tls.thread &&
+		    ps_tls.generation == ps_generation)
+			PS_ADD(&ps_tls.thread->unrecorded_allocs, 1);
+		return 0;
+	}
+	if (!ps_recording)
+		return 0;
+	ps_tls.guard = 1;
+	return 1;
+}
+
+static inline void leave(void)
+{
+	ps_tls.guard = 0;
+}
+
+/* ---- the allocator family ---------------------------------------------- */
+
+PS_EXPORT void *malloc(size_t size)
+{
+	if (PS_UNLIKELY(resolving))
+		return boot_alloc(size, 16);
+	if (!enter(1))
+		return ps_real.malloc(size);
+	void *p = ps_real.malloc(size);
+	if (PS_LIKELY(p != NULL))
+		ps_account_alloc(p, size, 0, 0);
+	leave();
+	return p;
+}
+
+PS_EXPORT void free(void *p)
+{
+	if (!p || PS_UNLIKELY(is_boot(p)))
+		return;
+	if (!enter(0)) {
+		ps_real.free(p);
+		return;
+	}
+	ps_account_free(p);
+	ps_real.free(p);
+	leave();
+}
+
+PS_EXPORT void *calloc(size_t n, size_t size)
+{
+	if (PS_UNLIKELY(resolving)) {
+		size_t total;
+		if (__builtin_mul_overflow(n, size, &total))
+			return NULL;
+		return boot_alloc(total, 16);
+	}
+	if (!enter(1))
+		return ps_real.calloc(n, size);
+	void *p = ps_real.calloc(n, size);
+	if (PS_LIKELY(p != NULL))
+		ps_account_alloc(p, n * size, 0, 0);
+	leave();
+	return p;
+}
+
+PS_EXPORT void *realloc(void *old, size_t size)
+{
+	if (PS_UNLIKELY(is_boot(old))) {
+		/* Move a bootstrap block to the real heap; the pool keeps it. */
+		void *p = malloc(size);
+		if (p) {
+			size_t room = (size_t)(boot_pool + sizeof boot_pool -
+					       (char *)old);
+			memcpy(p, old, size < room ? size : room);
+		}
+		return p;
+	}
+	if (PS_UNLIKELY(resolving))
+		return old ? NULL : boot_alloc(size, 16);
+	if (!old)
+		return malloc(size);
+	if (!enter(1))
+		return ps_real.realloc(old, size);
+	struct ps_live rec;
+	int tracked = ps_livetab_remove((uintptr_t)old, &rec);
+	void *p = ps_real.realloc(old, size);
+	if (!p && size) {
+		/* Failed: the old block is untouched and still ours. */
+		if (tracked)
+			ps_livetab_insert(&rec);
+		leave();
+		return NULL;
+	}
+	if (tracked)
+		ps_account_release(&rec, p != NULL);
+	else
+		ps_account_unknown_free();
+	if (p) {
+		int grew = tracked && size > rec.size;
+		ps_account_alloc(p, size, tracked ? rec.chain_steps + grew : 0,
+				 grew);
+	}
+	leave();
+	return p;
+}
+
+PS_EXPORT void *reallocarray(void *old, size_t n, size_t size)
+{
+	size_t total;
+	if (__builtin_mul_overflow(n, size, &total)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return realloc(old, total);
+}
+
+static void *aligned(size_t align, size_t size)
+{
+	if (PS_UNLIKELY(resolving))
+		return boot_alloc(size, align);
+	if (!enter(1))
+		return ps_real.memalign(align, size);
+	void *p = ps_real.memalign(align, size);
+	if (PS_LIKELY(p != NULL))
+		ps_account_alloc(p, size, 0, 0);
+	leave();
+	return p;
+}
+
+PS_EXPORT void *memalign(size_t align, size_t size)
+{
+	return aligned(align, size);
+}
+
+PS_EXPORT void *aligned_alloc(size_t align, size_t size)
+{
+	if (PS_UNLIKELY(!ps_real.malloc))
+		resolve();
+	if (!ps_real.aligned_alloc)
+		return aligned(align, size);
+	if (!enter(1))
+		return ps_real.aligned_alloc(align, size);
+	void *p = ps_real.aligned_alloc(align, size);
+	if (PS_LIKELY(p != NULL))
+		ps_account_alloc(p, size, 0, 0);
+	leave();
+	return p;
+}
+
+PS_EXPORT int posix_memalign(void **out, size_t align, size_t size)
+{
+	if (PS_UNLIKELY(resolving)) {
+		*out = boot_alloc(size, align);
+		return *out ? 0 : ENOMEM;
+	}
+	if (!enter(1))
+		return ps_real.posix_memalign(out, align, size);
+	int rc = ps_real.posix_memalign(out, align, size);
+	if (rc == 0)
+		ps_account_alloc(*out, size, 0, 0);
+	leave();
+	return rc;
+}
+
+PS_EXPORT void *valloc(size_t size)
+{
+	return aligned((size_t)sysconf(_SC_PAGESIZE), size);
+}
+
+PS_EXPORT void *pvalloc(size_t size)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	size_t rounded = (size + page - 1) & ~(page - 1);
+	if (rounded < size) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return aligned(page, rounded ? rounded : page);
+}
+
+PS_EXPORT size_t malloc_usable_size(void *p)
+{
+	if (!p)
+		return 0;
+	if (is_boot(p))
+		return (size_t)(boot_pool + sizeof boot_pool - (char *)p);
+	if (PS_UNLIKELY(!ps_real.malloc))
+		resolve();
+	return ps_real.malloc_usable_size ? ps_real.malloc_usable_size(p) : 0;
+}
+
+/* ---- units of work (include/poolscout.h) -------------------------------- */
+
+PS_EXPORT void poolscout_mark_work(unsigned long long units)
+{
+	PS_ADD(&ps_work_units, (uint64_t)units);
+}
+
+/* ---- process events ----------------------------------------------------- */
+
+/* Writes the final snapshot before the image goes away. Only the process
+ * that owns the profile does it: a vfork child shares our memory but not
+ * our pid, and must not write the parent's file. */
+static void final_snapshot(int reason)
+{
+	if (!ps_recording || (pid_t)syscall(SYS_getpid) != ps_pid)
+		return;
+	int saved = ps_tls.guard;
+	ps_tls.guard = 1;
+	ps_writer_snapshot(reason);
+	ps_tls.guard = saved;
+}
+
+PS_EXPORT void _exit(int status)
+{
+	final_snapshot(PS_END_UNDERSCORE_EXIT);
+	syscall(SYS_exit_group, status);
+	__builtin_unreachable();
+}
+
+PS_EXPORT void _Exit(int status)
+{
+	_exit(status);
+}
+
+/* Finds the next definition of a libc function we wrap. */
+#define REAL(name)                                                        \
+	static __typeof__(&name) real_##name;                             \
+	if (!real_##name)                                                 \
+		real_##name = (__typeof__(&name))dlsym(RTLD_NEXT, #name)
+
+PS_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
+{
+	REAL(execve);
+	final_snapshot(PS_END_EXEC);
+	return real_execve(path, argv, envp);
+}
+
+PS_EXPORT int execv(const char *path, char *const argv[])
+{
+	REAL(execv);
+	final_snapshot(PS_END_EXEC);
+	return real_execv(path, argv);
+}
+
+PS_EXPORT int execvp(const char *file, char *const argv[])
+{
+	REAL(execvp);
+	final_snapshot(PS_END_EXEC);
+	return real_execvp(file, argv);
+}
+
+PS_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
+{
+	REAL(execvpe);
+	final_snapshot(PS_END_EXEC);
+	return real_execvpe(file, argv, envp);
+}
+
+PS_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
+{
+	REAL(fexecve);
+	final_snapshot(PS_END_EXEC);
+	return real_fexecve(fd, argv, envp);
+}
+
+/* The execl family: collect the variadic arguments into an argv on the
+ * stack (no malloc: we may be in a fork child of a threaded program). */
+#define COLLECT_ARGS(first, ap, argv, with_env, envp)                     \
+	size_t n = 1;                                                     \
+	va_start(ap, first);                                              \
+	while (va_arg(ap, char *))                                        \
+		n++;                                                      \
+	va_end(ap);                                                       \
+	char *argv[n + 1];                                                \
+	va_start(ap, first);                                              \
+	argv[0] = (char *)first;                                          \
+	for (size_t i = 1; i <= n; i++)                                   \
+		argv[i] = i < n ? va_arg(ap, char *) : NULL;              \
+	if (with_env)                                                     \
+		(void)va_arg(ap, char *), envp = va_arg(ap, char **);     \
+	va_end(ap)
+
+PS_EXPORT int execl(const char *path, const char *arg, ...)
+{
+	va_list ap;
+	char **envp = NULL;
+	COLLECT_ARGS(arg, ap, argv, 0, envp);
+	(void)envp;
+	return execv(path, argv);
+}
+
+PS_EXPORT int execlp(const char *file, const char *arg, ...)
+{
+	va_list ap;
+	char **envp = NULL;
+	COLLECT_ARGS(arg, ap, argv, 0, envp);
+	(void)envp;
+	return execvp(file, argv);
+}
+
+PS_EXPORT int execle(const char *path, const char *arg, ...)
+{
+	va_list ap;
+	char **envp = NULL;
+	size_t n = 1;
+	va_start(ap, arg);
+	while (va_arg(ap, char *))
+		n++;
+	envp = va_arg(ap, char **);
+	va_end(ap);
+	char *argv[n + 1];
+	va_start(ap, arg);
+	argv[0] = (char *)arg;
+	for (size_t i = 1; i <= n; i++)
+		argv[i] = i < n ? va_arg(ap, char *) : NULL;
+	va_end(ap);
+	return execve(path, argv, envp);
+}
+
+PS_EXPORT int pthread_setname_np(pthread_t thread, const char *name)
+{
+	REAL(pthread_setname_np);
+	int rc = real_pthread_setname_np(thread, name);
+	if (rc == 0 && ps_recording) {
+		int saved = ps_tls.guard;
+		ps_tls.guard = 1;
+		ps_threads_set_name(thread, name);
+		ps_tls.guard = saved;
+	}
+	return rc;
+}
+
+/* ---- fork --------------------------------------------------------------- */
+
+/* Lock order everywhere: writer, stacks, modules, threads, livetab shards,
+ * arena. Holding them all across fork() means no lock is copied into the
+ * child in a held state. */
+static void fork_prepare(void)
+{
+	ps_tls.guard++;
+	ps_writer_lock();
+	ps_stacks_lock();
+	ps_modules_lock();
+	ps_threads_lock();
+	ps_livetab_lock_all();
+	ps_arena_lock();
+}
+
+static void fork_parent(void)
+{
+	ps_arena_unlock();
+	ps_livetab_unlock_all();
+	ps_threads_unlock();
+	ps_modules_unlock();
+	ps_stacks_unlock();
+	ps_writer_unlock();
+	ps_tls.guard--;
+}
+
+static void fork_child(void)
+{
+	int was_recording = ps_recording;
+	ps_recording = 0;
+	ps_pid = (pid_t)syscall(SYS_getpid);
+	ps_generation++;
+	ps_tls.thread = NULL;
+	ps_arena_reset_child();
+	ps_livetab_reset_child();
+	ps_stacks_reset_child();
+	ps_modules_reset_child();
+	ps_threads_reset_child();
+	ps_writer_reset_child();
+	ps_tls.guard--;
+	if (was_recording && ps_opt.children) {
+		ps_forked = 1;
+		ps_recording = 1;
+	}
+}
+
+/* ---- constructor and destructor ----------------------------------------- */
+
+__attribute__((constructor)) static void ps_init(int argc, char **argv,
+						  char **envp)
+{
+	(void)argc;
+	(void)argv;
+	resolve();
+	ps_tls.guard = 1;
+	ps_pid = (pid_t)syscall(SYS_getpid);
+	ps_options_load(envp);
+	if (!ps_opt.children) {
+		/* Only the first process of the tree is profiled: `record`
+		 * names it, raw use marks the first one to start. */
+		const char *root = ps_env_get(envp, "POOLSCOUT_ROOT_PID");
+		if (root && atoi(root) != ps_pid) {
+			ps_tls.guard = 0;
+			return;
+		}
+		if (!root) {
+			char buf[16];
+			snprintf(buf, sizeof buf, "%d", (int)ps_pid);
+			setenv("POOLSCOUT_ROOT_PID", buf, 1);
+		}
+	}
+	ps_stacks_init();
+	ps_threads_init();
+	ps_modules_refresh();
+	pthread_atfork(fork_prepare, fork_parent, fork_child);
+	if (ps_writer_open() == 0) {
+		ps_recording = 1;
+		ps_writer_start();
+	}
+	ps_tls.guard = 0;
+}
+
+__attribute__((destructor)) static void ps_fini(void)
+{
+	final_snapshot(PS_END_EXIT);
+}

@@ -1,0 +1,146 @@
+/* options.c - the POOLSCOUT_* environment variables, read from one table.
+ *
+ * Runs before the C runtime may be fully up (from the first hook), so it
+ * reads envp directly, parses numbers by hand and prints with write(2).
+ * A bad value earns one warning line and the default; never an abort.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ps_internal.h"
+
+struct ps_options ps_opt = {
+	.out_dir = ".",
+	.interval_ms = 100,
+	.depth = 64,
+	.sample_every = 1,
+	.children = 1,
+	.file_mode = 0600,
+};
+
+enum opt_kind { OPT_UINT, OPT_BOOL, OPT_OCTAL, OPT_PATH };
+
+static const struct option_def {
+	const char *name;
+	enum opt_kind kind;
+	void *target;
+	unsigned min, max;
+} option_table[] = {
+	{ "POOLSCOUT_OUT", OPT_PATH, ps_opt.out_dir, 0, 0 },
+	{ "POOLSCOUT_INTERVAL_MS", OPT_UINT, &ps_opt.interval_ms, 1, 3600000 },
+	{ "POOLSCOUT_DEPTH", OPT_UINT, &ps_opt.depth, 1, PS_MAX_DEPTH },
+	{ "POOLSCOUT_SAMPLE", OPT_UINT, &ps_opt.sample_every, 1, 1u << 30 },
+	{ "POOLSCOUT_CHILDREN", OPT_BOOL, &ps_opt.children, 0, 1 },
+	{ "POOLSCOUT_FILE_MODE", OPT_OCTAL, &ps_opt.file_mode, 0, 0777 },
+};
+
+void ps_warn(const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+	int n = snprintf(buf, sizeof buf, "poolscout: ");
+	va_start(ap, fmt);
+	n += vsnprintf(buf + n, sizeof buf - (size_t)n - 1, fmt, ap);
+	va_end(ap);
+	if (n > (int)sizeof buf - 2)
+		n = (int)sizeof buf - 2;
+	buf[n++] = '\n';
+	int saved = errno;
+	ssize_t r = write(STDERR_FILENO, buf, (size_t)n);
+	(void)r;
+	errno = saved;
+}
+
+const char *ps_env_get(char **envp, const char *name)
+{
+	size_t len = strlen(name);
+	for (char **e = envp; e && *e; e++)
+		if (!strncmp(*e, name, len) && (*e)[len] == '=')
+			return *e + len + 1;
+	return NULL;
+}
+
+/* Parses a decimal number with an optional K/M/G suffix, or an octal one.
+ * Returns 0 on success. */
+static int parse_number(const char *s, unsigned base, unsigned long long *out)
+{
+	unsigned long long v = 0;
+	const char *p = s;
+	if (!*p)
+		return -1;
+	for (; *p >= '0' && *p <= (base == 8 ? '7' : '9'); p++) {
+		v = v * base + (unsigned)(*p - '0');
+		if (v > (1ull << 40))
+			return -1;
+	}
+	if (p == s)
+		return -1;
+	if (base == 10 && *p) {
+		switch (*p | 0x20) {
+		case 'k': v <<= 10; p++; break;
+		case 'm': v <<= 20; p++; break;
+		case 'g': v <<= 30; p++; break;
+		}
+	}
+	if (*p)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int parse_bool(const char *s, int *out)
+{
+	static const char *const yes[] = { "1", "on", "yes", "true" };
+	static const char *const no[] = { "0", "off", "no", "false" };
+	for (unsigned i = 0; i < 4; i++) {
+		if (!strcasecmp(s, yes[i])) {
+			*out = 1;
+			return 0;
+		}
+		if (!strcasecmp(s, no[i])) {
+			*out = 0;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+void ps_options_load(char **envp)
+{
+	for (size_t i = 0; i < sizeof option_table / sizeof *option_table; i++) {
+		const struct option_def *d = &option_table[i];
+		const char *val = ps_env_get(envp, d->name);
+		unsigned long long n;
+		if (!val)
+			continue;
+		switch (d->kind) {
+		case OPT_PATH:
+			if (*val && strlen(val) < sizeof ps_opt.out_dir) {
+				strcpy(d->target, val);
+				continue;
+			}
+			break;
+		case OPT_BOOL:
+			if (!parse_bool(val, d->target))
+				continue;
+			break;
+		case OPT_UINT:
+		case OPT_OCTAL:
+			if (!parse_number(val, d->kind == OPT_OCTAL ? 8 : 10, &n) &&
+			    n >= d->min && n <= d->max) {
+				*(unsigned *)d->target = (unsigned)n;
+				continue;
+			}
+			break;
+		}
+		ps_warn("ignoring %s=%s: expected %s; using the default",
+			d->name, val,
+			d->kind == OPT_PATH   ? "a directory path" :
+			d->kind == OPT_BOOL   ? "1/0, on/off, yes/no" :
+			d->kind == OPT_OCTAL  ? "an octal file mode such as 0600" :
+						"a number in range");
+	}
+}

@@ -1,0 +1,19 @@
+/* ps_uthash.h - uthash configured for use inside the preload: its memory
+ * comes from the internal arena (never the hooked malloc) and running out
+ * of memory is reported, not fatal (the host program must not exit). */
+#ifndef POOLSCOUT_PS_UTHASH_H
+#define POOLSCOUT_PS_UTHASH_H
+
+#include <stddef.h>
+
+void *ps_arena_alloc(size_t size);
+void ps_arena_free(void *p, size_t size);
+extern int ps_uthash_oom;
+
+#define uthash_malloc(sz) ps_arena_alloc(sz)
+#define uthash_free(ptr, sz) ps_arena_free((ptr), (sz))
+#define HASH_NONFATAL_OOM 1
+#define uthash_nonfatal_oom(obj) (ps_uthash_oom = 1)
+#include <uthash.h>
+
+#endif

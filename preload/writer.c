@@ -1,0 +1,627 @@
+/* writer.c - the profile file and the snapshot thread.
+ *
+ * Every ps_opt.interval_ms a background thread encodes what changed since
+ * the last snapshot (new modules, new stacks, thread identities, and the
+ * cumulative counters of every touched (stack, thread) entry) into one
+ * batch of records and appends it with a single write(2). A run killed at
+ * any point therefore leaves a file that reads up to its last batch, and
+ * the file grows with sites x threads x snapshots, not with allocations.
+ *
+ * The encoding buffer is mmap'd; nothing here calls malloc. The thread
+ * blocks every signal, never records its own allocations, and does not
+ * keep the process alive: when the main thread has ended with pthread_exit
+ * and every other thread is gone, it calls exit(0) as glibc would have.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "ps_internal.h"
+
+static ps_lock_t writer_lock;
+static int out_fd = -1;
+static dev_t out_dev;
+static ino_t out_ino;
+static char out_path[4200];
+static int open_failed;      /* warned once; this process runs unprofiled */
+static int finished;         /* an END other than exec was written */
+static int thread_running;
+static int main_exited;
+static int last_thread_exit; /* the writer is ending the process */
+static uint64_t snapshot_seq;
+static uint64_t start_mono, start_real, start_ticks;
+static uint32_t stacks_written; /* highest stack id written */
+static uint32_t threads_declared; /* highest thread index written */
+
+static uint8_t *buf;
+static size_t buf_len, buf_cap;
+static int buf_failed;
+
+/* ---- encoding buffer ---------------------------------------------------- */
+
+static int reserve(size_t more)
+{
+	if (buf_failed)
+		return -1;
+	if (buf_len + more <= buf_cap)
+		return 0;
+	size_t cap = buf_cap ? buf_cap : (1u << 20);
+	while (cap < buf_len + more)
+		cap *= 2;
+	void *p = buf ? mremap(buf, buf_cap, cap, MREMAP_MAYMOVE)
+		      : mmap(NULL, cap, PROT_READ | PROT_WRITE,
+			     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED) {
+		buf_failed = 1;
+		return -1;
+	}
+	buf = p;
+	buf_cap = cap;
+	return 0;
+}
+
+static void put_varint(uint64_t v)
+{
+	if (reserve(PS_VARINT_MAX) == 0)
+		buf_len += ps_varint_put(buf + buf_len, v);
+}
+
+static void put_bytes(const void *p, size_t n)
+{
+	put_varint(n);
+	if (reserve(n) == 0) {
+		memcpy(buf + buf_len, p, n);
+		buf_len += n;
+	}
+}
+
+static void put_str(const char *s)
+{
+	put_bytes(s, strlen(s));
+}
+
+/* Reserves a 5-byte varint to be filled in later by patch_count(). */
+static size_t put_count_slot(void)
+{
+	size_t at = buf_len;
+	if (reserve(5) == 0)
+		buf_len += 5;
+	return at;
+}
+
+/* Writes v as a padded (non-minimal, still valid LEB128) 5-byte varint. */
+static void patch_count(size_t at, uint64_t v)
+{
+	if (buf_failed)
+		return;
+	for (int i = 0; i < 4; i++)
+		buf[at + i] = (uint8_t)((v >> (7 * i)) & 0x7f) | 0x80;
+	buf[at + 4] = (uint8_t)((v >> 28) & 0x7f);
+}
+
+static size_t record_begin(uint32_t type)
+{
+	size_t at = buf_len;
+	if (reserve(8) == 0) {
+		ps_put_u32le(buf + at, type);
+		buf_len += 8;
+	}
+	return at;
+}
+
+static void record_end(size_t at)
+{
+	if (buf_failed || reserve(4))
+		return;
+	uint32_t len = (uint32_t)(buf_len - at - 8);
+	ps_put_u32le(buf + at + 4, len);
+	uint32_t crc = (uint32_t)crc32(0L, buf + at, (uInt)(buf_len - at));
+	ps_put_u32le(buf + buf_len, crc);
+	buf_len += 4;
+}
+
+/* ---- the file ----------------------------------------------------------- */
+
+static void read_small_file(const char *path, char *out, size_t cap,
+			    size_t *len)
+{
+	*len = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	ssize_t n;
+	while (*len < cap && (n = read(fd, out + *len, cap - *len)) > 0)
+		*len += (size_t)n;
+	close(fd);
+}
+
+/* Moves our descriptor far above the ones programs juggle (shells use
+ * 0-255), so a dup2() or close-range in the host rarely meets it. */
+static int move_fd_high(int fd)
+{
+	struct rlimit rl;
+	int hint = 1000;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 1100)
+		hint = (int)rl.rlim_cur * 3 / 4;
+	int high = fcntl(fd, F_DUPFD_CLOEXEC, hint);
+	if (high < 0)
+		return fd;
+	close(fd);
+	return high;
+}
+
+static void write_process_record(void)
+{
+	static char cmdline[32768], comm[64], exe[4096];
+	size_t cmd_len, comm_len;
+	read_small_file("/proc/self/cmdline", cmdline, sizeof cmdline,
+			&cmd_len);
+	read_small_file("/proc/self/comm", comm, sizeof comm - 1, &comm_len);
+	if (comm_len && comm[comm_len - 1] == '\n')
+		comm_len--;
+	comm[comm_len] = 0;
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	exe[n > 0 ? n : 0] = 0;
+
+	size_t at = record_begin(PS_REC_PROCESS);
+	put_varint((uint64_t)ps_pid);
+	put_varint((uint64_t)getppid());
+	put_varint((ps_opt.sample_every > 1 ? PS_PROC_FLAG_SAMPLED : 0) |
+		   (ps_forked ? PS_PROC_FLAG_FORKED : 0));
+	put_varint(start_real);
+	put_varint(start_mono);
+	put_varint(ps_opt.interval_ms);
+	put_varint(ps_opt.depth);
+	put_varint(ps_opt.sample_every);
+	put_str(exe);
+	put_str(comm);
+	/* argv: count, then each argument */
+	uint64_t argc = 0;
+	for (size_t i = 0; i < cmd_len; i++)
+		argc += cmdline[i] == 0;
+	put_varint(argc);
+	for (size_t i = 0, start = 0; i < cmd_len; i++) {
+		if (cmdline[i] == 0) {
+			put_bytes(cmdline + start, i - start);
+			start = i + 1;
+		}
+	}
+	record_end(at);
+}
+
+static int write_all(const uint8_t *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(out_fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Makes sure out_fd is still our file: a host that closes every
+ * descriptor (daemons, subprocess children) may have closed it or reused
+ * the number. Reopens by path when needed. Returns 0 when writable. */
+static int check_fd(void)
+{
+	struct stat st;
+	if (out_fd >= 0 && fstat(out_fd, &st) == 0 && st.st_dev == out_dev &&
+	    st.st_ino == out_ino)
+		return 0;
+	int fd = open(out_path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) || st.st_dev != out_dev || st.st_ino != out_ino) {
+		close(fd);
+		return -1;
+	}
+	out_fd = move_fd_high(fd);
+	return 0;
+}
+
+int ps_writer_open(void)
+{
+	char comm[64];
+	size_t len;
+	read_small_file("/proc/self/comm", comm, sizeof comm - 1, &len);
+	while (len && comm[len - 1] == '\n')
+		len--;
+	comm[len] = 0;
+	for (size_t i = 0; i < len; i++)
+		if (comm[i] == '/' || comm[i] <= ' ' || comm[i] == 0x7f)
+			comm[i] = '_';
+	if (!len)
+		strcpy(comm, "unknown");
+
+	int fd = -1;
+	for (int attempt = 0; attempt < 100 && fd < 0; attempt++) {
+		if (attempt)
+			snprintf(out_path, sizeof out_path,
+				 "%s/poolscout.%s.%d.%d.pscout", ps_opt.out_dir,
+				 comm, (int)ps_pid, attempt);
+		else
+			snprintf(out_path, sizeof out_path,
+				 "%s/poolscout.%s.%d.pscout", ps_opt.out_dir,
+				 comm, (int)ps_pid);
+		fd = open(out_path,
+			  O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+			  ps_opt.file_mode);
+		if (fd < 0 && errno != EEXIST)
+			break;
+	}
+	if (fd < 0) {
+		int err = errno;
+		ps_warn("cannot create a profile in %s: %s; running unprofiled",
+			ps_opt.out_dir, strerror(err));
+		open_failed = 1;
+		return -err;
+	}
+	fchmod(fd, ps_opt.file_mode);
+	struct stat st;
+	fstat(fd, &st);
+	out_dev = st.st_dev;
+	out_ino = st.st_ino;
+	out_fd = move_fd_high(fd);
+
+	start_mono = ps_mono_ns();
+	start_real = ps_real_ns();
+	start_ticks = ps_ticks();
+	buf_len = 0;
+	if (reserve(PS_FORMAT_HEADER_SIZE) == 0) {
+		ps_header_put(buf);
+		buf_len = PS_FORMAT_HEADER_SIZE;
+	}
+	write_process_record();
+	if (buf_failed || write_all(buf, buf_len)) {
+		ps_warn("cannot write %s: %s; running unprofiled", out_path,
+			strerror(errno));
+		close(out_fd);
+		out_fd = -1;
+		open_failed = 1;
+		return -EIO;
+	}
+	return 0;
+}
+
+/* ---- the batch ---------------------------------------------------------- */
+
+static void encode_modules(void)
+{
+	for (ps_module *m = ps_modules_newest(); m; m = m->next_all) {
+		if (!m->written) {
+			size_t at = record_begin(PS_REC_MODULE);
+			put_varint(m->id);
+			put_varint(m->load_epoch);
+			put_varint(m->base);
+			put_str(m->path);
+			put_bytes(m->build_id, m->build_id_len);
+			put_varint(m->nseg);
+			for (uint32_t i = 0; i < m->nseg; i++) {
+				put_varint(m->seg[i].vaddr);
+				put_varint(m->seg[i].memsz);
+				put_varint(m->seg[i].offset);
+				put_varint(m->seg[i].flags);
+			}
+			record_end(at);
+			m->written = 1;
+		}
+		uint32_t gone = __atomic_load_n(&m->unload_epoch,
+						__ATOMIC_ACQUIRE);
+		if (gone && !m->unload_written) {
+			size_t at = record_begin(PS_REC_MODULE_UNLOAD);
+			put_varint(m->id);
+			put_varint(gone);
+			record_end(at);
+			m->unload_written = 1;
+		}
+	}
+}
+
+static void encode_stacks(void)
+{
+	ps_stack *newest = ps_stacks_newest();
+	for (ps_stack *s = newest; s && s->id > stacks_written;
+	     s = s->next_all) {
+		size_t at = record_begin(PS_REC_STACK);
+		put_varint(s->id);
+		put_varint(s->map_epoch);
+		put_varint(s->depth);
+		for (uint32_t i = 0; i < s->depth; i++)
+			put_varint(s->ips[i]);
+		record_end(at);
+	}
+	if (newest)
+		stacks_written = newest->id;
+}
+
+static void encode_threads(void)
+{
+	for (ps_thread *t = ps_threads_newest(); t; t = t->next_all) {
+		if (!__atomic_exchange_n(&t->info_dirty, 0, __ATOMIC_ACQ_REL))
+			continue;
+		uint64_t end = __atomic_load_n(&t->end_ns, __ATOMIC_ACQUIRE);
+		if (!t->name[0] && !end)
+			ps_thread_read_name(t, t->tid);
+		__atomic_store_n(&t->info_dirty, 0, __ATOMIC_RELAXED);
+		char name[16];
+		memcpy(name, t->name, sizeof name);
+		name[15] = 0;
+		if (t->index > threads_declared)
+			threads_declared = t->index;
+		size_t at = record_begin(PS_REC_THREAD);
+		put_varint(t->index);
+		put_varint((uint64_t)t->tid);
+		put_str(name);
+		put_varint(t->start_ns > start_mono ? t->start_ns - start_mono
+						    : 0);
+		put_varint(end > start_mono ? end - start_mono : 0);
+		put_varint(end ? 1 : 0);
+		record_end(at);
+	}
+}
+
+static void put_hist(const uint64_t *hist)
+{
+	uint64_t n = 0;
+	for (unsigned b = 0; b < PS_HIST_BUCKETS; b++)
+		n += PS_LOAD(&hist[b]) != 0;
+	put_varint(n);
+	for (unsigned b = 0; b < PS_HIST_BUCKETS && n; b++) {
+		uint64_t c = PS_LOAD(&hist[b]);
+		if (c) {
+			put_varint(b);
+			put_varint(c);
+			n--;
+		}
+	}
+}
+
+static void encode_entry(const ps_entry *e)
+{
+	/* Read in the reverse of the order the hooks write (allocs, then
+	 * frees, then the cross-thread part), so every snapshot satisfies
+	 * xfrees <= frees <= allocs and the same for bytes; the reader
+	 * checks it. */
+	uint64_t xfree_bytes = __atomic_load_n(&e->xfree_bytes, __ATOMIC_ACQUIRE);
+	uint64_t xfrees = __atomic_load_n(&e->xfrees, __ATOMIC_ACQUIRE);
+	uint64_t free_bytes = __atomic_load_n(&e->free_bytes, __ATOMIC_ACQUIRE);
+	uint64_t frees = __atomic_load_n(&e->frees, __ATOMIC_ACQUIRE);
+	uint64_t peak_live = __atomic_load_n(&e->peak_live, __ATOMIC_ACQUIRE);
+	uint64_t allocs = __atomic_load_n(&e->allocs, __ATOMIC_ACQUIRE);
+	uint64_t alloc_bytes = __atomic_load_n(&e->alloc_bytes, __ATOMIC_ACQUIRE);
+	uint64_t grows = PS_LOAD(&e->realloc_grows);
+	uint64_t chains = PS_LOAD(&e->chains_ended);
+	uint64_t flags = PS_ENT_HAS_HIST |
+			 (grows || chains ? PS_ENT_HAS_REALLOC : 0);
+	uint64_t size_min = PS_LOAD(&e->size_min);
+
+	put_varint(e->thread->index);
+	put_varint(e->stack->id);
+	put_varint(flags);
+	put_varint(allocs);
+	put_varint(alloc_bytes);
+	put_varint(frees);
+	put_varint(free_bytes);
+	put_varint(xfrees);
+	put_varint(xfree_bytes);
+	put_varint(size_min == UINT64_MAX ? 0 : size_min);
+	put_varint(PS_LOAD(&e->size_max));
+	put_varint(peak_live);
+	put_hist(e->size_hist);
+	put_hist(e->life_hist);
+	if (flags & PS_ENT_HAS_REALLOC) {
+		put_varint(grows);
+		put_varint(chains);
+		put_varint(PS_LOAD(&e->chain_steps_sum));
+		put_varint(PS_LOAD(&e->chain_steps_max));
+		put_varint(PS_LOAD(&e->chain_final_size_max));
+	}
+}
+
+static void encode_snapshot(uint64_t now_mono)
+{
+	uint64_t ticks = ps_ticks();
+	uint64_t elapsed = now_mono - start_mono;
+	uint64_t hz = elapsed ? (uint64_t)((double)(ticks - start_ticks) *
+					   1e9 / (double)elapsed)
+			      : 0;
+	size_t at = record_begin(PS_REC_SNAPSHOT);
+	put_varint(++snapshot_seq);
+	put_varint(elapsed);
+	put_varint(hz);
+	put_varint(PS_LOAD(&ps_work_units));
+
+	/* Entries touched since the last snapshot. */
+	size_t slot = put_count_slot();
+	uint64_t n = 0;
+	for (ps_thread *t = ps_threads_newest(); t; t = t->next_all) {
+		for (ps_entry *e = __atomic_load_n(&t->entries,
+						   __ATOMIC_ACQUIRE);
+		     e; e = e->next_all) {
+			/* Interned after this batch declared its stacks and
+			 * threads: it goes out with the next batch. */
+			if (e->stack->id > stacks_written ||
+			    t->index > threads_declared)
+				continue;
+			if (!__atomic_exchange_n(&e->touched, 0,
+						 __ATOMIC_ACQ_REL))
+				continue;
+			encode_entry(e);
+			n++;
+		}
+	}
+	patch_count(slot, n);
+
+	/* Site-wide (all threads) peak of objects live at once, per stack. */
+	slot = put_count_slot();
+	n = 0;
+	for (ps_stack *s = ps_stacks_newest(); s; s = s->next_all) {
+		uint64_t peak = PS_LOAD(&s->peak_live);
+		if (peak == s->peak_written || s->id > stacks_written)
+			continue;
+		s->peak_written = peak;
+		put_varint(s->id);
+		put_varint(peak);
+		n++;
+	}
+	patch_count(slot, n);
+
+	/* Per-thread totals that changed. */
+	slot = put_count_slot();
+	n = 0;
+	for (ps_thread *t = ps_threads_newest(); t; t = t->next_all) {
+		if (t->index > threads_declared)
+			continue;
+		uint64_t unknown = PS_LOAD(&t->unknown_frees);
+		uint64_t unrecorded = PS_LOAD(&t->unrecorded_allocs);
+		if (unknown == t->totals_written[0] &&
+		    unrecorded == t->totals_written[1])
+			continue;
+		t->totals_written[0] = unknown;
+		t->totals_written[1] = unrecorded;
+		put_varint(t->index);
+		put_varint(unknown);
+		put_varint(unrecorded);
+		n++;
+	}
+	patch_count(slot, n);
+	record_end(at);
+}
+
+void ps_writer_snapshot(int end_reason)
+{
+	ps_lock_acquire(&writer_lock);
+	if (finished || open_failed) {
+		ps_lock_release(&writer_lock);
+		return;
+	}
+	if (out_fd < 0) {
+		/* A fork child opens its file when it first has something
+		 * to say, so fork-and-exec children leave no empty files. */
+		if (!ps_threads_newest() || ps_writer_open()) {
+			ps_lock_release(&writer_lock);
+			return;
+		}
+	}
+	if (end_reason == PS_END_EXIT && last_thread_exit)
+		end_reason = PS_END_LAST_THREAD;
+	buf_len = 0;
+	buf_failed = 0;
+	uint64_t now = ps_mono_ns();
+	encode_modules();
+	encode_stacks();
+	encode_threads();
+	encode_snapshot(now);
+	if (end_reason) {
+		size_t at = record_begin(PS_REC_END);
+		put_varint((uint64_t)end_reason);
+		put_varint(now - start_mono);
+		record_end(at);
+		if (end_reason != PS_END_EXEC) {
+			finished = 1;
+			ps_recording = 0;
+		}
+	}
+	if (!buf_failed && check_fd() == 0)
+		write_all(buf, buf_len);
+	ps_lock_release(&writer_lock);
+}
+
+/* ---- the thread --------------------------------------------------------- */
+
+static int other_threads_alive(void)
+{
+	char status[8192];
+	size_t len;
+	read_small_file("/proc/self/status", status, sizeof status - 1, &len);
+	status[len] = 0;
+	const char *t = strstr(status, "\nThreads:");
+	return t ? atoi(t + 9) > 1 : 1;
+}
+
+static void *writer_main(void *arg)
+{
+	(void)arg;
+	ps_tls.guard = 1; /* our own allocations are never recorded */
+	for (;;) {
+		unsigned ms = __atomic_load_n(&main_exited, __ATOMIC_ACQUIRE)
+				      ? 10 : ps_opt.interval_ms;
+		struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
+		while (nanosleep(&ts, &ts) && errno == EINTR)
+			;
+		if (__atomic_load_n(&finished, __ATOMIC_ACQUIRE))
+			return NULL;
+		if (__atomic_load_n(&main_exited, __ATOMIC_ACQUIRE) &&
+		    !other_threads_alive()) {
+			/* We are the last thread: end the process the way
+			 * glibc does when its last thread exits. */
+			last_thread_exit = 1;
+			exit(0);
+		}
+		ps_writer_snapshot(0);
+	}
+}
+
+void ps_writer_start(void)
+{
+	if (__atomic_exchange_n(&thread_running, 1, __ATOMIC_ACQ_REL))
+		return;
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 256 << 10);
+	pthread_t th;
+	if (pthread_create(&th, &attr, writer_main, NULL))
+		thread_running = 0; /* snapshots still happen at exit */
+	pthread_attr_destroy(&attr);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+void ps_writer_main_thread_exited(void)
+{
+	__atomic_store_n(&main_exited, 1, __ATOMIC_RELEASE);
+}
+
+void ps_writer_lock(void)
+{
+	ps_lock_acquire(&writer_lock);
+}
+
+void ps_writer_unlock(void)
+{
+	ps_lock_release(&writer_lock);
+}
+
+void ps_writer_reset_child(void)
+{
+	/* The child shares the parent's file offset through the inherited
+	 * descriptor: close it; the child gets its own file. */
+	if (out_fd >= 0)
+		close(out_fd);
+	out_fd = -1;
+	finished = 0;
+	thread_running = 0;
+	main_exited = 0;
+	snapshot_seq = 0;
+	stacks_written = 0;
+	threads_declared = 0;
+	writer_lock.locked = 0;
+}
