@@ -21,7 +21,7 @@ struct an_site_index {
  * (docs/ranking.md lists them). */
 static const char *const default_wrappers[] = {
 	"^(operator new|operator delete)",
-	"^(std|__gnu_cxx|__cxxabiv1)::",
+	"^([^(]* )?(std|__gnu_cxx|__cxxabiv1)::",
 	"^x(malloc|calloc|realloc|strdup|strndup|memdup|zalloc|asprintf)$",
 	"^g_(malloc|malloc0|realloc|try_malloc|try_malloc0|try_realloc|"
 	"memdup|memdup2|strdup|strndup|new|slice_alloc|slice_alloc0)",

@@ -1,6 +1,5 @@
 /* main.c - the poolscout command: dispatches to a subcommand. `report` is
  * the default view: `poolscout FILE...` ranks pooling candidates. */
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -24,17 +23,6 @@ static const struct command {
 	  "export --format pprof|gperftools|folded|json -o OUT FILE..." },
 	{ "info", cmd_info, "info [--json] FILE..." },
 };
-
-int usage_error(const char *fmt, ...)
-{
-	va_list ap;
-	fputs("poolscout: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	return 2;
-}
 
 static void usage(FILE *out)
 {

@@ -205,8 +205,17 @@ static void resolve(struct sym_mod *m, uint64_t addr, sym_loc *loc)
 
 	Dwarf_Addr bias = 0;
 	Dwarf_Die *cu = dwfl_module_addrdie(mod, addr, &bias);
-	Dwarf_Die *scopes = NULL;
+	Dwarf_Die *scopes = NULL, *chain = NULL;
 	int nscopes = cu ? dwarf_getscopes(cu, addr - bias, &scopes) : 0;
+	/* dwarf_getscopes follows an inlined instance with its abstract
+	 * origin's scopes; the concrete chain of callers comes from
+	 * dwarf_getscopes_die on the innermost scope (as eu-addr2line -i). */
+	if (nscopes > 0) {
+		int n = dwarf_getscopes_die(&scopes[0], &chain);
+		free(scopes);
+		scopes = chain;
+		nscopes = n > 0 ? n : 0;
+	}
 	Dwarf_Files *files = NULL;
 	size_t nfiles = 0;
 	if (cu)

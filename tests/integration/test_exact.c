@@ -1,0 +1,205 @@
+/* test_exact.c - exact counts: programs with known allocations per site
+ * and per thread, run under `poolscout record` (on glibc malloc and on
+ * tcmalloc), must give exactly those counts, live-at-end included. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "harness.h"
+
+#define WORKERS 3
+#define TCMALLOC "/usr/lib/x86_64-linux-gnu/libtcmalloc.so.4"
+
+static void check_exact(analysis *a)
+{
+	struct site_sum s;
+	s = sum_function(a, "small_objects");
+	assert_int_equal(s.allocs, WORKERS * 1000);
+	assert_int_equal(s.alloc_bytes, WORKERS * 1000 * 32);
+	assert_int_equal(s.frees, WORKERS * 1000);
+	assert_int_equal(s.inuse, 0);
+
+	s = sum_function(a, "zeroed_arrays");
+	assert_int_equal(s.allocs, WORKERS * 500);
+	assert_int_equal(s.alloc_bytes, WORKERS * 500 * 80);
+	assert_int_equal(s.inuse, 0);
+
+	s = sum_function(a, "aligned_blocks");
+	assert_int_equal(s.sites, 5); /* five call lines */
+	assert_int_equal(s.allocs, WORKERS * 100 * 5);
+	assert_int_equal(s.frees, WORKERS * 100 * 5);
+
+	/* realloc: one allocation of the new size + one free of the old */
+	s = sum_function(a, "chain_start");
+	assert_int_equal(s.allocs, WORKERS * 10);
+	assert_int_equal(s.frees, WORKERS * 10);
+	s = sum_function(a, "grow_chain");
+	assert_int_equal(s.allocs, WORKERS * 10 * 5);
+	assert_int_equal(s.realloc_grows, WORKERS * 10 * 5);
+	assert_int_equal(s.alloc_bytes, WORKERS * 10 * (16 + 32 + 64 + 128 + 256));
+	assert_int_equal(s.inuse, 0);
+
+	s = sum_function(a, "grow_array");
+	assert_int_equal(s.allocs, WORKERS * 40);
+	assert_int_equal(s.alloc_bytes, WORKERS * 40 * 64);
+
+	s = sum_function(a, "keep_blocks");
+	assert_int_equal(s.allocs, WORKERS * 7);
+	assert_int_equal(s.inuse, WORKERS * 7);
+	assert_int_equal(s.frees, 0);
+
+	s = sum_function(a, "main_blocks");
+	assert_int_equal(s.allocs, 123);
+	assert_int_equal(s.inuse, 23);
+
+	s = sum_function(a, "handoff_blocks");
+	assert_int_equal(s.allocs, 40);
+	assert_int_equal(s.frees, 40);
+	assert_int_equal(s.xfrees, 40);
+	assert_int_equal(s.peak_live, 40);
+}
+
+static void check_threads(analysis *a)
+{
+	const pf_file *f = a->set->files[0];
+	int workers = 0;
+	for (size_t t = 0; t < f->nthreads; t++) {
+		const pf_thread *th = f->threads[t];
+		if (!th)
+			continue;
+		uint64_t n = thread_function_allocs(a, f, th->tid, "small_objects");
+		if (th->tid == f->pid) {
+			assert_int_equal(n, 0);
+			assert_int_equal(thread_function_allocs(a, f, th->tid,
+								"main_blocks"),
+					 123);
+		} else if (n) {
+			assert_int_equal(n, 1000);
+			assert_int_equal(thread_function_allocs(a, f, th->tid,
+								"keep_blocks"),
+					 7);
+			workers++;
+		}
+	}
+	assert_int_equal(workers, WORKERS);
+}
+
+static void run_exact(const char *preload_under)
+{
+	char *dir = fresh_dir("exact");
+	int rc = run("%s%s/poolscout record -o %s -- %s/tests/exact >/dev/null "
+		     "2>%s/stderr",
+		     preload_under, build_dir(), dir, build_dir(), dir);
+	assert_int_equal(rc, 0);
+	analysis a;
+	assert_int_equal(load_dir(&a, dir, NULL), 1);
+	assert_true(a.set->files[0]->complete);
+	check_exact(&a);
+	check_threads(&a);
+	analysis_free(&a);
+	run("rm -rf %s", dir);
+	free(dir);
+}
+
+static void test_exact_glibc(void **state)
+{
+	(void)state;
+	run_exact("");
+}
+
+static void test_exact_tcmalloc(void **state)
+{
+	(void)state;
+	if (run("test -r " TCMALLOC))
+		skip();
+	run_exact("LD_PRELOAD=" TCMALLOC " ");
+}
+
+static void test_cxx(void **state)
+{
+	(void)state;
+	char *dir = fresh_dir("cxx");
+	assert_int_equal(run("%s/poolscout record -o %s -- %s/tests/cxx_objects "
+			     ">/dev/null 2>&1",
+			     build_dir(), dir, build_dir()),
+			 0);
+	analysis a;
+	assert_int_equal(load_dir(&a, dir, NULL), 1);
+	struct site_sum s = sum_function(&a, "make_widgets");
+	assert_int_equal(s.allocs, 1000);
+	assert_int_equal(s.alloc_bytes, 1000 * 48);
+	assert_int_equal(s.inuse, 0);
+	s = sum_function(&a, "make_arrays");
+	assert_int_equal(s.allocs, 500);
+	assert_int_equal(s.alloc_bytes, 500 * 64);
+	/* vector growth: capacities 1, 2, 4, ..., 1024 */
+	s = sum_function(&a, "fill_vector");
+	assert_int_equal(s.allocs, 11);
+	assert_int_equal(s.inuse, 0);
+	/* no site is operator new or a std:: internal */
+	assert_int_equal(sum_function(&a, "operator new(unsigned long)").allocs, 0);
+	analysis_free(&a);
+	run("rm -rf %s", dir);
+	free(dir);
+}
+
+static void test_planted(void **state)
+{
+	(void)state;
+	char *dir = fresh_dir("planted");
+	assert_int_equal(run("%s/poolscout record -o %s -- %s/tests/planted "
+			     ">/dev/null 2>&1",
+			     build_dir(), dir, build_dir()),
+			 0);
+	analysis a;
+	assert_int_equal(load_dir(&a, dir, NULL), 1);
+	rank_sites(&a);
+	const an_site *top = &a.sites[a.ranked[0]];
+	assert_string_equal(top->where.function, "handle_request");
+	assert_int_equal(top->remedy, REMEDY_POOL);
+	assert_int_equal(top->pool_size, 8);
+	assert_int_equal(top->allocs, 200000);
+	assert_true(top->xfree_ratio == 0.0);
+	for (size_t i = 0; i < a.nsites; i++) {
+		const an_site *s = &a.sites[i];
+		const char *fn = s->where.function;
+		if (!strcmp(fn, "parse_token")) {
+			assert_int_equal(s->remedy, REMEDY_STACK);
+			assert_int_equal(s->allocs, 100000);
+		} else if (!strcmp(fn, "append_bytes")) {
+			assert_int_equal(s->remedy, REMEDY_PRESIZE);
+			assert_int_equal(s->realloc_grows, 4000 * 15);
+			assert_int_equal(s->chain_steps_max, 15);
+			assert_int_equal(s->reserve_bytes, 32768);
+		} else if (!strcmp(fn, "load_table") && s->allocs == 2000) {
+			assert_int_equal(s->remedy, REMEDY_NONE);
+			assert_int_equal(s->allocs - s->frees, 2000);
+		} else if (!strcmp(fn, "produce_message")) {
+			assert_int_equal(s->remedy, REMEDY_POOL);
+			assert_int_equal(s->allocs, 50000);
+			assert_true(s->xfree_ratio == 1.0);
+			/* the queue holds 64; one more on each side at most */
+			assert_true(s->peak_live >= 64 && s->peak_live <= 67);
+		}
+	}
+	analysis_free(&a);
+	run("rm -rf %s", dir);
+	free(dir);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_exact_glibc),
+		cmocka_unit_test(test_exact_tcmalloc),
+		cmocka_unit_test(test_cxx),
+		cmocka_unit_test(test_planted),
+	};
+	return cmocka_run_group_tests_name("exact counts", tests, NULL, NULL);
+}

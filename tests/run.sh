@@ -1,0 +1,46 @@
+#!/bin/sh
+# run.sh - runs every test suite and prints one closing line
+# "N passed, N failed" (suites count as one test each; cmocka suites print
+# their own per-test summaries above it).
+#   POOLSCOUT_BUILD=DIR  the build directory (default build)
+#   TESTS="a b"          run only these suites (names as listed below)
+set -u
+B=${POOLSCOUT_BUILD:-build}
+export POOLSCOUT_BUILD=$B
+passed=0
+failed=0
+failures=
+suites=${TESTS:-"unit_format unit_reader exact golden cli real_programs stress fuzz_smoke asan"}
+
+run_suite() {
+	name=$1
+	shift
+	echo "==> $name"
+	start=$(date +%s)
+	if "$@"; then
+		passed=$((passed + 1))
+		echo "<== $name: ok ($(( $(date +%s) - start )) s)"
+	else
+		failed=$((failed + 1))
+		failures="$failures $name"
+		echo "<== $name: FAILED ($(( $(date +%s) - start )) s)"
+	fi
+}
+
+for s in $suites; do
+	case $s in
+	unit_format) run_suite $s "$B/tests/test_format" ;;
+	unit_reader) run_suite $s "$B/tests/test_reader" ;;
+	exact) run_suite $s "$B/tests/test_exact" ;;
+	golden) run_suite $s sh tests/golden/run.sh ;;
+	cli) run_suite $s sh tests/integration/cli.sh ;;
+	real_programs) run_suite $s sh tests/integration/real_programs.sh ;;
+	stress) run_suite $s sh tests/integration/stress.sh ;;
+	fuzz_smoke) run_suite $s sh tests/fuzz/run.sh ;;
+	asan) run_suite $s sh tests/asan.sh ;;
+	*) echo "unknown suite $s"; failed=$((failed + 1)) ;;
+	esac
+done
+[ -n "$failures" ] && echo "failed suites:$failures"
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
