@@ -544,14 +544,45 @@ void ps_writer_snapshot(int end_reason)
 
 /* ---- the thread --------------------------------------------------------- */
 
+/* Whether any thread but the caller is still running. A main thread that
+ * ended with pthread_exit stays in /proc as a zombie until the process
+ * exits, so the "Threads:" count cannot tell; each task's state can.
+ * Reads /proc with getdents64 directly: opendir would allocate. */
 static int other_threads_alive(void)
 {
-	char status[8192];
-	size_t len;
-	read_small_file("/proc/self/status", status, sizeof status - 1, &len);
-	status[len] = 0;
-	const char *t = strstr(status, "\nThreads:");
-	return t ? atoi(t + 9) > 1 : 1;
+	struct linux_dirent64 {
+		uint64_t d_ino;
+		int64_t d_off;
+		unsigned short d_reclen;
+		unsigned char d_type;
+		char d_name[];
+	};
+	char dents[4096], path[64], stat[512];
+	pid_t self = gettid();
+	int alive = 0;
+	int dir = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dir < 0)
+		return 1;
+	long n;
+	while (!alive && (n = syscall(SYS_getdents64, dir, dents, sizeof dents)) > 0) {
+		for (long off = 0; off < n && !alive;) {
+			struct linux_dirent64 *d = (void *)(dents + off);
+			off += d->d_reclen;
+			int tid = atoi(d->d_name);
+			if (tid <= 0 || tid == self)
+				continue;
+			snprintf(path, sizeof path, "/proc/self/task/%d/stat", tid);
+			size_t len;
+			read_small_file(path, stat, sizeof stat - 1, &len);
+			stat[len] = 0;
+			const char *close_paren = strrchr(stat, ')');
+			/* a task that vanished between the two reads is gone */
+			alive = close_paren && close_paren[1] == ' ' &&
+				close_paren[2] != 'Z' && close_paren[2] != 'X';
+		}
+	}
+	close(dir);
+	return alive;
 }
 
 static void *writer_main(void *arg)

@@ -1,0 +1,91 @@
+#!/bin/sh
+# stress.sh - the preload under the hazards of real programs: thread
+# churn, fork while other threads allocate, exec, dlopen/dlclose in a
+# loop, a signal handler that allocates, SIGKILL mid-run, main ending
+# with pthread_exit, _exit. Each must run to its normal end (under a
+# timeout: a deadlock fails) with exact counts up to the last snapshot.
+. tests/lib.sh
+S=$T/stress
+info_json() { "$PS" info --json "$@" 2>/dev/null; }
+
+d=$WORK/threads
+timeout 120 "$PS" record -o "$d" -- "$S" threads 2000 2>/dev/null
+rc=$?
+expect "2000 short-lived threads: exit 0" '[ $rc = 0 ]'
+n=$(site_allocs "$d" churn)
+expect "thread churn: all 2000000 allocations counted ($n)" '[ "$n" = 2000000 ]'
+nt=$(info_json "$d"/*.pscout | jq '.[0].threads')
+expect "thread churn: 2001 threads ($nt)" '[ "$nt" = 2001 ]'
+
+d=$WORK/fork
+timeout 120 "$PS" record -o "$d" -- "$S" fork 30 2>/dev/null
+rc=$?
+expect "fork while 4 threads allocate: no deadlock, exit 0" '[ $rc = 0 ]'
+n=$(ls "$d" | wc -l)
+expect "fork: one file per process (31 = $n)" '[ "$n" = 31 ]'
+good=0
+for f in "$d"/*.pscout; do
+	c=$("$PS" report --json "$f" 2>/dev/null |
+		jq '[.sites[] | select(.function == "child_work") | .alloc_objects] | add // 0')
+	[ "$c" = 100 ] && good=$((good + 1))
+done
+expect "fork: every child counts exactly 100 in child_work ($good/30)" '[ $good = 30 ]'
+expect "fork: children's files say they were forked" \
+	'[ "$(for f in "$d"/*.pscout; do "$PS" info "$f"; done | grep -c "forked from a profiled process")" = 30 ]'
+
+d=$WORK/exec
+timeout 60 "$PS" record -o "$d" -- "$S" exec 2>/dev/null
+rc=$?
+expect "exec: exit 0" '[ $rc = 0 ]'
+expect "exec: two files" '[ "$(ls "$d" | wc -l)" = 2 ]'
+expect "exec: before_exec counted in the first image (10)" '[ "$(cum_allocs "$d" before_exec)" = 10 ]'
+expect "exec: after_exec counted in the second image (10)" '[ "$(cum_allocs "$d" after_exec)" = 10 ]'
+expect "exec: the first file ended by exec" \
+	'info_json "$d"/*.pscout | jq -e "[.[] | .end_reason] | sort == [\"exec\", \"exit\"]" >/dev/null'
+
+d=$WORK/dlopen
+timeout 120 "$PS" record -o "$d" -- "$S" dlopen 300 2>/dev/null
+rc=$?
+expect "dlopen/dlclose x300: exit 0" '[ $rc = 0 ]'
+n=$(site_allocs "$d" plugin_work)
+expect "dlopen: unloaded plugin still symbolizes, 3000 counted ($n)" '[ "$n" = 3000 ]'
+
+d=$WORK/signal
+timeout 60 "$PS" record -o "$d" -- "$S" signal 1500 2>/dev/null
+rc=$?
+expect "allocating signal handler at 20 kHz: exit 0" '[ $rc = 0 ]'
+expect "signal: profile complete" 'info_json "$d"/*.pscout | jq -e ".[0].complete" >/dev/null'
+n=$(site_allocs "$d" on_alarm)
+expect "signal: handler allocations counted ($n)" '[ "$n" -gt 0 ]'
+
+d=$WORK/kill
+mkdir -p "$d"
+LD_PRELOAD=$LIB POOLSCOUT_OUT=$d POOLSCOUT_INTERVAL_MS=50 "$S" spin 20000 >"$WORK/ready" &
+pid=$!
+i=0
+while ! grep -q ready "$WORK/ready" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+sleep 0.7
+kill -9 $pid
+wait $pid 2>/dev/null
+f=$(ls "$d"/*.pscout)
+expect "SIGKILL: the file reads" '"$PS" info "$f" >"$WORK/info" 2>&1'
+expect "SIGKILL: info says partial" 'grep -q "complete:      NO - partial" "$WORK/info"'
+n=$(site_allocs "$d" churn)
+expect "SIGKILL: allocations up to the last snapshot ($n)" '[ "$n" -ge 1000 ]'
+expect "SIGKILL: report says PARTIAL" '"$PS" report "$f" 2>/dev/null | grep -q PARTIAL'
+
+d=$WORK/pexit
+timeout 30 "$PS" record -o "$d" -- "$S" pthread_exit 2>/dev/null
+rc=$?
+expect "main thread pthread_exit: the process still ends, exit 0" '[ $rc = 0 ]'
+expect "pthread_exit: complete, ended by the last thread" \
+	'info_json "$d"/*.pscout | jq -e ".[0].end_reason == \"last thread ended\"" >/dev/null'
+expect "pthread_exit: the late workers' 1500 allocations" '[ "$(site_allocs "$d" churn)" = 1500 ]'
+
+d=$WORK/uexit
+timeout 30 "$PS" record -o "$d" -- "$S" _exit 3 2>/dev/null
+rc=$?
+expect "_exit(3): status 3" '[ $rc = 3 ]'
+expect "_exit: complete, 77 allocations" \
+	'info_json "$d"/*.pscout | jq -e ".[0].end_reason == \"_exit\"" >/dev/null && [ "$(site_allocs "$d" churn)" = 77 ]'
+finish
