@@ -27,6 +27,7 @@
 #define STACK_MAX_P99_NS 100e3 /* ... freed within 100 us */
 #define ARENA_SPREAD 16.0      /* size spread (max/min) of arena sites ... */
 #define ARENA_MIN_LIVE 64      /* ... with this many live at once */
+#define ARENA_PILE_UP 0.25     /* or this share of all of them live at once */
 #define SPREAD_WARN 8.0        /* pools with a wider spread get a cap */
 #define SHARED_POOL_RATIO 0.1  /* cross-thread frees above: a shared pool */
 
@@ -132,11 +133,20 @@ static void classify(an_site *s, double duration_s)
 		s->saved_bytes_per_s = s->bytes_per_s;
 		return;
 	}
-	if (spread > ARENA_SPREAD && s->peak_live >= ARENA_MIN_LIVE) {
+	int piles_up = s->peak_live >= ARENA_MIN_LIVE &&
+		       (double)s->peak_live >= ARENA_PILE_UP * (double)s->allocs;
+	if (piles_up || (spread > ARENA_SPREAD && s->peak_live >= ARENA_MIN_LIVE)) {
 		s->remedy = REMEDY_ARENA;
-		reason(s, "sizes vary %.0fx with up to %llu live at once: "
-			  "allocate them from an arena freed in one go",
-		       spread, (unsigned long long)s->peak_live);
+		if (piles_up)
+			reason(s, "they pile up and die together: %llu of %s live "
+				  "at once, so a pool would never reuse one - "
+				  "allocate them from an arena freed in one go",
+			       (unsigned long long)s->peak_live,
+			       fmt_count(a, (double)s->allocs));
+		else
+			reason(s, "sizes vary %.0fx with up to %llu live at once: "
+				  "allocate them from an arena freed in one go",
+			       spread, (unsigned long long)s->peak_live);
 		s->saved_calls_per_s = s->rate_per_s;
 		s->saved_bytes_per_s = s->bytes_per_s;
 		return;

@@ -15,9 +15,9 @@ trap 'rm -rf "$WORK"' EXIT
 ok() { _pass=$((_pass + 1)); echo "  ok   $1"; }
 bad() { _fail=$((_fail + 1)); echo "  FAIL $1: $2"; }
 expect() {
-	name=$1
+	_what=$1
 	shift
-	if eval "$@"; then ok "$name"; else bad "$name" "$*"; fi
+	if eval "$@"; then ok "$_what"; else bad "$_what" "$*"; fi
 }
 finish() {
 	echo "$_pass passed, $_fail failed"
