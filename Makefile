@@ -73,7 +73,7 @@ $(B)/libanalyzer.a: $(ANALYZER_LIB_OBJ)
 
 $(B)/poolscout: $(B)/analyzer/main.o $(B)/libanalyzer.a
 	@echo "  LD      $@"
-	$(Q)$(CC) -o $@ $^ $(ANALYZER_LIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(ANALYZER_LIBS)
 
 include tests/tests.mk
 include demo-apps/demo.mk

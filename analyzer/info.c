@@ -111,8 +111,8 @@ static void print_text(const pf_file *f, sym_ctx *sym)
 			continue;
 		char hex[130];
 		build_id_hex(m, hex);
-		printf("  %-50s %s\n", m->path,
-		       sym ? sym_module_status(sym, m) : "");
+		printf("  %s [%s]\n", m->path,
+		       sym ? sym_module_status(sym, m) : "not opened");
 		if (m->build_id_len)
 			printf("    build-id %s%s\n", hex,
 			       m->unload_epoch ? ", unloaded during the run" : "");

@@ -84,19 +84,23 @@ static void classify(an_site *s, double duration_s)
 	}
 	if (s->realloc_grows >= PRESIZE_MIN &&
 	    (double)s->realloc_grows >= PRESIZE_SHARE * (double)s->allocs) {
-		double steps = s->chains_ended
-				       ? (double)s->chain_steps_sum /
-						 (double)s->chains_ended
-				       : (double)s->chain_steps_max;
 		s->remedy = REMEDY_PRESIZE;
 		s->reserve_bytes = s->chain_final_size_max > s->size_max
 					   ? s->chain_final_size_max
 					   : s->size_max;
-		reason(s, "realloc growth chain: %s of %s allocations grow a "
-			  "block, %.1f steps per object on average (max %llu)",
-		       fmt_count(a, (double)s->realloc_grows),
-		       fmt_count(b, (double)s->allocs), steps,
-		       (unsigned long long)s->chain_steps_max);
+		if (s->chains_ended)
+			reason(s, "realloc growth chain: %s of %s allocations grow "
+				  "a block, %.1f steps per object on average (max %llu)",
+			       fmt_count(a, (double)s->realloc_grows),
+			       fmt_count(b, (double)s->allocs),
+			       (double)s->chain_steps_sum / (double)s->chains_ended,
+			       (unsigned long long)s->chain_steps_max);
+		else
+			reason(s, "realloc growth chain: %s of %s allocations grow "
+				  "a block, up to %llu steps per object",
+			       fmt_count(a, (double)s->realloc_grows),
+			       fmt_count(b, (double)s->allocs),
+			       (unsigned long long)s->chain_steps_max);
 		reason(s, "final sizes up to %s: reserve that capacity once",
 		       fmt_bytes(c, (double)s->reserve_bytes));
 		s->saved_calls_per_s = (double)s->realloc_grows / duration_s;

@@ -35,12 +35,12 @@ $(TB)/harness.o: tests/harness.c $(B)/.deps-build
 $(TB)/test_%: tests/unit/test_%.c $(B)/libanalyzer.a $(TB)/harness.o
 	@echo "  CC      $<"
 	$(Q)$(CC) $(ALL_CFLAGS) $(ANALYZER_CFLAGS) -Itests $< $(TB)/harness.o \
-		$(B)/libanalyzer.a -o $@ $(ANALYZER_LIBS) $(CMOCKA_LIBS)
+		$(B)/libanalyzer.a -o $@ $(LDFLAGS) $(ANALYZER_LIBS) $(CMOCKA_LIBS)
 
 $(TB)/test_%: tests/integration/test_%.c $(B)/libanalyzer.a $(TB)/harness.o
 	@echo "  CC      $<"
 	$(Q)$(CC) $(ALL_CFLAGS) $(ANALYZER_CFLAGS) -Itests $< $(TB)/harness.o \
-		$(B)/libanalyzer.a -o $@ $(ANALYZER_LIBS) $(CMOCKA_LIBS)
+		$(B)/libanalyzer.a -o $@ $(LDFLAGS) $(ANALYZER_LIBS) $(CMOCKA_LIBS)
 
 $(B)/.deps-test: mk/deps.sh
 	$(Q)mkdir -p $(B)
@@ -53,3 +53,10 @@ test: test-build
 	$(Q)sh tests/run.sh
 
 .PHONY: test-build
+
+# the golden fixture: -O0 so its return addresses map to stable lines
+$(TB)/golden_fixture: tests/golden/fixture.c include/psformat.h $(B)/.deps-build
+	$(Q)mkdir -p $(TB)
+	$(Q)$(CC) -O0 -g -Iinclude $< -o $@ -lz
+
+test-build: $(TB)/golden_fixture

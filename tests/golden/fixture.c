@@ -1,0 +1,245 @@
+/* fixture.c - writes a profile with fixed contents (counts, times, tick
+ * rate, thread names) whose stacks point into this program's own code,
+ * so the golden tests symbolize it to the same functions and lines on
+ * every machine. Usage: fixture OUT.pscout
+ *
+ *   golden_pool_site     100000 x 256 B, short-lived, peak 8: pool
+ *   golden_grow_site     30000 realloc growth steps up to 64 KiB: presize
+ *   golden_token_site    50000 x 16 B, freed at once, 1 live: stack
+ *   golden_table_site    3000 x 1 KiB, all live at the end: none
+ *   golden_handoff_site  20000 x 512 B, freed by the other thread: pool
+ */
+#define _GNU_SOURCE
+#include <link.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "psformat.h"
+
+#define NOINLINE __attribute__((noinline))
+
+/* The module is written at this load address and the stacks moved with
+ * it, so the file does not change with address-space randomisation. */
+#define FIXED_BASE 0x555555554000ull
+static uintptr_t real_base;
+
+static uint8_t out[1 << 20];
+static size_t len, rec;
+
+static void v(uint64_t x) { len += ps_varint_put(out + len, x); }
+static void str(const char *s)
+{
+	v(strlen(s));
+	memcpy(out + len, s, strlen(s));
+	len += strlen(s);
+}
+static void begin(uint32_t type)
+{
+	rec = len;
+	ps_put_u32le(out + len, type);
+	len += 8;
+}
+static void end(void)
+{
+	ps_put_u32le(out + rec + 4, (uint32_t)(len - rec - 8));
+	ps_put_u32le(out + len, (uint32_t)crc32(0, out + rec, (uInt)(len - rec)));
+	len += 4;
+}
+
+NOINLINE static uintptr_t here(void)
+{
+	return (uintptr_t)__builtin_return_address(0);
+}
+
+/* Each site stores the return address into itself and into its caller. */
+NOINLINE static void golden_pool_site(uintptr_t *ips)
+{
+	ips[0] = here();
+	ips[1] = (uintptr_t)__builtin_return_address(0);
+}
+NOINLINE static void golden_grow_site(uintptr_t *ips)
+{
+	ips[0] = here();
+	ips[1] = (uintptr_t)__builtin_return_address(0);
+}
+NOINLINE static void golden_token_site(uintptr_t *ips)
+{
+	ips[0] = here();
+	ips[1] = (uintptr_t)__builtin_return_address(0);
+}
+NOINLINE static void golden_table_site(uintptr_t *ips)
+{
+	ips[0] = here();
+	ips[1] = (uintptr_t)__builtin_return_address(0);
+}
+NOINLINE static void golden_handoff_site(uintptr_t *ips)
+{
+	ips[0] = here();
+	ips[1] = (uintptr_t)__builtin_return_address(0);
+}
+
+NOINLINE static void golden_request(uintptr_t ips[5][2])
+{
+	golden_pool_site(ips[0]);
+	golden_grow_site(ips[1]);
+	golden_token_site(ips[2]);
+	golden_table_site(ips[3]);
+}
+
+NOINLINE static void golden_worker(uintptr_t ips[5][2])
+{
+	golden_handoff_site(ips[4]);
+}
+
+static int module_cb(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	(void)size;
+	(void)arg;
+	/* the main program only: its name is empty */
+	if (info->dlpi_name && info->dlpi_name[0])
+		return 0;
+	char exe[4096];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	exe[n > 0 ? n : 0] = 0;
+	uint8_t id[64];
+	size_t idlen = 0;
+	unsigned nseg = 0;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		nseg += ph->p_type == PT_LOAD;
+		if (ph->p_type != PT_NOTE)
+			continue;
+		const uint8_t *p = (const uint8_t *)(info->dlpi_addr + ph->p_vaddr);
+		const ElfW(Nhdr) *nh = (const ElfW(Nhdr) *)p;
+		if (nh->n_type == NT_GNU_BUILD_ID && nh->n_descsz <= 64) {
+			idlen = nh->n_descsz;
+			memcpy(id, p + sizeof *nh + ((nh->n_namesz + 3) & ~3u), idlen);
+		}
+	}
+	real_base = info->dlpi_addr;
+	begin(PS_REC_MODULE);
+	v(1); v(1); v(FIXED_BASE); str(exe);
+	v(idlen);
+	memcpy(out + len, id, idlen);
+	len += idlen;
+	v(nseg);
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		if (ph->p_type != PT_LOAD)
+			continue;
+		v(ph->p_vaddr); v(ph->p_memsz); v(ph->p_offset); v(ph->p_flags);
+	}
+	end();
+	return 1;
+}
+
+struct entry {
+	unsigned thread, stack;
+	uint64_t allocs, bytes, frees, free_bytes, xfrees, xfree_bytes;
+	uint64_t size_min, size_max, peak;
+	unsigned size_bucket, life_bucket;
+	uint64_t grows, chain_steps_max, final_size;
+};
+
+/* Writes entry e scaled to part/parts of its final counts. */
+static void put_entry(const struct entry *e, unsigned part, unsigned parts)
+{
+	uint64_t a = e->allocs * part / parts, f = e->frees * part / parts;
+	uint64_t x = e->xfrees * part / parts, g = e->grows * part / parts;
+	v(e->thread); v(e->stack);
+	v(PS_ENT_HAS_HIST | (e->grows ? PS_ENT_HAS_REALLOC : 0));
+	v(a); v(e->bytes * part / parts); v(f); v(e->free_bytes * part / parts);
+	v(x); v(e->xfree_bytes * part / parts);
+	v(e->size_min); v(e->size_max); v(e->peak < a ? e->peak : a);
+	v(1); v(e->size_bucket); v(a);
+	if (f) {
+		v(1); v(e->life_bucket); v(f);
+	} else {
+		v(0);
+	}
+	if (e->grows) {
+		v(g); v(0); v(0); v(e->chain_steps_max); v(e->final_size);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 2) {
+		fprintf(stderr, "usage: fixture OUT.pscout\n");
+		return 2;
+	}
+	uintptr_t ips[5][2];
+	golden_request(ips);
+	golden_worker(ips);
+
+	ps_header_put(out);
+	len = PS_FORMAT_HEADER_SIZE;
+	begin(PS_REC_PROCESS);
+	v(4242); v(4241); v(0); v(1767225600000000000ull); v(1000000000);
+	v(100); v(64); v(1);
+	str("/usr/bin/golden-server"); str("golden-server");
+	v(2); str("golden-server"); str("--port=8080");
+	end();
+	dl_iterate_phdr(module_cb, NULL);
+	for (unsigned s = 0; s < 5; s++) {
+		begin(PS_REC_STACK);
+		v(s + 1); v(1); v(2);
+		v(ips[s][0] - real_base + FIXED_BASE);
+		v(ips[s][1] - real_base + FIXED_BASE);
+		end();
+	}
+	begin(PS_REC_THREAD);
+	v(1); v(4242); str("golden-server"); v(0); v(0); v(0);
+	end();
+	begin(PS_REC_THREAD);
+	v(2); v(4243); str("worker-1"); v(5000000); v(0); v(0);
+	end();
+
+	/* lifetimes in ticks at 1 GHz: bucket b is [2^b, 2^(b+1)) ns */
+	static const struct entry entries[] = {
+		{ 1, 1, 100000, 25600000, 100000, 25600000, 0, 0, 256, 256, 8,
+		  8, 9, 0, 0, 0 },
+		{ 1, 2, 30000, 491520000, 30000, 491520000, 0, 0, 2048, 65536,
+		  1, 11, 12, 30000, 15, 65536 },
+		{ 1, 3, 50000, 800000, 50000, 800000, 0, 0, 16, 16, 1, 4, 6, 0,
+		  0, 0 },
+		{ 1, 4, 3000, 3072000, 0, 0, 0, 0, 1024, 1024, 3000, 10, 0, 0,
+		  0, 0 },
+		{ 2, 5, 20000, 10240000, 20000, 10240000, 20000, 10240000, 512,
+		  512, 70, 9, 16, 0, 0, 0 },
+	};
+	static const uint64_t stack_peaks[] = { 8, 1, 1, 3000, 70 };
+	for (unsigned part = 1; part <= 3; part++) {
+		begin(PS_REC_SNAPSHOT);
+		v(part); v(part * 100000000ull); v(1000000000); v(part * 10000);
+		v(5);
+		for (unsigned i = 0; i < 5; i++)
+			put_entry(&entries[i], part, 3);
+		if (part == 3) {
+			v(5);
+			for (unsigned s = 0; s < 5; s++) {
+				v(s + 1); v(stack_peaks[s]);
+			}
+			v(1); v(1); v(2); v(5);
+		} else {
+			v(0); v(0);
+		}
+		end();
+	}
+	begin(PS_REC_THREAD);
+	v(2); v(4243); str("worker-1"); v(5000000); v(290000000); v(1);
+	end();
+	begin(PS_REC_END);
+	v(PS_END_EXIT); v(300000000);
+	end();
+
+	FILE *f = fopen(argv[1], "wb");
+	if (!f || fwrite(out, 1, len, f) != len || fclose(f)) {
+		perror(argv[1]);
+		return 1;
+	}
+	return 0;
+}
