@@ -89,3 +89,13 @@ clean:
 	rm -rf $(B)
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
+
+$(B)/alloc_bench: bench/alloc_bench.c
+	$(Q)$(CC) -O2 -g -pthread $< -o $@
+
+$(B)/.deps-bench: mk/deps.sh
+	$(Q)sh mk/deps.sh bench
+	$(Q)touch $@
+
+bench: all $(B)/alloc_bench $(B)/.deps-bench
+	$(Q)sh bench/run.sh

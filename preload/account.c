@@ -23,7 +23,8 @@ void ps_account_alloc(void *p, size_t size, uint64_t chain_steps, int grew)
 	if (PS_UNLIKELY(!e))
 		return;
 
-	uint64_t frees = __atomic_load_n(&e->frees, __ATOMIC_ACQUIRE);
+	uint64_t frees = PS_LOAD(&e->own_frees) +
+			 __atomic_load_n(&e->xfrees, __ATOMIC_ACQUIRE);
 	uint64_t allocs = PS_LOAD(&e->allocs) + 1;
 	__atomic_store_n(&e->alloc_bytes, PS_LOAD(&e->alloc_bytes) + size,
 			 __ATOMIC_RELEASE);
@@ -59,14 +60,22 @@ void ps_account_release(const struct ps_live *r, int chain_continues)
 	ps_thread *self = ps_thread_self();
 	uint64_t life = ps_ticks() - r->birth_ticks;
 
-	/* Order matters: see encode_entry() in writer.c. */
-	__atomic_fetch_add(&e->free_bytes, r->size, __ATOMIC_RELEASE);
-	__atomic_fetch_add(&e->frees, 1, __ATOMIC_RELEASE);
-	if (e->thread != self) {
-		__atomic_fetch_add(&e->xfrees, 1, __ATOMIC_RELEASE);
+	/* Order matters: see encode_entry() in writer.c. The owner's
+	 * counters take plain stores; only frees from another thread pay for
+	 * atomic read-modify-write. */
+	unsigned bucket = ps_hist_bucket(life);
+	if (PS_LIKELY(e->thread == self)) {
+		PS_OWN_ADD(&e->own_life_hist[bucket], 1);
+		__atomic_store_n(&e->own_free_bytes,
+				 PS_LOAD(&e->own_free_bytes) + r->size,
+				 __ATOMIC_RELEASE);
+		__atomic_store_n(&e->own_frees, PS_LOAD(&e->own_frees) + 1,
+				 __ATOMIC_RELEASE);
+	} else {
+		PS_ADD(&e->x_life_hist[bucket], 1);
 		__atomic_fetch_add(&e->xfree_bytes, r->size, __ATOMIC_RELEASE);
+		__atomic_fetch_add(&e->xfrees, 1, __ATOMIC_RELEASE);
 	}
-	PS_ADD(&e->life_hist[ps_hist_bucket(life)], 1);
 	__atomic_fetch_sub(&e->stack->live, 1, __ATOMIC_RELAXED);
 	if (r->chain_steps && !chain_continues) {
 		PS_ADD(&e->chains_ended, 1);

@@ -9,7 +9,6 @@
 #include "ps_internal.h"
 
 #define CHUNK_SIZE (1u << 20)
-#define ALIGN 16u
 #define NCLASSES 40 /* power-of-two classes up to 2^39 */
 
 struct chunk {
@@ -65,13 +64,16 @@ void *ps_arena_alloc(size_t size)
 	}
 	if (rounded > CHUNK_SIZE / 4) {
 		/* Big requests get a chunk of their own. */
-		struct chunk *c = map_chunk(rounded + ALIGN * 2);
-		out = c ? (char *)c + ALIGN * 2 : NULL;
+		struct chunk *c = map_chunk(rounded + 64);
+		out = c ? (char *)c + 64 : NULL;
 	} else {
-		if ((size_t)(bump_end - bump) < rounded) {
+		/* blocks of a cache line or more start on a cache line */
+		if (rounded >= 64)
+			bump = (char *)(((uintptr_t)bump + 63) & ~(uintptr_t)63);
+		if (bump > bump_end || (size_t)(bump_end - bump) < rounded) {
 			struct chunk *c = map_chunk(CHUNK_SIZE);
 			if (c) {
-				bump = (char *)c + ALIGN * 2;
+				bump = (char *)c + 64;
 				bump_end = (char *)c + CHUNK_SIZE;
 			}
 		}

@@ -118,10 +118,13 @@ typedef struct ps_stack {
 	uint32_t depth;
 	uint32_t map_epoch;        /* module-map epoch the IPs belong to */
 	uint64_t hash;
-	uint64_t live;             /* objects live from this stack, all threads */
-	uint64_t peak_live;        /* the most ever live at once */
 	uint64_t peak_written;     /* writer-only: peak in the last snapshot */
-	uintptr_t ips[];           /* return addresses, leaf first */
+	/* Written by every thread that allocates or frees from this stack:
+	 * on a cache line of its own, so the IPs that per-thread lookups
+	 * compare against are not invalidated by these writes. */
+	uint64_t live __attribute__((aligned(64))); /* live now, all threads */
+	uint64_t peak_live;        /* the most ever live at once */
+	uintptr_t ips[] __attribute__((aligned(64))); /* leaf first */
 } ps_stack;
 
 /* Captures the caller's stack, dropping poolscout's own frames. Returns the
@@ -187,12 +190,14 @@ typedef struct ps_entry {
 	uint64_t peak_live;         /* most objects live at once, this thread */
 	uint64_t realloc_grows;     /* allocations that grew a block by realloc */
 	uint64_t size_hist[PS_HIST_BUCKETS];
-	/* any thread */
-	uint64_t frees, free_bytes; /* all frees of blocks from this entry */
-	uint64_t xfrees, xfree_bytes; /* the part freed by another thread */
+	/* frees of this entry's blocks by the allocating thread: own */
+	uint64_t own_frees, own_free_bytes;
+	uint64_t own_life_hist[PS_HIST_BUCKETS]; /* ticks, malloc to free */
+	/* frees by any other thread: atomic read-modify-write */
+	uint64_t xfrees, xfree_bytes;
+	uint64_t x_life_hist[PS_HIST_BUCKETS];
 	uint64_t chains_ended, chain_steps_sum, chain_steps_max,
 		chain_final_size_max;
-	uint64_t life_hist[PS_HIST_BUCKETS]; /* ticks from malloc to free */
 } ps_entry;
 
 struct ps_thread {

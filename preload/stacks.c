@@ -65,12 +65,13 @@ int ps_stack_capture(uintptr_t *ips)
 
 uint64_t ps_stack_hash(const uintptr_t *ips, int depth)
 {
+	/* one multiply per frame, one final mix (murmur3's finaliser) */
 	uint64_t h = 0x9e3779b97f4a7c15ull ^ (uint64_t)depth;
-	for (int i = 0; i < depth; i++) {
-		h ^= ips[i];
-		h *= 0xff51afd7ed558ccdull;
-		h ^= h >> 32;
-	}
+	for (int i = 0; i < depth; i++)
+		h = (h ^ ips[i]) * 0x100000001b3ull + (h >> 29);
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
 	return h;
 }
 

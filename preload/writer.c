@@ -393,14 +393,15 @@ static void put_hist(const uint64_t *hist)
 
 static void encode_entry(const ps_entry *e)
 {
-	/* Read in the reverse of the order the hooks write (allocs, then
-	 * frees, then the cross-thread part), so every snapshot satisfies
-	 * xfrees <= frees <= allocs and the same for bytes; the reader
-	 * checks it. */
+	/* Read frees before allocations (a block is counted allocated, with
+	 * a release store, before any thread can free it), so every snapshot
+	 * satisfies xfrees <= frees <= allocs and the same for bytes; the
+	 * reader checks it. */
 	uint64_t xfree_bytes = __atomic_load_n(&e->xfree_bytes, __ATOMIC_ACQUIRE);
 	uint64_t xfrees = __atomic_load_n(&e->xfrees, __ATOMIC_ACQUIRE);
-	uint64_t free_bytes = __atomic_load_n(&e->free_bytes, __ATOMIC_ACQUIRE);
-	uint64_t frees = __atomic_load_n(&e->frees, __ATOMIC_ACQUIRE);
+	uint64_t free_bytes = xfree_bytes +
+			      __atomic_load_n(&e->own_free_bytes, __ATOMIC_ACQUIRE);
+	uint64_t frees = xfrees + __atomic_load_n(&e->own_frees, __ATOMIC_ACQUIRE);
 	uint64_t peak_live = __atomic_load_n(&e->peak_live, __ATOMIC_ACQUIRE);
 	uint64_t allocs = __atomic_load_n(&e->allocs, __ATOMIC_ACQUIRE);
 	uint64_t alloc_bytes = __atomic_load_n(&e->alloc_bytes, __ATOMIC_ACQUIRE);
@@ -422,8 +423,12 @@ static void encode_entry(const ps_entry *e)
 	put_varint(size_min == UINT64_MAX ? 0 : size_min);
 	put_varint(PS_LOAD(&e->size_max));
 	put_varint(peak_live);
+	uint64_t life[PS_HIST_BUCKETS];
+	for (unsigned b = 0; b < PS_HIST_BUCKETS; b++)
+		life[b] = PS_LOAD(&e->own_life_hist[b]) +
+			  PS_LOAD(&e->x_life_hist[b]);
 	put_hist(e->size_hist);
-	put_hist(e->life_hist);
+	put_hist(life);
 	if (flags & PS_ENT_HAS_REALLOC) {
 		put_varint(grows);
 		put_varint(chains);
