@@ -253,6 +253,14 @@ static void add_entry(analysis *a, const pf_file *f, const pf_entry *e,
 	}
 	if (e->peak_live * k > s->thread_peak_live)
 		s->thread_peak_live = e->peak_live * k;
+	/* Without exact site-wide peaks: the sum of per-thread peaks, exact
+	 * when one thread allocates from the site, an upper bound otherwise. */
+	if (!(f->flags & PS_PROC_FLAG_SITE_PEAK))
+		s->peak_live += e->peak_live * k;
+	else
+		s->peak_exact = 1;
+	if (e->allocs)
+		s->alloc_threads++;
 	s->realloc_grows += e->realloc_grows * k;
 	s->chains_ended += e->chains_ended * k;
 	s->chain_steps_sum += e->chain_steps_sum * k;
@@ -298,8 +306,9 @@ int analysis_load(analysis *a, const view_opts *o)
 			as->stack = f->stacks[i];
 			expand_stack(a, as);
 			as->site = site_for(a, &as->frames[0]);
-			a->sites[as->site].peak_live +=
-				f->stacks[i]->peak_live * pf_scale(f);
+			if (f->flags & PS_PROC_FLAG_SITE_PEAK)
+				a->sites[as->site].peak_live +=
+					f->stacks[i]->peak_live * pf_scale(f);
 			pos[i] = a->nstacks++;
 		}
 		for (size_t i = 0; i < f->nentries; i++) {

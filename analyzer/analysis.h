@@ -49,6 +49,8 @@ typedef struct an_site {
 	uint64_t life_hist_ns[PS_HIST_BUCKETS]; /* log2 buckets of ns */
 	uint64_t peak_live;          /* sum of its stacks' site-wide peaks */
 	uint64_t thread_peak_live;   /* largest peak on any one thread */
+	int peak_exact;              /* peak_live measured across threads */
+	unsigned alloc_threads;      /* threads that allocate here */
 	uint64_t realloc_grows, chains_ended, chain_steps_sum,
 		chain_steps_max, chain_final_size_max;
 	double rate_per_s;           /* allocations per second of run time */

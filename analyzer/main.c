@@ -12,7 +12,7 @@ static const struct command {
 } commands[] = {
 	{ "record", cmd_record,
 	  "record [-o DIR] [--interval MS] [--sample N] [--depth N] "
-	  "[--no-children] -- CMD [ARG...]" },
+	  "[--no-children] [--site-peak] -- CMD [ARG...]" },
 	{ "report", cmd_report, "report [-n N] [--json] [--wrapper REGEX] FILE..." },
 	{ "top", cmd_top,
 	  "top [--alloc_objects|--alloc_space|--inuse_objects|--inuse_space] "

@@ -157,11 +157,20 @@ static void classify(an_site *s, double duration_s)
 	}
 	s->remedy = REMEDY_POOL;
 	s->pool_size = s->peak_live ? s->peak_live : 1;
-	reason(s, "at most %llu live at once (%llu on one thread): a pool of "
-		  "%llu objects serves every request",
-	       (unsigned long long)s->peak_live,
-	       (unsigned long long)s->thread_peak_live,
-	       (unsigned long long)s->pool_size);
+	if (s->peak_exact || s->alloc_threads <= 1)
+		reason(s, "at most %llu live at once (%llu on one thread): a pool "
+			  "of %llu objects serves every request",
+		       (unsigned long long)s->peak_live,
+		       (unsigned long long)s->thread_peak_live,
+		       (unsigned long long)s->pool_size);
+	else
+		reason(s, "at most %llu live at once on one thread, %llu summed "
+			  "over its %u threads (record --site-peak for the exact "
+			  "all-thread peak): per-thread pools of %llu, %llu in all",
+		       (unsigned long long)s->thread_peak_live,
+		       (unsigned long long)s->peak_live, s->alloc_threads,
+		       (unsigned long long)s->thread_peak_live,
+		       (unsigned long long)s->pool_size);
 	if (s->xfree_ratio > SHARED_POOL_RATIO)
 		reason(s, "%.0f%% freed by another thread: a shared pool (or "
 			  "per-thread caches that return to a shared one)",

@@ -27,6 +27,7 @@ struct record_env {
 	const char *sample;
 	const char *depth;
 	int no_children;
+	int site_peak;
 	char **cmd;
 };
 
@@ -146,6 +147,10 @@ static int parse_args(int argc, char **argv, struct record_env *env)
 			env->no_children = 1;
 			continue;
 		}
+		if (!strcmp(a, "--site-peak")) {
+			env->site_peak = 1;
+			continue;
+		}
 		if (!v)
 			return usage_error("record: %s needs a value", a);
 		if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
@@ -216,6 +221,8 @@ int cmd_record(int argc, char **argv)
 		setenv("POOLSCOUT_DEPTH", env.depth, 1);
 	if (env.no_children)
 		setenv("POOLSCOUT_CHILDREN", "0", 1);
+	if (env.site_peak)
+		setenv("POOLSCOUT_SITE_PEAK", "1", 1);
 
 	fflush(NULL);
 	pid_t pid = fork();

@@ -81,6 +81,7 @@ struct ps_options {
 	unsigned sample_every; /* 1 = every allocation */
 	int children;
 	unsigned file_mode;
+	int site_peak; /* exact all-thread peak per stack (a shared counter) */
 };
 extern struct ps_options ps_opt;
 /* Reads every POOLSCOUT_* variable from envp into ps_opt; warns once per bad

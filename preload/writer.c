@@ -178,7 +178,8 @@ static void write_process_record(void)
 	put_varint((uint64_t)ps_pid);
 	put_varint((uint64_t)getppid());
 	put_varint((ps_opt.sample_every > 1 ? PS_PROC_FLAG_SAMPLED : 0) |
-		   (ps_forked ? PS_PROC_FLAG_FORKED : 0));
+		   (ps_forked ? PS_PROC_FLAG_FORKED : 0) |
+		   (ps_opt.site_peak ? PS_PROC_FLAG_SITE_PEAK : 0));
 	put_varint(start_real);
 	put_varint(start_mono);
 	put_varint(ps_opt.interval_ms);
