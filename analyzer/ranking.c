@@ -103,6 +103,14 @@ static void classify(an_site *s, double duration_s)
 			       (unsigned long long)s->chain_steps_max);
 		reason(s, "final sizes up to %s: reserve that capacity once",
 		       fmt_bytes(c, (double)s->reserve_bytes));
+		uint64_t first = s->allocs - s->realloc_grows;
+		if (first >= RARE_ALLOCS && freed >= RETAINED_RATIO &&
+		    site_lifetime_pct(s, 0.5) < LONG_LIVED_NS)
+			reason(s, "and they are short-lived (p50 < %s): keep grown "
+				  "buffers in a per-thread cache to drop the other "
+				  "%s allocations too",
+			       fmt_ns(a, site_lifetime_pct(s, 0.5)),
+			       fmt_count(b, (double)first));
 		s->saved_calls_per_s = (double)s->realloc_grows / duration_s;
 		s->saved_bytes_per_s = s->bytes_per_s;
 		return;

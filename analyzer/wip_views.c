@@ -1,3 +1,2 @@
 #include "commands.h"
-int cmd_diff(int argc, char **argv) { (void)argc; (void)argv; return usage_error("not built yet"); }
 int cmd_export(int argc, char **argv) { (void)argc; (void)argv; return usage_error("not built yet"); }
