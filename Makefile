@@ -69,7 +69,7 @@ $(B)/analyzer/%.o: analyzer/%.c $(B)/.deps-build $(B)/analyzer/profile.pb-c.c
 	$(Q)$(CC) $(ALL_CFLAGS) $(ANALYZER_CFLAGS) -c $< -o $@
 
 $(B)/libanalyzer.a: $(ANALYZER_LIB_OBJ)
-	$(Q)ar rcs $@ $^
+	$(Q)rm -f $@ && ar rcs $@ $^
 
 $(B)/poolscout: $(B)/analyzer/main.o $(B)/libanalyzer.a
 	@echo "  LD      $@"

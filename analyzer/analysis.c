@@ -163,6 +163,8 @@ static void expand_stack(analysis *a, an_stack *as)
 				.file = loc->frames[k].file,
 				.line = loc->frames[k].line,
 				.module = loc->module,
+				.ip = s->ips[i],
+				.inlined = loc->frames[k].inlined,
 			};
 		}
 	}
@@ -178,7 +180,7 @@ static void expand_stack(analysis *a, an_stack *as)
 	as->nframes = n - skip;
 	if (!as->nframes) {
 		/* An empty stack (the depth cap was 0 frames above us). */
-		as->frames[0] = (an_frame){ "[no stack]", NULL, 0, "?" };
+		as->frames[0] = (an_frame){ "[no stack]", NULL, 0, "?", 0, 0 };
 		as->nframes = 1;
 	}
 }

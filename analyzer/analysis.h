@@ -24,6 +24,8 @@ typedef struct an_frame {
 	const char *file; /* may be NULL */
 	unsigned line;
 	const char *module;
+	uint64_t ip;      /* the return address this frame was resolved from */
+	int inlined;      /* inlined into the next frame (same ip) */
 } an_frame;
 
 /* One recorded stack of one file, symbolized, wrapper frames removed. */

@@ -88,6 +88,16 @@ static int mkdir_p(const char *dir)
 	return rc;
 }
 
+static volatile pid_t child_pid;
+
+/* SIGTERM, SIGHUP to `record` go to the command: stopping the launcher
+ * stops the profiled program (which then writes its final snapshot). */
+static void forward_signal(int sig)
+{
+	if (child_pid > 0)
+		kill(child_pid, sig);
+}
+
 static int compare_names(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -240,6 +250,12 @@ int cmd_record(int argc, char **argv)
 	/* Like time(1): the terminal's ^C and ^\ are for the command. */
 	signal(SIGINT, SIG_IGN);
 	signal(SIGQUIT, SIG_IGN);
+	child_pid = pid;
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = forward_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
 	int status;
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;

@@ -18,7 +18,7 @@ void ps_account_alloc(void *p, size_t size, uint64_t chain_steps, int grew)
 		ps_tls.sample_countdown = ps_opt.sample_every;
 	}
 	uintptr_t ips[PS_MAX_DEPTH + 16];
-	int depth = ps_stack_capture(ips);
+	int depth = ps_stack_capture(t, ips);
 	ps_entry *e = ps_thread_entry(t, ips, depth);
 	if (PS_UNLIKELY(!e))
 		return;

@@ -436,6 +436,7 @@ PS_EXPORT int pthread_setname_np(pthread_t thread, const char *name)
 static void fork_prepare(void)
 {
 	ps_tls.guard++;
+	ps_stacks_fork_quiesce(); /* nobody inside libunwind's locks */
 	ps_writer_lock();
 	ps_stacks_lock();
 	ps_modules_lock();
@@ -452,6 +453,7 @@ static void fork_parent(void)
 	ps_modules_unlock();
 	ps_stacks_unlock();
 	ps_writer_unlock();
+	ps_stacks_fork_done();
 	ps_tls.guard--;
 }
 

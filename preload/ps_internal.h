@@ -110,6 +110,8 @@ uint64_t ps_ticks(void);
 uint64_t ps_mono_ns(void);
 uint64_t ps_real_ns(void);
 
+typedef struct ps_thread ps_thread;
+
 /* ---- stacks.c ------------------------------------------------------------ */
 #define PS_MAX_DEPTH 256
 typedef struct ps_stack {
@@ -130,8 +132,12 @@ typedef struct ps_stack {
 
 /* Captures the caller's stack, dropping poolscout's own frames. Returns the
  * number of return addresses written to ips (at most ps_opt.depth; ips
- * must hold PS_MAX_DEPTH + 16). Signal-safe as far as libunwind is. */
-int ps_stack_capture(uintptr_t *ips);
+ * must hold PS_MAX_DEPTH + 16). t is the caller's table. */
+int ps_stack_capture(ps_thread *t, uintptr_t *ips);
+/* Before fork: waits until no thread is inside libunwind, and keeps them
+ * out until ps_stacks_fork_done(). */
+void ps_stacks_fork_quiesce(void);
+void ps_stacks_fork_done(void);
 /* Hash of an IP array. */
 uint64_t ps_stack_hash(const uintptr_t *ips, int depth);
 /* Interns ips into the process-wide table; returns the record (kept until
@@ -175,7 +181,6 @@ void ps_modules_lock(void);
 void ps_modules_unlock(void);
 
 /* ---- threads.c ------------------------------------------------------------ */
-typedef struct ps_thread ps_thread;
 
 /* Counters of one (stack, thread) pair. "own" fields are changed only by the
  * allocating thread; the others by whichever thread frees. */
@@ -214,6 +219,7 @@ struct ps_thread {
 	uint64_t unknown_frees;     /* frees of blocks we never saw allocated */
 	uint64_t unrecorded_allocs; /* allocations made inside a hook */
 	uint64_t totals_written[2];  /* writer-only: last values written */
+	int in_unwind;               /* inside libunwind (see stacks.c) */
 };
 
 /* The calling thread's table (created on first use), or NULL when out of

@@ -10,8 +10,12 @@
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <linux/membarrier.h>
 #include <link.h>
+#include <sched.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>
@@ -23,6 +27,18 @@ static ps_stack *stack_table;  /* uthash head, keyed by the IP bytes */
 static ps_stack *stack_newest; /* append-only list for the writer */
 static uint32_t stack_count;
 static uintptr_t self_lo, self_hi; /* our own mapped text */
+
+/* Fork safety. libunwind takes internal mutexes (its caches, the dynamic
+ * unwind-info list); a fork while another thread holds one leaves it
+ * locked forever in the child, whose first unwind then hangs. So fork
+ * waits until no thread is inside libunwind: each thread raises its own
+ * in_unwind flag around the unwind (no shared write on the hot path) and
+ * backs off while a fork is pending. The store-then-load on each side
+ * needs a full fence; membarrier() lets the forking thread issue it for
+ * everyone, so the hot path needs only a compiler barrier. Without
+ * membarrier, the hot path uses a real fence. */
+static int fork_pending;
+static int have_membarrier;
 
 static int find_self(struct dl_phdr_info *info, size_t size, void *arg)
 {
@@ -45,12 +61,50 @@ void ps_stacks_init(void)
 {
 	dl_iterate_phdr(find_self, (void *)(uintptr_t)&ps_stack_capture);
 	unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
+	have_membarrier = syscall(SYS_membarrier,
+				  MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0) == 0;
 }
 
-int ps_stack_capture(uintptr_t *ips)
+static inline void enter_unwind(ps_thread *t)
+{
+	for (;;) {
+		PS_STORE(&t->in_unwind, 1);
+		if (have_membarrier)
+			__atomic_signal_fence(__ATOMIC_SEQ_CST);
+		else
+			__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		if (PS_LIKELY(!__atomic_load_n(&fork_pending, __ATOMIC_RELAXED)))
+			return;
+		__atomic_store_n(&t->in_unwind, 0, __ATOMIC_RELEASE);
+		while (__atomic_load_n(&fork_pending, __ATOMIC_ACQUIRE))
+			sched_yield();
+	}
+}
+
+void ps_stacks_fork_quiesce(void)
+{
+	__atomic_store_n(&fork_pending, 1, __ATOMIC_SEQ_CST);
+	if (have_membarrier)
+		syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0);
+	ps_thread *self = ps_tls.generation == ps_generation ? ps_tls.thread
+							     : NULL;
+	for (ps_thread *t = ps_threads_newest(); t; t = t->next_all)
+		while (t != self &&
+		       __atomic_load_n(&t->in_unwind, __ATOMIC_ACQUIRE))
+			sched_yield();
+}
+
+void ps_stacks_fork_done(void)
+{
+	__atomic_store_n(&fork_pending, 0, __ATOMIC_RELEASE);
+}
+
+int ps_stack_capture(ps_thread *t, uintptr_t *ips)
 {
 	void *raw[PS_MAX_DEPTH + 16];
+	enter_unwind(t);
 	int n = unw_backtrace(raw, (int)ps_opt.depth + 16);
+	__atomic_store_n(&t->in_unwind, 0, __ATOMIC_RELEASE);
 	int skip = 0;
 	while (skip < n && (uintptr_t)raw[skip] >= self_lo &&
 	       (uintptr_t)raw[skip] < self_hi)
@@ -125,6 +179,7 @@ void ps_stacks_unlock(void)
 
 void ps_stacks_reset_child(void)
 {
+	fork_pending = 0;
 	stack_table = NULL;
 	stack_newest = NULL;
 	stack_count = 0;

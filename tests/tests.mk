@@ -47,7 +47,7 @@ $(B)/.deps-test: mk/deps.sh
 	$(Q)sh mk/deps.sh test
 	$(Q)touch $@
 
-test-build: all $(B)/.deps-test $(TEST_PROGS) $(UNIT_TESTS) $(INTEGRATION_TESTS)
+test-build: all $(B)/.deps-test $(TEST_PROGS) $(UNIT_TESTS) $(INTEGRATION_TESTS) demo-apps
 
 test: test-build
 	$(Q)sh tests/run.sh

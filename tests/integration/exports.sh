@@ -1,0 +1,72 @@
+#!/bin/sh
+# exports.sh - the exports read by the real readers, with the same numbers
+# as `poolscout top` in all four sample kinds: `go tool pprof` (golang-go)
+# on the pprof export and google-pprof (google-perftools) on the
+# gperftools export; folded and json exports add up; diff of a program
+# and its rewritten fix (another binary, other lines, same function
+# names) gives the expected allocations per unit of work.
+. tests/lib.sh
+d=$WORK/exact
+"$PS" record -o "$d" -- "$T/exact" >/dev/null 2>&1
+F=$(ls "$d"/*.pscout)
+"$PS" export --format pprof -o "$WORK/p.pb.gz" "$F"
+"$PS" export --format gperftools -o "$WORK/h.heap" "$F"
+expect "pprof export is gzip" 'gzip -t "$WORK/p.pb.gz"'
+expect "gperftools header" 'head -1 "$WORK/h.heap" | grep -q "^heap profile: .* @ heapprofile$"'
+
+SITES="small_objects zeroed_arrays aligned_blocks grow_chain grow_array keep_blocks main_blocks handoff_blocks"
+for idx in alloc_objects alloc_space inuse_objects inuse_space; do
+	"$PS" top --json --$idx "$F" >"$WORK/top.json"
+	unit=
+	case $idx in *space) unit=-unit=B ;; esac
+	go tool pprof -top -nodefraction=0 -sample_index=$idx $unit "$WORK/p.pb.gz" \
+		>"$WORK/go.txt" 2>/dev/null
+	google-pprof --text --$idx --show_bytes --nodefraction=0 "$T/exact" \
+		"$WORK/h.heap" >"$WORK/gp.txt" 2>/dev/null
+	for fn in $SITES; do
+		want=$(jq "[.rows[] | select(.function == \"$fn\") | .flat] | add // 0" "$WORK/top.json")
+		go=$(awk -v f="$fn" '$6 == f { v = $1; sub(/B$/, "", v); print v }' "$WORK/go.txt")
+		gp=$(awk -v f="$fn" '$6 == f { print $1 }' "$WORK/gp.txt")
+		[ "$want" = 0 ] && [ -z "$go" ] && go=0
+		[ "$want" = 0 ] && [ -z "$gp" ] && gp=0
+		expect "$idx $fn: go tool pprof $go = poolscout $want" '[ "$go" = "$want" ]'
+		expect "$idx $fn: google-pprof $gp = poolscout $want" '[ "$gp" = "$want" ]'
+	done
+done
+expect "pprof labels carry threads" \
+	'go tool pprof -tags "$WORK/p.pb.gz" 2>/dev/null | grep -q "thread"'
+
+# folded: the counts add up to the total
+"$PS" export --format folded -o "$WORK/f.txt" "$F"
+sum=$(awk '{ s += $NF } END { print s }' "$WORK/f.txt")
+total=$("$PS" info --json "$F" | jq '.[0].totals.alloc_objects')
+expect "folded counts add up ($sum = $total)" '[ "$sum" = "$total" ]'
+"$PS" export --format json -o "$WORK/e.json" "$F"
+expect "json export: stacks add up" \
+	'[ "$(jq "[.stacks[].alloc_objects] | add" "$WORK/e.json")" = "$total" ]'
+"$PS" export --format nope -o "$WORK/x" "$F" 2>/dev/null
+rc=$?
+expect "unknown export format is exit 2" '[ $rc = 2 ]'
+
+# diff: the logger and its rewrite, per log line (units recorded by the
+# program through poolscout_mark_work)
+D=$B/demo
+"$PS" record -o "$WORK/before" -- "$D/logger_before" 4 20000 >/dev/null 2>&1
+"$PS" record -o "$WORK/after" -- "$D/logger_after" 4 20000 >/dev/null 2>&1
+"$PS" diff --json "$WORK/before" "$WORK/after" >"$WORK/diff.json"
+expect "diff uses the recorded units of work" \
+	'jq -e ".per == \"recorded units of work\" and .base.work_units == 80000" "$WORK/diff.json" >/dev/null'
+expect "diff: 7 allocations per log line before" \
+	'jq -e ".base.alloc_objects > 6.999 and .base.alloc_objects < 7.001" "$WORK/diff.json" >/dev/null'
+expect "diff: under 0.001 per line after" \
+	'jq -e ".new.alloc_objects < 0.001" "$WORK/diff.json" >/dev/null'
+expect "diff: format_field is gone (4 per line -> 0)" \
+	'jq -e "[.sites[] | select(.function == \"format_field\")][0] | .status == \"gone\" and .base.alloc_objects == 4 and .delta.alloc_objects == -4" "$WORK/diff.json" >/dev/null'
+expect "diff: log_line matched across binaries by name" \
+	'jq -e "[.sites[] | select(.function == \"log_line\")][0].status == \"changed\"" "$WORK/diff.json" >/dev/null'
+"$PS" diff --json --per 1000 "$F" "$F" >"$WORK/same.json"
+expect "diff --per of a profile with itself: no change" \
+	'jq -e "all(.sites[]; .delta.alloc_objects == 0) and .base.alloc_objects == 6.486" "$WORK/same.json" >/dev/null'
+expect "diff text names the unit" \
+	'"$PS" diff "$WORK/before" "$WORK/after" | grep -q "per unit of work: base 80000 units"'
+finish
