@@ -97,5 +97,5 @@ $(B)/.deps-bench: mk/deps.sh
 	$(Q)sh mk/deps.sh bench
 	$(Q)touch $@
 
-bench: all $(B)/alloc_bench $(B)/.deps-bench
+bench: all $(B)/alloc_bench $(B)/.deps-bench $(B)/tests/many_stacks
 	$(Q)sh bench/run.sh

@@ -207,19 +207,24 @@ static size_t site_for(analysis *a, const an_frame *f)
 	return ix->pos;
 }
 
-static void add_stack_to_site(an_site *s, size_t stack, uint64_t allocs)
+/* Adds allocs to the site's count for stack st (its list grows by
+ * doubling; the stack remembers its slot, so this is O(1)). */
+static void add_stack_to_site(an_site *s, an_stack *st, size_t stack,
+			      uint64_t allocs)
 {
-	for (size_t i = 0; i < s->nstacks; i++) {
-		if (s->stacks[i] == stack) {
-			s->stack_allocs[i] += allocs;
-			return;
-		}
+	if (st->site_slot) {
+		s->stack_allocs[st->site_slot - 1] += allocs;
+		return;
 	}
-	s->stacks = xrealloc(s->stacks, (s->nstacks + 1) * sizeof *s->stacks);
-	s->stack_allocs = xrealloc(s->stack_allocs,
-				   (s->nstacks + 1) * sizeof *s->stack_allocs);
+	if ((s->nstacks & (s->nstacks - 1)) == 0) { /* 0, 1, 2, 4, ... */
+		size_t cap = s->nstacks ? s->nstacks * 2 : 1;
+		s->stacks = xrealloc(s->stacks, cap * sizeof *s->stacks);
+		s->stack_allocs = xrealloc(s->stack_allocs,
+					   cap * sizeof *s->stack_allocs);
+	}
 	s->stacks[s->nstacks] = stack;
 	s->stack_allocs[s->nstacks++] = allocs;
+	st->site_slot = s->nstacks;
 }
 
 static void add_entry(analysis *a, const pf_file *f, const pf_entry *e,
@@ -270,7 +275,7 @@ static void add_entry(analysis *a, const pf_file *f, const pf_entry *e,
 		s->chain_steps_max = e->chain_steps_max;
 	if (e->chain_final_size_max > s->chain_final_size_max)
 		s->chain_final_size_max = e->chain_final_size_max;
-	add_stack_to_site(s, stack_pos, e->allocs * k);
+	add_stack_to_site(s, st, stack_pos, e->allocs * k);
 }
 
 int analysis_load(analysis *a, const view_opts *o)

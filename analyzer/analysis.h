@@ -36,6 +36,7 @@ typedef struct an_stack {
 	unsigned nframes;
 	unsigned nskipped; /* wrapper frames removed from the leaf end */
 	size_t site;       /* index into analysis.sites */
+	size_t site_slot;  /* 1 + its index in the site's stack list; 0: none */
 	/* counters summed over threads, scaled for sampling */
 	uint64_t allocs, alloc_bytes, frees, free_bytes;
 } an_stack;

@@ -39,8 +39,16 @@ struct sym_cache {
 	UT_hash_handle hh;
 };
 
+/* pf_module -> its sym_mod, so a lookup does not rebuild the key. */
+struct mod_ref {
+	const pf_module *pm;
+	struct sym_mod *mod;
+	UT_hash_handle hh;
+};
+
 struct sym_ctx {
 	struct sym_mod *mods;
+	struct mod_ref *refs;
 	struct sym_cache *cache;
 	struct sym_cache *unmapped; /* addresses outside every module */
 	char *debuginfo_path;
@@ -83,6 +91,11 @@ void sym_free(sym_ctx *ctx)
 		free_loc(&c->loc);
 		free(c);
 	}
+	struct mod_ref *r, *rt;
+	HASH_ITER(hh, ctx->refs, r, rt) {
+		HASH_DEL(ctx->refs, r);
+		free(r);
+	}
 	struct sym_mod *m, *mt;
 	HASH_ITER(hh, ctx->mods, m, mt) {
 		HASH_DEL(ctx->mods, m);
@@ -96,7 +109,24 @@ void sym_free(sym_ctx *ctx)
 	free(ctx);
 }
 
+static struct sym_mod *open_module_by_key(sym_ctx *ctx, const pf_module *pm);
+
 static struct sym_mod *open_module(sym_ctx *ctx, const pf_module *pm)
+{
+	struct mod_ref *r;
+	HASH_FIND_PTR(ctx->refs, &pm, r);
+	if (r)
+		return r->mod;
+	r = xcalloc(1, sizeof *r);
+	r->pm = pm;
+	r->mod = open_module_by_key(ctx, pm);
+	HASH_ADD_PTR(ctx->refs, pm, r);
+	return r->mod;
+}
+
+/* The session for a module path and build-id, shared by every file (and
+ * process) that loaded the same object. */
+static struct sym_mod *open_module_by_key(sym_ctx *ctx, const pf_module *pm)
 {
 	char key[1200];
 	int n = snprintf(key, sizeof key, "%s#", pm->path);

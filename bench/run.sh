@@ -59,3 +59,15 @@ if [ -n "${s_heaptrack:-}" ]; then
 	echo
 	echo "poolscout is $(echo "$s_heaptrack $s_poolscout" | awk '{ printf "%.1f", $1 / $2 }')x faster than heaptrack on this workload"
 fi
+
+# The analyzer on a profile with very many stacks: tests/progs/many_stacks
+# makes 131072 distinct 22-frame stacks on 2 threads.
+if [ -x "$B/tests/many_stacks" ]; then
+	"$B/poolscout" record -o "$W/ms" -- "$B/tests/many_stacks" >/dev/null 2>&1
+	f=$(ls "$W"/ms/*.pscout)
+	stacks=$("$B/poolscout" info --json "$f" | jq '.[0].stacks')
+	for view in report top; do
+		/usr/bin/time -f "%e %M" -o "$W/t" "$B/poolscout" $view "$f" >/dev/null
+		echo "poolscout $view on $stacks stacks ($(du -h "$f" | cut -f1) profile): $(cut -d' ' -f1 "$W/t") s, $(awk '{ printf "%.0f", $2 / 1024 }' "$W/t") MiB"
+	done
+fi
