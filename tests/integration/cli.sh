@@ -70,6 +70,16 @@ mkdir -p "$WORK/raw"
 LD_PRELOAD=$LIB POOLSCOUT_OUT=$WORK/raw "$T/planted" >/dev/null
 expect "raw LD_PRELOAD use writes a profile" '[ "$(ls "$WORK/raw" | wc -l)" = 1 ]'
 
+# thread names set with pthread_setname_np, and per-thread timelines
+"$PS" record -o "$WORK/names" -- "$T/planted" >/dev/null 2>&1
+"$PS" threads --json "$WORK"/names/*.pscout >"$WORK/threads.json"
+expect "threads: names from pthread_setname_np" \
+	'jq -e "[.threads[].name] | index(\"producer\") and index(\"consumer\")" "$WORK/threads.json" >/dev/null'
+expect "threads: producer made 50000 allocations, all freed by another thread" \
+	'jq -e ".threads[] | select(.name == \"producer\") | .alloc_objects >= 50000 and .cross_thread_frees == 50000" "$WORK/threads.json" >/dev/null'
+expect "threads: the timeline adds up to the total" \
+	'jq -e "all(.threads[]; ([.timeline[].alloc_objects] | add // 0) == .alloc_objects)" "$WORK/threads.json" >/dev/null'
+
 # options reach the preload
 "$PS" record -o "$WORK/opt" --interval 20 --depth 3 --sample 10 -- "$T/planted" >/dev/null 2>&1
 expect "record passes --interval/--depth/--sample" \

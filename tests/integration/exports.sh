@@ -36,6 +36,16 @@ done
 expect "pprof labels carry threads" \
 	'go tool pprof -tags "$WORK/p.pb.gz" 2>/dev/null | grep -q "thread"'
 
+# a merge of many processes: sums, and each keeps its pid label
+"$PS" record -o "$WORK/tree" -- "$T/stress" fork 8 >/dev/null 2>&1
+"$PS" export --format pprof -o "$WORK/tree.pb.gz" "$WORK"/tree/*.pscout
+want=$("$PS" info --json "$WORK"/tree/*.pscout | jq '[.[].totals.alloc_objects] | add')
+got=$(go tool pprof -top -sample_index=alloc_objects "$WORK/tree.pb.gz" 2>/dev/null |
+	sed -n 's/.*Total samples = \([0-9]*\).*/\1/p')
+expect "merged export of 9 processes sums ($got = $want)" '[ "$got" = "$want" ]'
+npids=$(go tool pprof -tags "$WORK/tree.pb.gz" 2>/dev/null | awk '/^ pid:/ { p = 1; next } /^ [a-z]+:/ { p = 0 } p && /%/' | wc -l)
+expect "merged export keeps 9 pids ($npids)" '[ "$npids" = 9 ]'
+
 # folded: the counts add up to the total
 "$PS" export --format folded -o "$WORK/f.txt" "$F"
 sum=$(awk '{ s += $NF } END { print s }' "$WORK/f.txt")
