@@ -4,12 +4,13 @@
 DB := $(B)/demo
 DEMO_CFLAGS := -O2 -g -fno-builtin -fno-optimize-sibling-calls -pthread \
 	-Iinclude -Wall -Wextra
-DEMO_APPS := $(DB)/logger_before $(DB)/logger_after
+DEMO_SCENARIOS := logger handler strings arrays json tiny bigbuf
+DEMO_APPS := $(foreach s,$(DEMO_SCENARIOS),$(DB)/$(s)_before $(DB)/$(s)_after)
 
-$(DB)/%: demo-apps/*/%.c include/poolscout.h $(B)/.deps-build
+$(DB)/%: demo-apps/*/%.c demo-apps/demo.h include/poolscout.h $(B)/.deps-build
 	$(Q)mkdir -p $(DB)
 	@echo "  CC      $<"
-	$(Q)$(CC) $(DEMO_CFLAGS) $< -o $@
+	$(Q)$(CC) $(DEMO_CFLAGS) $< -o $@ -lm
 
 demo-apps: $(DEMO_APPS)
 

@@ -10,7 +10,7 @@ export POOLSCOUT_BUILD=$B
 passed=0
 failed=0
 failures=
-suites=${TESTS:-"unit_format unit_reader exact golden cli exports real_programs stress fuzz_smoke asan"}
+suites=${TESTS:-"unit_format unit_reader exact golden cli exports demo_scenarios real_programs stress fuzz_smoke asan"}
 
 run_suite() {
 	name=$1
@@ -35,6 +35,7 @@ for s in $suites; do
 	golden) run_suite $s sh tests/golden/run.sh ;;
 	cli) run_suite $s sh tests/integration/cli.sh ;;
 	exports) run_suite $s sh tests/integration/exports.sh ;;
+	demo_scenarios) run_suite $s sh tests/integration/demo_scenarios.sh ;;
 	real_programs) run_suite $s sh tests/integration/real_programs.sh ;;
 	stress) run_suite $s sh tests/integration/stress.sh ;;
 	fuzz_smoke) run_suite $s sh tests/fuzz/run.sh ;;
