@@ -97,5 +97,6 @@ $(B)/.deps-bench: mk/deps.sh
 	$(Q)sh mk/deps.sh bench
 	$(Q)touch $@
 
-bench: all $(B)/alloc_bench $(B)/.deps-bench $(B)/tests/many_stacks
+bench: all $(B)/alloc_bench $(B)/.deps-bench $(B)/tests/many_stacks demo-apps
 	$(Q)sh bench/run.sh
+	$(Q)sh bench/demo.sh
