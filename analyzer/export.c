@@ -422,18 +422,8 @@ static void export_json(analysis *a, FILE *out)
 	json_totals(&j, a);
 	json_threads(&j, a);
 	json_begin_array(&j, "sites");
-	for (size_t r = 0; r < a->nsites; r++) {
-		const an_site *s = &a->sites[a->ranked[r]];
-		json_begin_object(&j, NULL);
-		json_u64(&j, "rank", (uint64_t)s->rank);
-		json_str(&j, "function", s->where.function);
-		json_str(&j, "remedy", remedy_name(s->remedy));
-		json_u64(&j, "alloc_objects", s->allocs);
-		json_u64(&j, "alloc_space", s->alloc_bytes);
-		json_u64(&j, "inuse_objects", s->allocs - s->frees);
-		json_u64(&j, "inuse_space", s->alloc_bytes - s->free_bytes);
-		json_end_object(&j);
-	}
+	for (size_t r = 0; r < a->nsites; r++)
+		json_site(&j, a, &a->sites[a->ranked[r]]);
 	json_end_array(&j);
 	json_begin_array(&j, "stacks");
 	for (size_t i = 0; i < a->nstacks; i++) {

@@ -171,6 +171,67 @@ void json_totals(json *j, const analysis *a)
 	json_end_object(j);
 }
 
+void json_site(json *j, const analysis *a, const an_site *s)
+{
+	json_begin_object(j, NULL);
+	json_u64(j, "rank", (uint64_t)s->rank);
+	json_str(j, "function", s->where.function);
+	if (s->where.file)
+		json_str(j, "file", s->where.file);
+	else
+		json_null(j, "file");
+	json_u64(j, "line", s->where.line);
+	json_str(j, "module", s->where.module);
+	json_str(j, "remedy", remedy_name(s->remedy));
+	json_begin_array(j, "reasons");
+	for (int i = 0; i < s->nreasons; i++)
+		json_str(j, NULL, s->reasons[i]);
+	json_end_array(j);
+	json_u64(j, "alloc_objects", s->allocs);
+	json_u64(j, "alloc_space", s->alloc_bytes);
+	json_u64(j, "inuse_objects", s->allocs - s->frees);
+	json_u64(j, "inuse_space", s->alloc_bytes - s->free_bytes);
+	json_u64(j, "frees", s->frees);
+	json_u64(j, "cross_thread_frees", s->xfrees);
+	json_u64(j, "peak_live_objects", s->peak_live);
+	json_u64(j, "thread_peak_live_objects", s->thread_peak_live);
+	json_u64(j, "size_min", s->size_min);
+	json_u64(j, "size_max", s->size_max);
+	json_double(j, "lifetime_ns_p50", s->lifetime_p50_ns);
+	json_double(j, "lifetime_ns_p99", s->lifetime_p99_ns);
+	json_double(j, "cross_thread_free_ratio", s->xfree_ratio);
+	json_double(j, "alloc_rate_per_s", s->rate_per_s);
+	json_u64(j, "realloc_growth_steps", s->realloc_grows);
+	json_u64(j, "realloc_steps_max", s->chain_steps_max);
+	json_u64(j, "pool_size", s->pool_size);
+	json_u64(j, "reserve_bytes", s->reserve_bytes);
+	json_begin_object(j, "saves");
+	json_double(j, "allocator_calls_per_s", s->saved_calls_per_s);
+	json_double(j, "bytes_per_s", s->saved_bytes_per_s);
+	json_end_object(j);
+	json_begin_array(j, "size_histogram");
+	for (unsigned b = 0; b < PS_HIST_BUCKETS; b++) {
+		if (!s->size_hist[b])
+			continue;
+		json_begin_object(j, NULL);
+		json_u64(j, "from", ps_hist_bucket_low(b));
+		json_u64(j, "count", s->size_hist[b]);
+		json_end_object(j);
+	}
+	json_end_array(j);
+	json_begin_array(j, "stacks");
+	size_t idx[STACKS_SHOWN];
+	size_t n = top_stacks(s, idx, STACKS_SHOWN);
+	for (size_t i = 0; i < n; i++) {
+		json_begin_object(j, NULL);
+		json_u64(j, "alloc_objects", s->stack_allocs[idx[i]]);
+		json_frames(j, &a->stacks[s->stacks[idx[i]]], 64);
+		json_end_object(j);
+	}
+	json_end_array(j);
+	json_end_object(j);
+}
+
 static void print_json(const analysis *a, int limit, FILE *out)
 {
 	json j;
@@ -179,66 +240,8 @@ static void print_json(const analysis *a, int limit, FILE *out)
 	json_totals(&j, a);
 	json_threads(&j, a);
 	json_begin_array(&j, "sites");
-	for (size_t r = 0; r < a->nsites && (int)r < limit; r++) {
-		const an_site *s = &a->sites[a->ranked[r]];
-		json_begin_object(&j, NULL);
-		json_u64(&j, "rank", (uint64_t)s->rank);
-		json_str(&j, "function", s->where.function);
-		if (s->where.file)
-			json_str(&j, "file", s->where.file);
-		else
-			json_null(&j, "file");
-		json_u64(&j, "line", s->where.line);
-		json_str(&j, "module", s->where.module);
-		json_str(&j, "remedy", remedy_name(s->remedy));
-		json_begin_array(&j, "reasons");
-		for (int i = 0; i < s->nreasons; i++)
-			json_str(&j, NULL, s->reasons[i]);
-		json_end_array(&j);
-		json_u64(&j, "alloc_objects", s->allocs);
-		json_u64(&j, "alloc_space", s->alloc_bytes);
-		json_u64(&j, "inuse_objects", s->allocs - s->frees);
-		json_u64(&j, "inuse_space", s->alloc_bytes - s->free_bytes);
-		json_u64(&j, "frees", s->frees);
-		json_u64(&j, "cross_thread_frees", s->xfrees);
-		json_u64(&j, "peak_live_objects", s->peak_live);
-		json_u64(&j, "thread_peak_live_objects", s->thread_peak_live);
-		json_u64(&j, "size_min", s->size_min);
-		json_u64(&j, "size_max", s->size_max);
-		json_double(&j, "lifetime_ns_p50", s->lifetime_p50_ns);
-		json_double(&j, "lifetime_ns_p99", s->lifetime_p99_ns);
-		json_double(&j, "cross_thread_free_ratio", s->xfree_ratio);
-		json_double(&j, "alloc_rate_per_s", s->rate_per_s);
-		json_u64(&j, "realloc_growth_steps", s->realloc_grows);
-		json_u64(&j, "realloc_steps_max", s->chain_steps_max);
-		json_u64(&j, "pool_size", s->pool_size);
-		json_u64(&j, "reserve_bytes", s->reserve_bytes);
-		json_begin_object(&j, "saves");
-		json_double(&j, "allocator_calls_per_s", s->saved_calls_per_s);
-		json_double(&j, "bytes_per_s", s->saved_bytes_per_s);
-		json_end_object(&j);
-		json_begin_array(&j, "size_histogram");
-		for (unsigned b = 0; b < PS_HIST_BUCKETS; b++) {
-			if (!s->size_hist[b])
-				continue;
-			json_begin_object(&j, NULL);
-			json_u64(&j, "from", ps_hist_bucket_low(b));
-			json_u64(&j, "count", s->size_hist[b]);
-			json_end_object(&j);
-		}
-		json_end_array(&j);
-		json_begin_array(&j, "stacks");
-		size_t idx[STACKS_SHOWN];
-		size_t n = top_stacks(s, idx, STACKS_SHOWN);
-		for (size_t i = 0; i < n; i++) {
-			json_begin_object(&j, NULL);
-			json_u64(&j, "alloc_objects", s->stack_allocs[idx[i]]);
-			json_frames(&j, &a->stacks[s->stacks[idx[i]]], 64);
-			json_end_object(&j);
-		}
-		json_end_array(&j);
-		json_end_object(&j);
-	}
+	for (size_t r = 0; r < a->nsites && (int)r < limit; r++)
+		json_site(&j, a, &a->sites[a->ranked[r]]);
 	json_end_array(&j);
 	json_end_object(&j);
 	json_finish(&j);

@@ -14,6 +14,8 @@ void report_header(const analysis *a, FILE *out);
 void json_totals(json *j, const analysis *a);
 /* "threads": per-thread counts, rates and timelines (threadview.c). */
 void json_threads(json *j, const analysis *a);
+/* One ranked site with every field of `report --json` (docs/usage.md). */
+void json_site(json *j, const analysis *a, const an_site *s);
 /* "frames": up to max frames of a stack, leaf first. */
 void json_frames(json *j, const an_stack *st, unsigned max);
 /* A stack's value for a pprof sample index: alloc_objects, alloc_space,
