@@ -80,6 +80,27 @@ expect "threads: producer made 50000 allocations, all freed by another thread" \
 expect "threads: the timeline adds up to the total" \
 	'jq -e "all(.threads[]; ([.timeline[].alloc_objects] | add // 0) == .alloc_objects)" "$WORK/threads.json" >/dev/null'
 
+# --wrapper: a user-named wrapper is skipped, its caller becomes the site
+expect "--wrapper names a wrapper: handle_request's caller is the site" \
+	'"$PS" report --json --wrapper "^handle_request$" "$WORK"/names/*.pscout |
+	jq -e ".sites[0].function == \"serve\" and .sites[0].alloc_objects == 200000" >/dev/null'
+"$PS" report --wrapper "([" "$WORK"/names/*.pscout >/dev/null 2>"$WORK/err"
+rc=$?
+expect "a bad --wrapper regex is exit 2 with a message" '[ $rc = 2 ] && grep -q "wrapper" "$WORK/err"'
+
+# separate debug info: a stripped binary with .gnu_debuglink still gives
+# function names and source lines
+cp "$T/planted" "$WORK/planted_stripped"
+objcopy --only-keep-debug "$WORK/planted_stripped" "$WORK/planted_stripped.debug"
+strip --strip-all "$WORK/planted_stripped"
+(cd "$WORK" && objcopy --add-gnu-debuglink=planted_stripped.debug planted_stripped)
+"$PS" record -o "$WORK/dbg" -- "$WORK/planted_stripped" >/dev/null 2>&1
+expect "stripped binary + .gnu_debuglink: names and lines" \
+	'"$PS" report --json "$WORK"/dbg/*.pscout | jq -e ".sites[0].function == \"handle_request\" and (.sites[0].file | endswith(\"planted.c\")) and .sites[0].line > 0" >/dev/null'
+rm "$WORK/planted_stripped.debug"
+expect "stripped, debug file gone: module+offset, never a wrong name" \
+	'"$PS" report --json "$WORK"/dbg/*.pscout | jq -e ".sites[0].function | test(\"^planted_stripped\\\\+0x[0-9a-f]+$\")" >/dev/null'
+
 # options reach the preload
 "$PS" record -o "$WORK/opt" --interval 20 --depth 3 --sample 10 -- "$T/planted" >/dev/null 2>&1
 expect "record passes --interval/--depth/--sample" \
