@@ -55,8 +55,8 @@ test: test-build
 .PHONY: test-build
 
 # the golden fixture: -O0 so its return addresses map to stable lines
-$(TB)/golden_fixture: tests/golden/fixture.c include/psformat.h $(B)/.deps-build
+$(TB)/golden_fixture: tests/golden/fixture.c tests/pswriter.h include/psformat.h $(B)/.deps-build
 	$(Q)mkdir -p $(TB)
-	$(Q)$(CC) -O0 -g -Iinclude $< -o $@ -lz
+	$(Q)$(CC) -O0 -g -Iinclude -Itests $< -o $@ -lz
 
 test-build: $(TB)/golden_fixture

@@ -18,6 +18,7 @@
 #include <zlib.h>
 
 #include "psformat.h"
+#include "pswriter.h"
 
 #define NOINLINE __attribute__((noinline))
 
@@ -27,27 +28,12 @@
 static uintptr_t real_base;
 
 static uint8_t out[1 << 20];
-static size_t len, rec;
+static struct pswriter w = { .buf = out };
 
-static void v(uint64_t x) { len += ps_varint_put(out + len, x); }
-static void str(const char *s)
-{
-	v(strlen(s));
-	memcpy(out + len, s, strlen(s));
-	len += strlen(s);
-}
-static void begin(uint32_t type)
-{
-	rec = len;
-	ps_put_u32le(out + len, type);
-	len += 8;
-}
-static void end(void)
-{
-	ps_put_u32le(out + rec + 4, (uint32_t)(len - rec - 8));
-	ps_put_u32le(out + len, (uint32_t)crc32(0, out + rec, (uInt)(len - rec)));
-	len += 4;
-}
+static void v(uint64_t x) { pw_v(&w, x); }
+static void str(const char *s) { pw_str(&w, s); }
+static void begin(uint32_t type) { pw_begin(&w, type); }
+static void end(void) { pw_end(&w); }
 
 NOINLINE static uintptr_t here(void)
 {
@@ -122,9 +108,7 @@ static int module_cb(struct dl_phdr_info *info, size_t size, void *arg)
 	real_base = info->dlpi_addr;
 	begin(PS_REC_MODULE);
 	v(1); v(1); v(FIXED_BASE); str(exe);
-	v(idlen);
-	memcpy(out + len, id, idlen);
-	len += idlen;
+	pw_bytes(&w, id, idlen);
 	v(nseg);
 	for (int i = 0; i < info->dlpi_phnum; i++) {
 		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
@@ -175,8 +159,7 @@ int main(int argc, char **argv)
 	golden_request(ips);
 	golden_worker(ips);
 
-	ps_header_put(out);
-	len = PS_FORMAT_HEADER_SIZE;
+	pw_header(&w);
 	begin(PS_REC_PROCESS);
 	v(4242); v(4241); v(0); v(1767225600000000000ull); v(1000000000);
 	v(100); v(64); v(1);
@@ -237,7 +220,7 @@ int main(int argc, char **argv)
 	end();
 
 	FILE *f = fopen(argv[1], "wb");
-	if (!f || fwrite(out, 1, len, f) != len || fclose(f)) {
+	if (!f || fwrite(out, 1, w.len, f) != w.len || fclose(f)) {
 		perror(argv[1]);
 		return 1;
 	}

@@ -90,21 +90,36 @@ static void check_threads(analysis *a)
 	assert_int_equal(workers, WORKERS);
 }
 
+/* Records prog (under build/tests) and loads its one profile into a;
+ * returns the directory to remove with done(). */
+static char *record_one(const char *prog, const char *preload_under,
+			analysis *a)
+{
+	char *dir = fresh_dir(prog);
+	assert_int_equal(run("%s%s/poolscout record -o %s -- %s/tests/%s "
+			     ">/dev/null 2>%s/stderr",
+			     preload_under, build_dir(), dir, build_dir(), prog,
+			     dir),
+			 0);
+	assert_int_equal(load_dir(a, dir, NULL), 1);
+	return dir;
+}
+
+static void done(analysis *a, char *dir)
+{
+	analysis_free(a);
+	run("rm -rf %s", dir);
+	free(dir);
+}
+
 static void run_exact(const char *preload_under)
 {
-	char *dir = fresh_dir("exact");
-	int rc = run("%s%s/poolscout record -o %s -- %s/tests/exact >/dev/null "
-		     "2>%s/stderr",
-		     preload_under, build_dir(), dir, build_dir(), dir);
-	assert_int_equal(rc, 0);
 	analysis a;
-	assert_int_equal(load_dir(&a, dir, NULL), 1);
+	char *dir = record_one("exact", preload_under, &a);
 	assert_true(a.set->files[0]->complete);
 	check_exact(&a);
 	check_threads(&a);
-	analysis_free(&a);
-	run("rm -rf %s", dir);
-	free(dir);
+	done(&a, dir);
 }
 
 static void test_exact_glibc(void **state)
@@ -124,13 +139,8 @@ static void test_exact_tcmalloc(void **state)
 static void test_cxx(void **state)
 {
 	(void)state;
-	char *dir = fresh_dir("cxx");
-	assert_int_equal(run("%s/poolscout record -o %s -- %s/tests/cxx_objects "
-			     ">/dev/null 2>&1",
-			     build_dir(), dir, build_dir()),
-			 0);
 	analysis a;
-	assert_int_equal(load_dir(&a, dir, NULL), 1);
+	char *dir = record_one("cxx_objects", "", &a);
 	struct site_sum s = sum_function(&a, "make_widgets");
 	assert_int_equal(s.allocs, 1000);
 	assert_int_equal(s.alloc_bytes, 1000 * 48);
@@ -144,21 +154,14 @@ static void test_cxx(void **state)
 	assert_int_equal(s.inuse, 0);
 	/* no site is operator new or a std:: internal */
 	assert_int_equal(sum_function(&a, "operator new(unsigned long)").allocs, 0);
-	analysis_free(&a);
-	run("rm -rf %s", dir);
-	free(dir);
+	done(&a, dir);
 }
 
 static void test_planted(void **state)
 {
 	(void)state;
-	char *dir = fresh_dir("planted");
-	assert_int_equal(run("%s/poolscout record -o %s -- %s/tests/planted "
-			     ">/dev/null 2>&1",
-			     build_dir(), dir, build_dir()),
-			 0);
 	analysis a;
-	assert_int_equal(load_dir(&a, dir, NULL), 1);
+	char *dir = record_one("planted", "", &a);
 	rank_sites(&a);
 	const an_site *top = &a.sites[a.ranked[0]];
 	assert_string_equal(top->where.function, "handle_request");
@@ -188,9 +191,7 @@ static void test_planted(void **state)
 			assert_true(s->peak_live >= 64 && s->peak_live <= 67);
 		}
 	}
-	analysis_free(&a);
-	run("rm -rf %s", dir);
-	free(dir);
+	done(&a, dir);
 }
 
 int main(void)

@@ -17,41 +17,26 @@
 
 #include "profile.h"
 #include "psformat.h"
+#include "pswriter.h"
 
 /* ---- a tiny profile writer for tests ------------------------------------ */
 
 static uint8_t file[65536];
-static size_t flen, rec_at, process_end;
+static struct pswriter w = { .buf = file };
+static size_t process_end;
+#define flen (w.len)
 
-static void v(uint64_t x) { flen += ps_varint_put(file + flen, x); }
-static void s(const char *str)
-{
-	v(strlen(str));
-	memcpy(file + flen, str, strlen(str));
-	flen += strlen(str);
-}
-static void begin(uint32_t type)
-{
-	rec_at = flen;
-	ps_put_u32le(file + flen, type);
-	flen += 8;
-}
-static void end(void)
-{
-	ps_put_u32le(file + rec_at + 4, (uint32_t)(flen - rec_at - 8));
-	ps_put_u32le(file + flen,
-		     (uint32_t)crc32(0, file + rec_at, (uInt)(flen - rec_at)));
-	flen += 4;
-}
+static void v(uint64_t x) { pw_v(&w, x); }
+static void s(const char *str) { pw_str(&w, str); }
+static void begin(uint32_t type) { pw_begin(&w, type); }
+static void end(void) { pw_end(&w); }
 
 /* One process, one module, two stacks, one thread, two snapshots, END.
  * allocs/frees of the second snapshot are parameters so tests can make
  * them inconsistent. Returns the offset where the last snapshot starts. */
 static size_t make_profile(uint64_t allocs2, uint64_t frees2, int with_end)
 {
-	flen = 0;
-	ps_header_put(file);
-	flen = PS_FORMAT_HEADER_SIZE;
+	pw_header(&w);
 	begin(PS_REC_PROCESS);
 	v(4242); v(1); v(0); v(1700000000000000000ull); v(1000); v(100);
 	v(64); v(1); s("/bin/prog"); s("prog"); v(2); s("prog"); s("--x");
