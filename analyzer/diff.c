@@ -12,7 +12,6 @@
  * one line however long each run was.
  */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,17 +49,12 @@ static char **side_files(const char *arg, int *n)
 	*n = 0;
 	struct stat st;
 	if (stat(arg, &st) == 0 && S_ISDIR(st.st_mode)) {
-		DIR *d = opendir(arg);
-		struct dirent *de;
-		while (d && (de = readdir(d))) {
-			size_t len = strlen(de->d_name);
-			if (len < 7 || strcmp(de->d_name + len - 7, ".pscout"))
-				continue;
+		char **names = pf_list_dir(arg);
+		for (char **p = names; *p; p++) {
 			files = xrealloc(files, (size_t)(*n + 1) * sizeof *files);
-			files[(*n)++] = xasprintf("%s/%s", arg, de->d_name);
+			files[(*n)++] = xasprintf("%s/%s", arg, *p);
 		}
-		if (d)
-			closedir(d);
+		pf_names_free(names);
 		return files;
 	}
 	char *copy = xstrdup(arg), *save = NULL;

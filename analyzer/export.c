@@ -419,12 +419,7 @@ static void export_json(analysis *a, FILE *out)
 	json j;
 	json_init(&j, out);
 	json_begin_object(&j, NULL);
-	json_totals(&j, a);
-	json_threads(&j, a);
-	json_begin_array(&j, "sites");
-	for (size_t r = 0; r < a->nsites; r++)
-		json_site(&j, a, &a->sites[a->ranked[r]]);
-	json_end_array(&j);
+	json_ranked(&j, a, a->nsites);
 	json_begin_array(&j, "stacks");
 	for (size_t i = 0; i < a->nstacks; i++) {
 		const an_stack *st = &a->stacks[i];

@@ -117,6 +117,12 @@ void pf_free(pf_file *f);
 int pf_set_load(pf_set *set, char **paths, int npaths);
 void pf_set_free(pf_set *set);
 
+/* The names (not paths) of the *.pscout files in dir, sorted, as a
+ * NULL-terminated array; an empty array when dir cannot be read. Free with
+ * pf_names_free(). */
+char **pf_list_dir(const char *dir);
+void pf_names_free(char **names);
+
 /* Derived numbers. */
 const char *pf_end_reason_name(uint32_t reason);
 /* Converts ticks to nanoseconds with the file's measured tick rate. */

@@ -10,6 +10,7 @@
  * simply stops (the process was killed mid-write): it reads up to the last
  * whole record and is marked partial.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -688,6 +689,39 @@ int pf_set_load(pf_set *set, char **paths, int npaths)
 		set->files[set->nfiles++] = f;
 	}
 	return 0;
+}
+
+static int compare_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+char **pf_list_dir(const char *dir)
+{
+	size_t n = 0;
+	char **names = xcalloc(1, sizeof *names);
+	DIR *d = opendir(dir);
+	if (!d)
+		return names;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		size_t len = strlen(de->d_name);
+		if (len < 7 || strcmp(de->d_name + len - 7, ".pscout"))
+			continue;
+		names = xrealloc(names, (n + 2) * sizeof *names);
+		names[n++] = xstrdup(de->d_name);
+		names[n] = NULL;
+	}
+	closedir(d);
+	qsort(names, n, sizeof *names, compare_names);
+	return names;
+}
+
+void pf_names_free(char **names)
+{
+	for (char **p = names; *p; p++)
+		free(*p);
+	free(names);
 }
 
 void pf_set_free(pf_set *set)

@@ -7,7 +7,6 @@
  * stdout is the command's alone; the profiles written are listed on stderr.
  */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
@@ -20,6 +19,7 @@
 
 #include "commands.h"
 #include "memory.h"
+#include "profile.h"
 
 struct record_env {
 	const char *out_dir;
@@ -98,47 +98,12 @@ static void forward_signal(int sig)
 		kill(child_pid, sig);
 }
 
-static int compare_names(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Names of the profiles in dir, as a NULL-terminated sorted array. */
-static char **list_profiles(const char *dir)
-{
-	size_t n = 0;
-	char **names = xcalloc(1, sizeof *names);
-	DIR *d = opendir(dir);
-	if (!d)
-		return names;
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		size_t len = strlen(de->d_name);
-		if (strncmp(de->d_name, "poolscout.", 10) || len < 7 ||
-		    strcmp(de->d_name + len - 7, ".pscout"))
-			continue;
-		names = xrealloc(names, (n + 2) * sizeof *names);
-		names[n++] = xstrdup(de->d_name);
-		names[n] = NULL;
-	}
-	closedir(d);
-	qsort(names, n, sizeof *names, compare_names);
-	return names;
-}
-
 static int contains(char **names, const char *name)
 {
 	for (; *names; names++)
 		if (!strcmp(*names, name))
 			return 1;
 	return 0;
-}
-
-static void free_names(char **names)
-{
-	for (char **p = names; *p; p++)
-		free(*p);
-	free(names);
 }
 
 static int parse_args(int argc, char **argv, struct record_env *env)
@@ -215,7 +180,7 @@ int cmd_record(int argc, char **argv)
 	if (access(out_abs, W_OK))
 		return usage_error("record: cannot write to %s: %s", out_abs,
 				   strerror(errno));
-	char **before = list_profiles(out_abs);
+	char **before = pf_list_dir(out_abs);
 
 	const char *old_preload = getenv("LD_PRELOAD");
 	char *preload = old_preload && *old_preload
@@ -262,7 +227,7 @@ int cmd_record(int argc, char **argv)
 	int exit_code = WIFEXITED(status) ? WEXITSTATUS(status)
 					  : 128 + WTERMSIG(status);
 
-	char **after = list_profiles(out_abs);
+	char **after = pf_list_dir(out_abs);
 	int n = 0;
 	for (char **p = after; *p; p++)
 		n += !contains(before, *p);
@@ -271,8 +236,8 @@ int cmd_record(int argc, char **argv)
 	for (char **p = after; *p; p++)
 		if (!contains(before, *p))
 			fprintf(stderr, "  %s/%s\n", out_abs, *p);
-	free_names(before);
-	free_names(after);
+	pf_names_free(before);
+	pf_names_free(after);
 	free(preload);
 	free(lib);
 	return exit_code;

@@ -232,17 +232,22 @@ void json_site(json *j, const analysis *a, const an_site *s)
 	json_end_object(j);
 }
 
+void json_ranked(json *j, const analysis *a, size_t limit)
+{
+	json_totals(j, a);
+	json_threads(j, a);
+	json_begin_array(j, "sites");
+	for (size_t r = 0; r < a->nsites && r < limit; r++)
+		json_site(j, a, &a->sites[a->ranked[r]]);
+	json_end_array(j);
+}
+
 static void print_json(const analysis *a, int limit, FILE *out)
 {
 	json j;
 	json_init(&j, out);
 	json_begin_object(&j, NULL);
-	json_totals(&j, a);
-	json_threads(&j, a);
-	json_begin_array(&j, "sites");
-	for (size_t r = 0; r < a->nsites && (int)r < limit; r++)
-		json_site(&j, a, &a->sites[a->ranked[r]]);
-	json_end_array(&j);
+	json_ranked(&j, a, (size_t)limit);
 	json_end_object(&j);
 	json_finish(&j);
 }

@@ -16,6 +16,9 @@ void json_totals(json *j, const analysis *a);
 void json_threads(json *j, const analysis *a);
 /* One ranked site with every field of `report --json` (docs/usage.md). */
 void json_site(json *j, const analysis *a, const an_site *s);
+/* "totals", "threads" and the first limit ranked "sites" (after
+ * rank_sites()): the body of `report --json`. */
+void json_ranked(json *j, const analysis *a, size_t limit);
 /* "frames": up to max frames of a stack, leaf first. */
 void json_frames(json *j, const an_stack *st, unsigned max);
 /* A stack's value for a pprof sample index: alloc_objects, alloc_space,
