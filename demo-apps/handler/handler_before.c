@@ -1,7 +1,9 @@
 /* handler_before.c - scenario 2 (seeds 001, 002), before: a server whose
  * acceptor thread allocates a request context and a 4 KiB body buffer per
  * request and queues them; two workers handle and free them. Every
- * request costs two allocations, freed on another thread.
+ * request costs two allocations, freed on another thread. It counts the
+ * requests alive at once itself and prints the peak, so the tests can
+ * check the pool size poolscout measures against it.
  * usage: handler_before [REQUESTS] */
 #include <pthread.h>
 #include <string.h>
@@ -25,10 +27,14 @@ static int done;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
 static volatile unsigned long sink;
+static int live, peak_live; /* requests between calloc and free */
 
 NOINLINE static struct request *new_request(long id)
 {
 	struct request *r = calloc(1, sizeof *r);
+	int now = __atomic_add_fetch(&live, 1, __ATOMIC_SEQ_CST);
+	if (now > peak_live) /* only this thread raises it */
+		peak_live = now;
 	r->id = id;
 	r->body = malloc(BODY);
 	r->body_len = (size_t)snprintf(r->body, BODY, "{\"id\":%ld}", id);
@@ -41,6 +47,7 @@ NOINLINE static void handle(struct request *r)
 	r->status = r->body_len > 0 ? 200 : 400;
 	sink += (unsigned long)r->status + (unsigned char)r->path[5];
 	free(r->body);
+	__atomic_sub_fetch(&live, 1, __ATOMIC_SEQ_CST);
 	free(r);
 	poolscout_work_done(1);
 }
@@ -86,5 +93,6 @@ int main(int argc, char **argv)
 	for (int i = 0; i < 2; i++)
 		pthread_join(w[i], NULL);
 	demo_report("handler_before", n, start);
+	fprintf(stderr, "handler_before: peak live requests %d\n", peak_live);
 	return 0;
 }

@@ -6,7 +6,7 @@
 # falling as expected (units recorded by the programs themselves).
 . tests/lib.sh
 D=$B/demo
-rec() { "$PS" record -o "$WORK/$1" -- "$D/$1" $2 >/dev/null 2>&1; }
+rec() { "$PS" record -o "$WORK/$1" -- "$D/$1" $2 >/dev/null 2>"$WORK/$1.err"; }
 top() { "$PS" report --json "$WORK/$1"/*.pscout 2>/dev/null | jq -r ".sites[0].$2"; }
 site() { "$PS" report --json "$WORK/$1"/*.pscout 2>/dev/null |
 	jq -r "[.sites[] | select(.function == \"$2\")][0].$3"; }
@@ -30,8 +30,12 @@ expect "logger: 7 -> 0 allocations per line" \
 # 2 request handler (seeds 001, 002): a shared pool sized by the queue
 expect "handler: top site new_request" '[ "$(top handler_before function)" = new_request ]'
 expect "handler: remedy pool" '[ "$(top handler_before remedy)" = pool ]'
+# the program counts its own peak of live requests; poolscout's may
+# differ only by the frees in flight on the 2 workers at that moment
 ps=$(top handler_before pool_size)
-expect "handler: pool size is the queue's 32 plus the ones in hand ($ps)" 'between "$ps" 32 35'
+own=$(sed -n 's/.*peak live requests \([0-9]*\).*/\1/p' "$WORK/handler_before.err")
+expect "handler: pool size $ps = the program's own peak $own (+-2)" \
+	'[ -n "$own" ] && between "$ps" $((own - 2)) $((own + 2)) && between "$own" 2 35'
 expect "handler: every request freed by another thread (shared pool)" \
 	'[ "$(top handler_before cross_thread_free_ratio)" = 1 ]'
 expect "handler: 2 -> under 0.01 per request (the pool, allocated once)" \
