@@ -8,9 +8,10 @@
  *   parse_token      stack    100000 x 24 B, freed at once
  *   produce_message  pool     50000 x 512 B, freed by the consumer thread
  *
- * The initial malloc of each append_bytes object comes from start_buffer,
- * so start_buffer gets 4000 allocations of 1 byte... see the counts the
- * tests assert in tests/integration/test_planted.sh.
+ * The initial malloc of each append_bytes object comes from start_buffer
+ * (4000 allocations of 1 byte). The program counts the messages alive at
+ * once itself and prints "peak messages N" on stderr, so the tests check
+ * poolscout's pool size against it (tests/integration/test_exact.c).
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -29,6 +30,7 @@
 #define MESSAGES 50000
 
 static volatile unsigned long sink;
+static int messages_live, messages_peak; /* between malloc and free */
 
 NOINLINE static char *handle_request(unsigned i)
 {
@@ -103,6 +105,9 @@ struct queue {
 NOINLINE static char *produce_message(unsigned i)
 {
 	char *m = malloc(512);
+	int now = __atomic_add_fetch(&messages_live, 1, __ATOMIC_SEQ_CST);
+	if (now > messages_peak) /* only the producer raises it */
+		messages_peak = now;
 	m[0] = (char)i;
 	return m;
 }
@@ -143,6 +148,7 @@ static void *consumer(void *arg)
 		pthread_cond_broadcast(&q->cond);
 		pthread_mutex_unlock(&q->lock);
 		sink += (unsigned char)m[0];
+		__atomic_sub_fetch(&messages_live, 1, __ATOMIC_SEQ_CST);
 		free(m);
 	}
 }
@@ -162,6 +168,7 @@ int main(void)
 	pthread_join(p, NULL);
 	pthread_join(c, NULL);
 	printf("planted: done %lu\n", sink & 1);
+	fprintf(stderr, "planted: peak messages %d\n", messages_peak);
 	(void)table;
 	return 0;
 }
