@@ -26,10 +26,13 @@ PRELOAD_CFLAGS := -fPIC -fvisibility=hidden -ftls-model=initial-exec \
 	-fno-omit-frame-pointer -Ipreload
 PRELOAD_LIBS := -lunwind -lz -ldl -lpthread
 
-ANALYZER_LIB_SRC := $(filter-out analyzer/main.c,$(wildcard analyzer/*.c))
+# The analyzer: a core (reader, symbolizer, model, wrappers, ranking and
+# their shared presentation) and the commands on top of it.
+ANALYZER_LIB_SRC := $(wildcard analyzer/core/*.c) \
+	$(filter-out analyzer/cmd/main.c,$(wildcard analyzer/cmd/*.c))
 ANALYZER_LIB_OBJ := $(ANALYZER_LIB_SRC:%.c=$(B)/%.o) $(B)/analyzer/profile.pb-c.o
 ANALYZER_LIBS := -ldw -lelf -lprotobuf-c -lz -lm -lstdc++
-ANALYZER_CFLAGS := -Ianalyzer -I$(B)/analyzer
+ANALYZER_CFLAGS := -Ianalyzer/core -Ianalyzer/cmd -I$(B)/analyzer
 
 .PHONY: all deps test demo bench install clean fuzz check-warnings
 all: $(B)/libpoolscout.so $(B)/poolscout
@@ -71,7 +74,7 @@ $(B)/analyzer/%.o: analyzer/%.c $(B)/.deps-build $(B)/analyzer/profile.pb-c.c
 $(B)/libanalyzer.a: $(ANALYZER_LIB_OBJ)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(B)/poolscout: $(B)/analyzer/main.o $(B)/libanalyzer.a
+$(B)/poolscout: $(B)/analyzer/cmd/main.o $(B)/libanalyzer.a
 	@echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(ANALYZER_LIBS)
 

@@ -23,7 +23,8 @@
 
 #define PS_FORMAT_MAGIC "PSCOUT\r\n"
 #define PS_FORMAT_MAGIC_LEN 8
-#define PS_FORMAT_VERSION 1u
+#define PS_FORMAT_VERSION 2u
+#define PS_FORMAT_VERSION_MIN 1u /* readers still read version 1 files */
 #define PS_FORMAT_HEADER_SIZE 16u
 #define PS_RECORD_OVERHEAD 12u           /* type + length + crc */
 #define PS_RECORD_MAX_PAYLOAD (256u << 20) /* readers reject larger records */

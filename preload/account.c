@@ -1,6 +1,7 @@
 /* account.c - what an allocation or a free changes: the (stack, thread)
- * entry's counters and histograms, the stack's site-wide live count and
- * peak, and the live-pointer table. Called by the hooks with the recursion
+ * entry's counters, histograms and times, the site-candidate nodes it
+ * counts in (nodes.c), the stack's site-wide live count and peak
+ * (--site-peak), and the live-pointer table. Called by the hooks with the recursion
  * guard held, after (malloc) or before (free) the real allocator ran.
  */
 #include "ps_internal.h"
@@ -36,6 +37,11 @@ void ps_account_alloc(void *p, size_t size, uint64_t chain_steps, int grew)
 	PS_OWN_ADD(&e->size_hist[ps_hist_bucket(size)], 1);
 	if (allocs - frees > PS_LOAD(&e->peak_live))
 		__atomic_store_n(&e->peak_live, allocs - frees, __ATOMIC_RELEASE);
+	uint64_t live_bytes = PS_LOAD(&e->alloc_bytes) -
+			      PS_LOAD(&e->own_free_bytes) -
+			      __atomic_load_n(&e->xfree_bytes, __ATOMIC_ACQUIRE);
+	if (live_bytes > PS_LOAD(&e->peak_bytes))
+		PS_STORE(&e->peak_bytes, live_bytes);
 	if (grew) {
 		PS_OWN_ADD(&e->realloc_grows, 1);
 		ps_atomic_max(&e->chain_steps_max, chain_steps);
@@ -47,13 +53,19 @@ void ps_account_alloc(void *p, size_t size, uint64_t chain_steps, int grew)
 		ps_stack *s = e->stack;
 		ps_atomic_max(&s->peak_live, PS_ADD(&s->live, 1) + 1);
 	}
+	for (uint32_t i = 0; i < e->nnodes; i++)
+		ps_node_alloc(e->nodes[i], size);
+	uint64_t now = ps_ticks();
+	if (PS_UNLIKELY(!e->first_alloc_ticks))
+		PS_STORE(&e->first_alloc_ticks, now);
+	PS_STORE(&e->last_alloc_ticks, now);
 	PS_STORE(&e->touched, 1);
 
 	struct ps_live rec = {
 		.ptr = (uintptr_t)p,
 		.entry = e,
 		.size = size,
-		.birth_ticks = ps_ticks(),
+		.birth_ticks = now,
 		.chain_steps = chain_steps,
 	};
 	ps_livetab_insert(&rec);
@@ -63,13 +75,15 @@ void ps_account_release(const struct ps_live *r, int chain_continues)
 {
 	ps_entry *e = r->entry;
 	ps_thread *self = ps_thread_self();
-	uint64_t life = ps_ticks() - r->birth_ticks;
+	uint64_t now = ps_ticks();
+	uint64_t life = now - r->birth_ticks;
+	int own = e->thread == self;
 
 	/* Order matters: see encode_entry() in writer.c. The owner's
 	 * counters take plain stores; only frees from another thread pay for
 	 * atomic read-modify-write. */
 	unsigned bucket = ps_hist_bucket(life);
-	if (PS_LIKELY(e->thread == self)) {
+	if (PS_LIKELY(own)) {
 		PS_OWN_ADD(&e->own_life_hist[bucket], 1);
 		__atomic_store_n(&e->own_free_bytes,
 				 PS_LOAD(&e->own_free_bytes) + r->size,
@@ -83,6 +97,9 @@ void ps_account_release(const struct ps_live *r, int chain_continues)
 	}
 	if (ps_opt.site_peak)
 		__atomic_fetch_sub(&e->stack->live, 1, __ATOMIC_RELAXED);
+	for (uint32_t i = 0; i < e->nnodes; i++)
+		ps_node_free(e->nodes[i], r->size, own);
+	PS_STORE(&e->last_free_ticks, now);
 	if (r->chain_steps && !chain_continues) {
 		PS_ADD(&e->chains_ended, 1);
 		PS_ADD(&e->chain_steps_sum, r->chain_steps);

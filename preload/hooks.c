@@ -430,8 +430,8 @@ PS_EXPORT int pthread_setname_np(pthread_t thread, const char *name)
 
 /* ---- fork --------------------------------------------------------------- */
 
-/* Lock order everywhere: writer, stacks, modules, threads, livetab shards,
- * arena. Holding them all across fork() means no lock is copied into the
+/* Lock order everywhere: writer, stacks, nodes, modules, threads, livetab
+ * shards, arena. Holding them all across fork() means no lock is copied into the
  * child in a held state. */
 static void fork_prepare(void)
 {
@@ -439,6 +439,7 @@ static void fork_prepare(void)
 	ps_stacks_fork_quiesce(); /* nobody inside libunwind's locks */
 	ps_writer_lock();
 	ps_stacks_lock();
+	ps_nodes_lock();
 	ps_modules_lock();
 	ps_threads_lock();
 	ps_livetab_lock_all();
@@ -451,6 +452,7 @@ static void fork_parent(void)
 	ps_livetab_unlock_all();
 	ps_threads_unlock();
 	ps_modules_unlock();
+	ps_nodes_unlock();
 	ps_stacks_unlock();
 	ps_writer_unlock();
 	ps_stacks_fork_done();
@@ -467,6 +469,7 @@ static void fork_child(void)
 	ps_arena_reset_child();
 	ps_livetab_reset_child();
 	ps_stacks_reset_child();
+	ps_nodes_reset_child();
 	ps_modules_reset_child();
 	ps_threads_reset_child();
 	ps_writer_reset_child();

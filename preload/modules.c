@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "ps_internal.h"
+#include "psruntime.h"
 
 static ps_lock_t module_lock;
 static ps_module *module_newest;
@@ -110,6 +111,7 @@ static int scan_cb(struct dl_phdr_info *info, size_t size, void *arg)
 		}
 	}
 	read_build_id(m, info);
+	m->runtime = ps_runtime_module(m->path);
 	m->load_epoch = map_epoch + 1;
 	m->id = ++module_count;
 	m->present = 1;
@@ -143,6 +145,21 @@ uint32_t ps_modules_refresh(void)
 	uint32_t e = map_epoch;
 	ps_lock_release(&module_lock);
 	return e;
+}
+
+int ps_modules_ip_is_runtime(uintptr_t ip)
+{
+	for (ps_module *m = ps_modules_newest(); m; m = m->next_all) {
+		if (ip < m->lo || ip >= m->hi ||
+		    __atomic_load_n(&m->unload_epoch, __ATOMIC_ACQUIRE))
+			continue;
+		for (uint32_t i = 0; i < m->nseg; i++) {
+			uintptr_t lo = m->base + m->seg[i].vaddr;
+			if (ip >= lo && ip < lo + m->seg[i].memsz)
+				return m->runtime;
+		}
+	}
+	return 0;
 }
 
 ps_module *ps_modules_newest(void)

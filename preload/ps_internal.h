@@ -120,6 +120,8 @@ typedef struct ps_stack {
 	uint32_t id;               /* 1-based, in order of interning */
 	uint32_t depth;
 	uint32_t map_epoch;        /* module-map epoch the IPs belong to */
+	uint16_t cand_start;       /* first frame outside the runtime */
+	uint16_t cand_count;       /* site candidates from there (nodes.c) */
 	uint64_t hash;
 	uint64_t peak_written;     /* writer-only: peak in the last snapshot */
 	/* Written by every thread that allocates or frees from this stack:
@@ -162,6 +164,7 @@ typedef struct ps_module {
 	int present;             /* scratch mark while re-reading the map */
 	uintptr_t base;          /* load bias (dlpi_addr) */
 	uintptr_t lo, hi;        /* lowest and highest mapped address */
+	int runtime;             /* psruntime.h: never holds a site */
 	uint32_t nseg;
 	struct {
 		uintptr_t vaddr, memsz, offset;
@@ -176,9 +179,90 @@ typedef struct ps_module {
  * returns the current map epoch. Thread-safe (module lock). */
 uint32_t ps_modules_refresh(void);
 ps_module *ps_modules_newest(void);
+/* Whether ip lies in a loaded runtime module (psruntime.h). Lock-free;
+ * called when a stack is interned. */
+int ps_modules_ip_is_runtime(uintptr_t ip);
 void ps_modules_reset_child(void);
 void ps_modules_lock(void);
 void ps_modules_unlock(void);
+
+/* ---- nodes.c ------------------------------------------------------------ */
+
+/* How many frames of a stack, from the first one outside the runtime, may
+ * be its allocation site (the analyzer decides which, offline). */
+#define PS_SITE_CANDIDATES 4
+
+/* All threads' live blocks through one site candidate (--site-peak). */
+typedef struct ps_gnode {
+	UT_hash_handle hh;
+	uintptr_t ip;              /* 0: the whole process */
+	struct ps_gnode *next_all;
+	uint64_t peak_written, peak_bytes_written; /* writer-only */
+	uint64_t live __attribute__((aligned(64))); /* any thread, atomic */
+	uint64_t live_bytes, peak, peak_bytes;      /* same */
+} ps_gnode;
+
+/* One thread's live blocks through one site candidate: the blocks it
+ * allocated from every stack that has ip among its candidates, or (ip 0)
+ * from every stack. Its peak is exact for that thread: only the owner's
+ * allocations raise the count, and each one compares. */
+typedef struct ps_node {
+	UT_hash_handle hh;          /* the owner's node table, keyed by ip */
+	struct ps_node *next_all;   /* the owner's append-only list */
+	uintptr_t ip;
+	uint64_t live, live_bytes;  /* owner: + per allocation, - per own free */
+	uint64_t xfrees, xfree_bytes; /* frees by other threads: atomic */
+	uint64_t peak, peak_bytes;  /* owner: most live at once */
+	uint64_t peak_written, peak_bytes_written; /* writer-only */
+	ps_gnode *global;           /* with --site-peak, else NULL */
+} ps_node;
+
+/* The node of thread t for ip (0: t's total), created on first use, or
+ * NULL when out of memory. Called by t itself with the guard held. */
+ps_node *ps_node_get(ps_thread *t, uintptr_t ip);
+/* The process-wide counterpart of ip (--site-peak), or NULL. */
+ps_gnode *ps_gnode_get(uintptr_t ip);
+ps_gnode *ps_gnodes_newest(void);
+/* Counts an allocation of size bytes through n (owner). */
+static inline void ps_node_alloc(ps_node *n, uint64_t size)
+{
+	uint64_t live = PS_LOAD(&n->live) + 1;
+	uint64_t bytes = PS_LOAD(&n->live_bytes) + size;
+	PS_STORE(&n->live, live);
+	PS_STORE(&n->live_bytes, bytes);
+	live -= __atomic_load_n(&n->xfrees, __ATOMIC_ACQUIRE);
+	bytes -= __atomic_load_n(&n->xfree_bytes, __ATOMIC_ACQUIRE);
+	if (live > PS_LOAD(&n->peak))
+		PS_STORE(&n->peak, live);
+	if (bytes > PS_LOAD(&n->peak_bytes))
+		PS_STORE(&n->peak_bytes, bytes);
+	if (n->global) {
+		ps_atomic_max(&n->global->peak,
+			      PS_ADD(&n->global->live, 1) + 1);
+		ps_atomic_max(&n->global->peak_bytes,
+			      PS_ADD(&n->global->live_bytes, size) + size);
+	}
+}
+/* Counts the free of a block of size bytes allocated through n; own: by
+ * its owner. */
+static inline void ps_node_free(ps_node *n, uint64_t size, int own)
+{
+	if (own) {
+		PS_STORE(&n->live, PS_LOAD(&n->live) - 1);
+		PS_STORE(&n->live_bytes, PS_LOAD(&n->live_bytes) - size);
+	} else {
+		__atomic_fetch_add(&n->xfree_bytes, size, __ATOMIC_RELAXED);
+		__atomic_fetch_add(&n->xfrees, 1, __ATOMIC_RELEASE);
+	}
+	if (n->global) {
+		__atomic_fetch_sub(&n->global->live, 1, __ATOMIC_RELAXED);
+		__atomic_fetch_sub(&n->global->live_bytes, size,
+				   __ATOMIC_RELAXED);
+	}
+}
+void ps_nodes_reset_child(void);
+void ps_nodes_lock(void);
+void ps_nodes_unlock(void);
 
 /* ---- threads.c ------------------------------------------------------------ */
 
@@ -194,6 +278,7 @@ typedef struct ps_entry {
 	uint64_t allocs, alloc_bytes;
 	uint64_t size_min, size_max;
 	uint64_t peak_live;         /* most objects live at once, this thread */
+	uint64_t peak_bytes;        /* most bytes live at once, this thread */
 	uint64_t realloc_grows;     /* allocations that grew a block by realloc */
 	uint64_t size_hist[PS_HIST_BUCKETS];
 	/* frees of this entry's blocks by the allocating thread: own */
@@ -204,6 +289,14 @@ typedef struct ps_entry {
 	uint64_t x_life_hist[PS_HIST_BUCKETS];
 	uint64_t chains_ended, chain_steps_sum, chain_steps_max,
 		chain_final_size_max;
+	/* times (ps_ticks) of the first and the latest allocation (own),
+	 * and of the latest free by any thread (a plain store: racing
+	 * frees may leave the other one's time, nanoseconds apart) */
+	uint64_t first_alloc_ticks, last_alloc_ticks, last_free_ticks;
+	/* the site candidates and the thread's total, all counting this
+	 * entry's blocks (nodes.c) */
+	uint32_t nnodes;
+	ps_node *nodes[PS_SITE_CANDIDATES + 1];
 } ps_entry;
 
 struct ps_thread {
@@ -213,6 +306,8 @@ struct ps_thread {
 	pthread_t pthread;
 	ps_entry *table;            /* owner-only uthash head */
 	ps_entry *entries;          /* append-only list for the writer */
+	ps_node *node_table;        /* owner-only uthash head (nodes.c) */
+	ps_node *nodes;             /* append-only list for the writer */
 	uint64_t start_ns, end_ns;  /* CLOCK_MONOTONIC; end 0 while alive */
 	char name[16];
 	uint32_t info_dirty;        /* identity changed: rewrite THREAD */
@@ -273,6 +368,9 @@ void ps_livetab_reset_child(void);
 /* Opens this process's profile and writes the PROCESS record. Returns 0, or
  * -errno after printing one warning. */
 int ps_writer_open(void);
+/* Marks now as the start of this process's profile (its clock's zero):
+ * at initialisation, and in a fork child at the fork. */
+void ps_writer_mark_start(void);
 /* Starts the background snapshot thread if it is not running. */
 void ps_writer_start(void);
 /* Writes one snapshot; with end_reason != 0 also the END record. Called

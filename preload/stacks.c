@@ -148,6 +148,17 @@ ps_stack *ps_stack_intern(const uintptr_t *ips, int depth, uint64_t hash)
 	s->depth = (uint32_t)depth;
 	s->hash = hash;
 	s->map_epoch = ps_modules_refresh();
+	/* Site candidates: the first frames outside the runtime. A stack
+	 * wholly inside the runtime has its innermost frame as the site. */
+	int start = 0;
+	while (start < depth && ps_modules_ip_is_runtime(ips[start]))
+		start++;
+	if (start == depth)
+		start = 0;
+	s->cand_start = (uint16_t)start;
+	s->cand_count = (uint16_t)(depth - start < PS_SITE_CANDIDATES
+					   ? depth - start
+					   : PS_SITE_CANDIDATES);
 	s->id = ++stack_count;
 	HASH_ADD_KEYPTR_BYHASHVALUE(hh, stack_table, s->ips, keylen,
 				    (unsigned)hash, s);

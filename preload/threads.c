@@ -99,6 +99,21 @@ ps_entry *ps_thread_entry(ps_thread *t, const uintptr_t *ips, int depth)
 	e->stack = s;
 	e->thread = t;
 	e->size_min = UINT64_MAX;
+	/* The nodes this entry's blocks count in: each distinct site
+	 * candidate, then the thread's total (ip 0). */
+	for (uint32_t i = s->cand_start; i < (uint32_t)s->cand_start + s->cand_count;
+	     i++) {
+		uintptr_t ip = s->ips[i];
+		int seen = !ip; /* never a return address */
+		for (uint32_t k = 0; k < e->nnodes; k++)
+			seen |= e->nodes[k]->ip == ip;
+		ps_node *n = seen ? NULL : ps_node_get(t, ip);
+		if (n)
+			e->nodes[e->nnodes++] = n;
+	}
+	ps_node *total = ps_node_get(t, 0);
+	if (total)
+		e->nodes[e->nnodes++] = total;
 	HASH_ADD_KEYPTR_BYHASHVALUE(hh, t->table, s->ips, keylen,
 				    (unsigned)hash, e);
 	ps_uthash_oom = 0;

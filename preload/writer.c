@@ -279,9 +279,8 @@ int ps_writer_open(void)
 	out_ino = st.st_ino;
 	out_fd = move_fd_high(fd);
 
-	start_mono = ps_mono_ns();
-	start_real = ps_real_ns();
-	start_ticks = ps_ticks();
+	if (!start_mono)
+		ps_writer_mark_start();
 	buf_len = 0;
 	if (reserve(PS_FORMAT_HEADER_SIZE) == 0) {
 		ps_header_put(buf);
@@ -297,6 +296,20 @@ int ps_writer_open(void)
 		return -EIO;
 	}
 	return 0;
+}
+
+void ps_writer_mark_start(void)
+{
+	start_mono = ps_mono_ns();
+	start_real = ps_real_ns();
+	start_ticks = ps_ticks();
+}
+
+/* A time in ticks as the file holds it: ticks since the start, plus one,
+ * so that 0 means "never". */
+static uint64_t rel_ticks(uint64_t t)
+{
+	return t ? (t > start_ticks ? t - start_ticks : 0) + 1 : 0;
 }
 
 /* ---- the batch ---------------------------------------------------------- */
@@ -344,6 +357,8 @@ static void encode_stacks(void)
 		put_varint(s->depth);
 		for (uint32_t i = 0; i < s->depth; i++)
 			put_varint(s->ips[i]);
+		put_varint(s->cand_start);
+		put_varint(s->cand_count);
 		record_end(at);
 	}
 	if (newest)
@@ -404,6 +419,7 @@ static void encode_entry(const ps_entry *e)
 			      __atomic_load_n(&e->own_free_bytes, __ATOMIC_ACQUIRE);
 	uint64_t frees = xfrees + __atomic_load_n(&e->own_frees, __ATOMIC_ACQUIRE);
 	uint64_t peak_live = __atomic_load_n(&e->peak_live, __ATOMIC_ACQUIRE);
+	uint64_t peak_bytes = PS_LOAD(&e->peak_bytes);
 	uint64_t allocs = __atomic_load_n(&e->allocs, __ATOMIC_ACQUIRE);
 	uint64_t alloc_bytes = __atomic_load_n(&e->alloc_bytes, __ATOMIC_ACQUIRE);
 	uint64_t grows = PS_LOAD(&e->realloc_grows);
@@ -424,6 +440,10 @@ static void encode_entry(const ps_entry *e)
 	put_varint(size_min == UINT64_MAX ? 0 : size_min);
 	put_varint(PS_LOAD(&e->size_max));
 	put_varint(peak_live);
+	put_varint(peak_bytes);
+	put_varint(rel_ticks(PS_LOAD(&e->first_alloc_ticks)));
+	put_varint(rel_ticks(PS_LOAD(&e->last_alloc_ticks)));
+	put_varint(rel_ticks(PS_LOAD(&e->last_free_ticks)));
 	uint64_t life[PS_HIST_BUCKETS];
 	for (unsigned b = 0; b < PS_HIST_BUCKETS; b++)
 		life[b] = PS_LOAD(&e->own_life_hist[b]) +
@@ -503,6 +523,47 @@ static void encode_snapshot(uint64_t now_mono)
 		put_varint(t->index);
 		put_varint(unknown);
 		put_varint(unrecorded);
+		n++;
+	}
+	patch_count(slot, n);
+
+	/* Per-thread peaks of the site-candidate nodes that changed. */
+	slot = put_count_slot();
+	n = 0;
+	for (ps_thread *t = ps_threads_newest(); t; t = t->next_all) {
+		if (t->index > threads_declared)
+			continue;
+		for (ps_node *nd = __atomic_load_n(&t->nodes, __ATOMIC_ACQUIRE);
+		     nd; nd = nd->next_all) {
+			uint64_t peak = PS_LOAD(&nd->peak);
+			uint64_t bytes = PS_LOAD(&nd->peak_bytes);
+			if (peak == nd->peak_written &&
+			    bytes == nd->peak_bytes_written)
+				continue;
+			nd->peak_written = peak;
+			nd->peak_bytes_written = bytes;
+			put_varint(t->index);
+			put_varint(nd->ip);
+			put_varint(peak);
+			put_varint(bytes);
+			n++;
+		}
+	}
+	patch_count(slot, n);
+
+	/* All-thread peaks of the nodes (--site-peak). */
+	slot = put_count_slot();
+	n = 0;
+	for (ps_gnode *g = ps_gnodes_newest(); g; g = g->next_all) {
+		uint64_t peak = PS_LOAD(&g->peak);
+		uint64_t bytes = PS_LOAD(&g->peak_bytes);
+		if (peak == g->peak_written && bytes == g->peak_bytes_written)
+			continue;
+		g->peak_written = peak;
+		g->peak_bytes_written = bytes;
+		put_varint(g->ip);
+		put_varint(peak);
+		put_varint(bytes);
 		n++;
 	}
 	patch_count(slot, n);
@@ -654,6 +715,8 @@ void ps_writer_reset_child(void)
 	if (out_fd >= 0)
 		close(out_fd);
 	out_fd = -1;
+	/* The child's clock starts at the fork, not when it first writes. */
+	ps_writer_mark_start();
 	finished = 0;
 	thread_running = 0;
 	main_exited = 0;

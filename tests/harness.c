@@ -49,11 +49,8 @@ int load_dir(analysis *a, const char *dir, const char *pattern)
 	memset(&g, 0, sizeof g);
 	glob(pat, 0, NULL, &g);
 	free(pat);
-	view_opts o = { 0 };
-	o.files = g.gl_pathv;
-	o.nfiles = (int)g.gl_pathc;
 	int n = (int)g.gl_pathc;
-	if (!n || analysis_load(a, &o))
+	if (!n || analysis_load(a, g.gl_pathv, n, NULL))
 		n = -1;
 	/* the analysis keeps its own copies of the paths */
 	globfree(&g);
@@ -71,8 +68,8 @@ struct site_sum sum_function(const analysis *a, const char *fn)
 		s.alloc_bytes += site->alloc_bytes;
 		s.frees += site->frees;
 		s.xfrees += site->xfrees;
-		s.inuse += site->allocs - site->frees;
-		s.peak_live += site->peak_live;
+		s.inuse += site->inuse_objects;
+		s.peak_live += site->peak.hi;
 		s.realloc_grows += site->realloc_grows;
 		s.sites++;
 	}

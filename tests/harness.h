@@ -5,7 +5,8 @@
 
 #include <stdint.h>
 
-#include "analysis.h"
+#include "model.h"
+#include "ranking.h"
 
 /* The build directory (POOLSCOUT_BUILD, default "build"). */
 const char *build_dir(void);

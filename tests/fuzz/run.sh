@@ -9,8 +9,8 @@ SECONDS_TO_FUZZ=${FUZZ_SECONDS:-60}
 OUT=$B/fuzz
 mkdir -p "$OUT/crashes" "$OUT/work"
 SAN="-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined"
-clang -g -O1 $SAN -Iinclude -Ianalyzer \
-	tests/fuzz/fuzz_reader.c analyzer/reader.c analyzer/memory.c \
+clang -g -O1 $SAN -Iinclude -Ianalyzer/core \
+	tests/fuzz/fuzz_reader.c analyzer/core/reader.c analyzer/core/memory.c \
 	-o "$OUT/fuzz_reader" -lz
 # seeds: real profiles of small programs, made fresh
 if [ ! -f "$OUT/seeds.done" ]; then

@@ -137,7 +137,15 @@ static void put_entry(const struct entry *e, unsigned part, unsigned parts)
 	v(PS_ENT_HAS_HIST | (e->grows ? PS_ENT_HAS_REALLOC : 0));
 	v(a); v(e->bytes * part / parts); v(f); v(e->free_bytes * part / parts);
 	v(x); v(e->xfree_bytes * part / parts);
-	v(e->size_min); v(e->size_max); v(e->peak < a ? e->peak : a);
+	uint64_t peak = e->peak < a ? e->peak : a;
+	v(e->size_min); v(e->size_max); v(peak);
+	/* peak bytes; first and latest allocation, latest free (ticks at
+	 * 1 GHz since the start, plus one): the thread allocates from 1 ms
+	 * to the snapshot's time, and frees 1 us after its latest one */
+	v(peak * e->size_max);
+	v(a ? 1000000 + 1 : 0);
+	v(a ? part * 100000000ull + 1 : 0);
+	v(f ? part * 100000000ull + 1000 + 1 : 0);
 	v(1); v(e->size_bucket); v(a);
 	if (f) {
 		v(1); v(e->life_bucket); v(f);
@@ -172,6 +180,7 @@ int main(int argc, char **argv)
 		v(s + 1); v(1); v(2);
 		v(ips[s][0] - real_base + FIXED_BASE);
 		v(ips[s][1] - real_base + FIXED_BASE);
+		v(0); v(2); /* both frames may be the site */
 		end();
 	}
 	begin(PS_REC_THREAD);
@@ -195,6 +204,12 @@ int main(int argc, char **argv)
 		  512, 70, 9, 16, 0, 0, 0 },
 	};
 	static const uint64_t stack_peaks[] = { 8, 1, 1, 3000, 70 };
+	/* thread 1: the pool's 8, a grown buffer, a token and the 3000 table
+	 * rows at once; thread 2: its 70 hand-offs */
+	static const uint64_t thread_peak[] = { 3010, 70 };
+	static const uint64_t thread_peak_bytes[] = {
+		8 * 256 + 65536 + 16 + 3000 * 1024, 70 * 512
+	};
 	for (unsigned part = 1; part <= 3; part++) {
 		begin(PS_REC_SNAPSHOT);
 		v(part); v(part * 100000000ull); v(1000000000); v(part * 10000);
@@ -207,8 +222,20 @@ int main(int argc, char **argv)
 				v(s + 1); v(stack_peaks[s]);
 			}
 			v(1); v(1); v(2); v(5);
+			/* per-thread node peaks: each site's own return
+			 * address (one stack each), and each thread's total */
+			v(7);
+			for (unsigned s = 0; s < 5; s++) {
+				v(entries[s].thread);
+				v(ips[s][0] - real_base + FIXED_BASE);
+				v(stack_peaks[s]);
+				v(stack_peaks[s] * entries[s].size_max);
+			}
+			v(1); v(0); v(thread_peak[0]); v(thread_peak_bytes[0]);
+			v(2); v(0); v(thread_peak[1]); v(thread_peak_bytes[1]);
+			v(0);
 		} else {
-			v(0); v(0);
+			v(0); v(0); v(0); v(0);
 		}
 		end();
 	}

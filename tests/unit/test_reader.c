@@ -31,12 +31,17 @@ static void s(const char *str) { pw_str(&w, str); }
 static void begin(uint32_t type) { pw_begin(&w, type); }
 static void end(void) { pw_end(&w); }
 
-/* One process, one module, two stacks, one thread, two snapshots, END.
- * allocs/frees of the second snapshot are parameters so tests can make
- * them inconsistent. Returns the offset where the last snapshot starts. */
+static uint32_t version = PS_FORMAT_VERSION;
+
+/* One process, one module, two stacks, one thread, two snapshots, END, in
+ * the layout of format `version` (1 or 2). allocs/frees of the second
+ * snapshot are parameters so tests can make them inconsistent. Returns
+ * the offset where the last snapshot starts. */
 static size_t make_profile(uint64_t allocs2, uint64_t frees2, int with_end)
 {
+	int v2 = version >= 2;
 	pw_header(&w);
+	ps_put_u32le(w.buf + 8, version);
 	begin(PS_REC_PROCESS);
 	v(4242); v(1); v(0); v(1700000000000000000ull); v(1000); v(100);
 	v(64); v(1); s("/bin/prog"); s("prog"); v(2); s("prog"); s("--x");
@@ -48,9 +53,15 @@ static size_t make_profile(uint64_t allocs2, uint64_t frees2, int with_end)
 	end();
 	begin(PS_REC_STACK);
 	v(1); v(1); v(2); v(0x401234); v(0x401500);
+	if (v2) {
+		v(0); v(2); /* candidates: both frames */
+	}
 	end();
 	begin(PS_REC_STACK);
 	v(2); v(1); v(1); v(0x401300);
+	if (v2) {
+		v(0); v(1);
+	}
 	end();
 	begin(PS_REC_THREAD);
 	v(1); v(4242); s("main"); v(0); v(0); v(0);
@@ -60,10 +71,19 @@ static size_t make_profile(uint64_t allocs2, uint64_t frees2, int with_end)
 	v(1); /* entries */
 	v(1); v(1); v(PS_ENT_HAS_HIST); v(10); v(640); v(4); v(256); v(0); v(0);
 	v(64); v(64); v(6);
+	if (v2) {
+		v(384); v(1001); v(90001); v(80001); /* peak bytes, times */
+	}
 	v(1); v(6); v(10); /* size hist: bucket 6 */
 	v(1); v(10); v(4); /* life hist: bucket 10 */
 	v(1); v(1); v(6); /* stack peaks */
 	v(0); /* thread totals */
+	if (v2) {
+		v(2); /* node peaks */
+		v(1); v(0x401234); v(6); v(384);
+		v(1); v(0); v(6); v(384);
+		v(0); /* all-thread node peaks */
+	}
 	end();
 	size_t last = flen;
 	begin(PS_REC_SNAPSHOT);
@@ -71,12 +91,22 @@ static size_t make_profile(uint64_t allocs2, uint64_t frees2, int with_end)
 	v(2);
 	v(1); v(1); v(PS_ENT_HAS_HIST); v(allocs2); v(allocs2 * 64); v(frees2);
 	v(frees2 * 64); v(1); v(64); v(64); v(64); v(8);
+	if (v2) {
+		v(512); v(1001); v(190001); v(frees2 ? 195001 : 0);
+	}
 	v(1); v(6); v(allocs2);
 	v(1); v(10); v(frees2);
 	v(1); v(2); v(0); v(5); v(500); v(0); v(0); v(0); v(0); v(100); v(100);
 	v(0);
+	if (v2) {
+		v(0); v(1001); v(1001); v(0); /* 5 live: never freed */
+	}
 	v(1); v(1); v(8);
 	v(1); v(1); v(3); v(2);
+	if (v2) {
+		v(1); v(1); v(0x401234); v(8); v(512);
+		v(0);
+	}
 	end();
 	if (with_end) {
 		begin(PS_REC_END);
@@ -118,7 +148,103 @@ static void test_valid(void **state)
 	assert_non_null(m);
 	assert_null(pf_module_for(f, 0x401234, 0)); /* loaded at epoch 1 */
 	assert_null(pf_module_for(f, 0x409000, 1));
+	/* the entry's history: 10 then 10 more */
+	assert_int_equal(e->nsteps, 2);
+	assert_int_equal(e->steps[0].allocs, 10);
+	assert_int_equal(e->steps[1].allocs, 10);
+	assert_int_equal(e->steps[1].frees, 8);
+	assert_int_equal(e->steps[1].snapshot, 1);
+	if (version >= 2) {
+		assert_int_equal(e->peak_bytes, 512);
+		assert_int_equal(e->first_alloc_ticks, 1001);
+		assert_int_equal(e->last_alloc_ticks, 190001);
+		assert_int_equal(e->last_free_ticks, 195001);
+		assert_int_equal(f->stacks[1]->cand_start, 0);
+		assert_int_equal(f->stacks[1]->cand_count, 2);
+		const pf_node_peak *np = pf_node_peak_find(f, 1, 0x401234);
+		assert_non_null(np);
+		assert_int_equal(np->peak, 8); /* the latest value wins */
+		assert_int_equal(np->peak_bytes, 512);
+		np = pf_node_peak_find(f, 1, 0);
+		assert_non_null(np);
+		assert_int_equal(np->peak, 6);
+		assert_null(pf_node_peak_find(f, 2, 0x401234));
+		assert_null(pf_node_peak_find(f, 0, 0x401234));
+	} else {
+		assert_int_equal(f->stacks[1]->cand_count, 0);
+		assert_int_equal(e->first_alloc_ticks, 0);
+		assert_int_equal(f->nnode_peaks, 0);
+	}
 	pf_free(f);
+}
+
+static void test_valid_version1(void **state)
+{
+	version = 1;
+	test_valid(state);
+	version = PS_FORMAT_VERSION;
+}
+
+/* A one-entry profile whose times are first, latest and freed (ticks + 1,
+ * 0 = never) for 3 allocations and `frees` frees. */
+static size_t make_timed(uint64_t first, uint64_t latest, uint64_t freed,
+			 uint64_t frees)
+{
+	pw_header(&w);
+	begin(PS_REC_PROCESS);
+	v(4242); v(1); v(0); v(1); v(1000); v(100); v(64); v(1); s("/p"); s("p");
+	v(0);
+	end();
+	begin(PS_REC_STACK);
+	v(1); v(0); v(1); v(0x401234); v(0); v(1);
+	end();
+	begin(PS_REC_THREAD);
+	v(1); v(4242); s("main"); v(0); v(0); v(0);
+	end();
+	size_t at = flen;
+	begin(PS_REC_SNAPSHOT);
+	v(1); v(1000); v(1000000000); v(0);
+	v(1);
+	v(1); v(1); v(0); v(3); v(30); v(frees); v(frees * 10); v(0); v(0);
+	v(10); v(10); v(3); v(30);
+	v(first); v(latest); v(freed);
+	v(0); v(0); v(0); v(0);
+	end();
+	return at;
+}
+
+/* Times must match the counts, each rule on both sides. */
+static void test_times_must_match(void **state)
+{
+	(void)state;
+	char err[512];
+	pf_file *f;
+	make_timed(400, 500, 600, 1);
+	f = pf_read_mem("ok.pscout", file, flen, err, sizeof err);
+	assert_non_null(f);
+	pf_free(f);
+	make_timed(500, 500, 0, 0); /* first == latest, nothing freed: fine */
+	f = pf_read_mem("ok.pscout", file, flen, err, sizeof err);
+	assert_non_null(f);
+	pf_free(f);
+	static const uint64_t bad[][4] = {
+		{ 501, 500, 600, 1 }, /* first after the latest */
+		{ 0, 500, 600, 1 },   /* allocations without a first time */
+		{ 400, 0, 600, 1 },   /* ... without a latest time */
+		{ 400, 500, 0, 1 },   /* a free without a free time */
+		{ 400, 500, 600, 0 }, /* a free time without a free */
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		size_t at = make_timed(bad[i][0], bad[i][1], bad[i][2], bad[i][3]);
+		assert_null(pf_read_mem("times.pscout", file, flen, err, sizeof err));
+		assert_non_null(strstr(err, "expected allocation and free times"));
+		/* the offset is the entry's, inside the snapshot record */
+		char want[64];
+		/* record header 8, then seq 1, t_ns 2, tick_hz 5, units 1,
+		 * count 1 bytes */
+		snprintf(want, sizeof want, "times.pscout: offset %zu:", at + 18);
+		assert_non_null(strstr(err, want));
+	}
 }
 
 static void test_every_truncation(void **state)
@@ -172,7 +298,14 @@ static void test_bad_magic_and_version(void **state)
 	make_profile(20, 12, 1);
 	ps_put_u32le(file + 8, 99);
 	assert_null(pf_read_mem("v.pscout", file, flen, err, sizeof err));
-	assert_non_null(strstr(err, "offset 8: expected format version 1, found 99"));
+	assert_non_null(strstr(err, "offset 8: expected format version 1..2, found 99"));
+	make_profile(20, 12, 1);
+	ps_put_u32le(file + 8, 0);
+	assert_null(pf_read_mem("v.pscout", file, flen, err, sizeof err));
+	assert_non_null(strstr(err, "expected format version 1..2, found 0"));
+	make_profile(20, 12, 1);
+	ps_put_u32le(file + 8, PS_FORMAT_VERSION + 1);
+	assert_null(pf_read_mem("v.pscout", file, flen, err, sizeof err));
 }
 
 static void test_counts_must_add_up(void **state)
@@ -228,6 +361,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_valid),
+		cmocka_unit_test(test_valid_version1),
+		cmocka_unit_test(test_times_must_match),
 		cmocka_unit_test(test_every_truncation),
 		cmocka_unit_test(test_bad_crc_names_offset),
 		cmocka_unit_test(test_bad_magic_and_version),

@@ -22,13 +22,13 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "analysis.h"
 #include "commands.h"
 #include "json.h"
 #include "memory.h"
+#include "present.h"
 #include "profile.pb-c.h"
+#include "ranking.h"
 #include "uthash.h"
-#include "views.h"
 
 typedef Perftools__Profiles__Profile PbProfile;
 typedef Perftools__Profiles__ValueType PbValueType;
@@ -452,10 +452,13 @@ int cmd_export(int argc, char **argv)
 			out = argv[++i];
 		else if (!strcmp(arg, "--sample-index"))
 			index = argv[++i];
-		else if (!strcmp(arg, "--wrapper") && o.nwrappers < 32)
-			o.wrappers[o.nwrappers++] = argv[++i];
-		else
-			return usage_error("export: unknown option '%s'", arg);
+		else {
+			int rc = view_opt_one(&o, argc, argv, &i, "export", 0);
+			if (rc == 2)
+				return 2;
+			if (!rc || o.json || o.limit)
+				return usage_error("export: unknown option '%s'", arg);
+		}
 	}
 	if (!format || !out || i >= argc)
 		return usage_error("export: usage: poolscout export --format "
@@ -473,7 +476,7 @@ int cmd_export(int argc, char **argv)
 	o.files = argv + i;
 	o.nfiles = argc - i;
 	analysis a;
-	int rc = analysis_load(&a, &o);
+	int rc = analysis_load(&a, o.files, o.nfiles, &o.model);
 	if (rc) {
 		analysis_free(&a);
 		return rc;

@@ -18,18 +18,20 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "analysis.h"
 #include "commands.h"
 #include "json.h"
 #include "memory.h"
+#include "present.h"
+#include "units.h"
 #include "uthash.h"
-#include "views.h"
 
 enum { BASE, NEW };
 
 struct side_vals {
 	double alloc_objects, alloc_space, inuse_objects, inuse_space;
-	double rate, peak_live, lifetime_p50;
+	double rate;          /* allocations per second of the side's run */
+	an_peak peak;         /* bounds: a function may hold several sites */
+	double lifetime_p50;  /* upper bound: the largest site p50 bound */
 	int present;
 };
 
@@ -84,13 +86,19 @@ static void add_side(struct dsite **table, const analysis *a, int side,
 		v->present = 1;
 		v->alloc_objects += (double)s->allocs / divisor;
 		v->alloc_space += (double)s->alloc_bytes / divisor;
-		v->inuse_objects += (double)(s->allocs - s->frees) / divisor;
-		v->inuse_space += (double)(s->alloc_bytes - s->free_bytes) / divisor;
-		v->rate += s->rate_per_s;
-		v->peak_live += (double)s->peak_live;
-		double p50 = site_lifetime_pct(s, 0.5);
-		if (p50 > v->lifetime_p50)
-			v->lifetime_p50 = p50;
+		v->inuse_objects += (double)s->inuse_objects / divisor;
+		v->inuse_space += (double)s->inuse_space / divisor;
+		v->rate += s->rate_run_per_s;
+		/* the function's peak lies between its largest site's and
+		 * the sum of its sites' */
+		if (s->peak.lo > v->peak.lo)
+			v->peak.lo = s->peak.lo;
+		v->peak.hi += s->peak.hi;
+		if (s->peak.bytes_lo > v->peak.bytes_lo)
+			v->peak.bytes_lo = s->peak.bytes_lo;
+		v->peak.bytes_hi += s->peak.bytes_hi;
+		if (s->lifetime_p50.hi_ns > v->lifetime_p50)
+			v->lifetime_p50 = s->lifetime_p50.hi_ns;
 		if ((double)s->allocs > d->where_allocs) {
 			d->where_allocs = (double)s->allocs;
 			d->where = &s->where;
@@ -116,16 +124,22 @@ static const char *status(const struct dsite *d)
 	return "changed";
 }
 
-static void json_vals(json *j, const char *key, const struct side_vals *v)
+/* One side's values under key; with base, the change from base to v. */
+static void json_vals(json *j, const char *key, const struct side_vals *v,
+		      const struct side_vals *base)
 {
+	static const struct side_vals zero;
+	const struct side_vals *b = base ? base : &zero;
 	json_begin_object(j, key);
-	json_double(j, "alloc_objects", v->alloc_objects);
-	json_double(j, "alloc_space", v->alloc_space);
-	json_double(j, "inuse_objects", v->inuse_objects);
-	json_double(j, "inuse_space", v->inuse_space);
-	json_double(j, "alloc_rate_per_s", v->rate);
-	json_double(j, "peak_live_objects", v->peak_live);
-	json_double(j, "lifetime_ns_p50", v->lifetime_p50);
+	json_double(j, "alloc_objects", v->alloc_objects - b->alloc_objects);
+	json_double(j, "alloc_space", v->alloc_space - b->alloc_space);
+	json_double(j, "inuse_objects", v->inuse_objects - b->inuse_objects);
+	json_double(j, "inuse_space", v->inuse_space - b->inuse_space);
+	json_double(j, "alloc_rate_per_s", v->rate - b->rate);
+	json_double(j, "peak_live_objects", (double)v->peak.hi - (double)b->peak.hi);
+	if (!base)
+		json_double(j, "peak_live_objects_lo", (double)v->peak.lo);
+	json_double(j, "lifetime_ns_p50", v->lifetime_p50 - b->lifetime_p50);
 	json_end_object(j);
 }
 
@@ -138,9 +152,8 @@ static void json_side(json *j, const char *key, const analysis *a,
 	json_double(j, "divisor", divisor);
 	json_double(j, "alloc_objects", (double)a->allocs / divisor);
 	json_double(j, "alloc_space", (double)a->alloc_bytes / divisor);
-	json_double(j, "inuse_objects", (double)(a->allocs - a->frees) / divisor);
-	json_double(j, "inuse_space",
-		    (double)(a->alloc_bytes - a->free_bytes) / divisor);
+	json_double(j, "inuse_objects", (double)a->inuse_objects / divisor);
+	json_double(j, "inuse_space", (double)a->inuse_space / divisor);
 	json_u64(j, "duration_ns", a->duration_ns);
 	json_bool(j, "partial", a->partial);
 	json_end_object(j);
@@ -171,29 +184,30 @@ static const char *fmt_delta(char *buf, double base, double now, int per_unit)
 
 int cmd_diff(int argc, char **argv)
 {
-	int as_json = 0, limit = 0;
+	int limit = 0;
 	double per = 0;
+	view_opts o = { 0 };
 	int i;
 	for (i = 1; i < argc && argv[i][0] == '-' && argv[i][1]; i++) {
-		if (!strcmp(argv[i], "--json")) {
-			as_json = 1;
-		} else if (!strcmp(argv[i], "--per") && i + 1 < argc) {
+		if (!strcmp(argv[i], "--per") && i + 1 < argc) {
 			char *end;
 			per = strtod(argv[++i], &end);
-			if (*end || !(per > 0))
+			if (*end || !(per > 0) || per > 1e18)
 				return usage_error("diff: --per expects a positive "
 						   "number of units, got '%s'", argv[i]);
-		} else if (!strcmp(argv[i], "-n") && i + 1 < argc) {
-			limit = atoi(argv[++i]);
-			if (limit < 1)
-				return usage_error("diff: -n expects N >= 1");
-		} else {
-			return usage_error("diff: unknown option '%s'", argv[i]);
+			continue;
 		}
+		int rc = view_opt_one(&o, argc, argv, &i, "diff", 0);
+		if (rc == 2)
+			return 2;
+		if (!rc)
+			return usage_error("diff: unknown option '%s'", argv[i]);
 	}
+	int as_json = o.json;
+	limit = o.limit;
 	if (argc - i != 2)
 		return usage_error("diff: usage: poolscout diff [--json] [--per N] "
-				   "BASE NEW (each a file, a directory of "
+				   "[-n N] [--wrapper RE] [--no-auto-wrappers] BASE NEW (each a file, a directory of "
 				   "profiles, or a comma-separated list)");
 	analysis a[2];
 	memset(a, 0, sizeof a);
@@ -205,10 +219,7 @@ int cmd_diff(int argc, char **argv)
 			rc = usage_error("diff: %s: no profiles there", argv[i + s]);
 			break;
 		}
-		view_opts o = { 0 };
-		o.files = files[s];
-		o.nfiles = nfiles[s];
-		rc = analysis_load(&a[s], &o);
+		rc = analysis_load(&a[s], files[s], nfiles[s], &o.model);
 	}
 	if (rc) {
 		analysis_free(&a[0]);
@@ -256,21 +267,6 @@ int cmd_diff(int argc, char **argv)
 		json_begin_array(&j, "sites");
 		for (k = 0; k < shown; k++) {
 			d = rows[k];
-			struct side_vals delta = {
-				.alloc_objects = d->v[NEW].alloc_objects -
-						 d->v[BASE].alloc_objects,
-				.alloc_space = d->v[NEW].alloc_space -
-					       d->v[BASE].alloc_space,
-				.inuse_objects = d->v[NEW].inuse_objects -
-						 d->v[BASE].inuse_objects,
-				.inuse_space = d->v[NEW].inuse_space -
-					       d->v[BASE].inuse_space,
-				.rate = d->v[NEW].rate - d->v[BASE].rate,
-				.peak_live = d->v[NEW].peak_live -
-					     d->v[BASE].peak_live,
-				.lifetime_p50 = d->v[NEW].lifetime_p50 -
-						d->v[BASE].lifetime_p50,
-			};
 			json_begin_object(&j, NULL);
 			json_str(&j, "function", d->function);
 			if (d->where->file)
@@ -279,9 +275,9 @@ int cmd_diff(int argc, char **argv)
 				json_null(&j, "file");
 			json_u64(&j, "line", d->where->line);
 			json_str(&j, "status", status(d));
-			json_vals(&j, "base", &d->v[BASE]);
-			json_vals(&j, "new", &d->v[NEW]);
-			json_vals(&j, "delta", &delta);
+			json_vals(&j, "base", &d->v[BASE], NULL);
+			json_vals(&j, "new", &d->v[NEW], NULL);
+			json_vals(&j, "delta", &d->v[NEW], &d->v[BASE]);
 			json_end_object(&j);
 		}
 		json_end_array(&j);

@@ -8,36 +8,8 @@
 
 #include "commands.h"
 #include "json.h"
-#include "profile.h"
-#include "symbolize.h"
-
-struct totals {
-	uint64_t allocs, alloc_bytes, frees, free_bytes, xfrees;
-	uint64_t unknown_frees, unrecorded, threads;
-};
-
-static struct totals file_totals(const pf_file *f)
-{
-	struct totals t = { 0 };
-	uint64_t k = pf_scale(f);
-	for (size_t i = 0; i < f->nentries; i++) {
-		const pf_entry *e = &f->entries[i];
-		t.allocs += e->allocs * k;
-		t.alloc_bytes += e->alloc_bytes * k;
-		t.frees += e->frees * k;
-		t.free_bytes += e->free_bytes * k;
-		t.xfrees += e->xfrees * k;
-	}
-	for (size_t i = 0; i < f->nthreads; i++) {
-		const pf_thread *th = f->threads[i];
-		if (!th)
-			continue;
-		t.threads++;
-		t.unknown_frees += th->unknown_frees;
-		t.unrecorded += th->unrecorded_allocs;
-	}
-	return t;
-}
+#include "present.h"
+#include "units.h"
 
 static size_t count_stacks(const pf_file *f)
 {
@@ -54,10 +26,10 @@ static void build_id_hex(const pf_module *m, char *out)
 	out[2 * m->build_id_len] = 0;
 }
 
-static void print_text(const pf_file *f, sym_ctx *sym)
+static void print_text(const an_process *t, sym_ctx *sym)
 {
-	char a[32], b[32];
-	struct totals t = file_totals(f);
+	char a[48], b[48];
+	const pf_file *f = t->file;
 	printf("file:          %s\n", f->path);
 	printf("command:      ");
 	for (uint32_t i = 0; i < f->argc; i++)
@@ -88,20 +60,23 @@ static void print_text(const pf_file *f, sym_ctx *sym)
 		printf("sampling:      none; every allocation counted\n");
 	printf("snapshots:     %zu, every %u ms\n", f->nsnaps, f->interval_ms);
 	printf("stacks:        %zu (depth cap %u)\n", count_stacks(f), f->depth);
-	printf("threads:       %llu\n", (unsigned long long)t.threads);
-	printf("allocations:   %llu (%s)\n", (unsigned long long)t.allocs,
-	       fmt_bytes(a, (double)t.alloc_bytes));
+	printf("threads:       %u\n", t->nthreads);
+	printf("allocations:   %llu (%s)\n", (unsigned long long)t->allocs,
+	       fmt_bytes(a, (double)t->alloc_bytes));
 	printf("frees:         %llu (%s), %llu by another thread\n",
-	       (unsigned long long)t.frees, fmt_bytes(b, (double)t.free_bytes),
-	       (unsigned long long)t.xfrees);
+	       (unsigned long long)t->frees, fmt_bytes(b, (double)t->free_bytes),
+	       (unsigned long long)t->xfrees);
 	printf("live at end:   %llu objects (%s)\n",
-	       (unsigned long long)(t.allocs - t.frees),
-	       fmt_bytes(a, (double)(t.alloc_bytes - t.free_bytes)));
-	if (t.unknown_frees || t.unrecorded)
+	       (unsigned long long)(t->allocs - t->frees),
+	       fmt_bytes(a, (double)(t->alloc_bytes - t->free_bytes)));
+	printf("peak live:     %s objects, %s bytes%s\n", peak_text(a, &t->peak),
+	       peak_text(b, &(an_peak){ t->peak.bytes_lo, t->peak.bytes_hi, 0, 0 }),
+	       an_peak_exact(&t->peak) ? "" : " (bounds: threads overlapped)");
+	if (t->unknown_frees || t->unrecorded_allocs)
 		printf("untracked:     %llu frees of blocks allocated before "
 		       "profiling; %llu allocations made inside the profiler\n",
-		       (unsigned long long)t.unknown_frees,
-		       (unsigned long long)t.unrecorded);
+		       (unsigned long long)t->unknown_frees,
+		       (unsigned long long)t->unrecorded_allocs);
 	if (f->work_units)
 		printf("units of work: %llu\n", (unsigned long long)f->work_units);
 	printf("modules:       %zu\n", f->nmodules);
@@ -119,9 +94,9 @@ static void print_text(const pf_file *f, sym_ctx *sym)
 	}
 }
 
-static void print_json(json *j, const pf_file *f, sym_ctx *sym)
+static void print_json(json *j, const an_process *t, sym_ctx *sym)
 {
-	struct totals t = file_totals(f);
+	const pf_file *f = t->file;
 	json_begin_object(j, NULL);
 	json_str(j, "file", f->path);
 	json_u64(j, "pid", f->pid);
@@ -145,17 +120,18 @@ static void print_json(json *j, const pf_file *f, sym_ctx *sym)
 	json_u64(j, "interval_ms", f->interval_ms);
 	json_u64(j, "snapshots", f->nsnaps);
 	json_u64(j, "stacks", count_stacks(f));
-	json_u64(j, "threads", t.threads);
+	json_u64(j, "threads", t->nthreads);
 	json_begin_object(j, "totals");
-	json_u64(j, "alloc_objects", t.allocs);
-	json_u64(j, "alloc_space", t.alloc_bytes);
-	json_u64(j, "frees", t.frees);
-	json_u64(j, "free_space", t.free_bytes);
-	json_u64(j, "cross_thread_frees", t.xfrees);
-	json_u64(j, "inuse_objects", t.allocs - t.frees);
-	json_u64(j, "inuse_space", t.alloc_bytes - t.free_bytes);
-	json_u64(j, "unknown_frees", t.unknown_frees);
-	json_u64(j, "unrecorded_allocs", t.unrecorded);
+	json_u64(j, "alloc_objects", t->allocs);
+	json_u64(j, "alloc_space", t->alloc_bytes);
+	json_u64(j, "frees", t->frees);
+	json_u64(j, "free_space", t->free_bytes);
+	json_u64(j, "cross_thread_frees", t->xfrees);
+	json_u64(j, "inuse_objects", t->allocs - t->frees);
+	json_u64(j, "inuse_space", t->alloc_bytes - t->free_bytes);
+	json_peak(j, "peak_live", &t->peak);
+	json_u64(j, "unknown_frees", t->unknown_frees);
+	json_u64(j, "unrecorded_allocs", t->unrecorded_allocs);
 	json_u64(j, "work_units", f->work_units);
 	json_end_object(j);
 	json_begin_array(j, "modules");
@@ -190,28 +166,29 @@ int cmd_info(int argc, char **argv)
 	if (first >= argc)
 		return usage_error("info: no profile given; usage: poolscout info "
 				   "[--json] FILE...");
-	pf_set set = { 0 };
-	if (pf_set_load(&set, argv + first, argc - first))
-		return 2;
-	sym_ctx *sym = sym_new();
+	analysis a;
+	int rc = analysis_load(&a, argv + first, argc - first, NULL);
+	if (rc) {
+		analysis_free(&a);
+		return rc;
+	}
 	json j;
 	json_init(&j, stdout);
 	if (as_json)
 		json_begin_array(&j, NULL);
-	for (size_t i = 0; i < set.nfiles; i++) {
+	for (size_t i = 0; i < a.set->nfiles; i++) {
 		if (as_json) {
-			print_json(&j, set.files[i], sym);
+			print_json(&j, &a.processes[i], a.sym);
 		} else {
 			if (i)
 				printf("\n");
-			print_text(set.files[i], sym);
+			print_text(&a.processes[i], a.sym);
 		}
 	}
 	if (as_json) {
 		json_end_array(&j);
 		json_finish(&j);
 	}
-	sym_free(sym);
-	pf_set_free(&set);
+	analysis_free(&a);
 	return 0;
 }

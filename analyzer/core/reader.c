@@ -32,6 +32,12 @@ struct pf_entry_index {
 	UT_hash_handle hh;
 };
 
+struct pf_node_index {
+	uint64_t key[2]; /* thread index, ip */
+	size_t pos;
+	UT_hash_handle hh;
+};
+
 struct cur {
 	const uint8_t *p, *end, *base;
 	const char *name;
@@ -39,6 +45,7 @@ struct cur {
 	size_t errlen;
 	int failed;
 	uint64_t id_cap; /* no id can exceed this in a file of this size */
+	uint32_t version;
 };
 
 static void fail(struct cur *c, const uint8_t *at, const char *fmt, ...)
@@ -224,6 +231,12 @@ static void read_stack(struct cur *c, pf_file *f)
 	s->ips = xcalloc(depth ? depth : 1, sizeof *s->ips);
 	for (uint32_t i = 0; i < depth && !c->failed; i++)
 		s->ips[i] = get(c, "return address");
+	if (c->version >= 2) {
+		s->cand_start = (uint32_t)get_range(c, "first site candidate", 0,
+						    depth);
+		s->cand_count = (uint32_t)get_range(c, "site candidate count", 0,
+						    depth - s->cand_start);
+	}
 	f->stacks[id] = s;
 }
 
@@ -337,6 +350,23 @@ static void add_tick(pf_thread *t, uint32_t snap, uint64_t allocs,
 	t->ticks[t->nticks++] = (pf_tick){ snap, allocs, bytes, frees };
 }
 
+static void add_step(pf_entry *e, uint32_t snap, const pf_entry *n)
+{
+	if (n->allocs == e->allocs && n->frees == e->frees)
+		return;
+	if (e->nsteps == e->capsteps) {
+		e->capsteps = e->capsteps ? e->capsteps * 2 : 4;
+		e->steps = xrealloc(e->steps, e->capsteps * sizeof *e->steps);
+	}
+	e->steps[e->nsteps++] = (pf_step){
+		.snapshot = snap,
+		.allocs = n->allocs - e->allocs,
+		.alloc_bytes = n->alloc_bytes - e->alloc_bytes,
+		.frees = n->frees - e->frees,
+		.free_bytes = n->free_bytes - e->free_bytes,
+	};
+}
+
 static void read_entry(struct cur *c, pf_file *f, uint32_t snap)
 {
 	const uint8_t *at = c->p;
@@ -365,6 +395,12 @@ static void read_entry(struct cur *c, pf_file *f, uint32_t snap)
 	n.size_min = get(c, "smallest size");
 	n.size_max = get(c, "largest size");
 	n.peak_live = get(c, "peak live");
+	if (c->version >= 2) {
+		n.peak_bytes = get(c, "peak live bytes");
+		n.first_alloc_ticks = get(c, "first allocation time");
+		n.last_alloc_ticks = get(c, "latest allocation time");
+		n.last_free_ticks = get(c, "latest free time");
+	}
 	if (flags & PS_ENT_HAS_HIST) {
 		read_hist(c, n.size_hist, "size histogram length");
 		read_hist(c, n.life_hist, "lifetime histogram length");
@@ -380,10 +416,21 @@ static void read_entry(struct cur *c, pf_file *f, uint32_t snap)
 		return;
 	if (n.xfrees > n.frees || n.frees > n.allocs ||
 	    n.xfree_bytes > n.free_bytes || n.free_bytes > n.alloc_bytes ||
-	    n.peak_live > n.allocs || (n.allocs && n.size_min > n.size_max)) {
+	    n.peak_live > n.allocs || n.peak_bytes > n.alloc_bytes ||
+	    (n.allocs && n.size_min > n.size_max)) {
 		fail(c, at, "expected counts that add up (cross-thread frees <= "
 			    "frees <= allocations, peak <= allocations, min size <= max) "
 			    "for thread %u stack %u", ti, si);
+		return;
+	}
+	if (c->version >= 2 &&
+	    (!n.allocs != !n.first_alloc_ticks ||
+	     !n.allocs != !n.last_alloc_ticks ||
+	     n.first_alloc_ticks > n.last_alloc_ticks ||
+	     !n.frees != !n.last_free_ticks)) {
+		fail(c, at, "expected allocation and free times that match the "
+			    "counts (first <= latest, set once counted) for thread "
+			    "%u stack %u", ti, si);
 		return;
 	}
 	pf_entry *e = entry_get(f, ti, si);
@@ -395,6 +442,7 @@ static void read_entry(struct cur *c, pf_file *f, uint32_t snap)
 	}
 	add_tick(t, snap, n.allocs - e->allocs, n.alloc_bytes - e->alloc_bytes,
 		 n.frees - e->frees);
+	add_step(e, snap, &n);
 	t->allocs += n.allocs - e->allocs;
 	t->alloc_bytes += n.alloc_bytes - e->alloc_bytes;
 	t->frees += n.frees - e->frees;
@@ -402,6 +450,9 @@ static void read_entry(struct cur *c, pf_file *f, uint32_t snap)
 	t->xfrees += n.xfrees - e->xfrees;
 	n.thread_index = ti;
 	n.stack_id = si;
+	n.steps = e->steps;
+	n.nsteps = e->nsteps;
+	n.capsteps = e->capsteps;
 	*e = n;
 }
 
@@ -414,6 +465,42 @@ static uint64_t get_count(struct cur *c, const char *what, size_t min_bytes)
 		fail(c, at, "expected %s of at most %zu, found %llu", what,
 		     (size_t)(c->end - c->p) / min_bytes, (unsigned long long)n);
 	return n;
+}
+
+/* Records the latest peak of node (thread_index, ip). */
+static void node_peak_set(pf_file *f, uint32_t thread_index, uint64_t ip,
+			  uint64_t peak, uint64_t peak_bytes)
+{
+	uint64_t key[2] = { thread_index, ip };
+	struct pf_node_index *ix;
+	HASH_FIND(hh, f->node_index, key, sizeof key, ix);
+	if (ix) {
+		f->node_peaks[ix->pos].peak = peak;
+		f->node_peaks[ix->pos].peak_bytes = peak_bytes;
+		return;
+	}
+	if (f->nnode_peaks == f->capnode_peaks) {
+		f->capnode_peaks = f->capnode_peaks ? f->capnode_peaks * 2 : 64;
+		f->node_peaks = xrealloc(f->node_peaks, f->capnode_peaks *
+							      sizeof *f->node_peaks);
+	}
+	f->node_peaks[f->nnode_peaks] =
+		(pf_node_peak){ .thread_index = thread_index, .ip = ip,
+				.peak = peak, .peak_bytes = peak_bytes };
+	ix = xmalloc(sizeof *ix);
+	ix->key[0] = key[0];
+	ix->key[1] = key[1];
+	ix->pos = f->nnode_peaks++;
+	HASH_ADD(hh, f->node_index, key, sizeof ix->key, ix);
+}
+
+const pf_node_peak *pf_node_peak_find(const pf_file *f, uint32_t thread_index,
+				      uint64_t ip)
+{
+	uint64_t key[2] = { thread_index, ip };
+	struct pf_node_index *ix;
+	HASH_FIND(hh, f->node_index, key, sizeof key, ix);
+	return ix ? &f->node_peaks[ix->pos] : NULL;
 }
 
 static void read_snapshot(struct cur *c, pf_file *f)
@@ -466,6 +553,33 @@ static void read_snapshot(struct cur *c, pf_file *f)
 		t->unknown_frees = unknown;
 		t->unrecorded_allocs = unrecorded;
 	}
+	if (c->version >= 2) {
+		n = get_count(c, "node peak count", 4);
+		for (uint64_t i = 0; i < n && !c->failed; i++) {
+			const uint8_t *at = c->p;
+			uint64_t ti = get(c, "thread index");
+			uint64_t ip = get(c, "node address");
+			uint64_t peak = get(c, "node peak live");
+			uint64_t bytes = get(c, "node peak live bytes");
+			if (c->failed)
+				return;
+			if (!thread_at(f, ti)) {
+				fail(c, at, "expected a thread declared before, "
+					    "found index %llu",
+				     (unsigned long long)ti);
+				return;
+			}
+			node_peak_set(f, (uint32_t)ti, ip, peak, bytes);
+		}
+		n = get_count(c, "all-thread node peak count", 3);
+		for (uint64_t i = 0; i < n && !c->failed; i++) {
+			uint64_t ip = get(c, "node address");
+			uint64_t peak = get(c, "node peak live");
+			uint64_t bytes = get(c, "node peak live bytes");
+			if (!c->failed)
+				node_peak_set(f, 0, ip, peak, bytes);
+		}
+	}
 	if (!c->failed) {
 		f->duration_ns = s.t_ns;
 		if (s.tick_hz)
@@ -510,11 +624,12 @@ pf_file *pf_read_mem(const char *name, const uint8_t *data, size_t size,
 	}
 	uint32_t version = ps_get_u32le(data + 8);
 	uint32_t hsize = ps_get_u32le(data + 12);
-	if (version != PS_FORMAT_VERSION) {
-		fail(&c, data + 8, "expected format version %u, found %u",
-		     PS_FORMAT_VERSION, version);
+	if (version < PS_FORMAT_VERSION_MIN || version > PS_FORMAT_VERSION) {
+		fail(&c, data + 8, "expected format version %u..%u, found %u",
+		     PS_FORMAT_VERSION_MIN, PS_FORMAT_VERSION, version);
 		goto error;
 	}
+	c.version = f->version = version;
 	if (hsize < PS_FORMAT_HEADER_SIZE || hsize > size) {
 		fail(&c, data + 12, "expected a header size of 16..%zu, found %u",
 		     size, hsize);
@@ -666,8 +781,16 @@ void pf_free(pf_file *f)
 		HASH_DEL(f->entry_index, ix);
 		free(ix);
 	}
+	for (size_t i = 0; i < f->nentries; i++)
+		free(f->entries[i].steps);
 	free(f->entries);
 	free(f->snaps);
+	struct pf_node_index *nx, *ntmp;
+	HASH_ITER(hh, f->node_index, nx, ntmp) {
+		HASH_DEL(f->node_index, nx);
+		free(nx);
+	}
+	free(f->node_peaks);
 	free(f);
 }
 

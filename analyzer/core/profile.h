@@ -29,8 +29,26 @@ typedef struct pf_module {
 typedef struct pf_stack {
 	uint32_t id, map_epoch, depth;
 	uint64_t *ips; /* return addresses, leaf first */
-	uint64_t peak_live; /* site-wide peak of objects live at once */
+	uint64_t peak_live; /* --site-peak: all-thread peak of objects live */
+	/* ips[cand_start, cand_start + cand_count) are the site candidates
+	 * the preload counted live blocks for (version 2; 0 0 before) */
+	uint32_t cand_start, cand_count;
 } pf_stack;
+
+/* The peak of a site-candidate node: the most blocks live at once among
+ * those allocated (by one thread, or by all with --site-peak) from every
+ * stack that has ip among its candidates; ip 0 stands for every stack. */
+typedef struct pf_node_peak {
+	uint32_t thread_index; /* 0: all threads (--site-peak) */
+	uint64_t ip;
+	uint64_t peak, peak_bytes;
+} pf_node_peak;
+
+/* What one entry changed in one snapshot interval. */
+typedef struct pf_step {
+	uint32_t snapshot; /* index into pf_file.snaps */
+	uint64_t allocs, alloc_bytes, frees, free_bytes;
+} pf_step;
 
 /* Allocations in one snapshot interval of one thread. */
 typedef struct pf_tick {
@@ -55,10 +73,17 @@ typedef struct pf_entry {
 	uint32_t thread_index, stack_id;
 	uint64_t allocs, alloc_bytes, frees, free_bytes, xfrees, xfree_bytes;
 	uint64_t size_min, size_max, peak_live;
+	uint64_t peak_bytes; /* version 2 */
 	uint64_t size_hist[PS_HIST_BUCKETS];
 	uint64_t life_hist[PS_HIST_BUCKETS]; /* in ticks; see pf_file.tick_hz */
 	uint64_t realloc_grows, chains_ended, chain_steps_sum, chain_steps_max,
 		chain_final_size_max;
+	/* ticks since the process start, plus one; 0: never (version 1
+	 * files have none of them) */
+	uint64_t first_alloc_ticks, last_alloc_ticks, last_free_ticks;
+	/* the entry's history, one step per snapshot that listed it */
+	pf_step *steps;
+	size_t nsteps, capsteps;
 } pf_entry;
 
 typedef struct pf_snap {
@@ -86,6 +111,11 @@ typedef struct pf_file {
 	struct pf_entry_index *entry_index; /* (thread, stack) -> entries[i] */
 	pf_snap *snaps;
 	size_t nsnaps, capsnaps;
+	/* latest node peaks, one per (thread, ip) */
+	pf_node_peak *node_peaks;
+	size_t nnode_peaks, capnode_peaks;
+	struct pf_node_index *node_index;
+	uint32_t version;
 	/* end state */
 	int complete;      /* the last record is an END */
 	uint32_t end_reason;
@@ -129,6 +159,10 @@ const char *pf_end_reason_name(uint32_t reason);
 double pf_ticks_to_ns(const pf_file *f, double ticks);
 /* The module containing ip for a stack captured at map epoch. */
 const pf_module *pf_module_for(const pf_file *f, uint64_t ip, uint32_t epoch);
+/* The node peak of (thread_index, ip), thread_index 0 for all threads;
+ * NULL when the file has none. */
+const pf_node_peak *pf_node_peak_find(const pf_file *f, uint32_t thread_index,
+				      uint64_t ip);
 /* The entry for (thread, stack), or NULL. */
 pf_entry *pf_entry_find(const pf_file *f, uint32_t thread_index,
 			uint32_t stack_id);

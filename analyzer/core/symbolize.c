@@ -8,6 +8,7 @@
 #include <dwarf.h>
 #include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
+#include <gelf.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,11 @@ struct sym_mod {
 	char *path;
 	Dwfl *dwfl;
 	Dwfl_Module *mod;
+	Dwarf_CFI *cfi;  /* .eh_frame: which addresses have unwind info */
+	const uint8_t *eh_table; /* .eh_frame_hdr's (start, FDE) table */
+	size_t eh_count;
+	uint64_t eh_vaddr;       /* .eh_frame_hdr's address */
+	int cfi_tried;
 	enum mod_status status;
 	UT_hash_handle hh;
 };
@@ -99,6 +105,8 @@ void sym_free(sym_ctx *ctx)
 	struct sym_mod *m, *mt;
 	HASH_ITER(hh, ctx->mods, m, mt) {
 		HASH_DEL(ctx->mods, m);
+		if (m->cfi)
+			dwarf_cfi_end(m->cfi);
 		if (m->dwfl)
 			dwfl_end(m->dwfl);
 		free(m->key);
@@ -291,6 +299,97 @@ static void resolve(struct sym_mod *m, uint64_t addr, sym_loc *loc)
 	}
 }
 
+/* Bytes a DW_EH_PE pointer of encoding enc takes (0: unsupported). */
+static size_t eh_pointer_size(uint8_t enc)
+{
+	switch (enc & 0x0f) {
+	case 0x00: return 8; /* absptr on a 64-bit target */
+	case 0x02: case 0x0a: return 2;
+	case 0x03: case 0x0b: return 4;
+	case 0x04: case 0x0c: return 8;
+	}
+	return 0;
+}
+
+/* Finds the binary search table of .eh_frame_hdr (PT_GNU_EH_FRAME, kept
+ * by strip): sorted (function start, FDE) pairs, which give every
+ * function's start even without a symbol table. Only the usual layout
+ * (udata4 count, datarel sdata4 table) is read; anything else, or any
+ * bound that does not hold, leaves the module without a table. */
+static void load_eh_table(struct sym_mod *m)
+{
+	GElf_Addr bias;
+	Elf *elf = dwfl_module_getelf(m->mod, &bias);
+	size_t phnum, fsize;
+	const char *raw = elf ? elf_rawfile(elf, &fsize) : NULL;
+	if (!raw || elf_getphdrnum(elf, &phnum))
+		return;
+	for (size_t i = 0; i < phnum; i++) {
+		GElf_Phdr ph;
+		if (!gelf_getphdr(elf, (int)i, &ph) || ph.p_type != PT_GNU_EH_FRAME)
+			continue;
+		if (ph.p_offset > fsize || ph.p_filesz > fsize - ph.p_offset ||
+		    ph.p_filesz < 4)
+			return;
+		const uint8_t *h = (const uint8_t *)raw + ph.p_offset;
+		size_t skip = eh_pointer_size(h[1]);
+		if (h[0] != 1 || h[2] != 0x03 || h[3] != 0x3b || !skip ||
+		    ph.p_filesz < 4 + skip + 4)
+			return;
+		const uint8_t *p = h + 4 + skip;
+		uint32_t count = (uint32_t)p[0] | (uint32_t)p[1] << 8 |
+				 (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+		p += 4;
+		if (count > (ph.p_filesz - (size_t)(p - h)) / 8)
+			return;
+		m->eh_table = p;
+		m->eh_count = count;
+		m->eh_vaddr = ph.p_vaddr;
+		return;
+	}
+}
+
+static uint64_t eh_entry_start(const struct sym_mod *m, size_t i)
+{
+	const uint8_t *e = m->eh_table + 8 * i;
+	int32_t rel = (int32_t)((uint32_t)e[0] | (uint32_t)e[1] << 8 |
+				(uint32_t)e[2] << 16 | (uint32_t)e[3] << 24);
+	return m->eh_vaddr + (uint64_t)(int64_t)rel;
+}
+
+/* The start of the function holding addr (an ELF address of module m).
+ * Returns 0 and sets *start, or -1 when no unwind entry covers addr. */
+static int function_start(struct sym_mod *m, uint64_t addr, uint64_t *start)
+{
+	if (!m->cfi_tried) {
+		m->cfi_tried = 1;
+		GElf_Addr bias;
+		Elf *elf = dwfl_module_getelf(m->mod, &bias);
+		m->cfi = elf ? dwarf_getcfi_elf(elf) : NULL;
+		load_eh_table(m);
+	}
+	if (!m->cfi || !m->eh_count)
+		return -1;
+	/* the covering FDE must exist ... */
+	Dwarf_Frame *frame;
+	if (dwarf_cfi_addrframe(m->cfi, addr, &frame))
+		return -1;
+	free(frame);
+	/* ... and it starts at the last table entry at or below addr */
+	size_t lo = 0, hi = m->eh_count;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (eh_entry_start(m, mid) <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (!lo)
+		return -1;
+	*start = eh_entry_start(m, lo - 1);
+	return 0;
+}
+
 const sym_loc *sym_lookup(sym_ctx *ctx, const pf_file *f, uint64_t ip,
 			  uint32_t epoch)
 {
@@ -312,9 +411,15 @@ const sym_loc *sym_lookup(sym_ctx *ctx, const pf_file *f, uint64_t ip,
 	if (m && m->mod)
 		resolve(m, addr, &c->loc);
 	if (!c->loc.nframes) {
+		/* No name: the function is "module+0xSTART", its start from
+		 * the unwind tables stripped binaries keep, so the call sites
+		 * of one function group together (else the address itself). */
 		const char *base = pm ? strrchr(pm->path, '/') : NULL;
+		uint64_t start = addr;
+		if (m && m->mod)
+			function_start(m, addr, &start);
 		char *name = pm ? xasprintf("%s+0x%llx", base ? base + 1 : pm->path,
-					    (unsigned long long)addr)
+					    (unsigned long long)start)
 				: xasprintf("0x%llx", (unsigned long long)ip);
 		push_frame(&c->loc, name, NULL, 0, 0);
 	}

@@ -1,7 +1,9 @@
 /* units.c - numbers with units for the text views. */
+#include <math.h>
 #include <stdio.h>
+#include <string.h>
 
-#include "commands.h"
+#include "units.h"
 
 const char *fmt_count(char *buf, double n)
 {
@@ -48,6 +50,32 @@ const char *fmt_ns(char *buf, double ns)
 	else
 		snprintf(buf, 32, "%.3g s", ns / 1e9);
 	return buf;
+}
+
+/* ns at three significant digits, rounded up (up) or down: a bound
+ * printed this way never moves past the true value. */
+static const char *fmt_ns_bound(char *buf, double ns, int up)
+{
+	if (isinf(ns))
+		return strcpy(buf, "forever");
+	double unit = ns < 1000 ? 1 : ns < 1e6 ? 1e3 : ns < 1e9 ? 1e6 : 1e9;
+	const char *name = ns < 1000 ? "ns" : ns < 1e6 ? "us" : ns < 1e9 ? "ms" : "s";
+	double v = ns / unit;
+	double scale = unit == 1 ? 1 : v < 10 ? 100 : v < 100 ? 10 : 1;
+	v = up ? ceil(v * scale - 1e-9) / scale : floor(v * scale + 1e-9) / scale;
+	snprintf(buf, 32, "%.*f %s", unit == 1 ? 0 : v < 10 ? 2 : v < 100 ? 1 : 0,
+		 v, name);
+	return buf;
+}
+
+const char *fmt_ns_up(char *buf, double ns)
+{
+	return fmt_ns_bound(buf, ns, 1);
+}
+
+const char *fmt_ns_down(char *buf, double ns)
+{
+	return fmt_ns_bound(buf, ns, 0);
 }
 
 const char *fmt_rate(char *buf, double per_s)

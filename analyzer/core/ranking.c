@@ -2,34 +2,20 @@
  * the order of the report. docs/ranking.md explains every rule and number
  * here; keep the two in step.
  *
- * The score is the allocator calls per second the remedy would remove.
- * Bytes never raise a score, so a site that is merely big does not rank:
- * long-lived or rare allocations are `none` whatever they hold.
+ * The score is the allocator calls per second of the run the remedy would
+ * remove. Bytes never raise a score, so a site that is merely big does not
+ * rank: long-lived or rare allocations are `none` whatever they hold. The
+ * numbers come from the model (model.h); nothing is computed here but the
+ * decision and what it saves.
  */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "analysis.h"
-#include "commands.h"
 #include "memory.h"
-
-/* Thresholds (docs/ranking.md, "The rules"). */
-#define RARE_ALLOCS 1000       /* fewer allocations than this: none */
-#define RARE_RATE 100.0        /* or fewer per second than this: none */
-#define RETAINED_RATIO 0.5     /* fewer of them freed than this: none */
-#define LONG_LIVED_NS 1e9      /* half of them live longer: none */
-#define PRESIZE_SHARE 0.5      /* realloc growth steps among its allocations */
-#define PRESIZE_MIN 100
-#define STACK_MAX_SIZE 1024    /* tiny ... */
-#define STACK_MAX_LIVE 2       /* ... never more than this live per thread */
-#define STACK_MAX_P99_NS 100e3 /* ... freed within 100 us */
-#define ARENA_SPREAD 16.0      /* size spread (max/min) of arena sites ... */
-#define ARENA_MIN_LIVE 64      /* ... with this many live at once */
-#define ARENA_PILE_UP 0.25     /* or this share of all of them live at once */
-#define SPREAD_WARN 8.0        /* pools with a wider spread get a cap */
-#define SHARED_POOL_RATIO 0.1  /* cross-thread frees above: a shared pool */
+#include "ranking.h"
+#include "units.h"
 
 const char *remedy_name(enum remedy r)
 {
@@ -43,7 +29,7 @@ static void reason(an_site *s, const char *fmt, ...)
 
 static void reason(an_site *s, const char *fmt, ...)
 {
-	if (s->nreasons == 6)
+	if (s->nreasons == (int)(sizeof s->reasons / sizeof s->reasons[0]))
 		return;
 	va_list ap;
 	va_start(ap, fmt);
@@ -65,21 +51,29 @@ static uint64_t size_pct(const an_site *s, double pct)
 	return s->size_max;
 }
 
-static void classify(an_site *s, double duration_s)
+/* "N" for an exact peak, "L..H" for a bounded one. */
+static const char *fmt_peak(char *buf, const an_peak *p)
 {
-	char a[32], b[32], c[32];
+	if (an_peak_exact(p))
+		snprintf(buf, 48, "%llu", (unsigned long long)p->hi);
+	else
+		snprintf(buf, 48, "%llu..%llu", (unsigned long long)p->lo,
+			 (unsigned long long)p->hi);
+	return buf;
+}
+
+static void classify(an_site *s)
+{
+	char a[48], b[48], c[48], d[48];
 	double freed = s->allocs ? (double)s->frees / (double)s->allocs : 0;
 	double spread = (double)s->size_max /
 			(double)(s->size_min ? s->size_min : 1);
-	s->lifetime_p50_ns = site_lifetime_pct(s, 0.50);
-	s->lifetime_p99_ns = site_lifetime_pct(s, 0.99);
-	s->xfree_ratio = s->frees ? (double)s->xfrees / (double)s->frees : 0;
 	s->remedy = REMEDY_NONE;
 
-	if (s->allocs < RARE_ALLOCS || s->rate_per_s < RARE_RATE) {
-		reason(s, "rare: %s allocations (%s) - not worth a pool",
+	if (s->allocs < RARE_ALLOCS || s->rate_run_per_s < RARE_RATE) {
+		reason(s, "rare: %s allocations (%s over the run) - not worth a pool",
 		       fmt_count(a, (double)s->allocs),
-		       fmt_rate(b, s->rate_per_s));
+		       fmt_rate(b, s->rate_run_per_s));
 		return;
 	}
 	if (s->realloc_grows >= PRESIZE_MIN &&
@@ -105,14 +99,15 @@ static void classify(an_site *s, double duration_s)
 		       fmt_bytes(c, (double)s->reserve_bytes));
 		uint64_t first = s->allocs - s->realloc_grows;
 		if (first >= RARE_ALLOCS && freed >= RETAINED_RATIO &&
-		    site_lifetime_pct(s, 0.5) < LONG_LIVED_NS)
+		    s->lifetime_p50.lo_ns < LONG_LIVED_NS)
 			reason(s, "and they are short-lived (p50 < %s): keep grown "
 				  "buffers in a per-thread cache to drop the other "
 				  "%s allocations too",
-			       fmt_ns(a, site_lifetime_pct(s, 0.5)),
+			       fmt_ns_up(a, s->lifetime_p50.hi_ns),
 			       fmt_count(b, (double)first));
-		s->saved_calls_per_s = (double)s->realloc_grows / duration_s;
-		s->saved_bytes_per_s = s->bytes_per_s;
+		s->saved_calls_per_s = (double)s->realloc_grows * s->rate_run_per_s /
+				       (double)s->allocs;
+		s->saved_bytes_per_s = s->bytes_run_per_s;
 		return;
 	}
 	if (freed < RETAINED_RATIO) {
@@ -120,66 +115,79 @@ static void classify(an_site *s, double duration_s)
 		       100 * (1 - freed), fmt_count(a, (double)s->allocs));
 		return;
 	}
-	if (s->lifetime_p50_ns >= LONG_LIVED_NS) {
+	if (s->lifetime_p50.lo_ns >= LONG_LIVED_NS) {
 		reason(s, "long-lived: half live longer than %s",
-		       fmt_ns(a, s->lifetime_p50_ns / 2));
+		       fmt_ns_down(a, s->lifetime_p50.lo_ns));
 		return;
 	}
-	reason(s, "%s allocations of %s..%s (%s, %s/s churned)",
+	reason(s, "%s allocations of %s..%s (%s while active, peak %s; "
+		  "%s/s churned over the run)",
 	       fmt_count(a, (double)s->allocs), fmt_bytes(b, (double)s->size_min),
-	       fmt_bytes(c, (double)s->size_max),
-	       fmt_rate((char[32]){ 0 }, s->rate_per_s),
-	       fmt_bytes((char[32]){ 0 }, s->bytes_per_s));
+	       fmt_bytes(c, (double)s->size_max), fmt_rate(d, s->rate_per_s),
+	       fmt_rate((char[48]){ 0 }, s->rate_peak_per_s),
+	       fmt_bytes((char[48]){ 0 }, s->bytes_run_per_s));
 	reason(s, "lifetime p50 < %s, p99 < %s; %.0f%% freed",
-	       fmt_ns(a, s->lifetime_p50_ns), fmt_ns(b, s->lifetime_p99_ns),
+	       fmt_ns_up(a, s->lifetime_p50.hi_ns), fmt_ns_up(b, s->lifetime_p99.hi_ns),
 	       100 * freed);
 	if (s->size_max <= STACK_MAX_SIZE &&
-	    s->thread_peak_live <= STACK_MAX_LIVE && s->xfrees == 0 &&
-	    s->lifetime_p99_ns <= STACK_MAX_P99_NS) {
+	    s->thread_peak.hi <= STACK_MAX_LIVE && s->xfrees == 0 &&
+	    s->lifetime_p99.hi_ns <= STACK_MAX_P99_NS) {
 		s->remedy = REMEDY_STACK;
 		reason(s, "tiny and freed before the next one: never more than "
 			  "%llu live on a thread, never freed by another thread "
 			  "- use a stack buffer or a local",
-		       (unsigned long long)s->thread_peak_live);
-		s->saved_calls_per_s = s->rate_per_s;
-		s->saved_bytes_per_s = s->bytes_per_s;
+		       (unsigned long long)s->thread_peak.hi);
+		s->saved_calls_per_s = s->rate_run_per_s;
+		s->saved_bytes_per_s = s->bytes_run_per_s;
 		return;
 	}
-	int piles_up = s->peak_live >= ARENA_MIN_LIVE &&
-		       (double)s->peak_live >= ARENA_PILE_UP * (double)s->allocs;
-	if (piles_up || (spread > ARENA_SPREAD && s->peak_live >= ARENA_MIN_LIVE)) {
+	uint64_t peak = s->peak.lo;
+	int piles_up = peak >= ARENA_MIN_LIVE &&
+		       (double)peak >= ARENA_PILE_UP * (double)s->allocs;
+	if (piles_up || (spread > ARENA_SPREAD && peak >= ARENA_MIN_LIVE)) {
 		s->remedy = REMEDY_ARENA;
 		if (piles_up)
-			reason(s, "they pile up and die together: %llu of %s live "
+			reason(s, "they pile up and die together: %s of %s live "
 				  "at once, so a pool would never reuse one - "
 				  "allocate them from an arena freed in one go",
-			       (unsigned long long)s->peak_live,
-			       fmt_count(a, (double)s->allocs));
+			       fmt_peak(a, &s->peak),
+			       fmt_count(b, (double)s->allocs));
 		else
-			reason(s, "sizes vary %.0fx with up to %llu live at once: "
+			reason(s, "sizes vary %.0fx with %s live at once: "
 				  "allocate them from an arena freed in one go",
-			       spread, (unsigned long long)s->peak_live);
-		s->saved_calls_per_s = s->rate_per_s;
-		s->saved_bytes_per_s = s->bytes_per_s;
+			       spread, fmt_peak(a, &s->peak));
+		s->saved_calls_per_s = s->rate_run_per_s;
+		s->saved_bytes_per_s = s->bytes_run_per_s;
 		return;
 	}
 	s->remedy = REMEDY_POOL;
-	s->pool_size = s->peak_live ? s->peak_live : 1;
-	if (s->peak_exact || s->alloc_threads <= 1)
-		reason(s, "at most %llu live at once (%llu on one thread): a pool "
-			  "of %llu objects serves every request",
-		       (unsigned long long)s->peak_live,
-		       (unsigned long long)s->thread_peak_live,
+	int shared = s->xfree_ratio > SHARED_POOL_RATIO;
+	/* A per-thread cache holds what one thread has live; a shared pool
+	 * what all threads have: size it by the (upper bound of the) peak. */
+	if (s->alloc_threads <= 1 || an_peak_exact(&s->peak)) {
+		s->pool_size = s->peak.hi ? s->peak.hi : 1;
+		reason(s, "at most %llu live at once (%s on one thread, %u "
+			  "thread%s): a pool of %llu objects serves every request",
+		       (unsigned long long)s->peak.hi,
+		       fmt_peak(a, &s->thread_peak), s->alloc_threads,
+		       s->alloc_threads == 1 ? "" : "s",
 		       (unsigned long long)s->pool_size);
-	else
-		reason(s, "at most %llu live at once on one thread, %llu summed "
-			  "over its %u threads (record --site-peak for the exact "
-			  "all-thread peak): per-thread pools of %llu, %llu in all",
-		       (unsigned long long)s->thread_peak_live,
-		       (unsigned long long)s->peak_live, s->alloc_threads,
-		       (unsigned long long)s->thread_peak_live,
+	} else if (!shared) {
+		s->pool_size = s->thread_peak.hi ? s->thread_peak.hi : 1;
+		reason(s, "at most %s live at once on one thread, %s across its "
+			  "%u threads: a per-thread cache of %llu objects serves "
+			  "every request",
+		       fmt_peak(a, &s->thread_peak), fmt_peak(b, &s->peak),
+		       s->alloc_threads, (unsigned long long)s->pool_size);
+	} else {
+		s->pool_size = s->peak.hi ? s->peak.hi : 1;
+		reason(s, "%s live at once across its %u threads (threads' "
+			  "blocks overlapped in time; record --site-peak gives "
+			  "the exact peak): a pool of %llu objects is always enough",
+		       fmt_peak(a, &s->peak), s->alloc_threads,
 		       (unsigned long long)s->pool_size);
-	if (s->xfree_ratio > SHARED_POOL_RATIO)
+	}
+	if (shared)
 		reason(s, "%.0f%% freed by another thread: a shared pool (or "
 			  "per-thread caches that return to a shared one)",
 		       100 * s->xfree_ratio);
@@ -192,9 +200,10 @@ static void classify(an_site *s, double duration_s)
 			  "pool takes back, or big buffers stay pinned",
 		       spread, fmt_bytes(a, (double)size_pct(s, 0.99)),
 		       fmt_bytes(b, (double)s->size_max));
-	double reused = 1.0 - (double)s->pool_size / (double)s->allocs;
-	s->saved_calls_per_s = s->rate_per_s * (reused > 0 ? reused : 0);
-	s->saved_bytes_per_s = s->bytes_per_s * (reused > 0 ? reused : 0);
+	uint64_t kept = s->pool_size * (shared ? 1 : s->alloc_threads);
+	double reused = 1.0 - (double)kept / (double)s->allocs;
+	s->saved_calls_per_s = s->rate_run_per_s * (reused > 0 ? reused : 0);
+	s->saved_bytes_per_s = s->bytes_run_per_s * (reused > 0 ? reused : 0);
 }
 
 static const analysis *sort_ctx;
@@ -217,10 +226,9 @@ static int by_rank(const void *pa, const void *pb)
 
 void rank_sites(analysis *a)
 {
-	double secs = (double)(a->duration_ns ? a->duration_ns : 1000000) / 1e9;
 	a->ranked = xcalloc(a->nsites ? a->nsites : 1, sizeof *a->ranked);
 	for (size_t i = 0; i < a->nsites; i++) {
-		classify(&a->sites[i], secs);
+		classify(&a->sites[i]);
 		a->ranked[i] = i;
 	}
 	sort_ctx = a;

@@ -13,12 +13,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "analysis.h"
 #include "commands.h"
-#include "views.h"
 #include "memory.h"
+#include "present.h"
+#include "units.h"
 #include "uthash.h"
-#include "views.h"
 
 #define DEFAULT_ROWS 20
 
@@ -29,17 +28,6 @@ struct row {
 	size_t last_stack; /* stack that last added to cum (count once) */
 	UT_hash_handle hh;
 };
-
-uint64_t stack_value(const an_stack *st, const char *index)
-{
-	if (!strcmp(index, "alloc_space"))
-		return st->alloc_bytes;
-	if (!strcmp(index, "inuse_objects"))
-		return st->allocs - st->frees;
-	if (!strcmp(index, "inuse_space"))
-		return st->alloc_bytes - st->free_bytes;
-	return st->allocs;
-}
 
 static struct row *row_for(struct row **rows, const an_frame *f, int lines)
 {
@@ -83,12 +71,12 @@ static const char *fmt_value(char *buf, double v, const char *index)
 int cmd_top(int argc, char **argv)
 {
 	view_opts o = { 0 };
-	int rc = view_opts_parse(&o, argc, argv, "top", 1);
+	int rc = view_opts_parse(&o, argc, argv, "top", VIEW_TOP_FLAGS);
 	if (rc)
 		return rc;
 	const char *index = o.sample_index ? o.sample_index : "alloc_objects";
 	analysis a;
-	rc = analysis_load(&a, &o);
+	rc = analysis_load(&a, o.files, o.nfiles, &o.model);
 	if (rc) {
 		analysis_free(&a);
 		return rc;

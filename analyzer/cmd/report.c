@@ -1,0 +1,127 @@
+/* report.c - `poolscout report` (the default view): allocation sites ranked
+ * as pooling candidates, each with its remedy, the reasons and numbers
+ * behind it, what the remedy saves, and the stacks that reach it. Text
+ * fits 100 columns; --json carries the fields docs/usage.md lists. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "commands.h"
+#include "present.h"
+#include "ranking.h"
+#include "units.h"
+
+#define DEFAULT_SITES 10
+#define STACKS_SHOWN 3
+#define FRAMES_SHOWN 5
+
+/* Prints "      - text", wrapping at 100 columns under the text. */
+static void print_wrapped(FILE *out, const char *text)
+{
+	const char *p = text;
+	int first = 1;
+	while (*p) {
+		size_t room = 100 - 8, len = strlen(p);
+		if (len > room) {
+			len = room;
+			while (len > 0 && p[len] != ' ')
+				len--;
+			if (!len)
+				len = room;
+		}
+		fprintf(out, "      %s %.*s\n", first ? "-" : " ", (int)len, p);
+		p += len;
+		while (*p == ' ')
+			p++;
+		first = 0;
+	}
+}
+
+static void print_stack_line(const an_stack *st, uint64_t allocs, FILE *out)
+{
+	char n[32];
+	int col = fprintf(out, "      %7s  ", fmt_count(n, (double)allocs));
+	for (unsigned i = 0; i < st->nframes && i < FRAMES_SHOWN; i++) {
+		const char *fn = st->frames[i].function;
+		int w = (int)strlen(fn) + (i ? 3 : 0);
+		if (col + w > 99) {
+			fputs(" < ...", out);
+			break;
+		}
+		col += fprintf(out, "%s%s", i ? " < " : "", fn);
+	}
+	fputc('\n', out);
+}
+
+static void print_text(const analysis *a, int limit, FILE *out)
+{
+	char b1[32], b2[32], b3[48], label[768];
+	report_header(a, out);
+	fprintf(out, "\n%4s  %-7s  %9s  %13s  %10s  %s\n", "rank", "remedy",
+		"saves", "alloc_objects", "inuse", "site");
+	for (size_t r = 0; r < a->nsites && (int)r < limit; r++) {
+		const an_site *s = &a->sites[a->ranked[r]];
+		double share = a->allocs ? 100.0 * (double)s->allocs /
+						   (double)a->allocs
+					 : 0;
+		char saves[32];
+		if (s->remedy == REMEDY_NONE)
+			snprintf(saves, sizeof saves, "-");
+		else
+			fmt_rate(saves, s->saved_calls_per_s);
+		snprintf(b3, sizeof b3, "%s %3.0f%%", fmt_count(b1, (double)s->allocs),
+			 share);
+		fprintf(out, "%4d  %-7s  %9s  %13s  %10s  %s\n", s->rank,
+			remedy_name(s->remedy), saves, b3,
+			fmt_bytes(b2, (double)s->inuse_space),
+			site_label(label, sizeof label, s));
+		for (int i = 0; i < s->nreasons; i++)
+			print_wrapped(out, s->reasons[i]);
+		if (s->remedy != REMEDY_NONE)
+			fprintf(out, "      saves ~%s allocator calls and %s/s "
+				     "churned\n",
+				fmt_rate(b1, s->saved_calls_per_s),
+				fmt_bytes(b2, s->saved_bytes_per_s));
+		size_t idx[STACKS_SHOWN];
+		size_t n = site_top_stacks(s, idx, STACKS_SHOWN);
+		for (size_t i = 0; i < n; i++)
+			print_stack_line(&a->stacks[s->stacks[idx[i]]],
+					 s->stack_allocs[idx[i]], out);
+		fputc('\n', out);
+	}
+	if ((size_t)limit < a->nsites)
+		fprintf(out, "(%zu more sites; -n to see more)\n",
+			a->nsites - (size_t)limit);
+}
+
+static void print_json(const analysis *a, int limit, FILE *out)
+{
+	json j;
+	json_init(&j, out);
+	json_begin_object(&j, NULL);
+	json_ranked(&j, a, (size_t)limit);
+	json_end_object(&j);
+	json_finish(&j);
+}
+
+int cmd_report(int argc, char **argv)
+{
+	view_opts o = { 0 };
+	int rc = view_opts_parse(&o, argc, argv, "report", 0);
+	if (rc)
+		return rc;
+	analysis a;
+	rc = analysis_load(&a, o.files, o.nfiles, &o.model);
+	if (rc) {
+		analysis_free(&a);
+		return rc;
+	}
+	rank_sites(&a);
+	int limit = o.limit ? o.limit : (o.json ? 1000000 : DEFAULT_SITES);
+	if (o.json)
+		print_json(&a, limit, stdout);
+	else
+		print_text(&a, limit, stdout);
+	analysis_free(&a);
+	return 0;
+}

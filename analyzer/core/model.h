@@ -1,0 +1,208 @@
+/* model.h - the metrics model: every number a view prints is defined and
+ * computed here, once, from the validated profiles (profile.h).
+ *
+ * Loading builds, for one or more profiles (a process tree, a server's
+ * workers): the symbolized stacks with allocator wrapper frames removed
+ * (wrappers.h), the allocation *sites* they lead to, one record per
+ * thread and per process, the totals, and a timeline over wall-clock
+ * time. Views (the commands), ranking, diff and exports only select and
+ * format these numbers; none of them computes a metric of its own.
+ *
+ * Definitions (docs/ranking.md explains them for users):
+ *   alloc_objects, alloc_space   allocations and bytes (scaled by N for
+ *                                profiles recorded 1 in N)
+ *   inuse_objects, inuse_space   allocated minus freed: live at the end
+ *   peak                         the most blocks live at the same moment,
+ *                                exact where the profile allows it, else
+ *                                a lower and an upper bound (an_peak)
+ *   alloc_threads                distinct threads that allocated there
+ *   lifetimes                    intervals in ns that hold the true
+ *                                lifetimes (an_lifetimes)
+ *   rates                        over the site's active window (its
+ *                                first to its latest allocation), the
+ *                                highest one-interval rate of the
+ *                                timeline, and over the whole run
+ *   run                          wall-clock span of all profiles, from
+ *                                the earliest start to the latest end
+ */
+#ifndef POOLSCOUT_MODEL_H
+#define POOLSCOUT_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "profile.h"
+#include "symbolize.h"
+
+/* The most blocks (and bytes) live at once: lo <= true peak <= hi. The
+ * two peaks need not fall at the same moment. */
+typedef struct an_peak {
+	uint64_t lo, hi;
+	uint64_t bytes_lo, bytes_hi;
+} an_peak;
+
+static inline int an_peak_exact(const an_peak *p)
+{
+	return p->lo == p->hi;
+}
+
+/* A lifetime percentile lies in [lo_ns, hi_ns). */
+typedef struct an_pct {
+	double lo_ns, hi_ns;
+} an_pct;
+
+typedef struct an_frame {
+	const char *function; /* name, or "module+0xSTART" without symbols */
+	const char *file;     /* may be NULL */
+	unsigned line;
+	const char *module;
+	uint64_t ip;          /* the return address it was resolved from */
+	uint64_t offset;      /* ip - 1 within the module's ELF image */
+	uint32_t ip_index;    /* position of ip in the recorded stack */
+	int inlined;          /* inlined into the next frame (same ip) */
+	int symbolized;       /* a name was found for it */
+} an_frame;
+
+/* One recorded stack of one file, symbolized. */
+typedef struct an_stack {
+	const pf_file *file;
+	const pf_stack *stack;
+	an_frame *all;        /* every frame, leaf first */
+	unsigned nall;
+	an_frame *frames;     /* all + nskipped: the site first */
+	unsigned nframes;
+	unsigned nskipped;    /* wrapper frames removed from the leaf end */
+	const char *via;      /* the wrapper the site called (not the
+			       * runtime's), or NULL */
+	size_t site;          /* index into analysis.sites */
+	size_t site_slot;     /* 1 + its index in the site's stack list */
+	uint64_t allocs, alloc_bytes, frees, free_bytes;
+	uint64_t size_min, size_max;
+	an_peak peak;         /* across threads */
+} an_stack;
+
+enum remedy { REMEDY_POOL, REMEDY_PRESIZE, REMEDY_STACK, REMEDY_ARENA,
+	      REMEDY_NONE };
+
+typedef struct an_site {
+	an_frame where;      /* function, file, line, module of the site */
+	const char *via;     /* the wrapper it calls, or NULL */
+	uint64_t allocs, alloc_bytes, frees, free_bytes, xfrees, xfree_bytes;
+	uint64_t inuse_objects, inuse_space;
+	uint64_t size_min, size_max;
+	uint64_t size_hist[PS_HIST_BUCKETS];
+	an_peak peak;        /* across all threads and processes */
+	an_peak thread_peak; /* the most on any one thread */
+	unsigned alloc_threads;
+	uint64_t realloc_grows, chains_ended, chain_steps_sum,
+		chain_steps_max, chain_final_size_max;
+	an_pct lifetime_p50, lifetime_p99;
+	uint64_t lifetimes;  /* frees whose lifetime was measured */
+	/* wall-clock ns since the run's start; active window of the site */
+	uint64_t first_alloc_ns, last_alloc_ns;
+	double rate_per_s;      /* allocations per second, active window */
+	double rate_peak_per_s; /* the busiest timeline interval */
+	double rate_run_per_s;  /* allocations per second of the run */
+	double bytes_run_per_s;
+	uint64_t live_at_peak_objects, live_at_peak_space; /* at the run's
+							    * in-use peak */
+	size_t *stacks;         /* indexes into analysis.stacks */
+	uint64_t *stack_allocs;
+	size_t nstacks;
+	/* filled by rank_sites() (ranking.h) */
+	enum remedy remedy;
+	char reasons[7][224];
+	int nreasons;
+	double saved_calls_per_s, saved_bytes_per_s;
+	uint64_t pool_size;     /* objects to keep (pool) */
+	uint64_t reserve_bytes; /* capacity to reserve (presize) */
+	double xfree_ratio;
+	int rank;
+} an_site;
+
+/* One thread of one profile. */
+typedef struct an_thread {
+	const pf_file *file;
+	const pf_thread *thread;
+	uint64_t allocs, alloc_bytes, frees, free_bytes, xfrees;
+	an_peak peak;        /* its own blocks live at once */
+	uint64_t first_alloc_ns, last_alloc_ns; /* since its process start */
+	double rate_per_s;   /* over its active window */
+} an_thread;
+
+/* One profile (one process). */
+typedef struct an_process {
+	const pf_file *file;
+	uint64_t start_ns;   /* wall-clock ns since the run's start */
+	uint64_t allocs, alloc_bytes, frees, free_bytes, xfrees;
+	uint64_t unknown_frees, unrecorded_allocs;
+	an_peak peak;
+	unsigned nthreads;
+} an_process;
+
+/* A module whose frames could not be named. */
+typedef struct an_unsymbolized {
+	const char *module;
+	const char *status; /* what the symbolizer found (symbolize.h) */
+	uint64_t frames;    /* distinct addresses without a name */
+	uint64_t allocs;    /* allocations whose site is such a frame */
+} an_unsymbolized;
+
+/* Totals over every profile, per timeline bin: what the run allocated
+ * and freed in [start + i * bin_ns, start + (i + 1) * bin_ns). */
+typedef struct an_timeline {
+	uint64_t bin_ns;
+	size_t nbins;
+	uint64_t *allocs, *alloc_bytes, *frees, *free_bytes;
+	size_t peak_bin;     /* the bin after which in-use bytes were highest */
+} an_timeline;
+
+typedef struct an_opts {
+	const char *const *wrappers; /* --wrapper regular expressions */
+	int nwrappers;
+	int no_auto_wrappers;        /* --no-auto-wrappers */
+} an_opts;
+
+typedef struct analysis {
+	pf_set *set;
+	sym_ctx *sym;
+	struct an_wrappers *wrappers;
+	an_stack *stacks;
+	size_t nstacks;
+	an_site *sites;
+	size_t nsites;
+	size_t *ranked; /* site indexes in rank order, after rank_sites() */
+	struct an_site_index *site_index;
+	an_thread *threads;
+	size_t nthreads;
+	an_process *processes; /* one per file, in file order */
+	an_unsymbolized *unsymbolized;
+	size_t nunsymbolized;
+	uint64_t unsymbolized_frames, frames; /* distinct addresses */
+	an_timeline timeline;
+	/* totals over every file */
+	uint64_t allocs, alloc_bytes, frees, free_bytes, xfrees;
+	uint64_t inuse_objects, inuse_space;
+	an_peak peak;           /* the whole run's blocks live at once */
+	uint64_t start_real_ns; /* the earliest profile's start (realtime) */
+	uint64_t duration_ns;   /* the run: earliest start to latest end */
+	uint64_t work_units;
+	int partial;            /* some file was cut short */
+	uint32_t sample_every;  /* largest sampling rate among the files */
+} analysis;
+
+/* Loads the profile files, symbolizes every stack, finds the sites and
+ * computes every metric above. Returns 0, or 2 after printing on stderr
+ * what was wrong with which input (or with a --wrapper expression). The
+ * caller frees with analysis_free() in either case. */
+int analysis_load(analysis *a, char **files, int nfiles, const an_opts *o);
+void analysis_free(analysis *a);
+
+/* "function (file:line)" or, without line information, "function at
+ * +0xOFFSET", into buf. */
+const char *frame_label(char *buf, size_t len, const an_frame *f);
+/* The value of a stack for a pprof sample index: alloc_objects,
+ * alloc_space, inuse_objects or inuse_space. */
+uint64_t stack_value(const an_stack *st, const char *index);
+
+#endif

@@ -1,0 +1,41 @@
+/* present.h - how the model's objects read, shared by every command: the
+ * header lines each text view starts with (what was read, and every
+ * reason its numbers may be incomplete), and the JSON form of totals,
+ * threads, sites, stacks and frames (docs/usage.md lists the fields).
+ * Commands select from the model and call these; no command calls
+ * another. */
+#ifndef POOLSCOUT_PRESENT_H
+#define POOLSCOUT_PRESENT_H
+
+#include <stdio.h>
+
+#include "json.h"
+#include "model.h"
+
+/* "N profiles, N threads, duration, N allocations", then a PARTIAL,
+ * SAMPLED and missing-symbols line where they apply. */
+void report_header(const analysis *a, FILE *out);
+/* "function (file:line) via wrapper" into buf. */
+const char *site_label(char *buf, size_t len, const an_site *s);
+/* Up to n of the site's stack slots (indexes into s->stacks and
+ * s->stack_allocs), most allocations first, ties in file order. */
+size_t site_top_stacks(const an_site *s, size_t *out, size_t n);
+/* "N" for an exact peak, "LO..HI" for a bounded one (buf >= 48 bytes). */
+const char *peak_text(char *buf, const an_peak *p);
+
+void json_totals(json *j, const analysis *a);
+/* "threads": per-thread counts, peaks, rates and timelines. */
+void json_threads(json *j, const analysis *a);
+/* "unsymbolized": modules whose frames have no names, and the fix. */
+void json_unsymbolized(json *j, const analysis *a);
+/* One ranked site with every field of `report --json`. */
+void json_site(json *j, const analysis *a, const an_site *s);
+/* "totals", "threads", "unsymbolized" and the first limit ranked
+ * "sites" (after rank_sites()): the body of `report --json`. */
+void json_ranked(json *j, const analysis *a, size_t limit);
+/* "frames": up to max frames of a stack, leaf first. */
+void json_frames(json *j, const an_stack *st, unsigned max);
+/* A peak as {"lo", "hi", "exact", "bytes_lo", "bytes_hi"} under key. */
+void json_peak(json *j, const char *key, const an_peak *p);
+
+#endif

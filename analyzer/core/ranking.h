@@ -1,0 +1,28 @@
+/* ranking.h - which remedy each site needs, why, what it would save, and
+ * the order of the report (docs/ranking.md explains every rule). */
+#ifndef POOLSCOUT_RANKING_H
+#define POOLSCOUT_RANKING_H
+
+#include "model.h"
+
+/* Thresholds (docs/ranking.md, "The rules"). */
+#define RARE_ALLOCS 1000       /* fewer allocations than this: none */
+#define RARE_RATE 100.0        /* or fewer per second of the run: none */
+#define RETAINED_RATIO 0.5     /* fewer of them freed than this: none */
+#define LONG_LIVED_NS 1e9      /* half of them surely live longer: none */
+#define PRESIZE_SHARE 0.5      /* realloc growth steps among its allocations */
+#define PRESIZE_MIN 100
+#define STACK_MAX_SIZE 1024    /* tiny ... */
+#define STACK_MAX_LIVE 2       /* ... never more than this live per thread */
+#define STACK_MAX_P99_NS 100e3 /* ... freed within 100 us */
+#define ARENA_SPREAD 16.0      /* size spread (max/min) of arena sites ... */
+#define ARENA_MIN_LIVE 64      /* ... with this many live at once */
+#define ARENA_PILE_UP 0.25     /* or this share of all of them live at once */
+#define SPREAD_WARN 8.0        /* pools with a wider spread get a cap */
+#define SHARED_POOL_RATIO 0.1  /* cross-thread frees above: a shared pool */
+
+/* Classifies and scores every site and fills a->ranked (best first). */
+void rank_sites(analysis *a);
+const char *remedy_name(enum remedy r);
+
+#endif
