@@ -12,7 +12,7 @@ CMOCKA_LIBS := -lcmocka
 TEST_PROGS := $(TB)/planted $(TB)/exact $(TB)/cxx_objects $(TB)/stress $(TB)/many_stacks \
 	$(TB)/plugin.so
 UNIT_TESTS := $(TB)/test_format $(TB)/test_reader
-INTEGRATION_TESTS := $(TB)/test_exact
+INTEGRATION_TESTS := $(TB)/test_exact $(TB)/test_truth
 
 $(TB)/%: tests/progs/%.c $(B)/.deps-build
 	$(Q)mkdir -p $(TB)
@@ -60,3 +60,13 @@ $(TB)/golden_fixture: tests/golden/fixture.c tests/pswriter.h include/psformat.h
 	$(Q)$(CC) -O0 -g -Iinclude -Itests $< -o $@ -lz
 
 test-build: $(TB)/golden_fixture
+
+# wrapped: a copy with symbols (the truth, read with nm) and a stripped
+# one (what the tests profile)
+$(TB)/wrapped-symbols: tests/progs/wrapped.c $(B)/.deps-build
+	$(Q)mkdir -p $(TB)
+	$(Q)$(CC) $(PROG_CFLAGS) $< -o $@
+$(TB)/wrapped: $(TB)/wrapped-symbols
+	$(Q)objcopy --strip-all $< $@
+
+test-build: $(TB)/truth $(TB)/wrapped $(TB)/test_truth

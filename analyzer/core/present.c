@@ -40,8 +40,8 @@ static const char *symbol_fix(const an_unsymbolized *u)
 		return "the file changed since the run: analyze the same build";
 	if (strstr(u->status, "no module"))
 		return "code outside every loaded object (JIT or freed)";
-	return "stripped: install its debug symbols (Debian: the -dbgsym "
-	       "package) or build with -g and do not strip";
+	return "stripped: install its debug symbols (Debian: its -dbgsym "
+	       "package), or build with -g and do not strip";
 }
 
 void report_header(const analysis *a, FILE *out)
@@ -66,14 +66,15 @@ void report_header(const analysis *a, FILE *out)
 			continue;
 		if (!shown++)
 			fprintf(out, "NO SYMBOLS: %llu of %llu code addresses have no "
-				     "name; sites show as module+0xSTART:\n",
+				     "name; their functions show as module+0xSTART\n",
 				(unsigned long long)a->unsymbolized_frames,
 				(unsigned long long)a->frames);
 		if (shown > 4) {
-			fprintf(out, "  ... and more modules (see report --json)\n");
+			fprintf(out, "  ... and more modules (report --json lists "
+				     "them)\n");
 			break;
 		}
-		fprintf(out, "  %s (%s allocations): %s\n", u->module,
+		fprintf(out, "  %s: %s allocations\n    %s\n", u->module,
 			fmt_count(b1, (double)u->allocs), symbol_fix(u));
 	}
 }

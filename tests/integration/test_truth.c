@@ -1,0 +1,363 @@
+/* test_truth.c - poolscout's numbers against the truth the profiled
+ * program counted itself (tests/progs/truth.c prints it), and wrapper
+ * detection on a stripped binary against the addresses its unstripped
+ * twin's symbol table gives (tests/progs/wrapped.c): peaks through
+ * several call paths and across threads that ran one after another or
+ * at once, thread counts, lifetime percentiles from microseconds to
+ * seconds, a forked child's clock and rates, merged rates over wall-clock
+ * time, and the caller of a wrapper as the site. */
+#include <glob.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "harness.h"
+#include "memory.h"
+
+#define MAX_TRUTH 32
+
+struct truths {
+	char key[MAX_TRUTH][64];
+	double value[MAX_TRUTH];
+	int n;
+};
+
+/* The program's own numbers, from the "truth KEY VALUE" lines of its
+ * stderr (every process of the tree). */
+static struct truths read_truth(const char *dir)
+{
+	struct truths t = { 0 };
+	char *path = xasprintf("%s/stderr", dir);
+	FILE *f = fopen(path, "r");
+	char line[256];
+	while (f && fgets(line, sizeof line, f) && t.n < MAX_TRUTH)
+		if (sscanf(line, "truth %63s %lf", t.key[t.n], &t.value[t.n]) == 2)
+			t.n++;
+	if (f)
+		fclose(f);
+	free(path);
+	return t;
+}
+
+static double truth_of(const struct truths *t, const char *key)
+{
+	for (int i = 0; i < t->n; i++)
+		if (!strcmp(t->key[i], key))
+			return t->value[i];
+	fail_msg("the program printed no truth for %s", key);
+	return 0;
+}
+
+/* Records `truth scenario` (record options opts) into a fresh directory;
+ * returns it, with its truths in *t. */
+static char *record_truth(const char *scenario, const char *opts,
+			  struct truths *t)
+{
+	char *dir = fresh_dir(scenario);
+	assert_int_equal(run("%s/poolscout record %s -o %s -- %s/tests/truth %s "
+			     ">/dev/null 2>%s/stderr",
+			     build_dir(), opts, dir, build_dir(), scenario, dir),
+			 0);
+	*t = read_truth(dir);
+	return dir;
+}
+
+static const an_site *site_named(const analysis *a, const char *fn)
+{
+	const an_site *found = NULL;
+	for (size_t i = 0; i < a->nsites; i++) {
+		if (strcmp(a->sites[i].where.function, fn))
+			continue;
+		if (found)
+			fail_msg("two sites named %s", fn);
+		found = &a->sites[i];
+	}
+	if (!found)
+		fail_msg("no site named %s", fn);
+	return found;
+}
+
+static void done(analysis *a, char *dir)
+{
+	analysis_free(a);
+	run("rm -rf %s", dir);
+	free(dir);
+}
+
+static void assert_exact(const an_peak *p, double want)
+{
+	if (p->lo != (uint64_t)want || p->hi != (uint64_t)want)
+		fail_msg("peak %llu..%llu, the program counted %.0f",
+			 (unsigned long long)p->lo, (unsigned long long)p->hi, want);
+}
+
+/* ---- peaks ------------------------------------------------------------------ */
+
+static void test_peak_through_paths(void **state)
+{
+	(void)state;
+	struct truths t;
+	analysis a;
+	char *dir = record_truth("paths", "", &t);
+	assert_int_equal(load_dir(&a, dir, NULL), 1);
+	const an_site *s = site_named(&a, "make_item");
+	assert_int_equal(s->allocs, (uint64_t)truth_of(&t, "allocs"));
+	/* the most live at once, not the sum of the three paths' peaks */
+	assert_true(truth_of(&t, "peak") < truth_of(&t, "sum_of_path_peaks"));
+	assert_exact(&s->peak, truth_of(&t, "peak"));
+	assert_exact(&s->thread_peak, truth_of(&t, "peak"));
+	assert_int_equal(s->alloc_threads, 1);
+	/* the path through from_a (one stack) on its own: exact too */
+	int seen = 0;
+	for (size_t i = 0; i < s->nstacks; i++) {
+		const an_stack *st = &a.stacks[s->stacks[i]];
+		if (st->nframes < 2 || strcmp(st->frames[1].function, "from_a"))
+			continue;
+		assert_exact(&st->peak, truth_of(&t, "peak_a"));
+		seen++;
+	}
+	assert_int_equal(seen, 1);
+	done(&a, dir);
+}
+
+static void test_peak_sequential_threads(void **state)
+{
+	(void)state;
+	struct truths t;
+	analysis a;
+	char *dir = record_truth("sequential", "", &t);
+	assert_int_equal(load_dir(&a, dir, NULL), 1);
+	const an_site *s = site_named(&a, "worker_buffer");
+	assert_int_equal(s->allocs, (uint64_t)truth_of(&t, "allocs"));
+	assert_int_equal(s->alloc_threads, (unsigned)truth_of(&t, "threads"));
+	/* threads that ran one after another never held blocks together */
+	assert_exact(&s->peak, truth_of(&t, "peak"));
+	assert_exact(&s->thread_peak, truth_of(&t, "peak"));
+	done(&a, dir);
+}
+
+static void test_peak_concurrent_threads(void **state)
+{
+	(void)state;
+	struct truths t;
+	analysis a;
+	char *dir = record_truth("concurrent", "", &t);
+	assert_int_equal(load_dir(&a, dir, NULL), 1);
+	const an_site *s = site_named(&a, "worker_buffer");
+	assert_int_equal(s->alloc_threads, (unsigned)truth_of(&t, "threads"));
+	assert_exact(&s->thread_peak, truth_of(&t, "thread_peak"));
+	/* overlapping threads: bounds that hold the truth */
+	assert_true(s->peak.lo <= truth_of(&t, "peak"));
+	assert_true(s->peak.hi >= truth_of(&t, "peak"));
+	assert_true(s->peak.lo >= truth_of(&t, "thread_peak"));
+	done(&a, dir);
+
+	/* --site-peak: a shared counter makes it exact */
+	dir = record_truth("concurrent", "--site-peak", &t);
+	assert_int_equal(load_dir(&a, dir, NULL), 1);
+	s = site_named(&a, "worker_buffer");
+	assert_exact(&s->peak, truth_of(&t, "peak"));
+	assert_exact(&s->thread_peak, truth_of(&t, "thread_peak"));
+	done(&a, dir);
+}
+
+/* ---- lifetimes ------------------------------------------------------------- */
+
+/* The printed interval [lo, hi) must hold the true percentile. poolscout
+ * measures inside the hooks, so its lifetime of a block is the program's
+ * plus the time spent in malloc's return and free's entry: at most slack
+ * more. */
+static void assert_holds(const an_pct *p, double truth, double slack,
+			 const char *what)
+{
+	if (!(p->hi_ns > truth * (1 - 1e-3)) || !(p->lo_ns <= truth + slack))
+		fail_msg("%s: poolscout says [%.0f, %.0f) ns, the program "
+			 "measured %.0f ns", what, p->lo_ns, p->hi_ns, truth);
+}
+
+static void test_lifetimes(void **state)
+{
+	(void)state;
+	struct truths t;
+	analysis a;
+	char *dir = record_truth("lifetimes", "", &t);
+	assert_int_equal(load_dir(&a, dir, NULL), 1);
+	const an_site *s = site_named(&a, "short_lived");
+	assert_int_equal(s->lifetimes, 1000);
+	assert_holds(&s->lifetime_p50, truth_of(&t, "short_p50_ns"), 2e3,
+		     "short p50");
+	assert_holds(&s->lifetime_p99, truth_of(&t, "short_p99_ns"), 1e5,
+		     "short p99");
+	s = site_named(&a, "long_lived");
+	assert_int_equal(s->lifetimes, 20);
+	assert_holds(&s->lifetime_p50, truth_of(&t, "long_p50_ns"), 1e6,
+		     "long p50");
+	assert_holds(&s->lifetime_p99, truth_of(&t, "long_p99_ns"), 1e6,
+		     "long p99");
+	done(&a, dir);
+}
+
+/* ---- time: a forked child, and a merged run ------------------------------------ */
+
+static void assert_near(double got, double want, double rel, const char *what)
+{
+	if (got < want * (1 - rel) || got > want * (1 + rel))
+		fail_msg("%s: poolscout says %.4g, the program measured %.4g",
+			 what, got, want);
+}
+
+static void test_fork_clock_and_rates(void **state)
+{
+	(void)state;
+	struct truths t;
+	analysis a;
+	char *dir = record_truth("fork", "", &t);
+	char *child = xasprintf("*.%.0f.pscout", truth_of(&t, "child_pid"));
+	assert_int_equal(load_dir(&a, dir, child), 1);
+	free(child);
+	/* the child's clock starts at the fork */
+	const pf_file *f = a.set->files[0];
+	assert_true(f->flags & PS_PROC_FLAG_FORKED);
+	assert_near((double)f->duration_ns, truth_of(&t, "child_run_ns"), 0.1,
+		    "child's run time");
+	const an_site *s = site_named(&a, "ticker");
+	assert_int_equal(s->allocs, (uint64_t)truth_of(&t, "child_allocs"));
+	assert_near(s->rate_per_s,
+		    truth_of(&t, "child_allocs") * 1e9 / truth_of(&t, "child_active_ns"),
+		    0.15, "child's allocation rate");
+	analysis_free(&a);
+
+	/* parent and child merged: one wall-clock timeline, not a sum of
+	 * the two files' rates */
+	assert_int_equal(load_dir(&a, dir, NULL), 2);
+	s = site_named(&a, "ticker");
+	double allocs = truth_of(&t, "parent_allocs") + truth_of(&t, "child_allocs");
+	assert_int_equal(s->allocs, (uint64_t)allocs);
+	assert_near((double)a.duration_ns, truth_of(&t, "span_ns"), 0.1,
+		    "the merged run's span");
+	assert_near(s->rate_run_per_s, allocs * 1e9 / truth_of(&t, "span_ns"), 0.15,
+		    "merged rate over the run");
+	assert_near(s->rate_per_s, allocs * 1e9 / truth_of(&t, "span_ns"), 0.15,
+		    "merged rate over the active window");
+	done(&a, dir);
+}
+
+/* ---- wrappers in a stripped binary ----------------------------------------------- */
+
+/* The address of symbol name in the unstripped copy (nm), as poolscout
+ * names a function without symbols: "wrapped+0xADDR". */
+static char *stripped_name(const char *name)
+{
+	char *cmd = xasprintf("nm %s/tests/wrapped-symbols", build_dir());
+	FILE *p = popen(cmd, "r");
+	free(cmd);
+	char line[256], sym[128], type;
+	unsigned long long addr;
+	char *out = NULL;
+	while (p && fgets(line, sizeof line, p))
+		if (sscanf(line, "%llx %c %127s", &addr, &type, sym) == 3 &&
+		    !strcmp(sym, name))
+			out = xasprintf("wrapped+0x%llx", addr);
+	if (p)
+		pclose(p);
+	if (!out)
+		fail_msg("nm found no %s", name);
+	return out;
+}
+
+static char *record_wrapped(const char *binary)
+{
+	char *dir = fresh_dir(binary);
+	assert_int_equal(run("%s/poolscout record -o %s -- %s/tests/%s "
+			     ">/dev/null 2>/dev/null",
+			     build_dir(), dir, build_dir(), binary),
+			 0);
+	return dir;
+}
+
+static void test_stripped_wrapper(void **state)
+{
+	(void)state;
+	assert_int_equal(run("! nm %s/tests/wrapped >/dev/null 2>&1 || "
+			     "test -z \"$(nm %s/tests/wrapped 2>/dev/null)\"",
+			     build_dir(), build_dir()),
+			 0); /* really stripped */
+	analysis a;
+	char *dir = record_wrapped("wrapped");
+	assert_int_equal(load_dir(&a, dir, NULL), 1);
+	char *wrapper = stripped_name("my_xmalloc");
+	static const char *const sites[] = { "site_small", "site_medium",
+					     "site_large" };
+	static const uint64_t counts[] = { 1000, 2000, 3000 };
+	for (int i = 0; i < 3; i++) {
+		char *name = stripped_name(sites[i]);
+		const an_site *s = site_named(&a, name);
+		assert_int_equal(s->allocs, counts[i]);
+		assert_non_null(s->via);
+		assert_string_equal(s->via, wrapper);
+		free(name);
+	}
+	/* the wrapper itself is no site */
+	for (size_t i = 0; i < a.nsites; i++)
+		assert_string_not_equal(a.sites[i].where.function, wrapper);
+	/* one fixed type from three callers: a site of its own */
+	char *record = stripped_name("new_record");
+	const an_site *s = site_named(&a, record);
+	assert_int_equal(s->allocs, 700);
+	assert_null(s->via);
+	free(record);
+	/* the report says names are missing, and where */
+	int named = 0;
+	for (size_t i = 0; i < a.nunsymbolized; i++)
+		named |= strstr(a.unsymbolized[i].module, "/tests/wrapped") &&
+			 a.unsymbolized[i].allocs >= 6700;
+	assert_true(named);
+	analysis_free(&a);
+
+	/* --no-auto-wrappers: the wrapper is the site again */
+	char *files[] = { NULL };
+	char *pattern = xasprintf("%s/*.pscout", dir);
+	glob_t g;
+	assert_int_equal(glob(pattern, 0, NULL, &g), 0);
+	files[0] = g.gl_pathv[0];
+	an_opts no_auto = { .no_auto_wrappers = 1 };
+	assert_int_equal(analysis_load(&a, files, 1, &no_auto), 0);
+	s = site_named(&a, wrapper);
+	assert_int_equal(s->allocs, 6000);
+	analysis_free(&a);
+	globfree(&g);
+	free(pattern);
+	free(wrapper);
+	run("rm -rf %s", dir);
+	free(dir);
+
+	/* with symbols: the same sites, by name */
+	dir = record_wrapped("wrapped-symbols");
+	assert_int_equal(load_dir(&a, dir, NULL), 1);
+	for (int i = 0; i < 3; i++) {
+		s = site_named(&a, sites[i]);
+		assert_int_equal(s->allocs, counts[i]);
+		assert_string_equal(s->via, "my_xmalloc");
+	}
+	assert_int_equal(site_named(&a, "new_record")->allocs, 700);
+	done(&a, dir);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_peak_through_paths),
+		cmocka_unit_test(test_peak_sequential_threads),
+		cmocka_unit_test(test_peak_concurrent_threads),
+		cmocka_unit_test(test_lifetimes),
+		cmocka_unit_test(test_fork_clock_and_rates),
+		cmocka_unit_test(test_stripped_wrapper),
+	};
+	return cmocka_run_group_tests_name("ground truth", tests, NULL, NULL);
+}

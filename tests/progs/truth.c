@@ -1,0 +1,303 @@
+/* truth.c - allocation patterns whose true numbers the program counts
+ * itself, for tests/integration/test_truth.c. `truth SCENARIO` runs one
+ * and prints "truth KEY VALUE" lines on stderr; the test compares
+ * poolscout's numbers with those, never with another poolscout output.
+ *
+ *   paths       make_item() (48 B, a constructor of one type) reached from
+ *               three callers whose peaks fall at different times: the
+ *               site's peak is the most live at once, not a sum
+ *   sequential  three threads one after another, each holding its own
+ *               number of worker_buffer() blocks: the peak is the largest
+ *   concurrent  two threads holding 10 blocks each at the same moment
+ *               (a barrier): 20 at once, 10 on one thread
+ *   lifetimes   short_lived() blocks held ~5 us and ~2 ms, long_lived()
+ *               blocks held ~300 ms and ~1.1 s, each lifetime measured
+ *   fork        ticker() allocating once a millisecond: 100 in the parent,
+ *               then 200 in a forked child while the parent waits; each
+ *               process reports its own running time
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define NOINLINE __attribute__((noinline))
+
+static void *volatile sink;
+
+static double now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+static void truth(const char *key, double value)
+{
+	fprintf(stderr, "truth %s %.0f\n", key, value);
+}
+
+/* ---- paths ---------------------------------------------------------------- */
+
+static int items_live, items_peak;
+
+NOINLINE static void *make_item(void)
+{
+	void *p = malloc(48);
+	if (++items_live > items_peak)
+		items_peak = items_live;
+	return p;
+}
+
+static void drop_item(void *p)
+{
+	items_live--;
+	free(p);
+}
+
+static void *held_a[64], *held_b[64], *held_c[64];
+static int path_peak[3], path_live[3];
+
+NOINLINE static void from_a(int n)
+{
+	for (int i = 0; i < n; i++) {
+		held_a[path_live[0]++] = make_item();
+		if (path_live[0] > path_peak[0])
+			path_peak[0] = path_live[0];
+	}
+}
+
+NOINLINE static void from_b(int n)
+{
+	for (int i = 0; i < n; i++) {
+		held_b[path_live[1]++] = make_item();
+		if (path_live[1] > path_peak[1])
+			path_peak[1] = path_live[1];
+	}
+}
+
+NOINLINE static void from_c(int n)
+{
+	for (int i = 0; i < n; i++) {
+		held_c[path_live[2]++] = make_item();
+		if (path_live[2] > path_peak[2])
+			path_peak[2] = path_live[2];
+	}
+}
+
+static void release(void **held, int *live, int keep)
+{
+	while (*live > keep)
+		drop_item(held[--*live]);
+}
+
+static void scenario_paths(void)
+{
+	int allocs = 0;
+	/* phase 1: a peaks at 40 while b holds 5 */
+	from_b(5);
+	from_a(40);
+	allocs += 45;
+	release(held_a, &path_live[0], 0);
+	/* phase 2: b peaks at 30 while c holds 6 */
+	from_c(6);
+	from_b(25);
+	allocs += 31;
+	release(held_b, &path_live[1], 0);
+	/* phase 3: churn on c, never more than 8 */
+	for (int r = 0; r < 200; r++) {
+		from_c(2);
+		release(held_c, &path_live[2], 6);
+	}
+	allocs += 400;
+	release(held_c, &path_live[2], 0);
+	truth("allocs", allocs);
+	truth("peak", items_peak);
+	truth("peak_a", path_peak[0]);
+	truth("peak_b", path_peak[1]);
+	truth("peak_c", path_peak[2]);
+	truth("sum_of_path_peaks", path_peak[0] + path_peak[1] + path_peak[2]);
+}
+
+/* ---- threads ---------------------------------------------------------------- */
+
+static pthread_barrier_t barrier;
+static int use_barrier;
+
+NOINLINE static void *worker_buffer(void)
+{
+	return malloc(200);
+}
+
+static void *hold_blocks(void *arg)
+{
+	int n = (int)(long)arg;
+	void *held[128];
+	for (int i = 0; i < n; i++)
+		held[i] = worker_buffer();
+	if (use_barrier)
+		pthread_barrier_wait(&barrier); /* everyone holds n now */
+	for (int i = 0; i < n; i++)
+		free(held[i]);
+	if (use_barrier)
+		pthread_barrier_wait(&barrier);
+	return NULL;
+}
+
+static void scenario_sequential(void)
+{
+	static const int counts[] = { 40, 25, 15 };
+	for (int i = 0; i < 3; i++) {
+		pthread_t t;
+		pthread_create(&t, NULL, hold_blocks, (void *)(long)counts[i]);
+		pthread_join(t, NULL);
+	}
+	truth("allocs", 80);
+	truth("peak", 40);
+	truth("threads", 3);
+	truth("sum_of_thread_peaks", 80);
+}
+
+static void scenario_concurrent(void)
+{
+	use_barrier = 1;
+	pthread_barrier_init(&barrier, NULL, 2);
+	pthread_t t[2];
+	for (int i = 0; i < 2; i++)
+		pthread_create(&t[i], NULL, hold_blocks, (void *)10L);
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	truth("allocs", 20);
+	truth("peak", 20);
+	truth("thread_peak", 10);
+	truth("threads", 2);
+}
+
+/* ---- lifetimes --------------------------------------------------------------- */
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* The value of rank ceil(p * n) among n sorted lifetimes. */
+static double rank_value(double *v, int n, double p)
+{
+	int rank = (int)(p * n + 0.999999);
+	return v[(rank < 1 ? 1 : rank) - 1];
+}
+
+NOINLINE static void *short_lived(void)
+{
+	return malloc(64);
+}
+
+NOINLINE static void *long_lived(void)
+{
+	return malloc(4096);
+}
+
+static void hold(void *(*make)(void), int n, double hold_ns, int spin,
+		 double *out)
+{
+	static void *p[1024];
+	static double born[1024];
+	for (int i = 0; i < n; i++) {
+		p[i] = make();
+		born[i] = now_ns();
+		if (spin) { /* each one on its own, held by a busy wait */
+			while (now_ns() - born[i] < hold_ns)
+				;
+			out[i] = now_ns() - born[i];
+			free(p[i]);
+		}
+	}
+	if (spin)
+		return;
+	struct timespec ts = { (time_t)(hold_ns / 1e9),
+			       (long)((long long)hold_ns % 1000000000) };
+	nanosleep(&ts, NULL);
+	for (int i = 0; i < n; i++) {
+		out[i] = now_ns() - born[i];
+		free(p[i]);
+	}
+}
+
+static void scenario_lifetimes(void)
+{
+	static double s[1000], l[20];
+	/* 600 of 5 us, 400 of 2 ms: p50 is a 5 us one, p99 a 2 ms one */
+	hold(short_lived, 600, 5e3, 1, s);
+	hold(short_lived, 400, 2e6, 0, s + 600);
+	qsort(s, 1000, sizeof *s, cmp_double);
+	truth("short_p50_ns", rank_value(s, 1000, 0.5));
+	truth("short_p99_ns", rank_value(s, 1000, 0.99));
+	/* 10 of 300 ms, 10 of 1.1 s */
+	hold(long_lived, 10, 300e6, 0, l);
+	hold(long_lived, 10, 1100e6, 0, l + 10);
+	qsort(l, 20, sizeof *l, cmp_double);
+	truth("long_p50_ns", rank_value(l, 20, 0.5));
+	truth("long_p99_ns", rank_value(l, 20, 0.99));
+}
+
+/* ---- fork ---------------------------------------------------------------------- */
+
+NOINLINE static void ticker(int n)
+{
+	for (int i = 0; i < n; i++) {
+		sink = malloc(32);
+		free(sink);
+		struct timespec ts = { 0, 1000000 };
+		nanosleep(&ts, NULL);
+	}
+}
+
+static void scenario_fork(void)
+{
+	double start = now_ns();
+	ticker(100);
+	double parent_active = now_ns() - start;
+	double forked = now_ns();
+	pid_t pid = fork();
+	if (pid == 0) {
+		double t0 = now_ns();
+		ticker(200);
+		double t1 = now_ns();
+		truth("child_pid", getpid());
+		truth("child_allocs", 200);
+		truth("child_run_ns", t1 - forked);
+		truth("child_active_ns", t1 - t0);
+		exit(0);
+	}
+	waitpid(pid, NULL, 0);
+	truth("parent_allocs", 100);
+	truth("parent_active_ns", parent_active);
+	truth("span_ns", now_ns() - start);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct {
+		const char *name;
+		void (*run)(void);
+	} scenarios[] = {
+		{ "paths", scenario_paths },
+		{ "sequential", scenario_sequential },
+		{ "concurrent", scenario_concurrent },
+		{ "lifetimes", scenario_lifetimes },
+		{ "fork", scenario_fork },
+	};
+	for (size_t i = 0; argc > 1 && i < sizeof scenarios / sizeof *scenarios; i++) {
+		if (!strcmp(argv[1], scenarios[i].name)) {
+			scenarios[i].run();
+			return 0;
+		}
+	}
+	fprintf(stderr, "usage: truth paths|sequential|concurrent|lifetimes|fork\n");
+	return 2;
+}

@@ -1,0 +1,87 @@
+/* wrapped.c - an allocation wrapper called from three sites, for the
+ * stripped-binary tests (tests/integration/test_truth.c). The test builds
+ * it with symbols, keeps that copy to read the true addresses with nm,
+ * and runs a stripped copy, where poolscout must find the wrapper by the
+ * shape of the stacks alone and name the callers as the sites.
+ *
+ *   my_xmalloc   the wrapper: checks for NULL, nothing else
+ *   site_small   1000 x my_xmalloc(24)
+ *   site_medium  2000 x my_xmalloc(100..163)
+ *   site_large   3000 x my_xmalloc(1000..1255)
+ *   new_record   one fixed type (56 B), itself called from three places:
+ *                a site in its own right, not a wrapper (700 in all)
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#define NOINLINE __attribute__((noinline))
+
+static void *volatile sink;
+
+NOINLINE void *my_xmalloc(size_t n)
+{
+	void *p = malloc(n);
+	if (!p) {
+		fputs("out of memory\n", stderr);
+		abort();
+	}
+	return p;
+}
+
+NOINLINE void site_small(void)
+{
+	for (int i = 0; i < 1000; i++) {
+		sink = my_xmalloc(24);
+		free(sink);
+	}
+}
+
+NOINLINE void site_medium(void)
+{
+	for (int i = 0; i < 2000; i++) {
+		sink = my_xmalloc(100 + (size_t)(i % 64));
+		free(sink);
+	}
+}
+
+NOINLINE void site_large(void)
+{
+	for (int i = 0; i < 3000; i++) {
+		sink = my_xmalloc(1000 + (size_t)(i % 256));
+		free(sink);
+	}
+}
+
+NOINLINE void *new_record(void)
+{
+	return malloc(56);
+}
+
+NOINLINE void load_a(void)
+{
+	for (int i = 0; i < 100; i++)
+		free(new_record());
+}
+
+NOINLINE void load_b(void)
+{
+	for (int i = 0; i < 200; i++)
+		free(new_record());
+}
+
+NOINLINE void load_c(void)
+{
+	for (int i = 0; i < 400; i++)
+		free(new_record());
+}
+
+int main(void)
+{
+	site_small();
+	site_medium();
+	site_large();
+	load_a();
+	load_b();
+	load_c();
+	return 0;
+}
