@@ -13,14 +13,15 @@ static const struct command {
 	{ "record", cmd_record,
 	  "record [-o DIR] [--interval MS] [--sample N] [--depth N] "
 	  "[--no-children] [--site-peak] -- CMD [ARG...]" },
-	{ "report", cmd_report, "report [-n N] [--json] [--wrapper REGEX] FILE..." },
+	{ "report", cmd_report, "report [-n N] [--json] [WRAPPERS] FILE..." },
 	{ "top", cmd_top,
 	  "top [--alloc_objects|--alloc_space|--inuse_objects|--inuse_space] "
-	  "[--cum] [--lines] [-n N] [--json] FILE..." },
-	{ "threads", cmd_threads, "threads [--json] FILE..." },
-	{ "diff", cmd_diff, "diff [--json] [--per N] BASE NEW" },
+	  "[--cum] [--lines] [-n N] [--json] [WRAPPERS] FILE..." },
+	{ "threads", cmd_threads, "threads [--json] [WRAPPERS] FILE..." },
+	{ "diff", cmd_diff, "diff [--json] [--per N] [-n N] [WRAPPERS] BASE NEW" },
 	{ "export", cmd_export,
-	  "export --format pprof|gperftools|folded|json -o OUT FILE..." },
+	  "export --format pprof|gperftools|folded|json -o OUT "
+	  "[--sample-index IDX] [WRAPPERS] FILE..." },
 	{ "info", cmd_info, "info [--json] FILE..." },
 };
 
@@ -29,7 +30,9 @@ static void usage(FILE *out)
 	fputs("usage: poolscout COMMAND [OPTIONS] FILE...\n\n", out);
 	for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
 		fprintf(out, "  poolscout %s\n", commands[i].usage);
-	fputs("\nWith no command, FILE... gets the ranked report. "
+	fputs("\nWRAPPERS: [--wrapper REGEX]... [--no-auto-wrappers] (your own "
+	      "allocation wrappers;\n          turn off the automatic ones).\n"
+	      "With no command, FILE... gets the ranked report. "
 	      "See docs/usage.md.\n", out);
 }
 
