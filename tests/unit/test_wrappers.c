@@ -1,0 +1,275 @@
+/* test_wrappers.c - the wrapper rules (analyzer/core/wrappers.c) on
+ * stacks built in memory, each threshold of the structural rule just
+ * inside and just outside: the share of allocations where a function is
+ * the site (90%), its callers (3), the places it calls the allocator
+ * from (3), and whether its callers get different sizes; nested wrappers;
+ * the fixed rules; --wrapper and --no-auto-wrappers. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "memory.h"
+#include "wrappers.h"
+
+#define LIBC "/lib/x86_64-linux-gnu/libc.so.6"
+#define APP "/srv/app"
+
+#define MAX_STACKS 64
+static an_stack stacks[MAX_STACKS];
+static size_t nstacks;
+
+/* Adds a stack: the allocator in libc, then the frames (innermost
+ * first) given as "function@line" (line = call site in the function,
+ * which also makes its return address), with allocs allocations of
+ * size_min..size_max bytes. */
+static an_stack *add(uint64_t allocs, uint64_t size_min, uint64_t size_max,
+		     ...)
+{
+	an_stack *st = &stacks[nstacks++];
+	memset(st, 0, sizeof *st);
+	st->all = xcalloc(16, sizeof *st->all);
+	st->all[st->nall++] = (an_frame){ .function = "malloc", .module = LIBC,
+					  .ip = 0x1000, .symbolized = 1 };
+	va_list ap;
+	va_start(ap, size_max);
+	const char *spec;
+	while ((spec = va_arg(ap, const char *))) {
+		char name[64];
+		unsigned line = 0;
+		sscanf(spec, "%63[^@]@%u", name, &line);
+		an_frame *f = &st->all[st->nall];
+		*f = (an_frame){ .function = xstrdup(name), .file = "app.c",
+				 .line = line, .module = APP, .symbolized = 1 };
+		/* a return address per (function, line) */
+		for (const char *c = name; *c; c++)
+			f->ip = f->ip * 31 + (unsigned char)*c;
+		f->ip = f->ip * 1000 + line;
+		f->offset = f->ip;
+		f->ip_index = st->nall++;
+	}
+	va_end(ap);
+	st->allocs = allocs;
+	st->size_min = size_min;
+	st->size_max = size_max;
+	return st;
+}
+
+static void reset(void)
+{
+	for (size_t i = 0; i < nstacks; i++) {
+		for (unsigned k = 1; k < stacks[i].nall; k++)
+			free((char *)stacks[i].all[k].function);
+		free(stacks[i].all);
+	}
+	nstacks = 0;
+}
+
+/* Applies the rules; returns the site function of stack i. */
+static const char *site_of(size_t i)
+{
+	return stacks[i].frames[0].function;
+}
+
+static void apply(const an_opts *o)
+{
+	an_wrappers *w = wrappers_new(o);
+	assert_non_null(w);
+	wrappers_apply(w, stacks, nstacks);
+	wrappers_free(w);
+}
+
+/* W called from `callers` places with different sizes. */
+static void wrapper_with_callers(int callers)
+{
+	static const char *const names[] = { "c1@10", "c2@20", "c3@30", "c4@40" };
+	for (int i = 0; i < callers; i++)
+		add(100, 16 * (uint64_t)(i + 1), 16 * (uint64_t)(i + 1), "W@5",
+		    names[i], "main@1", (char *)NULL);
+}
+
+static void test_callers_threshold(void **state)
+{
+	(void)state;
+	/* the documented thresholds, literally: a test that read the macros
+	 * would move with them */
+	wrapper_with_callers(3); /* just inside */
+	apply(NULL);
+	for (size_t i = 0; i < nstacks; i++) {
+		assert_string_not_equal(site_of(i), "W");
+		assert_string_equal(stacks[i].via, "W");
+	}
+	reset();
+	wrapper_with_callers(2); /* just outside */
+	apply(NULL);
+	for (size_t i = 0; i < nstacks; i++) {
+		assert_string_equal(site_of(i), "W");
+		assert_null(stacks[i].via);
+	}
+	reset();
+}
+
+/* W calls the allocator from `calls` places, from three callers. */
+static void wrapper_with_calls(int calls)
+{
+	static const char *const at[] = { "W@1", "W@2", "W@3", "W@4" };
+	static const char *const callers[] = { "c1@10", "c2@20", "c3@30" };
+	for (int c = 0; c < 3; c++)
+		for (int k = 0; k < calls; k++)
+			add(10, 8 + (uint64_t)c, 8 + (uint64_t)c, at[k], callers[c],
+			    "main@1", (char *)NULL);
+}
+
+static void test_calls_threshold(void **state)
+{
+	(void)state;
+	wrapper_with_calls(3);
+	apply(NULL);
+	for (size_t i = 0; i < nstacks; i++)
+		assert_string_equal(stacks[i].via, "W");
+	reset();
+	wrapper_with_calls(4);
+	apply(NULL);
+	for (size_t i = 0; i < nstacks; i++)
+		assert_string_equal(site_of(i), "W");
+	reset();
+}
+
+/* A constructor of one type: the same size for every caller is a site;
+ * one caller with another size makes it a wrapper. */
+static void test_sizes_vary(void **state)
+{
+	(void)state;
+	add(100, 48, 48, "new_item@3", "c1@10", "main@1", (char *)NULL);
+	add(100, 48, 48, "new_item@3", "c2@20", "main@1", (char *)NULL);
+	add(100, 48, 48, "new_item@3", "c3@30", "main@1", (char *)NULL);
+	apply(NULL);
+	for (size_t i = 0; i < nstacks; i++)
+		assert_string_equal(site_of(i), "new_item");
+	reset();
+	add(100, 48, 48, "new_item@3", "c1@10", "main@1", (char *)NULL);
+	add(100, 48, 48, "new_item@3", "c2@20", "main@1", (char *)NULL);
+	add(100, 48, 49, "new_item@3", "c3@30", "main@1", (char *)NULL);
+	apply(NULL);
+	for (size_t i = 0; i < nstacks; i++)
+		assert_string_equal(stacks[i].via, "new_item");
+	reset();
+}
+
+/* W is the site in `site` allocations and passes `other` allocations
+ * on to a function X that allocates itself. */
+static void wrapper_with_share(uint64_t site, uint64_t other)
+{
+	add(site / 3, 16, 16, "W@5", "c1@10", "main@1", (char *)NULL);
+	add(site / 3, 32, 32, "W@5", "c2@20", "main@1", (char *)NULL);
+	add(site - 2 * (site / 3), 64, 64, "W@5", "c3@30", "main@1", (char *)NULL);
+	add(other, 100, 100, "X@7", "W@6", "c1@11", "main@1", (char *)NULL);
+}
+
+static void test_site_share_threshold(void **state)
+{
+	(void)state;
+	/* 900 of 1000 = 90%: inside */
+	wrapper_with_share(900, 100);
+	apply(NULL);
+	assert_string_equal(stacks[0].via, "W");
+	assert_string_equal(site_of(3), "X"); /* X stays X's site */
+	reset();
+	/* 900 of 1001: outside */
+	wrapper_with_share(900, 101);
+	apply(NULL);
+	assert_string_equal(site_of(0), "W");
+	reset();
+}
+
+/* A wrapper over a wrapper (xstrdup over xmalloc): found in two rounds;
+ * the site names the one it called. */
+static void test_nested(void **state)
+{
+	(void)state;
+	add(10, 10, 10, "W@5", "V@3", "c1@10", "main@1", (char *)NULL);
+	add(10, 20, 20, "W@5", "V@3", "c2@20", "main@1", (char *)NULL);
+	add(10, 30, 30, "W@5", "V@3", "c3@30", "main@1", (char *)NULL);
+	add(10, 40, 40, "W@5", "d1@40", "main@1", (char *)NULL);
+	add(10, 50, 50, "W@5", "d2@50", "main@1", (char *)NULL);
+	apply(NULL);
+	assert_string_equal(site_of(0), "c1");
+	assert_string_equal(stacks[0].via, "V");
+	assert_int_equal(stacks[0].nskipped, 3); /* malloc, W, V */
+	assert_string_equal(site_of(3), "d1");
+	assert_string_equal(stacks[3].via, "W");
+	reset();
+}
+
+/* Fixed rules: runtime frames and std:: code are skipped, never named as
+ * "via"; known names need no structure unless --no-auto-wrappers;
+ * --wrapper adds names. */
+static void test_fixed_rules(void **state)
+{
+	(void)state;
+	an_stack *st = add(5, 8, 8, "std::vector<int>::_M_realloc_insert@9",
+			   "fill@12", "main@1", (char *)NULL);
+	st->all[0].function = "operator new(unsigned long)";
+	st->all[0].module = "/usr/lib/x86_64-linux-gnu/libstdc++.so.6";
+	add(5, 8, 8, "xmalloc@4", "only_caller@8", "main@1", (char *)NULL);
+	add(5, 8, 8, "my_alloc@4", "user@8", "main@1", (char *)NULL);
+	apply(NULL);
+	assert_string_equal(site_of(0), "fill");
+	assert_null(stacks[0].via); /* std:: is the runtime */
+	assert_string_equal(site_of(1), "only_caller");
+	assert_string_equal(stacks[1].via, "xmalloc");
+	assert_string_equal(site_of(2), "my_alloc");
+
+	const char *res[] = { "^my_alloc$" };
+	an_opts user = { .wrappers = res, .nwrappers = 1 };
+	apply(&user);
+	assert_string_equal(site_of(2), "user");
+	assert_string_equal(stacks[2].via, "my_alloc");
+
+	an_opts no_auto = { .no_auto_wrappers = 1 };
+	apply(&no_auto);
+	assert_string_equal(site_of(0), "fill"); /* still the runtime */
+	assert_string_equal(site_of(1), "xmalloc");
+	reset();
+
+	/* no structural rule either */
+	wrapper_with_callers(4);
+	apply(&no_auto);
+	for (size_t i = 0; i < nstacks; i++)
+		assert_string_equal(site_of(i), "W");
+	reset();
+
+	const char *bad[] = { "([" };
+	an_opts broken = { .wrappers = bad, .nwrappers = 1 };
+	assert_null(wrappers_new(&broken));
+}
+
+/* Every frame a wrapper: the innermost frame is the site. */
+static void test_all_runtime(void **state)
+{
+	(void)state;
+	an_stack *st = add(5, 8, 8, (char *)NULL);
+	apply(NULL);
+	assert_string_equal(site_of(0), "malloc");
+	assert_int_equal(st->nskipped, 0);
+	reset();
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_callers_threshold),
+		cmocka_unit_test(test_calls_threshold),
+		cmocka_unit_test(test_sizes_vary),
+		cmocka_unit_test(test_site_share_threshold),
+		cmocka_unit_test(test_nested),
+		cmocka_unit_test(test_fixed_rules),
+		cmocka_unit_test(test_all_runtime),
+	};
+	return cmocka_run_group_tests_name("wrapper rules", tests, NULL, NULL);
+}
