@@ -69,6 +69,9 @@ static void classify(an_site *s)
 	double spread = (double)s->size_max /
 			(double)(s->size_min ? s->size_min : 1);
 	s->remedy = REMEDY_NONE;
+	s->nreasons = 0;
+	s->pool_size = s->reserve_bytes = 0;
+	s->saved_calls_per_s = s->saved_bytes_per_s = 0;
 
 	if (s->allocs < RARE_ALLOCS || s->rate_run_per_s < RARE_RATE) {
 		reason(s, "rare: %s allocations (%s over the run) - not worth a pool",
@@ -76,8 +79,7 @@ static void classify(an_site *s)
 		       fmt_rate(b, s->rate_run_per_s));
 		return;
 	}
-	if (s->realloc_grows >= PRESIZE_MIN &&
-	    (double)s->realloc_grows >= PRESIZE_SHARE * (double)s->allocs) {
+	if ((double)s->realloc_grows >= PRESIZE_SHARE * (double)s->allocs) {
 		s->remedy = REMEDY_PRESIZE;
 		s->reserve_bytes = s->chain_final_size_max > s->size_max
 					   ? s->chain_final_size_max

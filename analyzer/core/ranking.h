@@ -11,7 +11,6 @@
 #define RETAINED_RATIO 0.5     /* fewer of them freed than this: none */
 #define LONG_LIVED_NS 1e9      /* half of them surely live longer: none */
 #define PRESIZE_SHARE 0.5      /* realloc growth steps among its allocations */
-#define PRESIZE_MIN 100
 #define STACK_MAX_SIZE 1024    /* tiny ... */
 #define STACK_MAX_LIVE 2       /* ... never more than this live per thread */
 #define STACK_MAX_P99_NS 100e3 /* ... freed within 100 us */

@@ -1,0 +1,287 @@
+/* test_ranking.c - every rule of the ranking (analyzer/core/ranking.c,
+ * docs/ranking.md) on sites built in memory, each threshold just inside
+ * and just outside, with the documented numbers written out literally (a
+ * test that read the macros would move with them); the pool's size in
+ * each case; what a remedy saves; and the order of the report. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "ranking.h"
+
+/* A site that is a pool candidate: 10000 allocations of 64 B, all freed
+ * by the allocating thread within a microsecond, 8 live at once, one
+ * thread, 1000 per second of the run. */
+static an_site pool_site(void)
+{
+	an_site s;
+	memset(&s, 0, sizeof s);
+	s.where.function = "site";
+	s.allocs = s.frees = 10000;
+	s.alloc_bytes = s.free_bytes = 640000;
+	s.size_min = s.size_max = 64;
+	s.peak = (an_peak){ 8, 8, 512, 512 };
+	s.thread_peak = s.peak;
+	s.alloc_threads = 1;
+	s.lifetime_p50 = (an_pct){ 512, 1024 };
+	s.lifetime_p99 = (an_pct){ 512, 1024 };
+	s.rate_run_per_s = 1000;
+	s.rate_per_s = s.rate_peak_per_s = 1000;
+	s.bytes_run_per_s = 64000;
+	return s;
+}
+
+static enum remedy rank_one(an_site *s)
+{
+	analysis a;
+	memset(&a, 0, sizeof a);
+	a.sites = s;
+	a.nsites = 1;
+	rank_sites(&a);
+	free(a.ranked);
+	return s->remedy;
+}
+
+static int has_reason(const an_site *s, const char *text)
+{
+	for (int i = 0; i < s->nreasons; i++)
+		if (strstr(s->reasons[i], text))
+			return 1;
+	return 0;
+}
+
+static void test_rare(void **state)
+{
+	(void)state;
+	an_site s = pool_site();
+	s.allocs = s.frees = 1000;
+	assert_int_equal(rank_one(&s), REMEDY_POOL);
+	s = pool_site();
+	s.allocs = s.frees = 999;
+	assert_int_equal(rank_one(&s), REMEDY_NONE);
+	assert_true(has_reason(&s, "rare"));
+	s = pool_site();
+	s.rate_run_per_s = 100;
+	assert_int_equal(rank_one(&s), REMEDY_POOL);
+	s = pool_site();
+	s.rate_run_per_s = 99.9;
+	assert_int_equal(rank_one(&s), REMEDY_NONE);
+	/* the active-window rate does not count: a burst is still rare */
+	s.rate_per_s = s.rate_peak_per_s = 1e9;
+	assert_int_equal(rank_one(&s), REMEDY_NONE);
+}
+
+static void test_presize(void **state)
+{
+	(void)state;
+	an_site s = pool_site();
+	s.allocs = s.frees = 2000;
+	s.realloc_grows = 1000; /* half: inside */
+	s.chain_final_size_max = 4096;
+	assert_int_equal(rank_one(&s), REMEDY_PRESIZE);
+	assert_int_equal(s.reserve_bytes, 4096);
+	/* saves the growth steps' share of the run rate */
+	assert_true(s.saved_calls_per_s == 1000.0 * 1000 / 2000);
+	s = pool_site();
+	s.allocs = s.frees = 2001;
+	s.realloc_grows = 1000; /* under half */
+	assert_int_equal(rank_one(&s), REMEDY_POOL);
+	s = pool_site();
+	s.allocs = s.frees = 1000;
+	s.realloc_grows = 500; /* the fewest that can be half */
+	assert_int_equal(rank_one(&s), REMEDY_PRESIZE);
+	s.realloc_grows = 499;
+	assert_int_equal(rank_one(&s), REMEDY_POOL);
+	/* the largest request when no chain ended bigger */
+	s = pool_site();
+	s.realloc_grows = s.allocs;
+	s.size_max = 300;
+	s.chain_final_size_max = 200;
+	assert_int_equal(rank_one(&s), REMEDY_PRESIZE);
+	assert_int_equal(s.reserve_bytes, 300);
+}
+
+static void test_retained(void **state)
+{
+	(void)state;
+	an_site s = pool_site();
+	s.frees = 5000; /* half freed: inside */
+	assert_int_equal(rank_one(&s), REMEDY_POOL);
+	s = pool_site();
+	s.frees = 4999;
+	assert_int_equal(rank_one(&s), REMEDY_NONE);
+	assert_true(has_reason(&s, "long-lived"));
+}
+
+static void test_long_lived(void **state)
+{
+	(void)state;
+	an_site s = pool_site();
+	s.lifetime_p50 = (an_pct){ 1e9, 2e9 }; /* surely >= 1 s */
+	s.lifetime_p99 = s.lifetime_p50;
+	assert_int_equal(rank_one(&s), REMEDY_NONE);
+	assert_true(has_reason(&s, "half live longer than 1.00 s"));
+	s = pool_site();
+	s.lifetime_p50 = (an_pct){ 0.999e9, 2e9 }; /* maybe less */
+	s.lifetime_p99 = s.lifetime_p50;
+	assert_int_equal(rank_one(&s), REMEDY_POOL);
+}
+
+/* A tiny site freed at once on its own thread. */
+static an_site stack_site(void)
+{
+	an_site s = pool_site();
+	s.size_max = 1024;
+	s.thread_peak = (an_peak){ 2, 2, 0, 0 };
+	s.peak = s.thread_peak;
+	s.lifetime_p99 = (an_pct){ 50e3, 100e3 };
+	return s;
+}
+
+static void test_stack(void **state)
+{
+	(void)state;
+	an_site s = stack_site();
+	assert_int_equal(rank_one(&s), REMEDY_STACK);
+	assert_true(s.saved_calls_per_s == s.rate_run_per_s);
+	s = stack_site();
+	s.size_max = 1025;
+	assert_int_equal(rank_one(&s), REMEDY_POOL);
+	s = stack_site();
+	s.thread_peak = (an_peak){ 2, 3, 0, 0 }; /* maybe 3 */
+	assert_int_equal(rank_one(&s), REMEDY_POOL);
+	s = stack_site();
+	s.xfrees = 1;
+	assert_int_equal(rank_one(&s), REMEDY_POOL);
+	s = stack_site();
+	s.lifetime_p99 = (an_pct){ 50e3, 100.001e3 };
+	assert_int_equal(rank_one(&s), REMEDY_POOL);
+}
+
+static void test_arena(void **state)
+{
+	(void)state;
+	/* pile up: 64 live at once, a quarter of 256 */
+	an_site s = pool_site();
+	s.allocs = s.frees = 1000;
+	s.peak = (an_peak){ 250, 250, 0, 0 };
+	assert_int_equal(rank_one(&s), REMEDY_ARENA);
+	assert_true(has_reason(&s, "pile up"));
+	s.peak = (an_peak){ 249, 1000, 0, 0 }; /* surely only 249: under */
+	assert_int_equal(rank_one(&s), REMEDY_POOL);
+	s.allocs = s.frees = 256;
+	s.rate_run_per_s = 1000;
+	s.allocs = s.frees = 1000;
+	s.peak = (an_peak){ 64, 64, 0, 0 }; /* 64 of 1000: no pile-up */
+	assert_int_equal(rank_one(&s), REMEDY_POOL);
+	/* spread: sizes over 16x with 64 live at once */
+	s = pool_site();
+	s.size_min = 10;
+	s.size_max = 161;
+	s.peak = (an_peak){ 64, 64, 0, 0 };
+	assert_int_equal(rank_one(&s), REMEDY_ARENA);
+	assert_true(has_reason(&s, "sizes vary"));
+	s.size_max = 160; /* exactly 16x: not over */
+	assert_int_equal(rank_one(&s), REMEDY_POOL);
+	s.size_max = 161;
+	s.peak = (an_peak){ 63, 63, 0, 0 };
+	assert_int_equal(rank_one(&s), REMEDY_POOL);
+}
+
+static void test_pool_size_and_sharing(void **state)
+{
+	(void)state;
+	/* one thread: the peak */
+	an_site s = pool_site();
+	assert_int_equal(rank_one(&s), REMEDY_POOL);
+	assert_int_equal(s.pool_size, 8);
+	assert_true(s.saved_calls_per_s == 1000.0 * (1 - 8.0 / 10000));
+	/* several threads, exact peak */
+	s = pool_site();
+	s.alloc_threads = 4;
+	s.peak = (an_peak){ 20, 20, 0, 0 };
+	s.thread_peak = (an_peak){ 8, 8, 0, 0 };
+	rank_one(&s);
+	assert_int_equal(s.pool_size, 20);
+	/* several threads, bounded, few cross-thread frees: a per-thread
+	 * cache of the one-thread peak each */
+	s = pool_site();
+	s.alloc_threads = 4;
+	s.peak = (an_peak){ 8, 32, 0, 0 };
+	s.thread_peak = (an_peak){ 8, 8, 0, 0 };
+	s.xfree_ratio = 0.1; /* 10%: inside */
+	rank_one(&s);
+	assert_int_equal(s.pool_size, 8);
+	assert_true(has_reason(&s, "per-thread cache needs no lock"));
+	assert_true(s.saved_calls_per_s == 1000.0 * (1 - 32.0 / 10000));
+	/* over 10%: a shared pool of the peak's upper bound */
+	s.xfree_ratio = 0.1001;
+	rank_one(&s);
+	assert_int_equal(s.pool_size, 32);
+	assert_true(has_reason(&s, "a shared pool"));
+	assert_true(has_reason(&s, "8..32 live at once"));
+}
+
+static void test_spread_warning(void **state)
+{
+	(void)state;
+	an_site s = pool_site();
+	s.size_min = 10;
+	s.size_max = 81;
+	rank_one(&s);
+	assert_true(has_reason(&s, "cap what the pool takes back"));
+	s.size_max = 80; /* exactly 8x */
+	rank_one(&s);
+	assert_false(has_reason(&s, "cap what the pool takes back"));
+}
+
+static void test_order(void **state)
+{
+	(void)state;
+	an_site v[5];
+	for (int i = 0; i < 5; i++)
+		v[i] = pool_site();
+	v[0].where.function = "rare";
+	v[0].allocs = v[0].frees = 10; /* none: last */
+	v[1].where.function = "slow";
+	v[1].rate_run_per_s = 500;
+	v[2].where.function = "fast";
+	v[2].rate_run_per_s = 5000;
+	v[3].where.function = "b_tie"; /* same saving, more bytes */
+	v[3].alloc_bytes = v[3].free_bytes = 700000;
+	v[4].where.function = "a_tie";
+	analysis a;
+	memset(&a, 0, sizeof a);
+	a.sites = v;
+	a.nsites = 5;
+	rank_sites(&a);
+	static const char *const want[] = { "fast", "b_tie", "a_tie", "slow",
+					    "rare" };
+	for (int r = 0; r < 5; r++)
+		assert_string_equal(v[a.ranked[r]].where.function, want[r]);
+	assert_int_equal(v[2].rank, 1);
+	assert_int_equal(v[0].rank, 5);
+	free(a.ranked);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_rare),
+		cmocka_unit_test(test_presize),
+		cmocka_unit_test(test_retained),
+		cmocka_unit_test(test_long_lived),
+		cmocka_unit_test(test_stack),
+		cmocka_unit_test(test_arena),
+		cmocka_unit_test(test_pool_size_and_sharing),
+		cmocka_unit_test(test_spread_warning),
+		cmocka_unit_test(test_order),
+	};
+	return cmocka_run_group_tests_name("ranking rules", tests, NULL, NULL);
+}
