@@ -27,7 +27,8 @@ PRELOAD_CFLAGS := -fPIC -fvisibility=hidden -ftls-model=initial-exec \
 PRELOAD_LIBS := -lunwind -lz -ldl -lpthread
 
 ANALYZER_LIB_SRC := $(filter-out analyzer/main.c,$(wildcard analyzer/*.c))
-ANALYZER_LIB_OBJ := $(ANALYZER_LIB_SRC:%.c=$(B)/%.o) $(B)/analyzer/profile.pb-c.o
+ANALYZER_LIB_OBJ := $(ANALYZER_LIB_SRC:%.c=$(B)/%.o) $(B)/analyzer/profile.pb-c.o \
+	$(B)/analyzer/web_assets.o
 ANALYZER_LIBS := -ldw -lelf -lprotobuf-c -lz -lm -lstdc++
 ANALYZER_CFLAGS := -Ianalyzer -I$(B)/analyzer
 
@@ -62,6 +63,18 @@ $(B)/analyzer/profile.pb-c.c: $(B)/.deps-build
 
 $(B)/analyzer/profile.pb-c.o: $(B)/analyzer/profile.pb-c.c
 	$(Q)$(CC) $(CFLAGS) -std=gnu11 -I$(B)/analyzer -c $< -o $@
+
+# The HTML pages' template, style and scripts, compiled in (analyzer/html.c).
+WEB_ASSETS := $(sort $(wildcard analyzer/web/*.html analyzer/web/*.css \
+	analyzer/web/*.js))
+
+$(B)/analyzer/web_assets.c: $(WEB_ASSETS) mk/embed.sh
+	$(Q)mkdir -p $(dir $@)
+	@echo "  EMBED   analyzer/web/"
+	$(Q)sh mk/embed.sh $(WEB_ASSETS) > $@.tmp && mv $@.tmp $@
+
+$(B)/analyzer/web_assets.o: $(B)/analyzer/web_assets.c analyzer/html.h
+	$(Q)$(CC) $(CFLAGS) -std=gnu11 -Iinclude -Ianalyzer -c $< -o $@
 
 $(B)/analyzer/%.o: analyzer/%.c $(B)/.deps-build $(B)/analyzer/profile.pb-c.c
 	$(Q)mkdir -p $(dir $@)

@@ -88,6 +88,10 @@ int view_opts_parse(view_opts *o, int argc, char **argv, const char *cmd,
 			break;
 		if (!strcmp(arg, "--json")) {
 			o->json = 1;
+		} else if (!strcmp(arg, "--html") && !strcmp(cmd, "report")) {
+			if (i + 1 >= argc)
+				return usage_error("%s: --html needs a file name", cmd);
+			o->html = argv[++i];
 		} else if (!strcmp(arg, "-n")) {
 			char *end;
 			if (i + 1 >= argc)

@@ -96,6 +96,7 @@ typedef struct analysis {
 /* Options shared by the views that read profiles. */
 typedef struct view_opts {
 	int json;
+	const char *html;        /* report --html OUT: the page's path */
 	int limit;               /* -n; 0: the view's default */
 	const char *wrappers[32];
 	int nwrappers;
@@ -105,8 +106,8 @@ typedef struct view_opts {
 	int nfiles;
 } view_opts;
 
-/* Parses the options common to the views (-n, --json, --wrapper, and the
- * top flags); the rest of argv are files. Returns 0, or 2 after printing
+/* Parses the options common to the views (-n, --json, --wrapper, the top
+ * flags, and report's --html OUT); the rest of argv are files. Returns 0, or 2 after printing
  * a usage message. */
 int view_opts_parse(view_opts *o, int argc, char **argv, const char *cmd,
 		    int allow_top_flags);

@@ -13,12 +13,12 @@ static const struct command {
 	{ "record", cmd_record,
 	  "record [-o DIR] [--interval MS] [--sample N] [--depth N] "
 	  "[--no-children] [--site-peak] -- CMD [ARG...]" },
-	{ "report", cmd_report, "report [-n N] [--json] [--wrapper REGEX] FILE..." },
+	{ "report", cmd_report, "report [-n N] [--json | --html OUT] [--wrapper REGEX] FILE..." },
 	{ "top", cmd_top,
 	  "top [--alloc_objects|--alloc_space|--inuse_objects|--inuse_space] "
 	  "[--cum] [--lines] [-n N] [--json] FILE..." },
 	{ "threads", cmd_threads, "threads [--json] FILE..." },
-	{ "diff", cmd_diff, "diff [--json] [--per N] BASE NEW" },
+	{ "diff", cmd_diff, "diff [--json | --html OUT] [--per N] BASE NEW" },
 	{ "export", cmd_export,
 	  "export --format pprof|gperftools|folded|json -o OUT FILE..." },
 	{ "info", cmd_info, "info [--json] FILE..." },

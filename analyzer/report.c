@@ -8,6 +8,7 @@
 
 #include "analysis.h"
 #include "commands.h"
+#include "html.h"
 #include "memory.h"
 #include "views.h"
 
@@ -265,6 +266,11 @@ int cmd_report(int argc, char **argv)
 		return rc;
 	}
 	rank_sites(&a);
+	if (o.html) {
+		rc = html_report(o.html, &a, (size_t)o.limit) ? 1 : 0;
+		analysis_free(&a);
+		return rc;
+	}
 	int limit = o.limit ? o.limit : (o.json ? 1000000 : DEFAULT_SITES);
 	if (o.json)
 		print_json(&a, limit, stdout);
