@@ -180,7 +180,8 @@ function hideTooltip() {
 /*
  * Fills table with rows, one per item, under headers that sort on click
  * (numbers largest first, text A to Z; a second click reverses).
- *   columns: [{ label, title, sort: item => number|string, cell: item => <td> }]
+ *   columns: [{ label, title, sort: item => number|string, cell: item => <td>,
+ *               numeric (default true), ascendingFirst }]
  *   opts.rowAttrs(item)  attributes of each <tr>
  *   opts.detail(item)    content of a row shown under an item's row
  *                        while it is expanded (toggle with expand())
@@ -192,9 +193,10 @@ function sortableTable(table, columns, items, opts = {}) {
 	const head = el('tr', {});
 	columns.forEach((c, i) => {
 		const th = el('th', { title: c.title, tabindex: 0, scope: 'col',
-			class: c.numeric ? 'num' : '' }, c.label);
+			class: c.numeric !== false ? 'num' : '' }, c.label);
 		const sortBy = () => {
-			descending = sortCol === i ? !descending : c.numeric !== false;
+			descending = sortCol === i ? !descending
+				: c.numeric !== false && !c.ascendingFirst;
 			sortCol = i;
 			const key = c.sort;
 			order = items.slice().sort((a, b) => {

@@ -69,7 +69,7 @@ function renderRanked(data, flame) {
 	const toggle = site => table.expand(site);
 	const columns = [
 		{ label: '#', title: 'rank: the remedy that saves the most allocator calls first',
-			sort: s => -s.rank, numeric: true,
+			sort: s => s.rank, ascendingFirst: true,
 			cell: s => el('td', { class: 'num rank', 'data-value': s.rank }, s.rank) },
 		{ label: 'site', title: 'the function that allocates, and why it got its remedy',
 			numeric: false, sort: s => s.function,
@@ -115,7 +115,7 @@ function renderRanked(data, flame) {
 				const t = threads.get(s.rank) || { count: 0, threads: [] };
 				return el('td', { class: 'num', 'data-value': t.count,
 					title: t.threads.map(x => `${x.name || '?'} (${x.tid}): ${fmtExact(x.alloc_objects)}`).join('\n') },
-				t.count, el('div', { class: 'small' }, t.threads.slice(0, 2).map(x => x.name || x.tid).join(', ')));
+				t.count, t.count === 1 ? el('div', { class: 'small' }, t.threads[0].name || t.threads[0].tid) : null);
 			} },
 		{ label: 'stacks', numeric: false, sort: s => s.rank,
 			cell: s => el('td', {}, el('button', { type: 'button', class: 'expand',
