@@ -680,26 +680,79 @@ static const char *program_name(const analysis *a)
 	return f && f->comm ? f->comm : "?";
 }
 
-/* The `report --json` document of the first sites ranked sites into
- * *doc, or of fewer when it would be larger than REPORT_BUDGET. Returns
- * how many sites it holds. */
-static size_t ranked_document(const analysis *a, size_t sites, char **doc,
-			      size_t *len)
+/* "threads" as in `report --json` (json_threads()) without each thread's
+ * timeline: the page's timeline holds them, merged into fewer points. */
+static void json_threads_brief(json *j, const analysis *a)
 {
+	json_begin_array(j, "threads");
+	for (size_t fi = 0; fi < a->set->nfiles; fi++) {
+		const pf_file *f = a->set->files[fi];
+		uint64_t k = pf_scale(f);
+		for (size_t ti = 0; ti < f->nthreads; ti++) {
+			const pf_thread *t = f->threads[ti];
+			if (!t)
+				continue;
+			/* the rate over the thread's life, as threadview.c has it */
+			uint64_t end = t->ended && t->end_ns ? t->end_ns
+							     : f->duration_ns;
+			uint64_t ns = end > t->start_ns ? end - t->start_ns : 0;
+			double secs = (double)(ns ? ns : 1000000) / 1e9;
+			json_begin_object(j, NULL);
+			json_u64(j, "pid", f->pid);
+			json_u64(j, "tid", t->tid);
+			json_str(j, "name", t->name);
+			json_u64(j, "alloc_objects", t->allocs * k);
+			json_u64(j, "alloc_space", t->alloc_bytes * k);
+			json_u64(j, "frees", t->frees * k);
+			json_u64(j, "cross_thread_frees", t->xfrees * k);
+			json_double(j, "alloc_rate_per_s",
+				    (double)(t->allocs * k) / secs);
+			json_u64(j, "start_ns", t->start_ns);
+			if (t->ended)
+				json_u64(j, "end_ns", t->end_ns);
+			else
+				json_null(j, "end_ns");
+			json_end_object(j);
+		}
+	}
+	json_end_array(j);
+}
+
+/* The `report --json` document of the first sites ranked sites into
+ * *doc. When it would be larger than REPORT_BUDGET, first the threads'
+ * timelines are left out (*brief_threads set), then sites. Returns how
+ * many sites it holds. */
+static size_t ranked_document(const analysis *a, size_t sites,
+			      int *brief_threads, char **doc, size_t *len)
+{
+	*brief_threads = 0;
 	for (;;) {
 		FILE *m = memstream(doc, len);
 		json j;
 		page_json(&j, m);
 		json_begin_object(&j, NULL);
-		json_ranked(&j, a, sites);
+		if (*brief_threads) {
+			json_totals(&j, a);
+			json_threads_brief(&j, a);
+			json_begin_array(&j, "sites");
+			for (size_t r = 0; r < sites; r++)
+				json_site(&j, a, &a->sites[a->ranked[r]]);
+			json_end_array(&j);
+		} else {
+			json_ranked(&j, a, sites);
+		}
 		json_end_object(&j);
 		fclose(m);
-		if (*len <= (size_t)REPORT_BUDGET || sites <= 1)
+		if (*len <= (size_t)REPORT_BUDGET || (*brief_threads && sites <= 1))
 			return sites;
+		free(*doc);
+		if (!*brief_threads) {
+			*brief_threads = 1;
+			continue;
+		}
 		size_t fewer = (size_t)((double)sites * REPORT_BUDGET /
 					(double)*len * 0.9);
 		sites = fewer >= 1 && fewer < sites ? fewer : sites - 1;
-		free(*doc);
 	}
 }
 
@@ -707,11 +760,12 @@ int html_report(const char *path, const analysis *a, size_t site_limit)
 {
 	char *ranked = NULL, *doc = NULL;
 	size_t ranked_len = 0, len = 0;
+	int brief_threads;
 	if (!site_limit)
 		site_limit = SITES_MAX;
 	size_t sites = ranked_document(a, a->nsites < site_limit ? a->nsites
 								  : site_limit,
-				       &ranked, &ranked_len);
+				       &brief_threads, &ranked, &ranked_len);
 	FILE *m = memstream(&doc, &len);
 	struct stack_cut cut;
 	json j;
@@ -726,6 +780,7 @@ int html_report(const char *path, const analysis *a, size_t site_limit)
 	json_begin_object(&j, "limits");
 	json_u64(&j, "sites_total", a->nsites);
 	json_u64(&j, "sites_shown", sites);
+	json_bool(&j, "report_thread_timelines", !brief_threads);
 	json_stack_cut(&j, "stacks", &cut);
 	json_u64(&j, "timeline_points_max", TIMELINE_POINTS);
 	json_u64(&j, "timeline_threads_max", TIMELINE_THREADS);

@@ -28,8 +28,8 @@ function renderSummary(data) {
 			'allocations recorded; counts are estimates.'));
 	if (lim.sites_shown < lim.sites_total)
 		out.append(el('p', { class: 'warning', id: 'sites-cut' },
-			`The table shows the first ${fmtExact(lim.sites_shown)} of ` +
-			`${fmtExact(lim.sites_total)} ranked sites (report -n N for more).`));
+			`The table holds the first ${fmtExact(lim.sites_shown)} of ` +
+			`${fmtExact(lim.sites_total)} ranked sites (-n N, or to keep this page small).`));
 	stackCutNote(out, lim.stacks, 'The flame graph', 'stacks-cut');
 }
 
