@@ -308,12 +308,12 @@ static void json_live_sites(json *j, const char *key, const analysis *a,
 {
 	qsort(live, n, sizeof *live, by_bytes_desc);
 	int64_t other_objects = 0, other_bytes = 0;
-	size_t others = 0;
+	size_t shown = 0, others = 0;
 	json_begin_array(j, key);
 	for (size_t i = 0; i < n; i++) {
 		if (live[i].objects <= 0 && live[i].bytes <= 0)
 			continue;
-		if (i >= LIVE_SITES_MAX) {
+		if (shown == LIVE_SITES_MAX) {
 			others++;
 			other_objects += live[i].objects;
 			other_bytes += live[i].bytes;
@@ -328,6 +328,7 @@ static void json_live_sites(json *j, const char *key, const analysis *a,
 		json_i64(j, "inuse_space", live[i].bytes);
 		json_u64(j, "alloc_objects", s->allocs);
 		json_end_object(j);
+		shown++;
 	}
 	json_end_array(j);
 	char *k = xasprintf("%s_others", key);

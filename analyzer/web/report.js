@@ -177,6 +177,8 @@ function liveTable(rows, others, total, id) {
 	return parts;
 }
 
+/* Fills body with one process's charts and peak table; returns the
+ * function that draws the charts again (when the window is resized). */
 function renderProcessTimeline(proc, body) {
 	const xs = [0, ...proc.points.map(p => p.t_ms)];
 	const series = key => [0, ...proc.points.map(p => p[key])];
@@ -211,11 +213,6 @@ function renderProcessTimeline(proc, body) {
 			})) });
 	};
 	draw();
-	let pending = 0;
-	window.addEventListener('resize', () => {
-		clearTimeout(pending);
-		pending = setTimeout(draw, 150);
-	});
 	const peak = el('div', { id: 'peak' });
 	if (proc.peak) {
 		peak.append(el('h3', {}, `Live at the peak: ${fmtBytes(proc.peak.inuse_space)} in ` +
@@ -231,22 +228,31 @@ function renderProcessTimeline(proc, body) {
 		peak.append(el('p', {}, 'No snapshot was written: the process ended before the first one.'));
 	}
 	body.append(peak);
+	return draw;
 }
 
+/* The timeline of one process at a time (a menu picks it in a tree). */
 function renderTimeline(data) {
 	const procs = data.timeline.processes;
 	const section = document.getElementById('timeline-body');
 	const body = el('div', {});
+	let draw = null, pending = 0;
 	if (procs.length > 1) {
 		const select = el('select', { id: 'timeline-process', 'aria-label': 'process' },
 			procs.map((p, i) => el('option', { value: i },
 				`${p.comm || '?'} (pid ${p.pid}), ${p.snapshots} snapshots`)));
-		select.addEventListener('change', () => renderProcessTimeline(procs[+select.value], body));
+		select.addEventListener('change', () => {
+			draw = renderProcessTimeline(procs[+select.value], body);
+		});
 		section.append(el('label', {}, 'process ', select));
 	}
 	section.append(body);
 	if (procs.length)
-		renderProcessTimeline(procs[0], body);
+		draw = renderProcessTimeline(procs[0], body);
+	window.addEventListener('resize', () => {
+		clearTimeout(pending);
+		pending = setTimeout(() => draw && draw(), 150);
+	});
 }
 
 /* ---- #leaks ---------------------------------------------------------------------- */

@@ -217,10 +217,11 @@ class Browser:
 
     # ---- what the page did ---------------------------------------------------
 
-    def console_errors(self):
-        """Console errors, uncaught exceptions and error log entries."""
+    def console_errors(self, since=0):
+        """Console errors, uncaught exceptions and error log entries (of
+        the events after the first `since`)."""
         out = []
-        for e in self.events:
+        for e in self.events[since:]:
             p = e.get("params", {})
             if e["method"] == "Runtime.consoleAPICalled" and \
                     p.get("type") in ("error", "assert"):
@@ -237,7 +238,7 @@ class Browser:
                                              p["entry"].get("url", "")))
         return out
 
-    def requests(self):
-        """URLs of every request the page made."""
-        return [e["params"]["request"]["url"] for e in self.events
+    def requests(self, since=0):
+        """URLs of every request made (after the first `since` events)."""
+        return [e["params"]["request"]["url"] for e in self.events[since:]
                 if e["method"] == "Network.requestWillBeSent"]

@@ -117,12 +117,14 @@ true
 
 
 def open_page(b, path):
+    """Opens the page; returns (url, the events before it, drawn, seconds)."""
     url = "file://" + os.path.abspath(path)
     start = time.time()
+    since = len(b.events)
     b.open(url)
     ready = b.wait_for("document.body.dataset.ready === 'true'")
     b.evaluate(HELPERS)
-    return url, ready, time.time() - start
+    return (url, since), ready, time.time() - start
 
 
 def table(b, sel):
@@ -149,10 +151,11 @@ def embedded_document(path):
     return m.group(1) if m else ""
 
 
-def clean_page(b, url, name):
-    errors = b.console_errors()
+def clean_page(b, page, name):
+    url, since = page
+    errors = b.console_errors(since)
     check(name + ": no console errors", not errors, "; ".join(errors)[:600])
-    others = [u for u in b.requests() if u != url]
+    others = [u for u in b.requests(since) if u != url]
     check(name + ": no network request but the page itself", not others,
           ", ".join(others)[:600])
 
@@ -160,7 +163,7 @@ def clean_page(b, url, name):
 # ---- the report page ----------------------------------------------------------
 
 def check_report(b, path, truth, shots):
-    url, ready, secs = open_page(b, path)
+    page, ready, secs = open_page(b, path)
     check("report: the page opens from disk and draws (%.1f s)" % secs, ready)
 
     doc = embedded_document(path)
@@ -317,13 +320,13 @@ def check_report(b, path, truth, shots):
                " document.querySelector('#site-1 button.expand').click()")
     b.screenshot(os.path.join(shots, "report.png"), height=1800)
     check("report: screenshot saved", os.path.getsize(os.path.join(shots, "report.png")) > 10000)
-    clean_page(b, url, "report")
+    clean_page(b, page, "report")
 
 
 # ---- the diff page -------------------------------------------------------------
 
 def check_diff(b, path, fields, shots):
-    url, ready, secs = open_page(b, path)
+    page, ready, secs = open_page(b, path)
     check("diff: the page opens from disk and draws (%.1f s)" % secs, ready)
     rows = {r["fn"]: r for r in table(b, "#diff-table")}
     ff = rows.get("format_field")
@@ -346,17 +349,37 @@ def check_diff(b, path, fields, shots):
           frame(frames(b, "#diff-flame-graph"), "format_field") is None)
     b.click('#diff-flame-width button[data-value="0"]')
     b.screenshot(os.path.join(shots, "diff.png"))
-    clean_page(b, url, "diff")
+    clean_page(b, page, "diff")
 
 
 def check_huge(b, path):
-    url, ready, secs = open_page(b, path)
+    page, ready, secs = open_page(b, path)
     check("huge: the page of 131072 stacks draws in %.1f s" % secs, ready and secs < 30)
     note = b.evaluate("(document.getElementById('stacks-cut') || {}).textContent || ''")
     check("huge: it says it keeps only the largest stacks", "131,07" in note, note[:200])
     count = b.evaluate("document.querySelectorAll('#flame-graph g.frame').length")
     check("huge: the flame graph has frames (%d)" % count, count > 10)
-    clean_page(b, url, "huge")
+    clean_page(b, page, "huge")
+
+
+def check_awkward(b, path, name, warning=None, processes=None):
+    """A page of an unusual profile draws without errors, says what is
+    unusual about it, and offers each process of a tree."""
+    page, ready, secs = open_page(b, path)
+    check(name + ": the page draws", ready)
+    if warning:
+        text = b.evaluate("[...document.querySelectorAll('.warning')]"
+                          ".map(w => w.textContent).join(' | ')")
+        check(name + ": it warns " + warning, warning in text, text[:300])
+    if processes:
+        n = b.evaluate("document.querySelectorAll('#timeline-process option').length")
+        check(name + ": a timeline for each of its %d processes" % processes,
+              n == processes, str(n))
+        b.evaluate("(() => { const s = document.getElementById('timeline-process');"
+                   " s.value = s.options.length - 1; s.dispatchEvent(new Event('change')); })()")
+        check(name + ": switching process redraws the timeline",
+              b.evaluate("!!document.querySelector('#chart-inuse-space')"))
+    clean_page(b, page, name)
 
 
 def main():
@@ -368,6 +391,10 @@ def main():
     ap.add_argument("--shots", required=True)
     ap.add_argument("--source", required=True, help="tests/progs/planted.c")
     ap.add_argument("--logger", required=True, help="logger_before.c")
+    ap.add_argument("--tree")
+    ap.add_argument("--tree-files", type=int)
+    ap.add_argument("--killed")
+    ap.add_argument("--sampled")
     args = ap.parse_args()
     truth = planted_truth(args.source)
     fields = logger_fields(args.logger)
@@ -376,9 +403,15 @@ def main():
             check_report(b, args.report, truth, args.shots)
         with cdp.Browser(args.chromium) as b:
             check_diff(b, args.diff, fields, args.shots)
-        if args.huge:
-            with cdp.Browser(args.chromium) as b:
+        with cdp.Browser(args.chromium) as b:
+            if args.huge:
                 check_huge(b, args.huge)
+            if args.tree:
+                check_awkward(b, args.tree, "tree", processes=args.tree_files)
+            if args.killed:
+                check_awkward(b, args.killed, "killed", warning="PARTIAL")
+            if args.sampled:
+                check_awkward(b, args.sampled, "sampled", warning="SAMPLED")
     except cdp.CdpError as e:
         check("the browser answers", False, str(e))
     print("%d passed, %d failed" % (passed, failed))

@@ -2,7 +2,8 @@
 # browser/run.sh - the HTML pages in a real browser: records the planted
 # program (from a directory whose name holds "</script>", "<!--" and
 # U+2028, so the page's module paths test the JSON escaping), a demo app
-# before and after its fix, and the 131072-stack program; writes
+# before and after its fix, the 131072-stack program, a process tree, a
+# killed run and a sampled one; writes
 # `report --html` and `diff --html` pages; then tests/browser/pages.py
 # opens them in headless Chromium from disk and checks them against the
 # programs' known counts. Screenshots land in $B/tests/browser/.
@@ -45,6 +46,25 @@ size=$(stat -c %s "$WORK/huge.html" 2>/dev/null || echo 0)
 expect "131072 stacks: the page is at most 5 MiB ($size bytes)" \
 	'[ "$size" -gt 0 ] && [ "$size" -le 5242880 ]'
 
+# awkward profiles: a process tree, a killed run, a sampled run
+"$PS" record -o "$WORK/tree" -- sh -c 'ls / >/dev/null; echo x | sort >/dev/null' >/dev/null 2>&1
+ntree=$(ls "$WORK"/tree/*.pscout | wc -l)
+"$PS" report --html "$WORK/tree.html" "$WORK"/tree/*.pscout 2>/dev/null
+mkdir -p "$WORK/killed"
+LD_PRELOAD=$LIB POOLSCOUT_OUT=$WORK/killed POOLSCOUT_INTERVAL_MS=50 \
+	"$T/stress" spin 20000 >"$WORK/ready" &
+pid=$!
+i=0
+while ! grep -q ready "$WORK/ready" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+sleep 0.3
+kill -9 $pid
+wait $pid 2>/dev/null
+"$PS" report --html "$WORK/killed.html" "$WORK"/killed/*.pscout 2>/dev/null
+"$PS" record --sample 10 -o "$WORK/sampled" -- "$T/planted" >/dev/null 2>&1
+"$PS" report --html "$WORK/sampled.html" "$WORK"/sampled/*.pscout 2>/dev/null
+expect "pages of a tree, a killed and a sampled run" \
+	'[ -s "$WORK/tree.html" ] && [ -s "$WORK/killed.html" ] && [ -s "$WORK/sampled.html" ]'
+
 # a page that cannot be written: exit 1 and one line
 "$PS" report --html /nonexistent/dir/r.html "$WORK"/planted/*.pscout 2>"$WORK/err"
 rc=$?
@@ -54,6 +74,8 @@ expect "unwritable --html path: exit 1, one line" \
 if timeout 300 /usr/bin/python3 tests/browser/pages.py --chromium "$CHROMIUM" \
 	--report "$WORK/report.html" --diff "$WORK/diff.html" \
 	--huge "$WORK/huge.html" --shots "$SHOTS" --source tests/progs/planted.c \
+	--tree "$WORK/tree.html" --tree-files "$ntree" --killed "$WORK/killed.html" \
+	--sampled "$WORK/sampled.html" \
 	--logger demo-apps/logger/logger_before.c; then
 	ok "pages in Chromium"
 else
