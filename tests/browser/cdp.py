@@ -11,6 +11,7 @@ import base64
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -42,11 +43,20 @@ class Browser:
         self.proc = subprocess.Popen(
             [binary, *CHROMIUM_FLAGS, "--user-data-dir=" + self.profile,
              "--window-size=%d,%d" % (width, height), "about:blank"],
-            stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
+            stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log,
+            start_new_session=True)
         self.next_id = 0
         self.events = []
+        self.ws = None
+        try:
+            self._attach(width, height)
+        except Exception:
+            self.close()
+            raise
+
+    def _attach(self, width, height):
         self.ws = websocket.create_connection(
-            self._browser_url(), timeout=timeout, suppress_origin=True)
+            self._browser_url(), timeout=self.timeout, suppress_origin=True)
         target = self.send("Target.createTarget", {"url": "about:blank"})
         self.session = self.send("Target.attachToTarget", {
             "targetId": target["targetId"], "flatten": True})["sessionId"]
@@ -86,19 +96,19 @@ class Browser:
         self.close()
 
     def close(self):
+        if self.ws:
+            try:
+                self.send("Browser.close")
+            except Exception:
+                pass
         try:
-            self.send("Browser.close")
-        except Exception:
-            pass
-        try:
-            self.proc.wait(timeout=10)
+            self.proc.wait(timeout=10 if self.ws else 0.5)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
+            # its own process group: the renderers and helpers go too
+            os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
-        try:
+        if self.ws:
             self.ws.close()
-        except Exception:
-            pass
         self.log.close()
         shutil.rmtree(self.profile, ignore_errors=True)
 
