@@ -30,7 +30,8 @@ PRELOAD_LIBS := -lunwind -lz -ldl -lpthread
 # their shared presentation) and the commands on top of it.
 ANALYZER_LIB_SRC := $(wildcard analyzer/core/*.c) \
 	$(filter-out analyzer/cmd/main.c,$(wildcard analyzer/cmd/*.c))
-ANALYZER_LIB_OBJ := $(ANALYZER_LIB_SRC:%.c=$(B)/%.o) $(B)/analyzer/profile.pb-c.o
+ANALYZER_LIB_OBJ := $(ANALYZER_LIB_SRC:%.c=$(B)/%.o) $(B)/analyzer/profile.pb-c.o \
+	$(B)/analyzer/web_assets.o
 ANALYZER_LIBS := -ldw -lelf -lprotobuf-c -lz -lm -lstdc++
 ANALYZER_CFLAGS := -Ianalyzer/core -Ianalyzer/cmd -I$(B)/analyzer
 
@@ -65,6 +66,18 @@ $(B)/analyzer/profile.pb-c.c: $(B)/.deps-build
 
 $(B)/analyzer/profile.pb-c.o: $(B)/analyzer/profile.pb-c.c
 	$(Q)$(CC) $(CFLAGS) -std=gnu11 -I$(B)/analyzer -c $< -o $@
+
+# The HTML pages' template, style and scripts, compiled in (analyzer/cmd/html.c).
+WEB_ASSETS := $(sort $(wildcard analyzer/web/*.html analyzer/web/*.css \
+	analyzer/web/*.js))
+
+$(B)/analyzer/web_assets.c: $(WEB_ASSETS) mk/embed.sh
+	$(Q)mkdir -p $(dir $@)
+	@echo "  EMBED   analyzer/web/"
+	$(Q)sh mk/embed.sh $(WEB_ASSETS) > $@.tmp && mv $@.tmp $@
+
+$(B)/analyzer/web_assets.o: $(B)/analyzer/web_assets.c analyzer/cmd/html.h
+	$(Q)$(CC) $(CFLAGS) -std=gnu11 -Iinclude $(ANALYZER_CFLAGS) -c $< -o $@
 
 $(B)/analyzer/%.o: analyzer/%.c $(B)/.deps-build $(B)/analyzer/profile.pb-c.c
 	$(Q)mkdir -p $(dir $@)

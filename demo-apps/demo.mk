@@ -24,5 +24,10 @@ demo: all $(DEMO_APPS)
 	$(Q)$(B)/poolscout record -o $(DB)/after -- $(DB)/logger_after 4 50000 >/dev/null
 	@echo; echo "== poolscout diff before after (allocations per log line)"
 	$(Q)$(B)/poolscout diff $(DB)/before $(DB)/after
+	@echo; echo "== the same as pages for a browser (one self-contained file each)"
+	$(Q)$(B)/poolscout report --html $(DB)/report.html $(DB)/before/*.pscout
+	$(Q)$(B)/poolscout diff --html $(DB)/diff.html $(DB)/before $(DB)/after
+	@echo "   report: file://$(abspath $(DB)/report.html)"
+	@echo "   diff:   file://$(abspath $(DB)/diff.html)"
 
 .PHONY: demo demo-apps

@@ -1,7 +1,8 @@
 #!/bin/sh
 # asan.sh - the analyzer and its tests rebuilt with AddressSanitizer and
 # UBSan (any report fails), then: the reader and format unit tests, the
-# golden views, and every view over fresh profiles of real programs.
+# golden views, and every view (the HTML pages too) over fresh profiles
+# of real programs.
 set -eu
 B=${POOLSCOUT_BUILD:-build}
 A=$B/asan
@@ -21,8 +22,10 @@ trap 'rm -rf "$W"' EXIT
 "$B/poolscout" record -o "$W/p" -- "$B/tests/planted" >/dev/null 2>&1
 "$B/poolscout" record -o "$W/p" -- sh -c 'ls /usr/bin | sort | head -3' >/dev/null 2>&1
 for view in "report" "report --json" "top --cum --lines" "top --inuse_space" \
-	"threads --json" "info"; do
+	"threads --json" "info" "report --html $W/report.html"; do
 	# shellcheck disable=SC2086
 	"$A/poolscout" $view "$W"/p/*.pscout >/dev/null
 done
+"$B/poolscout" record -o "$W/q" -- "$B/tests/planted" >/dev/null 2>&1
+"$A/poolscout" diff --html "$W/diff.html" "$W/p" "$W/q" 2>/dev/null
 echo "asan: clean"

@@ -21,6 +21,7 @@ int cmd_export(int argc, char **argv);
 #define MAX_WRAPPER_OPTS 32
 typedef struct view_opts {
 	int json;
+	const char *html;         /* report --html OUT: the page's path */
 	int limit;                /* -n; 0: the view's default */
 	const char *wrappers[MAX_WRAPPER_OPTS];
 	an_opts model;            /* points at wrappers */
@@ -34,6 +35,7 @@ enum {
 	VIEW_TOP_FLAGS = 1,  /* --alloc_objects ... --cum --lines */
 	VIEW_NO_FILES = 2,   /* files are not required (diff takes its own) */
 	VIEW_EXPORT = 4,     /* --format, -o, --sample-index are the caller's */
+	VIEW_HTML = 8,       /* --html OUT */
 };
 
 /* Parses the options common to the views (-n, --json, --wrapper,

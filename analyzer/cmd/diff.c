@@ -10,6 +10,9 @@
  * when both sides recorded their units (poolscout_mark_work()), each side
  * is divided by its own count, so "allocations per request 45 -> 12" is
  * one line however long each run was.
+ *
+ * --json prints the table as one document; --html OUT writes it into a
+ * page with a differential flame graph of the two sides (html.c).
  */
 #define _GNU_SOURCE
 #include <math.h>
@@ -19,6 +22,7 @@
 #include <sys/stat.h>
 
 #include "commands.h"
+#include "html.h"
 #include "json.h"
 #include "memory.h"
 #include "present.h"
@@ -159,6 +163,44 @@ static void json_side(json *j, const char *key, const analysis *a,
 	json_end_object(j);
 }
 
+/* What `diff --json` (and the page of --html) reports. */
+struct diff_result {
+	const analysis *a;     /* [BASE], [NEW] */
+	const double *divisor; /* [BASE], [NEW] */
+	const char *unit;      /* what divides, or NULL */
+	struct dsite **rows;   /* by size of change */
+	size_t shown;
+};
+
+/* The members of the `diff --json` document (docs/usage.md). */
+static void json_diff_members(json *j, const void *ctx)
+{
+	const struct diff_result *r = ctx;
+	json_side(j, "base", &r->a[BASE], r->divisor[BASE]);
+	json_side(j, "new", &r->a[NEW], r->divisor[NEW]);
+	if (r->unit)
+		json_str(j, "per", r->unit);
+	else
+		json_null(j, "per");
+	json_begin_array(j, "sites");
+	for (size_t k = 0; k < r->shown; k++) {
+		const struct dsite *d = r->rows[k];
+		json_begin_object(j, NULL);
+		json_str(j, "function", d->function);
+		if (d->where->file)
+			json_str(j, "file", d->where->file);
+		else
+			json_null(j, "file");
+		json_u64(j, "line", d->where->line);
+		json_str(j, "status", status(d));
+		json_vals(j, "base", &d->v[BASE], NULL);
+		json_vals(j, "new", &d->v[NEW], NULL);
+		json_vals(j, "delta", &d->v[NEW], &d->v[BASE]);
+		json_end_object(j);
+	}
+	json_end_array(j);
+}
+
 /* "12.3k" or, for per-unit values, "45.2" */
 static const char *fmt_amount(char *buf, double v, int per_unit)
 {
@@ -185,10 +227,15 @@ static const char *fmt_delta(char *buf, double base, double now, int per_unit)
 int cmd_diff(int argc, char **argv)
 {
 	int limit = 0;
+	const char *html = NULL;
 	double per = 0;
 	view_opts o = { 0 };
 	int i;
 	for (i = 1; i < argc && argv[i][0] == '-' && argv[i][1]; i++) {
+		if (!strcmp(argv[i], "--html") && i + 1 < argc) {
+			html = argv[++i];
+			continue;
+		}
 		if (!strcmp(argv[i], "--per") && i + 1 < argc) {
 			char *end;
 			per = strtod(argv[++i], &end);
@@ -206,8 +253,9 @@ int cmd_diff(int argc, char **argv)
 	int as_json = o.json;
 	limit = o.limit;
 	if (argc - i != 2)
-		return usage_error("diff: usage: poolscout diff [--json] [--per N] "
-				   "[-n N] [--wrapper RE] [--no-auto-wrappers] BASE NEW (each a file, a directory of "
+		return usage_error("diff: usage: poolscout diff [--json | --html OUT] "
+				   "[--per N] [-n N] [--wrapper RE] [--no-auto-wrappers] "
+				   "BASE NEW (each a file, a directory of "
 				   "profiles, or a comma-separated list)");
 	analysis a[2];
 	memset(a, 0, sizeof a);
@@ -250,37 +298,19 @@ int cmd_diff(int argc, char **argv)
 		rows[k++] = d;
 	}
 	qsort(rows, n, sizeof *rows, by_change);
-	size_t shown = limit ? (size_t)limit : (as_json ? n : 20);
+	size_t shown = limit ? (size_t)limit : (as_json || html ? n : 20);
 	if (shown > n)
 		shown = n;
 
-	if (as_json) {
+	struct diff_result result = { a, divisor, unit, rows, shown };
+	if (html) {
+		if (html_diff(html, &a[BASE], &a[NEW], json_diff_members, &result))
+			rc = 1;
+	} else if (as_json) {
 		json j;
 		json_init(&j, stdout);
 		json_begin_object(&j, NULL);
-		json_side(&j, "base", &a[BASE], divisor[BASE]);
-		json_side(&j, "new", &a[NEW], divisor[NEW]);
-		if (unit)
-			json_str(&j, "per", unit);
-		else
-			json_null(&j, "per");
-		json_begin_array(&j, "sites");
-		for (k = 0; k < shown; k++) {
-			d = rows[k];
-			json_begin_object(&j, NULL);
-			json_str(&j, "function", d->function);
-			if (d->where->file)
-				json_str(&j, "file", d->where->file);
-			else
-				json_null(&j, "file");
-			json_u64(&j, "line", d->where->line);
-			json_str(&j, "status", status(d));
-			json_vals(&j, "base", &d->v[BASE], NULL);
-			json_vals(&j, "new", &d->v[NEW], NULL);
-			json_vals(&j, "delta", &d->v[NEW], &d->v[BASE]);
-			json_end_object(&j);
-		}
-		json_end_array(&j);
+		json_diff_members(&j, &result);
 		json_end_object(&j);
 		json_finish(&j);
 	} else {
@@ -336,5 +366,5 @@ int cmd_diff(int argc, char **argv)
 		free(files[s]);
 		analysis_free(&a[s]);
 	}
-	return 0;
+	return rc;
 }

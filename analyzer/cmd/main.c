@@ -13,12 +13,12 @@ static const struct command {
 	{ "record", cmd_record,
 	  "record [-o DIR] [--interval MS] [--sample N] [--depth N] "
 	  "[--no-children] [--site-peak] -- CMD [ARG...]" },
-	{ "report", cmd_report, "report [-n N] [--json] [WRAPPERS] FILE..." },
+	{ "report", cmd_report, "report [-n N] [--json | --html OUT] [WRAPPERS] FILE..." },
 	{ "top", cmd_top,
 	  "top [--alloc_objects|--alloc_space|--inuse_objects|--inuse_space] "
 	  "[--cum] [--lines] [-n N] [--json] [WRAPPERS] FILE..." },
 	{ "threads", cmd_threads, "threads [--json] [WRAPPERS] FILE..." },
-	{ "diff", cmd_diff, "diff [--json] [--per N] [-n N] [WRAPPERS] BASE NEW" },
+	{ "diff", cmd_diff, "diff [--json | --html OUT] [--per N] [-n N] [WRAPPERS] BASE NEW" },
 	{ "export", cmd_export,
 	  "export --format pprof|gperftools|folded|json -o OUT "
 	  "[--sample-index IDX] [WRAPPERS] FILE..." },

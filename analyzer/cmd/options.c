@@ -25,6 +25,10 @@ int view_opt_one(view_opts *o, int argc, char **argv, int *i,
 	o->model.wrappers = o->wrappers;
 	if (!strcmp(arg, "--json")) {
 		o->json = 1;
+	} else if ((flags & VIEW_HTML) && !strcmp(arg, "--html")) {
+		if (*i + 1 >= argc)
+			return usage_error("%s: --html needs a file name", cmd);
+		o->html = argv[++*i];
 	} else if (!strcmp(arg, "-n")) {
 		char *end;
 		if (*i + 1 >= argc)

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "html.h"
 #include "present.h"
 #include "ranking.h"
 #include "units.h"
@@ -107,7 +108,7 @@ static void print_json(const analysis *a, int limit, FILE *out)
 int cmd_report(int argc, char **argv)
 {
 	view_opts o = { 0 };
-	int rc = view_opts_parse(&o, argc, argv, "report", 0);
+	int rc = view_opts_parse(&o, argc, argv, "report", VIEW_HTML);
 	if (rc)
 		return rc;
 	analysis a;
@@ -117,6 +118,11 @@ int cmd_report(int argc, char **argv)
 		return rc;
 	}
 	rank_sites(&a);
+	if (o.html) {
+		rc = html_report(o.html, &a, (size_t)o.limit) ? 1 : 0;
+		analysis_free(&a);
+		return rc;
+	}
 	int limit = o.limit ? o.limit : (o.json ? 1000000 : DEFAULT_SITES);
 	if (o.json)
 		print_json(&a, limit, stdout);

@@ -116,6 +116,12 @@ void json_null(json *j, const char *k)
 	fputs("null", j->out);
 }
 
+void json_raw(json *j, const char *k, const char *text, size_t len)
+{
+	key(j, k);
+	fwrite(text, 1, len, j->out);
+}
+
 void json_finish(json *j)
 {
 	fputc('\n', j->out);

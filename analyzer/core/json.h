@@ -25,6 +25,8 @@ void json_i64(json *j, const char *key, int64_t value);
 void json_double(json *j, const char *key, double value);
 void json_bool(json *j, const char *key, int value);
 void json_null(json *j, const char *key);
+/* A value already encoded as JSON (len bytes of text), written as is. */
+void json_raw(json *j, const char *key, const char *text, size_t len);
 /* Ends the document with a newline. */
 void json_finish(json *j);
 

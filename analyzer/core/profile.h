@@ -50,10 +50,11 @@ typedef struct pf_step {
 	uint64_t allocs, alloc_bytes, frees, free_bytes;
 } pf_step;
 
-/* Allocations in one snapshot interval of one thread. */
+/* Allocations in one snapshot interval of one thread, and the frees in it
+ * of blocks the thread allocated (free_bytes: their size). */
 typedef struct pf_tick {
 	uint32_t snapshot; /* index into pf_file.snaps */
-	uint64_t allocs, bytes, frees;
+	uint64_t allocs, bytes, frees, free_bytes;
 } pf_tick;
 
 typedef struct pf_thread {

@@ -332,22 +332,23 @@ pf_entry *pf_entry_find(const pf_file *f, uint32_t thread_index,
 }
 
 static void add_tick(pf_thread *t, uint32_t snap, uint64_t allocs,
-		     uint64_t bytes, uint64_t frees)
+		     uint64_t bytes, uint64_t frees, uint64_t free_bytes)
 {
-	if (!allocs && !bytes && !frees)
+	if (!allocs && !bytes && !frees && !free_bytes)
 		return;
 	if (t->nticks && t->ticks[t->nticks - 1].snapshot == snap) {
 		pf_tick *k = &t->ticks[t->nticks - 1];
 		k->allocs += allocs;
 		k->bytes += bytes;
 		k->frees += frees;
+		k->free_bytes += free_bytes;
 		return;
 	}
 	if (t->nticks == t->capticks) {
 		t->capticks = t->capticks ? t->capticks * 2 : 16;
 		t->ticks = xrealloc(t->ticks, t->capticks * sizeof *t->ticks);
 	}
-	t->ticks[t->nticks++] = (pf_tick){ snap, allocs, bytes, frees };
+	t->ticks[t->nticks++] = (pf_tick){ snap, allocs, bytes, frees, free_bytes };
 }
 
 static void add_step(pf_entry *e, uint32_t snap, const pf_entry *n)
@@ -441,7 +442,7 @@ static void read_entry(struct cur *c, pf_file *f, uint32_t snap)
 		return;
 	}
 	add_tick(t, snap, n.allocs - e->allocs, n.alloc_bytes - e->alloc_bytes,
-		 n.frees - e->frees);
+		 n.frees - e->frees, n.free_bytes - e->free_bytes);
 	add_step(e, snap, &n);
 	t->allocs += n.allocs - e->allocs;
 	t->alloc_bytes += n.alloc_bytes - e->alloc_bytes;
