@@ -1,6 +1,6 @@
 #!/bin/sh
 # embed.sh - compiles the page files of analyzer/web/ into the analyzer:
-# writes, on stdout, a C file defining `web_assets` (analyzer/html.h), one
+# writes, on stdout, a C file defining `web_assets` (analyzer/cmd/html.h), one
 # entry per file named by its base name, its bytes as an array.
 #
 #   sh mk/embed.sh analyzer/web/report.html analyzer/web/report.js ... > web_assets.c

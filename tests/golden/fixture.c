@@ -1,7 +1,10 @@
 /* fixture.c - writes a profile with fixed contents (counts, times, tick
  * rate, thread names) whose stacks point into this program's own code,
  * so the golden tests symbolize it to the same functions and lines on
- * every machine. Usage: fixture OUT.pscout
+ * every machine. Usage: fixture OUT.pscout, or fixture --truth to print
+ * the counts it writes, one "site NAME KEY VALUE..." line per site, which
+ * tests/golden/run.sh checks the expected files against (so a golden file
+ * regenerated from a wrong view fails).
  *
  *   golden_pool_site     100000 x 256 B, short-lived, peak 8: pool
  *   golden_grow_site     30000 realloc growth steps up to 64 KiB: presize
@@ -157,12 +160,18 @@ static void put_entry(const struct entry *e, unsigned part, unsigned parts)
 	}
 }
 
+static const char *const site_names[] = {
+	"golden_pool_site", "golden_grow_site", "golden_token_site",
+	"golden_table_site", "golden_handoff_site",
+};
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
-		fprintf(stderr, "usage: fixture OUT.pscout\n");
+		fprintf(stderr, "usage: fixture OUT.pscout | --truth\n");
 		return 2;
 	}
+	int truth_only = !strcmp(argv[1], "--truth");
 	uintptr_t ips[5][2];
 	golden_request(ips);
 	golden_worker(ips);
@@ -210,6 +219,28 @@ int main(int argc, char **argv)
 	static const uint64_t thread_peak_bytes[] = {
 		8 * 256 + 65536 + 16 + 3000 * 1024, 70 * 512
 	};
+	if (truth_only) {
+		for (unsigned i = 0; i < 5; i++) {
+			const struct entry *e = &entries[i];
+			printf("site %s alloc_objects %llu alloc_space %llu "
+			       "frees %llu cross_thread_frees %llu inuse_objects "
+			       "%llu inuse_space %llu peak %llu size_min %llu "
+			       "size_max %llu threads 1\n",
+			       site_names[i], (unsigned long long)e->allocs,
+			       (unsigned long long)e->bytes,
+			       (unsigned long long)e->frees,
+			       (unsigned long long)e->xfrees,
+			       (unsigned long long)(e->allocs - e->frees),
+			       (unsigned long long)(e->bytes - e->free_bytes),
+			       (unsigned long long)stack_peaks[i],
+			       (unsigned long long)e->size_min,
+			       (unsigned long long)e->size_max);
+		}
+		printf("thread 4242 peak %llu\nthread 4243 peak %llu\n",
+		       (unsigned long long)thread_peak[0],
+		       (unsigned long long)thread_peak[1]);
+		return 0;
+	}
 	for (unsigned part = 1; part <= 3; part++) {
 		begin(PS_REC_SNAPSHOT);
 		v(part); v(part * 100000000ull); v(1000000000); v(part * 10000);

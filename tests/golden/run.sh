@@ -28,4 +28,41 @@ for view in $views; do
 	IFS='|'
 done
 IFS=' '
+
+# The expected files themselves against the counts the fixture wrote:
+# regenerating a golden file from a view that got a number wrong fails
+# here, not only in review.
+E=tests/golden/expected
+"$T/golden_fixture" --truth >"$WORK/truth" || bad truth "fixture --truth failed"
+while read -r kind name rest; do
+	case $kind in
+	site)
+		set -- $rest
+		while [ $# -ge 2 ]; do
+			key=$1 want=$2
+			shift 2
+			case $key in
+			peak) q=".peak_live.hi" ;;
+			threads) q=".alloc_threads" ;;
+			*) q=".$key" ;;
+			esac
+			got=$(jq "[.sites[] | select(.function == \"$name\") | $q] | .[0]" "$E/report_json.txt")
+			expect "expected report --json: $name $key = $want" '[ "$got" = "$want" ]'
+		done
+		got=$(jq "[.rows[] | select(.function == \"$name\") | .flat] | .[0]" "$E/top_inuse_space_json.txt")
+		want=$(echo "$rest" | awk '{ for (i = 1; i < NF; i += 2) if ($i == "inuse_space") print $(i + 1) }')
+		expect "expected top --inuse_space --json: $name flat = $want" '[ "$got" = "$want" ]'
+		;;
+	thread)
+		set -- $rest
+		got=$(jq ".threads[] | select(.tid == $name) | .peak_live.hi" "$E/threads_json.txt")
+		want=$2
+		expect "expected threads --json: thread $name peak = $want" '[ "$got" = "$want" ]'
+		;;
+	esac
+done <"$WORK/truth"
+# totals: the sum of the sites
+want=$(awk '$1 == "site" { for (i = 3; i < NF; i += 2) if ($i == "alloc_objects") n += $(i + 1) } END { print n }' "$WORK/truth")
+got=$(sed 's/: N,/: 0,/' "$E/info_json.txt" | jq '.[0].totals.alloc_objects')
+expect "expected info --json: allocations = $want" '[ "$got" = "$want" ]'
 finish
