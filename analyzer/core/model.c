@@ -44,8 +44,15 @@ const char *frame_label(char *buf, size_t len, const an_frame *f)
 		snprintf(buf, len, "%s (%s:%u)", f->function,
 			 base ? base + 1 : f->file, f->line);
 	} else if (!f->symbolized || strchr(f->function, '+')) {
-		snprintf(buf, len, "%s at 0x%llx", f->function,
-			 (unsigned long long)f->offset);
+		/* the call address, unless the name is that address already */
+		char at[32];
+		snprintf(at, sizeof at, "+0x%llx", (unsigned long long)f->offset);
+		size_t n = strlen(f->function), k = strlen(at);
+		if (n >= k && !strcmp(f->function + n - k, at))
+			snprintf(buf, len, "%s", f->function);
+		else
+			snprintf(buf, len, "%s at 0x%llx", f->function,
+				 (unsigned long long)f->offset);
 	} else {
 		snprintf(buf, len, "%s", f->function);
 	}

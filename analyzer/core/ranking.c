@@ -122,10 +122,11 @@ static void classify(an_site *s)
 		       fmt_ns_down(a, s->lifetime_p50.lo_ns));
 		return;
 	}
-	reason(s, "%s allocations of %s..%s (%s while active, peak %s; "
-		  "%s/s churned over the run)",
+	reason(s, "%s allocations of %s..%s on %u thread%s (%s while active, "
+		  "peak %s; %s/s churned over the run)",
 	       fmt_count(a, (double)s->allocs), fmt_bytes(b, (double)s->size_min),
-	       fmt_bytes(c, (double)s->size_max), fmt_rate(d, s->rate_per_s),
+	       fmt_bytes(c, (double)s->size_max), s->alloc_threads,
+	       s->alloc_threads == 1 ? "" : "s", fmt_rate(d, s->rate_per_s),
 	       fmt_rate((char[48]){ 0 }, s->rate_peak_per_s),
 	       fmt_bytes((char[48]){ 0 }, s->bytes_run_per_s));
 	reason(s, "lifetime p50 < %s, p99 < %s; %.0f%% freed",
