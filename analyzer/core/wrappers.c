@@ -90,33 +90,40 @@ const char *const *wrappers_found(const an_wrappers *w)
 	return (const char *const *)w->found;
 }
 
-/* Frames of the runtime itself: its modules and its inlined code. */
-static int runtime_frame(const an_wrappers *w, const an_frame *f)
-{
-	return ps_runtime_module(f->module) ||
-	       (f->file && !strncmp(f->file, "/usr/include/c++/", 17)) ||
-	       !regexec(&w->runtime, f->function, 0, NULL, 0);
-}
+/* Every distinct function of the stacks (module and name), interned once:
+ * its fixed-rule verdict, its structural mark, and what the structural
+ * rule counts for it in a round. */
+struct caller {
+	struct caller_key {
+		const struct fn *fn;
+		unsigned line;
+		uint64_t offset; /* without a line: the call address */
+	} key;
+	uint64_t size_min, size_max;
+	UT_hash_handle hh;
+};
 
-int wrapper_fixed(const an_wrappers *w, const an_frame *f)
-{
-	if (runtime_frame(w, f))
-		return 1;
-	for (size_t i = 0; i < w->nres; i++)
-		if (!regexec(&w->res[i], f->function, 0, NULL, 0))
-			return 1;
-	return 0;
-}
-
-static char *fn_key(const an_frame *f)
-{
-	return xasprintf("%s\t%s", f->module, f->function);
-}
-
-/* Every distinct function of the stacks, interned once, with its mark. */
 struct fn {
-	char *key;
-	int wrapper; /* found by the structural rule */
+	char *key;           /* "module\tfunction" */
+	const char *name;
+	int runtime;         /* the runtime's own code (never named "via") */
+	int fixed;           /* a wrapper by the fixed rules */
+	int wrapper;         /* found by the structural rule */
+	uint64_t allocs_in;  /* allocations whose stack passes through it */
+	uint64_t allocs_site; /* ... where it is the site */
+	size_t last_stack;   /* count each stack once in allocs_in */
+	struct caller *callers;
+	size_t ncallers;
+	uint64_t calls[WRAPPER_MAX_CALLS + 1]; /* its distinct call addresses */
+	size_t ncalls;
+	UT_hash_handle hh;
+};
+
+/* A frame's (name, module) strings by address: the symbolizer hands out
+ * one pair per code address, so most lookups stop here. */
+struct fn_ref {
+	const char *ptrs[2];
+	struct fn *fn;
 	UT_hash_handle hh;
 };
 
@@ -124,7 +131,39 @@ struct frame_info {
 	struct fn ***fns;       /* per stack, per frame */
 	unsigned char **fixed;  /* per frame: a wrapper by the fixed rules */
 	struct fn *table;
+	struct fn_ref *refs;
 };
+
+static struct fn *intern(an_wrappers *w, struct frame_info *fi,
+			 const an_frame *f)
+{
+	const char *ptrs[2] = { f->function, f->module };
+	struct fn_ref *r;
+	HASH_FIND(hh, fi->refs, ptrs, sizeof ptrs, r);
+	if (r)
+		return r->fn;
+	char *key = xasprintf("%s\t%s", f->module, f->function);
+	struct fn *fn;
+	HASH_FIND_STR(fi->table, key, fn);
+	if (fn) {
+		free(key);
+	} else {
+		fn = xcalloc(1, sizeof *fn);
+		fn->key = key;
+		fn->name = f->function;
+		fn->runtime = ps_runtime_module(f->module) ||
+			      !regexec(&w->runtime, f->function, 0, NULL, 0);
+		fn->fixed = fn->runtime;
+		for (size_t i = 0; !fn->fixed && i < w->nres; i++)
+			fn->fixed = !regexec(&w->res[i], f->function, 0, NULL, 0);
+		HASH_ADD_KEYPTR(hh, fi->table, fn->key, strlen(fn->key), fn);
+	}
+	r = xcalloc(1, sizeof *r);
+	memcpy(r->ptrs, ptrs, sizeof ptrs);
+	r->fn = fn;
+	HASH_ADD(hh, fi->refs, ptrs, sizeof r->ptrs, r);
+	return fn;
+}
 
 /* Where each stack's site is under the current rules: the first frame
  * that is no wrapper (the leaf when every frame is one). */
@@ -137,73 +176,34 @@ static unsigned site_index(const an_stack *st, const struct frame_info *fi,
 	return k < st->nall ? k : 0;
 }
 
-/* What the structural rule looks at, per function that is some stack's
- * site. */
-struct caller {
-	char *key;
-	uint64_t size_min, size_max;
-	UT_hash_handle hh;
-};
-
-struct fn_stats {
-	char *key;
-	const an_frame *frame; /* one of its frames, for the name */
-	uint64_t allocs_in;    /* allocations whose stack passes through it */
-	uint64_t allocs_site;  /* ... where it is the site */
-	uint64_t last_stack;   /* count each stack once in allocs_in */
-	struct caller *callers;
-	size_t ncallers;
-	uint64_t calls[WRAPPER_MAX_CALLS + 1]; /* its distinct call addresses */
-	size_t ncalls;
-	UT_hash_handle hh;
-};
-
-static struct fn_stats *stats_for(struct fn_stats **table, const an_frame *f)
+static void add_caller(struct fn *s, const struct fn *caller_fn,
+		       const an_frame *caller, const an_stack *st)
 {
-	char *key = fn_key(f);
-	struct fn_stats *s;
-	HASH_FIND_STR(*table, key, s);
-	if (s) {
-		free(key);
-		return s;
+	struct caller_key key;
+	memset(&key, 0, sizeof key);
+	if (caller) {
+		key.fn = caller_fn;
+		key.line = caller->line;
+		key.offset = caller->file ? 0 : caller->offset;
 	}
-	s = xcalloc(1, sizeof *s);
-	s->key = key;
-	s->frame = f;
-	s->last_stack = UINT64_MAX;
-	HASH_ADD_KEYPTR(hh, *table, s->key, strlen(s->key), s);
-	return s;
-}
-
-static void add_caller(struct fn_stats *s, const an_frame *caller,
-		       const an_stack *st)
-{
-	char *key = caller ? xasprintf("%s\t%s\t%s:%u\t%llx", caller->module,
-				       caller->function,
-				       caller->file ? caller->file : "",
-				       caller->line,
-				       caller->file ? 0ull
-						    : (unsigned long long)caller->offset)
-			   : xstrdup("(none)");
 	struct caller *c;
-	HASH_FIND_STR(s->callers, key, c);
+	HASH_FIND(hh, s->callers, &key, sizeof key, c);
 	if (!c) {
 		c = xcalloc(1, sizeof *c);
 		c->key = key;
 		c->size_min = st->size_min;
 		c->size_max = st->size_max;
-		HASH_ADD_KEYPTR(hh, s->callers, c->key, strlen(c->key), c);
+		HASH_ADD(hh, s->callers, key, sizeof c->key, c);
 		s->ncallers++;
 		return;
 	}
-	free(key);
 	if (st->size_min < c->size_min)
 		c->size_min = st->size_min;
 	if (st->size_max > c->size_max)
 		c->size_max = st->size_max;
 }
 
-static void add_call(struct fn_stats *s, uint64_t ip)
+static void add_call(struct fn *s, uint64_t ip)
 {
 	for (size_t i = 0; i < s->ncalls; i++)
 		if (s->calls[i] == ip)
@@ -213,7 +213,7 @@ static void add_call(struct fn_stats *s, uint64_t ip)
 }
 
 /* Different callers get different sizes: not a constructor of one type. */
-static int sizes_vary(const struct fn_stats *s)
+static int sizes_vary(const struct fn *s)
 {
 	const struct caller *first = s->callers;
 	for (const struct caller *c = first; c; c = c->hh.next)
@@ -223,19 +223,17 @@ static int sizes_vary(const struct fn_stats *s)
 	return 0;
 }
 
-static void free_stats(struct fn_stats **table)
+static void reset_stats(struct fn *table)
 {
-	struct fn_stats *s, *tmp;
-	HASH_ITER(hh, *table, s, tmp) {
+	for (struct fn *f = table; f; f = f->hh.next) {
 		struct caller *c, *ct;
-		HASH_ITER(hh, s->callers, c, ct) {
-			HASH_DEL(s->callers, c);
-			free(c->key);
+		HASH_ITER(hh, f->callers, c, ct) {
+			HASH_DEL(f->callers, c);
 			free(c);
 		}
-		HASH_DEL(*table, s);
-		free(s->key);
-		free(s);
+		f->ncallers = f->ncalls = 0;
+		f->allocs_in = f->allocs_site = 0;
+		f->last_stack = SIZE_MAX;
 	}
 }
 
@@ -244,46 +242,41 @@ static void free_stats(struct fn_stats **table)
 static size_t structural_round(an_wrappers *w, an_stack *stacks, size_t n,
 			       struct frame_info *fi)
 {
-	struct fn_stats *table = NULL;
+	reset_stats(fi->table);
 	for (size_t i = 0; i < n; i++) {
 		const an_stack *st = &stacks[i];
 		if (!st->allocs)
 			continue;
 		unsigned k = site_index(st, fi, i);
-		const an_frame *site = &st->all[k];
-		struct fn_stats *s = stats_for(&table, site);
+		struct fn *s = fi->fns[i][k];
 		s->allocs_site += st->allocs;
-		add_caller(s, k + 1 < st->nall ? &st->all[k + 1] : NULL, st);
-		add_call(s, site->ip);
+		int up = k + 1 < st->nall;
+		add_caller(s, up ? fi->fns[i][k + 1] : NULL,
+			   up ? &st->all[k + 1] : NULL, st);
+		add_call(s, st->all[k].ip);
 		/* every function the stack passes through, once */
 		for (unsigned j = 0; j < st->nall; j++) {
-			if (fi->fixed[i][j])
+			struct fn *t = fi->fns[i][j];
+			if (fi->fixed[i][j] || t->last_stack == i)
 				continue;
-			struct fn_stats *t = stats_for(&table, &st->all[j]);
-			if (t->last_stack != i) {
-				t->last_stack = i;
-				t->allocs_in += st->allocs;
-			}
+			t->last_stack = i;
+			t->allocs_in += st->allocs;
 		}
 	}
 	size_t added = 0;
-	struct fn_stats *s, *tmp;
-	HASH_ITER(hh, table, s, tmp) {
-		if (!s->allocs_site ||
+	for (struct fn *s = fi->table; s; s = s->hh.next) {
+		if (s->wrapper || !s->allocs_site ||
 		    (double)s->allocs_site <
 			    WRAPPER_SITE_SHARE * (double)s->allocs_in ||
 		    s->ncallers < WRAPPER_MIN_CALLERS ||
 		    s->ncalls > WRAPPER_MAX_CALLS || !sizes_vary(s))
 			continue;
-		struct fn *f;
-		HASH_FIND_STR(fi->table, s->key, f);
-		f->wrapper = 1;
+		s->wrapper = 1;
 		w->found = xrealloc(w->found, (w->nfound + 2) * sizeof *w->found);
 		w->found[w->nfound++] = xstrdup(s->key);
 		w->found[w->nfound] = NULL;
 		added++;
 	}
-	free_stats(&table);
 	return added;
 }
 
@@ -297,19 +290,12 @@ void wrappers_apply(an_wrappers *w, an_stack *stacks, size_t n)
 		fi.fixed[i] = xcalloc(st->nall + 1, 1);
 		fi.fns[i] = xcalloc(st->nall + 1, sizeof *fi.fns[i]);
 		for (unsigned k = 0; k < st->nall; k++) {
-			fi.fixed[i][k] = (unsigned char)wrapper_fixed(w, &st->all[k]);
-			char *key = fn_key(&st->all[k]);
-			struct fn *f;
-			HASH_FIND_STR(fi.table, key, f);
-			if (f) {
-				free(key);
-			} else {
-				f = xcalloc(1, sizeof *f);
-				f->key = key;
-				HASH_ADD_KEYPTR(hh, fi.table, f->key,
-						strlen(f->key), f);
-			}
-			fi.fns[i][k] = f;
+			const an_frame *f = &st->all[k];
+			struct fn *fn = intern(w, &fi, f);
+			fi.fns[i][k] = fn;
+			fi.fixed[i][k] = (unsigned char)(
+				fn->fixed ||
+				(f->file && !strncmp(f->file, "/usr/include/c++/", 17)));
 		}
 	}
 	/* A new wrapper moves sites up its callers, which may reveal a
@@ -326,17 +312,25 @@ void wrappers_apply(an_wrappers *w, an_stack *stacks, size_t n)
 		st->via = NULL;
 		/* Name the wrapper the site called, unless it is the runtime
 		 * (a call to malloc or operator new needs no "via"). */
-		if (k && !runtime_frame(w, &st->all[k - 1]))
-			st->via = st->all[k - 1].function;
+		const an_frame *below = k ? &st->all[k - 1] : NULL;
+		if (below && !fi.fns[i][k - 1]->runtime &&
+		    !(below->file && !strncmp(below->file, "/usr/include/c++/", 17)))
+			st->via = below->function;
 		free(fi.fixed[i]);
 		free(fi.fns[i]);
 	}
 	free(fi.fixed);
 	free(fi.fns);
+	reset_stats(fi.table);
 	struct fn *f, *tmp;
 	HASH_ITER(hh, fi.table, f, tmp) {
 		HASH_DEL(fi.table, f);
 		free(f->key);
 		free(f);
+	}
+	struct fn_ref *r, *rt;
+	HASH_ITER(hh, fi.refs, r, rt) {
+		HASH_DEL(fi.refs, r);
+		free(r);
 	}
 }

@@ -30,8 +30,6 @@ typedef struct an_wrappers an_wrappers;
  * when a --wrapper expression does not compile. */
 an_wrappers *wrappers_new(const an_opts *o);
 void wrappers_free(an_wrappers *w);
-/* Whether frame f is a wrapper by the fixed rules alone. */
-int wrapper_fixed(const an_wrappers *w, const an_frame *f);
 /* Decides the wrapper frames of every stack (nskipped, frames, nframes,
  * via): the fixed rules, then the structural rule until nothing changes.
  * Stacks must have all/nall and their counts and size range set. */
