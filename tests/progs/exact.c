@@ -15,12 +15,20 @@
  * Main thread:
  *   main_blocks      MAIN x malloc(77), MAIN_LIVE of them live at exit
  *   handoff_blocks   HANDOFF x malloc(64), freed by the first worker
+ *
+ * At exit it prints these counts per function, "truth FUNCTION
+ * alloc_objects N alloc_space N inuse_objects N inuse_space N", on
+ * stderr, for the tests that compare real readers' numbers with them. A
+ * realloc counts as an allocation of its new size (the old block as a
+ * free); pvalloc(10) allocates a whole page.
  */
 #define _GNU_SOURCE
 #include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #define NOINLINE __attribute__((noinline))
 #define WORKERS 3
@@ -148,5 +156,32 @@ int main(void)
 		pthread_join(t[i], NULL); /* one at a time: handoff is exact */
 	}
 	puts("exact: done");
+	static const struct {
+		const char *fn;
+		long allocs, bytes, live, live_bytes;
+	} truth[] = {
+		{ "small_objects", WORKERS * SMALL, WORKERS * SMALL * 32L, 0, 0 },
+		{ "zeroed_arrays", WORKERS * ZEROED, WORKERS * ZEROED * 80L, 0, 0 },
+		{ "aligned_blocks", WORKERS * ALIGNED * 5,
+		  WORKERS * ALIGNED * (100L + 256 + 48 + 10), 0, 0 },
+		{ "chain_start", WORKERS * CHAINS, WORKERS * CHAINS * 8L, 0, 0 },
+		{ "grow_chain", WORKERS * CHAINS * GROWS,
+		  WORKERS * CHAINS * (16L + 32 + 64 + 128 + 256), 0, 0 },
+		{ "grow_array", WORKERS * ARRAYS, WORKERS * ARRAYS * 64L, 0, 0 },
+		{ "keep_blocks", WORKERS * KEEP, WORKERS * KEEP * 1000L,
+		  WORKERS * KEEP, WORKERS * KEEP * 1000L },
+		{ "main_blocks", MAIN, MAIN * 77L, MAIN_LIVE, MAIN_LIVE * 77L },
+		{ "handoff_blocks", HANDOFF, HANDOFF * 64L, 0, 0 },
+	};
+	long page = sysconf(_SC_PAGESIZE);
+	for (size_t i = 0; i < sizeof truth / sizeof *truth; i++) {
+		long bytes = truth[i].bytes;
+		if (!strcmp(truth[i].fn, "aligned_blocks"))
+			bytes += WORKERS * ALIGNED * page; /* the pvalloc pages */
+		fprintf(stderr, "truth %s alloc_objects %ld alloc_space %ld "
+				"inuse_objects %ld inuse_space %ld\n",
+			truth[i].fn, truth[i].allocs, bytes, truth[i].live,
+			truth[i].live_bytes);
+	}
 	return 0;
 }
