@@ -10,7 +10,7 @@ export POOLSCOUT_BUILD=$B
 passed=0
 failed=0
 failures=
-suites=${TESTS:-"unit_format unit_reader unit_wrappers unit_ranking exact truth golden cli exports demo_scenarios real_programs stress fuzz_smoke asan browser"}
+suites=${TESTS:-"unit_format unit_reader unit_wrappers unit_ranking unit_model exact truth golden cli exports demo_scenarios real_programs stress fuzz_smoke asan browser"}
 
 run_suite() {
 	name=$1
@@ -33,6 +33,7 @@ for s in $suites; do
 	unit_reader) run_suite $s "$B/tests/test_reader" ;;
 	unit_wrappers) run_suite $s "$B/tests/test_wrappers" ;;
 	unit_ranking) run_suite $s "$B/tests/test_ranking" ;;
+	unit_model) run_suite $s "$B/tests/test_model" ;;
 	exact) run_suite $s "$B/tests/test_exact" ;;
 	truth) run_suite $s "$B/tests/test_truth" ;;
 	golden) run_suite $s sh tests/golden/run.sh ;;

@@ -11,7 +11,7 @@ CMOCKA_LIBS := -lcmocka
 
 TEST_PROGS := $(TB)/planted $(TB)/exact $(TB)/cxx_objects $(TB)/stress $(TB)/many_stacks \
 	$(TB)/plugin.so
-UNIT_TESTS := $(TB)/test_format $(TB)/test_reader $(TB)/test_wrappers $(TB)/test_ranking
+UNIT_TESTS := $(TB)/test_format $(TB)/test_reader $(TB)/test_wrappers $(TB)/test_ranking $(TB)/test_model
 INTEGRATION_TESTS := $(TB)/test_exact $(TB)/test_truth
 
 $(TB)/%: tests/progs/%.c $(B)/.deps-build

@@ -60,8 +60,16 @@ static void test_hist_buckets(void **state)
 	assert_int_equal(ps_hist_bucket(1023), 9);
 	assert_int_equal(ps_hist_bucket(1024), 10);
 	assert_int_equal(ps_hist_bucket(UINT64_MAX), PS_HIST_BUCKETS - 1);
-	for (unsigned b = 1; b < PS_HIST_BUCKETS - 1; b++)
+	for (unsigned b = 1; b < PS_HIST_BUCKETS - 1; b++) {
+		/* each edge on both sides */
 		assert_int_equal(ps_hist_bucket(ps_hist_bucket_low(b)), b);
+		assert_int_equal(ps_hist_bucket(ps_hist_bucket_low(b) - 1), b - 1);
+	}
+	/* the last bucket holds everything from 2^47 up */
+	assert_int_equal(ps_hist_bucket((1ull << 47) - 1), PS_HIST_BUCKETS - 2);
+	assert_int_equal(ps_hist_bucket(1ull << 47), PS_HIST_BUCKETS - 1);
+	assert_int_equal(ps_hist_bucket(1ull << 48), PS_HIST_BUCKETS - 1);
+	assert_int_equal(ps_hist_bucket_low(0), 0);
 }
 
 static void test_header(void **state)

@@ -1,0 +1,394 @@
+/* test_model.c - the metrics model (analyzer/core/model.c) on profiles
+ * written by hand (tests/pswriter.h), whose every number the test chose:
+ * lifetime buckets to nanosecond intervals at two tick rates and the
+ * percentile rank on both sides of a bucket; peaks across threads whose
+ * windows are apart, touching or overlapping; a thread's peak from its
+ * site-candidate node (exact), without one (bounds) and from a node
+ * another site also counts in (bounds); rates over the active window and
+ * over the run; merged files on one wall-clock timeline. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "memory.h"
+#include "model.h"
+#include "pswriter.h"
+
+static uint8_t buf[1 << 16];
+static struct pswriter w = { .buf = buf };
+static void v(uint64_t x) { pw_v(&w, x); }
+
+#define MS 1000000ull /* ns, and ticks at 1 GHz */
+
+struct spec_entry {
+	uint32_t thread, stack;
+	uint64_t allocs, frees, peak;
+	uint64_t first_ms, last_ms, free_ms; /* 0: none */
+	unsigned life_bucket[2];
+	uint64_t life_count[2];
+};
+
+struct spec_node {
+	uint32_t thread;
+	uint64_t ip, peak;
+};
+
+struct spec {
+	uint64_t start_real_ns, tick_hz, duration_ms;
+	uint32_t nthreads;
+	/* stacks: two ips each, both candidates */
+	uint64_t stack_ips[8][2];
+	uint32_t nstacks;
+	struct spec_entry e[8];
+	uint32_t nentries;
+	struct spec_node n[8];
+	uint32_t nnodes;
+};
+
+/* Writes spec as a version 2 profile at path. Every entry's blocks are
+ * 16 bytes. */
+static void write_profile(const char *path, const struct spec *s)
+{
+	pw_header(&w);
+	pw_begin(&w, PS_REC_PROCESS);
+	v(100); v(1); v(0); v(s->start_real_ns); v(0); v(100); v(64); v(1);
+	pw_str(&w, "/bin/t"); pw_str(&w, "t"); v(0);
+	pw_end(&w);
+	for (uint32_t i = 0; i < s->nstacks; i++) {
+		pw_begin(&w, PS_REC_STACK);
+		v(i + 1); v(0); v(2); v(s->stack_ips[i][0]); v(s->stack_ips[i][1]);
+		v(0); v(2);
+		pw_end(&w);
+	}
+	for (uint32_t t = 1; t <= s->nthreads; t++) {
+		pw_begin(&w, PS_REC_THREAD);
+		v(t); v(100 + t); pw_str(&w, "th"); v(0); v(0); v(0);
+		pw_end(&w);
+	}
+	pw_begin(&w, PS_REC_SNAPSHOT);
+	v(1); v(s->duration_ms * MS); v(s->tick_hz); v(0);
+	v(s->nentries);
+	for (uint32_t i = 0; i < s->nentries; i++) {
+		const struct spec_entry *e = &s->e[i];
+		double k = (double)s->tick_hz / 1e9; /* ticks per ns */
+		v(e->thread); v(e->stack); v(PS_ENT_HAS_HIST);
+		v(e->allocs); v(e->allocs * 16); v(e->frees); v(e->frees * 16);
+		v(0); v(0); v(16); v(16); v(e->peak); v(e->peak * 16);
+		v(e->first_ms ? (uint64_t)((double)(e->first_ms * MS) * k) + 1 : 0);
+		v(e->last_ms ? (uint64_t)((double)(e->last_ms * MS) * k) + 1 : 0);
+		v(e->free_ms ? (uint64_t)((double)(e->free_ms * MS) * k) + 1 : 0);
+		v(1); v(4); v(e->allocs); /* sizes: bucket 4 */
+		int nl = (e->life_count[0] > 0) + (e->life_count[1] > 0);
+		v((uint64_t)nl);
+		for (int b = 0; b < 2; b++)
+			if (e->life_count[b]) {
+				v(e->life_bucket[b]);
+				v(e->life_count[b]);
+			}
+	}
+	v(0); v(0);
+	v(s->nnodes);
+	for (uint32_t i = 0; i < s->nnodes; i++) {
+		v(s->n[i].thread); v(s->n[i].ip); v(s->n[i].peak);
+		v(s->n[i].peak * 16);
+	}
+	v(0);
+	pw_end(&w);
+	pw_begin(&w, PS_REC_END);
+	v(PS_END_EXIT); v(s->duration_ms * MS);
+	pw_end(&w);
+	FILE *f = fopen(path, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(buf, 1, w.len, f), w.len);
+	fclose(f);
+}
+
+static char *paths[4];
+
+static void load(analysis *a, const struct spec *specs, int n)
+{
+	for (int i = 0; i < n; i++) {
+		free(paths[i]);
+		paths[i] = xasprintf("%s/test_model.%d.%d.pscout",
+				     getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp",
+				     (int)getpid(), i);
+		write_profile(paths[i], &specs[i]);
+	}
+	assert_int_equal(analysis_load(a, paths, n, NULL), 0);
+}
+
+static void done(analysis *a, int n)
+{
+	analysis_free(a);
+	for (int i = 0; i < n; i++)
+		unlink(paths[i]);
+}
+
+static const an_site *site_at(const analysis *a, uint64_t ip)
+{
+	char name[32];
+	snprintf(name, sizeof name, "0x%llx", (unsigned long long)ip);
+	for (size_t i = 0; i < a->nsites; i++)
+		if (!strcmp(a->sites[i].where.function, name))
+			return &a->sites[i];
+	fail_msg("no site %s", name);
+	return NULL;
+}
+
+/* One thread, one stack: the base every case changes. */
+static struct spec base(void)
+{
+	struct spec s;
+	memset(&s, 0, sizeof s);
+	s.start_real_ns = 1700000000ull * 1000000000ull;
+	s.tick_hz = 1000000000;
+	s.duration_ms = 1000;
+	s.nthreads = 1;
+	s.nstacks = 1;
+	s.stack_ips[0][0] = 0x1000;
+	s.stack_ips[0][1] = 0x2000;
+	s.nentries = 1;
+	s.e[0] = (struct spec_entry){ 1, 1, 1000, 1000, 10, 1, 101, 102,
+				      { 10, 0 }, { 1000, 0 } };
+	return s;
+}
+
+static void test_lifetime_intervals(void **state)
+{
+	(void)state;
+	analysis a;
+	struct spec s = base();
+	load(&a, &s, 1);
+	const an_site *site = site_at(&a, 0x1000);
+	/* bucket 10 at 1 GHz: [1024, 2048) ns */
+	assert_true(site->lifetime_p50.lo_ns == 1024);
+	assert_true(site->lifetime_p50.hi_ns == 2048);
+	done(&a, 1);
+	s.tick_hz = 4000000000ull; /* 4 ticks per ns: [256, 512) ns */
+	load(&a, &s, 1);
+	site = site_at(&a, 0x1000);
+	assert_true(site->lifetime_p50.lo_ns == 256);
+	assert_true(site->lifetime_p50.hi_ns == 512);
+	done(&a, 1);
+	/* bucket 0 holds 0 and 1 tick */
+	s = base();
+	s.e[0].life_bucket[0] = 0;
+	load(&a, &s, 1);
+	site = site_at(&a, 0x1000);
+	assert_true(site->lifetime_p50.lo_ns == 0);
+	assert_true(site->lifetime_p50.hi_ns == 2);
+	done(&a, 1);
+}
+
+static void test_percentile_rank(void **state)
+{
+	(void)state;
+	analysis a;
+	struct spec s = base();
+	/* 500 in bucket 5, 500 in bucket 9: rank 500 is the last of bucket 5 */
+	s.e[0].life_bucket[0] = 5;
+	s.e[0].life_count[0] = 500;
+	s.e[0].life_bucket[1] = 9;
+	s.e[0].life_count[1] = 500;
+	load(&a, &s, 1);
+	const an_site *site = site_at(&a, 0x1000);
+	assert_true(site->lifetime_p50.hi_ns == 64);
+	assert_true(site->lifetime_p99.lo_ns == 512);
+	assert_true(site->lifetime_p99.hi_ns == 1024);
+	done(&a, 1);
+	s.e[0].life_count[0] = 499; /* rank 500 moves into bucket 9 */
+	s.e[0].life_count[1] = 501;
+	load(&a, &s, 1);
+	site = site_at(&a, 0x1000);
+	assert_true(site->lifetime_p50.lo_ns == 512);
+	done(&a, 1);
+	/* 1001 lifetimes: the p50 is rank ceil(500.5) = 501, in bucket 9 */
+	s.e[0].life_count[0] = 500;
+	s.e[0].life_count[1] = 501;
+	s.e[0].allocs = s.e[0].frees = 1001;
+	load(&a, &s, 1);
+	site = site_at(&a, 0x1000);
+	assert_true(site->lifetime_p50.lo_ns == 512);
+	done(&a, 1);
+	s.e[0].allocs = s.e[0].frees = 1000;
+	s.e[0].life_count[0] = 990; /* p99: rank 990 of 1000, in bucket 5 */
+	s.e[0].life_count[1] = 10;
+	load(&a, &s, 1);
+	site = site_at(&a, 0x1000);
+	assert_true(site->lifetime_p99.hi_ns == 64);
+	done(&a, 1);
+	s.e[0].life_count[0] = 989;
+	s.e[0].life_count[1] = 11;
+	load(&a, &s, 1);
+	site = site_at(&a, 0x1000);
+	assert_true(site->lifetime_p99.hi_ns == 1024);
+	done(&a, 1);
+}
+
+/* Two threads on the same site: thread 1 holds 10 at most, thread 2 7. */
+static struct spec two_threads(uint64_t t1_free_ms, uint64_t t2_first_ms,
+			       uint64_t t2_frees)
+{
+	struct spec s = base();
+	s.nthreads = 2;
+	s.nentries = 2;
+	s.e[0] = (struct spec_entry){ 1, 1, 100, 100, 10, 1, 20, t1_free_ms,
+				      { 10, 0 }, { 100, 0 } };
+	s.e[1] = (struct spec_entry){ 2, 1, 50, t2_frees, 7, t2_first_ms,
+				      t2_first_ms + 10, t2_frees ? 500 : 0,
+				      { 10, 0 }, { t2_frees, 0 } };
+	return s;
+}
+
+static void test_peak_windows(void **state)
+{
+	(void)state;
+	analysis a;
+	/* apart: thread 1 freed everything at 30 ms, thread 2 starts at 40 */
+	struct spec s = two_threads(30, 40, 50);
+	load(&a, &s, 1);
+	const an_site *site = site_at(&a, 0x1000);
+	assert_int_equal(site->peak.lo, 10);
+	assert_int_equal(site->peak.hi, 10);
+	assert_int_equal(site->thread_peak.hi, 10);
+	assert_int_equal(site->alloc_threads, 2);
+	done(&a, 1);
+	/* touching: the same millisecond counts as together */
+	s = two_threads(30, 30, 50);
+	load(&a, &s, 1);
+	site = site_at(&a, 0x1000);
+	assert_int_equal(site->peak.lo, 10);
+	assert_int_equal(site->peak.hi, 17);
+	done(&a, 1);
+	/* overlapping */
+	s = two_threads(30, 25, 50);
+	load(&a, &s, 1);
+	site = site_at(&a, 0x1000);
+	assert_int_equal(site->peak.hi, 17);
+	done(&a, 1);
+	/* thread 2 keeps blocks to the end: its window reaches the end,
+	 * but thread 1 was done before it started */
+	s = two_threads(30, 40, 10);
+	load(&a, &s, 1);
+	site = site_at(&a, 0x1000);
+	assert_int_equal(site->peak.hi, 10);
+	done(&a, 1);
+	/* thread 1 keeps blocks to the end: they meet thread 2's */
+	s = two_threads(30, 40, 50);
+	s.e[0].frees = 99;
+	s.e[0].life_count[0] = 99;
+	load(&a, &s, 1);
+	site = site_at(&a, 0x1000);
+	assert_int_equal(site->peak.lo, 10);
+	assert_int_equal(site->peak.hi, 17);
+	done(&a, 1);
+}
+
+/* One thread, two stacks of one site (same site address, other
+ * callers): their own peaks 5 and 6. */
+static struct spec two_paths(void)
+{
+	struct spec s = base();
+	s.nstacks = 2;
+	s.stack_ips[1][0] = 0x1000;
+	s.stack_ips[1][1] = 0x3000;
+	s.nentries = 2;
+	s.e[0].peak = 5;
+	s.e[1] = s.e[0];
+	s.e[1].stack = 2;
+	s.e[1].peak = 6;
+	return s;
+}
+
+static void test_node_peaks(void **state)
+{
+	(void)state;
+	analysis a;
+	/* the node of the site's address: exact */
+	struct spec s = two_paths();
+	s.nnodes = 1;
+	s.n[0] = (struct spec_node){ 1, 0x1000, 8 };
+	load(&a, &s, 1);
+	const an_site *site = site_at(&a, 0x1000);
+	assert_int_equal(site->thread_peak.lo, 8);
+	assert_int_equal(site->thread_peak.hi, 8);
+	assert_int_equal(site->peak.hi, 8);
+	done(&a, 1);
+	/* no node: between the larger stack peak and the sum */
+	s.nnodes = 0;
+	load(&a, &s, 1);
+	site = site_at(&a, 0x1000);
+	assert_int_equal(site->thread_peak.lo, 6);
+	assert_int_equal(site->thread_peak.hi, 11);
+	done(&a, 1);
+	/* another site's stack counts in the same node (0x1000 is its
+	 * caller there): the node bounds from above only */
+	s = two_paths();
+	s.nstacks = 3;
+	s.stack_ips[2][0] = 0x5000;
+	s.stack_ips[2][1] = 0x1000;
+	s.nentries = 3;
+	s.e[2] = s.e[0];
+	s.e[2].stack = 3;
+	s.e[2].peak = 3;
+	s.nnodes = 1;
+	s.n[0] = (struct spec_node){ 1, 0x1000, 9 };
+	load(&a, &s, 1);
+	site = site_at(&a, 0x1000);
+	assert_int_equal(site->thread_peak.lo, 6);
+	assert_int_equal(site->thread_peak.hi, 9);
+	assert_int_equal(site_at(&a, 0x5000)->thread_peak.hi, 3);
+	done(&a, 1);
+}
+
+static void test_rates_and_merged_run(void **state)
+{
+	(void)state;
+	analysis a;
+	/* 1000 allocations from 1 ms to 101 ms of a 1 s run */
+	struct spec s = base();
+	load(&a, &s, 1);
+	const an_site *site = site_at(&a, 0x1000);
+	assert_true(site->rate_per_s > 9999 && site->rate_per_s < 10001);
+	assert_true(site->rate_run_per_s > 999 && site->rate_run_per_s < 1001);
+	assert_true(site->rate_peak_per_s >= site->rate_per_s);
+	assert_int_equal(a.duration_ns, 1000 * MS);
+	done(&a, 1);
+	/* a second process starting 2 s later: a 3 s run, one timeline */
+	struct spec two[2] = { base(), base() };
+	two[1].start_real_ns += 2000 * MS;
+	load(&a, two, 2);
+	site = site_at(&a, 0x1000);
+	assert_int_equal(site->allocs, 2000);
+	assert_int_equal(a.duration_ns, 3000 * MS);
+	assert_true(site->rate_run_per_s > 666 && site->rate_run_per_s < 667);
+	/* active from 1 ms to 2101 ms */
+	assert_true(site->rate_per_s > 951 && site->rate_per_s < 953);
+	assert_int_equal(site->first_alloc_ns, 1 * MS);
+	assert_int_equal(site->last_alloc_ns, 2101 * MS);
+	/* the processes never overlapped: the peak is one process's */
+	assert_int_equal(site->peak.hi, 10);
+	done(&a, 2);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_lifetime_intervals),
+		cmocka_unit_test(test_percentile_rank),
+		cmocka_unit_test(test_peak_windows),
+		cmocka_unit_test(test_node_peaks),
+		cmocka_unit_test(test_rates_and_merged_run),
+	};
+	int rc = cmocka_run_group_tests_name("metrics model", tests, NULL, NULL);
+	for (int i = 0; i < 4; i++)
+		free(paths[i]);
+	return rc;
+}
