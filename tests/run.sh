@@ -10,7 +10,7 @@ export POOLSCOUT_BUILD=$B
 passed=0
 failed=0
 failures=
-suites=${TESTS:-"unit_format unit_reader unit_wrappers unit_ranking unit_model exact truth golden cli exports demo_scenarios real_programs stress fuzz_smoke asan browser"}
+suites=${TESTS:-"unit_format unit_reader unit_wrappers unit_ranking unit_model exact truth golden cli views exports demo_scenarios real_programs stress fuzz_smoke asan browser"}
 
 run_suite() {
 	name=$1
@@ -38,6 +38,7 @@ for s in $suites; do
 	truth) run_suite $s "$B/tests/test_truth" ;;
 	golden) run_suite $s sh tests/golden/run.sh ;;
 	cli) run_suite $s sh tests/integration/cli.sh ;;
+	views) run_suite $s sh tests/integration/views.sh ;;
 	exports) run_suite $s sh tests/integration/exports.sh ;;
 	demo_scenarios) run_suite $s sh tests/integration/demo_scenarios.sh ;;
 	real_programs) run_suite $s sh tests/integration/real_programs.sh ;;

@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "commands.h"
@@ -18,11 +19,67 @@ int usage_error(const char *fmt, ...)
 	return 2;
 }
 
+/* Parses a time in the run: "1.5s", "200ms", "30us", "5" (seconds).
+ * Returns 0 and sets *ns, or -1. */
+static int parse_time(const char *s, uint64_t *ns)
+{
+	char *end;
+	double v = strtod(s, &end);
+	double unit = 1e9;
+	if (!strcmp(end, "ms"))
+		unit = 1e6;
+	else if (!strcmp(end, "us"))
+		unit = 1e3;
+	else if (!strcmp(end, "ns"))
+		unit = 1;
+	else if (*end && strcmp(end, "s"))
+		return -1;
+	if (end == s || !(v >= 0) || v * unit > 1e18)
+		return -1;
+	*ns = (uint64_t)(v * unit);
+	return 0;
+}
+
 int view_opt_one(view_opts *o, int argc, char **argv, int *i,
 		 const char *cmd, int flags)
 {
 	const char *arg = argv[*i];
 	o->model.wrappers = o->wrappers;
+	int needs_value = !strcmp(arg, "--pid") || !strcmp(arg, "--thread") ||
+			  !strcmp(arg, "--from") || !strcmp(arg, "--to") ||
+			  !strcmp(arg, "--focus") || !strcmp(arg, "--ignore");
+	if (needs_value && *i + 1 >= argc)
+		return usage_error("%s: %s needs a value", cmd, arg);
+	if (needs_value) {
+		const char *v = argv[++*i];
+		char *end;
+		if (!strcmp(arg, "--pid")) {
+			unsigned long pid = strtoul(v, &end, 10);
+			if (*end || !pid || pid > UINT32_MAX)
+				return usage_error("%s: --pid expects a process "
+						   "id, got '%s'", cmd, v);
+			o->model.pid = (uint32_t)pid;
+		} else if (!strcmp(arg, "--thread")) {
+			o->model.thread = v;
+		} else if (!strcmp(arg, "--from") || !strcmp(arg, "--to")) {
+			uint64_t ns;
+			if (parse_time(v, &ns))
+				return usage_error("%s: %s expects a time in the "
+						   "run such as 1.5s or 200ms, got "
+						   "'%s'", cmd, arg, v);
+			if (arg[2] == 'f')
+				o->model.from_ns = ns;
+			else
+				o->model.to_ns = ns ? ns : 1;
+		} else if (!strcmp(arg, "--focus")) {
+			o->model.focus = v;
+		} else {
+			o->model.ignore = v;
+		}
+		if (o->model.to_ns && o->model.from_ns >= o->model.to_ns)
+			return usage_error("%s: --from must come before --to", cmd);
+		return 1;
+	}
 	if (!strcmp(arg, "--json")) {
 		o->json = 1;
 	} else if ((flags & VIEW_HTML) && !strcmp(arg, "--html")) {

@@ -20,6 +20,7 @@
  */
 #define _GNU_SOURCE
 #include <math.h>
+#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1090,6 +1091,207 @@ static void symbol_coverage(analysis *a)
 	}
 }
 
+/* ---- filters ------------------------------------------------------------------------ */
+
+struct entry_filter {
+	const pf_file *f;
+	const analysis *a;
+	const an_opts *o;
+	const unsigned char *stack_kept; /* by stack id */
+	const unsigned char *thread_kept; /* by thread index */
+	uint64_t *seen_from, *seen_to;   /* the intervals kept, in the run */
+};
+
+/* Keeps an entry of a kept stack and thread; with a time window, trims
+ * its counts to the snapshot intervals whose middle lies inside it (the
+ * histograms, peaks and realloc counts stay the whole run's). */
+static int keep_entry(pf_entry *e, void *arg)
+{
+	const struct entry_filter *x = arg;
+	if (e->stack_id >= x->f->nstacks || !x->stack_kept[e->stack_id] ||
+	    e->thread_index >= x->f->nthreads || !x->thread_kept[e->thread_index])
+		return 0;
+	if (!x->o->from_ns && !x->o->to_ns)
+		return 1;
+	uint64_t to = x->o->to_ns ? x->o->to_ns : UINT64_MAX;
+	pf_entry w = *e;
+	w.allocs = w.alloc_bytes = w.frees = w.free_bytes = 0;
+	uint64_t first_ns = UINT64_MAX, last_ns = 0; /* of the kept steps */
+	size_t n = 0;
+	for (size_t i = 0; i < e->nsteps; i++) {
+		const pf_step *st = &e->steps[i];
+		uint64_t end = x->f->snaps[st->snapshot].t_ns;
+		uint64_t begin = st->snapshot ? x->f->snaps[st->snapshot - 1].t_ns : 0;
+		uint64_t mid = wall(x->a, x->f, begin + (end - begin) / 2);
+		if (mid < x->o->from_ns || mid >= to)
+			continue;
+		if (wall(x->a, x->f, begin) < *x->seen_from)
+			*x->seen_from = wall(x->a, x->f, begin);
+		if (wall(x->a, x->f, end) > *x->seen_to)
+			*x->seen_to = wall(x->a, x->f, end);
+		if (begin < first_ns)
+			first_ns = begin;
+		if (end > last_ns)
+			last_ns = end;
+		w.allocs += st->allocs;
+		w.alloc_bytes += st->alloc_bytes;
+		w.frees += st->frees;
+		w.free_bytes += st->free_bytes;
+		e->steps[n++] = *st;
+	}
+	if (!w.allocs && !w.frees)
+		return 0;
+	w.nsteps = n;
+	if (w.frees > w.allocs) /* frees of blocks from before the window */
+		w.frees = w.allocs, w.free_bytes = w.alloc_bytes;
+	if (w.xfrees > w.frees)
+		w.xfrees = w.frees, w.xfree_bytes = w.free_bytes;
+	if (w.peak_live > w.allocs)
+		w.peak_live = w.allocs;
+	/* the allocation times, kept inside the intervals read (ticks + 1) */
+	double per_ns = (double)(x->f->tick_hz ? x->f->tick_hz : 1000000000) / 1e9;
+	uint64_t lo = (uint64_t)((double)first_ns * per_ns) + 1;
+	uint64_t hi = (uint64_t)((double)last_ns * per_ns) + 1;
+	if (w.first_alloc_ticks < lo)
+		w.first_alloc_ticks = lo;
+	if (w.last_alloc_ticks > hi)
+		w.last_alloc_ticks = hi;
+	if (w.last_alloc_ticks < w.first_alloc_ticks)
+		w.last_alloc_ticks = w.first_alloc_ticks;
+	if (!w.allocs)
+		w.first_alloc_ticks = w.last_alloc_ticks = 0;
+	*e = w;
+	return 1;
+}
+
+/* Whether any frame of stack s (every frame, wrappers too, as pprof's
+ * focus does) has a function name matching re. */
+static int stack_matches(analysis *a, const pf_file *f, const pf_stack *s,
+			 const regex_t *re)
+{
+	for (uint32_t i = 0; i < s->depth; i++) {
+		const sym_loc *loc = sym_lookup(a->sym, f, s->ips[i], s->map_epoch);
+		for (unsigned k = 0; k < loc->nframes; k++)
+			if (!regexec(re, loc->frames[k].function, 0, NULL, 0))
+				return 1;
+	}
+	return 0;
+}
+
+static int compile_filter(regex_t *re, const char *text, const char *opt)
+{
+	int rc = regcomp(re, text, REG_EXTENDED | REG_NOSUB);
+	if (rc) {
+		char msg[256];
+		regerror(rc, re, msg, sizeof msg);
+		fprintf(stderr, "poolscout: %s '%s': %s\n", opt, text, msg);
+		return 2;
+	}
+	return 0;
+}
+
+/* What --thread selects: a tid (all digits) or a thread name. */
+static int thread_matches(const pf_thread *t, const char *want)
+{
+	char *end;
+	unsigned long tid = strtoul(want, &end, 10);
+	if (*want && !*end)
+		return t->tid == tid;
+	return !strcmp(t->name, want);
+}
+
+/* Applies the filters of o to the loaded files: drops other processes,
+ * other threads, stacks without (or with) a matching frame, and counts
+ * outside the time window, so every metric after this is of what is
+ * left. Returns 0, or 2 after printing why (a bad expression, or nothing
+ * left). */
+static int apply_filters(analysis *a, const an_opts *o)
+{
+	if (!o || (!o->pid && !o->thread && !o->from_ns && !o->to_ns &&
+		   !o->focus && !o->ignore))
+		return 0;
+	regex_t focus, ignore;
+	if (o->focus && compile_filter(&focus, o->focus, "--focus"))
+		return 2;
+	if (o->ignore && compile_filter(&ignore, o->ignore, "--ignore")) {
+		if (o->focus)
+			regfree(&focus);
+		return 2;
+	}
+	a->filtered = 1;
+	int len = 0;
+	char *t = a->filter_text;
+	size_t cap = sizeof a->filter_text;
+#define SAY(...) (len += snprintf(t + len, len < (int)cap ? cap - (size_t)len : 0, __VA_ARGS__))
+	if (o->pid)
+		SAY(" pid %u", o->pid);
+	if (o->thread)
+		SAY(" thread %s", o->thread);
+	if (o->from_ns || o->to_ns)
+		SAY(" time %.3g s..%s", (double)o->from_ns / 1e9,
+		    o->to_ns ? "" : "end");
+	if (o->to_ns)
+		SAY("%.3g s", (double)o->to_ns / 1e9);
+	if (o->focus)
+		SAY(" focus /%s/", o->focus);
+	if (o->ignore)
+		SAY(" ignore /%s/", o->ignore);
+#undef SAY
+	size_t kept_files = 0;
+	uint64_t seen_from = UINT64_MAX, seen_to = 0;
+	for (size_t fi = 0; fi < a->set->nfiles; fi++) {
+		pf_file *f = a->set->files[fi];
+		if (o->pid && f->pid != o->pid) {
+			pf_free(f);
+			continue;
+		}
+		a->set->files[kept_files++] = f;
+		unsigned char *stack_kept = xcalloc(f->nstacks + 1, 1);
+		unsigned char *thread_kept = xcalloc(f->nthreads + 1, 1);
+		for (size_t i = 0; i < f->nstacks; i++)
+			stack_kept[i] = f->stacks[i] &&
+					(!o->focus || stack_matches(a, f, f->stacks[i], &focus)) &&
+					(!o->ignore || !stack_matches(a, f, f->stacks[i], &ignore));
+		for (size_t i = 0; i < f->nthreads; i++)
+			thread_kept[i] = f->threads[i] &&
+					 (!o->thread || thread_matches(f->threads[i], o->thread));
+		struct entry_filter x = { f, a, o, stack_kept, thread_kept,
+					  &seen_from, &seen_to };
+		pf_filter_entries(f, keep_entry, &x);
+		/* what no entry refers to any more goes too */
+		unsigned char *used = xcalloc(f->nstacks + 1, 1);
+		for (size_t i = 0; i < f->nentries; i++)
+			used[f->entries[i].stack_id] = 1;
+		for (size_t i = 0; i < f->nstacks; i++)
+			if (!used[i])
+				pf_drop_stack(f, (uint32_t)i);
+		for (size_t i = 0; i < f->nthreads; i++)
+			if (!thread_kept[i])
+				pf_drop_thread(f, (uint32_t)i);
+		free(used);
+		free(stack_kept);
+		free(thread_kept);
+	}
+	a->set->nfiles = kept_files;
+	/* a window is as fine as the snapshots: say which one was read */
+	if ((o->from_ns || o->to_ns) && seen_to > seen_from) {
+		a->window_ns = seen_to - seen_from;
+		snprintf(t + len, len < (int)cap ? cap - (size_t)len : 0,
+			 " (read as snapshots %.3g s..%.3g s)",
+			 (double)seen_from / 1e9, (double)seen_to / 1e9);
+	}
+	if (o->focus)
+		regfree(&focus);
+	if (o->ignore)
+		regfree(&ignore);
+	if (!kept_files) {
+		fprintf(stderr, "poolscout: no profile of pid %u among the files "
+				"given\n", o->pid);
+		return 2;
+	}
+	return 0;
+}
+
 /* ---- loading ------------------------------------------------------------------------ */
 
 int analysis_load(analysis *a, char **files, int nfiles, const an_opts *o)
@@ -1103,13 +1305,22 @@ int analysis_load(analysis *a, char **files, int nfiles, const an_opts *o)
 		return 2;
 	a->sym = sym_new();
 	a->sample_every = 1;
-	a->processes = xcalloc(a->set->nfiles + 1, sizeof *a->processes);
 	a->start_real_ns = UINT64_MAX;
 	for (size_t fi = 0; fi < a->set->nfiles; fi++)
 		if (a->set->files[fi]->start_real_ns < a->start_real_ns)
 			a->start_real_ns = a->set->files[fi]->start_real_ns;
 	if (a->start_real_ns == UINT64_MAX)
 		a->start_real_ns = 0;
+	if (apply_filters(a, o))
+		return 2;
+	/* the run is what the filters left of it */
+	a->start_real_ns = UINT64_MAX;
+	for (size_t fi = 0; fi < a->set->nfiles; fi++)
+		if (a->set->files[fi]->start_real_ns < a->start_real_ns)
+			a->start_real_ns = a->set->files[fi]->start_real_ns;
+	if (a->start_real_ns == UINT64_MAX)
+		a->start_real_ns = 0;
+	a->processes = xcalloc(a->set->nfiles + 1, sizeof *a->processes);
 
 	/* stacks, symbolized; pos_of_file[f][stack id] -> a->stacks index */
 	size_t **pos_of_file = xcalloc(a->set->nfiles + 1, sizeof *pos_of_file);
@@ -1138,6 +1349,9 @@ int analysis_load(analysis *a, char **files, int nfiles, const an_opts *o)
 			pos_of_file[fi][i] = a->nstacks++;
 		}
 	}
+	/* a time window is the run the views see */
+	if (a->window_ns)
+		a->duration_ns = a->window_ns;
 	sum_stacks(a, pos_of_file);
 	wrappers_apply(a->wrappers, a->stacks, a->nstacks);
 

@@ -161,6 +161,12 @@ typedef struct an_opts {
 	const char *const *wrappers; /* --wrapper regular expressions */
 	int nwrappers;
 	int no_auto_wrappers;        /* --no-auto-wrappers */
+	/* filters: what the views see; 0 or NULL when not given */
+	uint32_t pid;                /* --pid: one process's profile */
+	const char *thread;          /* --thread: a name, or a tid */
+	uint64_t from_ns, to_ns;     /* --from, --to: in the run (to 0: end) */
+	const char *focus, *ignore;  /* --focus, --ignore: stacks with (or
+				      * without) a frame matching */
 } an_opts;
 
 typedef struct analysis {
@@ -188,6 +194,9 @@ typedef struct analysis {
 	uint64_t duration_ns;   /* the run: earliest start to latest end */
 	uint64_t work_units;
 	int partial;            /* some file was cut short */
+	int filtered;           /* a filter of an_opts was applied */
+	uint64_t window_ns;     /* --from/--to: the snapshot intervals read */
+	char filter_text[256];  /* what the filters were, for the header */
 	uint32_t sample_every;  /* largest sampling rate among the files */
 } analysis;
 

@@ -58,6 +58,12 @@ void report_header(const analysis *a, FILE *out)
 	if (a->sample_every > 1)
 		fprintf(out, "SAMPLED: 1 in %u allocations recorded; counts are "
 			     "estimates\n", a->sample_every);
+	if (a->filtered)
+		fprintf(out, "FILTERED:%s\n%s", a->filter_text,
+			a->window_ns ? "  counts of those snapshot intervals; "
+				       "sizes, lifetimes and peaks of the whole "
+				       "run\n"
+				     : "");
 	/* modules whose missing names hide sites */
 	size_t shown = 0;
 	for (size_t i = 0; i < a->nunsymbolized; i++) {
@@ -125,6 +131,10 @@ void json_totals(json *j, const analysis *a)
 	json_u64(j, "work_units", a->work_units);
 	json_bool(j, "partial", a->partial);
 	json_u64(j, "sample_every", a->sample_every);
+	if (a->filtered)
+		json_str(j, "filters", a->filter_text + 1);
+	else
+		json_null(j, "filters");
 	json_end_object(j);
 }
 

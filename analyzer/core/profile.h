@@ -144,6 +144,15 @@ pf_file *pf_read_mem(const char *name, const uint8_t *data, size_t size,
 		     char *err, size_t errlen);
 void pf_free(pf_file *f);
 
+/* Keeps the entries of f that keep() accepts (it may also change them:
+ * counts trimmed to a time window) and frees the others' histories; the
+ * entry index and the threads' totals follow. */
+void pf_filter_entries(pf_file *f, int (*keep)(pf_entry *e, void *arg),
+		       void *arg);
+/* Forgets stack id / thread index of f (no entry may refer to it). */
+void pf_drop_stack(pf_file *f, uint32_t id);
+void pf_drop_thread(pf_file *f, uint32_t index);
+
 /* Reads every path into set; on the first error prints it and returns -1. */
 int pf_set_load(pf_set *set, char **paths, int npaths);
 void pf_set_free(pf_set *set);

@@ -322,6 +322,65 @@ static pf_entry *entry_get(pf_file *f, uint32_t thread_index,
 	return e;
 }
 
+void pf_filter_entries(pf_file *f, int (*keep)(pf_entry *e, void *arg),
+		       void *arg)
+{
+	struct pf_entry_index *ix, *tmp;
+	HASH_ITER(hh, f->entry_index, ix, tmp) {
+		HASH_DEL(f->entry_index, ix);
+		free(ix);
+	}
+	for (size_t t = 0; t < f->nthreads; t++) {
+		pf_thread *th = f->threads[t];
+		if (th)
+			th->allocs = th->alloc_bytes = th->frees = th->free_bytes =
+				th->xfrees = 0;
+	}
+	size_t n = 0;
+	for (size_t i = 0; i < f->nentries; i++) {
+		pf_entry *e = &f->entries[i];
+		if (!keep(e, arg)) {
+			free(e->steps);
+			continue;
+		}
+		f->entries[n] = *e;
+		e = &f->entries[n];
+		ix = xmalloc(sizeof *ix);
+		ix->key = (uint64_t)e->thread_index << 32 | e->stack_id;
+		ix->pos = n++;
+		HASH_ADD(hh, f->entry_index, key, sizeof ix->key, ix);
+		pf_thread *th = e->thread_index < f->nthreads
+					? f->threads[e->thread_index]
+					: NULL;
+		if (th) {
+			th->allocs += e->allocs;
+			th->alloc_bytes += e->alloc_bytes;
+			th->frees += e->frees;
+			th->free_bytes += e->free_bytes;
+			th->xfrees += e->xfrees;
+		}
+	}
+	f->nentries = n;
+}
+
+void pf_drop_stack(pf_file *f, uint32_t id)
+{
+	if (id < f->nstacks && f->stacks[id]) {
+		free(f->stacks[id]->ips);
+		free(f->stacks[id]);
+		f->stacks[id] = NULL;
+	}
+}
+
+void pf_drop_thread(pf_file *f, uint32_t index)
+{
+	if (index < f->nthreads && f->threads[index]) {
+		free(f->threads[index]->ticks);
+		free(f->threads[index]);
+		f->threads[index] = NULL;
+	}
+}
+
 pf_entry *pf_entry_find(const pf_file *f, uint32_t thread_index,
 			uint32_t stack_id)
 {

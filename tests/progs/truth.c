@@ -15,6 +15,9 @@
  *   fork        ticker() allocating once a millisecond: 100 in the parent,
  *               then 200 in a forked child while the parent waits; each
  *               process reports its own running time
+ *   phases      1000 phase_one() blocks at once, 2000 phase_two() blocks
+ *               350 ms later, then 150 ms of nothing: a time window on
+ *               either side of 300 ms sees one phase
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -280,6 +283,37 @@ static void scenario_fork(void)
 	truth("span_ns", now_ns() - start);
 }
 
+/* ---- phases ------------------------------------------------------------------- */
+
+NOINLINE static void phase_one(void)
+{
+	for (int i = 0; i < 1000; i++)
+		free(malloc(40));
+}
+
+NOINLINE static void phase_two(void)
+{
+	for (int i = 0; i < 2000; i++)
+		free(malloc(40));
+}
+
+static void scenario_phases(void)
+{
+	double start = now_ns();
+	phase_one();
+	double one = now_ns() - start;
+	struct timespec ts = { 0, 350000000 };
+	nanosleep(&ts, NULL);
+	double two_at = now_ns() - start;
+	phase_two();
+	ts.tv_nsec = 150000000;
+	nanosleep(&ts, NULL);
+	truth("phase_one_allocs", 1000);
+	truth("phase_one_ends_ns", one);
+	truth("phase_two_allocs", 2000);
+	truth("phase_two_starts_ns", two_at);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct {
@@ -291,6 +325,7 @@ int main(int argc, char **argv)
 		{ "concurrent", scenario_concurrent },
 		{ "lifetimes", scenario_lifetimes },
 		{ "fork", scenario_fork },
+		{ "phases", scenario_phases },
 	};
 	for (size_t i = 0; argc > 1 && i < sizeof scenarios / sizeof *scenarios; i++) {
 		if (!strcmp(argv[1], scenarios[i].name)) {
@@ -298,6 +333,6 @@ int main(int argc, char **argv)
 			return 0;
 		}
 	}
-	fprintf(stderr, "usage: truth paths|sequential|concurrent|lifetimes|fork\n");
+	fprintf(stderr, "usage: truth paths|sequential|concurrent|lifetimes|fork|phases\n");
 	return 2;
 }

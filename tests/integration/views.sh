@@ -1,0 +1,89 @@
+#!/bin/sh
+# views.sh - the views' options: help and version, and the filters
+# (--pid, --thread, --focus, --ignore, --from/--to) checked against the
+# counts tests/progs/planted.c and tests/progs/truth.c are written with
+# or print themselves.
+. tests/lib.sh
+
+# help: every command, both spellings; version
+for c in record report top threads diff export info; do
+	expect "help $c" '"$PS" help $c | grep -q "^usage: poolscout $c"'
+	expect "$c --help" '"$PS" $c --help | grep -q "^usage: poolscout $c"'
+done
+expect "help lists every command" \
+	'[ "$("$PS" help | grep -cE "^  (record|report|top|threads|diff|export|info) ")" = 7 ]'
+"$PS" help frobnicate 2>/dev/null
+rc=$?
+expect "help of an unknown command is exit 2" '[ $rc = 2 ]'
+expect "--version names the format" '"$PS" --version | grep -q "profile format 2"'
+expect "record -- CMD --help is the command's" \
+	'"$PS" record -o "$WORK/h" -- sh -c "echo \$1" sh --help 2>/dev/null | grep -qx -- --help'
+
+# planted: 200000 handle_request (main thread, under serve), 50000
+# produce_message on the thread named "producer", 100000 parse_token
+"$PS" record -o "$WORK/p" -- "$T/planted" >/dev/null 2>&1
+P=$(ls "$WORK"/p/*.pscout)
+allocs() { # allocs FUNCTION OPTIONS...: the site's allocations, 0 if absent
+	fn=$1
+	shift
+	"$PS" report --json "$@" "$P" | jq "[.sites[] | select(.function == \"$fn\") | .alloc_objects] | add // 0"
+}
+expect "--thread producer: produce_message 50000" '[ "$(allocs produce_message --thread producer)" = 50000 ]'
+expect "--thread producer: no handle_request" '[ "$(allocs handle_request --thread producer)" = 0 ]'
+tid=$("$PS" threads --json "$P" | jq '.threads[] | select(.name == "producer") | .tid')
+expect "--thread TID is the same thread" '[ "$(allocs produce_message --thread "$tid")" = 50000 ]'
+expect "--thread: totals are that thread's" \
+	'[ "$("$PS" report --json --thread producer "$P" | jq .totals.alloc_objects)" = 50000 ]'
+expect "--focus serve: handle_request only" \
+	'[ "$(allocs handle_request --focus "^serve$")" = 200000 ] && [ "$(allocs parse_token --focus "^serve$")" = 0 ]'
+expect "--ignore serve: everything but handle_request" \
+	'[ "$(allocs handle_request --ignore "^serve$")" = 0 ] && [ "$(allocs parse_token --ignore "^serve$")" = 100000 ]'
+expect "filters are said on top" '"$PS" report --focus serve "$P" | grep -q "^FILTERED: focus /serve/"'
+expect "top --focus" '"$PS" top --json --focus "^serve$" "$P" | jq -e ".total == 200000" >/dev/null'
+"$PS" report --focus '([' "$P" 2>"$WORK/err"
+rc=$?
+expect "bad --focus is exit 2 with the expression" '[ $rc = 2 ] && grep -q "focus" "$WORK/err"'
+"$PS" report --from 2s --to 1s "$P" 2>/dev/null
+rc=$?
+expect "--from after --to is exit 2" '[ $rc = 2 ]'
+"$PS" report --from soon "$P" 2>/dev/null
+rc=$?
+expect "bad --from is exit 2" '[ $rc = 2 ]'
+
+# a time window: every snapshot interval from the start to the end adds
+# up to the whole; an empty window leaves nothing
+whole=$("$PS" report --json "$P" | jq .totals.alloc_objects)
+expect "--from 0 is the whole run" '[ "$("$PS" report --json --from 0 "$P" | jq .totals.alloc_objects)" = "$whole" ]'
+expect "a window after the run is empty" \
+	'[ "$("$PS" report --json --from 3600s "$P" | jq .totals.alloc_objects)" = 0 ]'
+
+# a window on each side of 300 ms: truth's phases happen at ~0 and
+# ~350 ms (the program says when), snapshots every 100 ms
+"$PS" record -o "$WORK/ph" -- "$T/truth" phases >/dev/null 2>"$WORK/pherr"
+PH=$(ls "$WORK"/ph/*.pscout)
+t1=$(awk '$2 == "phase_one_ends_ns" { print $3 }' "$WORK/pherr")
+t2=$(awk '$2 == "phase_two_starts_ns" { print $3 }' "$WORK/pherr")
+in_window() { # FUNCTION OPTIONS...
+	fn=$1
+	shift
+	"$PS" report --json "$@" "$PH" | jq "[.sites[] | select(.function == \"$fn\") | .alloc_objects] | add // 0"
+}
+command -v skip >/dev/null 2>&1 || skip() { echo "SKIP $1: $2"; }
+if [ "${t1%.*}" -lt 50000000 ] && [ "${t2%.*}" -gt 340000000 ]; then
+	expect "--to 300ms: phase one's 1000" '[ "$(in_window phase_one --to 300ms)" = 1000 ] && [ "$(in_window phase_two --to 300ms)" = 0 ]'
+	expect "--from 300ms: phase two's 2000" '[ "$(in_window phase_two --from 300ms)" = 2000 ] && [ "$(in_window phase_one --from 300ms)" = 0 ]'
+	expect "--from 300ms: the header says which intervals were read" \
+		'"$PS" report --from 300ms "$PH" | grep -q "read as snapshots 0.3"'
+else
+	skip "time window" "the machine was too slow for the phases' timing (phase one ended at $t1 ns, two began at $t2 ns)"
+fi
+
+# --pid: the forked child of truth's fork scenario, on its own
+"$PS" record -o "$WORK/f" -- "$T/truth" fork >/dev/null 2>"$WORK/ferr"
+child=$(awk '$2 == "child_pid" { print $3 }' "$WORK/ferr")
+expect "--pid: the child's 200 ticker allocations" \
+	'[ "$("$PS" report --json --pid "$child" "$WORK"/f/*.pscout | jq "[.sites[] | select(.function == \"ticker\") | .alloc_objects] | add")" = 200 ]'
+"$PS" report --pid 1 "$WORK"/f/*.pscout 2>"$WORK/err"
+rc=$?
+expect "--pid of no profile is exit 2" '[ $rc = 2 ] && grep -q "no profile of pid 1" "$WORK/err"'
+finish
