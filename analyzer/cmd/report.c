@@ -38,20 +38,70 @@ static void print_wrapped(FILE *out, const char *text)
 	}
 }
 
-static void print_stack_line(const an_stack *st, uint64_t allocs, FILE *out)
+/* Formats "  ALLOCS  site < caller < ..." into line (at most 99
+ * columns). */
+static void stack_line(char *line, size_t cap, const an_stack *st,
+		       uint64_t allocs)
 {
 	char n[32];
-	int col = fprintf(out, "      %7s  ", fmt_count(n, (double)allocs));
+	int col = snprintf(line, cap, "      %7s  ", fmt_count(n, (double)allocs));
 	for (unsigned i = 0; i < st->nframes && i < FRAMES_SHOWN; i++) {
 		const char *fn = st->frames[i].function;
 		int w = (int)strlen(fn) + (i ? 3 : 0);
 		if (col + w > 99) {
-			fputs(" < ...", out);
-			break;
+			snprintf(line + col, cap - (size_t)col, " < ...");
+			return;
 		}
-		col += fprintf(out, "%s%s", i ? " < " : "", fn);
+		col += snprintf(line + col, cap - (size_t)col, "%s%s", i ? " < " : "",
+				fn);
 	}
-	fputc('\n', out);
+}
+
+/* The first frame where stacks x and y differ (by function, line or
+ * return address), or -1 when they are the same frames. */
+static int first_difference(const an_stack *x, const an_stack *y)
+{
+	unsigned n = x->nframes < y->nframes ? x->nframes : y->nframes;
+	for (unsigned j = 0; j < n; j++) {
+		const an_frame *a = &x->frames[j], *b = &y->frames[j];
+		if (strcmp(a->function, b->function) || a->line != b->line ||
+		    a->ip != b->ip)
+			return (int)j;
+	}
+	return x->nframes == y->nframes ? -1 : (int)n;
+}
+
+/* Prints the site's top stacks; two that would read the same (they
+ * differ deeper, in a line, or in the process) say what differs. */
+static void print_stacks(const analysis *a, const an_site *s, FILE *out)
+{
+	size_t idx[STACKS_SHOWN];
+	char lines[STACKS_SHOWN][512];
+	size_t n = site_top_stacks(s, idx, STACKS_SHOWN);
+	for (size_t i = 0; i < n; i++)
+		stack_line(lines[i], sizeof lines[i], &a->stacks[s->stacks[idx[i]]],
+			   s->stack_allocs[idx[i]]);
+	for (size_t i = 0; i < n; i++) {
+		const an_stack *st = &a->stacks[s->stacks[idx[i]]];
+		fprintf(out, "%s\n", lines[i]);
+		int diff = -2;
+		for (size_t k = 0; k < n && diff == -2; k++)
+			if (k != i && !strcmp(lines[k] + 15, lines[i] + 15))
+				diff = first_difference(st,
+							&a->stacks[s->stacks[idx[k]]]);
+		if (diff == -2)
+			continue;
+		char label[512];
+		if (diff < 0 || (unsigned)diff >= st->nframes)
+			fprintf(out, "               (stack %u of pid %u, %u frames)\n",
+				st->stack->id, st->file->pid, st->nframes);
+		else
+			fprintf(out, "               (stack %u: frame %d is %s, "
+				     "+0x%llx)\n",
+				st->stack->id, diff + 1,
+				frame_label(label, sizeof label, &st->frames[diff]),
+				(unsigned long long)st->frames[diff].offset);
+	}
 }
 
 static void print_text(const analysis *a, int limit, FILE *out)
@@ -83,11 +133,7 @@ static void print_text(const analysis *a, int limit, FILE *out)
 				     "churned\n",
 				fmt_rate(b1, s->saved_calls_per_s),
 				fmt_bytes(b2, s->saved_bytes_per_s));
-		size_t idx[STACKS_SHOWN];
-		size_t n = site_top_stacks(s, idx, STACKS_SHOWN);
-		for (size_t i = 0; i < n; i++)
-			print_stack_line(&a->stacks[s->stacks[idx[i]]],
-					 s->stack_allocs[idx[i]], out);
+		print_stacks(a, s, out);
 		fputc('\n', out);
 	}
 	if ((size_t)limit < a->nsites)

@@ -27,6 +27,7 @@
 
 #include "memory.h"
 #include "model.h"
+#include "progress.h"
 #include "uthash.h"
 #include "wrappers.h"
 
@@ -1336,7 +1337,9 @@ int analysis_load(analysis *a, char **files, int nfiles, const an_opts *o)
 		a->work_units = sat_add(a->work_units, f->work_units);
 		pos_of_file[fi] = xcalloc(f->nstacks ? f->nstacks : 1,
 					  sizeof *pos_of_file[fi]);
+		progress_begin("symbolizing stacks", f->nstacks);
 		for (size_t i = 0; i < f->nstacks; i++) {
+			progress_tick(i);
 			if (!f->stacks[i])
 				continue;
 			a->stacks = xrealloc(a->stacks, (a->nstacks + 1) *
@@ -1348,6 +1351,7 @@ int analysis_load(analysis *a, char **files, int nfiles, const an_opts *o)
 			expand_stack(a, as);
 			pos_of_file[fi][i] = a->nstacks++;
 		}
+		progress_end();
 	}
 	/* a time window is the run the views see */
 	if (a->window_ns)

@@ -24,6 +24,7 @@
 
 #include "memory.h"
 #include "profile.h"
+#include "progress.h"
 #include "uthash.h"
 
 struct pf_entry_index {
@@ -857,9 +858,12 @@ void pf_free(pf_file *f)
 int pf_set_load(pf_set *set, char **paths, int npaths)
 {
 	char err[1024];
+	progress_begin("reading profiles", (size_t)npaths);
 	for (int i = 0; i < npaths; i++) {
+		progress_tick((size_t)i);
 		pf_file *f = pf_read(paths[i], err, sizeof err);
 		if (!f) {
+			progress_end();
 			fprintf(stderr, "poolscout: %s\n", err);
 			return -1;
 		}
@@ -871,6 +875,7 @@ int pf_set_load(pf_set *set, char **paths, int npaths)
 				      (set->nfiles + 1) * sizeof *set->files);
 		set->files[set->nfiles++] = f;
 	}
+	progress_end();
 	return 0;
 }
 

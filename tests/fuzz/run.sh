@@ -11,6 +11,7 @@ mkdir -p "$OUT/crashes" "$OUT/work"
 SAN="-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined"
 clang -g -O1 $SAN -Iinclude -Ianalyzer/core \
 	tests/fuzz/fuzz_reader.c analyzer/core/reader.c analyzer/core/memory.c \
+	analyzer/core/progress.c \
 	-o "$OUT/fuzz_reader" -lz
 # seeds: real profiles of small programs, made fresh
 if [ ! -f "$OUT/seeds.done" ]; then
