@@ -13,7 +13,8 @@ build="gcc g++ make pkg-config libunwind-dev uthash-dev libdw-dev libelf-dev \
 zlib1g-dev libprotobuf-c-dev protobuf-c-compiler golang-github-google-pprof-dev \
 libcmocka-dev"
 test="$build google-perftools libgoogle-perftools-dev golang-go python3 perl \
-sqlite3 jq clang libclang-rt-14-dev binutils"
+sqlite3 jq clang libclang-rt-14-dev binutils git redis-server redis-tools \
+nginx apache2-utils curl strace"
 bench="$build heaptrack time"
 
 case "${1:-build}" in
