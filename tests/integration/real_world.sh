@@ -14,6 +14,22 @@
 #      no CLONE_THREAD), every profile has one thread and every site shows
 #      one thread (`alloc_threads`, or the thread count its reasons quote);
 #  (d) no site has more objects live at its peak than it allocated.
+# How the wrappers are known, per program (Debian's binaries are stripped;
+# its -dbgsym archive and debuginfod were not reachable from here):
+#   git      no symbol at all: disasm rules; they find exactly git's
+#            wrapper.c (do_xmalloc, xmalloc, xmallocz, xmallocz_gently,
+#            xmemdupz, xstrdup, xrealloc, xcalloc: each references its own
+#            "Out of memory, ... failed" / "Data too large" message)
+#   redis    .dynsym (linked with -rdynamic): zmalloc & co. by name
+#   nginx    .dynsym (linked with -Wl,-E for modules): ngx_alloc & co.
+#   perl     .dynsym of /usr/bin/perl (libperl linked in): Perl_safesys*
+#   sqlite3  .dynsym of libsqlite3 (sqlite3Malloc, sqlite3DbMallocRaw...)
+#            plus the disasm "table" rule for the static sqlite3MemMalloc /
+#            sqlite3MemRealloc (reached only through sqlite3Config.m)
+#   python3  .dynsym of python3.11 (PyMem_*, PyObject_Malloc), plus the
+#            disasm rules for its static allocator functions
+# Both come from binutils (nm, readelf, objdump) and the programs' own
+# sources' names, never from poolscout's wrapper list or symbolizer.
 # A program whose package is not installed is skipped with a SKIP line
 # (mk/deps.sh test installs them). Not part of `make test` unless
 # REAL_WORLD=1 (tests/run.sh): many checks fail until the wrapper
