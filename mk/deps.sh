@@ -14,7 +14,7 @@ zlib1g-dev libprotobuf-c-dev protobuf-c-compiler golang-github-google-pprof-dev 
 libcmocka-dev"
 test="$build google-perftools libgoogle-perftools-dev golang-go python3 perl \
 sqlite3 jq clang libclang-rt-14-dev binutils chromium fonts-liberation \
-python3-websocket"
+python3-websocket git redis-server redis-tools nginx apache2-utils curl strace"
 bench="$build heaptrack time"
 
 case "${1:-build}" in
