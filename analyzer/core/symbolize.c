@@ -52,7 +52,16 @@ struct mod_ref {
 	UT_hash_handle hh;
 };
 
+/* The first path seen for a build-id: the same object installed twice
+ * (/usr/bin/git and /usr/lib/git-core/git) is one module to the views. */
+struct canon {
+	char *build_id; /* hex */
+	char *path;
+	UT_hash_handle hh;
+};
+
 struct sym_ctx {
+	struct canon *canon;
 	struct sym_mod *mods;
 	struct mod_ref *refs;
 	struct sym_cache *cache;
@@ -113,8 +122,35 @@ void sym_free(sym_ctx *ctx)
 		free(m->path);
 		free(m);
 	}
+	struct canon *k, *kt;
+	HASH_ITER(hh, ctx->canon, k, kt) {
+		HASH_DEL(ctx->canon, k);
+		free(k->build_id);
+		free(k->path);
+		free(k);
+	}
 	free(ctx->debuginfo_path);
 	free(ctx);
+}
+
+/* The name a module goes by: its path, or the path first seen with the
+ * same build-id. */
+static const char *canonical_path(sym_ctx *ctx, const pf_module *pm)
+{
+	if (!pm->build_id_len)
+		return pm->path;
+	char hex[130];
+	for (uint32_t i = 0; i < pm->build_id_len; i++)
+		snprintf(hex + 2 * i, 3, "%02x", pm->build_id[i]);
+	struct canon *k;
+	HASH_FIND_STR(ctx->canon, hex, k);
+	if (!k) {
+		k = xcalloc(1, sizeof *k);
+		k->build_id = xstrdup(hex);
+		k->path = xstrdup(pm->path);
+		HASH_ADD_KEYPTR(hh, ctx->canon, k->build_id, strlen(k->build_id), k);
+	}
+	return k->path;
 }
 
 static struct sym_mod *open_module_by_key(sym_ctx *ctx, const pf_module *pm);
@@ -406,7 +442,7 @@ const sym_loc *sym_lookup(sym_ctx *ctx, const pf_file *f, uint64_t ip,
 		return &c->loc;
 	c = xcalloc(1, sizeof *c);
 	c->key = probe.key;
-	c->loc.module = xstrdup(pm ? pm->path : "?");
+	c->loc.module = xstrdup(pm ? canonical_path(ctx, pm) : "?");
 	c->loc.offset = addr;
 	if (m && m->mod)
 		resolve(m, addr, &c->loc);
@@ -414,11 +450,12 @@ const sym_loc *sym_lookup(sym_ctx *ctx, const pf_file *f, uint64_t ip,
 		/* No name: the function is "module+0xSTART", its start from
 		 * the unwind tables stripped binaries keep, so the call sites
 		 * of one function group together (else the address itself). */
-		const char *base = pm ? strrchr(pm->path, '/') : NULL;
+		const char *path = pm ? canonical_path(ctx, pm) : NULL;
+		const char *base = path ? strrchr(path, '/') : NULL;
 		uint64_t start = addr;
 		if (m && m->mod)
 			function_start(m, addr, &start);
-		char *name = pm ? xasprintf("%s+0x%llx", base ? base + 1 : pm->path,
+		char *name = pm ? xasprintf("%s+0x%llx", base ? base + 1 : path,
 					    (unsigned long long)start)
 				: xasprintf("0x%llx", (unsigned long long)ip);
 		push_frame(&c->loc, name, NULL, 0, 0);

@@ -30,7 +30,9 @@ static const char *const known_wrappers[] = {
 	"^(zmalloc|zcalloc|zrealloc|ztrymalloc|ztrycalloc|ztryrealloc|"
 	"zmalloc_usable|zcalloc_usable|zrealloc_usable|ztrymalloc_usable|"
 	"ztrycalloc_usable|ztryrealloc_usable|zstrdup|zmalloc_no_tcache)$",
-	"^ngx_(alloc|calloc|memalign)$",
+	"^ngx_(alloc|calloc|memalign|palloc|pnalloc|pcalloc|pmemalign|"
+	"create_temp_buf|array_create|array_push|array_push_n|list_create|"
+	"list_push|pstrdup)$",
 	"^(je_|tc_|mi_)?(malloc|calloc|realloc|free|memalign|posix_memalign|"
 	"aligned_alloc)$",
 };
@@ -111,6 +113,7 @@ struct fn {
 	int wrapper;         /* found by the structural rule */
 	uint64_t allocs_in;  /* allocations whose stack passes through it */
 	uint64_t allocs_site; /* ... where it is the site */
+	uint64_t allocs_inside; /* ... where a wrapper calls it (internals) */
 	size_t last_stack;   /* count each stack once in allocs_in */
 	struct caller *callers;
 	size_t ncallers;
@@ -232,7 +235,7 @@ static void reset_stats(struct fn *table)
 			free(c);
 		}
 		f->ncallers = f->ncalls = 0;
-		f->allocs_in = f->allocs_site = 0;
+		f->allocs_in = f->allocs_site = f->allocs_inside = 0;
 		f->last_stack = SIZE_MAX;
 	}
 }
@@ -253,7 +256,15 @@ static size_t structural_round(an_wrappers *w, an_stack *stacks, size_t n,
 		int up = k + 1 < st->nall;
 		add_caller(s, up ? fi->fns[i][k + 1] : NULL,
 			   up ? &st->all[k + 1] : NULL, st);
-		add_call(s, st->all[k].ip);
+		add_call(s, st->all[k].offset); /* not ip: load addresses differ */
+		/* called by a wrapper, one or two frames up: its internals */
+		for (unsigned j = k + 1; j <= k + WRAPPER_INSIDE && j < st->nall; j++) {
+			const struct fn *above = fi->fns[i][j];
+			if (above->wrapper || (above->fixed && !above->runtime)) {
+				s->allocs_inside += st->allocs;
+				break;
+			}
+		}
 		/* every function the stack passes through, once */
 		for (unsigned j = 0; j < st->nall; j++) {
 			struct fn *t = fi->fns[i][j];
@@ -265,6 +276,21 @@ static size_t structural_round(an_wrappers *w, an_stack *stacks, size_t n,
 	}
 	size_t added = 0;
 	for (struct fn *s = fi->table; s; s = s->hh.next) {
+		/* the internals of a wrapper: it is the site nearly only where
+		 * a wrapper called it (sqlite3Malloc -> mallocWithAlarm ->
+		 * sqlite3MemMalloc) */
+		int inside = s->allocs_site &&
+			     (double)s->allocs_inside >=
+				     WRAPPER_SITE_SHARE * (double)s->allocs_in;
+		if (!s->wrapper && inside) {
+			s->wrapper = 1;
+			w->found = xrealloc(w->found,
+					    (w->nfound + 2) * sizeof *w->found);
+			w->found[w->nfound++] = xstrdup(s->key);
+			w->found[w->nfound] = NULL;
+			added++;
+			continue;
+		}
 		if (s->wrapper || !s->allocs_site ||
 		    (double)s->allocs_site <
 			    WRAPPER_SITE_SHARE * (double)s->allocs_in ||

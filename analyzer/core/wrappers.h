@@ -11,7 +11,9 @@
  * takes part in, is called from several places, calls the allocator from
  * few places itself, and allocates different sizes for different callers
  * (a constructor of one fixed type is a site in its own right: its pool
- * sits there). docs/ranking.md lists every rule and threshold.
+ * sits there); and a function that a wrapper calls, one or two frames up,
+ * in nearly all its allocations is that wrapper's internals.
+ * docs/ranking.md lists every rule and threshold.
  */
 #ifndef POOLSCOUT_WRAPPERS_H
 #define POOLSCOUT_WRAPPERS_H
@@ -23,6 +25,9 @@
 				* directly above the allocator */
 #define WRAPPER_MIN_CALLERS 3  /* distinct call sites that reach it */
 #define WRAPPER_MAX_CALLS 3    /* places in it that call the allocator */
+#define WRAPPER_INSIDE 2       /* a function a wrapper calls within this
+				* many frames, for nearly all of its
+				* allocations, is the wrapper's internals */
 
 typedef struct an_wrappers an_wrappers;
 

@@ -178,7 +178,9 @@ static void test_site_share_threshold(void **state)
 	wrapper_with_share(900, 100);
 	apply(NULL);
 	assert_string_equal(stacks[0].via, "W");
-	assert_string_equal(site_of(3), "X"); /* X stays X's site */
+	/* and X, which W calls, is W's internals */
+	assert_string_equal(site_of(3), "c1");
+	assert_string_equal(stacks[3].via, "W");
 	reset();
 	/* 900 of 1001: outside */
 	wrapper_with_share(900, 101);
@@ -203,6 +205,42 @@ static void test_nested(void **state)
 	assert_int_equal(stacks[0].nskipped, 3); /* malloc, W, V */
 	assert_string_equal(site_of(3), "d1");
 	assert_string_equal(stacks[3].via, "W");
+	reset();
+}
+
+/* A wrapper's internals: functions a (named) wrapper calls one or two
+ * frames down, for nearly all their allocations (sqlite3Malloc ->
+ * mallocWithAlarm -> sqlite3MemMalloc), are skipped with it; three frames
+ * down they are not. */
+static void test_wrapper_internals(void **state)
+{
+	(void)state;
+	add(100, 16, 16, "mem_malloc@2", "with_alarm@3", "sqlite3Malloc@4",
+	    "caller@10", "main@1", (char *)NULL);
+	apply(NULL);
+	assert_string_equal(site_of(0), "caller");
+	assert_string_equal(stacks[0].via, "sqlite3Malloc");
+	reset();
+	add(100, 16, 16, "mem_malloc@2", "step@3", "with_alarm@3",
+	    "sqlite3Malloc@4", "caller@10", "main@1", (char *)NULL);
+	apply(NULL);
+	assert_string_equal(site_of(0), "mem_malloc");
+	reset();
+	/* called by the wrapper only in 89% of its allocations: a site */
+	add(89, 16, 16, "helper@2", "sqlite3Malloc@4", "caller@10", "main@1",
+	    (char *)NULL);
+	add(11, 16, 16, "helper@2", "other@5", "main@1", (char *)NULL);
+	apply(NULL);
+	assert_string_equal(site_of(0), "helper");
+	reset();
+	add(90, 16, 16, "helper@2", "sqlite3Malloc@4", "caller@10", "main@1",
+	    (char *)NULL);
+	add(10, 16, 16, "helper@2", "other@5", "main@1", (char *)NULL);
+	apply(NULL);
+	assert_string_equal(site_of(0), "caller");
+	/* a function is a wrapper everywhere: its other caller is a site */
+	assert_string_equal(site_of(1), "other");
+	assert_string_equal(stacks[1].via, "helper");
 	reset();
 }
 
@@ -260,16 +298,25 @@ static void test_all_runtime(void **state)
 	reset();
 }
 
+/* Each test starts with no stacks, even after one that failed. */
+static int fresh(void **state)
+{
+	(void)state;
+	reset();
+	return 0;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_callers_threshold),
-		cmocka_unit_test(test_calls_threshold),
-		cmocka_unit_test(test_sizes_vary),
-		cmocka_unit_test(test_site_share_threshold),
-		cmocka_unit_test(test_nested),
-		cmocka_unit_test(test_fixed_rules),
-		cmocka_unit_test(test_all_runtime),
+		cmocka_unit_test_setup(test_callers_threshold, fresh),
+		cmocka_unit_test_setup(test_calls_threshold, fresh),
+		cmocka_unit_test_setup(test_sizes_vary, fresh),
+		cmocka_unit_test_setup(test_site_share_threshold, fresh),
+		cmocka_unit_test_setup(test_nested, fresh),
+		cmocka_unit_test_setup(test_wrapper_internals, fresh),
+		cmocka_unit_test_setup(test_fixed_rules, fresh),
+		cmocka_unit_test_setup(test_all_runtime, fresh),
 	};
 	return cmocka_run_group_tests_name("wrapper rules", tests, NULL, NULL);
 }
