@@ -12,11 +12,12 @@ void ps_account_alloc(void *p, size_t size, uint64_t chain_steps, int grew)
 	if (PS_UNLIKELY(!t))
 		return;
 	if (PS_UNLIKELY(ps_opt.sample_every > 1)) {
-		if (ps_tls.sample_countdown > 1) {
+		/* recorded with probability 1/N (sample.c) */
+		if (ps_tls.sample_countdown) {
 			ps_tls.sample_countdown--;
 			return;
 		}
-		ps_tls.sample_countdown = ps_opt.sample_every;
+		ps_tls.sample_countdown = ps_sample_skip();
 	}
 	uintptr_t ips[PS_MAX_DEPTH + 16];
 	int depth = ps_stack_capture(t, ips);
@@ -110,6 +111,9 @@ void ps_account_release(const struct ps_live *r, int chain_continues)
 
 void ps_account_unknown_free(void)
 {
+	/* sampled: most frees are of blocks never recorded, by design */
+	if (ps_opt.sample_every > 1)
+		return;
 	ps_thread *t = ps_thread_self();
 	if (t)
 		PS_ADD(&t->unknown_frees, 1);

@@ -117,7 +117,23 @@ static inline void leave(void)
 
 /* ---- the allocator family ---------------------------------------------- */
 
-PS_EXPORT void *malloc(size_t size)
+/* Sampling (--sample N): an allocation the thread's countdown skips, or
+ * the free of a block the filter says was never recorded, goes straight
+ * to the allocator (sample.c). Only when it is known to be safe: the
+ * allocator resolved, recording on, the thread's table of this process. */
+static inline int sample_skips_alloc(void)
+{
+	if (PS_LIKELY(ps_opt.sample_every <= 1) || !ps_recording ||
+	    !ps_tls.sample_countdown || ps_tls.generation != ps_generation ||
+	    PS_UNLIKELY(resolving) || !ps_real.malloc)
+		return 0;
+	ps_tls.sample_countdown--;
+	return 1;
+}
+
+/* The recording paths, out of line so that the sampled-out fast paths
+ * above them stay a few instructions. */
+__attribute__((noinline)) static void *malloc_slow(size_t size)
 {
 	if (PS_UNLIKELY(resolving))
 		return boot_alloc(size, 16);
@@ -130,10 +146,15 @@ PS_EXPORT void *malloc(size_t size)
 	return p;
 }
 
-PS_EXPORT void free(void *p)
+PS_EXPORT void *malloc(size_t size)
 {
-	if (!p || PS_UNLIKELY(is_boot(p)))
-		return;
+	if (sample_skips_alloc())
+		return ps_real.malloc(size);
+	return malloc_slow(size);
+}
+
+__attribute__((noinline)) static void free_slow(void *p)
+{
 	if (!enter(0)) {
 		ps_real.free(p);
 		return;
@@ -141,6 +162,18 @@ PS_EXPORT void free(void *p)
 	ps_account_free(p);
 	ps_real.free(p);
 	leave();
+}
+
+PS_EXPORT void free(void *p)
+{
+	if (!p || PS_UNLIKELY(is_boot(p)))
+		return;
+	if (PS_UNLIKELY(ps_opt.sample_every > 1) && ps_real.free &&
+	    !ps_sample_maybe((uintptr_t)p)) {
+		ps_real.free(p);
+		return;
+	}
+	free_slow(p);
 }
 
 PS_EXPORT void *calloc(size_t n, size_t size)
@@ -151,6 +184,8 @@ PS_EXPORT void *calloc(size_t n, size_t size)
 			return NULL;
 		return boot_alloc(total, 16);
 	}
+	if (sample_skips_alloc())
+		return ps_real.calloc(n, size);
 	if (!enter(1))
 		return ps_real.calloc(n, size);
 	void *p = ps_real.calloc(n, size);
@@ -468,6 +503,7 @@ static void fork_child(void)
 	ps_tls.thread = NULL;
 	ps_arena_reset_child();
 	ps_livetab_reset_child();
+	ps_sample_reset_child();
 	ps_stacks_reset_child();
 	ps_nodes_reset_child();
 	ps_modules_reset_child();
@@ -506,6 +542,7 @@ __attribute__((constructor)) static void ps_init(int argc, char **argv,
 		}
 	}
 	ps_stacks_init();
+	ps_sample_init();
 	ps_threads_init();
 	ps_modules_refresh();
 	pthread_atfork(fork_prepare, fork_parent, fork_child);

@@ -84,8 +84,11 @@ int ps_livetab_insert(const struct ps_live *rec)
 	uint32_t i = slot_of(h, s->mask);
 	while (s->slots[i].ptr && s->slots[i].ptr != rec->ptr)
 		i = (i + 1) & s->mask;
-	if (!s->slots[i].ptr)
+	if (!s->slots[i].ptr) {
 		s->count++;
+		if (ps_opt.sample_every > 1)
+			ps_sample_mark(rec->ptr);
+	}
 	s->slots[i] = *rec;
 	ps_lock_release(&s->lock);
 	return 0;
@@ -93,6 +96,9 @@ int ps_livetab_insert(const struct ps_live *rec)
 
 int ps_livetab_remove(uintptr_t p, struct ps_live *out)
 {
+	/* sampled: skip, without a lock, the blocks never recorded */
+	if (ps_opt.sample_every > 1 && !ps_sample_maybe(p))
+		return 0;
 	uint64_t h = ptr_hash(p);
 	struct shard *s = &shards[h >> (64 - SHARD_BITS)];
 	ps_lock_acquire(&s->lock);
@@ -123,6 +129,8 @@ int ps_livetab_remove(uintptr_t p, struct ps_live *out)
 	}
 	s->slots[hole].ptr = 0;
 	s->count--;
+	if (ps_opt.sample_every > 1)
+		ps_sample_unmark(p);
 	ps_lock_release(&s->lock);
 	return 1;
 }

@@ -348,6 +348,32 @@ void ps_account_unknown_free(void);
  * lives on as a realloc result, so its growth chain has not ended. */
 void ps_account_release(const struct ps_live *r, int chain_continues);
 
+/* ---- sample.c (--sample N) --------------------------------------------- */
+/* Sets up the recorded-block filter when sampling is on. */
+void ps_sample_init(void);
+/* Allocations to skip before the next recorded one (geometric, mean
+ * N - 1), from the calling thread's own random stream. */
+uint32_t ps_sample_skip(void);
+/* The filter of recorded blocks: mark on insert, unmark on removal;
+ * maybe() is 0 only for a block that was certainly not recorded.
+ * Lock-free, signal-safe. */
+void ps_sample_mark(uintptr_t p);
+void ps_sample_unmark(uintptr_t p);
+#define PS_SAMPLE_FILTER_BITS 20
+extern uint8_t *ps_sample_filter;
+static inline size_t ps_sample_slot(uintptr_t p)
+{
+	return (size_t)((uint64_t)(p >> 3) * 0x9e3779b97f4a7c15ull >>
+			(64 - PS_SAMPLE_FILTER_BITS));
+}
+static inline int ps_sample_maybe(uintptr_t p)
+{
+	return !ps_sample_filter ||
+	       __atomic_load_n(&ps_sample_filter[ps_sample_slot(p)],
+			       __ATOMIC_ACQUIRE) != 0;
+}
+void ps_sample_reset_child(void);
+
 /* ---- livetab.c --------------------------------------------------------- */
 struct ps_live {
 	uintptr_t ptr;
@@ -388,6 +414,7 @@ struct ps_tls {
 	uint32_t generation;  /* process generation the table belongs to */
 	ps_thread *thread;    /* this thread's table */
 	uint32_t sample_countdown;
+	uint64_t rng;          /* sample.c's random stream */
 };
 extern __thread struct ps_tls ps_tls PS_TLS;
 extern uint32_t ps_generation; /* bumped in every fork child */

@@ -75,6 +75,9 @@ ps_thread *ps_thread_self(void)
 	ps_lock_release(&thread_lock);
 	ps_tls.thread = t;
 	ps_tls.generation = ps_generation;
+	/* a thread's first allocations are not favoured by the sampling */
+	if (ps_opt.sample_every > 1)
+		ps_tls.sample_countdown = ps_sample_skip();
 	if (thread_key_ok)
 		pthread_setspecific(thread_key, t);
 	/* A fork child has no writer thread yet; its first table starts it. */

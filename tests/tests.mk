@@ -40,7 +40,7 @@ $(TB)/test_%: tests/unit/test_%.c $(B)/libanalyzer.a $(TB)/harness.o
 $(TB)/test_%: tests/integration/test_%.c $(B)/libanalyzer.a $(TB)/harness.o
 	@echo "  CC      $<"
 	$(Q)$(CC) $(ALL_CFLAGS) $(ANALYZER_CFLAGS) -Itests $< $(TB)/harness.o \
-		$(B)/libanalyzer.a -o $@ $(LDFLAGS) $(ANALYZER_LIBS) $(CMOCKA_LIBS)
+		$(B)/libanalyzer.a -o $@ $(LDFLAGS) $(ANALYZER_LIBS) $(CMOCKA_LIBS) -lm
 
 $(B)/.deps-test: mk/deps.sh
 	$(Q)mkdir -p $(B)

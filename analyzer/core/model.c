@@ -226,6 +226,12 @@ static void add_entry(analysis *a, const pf_file *f, const pf_entry *e,
 		      an_site *s)
 {
 	uint64_t k = pf_scale(f);
+	/* each allocation recorded with probability 1/k, independently: the
+	 * estimate k * n has variance n k^2 (1 - 1/k); summed here, rooted
+	 * and scaled to a 95% half-width once all entries are in */
+	if (k > 1)
+		s->allocs_error95 += (double)e->allocs * (double)k * (double)k *
+				     (1.0 - 1.0 / (double)k);
 	s->allocs = sat_add(s->allocs, sat_mul(e->allocs, k));
 	s->alloc_bytes = sat_add(s->alloc_bytes, sat_mul(e->alloc_bytes, k));
 	s->frees = sat_add(s->frees, sat_mul(e->frees, k));
@@ -1380,6 +1386,7 @@ int analysis_load(analysis *a, char **files, int nfiles, const an_opts *o)
 		s->inuse_objects = s->allocs - s->frees;
 		s->inuse_space = s->alloc_bytes - s->free_bytes;
 		s->xfree_ratio = s->frees ? (double)s->xfrees / (double)s->frees : 0;
+		s->allocs_error95 = 1.96 * sqrt(s->allocs_error95);
 	}
 	site_lifetimes(a, pos_of_file);
 	site_peaks(a, pos_of_file);

@@ -89,6 +89,9 @@ typedef struct an_site {
 	const char *via;     /* the wrapper it calls, or NULL */
 	uint64_t allocs, alloc_bytes, frees, free_bytes, xfrees, xfree_bytes;
 	uint64_t inuse_objects, inuse_space;
+	/* sampled profiles: the half-width of the 95% interval around the
+	 * estimated allocations (0 when every allocation was counted) */
+	double allocs_error95;
 	uint64_t size_min, size_max;
 	uint64_t size_hist[PS_HIST_BUCKETS];
 	an_peak peak;        /* across all threads and processes */

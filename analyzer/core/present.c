@@ -56,8 +56,10 @@ void report_header(const analysis *a, FILE *out)
 		fprintf(out, "PARTIAL: a profile was cut short; numbers stop at "
 			     "its last snapshot\n");
 	if (a->sample_every > 1)
-		fprintf(out, "SAMPLED: 1 in %u allocations recorded; counts are "
-			     "estimates\n", a->sample_every);
+		fprintf(out, "SAMPLED: 1 in %u allocations recorded, at random; "
+			     "counts are estimates (each site\n  says how close, "
+			     "95%%); peaks and lifetimes are of the recorded blocks\n",
+			a->sample_every);
 	if (a->filtered)
 		fprintf(out, "FILTERED:%s\n%s", a->filter_text,
 			a->window_ns ? "  counts of those snapshot intervals; "
@@ -270,6 +272,7 @@ void json_site(json *j, const analysis *a, const an_site *s)
 		json_str(j, NULL, s->reasons[i]);
 	json_end_array(j);
 	json_u64(j, "alloc_objects", s->allocs);
+	json_double(j, "alloc_objects_error95", s->allocs_error95);
 	json_u64(j, "alloc_space", s->alloc_bytes);
 	json_u64(j, "inuse_objects", s->inuse_objects);
 	json_u64(j, "inuse_space", s->inuse_space);

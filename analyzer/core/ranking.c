@@ -122,9 +122,14 @@ static void classify(an_site *s)
 		       fmt_ns_down(a, s->lifetime_p50.lo_ns));
 		return;
 	}
-	reason(s, "%s allocations of %s..%s on %u thread%s (%s while active, "
+	char est[48] = "";
+	if (s->allocs_error95 > 0)
+		snprintf(est, sizeof est, " (+-%.1f%%)",
+			 100.0 * s->allocs_error95 / (double)s->allocs);
+	reason(s, "%s%s allocations of %s..%s on %u thread%s (%s while active, "
 		  "peak %s; %s/s churned over the run)",
-	       fmt_count(a, (double)s->allocs), fmt_bytes(b, (double)s->size_min),
+	       fmt_count(a, (double)s->allocs), est,
+	       fmt_bytes(b, (double)s->size_min),
 	       fmt_bytes(c, (double)s->size_max), s->alloc_threads,
 	       s->alloc_threads == 1 ? "" : "s", fmt_rate(d, s->rate_per_s),
 	       fmt_rate((char[48]){ 0 }, s->rate_peak_per_s),

@@ -7,6 +7,7 @@
  * seconds, a forked child's clock and rates, merged rates over wall-clock
  * time, and the caller of a wrapper as the site. */
 #include <glob.h>
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -248,6 +249,45 @@ static void test_fork_clock_and_rates(void **state)
 	done(&a, dir);
 }
 
+/* ---- sampling ----------------------------------------------------------------- */
+
+/* A strict 1-in-4 pattern sampled 1 in 4 and 1 in 64: the estimates are
+ * within 3.3 standard deviations of the truth (one run in a thousand
+ * fails by chance), the shares within 0.03, and the printed 95% bound
+ * is about the estimator's: 1.96 sd. */
+static void test_sampling_unbiased(void **state)
+{
+	(void)state;
+	static const char *const rates[] = { "--sample 4", "--sample 64" };
+	for (int r = 0; r < 2; r++) {
+		struct truths t;
+		analysis a;
+		char *dir = record_truth("periodic", rates[r], &t);
+		assert_int_equal(load_dir(&a, dir, NULL), 1);
+		double n = a.sample_every;
+		assert_true(n == (r ? 64 : 4));
+		const an_site *one = site_named(&a, "every_fourth");
+		const an_site *three = site_named(&a, "other_three");
+		double want1 = truth_of(&t, "every_fourth");
+		double want3 = truth_of(&t, "other_three");
+		double got1 = (double)one->allocs, got3 = (double)three->allocs;
+		double sd1 = n * sqrt(want1 / n * (1 - 1 / n));
+		double sd3 = n * sqrt(want3 / n * (1 - 1 / n));
+		if (fabs(got1 - want1) > 3.3 * sd1 || fabs(got3 - want3) > 3.3 * sd3)
+			fail_msg("%s: estimates %.0f and %.0f, truth %.0f and %.0f "
+				 "(sd %.0f, %.0f)", rates[r], got1, got3, want1, want3,
+				 sd1, sd3);
+		double share = got1 / (got1 + got3);
+		if (fabs(share - want1 / (want1 + want3)) > 0.03)
+			fail_msg("%s: every_fourth's share %.3f, truth 0.25", rates[r],
+				 share);
+		/* the bound printed is 1.96 sd of the recorded count */
+		double bound_sd = one->allocs_error95 / 1.96;
+		assert_true(bound_sd > 0.8 * sd1 && bound_sd < 1.25 * sd1);
+		done(&a, dir);
+	}
+}
+
 /* ---- wrappers in a stripped binary ----------------------------------------------- */
 
 /* The address of symbol name in the unstripped copy (nm), as poolscout
@@ -357,6 +397,7 @@ int main(void)
 		cmocka_unit_test(test_peak_concurrent_threads),
 		cmocka_unit_test(test_lifetimes),
 		cmocka_unit_test(test_fork_clock_and_rates),
+		cmocka_unit_test(test_sampling_unbiased),
 		cmocka_unit_test(test_stripped_wrapper),
 	};
 	return cmocka_run_group_tests_name("ground truth", tests, NULL, NULL);

@@ -15,6 +15,9 @@
  *   fork        ticker() allocating once a millisecond: 100 in the parent,
  *               then 200 in a forked child while the parent waits; each
  *               process reports its own running time
+ *   periodic    400000 allocations in the strict pattern every_fourth(),
+ *               then three of other_three(): a sampler that takes every
+ *               Nth allocation would see only one of them
  *   phases      1000 phase_one() blocks at once, 2000 phase_two() blocks
  *               350 ms later, then 150 ms of nothing: a time window on
  *               either side of 300 ms sees one phase
@@ -283,6 +286,30 @@ static void scenario_fork(void)
 	truth("span_ns", now_ns() - start);
 }
 
+/* ---- periodic ----------------------------------------------------------------- */
+
+NOINLINE static void every_fourth(void)
+{
+	free(malloc(32));
+}
+
+NOINLINE static void other_three(void)
+{
+	free(malloc(48)); /* not 32: identical functions would be folded */
+}
+
+static void scenario_periodic(void)
+{
+	for (int i = 0; i < 100000; i++) {
+		every_fourth();
+		other_three();
+		other_three();
+		other_three();
+	}
+	truth("every_fourth", 100000);
+	truth("other_three", 300000);
+}
+
 /* ---- phases ------------------------------------------------------------------- */
 
 NOINLINE static void phase_one(void)
@@ -326,6 +353,7 @@ int main(int argc, char **argv)
 		{ "lifetimes", scenario_lifetimes },
 		{ "fork", scenario_fork },
 		{ "phases", scenario_phases },
+		{ "periodic", scenario_periodic },
 	};
 	for (size_t i = 0; argc > 1 && i < sizeof scenarios / sizeof *scenarios; i++) {
 		if (!strcmp(argv[1], scenarios[i].name)) {
@@ -333,6 +361,7 @@ int main(int argc, char **argv)
 			return 0;
 		}
 	}
-	fprintf(stderr, "usage: truth paths|sequential|concurrent|lifetimes|fork|phases\n");
+	fprintf(stderr, "usage: truth paths|sequential|concurrent|lifetimes|fork|phases|"
+			"periodic\n");
 	return 2;
 }

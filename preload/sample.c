@@ -1,0 +1,93 @@
+/* sample.c - sampling (--sample N): which allocations are recorded, and
+ * which blocks a free must look up.
+ *
+ * Each allocation is recorded with probability 1/N, independently: a
+ * thread draws the number of allocations to skip before the next recorded
+ * one from the geometric distribution (mean N - 1), so the choice cannot
+ * fall into step with a periodic allocation pattern the way "every Nth"
+ * does, and every count scaled by N is an unbiased estimate.
+ *
+ * Only recorded blocks are in the live table, and most frees are of
+ * blocks that were not recorded: a counting filter of the recorded
+ * blocks' addresses (one byte per slot of 2^20, mmap'd when sampling is
+ * on) lets such a free skip the table without a lock. A zero counter
+ * means "certainly not recorded"; a counter that reached 255 stays there.
+ */
+#include <math.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "ps_internal.h"
+
+#define FILTER_SIZE (1u << PS_SAMPLE_FILTER_BITS)
+#define STICKY 255
+
+uint8_t *ps_sample_filter;
+#define filter ps_sample_filter
+
+void ps_sample_init(void)
+{
+	if (ps_opt.sample_every <= 1 || filter)
+		return;
+	void *m = mmap(NULL, FILTER_SIZE, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	filter = m == MAP_FAILED ? NULL : m; /* NULL: every free looks up */
+}
+
+/* xorshift64*: one thread's stream, seeded from its id and the clock */
+static uint64_t next_random(void)
+{
+	uint64_t x = ps_tls.rng;
+	if (PS_UNLIKELY(!x))
+		x = ((uint64_t)syscall(SYS_gettid) << 32) ^ ps_ticks() ^
+		    (uintptr_t)&ps_tls;
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	ps_tls.rng = x ? x : 0x9e3779b97f4a7c15ull;
+	return x * 0x2545f4914f6cdd1dull;
+}
+
+uint32_t ps_sample_skip(void)
+{
+	/* U in (0, 1]; skips = floor(ln U / ln(1 - 1/N)) */
+	double u = ((double)(next_random() >> 11) + 1.0) / 9007199254740992.0;
+	double skips = floor(log(u) / log1p(-1.0 / (double)ps_opt.sample_every));
+	return skips < 4e9 ? (uint32_t)skips : 4000000000u;
+}
+
+static inline uint8_t *counter(uintptr_t p)
+{
+	return &filter[ps_sample_slot(p)];
+}
+
+void ps_sample_mark(uintptr_t p)
+{
+	if (!filter)
+		return;
+	uint8_t *c = counter(p), v = __atomic_load_n(c, __ATOMIC_RELAXED);
+	while (v != STICKY && !__atomic_compare_exchange_n(
+				      c, &v, (uint8_t)(v + 1), 1,
+				      __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+		;
+}
+
+void ps_sample_unmark(uintptr_t p)
+{
+	if (!filter)
+		return;
+	uint8_t *c = counter(p), v = __atomic_load_n(c, __ATOMIC_RELAXED);
+	while (v && v != STICKY &&
+	       !__atomic_compare_exchange_n(c, &v, (uint8_t)(v - 1), 1,
+					    __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		;
+}
+
+void ps_sample_reset_child(void)
+{
+	/* the child inherits the parent's filter and live table contents;
+	 * the table is emptied (livetab.c), so the filter starts over */
+	if (filter)
+		__builtin_memset(filter, 0, FILTER_SIZE);
+}
