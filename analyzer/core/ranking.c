@@ -170,6 +170,10 @@ static void classify(an_site *s)
 	}
 	s->remedy = REMEDY_POOL;
 	int shared = s->xfree_ratio > SHARED_POOL_RATIO;
+	if (s->allocs_error95 > 0)
+		reason(s, "sampled: the peaks below are the recorded blocks' peaks "
+			  "scaled up, rough estimates; record without --sample for "
+			  "the pool's exact size");
 	/* A per-thread cache holds what one thread has live; a shared pool
 	 * what all threads have: size it by the (upper bound of the) peak. */
 	if (s->alloc_threads <= 1 || an_peak_exact(&s->peak)) {
