@@ -167,7 +167,8 @@ int cmd_info(int argc, char **argv)
 		return usage_error("info: no profile given; usage: poolscout info "
 				   "[--json] FILE...");
 	analysis a;
-	int rc = analysis_load(&a, argv + first, argc - first, NULL);
+	an_opts quick = { .processes_only = 1 };
+	int rc = analysis_load(&a, argv + first, argc - first, &quick);
 	if (rc) {
 		analysis_free(&a);
 		return rc;

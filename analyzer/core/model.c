@@ -1343,6 +1343,8 @@ int analysis_load(analysis *a, char **files, int nfiles, const an_opts *o)
 		a->work_units = sat_add(a->work_units, f->work_units);
 		pos_of_file[fi] = xcalloc(f->nstacks ? f->nstacks : 1,
 					  sizeof *pos_of_file[fi]);
+		if (o && o->processes_only)
+			continue;
 		progress_begin("symbolizing stacks", f->nstacks);
 		for (size_t i = 0; i < f->nstacks; i++) {
 			progress_tick(i);
@@ -1362,6 +1364,13 @@ int analysis_load(analysis *a, char **files, int nfiles, const an_opts *o)
 	/* a time window is the run the views see */
 	if (a->window_ns)
 		a->duration_ns = a->window_ns;
+	if (o && o->processes_only) {
+		thread_and_process_metrics(a);
+		for (size_t fi = 0; fi < a->set->nfiles; fi++)
+			free(pos_of_file[fi]);
+		free(pos_of_file);
+		return 0;
+	}
 	sum_stacks(a, pos_of_file);
 	wrappers_apply(a->wrappers, a->stacks, a->nstacks);
 

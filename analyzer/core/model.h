@@ -170,6 +170,8 @@ typedef struct an_opts {
 	uint64_t from_ns, to_ns;     /* --from, --to: in the run (to 0: end) */
 	const char *focus, *ignore;  /* --focus, --ignore: stacks with (or
 				      * without) a frame matching */
+	int processes_only;          /* threads, processes and totals only:
+				      * no symbols, stacks or sites (info) */
 } an_opts;
 
 typedef struct analysis {
@@ -204,7 +206,8 @@ typedef struct analysis {
 } analysis;
 
 /* Loads the profile files, symbolizes every stack, finds the sites and
- * computes every metric above. Returns 0, or 2 after printing on stderr
+ * computes every metric above (only the threads', processes' and totals
+ * with o->processes_only). Returns 0, or 2 after printing on stderr
  * what was wrong with which input (or with a --wrapper expression). The
  * caller frees with analysis_free() in either case. */
 int analysis_load(analysis *a, char **files, int nfiles, const an_opts *o);
