@@ -140,6 +140,19 @@ static void test_peak_sequential_threads(void **state)
 	/* threads that ran one after another never held blocks together */
 	assert_exact(&s->peak, truth_of(&t, "peak"));
 	assert_exact(&s->thread_peak, truth_of(&t, "peak"));
+	/* the threads view: each worker's own peak (its blocks are all
+	 * worker_buffer's), exact */
+	static const uint64_t held[] = { 40, 25, 15 };
+	int seen[3] = { 0 };
+	for (size_t i = 0; i < a.nthreads; i++)
+		for (int k = 0; k < 3; k++)
+			if (a.threads[i].allocs == held[k]) {
+				assert_exact(&a.threads[i].peak, (double)held[k]);
+				seen[k]++;
+			}
+	assert_true(seen[0] == 1 && seen[1] == 1 && seen[2] == 1);
+	/* and the process: never more than the largest at once */
+	assert_true(a.processes[0].peak.lo >= 40);
 	done(&a, dir);
 }
 
