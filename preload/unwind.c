@@ -87,9 +87,9 @@ enum rule_kind {
 #define RULE_MAX_RBP_SLOT 0x3ffu
 
 /* DWARF register numbers on x86-64 */
-#define REG_RBP 6
-#define REG_RSP 7
-#define REG_RA 16
+#define DWREG_RBP 6
+#define DWREG_RSP 7
+#define DWREG_RA 16
 #define NREGS 17 /* libunwind knows rax..r15 and the return address */
 
 /* ---- memory: mmap'd blocks ------------------------------------------------ */
@@ -292,7 +292,7 @@ static int parse_cie(const uint8_t *p, const uint8_t *lo, const uint8_t *hi,
 	if (r.bad)
 		return -1;
 	/* libunwind reads at most 4 augmentation characters; versions 1, 3 */
-	int usable = (version == 1 || version == 3) && n <= 4 && ra == REG_RA;
+	int usable = (version == 1 || version == 3) && n <= 4 && ra == DWREG_RA;
 	c->fde_enc = 0; /* absptr */
 	if (n && aug[0] == 'z') {
 		c->has_z = 1;
@@ -345,31 +345,31 @@ struct cfi_state {
 static uint32_t rule_of(const struct cfi_state *s)
 {
 	if (!s->cfa_defined || s->cfa_expr ||
-	    (s->cfa_reg != REG_RSP && s->cfa_reg != REG_RBP))
+	    (s->cfa_reg != DWREG_RSP && s->cfa_reg != DWREG_RBP))
 		return RULE_NOT_PROVABLE;
 	for (int i = 0; i < NREGS; i++)
 		if (s->where[i] == W_EXPR)
 			return RULE_NOT_PROVABLE;
-	uint32_t base = s->cfa_reg == REG_RBP ? RULE_CFA_RBP : 0;
-	if (s->where[REG_RA] == W_UNDEF)
+	uint32_t base = s->cfa_reg == DWREG_RBP ? RULE_CFA_RBP : 0;
+	if (s->where[DWREG_RA] == W_UNDEF)
 		return RULE_END;
-	if (s->where[REG_RBP] == W_UNDEF)
+	if (s->where[DWREG_RBP] == W_UNDEF)
 		return base == 0 && s->cfa_off > 0 ? RULE_END : RULE_NOT_PROVABLE;
-	if (s->where[REG_RA] != W_CFAREL || s->off[REG_RA] != -8)
+	if (s->where[DWREG_RA] != W_CFAREL || s->off[DWREG_RA] != -8)
 		return RULE_NOT_PROVABLE;
 	if (s->cfa_off < 0 || s->cfa_off > (int64_t)RULE_MAX_CFA_OFF)
 		return RULE_NOT_PROVABLE;
-	if (s->where[REG_RSP] == W_REG ||
-	    (s->where[REG_RSP] == W_CFAREL &&
-	     (s->off[REG_RSP] <= -(1 << 14) || s->off[REG_RSP] >= (1 << 14) ||
-	      s->off[REG_RSP] == -1)))
+	if (s->where[DWREG_RSP] == W_REG ||
+	    (s->where[DWREG_RSP] == W_CFAREL &&
+	     (s->off[DWREG_RSP] <= -(1 << 14) || s->off[DWREG_RSP] >= (1 << 14) ||
+	      s->off[DWREG_RSP] == -1)))
 		return RULE_NOT_PROVABLE;
 	uint32_t rule = RULE_STANDARD | base | (uint32_t)s->cfa_off << 14;
-	switch (s->where[REG_RBP]) {
+	switch (s->where[DWREG_RBP]) {
 	case W_SAME:
 		return rule;
 	case W_CFAREL: {
-		int64_t o = s->off[REG_RBP];
+		int64_t o = s->off[DWREG_RBP];
 		if (o >= 0 || o % 8 || -o / 8 > RULE_MAX_RBP_SLOT)
 			return RULE_NOT_PROVABLE;
 		return rule | RULE_RBP_SAVED | (uint32_t)(-o / 8) << 4;
@@ -1119,47 +1119,115 @@ void ps_unwind_reclaim(void)
 	}
 }
 
-/* ---- the per-thread cache ------------------------------------------------- */
+/* ---- per-thread state: rule cache and the previous walk ----------------- */
 
 #define CACHE_BITS 10
+#define PINNED_MOD 0x80000000u /* in a slot's mod: never validated */
+#define MAX_STATES (PS_MAX_DEPTH + 16 + 1)
 
 struct uw_cache_slot {
 	uintptr_t key;  /* return address - 1; 0 = empty */
 	uint32_t rule;
-	uint32_t mod;   /* index in the snapshot of generation */
+	uint32_t mod;   /* module index in the snapshot, | PINNED_MOD */
 };
 
-struct uw_cache {
+/* One complete walk, frame by frame: state i is (rip, rsp, rbp) at frame
+ * i, rule[i] how it was stepped, mod[i] its module. States 0..n-1 are the
+ * frames; ended_low: the walk ended because the step from state n-1 read
+ * a return address below 0x4000, and state n holds what it read (else
+ * rule[n-1] is RULE_END). live[i]: some later step uses rbp_i as its CFA
+ * base before rbp is reloaded (most code keeps data in rbp: a dead value
+ * may change without changing the walk). rbp_at[i]: where the step into
+ * state i loaded a live rbp from (bit i of rbp_checks), else 0. */
+#define CHECK_WORDS ((MAX_STATES + 63) / 64)
+struct uw_shadow {
+	uint32_t generation;  /* of the snapshot whose rules were used */
+	int n;                /* 0: nothing to reuse */
+	int ended_low;
+	int last_unpinned;    /* highest state in an unpinned module, or -1 */
+	uint64_t rbp_checks[CHECK_WORDS];
+	uintptr_t rip[MAX_STATES], rsp[MAX_STATES], rbp[MAX_STATES];
+	uintptr_t rbp_at[MAX_STATES];
+	uint32_t rule[MAX_STATES], mod[MAX_STATES];
+	uint8_t live[MAX_STATES];
+};
+
+/* Fills live, rbp_at and rbp_checks of states from..0 backwards, given
+ * live of state from + 1 (and sets that state's rbp_at). */
+static void mark_live(struct uw_shadow *sh, int from)
+{
+	int next_live = sh->live[from + 1];
+	for (int i = from; i >= 0; i--) {
+		uint32_t r = sh->rule[i];
+		uint64_t bit = 1ull << ((i + 1) % 64);
+		uint64_t *word = &sh->rbp_checks[(i + 1) / 64];
+		if ((r & RULE_RBP_SAVED) && next_live) {
+			sh->rbp_at[i + 1] = sh->rsp[i + 1] - 8 * (uintptr_t)RULE_RBP_SLOT(r);
+			*word |= bit;
+		} else {
+			sh->rbp_at[i + 1] = 0;
+			*word &= ~bit;
+		}
+		int live = RULE_KIND(r) == RULE_STANDARD &&
+			   ((r & RULE_CFA_RBP) || (!(r & RULE_RBP_SAVED) && next_live));
+		sh->live[i] = (uint8_t)live;
+		next_live = live;
+	}
+}
+
+/* Copies states [from, from + count) of a to b at to. */
+static void copy_states(struct uw_shadow *b, int to, const struct uw_shadow *a,
+			int from, int count)
+{
+	memcpy(b->rip + to, a->rip + from, (size_t)count * sizeof *a->rip);
+	memcpy(b->rsp + to, a->rsp + from, (size_t)count * sizeof *a->rsp);
+	memcpy(b->rbp + to, a->rbp + from, (size_t)count * sizeof *a->rbp);
+	memcpy(b->rbp_at + to, a->rbp_at + from, (size_t)count * sizeof *a->rbp_at);
+	memcpy(b->rule + to, a->rule + from, (size_t)count * sizeof *a->rule);
+	memcpy(b->mod + to, a->mod + from, (size_t)count * sizeof *a->mod);
+	memcpy(b->live + to, a->live + from, (size_t)count * sizeof *a->live);
+	for (int i = 0; i < count; i++) {
+		uint64_t bit = 1ull << ((to + i) % 64);
+		if (a->rbp_checks[(from + i) / 64] >> ((from + i) % 64) & 1)
+			b->rbp_checks[(to + i) / 64] |= bit;
+		else
+			b->rbp_checks[(to + i) / 64] &= ~bit;
+	}
+}
+
+struct uw_thread {
 	struct block block;
 	uint32_t generation;
+	int prev;            /* which shadow holds the previous walk */
 	struct uw_cache_slot slot[1u << CACHE_BITS];
+	struct uw_shadow shadow[2];
 };
 
-static __thread struct uw_cache *tls_cache PS_TLS;
-static __thread int tls_cache_gone PS_TLS; /* thread exiting: no new cache */
-static pthread_key_t cache_key;
-static int cache_key_ok;
+static __thread struct uw_thread *tls_state PS_TLS;
+static __thread int tls_state_gone PS_TLS; /* thread exiting: no new one */
+static pthread_key_t state_key;
+static int state_key_ok;
 
-static void cache_destroy(void *arg)
+static void thread_state_destroy(void *arg)
 {
-	tls_cache = NULL;
-	tls_cache_gone = 1;
+	tls_state = NULL;
+	tls_state_gone = 1;
 	block_free(arg);
 }
 
-static struct uw_cache *cache_create(void)
+static struct uw_thread *thread_state_create(void)
 {
-	if (tls_cache_gone || !cache_key_ok)
+	if (tls_state_gone || !state_key_ok)
 		return NULL;
-	struct uw_cache *c = block_alloc(sizeof *c);
-	if (!c)
+	struct uw_thread *ts = block_alloc(sizeof *ts);
+	if (!ts)
 		return NULL;
-	if (pthread_setspecific(cache_key, c) != 0) {
-		block_free(c);
+	if (pthread_setspecific(state_key, ts) != 0) {
+		block_free(ts);
 		return NULL;
 	}
-	tls_cache = c;
-	return c;
+	tls_state = ts;
+	return ts;
 }
 
 static inline uint32_t slot_of(uintptr_t key)
@@ -1184,7 +1252,8 @@ static int find_module(const struct uw_snapshot *s, uintptr_t addr)
 	return (int)lo - 1;
 }
 
-/* The rule for key (a return address - 1) and the index of its module. */
+/* The rule for key (a return address - 1) and its module's index (with
+ * PINNED_MOD when it is never unloaded). */
 static int lookup(const struct uw_snapshot *s, uintptr_t key, uint32_t *rule,
 		  uint32_t *mod)
 {
@@ -1206,7 +1275,7 @@ static int lookup(const struct uw_snapshot *s, uintptr_t key, uint32_t *rule,
 		t = __atomic_load_n(&m->table, __ATOMIC_ACQUIRE);
 	}
 	*rule = t ? table_rule(t, key - m->lo) : RULE_NO_INFO;
-	*mod = (uint32_t)i;
+	*mod = (uint32_t)i | (m->pinned ? PINNED_MOD : 0);
 	return 0;
 }
 
@@ -1218,6 +1287,117 @@ static int still_loaded(const struct uw_module *m, uintptr_t addr)
 	       (uintptr_t)fo.dlfo_map_start == m->lo &&
 	       (uintptr_t)fo.dlfo_map_end == m->hi &&
 	       fo.dlfo_link_map == m->link_map && fo.dlfo_eh_frame == m->eh_hdr;
+}
+
+/* Checks, once per walk, that an unpinned module is still loaded. */
+static inline int check_module(const struct uw_snapshot *s, uint32_t mod,
+			       uintptr_t addr, uint64_t *checked)
+{
+	if (PS_LIKELY(mod & PINNED_MOD))
+		return 0;
+	if (mod < 64 && (*checked >> mod & 1))
+		return 0;
+	if (!still_loaded(&s->mods[mod], addr)) {
+		request_rescan();
+		return PS_UNWIND_STALE;
+	}
+	if (mod < 64)
+		*checked |= 1ull << mod;
+	return 0;
+}
+
+/* The previous walk's state k equals this walk's state j (rbp only if it
+ * is live). The rest of the previous walk was a function of that state
+ * and of the stack words each step read; if every one of those words that
+ * mattered still holds what it held, this walk would repeat it exactly.
+ * Checks them (independent loads, no chain through the stack), then
+ * writes the tail to ips. Returns the frame count, or -1 when a word
+ * changed (walk on normally). */
+static int reuse_tail(const struct uw_snapshot *s, struct uw_thread *ts,
+		      struct uw_shadow *prev, int k, struct uw_shadow *cur, int j,
+		      uintptr_t *ips, int max, uint64_t checked)
+{
+	int last = prev->n - 1, end = last + prev->ended_low;
+	/* the return address slots at CFA - 8 */
+	for (int i = k + 1; i <= end; i++)
+		if (((const uintptr_t *)prev->rsp[i])[-1] != prev->rip[i])
+			return -1;
+	/* the saved rbp values that later steps use */
+	for (int w = (k + 1) / 64; w <= end / 64; w++) {
+		uint64_t bits = prev->rbp_checks[w];
+		if (w == (k + 1) / 64)
+			bits &= ~0ull << ((k + 1) % 64);
+		while (bits) {
+			int i = w * 64 + __builtin_ctzll(bits);
+			bits &= bits - 1;
+			if (i <= end && *(const uintptr_t *)prev->rbp_at[i] != prev->rbp[i])
+				return -1;
+		}
+	}
+	for (int i = k; i <= prev->last_unpinned; i++)
+		if (check_module(s, prev->mod[i], prev->rip[i] - 1, &checked) < 0)
+			return PS_UNWIND_STALE;
+	int n = j + 1 + (last - k);
+	int copy = (n < max ? n : max) - (j + 1);
+	if (copy > 0)
+		memcpy(ips + j + 1, prev->rip + k + 1, (size_t)copy * sizeof *ips);
+	/* the new previous walk: this one's first j states, then the tail */
+	int tail = end - k + 1;
+	if (j == k) {
+		if (j) {
+			copy_states(prev, 0, cur, 0, j);
+			mark_live(prev, j - 1);
+			if (prev->last_unpinned < j)
+				prev->last_unpinned = cur->last_unpinned;
+		}
+	} else if (j + tail <= MAX_STATES) {
+		copy_states(cur, j, prev, k, tail);
+		if (j)
+			mark_live(cur, j - 1);
+		cur->n = n;
+		cur->ended_low = prev->ended_low;
+		cur->last_unpinned = prev->last_unpinned >= k ?
+			prev->last_unpinned - k + j : cur->last_unpinned;
+		cur->generation = s->generation;
+		ts->prev ^= 1;
+	} else {
+		prev->n = 0;
+	}
+	return n < max ? n : max;
+}
+
+/* The walk for a thread with no state block (it is exiting, or mmap
+ * failed): every frame looked up in the tables. */
+static int walk_uncached(const struct uw_snapshot *s, uintptr_t *ips, int max,
+			 uintptr_t rip, uintptr_t rsp, uintptr_t rbp)
+{
+	uint64_t checked = 0;
+	int n = 0;
+	ips[n++] = rip;
+	while (n < max) {
+		uint32_t rule, mod;
+		int rc = lookup(s, rip - 1, &rule, &mod);
+		if (rc < 0)
+			return rc;
+		if (check_module(s, mod, rip - 1, &checked) < 0)
+			return PS_UNWIND_STALE;
+		if (RULE_KIND(rule) == RULE_END)
+			break;
+		if (RULE_KIND(rule) != RULE_STANDARD)
+			return RULE_KIND(rule) == RULE_NO_INFO ? PS_UNWIND_NO_TABLE
+							      : PS_UNWIND_NOT_PROVABLE;
+		uintptr_t cfa = ((rule & RULE_CFA_RBP) ? rbp : rsp) + RULE_CFA_OFF(rule);
+		if (cfa - rsp - 1 >= (1u << 30))
+			return PS_UNWIND_ODD_FRAME;
+		rip = ((const uintptr_t *)cfa)[-1];
+		if (rule & RULE_RBP_SAVED)
+			rbp = ((const uintptr_t *)cfa)[-(intptr_t)RULE_RBP_SLOT(rule)];
+		rsp = cfa;
+		if (rip < 0x4000)
+			break;
+		ips[n++] = rip;
+	}
+	return n;
 }
 
 __attribute__((noinline)) int ps_unwind_fast(uintptr_t *ips, int max)
@@ -1240,67 +1420,104 @@ __attribute__((noinline)) int ps_unwind_fast(uintptr_t *ips, int max)
 	if (PS_UNLIKELY(dyn_list && __atomic_load_n(&dyn_list->first,
 						    __ATOMIC_RELAXED)))
 		return PS_UNWIND_DYNAMIC;
-	struct uw_cache *cache = tls_cache;
-	if (PS_UNLIKELY(!cache))
-		cache = cache_create();
-	if (cache && PS_UNLIKELY(cache->generation != s->generation)) {
-		memset(cache->slot, 0, sizeof cache->slot);
-		cache->generation = s->generation;
+	struct uw_thread *ts = tls_state;
+	if (PS_UNLIKELY(!ts)) {
+		ts = thread_state_create();
+		if (!ts)
+			return walk_uncached(s, ips, max, rip, rsp, rbp);
 	}
+	if (PS_UNLIKELY(ts->generation != s->generation)) {
+		memset(ts->slot, 0, sizeof ts->slot);
+		ts->shadow[0].n = ts->shadow[1].n = 0;
+		ts->generation = s->generation;
+	}
+	struct uw_shadow *prev = &ts->shadow[ts->prev];
+	struct uw_shadow *cur = &ts->shadow[ts->prev ^ 1];
+	int prev_n = prev->n, p = 0;
 
-	uint64_t checked = s->pinned_mask; /* modules known loaded this walk */
-	int n = 0;
-	ips[n++] = rip;
-	while (n < max) {
+	uint64_t checked = 0; /* unpinned modules found loaded this walk */
+	int unpinned = -1;    /* the last frame in one */
+	int j = 0;
+	ips[0] = rip;
+	for (;;) {
+		/* state j: rip is ips[j] */
+		if (p < prev_n) {
+			while (p < prev_n && prev->rsp[p] < rsp)
+				p++;
+			if (p < prev_n && prev->rsp[p] == rsp && prev->rip[p] == rip &&
+			    (!prev->live[p] || prev->rbp[p] == rbp)) {
+				cur->last_unpinned = unpinned;
+				int n = reuse_tail(s, ts, prev, p, cur, j, ips, max,
+						   checked);
+				if (n != -1)
+					return n;
+				prev_n = 0;
+			}
+		}
 		uintptr_t key = rip - 1; /* the call, not what follows it */
 		uint32_t rule, mod;
-		struct uw_cache_slot *slot = cache ? &cache->slot[slot_of(key)] : NULL;
-		if (PS_LIKELY(slot && slot->key == key)) {
+		struct uw_cache_slot *slot = &ts->slot[slot_of(key)];
+		if (PS_LIKELY(slot->key == key)) {
 			rule = slot->rule;
 			mod = slot->mod;
 		} else {
 			int rc = lookup(s, key, &rule, &mod);
 			if (rc < 0)
 				return rc;
-			if (slot) {
-				slot->key = key;
-				slot->rule = rule;
-				slot->mod = mod;
-			}
+			slot->key = key;
+			slot->rule = rule;
+			slot->mod = mod;
 		}
-		if (PS_UNLIKELY(mod >= 64 || !(checked >> mod & 1))) {
-			if (!s->mods[mod].pinned && !still_loaded(&s->mods[mod], key)) {
-				request_rescan();
+		if (PS_UNLIKELY(!(mod & PINNED_MOD))) {
+			if (check_module(s, mod, key, &checked) < 0)
 				return PS_UNWIND_STALE;
-			}
-			if (mod < 64)
-				checked |= 1ull << mod;
+			unpinned = j;
 		}
+		cur->rip[j] = rip;
+		cur->rsp[j] = rsp;
+		cur->rbp[j] = rbp;
+		cur->rule[j] = rule;
+		cur->mod[j] = mod;
 		if (PS_UNLIKELY(RULE_KIND(rule) != RULE_STANDARD)) {
-			if (RULE_KIND(rule) == RULE_END)
-				break;
-			return RULE_KIND(rule) == RULE_NO_INFO ? PS_UNWIND_NO_TABLE
-							      : PS_UNWIND_NOT_PROVABLE;
+			if (RULE_KIND(rule) != RULE_END)
+				return RULE_KIND(rule) == RULE_NO_INFO ?
+					PS_UNWIND_NO_TABLE : PS_UNWIND_NOT_PROVABLE;
+			cur->ended_low = 0;
+			cur->live[j + 1] = 0;
+			break;
 		}
 		uintptr_t cfa = ((rule & RULE_CFA_RBP) ? rbp : rsp) + RULE_CFA_OFF(rule);
-		if (PS_UNLIKELY(cfa <= rsp || cfa - rsp > (1u << 30)))
+		if (PS_UNLIKELY(cfa - rsp - 1 >= (1u << 30))) /* not above rsp */
 			return PS_UNWIND_ODD_FRAME;
 		rip = ((const uintptr_t *)cfa)[-1];
 		if (rule & RULE_RBP_SAVED)
 			rbp = ((const uintptr_t *)cfa)[-(intptr_t)RULE_RBP_SLOT(rule)];
 		rsp = cfa;
-		if (rip < 0x4000) /* as libunwind: a bogus or final address */
+		if (PS_UNLIKELY(rip < 0x4000)) { /* as libunwind: the end */
+			cur->rip[j + 1] = rip;
+			cur->rsp[j + 1] = rsp;
+			cur->rbp[j + 1] = rbp;
+			cur->live[j + 1] = 0;
+			cur->ended_low = 1;
 			break;
-		ips[n++] = rip;
+		}
+		if (PS_UNLIKELY(++j == max))
+			return j; /* truncated: not a walk to reuse */
+		ips[j] = rip;
 	}
-	return n;
+	cur->n = j + 1;
+	cur->last_unpinned = unpinned;
+	cur->generation = s->generation;
+	mark_live(cur, j);
+	ts->prev ^= 1;
+	return j + 1;
 }
 
 /* ---- setup ------------------------------------------------------------------ */
 
 void ps_unwind_init(void)
 {
-	cache_key_ok = !pthread_key_create(&cache_key, cache_destroy);
+	state_key_ok = !pthread_key_create(&state_key, thread_state_destroy);
 	dyn_list = (unw_dyn_info_list_t *)(uintptr_t)_U_dyn_info_list_addr();
 	pin_addr[0] = (uintptr_t)&ps_unwind_fast;
 	pin_addr[1] = (uintptr_t)getauxval(AT_BASE);          /* ld.so */
