@@ -10,7 +10,7 @@ export POOLSCOUT_BUILD=$B
 passed=0
 failed=0
 failures=
-suites=${TESTS:-"unit_format unit_reader exact golden cli exports demo_scenarios real_programs stress fuzz_smoke asan"}
+suites=${TESTS:-"unit_format unit_reader exact golden cli exports demo_scenarios real_programs unwind_diff stress fuzz_smoke asan"}
 
 run_suite() {
 	name=$1
@@ -37,6 +37,7 @@ for s in $suites; do
 	exports) run_suite $s sh tests/integration/exports.sh ;;
 	demo_scenarios) run_suite $s sh tests/integration/demo_scenarios.sh ;;
 	real_programs) run_suite $s sh tests/integration/real_programs.sh ;;
+	unwind_diff) run_suite $s sh tests/integration/unwind_diff.sh ;;
 	stress) run_suite $s sh tests/integration/stress.sh ;;
 	fuzz_smoke) run_suite $s sh tests/fuzz/run.sh ;;
 	asan) run_suite $s sh tests/asan.sh ;;
