@@ -256,7 +256,9 @@ struct cie {
 /* Parses the CIE at p within [lo, hi). Mirrors libunwind's checks; a CIE
  * libunwind would treat differently, or a signal-frame CIE, comes out
  * with usable = 0 (its FDEs still delimit their ranges). Returns 0, or -1
- * when even the FDE boundaries cannot be trusted. */
+ * when even the FDE boundaries cannot be trusted (an augmentation or a
+ * version whose layout we do not know): its FDEs then give no rows, and
+ * their addresses fall back to libunwind. */
 static int parse_cie(const uint8_t *p, const uint8_t *lo, const uint8_t *hi,
 		     struct cie *c)
 {
@@ -291,8 +293,10 @@ static int parse_cie(const uint8_t *p, const uint8_t *lo, const uint8_t *hi,
 	uint64_t ra = version == 1 ? rd_bytes(&r, 1) : rd_uleb(&r);
 	if (r.bad)
 		return -1;
-	/* libunwind reads at most 4 augmentation characters; versions 1, 3 */
-	int usable = (version == 1 || version == 3) && n <= 4 && ra == DWREG_RA;
+	if (version != 1 && version != 3)
+		return -1; /* 4 has more fields; others libunwind rejects */
+	/* libunwind reads at most 4 augmentation characters */
+	int usable = n <= 4 && ra == DWREG_RA;
 	c->fde_enc = 0; /* absptr */
 	if (n && aug[0] == 'z') {
 		c->has_z = 1;
@@ -307,18 +311,19 @@ static int parse_cie(const uint8_t *p, const uint8_t *lo, const uint8_t *hi,
 			case 'L': rd_bytes(&a, 1); break;
 			case 'P': {
 				uint8_t enc = (uint8_t)rd_bytes(&a, 1);
-				rd_encoded(&a, enc & 0x0f, 0); /* skip it */
+				if ((enc & 0x70) == 0x50)
+					return -1; /* aligned: its size depends on where */
+				rd_encoded(&a, enc & 0x0f, 0); /* skip the pointer */
 				break;
 			}
 			case 'S': usable = 0; break; /* a signal frame */
-			default: usable = 0; break;
+			default: return -1; /* its data's size is unknown */
 			}
 		}
 		if (a.bad)
-			usable = 0;
+			return -1;
 	} else if (n) {
-		usable = 0; /* an augmentation we cannot size */
-		return -1;
+		return -1; /* an augmentation we cannot size */
 	}
 	c->instr = r.p;
 	c->usable = (uint8_t)usable;
@@ -585,8 +590,10 @@ static int run_cfi(const uint8_t *p, const uint8_t *end, const struct cie *c,
 		if (r.bad)
 			goto bad;
 		if (advance && k) {
-			if (advance == 1)
-				newloc = *loc + delta * c->code_align;
+			if (advance == 1 &&
+			    (__builtin_mul_overflow(delta, c->code_align, &delta) ||
+			     __builtin_add_overflow(*loc, delta, &newloc)))
+				goto bad;
 			if (newloc != *loc) {
 				sink_row(k, *loc, rule_of(st));
 				*loc = newloc;
