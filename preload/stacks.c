@@ -225,8 +225,7 @@ int ps_stack_capture(ps_thread *t, uintptr_t *ips)
 	int depth = n - skip;
 	if (depth > (int)ps_opt.depth)
 		depth = (int)ps_opt.depth;
-	for (int i = 0; i < depth; i++)
-		ips[i] = (uintptr_t)raw[skip + i];
+	memcpy(ips, raw + skip, (size_t)depth * sizeof *ips);
 	return depth;
 }
 

@@ -97,6 +97,8 @@ enum rule_kind {
 struct block {
 	size_t bytes;              /* the whole mapping */
 	struct block *retired_next;
+	struct block *owned;       /* blocks freed with this one */
+	struct block *owned_next;  /* the next block of this one's owner */
 };
 
 static void *block_alloc(size_t bytes)
@@ -111,44 +113,73 @@ static void *block_alloc(size_t bytes)
 
 static void block_free(void *p)
 {
-	if (p)
-		munmap(p, ((struct block *)p)->bytes);
+	struct block *b = p;
+	if (!b)
+		return;
+	for (struct block *o = b->owned, *next; o; o = next) {
+		next = o->owned_next;
+		block_free(o);
+	}
+	munmap(b, b->bytes);
 }
 
-/* ---- one object's table --------------------------------------------------- */
+/* ---- one object's table ---------------------------------------------------
+ * An object's .eh_frame_hdr search table is cut into chunks of CHUNK_FDES
+ * entries; a chunk is compiled into rows the first time a walk needs an
+ * address in it, so a big library (libLLVM: 95,000 FDEs) costs only for
+ * the code that allocates. */
+
+#define CHUNK_FDES 4
 
 struct uw_row {
 	uint32_t start; /* offset from the object's lowest mapped address */
 	uint32_t rule;
 };
 
-struct uw_table {
-	struct block block;
-	uint32_t nrows;
-	uint32_t npages;
-	const uint32_t *page_first; /* [npages + 1]: row covering page start */
+struct uw_chunk {
+	uint32_t nrows; /* 0: could not be compiled, nothing provable */
 	struct uw_row rows[];
 };
 
-#define PAGE_SHIFT_INDEX 12
+struct uw_table {
+	struct block block;          /* owns the blocks chunks live in */
+	uintptr_t hdr;               /* in the object: read under its lock */
+	uintptr_t eh_frame;
+	const int32_t *entries;      /* the search table, in the object */
+	uint32_t fde_count, nchunks;
+	char *slab, *slab_end;       /* where the next chunk goes */
+	const uintptr_t *chunk_start; /* [nchunks]: its first entry's address */
+	struct uw_chunk **chunk;     /* [nchunks]: atomic; NULL until built */
+};
 
-/* The rule in effect at offset off. */
-static uint32_t table_rule(const struct uw_table *t, uintptr_t off)
+/* The chunk covering addr, or -1. */
+static int chunk_of(const struct uw_table *t, uintptr_t addr)
 {
-	if (off >= t->rows[t->nrows - 1].start)
-		return t->rows[t->nrows - 1].rule;
-	uintptr_t page = off >> PAGE_SHIFT_INDEX;
-	uint32_t lo = t->page_first[page], hi = t->page_first[page + 1];
-	if (t->rows[lo].start > off)
+	uint32_t lo = 0, hi = t->nchunks;
+	while (lo < hi) { /* first chunk starting above addr */
+		uint32_t mid = (lo + hi) / 2;
+		if (t->chunk_start[mid] <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return (int)lo - 1;
+}
+
+/* The rule in effect at offset off (inside the chunk's range). */
+static uint32_t chunk_rule(const struct uw_chunk *ch, uintptr_t off)
+{
+	if (!ch->nrows || ch->rows[0].start > off)
 		return RULE_NO_INFO;
+	uint32_t lo = 0, hi = ch->nrows - 1;
 	while (lo < hi) { /* the last row with start <= off */
 		uint32_t mid = (lo + hi + 1) / 2;
-		if (t->rows[mid].start <= off)
+		if (ch->rows[mid].start <= off)
 			lo = mid;
 		else
 			hi = mid - 1;
 	}
-	return t->rows[lo].rule;
+	return ch->rows[lo].rule;
 }
 
 /* ---- reading .eh_frame ----------------------------------------------------- */
@@ -339,11 +370,23 @@ enum where { W_SAME, W_UNDEF, W_CFAREL, W_REG, W_EXPR };
 struct cfi_state {
 	uint8_t where[NREGS];
 	int64_t off[NREGS];
-	uint8_t cfa_expr; /* CFA defined by an expression */
+	uint32_t expr_mask; /* registers whose rule is an expression */
+	uint8_t cfa_expr;   /* CFA defined by an expression */
 	uint8_t cfa_defined;
 	uint64_t cfa_reg;
 	int64_t cfa_off;
 };
+
+static inline void set_rule(struct cfi_state *st, uint64_t reg, uint8_t where,
+			    int64_t off)
+{
+	st->where[reg] = where;
+	st->off[reg] = off;
+	if (where == W_EXPR)
+		st->expr_mask |= 1u << reg;
+	else
+		st->expr_mask &= ~(1u << reg);
+}
 
 /* The compiled rule for a row, or RULE_NOT_PROVABLE when libunwind would
  * not treat it as a standard frame (Gstash_frame.c) or as the last one. */
@@ -352,9 +395,8 @@ static uint32_t rule_of(const struct cfi_state *s)
 	if (!s->cfa_defined || s->cfa_expr ||
 	    (s->cfa_reg != DWREG_RSP && s->cfa_reg != DWREG_RBP))
 		return RULE_NOT_PROVABLE;
-	for (int i = 0; i < NREGS; i++)
-		if (s->where[i] == W_EXPR)
-			return RULE_NOT_PROVABLE;
+	if (s->expr_mask)
+		return RULE_NOT_PROVABLE;
 	uint32_t base = s->cfa_reg == DWREG_RBP ? RULE_CFA_RBP : 0;
 	if (s->where[DWREG_RA] == W_UNDEF)
 		return RULE_END;
@@ -467,15 +509,13 @@ static int run_cfi(const uint8_t *p, const uint8_t *end, const struct cie *c,
 			reg = op & 0x3f;
 			if (reg >= NREGS)
 				goto bad;
-			st->where[reg] = W_CFAREL;
-			st->off[reg] = (int64_t)rd_uleb(&r) * c->data_align;
+			set_rule(st, reg, W_CFAREL, (int64_t)rd_uleb(&r) * c->data_align);
 			break;
 		case 3: /* DW_CFA_restore */
 			reg = op & 0x3f;
 			if (reg >= NREGS || !initial)
 				goto bad;
-			st->where[reg] = initial->where[reg];
-			st->off[reg] = initial->off[reg];
+			set_rule(st, reg, initial->where[reg], initial->off[reg]);
 			break;
 		default:
 			switch (op) {
@@ -496,30 +536,29 @@ static int run_cfi(const uint8_t *p, const uint8_t *end, const struct cie *c,
 				reg = rd_uleb(&r);
 				if (reg >= NREGS)
 					goto bad;
-				st->where[reg] = W_CFAREL;
-				st->off[reg] = op == 0x05 ? (int64_t)rd_uleb(&r) * c->data_align :
-					       op == 0x11 ? rd_sleb(&r) * c->data_align :
-							    -(int64_t)rd_uleb(&r) * c->data_align;
+				set_rule(st, reg, W_CFAREL,
+					 op == 0x05 ? (int64_t)rd_uleb(&r) * c->data_align :
+					 op == 0x11 ? rd_sleb(&r) * c->data_align :
+						      -(int64_t)rd_uleb(&r) * c->data_align);
 				break;
 			case 0x06: /* restore_extended */
 				reg = rd_uleb(&r);
 				if (reg >= NREGS || !initial)
 					goto bad;
-				st->where[reg] = initial->where[reg];
-				st->off[reg] = initial->off[reg];
+				set_rule(st, reg, initial->where[reg], initial->off[reg]);
 				break;
 			case 0x07: /* undefined */
 			case 0x08: /* same_value */
 				reg = rd_uleb(&r);
 				if (reg >= NREGS)
 					goto bad;
-				st->where[reg] = op == 0x07 ? W_UNDEF : W_SAME;
+				set_rule(st, reg, op == 0x07 ? W_UNDEF : W_SAME, 0);
 				break;
 			case 0x09: /* register */
 				reg = rd_uleb(&r);
 				if (reg >= NREGS || rd_uleb(&r) >= NREGS)
 					goto bad;
-				st->where[reg] = W_REG;
+				set_rule(st, reg, W_REG, 0);
 				break;
 			case 0x0a: /* remember_state */
 				if (depth == STATE_STACK)
@@ -577,7 +616,7 @@ static int run_cfi(const uint8_t *p, const uint8_t *end, const struct cie *c,
 				    len > (uint64_t)(r.end - r.p))
 					goto bad;
 				r.p += len;
-				st->where[reg] = W_EXPR;
+				set_rule(st, reg, W_EXPR, 0);
 				break;
 			}
 			case 0x2e: /* GNU_args_size: no effect on the CFA */
@@ -615,12 +654,14 @@ bad:
 
 #define CIE_CACHE 64
 
+/* Scratch for compiling, used under table_lock only. */
 struct build {
-	struct block block;
 	const uint8_t *seg_lo, *seg_hi; /* the segment holding .eh_frame */
 	struct cie cies[CIE_CACHE];
 	struct row_sink sink;
+	struct block *rows_block;       /* the sink's memory, kept */
 };
+static struct build scratch;
 
 static const struct cie *get_cie(struct build *b, const uint8_t *addr)
 {
@@ -708,120 +749,151 @@ static const ElfW(Phdr) *segment_of(const struct dl_phdr_info *info, uintptr_t a
 	return NULL;
 }
 
-/* Compiles the whole .eh_frame of the object described by info (mapped
- * at [lo, hi), search table at hdr_addr). Returns the table, or NULL when
- * the object has no usable search table or memory ran out. Runs inside
- * dl_iterate_phdr, so the object stays mapped. */
-static struct uw_table *build_table(const struct dl_phdr_info *info, uintptr_t lo,
-				    uintptr_t hi, uintptr_t hdr_addr)
+/* Reads the search table of the object described by info (mapped at
+ * [lo, hi), .eh_frame_hdr at hdr) and returns its chunk index, or NULL
+ * when there is no table libunwind would binary-search (then it scans
+ * .eh_frame linearly, which we do not mirror) or memory ran out. Runs
+ * inside dl_iterate_phdr, so the object stays mapped. */
+static struct uw_table *table_create(const struct dl_phdr_info *info,
+				     uintptr_t lo, uintptr_t hi, uintptr_t hdr)
 {
-	const ElfW(Phdr) *hseg = segment_of(info, hdr_addr);
+	const ElfW(Phdr) *hseg = segment_of(info, hdr);
 	if (!hseg || hi - lo > UINT32_MAX)
 		return NULL;
 	const uint8_t *hseg_hi = (const uint8_t *)(info->dlpi_addr + hseg->p_vaddr +
 						   hseg->p_memsz);
-	struct reader r = { (const uint8_t *)hdr_addr, hseg_hi, 0 };
+	struct reader r = { (const uint8_t *)hdr, hseg_hi, 0 };
 	struct eh_frame_hdr h;
 	h.version = (uint8_t)rd_bytes(&r, 1);
 	h.eh_frame_ptr_enc = (uint8_t)rd_bytes(&r, 1);
 	h.fde_count_enc = (uint8_t)rd_bytes(&r, 1);
 	h.table_enc = (uint8_t)rd_bytes(&r, 1);
-	/* libunwind binary-searches only this table form; anything else it
-	 * scans linearly, which we do not mirror */
 	if (r.bad || h.version != 1 || h.table_enc != (DW_EH_PE_datarel | 0x0b) ||
 	    h.eh_frame_ptr_enc == DW_EH_PE_omit || h.fde_count_enc == DW_EH_PE_omit)
 		return NULL;
-	uintptr_t eh_frame = rd_encoded(&r, h.eh_frame_ptr_enc, hdr_addr);
-	uint64_t fde_count = rd_encoded(&r, h.fde_count_enc, hdr_addr);
-	if (r.bad || fde_count == 0 ||
-	    fde_count > (uint64_t)(hseg_hi - r.p) / 8)
+	uintptr_t eh_frame = rd_encoded(&r, h.eh_frame_ptr_enc, hdr);
+	uint64_t fde_count = rd_encoded(&r, h.fde_count_enc, hdr);
+	if (r.bad || fde_count == 0 || fde_count > UINT32_MAX ||
+	    fde_count > (uint64_t)(hseg_hi - r.p) / 8 || !segment_of(info, eh_frame))
 		return NULL;
 	const int32_t *entries = (const int32_t *)r.p;
-	const ElfW(Phdr) *eseg = segment_of(info, eh_frame);
-	if (!eseg)
+	/* libunwind binary-searches the whole table: unsorted, it misleads */
+	for (uint64_t i = 1; i < fde_count; i++)
+		if (entries[2 * i] < entries[2 * (i - 1)])
+			return NULL;
+	uint32_t nchunks = (uint32_t)((fde_count + CHUNK_FDES - 1) / CHUNK_FDES);
+	struct uw_table *t = block_alloc(sizeof *t + nchunks * (sizeof *t->chunk_start +
+								sizeof *t->chunk));
+	if (!t)
 		return NULL;
+	t->hdr = hdr;
+	t->eh_frame = eh_frame;
+	t->entries = entries;
+	t->fde_count = (uint32_t)fde_count;
+	t->nchunks = nchunks;
+	uintptr_t *starts = (uintptr_t *)(t + 1);
+	for (uint32_t c = 0; c < nchunks; c++)
+		starts[c] = hdr + (intptr_t)entries[2 * (uint64_t)c * CHUNK_FDES];
+	t->chunk_start = starts;
+	t->chunk = (struct uw_chunk **)(starts + nchunks);
+	return t;
+}
 
-	struct build *b = block_alloc(sizeof *b);
-	if (!b)
+/* Memory for a chunk of n rows, from the table's slabs. */
+static struct uw_chunk *chunk_alloc(struct uw_table *t, size_t n)
+{
+	size_t bytes = (sizeof(struct uw_chunk) + n * sizeof(struct uw_row) + 15) & ~(size_t)15;
+	if ((size_t)(t->slab_end - t->slab) < bytes) {
+		size_t slab = bytes + sizeof(struct block) > (64u << 10) ?
+			bytes + sizeof(struct block) : (64u << 10);
+		struct block *sb = block_alloc(slab);
+		if (!sb)
+			return NULL;
+		sb->owned_next = t->block.owned;
+		t->block.owned = sb;
+		t->slab = (char *)(sb + 1);
+		t->slab_end = (char *)sb + slab;
+	}
+	struct uw_chunk *ch = (struct uw_chunk *)t->slab;
+	t->slab += bytes;
+	return ch;
+}
+
+/* Compiles chunk c of t: the FDEs of its search-table entries, each for
+ * the addresses libunwind would look it up for (its entry's start up to
+ * the next entry's), as rows relative to lo, inside [lo, hi). Returns
+ * the chunk (with no rows when it cannot be compiled), or NULL when
+ * memory ran out. Runs inside dl_iterate_phdr with table_lock held. */
+static struct uw_chunk *chunk_compile(const struct dl_phdr_info *info,
+				      struct uw_table *t, uint32_t c,
+				      uintptr_t lo, uintptr_t hi)
+{
+	struct build *b = &scratch;
+	const ElfW(Phdr) *eseg = segment_of(info, t->eh_frame);
+	if (!eseg)
 		return NULL;
 	b->seg_lo = (const uint8_t *)(info->dlpi_addr + eseg->p_vaddr);
 	b->seg_hi = b->seg_lo + eseg->p_memsz;
-	/* at most one row per advance instruction (one byte or more) plus
-	 * two per FDE */
-	size_t cap = (size_t)(b->seg_hi - b->seg_lo) + 2 * fde_count + 2;
-	struct block *rows_block = block_alloc(sizeof(struct block) +
-					       cap * sizeof *b->sink.v);
-	struct uw_table *t = NULL;
-	if (!rows_block)
-		goto cleanup;
-	b->sink.v = (struct uw_row_abs *)(rows_block + 1);
-	b->sink.cap = cap;
-
-	uintptr_t prev_start = 0;
-	for (uint64_t i = 0; i < fde_count; i++) {
-		uintptr_t start = hdr_addr + (intptr_t)entries[2 * i];
-		if (i && start < prev_start)
-			goto cleanup; /* not sorted: libunwind's search misleads */
-		prev_start = start;
-		uintptr_t next = i + 1 < fde_count ?
-			hdr_addr + (intptr_t)entries[2 * (i + 1)] : UINTPTR_MAX;
-		compile_fde(b, (const uint8_t *)(hdr_addr + (intptr_t)entries[2 * i + 1]),
-			    start, next);
-		if (b->sink.overflow)
-			goto cleanup;
+	for (int i = 0; i < CIE_CACHE; i++)
+		b->cies[i].addr = NULL;
+	uint64_t first = (uint64_t)c * CHUNK_FDES;
+	uint64_t end = first + CHUNK_FDES < t->fde_count ? first + CHUNK_FDES : t->fde_count;
+	/* at most one row per advance instruction (a byte or more) and two
+	 * more per FDE */
+	size_t cap = 2;
+	for (uint64_t i = first; i < end; i++) {
+		const uint8_t *fde = (const uint8_t *)(t->hdr + (intptr_t)t->entries[2 * i + 1]);
+		if (fde >= b->seg_lo && fde + 4 <= b->seg_hi) {
+			uint32_t len;
+			memcpy(&len, fde, 4);
+			cap += 2 + (len < (size_t)(b->seg_hi - fde) ? len : 0);
+		}
 	}
-
-	/* to offsets from lo, inside [lo, hi) */
+	size_t need = sizeof(struct block) + cap * sizeof *b->sink.v;
+	if (!b->rows_block || b->rows_block->bytes < need) {
+		block_free(b->rows_block);
+		b->rows_block = block_alloc(need > (1u << 20) ? need : (1u << 20));
+		if (!b->rows_block)
+			return NULL;
+	}
 	struct row_sink *k = &b->sink;
+	memset(k, 0, sizeof *k);
+	k->v = (struct uw_row_abs *)(b->rows_block + 1);
+	k->cap = cap;
+	for (uint64_t i = first; i < end; i++) {
+		uintptr_t next = i + 1 < t->fde_count ?
+			t->hdr + (intptr_t)t->entries[2 * (i + 1)] : UINTPTR_MAX;
+		compile_fde(b, (const uint8_t *)(t->hdr + (intptr_t)t->entries[2 * i + 1]),
+			    t->hdr + (intptr_t)t->entries[2 * i], next);
+	}
+	/* to offsets from lo, inside [lo, hi) */
 	size_t n = 0;
-	for (size_t i = 0; i < k->n; i++) {
-		uintptr_t s = k->v[i].start;
-		if (s >= hi)
+	for (size_t i = 0; i < k->n && !k->overflow; i++) {
+		uintptr_t start = k->v[i].start;
+		if (start >= hi)
 			break;
-		if (s < lo) {
+		if (start < lo) {
 			if (i + 1 < k->n && k->v[i + 1].start <= lo)
 				continue;
-			s = lo; /* the row covering lo */
+			start = lo; /* the row covering lo */
 		}
 		if (n && k->v[n - 1].rule == k->v[i].rule)
 			continue;
-		k->v[n].start = s - lo;
+		k->v[n].start = start - lo;
 		k->v[n].rule = k->v[i].rule;
 		n++;
 	}
-	if (!n || k->v[n - 1].rule != RULE_NO_INFO) {
-		if (n == k->cap)
-			goto cleanup;
-		k->v[n].start = hi - lo; /* rows ran to the end of the object */
-		k->v[n].rule = RULE_NO_INFO;
-		n++;
-	}
-	uint32_t span = (uint32_t)k->v[n - 1].start;
-	uint32_t npages = (span >> PAGE_SHIFT_INDEX) + 1;
-	size_t bytes = sizeof *t + n * sizeof(struct uw_row) +
-		       (npages + 1) * sizeof(uint32_t);
-	t = block_alloc(bytes);
-	if (!t)
-		goto cleanup;
-	t->nrows = (uint32_t)n;
-	t->npages = npages;
+	if (k->overflow)
+		n = 0; /* nothing provable here */
+	struct uw_chunk *ch = chunk_alloc(t, n);
+	if (!ch)
+		return NULL;
+	ch->nrows = (uint32_t)n;
 	for (size_t i = 0; i < n; i++) {
-		t->rows[i].start = (uint32_t)k->v[i].start;
-		t->rows[i].rule = k->v[i].rule;
+		ch->rows[i].start = (uint32_t)k->v[i].start;
+		ch->rows[i].rule = k->v[i].rule;
 	}
-	uint32_t *page_first = (uint32_t *)&t->rows[n];
-	uint32_t row = 0;
-	for (uint32_t p = 0; p <= npages; p++) {
-		uint64_t at = (uint64_t)p << PAGE_SHIFT_INDEX;
-		while (row + 1 < n && t->rows[row + 1].start <= at)
-			row++;
-		page_first[p] = row;
-	}
-	t->page_first = page_first;
-cleanup:
-	block_free(rows_block);
-	block_free(b);
-	return t;
+	return ch;
 }
 
 /* ---- the module map ------------------------------------------------------- */
@@ -1056,30 +1128,46 @@ void ps_unwind_modules_changed(void)
 }
 
 struct build_arg {
-	const struct uw_module *m;
-	struct uw_table *table;
+	struct uw_module *m;
+	uintptr_t addr;   /* compile the chunk holding this address */
+	int found;
 };
 
 static int build_cb(struct dl_phdr_info *info, size_t size, void *arg)
 {
 	struct build_arg *a = arg;
+	struct uw_module *m = a->m;
 	(void)size;
-	if (info->dlpi_addr != a->m->base)
-		return 0;
-	for (int i = 0; i < info->dlpi_phnum; i++) {
+	int match = 0;
+	for (int i = 0; i < info->dlpi_phnum && info->dlpi_addr == m->base; i++) {
 		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-		if (ph->p_type == PT_GNU_EH_FRAME &&
-		    info->dlpi_addr + ph->p_vaddr == (uintptr_t)a->m->eh_hdr) {
-			a->table = build_table(info, a->m->lo, a->m->hi,
-					       (uintptr_t)a->m->eh_hdr);
+		match |= ph->p_type == PT_GNU_EH_FRAME &&
+			 info->dlpi_addr + ph->p_vaddr == (uintptr_t)m->eh_hdr;
+	}
+	if (!match)
+		return 0;
+	a->found = 1;
+	struct uw_table *t = m->table;
+	if (!t) {
+		t = table_create(info, m->lo, m->hi, (uintptr_t)m->eh_hdr);
+		if (!t) {
+			__atomic_store_n(&m->table_state, TABLE_UNUSABLE, __ATOMIC_RELEASE);
 			return 1;
 		}
+		__atomic_store_n(&m->table, t, __ATOMIC_RELEASE);
 	}
-	return 0;
+	int c = chunk_of(t, a->addr);
+	if (c >= 0 && !t->chunk[c]) {
+		struct uw_chunk *ch = chunk_compile(info, t, (uint32_t)c, m->lo, m->hi);
+		if (ch)
+			__atomic_store_n(&t->chunk[c], ch, __ATOMIC_RELEASE);
+	}
+	return 1;
 }
 
-/* Builds module i's table in snapshot s if s is still current. */
-static int build(const struct uw_snapshot *s, uint32_t i)
+/* Builds what module i of snapshot s needs for addr (its table, the
+ * chunk holding addr) if s is still current. */
+static int build(const struct uw_snapshot *s, uint32_t i, uintptr_t addr)
 {
 	if (!try_lock(&table_lock))
 		return PS_UNWIND_BUSY;
@@ -1087,14 +1175,13 @@ static int build(const struct uw_snapshot *s, uint32_t i)
 	struct uw_module *m = (struct uw_module *)&s->mods[i]; /* ours, locked */
 	if (s != current) {
 		rc = PS_UNWIND_BUSY;
-	} else if (!m->table && m->table_state != TABLE_UNUSABLE) {
-		struct build_arg a = { m, NULL };
+	} else if (m->table_state != TABLE_UNUSABLE) {
+		struct build_arg a = { m, addr, 0 };
 		dl_iterate_phdr(build_cb, &a);
-		if (a.table)
-			__atomic_store_n(&m->table, a.table, __ATOMIC_RELEASE);
-		else
-			__atomic_store_n(&m->table_state, TABLE_UNUSABLE,
-					 __ATOMIC_RELEASE);
+		if (!a.found) { /* unloaded since the map was read */
+			request_rescan();
+			rc = PS_UNWIND_STALE;
+		}
 	}
 	ps_lock_release(&table_lock);
 	return rc;
@@ -1274,15 +1361,30 @@ static int lookup(const struct uw_snapshot *s, uintptr_t key, uint32_t *rule,
 		return PS_UNWIND_NO_MODULE;
 	}
 	const struct uw_module *m = &s->mods[i];
+	*rule = RULE_NO_INFO;
+	*mod = (uint32_t)i | (m->pinned ? PINNED_MOD : 0);
 	const struct uw_table *t = __atomic_load_n(&m->table, __ATOMIC_ACQUIRE);
-	if (!t && __atomic_load_n(&m->table_state, __ATOMIC_ACQUIRE) != TABLE_UNUSABLE) {
-		int rc = build(s, (uint32_t)i);
+	if (!t) {
+		if (__atomic_load_n(&m->table_state, __ATOMIC_ACQUIRE) == TABLE_UNUSABLE)
+			return 0;
+		int rc = build(s, (uint32_t)i, key);
 		if (rc < 0)
 			return rc;
-		t = __atomic_load_n(&m->table, __ATOMIC_ACQUIRE);
+		if (!(t = __atomic_load_n(&m->table, __ATOMIC_ACQUIRE)))
+			return 0;
 	}
-	*rule = t ? table_rule(t, key - m->lo) : RULE_NO_INFO;
-	*mod = (uint32_t)i | (m->pinned ? PINNED_MOD : 0);
+	int c = chunk_of(t, key);
+	if (c < 0)
+		return 0;
+	const struct uw_chunk *ch = __atomic_load_n(&t->chunk[c], __ATOMIC_ACQUIRE);
+	if (!ch) {
+		int rc = build(s, (uint32_t)i, key);
+		if (rc < 0)
+			return rc;
+		if (!(ch = __atomic_load_n(&t->chunk[c], __ATOMIC_ACQUIRE)))
+			return PS_UNWIND_BUSY; /* out of memory: try again later */
+	}
+	*rule = chunk_rule(ch, key - m->lo);
 	return 0;
 }
 
