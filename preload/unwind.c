@@ -1,14 +1,15 @@
 /* unwind.c - a fast, exact x86-64 stack walk for the allocation hooks.
  *
- * libunwind's unw_backtrace walks 12-17 frames per allocation through a
+ * libunwind's unw_backtrace walks 12-20 frames per allocation through a
  * per-thread hash of frame descriptions, ~1800 instructions a call. This
  * file does the same walk from tables compiled ahead: for every object in
- * the process it turns .eh_frame (found through .eh_frame_hdr) once, on
- * first use, into a sorted array of address ranges, each with one 32-bit
- * rule: "CFA = rsp or rbp + offset, the return address is at CFA-8, the
- * caller's rbp is at CFA-n or unchanged". A walk is then, per frame, one
- * look-up in a small per-thread cache (a binary search on a miss), two
- * loads and an add.
+ * the process it turns .eh_frame (found through .eh_frame_hdr) into sorted
+ * address ranges, each with one 32-bit rule: "CFA = rsp or rbp + offset,
+ * the return address is at CFA-8, the caller's rbp is at CFA-8n or
+ * unchanged". An object's FDEs are compiled four at a time, the first
+ * time a walk needs one of them. A walk is then, per frame, one look-up
+ * in a small per-thread cache (binary searches on a miss), two loads and
+ * an add.
  *
  * Exactness. The result must be the array unw_backtrace returns, so the
  * rules mirror what libunwind computes (src/x86_64/Gtrace.c and
@@ -24,6 +25,14 @@
  * over the whole stack instead, so the result is libunwind's by
  * construction. The fast path only ever answers for stacks made wholly of
  * frames on which both agree.
+ *
+ * Reusing the previous walk. Consecutive allocations of a thread mostly
+ * share the outer part of their stacks. Each thread keeps its last walk;
+ * when a walk reaches a frame with the same return address and stack
+ * pointer (and rbp, if a later step uses it), the rest of the old walk is
+ * taken after re-checking every stack word it read - the rest of a walk
+ * is a function of exactly those words, so it would repeat. The check is
+ * a run of independent loads instead of a chain of dependent ones.
  *
  * Objects come and go. The tables describe the objects of one module-map
  * snapshot (dl_iterate_phdr), published through one pointer. A walk
@@ -1232,36 +1241,27 @@ struct uw_cache_slot {
  * rule[n-1] is RULE_END). live[i]: some later step uses rbp_i as its CFA
  * base before rbp is reloaded (most code keeps data in rbp: a dead value
  * may change without changing the walk). rbp_at[i]: where the step into
- * state i loaded a live rbp from (bit i of rbp_checks), else 0. */
-#define CHECK_WORDS ((MAX_STATES + 63) / 64)
+ * state i loaded a live rbp from, else 0. */
 struct uw_shadow {
 	uint32_t generation;  /* of the snapshot whose rules were used */
 	int n;                /* 0: nothing to reuse */
 	int ended_low;
 	int last_unpinned;    /* highest state in an unpinned module, or -1 */
-	uint64_t rbp_checks[CHECK_WORDS];
 	uintptr_t rip[MAX_STATES], rsp[MAX_STATES], rbp[MAX_STATES];
 	uintptr_t rbp_at[MAX_STATES];
 	uint32_t rule[MAX_STATES], mod[MAX_STATES];
 	uint8_t live[MAX_STATES];
 };
 
-/* Fills live, rbp_at and rbp_checks of states from..0 backwards, given
- * live of state from + 1 (and sets that state's rbp_at). */
+/* Fills live and rbp_at of states from..0 backwards, given live of state
+ * from + 1 (and sets that state's rbp_at). */
 static void mark_live(struct uw_shadow *sh, int from)
 {
 	int next_live = sh->live[from + 1];
 	for (int i = from; i >= 0; i--) {
 		uint32_t r = sh->rule[i];
-		uint64_t bit = 1ull << ((i + 1) % 64);
-		uint64_t *word = &sh->rbp_checks[(i + 1) / 64];
-		if ((r & RULE_RBP_SAVED) && next_live) {
-			sh->rbp_at[i + 1] = sh->rsp[i + 1] - 8 * (uintptr_t)RULE_RBP_SLOT(r);
-			*word |= bit;
-		} else {
-			sh->rbp_at[i + 1] = 0;
-			*word &= ~bit;
-		}
+		sh->rbp_at[i + 1] = (r & RULE_RBP_SAVED) && next_live ?
+			sh->rsp[i + 1] - 8 * (uintptr_t)RULE_RBP_SLOT(r) : 0;
 		int live = RULE_KIND(r) == RULE_STANDARD &&
 			   ((r & RULE_CFA_RBP) || (!(r & RULE_RBP_SAVED) && next_live));
 		sh->live[i] = (uint8_t)live;
@@ -1280,13 +1280,6 @@ static void copy_states(struct uw_shadow *b, int to, const struct uw_shadow *a,
 	memcpy(b->rule + to, a->rule + from, (size_t)count * sizeof *a->rule);
 	memcpy(b->mod + to, a->mod + from, (size_t)count * sizeof *a->mod);
 	memcpy(b->live + to, a->live + from, (size_t)count * sizeof *a->live);
-	for (int i = 0; i < count; i++) {
-		uint64_t bit = 1ull << ((to + i) % 64);
-		if (a->rbp_checks[(from + i) / 64] >> ((from + i) % 64) & 1)
-			b->rbp_checks[(to + i) / 64] |= bit;
-		else
-			b->rbp_checks[(to + i) / 64] &= ~bit;
-	}
 }
 
 struct uw_thread {
@@ -1427,21 +1420,15 @@ static int reuse_tail(const struct uw_snapshot *s, struct uw_thread *ts,
 		      uintptr_t *ips, int max, uint64_t checked)
 {
 	int last = prev->n - 1, end = last + prev->ended_low;
-	/* the return address slots at CFA - 8 */
-	for (int i = k + 1; i <= end; i++)
+	/* In walk order, so that every address read was computed from words
+	 * already found unchanged: nothing is read that this walk itself
+	 * would not read (another stack, perhaps unmapped, stays unread). */
+	for (int i = k + 1; i <= end; i++) {
+		if (prev->rbp_at[i] &&
+		    *(const uintptr_t *)prev->rbp_at[i] != prev->rbp[i])
+			return -1; /* a saved rbp that later steps use */
 		if (((const uintptr_t *)prev->rsp[i])[-1] != prev->rip[i])
-			return -1;
-	/* the saved rbp values that later steps use */
-	for (int w = (k + 1) / 64; w <= end / 64; w++) {
-		uint64_t bits = prev->rbp_checks[w];
-		if (w == (k + 1) / 64)
-			bits &= ~0ull << ((k + 1) % 64);
-		while (bits) {
-			int i = w * 64 + __builtin_ctzll(bits);
-			bits &= bits - 1;
-			if (i <= end && *(const uintptr_t *)prev->rbp_at[i] != prev->rbp[i])
-				return -1;
-		}
+			return -1; /* the return address slot at CFA - 8 */
 	}
 	for (int i = k; i <= prev->last_unpinned; i++)
 		if (check_module(s, prev->mod[i], prev->rip[i] - 1, &checked) < 0)

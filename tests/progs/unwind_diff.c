@@ -136,6 +136,19 @@ __attribute__((noinline)) static void keeps_data_in_rbp(void)
 	keep = a + b + c + d + e + g + h;
 }
 
+/* The same with a bigger frame: the frames below o0_shift differ from
+ * keeps_data_in_rbp's, so the first frame two walks share is o0_shift's
+ * own, whose rbp differs. */
+__attribute__((noinline)) static void keeps_data_in_rbp_wide(void)
+{
+	volatile char pad[96];
+	pad[0] = (char)keep;
+	int a = keep, b = keep + 1, c = keep + 2, d = keep + 3, e = keep + 4,
+	    g = keep + 5, h = keep + 6;
+	alloc_here(8);
+	keep = a + b + c + d + e + g + h + pad[0];
+}
+
 static uintptr_t probed;
 
 __attribute__((noinline)) static void probe_position(void)
@@ -162,8 +175,8 @@ static void scenario_rbpshift(void)
 				continue;
 			/* one call site: the outermost return address matches */
 			for (int call = 0; call < 40; call++)
-				o0_shift(keeps_data_in_rbp, call & 1 ? 0 : 2,
-					 call & 1 ? pad : 16 * (i + 1));
+				o0_shift(call & 2 ? keeps_data_in_rbp_wide : keeps_data_in_rbp,
+					 call & 1 ? 0 : 2, call & 1 ? pad : 16 * (i + 1));
 		}
 	}
 }
