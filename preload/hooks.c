@@ -26,6 +26,7 @@
 
 #include "poolscout.h"
 #include "ps_internal.h"
+#include "unwind.h"
 
 __thread struct ps_tls ps_tls PS_TLS;
 uint32_t ps_generation = 1;
@@ -460,6 +461,16 @@ PS_EXPORT int pthread_setname_np(pthread_t thread, const char *name)
 		ps_threads_set_name(thread, name);
 		ps_tls.guard = saved;
 	}
+	return rc;
+}
+
+/* An unloaded object may be replaced by another at the same address: the
+ * fast unwinder must re-read the module map before its next walk. */
+PS_EXPORT int dlclose(void *handle)
+{
+	REAL(dlclose);
+	int rc = real_dlclose(handle);
+	ps_unwind_modules_changed();
 	return rc;
 }
 

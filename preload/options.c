@@ -21,21 +21,26 @@ struct ps_options ps_opt = {
 	.file_mode = 0600,
 };
 
-enum opt_kind { OPT_UINT, OPT_BOOL, OPT_OCTAL, OPT_PATH };
+enum opt_kind { OPT_UINT, OPT_BOOL, OPT_OCTAL, OPT_PATH, OPT_CHOICE };
+
+/* OPT_CHOICE values, in enum order, NULL-terminated */
+static const char *const unwinder_names[] = { "fast", "libunwind", "check", NULL };
 
 static const struct option_def {
 	const char *name;
 	enum opt_kind kind;
 	void *target;
 	unsigned min, max;
+	const char *const *choices;
 } option_table[] = {
-	{ "POOLSCOUT_OUT", OPT_PATH, ps_opt.out_dir, 0, 0 },
-	{ "POOLSCOUT_INTERVAL_MS", OPT_UINT, &ps_opt.interval_ms, 1, 3600000 },
-	{ "POOLSCOUT_DEPTH", OPT_UINT, &ps_opt.depth, 1, PS_MAX_DEPTH },
-	{ "POOLSCOUT_SAMPLE", OPT_UINT, &ps_opt.sample_every, 1, 1u << 30 },
-	{ "POOLSCOUT_CHILDREN", OPT_BOOL, &ps_opt.children, 0, 1 },
-	{ "POOLSCOUT_FILE_MODE", OPT_OCTAL, &ps_opt.file_mode, 0, 0777 },
-	{ "POOLSCOUT_SITE_PEAK", OPT_BOOL, &ps_opt.site_peak, 0, 1 },
+	{ "POOLSCOUT_OUT", OPT_PATH, ps_opt.out_dir, 0, 0, NULL },
+	{ "POOLSCOUT_INTERVAL_MS", OPT_UINT, &ps_opt.interval_ms, 1, 3600000, NULL },
+	{ "POOLSCOUT_DEPTH", OPT_UINT, &ps_opt.depth, 1, PS_MAX_DEPTH, NULL },
+	{ "POOLSCOUT_SAMPLE", OPT_UINT, &ps_opt.sample_every, 1, 1u << 30, NULL },
+	{ "POOLSCOUT_CHILDREN", OPT_BOOL, &ps_opt.children, 0, 1, NULL },
+	{ "POOLSCOUT_FILE_MODE", OPT_OCTAL, &ps_opt.file_mode, 0, 0777, NULL },
+	{ "POOLSCOUT_SITE_PEAK", OPT_BOOL, &ps_opt.site_peak, 0, 1, NULL },
+	{ "POOLSCOUT_UNWIND", OPT_CHOICE, &ps_opt.unwinder, 0, 0, unwinder_names },
 };
 
 void ps_warn(const char *fmt, ...)
@@ -128,6 +133,17 @@ void ps_options_load(char **envp)
 			if (!parse_bool(val, d->target))
 				continue;
 			break;
+		case OPT_CHOICE: {
+			int found = 0;
+			for (int c = 0; d->choices[c] && !found; c++)
+				if (!strcasecmp(val, d->choices[c])) {
+					*(int *)d->target = c;
+					found = 1;
+				}
+			if (found)
+				continue;
+			break;
+		}
 		case OPT_UINT:
 		case OPT_OCTAL:
 			if (!parse_number(val, d->kind == OPT_OCTAL ? 8 : 10, &n) &&
@@ -142,6 +158,7 @@ void ps_options_load(char **envp)
 			d->kind == OPT_PATH   ? "a directory path" :
 			d->kind == OPT_BOOL   ? "1/0, on/off, yes/no" :
 			d->kind == OPT_OCTAL  ? "an octal file mode such as 0600" :
+			d->kind == OPT_CHOICE ? "fast, libunwind or check" :
 						"a number in range");
 	}
 }

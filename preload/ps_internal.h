@@ -82,7 +82,12 @@ struct ps_options {
 	int children;
 	unsigned file_mode;
 	int site_peak; /* exact all-thread peak per stack (a shared counter) */
+	int unwinder;  /* enum ps_unwinder: how stacks are captured */
 };
+/* POOLSCOUT_UNWIND: fast (unwind.c, libunwind where it cannot prove a
+ * frame), libunwind (unw_backtrace only), check (both on every capture,
+ * mismatches counted and reported at exit; records libunwind's). */
+enum ps_unwinder { PS_UNWINDER_FAST, PS_UNWINDER_LIBUNWIND, PS_UNWINDER_CHECK };
 extern struct ps_options ps_opt;
 /* Reads every POOLSCOUT_* variable from envp into ps_opt; warns once per bad
  * value on stderr and keeps the default. Allocation-free. */

@@ -1,8 +1,10 @@
 /* stacks.c - stack capture and the process-wide stack table.
  *
- * Capture uses libunwind's unw_backtrace, which on x86-64 walks with a
- * cache of frame descriptions (about 50 ns for 17 frames here once warm,
- * with a per-thread cache). Frames inside libpoolscout.so itself are
+ * Capture runs the fast unwinder of unwind.c, which walks compiled
+ * .eh_frame rules and hands any stack it cannot prove frame by frame to
+ * libunwind's unw_backtrace, so the result is always libunwind's
+ * (POOLSCOUT_UNWIND=libunwind uses unw_backtrace alone; =check runs both
+ * and counts disagreements). Frames inside libpoolscout.so itself are
  * dropped, so a stack starts at the return address into the code that
  * called the allocator. Interning maps an IP array to one shared ps_stack;
  * it is only reached when a thread meets a stack for the first time (each
@@ -13,6 +15,7 @@
 #include <linux/membarrier.h>
 #include <link.h>
 #include <sched.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -21,6 +24,7 @@
 #include <libunwind.h>
 
 #include "ps_internal.h"
+#include "unwind.h"
 
 static ps_lock_t stack_lock;
 static ps_stack *stack_table;  /* uthash head, keyed by the IP bytes */
@@ -29,9 +33,11 @@ static uint32_t stack_count;
 static uintptr_t self_lo, self_hi; /* our own mapped text */
 
 /* Fork safety. libunwind takes internal mutexes (its caches, the dynamic
- * unwind-info list); a fork while another thread holds one leaves it
- * locked forever in the child, whose first unwind then hangs. So fork
- * waits until no thread is inside libunwind: each thread raises its own
+ * unwind-info list), and so does the fast unwinder (its table lock); a
+ * fork while another thread holds one leaves it locked forever in the
+ * child, whose first unwind then hangs. So fork waits until no thread is
+ * inside an unwinder (the same flag tells unwind.c when replaced tables
+ * may be freed): each thread raises its own
  * in_unwind flag around the unwind (no shared write on the hot path) and
  * backs off while a fork is pending. The store-then-load on each side
  * needs a full fence; membarrier() lets the forking thread issue it for
@@ -63,6 +69,7 @@ void ps_stacks_init(void)
 	unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
 	have_membarrier = syscall(SYS_membarrier,
 				  MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0) == 0;
+	ps_unwind_init();
 }
 
 static inline void enter_unwind(ps_thread *t)
@@ -99,21 +106,126 @@ void ps_stacks_fork_done(void)
 	__atomic_store_n(&fork_pending, 0, __ATOMIC_RELEASE);
 }
 
+/* POOLSCOUT_UNWIND=check: what the two unwinders did, reported at exit. */
+static struct {
+	uint64_t captures, identical, mismatches;
+	uint64_t fallback[PS_UNWIND_NREASONS]; /* by -ps_unwind_result */
+	uint64_t step_disagrees; /* unw_backtrace vs libunwind's unw_step loop */
+} check;
+
+static int skip_self(const uintptr_t *raw, int n)
+{
+	int skip = 0;
+	while (skip < n && raw[skip] >= self_lo && raw[skip] < self_hi)
+		skip++;
+	return skip;
+}
+
+static int same_stack(const uintptr_t *a, int na, const uintptr_t *b, int nb)
+{
+	int sa = skip_self(a, na), sb = skip_self(b, nb);
+	return na - sa == nb - sb &&
+	       !memcmp(a + sa, b + sb, (size_t)(na - sa) * sizeof *a);
+}
+
+/* libunwind's general walk (what unw_backtrace falls back to). */
+__attribute__((noinline)) static int step_backtrace(uintptr_t *raw, int max)
+{
+	unw_context_t uc;
+	unw_cursor_t cursor;
+	unw_word_t ip;
+	int n = 0;
+	if (unw_getcontext(&uc) < 0 || unw_init_local(&cursor, &uc) < 0)
+		return 0;
+	while (n < max && unw_step(&cursor) > 0 &&
+	       unw_get_reg(&cursor, UNW_REG_IP, &ip) >= 0)
+		raw[n++] = ip;
+	return n;
+}
+
+static void report_mismatch(const char *what, const uintptr_t *a, int na,
+			    const uintptr_t *b, int nb)
+{
+	char line[400];
+	size_t len = 0;
+	int sa = skip_self(a, na), sb = skip_self(b, nb);
+	for (int i = 0; i < 6 && len < sizeof line - 40; i++)
+		len += (size_t)snprintf(line + len, sizeof line - len,
+					" %d:%#lx/%#lx", i,
+					sa + i < na ? (unsigned long)a[sa + i] : 0ul,
+					sb + i < nb ? (unsigned long)b[sb + i] : 0ul);
+	ps_warn("unwind check: %s (%d vs %d frames):%s", what, na - sa,
+		nb - sb, line);
+}
+
+/* Both unwinders on one stack; keeps libunwind's answer. */
+__attribute__((noinline)) static int capture_checked(uintptr_t *raw, int max)
+{
+	uintptr_t fast[PS_MAX_DEPTH + 16], step[PS_MAX_DEPTH + 16];
+	int nf = ps_unwind_fast(fast, max);
+	int n = unw_backtrace((void **)raw, max);
+	int ns = step_backtrace(step, max);
+	PS_ADD(&check.captures, 1);
+	if (nf < 0) {
+		PS_ADD(&check.fallback[-nf], 1);
+	} else if (same_stack(fast, nf, raw, n)) {
+		PS_ADD(&check.identical, 1);
+	} else if (PS_ADD(&check.mismatches, 1) < 5) {
+		report_mismatch("fast/unw_backtrace differ", fast, nf, raw, n);
+	}
+	if (!same_stack(step, ns, raw, n) &&
+	    PS_ADD(&check.step_disagrees, 1) < 3)
+		report_mismatch("unw_step/unw_backtrace differ", step, ns, raw, n);
+	return n;
+}
+
+__attribute__((destructor)) static void check_report(void)
+{
+	if (ps_opt.unwinder != PS_UNWINDER_CHECK || !check.captures)
+		return;
+	uint64_t fell = 0;
+	for (int i = 0; i < PS_UNWIND_NREASONS; i++)
+		fell += check.fallback[i];
+	ps_warn("unwind check: pid=%d captures=%llu identical=%llu "
+		"mismatches=%llu fallback=%llu (not_provable=%llu no_module=%llu "
+		"stale=%llu busy=%llu no_table=%llu odd_frame=%llu dynamic=%llu) "
+		"step_disagrees=%llu",
+		(int)getpid(), (unsigned long long)check.captures,
+		(unsigned long long)check.identical,
+		(unsigned long long)check.mismatches, (unsigned long long)fell,
+		(unsigned long long)check.fallback[-PS_UNWIND_NOT_PROVABLE],
+		(unsigned long long)check.fallback[-PS_UNWIND_NO_MODULE],
+		(unsigned long long)check.fallback[-PS_UNWIND_STALE],
+		(unsigned long long)check.fallback[-PS_UNWIND_BUSY],
+		(unsigned long long)check.fallback[-PS_UNWIND_NO_TABLE],
+		(unsigned long long)check.fallback[-PS_UNWIND_ODD_FRAME],
+		(unsigned long long)check.fallback[-PS_UNWIND_DYNAMIC],
+		(unsigned long long)check.step_disagrees);
+}
+
 int ps_stack_capture(ps_thread *t, uintptr_t *ips)
 {
-	void *raw[PS_MAX_DEPTH + 16];
+	uintptr_t raw[PS_MAX_DEPTH + 16];
+	int max = (int)ps_opt.depth + 16, n;
 	enter_unwind(t);
-	int n = unw_backtrace(raw, (int)ps_opt.depth + 16);
+	if (PS_LIKELY(ps_opt.unwinder == PS_UNWINDER_FAST)) {
+		n = ps_unwind_fast(raw, max);
+		if (PS_UNLIKELY(n < 0))
+			n = unw_backtrace((void **)raw, max);
+	} else if (ps_opt.unwinder == PS_UNWINDER_LIBUNWIND) {
+		n = unw_backtrace((void **)raw, max);
+	} else {
+		n = capture_checked(raw, max);
+	}
 	__atomic_store_n(&t->in_unwind, 0, __ATOMIC_RELEASE);
-	int skip = 0;
-	while (skip < n && (uintptr_t)raw[skip] >= self_lo &&
-	       (uintptr_t)raw[skip] < self_hi)
-		skip++;
+	if (PS_UNLIKELY(__atomic_load_n(&ps_unwind_reclaim_pending,
+					__ATOMIC_RELAXED)))
+		ps_unwind_reclaim();
+	int skip = skip_self(raw, n);
 	int depth = n - skip;
 	if (depth > (int)ps_opt.depth)
 		depth = (int)ps_opt.depth;
-	for (int i = 0; i < depth; i++)
-		ips[i] = (uintptr_t)raw[skip + i];
+	memcpy(ips, raw + skip, (size_t)depth * sizeof *ips);
 	return depth;
 }
 

@@ -13,7 +13,7 @@ export POOLSCOUT_BUILD=$B
 passed=0
 failed=0
 failures=
-suites=${TESTS:-"unit_format unit_reader unit_wrappers unit_ranking unit_model exact truth golden cli views exports demo_scenarios real_programs stress fuzz_smoke asan browser"}
+suites=${TESTS:-"unit_format unit_reader unit_wrappers unit_ranking unit_model exact truth golden cli views exports demo_scenarios real_programs unwind_diff stress fuzz_smoke asan browser"}
 [ -z "${TESTS:-}" ] && [ "${REAL_WORLD:-0}" = 1 ] && suites="$suites real_world"
 
 run_suite() {
@@ -47,6 +47,7 @@ for s in $suites; do
 	demo_scenarios) run_suite $s sh tests/integration/demo_scenarios.sh ;;
 	real_programs) run_suite $s sh tests/integration/real_programs.sh ;;
 	real_world) run_suite $s sh tests/integration/real_world.sh ;;
+	unwind_diff) run_suite $s sh tests/integration/unwind_diff.sh ;;
 	stress) run_suite $s sh tests/integration/stress.sh ;;
 	fuzz_smoke) run_suite $s sh tests/fuzz/run.sh ;;
 	asan) run_suite $s sh tests/asan.sh ;;

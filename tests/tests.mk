@@ -70,3 +70,34 @@ $(TB)/wrapped: $(TB)/wrapped-symbols
 	$(Q)objcopy --strip-all $< $@
 
 test-build: $(TB)/truth $(TB)/wrapped $(TB)/test_truth
+
+# The unwinder differential test (tests/integration/unwind_diff.sh): -O2
+# and -O0 code, hand-written CFI, a library called through the PLT, and
+# two plugins with different unwind rules loaded in turn at one address.
+UNWIND_DIFF_PROGS := $(TB)/unwind_diff $(TB)/unwind_diff_cxx $(TB)/libudiff_plt.so \
+	$(TB)/libudiff_plugin_a.so $(TB)/libudiff_plugin_b.so
+
+$(TB)/libudiff_plt.so: tests/progs/unwind_difflib.c tests/progs/unwind_difflib.h
+	$(Q)mkdir -p $(TB)
+	$(Q)$(CC) -O2 -g -fPIC -shared -Wall -Wextra $< -o $@
+
+$(TB)/libudiff_plugin_a.so: tests/progs/unwind_plugin.c
+	$(Q)mkdir -p $(TB)
+	$(Q)$(CC) -O2 -g -fPIC -shared -Wall -Wextra $< -o $@
+
+$(TB)/libudiff_plugin_b.so: tests/progs/unwind_plugin.c
+	$(Q)mkdir -p $(TB)
+	$(Q)$(CC) -O1 -g -fno-omit-frame-pointer -DPLUGIN_B -fPIC -shared -Wall -Wextra $< -o $@
+
+$(TB)/unwind_diff_o0.o: tests/progs/unwind_diff_o0.c
+	$(Q)mkdir -p $(TB)
+	$(Q)$(CC) -O0 -g -Wall -Wextra -c $< -o $@
+
+$(TB)/unwind_diff: tests/progs/unwind_diff.c tests/progs/unwind_asm.S \
+		$(TB)/unwind_diff_o0.o $(TB)/libudiff_plt.so $(B)/.deps-build
+	@echo "  CC      $<"
+	$(Q)$(CC) $(PROG_CFLAGS) -Itests/progs tests/progs/unwind_diff.c \
+		tests/progs/unwind_asm.S $(TB)/unwind_diff_o0.o -L$(TB) -ludiff_plt \
+		-Wl,-rpath,'$$ORIGIN' -o $@ -ldl
+
+test-build: $(UNWIND_DIFF_PROGS)

@@ -1,0 +1,1626 @@
+/* unwind.c - a fast, exact x86-64 stack walk for the allocation hooks.
+ *
+ * libunwind's unw_backtrace walks 12-20 frames per allocation through a
+ * per-thread hash of frame descriptions, ~1800 instructions a call. This
+ * file does the same walk from tables compiled ahead: for every object in
+ * the process it turns .eh_frame (found through .eh_frame_hdr) into sorted
+ * address ranges, each with one 32-bit rule: "CFA = rsp or rbp + offset,
+ * the return address is at CFA-8, the caller's rbp is at CFA-8n or
+ * unchanged". An object's FDEs are compiled four at a time, the first
+ * time a walk needs one of them. A walk is then, per frame, one look-up
+ * in a small per-thread cache (binary searches on a miss), two loads and
+ * an add.
+ *
+ * Exactness. The result must be the array unw_backtrace returns, so the
+ * rules mirror what libunwind computes (src/x86_64/Gtrace.c and
+ * Gstash_frame.c of libunwind 1.6): the row is the one in effect at the
+ * return address - 1, in the FDE the .eh_frame_hdr search table finds
+ * there; a row is compiled only when libunwind would call it a standard
+ * frame; "return address undefined" (or rbp undefined) ends the stack; a
+ * return address below 0x4000 ends it too. Everything else - signal
+ * frames ('S' CIEs), CFA or register expressions (PLT entries, realigned
+ * stacks), a CFA in another register, opcodes libunwind does not know,
+ * addresses no FDE covers, code in no object (JIT) - is compiled as "not
+ * provable": when a walk meets one it stops and the caller runs libunwind
+ * over the whole stack instead, so the result is libunwind's by
+ * construction. The fast path only ever answers for stacks made wholly of
+ * frames on which both agree.
+ *
+ * Reusing the previous walk. Consecutive allocations of a thread mostly
+ * share the outer part of their stacks. Each thread keeps its last walk;
+ * when a walk reaches a frame with the same return address and stack
+ * pointer (and rbp, if a later step uses it), the rest of the old walk is
+ * taken after re-checking every stack word it read - the rest of a walk
+ * is a function of exactly those words, so it would repeat. The check is
+ * a run of independent loads instead of a chain of dependent ones.
+ *
+ * Objects come and go. The tables describe the objects of one module-map
+ * snapshot (dl_iterate_phdr), published through one pointer. A walk
+ * re-reads the map first when dlclose was called (hooks.c tells us) or an
+ * address turned up outside every known object. Each unpinned object a
+ * walk passes through is checked once per walk against the loader's own
+ * lock-free map (_dl_find_object: same link_map, range and .eh_frame_hdr),
+ * so an object unloaded behind our back (glibc's own gconv modules) is
+ * noticed; the main program, ld.so, the vDSO, libc and this library are
+ * never unloaded and are not checked. A table is built while holding the
+ * loader's lock (inside dl_iterate_phdr), so its object cannot go away
+ * meanwhile; the tables are our own mmap'd copies, so a walk never reads an
+ * unloaded object. Replaced snapshots and tables are unmapped only after
+ * every other thread has been seen outside a walk (the in_unwind flags of
+ * stacks.c's fork protocol, with the same membarrier pairing).
+ *
+ * Nothing here calls malloc: tables, snapshots and the per-thread caches
+ * are mmap'd, so they also survive fork (the child has the same objects).
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <elf.h>
+#include <link.h>
+#include <linux/membarrier.h>
+#include <sched.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define UNW_LOCAL_ONLY
+#include <libunwind.h>
+
+#include "ps_internal.h"
+#include "unwind.h"
+
+/* libunwind's registry of run-time generated unwind info (its JIT API;
+ * exported, not declared in its headers). */
+extern unw_word_t _U_dyn_info_list_addr(void);
+
+/* ---- compiled rules ------------------------------------------------------
+ * bits 0-1   kind
+ * bit  2     CFA base: 0 = rsp, 1 = rbp
+ * bit  3     the caller's rbp is saved (else unchanged)
+ * bits 4-13  where: at CFA - 8 * n
+ * bits 14-31 CFA offset in bytes (0 .. 2^18-1)
+ */
+enum rule_kind {
+	RULE_NOT_PROVABLE = 0, /* hand the walk to libunwind */
+	RULE_STANDARD = 1,
+	RULE_END = 2,          /* the outermost frame: stop after it */
+	RULE_NO_INFO = 3,      /* no usable FDE covers the address */
+};
+#define RULE_KIND(r) ((r) & 3u)
+#define RULE_CFA_RBP 4u
+#define RULE_RBP_SAVED 8u
+#define RULE_RBP_SLOT(r) (((r) >> 4) & 0x3ffu)
+#define RULE_CFA_OFF(r) ((r) >> 14)
+#define RULE_MAX_CFA_OFF ((1u << 18) - 1)
+#define RULE_MAX_RBP_SLOT 0x3ffu
+
+/* DWARF register numbers on x86-64 */
+#define DWREG_RBP 6
+#define DWREG_RSP 7
+#define DWREG_RA 16
+#define NREGS 17 /* libunwind knows rax..r15 and the return address */
+
+/* ---- memory: mmap'd blocks ------------------------------------------------ */
+
+struct block {
+	size_t bytes;              /* the whole mapping */
+	struct block *retired_next;
+	struct block *owned;       /* blocks freed with this one */
+	struct block *owned_next;  /* the next block of this one's owner */
+};
+
+static void *block_alloc(size_t bytes)
+{
+	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	((struct block *)p)->bytes = bytes;
+	return p;
+}
+
+static void block_free(void *p)
+{
+	struct block *b = p;
+	if (!b)
+		return;
+	for (struct block *o = b->owned, *next; o; o = next) {
+		next = o->owned_next;
+		block_free(o);
+	}
+	munmap(b, b->bytes);
+}
+
+/* ---- one object's table ---------------------------------------------------
+ * An object's .eh_frame_hdr search table is cut into chunks of CHUNK_FDES
+ * entries; a chunk is compiled into rows the first time a walk needs an
+ * address in it, so a big library (libLLVM: 95,000 FDEs) costs only for
+ * the code that allocates. */
+
+#define CHUNK_FDES 4
+
+struct uw_row {
+	uint32_t start; /* offset from the object's lowest mapped address */
+	uint32_t rule;
+};
+
+struct uw_chunk {
+	uint32_t nrows; /* 0: could not be compiled, nothing provable */
+	struct uw_row rows[];
+};
+
+struct uw_table {
+	struct block block;          /* owns the blocks chunks live in */
+	uintptr_t hdr;               /* in the object: read under its lock */
+	uintptr_t eh_frame;
+	const int32_t *entries;      /* the search table, in the object */
+	uint32_t fde_count, nchunks;
+	char *slab, *slab_end;       /* where the next chunk goes */
+	const uintptr_t *chunk_start; /* [nchunks]: its first entry's address */
+	struct uw_chunk **chunk;     /* [nchunks]: atomic; NULL until built */
+};
+
+/* The chunk covering addr, or -1. */
+static int chunk_of(const struct uw_table *t, uintptr_t addr)
+{
+	uint32_t lo = 0, hi = t->nchunks;
+	while (lo < hi) { /* first chunk starting above addr */
+		uint32_t mid = (lo + hi) / 2;
+		if (t->chunk_start[mid] <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return (int)lo - 1;
+}
+
+/* The rule in effect at offset off (inside the chunk's range). */
+static uint32_t chunk_rule(const struct uw_chunk *ch, uintptr_t off)
+{
+	if (!ch->nrows || ch->rows[0].start > off)
+		return RULE_NO_INFO;
+	uint32_t lo = 0, hi = ch->nrows - 1;
+	while (lo < hi) { /* the last row with start <= off */
+		uint32_t mid = (lo + hi + 1) / 2;
+		if (ch->rows[mid].start <= off)
+			lo = mid;
+		else
+			hi = mid - 1;
+	}
+	return ch->rows[lo].rule;
+}
+
+/* ---- reading .eh_frame ----------------------------------------------------- */
+
+struct reader {
+	const uint8_t *p, *end;
+	int bad;
+};
+
+static uint64_t rd_bytes(struct reader *r, unsigned n)
+{
+	uint64_t v = 0;
+	if (r->bad || (size_t)(r->end - r->p) < n) {
+		r->bad = 1;
+		return 0;
+	}
+	memcpy(&v, r->p, n); /* little-endian */
+	r->p += n;
+	return v;
+}
+
+static uint64_t rd_uleb(struct reader *r)
+{
+	uint64_t v = 0;
+	for (unsigned shift = 0; !r->bad; shift += 7) {
+		if (r->p >= r->end || shift > 63) {
+			r->bad = 1;
+			break;
+		}
+		uint8_t b = *r->p++;
+		v |= (uint64_t)(b & 0x7f) << shift;
+		if (!(b & 0x80))
+			return v;
+	}
+	return 0;
+}
+
+static int64_t rd_sleb(struct reader *r)
+{
+	uint64_t v = 0;
+	unsigned shift = 0;
+	for (;;) {
+		if (r->bad || r->p >= r->end || shift > 63) {
+			r->bad = 1;
+			return 0;
+		}
+		uint8_t b = *r->p++;
+		v |= (uint64_t)(b & 0x7f) << shift;
+		shift += 7;
+		if (!(b & 0x80)) {
+			if (shift < 64 && (b & 0x40))
+				v |= ~(uint64_t)0 << shift;
+			return (int64_t)v;
+		}
+	}
+}
+
+#define DW_EH_PE_omit 0xff
+#define DW_EH_PE_pcrel 0x10
+#define DW_EH_PE_datarel 0x30
+
+/* Reads a pointer in encoding enc (DW_EH_PE_*). Only absolute, pc-relative
+ * and (with datarel_base) data-relative values; anything else is bad. */
+static uintptr_t rd_encoded(struct reader *r, uint8_t enc, uintptr_t datarel_base)
+{
+	uintptr_t field = (uintptr_t)r->p;
+	uint64_t v;
+	switch (enc & 0x0f) {
+	case 0x00: v = rd_bytes(r, 8); break;
+	case 0x01: v = rd_uleb(r); break;
+	case 0x02: v = rd_bytes(r, 2); break;
+	case 0x03: v = rd_bytes(r, 4); break;
+	case 0x04: v = rd_bytes(r, 8); break;
+	case 0x09: v = (uint64_t)rd_sleb(r); break;
+	case 0x0a: v = (uint64_t)(int64_t)(int16_t)rd_bytes(r, 2); break;
+	case 0x0b: v = (uint64_t)(int64_t)(int32_t)rd_bytes(r, 4); break;
+	case 0x0c: v = rd_bytes(r, 8); break;
+	default: r->bad = 1; return 0;
+	}
+	switch (enc & 0xf0) {
+	case 0x00: break;
+	case DW_EH_PE_pcrel: v += field; break;
+	case DW_EH_PE_datarel:
+		if (!datarel_base)
+			r->bad = 1;
+		v += datarel_base;
+		break;
+	default: r->bad = 1; /* textrel, funcrel, aligned, indirect */
+	}
+	return (uintptr_t)v;
+}
+
+/* ---- CIEs ------------------------------------------------------------------ */
+
+struct cie {
+	const uint8_t *addr; /* identity, for the small cache */
+	const uint8_t *instr, *instr_end;
+	uint64_t code_align;
+	int64_t data_align;
+	uint8_t fde_enc;
+	uint8_t has_z;  /* augmentation data is sized */
+	uint8_t usable; /* 0: every row of its FDEs is not provable */
+};
+
+/* Parses the CIE at p within [lo, hi). Mirrors libunwind's checks; a CIE
+ * libunwind would treat differently, or a signal-frame CIE, comes out
+ * with usable = 0 (its FDEs still delimit their ranges). Returns 0, or -1
+ * when even the FDE boundaries cannot be trusted (an augmentation or a
+ * version whose layout we do not know): its FDEs then give no rows, and
+ * their addresses fall back to libunwind. */
+static int parse_cie(const uint8_t *p, const uint8_t *lo, const uint8_t *hi,
+		     struct cie *c)
+{
+	memset(c, 0, sizeof *c);
+	c->addr = p;
+	if (p < lo || p >= hi)
+		return -1;
+	struct reader r = { p, hi, 0 };
+	uint64_t len = rd_bytes(&r, 4);
+	if (len == 0xffffffffu || len == 0 || len > (uint64_t)(hi - r.p))
+		return -1;
+	r.end = r.p + len;
+	if (rd_bytes(&r, 4) != 0) /* CIE id */
+		return -1;
+	c->instr = c->instr_end = r.end;
+	uint8_t version = (uint8_t)rd_bytes(&r, 1);
+	char aug[8];
+	size_t n = 0;
+	for (;;) {
+		uint8_t ch = (uint8_t)rd_bytes(&r, 1);
+		if (r.bad)
+			return -1;
+		if (!ch)
+			break;
+		if (n < sizeof aug - 1)
+			aug[n] = (char)ch;
+		n++;
+	}
+	aug[n < sizeof aug ? n : sizeof aug - 1] = 0;
+	c->code_align = rd_uleb(&r);
+	c->data_align = rd_sleb(&r);
+	uint64_t ra = version == 1 ? rd_bytes(&r, 1) : rd_uleb(&r);
+	if (r.bad)
+		return -1;
+	if (version != 1 && version != 3)
+		return -1; /* 4 has more fields; others libunwind rejects */
+	/* libunwind reads at most 4 augmentation characters */
+	int usable = n <= 4 && ra == DWREG_RA;
+	c->fde_enc = 0; /* absptr */
+	if (n && aug[0] == 'z') {
+		c->has_z = 1;
+		uint64_t alen = rd_uleb(&r);
+		if (r.bad || alen > (uint64_t)(r.end - r.p))
+			return -1;
+		struct reader a = { r.p, r.p + alen, 0 };
+		r.p += alen;
+		for (size_t i = 1; i < n && i < sizeof aug - 1; i++) {
+			switch (aug[i]) {
+			case 'R': c->fde_enc = (uint8_t)rd_bytes(&a, 1); break;
+			case 'L': rd_bytes(&a, 1); break;
+			case 'P': {
+				uint8_t enc = (uint8_t)rd_bytes(&a, 1);
+				if ((enc & 0x70) == 0x50)
+					return -1; /* aligned: its size depends on where */
+				rd_encoded(&a, enc & 0x0f, 0); /* skip the pointer */
+				break;
+			}
+			case 'S': usable = 0; break; /* a signal frame */
+			default: return -1; /* its data's size is unknown */
+			}
+		}
+		if (a.bad)
+			return -1;
+	} else if (n) {
+		return -1; /* an augmentation we cannot size */
+	}
+	c->instr = r.p;
+	c->usable = (uint8_t)usable;
+	if (c->code_align == 0)
+		c->usable = 0;
+	return 0;
+}
+
+/* ---- the CFA program ------------------------------------------------------- */
+
+enum where { W_SAME, W_UNDEF, W_CFAREL, W_REG, W_EXPR };
+
+struct cfi_state {
+	uint8_t where[NREGS];
+	int64_t off[NREGS];
+	uint32_t expr_mask; /* registers whose rule is an expression */
+	uint8_t cfa_expr;   /* CFA defined by an expression */
+	uint8_t cfa_defined;
+	uint64_t cfa_reg;
+	int64_t cfa_off;
+};
+
+static inline void set_rule(struct cfi_state *st, uint64_t reg, uint8_t where,
+			    int64_t off)
+{
+	st->where[reg] = where;
+	st->off[reg] = off;
+	if (where == W_EXPR)
+		st->expr_mask |= 1u << reg;
+	else
+		st->expr_mask &= ~(1u << reg);
+}
+
+/* The compiled rule for a row, or RULE_NOT_PROVABLE when libunwind would
+ * not treat it as a standard frame (Gstash_frame.c) or as the last one. */
+static uint32_t rule_of(const struct cfi_state *s)
+{
+	if (!s->cfa_defined || s->cfa_expr ||
+	    (s->cfa_reg != DWREG_RSP && s->cfa_reg != DWREG_RBP))
+		return RULE_NOT_PROVABLE;
+	if (s->expr_mask)
+		return RULE_NOT_PROVABLE;
+	uint32_t base = s->cfa_reg == DWREG_RBP ? RULE_CFA_RBP : 0;
+	if (s->where[DWREG_RA] == W_UNDEF)
+		return RULE_END;
+	if (s->where[DWREG_RBP] == W_UNDEF)
+		return base == 0 && s->cfa_off > 0 ? RULE_END : RULE_NOT_PROVABLE;
+	if (s->where[DWREG_RA] != W_CFAREL || s->off[DWREG_RA] != -8)
+		return RULE_NOT_PROVABLE;
+	if (s->cfa_off < 0 || s->cfa_off > (int64_t)RULE_MAX_CFA_OFF)
+		return RULE_NOT_PROVABLE;
+	if (s->where[DWREG_RSP] == W_REG ||
+	    (s->where[DWREG_RSP] == W_CFAREL &&
+	     (s->off[DWREG_RSP] <= -(1 << 14) || s->off[DWREG_RSP] >= (1 << 14) ||
+	      s->off[DWREG_RSP] == -1)))
+		return RULE_NOT_PROVABLE;
+	uint32_t rule = RULE_STANDARD | base | (uint32_t)s->cfa_off << 14;
+	switch (s->where[DWREG_RBP]) {
+	case W_SAME:
+		return rule;
+	case W_CFAREL: {
+		int64_t o = s->off[DWREG_RBP];
+		if (o >= 0 || o % 8 || -o / 8 > RULE_MAX_RBP_SLOT)
+			return RULE_NOT_PROVABLE;
+		return rule | RULE_RBP_SAVED | (uint32_t)(-o / 8) << 4;
+	}
+	default:
+		return RULE_NOT_PROVABLE;
+	}
+}
+
+/* Where the rows of one FDE go: clipped to the part of the address space
+ * libunwind would look this FDE up for. */
+struct row_sink {
+	struct uw_row_abs {
+		uintptr_t start;
+		uint32_t rule;
+	} *v;
+	size_t n, cap;
+	int overflow;
+	uintptr_t clip_lo, clip_hi;
+	uint32_t pending;
+	int has_pending;
+};
+
+static void sink_put(struct row_sink *k, uintptr_t start, uint32_t rule)
+{
+	if (k->n) {
+		struct uw_row_abs *last = &k->v[k->n - 1];
+		if (last->start == start) { /* a later FDE takes over */
+			last->rule = rule;
+			return;
+		}
+		if (last->start > start) {
+			k->overflow = 1;
+			return;
+		}
+		if (last->rule == rule)
+			return;
+	}
+	if (k->n == k->cap) {
+		k->overflow = 1;
+		return;
+	}
+	k->v[k->n].start = start;
+	k->v[k->n].rule = rule;
+	k->n++;
+}
+
+/* The row [start, next row) has this rule. */
+static void sink_row(struct row_sink *k, uintptr_t start, uint32_t rule)
+{
+	if (start >= k->clip_hi)
+		return;
+	if (start <= k->clip_lo) {
+		k->pending = rule;
+		k->has_pending = 1;
+		return;
+	}
+	if (k->has_pending) {
+		sink_put(k, k->clip_lo, k->pending);
+		k->has_pending = 0;
+	}
+	sink_put(k, start, rule);
+}
+
+#define STATE_STACK 16
+
+/* Runs a CFA program over st. With k == NULL (a CIE's initial
+ * instructions) locations are ignored; else rows go to k from *loc on,
+ * up to loc_end. Returns 0, or -1 at an instruction libunwind would
+ * reject or treat differently (the rows from there on are not provable;
+ * k has them). */
+static int run_cfi(const uint8_t *p, const uint8_t *end, const struct cie *c,
+		   struct cfi_state *st, const struct cfi_state *initial,
+		   uintptr_t *loc, uintptr_t loc_end, struct row_sink *k)
+{
+	struct cfi_state stack[STATE_STACK];
+	int depth = 0;
+	struct reader r = { p, end, 0 };
+	while (r.p < r.end) {
+		uint8_t op = (uint8_t)rd_bytes(&r, 1);
+		uint64_t reg = 0, delta = 0;
+		uintptr_t newloc = 0;
+		int advance = 0; /* 1: by delta code units; 2: to newloc */
+		switch (op >> 6) {
+		case 1: /* DW_CFA_advance_loc */
+			delta = op & 0x3f;
+			advance = 1;
+			break;
+		case 2: /* DW_CFA_offset */
+			reg = op & 0x3f;
+			if (reg >= NREGS)
+				goto bad;
+			set_rule(st, reg, W_CFAREL, (int64_t)rd_uleb(&r) * c->data_align);
+			break;
+		case 3: /* DW_CFA_restore */
+			reg = op & 0x3f;
+			if (reg >= NREGS || !initial)
+				goto bad;
+			set_rule(st, reg, initial->where[reg], initial->off[reg]);
+			break;
+		default:
+			switch (op) {
+			case 0x00: /* nop */
+				break;
+			case 0x01: /* set_loc */
+				newloc = rd_encoded(&r, c->fde_enc, 0);
+				if (r.bad || newloc < *loc)
+					goto bad;
+				advance = 2;
+				break;
+			case 0x02: delta = rd_bytes(&r, 1); advance = 1; break;
+			case 0x03: delta = rd_bytes(&r, 2); advance = 1; break;
+			case 0x04: delta = rd_bytes(&r, 4); advance = 1; break;
+			case 0x05: /* offset_extended */
+			case 0x11: /* offset_extended_sf */
+			case 0x2f: /* GNU_negative_offset_extended */
+				reg = rd_uleb(&r);
+				if (reg >= NREGS)
+					goto bad;
+				set_rule(st, reg, W_CFAREL,
+					 op == 0x05 ? (int64_t)rd_uleb(&r) * c->data_align :
+					 op == 0x11 ? rd_sleb(&r) * c->data_align :
+						      -(int64_t)rd_uleb(&r) * c->data_align);
+				break;
+			case 0x06: /* restore_extended */
+				reg = rd_uleb(&r);
+				if (reg >= NREGS || !initial)
+					goto bad;
+				set_rule(st, reg, initial->where[reg], initial->off[reg]);
+				break;
+			case 0x07: /* undefined */
+			case 0x08: /* same_value */
+				reg = rd_uleb(&r);
+				if (reg >= NREGS)
+					goto bad;
+				set_rule(st, reg, op == 0x07 ? W_UNDEF : W_SAME, 0);
+				break;
+			case 0x09: /* register */
+				reg = rd_uleb(&r);
+				if (reg >= NREGS || rd_uleb(&r) >= NREGS)
+					goto bad;
+				set_rule(st, reg, W_REG, 0);
+				break;
+			case 0x0a: /* remember_state */
+				if (depth == STATE_STACK)
+					goto bad;
+				stack[depth++] = *st;
+				break;
+			case 0x0b: /* restore_state */
+				if (!depth)
+					goto bad;
+				*st = stack[--depth];
+				break;
+			case 0x0c: /* def_cfa */
+				st->cfa_reg = rd_uleb(&r);
+				st->cfa_off = (int64_t)rd_uleb(&r);
+				st->cfa_expr = 0;
+				st->cfa_defined = 1;
+				if (st->cfa_reg >= NREGS)
+					goto bad;
+				break;
+			case 0x12: /* def_cfa_sf */
+				st->cfa_reg = rd_uleb(&r);
+				st->cfa_off = rd_sleb(&r) * c->data_align;
+				st->cfa_expr = 0;
+				st->cfa_defined = 1;
+				if (st->cfa_reg >= NREGS)
+					goto bad;
+				break;
+			case 0x0d: /* def_cfa_register */
+				st->cfa_reg = rd_uleb(&r);
+				st->cfa_expr = 0;
+				st->cfa_defined = 1;
+				if (st->cfa_reg >= NREGS)
+					goto bad;
+				break;
+			case 0x0e: /* def_cfa_offset: keeps an expression one */
+				st->cfa_off = (int64_t)rd_uleb(&r);
+				break;
+			case 0x13: /* def_cfa_offset_sf */
+				st->cfa_off = rd_sleb(&r) * c->data_align;
+				break;
+			case 0x0f: { /* def_cfa_expression */
+				uint64_t len = rd_uleb(&r);
+				if (r.bad || len > (uint64_t)(r.end - r.p))
+					goto bad;
+				r.p += len;
+				st->cfa_expr = 1;
+				st->cfa_defined = 1;
+				break;
+			}
+			case 0x10: /* expression */
+			case 0x16: { /* val_expression */
+				reg = rd_uleb(&r);
+				uint64_t len = rd_uleb(&r);
+				if (reg >= NREGS || r.bad ||
+				    len > (uint64_t)(r.end - r.p))
+					goto bad;
+				r.p += len;
+				set_rule(st, reg, W_EXPR, 0);
+				break;
+			}
+			case 0x2e: /* GNU_args_size: no effect on the CFA */
+				rd_uleb(&r);
+				break;
+			default: /* val_offset, vendor ops: libunwind differs */
+				goto bad;
+			}
+		}
+		if (r.bad)
+			goto bad;
+		if (advance && k) {
+			if (advance == 1 &&
+			    (__builtin_mul_overflow(delta, c->code_align, &delta) ||
+			     __builtin_add_overflow(*loc, delta, &newloc)))
+				goto bad;
+			if (newloc != *loc) {
+				sink_row(k, *loc, rule_of(st));
+				*loc = newloc;
+				if (*loc >= loc_end)
+					return 0;
+			}
+		}
+	}
+	if (k && *loc < loc_end)
+		sink_row(k, *loc, rule_of(st));
+	return 0;
+bad:
+	if (k && *loc < loc_end)
+		sink_row(k, *loc, RULE_NOT_PROVABLE);
+	return -1;
+}
+
+/* ---- building a table ------------------------------------------------------ */
+
+#define CIE_CACHE 64
+
+/* Scratch for compiling, used under table_lock only. */
+struct build {
+	const uint8_t *seg_lo, *seg_hi; /* the segment holding .eh_frame */
+	struct cie cies[CIE_CACHE];
+	struct row_sink sink;
+	struct block *rows_block;       /* the sink's memory, kept */
+};
+static struct build scratch;
+
+static const struct cie *get_cie(struct build *b, const uint8_t *addr)
+{
+	struct cie *c = &b->cies[((uintptr_t)addr >> 3) % CIE_CACHE];
+	if (c->addr == addr)
+		return c;
+	if (parse_cie(addr, b->seg_lo, b->seg_hi, c) < 0) {
+		c->addr = NULL;
+		return NULL;
+	}
+	return c;
+}
+
+/* Compiles the FDE at fde, which libunwind uses for [clip_lo, clip_hi)
+ * (the search table entry's start up to the next entry's). */
+static void compile_fde(struct build *b, const uint8_t *fde, uintptr_t entry_lo,
+			uintptr_t entry_hi)
+{
+	struct row_sink *k = &b->sink;
+	if (fde < b->seg_lo || fde >= b->seg_hi)
+		return;
+	struct reader r = { fde, b->seg_hi, 0 };
+	uint64_t len = rd_bytes(&r, 4);
+	if (len == 0xffffffffu || len == 0 || len > (uint64_t)(b->seg_hi - r.p))
+		return;
+	r.end = r.p + len;
+	const uint8_t *cie_field = r.p;
+	uint32_t cie_off = (uint32_t)rd_bytes(&r, 4);
+	if (!cie_off || r.bad)
+		return;
+	const struct cie *c = get_cie(b, cie_field - cie_off);
+	if (!c)
+		return;
+	uintptr_t pc_begin = rd_encoded(&r, c->fde_enc, 0);
+	uintptr_t pc_range = rd_encoded(&r, c->fde_enc & 0x0f, 0);
+	if (c->has_z) {
+		uint64_t alen = rd_uleb(&r);
+		if (r.bad || alen > (uint64_t)(r.end - r.p))
+			return;
+		r.p += alen;
+	}
+	if (r.bad || pc_begin + pc_range < pc_begin)
+		return;
+	uintptr_t lo = entry_lo > pc_begin ? entry_lo : pc_begin;
+	uintptr_t hi = entry_hi < pc_begin + pc_range ? entry_hi : pc_begin + pc_range;
+	if (lo >= hi)
+		return;
+	k->clip_lo = lo;
+	k->clip_hi = hi;
+	k->has_pending = 0;
+	uintptr_t loc = pc_begin;
+	if (!c->usable) {
+		sink_row(k, loc, RULE_NOT_PROVABLE);
+	} else {
+		struct cfi_state initial, st;
+		memset(&initial, 0, sizeof initial); /* every register W_SAME */
+		uintptr_t ignored = 0;
+		if (run_cfi(c->instr, c->instr_end, c, &initial, NULL, &ignored,
+			    0, NULL) < 0) {
+			sink_row(k, loc, RULE_NOT_PROVABLE);
+		} else {
+			st = initial;
+			run_cfi(r.p, r.end, c, &st, &initial, &loc, hi, k);
+		}
+	}
+	if (k->has_pending) {
+		sink_put(k, lo, k->pending);
+		k->has_pending = 0;
+	}
+	sink_put(k, hi, RULE_NO_INFO); /* the next FDE may take over here */
+}
+
+struct eh_frame_hdr {
+	uint8_t version, eh_frame_ptr_enc, fde_count_enc, table_enc;
+};
+
+static const ElfW(Phdr) *segment_of(const struct dl_phdr_info *info, uintptr_t addr)
+{
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+		if (ph->p_type == PT_LOAD && addr >= lo && addr < lo + ph->p_memsz)
+			return ph;
+	}
+	return NULL;
+}
+
+/* Reads the search table of the object described by info (mapped at
+ * [lo, hi), .eh_frame_hdr at hdr) and returns its chunk index, or NULL
+ * when there is no table libunwind would binary-search (then it scans
+ * .eh_frame linearly, which we do not mirror) or memory ran out. Runs
+ * inside dl_iterate_phdr, so the object stays mapped. */
+static struct uw_table *table_create(const struct dl_phdr_info *info,
+				     uintptr_t lo, uintptr_t hi, uintptr_t hdr)
+{
+	const ElfW(Phdr) *hseg = segment_of(info, hdr);
+	if (!hseg || hi - lo > UINT32_MAX)
+		return NULL;
+	const uint8_t *hseg_hi = (const uint8_t *)(info->dlpi_addr + hseg->p_vaddr +
+						   hseg->p_memsz);
+	struct reader r = { (const uint8_t *)hdr, hseg_hi, 0 };
+	struct eh_frame_hdr h;
+	h.version = (uint8_t)rd_bytes(&r, 1);
+	h.eh_frame_ptr_enc = (uint8_t)rd_bytes(&r, 1);
+	h.fde_count_enc = (uint8_t)rd_bytes(&r, 1);
+	h.table_enc = (uint8_t)rd_bytes(&r, 1);
+	if (r.bad || h.version != 1 || h.table_enc != (DW_EH_PE_datarel | 0x0b) ||
+	    h.eh_frame_ptr_enc == DW_EH_PE_omit || h.fde_count_enc == DW_EH_PE_omit)
+		return NULL;
+	uintptr_t eh_frame = rd_encoded(&r, h.eh_frame_ptr_enc, hdr);
+	uint64_t fde_count = rd_encoded(&r, h.fde_count_enc, hdr);
+	if (r.bad || fde_count == 0 || fde_count > UINT32_MAX ||
+	    fde_count > (uint64_t)(hseg_hi - r.p) / 8 || !segment_of(info, eh_frame))
+		return NULL;
+	const int32_t *entries = (const int32_t *)r.p;
+	/* libunwind binary-searches the whole table: unsorted, it misleads */
+	for (uint64_t i = 1; i < fde_count; i++)
+		if (entries[2 * i] < entries[2 * (i - 1)])
+			return NULL;
+	uint32_t nchunks = (uint32_t)((fde_count + CHUNK_FDES - 1) / CHUNK_FDES);
+	struct uw_table *t = block_alloc(sizeof *t + nchunks * (sizeof *t->chunk_start +
+								sizeof *t->chunk));
+	if (!t)
+		return NULL;
+	t->hdr = hdr;
+	t->eh_frame = eh_frame;
+	t->entries = entries;
+	t->fde_count = (uint32_t)fde_count;
+	t->nchunks = nchunks;
+	uintptr_t *starts = (uintptr_t *)(t + 1);
+	for (uint32_t c = 0; c < nchunks; c++)
+		starts[c] = hdr + (intptr_t)entries[2 * (uint64_t)c * CHUNK_FDES];
+	t->chunk_start = starts;
+	t->chunk = (struct uw_chunk **)(starts + nchunks);
+	return t;
+}
+
+/* Memory for a chunk of n rows, from the table's slabs. */
+static struct uw_chunk *chunk_alloc(struct uw_table *t, size_t n)
+{
+	size_t bytes = (sizeof(struct uw_chunk) + n * sizeof(struct uw_row) + 15) & ~(size_t)15;
+	if ((size_t)(t->slab_end - t->slab) < bytes) {
+		size_t slab = bytes + sizeof(struct block) > (64u << 10) ?
+			bytes + sizeof(struct block) : (64u << 10);
+		struct block *sb = block_alloc(slab);
+		if (!sb)
+			return NULL;
+		sb->owned_next = t->block.owned;
+		t->block.owned = sb;
+		t->slab = (char *)(sb + 1);
+		t->slab_end = (char *)sb + slab;
+	}
+	struct uw_chunk *ch = (struct uw_chunk *)t->slab;
+	t->slab += bytes;
+	return ch;
+}
+
+/* Compiles chunk c of t: the FDEs of its search-table entries, each for
+ * the addresses libunwind would look it up for (its entry's start up to
+ * the next entry's), as rows relative to lo, inside [lo, hi). Returns
+ * the chunk (with no rows when it cannot be compiled), or NULL when
+ * memory ran out. Runs inside dl_iterate_phdr with table_lock held. */
+static struct uw_chunk *chunk_compile(const struct dl_phdr_info *info,
+				      struct uw_table *t, uint32_t c,
+				      uintptr_t lo, uintptr_t hi)
+{
+	struct build *b = &scratch;
+	const ElfW(Phdr) *eseg = segment_of(info, t->eh_frame);
+	if (!eseg)
+		return NULL;
+	b->seg_lo = (const uint8_t *)(info->dlpi_addr + eseg->p_vaddr);
+	b->seg_hi = b->seg_lo + eseg->p_memsz;
+	for (int i = 0; i < CIE_CACHE; i++)
+		b->cies[i].addr = NULL;
+	uint64_t first = (uint64_t)c * CHUNK_FDES;
+	uint64_t end = first + CHUNK_FDES < t->fde_count ? first + CHUNK_FDES : t->fde_count;
+	/* at most one row per advance instruction (a byte or more) and two
+	 * more per FDE */
+	size_t cap = 2;
+	for (uint64_t i = first; i < end; i++) {
+		const uint8_t *fde = (const uint8_t *)(t->hdr + (intptr_t)t->entries[2 * i + 1]);
+		if (fde >= b->seg_lo && fde + 4 <= b->seg_hi) {
+			uint32_t len;
+			memcpy(&len, fde, 4);
+			cap += 2 + (len < (size_t)(b->seg_hi - fde) ? len : 0);
+		}
+	}
+	size_t need = sizeof(struct block) + cap * sizeof *b->sink.v;
+	if (!b->rows_block || b->rows_block->bytes < need) {
+		block_free(b->rows_block);
+		b->rows_block = block_alloc(need > (1u << 20) ? need : (1u << 20));
+		if (!b->rows_block)
+			return NULL;
+	}
+	struct row_sink *k = &b->sink;
+	memset(k, 0, sizeof *k);
+	k->v = (struct uw_row_abs *)(b->rows_block + 1);
+	k->cap = cap;
+	for (uint64_t i = first; i < end; i++) {
+		uintptr_t next = i + 1 < t->fde_count ?
+			t->hdr + (intptr_t)t->entries[2 * (i + 1)] : UINTPTR_MAX;
+		compile_fde(b, (const uint8_t *)(t->hdr + (intptr_t)t->entries[2 * i + 1]),
+			    t->hdr + (intptr_t)t->entries[2 * i], next);
+	}
+	/* to offsets from lo, inside [lo, hi) */
+	size_t n = 0;
+	for (size_t i = 0; i < k->n && !k->overflow; i++) {
+		uintptr_t start = k->v[i].start;
+		if (start >= hi)
+			break;
+		if (start < lo) {
+			if (i + 1 < k->n && k->v[i + 1].start <= lo)
+				continue;
+			start = lo; /* the row covering lo */
+		}
+		if (n && k->v[n - 1].rule == k->v[i].rule)
+			continue;
+		k->v[n].start = start - lo;
+		k->v[n].rule = k->v[i].rule;
+		n++;
+	}
+	if (k->overflow)
+		n = 0; /* nothing provable here */
+	struct uw_chunk *ch = chunk_alloc(t, n);
+	if (!ch)
+		return NULL;
+	ch->nrows = (uint32_t)n;
+	for (size_t i = 0; i < n; i++) {
+		ch->rows[i].start = (uint32_t)k->v[i].start;
+		ch->rows[i].rule = k->v[i].rule;
+	}
+	return ch;
+}
+
+/* ---- the module map ------------------------------------------------------- */
+
+enum { TABLE_NONE, TABLE_UNUSABLE };
+
+struct uw_module {
+	uintptr_t lo, hi;          /* the loader's map range (_dl_find_object) */
+	uintptr_t base;            /* load bias (dlpi_addr) */
+	const void *link_map;
+	const void *eh_hdr;        /* PT_GNU_EH_FRAME, or NULL */
+	struct uw_table *table;    /* built on first use; atomic */
+	int table_state;           /* atomic: TABLE_UNUSABLE when it cannot be */
+	int pinned;                /* never unloaded: not checked per walk */
+	uint8_t build_id_len;
+	uint8_t build_id[32];
+};
+
+struct uw_snapshot {
+	struct block block;
+	uint32_t generation;       /* > 0; per-thread caches follow it */
+	uint32_t request_seen;     /* rescan_request this map answers */
+	unsigned long long subs;   /* dlpi_subs when read */
+	uint64_t pinned_mask;      /* pinned modules among the first 64 */
+	uint32_t count;
+	struct uw_module mods[];   /* sorted by lo, disjoint */
+};
+
+static struct uw_snapshot *current;   /* atomic */
+static uint32_t rescan_request;       /* atomic; bumped to ask for a re-read */
+static ps_lock_t table_lock;          /* builds and re-reads; only tried */
+static struct block *retired;         /* atomic list, freed by reclaim */
+int ps_unwind_reclaim_pending;
+
+/* What is never unloaded: found in ps_unwind_init. */
+static uintptr_t pin_addr[4];
+static unw_dyn_info_list_t *dyn_list;
+
+static int try_lock(ps_lock_t *l)
+{
+	return !__atomic_load_n(&l->locked, __ATOMIC_RELAXED) &&
+	       !__atomic_exchange_n(&l->locked, 1, __ATOMIC_ACQUIRE);
+}
+
+static void retire(void *p)
+{
+	struct block *b = p;
+	if (!b)
+		return;
+	b->retired_next = __atomic_load_n(&retired, __ATOMIC_RELAXED);
+	while (!__atomic_compare_exchange_n(&retired, &b->retired_next, b, 1,
+					    __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+		;
+	__atomic_store_n(&ps_unwind_reclaim_pending, 1, __ATOMIC_RELEASE);
+}
+
+static void read_build_id(struct uw_module *m, const struct dl_phdr_info *info)
+{
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		if (ph->p_type != PT_NOTE)
+			continue;
+		const char *p = (const char *)(info->dlpi_addr + ph->p_vaddr);
+		const char *end = p + ph->p_memsz;
+		while (p + sizeof(ElfW(Nhdr)) <= end) {
+			const ElfW(Nhdr) *nh = (const ElfW(Nhdr) *)p;
+			size_t name_sz = (nh->n_namesz + 3u) & ~3u;
+			size_t desc_sz = (nh->n_descsz + 3u) & ~3u;
+			const char *desc = p + sizeof *nh + name_sz;
+			if (desc + desc_sz > end)
+				break;
+			if (nh->n_type == NT_GNU_BUILD_ID && nh->n_namesz == 4 &&
+			    !memcmp(p + sizeof *nh, "GNU", 4) &&
+			    nh->n_descsz <= sizeof m->build_id) {
+				memcpy(m->build_id, desc, nh->n_descsz);
+				m->build_id_len = (uint8_t)nh->n_descsz;
+				return;
+			}
+			p = desc + desc_sz;
+		}
+	}
+}
+
+struct scan {
+	struct uw_module *mods;
+	uint32_t count, cap;
+	int overflow;
+	unsigned long long subs;
+};
+
+static int scan_cb(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	struct scan *sc = arg;
+	(void)size;
+	sc->subs = info->dlpi_subs;
+	const ElfW(Phdr) *load = NULL;
+	uintptr_t hdr = 0;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		if (info->dlpi_phdr[i].p_type == PT_LOAD && !load)
+			load = &info->dlpi_phdr[i];
+		if (info->dlpi_phdr[i].p_type == PT_GNU_EH_FRAME)
+			hdr = info->dlpi_addr + info->dlpi_phdr[i].p_vaddr;
+	}
+	struct dl_find_object fo;
+	if (!load || _dl_find_object((void *)(info->dlpi_addr + load->p_vaddr),
+				     &fo) != 0)
+		return 0; /* unknown to the loader's map: never validated */
+	if (sc->count == sc->cap) {
+		sc->overflow = 1;
+		return 1;
+	}
+	struct uw_module *m = &sc->mods[sc->count++];
+	memset(m, 0, sizeof *m);
+	m->lo = (uintptr_t)fo.dlfo_map_start;
+	m->hi = (uintptr_t)fo.dlfo_map_end;
+	m->base = info->dlpi_addr;
+	m->link_map = fo.dlfo_link_map;
+	m->eh_hdr = fo.dlfo_eh_frame;
+	if (!m->eh_hdr || (uintptr_t)m->eh_hdr != hdr)
+		m->table_state = TABLE_UNUSABLE;
+	read_build_id(m, info);
+	m->pinned = sc->count == 1; /* the main program comes first */
+	for (unsigned i = 0; i < sizeof pin_addr / sizeof *pin_addr; i++)
+		if (pin_addr[i] >= m->lo && pin_addr[i] < m->hi)
+			m->pinned = 1;
+	return 0;
+}
+
+static int same_object(const struct uw_module *a, const struct uw_module *b)
+{
+	return a->lo == b->lo && a->hi == b->hi && a->base == b->base &&
+	       a->link_map == b->link_map && a->eh_hdr == b->eh_hdr &&
+	       a->build_id_len == b->build_id_len &&
+	       !memcmp(a->build_id, b->build_id, a->build_id_len);
+}
+
+/* Re-reads the module map into a new snapshot, keeping the tables of
+ * objects that are provably still the same, and retires the old one.
+ * Called with table_lock held. Returns 0 or a ps_unwind_result. */
+static int rescan(uint32_t request)
+{
+	struct uw_snapshot *old = current;
+	struct scan sc = { 0 };
+	struct block *tmp = NULL;
+	for (uint32_t cap = 128;; cap *= 4) {
+		tmp = block_alloc(sizeof *tmp + cap * sizeof *sc.mods);
+		if (!tmp)
+			return PS_UNWIND_BUSY;
+		sc = (struct scan){ .mods = (struct uw_module *)(tmp + 1), .cap = cap };
+		dl_iterate_phdr(scan_cb, &sc);
+		if (!sc.overflow)
+			break;
+		block_free(tmp);
+		if (cap > 65536)
+			return PS_UNWIND_BUSY;
+	}
+	/* insertion sort by lo: qsort may allocate */
+	for (uint32_t i = 1; i < sc.count; i++) {
+		struct uw_module m = sc.mods[i];
+		uint32_t j = i;
+		for (; j && sc.mods[j - 1].lo > m.lo; j--)
+			sc.mods[j] = sc.mods[j - 1];
+		sc.mods[j] = m;
+	}
+	struct uw_snapshot *s = block_alloc(sizeof *s + sc.count * sizeof *s->mods);
+	if (!s) {
+		block_free(tmp);
+		return PS_UNWIND_BUSY;
+	}
+	s->generation = old ? old->generation + 1 : 1;
+	s->request_seen = request;
+	s->subs = sc.subs;
+	s->count = sc.count;
+	/* Nothing was unloaded since the old map (same dlpi_subs): an entry
+	 * with the same identity is the same object. Otherwise only a pinned
+	 * object or one with the same build-id keeps its table. */
+	int nothing_unloaded = old && old->subs == sc.subs;
+	for (uint32_t i = 0; i < sc.count; i++) {
+		struct uw_module *m = &s->mods[i];
+		*m = sc.mods[i];
+		if (i < 64 && m->pinned)
+			s->pinned_mask |= 1ull << i;
+		for (uint32_t j = 0; old && j < old->count; j++) {
+			const struct uw_module *o = &old->mods[j];
+			if (!same_object(m, o) ||
+			    !(nothing_unloaded || m->pinned || m->build_id_len))
+				continue;
+			m->table = __atomic_load_n(&o->table, __ATOMIC_RELAXED);
+			m->table_state = __atomic_load_n(&o->table_state,
+							 __ATOMIC_RELAXED);
+			break;
+		}
+	}
+	block_free(tmp);
+	__atomic_store_n(&current, s, __ATOMIC_RELEASE);
+	if (old) {
+		for (uint32_t j = 0; j < old->count; j++) {
+			struct uw_table *t = old->mods[j].table;
+			int kept = 0;
+			for (uint32_t i = 0; t && i < s->count && !kept; i++)
+				kept = s->mods[i].table == t;
+			if (t && !kept)
+				retire(t);
+		}
+		retire(old);
+	}
+	return 0;
+}
+
+/* Makes *snapp the current map, re-reading it if asked to. */
+static int refresh(const struct uw_snapshot **snapp)
+{
+	if (!try_lock(&table_lock))
+		return PS_UNWIND_BUSY;
+	int rc = 0;
+	uint32_t want = __atomic_load_n(&rescan_request, __ATOMIC_ACQUIRE);
+	if (!current || current->request_seen != want)
+		rc = rescan(want);
+	*snapp = current;
+	ps_lock_release(&table_lock);
+	return rc;
+}
+
+static void request_rescan(void)
+{
+	__atomic_fetch_add(&rescan_request, 1, __ATOMIC_RELEASE);
+}
+
+void ps_unwind_modules_changed(void)
+{
+	request_rescan();
+}
+
+struct build_arg {
+	struct uw_module *m;
+	uintptr_t addr;   /* compile the chunk holding this address */
+	int found;
+};
+
+static int build_cb(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	struct build_arg *a = arg;
+	struct uw_module *m = a->m;
+	(void)size;
+	int match = 0;
+	for (int i = 0; i < info->dlpi_phnum && info->dlpi_addr == m->base; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		match |= ph->p_type == PT_GNU_EH_FRAME &&
+			 info->dlpi_addr + ph->p_vaddr == (uintptr_t)m->eh_hdr;
+	}
+	if (!match)
+		return 0;
+	a->found = 1;
+	struct uw_table *t = m->table;
+	if (!t) {
+		t = table_create(info, m->lo, m->hi, (uintptr_t)m->eh_hdr);
+		if (!t) {
+			__atomic_store_n(&m->table_state, TABLE_UNUSABLE, __ATOMIC_RELEASE);
+			return 1;
+		}
+		__atomic_store_n(&m->table, t, __ATOMIC_RELEASE);
+	}
+	int c = chunk_of(t, a->addr);
+	if (c >= 0 && !t->chunk[c]) {
+		struct uw_chunk *ch = chunk_compile(info, t, (uint32_t)c, m->lo, m->hi);
+		if (ch)
+			__atomic_store_n(&t->chunk[c], ch, __ATOMIC_RELEASE);
+	}
+	return 1;
+}
+
+/* Builds what module i of snapshot s needs for addr (its table, the
+ * chunk holding addr) if s is still current. */
+static int build(const struct uw_snapshot *s, uint32_t i, uintptr_t addr)
+{
+	if (!try_lock(&table_lock))
+		return PS_UNWIND_BUSY;
+	int rc = 0;
+	struct uw_module *m = (struct uw_module *)&s->mods[i]; /* ours, locked */
+	if (s != current) {
+		rc = PS_UNWIND_BUSY;
+	} else if (m->table_state != TABLE_UNUSABLE) {
+		struct build_arg a = { m, addr, 0 };
+		dl_iterate_phdr(build_cb, &a);
+		if (!a.found) { /* unloaded since the map was read */
+			request_rescan();
+			rc = PS_UNWIND_STALE;
+		}
+	}
+	ps_lock_release(&table_lock);
+	return rc;
+}
+
+/* ---- reclaiming replaced tables ------------------------------------------ */
+
+void ps_unwind_reclaim(void)
+{
+	__atomic_store_n(&ps_unwind_reclaim_pending, 0, __ATOMIC_RELAXED);
+	struct block *list = __atomic_exchange_n(&retired, NULL, __ATOMIC_ACQUIRE);
+	if (!list)
+		return;
+	/* A walk raises in_unwind, then (after a fence, or a compiler
+	 * barrier that membarrier upgrades) loads the map. The map was
+	 * replaced before we got here; so a thread seen with in_unwind down
+	 * after this barrier can only reach the new one. */
+	if (syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0) != 0)
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	ps_thread *self = ps_tls.generation == ps_generation ? ps_tls.thread : NULL;
+	for (ps_thread *t = ps_threads_newest(); t; t = t->next_all)
+		while (t != self && __atomic_load_n(&t->in_unwind, __ATOMIC_ACQUIRE))
+			sched_yield();
+	while (list) {
+		struct block *next = list->retired_next;
+		block_free(list);
+		list = next;
+	}
+}
+
+/* ---- per-thread state: rule cache and the previous walk ----------------- */
+
+#define CACHE_BITS 10
+#define PINNED_MOD 0x80000000u /* in a slot's mod: never validated */
+#define MAX_STATES (PS_MAX_DEPTH + 16 + 1)
+
+struct uw_cache_slot {
+	uintptr_t key;  /* return address - 1; 0 = empty */
+	uint32_t rule;
+	uint32_t mod;   /* module index in the snapshot, | PINNED_MOD */
+};
+
+/* One complete walk, frame by frame: state i is (rip, rsp, rbp) at frame
+ * i, rule[i] how it was stepped, mod[i] its module. States 0..n-1 are the
+ * frames; ended_low: the walk ended because the step from state n-1 read
+ * a return address below 0x4000, and state n holds what it read (else
+ * rule[n-1] is RULE_END). live[i]: some later step uses rbp_i as its CFA
+ * base before rbp is reloaded (most code keeps data in rbp: a dead value
+ * may change without changing the walk). rbp_at[i]: where the step into
+ * state i loaded a live rbp from, else 0. */
+struct uw_shadow {
+	uint32_t generation;  /* of the snapshot whose rules were used */
+	int n;                /* 0: nothing to reuse */
+	int ended_low;
+	int last_unpinned;    /* highest state in an unpinned module, or -1 */
+	uintptr_t rip[MAX_STATES], rsp[MAX_STATES], rbp[MAX_STATES];
+	uintptr_t rbp_at[MAX_STATES];
+	uint32_t rule[MAX_STATES], mod[MAX_STATES];
+	uint8_t live[MAX_STATES];
+};
+
+/* Fills live and rbp_at of states from..0 backwards, given live of state
+ * from + 1 (and sets that state's rbp_at). */
+static void mark_live(struct uw_shadow *sh, int from)
+{
+	int next_live = sh->live[from + 1];
+	for (int i = from; i >= 0; i--) {
+		uint32_t r = sh->rule[i];
+		sh->rbp_at[i + 1] = (r & RULE_RBP_SAVED) && next_live ?
+			sh->rsp[i + 1] - 8 * (uintptr_t)RULE_RBP_SLOT(r) : 0;
+		int live = RULE_KIND(r) == RULE_STANDARD &&
+			   ((r & RULE_CFA_RBP) || (!(r & RULE_RBP_SAVED) && next_live));
+		sh->live[i] = (uint8_t)live;
+		next_live = live;
+	}
+}
+
+/* Copies states [from, from + count) of a to b at to. */
+static void copy_states(struct uw_shadow *b, int to, const struct uw_shadow *a,
+			int from, int count)
+{
+	memcpy(b->rip + to, a->rip + from, (size_t)count * sizeof *a->rip);
+	memcpy(b->rsp + to, a->rsp + from, (size_t)count * sizeof *a->rsp);
+	memcpy(b->rbp + to, a->rbp + from, (size_t)count * sizeof *a->rbp);
+	memcpy(b->rbp_at + to, a->rbp_at + from, (size_t)count * sizeof *a->rbp_at);
+	memcpy(b->rule + to, a->rule + from, (size_t)count * sizeof *a->rule);
+	memcpy(b->mod + to, a->mod + from, (size_t)count * sizeof *a->mod);
+	memcpy(b->live + to, a->live + from, (size_t)count * sizeof *a->live);
+}
+
+struct uw_thread {
+	struct block block;
+	uint32_t generation;
+	int prev;            /* which shadow holds the previous walk */
+	struct uw_cache_slot slot[1u << CACHE_BITS];
+	struct uw_shadow shadow[2];
+};
+
+static __thread struct uw_thread *tls_state PS_TLS;
+static __thread int tls_state_gone PS_TLS; /* thread exiting: no new one */
+static pthread_key_t state_key;
+static int state_key_ok;
+
+static void thread_state_destroy(void *arg)
+{
+	tls_state = NULL;
+	tls_state_gone = 1;
+	block_free(arg);
+}
+
+static struct uw_thread *thread_state_create(void)
+{
+	if (tls_state_gone || !state_key_ok)
+		return NULL;
+	struct uw_thread *ts = block_alloc(sizeof *ts);
+	if (!ts)
+		return NULL;
+	if (pthread_setspecific(state_key, ts) != 0) {
+		block_free(ts);
+		return NULL;
+	}
+	tls_state = ts;
+	return ts;
+}
+
+static inline uint32_t slot_of(uintptr_t key)
+{
+	return (uint32_t)((key * 0x9e3779b97f4a7c15ull) >> (64 - CACHE_BITS));
+}
+
+/* ---- the walk ------------------------------------------------------------- */
+
+static int find_module(const struct uw_snapshot *s, uintptr_t addr)
+{
+	uint32_t lo = 0, hi = s->count;
+	while (lo < hi) { /* first module with lo > addr */
+		uint32_t mid = (lo + hi) / 2;
+		if (s->mods[mid].lo <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (!lo || addr >= s->mods[lo - 1].hi)
+		return -1;
+	return (int)lo - 1;
+}
+
+/* The rule for key (a return address - 1) and its module's index (with
+ * PINNED_MOD when it is never unloaded). */
+static int lookup(const struct uw_snapshot *s, uintptr_t key, uint32_t *rule,
+		  uint32_t *mod)
+{
+	int i = find_module(s, key);
+	if (i < 0) {
+		struct dl_find_object fo;
+		if (_dl_find_object((void *)key, &fo) == 0) {
+			request_rescan(); /* loaded since our map was read */
+			return PS_UNWIND_STALE;
+		}
+		return PS_UNWIND_NO_MODULE;
+	}
+	const struct uw_module *m = &s->mods[i];
+	*rule = RULE_NO_INFO;
+	*mod = (uint32_t)i | (m->pinned ? PINNED_MOD : 0);
+	const struct uw_table *t = __atomic_load_n(&m->table, __ATOMIC_ACQUIRE);
+	if (!t) {
+		if (__atomic_load_n(&m->table_state, __ATOMIC_ACQUIRE) == TABLE_UNUSABLE)
+			return 0;
+		int rc = build(s, (uint32_t)i, key);
+		if (rc < 0)
+			return rc;
+		if (!(t = __atomic_load_n(&m->table, __ATOMIC_ACQUIRE)))
+			return 0;
+	}
+	int c = chunk_of(t, key);
+	if (c < 0)
+		return 0;
+	const struct uw_chunk *ch = __atomic_load_n(&t->chunk[c], __ATOMIC_ACQUIRE);
+	if (!ch) {
+		int rc = build(s, (uint32_t)i, key);
+		if (rc < 0)
+			return rc;
+		if (!(ch = __atomic_load_n(&t->chunk[c], __ATOMIC_ACQUIRE)))
+			return PS_UNWIND_BUSY; /* out of memory: try again later */
+	}
+	*rule = chunk_rule(ch, key - m->lo);
+	return 0;
+}
+
+/* Is the object m (holding addr) still what the loader has there? */
+static int still_loaded(const struct uw_module *m, uintptr_t addr)
+{
+	struct dl_find_object fo;
+	return _dl_find_object((void *)addr, &fo) == 0 &&
+	       (uintptr_t)fo.dlfo_map_start == m->lo &&
+	       (uintptr_t)fo.dlfo_map_end == m->hi &&
+	       fo.dlfo_link_map == m->link_map && fo.dlfo_eh_frame == m->eh_hdr;
+}
+
+/* Checks, once per walk, that an unpinned module is still loaded. */
+static inline int check_module(const struct uw_snapshot *s, uint32_t mod,
+			       uintptr_t addr, uint64_t *checked)
+{
+	if (PS_LIKELY(mod & PINNED_MOD))
+		return 0;
+	if (mod < 64 && (*checked >> mod & 1))
+		return 0;
+	if (!still_loaded(&s->mods[mod], addr)) {
+		request_rescan();
+		return PS_UNWIND_STALE;
+	}
+	if (mod < 64)
+		*checked |= 1ull << mod;
+	return 0;
+}
+
+/* The previous walk's state k equals this walk's state j (rbp only if it
+ * is live). The rest of the previous walk was a function of that state
+ * and of the stack words each step read; if every one of those words that
+ * mattered still holds what it held, this walk would repeat it exactly.
+ * Checks them (independent loads, no chain through the stack), then
+ * writes the tail to ips. Returns the frame count, or -1 when a word
+ * changed (walk on normally). */
+static int reuse_tail(const struct uw_snapshot *s, struct uw_thread *ts,
+		      struct uw_shadow *prev, int k, struct uw_shadow *cur, int j,
+		      uintptr_t *ips, int max, uint64_t checked)
+{
+	int last = prev->n - 1, end = last + prev->ended_low;
+	/* In walk order, so that every address read was computed from words
+	 * already found unchanged: nothing is read that this walk itself
+	 * would not read (another stack, perhaps unmapped, stays unread). */
+	for (int i = k + 1; i <= end; i++) {
+		if (prev->rbp_at[i] &&
+		    *(const uintptr_t *)prev->rbp_at[i] != prev->rbp[i])
+			return -1; /* a saved rbp that later steps use */
+		if (((const uintptr_t *)prev->rsp[i])[-1] != prev->rip[i])
+			return -1; /* the return address slot at CFA - 8 */
+	}
+	for (int i = k; i <= prev->last_unpinned; i++)
+		if (check_module(s, prev->mod[i], prev->rip[i] - 1, &checked) < 0)
+			return PS_UNWIND_STALE;
+	int n = j + 1 + (last - k);
+	int copy = (n < max ? n : max) - (j + 1);
+	if (copy > 0)
+		memcpy(ips + j + 1, prev->rip + k + 1, (size_t)copy * sizeof *ips);
+	/* the new previous walk: this one's first j states, then the tail */
+	int tail = end - k + 1;
+	if (j == k) {
+		if (j) {
+			copy_states(prev, 0, cur, 0, j);
+			mark_live(prev, j - 1);
+			if (prev->last_unpinned < j)
+				prev->last_unpinned = cur->last_unpinned;
+		}
+	} else if (j + tail <= MAX_STATES) {
+		copy_states(cur, j, prev, k, tail);
+		if (j)
+			mark_live(cur, j - 1);
+		cur->n = n;
+		cur->ended_low = prev->ended_low;
+		cur->last_unpinned = prev->last_unpinned >= k ?
+			prev->last_unpinned - k + j : cur->last_unpinned;
+		cur->generation = s->generation;
+		ts->prev ^= 1;
+	} else {
+		prev->n = 0;
+	}
+	return n < max ? n : max;
+}
+
+/* The walk for a thread with no state block (it is exiting, or mmap
+ * failed): every frame looked up in the tables. */
+static int walk_uncached(const struct uw_snapshot *s, uintptr_t *ips, int max,
+			 uintptr_t rip, uintptr_t rsp, uintptr_t rbp)
+{
+	uint64_t checked = 0;
+	int n = 0;
+	ips[n++] = rip;
+	while (n < max) {
+		uint32_t rule, mod;
+		int rc = lookup(s, rip - 1, &rule, &mod);
+		if (rc < 0)
+			return rc;
+		if (check_module(s, mod, rip - 1, &checked) < 0)
+			return PS_UNWIND_STALE;
+		if (RULE_KIND(rule) == RULE_END)
+			break;
+		if (RULE_KIND(rule) != RULE_STANDARD)
+			return RULE_KIND(rule) == RULE_NO_INFO ? PS_UNWIND_NO_TABLE
+							      : PS_UNWIND_NOT_PROVABLE;
+		uintptr_t cfa = ((rule & RULE_CFA_RBP) ? rbp : rsp) + RULE_CFA_OFF(rule);
+		if (cfa - rsp - 1 >= (1u << 30))
+			return PS_UNWIND_ODD_FRAME;
+		rip = ((const uintptr_t *)cfa)[-1];
+		if (rule & RULE_RBP_SAVED)
+			rbp = ((const uintptr_t *)cfa)[-(intptr_t)RULE_RBP_SLOT(rule)];
+		rsp = cfa;
+		if (rip < 0x4000)
+			break;
+		ips[n++] = rip;
+	}
+	return n;
+}
+
+__attribute__((noinline)) int ps_unwind_fast(uintptr_t *ips, int max)
+{
+	/* Our own frame has a frame pointer (__builtin_frame_address forces
+	 * one): the caller's state is read off it. */
+	uintptr_t *frame = __builtin_frame_address(0);
+	uintptr_t rip = (uintptr_t)__builtin_return_address(0);
+	uintptr_t rsp = (uintptr_t)(frame + 2);
+	uintptr_t rbp = frame[0];
+
+	const struct uw_snapshot *s = __atomic_load_n(&current, __ATOMIC_ACQUIRE);
+	if (PS_UNLIKELY(!s || s->request_seen !=
+				      __atomic_load_n(&rescan_request,
+						      __ATOMIC_ACQUIRE))) {
+		int rc = refresh(&s);
+		if (rc < 0)
+			return rc;
+	}
+	if (PS_UNLIKELY(dyn_list && __atomic_load_n(&dyn_list->first,
+						    __ATOMIC_RELAXED)))
+		return PS_UNWIND_DYNAMIC;
+	struct uw_thread *ts = tls_state;
+	if (PS_UNLIKELY(!ts)) {
+		ts = thread_state_create();
+		if (!ts)
+			return walk_uncached(s, ips, max, rip, rsp, rbp);
+	}
+	if (PS_UNLIKELY(ts->generation != s->generation)) {
+		memset(ts->slot, 0, sizeof ts->slot);
+		ts->shadow[0].n = ts->shadow[1].n = 0;
+		ts->generation = s->generation;
+	}
+	struct uw_shadow *prev = &ts->shadow[ts->prev];
+	struct uw_shadow *cur = &ts->shadow[ts->prev ^ 1];
+	int prev_n = prev->n, p = 0;
+
+	uint64_t checked = 0; /* unpinned modules found loaded this walk */
+	int unpinned = -1;    /* the last frame in one */
+	int j = 0;
+	ips[0] = rip;
+	for (;;) {
+		/* state j: rip is ips[j] */
+		if (p < prev_n) {
+			while (p < prev_n && prev->rsp[p] < rsp)
+				p++;
+			if (p < prev_n && prev->rsp[p] == rsp && prev->rip[p] == rip &&
+			    (!prev->live[p] || prev->rbp[p] == rbp)) {
+				cur->last_unpinned = unpinned;
+				int n = reuse_tail(s, ts, prev, p, cur, j, ips, max,
+						   checked);
+				if (n != -1)
+					return n;
+				prev_n = 0;
+			}
+		}
+		uintptr_t key = rip - 1; /* the call, not what follows it */
+		uint32_t rule, mod;
+		struct uw_cache_slot *slot = &ts->slot[slot_of(key)];
+		if (PS_LIKELY(slot->key == key)) {
+			rule = slot->rule;
+			mod = slot->mod;
+		} else {
+			int rc = lookup(s, key, &rule, &mod);
+			if (rc < 0)
+				return rc;
+			slot->key = key;
+			slot->rule = rule;
+			slot->mod = mod;
+		}
+		if (PS_UNLIKELY(!(mod & PINNED_MOD))) {
+			if (check_module(s, mod, key, &checked) < 0)
+				return PS_UNWIND_STALE;
+			unpinned = j;
+		}
+		cur->rip[j] = rip;
+		cur->rsp[j] = rsp;
+		cur->rbp[j] = rbp;
+		cur->rule[j] = rule;
+		cur->mod[j] = mod;
+		if (PS_UNLIKELY(RULE_KIND(rule) != RULE_STANDARD)) {
+			if (RULE_KIND(rule) != RULE_END)
+				return RULE_KIND(rule) == RULE_NO_INFO ?
+					PS_UNWIND_NO_TABLE : PS_UNWIND_NOT_PROVABLE;
+			cur->ended_low = 0;
+			cur->live[j + 1] = 0;
+			break;
+		}
+		uintptr_t cfa = ((rule & RULE_CFA_RBP) ? rbp : rsp) + RULE_CFA_OFF(rule);
+		if (PS_UNLIKELY(cfa - rsp - 1 >= (1u << 30))) /* not above rsp */
+			return PS_UNWIND_ODD_FRAME;
+		rip = ((const uintptr_t *)cfa)[-1];
+		if (rule & RULE_RBP_SAVED)
+			rbp = ((const uintptr_t *)cfa)[-(intptr_t)RULE_RBP_SLOT(rule)];
+		rsp = cfa;
+		if (PS_UNLIKELY(rip < 0x4000)) { /* as libunwind: the end */
+			cur->rip[j + 1] = rip;
+			cur->rsp[j + 1] = rsp;
+			cur->rbp[j + 1] = rbp;
+			cur->live[j + 1] = 0;
+			cur->ended_low = 1;
+			break;
+		}
+		if (PS_UNLIKELY(++j == max))
+			return j; /* truncated: not a walk to reuse */
+		ips[j] = rip;
+	}
+	cur->n = j + 1;
+	cur->last_unpinned = unpinned;
+	cur->generation = s->generation;
+	mark_live(cur, j);
+	ts->prev ^= 1;
+	return j + 1;
+}
+
+/* ---- setup ------------------------------------------------------------------ */
+
+void ps_unwind_init(void)
+{
+	state_key_ok = !pthread_key_create(&state_key, thread_state_destroy);
+	dyn_list = (unw_dyn_info_list_t *)(uintptr_t)_U_dyn_info_list_addr();
+	pin_addr[0] = (uintptr_t)&ps_unwind_fast;
+	pin_addr[1] = (uintptr_t)getauxval(AT_BASE);          /* ld.so */
+	pin_addr[2] = (uintptr_t)getauxval(AT_SYSINFO_EHDR);  /* the vDSO */
+	pin_addr[3] = (uintptr_t)dlsym(RTLD_NEXT, "__libc_start_main");
+	if (try_lock(&table_lock)) {
+		rescan(__atomic_load_n(&rescan_request, __ATOMIC_ACQUIRE));
+		ps_lock_release(&table_lock);
+	}
+}

@@ -1,0 +1,49 @@
+/* unwind.h - the fast exact unwinder (unwind.c): a stack walk from compiled
+ * .eh_frame rules that either produces exactly the frames libunwind's
+ * unw_backtrace would, or says it cannot and leaves the walk to libunwind.
+ */
+#ifndef POOLSCOUT_UNWIND_H
+#define POOLSCOUT_UNWIND_H
+
+#include <stdint.h>
+
+/* Why a fast walk handed over to libunwind (the negative results of
+ * ps_unwind_fast). */
+enum ps_unwind_result {
+	PS_UNWIND_NOT_PROVABLE = -1, /* a frame's rule is not rsp/rbp+offset
+				      * (signal frame, expression, PLT...) */
+	PS_UNWIND_NO_MODULE = -2,    /* an address in no loaded object (JIT) */
+	PS_UNWIND_STALE = -3,        /* the module map changed: re-read it */
+	PS_UNWIND_BUSY = -4,         /* another thread holds the table lock */
+	PS_UNWIND_NO_TABLE = -5,     /* the object has no usable .eh_frame_hdr */
+	PS_UNWIND_ODD_FRAME = -6,    /* a CFA that does not move up the stack */
+	PS_UNWIND_DYNAMIC = -7,      /* libunwind's JIT registry is in use */
+};
+#define PS_UNWIND_NREASONS 8
+
+/* Walks the caller's stack. On success returns n >= 1 and ips[0..n-1] are
+ * the return addresses, innermost first, starting with the one into the
+ * function that called ps_unwind_fast: the same array unw_backtrace(ips,
+ * max) returns when called from that function. Returns a negative
+ * ps_unwind_result when some frame cannot be proven; then nothing in ips
+ * is meaningful and the caller must use libunwind. Thread-safe; must run
+ * with the caller's in_unwind flag raised (see stacks.c: the module tables
+ * are freed only when no thread is inside a walk). Never calls malloc.
+ * max must be at least 1. */
+int ps_unwind_fast(uintptr_t *ips, int max);
+
+/* Set when ps_unwind_reclaim has memory to give back. */
+extern int ps_unwind_reclaim_pending;
+/* Frees module tables replaced since the last call, once no other thread
+ * is inside a walk (it waits for them). Call with the caller's in_unwind
+ * flag down, holding no lock. */
+void ps_unwind_reclaim(void);
+
+/* The loader may have unloaded an object (dlclose): the next walk re-reads
+ * the module map first. Async-signal-safe. */
+void ps_unwind_modules_changed(void);
+
+/* Called once from the constructor, before the first walk. */
+void ps_unwind_init(void);
+
+#endif

@@ -1,0 +1,137 @@
+#!/bin/sh
+# unwind_diff.sh - the fast unwinder (preload/unwind.c) against libunwind.
+# Every program runs under the preload with POOLSCOUT_UNWIND=check: each
+# allocation is unwound by both, and at exit each process prints
+#   poolscout: unwind check: pid=P captures=C identical=I mismatches=M
+#     fallback=F (not_provable=.. no_module=.. stale=.. ...) step_disagrees=S
+# (identical: the fast unwinder proved the stack and got libunwind's
+# frames; fallback: it handed the stack to libunwind). Every run must
+# have 0 mismatches, and must have compared at least as many stacks as
+# the program counted allocations itself ("points=N" on its stdout).
+# Scenarios where the fast path has to give up (signal frames, CFA in
+# r12, a realigned stack) must show those fallbacks; the others must be
+# proven frame by frame. Then real programs: python3, perl, sqlite3, jq,
+# clang.
+. tests/lib.sh
+UD=$T/unwind_diff
+
+# run NAME COMMAND... -> $WORK/NAME.out, $WORK/NAME.err; the sums over
+# every process's check line in $captures $identical $mismatches
+# $fallback $not_provable $stale $steps; $points from stdout
+run() {
+	name=$1
+	shift
+	POOLSCOUT_UNWIND=check POOLSCOUT_OUT=$WORK/prof LD_PRELOAD=$LIB \
+		timeout 300 "$@" >"$WORK/$name.out" 2>"$WORK/$name.err"
+	rc=$?
+	eval "$(grep '^poolscout: unwind check:' "$WORK/$name.err" |
+		tr ' ()' '\n\n\n' | awk -F= '
+		NF == 2 { sum[$1] += $2 }
+		END {
+			printf "captures=%d identical=%d mismatches=%d fallback=%d ",
+				sum["captures"], sum["identical"], sum["mismatches"],
+				sum["fallback"]
+			printf "not_provable=%d stale=%d steps=%d\n",
+				sum["not_provable"], sum["stale"], sum["step_disagrees"]
+		}')"
+	lines=$(grep -c '^poolscout: unwind check:' "$WORK/$name.err")
+	points=$(sed -n 's/^points=//p' "$WORK/$name.out")
+	points=${points:-0}
+	grep 'unwind check: .* differ' "$WORK/$name.err" | head -3
+	echo "  $name: $captures stacks, $identical proven, $fallback to libunwind" \
+		"(not provable $not_provable, stale map $stale), $mismatches mismatches;" \
+		"libunwind's two walks disagreed $steps times"
+}
+
+# agree NAME: exit 0, a check line per process, no mismatch, every counted
+# allocation compared
+agree() {
+	expect "$1: exit 0" '[ $rc = 0 ]'
+	expect "$1: every process reported ($lines lines)" '[ "$lines" -ge 1 ]'
+	expect "$1: 0 mismatches ($mismatches)" '[ "$mismatches" = 0 ]'
+	expect "$1: compared at least its $points allocations ($captures)" \
+		'[ "$captures" -ge "$points" ] && [ "$points" -gt 0 ]'
+}
+
+mkdir -p "$WORK/prof"
+
+for s in recursion alloca o0 rbpshift plt qsort longjmp; do
+	run "$s" "$UD" "$s"
+	agree "$s"
+	expect "$s: the fast path proved every stack ($identical of $captures)" \
+		'[ "$identical" = "$captures" ]'
+done
+
+# beyond the default depth (64) and beyond the deepest (256)
+run deep "$UD" deep
+agree deep
+expect "deep: proved ($identical of $captures)" '[ "$identical" = "$captures" ]'
+export POOLSCOUT_DEPTH=256
+run deep256 "$UD" deep
+unset POOLSCOUT_DEPTH
+agree "deep, depth 256"
+
+# signal frames: the fast path must notice them and hand over
+for s in signal altstack; do
+	run "$s" "$UD" "$s"
+	agree "$s"
+	expect "$s: handler stacks went to libunwind ($not_provable >= 100)" \
+		'[ "$not_provable" -ge 100 ]'
+done
+
+# hand-written CFI: CFA in r12 and the realigned frame (20 each) are
+# not provable; RA-1 row selection, call as last instruction, rbp frames,
+# undefined RA and remember/restore_state are proven
+run asm "$UD" asm
+agree asm
+expect "asm: r12 and realigned frames went to libunwind ($not_provable = 40)" \
+	'[ "$not_provable" = 40 ]'
+expect "asm: the other 120 stacks proven ($identical)" '[ "$identical" -ge 120 ]'
+
+run dlopen "$UD" dlopen
+agree dlopen
+grep '^dlopen:' "$WORK/dlopen.out" | sed 's/^/  /'
+expect "dlopen: a plugin loaded where another was is noticed ($stale stale walks)" \
+	'[ "$stale" -ge 20 ]'
+
+run threads "$UD" threads
+agree threads
+expect "threads: nearly all proven ($identical of $captures)" \
+	'[ $((identical * 100)) -ge $((captures * 95)) ]'
+
+run fork "$UD" fork
+agree fork
+child=$(sed -n 's/^child points=//p' "$WORK/fork.out")
+expect "fork: parent and child both checked ($lines processes)" '[ "$lines" = 2 ]'
+expect "fork: the child's $child allocations compared too" \
+	'[ "$captures" -ge $((points + child)) ]'
+
+run cxx "$T/unwind_diff_cxx"
+agree "C++ exceptions"
+expect "C++: proved ($identical of $captures)" \
+	'[ $((identical * 100)) -ge $((captures * 95)) ]'
+
+# real programs: no mismatch on any allocation of any process
+real() {
+	name=$1
+	shift
+	if ! command -v "$1" >/dev/null 2>&1; then
+		echo "SKIP $name: $1 not installed"
+		return
+	fi
+	run "$name" "$@"
+	expect "$name: exit 0" '[ $rc = 0 ]'
+	expect "$name: 0 mismatches in $captures stacks" \
+		'[ "$mismatches" = 0 ] && [ "$captures" -gt 1000 ]'
+	expect "$name: the fast path proved most ($identical of $captures)" \
+		'[ $((identical * 100)) -ge $((captures * 90)) ]'
+}
+seq 1 20000 | awk '{print "{\"k\":" $1 ",\"v\":\"x" $1 "\"}"}' >"$WORK/in.json"
+printf 'int sq(int x) { return x * x; }\nint main(void) { return sq(3) - 9; }\n' >"$WORK/t.c"
+PY=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null)
+real python3 "${PY:-python3}" -c 'import json; print(len(json.dumps([("x" * 700) + str(i) for i in range(20000)])))'
+real perl perl -e 'my %h; $h{$_} = "v$_" x 3 for 1..50000; print scalar(keys %h), "\n"'
+real sqlite3 sqlite3 :memory: "create table t(a, b); with recursive c(x) as (select 1 union all select x + 1 from c where x < 20000) insert into t select x, printf('row %d', x) from c; select count(*), sum(length(b)) from t;"
+real jq jq -c 'select(.k % 7 == 0) | .v' "$WORK/in.json"
+real clang clang -O2 -c "$WORK/t.c" -o "$WORK/t.o"
+finish

@@ -1,0 +1,494 @@
+/* unwind_diff.c - stacks for the unwinder differential test
+ * (tests/integration/unwind_diff.sh). Run under the preload with
+ * POOLSCOUT_UNWIND=check: every allocation is unwound by the fast unwinder
+ * and by libunwind, and the preload counts the stacks on which they
+ * disagree. Each scenario allocates at points it counts itself and prints
+ * "points=N", so the test can check that at least that many stacks were
+ * compared.
+ *
+ *   unwind_diff SCENARIO...
+ *     recursion   recursive descent to depth 1..60 (-O2, no frame pointer)
+ *     deep        one descent 300 frames deep (beyond POOLSCOUT_DEPTH)
+ *     alloca      VLAs and alloca: rbp-based CFA in -O2 code
+ *     o0          code built with -O0 (frame pointers everywhere)
+ *     rbpshift    one frame position reached through frame-pointer
+ *                 callers at two depths: only the saved rbp differs
+ *     plt         calls through the PLT into a shared library that
+ *                 allocates, and that calls back into us
+ *     qsort       an allocating qsort comparator: stacks through libc
+ *     signal      allocating signal handlers: raised synchronously from
+ *                 deep frames, and by a timer interrupting a busy loop
+ *     altstack    the same handlers on a sigaltstack
+ *     asm         the hand-written CFI cases of unwind_asm.S
+ *     longjmp     leaving deep frames by longjmp, then new shapes
+ *     dlopen      libraries loaded and unloaded while allocating in
+ *                 them, one unloaded behind the preload's back
+ *     threads     four threads mixing the scenarios above
+ *     fork        a forked child allocating through inherited tables
+ */
+#define _GNU_SOURCE
+#include <alloca.h>
+#include <dlfcn.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "unwind_difflib.h"
+
+static long points; /* allocations at test points (atomic) */
+static void *volatile sink;
+static volatile int keep; /* read after calls: no tail calls */
+
+static void count(void)
+{
+	__atomic_fetch_add(&points, 1, __ATOMIC_RELAXED);
+}
+
+__attribute__((noinline)) static void alloc_here(size_t n)
+{
+	void *p = malloc(n);
+	sink = p;
+	free(p);
+	count();
+}
+
+/* ---- recursion, deep --------------------------------------------------- */
+
+__attribute__((noinline)) static int descend(int depth, int width)
+{
+	if (depth == 0) {
+		for (int i = 0; i < width; i++)
+			alloc_here(16 + (size_t)i);
+		return 1;
+	}
+	return descend(depth - 1, width) + keep;
+}
+
+static void scenario_recursion(void)
+{
+	for (int round = 0; round < 3; round++)
+		for (int d = 1; d <= 60; d++)
+			descend(d, 3);
+}
+
+static void scenario_deep(void)
+{
+	for (int i = 0; i < 20; i++)
+		descend(300, 2);
+}
+
+/* ---- alloca ------------------------------------------------------------ */
+
+__attribute__((noinline)) static void with_vla(int n, int depth)
+{
+	char buf[n];
+	memset(buf, depth, (size_t)n);
+	sink = buf;
+	if (depth)
+		with_vla(n * 2 + 1, depth - 1);
+	else
+		alloc_here((size_t)n);
+	sink = buf;
+}
+
+__attribute__((noinline)) static void with_alloca(size_t n, int depth)
+{
+	char *p = alloca(n);
+	memset(p, 1, n);
+	sink = p;
+	if (depth)
+		with_vla((int)n, depth - 1);
+	alloc_here(n);
+	sink = p;
+}
+
+static void scenario_alloca(void)
+{
+	for (int i = 1; i < 200; i++)
+		with_alloca((size_t)i * 8, i % 5);
+}
+
+/* ---- -O0 --------------------------------------------------------------- */
+
+void o0_run(void (*leaf)(size_t), int depth); /* unwind_diff_o0.c */
+void o0_shift(void (*f)(void), int depth, int pad);
+
+static void scenario_o0(void)
+{
+	for (int d = 0; d < 40; d++)
+		o0_run(alloc_here, d);
+}
+
+/* Keeps seven values across a call: -O2 code then saves and uses rbp as
+ * a general register, with an rsp-based CFA. */
+__attribute__((noinline)) static void keeps_data_in_rbp(void)
+{
+	int a = keep, b = keep + 1, c = keep + 2, d = keep + 3, e = keep + 4,
+	    g = keep + 5, h = keep + 6;
+	alloc_here(8);
+	keep = a + b + c + d + e + g + h;
+}
+
+/* The same with a bigger frame: the frames below o0_shift differ from
+ * keeps_data_in_rbp's, so the first frame two walks share is o0_shift's
+ * own, whose rbp differs. */
+__attribute__((noinline)) static void keeps_data_in_rbp_wide(void)
+{
+	volatile char pad[96];
+	pad[0] = (char)keep;
+	int a = keep, b = keep + 1, c = keep + 2, d = keep + 3, e = keep + 4,
+	    g = keep + 5, h = keep + 6;
+	alloc_here(8);
+	keep = a + b + c + d + e + g + h + pad[0];
+}
+
+static uintptr_t probed;
+
+__attribute__((noinline)) static void probe_position(void)
+{
+	probed = (uintptr_t)__builtin_frame_address(0);
+}
+
+/* The same allocation stack position, first under three o0_shift frames,
+ * then under one whose VLA fills the difference: every return address
+ * word the first walk read above that position is still there, but the
+ * rbp that keeps_data_in_rbp saved (o0_shift's frame pointer) differs. A
+ * walk reusing the first one must notice. */
+static void scenario_rbpshift(void)
+{
+	uintptr_t at_depth2[256];
+	for (int i = 0; i < 256; i++) {
+		o0_shift(probe_position, 2, 16 * (i + 1));
+		at_depth2[i] = probed;
+	}
+	for (int pad = 16; pad <= 8192; pad += 16) {
+		o0_shift(probe_position, 0, pad);
+		for (int i = 0; i < 256; i++) {
+			if (at_depth2[i] != probed)
+				continue;
+			/* one call site: the outermost return address matches */
+			for (int call = 0; call < 40; call++)
+				o0_shift(call & 2 ? keeps_data_in_rbp_wide : keeps_data_in_rbp,
+					 call & 1 ? 0 : 2, call & 1 ? pad : 16 * (i + 1));
+		}
+	}
+}
+
+/* ---- plt --------------------------------------------------------------- */
+
+static void callback_alloc(int i)
+{
+	alloc_here(24 + (size_t)i);
+}
+
+static void scenario_plt(void)
+{
+	for (int i = 0; i < 300; i++) {
+		/* the library allocates, deep in its own frames */
+		__atomic_fetch_add(&points, difflib_alloc(i % 7), __ATOMIC_RELAXED);
+		difflib_call_back(callback_alloc, i % 5);
+	}
+}
+
+/* ---- qsort ------------------------------------------------------------- */
+
+static int cmp_alloc(const void *a, const void *b)
+{
+	alloc_here(8);
+	int x = *(const int *)a, y = *(const int *)b;
+	return (x > y) - (x < y);
+}
+
+static void scenario_qsort(void)
+{
+	int v[200];
+	for (int round = 0; round < 5; round++) {
+		for (int i = 0; i < 200; i++)
+			v[i] = (i * 7919 + round) % 211;
+		qsort(v, 200, sizeof *v, cmp_alloc);
+	}
+}
+
+/* ---- signals ----------------------------------------------------------- */
+
+static volatile sig_atomic_t ticks;
+
+static void on_signal(int sig)
+{
+	/* malloc is not async-signal-safe in general; here the interrupted
+	 * code never allocates (see below), so the heap lock is free */
+	(void)sig;
+	alloc_here(32);
+	ticks++;
+}
+
+__attribute__((noinline)) static int raise_deep(int depth)
+{
+	if (depth == 0) {
+		raise(SIGUSR1);
+		return 1;
+	}
+	return raise_deep(depth - 1) + keep;
+}
+
+__attribute__((noinline)) static unsigned long busy(unsigned long n)
+{
+	unsigned long x = n;
+	for (unsigned long i = 0; i < n; i++)
+		x = x * 6364136223846793005ul + 1442695040888963407ul;
+	return x;
+}
+
+static void run_signals(int on_altstack)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sa.sa_flags = on_altstack ? SA_ONSTACK : 0;
+	sigaction(SIGUSR1, &sa, NULL);
+	sigaction(SIGALRM, &sa, NULL);
+	for (int d = 0; d < 30; d++)
+		raise_deep(d);
+	/* a timer interrupting arbitrary instructions of a loop that never
+	 * allocates; the handler's frames sit on the interrupted ones */
+	struct itimerval it = { { 0, 200 }, { 0, 200 } };
+	ticks = 0;
+	setitimer(ITIMER_REAL, &it, NULL);
+	for (int i = 0; i < 2000 && ticks < 100; i++)
+		sink = (void *)busy(20000);
+	memset(&it, 0, sizeof it);
+	setitimer(ITIMER_REAL, &it, NULL);
+	signal(SIGALRM, SIG_DFL);
+	signal(SIGUSR1, SIG_DFL);
+}
+
+static void scenario_signal(void)
+{
+	run_signals(0);
+}
+
+static void scenario_altstack(void)
+{
+	stack_t ss = { .ss_sp = malloc(1 << 16), .ss_size = 1 << 16 };
+	sigaltstack(&ss, NULL);
+	run_signals(1);
+	ss.ss_flags = SS_DISABLE;
+	sigaltstack(&ss, NULL);
+}
+
+/* ---- asm --------------------------------------------------------------- */
+
+void asm_cfa_r12(void (*f)(void));
+void asm_row_at_ra(void (*f)(void));
+void asm_call_last(void (*f)(void));
+void asm_rbp_frame(void (*f)(void));
+void asm_drap(void (*f)(void));
+void asm_ra_undefined(void (*f)(void));
+void asm_remember(void (*f)(void), long early);
+
+static __thread jmp_buf escape; /* per thread: the threads scenario */
+
+static void leaf_alloc(void)
+{
+	alloc_here(40);
+}
+
+static void leaf_alloc_escape(void)
+{
+	alloc_here(48);
+	longjmp(escape, 1);
+}
+
+__attribute__((noinline)) static void via(void (*asm_fn)(void (*)(void)), int depth)
+{
+	if (depth)
+		via(asm_fn, depth - 1);
+	else
+		asm_fn(leaf_alloc);
+	keep = keep + 1;
+}
+
+/* setjmp in a function of its own: the caller's locals stay safe */
+__attribute__((noinline)) static void call_last_and_escape(void)
+{
+	if (!setjmp(escape))
+		asm_call_last(leaf_alloc_escape);
+}
+
+static void scenario_asm(void)
+{
+	void (*fns[])(void (*)(void)) = { asm_cfa_r12, asm_row_at_ra, asm_rbp_frame,
+					  asm_drap, asm_ra_undefined };
+	for (int round = 0; round < 20; round++) {
+		for (unsigned i = 0; i < sizeof fns / sizeof *fns; i++)
+			via(fns[i], round % 4);
+		call_last_and_escape();
+		asm_remember(leaf_alloc, 0);
+		asm_remember(leaf_alloc, 1); /* early exit: no calls */
+	}
+}
+
+/* ---- longjmp ----------------------------------------------------------- */
+
+static __thread jmp_buf out;
+
+__attribute__((noinline)) static int dive(int depth, int jump_at)
+{
+	char pad[32];
+	memset(pad, depth, sizeof pad);
+	sink = pad;
+	if (depth == jump_at) {
+		alloc_here(64);
+		longjmp(out, 1);
+	}
+	int r = depth ? dive(depth - 1, jump_at) : 0;
+	alloc_here(72);
+	return r + pad[3];
+}
+
+__attribute__((noinline)) static void dive_and_escape(int depth, int jump_at)
+{
+	if (!setjmp(out))
+		dive(depth, jump_at);
+}
+
+static void scenario_longjmp(void)
+{
+	for (int i = 0; i < 200; i++) {
+		dive_and_escape(20 + i % 13, i % 7);
+		descend(i % 9, 1);
+	}
+}
+
+/* ---- dlopen ------------------------------------------------------------ */
+
+static uintptr_t last_base[2]; /* where plugin a and b were loaded */
+
+static void call_lib(const char *path, int (*closer)(void *), int n)
+{
+	void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (!h) {
+		fprintf(stderr, "unwind_diff: dlopen %s: %s\n", path, dlerror());
+		exit(2);
+	}
+	int (*run)(int) = (int (*)(int))(uintptr_t)dlsym(h, "plugin_alloc_run");
+	if (!run) {
+		fprintf(stderr, "unwind_diff: %s lacks plugin_alloc_run\n", path);
+		exit(2);
+	}
+	for (int i = 0; i < n; i++)
+		__atomic_fetch_add(&points, run(i), __ATOMIC_RELAXED);
+	Dl_info info;
+	if (dladdr((void *)(uintptr_t)run, &info))
+		last_base[path[strlen(path) - 4] == 'b'] = (uintptr_t)info.dli_fbase;
+	closer(h);
+}
+
+static void scenario_dlopen(const char *dir)
+{
+	char a[4096], b[4096];
+	snprintf(a, sizeof a, "%s/libudiff_plugin_a.so", dir);
+	snprintf(b, sizeof b, "%s/libudiff_plugin_b.so", dir);
+	/* libc's own dlclose, as glibc calls it for its gconv modules: the
+	 * preload is not told */
+	void *libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
+	int (*quiet_close)(void *) = libc ?
+		(int (*)(void *))(uintptr_t)dlvsym(libc, "dlclose", "GLIBC_2.34") : NULL;
+	if (!quiet_close)
+		quiet_close = dlclose;
+	int same_base = 0;
+	for (int round = 0; round < 10; round++) {
+		call_lib(a, dlclose, 20);
+		call_lib(b, dlclose, 20);
+		same_base += last_base[0] == last_base[1];
+		call_lib(a, quiet_close, 20);
+		call_lib(b, quiet_close, 20);
+		same_base += last_base[0] == last_base[1];
+	}
+	/* b replacing a at the same address is the case worth testing */
+	printf("dlopen: b loaded where a was in %d of 20 rounds\n", same_base);
+}
+
+/* ---- threads, fork ----------------------------------------------------- */
+
+static void *thread_main(void *arg)
+{
+	long id = (long)arg;
+	for (int i = 0; i < 3; i++) {
+		scenario_recursion();
+		if (id & 1)
+			scenario_alloca();
+		else
+			scenario_qsort();
+		scenario_plt();
+		scenario_longjmp();
+	}
+	return NULL;
+}
+
+static void scenario_threads(void)
+{
+	pthread_t t[4];
+	for (long i = 0; i < 4; i++)
+		pthread_create(&t[i], NULL, thread_main, (void *)i);
+	for (int i = 0; i < 4; i++)
+		pthread_join(t[i], NULL);
+}
+
+static void scenario_fork(void)
+{
+	scenario_recursion();
+	pid_t pid = fork();
+	if (pid == 0) {
+		points = 0;
+		scenario_recursion();
+		scenario_plt();
+		printf("child points=%ld\n", points);
+		exit(0);
+	}
+	int status;
+	waitpid(pid, &status, 0);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		exit(3);
+}
+
+int main(int argc, char **argv)
+{
+	char dir[4096];
+	snprintf(dir, sizeof dir, "%s", argv[0]);
+	char *slash = strrchr(dir, '/');
+	if (slash)
+		*slash = 0;
+	else
+		strcpy(dir, ".");
+	for (int i = 1; i < argc; i++) {
+		const char *s = argv[i];
+		if (!strcmp(s, "recursion")) scenario_recursion();
+		else if (!strcmp(s, "deep")) scenario_deep();
+		else if (!strcmp(s, "alloca")) scenario_alloca();
+		else if (!strcmp(s, "o0")) scenario_o0();
+		else if (!strcmp(s, "rbpshift")) scenario_rbpshift();
+		else if (!strcmp(s, "plt")) scenario_plt();
+		else if (!strcmp(s, "qsort")) scenario_qsort();
+		else if (!strcmp(s, "signal")) scenario_signal();
+		else if (!strcmp(s, "altstack")) scenario_altstack();
+		else if (!strcmp(s, "asm")) scenario_asm();
+		else if (!strcmp(s, "longjmp")) scenario_longjmp();
+		else if (!strcmp(s, "dlopen")) scenario_dlopen(dir);
+		else if (!strcmp(s, "threads")) scenario_threads();
+		else if (!strcmp(s, "fork")) scenario_fork();
+		else {
+			fprintf(stderr, "unwind_diff: unknown scenario %s\n", s);
+			return 2;
+		}
+	}
+	printf("points=%ld\n", points);
+	return 0;
+}
