@@ -371,12 +371,12 @@ static void encode_threads(void)
 		if (!__atomic_exchange_n(&t->info_dirty, 0, __ATOMIC_ACQ_REL))
 			continue;
 		uint64_t end = __atomic_load_n(&t->end_ns, __ATOMIC_ACQUIRE);
-		if (!t->name[0] && !end)
+		char name[sizeof t->name];
+		ps_thread_copy_name(t, name);
+		if (!name[0] && !end) {
 			ps_thread_read_name(t, t->tid);
-		__atomic_store_n(&t->info_dirty, 0, __ATOMIC_RELAXED);
-		char name[16];
-		memcpy(name, t->name, sizeof name);
-		name[15] = 0;
+			ps_thread_copy_name(t, name);
+		}
 		if (t->index > threads_declared)
 			threads_declared = t->index;
 		size_t at = record_begin(PS_REC_THREAD);
