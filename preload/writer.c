@@ -600,7 +600,8 @@ void ps_writer_snapshot(int end_reason)
 		put_varint(now - start_mono);
 		record_end(at);
 		if (end_reason != PS_END_EXEC) {
-			finished = 1;
+			/* writer_main reads it without the lock */
+			__atomic_store_n(&finished, 1, __ATOMIC_RELEASE);
 			ps_recording = 0;
 		}
 	}
