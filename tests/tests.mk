@@ -70,3 +70,35 @@ $(TB)/wrapped: $(TB)/wrapped-symbols
 	$(Q)objcopy --strip-all $< $@
 
 test-build: $(TB)/truth $(TB)/wrapped $(TB)/test_truth
+
+# ThreadSanitizer (tests/tsan/run.sh): the preload's modules but hooks.c,
+# instrumented, as a shared object of their own (so the stacks they capture
+# skip their frames and keep the harness's, as in libpoolscout.so), and the
+# multithreaded harness that plays hooks.c's part, with the analyzer's
+# reader to check what was written. Default visibility: the harness calls
+# the modules directly.
+TSAN_SAN := -fsanitize=thread -fno-omit-frame-pointer
+# -Wno-tsan: stacks.c's fence for kernels without membarrier, which TSan
+# does not model (fork, which that protocol serves, is not exercised here)
+TSAN_CFLAGS := -O1 -g $(TSAN_SAN) $(WARN) -Wno-tsan -std=gnu11 -Iinclude \
+	-Ipreload
+TSAN_PRELOAD_SRC := $(filter-out preload/hooks.c,$(PRELOAD_SRC))
+
+$(TB)/tsan/libpoolscout.so: $(TSAN_PRELOAD_SRC) $(wildcard preload/*.h) \
+		$(wildcard include/*.h) $(B)/.deps-build
+	$(Q)mkdir -p $(dir $@)
+	@echo "  CC      $@ (ThreadSanitizer)"
+	$(Q)$(CC) $(TSAN_CFLAGS) -fPIC -ftls-model=initial-exec -shared \
+		-Wl,-soname,libpoolscout.so -o $@ $(TSAN_PRELOAD_SRC) $(PRELOAD_LIBS)
+
+# -fno-inline and no sibling calls or identical-code folding: every frame of
+# the harness's allocation paths stays a frame of its own
+$(TB)/tsan/harness: tests/tsan/harness.c analyzer/core/reader.c \
+		analyzer/core/memory.c $(TB)/tsan/libpoolscout.so
+	@echo "  CC      $@ (ThreadSanitizer)"
+	$(Q)$(CC) $(TSAN_CFLAGS) -Ianalyzer/core -fno-inline \
+		-fno-optimize-sibling-calls -fno-ipa-icf -o $@ tests/tsan/harness.c \
+		analyzer/core/reader.c analyzer/core/memory.c \
+		-L$(TB)/tsan -lpoolscout -Wl,-rpath,'$$ORIGIN' -lz -lpthread
+
+test-build: $(TB)/tsan/harness
