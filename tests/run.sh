@@ -10,7 +10,7 @@ export POOLSCOUT_BUILD=$B
 passed=0
 failed=0
 failures=
-suites=${TESTS:-"unit_format unit_reader unit_wrappers unit_ranking exact truth golden cli exports demo_scenarios real_programs stress fuzz_smoke asan tsan browser"}
+suites=${TESTS:-"unit_format unit_reader unit_wrappers unit_ranking exact truth golden cli exports demo_scenarios real_programs stress fuzz_smoke asan tsan preload_asan browser"}
 
 run_suite() {
 	name=$1
@@ -44,6 +44,7 @@ for s in $suites; do
 	fuzz_smoke) run_suite $s sh tests/fuzz/run.sh ;;
 	asan) run_suite $s sh tests/asan.sh ;;
 	tsan) run_suite $s sh tests/tsan/run.sh ;;
+	preload_asan) run_suite $s sh tests/preload_asan.sh ;;
 	browser) run_suite $s sh tests/browser/run.sh ;;
 	*) echo "unknown suite $s"; failed=$((failed + 1)) ;;
 	esac

@@ -102,3 +102,28 @@ $(TB)/tsan/harness: tests/tsan/harness.c analyzer/core/reader.c \
 		-L$(TB)/tsan -lpoolscout -Wl,-rpath,'$$ORIGIN' -lz -lpthread
 
 test-build: $(TB)/tsan/harness
+
+# The preload itself under AddressSanitizer and UBSan (tests/asan_preload.sh),
+# for programs run with the ASan runtime preloaded after it, so that its
+# hooks come first. hooks.c gets UBSan only: with the hooks in front of
+# ASan's, the runtime's own start-up (dlsym while it sets up its
+# interceptors) calls our malloc before ASan's shadow memory exists, where
+# any instrumented load faults. The other modules run only once it is up.
+AP := $(B)/asan-preload
+ASAN_PRELOAD_UBSAN := -fsanitize=undefined -fno-sanitize-recover=all
+ASAN_PRELOAD_SAN := -fsanitize=address $(ASAN_PRELOAD_UBSAN)
+ASAN_PRELOAD_OBJ := $(PRELOAD_SRC:preload/%.c=$(AP)/%.o)
+
+$(AP)/%.o: preload/%.c $(B)/.deps-build
+	$(Q)mkdir -p $(AP)
+	@echo "  CC      $< (AddressSanitizer, UBSan)"
+	$(Q)$(CC) -O1 -g $(WARN) -std=gnu11 -Iinclude -MMD -MP $(PRELOAD_CFLAGS) \
+		$(ASAN_PRELOAD_SAN) -c $< -o $@
+$(AP)/hooks.o: ASAN_PRELOAD_SAN := $(ASAN_PRELOAD_UBSAN)
+
+$(AP)/libpoolscout.so: $(ASAN_PRELOAD_OBJ)
+	@echo "  LD      $@"
+	$(Q)$(CC) -fsanitize=address,undefined -shared -Wl,-z,defs \
+		-Wl,-soname,libpoolscout.so -o $@ $(ASAN_PRELOAD_OBJ) $(PRELOAD_LIBS)
+
+test-build: $(AP)/libpoolscout.so
