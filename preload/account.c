@@ -25,16 +25,23 @@ void ps_account_alloc(void *p, size_t size, uint64_t chain_steps, int grew)
 	if (PS_UNLIKELY(!e))
 		return;
 
+	/* The sizes and times the reader checks against the counts are
+	 * stored before the counts are published (release): a writer that
+	 * sees this allocation counted sees them too (encode_entry()). */
+	uint64_t now = ps_ticks();
+	if (size < PS_LOAD(&e->size_min))
+		PS_STORE(&e->size_min, size);
+	if (size > PS_LOAD(&e->size_max))
+		PS_STORE(&e->size_max, size);
+	if (PS_UNLIKELY(!e->first_alloc_ticks))
+		PS_STORE(&e->first_alloc_ticks, now);
+	PS_STORE(&e->last_alloc_ticks, now);
 	uint64_t frees = PS_LOAD(&e->own_frees) +
 			 __atomic_load_n(&e->xfrees, __ATOMIC_ACQUIRE);
 	uint64_t allocs = PS_LOAD(&e->allocs) + 1;
 	__atomic_store_n(&e->alloc_bytes, PS_LOAD(&e->alloc_bytes) + size,
 			 __ATOMIC_RELEASE);
 	__atomic_store_n(&e->allocs, allocs, __ATOMIC_RELEASE);
-	if (size < PS_LOAD(&e->size_min))
-		PS_STORE(&e->size_min, size);
-	if (size > PS_LOAD(&e->size_max))
-		PS_STORE(&e->size_max, size);
 	PS_OWN_ADD(&e->size_hist[ps_hist_bucket(size)], 1);
 	if (allocs - frees > PS_LOAD(&e->peak_live))
 		__atomic_store_n(&e->peak_live, allocs - frees, __ATOMIC_RELEASE);
@@ -42,7 +49,7 @@ void ps_account_alloc(void *p, size_t size, uint64_t chain_steps, int grew)
 			      PS_LOAD(&e->own_free_bytes) -
 			      __atomic_load_n(&e->xfree_bytes, __ATOMIC_ACQUIRE);
 	if (live_bytes > PS_LOAD(&e->peak_bytes))
-		PS_STORE(&e->peak_bytes, live_bytes);
+		__atomic_store_n(&e->peak_bytes, live_bytes, __ATOMIC_RELEASE);
 	if (grew) {
 		PS_OWN_ADD(&e->realloc_grows, 1);
 		ps_atomic_max(&e->chain_steps_max, chain_steps);
@@ -56,11 +63,8 @@ void ps_account_alloc(void *p, size_t size, uint64_t chain_steps, int grew)
 	}
 	for (uint32_t i = 0; i < e->nnodes; i++)
 		ps_node_alloc(e->nodes[i], size);
-	uint64_t now = ps_ticks();
-	if (PS_UNLIKELY(!e->first_alloc_ticks))
-		PS_STORE(&e->first_alloc_ticks, now);
-	PS_STORE(&e->last_alloc_ticks, now);
-	PS_STORE(&e->touched, 1);
+	/* release: the writer that takes the mark sees what it marks */
+	__atomic_store_n(&e->touched, 1, __ATOMIC_RELEASE);
 
 	struct ps_live rec = {
 		.ptr = (uintptr_t)p,
@@ -80,9 +84,11 @@ void ps_account_release(const struct ps_live *r, int chain_continues)
 	uint64_t life = now - r->birth_ticks;
 	int own = e->thread == self;
 
-	/* Order matters: see encode_entry() in writer.c. The owner's
-	 * counters take plain stores; only frees from another thread pay for
-	 * atomic read-modify-write. */
+	/* Order matters: see encode_entry() in writer.c. The time goes
+	 * before the counts, so a free the writer sees counted has its time.
+	 * The owner's counters take plain stores; only frees from another
+	 * thread pay for atomic read-modify-write. */
+	PS_STORE(&e->last_free_ticks, now);
 	unsigned bucket = ps_hist_bucket(life);
 	if (PS_LIKELY(own)) {
 		PS_OWN_ADD(&e->own_life_hist[bucket], 1);
@@ -100,13 +106,12 @@ void ps_account_release(const struct ps_live *r, int chain_continues)
 		__atomic_fetch_sub(&e->stack->live, 1, __ATOMIC_RELAXED);
 	for (uint32_t i = 0; i < e->nnodes; i++)
 		ps_node_free(e->nodes[i], r->size, own);
-	PS_STORE(&e->last_free_ticks, now);
 	if (r->chain_steps && !chain_continues) {
 		PS_ADD(&e->chains_ended, 1);
 		PS_ADD(&e->chain_steps_sum, r->chain_steps);
 		ps_atomic_max(&e->chain_final_size_max, r->size);
 	}
-	PS_STORE(&e->touched, 1);
+	__atomic_store_n(&e->touched, 1, __ATOMIC_RELEASE);
 }
 
 void ps_account_unknown_free(void)

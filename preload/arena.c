@@ -24,7 +24,7 @@ static ps_lock_t arena_lock;
 static struct chunk *chunks;
 static char *bump, *bump_end;
 static struct free_block *free_lists[NCLASSES];
-int ps_uthash_oom;
+__thread int ps_uthash_oom PS_TLS;
 
 static unsigned size_class(size_t size)
 {

@@ -330,8 +330,11 @@ ps_entry *ps_thread_entry(ps_thread *t, const uintptr_t *ips, int depth);
 ps_thread *ps_threads_newest(void);
 /* Sets the name of thread pt (pthread_setname_np). */
 void ps_threads_set_name(pthread_t pt, const char *name);
-/* Reads /proc/thread-self comm into t->name; allocation-free. */
+/* Reads thread tid's comm from /proc into t->name; allocation-free. The
+ * caller marks t's identity for rewriting (info_dirty) if it needs to. */
 void ps_thread_read_name(ps_thread *t, pid_t tid);
+/* Copies t's name (16 bytes, NUL-terminated) to out; any thread. */
+void ps_thread_copy_name(ps_thread *t, char *out);
 void ps_threads_init(void);
 void ps_threads_lock(void);
 void ps_threads_unlock(void);

@@ -18,6 +18,27 @@ static uint32_t thread_count;
 static pthread_key_t thread_key;
 static int thread_key_ok;
 
+/* Replaces t's name (the first 15 bytes of name). The thread at its end,
+ * the writer and pthread_setname_np from any thread all write names, and
+ * the writer reads them: under the thread lock, so none sees half of one. */
+static void store_name(ps_thread *t, const char *name)
+{
+	char buf[sizeof t->name] = { 0 };
+	for (size_t i = 0; i < sizeof buf - 1 && name[i]; i++)
+		buf[i] = name[i];
+	ps_lock_acquire(&thread_lock);
+	memcpy(t->name, buf, sizeof buf);
+	ps_lock_release(&thread_lock);
+}
+
+void ps_thread_copy_name(ps_thread *t, char *out)
+{
+	ps_lock_acquire(&thread_lock);
+	memcpy(out, t->name, sizeof t->name);
+	ps_lock_release(&thread_lock);
+	out[sizeof t->name - 1] = 0;
+}
+
 void ps_thread_read_name(ps_thread *t, pid_t tid)
 {
 	char path[64], name[32];
@@ -31,11 +52,8 @@ void ps_thread_read_name(ps_thread *t, pid_t tid)
 		return;
 	if (name[n - 1] == '\n')
 		n--;
-	name[n < (ssize_t)sizeof t->name ? n : (ssize_t)sizeof t->name - 1] = 0;
-	if (strcmp(name, t->name)) {
-		memcpy(t->name, name, sizeof t->name);
-		__atomic_store_n(&t->info_dirty, 1, __ATOMIC_RELEASE);
-	}
+	name[n] = 0;
+	store_name(t, name);
 }
 
 /* pthread key destructor: the thread is ending. Its table stays. */
@@ -133,12 +151,10 @@ ps_thread *ps_threads_newest(void)
 void ps_threads_set_name(pthread_t pt, const char *name)
 {
 	for (ps_thread *t = ps_threads_newest(); t; t = t->next_all) {
-		if (pthread_equal(t->pthread, pt) && !t->end_ns &&
+		if (pthread_equal(t->pthread, pt) &&
+		    !__atomic_load_n(&t->end_ns, __ATOMIC_ACQUIRE) &&
 		    t->index && ps_tls.generation == ps_generation) {
-			char buf[16];
-			strncpy(buf, name, sizeof buf - 1);
-			buf[sizeof buf - 1] = 0;
-			memcpy(t->name, buf, sizeof buf);
+			store_name(t, name);
 			__atomic_store_n(&t->info_dirty, 1, __ATOMIC_RELEASE);
 			return;
 		}

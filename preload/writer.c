@@ -371,12 +371,12 @@ static void encode_threads(void)
 		if (!__atomic_exchange_n(&t->info_dirty, 0, __ATOMIC_ACQ_REL))
 			continue;
 		uint64_t end = __atomic_load_n(&t->end_ns, __ATOMIC_ACQUIRE);
-		if (!t->name[0] && !end)
+		char name[sizeof t->name];
+		ps_thread_copy_name(t, name);
+		if (!name[0] && !end) {
 			ps_thread_read_name(t, t->tid);
-		__atomic_store_n(&t->info_dirty, 0, __ATOMIC_RELAXED);
-		char name[16];
-		memcpy(name, t->name, sizeof name);
-		name[15] = 0;
+			ps_thread_copy_name(t, name);
+		}
 		if (t->index > threads_declared)
 			threads_declared = t->index;
 		size_t at = record_begin(PS_REC_THREAD);
@@ -412,14 +412,17 @@ static void encode_entry(const ps_entry *e)
 	/* Read frees before allocations (a block is counted allocated, with
 	 * a release store, before any thread can free it), so every snapshot
 	 * satisfies xfrees <= frees <= allocs and the same for bytes; the
-	 * reader checks it. */
+	 * reader checks it. The sizes and times are read after the counts
+	 * (account.c stores them before): a counted allocation or free has
+	 * its size and time here; a time whose event is not counted yet (a
+	 * free in flight) is left for the next snapshot. */
 	uint64_t xfree_bytes = __atomic_load_n(&e->xfree_bytes, __ATOMIC_ACQUIRE);
 	uint64_t xfrees = __atomic_load_n(&e->xfrees, __ATOMIC_ACQUIRE);
 	uint64_t free_bytes = xfree_bytes +
 			      __atomic_load_n(&e->own_free_bytes, __ATOMIC_ACQUIRE);
 	uint64_t frees = xfrees + __atomic_load_n(&e->own_frees, __ATOMIC_ACQUIRE);
 	uint64_t peak_live = __atomic_load_n(&e->peak_live, __ATOMIC_ACQUIRE);
-	uint64_t peak_bytes = PS_LOAD(&e->peak_bytes);
+	uint64_t peak_bytes = __atomic_load_n(&e->peak_bytes, __ATOMIC_ACQUIRE);
 	uint64_t allocs = __atomic_load_n(&e->allocs, __ATOMIC_ACQUIRE);
 	uint64_t alloc_bytes = __atomic_load_n(&e->alloc_bytes, __ATOMIC_ACQUIRE);
 	uint64_t grows = PS_LOAD(&e->realloc_grows);
@@ -441,9 +444,9 @@ static void encode_entry(const ps_entry *e)
 	put_varint(PS_LOAD(&e->size_max));
 	put_varint(peak_live);
 	put_varint(peak_bytes);
-	put_varint(rel_ticks(PS_LOAD(&e->first_alloc_ticks)));
-	put_varint(rel_ticks(PS_LOAD(&e->last_alloc_ticks)));
-	put_varint(rel_ticks(PS_LOAD(&e->last_free_ticks)));
+	put_varint(allocs ? rel_ticks(PS_LOAD(&e->first_alloc_ticks)) : 0);
+	put_varint(allocs ? rel_ticks(PS_LOAD(&e->last_alloc_ticks)) : 0);
+	put_varint(frees ? rel_ticks(PS_LOAD(&e->last_free_ticks)) : 0);
 	uint64_t life[PS_HIST_BUCKETS];
 	for (unsigned b = 0; b < PS_HIST_BUCKETS; b++)
 		life[b] = PS_LOAD(&e->own_life_hist[b]) +
@@ -600,7 +603,8 @@ void ps_writer_snapshot(int end_reason)
 		put_varint(now - start_mono);
 		record_end(at);
 		if (end_reason != PS_END_EXEC) {
-			finished = 1;
+			/* writer_main reads it without the lock */
+			__atomic_store_n(&finished, 1, __ATOMIC_RELEASE);
 			ps_recording = 0;
 		}
 	}

@@ -13,7 +13,7 @@ export POOLSCOUT_BUILD=$B
 passed=0
 failed=0
 failures=
-suites=${TESTS:-"unit_format unit_reader unit_wrappers unit_ranking unit_model exact truth golden cli views exports demo_scenarios real_programs unwind_diff stress fuzz_smoke asan browser"}
+suites=${TESTS:-"unit_format unit_reader unit_wrappers unit_ranking unit_model exact truth golden cli views exports demo_scenarios real_programs unwind_diff stress fuzz_smoke asan tsan preload_asan browser"}
 [ -z "${TESTS:-}" ] && [ "${REAL_WORLD:-0}" = 1 ] && suites="$suites real_world"
 
 run_suite() {
@@ -51,6 +51,8 @@ for s in $suites; do
 	stress) run_suite $s sh tests/integration/stress.sh ;;
 	fuzz_smoke) run_suite $s sh tests/fuzz/run.sh ;;
 	asan) run_suite $s sh tests/asan.sh ;;
+	tsan) run_suite $s sh tests/tsan/run.sh ;;
+	preload_asan) run_suite $s sh tests/preload_asan.sh ;;
 	browser) run_suite $s sh tests/browser/run.sh ;;
 	*) echo "unknown suite $s"; failed=$((failed + 1)) ;;
 	esac

@@ -101,3 +101,61 @@ $(TB)/unwind_diff: tests/progs/unwind_diff.c tests/progs/unwind_asm.S \
 		-Wl,-rpath,'$$ORIGIN' -o $@ -ldl
 
 test-build: $(UNWIND_DIFF_PROGS)
+
+# ThreadSanitizer (tests/tsan/run.sh): the preload's modules but hooks.c,
+# instrumented, as a shared object of their own (so the stacks they capture
+# skip their frames and keep the harness's, as in libpoolscout.so), and the
+# multithreaded harness that plays hooks.c's part, with the analyzer's
+# reader to check what was written. Default visibility: the harness calls
+# the modules directly.
+TSAN_SAN := -fsanitize=thread -fno-omit-frame-pointer
+# -Wno-tsan: stacks.c's fence for kernels without membarrier, which TSan
+# does not model (fork, which that protocol serves, is not exercised here)
+TSAN_CFLAGS := -O1 -g $(TSAN_SAN) $(WARN) -Wno-tsan -std=gnu11 -Iinclude \
+	-Ipreload
+TSAN_PRELOAD_SRC := $(filter-out preload/hooks.c,$(PRELOAD_SRC))
+
+$(TB)/tsan/libpoolscout.so: $(TSAN_PRELOAD_SRC) $(wildcard preload/*.h) \
+		$(wildcard include/*.h) $(B)/.deps-build
+	$(Q)mkdir -p $(dir $@)
+	@echo "  CC      $@ (ThreadSanitizer)"
+	$(Q)$(CC) $(TSAN_CFLAGS) -fPIC -ftls-model=initial-exec -shared \
+		-Wl,-soname,libpoolscout.so -o $@ $(TSAN_PRELOAD_SRC) $(PRELOAD_LIBS)
+
+# -fno-inline and no sibling calls or identical-code folding: every frame of
+# the harness's allocation paths stays a frame of its own
+$(TB)/tsan/harness: tests/tsan/harness.c analyzer/core/reader.c \
+		analyzer/core/memory.c analyzer/core/progress.c \
+		$(TB)/tsan/libpoolscout.so
+	@echo "  CC      $@ (ThreadSanitizer)"
+	$(Q)$(CC) $(TSAN_CFLAGS) -Ianalyzer/core -fno-inline \
+		-fno-optimize-sibling-calls -fno-ipa-icf -o $@ tests/tsan/harness.c \
+		analyzer/core/reader.c analyzer/core/memory.c \
+		analyzer/core/progress.c -L$(TB)/tsan -lpoolscout -Wl,-rpath,'$$ORIGIN' -lz -lpthread
+
+test-build: $(TB)/tsan/harness
+
+# The preload itself under AddressSanitizer and UBSan (tests/asan_preload.sh),
+# for programs run with the ASan runtime preloaded after it, so that its
+# hooks come first. hooks.c gets UBSan only: with the hooks in front of
+# ASan's, the runtime's own start-up (dlsym while it sets up its
+# interceptors) calls our malloc before ASan's shadow memory exists, where
+# any instrumented load faults. The other modules run only once it is up.
+AP := $(B)/asan-preload
+ASAN_PRELOAD_UBSAN := -fsanitize=undefined -fno-sanitize-recover=all
+ASAN_PRELOAD_SAN := -fsanitize=address $(ASAN_PRELOAD_UBSAN)
+ASAN_PRELOAD_OBJ := $(PRELOAD_SRC:preload/%.c=$(AP)/%.o)
+
+$(AP)/%.o: preload/%.c $(B)/.deps-build
+	$(Q)mkdir -p $(AP)
+	@echo "  CC      $< (AddressSanitizer, UBSan)"
+	$(Q)$(CC) -O1 -g $(WARN) -std=gnu11 -Iinclude -MMD -MP $(PRELOAD_CFLAGS) \
+		$(ASAN_PRELOAD_SAN) -c $< -o $@
+$(AP)/hooks.o: ASAN_PRELOAD_SAN := $(ASAN_PRELOAD_UBSAN)
+
+$(AP)/libpoolscout.so: $(ASAN_PRELOAD_OBJ)
+	@echo "  LD      $@"
+	$(Q)$(CC) -fsanitize=address,undefined -shared -Wl,-z,defs \
+		-Wl,-soname,libpoolscout.so -o $@ $(ASAN_PRELOAD_OBJ) $(PRELOAD_LIBS)
+
+test-build: $(AP)/libpoolscout.so
