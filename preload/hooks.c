@@ -17,6 +17,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <malloc.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +37,18 @@ int ps_forked;
 struct ps_real ps_real;
 
 /* ---- bootstrap ---------------------------------------------------------- */
+
+/* The next definitions of the process functions we wrap, found with the
+ * allocator's (before main, never from a signal handler: dlsym takes the
+ * loader's lock and may allocate). */
+static struct {
+	__typeof__(&execve) execve;
+	__typeof__(&execv) execv;
+	__typeof__(&execvp) execvp;
+	__typeof__(&execvpe) execvpe;
+	__typeof__(&fexecve) fexecve;
+	__typeof__(&pthread_setname_np) pthread_setname_np;
+} next_fn;
 
 static _Alignas(64) char boot_pool[64 << 10];
 static size_t boot_used;
@@ -72,6 +85,13 @@ static void resolve(void)
 	r.aligned_alloc = dlsym(RTLD_NEXT, "aligned_alloc");
 	r.malloc_usable_size = dlsym(RTLD_NEXT, "malloc_usable_size");
 	r.malloc = dlsym(RTLD_NEXT, "malloc");
+	next_fn.execve = (__typeof__(&execve))dlsym(RTLD_NEXT, "execve");
+	next_fn.execv = (__typeof__(&execv))dlsym(RTLD_NEXT, "execv");
+	next_fn.execvp = (__typeof__(&execvp))dlsym(RTLD_NEXT, "execvp");
+	next_fn.execvpe = (__typeof__(&execvpe))dlsym(RTLD_NEXT, "execvpe");
+	next_fn.fexecve = (__typeof__(&fexecve))dlsym(RTLD_NEXT, "fexecve");
+	next_fn.pthread_setname_np = (__typeof__(&pthread_setname_np))dlsym(
+		RTLD_NEXT, "pthread_setname_np");
 	if (!r.malloc || !r.free || !r.calloc || !r.realloc) {
 		static const char msg[] =
 			"poolscout: cannot find the next malloc; giving up\n";
@@ -297,20 +317,37 @@ PS_EXPORT void poolscout_mark_work(unsigned long long units)
 
 /* Writes the final snapshot before the image goes away. Only the process
  * that owns the profile does it: a vfork child shares our memory but not
- * our pid, and must not write the parent's file. */
-static void final_snapshot(int reason)
+ * our pid, and must not write the parent's file.
+ *
+ * Every signal is blocked while it runs, so a handler that ends the
+ * process (exit, _exit, exec: all legal from a handler) cannot interrupt
+ * the batch half-built and then wait for the writer lock its own thread
+ * holds; it runs once the batch is out, finds the profile finished, and
+ * ends the process as it asked. keep_blocked: leave them blocked (for
+ * _exit, whose status must be the one asked for). */
+static void final_snapshot_masked(int reason, int keep_blocked)
 {
 	if (!ps_recording || (pid_t)syscall(SYS_getpid) != ps_pid)
 		return;
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
 	int saved = ps_tls.guard;
 	ps_tls.guard = 1;
 	ps_writer_snapshot(reason);
 	ps_tls.guard = saved;
+	if (!keep_blocked)
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+static void final_snapshot(int reason)
+{
+	final_snapshot_masked(reason, 0);
 }
 
 PS_EXPORT void _exit(int status)
 {
-	final_snapshot(PS_END_UNDERSCORE_EXIT);
+	final_snapshot_masked(PS_END_UNDERSCORE_EXIT, 1);
 	syscall(SYS_exit_group, status);
 	__builtin_unreachable();
 }
@@ -320,45 +357,78 @@ PS_EXPORT void _Exit(int status)
 	_exit(status);
 }
 
-/* Finds the next definition of a libc function we wrap. */
-#define REAL(name)                                                        \
-	static __typeof__(&name) real_##name;                             \
-	if (!real_##name)                                                 \
-		real_##name = (__typeof__(&name))dlsym(RTLD_NEXT, #name)
+/* Before an exec: writes the snapshot and the END (exec) record, and
+ * keeps the writer lock until the exec is over, so the writer thread
+ * cannot append a periodic snapshot after the END while the kernel is
+ * still replacing the image (the file would read as partial). Returns
+ * 1 when it holds the lock; exec_failed() gives it back. A signal
+ * handler that ends the process meanwhile still writes its own final
+ * snapshot: the lock is its thread's. */
+static int exec_prepare(void)
+{
+	if (PS_UNLIKELY(!ps_real.malloc))
+		resolve(); /* exec from a constructor that ran before ours */
+	if (!ps_recording || (pid_t)syscall(SYS_getpid) != ps_pid)
+		return 0;
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	int saved = ps_tls.guard;
+	ps_tls.guard = 1;
+	ps_writer_lock();
+	ps_writer_snapshot(PS_END_EXEC);
+	ps_tls.guard = saved;
+	/* exec keeps the mask: give the new image the caller's */
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return 1;
+}
+
+static void exec_failed(int held)
+{
+	int saved = errno;
+	if (held)
+		ps_writer_unlock();
+	errno = saved;
+}
 
 PS_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 {
-	REAL(execve);
-	final_snapshot(PS_END_EXEC);
-	return real_execve(path, argv, envp);
+	int held = exec_prepare();
+	int rc = next_fn.execve(path, argv, envp);
+	exec_failed(held);
+	return rc;
 }
 
 PS_EXPORT int execv(const char *path, char *const argv[])
 {
-	REAL(execv);
-	final_snapshot(PS_END_EXEC);
-	return real_execv(path, argv);
+	int held = exec_prepare();
+	int rc = next_fn.execv(path, argv);
+	exec_failed(held);
+	return rc;
 }
 
 PS_EXPORT int execvp(const char *file, char *const argv[])
 {
-	REAL(execvp);
-	final_snapshot(PS_END_EXEC);
-	return real_execvp(file, argv);
+	int held = exec_prepare();
+	int rc = next_fn.execvp(file, argv);
+	exec_failed(held);
+	return rc;
 }
 
 PS_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
 {
-	REAL(execvpe);
-	final_snapshot(PS_END_EXEC);
-	return real_execvpe(file, argv, envp);
+	int held = exec_prepare();
+	int rc = next_fn.execvpe(file, argv, envp);
+	exec_failed(held);
+	return rc;
 }
 
 PS_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
 {
-	REAL(fexecve);
-	final_snapshot(PS_END_EXEC);
-	return real_fexecve(fd, argv, envp);
+	int held = exec_prepare();
+	int rc = next_fn.fexecve(fd, argv, envp);
+	exec_failed(held);
+	return rc;
 }
 
 /* The execl family: collect the variadic arguments into an argv on the
@@ -417,8 +487,9 @@ PS_EXPORT int execle(const char *path, const char *arg, ...)
 
 PS_EXPORT int pthread_setname_np(pthread_t thread, const char *name)
 {
-	REAL(pthread_setname_np);
-	int rc = real_pthread_setname_np(thread, name);
+	if (PS_UNLIKELY(!ps_real.malloc))
+		resolve();
+	int rc = next_fn.pthread_setname_np(thread, name);
 	if (rc == 0 && ps_recording) {
 		int saved = ps_tls.guard;
 		ps_tls.guard = 1;

@@ -30,6 +30,11 @@
 #include "ps_internal.h"
 
 static ps_lock_t writer_lock;
+/* What the calling thread holds: the lock alone (fork), or the lock while
+ * it encodes a batch. A thread-local, so a signal handler that interrupts
+ * its own thread sees it. */
+enum { WRITER_HELD = 1, WRITER_ENCODING = 2 };
+static __thread int writer_held PS_TLS;
 static int out_fd = -1;
 static dev_t out_dev;
 static ino_t out_ino;
@@ -509,20 +514,16 @@ static void encode_snapshot(uint64_t now_mono)
 	record_end(at);
 }
 
-void ps_writer_snapshot(int end_reason)
+/* Encodes and appends one batch; the caller holds the writer lock. */
+static void snapshot_locked(int end_reason)
 {
-	ps_lock_acquire(&writer_lock);
-	if (finished || open_failed) {
-		ps_lock_release(&writer_lock);
+	if (finished || open_failed)
 		return;
-	}
 	if (out_fd < 0) {
 		/* A fork child opens its file when it first has something
 		 * to say, so fork-and-exec children leave no empty files. */
-		if (!ps_threads_newest() || ps_writer_open()) {
-			ps_lock_release(&writer_lock);
+		if (!ps_threads_newest() || ps_writer_open())
 			return;
-		}
 	}
 	if (end_reason == PS_END_EXIT && last_thread_exit)
 		end_reason = PS_END_LAST_THREAD;
@@ -545,7 +546,25 @@ void ps_writer_snapshot(int end_reason)
 	}
 	if (!buf_failed && check_fd() == 0)
 		write_all(buf, buf_len);
-	ps_lock_release(&writer_lock);
+}
+
+void ps_writer_snapshot(int end_reason)
+{
+	/* A signal handler that ends the process can run on a thread that
+	 * holds the writer lock: inside fork's prepare handler (the batch
+	 * state is consistent: go on without the lock) or, if a snapshot
+	 * ran with signals open, in the middle of encoding (skip: the batch
+	 * state is half-built). Waiting for the lock would never end. */
+	int held = writer_held;
+	if (held == WRITER_ENCODING)
+		return;
+	if (!held)
+		ps_lock_acquire(&writer_lock);
+	writer_held = WRITER_ENCODING;
+	snapshot_locked(end_reason);
+	writer_held = held;
+	if (!held)
+		ps_lock_release(&writer_lock);
 }
 
 /* ---- the thread --------------------------------------------------------- */
@@ -640,10 +659,12 @@ void ps_writer_main_thread_exited(void)
 void ps_writer_lock(void)
 {
 	ps_lock_acquire(&writer_lock);
+	writer_held = WRITER_HELD;
 }
 
 void ps_writer_unlock(void)
 {
+	writer_held = 0;
 	ps_lock_release(&writer_lock);
 }
 
@@ -660,5 +681,6 @@ void ps_writer_reset_child(void)
 	snapshot_seq = 0;
 	stacks_written = 0;
 	threads_declared = 0;
+	writer_held = 0;
 	writer_lock.locked = 0;
 }

@@ -10,7 +10,7 @@ export POOLSCOUT_BUILD=$B
 passed=0
 failed=0
 failures=
-suites=${TESTS:-"unit_format unit_reader exact golden cli exports demo_scenarios real_programs stress fuzz_smoke asan"}
+suites=${TESTS:-"unit_format unit_reader exact golden cli exports demo_scenarios real_programs stress exit_paths fuzz_smoke asan"}
 
 run_suite() {
 	name=$1
@@ -38,6 +38,7 @@ for s in $suites; do
 	demo_scenarios) run_suite $s sh tests/integration/demo_scenarios.sh ;;
 	real_programs) run_suite $s sh tests/integration/real_programs.sh ;;
 	stress) run_suite $s sh tests/integration/stress.sh ;;
+	exit_paths) run_suite $s sh tests/integration/exit_paths.sh ;;
 	fuzz_smoke) run_suite $s sh tests/fuzz/run.sh ;;
 	asan) run_suite $s sh tests/asan.sh ;;
 	*) echo "unknown suite $s"; failed=$((failed + 1)) ;;
