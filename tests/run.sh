@@ -10,7 +10,7 @@ export POOLSCOUT_BUILD=$B
 passed=0
 failed=0
 failures=
-suites=${TESTS:-"unit_format unit_reader exact golden cli exports demo_scenarios real_programs stress exit_paths fuzz_smoke asan"}
+suites=${TESTS:-"unit_format unit_reader exact golden cli exports demo_scenarios real_programs stress exit_paths robust fuzz_smoke asan"}
 
 run_suite() {
 	name=$1
@@ -39,6 +39,7 @@ for s in $suites; do
 	real_programs) run_suite $s sh tests/integration/real_programs.sh ;;
 	stress) run_suite $s sh tests/integration/stress.sh ;;
 	exit_paths) run_suite $s sh tests/integration/exit_paths.sh ;;
+	robust) run_suite $s sh tests/integration/robust.sh ;;
 	fuzz_smoke) run_suite $s sh tests/fuzz/run.sh ;;
 	asan) run_suite $s sh tests/asan.sh ;;
 	*) echo "unknown suite $s"; failed=$((failed + 1)) ;;
