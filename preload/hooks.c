@@ -8,10 +8,13 @@
  * (it may call calloc) requests are served from a static bootstrap pool;
  * blocks from that pool are never handed to the real allocator.
  *
- * Life cycle: the ELF constructor reads the options, opens the profile and
- * starts the writer; before it ran, allocations pass through uncounted.
- * A fork child starts a fresh profile; exec and _exit write a final
- * snapshot first; the destructor writes the last one at exit.
+ * Life cycle: the first hook call of the process (or our ELF constructor,
+ * if it comes first) reads the options and opens the profile, so the
+ * constructors of libraries initialised before ours are recorded too. A
+ * single-threaded process has no writer thread: its hook calls write the
+ * periodic snapshots; the first hook call from a second thread starts the
+ * writer. A fork child starts a fresh profile; exec and _exit write a
+ * final snapshot first; the destructor writes the last one at exit.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -110,28 +113,52 @@ static void resolve(void)
 	resolving = 0;
 }
 
+static void start_profiling(void);
+
+/* 0 before the first hook call or the constructor, then 1 while
+ * start_profiling() runs, 2 once it has decided. */
+static int start_state;
+
+/* Hook calls since this thread last looked at the clock (see leave). */
+static __thread unsigned calls_since_poll PS_TLS;
+#define POLL_EVERY 256
+
 /* Enters the accounting path: returns 1 with the guard held when this call
  * should be recorded, 0 when it should just pass through. An allocation
  * made from inside a hook (libunwind, libc on our behalf, or a signal
- * handler that interrupted a hook) passes through and is only counted. */
+ * handler that interrupted a hook) passes through and is only counted.
+ * The first call of the process starts profiling (see start_profiling). */
 static inline int enter(int is_alloc)
 {
 	if (PS_UNLIKELY(!ps_real.malloc))
 		resolve();
 	if (PS_UNLIKELY(ps_tls.guard)) {
 		if (is_alloc && ps_recording && ps_tls.thread &&
-		    ps_tls.generation == ps_generation)
+		    ps_tls.generation == ps_generation &&
+		    ps_tls.guard < PS_GUARD_VFORK_CHILD)
 			PS_ADD(&ps_tls.thread->unrecorded_allocs, 1);
 		return 0;
 	}
-	if (!ps_recording)
-		return 0;
+	if (!ps_recording) {
+		if (PS_LIKELY(__atomic_load_n(&start_state, __ATOMIC_ACQUIRE)))
+			return 0;
+		start_profiling();
+		if (!ps_recording)
+			return 0;
+	}
 	ps_tls.guard = 1;
 	return 1;
 }
 
+/* Leaves the accounting path. Every POLL_EVERY calls, a process without
+ * a writer thread (single-threaded so far) writes its periodic snapshot
+ * from here. */
 static inline void leave(void)
 {
+	if (PS_UNLIKELY(++calls_since_poll >= POLL_EVERY)) {
+		calls_since_poll = 0;
+		ps_writer_poll();
+	}
 	ps_tls.guard = 0;
 }
 
@@ -373,11 +400,11 @@ static int exec_prepare(void)
 	sigset_t all, old;
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
-	int saved = ps_tls.guard;
-	ps_tls.guard = 1;
+	/* The guard stays up until the exec is over: a handler's
+	 * allocations meanwhile must not trigger a hook-driven snapshot. */
+	ps_tls.guard++;
 	ps_writer_lock();
 	ps_writer_snapshot(PS_END_EXEC);
-	ps_tls.guard = saved;
 	/* exec keeps the mask: give the new image the caller's */
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return 1;
@@ -386,8 +413,10 @@ static int exec_prepare(void)
 static void exec_failed(int held)
 {
 	int saved = errno;
-	if (held)
+	if (held) {
 		ps_writer_unlock();
+		ps_tls.guard--;
+	}
 	errno = saved;
 }
 
@@ -548,40 +577,64 @@ static void fork_child(void)
 	}
 }
 
-/* ---- constructor and destructor ----------------------------------------- */
+/* ---- start-up ------------------------------------------------------------ */
 
-__attribute__((constructor)) static void ps_init(int argc, char **argv,
-						  char **envp)
+static int set_root_pid; /* this process is the root of --no-children */
+
+/* Decides whether this process is profiled and, if so, sets up the tables
+ * and opens the profile. Runs once, from the first hook call or from our
+ * ELF constructor, whichever comes first: libraries whose constructors
+ * run before ours (libstdc++'s emergency exception pool, for one) are
+ * recorded too. This can be before libc has run every constructor, so it
+ * reads the environment without getenv, prints with write(2), and leaves
+ * what may take libc's locks (setenv, pthread_atfork) to the
+ * constructor. Another thread that calls a hook meanwhile passes through
+ * uncounted rather than wait. */
+static void start_profiling(void)
 {
-	(void)argc;
-	(void)argv;
-	resolve();
-	ps_tls.guard = 1;
+	int expected = 0;
+	if (!__atomic_compare_exchange_n(&start_state, &expected, 1, 0,
+					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		return;
+	if (PS_UNLIKELY(!ps_real.malloc))
+		resolve();
+	ps_tls.guard++;
 	ps_pid = (pid_t)syscall(SYS_getpid);
+	char **envp = ps_environ();
 	ps_options_load(envp);
+	int profiled = 1;
 	if (!ps_opt.children) {
 		/* Only the first process of the tree is profiled: `record`
 		 * names it, raw use marks the first one to start. */
 		const char *root = ps_env_get(envp, "POOLSCOUT_ROOT_PID");
-		if (root && atoi(root) != ps_pid) {
-			ps_tls.guard = 0;
-			return;
-		}
-		if (!root) {
-			char buf[16];
-			snprintf(buf, sizeof buf, "%d", (int)ps_pid);
-			setenv("POOLSCOUT_ROOT_PID", buf, 1);
-		}
+		if (root && atoi(root) != ps_pid)
+			profiled = 0;
+		set_root_pid = !root;
 	}
-	ps_stacks_init();
-	ps_threads_init();
-	ps_modules_refresh();
-	pthread_atfork(fork_prepare, fork_parent, fork_child);
-	if (ps_writer_open() == 0) {
-		ps_recording = 1;
-		ps_writer_start();
+	if (profiled) {
+		ps_stacks_init();
+		ps_threads_init();
+		ps_modules_refresh();
+		if (ps_writer_open() == 0)
+			ps_recording = 1;
 	}
-	ps_tls.guard = 0;
+	ps_tls.guard--;
+	__atomic_store_n(&start_state, 2, __ATOMIC_RELEASE);
+}
+
+__attribute__((constructor)) static void ps_init(void)
+{
+	resolve();
+	start_profiling();
+	ps_tls.guard++;
+	if (set_root_pid) {
+		char buf[16];
+		snprintf(buf, sizeof buf, "%d", (int)ps_pid);
+		setenv("POOLSCOUT_ROOT_PID", buf, 1);
+	}
+	if (ps_recording)
+		pthread_atfork(fork_prepare, fork_parent, fork_child);
+	ps_tls.guard--;
 }
 
 __attribute__((destructor)) static void ps_fini(void)

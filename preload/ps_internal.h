@@ -87,6 +87,9 @@ extern struct ps_options ps_opt;
 /* Reads every POOLSCOUT_* variable from envp into ps_opt; warns once per bad
  * value on stderr and keeps the default. Allocation-free. */
 void ps_options_load(char **envp);
+/* The process environment, allocation-free and usable before libc has
+ * set environ (then read once from /proc/self/environ). */
+char **ps_environ(void);
 /* Looks a variable up in envp without allocating; NULL when absent. */
 const char *ps_env_get(char **envp, const char *name);
 /* Writes "poolscout: <message>\n" to stderr without allocating. */
@@ -273,8 +276,12 @@ void ps_livetab_reset_child(void);
 /* Opens this process's profile and writes the PROCESS record. Returns 0, or
  * -errno after printing one warning. */
 int ps_writer_open(void);
-/* Starts the background snapshot thread if it is not running. */
+/* Starts the background snapshot thread if it is not running, unless the
+ * caller is the main thread: a single-threaded process gets no thread. */
 void ps_writer_start(void);
+/* From the hooks, with the guard held: in a process without a writer
+ * thread, writes a snapshot when one is due. */
+void ps_writer_poll(void);
 /* Writes one snapshot; with end_reason != 0 also the END record. Called
  * with the recursion guard held; serialised by the writer lock. */
 void ps_writer_snapshot(int end_reason);
@@ -285,6 +292,9 @@ void ps_writer_reset_child(void);
 void ps_writer_main_thread_exited(void);
 
 /* ---- hooks.c ------------------------------------------------------------ */
+/* ps_tls.guard in a vfork child, which runs on its parent's thread and
+ * memory: everything passes through, nothing is counted. */
+#define PS_GUARD_VFORK_CHILD (1 << 20)
 struct ps_tls {
 	int guard;            /* inside a hook: nested calls pass through */
 	uint32_t generation;  /* process generation the table belongs to */

@@ -45,6 +45,7 @@ static int thread_running;
 static int main_exited;
 static int last_thread_exit; /* the writer is ending the process */
 static uint64_t snapshot_seq;
+static uint64_t next_poll_ns; /* hook-driven snapshots: when the next is due */
 static uint64_t start_mono, start_real, start_ticks;
 static uint32_t stacks_written; /* highest stack id written */
 static uint32_t threads_declared; /* highest thread index written */
@@ -287,6 +288,7 @@ int ps_writer_open(void)
 	start_mono = ps_mono_ns();
 	start_real = ps_real_ns();
 	start_ticks = ps_ticks();
+	next_poll_ns = start_mono + (uint64_t)ps_opt.interval_ms * 1000000u;
 	buf_len = 0;
 	if (reserve(PS_FORMAT_HEADER_SIZE) == 0) {
 		ps_header_put(buf);
@@ -635,6 +637,14 @@ static void *writer_main(void *arg)
 
 void ps_writer_start(void)
 {
+	if (__atomic_load_n(&thread_running, __ATOMIC_ACQUIRE))
+		return;
+	/* A single-threaded process stays single-threaded (unshare with
+	 * CLONE_NEWUSER, and other calls, refuse a multithreaded caller):
+	 * it writes its snapshots from its own hook calls (ps_writer_poll).
+	 * The first hook call from a second thread starts the writer. */
+	if (gettid() == ps_pid)
+		return;
 	if (__atomic_exchange_n(&thread_running, 1, __ATOMIC_ACQ_REL))
 		return;
 	sigset_t all, old;
@@ -646,8 +656,27 @@ void ps_writer_start(void)
 	pthread_attr_setstacksize(&attr, 256 << 10);
 	pthread_t th;
 	if (pthread_create(&th, &attr, writer_main, NULL))
-		thread_running = 0; /* snapshots still happen at exit */
+		thread_running = 0; /* snapshots still come from the hooks */
 	pthread_attr_destroy(&attr);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+void ps_writer_poll(void)
+{
+	if (__atomic_load_n(&thread_running, __ATOMIC_ACQUIRE))
+		return;
+	uint64_t now = ps_mono_ns();
+	if (now < __atomic_load_n(&next_poll_ns, __ATOMIC_RELAXED))
+		return;
+	__atomic_store_n(&next_poll_ns,
+			 now + (uint64_t)ps_opt.interval_ms * 1000000u,
+			 __ATOMIC_RELAXED);
+	/* Signals wait until the batch is out: a handler that ends the
+	 * process must not find it half-built (see ps_writer_snapshot). */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	ps_writer_snapshot(0);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
@@ -679,6 +708,7 @@ void ps_writer_reset_child(void)
 	thread_running = 0;
 	main_exited = 0;
 	snapshot_seq = 0;
+	next_poll_ns = ps_mono_ns() + (uint64_t)ps_opt.interval_ms * 1000000u;
 	stacks_written = 0;
 	threads_declared = 0;
 	writer_held = 0;

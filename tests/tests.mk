@@ -10,7 +10,7 @@ PROG_CFLAGS := -O2 -g -fno-builtin -fno-optimize-sibling-calls -pthread \
 CMOCKA_LIBS := -lcmocka
 
 TEST_PROGS := $(TB)/planted $(TB)/exact $(TB)/cxx_objects $(TB)/stress $(TB)/many_stacks \
-	$(TB)/exitpaths $(TB)/dlclose_self \
+	$(TB)/exitpaths $(TB)/dlclose_self $(TB)/unshare_user $(TB)/early_ctor \
 	$(TB)/plugin.so
 UNIT_TESTS := $(TB)/test_format $(TB)/test_reader
 INTEGRATION_TESTS := $(TB)/test_exact
@@ -24,6 +24,15 @@ $(TB)/%: tests/progs/%.cpp $(B)/.deps-build
 	$(Q)mkdir -p $(TB)
 	@echo "  CXX     $<"
 	$(Q)$(CXX) $(PROG_CFLAGS) $< -o $@
+
+# early_ctor links early_lib.so, so the loader runs its constructor first
+$(TB)/early_lib.so: tests/progs/early_lib.c
+	$(Q)mkdir -p $(TB)
+	$(Q)$(CC) $(PROG_CFLAGS) -fPIC -shared -Wl,-soname,early_lib.so $< -o $@
+
+$(TB)/early_ctor: tests/progs/early_ctor.cpp $(TB)/early_lib.so
+	@echo "  CXX     $<"
+	$(Q)$(CXX) $(PROG_CFLAGS) $< -o $@ $(TB)/early_lib.so -Wl,-rpath,'$$ORIGIN'
 
 $(TB)/plugin.so: tests/progs/plugin.c
 	$(Q)mkdir -p $(TB)
