@@ -40,6 +40,8 @@ static dev_t out_dev;
 static ino_t out_ino;
 static char out_path[4200];
 static int open_failed;      /* warned once; this process runs unprofiled */
+static int write_stopped;    /* a batch could not go out: warned once */
+static uint64_t out_size;    /* bytes of complete batches in the file */
 static int finished;         /* an END other than exec was written */
 static int thread_running;
 static int main_exited;
@@ -213,11 +215,70 @@ static int write_all(const uint8_t *p, size_t n)
 		ssize_t w = write(out_fd, p, n);
 		if (w < 0 && errno == EINTR)
 			continue;
+		if (w == 0)
+			errno = ENOSPC;
 		if (w <= 0)
 			return -1;
 		p += w;
 		n -= (size_t)w;
 	}
+	return 0;
+}
+
+/* Stops writing for good after a batch could not go out: the file is cut
+ * back to its last complete batch (later batches would refer to stacks
+ * the lost one declared), one warning says so, and recording ends. */
+static void stop_writing(const char *why)
+{
+	if (ftruncate(out_fd, (off_t)out_size) == 0)
+		lseek(out_fd, (off_t)out_size, SEEK_SET);
+	if (!out_size)
+		ps_warn("cannot write %s: %s; running unprofiled", out_path,
+			why);
+	else
+		ps_warn("cannot write %s: %s; the profile ends at its last "
+			"complete snapshot (%llu bytes) and this process is no "
+			"longer recorded", out_path, why,
+			(unsigned long long)out_size);
+	write_stopped = 1;
+	ps_recording = 0;
+}
+
+/* Appends buf as one batch, whole or not at all. The file size limit
+ * (RLIMIT_FSIZE) is checked first, and SIGXFSZ is blocked around the
+ * write (a SIGXFSZ it raised anyway is taken back), so the host is never
+ * killed for our bytes while its own writes keep the disposition it
+ * chose. A short write (a full disk) is undone. Returns 0 or -1. */
+static int write_batch(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_FSIZE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    out_size + buf_len > (uint64_t)rl.rlim_cur) {
+		char why[96];
+		snprintf(why, sizeof why, "it would pass the file size limit "
+			 "(ulimit -f) of %llu bytes",
+			 (unsigned long long)rl.rlim_cur);
+		stop_writing(why);
+		return -1;
+	}
+	sigset_t xfsz, old;
+	sigemptyset(&xfsz);
+	sigaddset(&xfsz, SIGXFSZ);
+	pthread_sigmask(SIG_BLOCK, &xfsz, &old);
+	int rc = write_all(buf, buf_len);
+	int err = errno;
+	if (rc && err == EFBIG && !sigismember(&old, SIGXFSZ)) {
+		sigset_t pending;
+		struct timespec zero = { 0, 0 };
+		if (sigpending(&pending) == 0 && sigismember(&pending, SIGXFSZ))
+			sigtimedwait(&xfsz, NULL, &zero);
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc) {
+		stop_writing(strerror(err));
+		return -1;
+	}
+	out_size += buf_len;
 	return 0;
 }
 
@@ -295,9 +356,10 @@ int ps_writer_open(void)
 		buf_len = PS_FORMAT_HEADER_SIZE;
 	}
 	write_process_record();
-	if (buf_failed || write_all(buf, buf_len)) {
-		ps_warn("cannot write %s: %s; running unprofiled", out_path,
-			strerror(errno));
+	out_size = 0;
+	if (buf_failed || write_batch()) {
+		/* Not even the header went out: leave no unreadable file. */
+		unlink(out_path);
 		close(out_fd);
 		out_fd = -1;
 		open_failed = 1;
@@ -519,7 +581,7 @@ static void encode_snapshot(uint64_t now_mono)
 /* Encodes and appends one batch; the caller holds the writer lock. */
 static void snapshot_locked(int end_reason)
 {
-	if (finished || open_failed)
+	if (finished || open_failed || write_stopped)
 		return;
 	if (out_fd < 0) {
 		/* A fork child opens its file when it first has something
@@ -547,7 +609,7 @@ static void snapshot_locked(int end_reason)
 		}
 	}
 	if (!buf_failed && check_fd() == 0)
-		write_all(buf, buf_len);
+		write_batch();
 }
 
 void ps_writer_snapshot(int end_reason)
@@ -704,6 +766,8 @@ void ps_writer_reset_child(void)
 	if (out_fd >= 0)
 		close(out_fd);
 	out_fd = -1;
+	out_size = 0;
+	write_stopped = 0;
 	finished = 0;
 	thread_running = 0;
 	main_exited = 0;

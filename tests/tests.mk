@@ -10,7 +10,7 @@ PROG_CFLAGS := -O2 -g -fno-builtin -fno-optimize-sibling-calls -pthread \
 CMOCKA_LIBS := -lcmocka
 
 TEST_PROGS := $(TB)/planted $(TB)/exact $(TB)/cxx_objects $(TB)/stress $(TB)/many_stacks \
-	$(TB)/exitpaths $(TB)/dlclose_self $(TB)/unshare_user $(TB)/early_ctor \
+	$(TB)/exitpaths $(TB)/dlclose_self $(TB)/unshare_user $(TB)/early_ctor $(TB)/growing \
 	$(TB)/plugin.so
 UNIT_TESTS := $(TB)/test_format $(TB)/test_reader
 INTEGRATION_TESTS := $(TB)/test_exact

@@ -51,6 +51,51 @@ n=$(cum_allocs "$d" spin_work)
 expect "single-threaded, SIGKILL: snapshots written from the hooks ($n allocations)" \
 	'[ "$n" -ge 1000 ]'
 
+# ---- file size limit and full disk ----------------------------------------
+# growing makes a new stack with every allocation, so every snapshot adds
+# to the file; it prints how many allocations it made.
+d=$WORK/fsize
+mkdir -p "$d"
+count=$(cd "$d" && timeout 60 prlimit --fsize=65536 env LD_PRELOAD="$LIB" \
+	POOLSCOUT_INTERVAL_MS=10 "$T/growing" 1000 2>"$WORK/fsize.err")
+rc=$?
+expect "RLIMIT_FSIZE 64 KiB: the program is not killed by SIGXFSZ (status $rc)" '[ $rc = 0 ]'
+expect "RLIMIT_FSIZE: one warning that names the limit" \
+	'[ "$(grep -c poolscout: "$WORK/fsize.err")" = 1 ] && grep -q "file size limit" "$WORK/fsize.err"'
+f=$(ls "$d"/*.pscout)
+expect "RLIMIT_FSIZE: the profile stays under the limit" '[ "$(stat -c %s "$f")" -le 65536 ]'
+expect "RLIMIT_FSIZE: the profile reads" '"$PS" info "$f" >/dev/null 2>&1'
+d=$WORK/fsize2
+mkdir -p "$d"
+count=$(cd "$d" && timeout 60 prlimit --fsize=400000 env LD_PRELOAD="$LIB" \
+	POOLSCOUT_INTERVAL_MS=10 "$T/growing" 1000 2>/dev/null)
+n=$(cum_allocs "$d" main)
+expect "RLIMIT_FSIZE 400 KB: the snapshots that fit read, counts never above the program's ($n <= $count)" \
+	'[ "$n" -gt 0 ] && [ "$n" -le "$count" ]'
+
+mnt=$WORK/small-disk
+mkdir -p "$mnt"
+if ! mount -t tmpfs -o size=4m tmpfs "$mnt" 2>/dev/null; then
+	echo "SKIP full disk: cannot mount a small tmpfs here (needs root)"
+else
+	# leave about 600 KiB free (a few batches); the program deletes the
+	# filler half-way, so writes could resume after a torn batch
+	head -c $((3496 * 1024)) /dev/zero >"$mnt/filler" 2>/dev/null
+	count=$(cd "$mnt" && timeout 60 env LD_PRELOAD="$LIB" \
+		POOLSCOUT_INTERVAL_MS=10 "$T/growing" 1500 "$mnt/filler" 2>"$WORK/disk.err")
+	rc=$?
+	expect "full disk: the program runs to its end (status $rc)" '[ $rc = 0 ]'
+	expect "full disk: one warning, no space left" \
+		'[ "$(grep -c poolscout: "$WORK/disk.err")" = 1 ] && grep -q "No space left" "$WORK/disk.err"'
+	f=$(ls "$mnt"/*.pscout)
+	expect "full disk: the profile reads up to its last complete snapshot" \
+		'"$PS" info "$f" >"$WORK/disk.info" 2>&1'
+	n=$(report_json "$mnt" | jq '.totals.alloc_objects')
+	expect "full disk: counts never above the program's ($n <= $count)" \
+		'[ "$n" -gt 0 ] && [ "$n" -le "$count" ]'
+	umount "$mnt"
+fi
+
 # ---- allocations made before our constructor ------------------------------
 d=$WORK/early
 mkdir -p "$d"
