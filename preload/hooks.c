@@ -53,6 +53,10 @@ static struct {
 	__typeof__(&pthread_setname_np) pthread_setname_np;
 } next_fn;
 
+/* The next dlopen, for the trampoline below (hidden: reached without the
+ * GOT). */
+__attribute__((visibility("hidden"))) void *ps_next_dlopen;
+
 static _Alignas(64) char boot_pool[64 << 10];
 static size_t boot_used;
 static int resolving;
@@ -95,6 +99,7 @@ static void resolve(void)
 	next_fn.fexecve = (__typeof__(&fexecve))dlsym(RTLD_NEXT, "fexecve");
 	next_fn.pthread_setname_np = (__typeof__(&pthread_setname_np))dlsym(
 		RTLD_NEXT, "pthread_setname_np");
+	ps_next_dlopen = dlsym(RTLD_NEXT, "dlopen");
 	if (!r.malloc || !r.free || !r.calloc || !r.realloc) {
 		static const char msg[] =
 			"poolscout: cannot find the next malloc; giving up\n";
@@ -513,6 +518,70 @@ PS_EXPORT int execle(const char *path, const char *arg, ...)
 	va_end(ap);
 	return execve(path, argv, envp);
 }
+
+/* ---- dlopen and RTLD_DEEPBIND -------------------------------------------- */
+
+/* A library loaded with RTLD_DEEPBIND binds its malloc and free to the
+ * first definition in its own dependencies (libc) before the global scope
+ * where we sit: its allocations would bypass us, and the blocks it frees
+ * would look leaked. dlopen therefore loses the flag, with one warning,
+ * unless POOLSCOUT_KEEP_DEEPBIND asks to keep it.
+ *
+ * The wrapper must not become dlopen's caller: dlopen searches the
+ * calling object's RUNPATH and picks its namespace from the return
+ * address. So dlopen is a jump: this trampoline adjusts the mode in a C
+ * helper when RTLD_DEEPBIND is set and tail-jumps to the next dlopen with
+ * the caller's return address still on the stack. */
+__attribute__((visibility("hidden"))) int ps_dlopen_mode(const char *file,
+							  int mode);
+int ps_dlopen_mode(const char *file, int mode)
+{
+	static int warned;
+	if (PS_UNLIKELY(!ps_real.malloc))
+		resolve();
+	if (!(mode & RTLD_DEEPBIND))
+		return mode;
+	if (!ps_opt.keep_deepbind) {
+		if (!__atomic_exchange_n(&warned, 1, __ATOMIC_RELAXED))
+			ps_warn("dlopen(\"%s\") with RTLD_DEEPBIND: loading it "
+				"without, so its allocations are seen "
+				"(POOLSCOUT_KEEP_DEEPBIND=1 keeps the flag and "
+				"loses them)", file ? file : "(main program)");
+		return mode & ~RTLD_DEEPBIND;
+	}
+	if (!__atomic_exchange_n(&warned, 1, __ATOMIC_RELAXED))
+		ps_warn("dlopen(\"%s\") with RTLD_DEEPBIND kept "
+			"(POOLSCOUT_KEEP_DEEPBIND): its allocations bypass "
+			"poolscout, its frees of other blocks look like leaks",
+			file ? file : "(main program)");
+	return mode;
+}
+
+#if defined(__x86_64__)
+__asm__(".text\n"
+	".globl dlopen\n"
+	".type dlopen, @function\n"
+	"dlopen:\n"
+	"	movq ps_next_dlopen(%rip), %rax\n"
+	"	testq %rax, %rax\n"
+	"	jz 1f\n"
+	"	testl $" PS_STRINGIFY(RTLD_DEEPBIND) ", %esi\n"
+	"	jnz 1f\n"
+	"	jmp *%rax\n"
+	/* slow path: not resolved yet, or RTLD_DEEPBIND set */
+	"1:	pushq %rdi\n"
+	"	pushq %rsi\n"
+	"	subq $8, %rsp\n" /* 16-byte aligned for the call */
+	"	call ps_dlopen_mode\n"
+	"	addq $8, %rsp\n"
+	"	popq %rsi\n"
+	"	popq %rdi\n"
+	"	movl %eax, %esi\n"
+	"	jmp *ps_next_dlopen(%rip)\n"
+	".size dlopen, .-dlopen\n");
+#else
+/* Elsewhere the flag is left alone (a C wrapper would become the caller). */
+#endif
 
 PS_EXPORT int pthread_setname_np(pthread_t thread, const char *name)
 {

@@ -37,6 +37,7 @@ static const struct option_def {
 	{ "POOLSCOUT_CHILDREN", OPT_BOOL, &ps_opt.children, 0, 1 },
 	{ "POOLSCOUT_FILE_MODE", OPT_OCTAL, &ps_opt.file_mode, 0, 0777 },
 	{ "POOLSCOUT_SITE_PEAK", OPT_BOOL, &ps_opt.site_peak, 0, 1 },
+	{ "POOLSCOUT_KEEP_DEEPBIND", OPT_BOOL, &ps_opt.keep_deepbind, 0, 1 },
 };
 
 void ps_warn(const char *fmt, ...)

@@ -28,6 +28,8 @@
 #define PS_LIKELY(x) __builtin_expect(!!(x), 1)
 #define PS_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define PS_TLS __attribute__((tls_model("initial-exec")))
+#define PS_STRINGIFY_(x) #x
+#define PS_STRINGIFY(x) PS_STRINGIFY_(x)
 
 /* Relaxed atomics: owner-only counters are written with relaxed stores (no
  * lock prefix) and read by the writer thread with relaxed loads; counters
@@ -82,6 +84,7 @@ struct ps_options {
 	int children;
 	unsigned file_mode;
 	int site_peak; /* exact all-thread peak per stack (a shared counter) */
+	int keep_deepbind; /* leave RTLD_DEEPBIND on dlopen (see hooks.c) */
 };
 extern struct ps_options ps_opt;
 /* Reads every POOLSCOUT_* variable from envp into ps_opt; warns once per bad

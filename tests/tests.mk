@@ -11,6 +11,7 @@ CMOCKA_LIBS := -lcmocka
 
 TEST_PROGS := $(TB)/planted $(TB)/exact $(TB)/cxx_objects $(TB)/stress $(TB)/many_stacks \
 	$(TB)/exitpaths $(TB)/dlclose_self $(TB)/unshare_user $(TB)/early_ctor $(TB)/growing \
+	$(TB)/deepbind $(TB)/deepbind_lib.so \
 	$(TB)/plugin.so
 UNIT_TESTS := $(TB)/test_format $(TB)/test_reader
 INTEGRATION_TESTS := $(TB)/test_exact
@@ -33,6 +34,16 @@ $(TB)/early_lib.so: tests/progs/early_lib.c
 $(TB)/early_ctor: tests/progs/early_ctor.cpp $(TB)/early_lib.so
 	@echo "  CXX     $<"
 	$(Q)$(CXX) $(PROG_CFLAGS) $< -o $@ $(TB)/early_lib.so -Wl,-rpath,'$$ORIGIN'
+
+$(TB)/deepbind_lib.so: tests/progs/deepbind_lib.c
+	$(Q)mkdir -p $(TB)
+	$(Q)$(CC) $(PROG_CFLAGS) -fPIC -shared $< -o $@
+
+# found by dlopen through the program's RUNPATH
+$(TB)/deepbind: tests/progs/deepbind.c $(B)/.deps-build
+	$(Q)mkdir -p $(TB)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(PROG_CFLAGS) $< -o $@ -ldl -Wl,--enable-new-dtags,-rpath,'$$ORIGIN'
 
 $(TB)/plugin.so: tests/progs/plugin.c
 	$(Q)mkdir -p $(TB)

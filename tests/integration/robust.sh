@@ -96,6 +96,35 @@ else
 	umount "$mnt"
 fi
 
+# ---- RTLD_DEEPBIND ---------------------------------------------------------
+# deepbind_lib makes 1000 malloc/free pairs in deepbind_work; the program
+# finds it through its own RUNPATH ($ORIGIN), which a dlopen wrapper that
+# became the caller would break.
+for mode in deep plain; do
+	d=$WORK/deepbind-$mode
+	mkdir -p "$d"
+	out=$(POOLSCOUT_OUT=$d LD_PRELOAD=$LIB timeout 30 "$T/deepbind" $mode 2>"$WORK/deepbind.err")
+	rc=$?
+	expect "dlopen ($mode) through the program's RUNPATH: found, exit 0 ($rc)" \
+		'[ $rc = 0 ] && [ "$out" = 1000 ]'
+	r=$(report_json "$d" | jq -c '[.sites[] | select(.function == "deepbind_work") |
+		[.alloc_objects, .frees, .inuse_objects]] | add')
+	expect "dlopen ($mode): the library's 1000 allocations and 1000 frees, none live ($r)" \
+		'[ "$r" = "[1000,1000,0]" ]'
+	if [ $mode = deep ]; then
+		expect "RTLD_DEEPBIND: one warning" \
+			'[ "$(grep -c "poolscout:.*RTLD_DEEPBIND" "$WORK/deepbind.err")" = 1 ]'
+	else
+		expect "plain dlopen: no warning" '! grep -q poolscout: "$WORK/deepbind.err"'
+	fi
+done
+d=$WORK/deepbind-keep
+mkdir -p "$d"
+POOLSCOUT_KEEP_DEEPBIND=1 POOLSCOUT_OUT=$d LD_PRELOAD=$LIB timeout 30 "$T/deepbind" deep \
+	>/dev/null 2>"$WORK/deepbind.err"
+expect "POOLSCOUT_KEEP_DEEPBIND=1: kept, and a warning says what is lost" \
+	'grep -q "RTLD_DEEPBIND kept" "$WORK/deepbind.err"'
+
 # ---- allocations made before our constructor ------------------------------
 d=$WORK/early
 mkdir -p "$d"
