@@ -706,7 +706,25 @@ __attribute__((constructor)) static void ps_init(void)
 	ps_tls.guard--;
 }
 
+extern int __cxa_atexit(void (*fn)(void *), void *arg, void *dso);
+
+static void final_snapshot_at_exit(void *arg)
+{
+	(void)arg;
+	final_snapshot(PS_END_EXIT);
+}
+
+/* At exit. The destructors of the libraries the loader initialised before
+ * us (a library's static objects freeing what its constructor allocated)
+ * run after ours, and their frees belong in the profile. So this writes a
+ * snapshot and registers the final one as an exit handler: glibc runs
+ * handlers registered while it runs the others, so the END comes after
+ * every destructor. If that cannot be registered, the END is written now. */
 __attribute__((destructor)) static void ps_fini(void)
 {
-	final_snapshot(PS_END_EXIT);
+	if (!ps_recording || (pid_t)syscall(SYS_getpid) != ps_pid)
+		return;
+	final_snapshot(0);
+	if (__cxa_atexit(final_snapshot_at_exit, NULL, NULL) != 0)
+		final_snapshot(PS_END_EXIT);
 }

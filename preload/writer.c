@@ -689,8 +689,11 @@ static void *writer_main(void *arg)
 		if (__atomic_load_n(&main_exited, __ATOMIC_ACQUIRE) &&
 		    !other_threads_alive()) {
 			/* We are the last thread: end the process the way
-			 * glibc does when its last thread exits. */
+			 * glibc does when its last thread exits. The atexit
+			 * handlers and destructors run on this thread, and
+			 * their frees are the program's: record them. */
 			last_thread_exit = 1;
+			ps_tls.guard = 0;
 			exit(0);
 		}
 		ps_writer_snapshot(0);

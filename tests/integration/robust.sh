@@ -131,14 +131,31 @@ mkdir -p "$d"
 out=$(POOLSCOUT_OUT=$d LD_PRELOAD=$LIB timeout 30 "$T/early_ctor" 2>/dev/null)
 expect "early constructors: the program ran ($out)" '[ "$out" = "7 100" ]'
 report_json "$d" >"$WORK/early.json"
-n=$(jq '[.sites[] | select(.function == "early_ctor_alloc") |
-	select(.size_min == 777 and .size_max == 777) | .inuse_objects] | add // 0' "$WORK/early.json")
-expect "a library constructor that ran before ours: its 7 live blocks of 777 B ($n)" '[ "$n" = 7 ]'
+r=$(jq -c '[.sites[] | select(.function == "early_ctor_alloc") |
+	select(.size_min == 777 and .size_max == 777) | [.alloc_objects, .frees, .inuse_objects]] | add' "$WORK/early.json")
+expect "a library constructor that ran before ours: its 7 blocks of 777 B, freed by its destructor that runs after ours ($r)" \
+	'[ "$r" = "[7,7,0]" ]'
 # libstdc++ (GCC 12) keeps a 72,704-byte emergency exception pool (64
 # objects of 1 KiB + 64 dependent exceptions of 112 B), allocated by its
 # own initialiser.
 pool=$(jq '[.sites[] | select(.module | test("libstdc\\+\\+")) |
 	select(.size_max == 72704 and .inuse_objects == 1)] | length' "$WORK/early.json")
 expect "libstdc++'s emergency pool: one live block of 72704 B ($pool)" '[ "$pool" = 1 ]'
+
+# ---- frees after main: pthread_exit, atexit, destructors -------------------
+d=$WORK/late
+mkdir -p "$d"
+POOLSCOUT_OUT=$d LD_PRELOAD=$LIB timeout 30 "$T/late_frees" 2>/dev/null
+rc=$?
+expect "main ends with pthread_exit: the process still ends, status 0 ($rc)" '[ $rc = 0 ]'
+report_json "$d" >"$WORK/late.json"
+for f in atexit_alloc:50 dtor_alloc:30 worker_pairs:200; do
+	fn=${f%:*} want=${f#*:}
+	r=$(jq -c "[.sites[] | select(.function == \"$fn\") | [.alloc_objects, .frees, .inuse_objects]] | add" "$WORK/late.json")
+	expect "after pthread_exit from main: $fn $want allocated, $want freed, none live ($r)" \
+		'[ "$r" = "[$want,$want,0]" ]'
+done
+expect "after pthread_exit: complete, ended by the last thread" \
+	'"$PS" info --json "$d"/*.pscout 2>/dev/null | jq -e ".[0].end_reason == \"last thread ended\"" >/dev/null'
 
 finish
