@@ -51,6 +51,8 @@ static struct {
 	__typeof__(&execvpe) execvpe;
 	__typeof__(&fexecve) fexecve;
 	__typeof__(&pthread_setname_np) pthread_setname_np;
+	__typeof__(&exit) exit;
+	__typeof__(&quick_exit) quick_exit;
 } next_fn;
 
 /* The next dlopen, for the trampoline below (hidden: reached without the
@@ -100,6 +102,9 @@ static void resolve(void)
 	next_fn.pthread_setname_np = (__typeof__(&pthread_setname_np))dlsym(
 		RTLD_NEXT, "pthread_setname_np");
 	ps_next_dlopen = dlsym(RTLD_NEXT, "dlopen");
+	next_fn.exit = (__typeof__(&exit))dlsym(RTLD_NEXT, "exit");
+	next_fn.quick_exit = (__typeof__(&quick_exit))dlsym(RTLD_NEXT,
+							     "quick_exit");
 	if (!r.malloc || !r.free || !r.calloc || !r.realloc) {
 		static const char msg[] =
 			"poolscout: cannot find the next malloc; giving up\n";
@@ -646,6 +651,70 @@ static void fork_child(void)
 	}
 }
 
+/* ---- exit ------------------------------------------------------------------ */
+
+extern int __cxa_atexit(void (*fn)(void *), void *arg, void *dso);
+
+static int exiting; /* exit handlers have started to run */
+
+static void exit_begins(void *arg)
+{
+	(void)arg;
+	__atomic_store_n(&exiting, 1, __ATOMIC_RELEASE);
+}
+
+static void final_snapshot_at_exit(void *arg)
+{
+	(void)arg;
+	final_snapshot(PS_END_EXIT);
+}
+
+/* exit() while exit handlers run (from a signal handler, an exit handler
+ * or another thread): glibc then skips the handlers already under way,
+ * our destructor among them if it had not run yet, and ends the process.
+ * The final snapshot is written here instead. The first exit (return
+ * from main included) goes straight to libc. */
+PS_EXPORT void exit(int status)
+{
+	if (PS_UNLIKELY(!ps_real.malloc))
+		resolve();
+	if (__atomic_load_n(&exiting, __ATOMIC_ACQUIRE))
+		final_snapshot(PS_END_EXIT);
+	next_fn.exit(status);
+	__builtin_unreachable();
+}
+
+/* quick_exit runs no destructors: write the final snapshot first (the
+ * frees of at_quick_exit handlers are not seen). */
+PS_EXPORT void quick_exit(int status)
+{
+	if (PS_UNLIKELY(!ps_real.malloc))
+		resolve();
+	final_snapshot(PS_END_EXIT);
+	next_fn.quick_exit(status);
+	__builtin_unreachable();
+}
+
+/* At exit. The destructors of the libraries the loader initialised before
+ * us (a library's static objects freeing what its constructor allocated)
+ * run after ours, and their frees belong in the profile. So this
+ * registers the final snapshot as an exit handler (glibc runs handlers
+ * registered while it runs the others, so the END comes after every
+ * destructor) before it writes a snapshot of what is there now: a signal
+ * handler that calls exit once that snapshot has unblocked signals still
+ * finds the final one registered. If it cannot be registered, the END is
+ * written now. */
+__attribute__((destructor)) static void ps_fini(void)
+{
+	if (!ps_recording || (pid_t)syscall(SYS_getpid) != ps_pid)
+		return;
+	if (__cxa_atexit(final_snapshot_at_exit, NULL, NULL) != 0) {
+		final_snapshot(PS_END_EXIT);
+		return;
+	}
+	final_snapshot(0);
+}
+
 /* ---- start-up ------------------------------------------------------------ */
 
 static int set_root_pid; /* this process is the root of --no-children */
@@ -701,30 +770,10 @@ __attribute__((constructor)) static void ps_init(void)
 		snprintf(buf, sizeof buf, "%d", (int)ps_pid);
 		setenv("POOLSCOUT_ROOT_PID", buf, 1);
 	}
-	if (ps_recording)
+	if (ps_recording) {
 		pthread_atfork(fork_prepare, fork_parent, fork_child);
+		/* registered now, it runs before the loader's destructors */
+		__cxa_atexit(exit_begins, NULL, NULL);
+	}
 	ps_tls.guard--;
-}
-
-extern int __cxa_atexit(void (*fn)(void *), void *arg, void *dso);
-
-static void final_snapshot_at_exit(void *arg)
-{
-	(void)arg;
-	final_snapshot(PS_END_EXIT);
-}
-
-/* At exit. The destructors of the libraries the loader initialised before
- * us (a library's static objects freeing what its constructor allocated)
- * run after ours, and their frees belong in the profile. So this writes a
- * snapshot and registers the final one as an exit handler: glibc runs
- * handlers registered while it runs the others, so the END comes after
- * every destructor. If that cannot be registered, the END is written now. */
-__attribute__((destructor)) static void ps_fini(void)
-{
-	if (!ps_recording || (pid_t)syscall(SYS_getpid) != ps_pid)
-		return;
-	final_snapshot(0);
-	if (__cxa_atexit(final_snapshot_at_exit, NULL, NULL) != 0)
-		final_snapshot(PS_END_EXIT);
 }
