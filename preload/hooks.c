@@ -20,6 +20,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <malloc.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -53,6 +54,8 @@ static struct {
 	__typeof__(&pthread_setname_np) pthread_setname_np;
 	__typeof__(&exit) exit;
 	__typeof__(&quick_exit) quick_exit;
+	pid_t (*vfork)(void);
+	int (*clone)(int (*)(void *), void *, int, void *, ...);
 } next_fn;
 
 /* The next dlopen, for the trampoline below (hidden: reached without the
@@ -103,6 +106,9 @@ static void resolve(void)
 		RTLD_NEXT, "pthread_setname_np");
 	ps_next_dlopen = dlsym(RTLD_NEXT, "dlopen");
 	next_fn.exit = (__typeof__(&exit))dlsym(RTLD_NEXT, "exit");
+	next_fn.vfork = (pid_t (*)(void))dlsym(RTLD_NEXT, "vfork");
+	next_fn.clone = (int (*)(int (*)(void *), void *, int, void *, ...))
+		dlsym(RTLD_NEXT, "clone");
 	next_fn.quick_exit = (__typeof__(&quick_exit))dlsym(RTLD_NEXT,
 							     "quick_exit");
 	if (!r.malloc || !r.free || !r.calloc || !r.realloc) {
@@ -649,6 +655,125 @@ static void fork_child(void)
 		ps_forked = 1;
 		ps_recording = 1;
 	}
+}
+
+/* ---- vfork and clone ---------------------------------------------------------- */
+
+/* A vfork child runs on its parent's thread, stack and memory until it
+ * execs or exits: what it allocates is on the parent's heap but is not
+ * the parent's work, and must not go into the parent's tables. vfork
+ * cannot be wrapped by a C function (the child would return through a
+ * frame the parent then returns through again), so it is a trampoline
+ * (x86-64): it keeps the caller's return address in a thread-local slot,
+ * calls the next vfork, and then, in the child, raises the recursion guard
+ * to PS_GUARD_VFORK_CHILD (everything passes through uncounted; the
+ * parent's thread-local memory is the child's), in the parent restores it.
+ * glibc's vfork holds its own return address in a register across the
+ * system call, so the child's pushes below cannot hurt the parent. */
+static __thread uintptr_t vfork_return PS_TLS;
+static __thread int vfork_saved_guard PS_TLS;
+
+__attribute__((visibility("hidden"))) void *ps_vfork_enter(uintptr_t ret);
+void *ps_vfork_enter(uintptr_t ret)
+{
+	if (PS_UNLIKELY(!ps_real.malloc))
+		resolve();
+	vfork_return = ret;
+	vfork_saved_guard = ps_tls.guard;
+	return (void *)next_fn.vfork;
+}
+
+__attribute__((visibility("hidden"))) uintptr_t ps_vfork_leave(int pid);
+uintptr_t ps_vfork_leave(int pid)
+{
+	if (pid == 0)
+		ps_tls.guard = vfork_saved_guard + PS_GUARD_VFORK_CHILD;
+	else
+		ps_tls.guard = vfork_saved_guard;
+	return vfork_return;
+}
+
+#if defined(__x86_64__)
+__asm__(".text\n"
+	".globl vfork\n"
+	".type vfork, @function\n"
+	"vfork:\n"
+	"	popq %rdi\n"            /* our return address; rsp aligned */
+	"	call ps_vfork_enter\n"  /* keeps it; returns the next vfork */
+	"	call *%rax\n"           /* returns twice: child, then parent */
+	"	pushq %rax\n"
+	"	subq $8, %rsp\n"
+	"	movl %eax, %edi\n"
+	"	call ps_vfork_leave\n"  /* returns the return address */
+	"	addq $8, %rsp\n"
+	"	movq %rax, %rdx\n"
+	"	popq %rax\n"
+	"	jmp *%rdx\n"
+	".size vfork, .-vfork\n");
+#endif
+
+struct clone_start {
+	int (*fn)(void *);
+	void *arg;
+};
+
+/* The child of a clone without CLONE_VM: a fork that ran no atfork
+ * handlers. It resets the tables as a fork child does, runs the
+ * program's function, and writes its final snapshot: glibc ends it with
+ * the exit system call when the function returns. */
+static int clone_child_start(void *p)
+{
+	struct clone_start *start = p;
+	fork_child();
+	int rc = start->fn(start->arg);
+	final_snapshot_masked(PS_END_UNDERSCORE_EXIT, 1);
+	return rc;
+}
+
+/* Like the vfork child, the child of clone(CLONE_VM | CLONE_VFORK) runs
+ * on its parent's memory (and, without CLONE_SETTLS, its thread-local
+ * memory) while the parent waits: nothing it does is counted. */
+static int clone_vfork_child_start(void *p)
+{
+	struct clone_start *start = p;
+	ps_tls.guard += PS_GUARD_VFORK_CHILD;
+	return start->fn(start->arg);
+}
+
+/* clone() as glibc declares it. Without CLONE_VM the child is a copy of
+ * the process, like a fork child: it gets the fork treatment (our locks
+ * held across the call, its own tables and file). CLONE_VM | CLONE_VFORK
+ * children pass through uncounted. Other CLONE_VM children (threads made
+ * by hand) are left alone. */
+PS_EXPORT int clone(int (*fn)(void *), void *stack, int flags, void *arg, ...)
+{
+	va_list ap;
+	va_start(ap, arg);
+	pid_t *parent_tid = va_arg(ap, pid_t *);
+	void *tls = va_arg(ap, void *);
+	pid_t *child_tid = va_arg(ap, pid_t *);
+	va_end(ap);
+	if (PS_UNLIKELY(!ps_real.malloc))
+		resolve();
+	struct clone_start start = { fn, arg };
+	if (!(flags & CLONE_VM) && ps_recording && fn) {
+		fork_prepare();
+		int rc = next_fn.clone(clone_child_start, stack, flags, &start,
+				       parent_tid, tls, child_tid);
+		int saved = errno;
+		fork_parent();
+		errno = saved;
+		return rc;
+	}
+	if ((flags & (CLONE_VM | CLONE_VFORK | CLONE_SETTLS)) ==
+		    (CLONE_VM | CLONE_VFORK) && fn) {
+		int guard = ps_tls.guard;
+		int rc = next_fn.clone(clone_vfork_child_start, stack, flags,
+				       &start, parent_tid, tls, child_tid);
+		ps_tls.guard = guard; /* the child's was this thread's */
+		return rc;
+	}
+	return next_fn.clone(fn, stack, flags, arg, parent_tid, tls, child_tid);
 }
 
 /* ---- exit ------------------------------------------------------------------ */

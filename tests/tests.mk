@@ -11,7 +11,7 @@ CMOCKA_LIBS := -lcmocka
 
 TEST_PROGS := $(TB)/planted $(TB)/exact $(TB)/cxx_objects $(TB)/stress $(TB)/many_stacks \
 	$(TB)/exitpaths $(TB)/dlclose_self $(TB)/unshare_user $(TB)/early_ctor $(TB)/growing \
-	$(TB)/deepbind $(TB)/deepbind_lib.so $(TB)/late_frees \
+	$(TB)/deepbind $(TB)/deepbind_lib.so $(TB)/late_frees $(TB)/forks \
 	$(TB)/plugin.so
 UNIT_TESTS := $(TB)/test_format $(TB)/test_reader
 INTEGRATION_TESTS := $(TB)/test_exact

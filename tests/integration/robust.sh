@@ -5,6 +5,14 @@
 # (its own counts, its exit status, files that must or must not exist).
 . tests/lib.sh
 
+# preloaded DIR CMD...: CMD under the preload (not the timeout in front of
+# it), profiles in DIR, for at most 30 s
+preloaded() {
+	_dir=$1
+	shift
+	timeout 30 env POOLSCOUT_OUT="$_dir" LD_PRELOAD="$LIB" "$@"
+}
+
 # ---- dlopen + dlclose of the preload by the program itself ---------------
 for mode in local global; do
 	d=$WORK/dlclose-$mode
@@ -23,7 +31,7 @@ if [ $? != 0 ]; then
 else
 	d=$WORK/unshare
 	mkdir -p "$d"
-	out=$(POOLSCOUT_OUT=$d LD_PRELOAD=$LIB timeout 30 "$T/unshare_user" 2>&1)
+	out=$(preloaded "$d" "$T/unshare_user" 2>&1)
 	rc=$?
 	expect "unshare(CLONE_NEWUSER) under the preload succeeds ($out)" \
 		'[ $rc = 0 ] && [ "$out" = "unshare: ok threads=1" ]'
@@ -103,7 +111,7 @@ fi
 for mode in deep plain; do
 	d=$WORK/deepbind-$mode
 	mkdir -p "$d"
-	out=$(POOLSCOUT_OUT=$d LD_PRELOAD=$LIB timeout 30 "$T/deepbind" $mode 2>"$WORK/deepbind.err")
+	out=$(preloaded "$d" "$T/deepbind" $mode 2>"$WORK/deepbind.err")
 	rc=$?
 	expect "dlopen ($mode) through the program's RUNPATH: found, exit 0 ($rc)" \
 		'[ $rc = 0 ] && [ "$out" = 1000 ]'
@@ -120,7 +128,7 @@ for mode in deep plain; do
 done
 d=$WORK/deepbind-keep
 mkdir -p "$d"
-POOLSCOUT_KEEP_DEEPBIND=1 POOLSCOUT_OUT=$d LD_PRELOAD=$LIB timeout 30 "$T/deepbind" deep \
+POOLSCOUT_KEEP_DEEPBIND=1 preloaded "$d" "$T/deepbind" deep \
 	>/dev/null 2>"$WORK/deepbind.err"
 expect "POOLSCOUT_KEEP_DEEPBIND=1: kept, and a warning says what is lost" \
 	'grep -q "RTLD_DEEPBIND kept" "$WORK/deepbind.err"'
@@ -128,7 +136,7 @@ expect "POOLSCOUT_KEEP_DEEPBIND=1: kept, and a warning says what is lost" \
 # ---- allocations made before our constructor ------------------------------
 d=$WORK/early
 mkdir -p "$d"
-out=$(POOLSCOUT_OUT=$d LD_PRELOAD=$LIB timeout 30 "$T/early_ctor" 2>/dev/null)
+out=$(preloaded "$d" "$T/early_ctor" 2>/dev/null)
 expect "early constructors: the program ran ($out)" '[ "$out" = "7 100" ]'
 report_json "$d" >"$WORK/early.json"
 r=$(jq -c '[.sites[] | select(.function == "early_ctor_alloc") |
@@ -142,10 +150,54 @@ pool=$(jq '[.sites[] | select(.module | test("libstdc\\+\\+")) |
 	select(.size_max == 72704 and .inuse_objects == 1)] | length' "$WORK/early.json")
 expect "libstdc++'s emergency pool: one live block of 72704 B ($pool)" '[ "$pool" = 1 ]'
 
+# ---- vfork and clone children -------------------------------------------------
+# cum_in FILE FUNCTION: allocations whose stacks pass through FUNCTION
+cum_in() {
+	"$PS" top --json "$1" 2>/dev/null |
+		jq "[.rows[] | select(.function == \"$2\") | .cum] | add // 0"
+}
+# the profile of the process whose argv[1] is $2 (first match) in dir $1
+profile_of() {
+	"$PS" info --json "$1"/*.pscout 2>/dev/null |
+		jq -r "[.[] | select(.argv[1] == \"$2\")][0].file // empty"
+}
+for mode in vfork vfork-exec clone-vfork; do
+	d=$WORK/$mode
+	mkdir -p "$d"
+	preloaded "$d" "$T/forks" $mode 2>/dev/null
+	rc=$?
+	expect "$mode: exit 0 ($rc)" '[ $rc = 0 ]'
+	p=$(profile_of "$d" $mode)
+	n=$(cum_in "$p" parent_work)
+	c=$(cum_in "$p" vfork_child_work)
+	expect "$mode: the parent's 100 allocations are its own ($n), the child's 50 are not charged to it ($c)" \
+		'[ "$n" = 100 ] && [ "$c" = 0 ]'
+done
+expect "vfork child that _exits: no profile of its own (it shares the parent's memory)" \
+	'[ "$(ls "$WORK/vfork" | wc -l)" = 1 ]'
+p=$(profile_of "$WORK/vfork-exec" exec-target)
+n=$([ -n "$p" ] && cum_in "$p" exec_target_work)
+expect "vfork child that execs: the new image has its own profile with its 10 allocations (${n:-none})" \
+	'[ "$n" = 10 ]'
+d=$WORK/clone
+mkdir -p "$d"
+preloaded "$d" "$T/forks" clone 2>/dev/null
+rc=$?
+expect "clone without CLONE_VM: exit 0 ($rc)" '[ $rc = 0 ]'
+expect "clone without CLONE_VM: two profiles, like fork" '[ "$(ls "$d" | wc -l)" = 2 ]'
+"$PS" info --json "$d"/*.pscout >"$WORK/clone.json" 2>/dev/null
+child=$(jq -r '.[] | select(.pid != .ppid) | select(.argv[1] == "clone") | .file' "$WORK/clone.json" |
+	while read -r f; do [ "$(cum_in "$f" parent_work)" = 0 ] && echo "$f"; done)
+n=$([ -n "$child" ] && cum_in "$child" clone_child_work)
+expect "clone child: its own profile holds its 60 allocations (${n:-no profile})" '[ "$n" = 60 ]'
+expect "clone child: complete and marked forked" \
+	'[ -n "$child" ] && "$PS" info "$child" 2>/dev/null | grep -q "forked from a profiled process" &&
+	"$PS" info --json "$child" 2>/dev/null | jq -e ".[0].complete" >/dev/null'
+
 # ---- frees after main: pthread_exit, atexit, destructors -------------------
 d=$WORK/late
 mkdir -p "$d"
-POOLSCOUT_OUT=$d LD_PRELOAD=$LIB timeout 30 "$T/late_frees" 2>/dev/null
+preloaded "$d" "$T/late_frees" 2>/dev/null
 rc=$?
 expect "main ends with pthread_exit: the process still ends, status 0 ($rc)" '[ $rc = 0 ]'
 report_json "$d" >"$WORK/late.json"
