@@ -18,6 +18,7 @@
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <link.h>
 #include <errno.h>
 #include <malloc.h>
 #include <sched.h>
@@ -151,7 +152,7 @@ static inline int enter(int is_alloc)
 	if (PS_UNLIKELY(ps_tls.guard)) {
 		if (is_alloc && ps_recording && ps_tls.thread &&
 		    ps_tls.generation == ps_generation &&
-		    ps_tls.guard < PS_GUARD_VFORK_CHILD)
+		    ps_tls.guard < PS_GUARD_SILENT)
 			PS_ADD(&ps_tls.thread->unrecorded_allocs, 1);
 		return 0;
 	}
@@ -223,6 +224,40 @@ PS_EXPORT void *calloc(size_t n, size_t size)
 	return p;
 }
 
+typedef void *(*resize_fn)(void *old, size_t size, int flags);
+
+static void *next_realloc(void *old, size_t size, int flags)
+{
+	(void)flags;
+	return ps_real.realloc(old, size);
+}
+
+/* Resizes old with fn and charges it: the old block ends (or lives on,
+ * for a growth chain), the new one is allocated. The caller holds the
+ * guard. */
+static void *resize_recorded(void *old, size_t size, resize_fn fn, int flags)
+{
+	struct ps_live rec;
+	int tracked = ps_livetab_remove((uintptr_t)old, &rec);
+	void *p = fn(old, size, flags);
+	if (!p && size) {
+		/* Failed: the old block is untouched and still ours. */
+		if (tracked)
+			ps_livetab_insert(&rec);
+		return NULL;
+	}
+	if (tracked)
+		ps_account_release(&rec, p != NULL);
+	else
+		ps_account_unknown_free();
+	if (p) {
+		int grew = tracked && size > rec.size;
+		ps_account_alloc(p, size, tracked ? rec.chain_steps + grew : 0,
+				 grew);
+	}
+	return p;
+}
+
 PS_EXPORT void *realloc(void *old, size_t size)
 {
 	if (PS_UNLIKELY(is_boot(old))) {
@@ -241,25 +276,7 @@ PS_EXPORT void *realloc(void *old, size_t size)
 		return malloc(size);
 	if (!enter(1))
 		return ps_real.realloc(old, size);
-	struct ps_live rec;
-	int tracked = ps_livetab_remove((uintptr_t)old, &rec);
-	void *p = ps_real.realloc(old, size);
-	if (!p && size) {
-		/* Failed: the old block is untouched and still ours. */
-		if (tracked)
-			ps_livetab_insert(&rec);
-		leave();
-		return NULL;
-	}
-	if (tracked)
-		ps_account_release(&rec, p != NULL);
-	else
-		ps_account_unknown_free();
-	if (p) {
-		int grew = tracked && size > rec.size;
-		ps_account_alloc(p, size, tracked ? rec.chain_steps + grew : 0,
-				 grew);
-	}
+	void *p = resize_recorded(old, size, next_realloc, 0);
 	leave();
 	return p;
 }
@@ -274,17 +291,24 @@ PS_EXPORT void *reallocarray(void *old, size_t n, size_t size)
 	return realloc(old, total);
 }
 
-static void *aligned(size_t align, size_t size)
+/* An aligned block of alloc_size bytes, recorded as asked_size (pvalloc
+ * rounds the block up to whole pages; the program asked for less). */
+static void *aligned_sized(size_t align, size_t alloc_size, size_t asked_size)
 {
 	if (PS_UNLIKELY(resolving))
-		return boot_alloc(size, align);
+		return boot_alloc(alloc_size, align);
 	if (!enter(1))
-		return ps_real.memalign(align, size);
-	void *p = ps_real.memalign(align, size);
+		return ps_real.memalign(align, alloc_size);
+	void *p = ps_real.memalign(align, alloc_size);
 	if (PS_LIKELY(p != NULL))
-		ps_account_alloc(p, size, 0, 0);
+		ps_account_alloc(p, asked_size, 0, 0);
 	leave();
 	return p;
+}
+
+static void *aligned(size_t align, size_t size)
+{
+	return aligned_sized(align, size, size);
 }
 
 PS_EXPORT void *memalign(size_t align, size_t size)
@@ -335,7 +359,7 @@ PS_EXPORT void *pvalloc(size_t size)
 		errno = ENOMEM;
 		return NULL;
 	}
-	return aligned(page, rounded ? rounded : page);
+	return aligned_sized(page, rounded ? rounded : page, size);
 }
 
 PS_EXPORT size_t malloc_usable_size(void *p)
@@ -347,6 +371,400 @@ PS_EXPORT size_t malloc_usable_size(void *p)
 	if (PS_UNLIKELY(!ps_real.malloc))
 		resolve();
 	return ps_real.malloc_usable_size ? ps_real.malloc_usable_size(p) : 0;
+}
+
+/* ---- jemalloc's own entry points ----------------------------------------- */
+
+/* Programs built for jemalloc (redis) call mallocx, rallocx, xallocx,
+ * sdallocx and dallocx directly, also on blocks malloc returned: with
+ * jemalloc preloaded after us they would bypass our tables (missed
+ * allocations, frees that leave false leaks). They are forwarded to the
+ * next definition and charged like their standard twins; without
+ * jemalloc they are carried out with the standard functions. */
+enum jemalloc_op { J_MALLOCX, J_RALLOCX, J_XALLOCX, J_SDALLOCX, J_DALLOCX, J_OPS };
+static const char *const jemalloc_names[J_OPS] = {
+	"mallocx", "rallocx", "xallocx", "sdallocx", "dallocx"
+};
+static void *jemalloc_next_fn[J_OPS];
+
+static void *jemalloc_next(enum jemalloc_op op)
+{
+	void *f = __atomic_load_n(&jemalloc_next_fn[op], __ATOMIC_ACQUIRE);
+	if (PS_LIKELY(f != NULL))
+		return f;
+	if (PS_UNLIKELY(!ps_real.malloc))
+		resolve();
+	ps_tls.guard++;
+	f = dlsym(RTLD_NEXT, jemalloc_names[op]);
+	ps_tls.guard--;
+	__atomic_store_n(&jemalloc_next_fn[op], f, __ATOMIC_RELEASE);
+	return f;
+}
+
+#define MALLOCX_ZERO_FLAG 0x40
+#define MALLOCX_ALIGN_OF(flags) \
+	((flags) & 0x3f ? (size_t)1 << ((flags) & 0x3f) : 0)
+
+static void *mallocx_next(size_t size, int flags)
+{
+	void *(*f)(size_t, int) = (void *(*)(size_t, int))jemalloc_next(J_MALLOCX);
+	if (f)
+		return f(size, flags);
+	size_t align = MALLOCX_ALIGN_OF(flags);
+	void *p = align > 16 ? ps_real.memalign(align, size)
+			     : ps_real.malloc(size);
+	if (p && (flags & MALLOCX_ZERO_FLAG))
+		memset(p, 0, size);
+	return p;
+}
+
+static void *rallocx_next(void *old, size_t size, int flags)
+{
+	void *(*f)(void *, size_t, int) =
+		(void *(*)(void *, size_t, int))jemalloc_next(J_RALLOCX);
+	if (f)
+		return f(old, size, flags);
+	size_t align = MALLOCX_ALIGN_OF(flags);
+	if (align <= 16)
+		return ps_real.realloc(old, size);
+	void *p = ps_real.memalign(align, size);
+	if (p) {
+		size_t had = ps_real.malloc_usable_size
+				     ? ps_real.malloc_usable_size(old) : size;
+		memcpy(p, old, had < size ? had : size);
+		ps_real.free(old);
+	}
+	return p;
+}
+
+static void free_next(enum jemalloc_op op, void *p, size_t size, int flags)
+{
+	if (op == J_SDALLOCX) {
+		void (*f)(void *, size_t, int) =
+			(void (*)(void *, size_t, int))jemalloc_next(op);
+		if (f) {
+			f(p, size, flags);
+			return;
+		}
+	} else {
+		void (*f)(void *, int) = (void (*)(void *, int))jemalloc_next(op);
+		if (f) {
+			f(p, flags);
+			return;
+		}
+	}
+	ps_real.free(p);
+}
+
+void *mallocx(size_t size, int flags);
+void *rallocx(void *p, size_t size, int flags);
+size_t xallocx(void *p, size_t size, size_t extra, int flags);
+void sdallocx(void *p, size_t size, int flags);
+void dallocx(void *p, int flags);
+
+PS_EXPORT void *mallocx(size_t size, int flags)
+{
+	if (!enter(1))
+		return mallocx_next(size, flags);
+	ps_tls.guard = PS_GUARD_SILENT;
+	void *p = mallocx_next(size, flags);
+	ps_tls.guard = 1;
+	if (p)
+		ps_account_alloc(p, size, 0, 0);
+	leave();
+	return p;
+}
+
+static void *rallocx_silent(void *old, size_t size, int flags)
+{
+	ps_tls.guard = PS_GUARD_SILENT;
+	void *p = rallocx_next(old, size, flags);
+	ps_tls.guard = 1;
+	return p;
+}
+
+PS_EXPORT void *rallocx(void *old, size_t size, int flags)
+{
+	if (!enter(1))
+		return rallocx_next(old, size, flags);
+	void *p = resize_recorded(old, size, rallocx_silent, flags);
+	leave();
+	return p;
+}
+
+/* Resizes in place or not at all: the block keeps its record (its size
+ * there stays the one first asked for). */
+PS_EXPORT size_t xallocx(void *p, size_t size, size_t extra, int flags)
+{
+	size_t (*f)(void *, size_t, size_t, int) =
+		(size_t (*)(void *, size_t, size_t, int))jemalloc_next(J_XALLOCX);
+	if (f)
+		return f(p, size, extra, flags);
+	return ps_real.malloc_usable_size ? ps_real.malloc_usable_size(p) : 0;
+}
+
+static void jemalloc_free(enum jemalloc_op op, void *p, size_t size, int flags)
+{
+	if (!p)
+		return;
+	if (!enter(0)) {
+		free_next(op, p, size, flags);
+		return;
+	}
+	ps_account_free(p);
+	ps_tls.guard = PS_GUARD_SILENT;
+	free_next(op, p, size, flags);
+	ps_tls.guard = 1;
+	leave();
+}
+
+PS_EXPORT void sdallocx(void *p, size_t size, int flags)
+{
+	jemalloc_free(J_SDALLOCX, p, size, flags);
+}
+
+PS_EXPORT void dallocx(void *p, int flags)
+{
+	jemalloc_free(J_DALLOCX, p, 0, flags);
+}
+
+/* ---- C++ operator new and delete ------------------------------------------ */
+
+/* libstdc++'s operators call malloc and free, which we see; but
+ * tcmalloc and jemalloc define their own, which go straight to their
+ * allocator, and libstdc++'s aligned new rounds the size up to a multiple
+ * of the alignment. So the operators are hooked too: each records the
+ * size the program asked for and calls the next definition with the
+ * guard at PS_GUARD_SILENT, so the malloc or free that one makes is not
+ * counted again. A throwing new calls the next nothrow variant (an
+ * exception must not cross a frame that holds the guard); only when that
+ * fails does it call the throwing one, unguarded, to run the new_handler
+ * and throw. */
+enum cxx_op {
+	NEW, NEW_ARRAY, NEW_NOTHROW, NEW_ARRAY_NOTHROW,
+	NEW_ALIGN, NEW_ARRAY_ALIGN, NEW_ALIGN_NOTHROW, NEW_ARRAY_ALIGN_NOTHROW,
+	DELETE, DELETE_ARRAY, DELETE_SIZED, DELETE_ARRAY_SIZED,
+	DELETE_NOTHROW, DELETE_ARRAY_NOTHROW, DELETE_ALIGN, DELETE_ARRAY_ALIGN,
+	DELETE_SIZED_ALIGN, DELETE_ARRAY_SIZED_ALIGN, DELETE_ALIGN_NOTHROW,
+	DELETE_ARRAY_ALIGN_NOTHROW, CXX_OPS
+};
+
+static const char *const cxx_names[CXX_OPS] = {
+	"_Znwm", "_Znam", "_ZnwmRKSt9nothrow_t", "_ZnamRKSt9nothrow_t",
+	"_ZnwmSt11align_val_t", "_ZnamSt11align_val_t",
+	"_ZnwmSt11align_val_tRKSt9nothrow_t",
+	"_ZnamSt11align_val_tRKSt9nothrow_t",
+	"_ZdlPv", "_ZdaPv", "_ZdlPvm", "_ZdaPvm", "_ZdlPvRKSt9nothrow_t",
+	"_ZdaPvRKSt9nothrow_t", "_ZdlPvSt11align_val_t", "_ZdaPvSt11align_val_t",
+	"_ZdlPvmSt11align_val_t", "_ZdaPvmSt11align_val_t",
+	"_ZdlPvSt11align_val_tRKSt9nothrow_t",
+	"_ZdaPvSt11align_val_tRKSt9nothrow_t",
+};
+static void *cxx_next_fn[CXX_OPS];
+static const char nothrow_tag; /* std::nothrow_t is empty: any address */
+
+/* The next definition of operator op (resolved on first use: a C program
+ * may load libstdc++ later with a plugin), or NULL. */
+static void *cxx_next(enum cxx_op op)
+{
+	void *f = __atomic_load_n(&cxx_next_fn[op], __ATOMIC_ACQUIRE);
+	if (PS_LIKELY(f != NULL))
+		return f;
+	if (PS_UNLIKELY(!ps_real.malloc))
+		resolve();
+	ps_tls.guard++;
+	f = dlsym(RTLD_NEXT, cxx_names[op]);
+	ps_tls.guard--;
+	__atomic_store_n(&cxx_next_fn[op], f, __ATOMIC_RELEASE);
+	return f;
+}
+
+typedef void *(*new_fn)(size_t);
+typedef void *(*new_nothrow_fn)(size_t, const void *);
+typedef void *(*new_align_fn)(size_t, size_t);
+typedef void *(*new_align_nothrow_fn)(size_t, size_t, const void *);
+
+/* Calls the next nothrow new (aligned when align != 0), or malloc and
+ * memalign when there is none. */
+static void *next_new_nothrow(int array, size_t size, size_t align)
+{
+	if (!align) {
+		new_nothrow_fn f = (new_nothrow_fn)cxx_next(
+			array ? NEW_ARRAY_NOTHROW : NEW_NOTHROW);
+		return f ? f(size, &nothrow_tag) : ps_real.malloc(size ? size : 1);
+	}
+	new_align_nothrow_fn f = (new_align_nothrow_fn)cxx_next(
+		array ? NEW_ARRAY_ALIGN_NOTHROW : NEW_ALIGN_NOTHROW);
+	return f ? f(size, align, &nothrow_tag)
+		 : ps_real.memalign(align, size ? size : 1);
+}
+
+/* The recorded part of every new: returns the block, or NULL when the
+ * next allocator failed or this call is not recorded (*recorded = 0). */
+static void *cxx_new(int array, size_t size, size_t align, int *recorded)
+{
+	*recorded = enter(1);
+	if (!*recorded)
+		return NULL;
+	ps_tls.guard = PS_GUARD_SILENT;
+	void *p = next_new_nothrow(array, size, align);
+	ps_tls.guard = 1;
+	if (p)
+		ps_account_alloc(p, size, 0, 0);
+	leave();
+	return p;
+}
+
+static void *cxx_new_throwing(int array, size_t size, size_t align)
+{
+	int recorded;
+	void *p = cxx_new(array, size, align, &recorded);
+	if (p)
+		return p;
+	/* not recorded, or out of memory: the next one runs the
+	 * new_handler and throws */
+	if (!align) {
+		new_fn f = (new_fn)cxx_next(array ? NEW_ARRAY : NEW);
+		return f ? f(size) : ps_real.malloc(size ? size : 1);
+	}
+	new_align_fn f = (new_align_fn)cxx_next(array ? NEW_ARRAY_ALIGN
+						      : NEW_ALIGN);
+	return f ? f(size, align) : ps_real.memalign(align, size ? size : 1);
+}
+
+static void *cxx_new_nothrow(int array, size_t size, size_t align)
+{
+	int recorded;
+	void *p = cxx_new(array, size, align, &recorded);
+	return recorded ? p : next_new_nothrow(array, size, align);
+}
+
+/* The mangled operators, declared for C (align_val_t is a size_t enum,
+ * nothrow_t a reference). */
+void *_Znwm(size_t size);
+void *_Znam(size_t size);
+void *_ZnwmSt11align_val_t(size_t size, size_t align);
+void *_ZnamSt11align_val_t(size_t size, size_t align);
+void *_ZnwmRKSt9nothrow_t(size_t size, const void *nt);
+void *_ZnamRKSt9nothrow_t(size_t size, const void *nt);
+void *_ZnwmSt11align_val_tRKSt9nothrow_t(size_t size, size_t align,
+					 const void *nt);
+void *_ZnamSt11align_val_tRKSt9nothrow_t(size_t size, size_t align,
+					 const void *nt);
+void _ZdlPv(void *p);
+void _ZdaPv(void *p);
+void _ZdlPvm(void *p, size_t n);
+void _ZdaPvm(void *p, size_t n);
+void _ZdlPvRKSt9nothrow_t(void *p, const void *nt);
+void _ZdaPvRKSt9nothrow_t(void *p, const void *nt);
+void _ZdlPvSt11align_val_t(void *p, size_t al);
+void _ZdaPvSt11align_val_t(void *p, size_t al);
+void _ZdlPvmSt11align_val_t(void *p, size_t n, size_t al);
+void _ZdaPvmSt11align_val_t(void *p, size_t n, size_t al);
+void _ZdlPvSt11align_val_tRKSt9nothrow_t(void *p, size_t al, const void *nt);
+void _ZdaPvSt11align_val_tRKSt9nothrow_t(void *p, size_t al, const void *nt);
+
+PS_EXPORT void *_Znwm(size_t size) { return cxx_new_throwing(0, size, 0); }
+PS_EXPORT void *_Znam(size_t size) { return cxx_new_throwing(1, size, 0); }
+PS_EXPORT void *_ZnwmSt11align_val_t(size_t size, size_t align)
+{
+	return cxx_new_throwing(0, size, align);
+}
+PS_EXPORT void *_ZnamSt11align_val_t(size_t size, size_t align)
+{
+	return cxx_new_throwing(1, size, align);
+}
+PS_EXPORT void *_ZnwmRKSt9nothrow_t(size_t size, const void *nt)
+{
+	(void)nt;
+	return cxx_new_nothrow(0, size, 0);
+}
+PS_EXPORT void *_ZnamRKSt9nothrow_t(size_t size, const void *nt)
+{
+	(void)nt;
+	return cxx_new_nothrow(1, size, 0);
+}
+PS_EXPORT void *_ZnwmSt11align_val_tRKSt9nothrow_t(size_t size, size_t align,
+						    const void *nt)
+{
+	(void)nt;
+	return cxx_new_nothrow(0, size, align);
+}
+PS_EXPORT void *_ZnamSt11align_val_tRKSt9nothrow_t(size_t size, size_t align,
+						    const void *nt)
+{
+	(void)nt;
+	return cxx_new_nothrow(1, size, align);
+}
+
+/* Every delete: charge the free, then the next operator with the same
+ * arguments (a, b: the size and/or alignment, as that variant takes). */
+typedef void (*delete_fn)(void *, size_t, size_t);
+
+static void cxx_delete(enum cxx_op op, void *p, size_t a, size_t b)
+{
+	if (!p)
+		return;
+	/* Every variant takes at most two word arguments after p and the
+	 * callee ignores the ones it does not take (SysV x86-64 ABI). */
+	delete_fn next = (delete_fn)cxx_next(op);
+	if (!enter(0)) {
+		if (next)
+			next(p, a, b);
+		else
+			ps_real.free(p);
+		return;
+	}
+	ps_account_free(p);
+	ps_tls.guard = PS_GUARD_SILENT;
+	if (next)
+		next(p, a, b);
+	else
+		ps_real.free(p);
+	ps_tls.guard = 1;
+	leave();
+}
+
+PS_EXPORT void _ZdlPv(void *p) { cxx_delete(DELETE, p, 0, 0); }
+PS_EXPORT void _ZdaPv(void *p) { cxx_delete(DELETE_ARRAY, p, 0, 0); }
+PS_EXPORT void _ZdlPvm(void *p, size_t n) { cxx_delete(DELETE_SIZED, p, n, 0); }
+PS_EXPORT void _ZdaPvm(void *p, size_t n)
+{
+	cxx_delete(DELETE_ARRAY_SIZED, p, n, 0);
+}
+PS_EXPORT void _ZdlPvRKSt9nothrow_t(void *p, const void *nt)
+{
+	cxx_delete(DELETE_NOTHROW, p, (size_t)nt, 0);
+}
+PS_EXPORT void _ZdaPvRKSt9nothrow_t(void *p, const void *nt)
+{
+	cxx_delete(DELETE_ARRAY_NOTHROW, p, (size_t)nt, 0);
+}
+PS_EXPORT void _ZdlPvSt11align_val_t(void *p, size_t al)
+{
+	cxx_delete(DELETE_ALIGN, p, al, 0);
+}
+PS_EXPORT void _ZdaPvSt11align_val_t(void *p, size_t al)
+{
+	cxx_delete(DELETE_ARRAY_ALIGN, p, al, 0);
+}
+PS_EXPORT void _ZdlPvmSt11align_val_t(void *p, size_t n, size_t al)
+{
+	cxx_delete(DELETE_SIZED_ALIGN, p, n, al);
+}
+PS_EXPORT void _ZdaPvmSt11align_val_t(void *p, size_t n, size_t al)
+{
+	cxx_delete(DELETE_ARRAY_SIZED_ALIGN, p, n, al);
+}
+PS_EXPORT void _ZdlPvSt11align_val_tRKSt9nothrow_t(void *p, size_t al,
+						  const void *nt)
+{
+	cxx_delete(DELETE_ALIGN_NOTHROW, p, al, (size_t)nt);
+}
+PS_EXPORT void _ZdaPvSt11align_val_tRKSt9nothrow_t(void *p, size_t al,
+						  const void *nt)
+{
+	cxx_delete(DELETE_ARRAY_ALIGN_NOTHROW, p, al, (size_t)nt);
 }
 
 /* ---- units of work (include/poolscout.h) -------------------------------- */
@@ -666,7 +1084,7 @@ static void fork_child(void)
  * frame the parent then returns through again), so it is a trampoline
  * (x86-64): it keeps the caller's return address in a thread-local slot,
  * calls the next vfork, and then, in the child, raises the recursion guard
- * to PS_GUARD_VFORK_CHILD (everything passes through uncounted; the
+ * to PS_GUARD_SILENT (everything passes through uncounted; the
  * parent's thread-local memory is the child's), in the parent restores it.
  * glibc's vfork holds its own return address in a register across the
  * system call, so the child's pushes below cannot hurt the parent. */
@@ -687,7 +1105,7 @@ __attribute__((visibility("hidden"))) uintptr_t ps_vfork_leave(int pid);
 uintptr_t ps_vfork_leave(int pid)
 {
 	if (pid == 0)
-		ps_tls.guard = vfork_saved_guard + PS_GUARD_VFORK_CHILD;
+		ps_tls.guard = vfork_saved_guard + PS_GUARD_SILENT;
 	else
 		ps_tls.guard = vfork_saved_guard;
 	return vfork_return;
@@ -736,7 +1154,7 @@ static int clone_child_start(void *p)
 static int clone_vfork_child_start(void *p)
 {
 	struct clone_start *start = p;
-	ps_tls.guard += PS_GUARD_VFORK_CHILD;
+	ps_tls.guard += PS_GUARD_SILENT;
 	return start->fn(start->arg);
 }
 
@@ -885,9 +1303,89 @@ static void start_profiling(void)
 	__atomic_store_n(&start_state, 2, __ATOMIC_RELEASE);
 }
 
+/* Our own malloc, whatever the global scope binds "malloc" to. */
+extern __typeof__(malloc) ps_self_malloc
+	__attribute__((alias("malloc"), copy(malloc), visibility("hidden")));
+
+/* When another allocator comes first, the hooks it does not define (say
+ * pvalloc, which jemalloc lacks) must still use it, not the libc one that
+ * RTLD_NEXT finds after us: its free will get the block. */
+static void use_first_allocator(void)
+{
+#define FIRST(field, name)                                                \
+	do {                                                              \
+		void *f = dlsym(RTLD_DEFAULT, name);                      \
+		Dl_info a, b;                                             \
+		if (f && !(dladdr(f, &a) && dladdr((void *)ps_self_malloc, &b) && \
+			   a.dli_fbase == b.dli_fbase))                   \
+			memcpy(&ps_real.field, &f, sizeof f);             \
+	} while (0)
+	FIRST(free, "free");
+	FIRST(calloc, "calloc");
+	FIRST(realloc, "realloc");
+	FIRST(memalign, "memalign");
+	FIRST(posix_memalign, "posix_memalign");
+	FIRST(aligned_alloc, "aligned_alloc");
+	FIRST(malloc_usable_size, "malloc_usable_size");
+	FIRST(malloc, "malloc");
+#undef FIRST
+}
+
+/* Whether the program's malloc calls reach our hooks. An allocator
+ * preloaded before us (LD_PRELOAD=libjemalloc.so.2:libpoolscout.so), a
+ * program that defines malloc itself, or a dlopen of libpoolscout.so
+ * leaves them going elsewhere: say exactly what to do, and write no
+ * profile (it would claim the program allocated nothing). */
+static int interposed(void)
+{
+	void *found = dlsym(RTLD_DEFAULT, "malloc");
+	if (!found || found == (void *)ps_self_malloc)
+		return 1;
+	Dl_info other = { 0 }, self = { 0 };
+	struct link_map *other_map = NULL;
+	dladdr1(found, &other, (void **)&other_map, RTLD_DL_LINKMAP);
+	dladdr((void *)ps_self_malloc, &self);
+	const char *self_path = self.dli_fname ? self.dli_fname
+					       : "libpoolscout.so";
+	const char *other_path = other.dli_fname && *other.dli_fname
+					 ? other.dli_fname : "another object";
+	const char *base = strrchr(other_path, '/');
+	base = base ? base + 1 : other_path;
+	void *main_map = dlopen(NULL, RTLD_NOW | RTLD_NOLOAD);
+	if (other_map && (void *)other_map == main_map)
+		ps_warn("the program defines malloc itself: poolscout cannot "
+			"see its allocations; this process is not profiled");
+	else if (!strncmp(base, "libc.so", 7))
+		ps_warn("%s was loaded after the program's malloc was bound "
+			"(with dlopen?): no allocation would be seen, so this "
+			"process is not profiled. Preload it: LD_PRELOAD=%s "
+			"PROGRAM, or poolscout record -- PROGRAM",
+			self_path, self_path);
+	else
+		ps_warn("malloc here is the one in %s, which comes before %s "
+			"in LD_PRELOAD: no allocation would be seen, so this "
+			"process is not profiled. Put libpoolscout.so first: "
+			"LD_PRELOAD=\"%s %s\" (poolscout record does this)",
+			other_path, self_path, self_path, other_path);
+	use_first_allocator();
+	return 0;
+}
+
 __attribute__((constructor)) static void ps_init(void)
 {
 	resolve();
+	if (!interposed()) {
+		int expected = 0;
+		/* never start; if a hook already did, drop the profile */
+		if (!__atomic_compare_exchange_n(&start_state, &expected, 2, 0,
+						 __ATOMIC_ACQ_REL,
+						 __ATOMIC_ACQUIRE)) {
+			ps_tls.guard++;
+			ps_writer_abandon();
+			ps_tls.guard--;
+		}
+		return;
+	}
 	start_profiling();
 	ps_tls.guard++;
 	if (set_root_pid) {

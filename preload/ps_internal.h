@@ -288,6 +288,9 @@ void ps_writer_poll(void);
 /* Writes one snapshot; with end_reason != 0 also the END record. Called
  * with the recursion guard held; serialised by the writer lock. */
 void ps_writer_snapshot(int end_reason);
+/* Stops for good and deletes the profile written so far (this process
+ * turned out not to be profilable). */
+void ps_writer_abandon(void);
 void ps_writer_lock(void);
 void ps_writer_unlock(void);
 void ps_writer_reset_child(void);
@@ -295,9 +298,10 @@ void ps_writer_reset_child(void);
 void ps_writer_main_thread_exited(void);
 
 /* ---- hooks.c ------------------------------------------------------------ */
-/* ps_tls.guard in a vfork child, which runs on its parent's thread and
- * memory: everything passes through, nothing is counted. */
-#define PS_GUARD_VFORK_CHILD (1 << 20)
+/* ps_tls.guard when nothing must be counted, not even as "unrecorded": in
+ * a vfork child (it runs on its parent's thread and memory), and around
+ * the allocator calls an operator new hook makes on its caller's behalf. */
+#define PS_GUARD_SILENT (1 << 20)
 struct ps_tls {
 	int guard;            /* inside a hook: nested calls pass through */
 	uint32_t generation;  /* process generation the table belongs to */

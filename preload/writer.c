@@ -631,6 +631,19 @@ void ps_writer_snapshot(int end_reason)
 		ps_lock_release(&writer_lock);
 }
 
+void ps_writer_abandon(void)
+{
+	ps_writer_lock();
+	ps_recording = 0;
+	if (out_fd >= 0) {
+		close(out_fd);
+		out_fd = -1;
+		unlink(out_path);
+	}
+	open_failed = 1;
+	ps_writer_unlock();
+}
+
 /* ---- the thread --------------------------------------------------------- */
 
 /* Whether any thread but the caller is still running. A main thread that

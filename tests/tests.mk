@@ -12,6 +12,7 @@ CMOCKA_LIBS := -lcmocka
 TEST_PROGS := $(TB)/planted $(TB)/exact $(TB)/cxx_objects $(TB)/stress $(TB)/many_stacks \
 	$(TB)/exitpaths $(TB)/dlclose_self $(TB)/unshare_user $(TB)/early_ctor $(TB)/growing \
 	$(TB)/deepbind $(TB)/deepbind_lib.so $(TB)/late_frees $(TB)/forks \
+	$(TB)/alloc_family $(TB)/jemalloc_api \
 	$(TB)/plugin.so
 UNIT_TESTS := $(TB)/test_format $(TB)/test_reader
 INTEGRATION_TESTS := $(TB)/test_exact
@@ -24,7 +25,7 @@ $(TB)/%: tests/progs/%.c $(B)/.deps-build
 $(TB)/%: tests/progs/%.cpp $(B)/.deps-build
 	$(Q)mkdir -p $(TB)
 	@echo "  CXX     $<"
-	$(Q)$(CXX) $(PROG_CFLAGS) $< -o $@
+	$(Q)$(CXX) $(PROG_CFLAGS) -std=gnu++17 $< -o $@
 
 # early_ctor links early_lib.so, so the loader runs its constructor first
 $(TB)/early_lib.so: tests/progs/early_lib.c

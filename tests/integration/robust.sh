@@ -150,6 +150,79 @@ pool=$(jq '[.sites[] | select(.module | test("libstdc\\+\\+")) |
 	select(.size_max == 72704 and .inuse_objects == 1)] | length' "$WORK/early.json")
 expect "libstdc++'s emergency pool: one live block of 72704 B ($pool)" '[ "$pool" = 1 ]'
 
+# ---- the allocator family, against what the program asked for -------------
+# FUNCTION:ALLOCS:BYTES:FREES:LIVE per site of tests/progs/alloc_family.cpp
+FAMILY="f_malloc:10:1000:10:0 f_calloc:10:1200:10:0 f_realloc:20:5500:20:0
+f_reallocarray:10:1500:10:0 f_memalign:10:1000:10:0 f_aligned_alloc:10:1280:10:0
+f_posix_memalign:10:1000:10:0 f_valloc:10:1000:10:0 f_pvalloc:10:1000:10:0
+f_new:10:480:10:0 f_new_array:10:1000:10:0 f_new_nothrow:10:1000:10:0
+f_new_aligned:10:1280:10:0 f_new_aligned_array:10:1000:10:0
+f_new_aligned_nothrow:10:1000:10:0 f_kept:5:385:0:5"
+# check_family DIR LABEL
+check_family() {
+	report_json "$1" >"$WORK/family.json"
+	for row in $FAMILY; do
+		fn=${row%%:*}
+		want=$(echo "${row#*:}" | tr : ,)
+		got=$(jq -r "[.sites[] | select(.function == \"$fn\")] |
+			[(map(.alloc_objects) | add), (map(.alloc_space) | add),
+			 (map(.frees) | add), (map(.inuse_objects) | add)] |
+			map(tostring) | join(\",\")" "$WORK/family.json")
+		expect "$2: $fn allocs,bytes,frees,live = $want ($got)" '[ "$got" = "$want" ]'
+	done
+}
+d=$WORK/family
+mkdir -p "$d"
+preloaded "$d" "$T/alloc_family"
+rc=$?
+expect "allocator family: malloc_usable_size covers every size asked for, exit 0 ($rc)" '[ $rc = 0 ]'
+check_family "$d" "glibc"
+
+# ---- allocators underneath, and before us -----------------------------------
+JEMALLOC=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2
+TCMALLOC=/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4
+for alloc in "$JEMALLOC" "$TCMALLOC"; do
+	name=$(basename "$alloc")
+	if [ ! -e "$alloc" ]; then
+		echo "SKIP $name: not installed (Debian libjemalloc2 / libtcmalloc-minimal4)"
+		continue
+	fi
+	# record puts libpoolscout.so first, the user's allocator underneath
+	d=$WORK/under-$name
+	LD_PRELOAD=$alloc timeout 30 "$PS" record -o "$d" -- "$T/alloc_family" 2>/dev/null
+	rc=$?
+	expect "record with $name preloaded: exit 0 ($rc)" '[ $rc = 0 ]'
+	check_family "$d" "$name underneath"
+	# raw use with the allocator first: no hook sees anything
+	d=$WORK/before-$name
+	mkdir -p "$d"
+	timeout 30 env LD_PRELOAD="$alloc $LIB" POOLSCOUT_OUT="$d" "$T/alloc_family" 2>"$WORK/before.err"
+	rc=$?
+	expect "LD_PRELOAD=$name:libpoolscout.so: the program still runs, exit 0 ($rc)" '[ $rc = 0 ]'
+	expect "$name first: one warning that says to put libpoolscout.so first" \
+		'[ "$(grep -c poolscout: "$WORK/before.err")" = 1 ] &&
+		grep -q "Put libpoolscout.so first: LD_PRELOAD=\"$LIB $alloc\"" "$WORK/before.err"'
+	expect "$name first: no profile claiming zero allocations" '[ -z "$(ls "$d")" ]'
+done
+if [ -e "$JEMALLOC" ]; then
+	# FUNCTION:ALLOCS:BYTES:FREES:LIVE of tests/progs/jemalloc_api.c
+	d=$WORK/jemalloc-api
+	LD_PRELOAD=$JEMALLOC timeout 30 "$PS" record -o "$d" -- "$T/jemalloc_api" 2>/dev/null
+	rc=$?
+	expect "jemalloc's mallocx/rallocx/sdallocx/dallocx called directly: exit 0 ($rc)" '[ $rc = 0 ]'
+	report_json "$d" >"$WORK/je.json"
+	for row in jeapi_mallocx:10:1000:10:0 jeapi_mallocx_zero:10:2000:10:0 \
+		jeapi_malloc:10:3000:10:0 jeapi_rallocx:20:5500:20:0; do
+		fn=${row%%:*}
+		want=$(echo "${row#*:}" | tr : ,)
+		got=$(jq -r "[.sites[] | select(.function == \"$fn\")] |
+			[(map(.alloc_objects) | add), (map(.alloc_space) | add),
+			 (map(.frees) | add), (map(.inuse_objects) | add)] |
+			map(tostring) | join(\",\")" "$WORK/je.json")
+		expect "jemalloc API: $fn allocs,bytes,frees,live = $want ($got)" '[ "$got" = "$want" ]'
+	done
+fi
+
 # ---- vfork and clone children -------------------------------------------------
 # cum_in FILE FUNCTION: allocations whose stacks pass through FUNCTION
 cum_in() {
