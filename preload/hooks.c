@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -1281,6 +1282,14 @@ static void start_profiling(void)
 		resolve();
 	ps_tls.guard++;
 	ps_pid = (pid_t)syscall(SYS_getpid);
+	if (getauxval(AT_SECURE)) {
+		/* setuid, setgid or file capabilities: the environment is the
+		 * caller's, not to be trusted with where and how we write.
+		 * Such a process is never profiled and writes nothing. */
+		ps_tls.guard--;
+		__atomic_store_n(&start_state, 2, __ATOMIC_RELEASE);
+		return;
+	}
 	char **envp = ps_environ();
 	ps_options_load(envp);
 	int profiled = 1;
@@ -1374,6 +1383,10 @@ static int interposed(void)
 __attribute__((constructor)) static void ps_init(void)
 {
 	resolve();
+	if (getauxval(AT_SECURE)) {
+		start_profiling(); /* decides not to */
+		return;
+	}
 	if (!interposed()) {
 		int expected = 0;
 		/* never start; if a hook already did, drop the profile */

@@ -12,7 +12,8 @@ CMOCKA_LIBS := -lcmocka
 TEST_PROGS := $(TB)/planted $(TB)/exact $(TB)/cxx_objects $(TB)/stress $(TB)/many_stacks \
 	$(TB)/exitpaths $(TB)/dlclose_self $(TB)/unshare_user $(TB)/early_ctor $(TB)/growing \
 	$(TB)/deepbind $(TB)/deepbind_lib.so $(TB)/late_frees $(TB)/forks \
-	$(TB)/alloc_family $(TB)/jemalloc_api \
+	$(TB)/alloc_family $(TB)/jemalloc_api $(TB)/static_hello $(TB)/dropper \
+	$(TB)/secure_dlopen \
 	$(TB)/plugin.so
 UNIT_TESTS := $(TB)/test_format $(TB)/test_reader
 INTEGRATION_TESTS := $(TB)/test_exact
@@ -45,6 +46,11 @@ $(TB)/deepbind: tests/progs/deepbind.c $(B)/.deps-build
 	$(Q)mkdir -p $(TB)
 	@echo "  CC      $<"
 	$(Q)$(CC) $(PROG_CFLAGS) $< -o $@ -ldl -Wl,--enable-new-dtags,-rpath,'$$ORIGIN'
+
+# no dynamic loader: record must refuse it
+$(TB)/static_hello: tests/progs/static_hello.c $(B)/.deps-build
+	$(Q)mkdir -p $(TB)
+	$(Q)$(CC) -O2 -static $< -o $@
 
 $(TB)/plugin.so: tests/progs/plugin.c
 	$(Q)mkdir -p $(TB)

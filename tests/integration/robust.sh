@@ -267,6 +267,70 @@ expect "clone child: complete and marked forked" \
 	'[ -n "$child" ] && "$PS" info "$child" 2>/dev/null | grep -q "forked from a profiled process" &&
 	"$PS" info --json "$child" 2>/dev/null | jq -e ".[0].complete" >/dev/null'
 
+# ---- never silent: what record refuses, and processes that cannot write -----
+out=$("$PS" record -o "$WORK/static" -- "$T/static_hello" 2>"$WORK/static.err")
+rc=$?
+expect "record a static binary: exit 2, says it is statically linked ($rc)" \
+	'[ $rc = 2 ] && grep -q "statically linked" "$WORK/static.err"'
+touch "$WORK/a-file"
+"$PS" record -o "$WORK/a-file" -- true 2>"$WORK/file.err"
+rc=$?
+expect "record -o a regular file: exit 2, says it is not a directory ($rc)" \
+	'[ $rc = 2 ] && grep -q "not a directory" "$WORK/file.err"'
+mkdir -p "$WORK/with space"
+cp "$LIB" "$WORK/with space/libpoolscout.so"
+POOLSCOUT_LIB="$WORK/with space/libpoolscout.so" "$PS" record -o "$WORK/sp" -- true 2>"$WORK/space.err"
+rc=$?
+expect "libpoolscout.so under a path with a space: exit 2, says why ($rc)" \
+	'[ $rc = 2 ] && grep -q "space or a colon" "$WORK/space.err"'
+d=$WORK/twice
+"$PS" record -o "$d" -- "$T/planted" >/dev/null 2>&1
+first=$(ls "$d")
+"$PS" record -o "$d" -- "$T/planted" >/dev/null 2>"$WORK/twice.err"
+rc=$?
+expect "record twice into one directory: the second refuses, exit 2 ($rc)" \
+	'[ $rc = 2 ] && grep -q "already holds 1 profile" "$WORK/twice.err"'
+expect "record twice: the first run's profile is left alone" '[ "$(ls "$d")" = "$first" ]'
+# a parent that ignores SIGCHLD (inherited by record)
+d=$WORK/sigchld
+ignoring_chld() { perl -e '$SIG{CHLD} = "IGNORE"; exec @ARGV or exit 127' -- "$@"; }
+ignoring_chld "$PS" record -o "$d" -- sh -c 'exit 7' 2>/dev/null
+rc=$?
+expect "SIGCHLD ignored by record's parent: record still exits with the command's 7 ($rc)" '[ $rc = 7 ]'
+ign=$(ignoring_chld "$PS" record -o "$d-2" -- grep SigIgn /proc/self/status 2>/dev/null |
+	awk '{ print $2 }')
+expect "SIGCHLD ignored: the command still runs with SIGCHLD ignored (SigIgn $ign)" \
+	'[ $(( 0x$ign & 0x10000 )) != 0 ]'
+
+if [ "$(id -u)" != 0 ]; then
+	echo "SKIP privilege drop and setuid: need root"
+else
+	# the test's own directory must be reachable by nobody
+	chmod 755 "$WORK"
+	d=$WORK/dropped
+	"$PS" record -o "$d" -- "$T/dropper" 2>"$WORK/drop.err"
+	rc=$?
+	expect "a server that drops to nobody before forking its worker: exit 0 ($rc)" '[ $rc = 0 ]'
+	w=$(for f in "$d"/*.pscout; do [ "$(stat -c %u "$f")" = 65534 ] && echo "$f"; done)
+	n=$([ -n "$w" ] && cum_in "$w" worker_work)
+	expect "the worker running as nobody wrote its profile (${n:-none}, of 25)" '[ "$n" = 25 ]'
+	expect "... created 0600 by its owner" '[ -n "$w" ] && [ "$(stat -c %a "$w")" = 600 ]'
+	# setuid: secure mode ignores POOLSCOUT_* and writes nothing
+	mkdir -m 1777 "$WORK/secure"
+	cp "$T/secure_dlopen" "$WORK/secure_dlopen"
+	chown 65534 "$WORK/secure_dlopen"
+	chmod 4755 "$WORK/secure_dlopen"
+	out=$(cd "$WORK/secure" && POOLSCOUT_OUT="$WORK/secure" timeout 30 "$WORK/secure_dlopen" "$LIB" 2>"$WORK/secure.err")
+	rc=$?
+	if [ "$out" != "secure=1" ]; then
+		echo "SKIP setuid: the program did not run in secure mode ($out, $rc; nosuid mount?)"
+	else
+		expect "setuid program that dlopens libpoolscout.so: runs, exit 0 ($rc)" '[ $rc = 0 ]'
+		expect "setuid program: no profile written, POOLSCOUT_OUT ignored" '[ -z "$(ls "$WORK/secure")" ]'
+		expect "setuid program: not a word on stderr" '[ ! -s "$WORK/secure.err" ]'
+	fi
+fi
+
 # ---- frees after main: pthread_exit, atexit, destructors -------------------
 d=$WORK/late
 mkdir -p "$d"
