@@ -10,7 +10,7 @@ export POOLSCOUT_BUILD=$B
 passed=0
 failed=0
 failures=
-suites=${TESTS:-"unit_format unit_reader exact golden cli exports demo_scenarios real_programs stress exit_paths robust fuzz_smoke asan"}
+suites=${TESTS:-"unit_format unit_reader unit_json exact golden cli exports demo_scenarios real_programs stress exit_paths robust fuzz_smoke asan"}
 
 run_suite() {
 	name=$1
@@ -31,6 +31,7 @@ for s in $suites; do
 	case $s in
 	unit_format) run_suite $s "$B/tests/test_format" ;;
 	unit_reader) run_suite $s "$B/tests/test_reader" ;;
+	unit_json) run_suite $s "$B/tests/test_json" ;;
 	exact) run_suite $s "$B/tests/test_exact" ;;
 	golden) run_suite $s sh tests/golden/run.sh ;;
 	cli) run_suite $s sh tests/integration/cli.sh ;;

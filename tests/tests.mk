@@ -13,9 +13,9 @@ TEST_PROGS := $(TB)/planted $(TB)/exact $(TB)/cxx_objects $(TB)/stress $(TB)/man
 	$(TB)/exitpaths $(TB)/dlclose_self $(TB)/unshare_user $(TB)/early_ctor $(TB)/growing \
 	$(TB)/deepbind $(TB)/deepbind_lib.so $(TB)/late_frees $(TB)/forks \
 	$(TB)/alloc_family $(TB)/jemalloc_api $(TB)/static_hello $(TB)/dropper \
-	$(TB)/secure_dlopen \
+	$(TB)/secure_dlopen $(TB)/bad_names \
 	$(TB)/plugin.so
-UNIT_TESTS := $(TB)/test_format $(TB)/test_reader
+UNIT_TESTS := $(TB)/test_format $(TB)/test_reader $(TB)/test_json
 INTEGRATION_TESTS := $(TB)/test_exact
 
 $(TB)/%: tests/progs/%.c $(B)/.deps-build

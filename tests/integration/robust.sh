@@ -331,6 +331,34 @@ else
 	fi
 fi
 
+# ---- the analyzer on odd input ---------------------------------------------
+mkfifo "$WORK/fifo.pscout"
+for cmd in info report diff; do
+	if [ $cmd = diff ]; then
+		timeout 10 "$PS" diff "$WORK/fifo.pscout" "$WORK/fifo.pscout" >/dev/null 2>"$WORK/fifo.err"
+	else
+		timeout 10 "$PS" $cmd "$WORK/fifo.pscout" >/dev/null 2>"$WORK/fifo.err"
+	fi
+	rc=$?
+	expect "$cmd on a FIFO: rejected at once, exit 2, says what it is ($rc)" \
+		'[ $rc = 2 ] && grep -q "expected a regular file, found a FIFO" "$WORK/fifo.err"'
+done
+d=$WORK/bad-names
+mkdir -p "$d"
+preloaded "$d" "$T/bad_names" 2>/dev/null
+# strict: jq would take invalid UTF-8; Python's decoder does not
+strict_json() {
+	python3 -c 'import json, sys; json.loads(sys.stdin.buffer.read().decode("utf-8"))'
+}
+for view in "report --json" "threads --json" "info --json" "top --json"; do
+	expect "names that are not UTF-8: $view is valid UTF-8 JSON" \
+		'"$PS" $view "$d"/*.pscout 2>/dev/null | strict_json'
+done
+expect "names that are not UTF-8: each bad byte became \\ufffd" \
+	'"$PS" threads --json "$d"/*.pscout 2>/dev/null | grep -qF "\"w\\ufffd(\\ufffd\""'
+"$PS" export --format json -o "$WORK/bad.json" "$d"/*.pscout 2>/dev/null
+expect "names that are not UTF-8: export --format json is valid UTF-8 JSON" 'strict_json <"$WORK/bad.json"'
+
 # ---- frees after main: pthread_exit, atexit, destructors -------------------
 d=$WORK/late
 mkdir -p "$d"
