@@ -562,6 +562,10 @@ static const char *const cxx_names[CXX_OPS] = {
 	"_ZdaPvSt11align_val_tRKSt9nothrow_t",
 };
 static void *cxx_next_fn[CXX_OPS];
+/* The next definition is libstdc++'s, which only calls malloc (or
+ * memalign-like functions) and free: we call those ourselves, three calls
+ * fewer per new. */
+static int cxx_next_is_libstdcxx[CXX_OPS];
 static const char nothrow_tag; /* std::nothrow_t is empty: any address */
 
 /* The next definition of operator op (resolved on first use: a C program
@@ -575,9 +579,20 @@ static void *cxx_next(enum cxx_op op)
 		resolve();
 	ps_tls.guard++;
 	f = dlsym(RTLD_NEXT, cxx_names[op]);
+	Dl_info info;
+	const char *base = f && dladdr(f, &info) && info.dli_fname
+				   ? strrchr(info.dli_fname, '/') : NULL;
 	ps_tls.guard--;
+	/* libstdc++'s own operators go straight to malloc and free, unless
+	 * an allocator with its own operators sits between us */
+	cxx_next_is_libstdcxx[op] = base && !strncmp(base, "/libstdc++.so", 13);
 	__atomic_store_n(&cxx_next_fn[op], f, __ATOMIC_RELEASE);
 	return f;
+}
+
+static inline int next_is_libstdcxx(enum cxx_op op)
+{
+	return cxx_next(op) && cxx_next_is_libstdcxx[op];
 }
 
 typedef void *(*new_fn)(size_t);
@@ -589,6 +604,11 @@ typedef void *(*new_align_nothrow_fn)(size_t, size_t, const void *);
  * memalign when there is none. */
 static void *next_new_nothrow(int array, size_t size, size_t align)
 {
+	if (next_is_libstdcxx(array ? NEW_ARRAY_NOTHROW : NEW_NOTHROW) &&
+	    next_is_libstdcxx(array ? NEW_ARRAY_ALIGN_NOTHROW
+				    : NEW_ALIGN_NOTHROW))
+		return align ? ps_real.memalign(align, size ? size : 1)
+			     : ps_real.malloc(size ? size : 1);
 	if (!align) {
 		new_nothrow_fn f = (new_nothrow_fn)cxx_next(
 			array ? NEW_ARRAY_NOTHROW : NEW_NOTHROW);
@@ -709,6 +729,8 @@ static void cxx_delete(enum cxx_op op, void *p, size_t a, size_t b)
 	/* Every variant takes at most two word arguments after p and the
 	 * callee ignores the ones it does not take (SysV x86-64 ABI). */
 	delete_fn next = (delete_fn)cxx_next(op);
+	if (cxx_next_is_libstdcxx[op])
+		next = NULL; /* its delete is free */
 	if (!enter(0)) {
 		if (next)
 			next(p, a, b);
