@@ -1,5 +1,7 @@
-/* hooks.c - the interposed functions: the malloc family, and the process
- * events a profile must survive (fork, exec, _exit, thread names).
+/* hooks.c - the interposed functions: the malloc family, C++ operator
+ * new and delete, jemalloc's own entry points, and the process events a
+ * profile must survive (fork, vfork, clone, exec, exit, _exit, dlopen,
+ * thread names).
  *
  * Each allocator hook forwards to the next allocator in the chain (found
  * with dlsym(RTLD_NEXT), so glibc malloc, tcmalloc or jemalloc preloaded
