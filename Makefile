@@ -52,7 +52,7 @@ $(B)/preload/%.o: preload/%.c $(B)/.deps-build
 
 $(B)/libpoolscout.so: $(PRELOAD_OBJ)
 	@echo "  LD      $@"
-	$(Q)$(CC) -shared -Wl,-z,defs -Wl,-soname,libpoolscout.so -o $@ \
+	$(Q)$(CC) -shared -Wl,-z,defs -Wl,-z,nodelete -Wl,-soname,libpoolscout.so -o $@ \
 		$(PRELOAD_OBJ) $(PRELOAD_LIBS)
 
 # pprof's upstream profile.proto, as Debian packages it.

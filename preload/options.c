@@ -5,6 +5,7 @@
  * A bad value earns one warning line and the default; never an abort.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -41,6 +42,7 @@ static const struct option_def {
 	{ "POOLSCOUT_FILE_MODE", OPT_OCTAL, &ps_opt.file_mode, 0, 0777, NULL },
 	{ "POOLSCOUT_SITE_PEAK", OPT_BOOL, &ps_opt.site_peak, 0, 1, NULL },
 	{ "POOLSCOUT_UNWIND", OPT_CHOICE, &ps_opt.unwinder, 0, 0, unwinder_names },
+	{ "POOLSCOUT_KEEP_DEEPBIND", OPT_BOOL, &ps_opt.keep_deepbind, 0, 1, NULL },
 };
 
 void ps_warn(const char *fmt, ...)
@@ -58,6 +60,36 @@ void ps_warn(const char *fmt, ...)
 	ssize_t r = write(STDERR_FILENO, buf, (size_t)n);
 	(void)r;
 	errno = saved;
+}
+
+extern char **environ;
+
+char **ps_environ(void)
+{
+	static char text[64 << 10];
+	static char *vars[1024];
+	static int loaded;
+	if (environ)
+		return environ;
+	if (loaded)
+		return vars;
+	loaded = 1;
+	int fd = open("/proc/self/environ", O_RDONLY | O_CLOEXEC);
+	size_t len = 0;
+	ssize_t n;
+	while (fd >= 0 && len < sizeof text - 1 &&
+	       (n = read(fd, text + len, sizeof text - 1 - len)) > 0)
+		len += (size_t)n;
+	if (fd >= 0)
+		close(fd);
+	text[len] = 0;
+	size_t count = 0;
+	for (size_t i = 0; i < len && count < sizeof vars / sizeof *vars - 1;) {
+		vars[count++] = text + i;
+		i += strlen(text + i) + 1;
+	}
+	vars[count] = NULL;
+	return vars;
 }
 
 const char *ps_env_get(char **envp, const char *name)

@@ -28,6 +28,8 @@
 #define PS_LIKELY(x) __builtin_expect(!!(x), 1)
 #define PS_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define PS_TLS __attribute__((tls_model("initial-exec")))
+#define PS_STRINGIFY_(x) #x
+#define PS_STRINGIFY(x) PS_STRINGIFY_(x)
 
 /* Relaxed atomics: owner-only counters are written with relaxed stores (no
  * lock prefix) and read by the writer thread with relaxed loads; counters
@@ -83,6 +85,7 @@ struct ps_options {
 	unsigned file_mode;
 	int site_peak; /* exact all-thread peak per stack (a shared counter) */
 	int unwinder;  /* enum ps_unwinder: how stacks are captured */
+	int keep_deepbind; /* leave RTLD_DEEPBIND on dlopen (see hooks.c) */
 };
 /* POOLSCOUT_UNWIND: fast (unwind.c, libunwind where it cannot prove a
  * frame), libunwind (unw_backtrace only), check (both on every capture,
@@ -92,6 +95,9 @@ extern struct ps_options ps_opt;
 /* Reads every POOLSCOUT_* variable from envp into ps_opt; warns once per bad
  * value on stderr and keeps the default. Allocation-free. */
 void ps_options_load(char **envp);
+/* The process environment, allocation-free and usable before libc has
+ * set environ (then read once from /proc/self/environ). */
+char **ps_environ(void);
 /* Looks a variable up in envp without allocating; NULL when absent. */
 const char *ps_env_get(char **envp, const char *name);
 /* Writes "poolscout: <message>\n" to stderr without allocating. */
@@ -405,11 +411,18 @@ int ps_writer_open(void);
 /* Marks now as the start of this process's profile (its clock's zero):
  * at initialisation, and in a fork child at the fork. */
 void ps_writer_mark_start(void);
-/* Starts the background snapshot thread if it is not running. */
+/* Starts the background snapshot thread if it is not running, unless the
+ * caller is the main thread: a single-threaded process gets no thread. */
 void ps_writer_start(void);
+/* From the hooks, with the guard held: in a process without a writer
+ * thread, writes a snapshot when one is due. */
+void ps_writer_poll(void);
 /* Writes one snapshot; with end_reason != 0 also the END record. Called
  * with the recursion guard held; serialised by the writer lock. */
 void ps_writer_snapshot(int end_reason);
+/* Stops for good and deletes the profile written so far (this process
+ * turned out not to be profilable). */
+void ps_writer_abandon(void);
 void ps_writer_lock(void);
 void ps_writer_unlock(void);
 void ps_writer_reset_child(void);
@@ -417,6 +430,10 @@ void ps_writer_reset_child(void);
 void ps_writer_main_thread_exited(void);
 
 /* ---- hooks.c ------------------------------------------------------------ */
+/* ps_tls.guard when nothing must be counted, not even as "unrecorded": in
+ * a vfork child (it runs on its parent's thread and memory), and around
+ * the allocator calls an operator new hook makes on its caller's behalf. */
+#define PS_GUARD_SILENT (1 << 20)
 struct ps_tls {
 	int guard;            /* inside a hook: nested calls pass through */
 	uint32_t generation;  /* process generation the table belongs to */

@@ -30,16 +30,24 @@
 #include "ps_internal.h"
 
 static ps_lock_t writer_lock;
+/* What the calling thread holds: the lock alone (fork), or the lock while
+ * it encodes a batch. A thread-local, so a signal handler that interrupts
+ * its own thread sees it. */
+enum { WRITER_HELD = 1, WRITER_ENCODING = 2 };
+static __thread int writer_held PS_TLS;
 static int out_fd = -1;
 static dev_t out_dev;
 static ino_t out_ino;
 static char out_path[4200];
 static int open_failed;      /* warned once; this process runs unprofiled */
+static int write_stopped;    /* a batch could not go out: warned once */
+static uint64_t out_size;    /* bytes of complete batches in the file */
 static int finished;         /* an END other than exec was written */
 static int thread_running;
 static int main_exited;
 static int last_thread_exit; /* the writer is ending the process */
 static uint64_t snapshot_seq;
+static uint64_t next_poll_ns; /* hook-driven snapshots: when the next is due */
 static uint64_t start_mono, start_real, start_ticks;
 static uint32_t stacks_written; /* highest stack id written */
 static uint32_t threads_declared; /* highest thread index written */
@@ -207,11 +215,70 @@ static int write_all(const uint8_t *p, size_t n)
 		ssize_t w = write(out_fd, p, n);
 		if (w < 0 && errno == EINTR)
 			continue;
+		if (w == 0)
+			errno = ENOSPC;
 		if (w <= 0)
 			return -1;
 		p += w;
 		n -= (size_t)w;
 	}
+	return 0;
+}
+
+/* Stops writing for good after a batch could not go out: the file is cut
+ * back to its last complete batch (later batches would refer to stacks
+ * the lost one declared), one warning says so, and recording ends. */
+static void stop_writing(const char *why)
+{
+	if (ftruncate(out_fd, (off_t)out_size) == 0)
+		lseek(out_fd, (off_t)out_size, SEEK_SET);
+	if (!out_size)
+		ps_warn("cannot write %s: %s; running unprofiled", out_path,
+			why);
+	else
+		ps_warn("cannot write %s: %s; the profile ends at its last "
+			"complete snapshot (%llu bytes) and this process is no "
+			"longer recorded", out_path, why,
+			(unsigned long long)out_size);
+	write_stopped = 1;
+	ps_recording = 0;
+}
+
+/* Appends buf as one batch, whole or not at all. The file size limit
+ * (RLIMIT_FSIZE) is checked first, and SIGXFSZ is blocked around the
+ * write (a SIGXFSZ it raised anyway is taken back), so the host is never
+ * killed for our bytes while its own writes keep the disposition it
+ * chose. A short write (a full disk) is undone. Returns 0 or -1. */
+static int write_batch(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_FSIZE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    out_size + buf_len > (uint64_t)rl.rlim_cur) {
+		char why[96];
+		snprintf(why, sizeof why, "it would pass the file size limit "
+			 "(ulimit -f) of %llu bytes",
+			 (unsigned long long)rl.rlim_cur);
+		stop_writing(why);
+		return -1;
+	}
+	sigset_t xfsz, old;
+	sigemptyset(&xfsz);
+	sigaddset(&xfsz, SIGXFSZ);
+	pthread_sigmask(SIG_BLOCK, &xfsz, &old);
+	int rc = write_all(buf, buf_len);
+	int err = errno;
+	if (rc && err == EFBIG && !sigismember(&old, SIGXFSZ)) {
+		sigset_t pending;
+		struct timespec zero = { 0, 0 };
+		if (sigpending(&pending) == 0 && sigismember(&pending, SIGXFSZ))
+			sigtimedwait(&xfsz, NULL, &zero);
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc) {
+		stop_writing(strerror(err));
+		return -1;
+	}
+	out_size += buf_len;
 	return 0;
 }
 
@@ -281,15 +348,17 @@ int ps_writer_open(void)
 
 	if (!start_mono)
 		ps_writer_mark_start();
+	next_poll_ns = start_mono + (uint64_t)ps_opt.interval_ms * 1000000u;
 	buf_len = 0;
 	if (reserve(PS_FORMAT_HEADER_SIZE) == 0) {
 		ps_header_put(buf);
 		buf_len = PS_FORMAT_HEADER_SIZE;
 	}
 	write_process_record();
-	if (buf_failed || write_all(buf, buf_len)) {
-		ps_warn("cannot write %s: %s; running unprofiled", out_path,
-			strerror(errno));
+	out_size = 0;
+	if (buf_failed || write_batch()) {
+		/* Not even the header went out: leave no unreadable file. */
+		unlink(out_path);
 		close(out_fd);
 		out_fd = -1;
 		open_failed = 1;
@@ -573,20 +642,16 @@ static void encode_snapshot(uint64_t now_mono)
 	record_end(at);
 }
 
-void ps_writer_snapshot(int end_reason)
+/* Encodes and appends one batch; the caller holds the writer lock. */
+static void snapshot_locked(int end_reason)
 {
-	ps_lock_acquire(&writer_lock);
-	if (finished || open_failed) {
-		ps_lock_release(&writer_lock);
+	if (finished || open_failed || write_stopped)
 		return;
-	}
 	if (out_fd < 0) {
 		/* A fork child opens its file when it first has something
 		 * to say, so fork-and-exec children leave no empty files. */
-		if (!ps_threads_newest() || ps_writer_open()) {
-			ps_lock_release(&writer_lock);
+		if (!ps_threads_newest() || ps_writer_open())
 			return;
-		}
 	}
 	if (end_reason == PS_END_EXIT && last_thread_exit)
 		end_reason = PS_END_LAST_THREAD;
@@ -609,8 +674,39 @@ void ps_writer_snapshot(int end_reason)
 		}
 	}
 	if (!buf_failed && check_fd() == 0)
-		write_all(buf, buf_len);
-	ps_lock_release(&writer_lock);
+		write_batch();
+}
+
+void ps_writer_snapshot(int end_reason)
+{
+	/* A signal handler that ends the process can run on a thread that
+	 * holds the writer lock: inside fork's prepare handler (the batch
+	 * state is consistent: go on without the lock) or, if a snapshot
+	 * ran with signals open, in the middle of encoding (skip: the batch
+	 * state is half-built). Waiting for the lock would never end. */
+	int held = writer_held;
+	if (held == WRITER_ENCODING)
+		return;
+	if (!held)
+		ps_lock_acquire(&writer_lock);
+	writer_held = WRITER_ENCODING;
+	snapshot_locked(end_reason);
+	writer_held = held;
+	if (!held)
+		ps_lock_release(&writer_lock);
+}
+
+void ps_writer_abandon(void)
+{
+	ps_writer_lock();
+	ps_recording = 0;
+	if (out_fd >= 0) {
+		close(out_fd);
+		out_fd = -1;
+		unlink(out_path);
+	}
+	open_failed = 1;
+	ps_writer_unlock();
 }
 
 /* ---- the thread --------------------------------------------------------- */
@@ -671,8 +767,11 @@ static void *writer_main(void *arg)
 		if (__atomic_load_n(&main_exited, __ATOMIC_ACQUIRE) &&
 		    !other_threads_alive()) {
 			/* We are the last thread: end the process the way
-			 * glibc does when its last thread exits. */
+			 * glibc does when its last thread exits. The atexit
+			 * handlers and destructors run on this thread, and
+			 * their frees are the program's: record them. */
 			last_thread_exit = 1;
+			ps_tls.guard = 0;
 			exit(0);
 		}
 		ps_writer_snapshot(0);
@@ -681,6 +780,14 @@ static void *writer_main(void *arg)
 
 void ps_writer_start(void)
 {
+	if (__atomic_load_n(&thread_running, __ATOMIC_ACQUIRE))
+		return;
+	/* A single-threaded process stays single-threaded (unshare with
+	 * CLONE_NEWUSER, and other calls, refuse a multithreaded caller):
+	 * it writes its snapshots from its own hook calls (ps_writer_poll).
+	 * The first hook call from a second thread starts the writer. */
+	if (gettid() == ps_pid)
+		return;
 	if (__atomic_exchange_n(&thread_running, 1, __ATOMIC_ACQ_REL))
 		return;
 	sigset_t all, old;
@@ -692,8 +799,27 @@ void ps_writer_start(void)
 	pthread_attr_setstacksize(&attr, 256 << 10);
 	pthread_t th;
 	if (pthread_create(&th, &attr, writer_main, NULL))
-		thread_running = 0; /* snapshots still happen at exit */
+		thread_running = 0; /* snapshots still come from the hooks */
 	pthread_attr_destroy(&attr);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+void ps_writer_poll(void)
+{
+	if (__atomic_load_n(&thread_running, __ATOMIC_ACQUIRE))
+		return;
+	uint64_t now = ps_mono_ns();
+	if (now < __atomic_load_n(&next_poll_ns, __ATOMIC_RELAXED))
+		return;
+	__atomic_store_n(&next_poll_ns,
+			 now + (uint64_t)ps_opt.interval_ms * 1000000u,
+			 __ATOMIC_RELAXED);
+	/* Signals wait until the batch is out: a handler that ends the
+	 * process must not find it half-built (see ps_writer_snapshot). */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	ps_writer_snapshot(0);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
@@ -705,10 +831,12 @@ void ps_writer_main_thread_exited(void)
 void ps_writer_lock(void)
 {
 	ps_lock_acquire(&writer_lock);
+	writer_held = WRITER_HELD;
 }
 
 void ps_writer_unlock(void)
 {
+	writer_held = 0;
 	ps_lock_release(&writer_lock);
 }
 
@@ -721,11 +849,15 @@ void ps_writer_reset_child(void)
 	out_fd = -1;
 	/* The child's clock starts at the fork, not when it first writes. */
 	ps_writer_mark_start();
+	out_size = 0;
+	write_stopped = 0;
 	finished = 0;
 	thread_running = 0;
 	main_exited = 0;
 	snapshot_seq = 0;
+	next_poll_ns = ps_mono_ns() + (uint64_t)ps_opt.interval_ms * 1000000u;
 	stacks_written = 0;
 	threads_declared = 0;
+	writer_held = 0;
 	writer_lock.locked = 0;
 }

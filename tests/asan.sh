@@ -19,12 +19,13 @@ POOLSCOUT_BUILD=$A sh tests/golden/run.sh
 # build: the preload is not sanitized, it goes into other programs)
 W=$(mktemp -d "${TMPDIR:-/tmp}/poolscout-asan-XXXXXX")
 trap 'rm -rf "$W"' EXIT
+# (one directory per run: record refuses to mix two runs in one)
 "$B/poolscout" record -o "$W/p" -- "$B/tests/planted" >/dev/null 2>&1
-"$B/poolscout" record -o "$W/p" -- sh -c 'ls /usr/bin | sort | head -3' >/dev/null 2>&1
+"$B/poolscout" record -o "$W/q" -- sh -c 'ls /usr/bin | sort | head -3' >/dev/null 2>&1
 for view in "report" "report --json" "top --cum --lines" "top --inuse_space" \
 	"threads --json" "info" "report --html $W/report.html"; do
 	# shellcheck disable=SC2086
-	"$A/poolscout" $view "$W"/p/*.pscout >/dev/null
+	"$A/poolscout" $view "$W"/p/*.pscout "$W"/q/*.pscout >/dev/null
 done
 "$B/poolscout" record -o "$W/q" -- "$B/tests/planted" >/dev/null 2>&1
 "$A/poolscout" diff --html "$W/diff.html" "$W/p" "$W/q" 2>/dev/null

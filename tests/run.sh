@@ -13,7 +13,7 @@ export POOLSCOUT_BUILD=$B
 passed=0
 failed=0
 failures=
-suites=${TESTS:-"unit_format unit_reader unit_wrappers unit_ranking unit_model exact truth golden cli views exports demo_scenarios real_programs unwind_diff stress fuzz_smoke asan tsan preload_asan browser"}
+suites=${TESTS:-"unit_format unit_reader unit_wrappers unit_ranking unit_model unit_json exact truth golden cli views exports demo_scenarios real_programs unwind_diff stress exit_paths robust fuzz_smoke asan tsan preload_asan browser"}
 [ -z "${TESTS:-}" ] && [ "${REAL_WORLD:-0}" = 1 ] && suites="$suites real_world"
 
 run_suite() {
@@ -38,6 +38,7 @@ for s in $suites; do
 	unit_wrappers) run_suite $s "$B/tests/test_wrappers" ;;
 	unit_ranking) run_suite $s "$B/tests/test_ranking" ;;
 	unit_model) run_suite $s "$B/tests/test_model" ;;
+	unit_json) run_suite $s "$B/tests/test_json" ;;
 	exact) run_suite $s "$B/tests/test_exact" ;;
 	truth) run_suite $s "$B/tests/test_truth" ;;
 	golden) run_suite $s sh tests/golden/run.sh ;;
@@ -49,6 +50,8 @@ for s in $suites; do
 	real_world) run_suite $s sh tests/integration/real_world.sh ;;
 	unwind_diff) run_suite $s sh tests/integration/unwind_diff.sh ;;
 	stress) run_suite $s sh tests/integration/stress.sh ;;
+	exit_paths) run_suite $s sh tests/integration/exit_paths.sh ;;
+	robust) run_suite $s sh tests/integration/robust.sh ;;
 	fuzz_smoke) run_suite $s sh tests/fuzz/run.sh ;;
 	asan) run_suite $s sh tests/asan.sh ;;
 	tsan) run_suite $s sh tests/tsan/run.sh ;;

@@ -10,8 +10,12 @@ PROG_CFLAGS := -O2 -g -fno-builtin -fno-optimize-sibling-calls -pthread \
 CMOCKA_LIBS := -lcmocka
 
 TEST_PROGS := $(TB)/planted $(TB)/exact $(TB)/cxx_objects $(TB)/stress $(TB)/many_stacks \
+	$(TB)/exitpaths $(TB)/dlclose_self $(TB)/unshare_user $(TB)/early_ctor $(TB)/growing \
+	$(TB)/deepbind $(TB)/deepbind_lib.so $(TB)/late_frees $(TB)/forks \
+	$(TB)/alloc_family $(TB)/jemalloc_api $(TB)/static_hello $(TB)/dropper \
+	$(TB)/secure_dlopen $(TB)/bad_names \
 	$(TB)/plugin.so
-UNIT_TESTS := $(TB)/test_format $(TB)/test_reader $(TB)/test_wrappers $(TB)/test_ranking $(TB)/test_model
+UNIT_TESTS := $(TB)/test_format $(TB)/test_reader $(TB)/test_wrappers $(TB)/test_ranking $(TB)/test_model $(TB)/test_json
 INTEGRATION_TESTS := $(TB)/test_exact $(TB)/test_truth
 
 $(TB)/%: tests/progs/%.c $(B)/.deps-build
@@ -22,7 +26,31 @@ $(TB)/%: tests/progs/%.c $(B)/.deps-build
 $(TB)/%: tests/progs/%.cpp $(B)/.deps-build
 	$(Q)mkdir -p $(TB)
 	@echo "  CXX     $<"
-	$(Q)$(CXX) $(PROG_CFLAGS) $< -o $@
+	$(Q)$(CXX) $(PROG_CFLAGS) -std=gnu++17 $< -o $@
+
+# early_ctor links early_lib.so, so the loader runs its constructor first
+$(TB)/early_lib.so: tests/progs/early_lib.c
+	$(Q)mkdir -p $(TB)
+	$(Q)$(CC) $(PROG_CFLAGS) -fPIC -shared -Wl,-soname,early_lib.so $< -o $@
+
+$(TB)/early_ctor: tests/progs/early_ctor.cpp $(TB)/early_lib.so
+	@echo "  CXX     $<"
+	$(Q)$(CXX) $(PROG_CFLAGS) $< -o $@ $(TB)/early_lib.so -Wl,-rpath,'$$ORIGIN'
+
+$(TB)/deepbind_lib.so: tests/progs/deepbind_lib.c
+	$(Q)mkdir -p $(TB)
+	$(Q)$(CC) $(PROG_CFLAGS) -fPIC -shared $< -o $@
+
+# found by dlopen through the program's RUNPATH
+$(TB)/deepbind: tests/progs/deepbind.c $(B)/.deps-build
+	$(Q)mkdir -p $(TB)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(PROG_CFLAGS) $< -o $@ -ldl -Wl,--enable-new-dtags,-rpath,'$$ORIGIN'
+
+# no dynamic loader: record must refuse it
+$(TB)/static_hello: tests/progs/static_hello.c $(B)/.deps-build
+	$(Q)mkdir -p $(TB)
+	$(Q)$(CC) -O2 -static $< -o $@
 
 $(TB)/plugin.so: tests/progs/plugin.c
 	$(Q)mkdir -p $(TB)
@@ -140,7 +168,10 @@ test-build: $(TB)/tsan/harness
 # hooks come first. hooks.c gets UBSan only: with the hooks in front of
 # ASan's, the runtime's own start-up (dlsym while it sets up its
 # interceptors) calls our malloc before ASan's shadow memory exists, where
-# any instrumented load faults. The other modules run only once it is up.
+# any instrumented load faults. The other modules run only once it is up:
+# PS_START_AT_CONSTRUCTOR keeps the first hook call from starting the
+# profile (the normal build starts there, to see constructors that run
+# before ours); ASan's runtime is up by our constructor.
 AP := $(B)/asan-preload
 ASAN_PRELOAD_UBSAN := -fsanitize=undefined -fno-sanitize-recover=all
 ASAN_PRELOAD_SAN := -fsanitize=address $(ASAN_PRELOAD_UBSAN)
@@ -151,7 +182,7 @@ $(AP)/%.o: preload/%.c $(B)/.deps-build
 	@echo "  CC      $< (AddressSanitizer, UBSan)"
 	$(Q)$(CC) -O1 -g $(WARN) -std=gnu11 -Iinclude -MMD -MP $(PRELOAD_CFLAGS) \
 		$(ASAN_PRELOAD_SAN) -c $< -o $@
-$(AP)/hooks.o: ASAN_PRELOAD_SAN := $(ASAN_PRELOAD_UBSAN)
+$(AP)/hooks.o: ASAN_PRELOAD_SAN := $(ASAN_PRELOAD_UBSAN) -DPS_START_AT_CONSTRUCTOR
 
 $(AP)/libpoolscout.so: $(ASAN_PRELOAD_OBJ)
 	@echo "  LD      $@"

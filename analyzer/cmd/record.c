@@ -5,8 +5,14 @@
  * user preloads, such as tcmalloc, stays underneath it), passes the options
  * as POOLSCOUT_* variables, runs the command, and exits with its status.
  * stdout is the command's alone; the profiles written are listed on stderr.
+ *
+ * It refuses (exit 2, one line saying why) what would end in no profile
+ * or a misleading one: a statically linked command, a library path
+ * LD_PRELOAD cannot express, -o naming something other than a directory,
+ * and a directory that already holds the profiles of an earlier run.
  */
 #define _GNU_SOURCE
+#include <elf.h>
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
@@ -70,6 +76,8 @@ static int is_number(const char *s, unsigned long min, unsigned long max)
 	       s[0] != '-';
 }
 
+/* Creates dir and its parents. Returns 1 when it created dir itself, 0
+ * when it was there, -1 on error (errno set). */
 static int mkdir_p(const char *dir)
 {
 	char *p = xstrdup(dir);
@@ -83,9 +91,88 @@ static int mkdir_p(const char *dir)
 		}
 		*s = '/';
 	}
-	int rc = mkdir(p, 0755) && errno != EEXIST ? -1 : 0;
+	int rc = mkdir(p, 0755) == 0 ? 1 : errno == EEXIST ? 0 : -1;
 	free(p);
 	return rc;
+}
+
+/* The file execvp would run for cmd, or NULL. Caller frees. */
+static char *find_command(const char *cmd)
+{
+	if (strchr(cmd, '/'))
+		return access(cmd, X_OK) == 0 ? xstrdup(cmd) : NULL;
+	const char *path = getenv("PATH");
+	if (!path || !*path)
+		path = "/usr/local/bin:/usr/bin:/bin";
+	while (*path) {
+		size_t len = strcspn(path, ":");
+		char *full = xasprintf("%.*s/%s", (int)len, len ? path : ".", cmd);
+		struct stat st;
+		if (stat(full, &st) == 0 && S_ISREG(st.st_mode) &&
+		    access(full, X_OK) == 0)
+			return full;
+		free(full);
+		path += len + (path[len] == ':');
+	}
+	return NULL;
+}
+
+/* Whether file is an ELF executable without a program interpreter: the
+ * dynamic loader never runs in it, so LD_PRELOAD cannot reach it. The
+ * loader itself (run as a command) has none either and is fine. */
+static int statically_linked(const char *file)
+{
+	const char *base = strrchr(file, '/');
+	base = base ? base + 1 : file;
+	if (!strncmp(base, "ld-linux", 8) || !strncmp(base, "ld.so", 5))
+		return 0;
+	FILE *f = fopen(file, "rb");
+	if (!f)
+		return 0;
+	Elf64_Ehdr eh;
+	int is_static = 0;
+	if (fread(&eh, sizeof eh, 1, f) == 1 && !memcmp(eh.e_ident, ELFMAG, SELFMAG) &&
+	    eh.e_ident[EI_CLASS] == ELFCLASS64 &&
+	    (eh.e_type == ET_EXEC || eh.e_type == ET_DYN) &&
+	    eh.e_phentsize == sizeof(Elf64_Phdr)) {
+		is_static = 1;
+		for (unsigned i = 0; i < eh.e_phnum; i++) {
+			Elf64_Phdr ph;
+			if (fseek(f, (long)(eh.e_phoff + i * sizeof ph), SEEK_SET) ||
+			    fread(&ph, sizeof ph, 1, f) != 1) {
+				is_static = 0;
+				break;
+			}
+			if (ph.p_type == PT_INTERP) {
+				is_static = 0;
+				break;
+			}
+		}
+	}
+	fclose(f);
+	return is_static;
+}
+
+/* As root, the processes of the command may drop privileges (nginx
+ * workers as nobody) before they create their profiles. Returns the first
+ * directory on the way to dir that others cannot search, or NULL. */
+static char *unreachable_for_others(const char *dir)
+{
+	char *p = xstrdup(dir);
+	for (char *s = p + 1;; s++) {
+		if (*s && *s != '/')
+			continue;
+		char c = *s;
+		*s = 0;
+		struct stat st;
+		if (stat(p, &st) == 0 && !(st.st_mode & S_IXOTH))
+			return p;
+		if (!c)
+			break;
+		*s = c;
+	}
+	free(p);
+	return NULL;
 }
 
 static volatile pid_t child_pid;
@@ -170,17 +257,63 @@ int cmd_record(int argc, char **argv)
 	if (!lib)
 		return usage_error("record: cannot find libpoolscout.so beside "
 				   "%s or in ../lib; set POOLSCOUT_LIB", argv[0]);
-	if (mkdir_p(env.out_dir))
-		return usage_error("record: cannot create %s: %s", env.out_dir,
-				   strerror(errno));
+	if (strpbrk(lib, " :\t\n"))
+		return usage_error("record: the path of libpoolscout.so, '%s', "
+				   "holds a space or a colon, which LD_PRELOAD "
+				   "cannot express; install it under a path "
+				   "without them, or point POOLSCOUT_LIB at a "
+				   "copy or link there", lib);
+	char *cmd_file = find_command(env.cmd[0]);
+	if (cmd_file && statically_linked(cmd_file))
+		return usage_error("record: %s is statically linked: the dynamic "
+				   "loader never runs in it, so LD_PRELOAD "
+				   "cannot load libpoolscout.so into it and "
+				   "nothing would be recorded", cmd_file);
+	free(cmd_file);
+	int created = mkdir_p(env.out_dir);
+	if (created < 0)
+		return usage_error("record: cannot create the directory %s: %s",
+				   env.out_dir, strerror(errno));
 	char out_abs[PATH_MAX];
 	if (!realpath(env.out_dir, out_abs))
 		return usage_error("record: cannot resolve %s: %s", env.out_dir,
 				   strerror(errno));
+	struct stat out_st;
+	if (stat(out_abs, &out_st) || !S_ISDIR(out_st.st_mode))
+		return usage_error("record: -o %s is not a directory: profiles "
+				   "are files in a directory (one per process)",
+				   env.out_dir);
 	if (access(out_abs, W_OK))
 		return usage_error("record: cannot write to %s: %s", out_abs,
 				   strerror(errno));
 	char **before = pf_list_dir(out_abs);
+	if (before[0]) {
+		size_t n = 0;
+		while (before[n])
+			n++;
+		pf_names_free(before);
+		return usage_error("record: %s already holds %zu profile%s of an "
+				   "earlier run, and reading the directory would "
+				   "merge both runs; record into a new directory "
+				   "(-o DIR) or remove them first", out_abs, n,
+				   n == 1 ? "" : "s");
+	}
+	if (geteuid() == 0) {
+		/* Processes that drop privileges (workers running as nobody)
+		 * must be able to create their profiles: a directory we made
+		 * is made sticky and writable by all, like /tmp (each file is
+		 * still created 0600 with O_EXCL|O_NOFOLLOW by its owner). */
+		if (created)
+			chmod(out_abs, 01777);
+		char *blocked = unreachable_for_others(out_abs);
+		if (blocked) {
+			fprintf(stderr, "poolscout: record: note: %s is not "
+				"searchable by other users: processes that drop "
+				"root's privileges will not be able to write their "
+				"profiles into %s\n", blocked, out_abs);
+			free(blocked);
+		}
+	}
 
 	const char *old_preload = getenv("LD_PRELOAD");
 	char *preload = old_preload && *old_preload
@@ -199,11 +332,20 @@ int cmd_record(int argc, char **argv)
 	if (env.site_peak)
 		setenv("POOLSCOUT_SITE_PEAK", "1", 1);
 
+	/* A parent that ignores SIGCHLD would have the kernel reap the
+	 * command before we can read its status; the command gets the
+	 * disposition it would have had without us. */
+	struct sigaction chld_default, chld_old;
+	memset(&chld_default, 0, sizeof chld_default);
+	chld_default.sa_handler = SIG_DFL;
+	sigaction(SIGCHLD, &chld_default, &chld_old);
 	fflush(NULL);
 	pid_t pid = fork();
 	if (pid < 0)
 		return usage_error("record: fork: %s", strerror(errno));
 	if (pid == 0) {
+		if (chld_old.sa_handler == SIG_IGN)
+			signal(SIGCHLD, SIG_IGN);
 		char buf[32];
 		snprintf(buf, sizeof buf, "%d", (int)getpid());
 		setenv("POOLSCOUT_ROOT_PID", buf, 1);
@@ -221,9 +363,15 @@ int cmd_record(int argc, char **argv)
 	sa.sa_handler = forward_signal;
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
-	int status;
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+	int status = 0;
+	pid_t waited;
+	while ((waited = waitpid(pid, &status, 0)) < 0 && errno == EINTR)
 		;
+	if (waited < 0) {
+		fprintf(stderr, "poolscout: record: cannot wait for %s: %s\n",
+			env.cmd[0], strerror(errno));
+		status = 1 << 8; /* exit status 1 */
+	}
 	int exit_code = WIFEXITED(status) ? WEXITSTATUS(status)
 					  : 128 + WTERMSIG(status);
 
@@ -231,8 +379,13 @@ int cmd_record(int argc, char **argv)
 	int n = 0;
 	for (char **p = after; *p; p++)
 		n += !contains(before, *p);
-	fprintf(stderr, "poolscout: %d profile%s written:\n", n,
-		n == 1 ? "" : "s");
+	if (n == 0)
+		fprintf(stderr, "poolscout: no profile written: no process of "
+			"the command loaded libpoolscout.so, or none could "
+			"write into %s (see the messages above)\n", out_abs);
+	else
+		fprintf(stderr, "poolscout: %d profile%s written:\n", n,
+			n == 1 ? "" : "s");
 	for (char **p = after; *p; p++)
 		if (!contains(before, *p))
 			fprintf(stderr, "  %s/%s\n", out_abs, *p);

@@ -16,7 +16,11 @@ clang -g -O1 $SAN -Iinclude -Ianalyzer/core \
 # seeds: real profiles of small programs, made fresh
 if [ ! -f "$OUT/seeds.done" ]; then
 	"$B/tests/golden_fixture" "$OUT/work/golden.pscout"
-	"$B/poolscout" record -o "$OUT/work" -- "$B/tests/exact" >/dev/null 2>&1
+	# record wants a directory of its own for each run
+	rm -rf "$OUT/rec"
+	"$B/poolscout" record -o "$OUT/rec" -- "$B/tests/exact" >/dev/null 2>&1
+	mv "$OUT"/rec/*.pscout "$OUT/work/"
+	rmdir "$OUT/rec"
 	touch "$OUT/seeds.done"
 fi
 echo "replaying the corpus"

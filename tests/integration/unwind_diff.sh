@@ -124,7 +124,7 @@ real() {
 	expect "$name: 0 mismatches in $captures stacks" \
 		'[ "$mismatches" = 0 ] && [ "$captures" -gt 1000 ]'
 	expect "$name: the fast path proved most ($identical of $captures)" \
-		'[ $((identical * 100)) -ge $((captures * 90)) ]'
+		'[ $((identical * 100)) -ge $((captures * ${PROVED_PCT:-90})) ]'
 }
 seq 1 20000 | awk '{print "{\"k\":" $1 ",\"v\":\"x" $1 "\"}"}' >"$WORK/in.json"
 printf 'int sq(int x) { return x * x; }\nint main(void) { return sq(3) - 9; }\n' >"$WORK/t.c"
@@ -133,5 +133,8 @@ real python3 "${PY:-python3}" -c 'import json; print(len(json.dumps([("x" * 700)
 real perl perl -e 'my %h; $h{$_} = "v$_" x 3 for 1..50000; print scalar(keys %h), "\n"'
 real sqlite3 sqlite3 :memory: "create table t(a, b); with recursive c(x) as (select 1 union all select x + 1 from c where x < 20000) insert into t select x, printf('row %d', x) from c; select count(*), sum(length(b)) from t;"
 real jq jq -c 'select(.k % 7 == 0) | .v' "$WORK/in.json"
-real clang clang -O2 -c "$WORK/t.c" -o "$WORK/t.o"
+# clang: a third of its allocations are libLLVM's static constructors,
+# recorded since profiling starts at the first hook call; they run under
+# ld.so's _dl_start_user, whose realigned stack only libunwind walks
+PROVED_PCT=60 real clang clang -O2 -c "$WORK/t.c" -o "$WORK/t.o"
 finish

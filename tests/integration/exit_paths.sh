@@ -1,0 +1,81 @@
+#!/bin/sh
+# exit_paths.sh - a signal handler ends a multithreaded allocating program
+# (exit, _exit, exec, abort, SIGKILL), in a worker in the middle of its
+# allocations or in the main thread while exit() writes the final
+# snapshot; hundreds of runs of each under a timeout. Every run must end
+# with the status the program asked for (a hang is a failure), and leave
+# a profile that reads; the paths that end through a final snapshot must
+# leave a complete one, holding the 100 blocks the program kept.
+#   EXIT_PATH_RUNS=N  runs per (path, moment) for exit, _exit and exec
+#                     (default 30: 60 a path); abort and SIGKILL get N/5.
+. tests/lib.sh
+P=$T/exitpaths
+RUNS=${EXIT_PATH_RUNS:-30}
+
+# one_path HOW WHEN RUNS STATUS...: the allowed statuses follow
+one_path() {
+	how=$1 when=$2 runs=$3
+	shift 3
+	wrong= unreadable=0 incomplete=0 kept_bad=0 kept_seen=
+	i=0
+	while [ $i -lt "$runs" ]; do
+		i=$((i + 1))
+		d=$WORK/run
+		rm -rf "$d"
+		mkdir -p "$d"
+		timeout -k 5 20 env POOLSCOUT_OUT="$d" POOLSCOUT_INTERVAL_MS=10 \
+			LD_PRELOAD="$LIB" "$P" "$how" "$when" $i >/dev/null 2>&1
+		rc=$?
+		# a hang ends as 124 (or 137 if SIGTERM is blocked: counted as
+		# a wrong status except for the SIGKILL path)
+		case " $* " in
+		*" $rc "*) ;;
+		*) wrong="$wrong $rc"; continue ;;
+		esac
+		# every file reads; look at the one of the process that was
+		# ended (not at the exec target's)
+		if ! "$PS" info --json "$d"/*.pscout >"$WORK/all" 2>/dev/null; then
+			unreadable=$((unreadable + 1))
+			continue
+		fi
+		jq '[.[] | select(.argv[1] != "target")]' "$WORK/all" >"$WORK/info"
+		first=$(jq -r '.[0].file' "$WORK/info")
+		case $how in
+		exit|_exit|exec)
+			jq -e 'length == 1 and .[0].complete' "$WORK/info" >/dev/null ||
+				incomplete=$((incomplete + 1))
+			if [ $((i % 10)) = 1 ]; then
+				n=$("$PS" report --json "$first" 2>/dev/null |
+					jq '[.sites[] | select(.function == "kept_blocks") | .inuse_objects] | add // 0')
+				if [ "$n" != 100 ]; then
+					kept_bad=$((kept_bad + 1))
+					kept_seen="$kept_seen $i:$n"
+				fi
+			fi
+			;;
+		esac
+	done
+	expect "$how from a handler ($when) x$runs: the asked-for status every time (wrong:${wrong:- none})" \
+		'[ -z "$wrong" ]'
+	expect "$how ($when): every profile reads ($unreadable unreadable)" '[ $unreadable = 0 ]'
+	case $how in
+	exit|_exit|exec)
+		expect "$how ($when): every profile complete ($incomplete not)" '[ $incomplete = 0 ]'
+		expect "$how ($when): the 100 kept blocks live at the end (run:count$kept_seen)" \
+			'[ $kept_bad = 0 ]'
+		;;
+	esac
+}
+
+for how in exit _exit exec; do
+	one_path $how worker "$RUNS" 42
+	# the handler interrupts exit(0): 42, or 0 when exit() ended first
+	one_path $how final "$RUNS" 42 0
+done
+few=$((RUNS / 5))
+[ $few -lt 1 ] && few=1
+one_path abort worker $few 134
+one_path abort final $few 134 0
+one_path kill worker $few 137
+one_path kill final $few 137 0
+finish

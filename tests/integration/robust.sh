@@ -1,0 +1,378 @@
+#!/bin/sh
+# robust.sh - "never break the host, never lose or invent data": the
+# preload in situations that used to crash, hang, or lose counts without
+# a word. Each check compares with what the test program knows itself
+# (its own counts, its exit status, files that must or must not exist).
+. tests/lib.sh
+
+# preloaded DIR CMD...: CMD under the preload (not the timeout in front of
+# it), profiles in DIR, for at most 30 s
+preloaded() {
+	_dir=$1
+	shift
+	timeout 30 env POOLSCOUT_OUT="$_dir" LD_PRELOAD="$LIB" "$@"
+}
+
+# ---- dlopen + dlclose of the preload by the program itself ---------------
+for mode in local global; do
+	d=$WORK/dlclose-$mode
+	mkdir -p "$d"
+	out=$(cd "$d" && timeout 30 "$T/dlclose_self" "$LIB" $([ $mode = global ] && echo global) 2>"$WORK/err")
+	rc=$?
+	expect "dlclose of a dlopen'ed libpoolscout.so ($mode): no crash, exit 0 ($rc)" \
+		'[ $rc = 0 ] && [ "$out" = done ]'
+done
+
+# ---- a single-threaded program stays single-threaded ---------------------
+# unshare(CLONE_NEWUSER) fails with EINVAL in a multithreaded process.
+plain=$(timeout 30 "$T/unshare_user" 2>&1)
+if [ $? != 0 ]; then
+	echo "SKIP unshare(CLONE_NEWUSER): refused here even without the preload ($plain)"
+else
+	d=$WORK/unshare
+	mkdir -p "$d"
+	out=$(preloaded "$d" "$T/unshare_user" 2>&1)
+	rc=$?
+	expect "unshare(CLONE_NEWUSER) under the preload succeeds ($out)" \
+		'[ $rc = 0 ] && [ "$out" = "unshare: ok threads=1" ]'
+	n=$(site_allocs "$d" before_unshare)
+	expect "unshare: the 1000 allocations made before it counted ($n)" '[ "$n" = 1000 ]'
+	# raw use, then through record, in a single-threaded program
+	d=$WORK/unshare-record
+	out=$(timeout 30 "$PS" record -o "$d" -- "$T/unshare_user" 2>/dev/null)
+	expect "unshare under record: ok, one thread ($out)" \
+		'[ "$out" = "unshare: ok threads=1" ]'
+fi
+# a single-threaded program killed mid-run still has its periodic snapshots
+d=$WORK/spin1
+mkdir -p "$d"
+LD_PRELOAD=$LIB POOLSCOUT_OUT=$d POOLSCOUT_INTERVAL_MS=50 "$T/stress" spin 20000 >"$WORK/ready" &
+pid=$!
+i=0
+while ! grep -q ready "$WORK/ready" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+threads=$(awk '/^Threads:/ { print $2 }' /proc/$pid/status)
+sleep 0.5
+kill -9 $pid
+wait $pid 2>/dev/null
+expect "single-threaded spin: no writer thread ($threads thread)" '[ "$threads" = 1 ]'
+n=$(cum_allocs "$d" spin_work)
+expect "single-threaded, SIGKILL: snapshots written from the hooks ($n allocations)" \
+	'[ "$n" -ge 1000 ]'
+
+# ---- file size limit and full disk ----------------------------------------
+# growing makes a new stack with every allocation, so every snapshot adds
+# to the file; it prints how many allocations it made.
+d=$WORK/fsize
+mkdir -p "$d"
+count=$(cd "$d" && timeout 60 prlimit --fsize=65536 env LD_PRELOAD="$LIB" \
+	POOLSCOUT_INTERVAL_MS=10 "$T/growing" 1000 2>"$WORK/fsize.err")
+rc=$?
+expect "RLIMIT_FSIZE 64 KiB: the program is not killed by SIGXFSZ (status $rc)" '[ $rc = 0 ]'
+expect "RLIMIT_FSIZE: one warning that names the limit" \
+	'[ "$(grep -c poolscout: "$WORK/fsize.err")" = 1 ] && grep -q "file size limit" "$WORK/fsize.err"'
+f=$(ls "$d"/*.pscout)
+expect "RLIMIT_FSIZE: the profile stays under the limit" '[ "$(stat -c %s "$f")" -le 65536 ]'
+expect "RLIMIT_FSIZE: the profile reads" '"$PS" info "$f" >/dev/null 2>&1'
+d=$WORK/fsize2
+mkdir -p "$d"
+count=$(cd "$d" && timeout 60 prlimit --fsize=400000 env LD_PRELOAD="$LIB" \
+	POOLSCOUT_INTERVAL_MS=10 "$T/growing" 1000 2>/dev/null)
+n=$(cum_allocs "$d" main)
+expect "RLIMIT_FSIZE 400 KB: the snapshots that fit read, counts never above the program's ($n <= $count)" \
+	'[ "$n" -gt 0 ] && [ "$n" -le "$count" ]'
+
+mnt=$WORK/small-disk
+mkdir -p "$mnt"
+if ! mount -t tmpfs -o size=4m tmpfs "$mnt" 2>/dev/null; then
+	echo "SKIP full disk: cannot mount a small tmpfs here (needs root)"
+else
+	# leave about 600 KiB free (a few batches); the program deletes the
+	# filler half-way, so writes could resume after a torn batch
+	head -c $((3496 * 1024)) /dev/zero >"$mnt/filler" 2>/dev/null
+	count=$(cd "$mnt" && timeout 60 env LD_PRELOAD="$LIB" \
+		POOLSCOUT_INTERVAL_MS=10 "$T/growing" 1500 "$mnt/filler" 2>"$WORK/disk.err")
+	rc=$?
+	expect "full disk: the program runs to its end (status $rc)" '[ $rc = 0 ]'
+	expect "full disk: one warning, no space left" \
+		'[ "$(grep -c poolscout: "$WORK/disk.err")" = 1 ] && grep -q "No space left" "$WORK/disk.err"'
+	f=$(ls "$mnt"/*.pscout)
+	expect "full disk: the profile reads up to its last complete snapshot" \
+		'"$PS" info "$f" >"$WORK/disk.info" 2>&1'
+	n=$(report_json "$mnt" | jq '.totals.alloc_objects')
+	expect "full disk: counts never above the program's ($n <= $count)" \
+		'[ "$n" -gt 0 ] && [ "$n" -le "$count" ]'
+	umount "$mnt"
+fi
+
+# ---- RTLD_DEEPBIND ---------------------------------------------------------
+# deepbind_lib makes 1000 malloc/free pairs in deepbind_work; the program
+# finds it through its own RUNPATH ($ORIGIN), which a dlopen wrapper that
+# became the caller would break.
+for mode in deep plain; do
+	d=$WORK/deepbind-$mode
+	mkdir -p "$d"
+	out=$(preloaded "$d" "$T/deepbind" $mode 2>"$WORK/deepbind.err")
+	rc=$?
+	expect "dlopen ($mode) through the program's RUNPATH: found, exit 0 ($rc)" \
+		'[ $rc = 0 ] && [ "$out" = 1000 ]'
+	r=$(report_json "$d" | jq -c '[.sites[] | select(.function == "deepbind_work") |
+		[.alloc_objects, .frees, .inuse_objects]] | add')
+	expect "dlopen ($mode): the library's 1000 allocations and 1000 frees, none live ($r)" \
+		'[ "$r" = "[1000,1000,0]" ]'
+	if [ $mode = deep ]; then
+		expect "RTLD_DEEPBIND: one warning" \
+			'[ "$(grep -c "poolscout:.*RTLD_DEEPBIND" "$WORK/deepbind.err")" = 1 ]'
+	else
+		expect "plain dlopen: no warning" '! grep -q poolscout: "$WORK/deepbind.err"'
+	fi
+done
+d=$WORK/deepbind-keep
+mkdir -p "$d"
+POOLSCOUT_KEEP_DEEPBIND=1 preloaded "$d" "$T/deepbind" deep \
+	>/dev/null 2>"$WORK/deepbind.err"
+expect "POOLSCOUT_KEEP_DEEPBIND=1: kept, and a warning says what is lost" \
+	'grep -q "RTLD_DEEPBIND kept" "$WORK/deepbind.err"'
+
+# ---- allocations made before our constructor ------------------------------
+d=$WORK/early
+mkdir -p "$d"
+out=$(preloaded "$d" "$T/early_ctor" 2>/dev/null)
+expect "early constructors: the program ran ($out)" '[ "$out" = "7 100" ]'
+report_json "$d" >"$WORK/early.json"
+r=$(jq -c '[.sites[] | select(.function == "early_ctor_alloc") |
+	select(.size_min == 777 and .size_max == 777) | [.alloc_objects, .frees, .inuse_objects]] | add' "$WORK/early.json")
+expect "a library constructor that ran before ours: its 7 blocks of 777 B, freed by its destructor that runs after ours ($r)" \
+	'[ "$r" = "[7,7,0]" ]'
+# libstdc++ (GCC 12) keeps a 72,704-byte emergency exception pool (64
+# objects of 1 KiB + 64 dependent exceptions of 112 B), allocated by its
+# own initialiser.
+pool=$(jq '[.sites[] | select(.module | test("libstdc\\+\\+")) |
+	select(.size_max == 72704 and .inuse_objects == 1)] | length' "$WORK/early.json")
+expect "libstdc++'s emergency pool: one live block of 72704 B ($pool)" '[ "$pool" = 1 ]'
+
+# ---- the allocator family, against what the program asked for -------------
+# FUNCTION:ALLOCS:BYTES:FREES:LIVE per site of tests/progs/alloc_family.cpp
+FAMILY="f_malloc:10:1000:10:0 f_calloc:10:1200:10:0 f_realloc:20:5500:20:0
+f_reallocarray:10:1500:10:0 f_memalign:10:1000:10:0 f_aligned_alloc:10:1280:10:0
+f_posix_memalign:10:1000:10:0 f_valloc:10:1000:10:0 f_pvalloc:10:1000:10:0
+f_new:10:480:10:0 f_new_array:10:1000:10:0 f_new_nothrow:10:1000:10:0
+f_new_aligned:10:1280:10:0 f_new_aligned_array:10:1000:10:0
+f_new_aligned_nothrow:10:1000:10:0 f_kept:5:385:0:5"
+# check_family DIR LABEL
+check_family() {
+	report_json "$1" >"$WORK/family.json"
+	for row in $FAMILY; do
+		fn=${row%%:*}
+		want=$(echo "${row#*:}" | tr : ,)
+		got=$(jq -r "[.sites[] | select(.function == \"$fn\")] |
+			[(map(.alloc_objects) | add), (map(.alloc_space) | add),
+			 (map(.frees) | add), (map(.inuse_objects) | add)] |
+			map(tostring) | join(\",\")" "$WORK/family.json")
+		expect "$2: $fn allocs,bytes,frees,live = $want ($got)" '[ "$got" = "$want" ]'
+	done
+}
+d=$WORK/family
+mkdir -p "$d"
+preloaded "$d" "$T/alloc_family"
+rc=$?
+expect "allocator family: malloc_usable_size covers every size asked for, exit 0 ($rc)" '[ $rc = 0 ]'
+check_family "$d" "glibc"
+
+# ---- allocators underneath, and before us -----------------------------------
+JEMALLOC=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2
+TCMALLOC=/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4
+for alloc in "$JEMALLOC" "$TCMALLOC"; do
+	name=$(basename "$alloc")
+	if [ ! -e "$alloc" ]; then
+		echo "SKIP $name: not installed (Debian libjemalloc2 / libtcmalloc-minimal4)"
+		continue
+	fi
+	# record puts libpoolscout.so first, the user's allocator underneath
+	d=$WORK/under-$name
+	LD_PRELOAD=$alloc timeout 30 "$PS" record -o "$d" -- "$T/alloc_family" 2>/dev/null
+	rc=$?
+	expect "record with $name preloaded: exit 0 ($rc)" '[ $rc = 0 ]'
+	check_family "$d" "$name underneath"
+	# raw use with the allocator first: no hook sees anything
+	d=$WORK/before-$name
+	mkdir -p "$d"
+	timeout 30 env LD_PRELOAD="$alloc $LIB" POOLSCOUT_OUT="$d" "$T/alloc_family" 2>"$WORK/before.err"
+	rc=$?
+	expect "LD_PRELOAD=$name:libpoolscout.so: the program still runs, exit 0 ($rc)" '[ $rc = 0 ]'
+	expect "$name first: one warning that says to put libpoolscout.so first" \
+		'[ "$(grep -c poolscout: "$WORK/before.err")" = 1 ] &&
+		grep -q "Put libpoolscout.so first: LD_PRELOAD=\"$LIB $alloc\"" "$WORK/before.err"'
+	expect "$name first: no profile claiming zero allocations" '[ -z "$(ls "$d")" ]'
+done
+if [ -e "$JEMALLOC" ]; then
+	# FUNCTION:ALLOCS:BYTES:FREES:LIVE of tests/progs/jemalloc_api.c
+	d=$WORK/jemalloc-api
+	LD_PRELOAD=$JEMALLOC timeout 30 "$PS" record -o "$d" -- "$T/jemalloc_api" 2>/dev/null
+	rc=$?
+	expect "jemalloc's mallocx/rallocx/sdallocx/dallocx called directly: exit 0 ($rc)" '[ $rc = 0 ]'
+	report_json "$d" >"$WORK/je.json"
+	for row in jeapi_mallocx:10:1000:10:0 jeapi_mallocx_zero:10:2000:10:0 \
+		jeapi_malloc:10:3000:10:0 jeapi_rallocx:20:5500:20:0; do
+		fn=${row%%:*}
+		want=$(echo "${row#*:}" | tr : ,)
+		got=$(jq -r "[.sites[] | select(.function == \"$fn\")] |
+			[(map(.alloc_objects) | add), (map(.alloc_space) | add),
+			 (map(.frees) | add), (map(.inuse_objects) | add)] |
+			map(tostring) | join(\",\")" "$WORK/je.json")
+		expect "jemalloc API: $fn allocs,bytes,frees,live = $want ($got)" '[ "$got" = "$want" ]'
+	done
+fi
+
+# ---- vfork and clone children -------------------------------------------------
+# cum_in FILE FUNCTION: allocations whose stacks pass through FUNCTION
+cum_in() {
+	"$PS" top --json "$1" 2>/dev/null |
+		jq "[.rows[] | select(.function == \"$2\") | .cum] | add // 0"
+}
+# the profile of the process whose argv[1] is $2 (first match) in dir $1
+profile_of() {
+	"$PS" info --json "$1"/*.pscout 2>/dev/null |
+		jq -r "[.[] | select(.argv[1] == \"$2\")][0].file // empty"
+}
+for mode in vfork vfork-exec clone-vfork; do
+	d=$WORK/$mode
+	mkdir -p "$d"
+	preloaded "$d" "$T/forks" $mode 2>/dev/null
+	rc=$?
+	expect "$mode: exit 0 ($rc)" '[ $rc = 0 ]'
+	p=$(profile_of "$d" $mode)
+	n=$(cum_in "$p" parent_work)
+	c=$(cum_in "$p" vfork_child_work)
+	expect "$mode: the parent's 100 allocations are its own ($n), the child's 50 are not charged to it ($c)" \
+		'[ "$n" = 100 ] && [ "$c" = 0 ]'
+done
+expect "vfork child that _exits: no profile of its own (it shares the parent's memory)" \
+	'[ "$(ls "$WORK/vfork" | wc -l)" = 1 ]'
+p=$(profile_of "$WORK/vfork-exec" exec-target)
+n=$([ -n "$p" ] && cum_in "$p" exec_target_work)
+expect "vfork child that execs: the new image has its own profile with its 10 allocations (${n:-none})" \
+	'[ "$n" = 10 ]'
+d=$WORK/clone
+mkdir -p "$d"
+preloaded "$d" "$T/forks" clone 2>/dev/null
+rc=$?
+expect "clone without CLONE_VM: exit 0 ($rc)" '[ $rc = 0 ]'
+expect "clone without CLONE_VM: two profiles, like fork" '[ "$(ls "$d" | wc -l)" = 2 ]'
+"$PS" info --json "$d"/*.pscout >"$WORK/clone.json" 2>/dev/null
+child=$(jq -r '.[] | select(.pid != .ppid) | select(.argv[1] == "clone") | .file' "$WORK/clone.json" |
+	while read -r f; do [ "$(cum_in "$f" parent_work)" = 0 ] && echo "$f"; done)
+n=$([ -n "$child" ] && cum_in "$child" clone_child_work)
+expect "clone child: its own profile holds its 60 allocations (${n:-no profile})" '[ "$n" = 60 ]'
+expect "clone child: complete and marked forked" \
+	'[ -n "$child" ] && "$PS" info "$child" 2>/dev/null | grep -q "forked from a profiled process" &&
+	"$PS" info --json "$child" 2>/dev/null | jq -e ".[0].complete" >/dev/null'
+
+# ---- never silent: what record refuses, and processes that cannot write -----
+out=$("$PS" record -o "$WORK/static" -- "$T/static_hello" 2>"$WORK/static.err")
+rc=$?
+expect "record a static binary: exit 2, says it is statically linked ($rc)" \
+	'[ $rc = 2 ] && grep -q "statically linked" "$WORK/static.err"'
+touch "$WORK/a-file"
+"$PS" record -o "$WORK/a-file" -- true 2>"$WORK/file.err"
+rc=$?
+expect "record -o a regular file: exit 2, says it is not a directory ($rc)" \
+	'[ $rc = 2 ] && grep -q "not a directory" "$WORK/file.err"'
+mkdir -p "$WORK/with space"
+cp "$LIB" "$WORK/with space/libpoolscout.so"
+POOLSCOUT_LIB="$WORK/with space/libpoolscout.so" "$PS" record -o "$WORK/sp" -- true 2>"$WORK/space.err"
+rc=$?
+expect "libpoolscout.so under a path with a space: exit 2, says why ($rc)" \
+	'[ $rc = 2 ] && grep -q "space or a colon" "$WORK/space.err"'
+d=$WORK/twice
+"$PS" record -o "$d" -- "$T/planted" >/dev/null 2>&1
+first=$(ls "$d")
+"$PS" record -o "$d" -- "$T/planted" >/dev/null 2>"$WORK/twice.err"
+rc=$?
+expect "record twice into one directory: the second refuses, exit 2 ($rc)" \
+	'[ $rc = 2 ] && grep -q "already holds 1 profile" "$WORK/twice.err"'
+expect "record twice: the first run's profile is left alone" '[ "$(ls "$d")" = "$first" ]'
+# a parent that ignores SIGCHLD (inherited by record)
+d=$WORK/sigchld
+ignoring_chld() { perl -e '$SIG{CHLD} = "IGNORE"; exec @ARGV or exit 127' -- "$@"; }
+ignoring_chld "$PS" record -o "$d" -- sh -c 'exit 7' 2>/dev/null
+rc=$?
+expect "SIGCHLD ignored by record's parent: record still exits with the command's 7 ($rc)" '[ $rc = 7 ]'
+ign=$(ignoring_chld "$PS" record -o "$d-2" -- grep SigIgn /proc/self/status 2>/dev/null |
+	awk '{ print $2 }')
+expect "SIGCHLD ignored: the command still runs with SIGCHLD ignored (SigIgn $ign)" \
+	'[ $(( 0x$ign & 0x10000 )) != 0 ]'
+
+if [ "$(id -u)" != 0 ]; then
+	echo "SKIP privilege drop and setuid: need root"
+else
+	# the test's own directory must be reachable by nobody
+	chmod 755 "$WORK"
+	d=$WORK/dropped
+	"$PS" record -o "$d" -- "$T/dropper" 2>"$WORK/drop.err"
+	rc=$?
+	expect "a server that drops to nobody before forking its worker: exit 0 ($rc)" '[ $rc = 0 ]'
+	w=$(for f in "$d"/*.pscout; do [ "$(stat -c %u "$f")" = 65534 ] && echo "$f"; done)
+	n=$([ -n "$w" ] && cum_in "$w" worker_work)
+	expect "the worker running as nobody wrote its profile (${n:-none}, of 25)" '[ "$n" = 25 ]'
+	expect "... created 0600 by its owner" '[ -n "$w" ] && [ "$(stat -c %a "$w")" = 600 ]'
+	# setuid: secure mode ignores POOLSCOUT_* and writes nothing
+	mkdir -m 1777 "$WORK/secure"
+	cp "$T/secure_dlopen" "$WORK/secure_dlopen"
+	chown 65534 "$WORK/secure_dlopen"
+	chmod 4755 "$WORK/secure_dlopen"
+	out=$(cd "$WORK/secure" && POOLSCOUT_OUT="$WORK/secure" timeout 30 "$WORK/secure_dlopen" "$LIB" 2>"$WORK/secure.err")
+	rc=$?
+	if [ "$out" != "secure=1" ]; then
+		echo "SKIP setuid: the program did not run in secure mode ($out, $rc; nosuid mount?)"
+	else
+		expect "setuid program that dlopens libpoolscout.so: runs, exit 0 ($rc)" '[ $rc = 0 ]'
+		expect "setuid program: no profile written, POOLSCOUT_OUT ignored" '[ -z "$(ls "$WORK/secure")" ]'
+		expect "setuid program: not a word on stderr" '[ ! -s "$WORK/secure.err" ]'
+	fi
+fi
+
+# ---- the analyzer on odd input ---------------------------------------------
+mkfifo "$WORK/fifo.pscout"
+for cmd in info report diff; do
+	if [ $cmd = diff ]; then
+		timeout 10 "$PS" diff "$WORK/fifo.pscout" "$WORK/fifo.pscout" >/dev/null 2>"$WORK/fifo.err"
+	else
+		timeout 10 "$PS" $cmd "$WORK/fifo.pscout" >/dev/null 2>"$WORK/fifo.err"
+	fi
+	rc=$?
+	expect "$cmd on a FIFO: rejected at once, exit 2, says what it is ($rc)" \
+		'[ $rc = 2 ] && grep -q "expected a regular file, found a FIFO" "$WORK/fifo.err"'
+done
+d=$WORK/bad-names
+mkdir -p "$d"
+preloaded "$d" "$T/bad_names" 2>/dev/null
+# strict: jq would take invalid UTF-8; Python's decoder does not
+strict_json() {
+	python3 -c 'import json, sys; json.loads(sys.stdin.buffer.read().decode("utf-8"))'
+}
+for view in "report --json" "threads --json" "info --json" "top --json"; do
+	expect "names that are not UTF-8: $view is valid UTF-8 JSON" \
+		'"$PS" $view "$d"/*.pscout 2>/dev/null | strict_json'
+done
+expect "names that are not UTF-8: each bad byte became \\ufffd" \
+	'"$PS" threads --json "$d"/*.pscout 2>/dev/null | grep -qF "\"w\\ufffd(\\ufffd\""'
+"$PS" export --format json -o "$WORK/bad.json" "$d"/*.pscout 2>/dev/null
+expect "names that are not UTF-8: export --format json is valid UTF-8 JSON" 'strict_json <"$WORK/bad.json"'
+
+# ---- frees after main: pthread_exit, atexit, destructors -------------------
+d=$WORK/late
+mkdir -p "$d"
+preloaded "$d" "$T/late_frees" 2>/dev/null
+rc=$?
+expect "main ends with pthread_exit: the process still ends, status 0 ($rc)" '[ $rc = 0 ]'
+report_json "$d" >"$WORK/late.json"
+for f in atexit_alloc:50 dtor_alloc:30 worker_pairs:200; do
+	fn=${f%:*} want=${f#*:}
+	r=$(jq -c "[.sites[] | select(.function == \"$fn\") | [.alloc_objects, .frees, .inuse_objects]] | add" "$WORK/late.json")
+	expect "after pthread_exit from main: $fn $want allocated, $want freed, none live ($r)" \
+		'[ "$r" = "[$want,$want,0]" ]'
+done
+expect "after pthread_exit: complete, ended by the last thread" \
+	'"$PS" info --json "$d"/*.pscout 2>/dev/null | jq -e ".[0].end_reason == \"last thread ended\"" >/dev/null'
+
+finish
