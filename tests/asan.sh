@@ -27,6 +27,6 @@ for view in "report" "report --json" "top --cum --lines" "top --inuse_space" \
 	# shellcheck disable=SC2086
 	"$A/poolscout" $view "$W"/p/*.pscout "$W"/q/*.pscout >/dev/null
 done
-"$B/poolscout" record -o "$W/q" -- "$B/tests/planted" >/dev/null 2>&1
-"$A/poolscout" diff --html "$W/diff.html" "$W/p" "$W/q" 2>/dev/null
+"$B/poolscout" record -o "$W/r" -- "$B/tests/planted" >/dev/null 2>&1
+"$A/poolscout" diff --html "$W/diff.html" "$W/p" "$W/r" 2>/dev/null
 echo "asan: clean"

@@ -324,8 +324,23 @@ NOINLINE static void phase_two(void)
 		free(malloc(40));
 }
 
+static void *idle_thread(void *arg)
+{
+	(void)arg;
+	free(malloc(1)); /* its first allocation starts the writer thread */
+	pause();         /* never returns: exit ends it */
+	return NULL;
+}
+
 static void scenario_phases(void)
 {
+	/* a second thread, so the preload's writer thread takes a snapshot
+	 * every 100 ms (a single-threaded process snapshots from its own
+	 * allocator calls, and sleeps through none) */
+	pthread_t idle;
+	pthread_create(&idle, NULL, idle_thread, NULL);
+	struct timespec settle = { 0, 20000000 };
+	nanosleep(&settle, NULL);
 	double start = now_ns();
 	phase_one();
 	double one = now_ns() - start;
