@@ -220,8 +220,17 @@ __attribute__((noinline)) static void *malloc_slow(size_t size)
 	return p;
 }
 
+/* interposed() asks "malloc", whatever dlsym says it is, for this many
+ * bytes with probe_pending set, to learn whether the call reaches us. */
+#define PROBE_SIZE ((size_t)0x50534355)
+static __thread int probe_pending PS_TLS, probe_reached PS_TLS;
+
 PS_EXPORT void *malloc(size_t size)
 {
+	if (PS_UNLIKELY(size == PROBE_SIZE) && probe_pending) {
+		probe_reached = 1;
+		return NULL;
+	}
 	if (sample_skips_alloc())
 		return ps_real.malloc(size);
 	return malloc_slow(size);
@@ -1432,6 +1441,22 @@ static int interposed(void)
 	void *found = dlsym(RTLD_DEFAULT, "malloc");
 	if (!found || found == (void *)ps_self_malloc)
 		return 1;
+	/* A non-PIE program that takes malloc's address has a "malloc" of
+	 * its own to dlsym: a PLT entry that jumps wherever the program's
+	 * calls go, maybe to us. Ask it (it answers NULL if it is us). */
+	probe_pending = 1;
+	void *p = ((void *(*)(size_t))found)(PROBE_SIZE);
+	probe_pending = 0;
+	if (probe_reached) {
+		probe_reached = 0;
+		return 1;
+	}
+	if (p) {
+		void (*other_free)(void *) = (void (*)(void *))dlsym(RTLD_DEFAULT,
+								      "free");
+		if (other_free)
+			other_free(p);
+	}
 	Dl_info other = { 0 }, self = { 0 };
 	struct link_map *other_map = NULL;
 	dladdr1(found, &other, (void **)&other_map, RTLD_DL_LINKMAP);

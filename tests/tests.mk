@@ -190,3 +190,10 @@ $(AP)/libpoolscout.so: $(ASAN_PRELOAD_OBJ)
 		-Wl,-soname,libpoolscout.so -o $@ $(ASAN_PRELOAD_OBJ) $(PRELOAD_LIBS)
 
 test-build: $(AP)/libpoolscout.so
+
+# a non-PIE program whose dynamic symbols define "malloc" (a PLT entry)
+$(TB)/nopie_addr: tests/progs/nopie_addr.c $(B)/.deps-build
+	$(Q)mkdir -p $(TB)
+	$(Q)$(CC) -O2 -g -no-pie -fno-builtin $< -o $@
+
+test-build: $(TB)/nopie_addr
