@@ -13,8 +13,7 @@ export POOLSCOUT_BUILD=$B
 passed=0
 failed=0
 failures=
-suites=${TESTS:-"unit_format unit_reader unit_wrappers unit_ranking unit_model unit_json exact truth golden cli views exports demo_scenarios real_programs unwind_diff stress exit_paths robust fuzz_smoke asan tsan preload_asan browser"}
-[ -z "${TESTS:-}" ] && [ "${REAL_WORLD:-0}" = 1 ] && suites="$suites real_world"
+suites=${TESTS:-"unit_format unit_reader unit_wrappers unit_ranking unit_model unit_json exact truth golden cli views exports demo_scenarios real_programs real_world unwind_diff stress exit_paths robust fuzz_smoke asan tsan preload_asan browser"}
 
 run_suite() {
 	name=$1

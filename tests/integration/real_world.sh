@@ -92,6 +92,22 @@ show_top() {
 
 # check_program NAME WORKLOAD WRAPPER_REGEX: run WORKLOAD plain (under
 # strace, to learn whether it starts threads) and recorded; checks (a)-(d)
+cat >"$WORK/record_into" <<SCRIPT
+#!/bin/sh
+# record_into DIR CMD...: poolscout record into a fresh directory beside
+# DIR, then move the profiles into DIR
+dir=\$1
+shift
+sub=\$(mktemp -u "\$dir.XXXXXX")
+"$PS" record -o "\$sub" -- "\$@"
+rc=\$?
+mkdir -p "\$dir"
+mv "\$sub"/*.pscout "\$dir"/ 2>/dev/null
+rm -rf "\$sub"
+exit \$rc
+SCRIPT
+chmod +x "$WORK/record_into"
+
 check_program() {
 	name=$1
 	work=$2
@@ -110,7 +126,9 @@ check_program() {
 	$work "$d/plain" >"$d/out.plain" 2>"$d/err.plain"
 	rc_plain=$?
 	t1=$(date +%s.%N)
-	RUN="$PS record -o $d/prof --"
+	# each command of a workload records into a directory of its own
+	# (record refuses to mix runs), gathered into prof/
+	RUN="$WORK/record_into $d/prof"
 	$work "$d/rec" >"$d/out.rec" 2>"$d/err.rec"
 	rc_rec=$?
 	RUN=
