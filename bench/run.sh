@@ -19,7 +19,8 @@
 #   threads      bench/short_threads.c: 20k short-lived threads
 #   stacks       bench/distinct_stacks.c: 262144 distinct 24-frame stacks
 #   long_stacks  the same with 524288 stacks (a scaled-down 2.1M-stack
-#                run), LONG_ROUNDS rounds; times `poolscout report`
+#                run), LONG_ROUNDS rounds (default ROUNDS); both stack
+#                rows also time `poolscout report` on the profile
 #
 # It prints the medians behind each row, then the table: per row the
 # plain run's time, poolscout's and heaptrack's ratios, the row's own
@@ -50,7 +51,7 @@ B=${POOLSCOUT_BUILD:-build}
 BB=$B/bench
 PS=$PWD/$B/poolscout
 ROUNDS=${ROUNDS:-3}
-LONG_ROUNDS=${LONG_ROUNDS:-1}
+LONG_ROUNDS=${LONG_ROUNDS:-$ROUNDS}
 ROWS=${ROWS:-"alloc sample real perl live threads stacks long_stacks"}
 PROGRAMS=${PROGRAMS:-"jq python perl sqlite sort clang git redis nginx"}
 ITERS=${ITERS:-4000000}
@@ -322,15 +323,15 @@ stats() {
 med() { cut -d' ' -f"$2" "$1" | stats | cut -d' ' -f1; }
 secs() { med "$1" 1 | awk '{ printf "%.2f s", $1 }'; }
 # spread "median min max": half the range as a share of the median
-# spread "median min max" [TARGET]: half the range as a share of the
+# spread "median min max" [TARGET [UNIT]]: half the range as a share of the
 # median, and whether the rounds fall on both sides of a ratio target (then
 # the verdict is the noise's)
 spread() {
-	echo "$1" | awk -v r="$ROUNDS_SEEN" -v t="${2:-}" '{
+	echo "$1" | awk -v r="$ROUNDS_SEEN" -v t="${2:-}" -v u="${3:-x}" '{
 		if (r < 2 || $1 == 0) { print "-"; next }
 		printf "±%.0f%%", 50 * ($3 - $2) / $1
 		if (t != "" && $2 <= t && t <= $3)
-			printf ", rounds on both sides of %.2fx", t
+			printf ", rounds on both sides of %.2f%s", t, u
 		print "" }'
 }
 x() { awk -v v="$1" 'BEGIN { if (v == 0) print "-"; else printf "%.2fx\n", v }'; }
@@ -522,31 +523,33 @@ for r in stacks long_stacks; do
 	ps=$(echo "$s" | cut -d' ' -f1)
 	b=$(extra_rss $r poolscout $n)
 	pb=$(med "$W/runs/$r.poolscout" 4 | awk -v n=$n '{ printf "%.0f", $1 / n }')
-	rep=$(med "$W/runs/$r.report" 1)
-	repm=$(awk -v t="$rep" -v n=$n 'BEGIN { printf "%.1f", t / (n / 1e6) }')
-	echo "poolscout report on that profile: $rep s wall, $(med "$W/runs/$r.report" 2) s cpu, $(med "$W/runs/$r.report" 3 | awk '{ printf "%.0f MiB", $1 / 1024 }') peak RSS: $repm s per million stacks"
+	# the report's seconds per million stacks, each round
+	report_s=$(awk -v n=$n '{ print $1 / (n / 1e6) }' "$W/runs/$r.report" | stats)
+	repm=$(echo "$report_s" | awk '{ printf "%.1f", $1 }')
+	rep_rss=$(med "$W/runs/$r.report" 3 | awk -v n=$n '{ printf "%.1f KB", $1 * 1024 / n / 1e3 }')
+	echo "poolscout report on that profile: $(med "$W/runs/$r.report" 1) s wall, $(med "$W/runs/$r.report" 2) s cpu, $(med "$W/runs/$r.report" 3 | awk '{ printf "%.0f MiB", $1 / 1024 }') peak RSS: $repm s per million stacks, $rep_rss per stack"
 	miss=
 	hb=
+	if [ -n "$heaptrack" ]; then
+		hbytes=$(med "$W/runs/$r.heaptrack" 4 | awk -v n=$n '{ printf "%.0f", $1 / n }')
+		hb=" (heaptrack trace $hbytes B)"
+	fi
+	measure="+$b B RSS, profile $pb B$hb per stack; report $repm s per M stacks, $rep_rss RSS per stack"
 	if [ $r = stacks ]; then
 		le "$b" 256 || miss="RSS"
-		if [ -n "$heaptrack" ]; then
-			hbytes=$(med "$W/runs/$r.heaptrack" 4 | awk -v n=$n '{ printf "%.0f", $1 / n }')
-			hb=" (heaptrack trace $hbytes B)"
-			le "$pb" "$hbytes" || miss="${miss:+$miss, }profile"
-		fi
-		row "262k distinct 24-frame stacks" "$(secs "$W/runs/$r.plain")" "$(x "$ps")" \
-			"$(tool_ratio $r heaptrack)" \
-			"+$b B RSS, profile $pb B$hb per stack; report $repm s per M stacks" \
+		[ -z "$hb" ] || le "$pb" "$hbytes" || miss="${miss:+$miss, }profile"
+		row "$((n / 1000))k distinct 24-frame stacks" "$(secs "$W/runs/$r.plain")" "$(x "$ps")" \
+			"$(tool_ratio $r heaptrack)" "$measure" \
 			"<= 256 B RSS per stack, profile <= heaptrack's" \
 			"$([ -z "$miss" ] && echo PASS || echo "MISS ($miss)")" "$(spread "$s")"
 	else
-		[ -n "$heaptrack" ] &&
-			hb=" (heaptrack trace $(med "$W/runs/$r.heaptrack" 4 | awk -v n=$n '{ printf "%.0f", $1 / n }') B)"
 		le "$repm" 10 && v=PASS || v="MISS"
-		row "524k distinct stacks (2.1M scaled down), $ROUNDS_SEEN round(s)" \
+		rounds=
+		[ "$ROUNDS_SEEN" = "$ROUNDS" ] || rounds=", $ROUNDS_SEEN round(s)"
+		row "$((n / 1000))k distinct 24-frame stacks (2.1M scaled down)$rounds" \
 			"$(secs "$W/runs/$r.plain")" "$(x "$ps")" "$(tool_ratio $r heaptrack)" \
-			"+$b B RSS, profile $pb B$hb per stack; report $repm s per M stacks" \
-			"report <= 10 s per million stacks" "$v" "$(spread "$s")"
+			"$measure" "report <= 10 s per million stacks" "$v" \
+			"report $(spread "$report_s" 10 " s")"
 	fi
 done
 
