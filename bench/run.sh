@@ -113,15 +113,19 @@ check_profile() {
 	stacks | long_stacks)
 		want=$((1 << $(levels "$1")))
 		got=$(jq '[.[].stacks] | add' "$W/info.json")
-		[ "$got" -ge "$want" ] ||
-			note "$1: the profile holds $got stacks, the program made $want" ;;
+		what="stacks" ;;
 	perl | live)
 		want=$(awk '/^peak_live/ { print $2 }' "$W/truth.$1")
 		got=$(jq '[.[].totals.peak_live.hi] | add' "$W/info.json")
-		awk -v g="$got" -v w="$want" 'BEGIN { d = g - w; if (d < 0) d = -d
-			exit !(d > 0.01 * w) }' &&
-			note "$1: poolscout's peak of live blocks is $got, count_live.so counted $want" ;;
+		what="live blocks at the peak" ;;
+	*) return 0 ;;
 	esac
+	# stacks: at least the program's (main adds a few); live blocks: within 1%
+	awk -v g="$got" -v w="$want" -v r="$1" 'BEGIN {
+		if (g !~ /^[0-9]+$/) exit 0
+		if (r ~ /stacks/) exit !(g < w)
+		d = g - w; if (d < 0) d = -d; exit !(d > 0.01 * w) }' &&
+		note "$1: poolscout's profile says $got $what, the ground truth is $want"
 	return 0
 }
 
@@ -347,7 +351,7 @@ detail() {
 		f=$W/runs/$r.$t
 		[ -s "$f" ] || continue
 		printf '%-10s %8.3f %8s %6.0f MiB %10s %8.2f %8.2f\n' "$t" "$(med "$f" 1)" \
-			"$(med "$f" 2)" "$(echo "$(med "$f" 3)" | awk '{ print $1 / 1024 }')" \
+			"$(med "$f" 2)" "$(med "$f" 3 | awk '{ print $1 / 1024 }')" \
 			"$(med "$f" 4 | awk '{ if ($1 == 0) print "-"
 				else if ($1 < 1e6) printf "%.0f KB", $1 / 1e3
 				else printf "%.1f MB", $1 / 1e6 }')" \
@@ -432,17 +436,19 @@ if [ -n "$programs" ]; then
 	}
 	# round_spread KIND: the spread of the per-round geomeans
 	round_spread() {
-		for p in $programs; do cat "$W/real.$p.$1_rounds" | tr '\n' ' '; echo; done |
+		for p in $programs; do tr '\n' ' ' <"$W/real.$p.$1_rounds"; echo; done |
 			awk '{ for (i = 1; i <= NF; i++) { s[i] += log($i) }; n++; k = NF }
 				END { for (i = 1; i <= k; i++) print exp(s[i] / n) }' | stats
 	}
 	plain_total=$(for p in $programs; do med "$W/runs/real.$p.plain" 1; done |
 		awk '{ s += $1 } END { printf "%.1f s total", s }')
-	nprog=$(echo $programs | wc -w)
+	nprog=$(echo "$programs" | wc -w)
 	for kind in cpu wall; do
 		if [ $kind = cpu ]; then pcol=3 hcol=5; else pcol=2 hcol=4; fi
+		# shellcheck disable=SC2046 # three words
 		set -- $(geomean $pcol)
 		g=$1 worst=$2 wname=$3
+		# shellcheck disable=SC2046
 		set -- $(geomean $hcol)
 		ht="n/a: not installed"
 		[ -n "$heaptrack" ] && ht="geomean $(x "$1"), worst $(x "$2") ($3)"
@@ -454,7 +460,7 @@ if [ -n "$programs" ]; then
 		row "$nprog real programs, $kind time" "$plain_total" \
 			"geomean $(x "$g"), worst $(x "$worst") ($wname)" "$ht" \
 			"over 2x: ${over:-none}" "<= 1.3x geomean, none over 2x" \
-			"$([ -z "$miss" ] && echo PASS || echo "MISS ($(echo $miss | sed 's/ /, /'))")" \
+			"$([ -z "$miss" ] && echo PASS || echo "MISS ($(echo "$miss" | sed 's/^ //; s/ /, /'))")" \
 			"$(spread "$(round_spread $kind)" 1.3)"
 	done
 fi
@@ -486,7 +492,7 @@ if has_row live; then
 	b=$(extra_rss live poolscout "$live")
 	miss=
 	le "$b" 24 || miss="RSS"
-	hb= h=
+	hb='' h=
 	if [ -n "$heaptrack" ]; then
 		hb=" (heaptrack +$(extra_rss live heaptrack "$live") B, largest process)"
 		h=$(ratios "$W/runs/live.heaptrack" "$W/runs/live.plain" 1 | stats | cut -d' ' -f1)
