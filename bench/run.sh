@@ -338,6 +338,9 @@ spread() {
 			printf ", rounds on both sides of %.2f%s", t, u
 		print "" }'
 }
+# human N: 4000000 -> 4M, 20000 -> 20k
+human() { awk -v n="$1" 'BEGIN { if (n >= 1e6) printf "%gM", n / 1e6
+	else if (n >= 1e3) printf "%gk", n / 1e3; else print n }'; }
 x() { awk -v v="$1" 'BEGIN { if (v == 0) print "-"; else printf "%.2fx\n", v }'; }
 le() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a <= b) }'; }
 row() { echo "| $1 | $2 | $3 | $4 | $5 | $6 | $7 | $8 |" >>"$W/table"; }
@@ -388,7 +391,7 @@ if has_row alloc || has_row sample; then
 		s - p, (s - p) / 1000 / a }'
 	if has_row alloc; then
 		le "$ps" 3 && v=PASS || v="MISS"
-		row "2 threads x 4M alloc/free, 12-frame stacks" "$plain" "$(x "$ps")" \
+		row "2 threads x $(human "$ITERS") alloc/free, 12-frame stacks" "$plain" "$(x "$ps")" \
 			"$(tool_ratio alloc heaptrack)" \
 			"cpu $(x "$(ratios "$W/runs/alloc.poolscout" "$W/runs/alloc.plain" 2 | stats | cut -d' ' -f1)"), profile $(med "$W/runs/alloc.poolscout" 4 | awk '{ printf "%.0f KB", $1 / 1e3 }')" \
 			"poolscout <= 3x" "$v" "$(spread "$s" 3)"
@@ -467,7 +470,7 @@ fi
 
 if has_row perl; then
 	ROUNDS_SEEN=$(wc -l <"$W/runs/perl.plain")
-	detail perl "perl: 10M small strings held ($(awk '/^peak_live/ { printf "%.1fM", $2 / 1e6 }' "$W/truth.perl") live blocks at the peak)"
+	detail perl "perl: $(human "$PERL_N") small strings held ($(awk '/^peak_live/ { printf "%.1fM", $2 / 1e6 }' "$W/truth.perl") live blocks at the peak)"
 	live=$(awk '/^peak_live/ { print $2 }' "$W/truth.perl")
 	s=$(ratios "$W/runs/perl.poolscout" "$W/runs/perl.plain" 1 | stats)
 	ps=$(echo "$s" | cut -d' ' -f1)
@@ -477,7 +480,7 @@ if has_row perl; then
 	le "$b" 24 || miss="${miss:+$miss, }RSS"
 	hb=
 	[ -n "$heaptrack" ] && hb=" (heaptrack +$(extra_rss perl heaptrack "$live") B, largest process)"
-	row "perl: 10M small allocations held" "$(secs "$W/runs/perl.plain")" \
+	row "perl: $(human "$PERL_N") small allocations held" "$(secs "$W/runs/perl.plain")" \
 		"$(x "$ps")" "$(tool_ratio perl heaptrack)" "+$b B RSS per live block$hb" \
 		"<= 2x, <= +24 B per live block" "$([ -z "$miss" ] && echo PASS || echo "MISS ($miss)")" \
 		"$(spread "$s" 2)"
@@ -498,7 +501,7 @@ if has_row live; then
 		h=$(ratios "$W/runs/live.heaptrack" "$W/runs/live.plain" 1 | stats | cut -d' ' -f1)
 		le "$ps" "$h" || miss="${miss:+$miss, }slower than heaptrack"
 	fi
-	row "4M live 32-48 B blocks" "$(secs "$W/runs/live.plain")" "$(x "$ps")" \
+	row "$(human "$LIVE_BLOCKS") live 32-48 B blocks" "$(secs "$W/runs/live.plain")" "$(x "$ps")" \
 		"$(tool_ratio live heaptrack)" "+$b B RSS per live block$hb" \
 		"<= 24 B per live block, faster than heaptrack" \
 		"$([ -z "$miss" ] && echo PASS || echo "MISS ($miss)")" "$(spread "$s" "$h")"
@@ -514,7 +517,7 @@ if has_row threads; then
 		h=$(ratios "$W/runs/threads.heaptrack" "$W/runs/threads.plain" 1 | stats | cut -d' ' -f1)
 		le "$ps" "$h" && v=PASS || v=MISS
 	fi
-	row "20k short-lived threads" "$(secs "$W/runs/threads.plain")" "$(x "$ps")" \
+	row "$(human "$THREADS") short-lived threads" "$(secs "$W/runs/threads.plain")" "$(x "$ps")" \
 		"$(tool_ratio threads heaptrack)" \
 		"cpu $(x "$(ratios "$W/runs/threads.poolscout" "$W/runs/threads.plain" 2 | stats | cut -d' ' -f1)")" \
 		"<= heaptrack" "$v" "$(spread "$s" "$h")"
