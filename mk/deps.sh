@@ -3,7 +3,8 @@
 #
 #   mk/deps.sh build   libraries and tools to build poolscout
 #   mk/deps.sh test    what the tests use on top (real readers, real programs)
-#   mk/deps.sh bench   what the benchmark compares against (heaptrack)
+#   mk/deps.sh bench   what the benchmark runs: heaptrack to compare with,
+#                      time, and the real programs it profiles
 #
 # As root with apt-get available it installs what is missing; otherwise it
 # prints the exact apt-get line and fails.
@@ -15,7 +16,8 @@ libcmocka-dev"
 test="$build google-perftools libgoogle-perftools-dev golang-go python3 perl \
 sqlite3 jq clang libclang-rt-14-dev binutils chromium fonts-liberation \
 python3-websocket git redis-server redis-tools nginx apache2-utils curl strace"
-bench="$build heaptrack time"
+bench="$build heaptrack time jq python3 perl sqlite3 clang git \
+redis-server redis-tools nginx apache2-utils curl"
 
 case "${1:-build}" in
 build) want=$build ;;

@@ -4,9 +4,6 @@
 # their own per-test summaries above it).
 #   POOLSCOUT_BUILD=DIR  the build directory (default build)
 #   TESTS="a b"          run only these suites (names as listed below)
-#   REAL_WORLD=1         add real_world (git, redis, nginx, perl, sqlite3,
-#                        python3 from Debian; ~2 min; checks that fail
-#                        until the wrapper detection and peaks are fixed)
 set -u
 B=${POOLSCOUT_BUILD:-build}
 export POOLSCOUT_BUILD=$B
