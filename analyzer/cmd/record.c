@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "units.h"
 #include "memory.h"
 #include "profile.h"
 
@@ -354,6 +355,9 @@ int cmd_record(int argc, char **argv)
 			env.cmd[0], strerror(errno));
 		_exit(errno == ENOENT ? 127 : 126);
 	}
+	/* One line as it starts: what, which pid, where the profiles go. */
+	fprintf(stderr, "poolscout: recording %s (pid %d) into %s\n",
+		env.cmd[0], (int)pid, out_abs);
 	/* Like time(1): the terminal's ^C and ^\ are for the command. */
 	signal(SIGINT, SIG_IGN);
 	signal(SIGQUIT, SIG_IGN);
@@ -379,16 +383,55 @@ int cmd_record(int argc, char **argv)
 	int n = 0;
 	for (char **p = after; *p; p++)
 		n += !contains(before, *p);
-	if (n == 0)
+	if (n == 0) {
 		fprintf(stderr, "poolscout: no profile written: no process of "
 			"the command loaded libpoolscout.so, or none could "
 			"write into %s (see the messages above)\n", out_abs);
-	else
-		fprintf(stderr, "poolscout: %d profile%s written:\n", n,
-			n == 1 ? "" : "s");
-	for (char **p = after; *p; p++)
-		if (!contains(before, *p))
+	} else {
+		/* One summary as it ends: what was recorded, where to look. */
+		uint64_t allocs = 0;
+		int partial = 0, unreadable = 0, shown = 0, processes = 0;
+		uint32_t *pids = xcalloc((size_t)n + 1, sizeof *pids);
+		for (char **p = after; *p; p++) {
+			if (contains(before, *p))
+				continue;
+			char *path = xasprintf("%s/%s", out_abs, *p), err[512];
+			pf_file *f = pf_read(path, err, sizeof err);
+			if (!f) {
+				unreadable++;
+			} else {
+				for (size_t i = 0; i < f->nentries; i++)
+					allocs += f->entries[i].allocs * pf_scale(f);
+				partial += !f->complete;
+				int seen = 0; /* an exec'd image writes a file of its own */
+				for (int k = 0; k < processes; k++)
+					seen |= pids[k] == f->pid;
+				if (!seen)
+					pids[processes++] = f->pid;
+				pf_free(f);
+			}
+			free(path);
+		}
+		char count[32];
+		fprintf(stderr, "poolscout: %d profile%s written (%d process%s, %s "
+			"allocations%s%s):\n", n, n == 1 ? "" : "s", processes,
+			processes == 1 ? "" : "es", fmt_count(count, (double)allocs),
+			partial ? ", some cut short" : "",
+			unreadable ? ", some unreadable" : "");
+		for (char **p = after; *p; p++) {
+			if (contains(before, *p))
+				continue;
+			if (shown++ == 8) {
+				fprintf(stderr, "  ... and %d more in %s\n", n - 8,
+					out_abs);
+				break;
+			}
 			fprintf(stderr, "  %s/%s\n", out_abs, *p);
+		}
+		fprintf(stderr, "next: poolscout report %s/*.pscout   (or report "
+			"--html report.html, top, threads)\n", out_abs);
+		free(pids);
+	}
 	pf_names_free(before);
 	pf_names_free(after);
 	free(preload);

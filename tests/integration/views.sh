@@ -19,6 +19,16 @@ expect "--version names the format" '"$PS" --version | grep -q "profile format 2
 expect "record -- CMD --help is the command's" \
 	'"$PS" record -o "$WORK/h" -- sh -c "echo \$1" sh --help 2>/dev/null | grep -qx -- --help'
 
+# record: one line as it starts (command, pid, directory), one summary as
+# it ends; a pipeline of sh, ls, sort and wc is 4 processes
+"$PS" record -o "$WORK/tree" -- sh -c 'ls / | sort | wc -l' >/dev/null 2>"$WORK/rec.err"
+expect "record says what it starts, and where to" \
+	'head -1 "$WORK/rec.err" | grep -q "^poolscout: recording sh (pid [0-9]*) into $WORK/tree$"'
+pid=$(sed -n 's/^poolscout: recording sh (pid \([0-9]*\)).*/\1/p' "$WORK/rec.err")
+expect "the pid it names is the first process's" '[ -f "$WORK/tree/poolscout.sh.$pid.pscout" ]'
+expect "the summary counts 4 processes" 'grep -q "profiles written (4 processes," "$WORK/rec.err"'
+expect "the summary says where to look next" 'grep -q "^next: poolscout report $WORK/tree/\*.pscout" "$WORK/rec.err"'
+
 # planted: 200000 handle_request (main thread, under serve), 50000
 # produce_message on the thread named "producer", 100000 parse_token
 "$PS" record -o "$WORK/p" -- "$T/planted" >/dev/null 2>&1
