@@ -101,8 +101,9 @@ typedef struct pf_file {
 	char **argv;
 	uint32_t argc;
 	/* tables */
-	pf_module *modules;
-	size_t nmodules;
+	pf_module *modules;     /* in the order read; id 0: a failed record */
+	size_t nmodules, capmodules;
+	struct pf_module_index *module_index; /* id -> modules[i] */
 	pf_stack **stacks; /* indexed by id (0 unused) */
 	size_t nstacks;
 	pf_thread **threads; /* indexed by thread index (0 unused) */

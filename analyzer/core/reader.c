@@ -33,6 +33,12 @@ struct pf_entry_index {
 	UT_hash_handle hh;
 };
 
+struct pf_module_index {
+	uint32_t id;
+	size_t pos;
+	UT_hash_handle hh;
+};
+
 struct pf_node_index {
 	uint64_t key[2]; /* thread index, ip */
 	size_t pos;
@@ -138,26 +144,36 @@ static void read_process(struct cur *c, pf_file *f)
 		f->argv[i] = get_str(c, "argument");
 }
 
+/* The module declared with id, or NULL. Modules sit in f->modules in the
+ * order they were read (the memory a file takes is what it declares, not
+ * its largest id); an index finds them by id. */
+static pf_module *module_by_id(const pf_file *f, uint32_t id)
+{
+	struct pf_module_index *ix;
+	HASH_FIND(hh, f->module_index, &id, sizeof id, ix);
+	return ix ? &f->modules[ix->pos] : NULL;
+}
+
 static void read_module(struct cur *c, pf_file *f)
 {
 	const uint8_t *at = c->p;
 	uint32_t id = (uint32_t)get_range(c, "module id", 1, c->id_cap);
 	if (c->failed)
 		return;
-	if (id <= f->nmodules && f->modules[id - 1].id) {
+	if (module_by_id(f, id)) {
 		fail(c, at, "expected a new module id, found %u again", id);
 		return;
 	}
-	if (id > f->nmodules) {
-		f->modules = xrealloc(f->modules, id * sizeof *f->modules);
-		memset(f->modules + f->nmodules, 0,
-		       (id - f->nmodules) * sizeof *f->modules);
-		f->nmodules = id;
+	if (f->nmodules == f->capmodules) {
+		f->capmodules = f->capmodules ? f->capmodules * 2 : 16;
+		f->modules = xrealloc(f->modules, f->capmodules * sizeof *f->modules);
 	}
-	pf_module *m = &f->modules[id - 1];
+	pf_module *m = &f->modules[f->nmodules];
+	memset(m, 0, sizeof *m);
 	m->load_epoch = (uint32_t)get_range(c, "load epoch", 0, UINT32_MAX);
 	m->base = get(c, "load address");
 	m->path = get_str(c, "module path");
+	f->nmodules++; /* from here pf_free frees the path */
 	at = c->p;
 	uint64_t blen = get_range(c, "build-id length", 0, sizeof m->build_id);
 	if (!c->failed && blen > (uint64_t)(c->end - c->p))
@@ -184,7 +200,13 @@ static void read_module(struct cur *c, pf_file *f)
 	}
 	if (!m->nseg)
 		m->lo = m->hi = 0;
+	if (c->failed)
+		return;
 	m->id = id; /* last: marks the slot as filled */
+	struct pf_module_index *ix = xmalloc(sizeof *ix);
+	ix->id = id;
+	ix->pos = f->nmodules - 1;
+	HASH_ADD(hh, f->module_index, id, sizeof ix->id, ix);
 }
 
 static void read_module_unload(struct cur *c, pf_file *f)
@@ -194,12 +216,13 @@ static void read_module_unload(struct cur *c, pf_file *f)
 	uint32_t epoch = (uint32_t)get_range(c, "unload epoch", 1, UINT32_MAX);
 	if (c->failed)
 		return;
-	if (!id || id > f->nmodules || !f->modules[id - 1].id) {
+	pf_module *m = module_by_id(f, id);
+	if (!m) {
 		fail(c, at, "expected the id of a module declared before, found %u",
 		     id);
 		return;
 	}
-	f->modules[id - 1].unload_epoch = epoch;
+	m->unload_epoch = epoch;
 }
 
 static void read_stack(struct cur *c, pf_file *f)
@@ -830,6 +853,11 @@ void pf_free(pf_file *f)
 	for (size_t i = 0; i < f->nmodules; i++)
 		free(f->modules[i].path);
 	free(f->modules);
+	struct pf_module_index *mx, *mtmp;
+	HASH_ITER(hh, f->module_index, mx, mtmp) {
+		HASH_DEL(f->module_index, mx);
+		free(mx);
+	}
 	for (size_t i = 0; i < f->nstacks; i++) {
 		if (f->stacks[i]) {
 			free(f->stacks[i]->ips);

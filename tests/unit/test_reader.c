@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <zlib.h>
 
 #include <cmocka.h>
@@ -335,6 +336,43 @@ static void test_every_byte_flip(void **state)
 	}
 }
 
+/* A file's memory is what it declares, not its largest id: one module
+ * with the largest id a 16 MiB file allows (2M) must not make the reader
+ * allocate room for 2M modules (660 MB before). */
+static void test_memory_follows_the_file(void **state)
+{
+	(void)state;
+	size_t big = 16u << 20;
+	uint8_t *buf = malloc(big + 4096);
+	assert_non_null(buf);
+	struct pswriter b = { .buf = buf };
+	pw_header(&b);
+	pw_begin(&b, PS_REC_PROCESS);
+	pw_v(&b, 7); pw_v(&b, 1); pw_v(&b, 0); pw_v(&b, 1); pw_v(&b, 1);
+	pw_v(&b, 100); pw_v(&b, 64); pw_v(&b, 1);
+	pw_str(&b, "/p"); pw_str(&b, "p");
+	pw_v(&b, 1); /* one argument of 16 MiB: the file's bulk */
+	pw_v(&b, big);
+	memset(b.buf + b.len, 'a', big);
+	b.len += big;
+	pw_end(&b);
+	pw_begin(&b, PS_REC_MODULE);
+	pw_v(&b, b.len / 8); pw_v(&b, 1); pw_v(&b, 0x400000);
+	pw_str(&b, "/m"); pw_v(&b, 0); pw_v(&b, 0);
+	pw_end(&b);
+	struct rusage before, after;
+	getrusage(RUSAGE_SELF, &before);
+	char err[512];
+	pf_file *f = pf_read_mem("big.pscout", buf, b.len, err, sizeof err);
+	getrusage(RUSAGE_SELF, &after);
+	assert_non_null(f);
+	assert_int_equal(f->nmodules, 1);
+	/* the argument's copy (16 MiB) and little else */
+	assert_true(after.ru_maxrss - before.ru_maxrss < 48 * 1024);
+	pf_free(f);
+	free(buf);
+}
+
 static void test_fuzz_corpus(void **state)
 {
 	(void)state;
@@ -368,6 +406,7 @@ int main(void)
 		cmocka_unit_test(test_bad_magic_and_version),
 		cmocka_unit_test(test_counts_must_add_up),
 		cmocka_unit_test(test_every_byte_flip),
+		cmocka_unit_test(test_memory_follows_the_file),
 		cmocka_unit_test(test_fuzz_corpus),
 	};
 	return cmocka_run_group_tests_name("reader", tests, NULL, NULL);
