@@ -77,6 +77,17 @@ static double ticks_ns(const pf_file *f, uint64_t ticks)
 	return pf_ticks_to_ns(f, (double)ticks);
 }
 
+/* A double as an unsigned 64-bit count, clamped: a file's tick rate and
+ * times are untrusted, and a conversion out of range is undefined. */
+static uint64_t to_u64(double v)
+{
+	if (!(v > 0))
+		return 0;
+	if (v >= 18446744073709551615.0)
+		return UINT64_MAX;
+	return (uint64_t)v;
+}
+
 /* Saturating arithmetic: totals of untrusted files must not wrap. */
 static uint64_t sat_add(uint64_t a, uint64_t b)
 {
@@ -213,8 +224,8 @@ static void entry_times(const analysis *a, const pf_file *f, const pf_entry *e,
 			uint64_t *first, uint64_t *last)
 {
 	if (e->first_alloc_ticks) {
-		*first = wall(a, f, (uint64_t)ticks_ns(f, e->first_alloc_ticks - 1));
-		*last = wall(a, f, (uint64_t)ticks_ns(f, e->last_alloc_ticks - 1));
+		*first = wall(a, f, to_u64(ticks_ns(f, e->first_alloc_ticks - 1)));
+		*last = wall(a, f, to_u64(ticks_ns(f, e->last_alloc_ticks - 1)));
 	} else {
 		*first = wall(a, f, 0);
 		*last = wall(a, f, f->duration_ns);
@@ -368,8 +379,8 @@ static void window_add(struct window *w, const analysis *a, const pf_file *f,
 	if (first < w->from)
 		w->from = first;
 	uint64_t freed = e->last_free_ticks
-				 ? wall(a, f, (uint64_t)ticks_ns(
-						      f, e->last_free_ticks - 1))
+				 ? wall(a, f, to_u64(ticks_ns(
+						      f, e->last_free_ticks - 1)))
 				 : wall(a, f, f->duration_ns);
 	if (freed > w->last_free)
 		w->last_free = freed;
@@ -1157,8 +1168,8 @@ static int keep_entry(pf_entry *e, void *arg)
 		w.peak_live = w.allocs;
 	/* the allocation times, kept inside the intervals read (ticks + 1) */
 	double per_ns = (double)(x->f->tick_hz ? x->f->tick_hz : 1000000000) / 1e9;
-	uint64_t lo = (uint64_t)((double)first_ns * per_ns) + 1;
-	uint64_t hi = (uint64_t)((double)last_ns * per_ns) + 1;
+	uint64_t lo = sat_add(to_u64((double)first_ns * per_ns), 1);
+	uint64_t hi = sat_add(to_u64((double)last_ns * per_ns), 1);
 	if (w.first_alloc_ticks < lo)
 		w.first_alloc_ticks = lo;
 	if (w.last_alloc_ticks > hi)
