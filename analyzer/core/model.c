@@ -1314,14 +1314,25 @@ static int apply_filters(analysis *a, const an_opts *o)
 
 int analysis_load(analysis *a, char **files, int nfiles, const an_opts *o)
 {
+	pf_set *set = xcalloc(1, sizeof *set);
+	if (pf_set_load(set, files, nfiles)) {
+		memset(a, 0, sizeof *a);
+		a->set = set;
+		return 2;
+	}
+	return analysis_load_set(a, set, o);
+}
+
+int analysis_load_set(analysis *a, pf_set *set, const an_opts *o)
+{
 	memset(a, 0, sizeof *a);
-	a->set = xcalloc(1, sizeof *a->set);
+	a->set = set;
 	a->wrappers = wrappers_new(o);
 	if (!a->wrappers)
 		return 2;
-	if (pf_set_load(a->set, files, nfiles))
-		return 2;
 	a->sym = sym_new();
+	if (o && o->no_symbols)
+		sym_offline(a->sym);
 	a->sample_every = 1;
 	a->start_real_ns = UINT64_MAX;
 	for (size_t fi = 0; fi < a->set->nfiles; fi++)

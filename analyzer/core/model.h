@@ -172,6 +172,8 @@ typedef struct an_opts {
 				      * without) a frame matching */
 	int processes_only;          /* threads, processes and totals only:
 				      * no symbols, stacks or sites (info) */
+	int no_symbols;              /* open no file to name addresses
+				      * (the fuzzer: paths are untrusted) */
 } an_opts;
 
 typedef struct analysis {
@@ -211,6 +213,8 @@ typedef struct analysis {
  * what was wrong with which input (or with a --wrapper expression). The
  * caller frees with analysis_free() in either case. */
 int analysis_load(analysis *a, char **files, int nfiles, const an_opts *o);
+/* The same for profiles already read; a owns set from then on. */
+int analysis_load_set(analysis *a, pf_set *set, const an_opts *o);
 void analysis_free(analysis *a);
 
 /* "function (file:line)" or, without line information, "function at

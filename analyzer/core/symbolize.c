@@ -61,6 +61,7 @@ struct canon {
 };
 
 struct sym_ctx {
+	int offline; /* sym_offline(): open nothing */
 	struct canon *canon;
 	struct sym_mod *mods;
 	struct mod_ref *refs;
@@ -73,6 +74,11 @@ static const char *const status_text[] = {
 	"debug info", "symbols only", "not found on disk",
 	"build-id differs from the profile",
 };
+
+void sym_offline(sym_ctx *ctx)
+{
+	ctx->offline = 1;
+}
 
 sym_ctx *sym_new(void)
 {
@@ -193,7 +199,7 @@ static struct sym_mod *open_module_by_key(sym_ctx *ctx, const pf_module *pm)
 		.section_address = dwfl_offline_section_address,
 	};
 	callbacks.debuginfo_path = &ctx->debuginfo_path;
-	if (pm->path[0] != '/' || access(pm->path, R_OK))
+	if (ctx->offline || pm->path[0] != '/' || access(pm->path, R_OK))
 		return m;
 	m->dwfl = dwfl_begin(&callbacks);
 	if (!m->dwfl)

@@ -28,6 +28,9 @@ typedef struct sym_loc {
 } sym_loc;
 
 sym_ctx *sym_new(void);
+/* From now on ctx opens no file: every address gets its module+offset
+ * name (for untrusted profiles whose module paths may be anything). */
+void sym_offline(sym_ctx *ctx);
 void sym_free(sym_ctx *ctx);
 /* Resolves return address ip of a stack recorded by f at map epoch. The
  * result is owned by ctx and lives until sym_free. */

@@ -1,5 +1,5 @@
 #!/bin/sh
-# fuzz/run.sh - builds the reader's libFuzzer target with ASan and UBSan,
+# fuzz/run.sh - builds the reader's (and model's) libFuzzer target with ASan and UBSan,
 # replays the regression corpus (tests/fuzz/corpus: seeds plus every
 # crasher ever found), then fuzzes for FUZZ_SECONDS (default 60) more.
 # New crashers land in $B/fuzz/crashes; copy them into the corpus.
@@ -9,10 +9,10 @@ SECONDS_TO_FUZZ=${FUZZ_SECONDS:-60}
 OUT=$B/fuzz
 mkdir -p "$OUT/crashes" "$OUT/work"
 SAN="-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined"
-clang -g -O1 $SAN -Iinclude -Ianalyzer/core \
-	tests/fuzz/fuzz_reader.c analyzer/core/reader.c analyzer/core/memory.c \
-	analyzer/core/progress.c \
-	-o "$OUT/fuzz_reader" -lz
+# the reader and the whole core on top of it (the model, the ranking, the
+# JSON document)
+clang -g -O1 $SAN -Iinclude -Ianalyzer/core tests/fuzz/fuzz_reader.c \
+	analyzer/core/*.c -o "$OUT/fuzz_reader" -ldw -lelf -lz -lm
 # seeds: real profiles of small programs, made fresh
 if [ ! -f "$OUT/seeds.done" ]; then
 	"$B/tests/golden_fixture" "$OUT/work/golden.pscout"
