@@ -383,49 +383,100 @@ static uint64_t rel_ticks(uint64_t t)
 
 /* ---- the batch ---------------------------------------------------------- */
 
+/* A scratch array of pointers (mmap'd, kept between batches): the lists
+ * are newest first, the records go out oldest first, so that every id a
+ * file holds was declared after all the smaller ones - in any prefix of
+ * the file, even one cut short by a kill. NULL when out of memory. */
+static void **scratch;
+static size_t scratch_cap;
+
+static void **scratch_for(size_t n)
+{
+	if (n <= scratch_cap)
+		return scratch;
+	size_t cap = scratch_cap ? scratch_cap : 1024;
+	while (cap < n)
+		cap *= 2;
+	void *p = scratch ? mremap(scratch, scratch_cap * sizeof *scratch,
+				   cap * sizeof *scratch, MREMAP_MAYMOVE)
+			  : mmap(NULL, cap * sizeof *scratch, PROT_READ | PROT_WRITE,
+				 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	scratch = p;
+	scratch_cap = cap;
+	return scratch;
+}
+
+static void encode_module(ps_module *m)
+{
+	if (!m->written) {
+		size_t at = record_begin(PS_REC_MODULE);
+		put_varint(m->id);
+		put_varint(m->load_epoch);
+		put_varint(m->base);
+		put_str(m->path);
+		put_bytes(m->build_id, m->build_id_len);
+		put_varint(m->nseg);
+		for (uint32_t i = 0; i < m->nseg; i++) {
+			put_varint(m->seg[i].vaddr);
+			put_varint(m->seg[i].memsz);
+			put_varint(m->seg[i].offset);
+			put_varint(m->seg[i].flags);
+		}
+		record_end(at);
+		m->written = 1;
+	}
+	uint32_t gone = __atomic_load_n(&m->unload_epoch, __ATOMIC_ACQUIRE);
+	if (gone && !m->unload_written) {
+		size_t at = record_begin(PS_REC_MODULE_UNLOAD);
+		put_varint(m->id);
+		put_varint(gone);
+		record_end(at);
+		m->unload_written = 1;
+	}
+}
+
 static void encode_modules(void)
 {
-	for (ps_module *m = ps_modules_newest(); m; m = m->next_all) {
-		if (!m->written) {
-			size_t at = record_begin(PS_REC_MODULE);
-			put_varint(m->id);
-			put_varint(m->load_epoch);
-			put_varint(m->base);
-			put_str(m->path);
-			put_bytes(m->build_id, m->build_id_len);
-			put_varint(m->nseg);
-			for (uint32_t i = 0; i < m->nseg; i++) {
-				put_varint(m->seg[i].vaddr);
-				put_varint(m->seg[i].memsz);
-				put_varint(m->seg[i].offset);
-				put_varint(m->seg[i].flags);
-			}
-			record_end(at);
-			m->written = 1;
-		}
-		uint32_t gone = __atomic_load_n(&m->unload_epoch,
-						__ATOMIC_ACQUIRE);
-		if (gone && !m->unload_written) {
-			size_t at = record_begin(PS_REC_MODULE_UNLOAD);
-			put_varint(m->id);
-			put_varint(gone);
-			record_end(at);
-			m->unload_written = 1;
-		}
+	ps_module *head = ps_modules_newest(); /* the lists only grow at the head */
+	size_t n = 0;
+	for (ps_module *m = head; m; m = m->next_all)
+		n++;
+	void **v = scratch_for(n);
+	if (!v) {
+		buf_failed = 1;
+		return;
 	}
+	size_t i = n;
+	for (ps_module *m = head; m && i; m = m->next_all)
+		v[--i] = m;
+	for (; i < n; i++)
+		encode_module(v[i]);
 }
 
 static void encode_stacks(void)
 {
 	ps_stack *newest = ps_stacks_newest();
-	for (ps_stack *s = newest; s && s->id > stacks_written;
-	     s = s->next_all) {
+	size_t n = 0;
+	for (ps_stack *s = newest; s && s->id > stacks_written; s = s->next_all)
+		n++;
+	void **v = scratch_for(n);
+	if (!v) {
+		buf_failed = 1;
+		return;
+	}
+	size_t i = n;
+	for (ps_stack *s = newest; s && i; s = s->next_all)
+		v[--i] = s;
+	for (; i < n; i++) {
+		const ps_stack *s = v[i];
 		size_t at = record_begin(PS_REC_STACK);
 		put_varint(s->id);
 		put_varint(s->map_epoch);
 		put_varint(s->depth);
-		for (uint32_t i = 0; i < s->depth; i++)
-			put_varint(s->ips[i]);
+		for (uint32_t k = 0; k < s->depth; k++)
+			put_varint(s->ips[k]);
 		put_varint(s->cand_start);
 		put_varint(s->cand_count);
 		record_end(at);
@@ -434,30 +485,45 @@ static void encode_stacks(void)
 		stacks_written = newest->id;
 }
 
+static void encode_thread(ps_thread *t)
+{
+	if (!__atomic_exchange_n(&t->info_dirty, 0, __ATOMIC_ACQ_REL))
+		return;
+	uint64_t end = __atomic_load_n(&t->end_ns, __ATOMIC_ACQUIRE);
+	char name[sizeof t->name];
+	ps_thread_copy_name(t, name);
+	if (!name[0] && !end) {
+		ps_thread_read_name(t, t->tid);
+		ps_thread_copy_name(t, name);
+	}
+	if (t->index > threads_declared)
+		threads_declared = t->index;
+	size_t at = record_begin(PS_REC_THREAD);
+	put_varint(t->index);
+	put_varint((uint64_t)t->tid);
+	put_str(name);
+	put_varint(t->start_ns > start_mono ? t->start_ns - start_mono : 0);
+	put_varint(end > start_mono ? end - start_mono : 0);
+	put_varint(end ? 1 : 0);
+	record_end(at);
+}
+
 static void encode_threads(void)
 {
-	for (ps_thread *t = ps_threads_newest(); t; t = t->next_all) {
-		if (!__atomic_exchange_n(&t->info_dirty, 0, __ATOMIC_ACQ_REL))
-			continue;
-		uint64_t end = __atomic_load_n(&t->end_ns, __ATOMIC_ACQUIRE);
-		char name[sizeof t->name];
-		ps_thread_copy_name(t, name);
-		if (!name[0] && !end) {
-			ps_thread_read_name(t, t->tid);
-			ps_thread_copy_name(t, name);
-		}
-		if (t->index > threads_declared)
-			threads_declared = t->index;
-		size_t at = record_begin(PS_REC_THREAD);
-		put_varint(t->index);
-		put_varint((uint64_t)t->tid);
-		put_str(name);
-		put_varint(t->start_ns > start_mono ? t->start_ns - start_mono
-						    : 0);
-		put_varint(end > start_mono ? end - start_mono : 0);
-		put_varint(end ? 1 : 0);
-		record_end(at);
+	ps_thread *head = ps_threads_newest();
+	size_t n = 0;
+	for (ps_thread *t = head; t; t = t->next_all)
+		n++;
+	void **v = scratch_for(n);
+	if (!v) {
+		buf_failed = 1;
+		return;
 	}
+	size_t i = n;
+	for (ps_thread *t = head; t && i; t = t->next_all)
+		v[--i] = t;
+	for (; i < n; i++)
+		encode_thread(v[i]);
 }
 
 static void put_hist(const uint64_t *hist)

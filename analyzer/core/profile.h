@@ -106,6 +106,7 @@ typedef struct pf_file {
 	struct pf_module_index *module_index; /* id -> modules[i] */
 	pf_stack **stacks; /* indexed by id (0 unused) */
 	size_t nstacks;
+	uint32_t last_stack_id, last_thread_index; /* the largest declared */
 	pf_thread **threads; /* indexed by thread index (0 unused) */
 	size_t nthreads;
 	pf_entry *entries;

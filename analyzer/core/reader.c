@@ -160,6 +160,12 @@ static void read_module(struct cur *c, pf_file *f)
 	uint32_t id = (uint32_t)get_range(c, "module id", 1, c->id_cap);
 	if (c->failed)
 		return;
+	/* version 2 writes ids in order: each new one is the next */
+	if (c->version >= 2 && id != f->nmodules + 1) {
+		fail(c, at, "expected module id %zu (ids follow one another), "
+			    "found %u", f->nmodules + 1, id);
+		return;
+	}
 	if (module_by_id(f, id)) {
 		fail(c, at, "expected a new module id, found %u again", id);
 		return;
@@ -231,6 +237,11 @@ static void read_stack(struct cur *c, pf_file *f)
 	uint32_t id = (uint32_t)get_range(c, "stack id", 1, c->id_cap);
 	if (c->failed)
 		return;
+	if (c->version >= 2 && id != f->last_stack_id + 1) {
+		fail(c, at, "expected stack id %u (ids follow one another), "
+			    "found %u", f->last_stack_id + 1, id);
+		return;
+	}
 	if (id < f->nstacks && f->stacks[id]) {
 		fail(c, at, "expected a new stack id, found %u again", id);
 		return;
@@ -255,6 +266,7 @@ static void read_stack(struct cur *c, pf_file *f)
 	s->ips = xcalloc(depth ? depth : 1, sizeof *s->ips);
 	for (uint32_t i = 0; i < depth && !c->failed; i++)
 		s->ips[i] = get(c, "return address");
+	f->last_stack_id = id;
 	if (c->version >= 2) {
 		s->cand_start = (uint32_t)get_range(c, "first site candidate", 0,
 						    depth);
@@ -271,7 +283,15 @@ static pf_thread *thread_at(pf_file *f, uint64_t index)
 
 static void read_thread(struct cur *c, pf_file *f)
 {
+	const uint8_t *at = c->p;
 	uint32_t index = (uint32_t)get_range(c, "thread index", 1, c->id_cap);
+	if (!c->failed && c->version >= 2 && index > f->last_thread_index + 1) {
+		fail(c, at, "expected thread index at most %u (new threads come "
+			    "in order), found %u", f->last_thread_index + 1, index);
+		return;
+	}
+	if (index > f->last_thread_index)
+		f->last_thread_index = index;
 	uint32_t tid = (uint32_t)get_range(c, "tid", 0, UINT32_MAX);
 	char *name = get_str(c, "thread name");
 	uint64_t start = get(c, "thread start");
@@ -714,6 +734,11 @@ pf_file *pf_read_mem(const char *name, const uint8_t *data, size_t size,
 		goto error;
 	}
 	c.version = f->version = version;
+	/* version 2's ids follow one another, so the records bound them;
+	 * version 1 wrote the newest first: bounded by what the file could
+	 * hold (which a cut-short version 1 file may exceed) */
+	if (version >= 2)
+		c.id_cap = UINT32_MAX;
 	if (hsize < PS_FORMAT_HEADER_SIZE || hsize > size) {
 		fail(&c, data + 12, "expected a header size of 16..%zu, found %u",
 		     size, hsize);

@@ -337,8 +337,10 @@ static void test_every_byte_flip(void **state)
 }
 
 /* A file's memory is what it declares, not its largest id: one module
- * with the largest id a 16 MiB file allows (2M) must not make the reader
- * allocate room for 2M modules (660 MB before). */
+ * with the largest id a 16 MiB version 1 file allows (2M) must not make
+ * the reader allocate room for 2M modules (660 MB before). Version 2
+ * files number their modules, stacks and threads in order, so an id out
+ * of turn is an error there. */
 static void test_memory_follows_the_file(void **state)
 {
 	(void)state;
@@ -347,6 +349,7 @@ static void test_memory_follows_the_file(void **state)
 	assert_non_null(buf);
 	struct pswriter b = { .buf = buf };
 	pw_header(&b);
+	ps_put_u32le(b.buf + 8, 1); /* version 1: ids bounded by the size */
 	pw_begin(&b, PS_REC_PROCESS);
 	pw_v(&b, 7); pw_v(&b, 1); pw_v(&b, 0); pw_v(&b, 1); pw_v(&b, 1);
 	pw_v(&b, 100); pw_v(&b, 64); pw_v(&b, 1);
@@ -371,6 +374,27 @@ static void test_memory_follows_the_file(void **state)
 	assert_true(after.ru_maxrss - before.ru_maxrss < 48 * 1024);
 	pf_free(f);
 	free(buf);
+
+	/* version 2: ids in turn, or an error with the offset */
+	version = PS_FORMAT_VERSION;
+	make_profile(20, 12, 1);
+	for (size_t off = PS_FORMAT_HEADER_SIZE; off + 12 < flen;) {
+		uint32_t type = ps_get_u32le(file + off);
+		uint32_t len = ps_get_u32le(file + off + 4);
+		if (type == PS_REC_STACK && file[off + 8] == 2) {
+			file[off + 8] = 3; /* stack 3 where 2 is due */
+			ps_put_u32le(file + off + 8 + len,
+				     (uint32_t)crc32(0, file + off, 8 + len));
+			assert_null(pf_read_mem("o.pscout", file, flen, err, sizeof err));
+			char want[96];
+			snprintf(want, sizeof want, "o.pscout: offset %zu: expected "
+				 "stack id 2 (ids follow one another), found 3", off + 8);
+			assert_non_null(strstr(err, want));
+			return;
+		}
+		off += 12 + len;
+	}
+	fail_msg("no stack 2 in the profile");
 }
 
 static void test_fuzz_corpus(void **state)
