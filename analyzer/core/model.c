@@ -218,14 +218,23 @@ static uint64_t wall(const analysis *a, const pf_file *f, uint64_t t_ns)
 	return sat_add(start, t_ns);
 }
 
+/* A time the file gives in ticks + 1, in run wall-clock ns: no later than
+ * the process's end (an untrusted file may say otherwise). */
+static uint64_t tick_time(const analysis *a, const pf_file *f,
+			  uint64_t ticks_plus1)
+{
+	uint64_t t = to_u64(ticks_ns(f, ticks_plus1 - 1));
+	return wall(a, f, t < f->duration_ns ? t : f->duration_ns);
+}
+
 /* The first and latest allocation of entry e, in run wall-clock ns; a
  * version 1 file knows neither: its whole run. */
 static void entry_times(const analysis *a, const pf_file *f, const pf_entry *e,
 			uint64_t *first, uint64_t *last)
 {
 	if (e->first_alloc_ticks) {
-		*first = wall(a, f, to_u64(ticks_ns(f, e->first_alloc_ticks - 1)));
-		*last = wall(a, f, to_u64(ticks_ns(f, e->last_alloc_ticks - 1)));
+		*first = tick_time(a, f, e->first_alloc_ticks);
+		*last = tick_time(a, f, e->last_alloc_ticks);
 	} else {
 		*first = wall(a, f, 0);
 		*last = wall(a, f, f->duration_ns);
@@ -379,8 +388,7 @@ static void window_add(struct window *w, const analysis *a, const pf_file *f,
 	if (first < w->from)
 		w->from = first;
 	uint64_t freed = e->last_free_ticks
-				 ? wall(a, f, to_u64(ticks_ns(
-						      f, e->last_free_ticks - 1)))
+				 ? tick_time(a, f, e->last_free_ticks)
 				 : wall(a, f, f->duration_ns);
 	if (freed > w->last_free)
 		w->last_free = freed;

@@ -33,6 +33,7 @@ struct spec_entry {
 	uint64_t first_ms, last_ms, free_ms; /* 0: none */
 	unsigned life_bucket[2];
 	uint64_t life_count[2];
+	uint64_t raw_first, raw_last; /* nonzero: the ticks (+1) written as is */
 };
 
 struct spec_node {
@@ -81,8 +82,13 @@ static void write_profile(const char *path, const struct spec *s)
 		v(e->thread); v(e->stack); v(PS_ENT_HAS_HIST);
 		v(e->allocs); v(e->allocs * 16); v(e->frees); v(e->frees * 16);
 		v(0); v(0); v(16); v(16); v(e->peak); v(e->peak * 16);
-		v(e->first_ms ? (uint64_t)((double)(e->first_ms * MS) * k) + 1 : 0);
-		v(e->last_ms ? (uint64_t)((double)(e->last_ms * MS) * k) + 1 : 0);
+		if (e->raw_first) {
+			v(e->raw_first);
+			v(e->raw_last);
+		} else {
+			v(e->first_ms ? (uint64_t)((double)(e->first_ms * MS) * k) + 1 : 0);
+			v(e->last_ms ? (uint64_t)((double)(e->last_ms * MS) * k) + 1 : 0);
+		}
 		v(e->free_ms ? (uint64_t)((double)(e->free_ms * MS) * k) + 1 : 0);
 		v(1); v(4); v(e->allocs); /* sizes: bucket 4 */
 		int nl = (e->life_count[0] > 0) + (e->life_count[1] > 0);
@@ -378,6 +384,42 @@ static void test_rates_and_merged_run(void **state)
 	done(&a, 2);
 }
 
+/* A file's tick rate and times are untrusted: 2^64 - 2 ticks at 1 Hz is
+ * 1.8e28 ns, beyond any integer (a plain conversion is undefined, and on
+ * x86-64 gives 0); no time is later than the process's end, and every
+ * rate stays a number. */
+static void test_hostile_times(void **state)
+{
+	(void)state;
+	analysis a;
+	struct spec s = base();
+	s.tick_hz = 1;
+	s.duration_ms = 10000;
+	s.e[0].raw_first = UINT64_MAX - 1;
+	s.e[0].raw_last = UINT64_MAX;
+	load(&a, &s, 1);
+	const an_site *site = site_at(&a, 0x1000);
+	assert_int_equal(site->first_alloc_ns, 10000 * MS);
+	assert_int_equal(site->last_alloc_ns, 10000 * MS);
+	assert_true(site->rate_per_s >= 0 && site->rate_per_s < 1e300);
+	assert_true(site->rate_run_per_s > 99 && site->rate_run_per_s < 101);
+	done(&a, 1);
+	/* just inside: 7 and 9 ticks at 1 Hz, 7 s and 9 s of a 10 s run;
+	 * and just outside, 11 s, is the end */
+	s.e[0].raw_first = 7 + 1;
+	s.e[0].raw_last = 9 + 1;
+	load(&a, &s, 1);
+	site = site_at(&a, 0x1000);
+	assert_int_equal(site->first_alloc_ns, 7000 * MS);
+	assert_int_equal(site->last_alloc_ns, 9000 * MS);
+	assert_true(site->rate_per_s > 499 && site->rate_per_s < 501);
+	done(&a, 1);
+	s.e[0].raw_last = 11 + 1;
+	load(&a, &s, 1);
+	assert_int_equal(site_at(&a, 0x1000)->last_alloc_ns, 10000 * MS);
+	done(&a, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -386,6 +428,7 @@ int main(void)
 		cmocka_unit_test(test_peak_windows),
 		cmocka_unit_test(test_node_peaks),
 		cmocka_unit_test(test_rates_and_merged_run),
+		cmocka_unit_test(test_hostile_times),
 	};
 	int rc = cmocka_run_group_tests_name("metrics model", tests, NULL, NULL);
 	for (int i = 0; i < 4; i++)
