@@ -10,6 +10,7 @@
  * maybe replaced by another at the same address) still resolves.
  */
 #define _GNU_SOURCE
+#include <fcntl.h>
 #include <link.h>
 #include <stdio.h>
 #include <string.h>
@@ -57,6 +58,50 @@ static void read_build_id(ps_module *m, const struct dl_phdr_info *info)
 	}
 }
 
+/* The absolute path of the file mapped at addr, from /proc/self/maps, into
+ * out; 0, or -1 when no file is mapped there. For objects the loader names
+ * by a relative path (dlopen("./lib.so")): the analyzer runs elsewhere.
+ * Allocation-free (read() into a stack buffer). */
+static int mapped_path(uintptr_t addr, char *out, size_t outlen)
+{
+	int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	char buf[4096];
+	size_t have = 0;
+	int found = -1;
+	for (;;) {
+		ssize_t n = read(fd, buf + have, sizeof buf - 1 - have);
+		if (n <= 0)
+			break;
+		have += (size_t)n;
+		buf[have] = 0;
+		char *line = buf, *nl;
+		while ((nl = strchr(line, '\n'))) {
+			*nl = 0;
+			unsigned long lo, hi;
+			int at = 0;
+			if (sscanf(line, "%lx-%lx %*s %*s %*s %*s %n", &lo, &hi,
+				   &at) == 2 && at && addr >= lo && addr < hi &&
+			    line[at] == '/') {
+				snprintf(out, outlen, "%s", line + at);
+				found = 0;
+				goto done;
+			}
+			line = nl + 1;
+		}
+		/* keep the unfinished line; a line longer than the buffer
+		 * is dropped */
+		have = (size_t)(buf + have - line);
+		if (have == sizeof buf - 1)
+			have = 0;
+		memmove(buf, line, have);
+	}
+done:
+	close(fd);
+	return found;
+}
+
 static int same_module(const ps_module *m, const struct dl_phdr_info *info,
 		       const char *path)
 {
@@ -80,6 +125,16 @@ static int scan_cb(struct dl_phdr_info *info, size_t size, void *arg)
 		ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
 		exe[n > 0 ? n : 0] = 0;
 		path = exe;
+	} else if (path[0] != '/' && info->dlpi_phnum) {
+		/* dlopen'd by a relative path: name the file itself */
+		for (int i = 0; i < info->dlpi_phnum; i++)
+			if (info->dlpi_phdr[i].p_type == PT_LOAD) {
+				if (!mapped_path(info->dlpi_addr +
+							 info->dlpi_phdr[i].p_vaddr,
+						 exe, sizeof exe))
+					path = exe;
+				break;
+			}
 	}
 	for (ps_module *m = module_newest; m; m = m->next_all) {
 		if (same_module(m, info, path)) {

@@ -197,3 +197,19 @@ $(TB)/nopie_addr: tests/progs/nopie_addr.c $(B)/.deps-build
 	$(Q)$(CC) -O2 -g -no-pie -fno-builtin $< -o $@
 
 test-build: $(TB)/nopie_addr
+
+# A library closed and another loaded at its address (robust.sh): one
+# source under two names, the same size.
+$(TB)/libreload_alpha.so: tests/progs/reload_lib.c
+	$(Q)mkdir -p $(TB)
+	$(Q)$(CC) -O2 -g -fPIC -shared -Wall -Wextra $< -o $@
+
+$(TB)/libreload_bravo.so: tests/progs/reload_lib.c
+	$(Q)mkdir -p $(TB)
+	$(Q)$(CC) -O2 -g -DRELOAD_BRAVO -fPIC -shared -Wall -Wextra $< -o $@
+
+$(TB)/reload: tests/progs/reload.c $(TB)/libreload_alpha.so $(TB)/libreload_bravo.so
+	$(Q)mkdir -p $(TB)
+	$(Q)$(CC) $(PROG_CFLAGS) $< -o $@ -ldl
+
+test-build: $(TB)/reload

@@ -385,4 +385,26 @@ expect "non-PIE with &malloc: profiled, 1000 through the pointer and 1000 direct
 	'[ "$("$PS" report --json "$d"/*.pscout 2>/dev/null | jq -c "[.sites[] | select(.function == \"main\" and .alloc_objects == 1000) | [.size_min, .alloc_objects]] | sort")" = "[[24,1000],[40,1000]]" ]'
 expect "non-PIE with &malloc: no warning about an allocator of its own" \
 	'! grep -q "defines malloc itself" "$WORK/nopie.err"'
+# ---- a library closed and another loaded at its address -------------------
+# dlopen'd by a relative path, so the file's name must be made absolute
+# for the analyzer; the same addresses mean alpha_work in one epoch and
+# bravo_work in the next
+d=$WORK/reload
+mkdir -p "$d"
+out=$(preloaded "$d" "./${T#"$PWD"/}/reload" 20 2>/dev/null)
+rc=$?
+expect "reload: exit 0 ($rc)" '[ $rc = 0 ]'
+same=$(echo "$out" | sed -n 's/.*same_base \([0-9]*\).*/\1/p')
+if [ "${same:-0}" = 0 ]; then
+	echo "SKIP reload: the loader never put bravo where alpha was ($out)"
+else
+	report_json "$d" >"$WORK/reload.json"
+	for fn in alpha bravo; do
+		want=$(echo "$out" | sed -n "s/.*$fn \([0-9]*\).*/\1/p")
+		got=$(jq "[.sites[] | select(.function == \"${fn}_work\" and (.file // \"\" | endswith(\"reload_lib.c\"))) | .alloc_objects] | add // 0" "$WORK/reload.json")
+		expect "reload: ${fn}_work counted as the program counted ($want), in $same rounds at one address ($got)" \
+			'[ "$got" = "$want" ]'
+	done
+fi
+
 finish
