@@ -9,13 +9,13 @@ PROG_CFLAGS := -O2 -g -fno-builtin -fno-optimize-sibling-calls -pthread \
 	-Iinclude -Wall -Wextra
 CMOCKA_LIBS := -lcmocka
 
-TEST_PROGS := $(TB)/planted $(TB)/exact $(TB)/cxx_objects $(TB)/stress $(TB)/many_stacks \
+TEST_PROGS := $(TB)/planted $(TB)/longnames $(TB)/exact $(TB)/cxx_objects $(TB)/stress $(TB)/many_stacks \
 	$(TB)/exitpaths $(TB)/dlclose_self $(TB)/unshare_user $(TB)/early_ctor $(TB)/growing \
 	$(TB)/deepbind $(TB)/deepbind_lib.so $(TB)/late_frees $(TB)/forks \
 	$(TB)/alloc_family $(TB)/jemalloc_api $(TB)/static_hello $(TB)/dropper \
 	$(TB)/secure_dlopen $(TB)/bad_names \
 	$(TB)/plugin.so
-UNIT_TESTS := $(TB)/test_format $(TB)/test_reader $(TB)/test_wrappers $(TB)/test_ranking $(TB)/test_model $(TB)/test_json
+UNIT_TESTS := $(TB)/test_format $(TB)/test_reader $(TB)/test_wrappers $(TB)/test_ranking $(TB)/test_model $(TB)/test_json $(TB)/test_units
 INTEGRATION_TESTS := $(TB)/test_exact $(TB)/test_truth
 
 $(TB)/%: tests/progs/%.c $(B)/.deps-build

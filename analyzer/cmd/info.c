@@ -28,14 +28,27 @@ static void build_id_hex(const pf_module *m, char *out)
 
 static void print_text(const an_process *t, sym_ctx *sym)
 {
-	char a[48], b[48];
+	char a[48], b[48], fitted[128];
 	const pf_file *f = t->file;
-	printf("file:          %s\n", f->path);
+	printf("file:          %s\n",
+	       fit_width(fitted, sizeof fitted, f->path, 100 - 15));
+	/* the command wrapped at 100 columns, under its first word */
 	printf("command:      ");
-	for (uint32_t i = 0; i < f->argc; i++)
-		printf(" %s", f->argv[i]);
+	size_t col = 14;
+	for (uint32_t i = 0; i < f->argc; i++) {
+		const char *arg = fit_width(fitted, sizeof fitted, f->argv[i],
+					    100 - 15);
+		size_t w = strlen(arg) + 1;
+		if (i && col + w > 100) {
+			printf("\n              ");
+			col = 14;
+		}
+		printf(" %s", arg);
+		col += w;
+	}
 	printf("\n");
-	printf("executable:    %s\n", f->exe);
+	printf("executable:    %s\n",
+	       fit_width(fitted, sizeof fitted, f->exe, 100 - 15));
 	printf("pid:           %u (parent %u)%s\n", f->pid, f->ppid,
 	       f->flags & PS_PROC_FLAG_FORKED ? ", forked from a profiled process"
 					      : "");
@@ -86,8 +99,14 @@ static void print_text(const an_process *t, sym_ctx *sym)
 			continue;
 		char hex[130];
 		build_id_hex(m, hex);
-		printf("  %s [%s]\n", m->path,
-		       sym ? sym_module_status(sym, m) : "not opened");
+		const char *status = sym ? sym_module_status(sym, m) : "not opened";
+		/* a long path loses its middle: the line fits 100 columns */
+		int room = 100 - 2 - 3 - (int)strlen(status), len = (int)strlen(m->path);
+		if (len > room && room > 20)
+			printf("  %.*s...%s [%s]\n", room / 2 - 2, m->path,
+			       m->path + len - (room - (room / 2 - 2) - 3), status);
+		else
+			printf("  %s [%s]\n", m->path, status);
 		if (m->build_id_len)
 			printf("    build-id %s%s\n", hex,
 			       m->unload_epoch ? ", unloaded during the run" : "");

@@ -48,8 +48,14 @@ static void stack_line(char *line, size_t cap, const an_stack *st,
 	for (unsigned i = 0; i < st->nframes && i < FRAMES_SHOWN; i++) {
 		const char *fn = st->frames[i].function;
 		int w = (int)strlen(fn) + (i ? 3 : 0);
-		if (col + w > 99) {
-			snprintf(line + col, cap - (size_t)col, " < ...");
+		/* room for " < ..." after this frame if more follow */
+		int tail = i + 1 < st->nframes ? 6 : 0;
+		if (col + w + tail > 99) {
+			if (!i) /* the site itself: as much of its name as fits */
+				col += snprintf(line + col, cap - (size_t)col, "%.*s",
+						99 - col - 3, fn);
+			snprintf(line + col, cap - (size_t)col, "%s...",
+				 i ? " < " : "");
 			return;
 		}
 		col += snprintf(line + col, cap - (size_t)col, "%s%s", i ? " < " : "",
@@ -91,7 +97,7 @@ static void print_stacks(const analysis *a, const an_site *s, FILE *out)
 							&a->stacks[s->stacks[idx[k]]]);
 		if (diff == -2)
 			continue;
-		char label[512];
+		char label[512], fitted[128];
 		if (diff < 0 || (unsigned)diff >= st->nframes)
 			fprintf(out, "               (stack %u of pid %u, %u frames)\n",
 				st->stack->id, st->file->pid, st->nframes);
@@ -99,14 +105,16 @@ static void print_stacks(const analysis *a, const an_site *s, FILE *out)
 			fprintf(out, "               (stack %u: frame %d is %s, "
 				     "+0x%llx)\n",
 				st->stack->id, diff + 1,
-				frame_label(label, sizeof label, &st->frames[diff]),
+				fit_width(fitted, sizeof fitted,
+					  frame_label(label, sizeof label,
+						      &st->frames[diff]), 40),
 				(unsigned long long)st->frames[diff].offset);
 	}
 }
 
 static void print_text(const analysis *a, int limit, FILE *out)
 {
-	char b1[32], b2[32], b3[48], label[768];
+	char b1[32], b2[32], b3[48], label[768], fitted[128];
 	report_header(a, out);
 	fprintf(out, "\n%4s  %-7s  %9s  %13s  %10s  %s\n", "rank", "remedy",
 		"saves", "alloc_objects", "inuse", "site");
@@ -125,7 +133,8 @@ static void print_text(const analysis *a, int limit, FILE *out)
 		fprintf(out, "%4d  %-7s  %9s  %13s  %10s  %s\n", s->rank,
 			remedy_name(s->remedy), saves, b3,
 			fmt_bytes(b2, (double)s->inuse_space),
-			site_label(label, sizeof label, s));
+			fit_width(fitted, sizeof fitted,
+				  site_label(label, sizeof label, s), 100 - 53));
 		for (int i = 0; i < s->nreasons; i++)
 			print_wrapped(out, s->reasons[i]);
 		if (s->remedy != REMEDY_NONE)

@@ -137,7 +137,7 @@ int cmd_top(int argc, char **argv)
 		json_end_object(&j);
 		json_finish(&j);
 	} else {
-		char b1[32], b2[32], label[512];
+		char b1[32], b2[32], label[512], fitted[128];
 		uint64_t shown = 0;
 		for (i = 0; i < limit; i++)
 			shown += sorted[i]->flat;
@@ -151,13 +151,19 @@ int cmd_top(int argc, char **argv)
 		for (i = 0; i < limit; i++) {
 			r = sorted[i];
 			sum += (double)r->flat;
-			printf("%10s %5.2f%% %5.2f%% %10s %5.2f%%  %s\n",
-			       fmt_value(b1, (double)r->flat, index),
-			       (double)r->flat * pct, sum * pct,
-			       fmt_value(b2, (double)r->cum, index),
-			       (double)r->cum * pct,
-			       o.lines ? frame_label(label, sizeof label, r->frame)
-				       : r->frame->function);
+			char head[96];
+			int w = snprintf(head, sizeof head,
+					 "%10s %5.2f%% %5.2f%% %10s %5.2f%%  ",
+					 fmt_value(b1, (double)r->flat, index),
+					 (double)r->flat * pct, sum * pct,
+					 fmt_value(b2, (double)r->cum, index),
+					 (double)r->cum * pct);
+			printf("%s%s\n", head,
+			       fit_width(fitted, sizeof fitted,
+					 o.lines ? frame_label(label, sizeof label,
+							       r->frame)
+						 : r->frame->function,
+					 (size_t)(100 - w)));
 		}
 	}
 	HASH_ITER(hh, rows, r, tmp) {

@@ -40,8 +40,8 @@ static const char *symbol_fix(const an_unsymbolized *u)
 		return "the file changed since the run: analyze the same build";
 	if (strstr(u->status, "no module"))
 		return "code outside every loaded object (JIT or freed)";
-	return "stripped: install its debug symbols (Debian: its -dbgsym "
-	       "package), or build with -g and do not strip";
+	return "stripped: install its -dbgsym package, or build with -g "
+	       "and do not strip";
 }
 
 void report_header(const analysis *a, FILE *out)

@@ -84,3 +84,25 @@ const char *fmt_rate(char *buf, double per_s)
 	snprintf(buf, 32, "%s/s", fmt_count(n, per_s));
 	return buf;
 }
+
+/* Backs i off a UTF-8 continuation byte, so a cut never splits a
+ * character. */
+static size_t char_start(const char *s, size_t i)
+{
+	while (i > 0 && ((unsigned char)s[i] & 0xc0) == 0x80)
+		i--;
+	return i;
+}
+
+const char *fit_width(char *buf, size_t cap, const char *s, size_t width)
+{
+	size_t len = strlen(s);
+	if (len <= width || width < 8 || cap < width + 1)
+		return s;
+	size_t head = char_start(s, (width - 3) / 2);
+	size_t tail = len - (width - 3 - (width - 3) / 2);
+	while (((unsigned char)s[tail] & 0xc0) == 0x80)
+		tail++;
+	snprintf(buf, cap, "%.*s...%s", (int)head, s, s + tail);
+	return buf;
+}

@@ -2,6 +2,7 @@
  * of at least 32 bytes. */
 #ifndef POOLSCOUT_UNITS_H
 #define POOLSCOUT_UNITS_H
+#include <stddef.h>
 
 const char *fmt_count(char *buf, double n);    /* 12.3k, 4.56M */
 const char *fmt_bytes(char *buf, double n);    /* 512 B, 1.5 KiB */
@@ -12,5 +13,8 @@ const char *fmt_ns_up(char *buf, double ns);
 /* The same rounded down, for lower bounds. */
 const char *fmt_ns_down(char *buf, double ns);
 const char *fmt_rate(char *buf, double per_s); /* 12.3k/s */
+/* s if it fits width columns, else its start and end around "..." in buf
+ * (cap >= width + 1): the text views fit 100 columns. */
+const char *fit_width(char *buf, size_t cap, const char *s, size_t width);
 
 #endif

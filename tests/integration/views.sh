@@ -96,4 +96,21 @@ expect "--pid: the child's 200 ticker allocations" \
 "$PS" report --pid 1 "$WORK"/f/*.pscout 2>"$WORK/err"
 rc=$?
 expect "--pid of no profile is exit 2" '[ $rc = 2 ] && grep -q "no profile of pid 1" "$WORK/err"'
+# every text view fits 100 columns: names far longer than a line (site,
+# callers, a module under a long directory, a long command line)
+long=$WORK/a_directory_whose_name_is_long/and_then_another_level_of_directories/and_more
+mkdir -p "$long"
+cp "$T/longnames" "$long/longnames"
+"$PS" record -o "$WORK/long" -- "$long/longnames" an argument list that goes on and on for \
+	long enough to wrap twice at a hundred columns, when info prints it, and a bit more >/dev/null 2>&1
+widest() { python3 -c 'import sys; print(max((len(l.rstrip("\n")) for l in sys.stdin), default=0))'; }
+for view in report top threads info; do
+	w=$("$PS" $view "$WORK"/long/*.pscout 2>&1 | widest)
+	expect "$view: no line wider than 100 columns (widest $w)" '[ "$w" -le 100 ] && [ "$w" -gt 60 ]'
+done
+w=$("$PS" diff "$WORK"/long "$WORK"/long 2>&1 | widest)
+expect "diff: no line wider than 100 columns (widest $w)" '[ "$w" -le 100 ] && [ "$w" -gt 60 ]'
+expect "the site is still named, its name cut" \
+	'"$PS" report "$WORK"/long/*.pscout | grep -q "allocate_the_block_with_a_name_long"'
+
 finish

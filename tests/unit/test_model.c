@@ -162,7 +162,7 @@ static struct spec base(void)
 	s.stack_ips[0][1] = 0x2000;
 	s.nentries = 1;
 	s.e[0] = (struct spec_entry){ 1, 1, 1000, 1000, 10, 1, 101, 102,
-				      { 10, 0 }, { 1000, 0 } };
+				      { 10, 0 }, { 1000, 0 }, 0, 0 };
 	return s;
 }
 
@@ -246,10 +246,10 @@ static struct spec two_threads(uint64_t t1_free_ms, uint64_t t2_first_ms,
 	s.nthreads = 2;
 	s.nentries = 2;
 	s.e[0] = (struct spec_entry){ 1, 1, 100, 100, 10, 1, 20, t1_free_ms,
-				      { 10, 0 }, { 100, 0 } };
+				      { 10, 0 }, { 100, 0 }, 0, 0 };
 	s.e[1] = (struct spec_entry){ 2, 1, 50, t2_frees, 7, t2_first_ms,
 				      t2_first_ms + 10, t2_frees ? 500 : 0,
-				      { 10, 0 }, { t2_frees, 0 } };
+				      { 10, 0 }, { t2_frees, 0 }, 0, 0 };
 	return s;
 }
 
