@@ -236,15 +236,22 @@ run_program() {
 	name=$1 tool=$2 round=$3 d=$W/rp
 	rm -rf "$d"
 	mkdir -p "$d/ps" "$d/ht"
+	timed="/usr/bin/time -a -o $W/rp.time -f %e:%U:%S:%M"
+	# poolscout records each command into a directory of its own
+	# (record refuses a directory that holds an earlier run's profiles)
 	case $tool in
-	plain) pre= ;;
-	poolscout) pre="$PS record -o $d/ps --" ;;
-	heaptrack) pre="heaptrack -o $d/ht/trace" ;;
+	plain) run=$timed ;;
+	poolscout) run=bench_record ;;
+	heaptrack) run="$timed heaptrack -o $d/ht/trace" ;;
 	esac
 	: >"$W/rp.time"
 	status=0
-	RUN="/usr/bin/time -a -o $W/rp.time -f %e:%U:%S:%M $pre" \
-		BP_INPUTS=$W/inputs sh -c '. tests/integration/real_world_workloads.sh
+	RUN=$run BENCH_TIMED=$timed BENCH_PS_DIR=$d/ps PS=$PS \
+		BP_INPUTS=$W/inputs sh -c 'bench_record() {
+			_o=$(mktemp -u "$BENCH_PS_DIR/run.XXXXXX")
+			$BENCH_TIMED "$PS" record -o "$_o" -- "$@"
+		}
+		. tests/integration/real_world_workloads.sh
 		. bench/programs.sh
 		"$0" "$1"' "$(program_fn "$name")" "$d/w" >"$W/stdout" \
 		2>"$W/stderr" || status=$?
