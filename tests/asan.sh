@@ -2,27 +2,37 @@
 # asan.sh - the analyzer and its tests rebuilt with AddressSanitizer and
 # UBSan (any report fails), then: the reader and format unit tests, the
 # golden views, and every view over fresh profiles of real programs.
-set -eu
-B=${POOLSCOUT_BUILD:-build}
+# Skipped (exit 77) only when the compiler cannot build with the
+# sanitizers at all.
+. tests/lib.sh
 A=$B/asan
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
-make -s B="$A" CFLAGS="-O1 -g $SAN" LDFLAGS="$SAN" \
+printf 'int main(void) { return 0; }\n' >"$WORK/probe.c"
+# shellcheck disable=SC2086
+{ ${CC:-cc} $SAN "$WORK/probe.c" -o "$WORK/probe" && "$WORK/probe"; } >"$WORK/probe.log" 2>&1 ||
+	skip_suite asan "${CC:-cc} cannot build with $SAN (gcc's libasan and libubsan): $(head -1 "$WORK/probe.log")"
+if ! make -s B="$A" CFLAGS="-O1 -g $SAN" LDFLAGS="$SAN" \
 	"$A/poolscout" "$A/tests/test_format" "$A/tests/test_reader" \
-	"$A/tests/golden_fixture" >/dev/null
+	"$A/tests/golden_fixture" >/dev/null; then
+	bad "build with ASan and UBSan" "make failed"
+	finish
+	exit 1
+fi
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-"$A/tests/test_format"
-"$A/tests/test_reader"
-POOLSCOUT_BUILD=$A sh tests/golden/run.sh
+# the cmocka and golden suites count their own tests; only a failure of
+# the binary as a whole (a sanitizer report) is added here
+"$A/tests/test_format" || bad "unit_format under ASan" "exit $?"
+"$A/tests/test_reader" || bad "unit_reader under ASan" "exit $?"
+POOLSCOUT_BUILD=$A sh tests/golden/run.sh || bad "golden under ASan" "exit $?"
 # every view over profiles of real programs (recorded with the normal
 # build: the preload is not sanitized, it goes into other programs)
-W=$(mktemp -d "${TMPDIR:-/tmp}/poolscout-asan-XXXXXX")
-trap 'rm -rf "$W"' EXIT
-"$B/poolscout" record -o "$W/p" -- "$B/tests/planted" >/dev/null 2>&1
-"$B/poolscout" record -o "$W/p" -- sh -c 'ls /usr/bin | sort | head -3' >/dev/null 2>&1
+W=$WORK/p
+"$B/poolscout" record -o "$W" -- "$B/tests/planted" >/dev/null 2>&1
+"$B/poolscout" record -o "$W" -- sh -c 'ls /usr/bin | sort | head -3' >/dev/null 2>&1
 for view in "report" "report --json" "top --cum --lines" "top --inuse_space" \
 	"threads --json" "info"; do
 	# shellcheck disable=SC2086
-	"$A/poolscout" $view "$W"/p/*.pscout >/dev/null
+	expect "$view under ASan" '"$A/poolscout" $view "$W"/*.pscout >/dev/null'
 done
-echo "asan: clean"
+finish
