@@ -60,3 +60,10 @@ $(TB)/golden_fixture: tests/golden/fixture.c tests/pswriter.h include/psformat.h
 	$(Q)$(CC) -O0 -g -Iinclude -Itests $< -o $@ -lz
 
 test-build: $(TB)/golden_fixture
+
+# mutation testing (slow, not part of `make test`): tests/mutation/run.py
+# MUTANTS=N SEED=S FILES="reader.c hooks.c" JOBS=J; see docs/testing.md
+mutation: $(B)/.deps-test
+	$(Q)python3 tests/mutation/run.py
+
+.PHONY: mutation
