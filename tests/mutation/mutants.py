@@ -17,7 +17,7 @@ Each mutant changes one token (or deletes one statement) on one line.
 Mutants that do not compile are the caller's to discard.
 
 As a command: mutants.py [--coverage FILE] SOURCE... prints the mutants as
-tab-separated file, line, operator, original line, mutated line.
+tab-separated file, line, function, operator, original line, mutated line.
 """
 import os
 import re
@@ -46,6 +46,8 @@ ASSIGN = {"=", "+=", "-=", "*=", "/=", "%=", "&=", "|=", "^=", "<<=", ">>="}
 REL = {"<": "<=", "<=": "<", ">": ">=", ">=": ">", "==": "!=", "!=": "=="}
 ARITH = {"+": "-", "-": "+", "*": "/", "/": "*"}
 LOGIC = {"&&": "||", "||": "&&"}
+# a function definition's first line: at column 0, the name before "("
+FUNCTION_HEADER = re.compile(r"^[A-Za-z_][\w \t*]*?\b([A-Za-z_]\w*)\s*\(")
 DECL_BEFORE = {"(", ",", ";", "{", "const", "struct", "static", "union", "enum"}
 DECL_AFTER = {"=", ";", ",", "[", ")"}
 
@@ -57,9 +59,13 @@ class Mutant:
     op: str
     original: str      # the whole original line, without its newline
     mutated: str       # the whole mutated line
+    function: str = ""  # the function the line is in ("f#2": its 2nd copy)
 
     def key(self):
-        return (self.file, self.original.strip(), self.mutated.strip())
+        """What names the mutant in tests/mutation/equivalent.txt: stable
+        when lines move, distinct for a line repeated in another function."""
+        return (self.file, self.function, self.original.strip(),
+                self.mutated.strip())
 
 
 def mask(text):
@@ -96,6 +102,9 @@ def mask(text):
     # blank the argument lists of log and assert calls
     chars = list(masked)
     for m in LOG_CALL.finditer(masked):
+        line_start = masked.rfind("\n", 0, m.start()) + 1
+        if not masked[line_start].isspace():
+            continue  # a definition or prototype at column 0, not a call
         depth, j = 0, masked.find("(", m.start())
         while j < n:
             if masked[j] == "(":
@@ -272,15 +281,25 @@ def file_mutants(path, covered=None, root="."):
     mlines = masked.split("\n")
     out, seen = [], set()
     prev_code = ""
+    function = ""
+    repeats = {}
     for no, (line, mline) in enumerate(zip(lines, mlines), 1):
         if no in pre:
             prev_code = ""
             continue
+        header = FUNCTION_HEADER.match(mline)
+        if header and not mline.rstrip().endswith(";"):
+            function = header.group(1)
+            repeats = {}
+        # a line repeated in one function is told apart as "function#2"
+        n = repeats[line.strip()] = repeats.get(line.strip(), 0) + 1
+        where = function if n == 1 else f"{function}#{n}"
         if mline.strip() and (covered is None or no in covered) \
                 and line[:1] in ("\t", " "):
             for m in line_mutants(path, no, line, mline, prev_code):
-                if m.key() not in seen:
-                    seen.add(m.key())
+                m.function = where
+                if (no, m.mutated) not in seen:
+                    seen.add((no, m.mutated))
                     out.append(m)
         if mline.strip():
             prev_code = mline
@@ -308,7 +327,8 @@ def main(argv):
     for path in argv[1:]:
         covered = cov.get(path, set()) if cov is not None else None
         for m in file_mutants(path, covered):
-            print(f"{m.file}\t{m.line}\t{m.op}\t{m.original.strip()}\t"
+            print(f"{m.file}\t{m.line}\t{m.function}\t{m.op}\t"
+                  f"{m.original.strip()}\t"
                   f"{m.mutated.strip()}")
 
 

@@ -24,7 +24,8 @@ Environment: MUTANTS=80 (mutants that compile), SEED= (default: random,
 printed), FILES="reader.c preload/hooks.c" (names or globs), JOBS=1
 (mutants in parallel, each in its own tree), TIMEOUT_FACTOR=4,
 MUTATION_FUZZ_SECONDS=0 (fuzzing after the corpus replay, per mutant),
-KEEP=1 (keep the scratch trees), TMPDIR.
+KEEP=1 (keep the scratch trees), TMPDIR; RESCORE=1 scores the last report
+again against equivalent.txt without running anything.
 """
 import fnmatch
 import hashlib
@@ -132,7 +133,8 @@ def coverage(files, work):
     h = hashlib.sha1()
     for p in files:
         if p.startswith(("analyzer/", "preload/", "include/", "tests/",
-                         "demo-apps/", "Makefile", "mk/")):
+                         "demo-apps/", "Makefile", "mk/")) and \
+                not p.startswith("tests/mutation/"):
             h.update(p.encode())
             with open(os.path.join(ROOT, p), "rb") as f:
                 h.update(f.read())
@@ -180,7 +182,8 @@ def coverage(files, work):
 # ---- equivalent mutants -------------------------------------------------
 
 def load_equivalents():
-    """{(file, original, mutated): why} from tests/mutation/equivalent.txt."""
+    """{(file, function, original, mutated): why} from
+    tests/mutation/equivalent.txt."""
     eq = {}
     if not os.path.exists(EQUIV):
         return eq
@@ -188,12 +191,11 @@ def load_equivalents():
         for no, line in enumerate(f, 1):
             if line.startswith("#") or not line.strip():
                 continue
-            parts = line.rstrip("\n").split("\t")
-            if len(parts) < 4:
-                sys.exit(f"{EQUIV}:{no}: expected file, original, mutated, "
-                         "why, separated by tabs")
-            eq[(parts[0].strip(), parts[1].strip(), parts[2].strip())] = \
-                parts[3].strip()
+            parts = [x.strip() for x in line.rstrip("\n").split("\t")]
+            if len(parts) != 5 or not all(parts):
+                sys.exit(f"{EQUIV}:{no}: expected file, function, original, "
+                         "mutated, why, separated by tabs")
+            eq[tuple(parts[:4])] = parts[4]
     return eq
 
 
@@ -237,7 +239,38 @@ def failure_detail(log):
     return " | ".join(hits[:3])[:300]
 
 
+def rescore():
+    """RESCORE=1: the last report scored again against equivalent.txt as
+    it is now (after judging survivors), without running anything."""
+    path = os.path.join(OUT, "report.txt")
+    results, seed, n_wanted, patterns = [], "?", 0, []
+    equivalents = load_equivalents()
+    with open(path) as f:
+        for line in f:
+            m = re.match(r"# SEED=(\S+) MUTANTS=(\d+) FILES=(.*)", line)
+            if m:
+                seed, n_wanted = m.group(1), int(m.group(2))
+                patterns = [] if m.group(3) == "(all)" else m.group(3).split()
+            if line.startswith("#") or not line.strip():
+                continue
+            r = line.rstrip("\n").split("\t")
+            if len(r) == 9:  # a report without the function column
+                fn = next((x.function for x in mutants.file_mutants(
+                    r[1], None, ROOT) if x.line == int(r[2]) and
+                    x.mutated.strip() == r[7]), "")
+                r.insert(3, fn)
+            status, file, no, fn, op, suite, secs, orig, mut, detail = r
+            if status == "equivalent":
+                status, detail = "survived", ""
+            mu = mutants.Mutant(file, int(no), op, orig, mut, fn)
+            results.append((mu, status, suite, float(secs), detail,
+                            equivalents.get(mu.key())))
+    report(results, seed, n_wanted, [], patterns)
+
+
 def main():
+    if os.environ.get("RESCORE") == "1":
+        return rescore()
     n_wanted = env_int("MUTANTS", 80)
     seed = env_int("SEED", random.SystemRandom().randrange(1, 1 << 31))
     jobs = max(1, env_int("JOBS", 1))
@@ -360,7 +393,7 @@ def run(files, work, n_wanted, seed, jobs, factor, fuzz_seconds, patterns):
             if status == "survived" and eq is not None:
                 tag = "equivalent"
             say(f"[{n}/{n_wanted}] {tag:13} {m.file}:{m.line} {m.op:6} "
-                f"{suite} {secs:.0f} s" + (f"  {detail}" if status == "hang" else ""))
+                f"{suite} {secs:.0f} s" + (f"  {detail[:100]}" if detail else ""))
 
     threads = [threading.Thread(target=worker, args=(s,), daemon=True)
                for s in slots]
@@ -396,14 +429,15 @@ def report(results, seed, n_wanted, sources, patterns):
         f.write("# poolscout mutation report (make mutation)\n")
         f.write(f"# SEED={seed} MUTANTS={n_wanted} FILES="
                 f"{' '.join(patterns) or '(all)'}\n# {summary}\n")
-        f.write("# status\tfile\tline\top\tsuite\tseconds\toriginal\tmutated"
-                "\tdetail\n")
+        f.write("# status\tfile\tline\tfunction\top\tsuite\tseconds\t"
+                "original\tmutated\tdetail\n")
         for m, status, suite, secs, detail, eq in sorted(
                 results, key=lambda r: (r[0].file, r[0].line)):
             if status == "survived" and eq is not None:
                 status = "equivalent"
                 detail = eq
-            f.write("\t".join([status, m.file, str(m.line), m.op, suite,
+            f.write("\t".join([status, m.file, str(m.line), m.function,
+                               m.op, suite,
                                f"{secs:.0f}", clean(m.original),
                                clean(m.mutated), clean(detail)]) + "\n")
     print()
@@ -419,15 +453,15 @@ def report(results, seed, n_wanted, sources, patterns):
             if m.file != last:
                 print(f"  {m.file}")
                 last = m.file
-            print(f"    {m.line} [{m.op}]")
+            print(f"    {m.line} in {m.function} [{m.op}]")
             print(f"      - {m.original.strip()}")
             print(f"      + {m.mutated.strip()}")
     if equiv:
         print(f"equivalent (tests/mutation/equivalent.txt, not scored): "
               f"{len(equiv)}")
         for m, *_, eq in equiv:
-            print(f"  {m.file}:{m.line}: {m.original.strip()}  ->  "
-                  f"{m.mutated.strip()}  ({eq})")
+            print(f"  {m.file}:{m.line} in {m.function}: "
+                  f"{m.original.strip()}  ->  {m.mutated.strip()}  ({eq})")
     if stale_equiv:
         print("listed as equivalent but killed (remove them from "
               "equivalent.txt):")
