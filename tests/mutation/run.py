@@ -341,12 +341,16 @@ def run(files, work, n_wanted, seed, jobs, factor, fuzz_seconds, patterns):
     lock = threading.Lock()
     it = iter(pool)
     scored = [0]
+    busy = [0]  # mutants being run, not yet scored or discarded
 
     def next_mutant():
         with lock:
-            if scored[0] >= n_wanted:
+            if scored[0] + busy[0] >= n_wanted:
                 return None
-            return next(it, None)
+            m = next(it, None)
+            if m is not None:
+                busy[0] += 1
+            return m
 
     def evaluate(slot, m):
         path = os.path.join(slot.dir, m.file)
@@ -385,6 +389,7 @@ def run(files, work, n_wanted, seed, jobs, factor, fuzz_seconds, patterns):
             status, suite, secs, detail = evaluate(slot, m)
             eq = equivalents.get(m.key())
             with lock:
+                busy[0] -= 1
                 if status != "compile-error":
                     scored[0] += 1
                 n = scored[0]
