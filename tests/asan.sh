@@ -1,32 +1,47 @@
 #!/bin/sh
 # asan.sh - the analyzer and its tests rebuilt with AddressSanitizer and
 # UBSan (any report fails), then: the reader and format unit tests, the
-# golden views, and every view (the HTML pages too) over fresh profiles
-# of real programs.
-set -eu
-B=${POOLSCOUT_BUILD:-build}
+# golden views, and every view, export and page (report and diff) over
+# fresh profiles of real programs.
+# Skipped (exit 77) only when the compiler cannot build with the
+# sanitizers at all.
+. tests/lib.sh
 A=$B/asan
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
-make -s B="$A" CFLAGS="-O1 -g $SAN" LDFLAGS="$SAN" \
+printf 'int main(void) { return 0; }\n' >"$WORK/probe.c"
+# shellcheck disable=SC2086
+{ ${CC:-cc} $SAN "$WORK/probe.c" -o "$WORK/probe" && "$WORK/probe"; } >"$WORK/probe.log" 2>&1 ||
+	skip_suite asan "${CC:-cc} cannot build with $SAN (gcc's libasan and libubsan): $(head -1 "$WORK/probe.log")"
+if ! make -s B="$A" CFLAGS="-O1 -g $SAN" LDFLAGS="$SAN" \
 	"$A/poolscout" "$A/tests/test_format" "$A/tests/test_reader" \
-	"$A/tests/golden_fixture" >/dev/null
+	"$A/tests/golden_fixture" >/dev/null; then
+	bad "build with ASan and UBSan" "make failed"
+	finish
+	exit 1
+fi
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-"$A/tests/test_format"
-"$A/tests/test_reader"
-POOLSCOUT_BUILD=$A sh tests/golden/run.sh
+# the cmocka and golden suites count their own tests; only a failure of
+# the binary as a whole (a sanitizer report) is added here
+"$A/tests/test_format" || bad "unit_format under ASan" "exit $?"
+"$A/tests/test_reader" || bad "unit_reader under ASan" "exit $?"
+POOLSCOUT_BUILD=$A sh tests/golden/run.sh || bad "golden under ASan" "exit $?"
 # every view over profiles of real programs (recorded with the normal
-# build: the preload is not sanitized, it goes into other programs)
-W=$(mktemp -d "${TMPDIR:-/tmp}/poolscout-asan-XXXXXX")
-trap 'rm -rf "$W"' EXIT
-# (one directory per run: record refuses to mix two runs in one)
+# build: the preload is not sanitized, it goes into other programs; one
+# directory per run: record refuses to mix two runs in one)
+W=$WORK
 "$B/poolscout" record -o "$W/p" -- "$B/tests/planted" >/dev/null 2>&1
 "$B/poolscout" record -o "$W/q" -- sh -c 'ls /usr/bin | sort | head -3' >/dev/null 2>&1
-for view in "report" "report --json" "top --cum --lines" "top --inuse_space" \
-	"threads --json" "info" "report --html $W/report.html"; do
-	# shellcheck disable=SC2086
-	"$A/poolscout" $view "$W"/p/*.pscout "$W"/q/*.pscout >/dev/null
-done
 "$B/poolscout" record -o "$W/r" -- "$B/tests/planted" >/dev/null 2>&1
-"$A/poolscout" diff --html "$W/diff.html" "$W/p" "$W/r" 2>/dev/null
-echo "asan: clean"
+for view in "report" "report --json" "top --cum --lines" "top --inuse_space" \
+	"threads" "threads --json" "info" "info --json" "report --html $W/report.html" \
+	"export --format pprof -o $W/x.pb.gz" "export --format gperftools -o $W/x.heap" \
+	"export --format folded -o $W/x.folded" "export --format json -o $W/x.json"; do
+	# shellcheck disable=SC2086
+	expect "$view under ASan" '"$A/poolscout" $view "$W"/p/*.pscout "$W"/q/*.pscout >/dev/null'
+done
+for view in "diff" "diff --json" "diff --per 1000" "diff --html $W/diff.html"; do
+	# shellcheck disable=SC2086
+	expect "$view under ASan" '"$A/poolscout" $view "$W/p" "$W/r" >/dev/null'
+done
+finish

@@ -1,14 +1,22 @@
 # lib.sh - helpers for the shell test suites (sourced).
-#   ok NAME             record a pass
-#   bad NAME WHY        record a failure
-#   expect NAME COND... run COND (a shell command); pass if it succeeds
-#   finish              print "N passed, N failed" and exit non-zero on failure
+#   ok NAME               record a pass
+#   bad NAME WHY          record a failure
+#   expect NAME COND...   run COND (a shell command); pass if it succeeds
+#   skip NAME REASON [N]  record N (default 1) tests not run, loudly:
+#                         prints "SKIP NAME: REASON" (tests/run.sh lists
+#                         every SKIP; under CI=true it fails the run)
+#   skip_suite NAME REASON  nothing in this suite can run: prints the SKIP
+#                         line and exits 77 (run.sh counts a skipped suite)
+#   have CMD...           true when every CMD is on the PATH
+#   finish                print "N passed, N failed, N skipped" and exit
+#                         non-zero on a failure
 B=${POOLSCOUT_BUILD:-build}
 PS=$PWD/$B/poolscout
 LIB=$PWD/$B/libpoolscout.so
 T=$PWD/$B/tests
 _pass=0
 _fail=0
+_skip=0
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/poolscout-sh-XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 
@@ -19,8 +27,15 @@ expect() {
 	shift
 	if eval "$@"; then ok "$_what"; else bad "$_what" "$*"; fi
 }
+skip() { _skip=$((_skip + ${3:-1})); echo "SKIP $1: $2"; }
+skip_suite() { echo "SKIP $1: $2"; exit 77; }
+have() {
+	for _cmd in "$@"; do
+		command -v "$_cmd" >/dev/null 2>&1 || return 1
+	done
+}
 finish() {
-	echo "$_pass passed, $_fail failed"
+	echo "$_pass passed, $_fail failed, $_skip skipped"
 	[ "$_fail" = 0 ]
 }
 # jq over `report --json` of the profiles in a directory

@@ -26,8 +26,7 @@ fi
 # the runtime the library was linked against
 RT=$(ldd "$AL" 2>/dev/null | awk '$1 ~ /^libasan\.so/ { print $3 }')
 if [ -z "$RT" ] || [ ! -f "$RT" ]; then
-	echo "SKIP preload_asan: $AL names no shared ASan runtime that ldd can find"
-	exit 0
+	skip_suite preload_asan "$AL names no shared ASan runtime that ldd can find"
 fi
 export ASAN_OPTIONS=verify_asan_link_order=0:detect_leaks=0:halt_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1

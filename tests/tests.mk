@@ -213,3 +213,10 @@ $(TB)/reload: tests/progs/reload.c $(TB)/libreload_alpha.so $(TB)/libreload_brav
 	$(Q)$(CC) $(PROG_CFLAGS) $< -o $@ -ldl
 
 test-build: $(TB)/reload
+
+# mutation testing (slow, not part of `make test`): tests/mutation/run.py
+# MUTANTS=N SEED=S FILES="reader.c hooks.c" JOBS=J; see docs/testing.md
+mutation: $(B)/.deps-test
+	$(Q)python3 tests/mutation/run.py
+
+.PHONY: mutation

@@ -11,12 +11,10 @@
 
 CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
 if [ ! -x "$CHROMIUM" ]; then
-	echo "SKIP browser: $CHROMIUM is not installed (sh mk/deps.sh test)"
-	exit 0
+	skip_suite browser "$CHROMIUM is not installed (sh mk/deps.sh test)"
 fi
 if ! /usr/bin/python3 -c 'import websocket' 2>/dev/null; then
-	echo "SKIP browser: Debian's python3-websocket is not installed (sh mk/deps.sh test)"
-	exit 0
+	skip_suite browser "Debian's python3-websocket is not installed (sh mk/deps.sh test)"
 fi
 SHOTS=$B/tests/browser
 mkdir -p "$SHOTS"

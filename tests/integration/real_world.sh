@@ -42,7 +42,6 @@ trap 'exit 143' INT TERM
 trap '[ -n "$RW_SERVER_PID" ] && kill -TERM "$RW_SERVER_PID" 2>/dev/null
 rm -rf "$WORK"' EXIT
 
-skip() { echo "SKIP $1: $2"; }
 
 # Allocation functions of the libraries these programs share (OpenSSL,
 # zlib, libc): wrappers in every program.
@@ -172,9 +171,9 @@ check_program() {
 
 	# (c)
 	if [ -z "$tracer" ]; then
-		skip "$name (c)" "strace is not installed: cannot tell whether $name starts threads"
+		skip "real_world/$name-threads-unknown" "strace is not installed: cannot tell whether $name starts threads"
 	elif [ "$(grep -c CLONE_THREAD "$d/strace")" != 0 ]; then
-		skip "$name (c)" "not single-threaded: the plain run started $(grep -c CLONE_THREAD "$d/strace") threads (strace)"
+		skip "real_world/$name-single-thread" "not single-threaded: the plain run started $(grep -c CLONE_THREAD "$d/strace") threads (strace)"
 	else
 		multi=0 nofield=0 sites=0 sample='' unequal=0 usample=''
 		for f in "$d/prof"/*.pscout; do

@@ -27,7 +27,7 @@ done
 # unshare(CLONE_NEWUSER) fails with EINVAL in a multithreaded process.
 plain=$(timeout 30 "$T/unshare_user" 2>&1)
 if [ $? != 0 ]; then
-	echo "SKIP unshare(CLONE_NEWUSER): refused here even without the preload ($plain)"
+	skip "robust/unshare" "unshare(CLONE_NEWUSER) refused here even without the preload ($plain)"
 else
 	d=$WORK/unshare
 	mkdir -p "$d"
@@ -84,7 +84,7 @@ expect "RLIMIT_FSIZE 400 KB: the snapshots that fit read, counts never above the
 mnt=$WORK/small-disk
 mkdir -p "$mnt"
 if ! mount -t tmpfs -o size=4m tmpfs "$mnt" 2>/dev/null; then
-	echo "SKIP full disk: cannot mount a small tmpfs here (needs root)"
+	skip "robust/full-disk" "cannot mount a small tmpfs here (needs root)"
 else
 	# leave about 600 KiB free (a few batches); the program deletes the
 	# filler half-way, so writes could resume after a torn batch
@@ -184,7 +184,7 @@ TCMALLOC=/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4
 for alloc in "$JEMALLOC" "$TCMALLOC"; do
 	name=$(basename "$alloc")
 	if [ ! -e "$alloc" ]; then
-		echo "SKIP $name: not installed (Debian libjemalloc2 / libtcmalloc-minimal4)"
+		skip "robust/$name" "not installed (Debian libjemalloc2 / libtcmalloc-minimal4)"
 		continue
 	fi
 	# record puts libpoolscout.so first, the user's allocator underneath
@@ -303,7 +303,7 @@ expect "SIGCHLD ignored: the command still runs with SIGCHLD ignored (SigIgn $ig
 	'[ $(( 0x$ign & 0x10000 )) != 0 ]'
 
 if [ "$(id -u)" != 0 ]; then
-	echo "SKIP privilege drop and setuid: need root"
+	skip "robust/privileges" "privilege drop and setuid need root"
 else
 	# the test's own directory must be reachable by nobody
 	chmod 755 "$WORK"
@@ -323,7 +323,7 @@ else
 	out=$(cd "$WORK/secure" && POOLSCOUT_OUT="$WORK/secure" timeout 30 "$WORK/secure_dlopen" "$LIB" 2>"$WORK/secure.err")
 	rc=$?
 	if [ "$out" != "secure=1" ]; then
-		echo "SKIP setuid: the program did not run in secure mode ($out, $rc; nosuid mount?)"
+		skip "robust/setuid" "the program did not run in secure mode ($out, $rc; nosuid mount?)"
 	else
 		expect "setuid program that dlopens libpoolscout.so: runs, exit 0 ($rc)" '[ $rc = 0 ]'
 		expect "setuid program: no profile written, POOLSCOUT_OUT ignored" '[ -z "$(ls "$WORK/secure")" ]'
@@ -396,7 +396,7 @@ rc=$?
 expect "reload: exit 0 ($rc)" '[ $rc = 0 ]'
 same=$(echo "$out" | sed -n 's/.*same_base \([0-9]*\).*/\1/p')
 if [ "${same:-0}" = 0 ]; then
-	echo "SKIP reload: the loader never put bravo where alpha was ($out)"
+	skip "robust/reload" "the loader never put bravo where alpha was ($out)" 2
 else
 	report_json "$d" >"$WORK/reload.json"
 	for fn in alpha bravo; do

@@ -133,7 +133,9 @@ static void test_exact_tcmalloc(void **state)
 {
 	(void)state;
 	if (run("test -r " TCMALLOC))
-		skip();
+		skip_because("exact/tcmalloc", "%s not found (package "
+			     "libgoogle-perftools4, from mk/deps.sh test)",
+			     TCMALLOC);
 	run_exact("LD_PRELOAD=" TCMALLOC " ");
 }
 

@@ -116,7 +116,7 @@ real() {
 	name=$1
 	shift
 	if ! command -v "$1" >/dev/null 2>&1; then
-		echo "SKIP $name: $1 not installed"
+		skip "unwind_diff/$name" "$1 not installed"
 		return
 	fi
 	run "$name" "$@"

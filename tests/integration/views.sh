@@ -78,14 +78,13 @@ in_window() { # FUNCTION OPTIONS...
 	shift
 	"$PS" report --json "$@" "$PH" | jq "[.sites[] | select(.function == \"$fn\") | .alloc_objects] | add // 0"
 }
-command -v skip >/dev/null 2>&1 || skip() { echo "SKIP $1: $2"; }
 if [ "${t1%.*}" -lt 50000000 ] && [ "${t2%.*}" -gt 340000000 ]; then
 	expect "--to 300ms: phase one's 1000" '[ "$(in_window phase_one --to 300ms)" = 1000 ] && [ "$(in_window phase_two --to 300ms)" = 0 ]'
 	expect "--from 300ms: phase two's 2000" '[ "$(in_window phase_two --from 300ms)" = 2000 ] && [ "$(in_window phase_one --from 300ms)" = 0 ]'
 	expect "--from 300ms: the header says which intervals were read" \
 		'"$PS" report --from 300ms "$PH" | grep -q "read as snapshots 0.3"'
 else
-	skip "time window" "the machine was too slow for the phases' timing (phase one ended at $t1 ns, two began at $t2 ns)"
+	skip "views/time-window" "the machine was too slow for the phases' timing (phase one ended at $t1 ns, two began at $t2 ns)"
 fi
 
 # --pid: the forked child of truth's fork scenario, on its own

@@ -5,17 +5,15 @@
 # ThreadSanitizer. Fails on any ThreadSanitizer report (halt_on_error=1) and
 # on any per-thread count in the profile that differs from the harness's
 # own. Two runs: the interleavings differ from run to run.
-set -u
-B=${POOLSCOUT_BUILD:-build}
+. tests/lib.sh
 H=$B/tests/tsan/harness
 if [ ! -x "$H" ]; then
-	echo "tsan: $H is missing (make test-build)"
+	bad "build" "$H is missing (make test-build)"
+	finish
 	exit 1
 fi
-OUT=$(mktemp "${TMPDIR:-/tmp}/poolscout-tsan-XXXXXX")
-trap 'rm -f "$OUT"' EXIT
+OUT=$WORK/out
 export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 ${TSAN_OPTIONS:-}"
-status=0
 for round in 1 2; do
 	"$H" >"$OUT" 2>&1
 	rc=$?
@@ -27,13 +25,12 @@ for round in 1 2; do
 	fi
 	cat "$OUT"
 	if grep -q "WARNING: ThreadSanitizer" "$OUT"; then
-		echo "tsan: round $round: ThreadSanitizer reported (above)"
-		status=1
+		bad "round $round" "ThreadSanitizer reported (above)"
+		break
 	elif [ $rc != 0 ]; then
-		echo "tsan: round $round: the harness failed (exit $rc)"
-		status=1
+		bad "round $round" "the harness failed (exit $rc; counts differ or it crashed)"
+		break
 	fi
-	[ $status = 0 ] || break
+	ok "round $round: no ThreadSanitizer report, every per-thread count exact"
 done
-[ $status = 0 ] && echo "tsan: clean, counts exact"
-exit $status
+finish

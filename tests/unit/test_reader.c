@@ -16,6 +16,7 @@
 
 #include <cmocka.h>
 
+#include "harness.h"
 #include "profile.h"
 #include "psformat.h"
 #include "pswriter.h"
@@ -403,7 +404,8 @@ static void test_fuzz_corpus(void **state)
 	const char *dir = "tests/fuzz/corpus";
 	DIR *d = opendir(dir);
 	if (!d)
-		skip();
+		skip_because("unit_reader/corpus", "cannot open %s (run from "
+			     "the source tree's top directory)", dir);
 	struct dirent *de;
 	int n = 0;
 	char err[512];
