@@ -304,11 +304,24 @@ static void *resize_recorded(void *old, size_t size, resize_fn fn, int flags)
 		ps_account_release(&rec, p != NULL);
 	else
 		ps_account_unknown_free();
-	if (p) {
-		int grew = tracked && size > rec.size;
-		ps_account_alloc(p, size, tracked ? rec.chain_steps + grew : 0,
-				 grew);
+	if (!p)
+		return p;
+	int grew = tracked && size > rec.size;
+	if (PS_UNLIKELY(ps_opt.sample_every > 1)) {
+		/* Sampled: a resize inherits its block's draw. The result of
+		 * a recorded block is recorded (its growth chain stays whole),
+		 * of an unrecorded one is not; the countdown of the other
+		 * allocations is left as it was. Each allocation is still
+		 * recorded with probability 1/N: its chain's first block was. */
+		if (tracked) {
+			uint32_t countdown = ps_tls.sample_countdown;
+			ps_tls.sample_countdown = 0;
+			ps_account_alloc(p, size, rec.chain_steps + grew, grew);
+			ps_tls.sample_countdown = countdown;
+		}
+		return p;
 	}
+	ps_account_alloc(p, size, tracked ? rec.chain_steps + grew : 0, grew);
 	return p;
 }
 

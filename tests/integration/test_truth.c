@@ -301,6 +301,75 @@ static void test_sampling_unbiased(void **state)
 	}
 }
 
+/* Realloc growth chains, exact and sampled 1 in 10: exact mode counts
+ * every chain and step; sampled, a chain is recorded whole or not at all
+ * (a resize inherits its block's draw), so every recorded chain has the
+ * program's 7 steps, and the estimates are within 3.3 sd of the truth. */
+/* The sum of the sites named fn (one function's malloc and realloc lines
+ * are two sites); chain_steps_max is the largest. */
+static an_site sites_named(const analysis *a, const char *fn)
+{
+	an_site sum;
+	memset(&sum, 0, sizeof sum);
+	for (size_t i = 0; i < a->nsites; i++) {
+		const an_site *s = &a->sites[i];
+		if (strcmp(s->where.function, fn))
+			continue;
+		sum.allocs += s->allocs;
+		sum.realloc_grows += s->realloc_grows;
+		sum.chains_ended += s->chains_ended;
+		sum.chain_steps_sum += s->chain_steps_sum;
+		if (s->chain_steps_max > sum.chain_steps_max)
+			sum.chain_steps_max = s->chain_steps_max;
+	}
+	return sum;
+}
+
+static void test_sampled_chains(void **state)
+{
+	(void)state;
+	static const char *const rates[] = { "", "--sample 10" };
+	for (int r = 0; r < 2; r++) {
+		struct truths t;
+		analysis a;
+		char *dir = record_truth("chains", rates[r], &t);
+		assert_int_equal(load_dir(&a, dir, NULL), 1);
+		an_site gs = sites_named(&a, "grow_buffer");
+		const an_site *g = &gs;
+		const an_site *p = site_named(&a, "plain_block");
+		double chains = truth_of(&t, "chains");
+		double steps = truth_of(&t, "steps_per_chain");
+		if (!r) {
+			assert_int_equal(g->allocs, truth_of(&t, "grow_buffer_allocs"));
+			assert_int_equal(g->realloc_grows, chains * steps);
+			assert_int_equal(g->chains_ended, chains);
+			assert_int_equal(g->chain_steps_sum, chains * steps);
+			assert_int_equal(g->chain_steps_max, steps);
+			assert_int_equal(p->allocs, truth_of(&t, "plain_block"));
+			done(&a, dir);
+			continue;
+		}
+		double n = a.sample_every;
+		assert_true(n == 10);
+		/* whole chains: the steps per recorded chain are exact */
+		assert_true(g->chains_ended > 0);
+		assert_int_equal(g->chain_steps_sum, g->chains_ended * steps);
+		assert_int_equal(g->realloc_grows, g->chains_ended * steps);
+		assert_int_equal(g->chain_steps_max, steps);
+		/* chains are drawn 1 in 10: their count is binomial */
+		double sd = n * sqrt(chains / n * (1 - 1 / n));
+		if (fabs((double)g->chains_ended - chains) > 3.3 * sd)
+			fail_msg("sampled chains: estimate %llu, truth %.0f (sd %.0f)",
+				 (unsigned long long)g->chains_ended, chains, sd);
+		double want = truth_of(&t, "plain_block");
+		double psd = n * sqrt(want / n * (1 - 1 / n));
+		if (fabs((double)p->allocs - want) > 3.3 * psd)
+			fail_msg("sampled plain_block: estimate %llu, truth %.0f (sd %.0f)",
+				 (unsigned long long)p->allocs, want, psd);
+		done(&a, dir);
+	}
+}
+
 /* ---- wrappers in a stripped binary ----------------------------------------------- */
 
 /* The address of symbol name in the unstripped copy (nm), as poolscout
@@ -411,6 +480,7 @@ int main(void)
 		cmocka_unit_test(test_lifetimes),
 		cmocka_unit_test(test_fork_clock_and_rates),
 		cmocka_unit_test(test_sampling_unbiased),
+		cmocka_unit_test(test_sampled_chains),
 		cmocka_unit_test(test_stripped_wrapper),
 	};
 	return cmocka_run_group_tests_name("ground truth", tests, NULL, NULL);

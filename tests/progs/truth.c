@@ -21,6 +21,10 @@
  *   phases      1000 phase_one() blocks at once, 2000 phase_two() blocks
  *               350 ms later, then 150 ms of nothing: a time window on
  *               either side of 300 ms sees one phase
+ *   chains      20000 buffers grown by realloc in grow_buffer() from 16 to
+ *               2048 bytes (7 growth steps each), between plain
+ *               allocations in plain_block(): a sampler must keep a
+ *               recorded chain whole, and count each allocation 1 in N
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -310,6 +314,39 @@ static void scenario_periodic(void)
 	truth("other_three", 300000);
 }
 
+/* ---- chains ------------------------------------------------------------------- */
+
+NOINLINE static void plain_block(void)
+{
+	sink = malloc(24);
+	free(sink);
+}
+
+/* Grows one buffer from 16 to 2048 bytes: one malloc, 7 growth steps. */
+NOINLINE static void grow_buffer(void)
+{
+	char *b = malloc(16);
+	for (size_t cap = 32; cap <= 2048; cap *= 2) {
+		b = realloc(b, cap);
+		b[cap - 1] = 1;
+	}
+	sink = b;
+	free(b);
+}
+
+static void scenario_chains(void)
+{
+	for (int i = 0; i < 20000; i++) {
+		grow_buffer();
+		plain_block();
+		plain_block();
+	}
+	truth("chains", 20000);
+	truth("steps_per_chain", 7);
+	truth("grow_buffer_allocs", 20000 * 8);
+	truth("plain_block", 40000);
+}
+
 /* ---- phases ------------------------------------------------------------------- */
 
 NOINLINE static void phase_one(void)
@@ -369,6 +406,7 @@ int main(int argc, char **argv)
 		{ "fork", scenario_fork },
 		{ "phases", scenario_phases },
 		{ "periodic", scenario_periodic },
+		{ "chains", scenario_chains },
 	};
 	for (size_t i = 0; argc > 1 && i < sizeof scenarios / sizeof *scenarios; i++) {
 		if (!strcmp(argv[1], scenarios[i].name)) {
@@ -377,6 +415,6 @@ int main(int argc, char **argv)
 		}
 	}
 	fprintf(stderr, "usage: truth paths|sequential|concurrent|lifetimes|fork|phases|"
-			"periodic\n");
+			"periodic|chains\n");
 	return 2;
 }
