@@ -62,6 +62,9 @@ static struct {
 	pid_t (*vfork)(void);
 	int (*clone)(int (*)(void *), void *, int, void *, ...);
 	__typeof__(&dlclose) dlclose;
+	int (*libc_start_main)(int (*)(int, char **, char **), int, char **,
+			       void (*)(void), void (*)(void), void (*)(void),
+			       void *);
 } next_fn;
 
 /* The next dlopen, for the trampoline below (hidden: reached without the
@@ -118,6 +121,8 @@ static void resolve(void)
 	next_fn.quick_exit = (__typeof__(&quick_exit))dlsym(RTLD_NEXT,
 							     "quick_exit");
 	next_fn.dlclose = (__typeof__(&dlclose))dlsym(RTLD_NEXT, "dlclose");
+	next_fn.libc_start_main = (__typeof__(next_fn.libc_start_main))dlsym(
+		RTLD_NEXT, "__libc_start_main");
 	if (!r.malloc || !r.free || !r.calloc || !r.realloc) {
 		static const char msg[] =
 			"poolscout: cannot find the next malloc; giving up\n";
@@ -1310,6 +1315,38 @@ static void exit_begins(void *arg)
 	__atomic_store_n(&exiting, 1, __ATOMIC_RELEASE);
 }
 
+/* Exit handlers run newest first, and the loader's destructors (ours, with
+ * the final snapshot, among them) are one handler that __libc_start_main
+ * registers after every library constructor has run: exit_begins,
+ * registered by our constructor, would run only after them. An exit()
+ * from a signal handler while the destructors run would then skip ours
+ * and find `exiting` still 0: a profile without its END. So exit_begins is
+ * registered again as main starts, after the destructors' handler. */
+static int (*program_main)(int, char **, char **);
+
+static int main_begins(int argc, char **argv, char **envp)
+{
+	if (ps_recording && (pid_t)syscall(SYS_getpid) == ps_pid)
+		__cxa_atexit(exit_begins, NULL, NULL);
+	return program_main(argc, argv, envp);
+}
+
+int __libc_start_main(int (*main)(int, char **, char **), int argc,
+		      char **argv, void (*init)(void), void (*fini)(void),
+		      void (*rtld_fini)(void), void *stack_end);
+
+PS_EXPORT int __libc_start_main(int (*main)(int, char **, char **), int argc,
+				char **argv, void (*init)(void),
+				void (*fini)(void), void (*rtld_fini)(void),
+				void *stack_end)
+{
+	if (PS_UNLIKELY(!ps_real.malloc))
+		resolve();
+	program_main = main;
+	return next_fn.libc_start_main(main_begins, argc, argv, init, fini,
+				       rtld_fini, stack_end);
+}
+
 static void final_snapshot_at_exit(void *arg)
 {
 	(void)arg;
@@ -1528,7 +1565,8 @@ __attribute__((constructor)) static void ps_init(void)
 	}
 	if (ps_recording) {
 		pthread_atfork(fork_prepare, fork_parent, fork_child);
-		/* registered now, it runs before the loader's destructors */
+		/* a fallback: runs after the loader's destructors (see
+		 * main_begins(), which registers it again as main starts) */
 		__cxa_atexit(exit_begins, NULL, NULL);
 	}
 	ps_tls.guard--;

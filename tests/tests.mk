@@ -9,7 +9,7 @@ PROG_CFLAGS := -O2 -g -fno-builtin -fno-optimize-sibling-calls -pthread \
 	-Iinclude -Wall -Wextra
 CMOCKA_LIBS := -lcmocka
 
-TEST_PROGS := $(TB)/planted $(TB)/longnames $(TB)/exact $(TB)/cxx_objects $(TB)/stress $(TB)/many_stacks \
+TEST_PROGS := $(TB)/planted $(TB)/longnames $(TB)/dtor_exit $(TB)/exact $(TB)/cxx_objects $(TB)/stress $(TB)/many_stacks \
 	$(TB)/exitpaths $(TB)/dlclose_self $(TB)/unshare_user $(TB)/early_ctor $(TB)/growing \
 	$(TB)/deepbind $(TB)/deepbind_lib.so $(TB)/late_frees $(TB)/forks \
 	$(TB)/alloc_family $(TB)/jemalloc_api $(TB)/static_hello $(TB)/dropper \

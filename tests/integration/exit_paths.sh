@@ -78,4 +78,17 @@ one_path abort worker $few 134
 one_path abort final $few 134 0
 one_path kill worker $few 137
 one_path kill final $few 137 0
+# deterministic: the program's destructor raises a signal whose handler
+# calls exit(42) while the loader runs destructors (the preload's comes
+# later, so glibc skips it): the END must still be written
+d=$WORK/dtor
+mkdir -p "$d"
+timeout -k 5 20 env POOLSCOUT_OUT="$d" LD_PRELOAD="$LIB" "$T/dtor_exit" >/dev/null 2>&1
+rc=$?
+expect "exit from a handler during the destructors: status 42 ($rc)" '[ $rc = 42 ]'
+expect "exit during the destructors: the profile is complete" \
+	'"$PS" info --json "$d"/*.pscout 2>/dev/null | jq -e ".[0].complete" >/dev/null'
+n=$("$PS" report --json "$d"/*.pscout 2>/dev/null | jq '[.sites[] | select(.function == "kept_blocks") | .inuse_objects] | add // 0')
+expect "exit during the destructors: the 100 kept blocks live at the end ($n)" '[ "$n" = 100 ]'
+
 finish
