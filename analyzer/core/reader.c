@@ -829,6 +829,12 @@ error:
 
 pf_file *pf_read(const char *path, char *err, size_t errlen)
 {
+	return pf_read_upto(path, SIZE_MAX, err, errlen);
+}
+
+pf_file *pf_read_upto(const char *path, size_t limit, char *err,
+		      size_t errlen)
+{
 	/* O_NONBLOCK: opening a FIFO without a writer (or a device) would
 	 * block; such a file is rejected below without ever being read. */
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
@@ -848,6 +854,8 @@ pf_file *pf_read(const char *path, char *err, size_t errlen)
 		return NULL;
 	}
 	size_t size = (size_t)st.st_size;
+	if (size > limit)
+		size = limit;
 	const uint8_t *data = (const uint8_t *)"";
 	if (size) {
 		data = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
@@ -913,6 +921,37 @@ void pf_free(pf_file *f)
 	}
 	free(f->node_peaks);
 	free(f);
+}
+
+void pf_release_bulk(pf_file *f)
+{
+	for (size_t i = 0; i < f->nstacks; i++) {
+		if (f->stacks[i]) {
+			free(f->stacks[i]->ips);
+			free(f->stacks[i]);
+		}
+	}
+	free(f->stacks);
+	f->stacks = NULL;
+	f->nstacks = 0;
+	struct pf_entry_index *ix, *tmp;
+	HASH_ITER(hh, f->entry_index, ix, tmp) {
+		HASH_DEL(f->entry_index, ix);
+		free(ix);
+	}
+	for (size_t i = 0; i < f->nentries; i++)
+		free(f->entries[i].steps);
+	free(f->entries);
+	f->entries = NULL;
+	f->nentries = f->capentries = 0;
+	struct pf_node_index *nx, *ntmp;
+	HASH_ITER(hh, f->node_index, nx, ntmp) {
+		HASH_DEL(f->node_index, nx);
+		free(nx);
+	}
+	free(f->node_peaks);
+	f->node_peaks = NULL;
+	f->nnode_peaks = f->capnode_peaks = 0;
 }
 
 int pf_set_load(pf_set *set, char **paths, int npaths)
