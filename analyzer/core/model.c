@@ -150,10 +150,17 @@ struct contrib {
 	uint64_t from, to;
 };
 
+/* Most stacks and sites have one contributor: it needs no allocation. */
 struct contribs {
-	struct contrib *v;
-	size_t n, cap;
+	struct contrib one;
+	struct contrib *more; /* the second, third, ... */
+	uint32_t n, cap;      /* cap: of more */
 };
+
+static const struct contrib *contrib_at(const struct contribs *c, size_t i)
+{
+	return i ? &c->more[i - 1] : &c->one;
+}
 
 /* A lifetime histogram bucket of one file, as an interval of ns. */
 struct life_span {
@@ -240,12 +247,12 @@ static void build_free(struct build *b)
 	}
 	size_t nsites = b->a->nsites, nstacks = b->a->nstacks;
 	for (size_t i = 0; b->site_contribs && i < nsites; i++)
-		free(b->site_contribs[i].v);
+		free(b->site_contribs[i].more);
 	free(b->site_contribs);
 	for (size_t i = 0; b->stack_contribs && i < nstacks; i++)
-		free(b->stack_contribs[i].v);
+		free(b->stack_contribs[i].more);
 	free(b->stack_contribs);
-	free(b->run.v);
+	free(b->run.more);
 	for (size_t i = 0; b->spans && i < nsites; i++)
 		free(b->spans[i].v);
 	free(b->spans);
@@ -803,11 +810,17 @@ static void add_entry(analysis *a, const pf_file *f, const pf_entry *e,
 static void contrib_add(struct contribs *c, const an_peak *p, uint64_t from,
 			uint64_t to)
 {
-	if (c->n == c->cap) {
-		c->cap = c->cap ? c->cap * 2 : 8;
-		c->v = xrealloc(c->v, c->cap * sizeof *c->v);
+	struct contrib x = { *p, from, to };
+	if (!c->n) {
+		c->one = x;
+		c->n = 1;
+		return;
 	}
-	c->v[c->n++] = (struct contrib){ *p, from, to };
+	if (c->n - 1 == c->cap) {
+		c->cap = c->cap ? c->cap * 2 : 3;
+		c->more = xrealloc(c->more, c->cap * sizeof *c->more);
+	}
+	c->more[c->n++ - 1] = x;
 }
 
 struct event {
@@ -831,12 +844,12 @@ static an_peak combine(const struct contribs *c, uint64_t allocs,
 		       uint64_t alloc_bytes)
 {
 	an_peak p = { 0 };
-	if (c->n == 1 && c->v[0].from <= c->v[0].to) { /* the usual case */
-		p = c->v[0].p;
+	if (c->n == 1 && c->one.from <= c->one.to) { /* the usual case */
+		p = c->one.p;
 	} else if (c->n) {
 		struct event *ev = xcalloc(2 * c->n + 1, sizeof *ev);
 		for (size_t i = 0; i < c->n; i++) {
-			const struct contrib *x = &c->v[i];
+			const struct contrib *x = contrib_at(c, i);
 			if (x->p.lo > p.lo)
 				p.lo = x->p.lo;
 			if (x->p.bytes_lo > p.bytes_lo)
@@ -1010,7 +1023,10 @@ static struct site_nodes *file_site_nodes(const struct build *b, size_t fi,
 					   outside };
 	}
 	qsort(v, n, sizeof *v, by_site_ip);
-	struct site_nodes *out = xcalloc(n + 1, sizeof *out);
+	size_t nsites = 0;
+	for (size_t i = 0; i < n; i++)
+		nsites += !i || v[i].site != v[i - 1].site;
+	struct site_nodes *out = xcalloc(nsites + 1, sizeof *out);
 	size_t k = 0;
 	for (size_t i = 0; i < n;) {
 		struct site_nodes *x = &out[k++];
@@ -1192,11 +1208,13 @@ static void fold_site_peaks(struct build *b, size_t fi, const pf_file *f)
 			contrib_add(&b->site_contribs[si], &p, fw.from,
 				    window_end(&fw, a, f));
 		} else {
-			for (size_t c = 0; c < mine.n; c++)
-				contrib_add(&b->site_contribs[si], &mine.v[c].p,
-					    mine.v[c].from, mine.v[c].to);
+			for (size_t c = 0; c < mine.n; c++) {
+				const struct contrib *x = contrib_at(&mine, c);
+				contrib_add(&b->site_contribs[si], &x->p, x->from,
+					    x->to);
+			}
 		}
-		free(mine.v);
+		free(mine.more);
 	}
 	free(group);
 	free(v);
@@ -1304,7 +1322,7 @@ static void fold_threads(struct build *b, size_t fi, const pf_file *f)
 		if (bytes >= pr->peak.bytes_lo && bytes <= pr->peak.bytes_hi)
 			pr->peak.bytes_lo = pr->peak.bytes_hi = bytes;
 	}
-	free(threads.v);
+	free(threads.more);
 	if (fw.any)
 		contrib_add(&b->run, &pr->peak, fw.from, window_end(&fw, a, f));
 	a->allocs = sat_add(a->allocs, pr->allocs);

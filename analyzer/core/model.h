@@ -58,9 +58,10 @@ typedef struct an_frame {
 	uint64_t ip;          /* the return address it was resolved from */
 	uint64_t offset;      /* ip - 1 within the module's ELF image */
 	unsigned line;
-	uint32_t ip_index;    /* position of ip in the recorded stack */
-	int inlined;          /* inlined into the next frame (same ip) */
-	int symbolized;       /* a name was found for it */
+	uint16_t ip_index;    /* position of ip in the recorded stack (a
+			       * stack has at most 256) */
+	unsigned char inlined;    /* inlined into the next frame (same ip) */
+	unsigned char symbolized; /* a name was found for it */
 } an_frame;
 
 /* One recorded stack of one file, symbolized. With an_opts.stream, the
