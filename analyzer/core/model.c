@@ -197,6 +197,8 @@ struct build {
 	size_t capstacks;
 	uint32_t *first_file;    /* the file it was first seen in */
 	unsigned char *merged;   /* stacks of several files are in it */
+	unsigned char *want_peak; /* o->stream: the stacks whose peak is
+				   * computed (AN_SITE_STACK_PEAKS per site) */
 	/* o->stream: stacks by their frames */
 	struct frames_group *groups;
 	size_t ngroups, capgroups;
@@ -213,7 +215,7 @@ struct build {
 	struct contribs *site_contribs, *stack_contribs, run;
 	struct spans *spans;
 	struct site_step *steps;
-	size_t nsteps, capsteps;
+	size_t nsteps, capsteps, merged_steps; /* merged_steps: summed */
 	size_t capthreads;
 };
 
@@ -235,6 +237,7 @@ static void build_free(struct build *b)
 	free(b->npos);
 	free(b->first_file);
 	free(b->merged);
+	free(b->want_peak);
 	for (size_t i = 0; i < b->ngroups; i++)
 		free(b->groups[i].more);
 	free(b->groups);
@@ -569,7 +572,11 @@ static void add_file_stacks(struct build *b, size_t fi, pf_file *f)
 	b->pos[fi] = pos;
 	b->npos[fi] = f->nstacks;
 	struct ip_table ips = { 0 };
-	progress_begin("symbolizing stacks", f->nstacks);
+	/* ids are dense: the last one says how many (nstacks has room) */
+	progress_begin("symbolizing stacks", f->last_stack_id + (size_t)1 <
+						     f->nstacks
+					     ? f->last_stack_id + (size_t)1
+					     : f->nstacks);
 	for (size_t i = 0; i < f->nstacks; i++) {
 		progress_tick(i);
 		pf_stack *s = f->stacks[i];
@@ -625,6 +632,13 @@ static void add_file_header(struct build *b, const pf_file *f)
 	if (!b->min_interval_ms || f->interval_ms < b->min_interval_ms)
 		b->min_interval_ms = f->interval_ms;
 	a->work_units = sat_add(a->work_units, f->work_units);
+	for (size_t m = 0; m < f->nmodules && !a->pymalloc; m++) {
+		const char *path = f->modules[m].path;
+		const char *base = path ? strrchr(path, '/') : NULL;
+		base = base ? base + 1 : path;
+		a->pymalloc = base && (!strncmp(base, "python3", 7) ||
+				       !strncmp(base, "libpython3", 10));
+	}
 }
 
 /* Room for the fi-th kept file. */
@@ -701,6 +715,34 @@ static void add_stack_to_site(an_site *s, an_stack *st, size_t stack)
 	st->site_slot = s->nstacks;
 }
 
+/* o->stream: a stack of many files would gather a peak contributor from
+ * each; only the stacks a view shows under their site need a peak: the
+ * AN_SITE_STACK_PEAKS with the most allocations (ties: the first). */
+static void pick_stack_peaks(struct build *b)
+{
+	analysis *a = b->a;
+	b->want_peak = xcalloc(a->nstacks + 1, 1);
+	for (size_t si = 0; si < a->nsites; si++) {
+		const an_site *s = &a->sites[si];
+		size_t top[AN_SITE_STACK_PEAKS], n = 0;
+		for (size_t i = 0; i < s->nstacks; i++) {
+			/* insert i among the largest so far, after equals */
+			size_t at = n;
+			while (at > 0 &&
+			       s->stack_allocs[top[at - 1]] < s->stack_allocs[i])
+				at--;
+			if (at == AN_SITE_STACK_PEAKS)
+				continue;
+			if (n < AN_SITE_STACK_PEAKS)
+				n++;
+			memmove(top + at + 1, top + at, (n - 1 - at) * sizeof *top);
+			top[at] = i;
+		}
+		for (size_t k = 0; k < n; k++)
+			b->want_peak[s->stacks[top[k]]] = 1;
+	}
+}
+
 /* Between the passes: every stack is known with its counts; the wrapper
  * rules pick the sites, and the second pass gets its tables. */
 static void build_sites(struct build *b)
@@ -716,6 +758,8 @@ static void build_sites(struct build *b)
 		add_stack_to_site(&a->sites[st->site], st, i);
 	}
 	site_coverage(a);
+	if (b->merge)
+		pick_stack_peaks(b);
 	b->site_contribs = xcalloc(a->nsites + 1, sizeof *b->site_contribs);
 	b->stack_contribs = xcalloc(a->nstacks + 1, sizeof *b->stack_contribs);
 	b->spans = xcalloc(a->nsites + 1, sizeof *b->spans);
@@ -1534,6 +1578,11 @@ static void fold_timeline(struct build *b, size_t fi, const pf_file *f)
 		}
 	}
 	merge_steps(b, from);
+	/* files of one run share bins: sum them now and then */
+	if (b->nsteps > 2 * b->merged_steps + 65536) {
+		merge_steps(b, 0);
+		b->merged_steps = b->nsteps;
+	}
 }
 
 /* Second pass over file f (the fi-th kept): everything it adds. */
@@ -1552,7 +1601,7 @@ static void fold_file(struct build *b, size_t fi, const pf_file *f)
 		if (!st)
 			continue;
 		add_entry(a, f, e, &a->sites[st->site]);
-		if (!e->allocs)
+		if (!e->allocs || (b->want_peak && !b->want_peak[st - a->stacks]))
 			continue;
 		/* the stack's peak across its threads: each (stack, thread)
 		 * entry's own peak is exact */
@@ -2036,6 +2085,7 @@ int analysis_load_stream(analysis *a, char **paths, int npaths,
 			goto out;
 		}
 		fold_file(&b, fi, f);
+		sym_forget_file(a->sym, f);
 		pf_release_bulk(f);
 		a->set->files[a->set->nfiles++] = f;
 	}

@@ -64,6 +64,11 @@ typedef struct an_frame {
 	unsigned char symbolized; /* a name was found for it */
 } an_frame;
 
+/* With an_opts.stream, only the stacks of a site with the most
+ * allocations have their peak (the rest have 0): this many per site, the
+ * ones site_top_stacks() (present.h) lists first. */
+#define AN_SITE_STACK_PEAKS 3
+
 /* One recorded stack of one file, symbolized. With an_opts.stream, the
  * k-th stack of each file with the same frames (return addresses aside)
  * is one stack: file and stack are then the first file's. */
@@ -182,9 +187,8 @@ typedef struct an_opts {
 				      * and one file; stacks with the same
 				      * frames in several files are one
 				      * (an_stack), and the files in set
-				      * keep no stacks and no entries (the
-				      * process, modules, threads with their
-				      * ticks, snapshots stay) */
+				      * keep no stacks, entries or modules
+				      * (pf_release_bulk) */
 } an_opts;
 
 typedef struct analysis {
@@ -216,6 +220,8 @@ typedef struct analysis {
 	uint64_t window_ns;     /* --from/--to: the snapshot intervals read */
 	char filter_text[256];  /* what the filters were, for the header */
 	uint32_t sample_every;  /* largest sampling rate among the files */
+	int pymalloc;           /* a process ran CPython, whose small objects
+				 * bypass malloc (pymalloc) */
 	/* owned memory */
 	struct an_frame_chunk *frame_chunks; /* every stack's frames */
 	int owns_stacks;        /* stacks' pf_stack are the model's */

@@ -156,8 +156,9 @@ void pf_free(pf_file *f);
 void pf_filter_entries(pf_file *f, int (*keep)(pf_entry *e, void *arg),
 		       void *arg);
 /* Frees the bulk of f once it has been folded into a model: its stacks,
- * entries (with their histories) and node peaks. What stays: the process,
- * the modules, the threads with their ticks, the snapshots. */
+ * entries (with their histories), node peaks and modules. What stays,
+ * trimmed to fit: the process, the threads with their ticks, the
+ * snapshots. */
 void pf_release_bulk(pf_file *f);
 /* Forgets stack id / thread index of f (no entry may refer to it). */
 void pf_drop_stack(pf_file *f, uint32_t id);

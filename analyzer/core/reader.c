@@ -714,6 +714,7 @@ pf_file *pf_read_mem(const char *name, const uint8_t *data, size_t size,
 	struct cur c = { .base = data, .name = name, .err = err,
 			 .errlen = errlen };
 	pf_file *f = xcalloc(1, sizeof *f);
+	int reading = 0; /* a progress step is open */
 	f->path = xstrdup(name);
 	f->file_size = size;
 	f->tick_hz = 1000000000;
@@ -748,7 +749,10 @@ pf_file *pf_read_mem(const char *name, const uint8_t *data, size_t size,
 	size_t off = hsize;
 	uint32_t last_type = 0;
 	f->good_size = off;
+	progress_begin("reading bytes", size);
+	reading = 1;
 	while (off < size) {
+		progress_tick(off);
 		const uint8_t *rec = data + off;
 		if (size - off < PS_RECORD_OVERHEAD) {
 			snprintf(f->partial_why, sizeof f->partial_why,
@@ -811,6 +815,8 @@ pf_file *pf_read_mem(const char *name, const uint8_t *data, size_t size,
 		off += PS_RECORD_OVERHEAD + len;
 		f->good_size = off;
 	}
+	progress_end();
+	reading = 0;
 	if (!last_type) {
 		c.p = data + off;
 		fail(&c, data + off, "expected a PROCESS record; the file ends first");
@@ -823,6 +829,8 @@ pf_file *pf_read_mem(const char *name, const uint8_t *data, size_t size,
 			 "or is still running", off);
 	return f;
 error:
+	if (reading)
+		progress_end();
 	pf_free(f);
 	return NULL;
 }
@@ -952,6 +960,27 @@ void pf_release_bulk(pf_file *f)
 	free(f->node_peaks);
 	f->node_peaks = NULL;
 	f->nnode_peaks = f->capnode_peaks = 0;
+	for (size_t i = 0; i < f->nmodules; i++)
+		free(f->modules[i].path);
+	free(f->modules);
+	f->modules = NULL;
+	f->nmodules = f->capmodules = 0;
+	struct pf_module_index *mx, *mtmp;
+	HASH_ITER(hh, f->module_index, mx, mtmp) {
+		HASH_DEL(f->module_index, mx);
+		free(mx);
+	}
+	if (f->nsnaps) {
+		f->snaps = xrealloc(f->snaps, f->nsnaps * sizeof *f->snaps);
+		f->capsnaps = f->nsnaps;
+	}
+	for (size_t i = 0; i < f->nthreads; i++) {
+		pf_thread *t = f->threads[i];
+		if (t && t->nticks) {
+			t->ticks = xrealloc(t->ticks, t->nticks * sizeof *t->ticks);
+			t->capticks = t->nticks;
+		}
+	}
 }
 
 int pf_set_load(pf_set *set, char **paths, int npaths)
