@@ -1579,7 +1579,7 @@ static void fold_timeline(struct build *b, size_t fi, const pf_file *f)
 	}
 	merge_steps(b, from);
 	/* files of one run share bins: sum them now and then */
-	if (b->nsteps > 2 * b->merged_steps + 65536) {
+	if (b->nsteps > 2 * b->merged_steps + 4096) {
 		merge_steps(b, 0);
 		b->merged_steps = b->nsteps;
 	}
@@ -2085,6 +2085,9 @@ int analysis_load_stream(analysis *a, char **paths, int npaths,
 			goto out;
 		}
 		fold_file(&b, fi, f);
+		free(b.pos[fi]);
+		b.pos[fi] = NULL;
+		b.npos[fi] = 0;
 		sym_forget_file(a->sym, f);
 		pf_release_bulk(f);
 		a->set->files[a->set->nfiles++] = f;
