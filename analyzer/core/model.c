@@ -1473,7 +1473,8 @@ static void fold_lifetimes(struct build *b, size_t fi, const pf_file *f)
 				sat_add(a->sites[st->site].lifetimes, count);
 		}
 	}
-	qsort(v, n, sizeof *v, by_site_bucket);
+	if (n > 1)
+		qsort(v, n, sizeof *v, by_site_bucket);
 	for (size_t i = 0; i < n;) {
 		size_t site = v[i].site;
 		unsigned bk = v[i].bucket;
@@ -1526,8 +1527,10 @@ static int by_site_bin(const void *pa, const void *pb)
  * into one step. */
 static void merge_steps(struct build *b, size_t from)
 {
-	struct site_step *v = b->steps + from;
 	size_t n = b->nsteps - from, k = 0;
+	if (!n)
+		return;
+	struct site_step *v = b->steps + from;
 	qsort(v, n, sizeof *v, by_site_bin);
 	for (size_t i = 0; i < n; i++) {
 		if (k && v[k - 1].site == v[i].site && v[k - 1].bin == v[i].bin) {
