@@ -46,7 +46,7 @@ struct an_site_index {
 /* Frames of every stack, in chunks freed with the analysis. */
 struct an_frame_chunk {
 	struct an_frame_chunk *next;
-	size_t used, cap;
+	size_t used, cap, bytes;
 	an_frame frames[];
 };
 
@@ -204,8 +204,9 @@ struct build {
 	size_t ngroups, capgroups;
 	uint32_t *group_slots;   /* 1 + groups index; open addressing */
 	size_t group_cap;
-	an_frame *scratch;       /* the stack being expanded */
+	an_frame *scratch;       /* the stack being expanded (o->stream) */
 	size_t capscratch;
+	const sym_loc *locs[256]; /* what each address of it names */
 	struct addr_seen *seen;  /* distinct code addresses */
 	/* the run, from the files' headers */
 	unsigned __int128 max_end; /* latest start + duration (realtime) */
@@ -276,10 +277,18 @@ static an_frame *frames_alloc(analysis *a, size_t n)
 {
 	struct an_frame_chunk *c = a->frame_chunks;
 	if (!c || c->cap - c->used < n) {
-		size_t cap = n > 16384 ? n : 16384;
-		c = xmalloc(sizeof *c + cap * sizeof c->frames[0]);
+		/* 1 MiB to start with, then larger */
+		size_t bytes = (size_t)1 << 20;
+		if (c && c->bytes < (64u << 20))
+			bytes = 2 * c->bytes;
+		else if (c)
+			bytes = c->bytes;
+		while (bytes < sizeof *c + n * sizeof c->frames[0])
+			bytes *= 2;
+		c = xmalloc(bytes);
 		c->used = 0;
-		c->cap = cap;
+		c->cap = (bytes - sizeof *c) / sizeof c->frames[0];
+		c->bytes = bytes;
 		c->next = a->frame_chunks;
 		a->frame_chunks = c;
 	}
@@ -398,21 +407,35 @@ static const sym_loc *resolve_ip(struct build *b, struct ip_table *t,
 	return loc;
 }
 
-/* Symbolizes stack s of file f into b->scratch, every frame with the
- * inlined ones expanded. Returns how many frames. */
+/* Symbolizes stack s of file f, every frame with the inlined ones
+ * expanded: into b->scratch when stacks may merge (o->stream), else
+ * straight into the frames the model keeps. Returns how many frames,
+ * and where in *frames. */
 static unsigned expand_stack(struct build *b, struct ip_table *t,
-			     const pf_file *f, const pf_stack *s)
+			     const pf_file *f, const pf_stack *s, an_frame **frames)
 {
 	unsigned n = 0;
-	for (uint32_t i = 0; i < s->depth; i++) {
-		const sym_loc *loc = resolve_ip(b, t, f, s->ips[i], s->map_epoch);
-		if (n + loc->nframes > b->capscratch) {
-			b->capscratch = 2 * (n + loc->nframes) + 64;
+	for (uint32_t i = 0; i < s->depth && i < 256; i++) {
+		b->locs[i] = resolve_ip(b, t, f, s->ips[i], s->map_epoch);
+		n += b->locs[i]->nframes;
+	}
+	unsigned total = n ? n : 1;
+	if (!b->merge) {
+		*frames = frames_alloc(b->a, total);
+	} else {
+		if (total > b->capscratch) {
+			b->capscratch = 2 * total + 64;
 			b->scratch = xrealloc(b->scratch,
 					      b->capscratch * sizeof *b->scratch);
 		}
+		*frames = b->scratch;
+	}
+	an_frame *out = *frames;
+	n = 0;
+	for (uint32_t i = 0; i < s->depth && i < 256; i++) {
+		const sym_loc *loc = b->locs[i];
 		for (unsigned k = 0; k < loc->nframes; k++)
-			b->scratch[n++] = (an_frame){
+			out[n++] = (an_frame){
 				.function = loc->frames[k].function,
 				.file = loc->frames[k].file,
 				.line = loc->frames[k].line,
@@ -425,11 +448,7 @@ static unsigned expand_stack(struct build *b, struct ip_table *t,
 			};
 	}
 	if (!n) { /* an empty stack (nothing above the allocator) */
-		if (!b->capscratch) {
-			b->capscratch = 64;
-			b->scratch = xcalloc(b->capscratch, sizeof *b->scratch);
-		}
-		b->scratch[n++] = (an_frame){ .function = "[no stack]", .module = "?" };
+		out[n++] = (an_frame){ .function = "[no stack]", .module = "?" };
 		cover_address(b, f, s->map_epoch, "?", 0, 0);
 	}
 	return n;
@@ -531,10 +550,10 @@ static void group_add(struct build *b, size_t group, size_t idx)
 	g->more[g->nmore++] = (uint32_t)idx;
 }
 
-/* A new stack of the model for stack s of file fi, with the frames in
- * b->scratch. */
+/* A new stack of the model for stack s of file fi, with its n frames
+ * (copied when they are b->scratch). */
 static size_t new_stack(struct build *b, size_t fi, pf_file *f, pf_stack *s,
-			unsigned n)
+			an_frame *frames, unsigned n)
 {
 	analysis *a = b->a;
 	if (a->nstacks == b->capstacks) {
@@ -553,8 +572,11 @@ static size_t new_stack(struct build *b, size_t fi, pf_file *f, pf_stack *s,
 	memset(st, 0, sizeof *st);
 	st->file = f;
 	st->stack = s;
-	st->all = frames_alloc(a, n);
-	memcpy(st->all, b->scratch, n * sizeof *st->all);
+	st->all = frames;
+	if (frames == b->scratch) {
+		st->all = frames_alloc(a, n);
+		memcpy(st->all, frames, n * sizeof *st->all);
+	}
 	st->nall = n;
 	st->size_min = UINT64_MAX;
 	b->first_file[idx] = (uint32_t)fi;
@@ -582,12 +604,13 @@ static void add_file_stacks(struct build *b, size_t fi, pf_file *f)
 		pf_stack *s = f->stacks[i];
 		if (!s)
 			continue;
-		unsigned n = expand_stack(b, &ips, f, s);
+		an_frame *frames;
+		unsigned n = expand_stack(b, &ips, f, s, &frames);
 		size_t group = 0, idx = SIZE_MAX;
 		if (b->merge)
 			idx = merged_stack(b, fi, n, &group);
 		if (idx == SIZE_MAX) {
-			idx = new_stack(b, fi, f, s, n);
+			idx = new_stack(b, fi, f, s, frames, n);
 			if (b->merge)
 				group_add(b, group, idx);
 		} else {
@@ -752,10 +775,40 @@ static void build_sites(struct build *b)
 		if (a->stacks[i].size_min == UINT64_MAX)
 			a->stacks[i].size_min = 0;
 	wrappers_apply(a->wrappers, a->stacks, a->nstacks);
+	/* a site frame's strings are the symbolizer's, one copy per address:
+	 * most stacks find their site by those pointers, not by text */
+	struct site_ref {
+		struct {
+			const char *function, *file, *module;
+			uint64_t offset;
+			unsigned line;
+		} key;
+		size_t site;
+		UT_hash_handle hh;
+	} *refs = NULL, *r, *tmp;
 	for (size_t i = 0; i < a->nstacks; i++) {
 		an_stack *st = &a->stacks[i];
-		st->site = site_for(a, st);
+		const an_frame *f = &st->frames[0];
+		struct site_ref probe;
+		memset(&probe.key, 0, sizeof probe.key);
+		probe.key.function = f->function;
+		probe.key.file = f->file;
+		probe.key.module = f->module;
+		probe.key.offset = f->file ? 0 : f->offset;
+		probe.key.line = f->line;
+		HASH_FIND(hh, refs, &probe.key, sizeof probe.key, r);
+		if (!r) {
+			r = xmalloc(sizeof *r);
+			r->key = probe.key;
+			r->site = site_for(a, st);
+			HASH_ADD(hh, refs, key, sizeof r->key, r);
+		}
+		st->site = r->site;
 		add_stack_to_site(&a->sites[st->site], st, i);
+	}
+	HASH_ITER(hh, refs, r, tmp) {
+		HASH_DEL(refs, r);
+		free(r);
 	}
 	site_coverage(a);
 	if (b->merge)
