@@ -882,8 +882,9 @@ static void add_entry(analysis *a, const pf_file *f, const pf_entry *e,
 	if (e->size_max > s->size_max)
 		s->size_max = e->size_max;
 	for (unsigned b = 0; b < PS_HIST_BUCKETS; b++)
-		s->size_hist[b] = sat_add(s->size_hist[b],
-					  sat_mul(e->size_hist[b], k));
+		if (e->size_hist[b])
+			s->size_hist[b] = sat_add(s->size_hist[b],
+						  sat_mul(e->size_hist[b], k));
 	s->realloc_grows = sat_add(s->realloc_grows, sat_mul(e->realloc_grows, k));
 	s->chains_ended = sat_add(s->chains_ended, sat_mul(e->chains_ended, k));
 	s->chain_steps_sum = sat_add(s->chain_steps_sum,
