@@ -21,7 +21,7 @@ set -u
 set -f
 B=${POOLSCOUT_BUILD:-build}
 export POOLSCOUT_BUILD=$B
-all_suites="unit_format unit_reader unit_wrappers unit_ranking unit_model unit_json unit_units exact truth golden cli views exports demo_scenarios real_programs real_world unwind_diff stress exit_paths robust fuzz_smoke asan tsan preload_asan browser"
+all_suites="unit_format unit_reader unit_wrappers unit_ranking unit_model unit_json unit_units exact truth golden cli views exports scale demo_scenarios real_programs real_world unwind_diff stress exit_paths robust fuzz_smoke asan tsan preload_asan browser"
 
 # SKIP names (shell patterns) that CI accepts. Every other skippable test
 # needs a tool that .ci/run installs -- tcmalloc (exact/tcmalloc),
@@ -129,6 +129,7 @@ for s in $suites; do
 	cli) run_suite $s sh tests/integration/cli.sh ;;
 	views) run_suite $s sh tests/integration/views.sh ;;
 	exports) run_suite $s sh tests/integration/exports.sh ;;
+	scale) run_suite $s sh tests/integration/scale.sh ;;
 	demo_scenarios) run_suite $s sh tests/integration/demo_scenarios.sh ;;
 	real_programs) run_suite $s sh tests/integration/real_programs.sh ;;
 	real_world) run_suite $s sh tests/integration/real_world.sh ;;

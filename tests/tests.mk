@@ -13,7 +13,7 @@ TEST_PROGS := $(TB)/planted $(TB)/longnames $(TB)/dtor_exit $(TB)/exact $(TB)/cx
 	$(TB)/exitpaths $(TB)/dlclose_self $(TB)/unshare_user $(TB)/early_ctor $(TB)/growing \
 	$(TB)/deepbind $(TB)/deepbind_lib.so $(TB)/late_frees $(TB)/forks \
 	$(TB)/alloc_family $(TB)/jemalloc_api $(TB)/static_hello $(TB)/dropper \
-	$(TB)/secure_dlopen $(TB)/bad_names \
+	$(TB)/secure_dlopen $(TB)/bad_names $(TB)/gen_profiles \
 	$(TB)/plugin.so
 UNIT_TESTS := $(TB)/test_format $(TB)/test_reader $(TB)/test_wrappers $(TB)/test_ranking $(TB)/test_model $(TB)/test_json $(TB)/test_units
 INTEGRATION_TESTS := $(TB)/test_exact $(TB)/test_truth
@@ -51,6 +51,12 @@ $(TB)/deepbind: tests/progs/deepbind.c $(B)/.deps-build
 $(TB)/static_hello: tests/progs/static_hello.c $(B)/.deps-build
 	$(Q)mkdir -p $(TB)
 	$(Q)$(CC) -O2 -static $< -o $@
+
+# writes profiles with tests/pswriter.h (crc32 from zlib)
+$(TB)/gen_profiles: tests/progs/gen_profiles.c tests/pswriter.h $(B)/.deps-build
+	$(Q)mkdir -p $(TB)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(PROG_CFLAGS) $< -o $@ -lz
 
 $(TB)/plugin.so: tests/progs/plugin.c
 	$(Q)mkdir -p $(TB)

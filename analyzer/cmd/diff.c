@@ -259,6 +259,8 @@ int cmd_diff(int argc, char **argv)
 				   "profiles, or a comma-separated list)");
 	analysis a[2];
 	memset(a, 0, sizeof a);
+	/* the page's flame graph wants every stack of every process */
+	o.model.stream = !html;
 	char **files[2];
 	int nfiles[2], rc = 0;
 	for (int s = 0; s < 2 && !rc; s++) {

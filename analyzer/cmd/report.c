@@ -167,6 +167,8 @@ int cmd_report(int argc, char **argv)
 	if (rc)
 		return rc;
 	analysis a;
+	/* the page lists every stack of every process: it reads them all */
+	o.model.stream = !o.html;
 	rc = analysis_load(&a, o.files, o.nfiles, &o.model);
 	if (rc) {
 		analysis_free(&a);

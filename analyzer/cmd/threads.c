@@ -67,6 +67,7 @@ int cmd_threads(int argc, char **argv)
 	if (rc)
 		return rc;
 	analysis a;
+	o.model.stream = 1;
 	rc = analysis_load(&a, o.files, o.nfiles, &o.model);
 	if (rc == 0) {
 		if (o.json) {

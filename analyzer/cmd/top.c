@@ -76,6 +76,7 @@ int cmd_top(int argc, char **argv)
 		return rc;
 	const char *index = o.sample_index ? o.sample_index : "alloc_objects";
 	analysis a;
+	o.model.stream = 1;
 	rc = analysis_load(&a, o.files, o.nfiles, &o.model);
 	if (rc) {
 		analysis_free(&a);

@@ -1,10 +1,16 @@
 /* model.c - from validated profiles to every metric the views print (see
  * model.h for the definitions, docs/ranking.md for the user's version).
  *
- * Order of work: read the files; symbolize every stack; sum each stack's
- * entries; let the wrapper rules pick each stack's site; fold stacks into
- * sites, threads into processes, processes into the run; then the peaks
- * (peaks.c's rules, below), lifetimes, the timeline and the rates.
+ * Order of work, in two passes over the files. First, file by file: the
+ * filters, the stacks symbolized (each distinct address of a file looked
+ * up once) with their counts summed. Then, once every stack is known:
+ * the wrapper rules pick each stack's site. Second, file by file again:
+ * the file's entries folded into sites, stacks, threads, its process and
+ * the timeline, and what each site's peak needs from the file (peaks.c's
+ * rules, below). Last, what needs every file: peaks across threads and
+ * processes, lifetime percentiles, the rates. Nothing in the two passes
+ * looks at another file, so a stream of files (o->stream) is read one
+ * at a time, twice, and only the model and one file are in memory.
  *
  * Peaks. A peak is the most blocks live at the same moment, which no sum
  * of peaks gives. On one thread it is exact when the preload counted the
@@ -35,6 +41,13 @@ struct an_site_index {
 	char *key;
 	size_t pos;
 	UT_hash_handle hh;
+};
+
+/* Frames of every stack, in chunks freed with the analysis. */
+struct an_frame_chunk {
+	struct an_frame_chunk *next;
+	size_t used, cap, bytes;
+	an_frame frames[];
 };
 
 /* ---- helpers -------------------------------------------------------------- */
@@ -100,23 +113,329 @@ static uint64_t sat_mul(uint64_t a, uint64_t b)
 	return __builtin_mul_overflow(a, b, &r) ? UINT64_MAX : r;
 }
 
+
+/* ---- loading: what is kept from one file to the next ---------------------- */
+
+/* The resolved addresses of one file: (ip, map epoch) -> what the
+ * symbolizer found, so each distinct address of a file is looked up once
+ * however many stacks pass through it (open addressing). */
+struct ip_slot {
+	uint64_t ip;
+	const sym_loc *loc;
+	uint32_t epoch;
+	unsigned char used;
+};
+
+struct ip_table {
+	struct ip_slot *slots;
+	size_t cap, n;
+};
+
+/* Stacks of several files with the same frames (o->stream): the k-th
+ * stack of each file with these frames is the same stack of the model,
+ * so one file's stacks never merge and a file's stacks stay apart. */
+struct frames_group {
+	uint64_t hash;
+	uint32_t last_file;    /* 1 + the file that used the group last */
+	uint32_t used_in_file; /* how many of that file's stacks it matched */
+	uint32_t first;        /* a->stacks index of the first such stack */
+	uint32_t nmore;
+	uint32_t *more;        /* ... of the second, third, ... */
+};
+
+/* One contributor to a peak across threads: bounds on its own peak and
+ * the wall-clock window in which its blocks can be live. */
+struct contrib {
+	an_peak p;
+	uint64_t from, to;
+};
+
+/* Most stacks and sites have one contributor: it needs no allocation. */
+struct contribs {
+	struct contrib one;
+	struct contrib *more; /* the second, third, ... */
+	uint32_t n, cap;      /* cap: of more */
+};
+
+static const struct contrib *contrib_at(const struct contribs *c, size_t i)
+{
+	return i ? &c->more[i - 1] : &c->one;
+}
+
+/* A lifetime histogram bucket of one file, as an interval of ns. */
+struct life_span {
+	double lo, hi;
+	uint64_t count;
+};
+
+struct spans {
+	struct life_span *v;
+	size_t n, cap;
+};
+
+/* What a site allocated and freed in one timeline bin. */
+struct site_step {
+	size_t site, bin;
+	uint64_t allocs, alloc_bytes, frees, free_bytes;
+};
+
+struct addr_seen {
+	uint64_t key[2]; /* module pointer, ip */
+	UT_hash_handle hh;
+};
+
+/* The state of one load across its files and passes. */
+struct build {
+	analysis *a;
+	const an_opts *o;
+	int merge;               /* o->stream: merge stacks across files */
+	/* per file (in the order kept): stack id -> 1 + a->stacks index */
+	uint32_t **pos;
+	size_t *npos;
+	size_t nfiles, capfiles;
+	/* per stack */
+	size_t capstacks;
+	uint32_t *first_file;    /* the file it was first seen in */
+	unsigned char *merged;   /* stacks of several files are in it */
+	unsigned char *want_peak; /* o->stream: the stacks whose peak is
+				   * computed (AN_SITE_STACK_PEAKS per site) */
+	/* o->stream: stacks by their frames */
+	struct frames_group *groups;
+	size_t ngroups, capgroups;
+	uint32_t *group_slots;   /* 1 + groups index; open addressing */
+	size_t group_cap;
+	an_frame *scratch;       /* the stack being expanded (o->stream) */
+	size_t capscratch;
+	const sym_loc *locs[256]; /* what each address of it names */
+	struct addr_seen *seen;  /* distinct code addresses */
+	/* the run, from the files' headers */
+	unsigned __int128 max_end; /* latest start + duration (realtime) */
+	uint64_t min_start;
+	uint32_t min_interval_ms;
+	/* what the second pass gathers for the end */
+	struct contribs *site_contribs, *stack_contribs, run;
+	struct spans *spans;
+	struct site_step *steps;
+	size_t nsteps, capsteps, merged_steps; /* merged_steps: summed */
+	size_t capthreads;
+};
+
+static void build_init(struct build *b, analysis *a, const an_opts *o,
+		       int merge)
+{
+	memset(b, 0, sizeof *b);
+	b->a = a;
+	b->o = o;
+	b->merge = merge;
+	b->min_start = UINT64_MAX;
+}
+
+static void build_free(struct build *b)
+{
+	for (size_t i = 0; i < b->nfiles; i++)
+		free(b->pos[i]);
+	free(b->pos);
+	free(b->npos);
+	free(b->first_file);
+	free(b->merged);
+	free(b->want_peak);
+	for (size_t i = 0; i < b->ngroups; i++)
+		free(b->groups[i].more);
+	free(b->groups);
+	free(b->group_slots);
+	free(b->scratch);
+	struct addr_seen *x, *tmp;
+	HASH_ITER(hh, b->seen, x, tmp) {
+		HASH_DEL(b->seen, x);
+		free(x);
+	}
+	size_t nsites = b->a->nsites, nstacks = b->a->nstacks;
+	for (size_t i = 0; b->site_contribs && i < nsites; i++)
+		free(b->site_contribs[i].more);
+	free(b->site_contribs);
+	for (size_t i = 0; b->stack_contribs && i < nstacks; i++)
+		free(b->stack_contribs[i].more);
+	free(b->stack_contribs);
+	free(b->run.more);
+	for (size_t i = 0; b->spans && i < nsites; i++)
+		free(b->spans[i].v);
+	free(b->spans);
+	free(b->steps);
+	memset(b, 0, sizeof *b);
+}
+
+/* The stack of file fi (in the order kept) with id, or NULL. */
+static an_stack *stack_of(const struct build *b, size_t fi, uint32_t id)
+{
+	if (id >= b->npos[fi] || !b->pos[fi][id])
+		return NULL;
+	return &b->a->stacks[b->pos[fi][id] - 1];
+}
+
+/* Space for n frames that live as long as the analysis. */
+static an_frame *frames_alloc(analysis *a, size_t n)
+{
+	struct an_frame_chunk *c = a->frame_chunks;
+	if (!c || c->cap - c->used < n) {
+		/* 1 MiB to start with, then larger */
+		size_t bytes = (size_t)1 << 20;
+		if (c && c->bytes < (64u << 20))
+			bytes = 2 * c->bytes;
+		else if (c)
+			bytes = c->bytes;
+		while (bytes < sizeof *c + n * sizeof c->frames[0])
+			bytes *= 2;
+		c = xmalloc(bytes);
+		c->used = 0;
+		c->cap = (bytes - sizeof *c) / sizeof c->frames[0];
+		c->bytes = bytes;
+		c->next = a->frame_chunks;
+		a->frame_chunks = c;
+	}
+	an_frame *f = c->frames + c->used;
+	c->used += n;
+	return f;
+}
+
+/* ---- symbols ---------------------------------------------------------------------- */
+
+/* The entry for the module named module among the unsymbolized ones,
+ * made (with what the symbolizer found for it) if new. */
+static an_unsymbolized *unsymbolized_for(analysis *a, const char *module,
+					 const pf_file *f, uint64_t ip,
+					 uint32_t epoch)
+{
+	for (size_t m = 0; m < a->nunsymbolized; m++)
+		if (!strcmp(a->unsymbolized[m].module, module))
+			return &a->unsymbolized[m];
+	if (!f)
+		return NULL;
+	a->unsymbolized = xrealloc(a->unsymbolized, (a->nunsymbolized + 1) *
+							     sizeof *a->unsymbolized);
+	an_unsymbolized *u = &a->unsymbolized[a->nunsymbolized++];
+	memset(u, 0, sizeof *u);
+	u->module = module;
+	const pf_module *pm = pf_module_for(f, ip, epoch);
+	u->status = pm ? sym_module_status(a->sym, pm)
+		       : "no module maps the address";
+	return u;
+}
+
+/* Counts a code address (a frame that is no inlined callee) the first
+ * time any stack of any file shows it: distinct addresses with and
+ * without names, per module. */
+static void cover_address(struct build *b, const pf_file *f, uint32_t epoch,
+			  const char *module, uint64_t ip, int symbolized)
+{
+	analysis *a = b->a;
+	uint64_t key[2] = { (uint64_t)(uintptr_t)module, ip };
+	struct addr_seen *x;
+	HASH_FIND(hh, b->seen, key, sizeof key, x);
+	if (x)
+		return;
+	x = xcalloc(1, sizeof *x);
+	memcpy(x->key, key, sizeof key);
+	HASH_ADD(hh, b->seen, key, sizeof x->key, x);
+	a->frames++;
+	if (symbolized)
+		return;
+	an_unsymbolized *u = unsymbolized_for(a, module, f, ip, epoch);
+	u->frames++;
+	a->unsymbolized_frames++;
+}
+
+/* The allocations whose site has no name, per module. */
+static void site_coverage(analysis *a)
+{
+	for (size_t i = 0; i < a->nstacks; i++) {
+		const an_stack *st = &a->stacks[i];
+		const an_frame *f = &st->all[st->nskipped];
+		if (f->inlined || f->symbolized)
+			continue;
+		an_unsymbolized *u = unsymbolized_for(a, f->module, NULL, 0, 0);
+		if (u)
+			u->allocs = sat_add(u->allocs, st->allocs);
+	}
+}
+
 /* ---- stacks ----------------------------------------------------------------- */
 
-/* Symbolizes one stack into every frame, inlined frames expanded. */
-static void expand_stack(analysis *a, an_stack *as)
+static uint64_t mix64(uint64_t x)
 {
-	const pf_stack *s = as->stack;
-	unsigned cap = s->depth + 4, n = 0;
-	an_frame *frames = xcalloc(cap, sizeof *frames);
-	for (uint32_t i = 0; i < s->depth; i++) {
-		const sym_loc *loc = sym_lookup(a->sym, as->file, s->ips[i],
-						s->map_epoch);
-		for (unsigned k = 0; k < loc->nframes; k++) {
-			if (n == cap) {
-				cap *= 2;
-				frames = xrealloc(frames, cap * sizeof *frames);
-			}
-			frames[n++] = (an_frame){
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdULL;
+	x ^= x >> 33;
+	x *= 0xc4ceb9fe1a85ec53ULL;
+	x ^= x >> 33;
+	return x;
+}
+
+/* What file f's address ip at map epoch names, looked up once per file;
+ * the first time any file shows it, it is counted (cover_address). */
+static const sym_loc *resolve_ip(struct build *b, struct ip_table *t,
+				 const pf_file *f, uint64_t ip, uint32_t epoch)
+{
+	if (2 * (t->n + 1) > t->cap) {
+		size_t cap = t->cap ? 2 * t->cap : 256;
+		struct ip_slot *slots = xcalloc(cap, sizeof *slots);
+		for (size_t i = 0; i < t->cap; i++) {
+			if (!t->slots[i].used)
+				continue;
+			size_t h = mix64(t->slots[i].ip ^ (uint64_t)t->slots[i].epoch << 48);
+			while (slots[h & (cap - 1)].used)
+				h++;
+			slots[h & (cap - 1)] = t->slots[i];
+		}
+		free(t->slots);
+		t->slots = slots;
+		t->cap = cap;
+	}
+	size_t h = mix64(ip ^ (uint64_t)epoch << 48);
+	for (;; h++) {
+		struct ip_slot *x = &t->slots[h & (t->cap - 1)];
+		if (!x->used)
+			break;
+		if (x->ip == ip && x->epoch == epoch)
+			return x->loc;
+	}
+	const sym_loc *loc = sym_lookup(b->a->sym, f, ip, epoch);
+	t->slots[h & (t->cap - 1)] = (struct ip_slot){ ip, loc, epoch, 1 };
+	t->n++;
+	for (unsigned k = 0; k < loc->nframes; k++)
+		if (!loc->frames[k].inlined)
+			cover_address(b, f, epoch, loc->module, ip, loc->resolved);
+	return loc;
+}
+
+/* Symbolizes stack s of file f, every frame with the inlined ones
+ * expanded: into b->scratch when stacks may merge (o->stream), else
+ * straight into the frames the model keeps. Returns how many frames,
+ * and where in *frames. */
+static unsigned expand_stack(struct build *b, struct ip_table *t,
+			     const pf_file *f, const pf_stack *s, an_frame **frames)
+{
+	unsigned n = 0;
+	for (uint32_t i = 0; i < s->depth && i < 256; i++) {
+		b->locs[i] = resolve_ip(b, t, f, s->ips[i], s->map_epoch);
+		n += b->locs[i]->nframes;
+	}
+	unsigned total = n ? n : 1;
+	if (!b->merge) {
+		*frames = frames_alloc(b->a, total);
+	} else {
+		if (total > b->capscratch) {
+			b->capscratch = 2 * total + 64;
+			b->scratch = xrealloc(b->scratch,
+					      b->capscratch * sizeof *b->scratch);
+		}
+		*frames = b->scratch;
+	}
+	an_frame *out = *frames;
+	n = 0;
+	for (uint32_t i = 0; i < s->depth && i < 256; i++) {
+		const sym_loc *loc = b->locs[i];
+		for (unsigned k = 0; k < loc->nframes; k++)
+			out[n++] = (an_frame){
 				.function = loc->frames[k].function,
 				.file = loc->frames[k].file,
 				.line = loc->frames[k].line,
@@ -127,42 +446,250 @@ static void expand_stack(analysis *a, an_stack *as)
 				.inlined = loc->frames[k].inlined,
 				.symbolized = loc->resolved,
 			};
-		}
 	}
-	if (!n) /* an empty stack (nothing above the allocator) */
-		frames[n++] = (an_frame){ .function = "[no stack]", .module = "?" };
-	as->all = frames;
-	as->nall = n;
+	if (!n) { /* an empty stack (nothing above the allocator) */
+		out[n++] = (an_frame){ .function = "[no stack]", .module = "?" };
+		cover_address(b, f, s->map_epoch, "?", 0, 0);
+	}
+	return n;
 }
 
-/* Sums the entries of every stack (scaled for sampling). */
-static void sum_stacks(analysis *a, size_t **pos_of_file)
+/* Frames equal but for the return addresses (which differ between
+ * processes that load the same code elsewhere). */
+static int same_frames(const an_frame *x, const an_frame *y, unsigned n)
 {
-	for (size_t i = 0; i < a->nstacks; i++) {
-		a->stacks[i].size_min = UINT64_MAX;
-		a->stacks[i].size_max = 0;
+	for (unsigned i = 0; i < n; i++)
+		if (x[i].function != y[i].function || x[i].file != y[i].file ||
+		    x[i].line != y[i].line || x[i].module != y[i].module ||
+		    x[i].offset != y[i].offset || x[i].ip_index != y[i].ip_index ||
+		    x[i].inlined != y[i].inlined ||
+		    x[i].symbolized != y[i].symbolized)
+			return 0;
+	return 1;
+}
+
+static uint64_t frames_hash(const an_frame *f, unsigned n)
+{
+	uint64_t h = n;
+	for (unsigned i = 0; i < n; i++)
+		h = mix64(h ^ (uint64_t)(uintptr_t)f[i].function ^
+			  f[i].offset * 31 ^ (uint64_t)f[i].line << 40);
+	return h;
+}
+
+static void groups_grow(struct build *b)
+{
+	size_t cap = b->group_cap ? 2 * b->group_cap : 1024;
+	uint32_t *slots = xcalloc(cap, sizeof *slots);
+	for (size_t g = 0; g < b->ngroups; g++) {
+		size_t h = b->groups[g].hash;
+		while (slots[h & (cap - 1)])
+			h++;
+		slots[h & (cap - 1)] = (uint32_t)(g + 1);
 	}
-	for (size_t fi = 0; fi < a->set->nfiles; fi++) {
-		const pf_file *f = a->set->files[fi];
-		uint64_t k = pf_scale(f);
-		for (size_t i = 0; i < f->nentries; i++) {
-			const pf_entry *e = &f->entries[i];
-			an_stack *st = &a->stacks[pos_of_file[fi][e->stack_id]];
-			st->allocs = sat_add(st->allocs, sat_mul(e->allocs, k));
-			st->alloc_bytes = sat_add(st->alloc_bytes,
-						  sat_mul(e->alloc_bytes, k));
-			st->frees = sat_add(st->frees, sat_mul(e->frees, k));
-			st->free_bytes = sat_add(st->free_bytes,
-						 sat_mul(e->free_bytes, k));
-			if (e->allocs && e->size_min < st->size_min)
-				st->size_min = e->size_min;
-			if (e->size_max > st->size_max)
-				st->size_max = e->size_max;
+	free(b->group_slots);
+	b->group_slots = slots;
+	b->group_cap = cap;
+}
+
+/* o->stream: the stack of the model that the stack of file fi just
+ * expanded into b->scratch (n frames) joins, or SIZE_MAX when it is new;
+ * then *group says where to record it. */
+static size_t merged_stack(struct build *b, size_t fi, unsigned n,
+			   size_t *group)
+{
+	if (2 * (b->ngroups + 1) > b->group_cap)
+		groups_grow(b);
+	uint64_t hash = frames_hash(b->scratch, n);
+	size_t h = hash;
+	struct frames_group *g = NULL;
+	for (;; h++) {
+		uint32_t slot = b->group_slots[h & (b->group_cap - 1)];
+		if (!slot)
+			break;
+		struct frames_group *x = &b->groups[slot - 1];
+		const an_stack *first = &b->a->stacks[x->first];
+		if (x->hash == hash && first->nall == n &&
+		    same_frames(first->all, b->scratch, n)) {
+			g = x;
+			break;
 		}
 	}
-	for (size_t i = 0; i < a->nstacks; i++)
-		if (a->stacks[i].size_min == UINT64_MAX)
-			a->stacks[i].size_min = 0;
+	if (!g) {
+		if (b->ngroups == b->capgroups) {
+			b->capgroups = b->capgroups ? 2 * b->capgroups : 1024;
+			b->groups = xrealloc(b->groups,
+					     b->capgroups * sizeof *b->groups);
+		}
+		g = &b->groups[b->ngroups];
+		memset(g, 0, sizeof *g);
+		g->hash = hash;
+		g->first = UINT32_MAX;
+		b->group_slots[h & (b->group_cap - 1)] = (uint32_t)++b->ngroups;
+	}
+	*group = (size_t)(g - b->groups);
+	if (g->last_file != fi + 1) {
+		g->last_file = (uint32_t)(fi + 1);
+		g->used_in_file = 0;
+	}
+	uint32_t k = g->used_in_file++;
+	if (k == 0)
+		return g->first == UINT32_MAX ? SIZE_MAX : g->first;
+	return k - 1 < g->nmore ? g->more[k - 1] : SIZE_MAX;
+}
+
+/* Records a->stacks index idx as the used_in_file-th stack of group. */
+static void group_add(struct build *b, size_t group, size_t idx)
+{
+	struct frames_group *g = &b->groups[group];
+	if (g->used_in_file == 1) {
+		g->first = (uint32_t)idx;
+		return;
+	}
+	g->more = xrealloc(g->more, (g->nmore + 1) * sizeof *g->more);
+	g->more[g->nmore++] = (uint32_t)idx;
+}
+
+/* A new stack of the model for stack s of file fi, with its n frames
+ * (copied when they are b->scratch). */
+static size_t new_stack(struct build *b, size_t fi, pf_file *f, pf_stack *s,
+			an_frame *frames, unsigned n)
+{
+	analysis *a = b->a;
+	if (a->nstacks == b->capstacks) {
+		b->capstacks = b->capstacks ? 2 * b->capstacks : 1024;
+		a->stacks = xrealloc(a->stacks, b->capstacks * sizeof *a->stacks);
+		b->first_file = xrealloc(b->first_file,
+					 b->capstacks * sizeof *b->first_file);
+		b->merged = xrealloc(b->merged, b->capstacks * sizeof *b->merged);
+	}
+	size_t idx = a->nstacks++;
+	if (a->nstacks >= UINT32_MAX) {
+		fprintf(stderr, "poolscout: more than %u stacks\n", UINT32_MAX - 1);
+		exit(1);
+	}
+	an_stack *st = &a->stacks[idx];
+	memset(st, 0, sizeof *st);
+	st->file = f;
+	st->stack = s;
+	st->all = frames;
+	if (frames == b->scratch) {
+		st->all = frames_alloc(a, n);
+		memcpy(st->all, frames, n * sizeof *st->all);
+	}
+	st->nall = n;
+	st->size_min = UINT64_MAX;
+	b->first_file[idx] = (uint32_t)fi;
+	b->merged[idx] = 0;
+	if (b->merge) /* the model keeps the first file's stack */
+		f->stacks[s->id] = NULL;
+	return idx;
+}
+
+/* First pass over file f (the fi-th kept): its stacks into the model,
+ * and their counts. */
+static void add_file_stacks(struct build *b, size_t fi, pf_file *f)
+{
+	uint32_t *pos = xcalloc(f->nstacks ? f->nstacks : 1, sizeof *pos);
+	b->pos[fi] = pos;
+	b->npos[fi] = f->nstacks;
+	struct ip_table ips = { 0 };
+	/* ids are dense: the last one says how many (nstacks has room) */
+	progress_begin("symbolizing stacks", f->last_stack_id + (size_t)1 <
+						     f->nstacks
+					     ? f->last_stack_id + (size_t)1
+					     : f->nstacks);
+	for (size_t i = 0; i < f->nstacks; i++) {
+		progress_tick(i);
+		pf_stack *s = f->stacks[i];
+		if (!s)
+			continue;
+		an_frame *frames;
+		unsigned n = expand_stack(b, &ips, f, s, &frames);
+		size_t group = 0, idx = SIZE_MAX;
+		if (b->merge)
+			idx = merged_stack(b, fi, n, &group);
+		if (idx == SIZE_MAX) {
+			idx = new_stack(b, fi, f, s, frames, n);
+			if (b->merge)
+				group_add(b, group, idx);
+		} else {
+			b->merged[idx] = 1;
+		}
+		pos[i] = (uint32_t)(idx + 1);
+	}
+	progress_end();
+	free(ips.slots);
+
+	/* the counts of every stack (scaled for sampling) */
+	uint64_t k = pf_scale(f);
+	for (size_t i = 0; i < f->nentries; i++) {
+		const pf_entry *e = &f->entries[i];
+		an_stack *st = stack_of(b, fi, e->stack_id);
+		if (!st)
+			continue;
+		st->allocs = sat_add(st->allocs, sat_mul(e->allocs, k));
+		st->alloc_bytes = sat_add(st->alloc_bytes, sat_mul(e->alloc_bytes, k));
+		st->frees = sat_add(st->frees, sat_mul(e->frees, k));
+		st->free_bytes = sat_add(st->free_bytes, sat_mul(e->free_bytes, k));
+		if (e->allocs && e->size_min < st->size_min)
+			st->size_min = e->size_min;
+		if (e->size_max > st->size_max)
+			st->size_max = e->size_max;
+	}
+}
+
+/* What the run takes from file f's header (the first pass). */
+static void add_file_header(struct build *b, const pf_file *f)
+{
+	analysis *a = b->a;
+	if (!f->complete)
+		a->partial = 1;
+	if (f->sample_every > a->sample_every)
+		a->sample_every = f->sample_every;
+	unsigned __int128 end = (unsigned __int128)f->start_real_ns + f->duration_ns;
+	if (end > b->max_end)
+		b->max_end = end;
+	if (f->start_real_ns < b->min_start)
+		b->min_start = f->start_real_ns;
+	if (!b->min_interval_ms || f->interval_ms < b->min_interval_ms)
+		b->min_interval_ms = f->interval_ms;
+	a->work_units = sat_add(a->work_units, f->work_units);
+	for (size_t m = 0; m < f->nmodules && !a->pymalloc; m++) {
+		const char *path = f->modules[m].path;
+		const char *base = path ? strrchr(path, '/') : NULL;
+		base = base ? base + 1 : path;
+		a->pymalloc = base && (!strncmp(base, "python3", 7) ||
+				       !strncmp(base, "libpython3", 10));
+	}
+}
+
+/* Room for the fi-th kept file. */
+static void build_add_file(struct build *b)
+{
+	if (b->nfiles == b->capfiles) {
+		b->capfiles = b->capfiles ? 2 * b->capfiles : 16;
+		b->pos = xrealloc(b->pos, b->capfiles * sizeof *b->pos);
+		b->npos = xrealloc(b->npos, b->capfiles * sizeof *b->npos);
+	}
+	b->pos[b->nfiles] = NULL;
+	b->npos[b->nfiles] = 0;
+	b->nfiles++;
+}
+
+/* The run's start and length from the headers of the files kept. */
+static void run_span(struct build *b)
+{
+	analysis *a = b->a;
+	a->start_real_ns = b->min_start == UINT64_MAX ? 0 : b->min_start;
+	a->duration_ns = 0;
+	if (b->nfiles) {
+		unsigned __int128 d = b->max_end - a->start_real_ns;
+		a->duration_ns = d > UINT64_MAX ? UINT64_MAX : (uint64_t)d;
+	}
+	/* a time window is the run the views see */
+	if (a->window_ns)
+		a->duration_ns = a->window_ns;
 }
 
 /* ---- sites ------------------------------------------------------------------ */
@@ -182,7 +709,9 @@ static size_t site_for(analysis *a, const an_stack *st)
 		free(key);
 		return ix->pos;
 	}
-	a->sites = xrealloc(a->sites, (a->nsites + 1) * sizeof *a->sites);
+	if ((a->nsites & (a->nsites - 1)) == 0) /* 0, 1, 2, 4, ... */
+		a->sites = xrealloc(a->sites, (a->nsites ? 2 * a->nsites : 1) *
+						      sizeof *a->sites);
 	an_site *s = &a->sites[a->nsites];
 	memset(s, 0, sizeof *s);
 	s->where = *f;
@@ -209,13 +738,112 @@ static void add_stack_to_site(an_site *s, an_stack *st, size_t stack)
 	st->site_slot = s->nstacks;
 }
 
-/* Wall-clock ns since the run's start of a time t_ns into file f. */
-static uint64_t wall(const analysis *a, const pf_file *f, uint64_t t_ns)
+/* o->stream: a stack of many files would gather a peak contributor from
+ * each; only the stacks a view shows under their site need a peak: the
+ * AN_SITE_STACK_PEAKS with the most allocations (ties: the first). */
+static void pick_stack_peaks(struct build *b)
 {
-	uint64_t start = f->start_real_ns >= a->start_real_ns
-				 ? f->start_real_ns - a->start_real_ns
+	analysis *a = b->a;
+	b->want_peak = xcalloc(a->nstacks + 1, 1);
+	for (size_t si = 0; si < a->nsites; si++) {
+		const an_site *s = &a->sites[si];
+		size_t top[AN_SITE_STACK_PEAKS], n = 0;
+		for (size_t i = 0; i < s->nstacks; i++) {
+			/* insert i among the largest so far, after equals */
+			size_t at = n;
+			while (at > 0 &&
+			       s->stack_allocs[top[at - 1]] < s->stack_allocs[i])
+				at--;
+			if (at == AN_SITE_STACK_PEAKS)
+				continue;
+			if (n < AN_SITE_STACK_PEAKS)
+				n++;
+			memmove(top + at + 1, top + at, (n - 1 - at) * sizeof *top);
+			top[at] = i;
+		}
+		for (size_t k = 0; k < n; k++)
+			b->want_peak[s->stacks[top[k]]] = 1;
+	}
+}
+
+/* Between the passes: every stack is known with its counts; the wrapper
+ * rules pick the sites, and the second pass gets its tables. */
+static void build_sites(struct build *b)
+{
+	analysis *a = b->a;
+	for (size_t i = 0; i < a->nstacks; i++)
+		if (a->stacks[i].size_min == UINT64_MAX)
+			a->stacks[i].size_min = 0;
+	wrappers_apply(a->wrappers, a->stacks, a->nstacks);
+	/* a site frame's strings are the symbolizer's, one copy per address:
+	 * most stacks find their site by those pointers, not by text */
+	struct site_ref {
+		struct {
+			const char *function, *file, *module;
+			uint64_t offset;
+			unsigned line;
+		} key;
+		size_t site;
+		UT_hash_handle hh;
+	} *refs = NULL, *r, *tmp;
+	for (size_t i = 0; i < a->nstacks; i++) {
+		an_stack *st = &a->stacks[i];
+		const an_frame *f = &st->frames[0];
+		struct site_ref probe;
+		memset(&probe.key, 0, sizeof probe.key);
+		probe.key.function = f->function;
+		probe.key.file = f->file;
+		probe.key.module = f->module;
+		probe.key.offset = f->file ? 0 : f->offset;
+		probe.key.line = f->line;
+		HASH_FIND(hh, refs, &probe.key, sizeof probe.key, r);
+		if (!r) {
+			r = xmalloc(sizeof *r);
+			r->key = probe.key;
+			r->site = site_for(a, st);
+			HASH_ADD(hh, refs, key, sizeof r->key, r);
+		}
+		st->site = r->site;
+		add_stack_to_site(&a->sites[st->site], st, i);
+	}
+	HASH_ITER(hh, refs, r, tmp) {
+		HASH_DEL(refs, r);
+		free(r);
+	}
+	site_coverage(a);
+	if (b->merge)
+		pick_stack_peaks(b);
+	b->site_contribs = xcalloc(a->nsites + 1, sizeof *b->site_contribs);
+	b->stack_contribs = xcalloc(a->nstacks + 1, sizeof *b->stack_contribs);
+	b->spans = xcalloc(a->nsites + 1, sizeof *b->spans);
+
+	/* the timeline's bins: the finest snapshot interval of the files */
+	an_timeline *tl = &a->timeline;
+	uint32_t interval_ms = b->min_interval_ms;
+	tl->bin_ns = (uint64_t)(interval_ms ? interval_ms : 100) * 1000000u;
+	tl->nbins = (size_t)(a->duration_ns / tl->bin_ns) + 1;
+	if (tl->nbins > 1000000) { /* a run of days at 1 ms: coarser bins */
+		tl->bin_ns = a->duration_ns / 1000000 + 1;
+		tl->nbins = (size_t)(a->duration_ns / tl->bin_ns) + 1;
+	}
+	tl->allocs = xcalloc(tl->nbins, sizeof *tl->allocs);
+	tl->alloc_bytes = xcalloc(tl->nbins, sizeof *tl->alloc_bytes);
+	tl->frees = xcalloc(tl->nbins, sizeof *tl->frees);
+	tl->free_bytes = xcalloc(tl->nbins, sizeof *tl->free_bytes);
+}
+
+/* Wall-clock ns since the run's start of a time t_ns into file f. */
+static uint64_t wall_from(uint64_t run_start, const pf_file *f, uint64_t t_ns)
+{
+	uint64_t start = f->start_real_ns >= run_start
+				 ? f->start_real_ns - run_start
 				 : 0;
 	return sat_add(start, t_ns);
+}
+
+static uint64_t wall(const analysis *a, const pf_file *f, uint64_t t_ns)
+{
+	return wall_from(a->start_real_ns, f, t_ns);
 }
 
 /* A time the file gives in ticks + 1, in run wall-clock ns: no later than
@@ -263,8 +891,9 @@ static void add_entry(analysis *a, const pf_file *f, const pf_entry *e,
 	if (e->size_max > s->size_max)
 		s->size_max = e->size_max;
 	for (unsigned b = 0; b < PS_HIST_BUCKETS; b++)
-		s->size_hist[b] = sat_add(s->size_hist[b],
-					  sat_mul(e->size_hist[b], k));
+		if (e->size_hist[b])
+			s->size_hist[b] = sat_add(s->size_hist[b],
+						  sat_mul(e->size_hist[b], k));
 	s->realloc_grows = sat_add(s->realloc_grows, sat_mul(e->realloc_grows, k));
 	s->chains_ended = sat_add(s->chains_ended, sat_mul(e->chains_ended, k));
 	s->chain_steps_sum = sat_add(s->chain_steps_sum,
@@ -285,26 +914,20 @@ static void add_entry(analysis *a, const pf_file *f, const pf_entry *e,
 
 /* ---- peaks ------------------------------------------------------------------- */
 
-/* One contributor to a peak across threads: bounds on its own peak and
- * the wall-clock window in which its blocks can be live. */
-struct contrib {
-	an_peak p;
-	uint64_t from, to;
-};
-
-struct contribs {
-	struct contrib *v;
-	size_t n, cap;
-};
-
 static void contrib_add(struct contribs *c, const an_peak *p, uint64_t from,
 			uint64_t to)
 {
-	if (c->n == c->cap) {
-		c->cap = c->cap ? c->cap * 2 : 8;
-		c->v = xrealloc(c->v, c->cap * sizeof *c->v);
+	struct contrib x = { *p, from, to };
+	if (!c->n) {
+		c->one = x;
+		c->n = 1;
+		return;
 	}
-	c->v[c->n++] = (struct contrib){ *p, from, to };
+	if (c->n - 1 == c->cap) {
+		c->cap = c->cap ? c->cap * 2 : 3;
+		c->more = xrealloc(c->more, c->cap * sizeof *c->more);
+	}
+	c->more[c->n++ - 1] = x;
 }
 
 struct event {
@@ -328,32 +951,38 @@ static an_peak combine(const struct contribs *c, uint64_t allocs,
 		       uint64_t alloc_bytes)
 {
 	an_peak p = { 0 };
-	struct event *ev = xcalloc(2 * c->n + 1, sizeof *ev);
-	for (size_t i = 0; i < c->n; i++) {
-		const struct contrib *x = &c->v[i];
-		if (x->p.lo > p.lo)
-			p.lo = x->p.lo;
-		if (x->p.bytes_lo > p.bytes_lo)
-			p.bytes_lo = x->p.bytes_lo;
-		ev[2 * i] = (struct event){ x->from, 0, x->p.hi, x->p.bytes_hi };
-		ev[2 * i + 1] = (struct event){ x->to, 1, x->p.hi, x->p.bytes_hi };
-	}
-	qsort(ev, 2 * c->n, sizeof *ev, by_time);
-	uint64_t objects = 0, bytes = 0;
-	for (size_t i = 0; i < 2 * c->n; i++) {
-		if (ev[i].end) {
-			objects -= ev[i].objects;
-			bytes -= ev[i].bytes;
-			continue;
+	if (c->n == 1 && c->one.from <= c->one.to) { /* the usual case */
+		p = c->one.p;
+	} else if (c->n) {
+		struct event *ev = xcalloc(2 * c->n + 1, sizeof *ev);
+		for (size_t i = 0; i < c->n; i++) {
+			const struct contrib *x = contrib_at(c, i);
+			if (x->p.lo > p.lo)
+				p.lo = x->p.lo;
+			if (x->p.bytes_lo > p.bytes_lo)
+				p.bytes_lo = x->p.bytes_lo;
+			ev[2 * i] = (struct event){ x->from, 0, x->p.hi,
+						    x->p.bytes_hi };
+			ev[2 * i + 1] = (struct event){ x->to, 1, x->p.hi,
+							x->p.bytes_hi };
 		}
-		objects = sat_add(objects, ev[i].objects);
-		bytes = sat_add(bytes, ev[i].bytes);
-		if (objects > p.hi)
-			p.hi = objects;
-		if (bytes > p.bytes_hi)
-			p.bytes_hi = bytes;
+		qsort(ev, 2 * c->n, sizeof *ev, by_time);
+		uint64_t objects = 0, bytes = 0;
+		for (size_t i = 0; i < 2 * c->n; i++) {
+			if (ev[i].end) {
+				objects -= ev[i].objects;
+				bytes -= ev[i].bytes;
+				continue;
+			}
+			objects = sat_add(objects, ev[i].objects);
+			bytes = sat_add(bytes, ev[i].bytes);
+			if (objects > p.hi)
+				p.hi = objects;
+			if (bytes > p.bytes_hi)
+				p.bytes_hi = bytes;
+		}
+		free(ev);
 	}
-	free(ev);
 	if (p.hi > allocs)
 		p.hi = allocs;
 	if (p.bytes_hi > alloc_bytes)
@@ -417,14 +1046,15 @@ static int in_candidates(const pf_stack *s, uint32_t index)
 	return index >= s->cand_start && index < s->cand_start + s->cand_count;
 }
 
-static struct node_owner *node_owners(const analysis *a, const pf_file *f)
+static struct node_owner *node_owners(const struct build *b, size_t fi,
+				      const pf_file *f)
 {
 	struct node_owner *table = NULL;
-	for (size_t i = 0; i < a->nstacks; i++) {
-		const an_stack *st = &a->stacks[i];
-		if (st->file != f)
+	for (size_t id = 0; id < f->nstacks; id++) {
+		const pf_stack *s = f->stacks[id];
+		const an_stack *st = s ? stack_of(b, fi, (uint32_t)id) : NULL;
+		if (!st)
 			continue;
-		const pf_stack *s = st->stack;
 		uint32_t site_index = st->frames[0].ip_index;
 		for (uint32_t c = s->cand_start; c < s->cand_start + s->cand_count;
 		     c++) {
@@ -457,31 +1087,75 @@ static void free_owners(struct node_owner **table)
 	}
 }
 
-/* The site's node addresses in file f: one per stack (its site frame's
- * return address), deduplicated into ips (cap n). Returns how many, or
- * -1 when some stack's site frame is not among its candidates. */
-static int site_nodes(const analysis *a, const an_site *s, const pf_file *f,
-		      uint64_t *ips, int n)
+#define MAX_SITE_NODES 16
+
+/* A site's node addresses in one file: one per stack (its site frame's
+ * return address), deduplicated; nips -1 when some stack's site frame is
+ * not among its candidates, or there are more than MAX_SITE_NODES. */
+struct site_nodes {
+	size_t site;
+	int nips;
+	uint64_t ips[MAX_SITE_NODES];
+};
+
+struct site_ip {
+	size_t site;
+	uint64_t ip;
+	int outside; /* the site frame is no candidate */
+};
+
+static int by_site_ip(const void *pa, const void *pb)
 {
-	int k = 0;
-	for (size_t i = 0; i < s->nstacks; i++) {
-		const an_stack *st = &a->stacks[s->stacks[i]];
-		if (st->file != f)
+	const struct site_ip *a = pa, *b = pb;
+	if (a->site != b->site)
+		return a->site < b->site ? -1 : 1;
+	return a->ip < b->ip ? -1 : a->ip > b->ip;
+}
+
+/* The node addresses of every site with stacks in file fi, by site. */
+static struct site_nodes *file_site_nodes(const struct build *b, size_t fi,
+					  const pf_file *f, size_t *count)
+{
+	struct site_ip *v = xcalloc(f->nstacks + 1, sizeof *v);
+	size_t n = 0;
+	for (size_t id = 0; id < f->nstacks; id++) {
+		const pf_stack *s = f->stacks[id];
+		const an_stack *st = s ? stack_of(b, fi, (uint32_t)id) : NULL;
+		if (!st)
 			continue;
 		uint32_t idx = st->frames[0].ip_index;
-		if (!in_candidates(st->stack, idx))
-			return -1;
-		uint64_t ip = st->stack->ips[idx];
-		int seen = 0;
-		for (int j = 0; j < k; j++)
-			seen |= ips[j] == ip;
-		if (seen)
-			continue;
-		if (k == n)
-			return -1;
-		ips[k++] = ip;
+		int outside = !in_candidates(s, idx);
+		v[n++] = (struct site_ip){ st->site, outside ? 0 : s->ips[idx],
+					   outside };
 	}
-	return k;
+	qsort(v, n, sizeof *v, by_site_ip);
+	size_t nsites = 0;
+	for (size_t i = 0; i < n; i++)
+		nsites += !i || v[i].site != v[i - 1].site;
+	struct site_nodes *out = xcalloc(nsites + 1, sizeof *out);
+	size_t k = 0;
+	for (size_t i = 0; i < n;) {
+		struct site_nodes *x = &out[k++];
+		x->site = v[i].site;
+		x->nips = 0;
+		for (; i < n && v[i].site == x->site; i++) {
+			if (x->nips < 0)
+				continue;
+			if (v[i].outside) {
+				x->nips = -1;
+				continue;
+			}
+			if (x->nips && x->ips[x->nips - 1] == v[i].ip)
+				continue;
+			if (x->nips == MAX_SITE_NODES)
+				x->nips = -1;
+			else
+				x->ips[x->nips++] = v[i].ip;
+		}
+	}
+	free(v);
+	*count = k;
+	return out;
 }
 
 /* The peak of a group of entries of one thread (or, thread 0, of all
@@ -560,8 +1234,6 @@ static void peak_max(an_peak *into, const an_peak *p)
 		into->bytes_hi = p->bytes_hi;
 }
 
-#define MAX_SITE_NODES 16
-
 /* An entry of one file with the site and thread it belongs to. */
 struct tagged {
 	size_t site;
@@ -576,132 +1248,84 @@ static int by_site_thread(const void *pa, const void *pb)
 		return a->site < b->site ? -1 : 1;
 	if (a->thread != b->thread)
 		return a->thread < b->thread ? -1 : 1;
-	return 0;
+	return a->e < b->e ? -1 : a->e > b->e;
 }
 
-/* The entries of file f with allocations, grouped by (site, thread). */
-static struct tagged *tag_entries(const analysis *a, const pf_file *f,
-				  size_t *const pos, size_t *n)
+/* What file fi adds to the peaks, thread peaks and thread counts of its
+ * sites. */
+static void fold_site_peaks(struct build *b, size_t fi, const pf_file *f)
 {
+	analysis *a = b->a;
+	struct node_owner *owners = node_owners(b, fi, f);
+	size_t nnodes;
+	struct site_nodes *nodes = file_site_nodes(b, fi, f, &nnodes);
+	uint64_t k = pf_scale(f);
+	/* the entries with allocations, grouped by (site, thread) */
 	struct tagged *v = xcalloc(f->nentries + 1, sizeof *v);
-	*n = 0;
+	size_t n = 0;
 	for (size_t i = 0; i < f->nentries; i++) {
 		const pf_entry *e = &f->entries[i];
-		if (!e->allocs)
-			continue;
-		v[(*n)++] = (struct tagged){ a->stacks[pos[e->stack_id]].site,
-					     e->thread_index, e };
+		const an_stack *st = stack_of(b, fi, e->stack_id);
+		if (e->allocs && st)
+			v[n++] = (struct tagged){ st->site, e->thread_index, e };
 	}
-	qsort(v, *n, sizeof *v, by_site_thread);
-	return v;
-}
-
-/* Peaks, thread peaks and thread counts of every site. */
-static void site_peaks(analysis *a, size_t **pos_of_file)
-{
-	struct contribs *all = xcalloc(a->nsites ? a->nsites : 1, sizeof *all);
-	for (size_t fi = 0; fi < a->set->nfiles; fi++) {
-		const pf_file *f = a->set->files[fi];
-		struct node_owner *owners = node_owners(a, f);
-		uint64_t k = pf_scale(f);
-		size_t n;
-		struct tagged *v = tag_entries(a, f, pos_of_file[fi], &n);
-		const pf_entry **group = xcalloc(n + 1, sizeof *group);
-		for (size_t i = 0; i < n;) {
-			size_t si = v[i].site, file_first = i;
-			an_site *s = &a->sites[si];
-			uint64_t ips[MAX_SITE_NODES];
-			int nips = site_nodes(a, s, f, ips, MAX_SITE_NODES);
-			struct contribs mine = { 0 };
-			struct window fw = { 0 };
-			while (i < n && v[i].site == si) {
-				uint32_t t = v[i].thread;
-				size_t g = 0;
-				struct window w = { 0 };
-				for (; i < n && v[i].site == si && v[i].thread == t; i++) {
-					group[g++] = v[i].e;
-					window_add(&w, a, f, v[i].e);
-					window_add(&fw, a, f, v[i].e);
-				}
-				s->alloc_threads++;
-				an_peak p = group_peak(f, t, group, g, ips, nips,
-						       owners, si, k);
-				peak_max(&s->thread_peak, &p);
-				contrib_add(&mine, &p, w.from, window_end(&w, a, f));
-			}
-			/* --site-peak: the all-thread count of the site's one
-			 * clean node is exact and stands for every thread */
-			const pf_node_peak *np =
-				(f->flags & PS_PROC_FLAG_SITE_PEAK) && nips == 1
-					? pf_node_peak_find(f, 0, ips[0])
-					: NULL;
-			struct node_owner *o = NULL;
-			if (np)
-				HASH_FIND(hh, owners, &ips[0], sizeof ips[0], o);
-			if (np && o && o->site == si) {
-				an_peak p = { sat_mul(np->peak, k), sat_mul(np->peak, k),
-					      sat_mul(np->peak_bytes, k),
-					      sat_mul(np->peak_bytes, k) };
-				contrib_add(&all[si], &p, fw.from,
-					    window_end(&fw, a, f));
-			} else {
-				for (size_t c = 0; c < mine.n; c++)
-					contrib_add(&all[si], &mine.v[c].p,
-						    mine.v[c].from, mine.v[c].to);
-			}
-			free(mine.v);
-			(void)file_first;
-		}
-		free(group);
-		free(v);
-		free_owners(&owners);
-	}
-	for (size_t si = 0; si < a->nsites; si++) {
+	qsort(v, n, sizeof *v, by_site_thread);
+	const pf_entry **group = xcalloc(n + 1, sizeof *group);
+	size_t node = 0;
+	for (size_t i = 0; i < n;) {
+		size_t si = v[i].site;
 		an_site *s = &a->sites[si];
-		s->peak = combine(&all[si], s->allocs, s->alloc_bytes);
-		free(all[si].v);
-	}
-	free(all);
-}
-
-/* Peaks of every stack across its threads: each (stack, thread) entry's
- * own peak is exact; --site-peak adds the exact all-thread one. */
-static void stack_peaks(analysis *a, size_t **pos_of_file)
-{
-	struct contribs *all = xcalloc(a->nstacks ? a->nstacks : 1, sizeof *all);
-	for (size_t fi = 0; fi < a->set->nfiles; fi++) {
-		const pf_file *f = a->set->files[fi];
-		uint64_t k = pf_scale(f);
-		for (size_t i = 0; i < f->nentries; i++) {
-			const pf_entry *e = &f->entries[i];
-			if (!e->allocs)
-				continue;
+		while (node < nnodes && nodes[node].site < si)
+			node++;
+		const uint64_t *ips = node < nnodes ? nodes[node].ips : NULL;
+		int nips = node < nnodes && nodes[node].site == si
+				   ? nodes[node].nips
+				   : 0;
+		struct contribs mine = { 0 };
+		struct window fw = { 0 };
+		while (i < n && v[i].site == si) {
+			uint32_t t = v[i].thread;
+			size_t g = 0;
 			struct window w = { 0 };
-			window_add(&w, a, f, e);
-			uint64_t bytes = f->version >= 2
-						 ? e->peak_bytes
-						 : sat_mul(e->peak_live, e->size_max);
-			an_peak p = { sat_mul(e->peak_live, k), sat_mul(e->peak_live, k),
-				      f->version >= 2 ? sat_mul(bytes, k) : 0,
-				      sat_mul(bytes, k) };
-			contrib_add(&all[pos_of_file[fi][e->stack_id]], &p, w.from,
-				    window_end(&w, a, f));
+			for (; i < n && v[i].site == si && v[i].thread == t; i++) {
+				group[g++] = v[i].e;
+				window_add(&w, a, f, v[i].e);
+				window_add(&fw, a, f, v[i].e);
+			}
+			s->alloc_threads++;
+			an_peak p = group_peak(f, t, group, g, ips, nips, owners,
+					       si, k);
+			peak_max(&s->thread_peak, &p);
+			contrib_add(&mine, &p, w.from, window_end(&w, a, f));
 		}
-	}
-	for (size_t i = 0; i < a->nstacks; i++) {
-		an_stack *st = &a->stacks[i];
-		st->peak = combine(&all[i], st->allocs, st->alloc_bytes);
-		const pf_file *f = st->file;
-		if ((f->flags & PS_PROC_FLAG_SITE_PEAK) && st->stack->peak_live &&
-		    all[i].n) {
-			/* exact for this file; other files' stacks are apart */
-			uint64_t exact = sat_mul(st->stack->peak_live, pf_scale(f));
-			if (exact >= st->peak.lo && exact <= st->peak.hi)
-				st->peak.lo = st->peak.hi = exact;
+		/* --site-peak: the all-thread count of the site's one clean
+		 * node is exact and stands for every thread */
+		const pf_node_peak *np = (f->flags & PS_PROC_FLAG_SITE_PEAK) &&
+							 nips == 1
+						 ? pf_node_peak_find(f, 0, ips[0])
+						 : NULL;
+		struct node_owner *o = NULL;
+		if (np)
+			HASH_FIND(hh, owners, &ips[0], sizeof ips[0], o);
+		if (np && o && o->site == si) {
+			an_peak p = { sat_mul(np->peak, k), sat_mul(np->peak, k),
+				      sat_mul(np->peak_bytes, k),
+				      sat_mul(np->peak_bytes, k) };
+			contrib_add(&b->site_contribs[si], &p, fw.from,
+				    window_end(&fw, a, f));
+		} else {
+			for (size_t c = 0; c < mine.n; c++) {
+				const struct contrib *x = contrib_at(&mine, c);
+				contrib_add(&b->site_contribs[si], &x->p, x->from,
+					    x->to);
+			}
 		}
-		free(all[i].v);
+		free(mine.more);
 	}
-	free(all);
+	free(group);
+	free(v);
+	free(nodes);
+	free_owners(&owners);
 }
 
 /* What a thread's entries add up to, gathered in one pass. */
@@ -710,121 +1334,111 @@ struct thread_acc {
 	uint64_t lo, hi, blo, bhi, first, last;
 };
 
-/* Threads, processes and the run's totals and peak. */
-static void thread_and_process_metrics(analysis *a)
+/* File fi's threads and process, and what it adds to the run's totals
+ * and peak. */
+static void fold_threads(struct build *b, size_t fi, const pf_file *f)
 {
-	struct contribs run = { 0 };
-	for (size_t fi = 0; fi < a->set->nfiles; fi++) {
-		const pf_file *f = a->set->files[fi];
-		uint64_t k = pf_scale(f);
-		an_process *pr = &a->processes[fi];
-		pr->file = f;
-		pr->start_ns = wall(a, f, 0);
-		struct contribs threads = { 0 };
-		struct window fw = { 0 };
-		struct thread_acc *acc = xcalloc(f->nthreads + 1, sizeof *acc);
-		for (size_t i = 0; i < f->nentries; i++) {
-			const pf_entry *e = &f->entries[i];
-			pr->allocs = sat_add(pr->allocs, sat_mul(e->allocs, k));
-			pr->alloc_bytes = sat_add(pr->alloc_bytes,
-						  sat_mul(e->alloc_bytes, k));
-			pr->frees = sat_add(pr->frees, sat_mul(e->frees, k));
-			pr->free_bytes = sat_add(pr->free_bytes, sat_mul(e->free_bytes, k));
-			pr->xfrees = sat_add(pr->xfrees, sat_mul(e->xfrees, k));
-			if (!e->allocs || e->thread_index >= f->nthreads)
-				continue;
-			struct thread_acc *t = &acc[e->thread_index];
-			if (!t->w.any)
-				t->first = UINT64_MAX;
-			window_add(&t->w, a, f, e);
-			window_add(&fw, a, f, e);
-			uint64_t b = f->version >= 2 ? e->peak_bytes
-						     : sat_mul(e->peak_live, e->size_max);
-			if (e->peak_live > t->lo)
-				t->lo = e->peak_live;
-			if (f->version >= 2 && b > t->blo)
-				t->blo = b;
-			t->hi = sat_add(t->hi, e->peak_live);
-			t->bhi = sat_add(t->bhi, b);
-			uint64_t ef, el;
-			entry_times(a, f, e, &ef, &el);
-			if (ef < t->first)
-				t->first = ef;
-			if (el > t->last)
-				t->last = el;
-		}
-		for (size_t ti = 0; ti < f->nthreads; ti++) {
-			const pf_thread *th = f->threads[ti];
-			if (!th)
-				continue;
-			a->threads = xrealloc(a->threads, (a->nthreads + 1) *
-								  sizeof *a->threads);
-			an_thread *at = &a->threads[a->nthreads++];
-			memset(at, 0, sizeof *at);
-			at->file = f;
-			at->thread = th;
-			at->allocs = sat_mul(th->allocs, k);
-			at->alloc_bytes = sat_mul(th->alloc_bytes, k);
-			at->frees = sat_mul(th->frees, k);
-			at->free_bytes = sat_mul(th->free_bytes, k);
-			at->xfrees = sat_mul(th->xfrees, k);
-			pr->nthreads++;
-			pr->unknown_frees = sat_add(pr->unknown_frees, th->unknown_frees);
-			pr->unrecorded_allocs = sat_add(pr->unrecorded_allocs,
-							th->unrecorded_allocs);
-			struct thread_acc *t = &acc[ti];
-			if (!t->w.any)
-				continue;
-			/* the thread's total node (address 0) is exact */
-			const pf_node_peak *np = pf_node_peak_find(f, th->index, 0);
-			if (np && np->peak >= t->lo && np->peak <= t->hi) {
-				t->lo = t->hi = np->peak;
-				t->blo = t->bhi = np->peak_bytes;
-			}
-			at->peak = (an_peak){ sat_mul(t->lo, k), sat_mul(t->hi, k),
-					      sat_mul(t->blo, k), sat_mul(t->bhi, k) };
-			at->first_alloc_ns = t->first - pr->start_ns;
-			at->last_alloc_ns = t->last - pr->start_ns;
-			double window = (double)(t->last - t->first);
-			at->rate_per_s = (double)at->allocs /
-					 ((window > 1e6 ? window : 1e6) / 1e9);
-			contrib_add(&threads, &at->peak, t->w.from,
-				    window_end(&t->w, a, f));
-		}
-		free(acc);
-		pr->peak = combine(&threads, pr->allocs, pr->alloc_bytes);
-		const pf_node_peak *np = (f->flags & PS_PROC_FLAG_SITE_PEAK)
-						 ? pf_node_peak_find(f, 0, 0)
-						 : NULL;
-		if (np) {
-			uint64_t p = sat_mul(np->peak, k), b = sat_mul(np->peak_bytes, k);
-			if (p >= pr->peak.lo && p <= pr->peak.hi)
-				pr->peak.lo = pr->peak.hi = p;
-			if (b >= pr->peak.bytes_lo && b <= pr->peak.bytes_hi)
-				pr->peak.bytes_lo = pr->peak.bytes_hi = b;
-		}
-		free(threads.v);
-		if (fw.any)
-			contrib_add(&run, &pr->peak, fw.from, window_end(&fw, a, f));
-		a->allocs = sat_add(a->allocs, pr->allocs);
-		a->alloc_bytes = sat_add(a->alloc_bytes, pr->alloc_bytes);
-		a->frees = sat_add(a->frees, pr->frees);
-		a->free_bytes = sat_add(a->free_bytes, pr->free_bytes);
-		a->xfrees = sat_add(a->xfrees, pr->xfrees);
+	analysis *a = b->a;
+	uint64_t k = pf_scale(f);
+	an_process *pr = &a->processes[fi];
+	pr->file = f;
+	pr->start_ns = wall(a, f, 0);
+	struct contribs threads = { 0 };
+	struct window fw = { 0 };
+	struct thread_acc *acc = xcalloc(f->nthreads + 1, sizeof *acc);
+	for (size_t i = 0; i < f->nentries; i++) {
+		const pf_entry *e = &f->entries[i];
+		pr->allocs = sat_add(pr->allocs, sat_mul(e->allocs, k));
+		pr->alloc_bytes = sat_add(pr->alloc_bytes,
+					  sat_mul(e->alloc_bytes, k));
+		pr->frees = sat_add(pr->frees, sat_mul(e->frees, k));
+		pr->free_bytes = sat_add(pr->free_bytes, sat_mul(e->free_bytes, k));
+		pr->xfrees = sat_add(pr->xfrees, sat_mul(e->xfrees, k));
+		if (!e->allocs || e->thread_index >= f->nthreads)
+			continue;
+		struct thread_acc *t = &acc[e->thread_index];
+		if (!t->w.any)
+			t->first = UINT64_MAX;
+		window_add(&t->w, a, f, e);
+		window_add(&fw, a, f, e);
+		uint64_t bytes = f->version >= 2 ? e->peak_bytes
+						 : sat_mul(e->peak_live, e->size_max);
+		if (e->peak_live > t->lo)
+			t->lo = e->peak_live;
+		if (f->version >= 2 && bytes > t->blo)
+			t->blo = bytes;
+		t->hi = sat_add(t->hi, e->peak_live);
+		t->bhi = sat_add(t->bhi, bytes);
+		uint64_t ef, el;
+		entry_times(a, f, e, &ef, &el);
+		if (ef < t->first)
+			t->first = ef;
+		if (el > t->last)
+			t->last = el;
 	}
-	a->inuse_objects = a->allocs - a->frees;
-	a->inuse_space = a->alloc_bytes - a->free_bytes;
-	a->peak = combine(&run, a->allocs, a->alloc_bytes);
-	free(run.v);
+	for (size_t ti = 0; ti < f->nthreads; ti++) {
+		const pf_thread *th = f->threads[ti];
+		if (!th)
+			continue;
+		if (a->nthreads == b->capthreads) {
+			b->capthreads = b->capthreads ? 2 * b->capthreads : 16;
+			a->threads = xrealloc(a->threads,
+					      b->capthreads * sizeof *a->threads);
+		}
+		an_thread *at = &a->threads[a->nthreads++];
+		memset(at, 0, sizeof *at);
+		at->file = f;
+		at->thread = th;
+		at->allocs = sat_mul(th->allocs, k);
+		at->alloc_bytes = sat_mul(th->alloc_bytes, k);
+		at->frees = sat_mul(th->frees, k);
+		at->free_bytes = sat_mul(th->free_bytes, k);
+		at->xfrees = sat_mul(th->xfrees, k);
+		pr->nthreads++;
+		pr->unknown_frees = sat_add(pr->unknown_frees, th->unknown_frees);
+		pr->unrecorded_allocs = sat_add(pr->unrecorded_allocs,
+						th->unrecorded_allocs);
+		struct thread_acc *t = &acc[ti];
+		if (!t->w.any)
+			continue;
+		/* the thread's total node (address 0) is exact */
+		const pf_node_peak *np = pf_node_peak_find(f, th->index, 0);
+		if (np && np->peak >= t->lo && np->peak <= t->hi) {
+			t->lo = t->hi = np->peak;
+			t->blo = t->bhi = np->peak_bytes;
+		}
+		at->peak = (an_peak){ sat_mul(t->lo, k), sat_mul(t->hi, k),
+				      sat_mul(t->blo, k), sat_mul(t->bhi, k) };
+		at->first_alloc_ns = t->first - pr->start_ns;
+		at->last_alloc_ns = t->last - pr->start_ns;
+		double window = (double)(t->last - t->first);
+		at->rate_per_s = (double)at->allocs /
+				 ((window > 1e6 ? window : 1e6) / 1e9);
+		contrib_add(&threads, &at->peak, t->w.from, window_end(&t->w, a, f));
+	}
+	free(acc);
+	pr->peak = combine(&threads, pr->allocs, pr->alloc_bytes);
+	const pf_node_peak *np = (f->flags & PS_PROC_FLAG_SITE_PEAK)
+					 ? pf_node_peak_find(f, 0, 0)
+					 : NULL;
+	if (np) {
+		uint64_t p = sat_mul(np->peak, k), bytes = sat_mul(np->peak_bytes, k);
+		if (p >= pr->peak.lo && p <= pr->peak.hi)
+			pr->peak.lo = pr->peak.hi = p;
+		if (bytes >= pr->peak.bytes_lo && bytes <= pr->peak.bytes_hi)
+			pr->peak.bytes_lo = pr->peak.bytes_hi = bytes;
+	}
+	free(threads.more);
+	if (fw.any)
+		contrib_add(&b->run, &pr->peak, fw.from, window_end(&fw, a, f));
+	a->allocs = sat_add(a->allocs, pr->allocs);
+	a->alloc_bytes = sat_add(a->alloc_bytes, pr->alloc_bytes);
+	a->frees = sat_add(a->frees, pr->frees);
+	a->free_bytes = sat_add(a->free_bytes, pr->free_bytes);
+	a->xfrees = sat_add(a->xfrees, pr->xfrees);
 }
 
 /* ---- lifetimes ---------------------------------------------------------------- */
-
-/* A lifetime histogram bucket of one file, as an interval of ns. */
-struct life_span {
-	double lo, hi;
-	uint64_t count;
-};
 
 static int by_lo(const void *pa, const void *pb)
 {
@@ -880,42 +1494,64 @@ static struct life_span tick_bucket_ns(const pf_file *f, unsigned b)
 				   isinf(hi) ? INFINITY : pf_ticks_to_ns(f, hi), 0 };
 }
 
-/* Every site's lifetime buckets, as ns intervals, from its entries. */
-static void site_lifetimes(analysis *a, size_t **pos_of_file)
+/* One site's lifetimes in one bucket of one file. */
+struct site_bucket {
+	size_t site;
+	unsigned bucket;
+	uint64_t count;
+};
+
+static int by_site_bucket(const void *pa, const void *pb)
 {
-	struct spans {
-		struct life_span *v;
-		size_t n, cap;
-	} *sp = xcalloc(a->nsites + 1, sizeof *sp);
-	for (size_t fi = 0; fi < a->set->nfiles; fi++) {
-		const pf_file *f = a->set->files[fi];
-		uint64_t k = pf_scale(f);
-		for (size_t i = 0; i < f->nentries; i++) {
-			const pf_entry *e = &f->entries[i];
-			size_t si = a->stacks[pos_of_file[fi][e->stack_id]].site;
-			struct spans *x = &sp[si];
-			for (unsigned b = 0; b < PS_HIST_BUCKETS; b++) {
-				if (!e->life_hist[b])
-					continue;
-				if (x->n == x->cap) {
-					x->cap = x->cap ? x->cap * 2 : 8;
-					x->v = xrealloc(x->v, x->cap * sizeof *x->v);
-				}
-				x->v[x->n] = tick_bucket_ns(f, b);
-				x->v[x->n++].count = sat_mul(e->life_hist[b], k);
-				a->sites[si].lifetimes = sat_add(
-					a->sites[si].lifetimes,
-					sat_mul(e->life_hist[b], k));
+	const struct site_bucket *a = pa, *b = pb;
+	if (a->site != b->site)
+		return a->site < b->site ? -1 : 1;
+	return (a->bucket > b->bucket) - (a->bucket < b->bucket);
+}
+
+/* The lifetime buckets of file fi's sites, as ns intervals: one per site
+ * and bucket of the file (the percentiles need no more). */
+static void fold_lifetimes(struct build *b, size_t fi, const pf_file *f)
+{
+	analysis *a = b->a;
+	uint64_t k = pf_scale(f);
+	size_t n = 0, cap = 0;
+	struct site_bucket *v = NULL;
+	for (size_t i = 0; i < f->nentries; i++) {
+		const pf_entry *e = &f->entries[i];
+		const an_stack *st = stack_of(b, fi, e->stack_id);
+		if (!st)
+			continue;
+		for (unsigned bk = 0; bk < PS_HIST_BUCKETS; bk++) {
+			if (!e->life_hist[bk])
+				continue;
+			if (n == cap) {
+				cap = cap ? 2 * cap : 256;
+				v = xrealloc(v, cap * sizeof *v);
 			}
+			uint64_t count = sat_mul(e->life_hist[bk], k);
+			v[n++] = (struct site_bucket){ st->site, bk, count };
+			a->sites[st->site].lifetimes =
+				sat_add(a->sites[st->site].lifetimes, count);
 		}
 	}
-	for (size_t si = 0; si < a->nsites; si++) {
-		an_site *s = &a->sites[si];
-		s->lifetime_p50 = percentile(sp[si].v, sp[si].n, s->lifetimes, 0.50);
-		s->lifetime_p99 = percentile(sp[si].v, sp[si].n, s->lifetimes, 0.99);
-		free(sp[si].v);
+	if (n > 1)
+		qsort(v, n, sizeof *v, by_site_bucket);
+	for (size_t i = 0; i < n;) {
+		size_t site = v[i].site;
+		unsigned bk = v[i].bucket;
+		uint64_t count = 0;
+		for (; i < n && v[i].site == site && v[i].bucket == bk; i++)
+			count = sat_add(count, v[i].count);
+		struct spans *x = &b->spans[site];
+		if (x->n == x->cap) {
+			x->cap = x->cap ? x->cap * 2 : 8;
+			x->v = xrealloc(x->v, x->cap * sizeof *x->v);
+		}
+		x->v[x->n] = tick_bucket_ns(f, bk);
+		x->v[x->n++].count = count;
 	}
-	free(sp);
+	free(v);
 }
 
 /* ---- the timeline and the rates ------------------------------------------------ */
@@ -941,11 +1577,6 @@ static double bin_seconds(const analysis *a, size_t i)
 	return (double)(len > 1000000 ? len : 1000000) / 1e9;
 }
 
-struct site_step {
-	size_t site, bin;
-	uint64_t allocs, alloc_bytes, frees, free_bytes;
-};
-
 static int by_site_bin(const void *pa, const void *pb)
 {
 	const struct site_step *a = pa, *b = pb;
@@ -954,55 +1585,145 @@ static int by_site_bin(const void *pa, const void *pb)
 	return a->bin < b->bin ? -1 : a->bin > b->bin;
 }
 
-static void timeline_and_rates(analysis *a, size_t **pos_of_file)
+/* Sorts steps[from, nsteps) by (site, bin) and sums each (site, bin)
+ * into one step. */
+static void merge_steps(struct build *b, size_t from)
 {
-	an_timeline *tl = &a->timeline;
-	uint32_t interval_ms = 0;
-	for (size_t fi = 0; fi < a->set->nfiles; fi++) {
-		uint32_t ms = a->set->files[fi]->interval_ms;
-		if (!interval_ms || ms < interval_ms)
-			interval_ms = ms;
-	}
-	tl->bin_ns = (uint64_t)(interval_ms ? interval_ms : 100) * 1000000u;
-	tl->nbins = (size_t)(a->duration_ns / tl->bin_ns) + 1;
-	if (tl->nbins > 1000000) { /* a run of days at 1 ms: coarser bins */
-		tl->bin_ns = a->duration_ns / 1000000 + 1;
-		tl->nbins = (size_t)(a->duration_ns / tl->bin_ns) + 1;
-	}
-	tl->allocs = xcalloc(tl->nbins, sizeof *tl->allocs);
-	tl->alloc_bytes = xcalloc(tl->nbins, sizeof *tl->alloc_bytes);
-	tl->frees = xcalloc(tl->nbins, sizeof *tl->frees);
-	tl->free_bytes = xcalloc(tl->nbins, sizeof *tl->free_bytes);
-
-	size_t nsteps = 0, cap = 1024;
-	struct site_step *steps = xcalloc(cap, sizeof *steps);
-	for (size_t fi = 0; fi < a->set->nfiles; fi++) {
-		const pf_file *f = a->set->files[fi];
-		uint64_t k = pf_scale(f);
-		for (size_t i = 0; i < f->nentries; i++) {
-			const pf_entry *e = &f->entries[i];
-			size_t site = a->stacks[pos_of_file[fi][e->stack_id]].site;
-			for (size_t j = 0; j < e->nsteps; j++) {
-				const pf_step *p = &e->steps[j];
-				size_t bin = step_bin(a, f, p->snapshot);
-				struct site_step x = {
-					site, bin, sat_mul(p->allocs, k),
-					sat_mul(p->alloc_bytes, k), sat_mul(p->frees, k),
-					sat_mul(p->free_bytes, k)
-				};
-				tl->allocs[bin] = sat_add(tl->allocs[bin], x.allocs);
-				tl->alloc_bytes[bin] = sat_add(tl->alloc_bytes[bin],
-							       x.alloc_bytes);
-				tl->frees[bin] = sat_add(tl->frees[bin], x.frees);
-				tl->free_bytes[bin] = sat_add(tl->free_bytes[bin],
-							      x.free_bytes);
-				if (nsteps == cap)
-					steps = xrealloc(steps, (cap *= 2) * sizeof *steps);
-				steps[nsteps++] = x;
-			}
+	size_t n = b->nsteps - from, k = 0;
+	if (!n)
+		return;
+	struct site_step *v = b->steps + from;
+	qsort(v, n, sizeof *v, by_site_bin);
+	for (size_t i = 0; i < n; i++) {
+		if (k && v[k - 1].site == v[i].site && v[k - 1].bin == v[i].bin) {
+			/* wrapping sums, as the rates and live counts take them */
+			v[k - 1].allocs += v[i].allocs;
+			v[k - 1].alloc_bytes += v[i].alloc_bytes;
+			v[k - 1].frees += v[i].frees;
+			v[k - 1].free_bytes += v[i].free_bytes;
+		} else {
+			v[k++] = v[i];
 		}
 	}
+	b->nsteps = from + k;
+}
+
+/* File fi's entries' histories into the timeline, and per site and bin. */
+static void fold_timeline(struct build *b, size_t fi, const pf_file *f)
+{
+	analysis *a = b->a;
+	an_timeline *tl = &a->timeline;
+	uint64_t k = pf_scale(f);
+	size_t from = b->nsteps;
+	for (size_t i = 0; i < f->nentries; i++) {
+		const pf_entry *e = &f->entries[i];
+		const an_stack *st = stack_of(b, fi, e->stack_id);
+		if (!st)
+			continue;
+		for (size_t j = 0; j < e->nsteps; j++) {
+			const pf_step *p = &e->steps[j];
+			size_t bin = step_bin(a, f, p->snapshot);
+			struct site_step x = {
+				st->site, bin, sat_mul(p->allocs, k),
+				sat_mul(p->alloc_bytes, k), sat_mul(p->frees, k),
+				sat_mul(p->free_bytes, k)
+			};
+			tl->allocs[bin] = sat_add(tl->allocs[bin], x.allocs);
+			tl->alloc_bytes[bin] = sat_add(tl->alloc_bytes[bin],
+						       x.alloc_bytes);
+			tl->frees[bin] = sat_add(tl->frees[bin], x.frees);
+			tl->free_bytes[bin] = sat_add(tl->free_bytes[bin],
+						      x.free_bytes);
+			if (b->nsteps == b->capsteps) {
+				b->capsteps = b->capsteps ? 2 * b->capsteps : 1024;
+				b->steps = xrealloc(b->steps,
+						    b->capsteps * sizeof *b->steps);
+			}
+			b->steps[b->nsteps++] = x;
+		}
+	}
+	merge_steps(b, from);
+	/* files of one run share bins: sum them now and then */
+	if (b->nsteps > 2 * b->merged_steps + 4096) {
+		merge_steps(b, 0);
+		b->merged_steps = b->nsteps;
+	}
+}
+
+/* Second pass over file f (the fi-th kept): everything it adds. */
+static void fold_file(struct build *b, size_t fi, const pf_file *f)
+{
+	analysis *a = b->a;
+	fold_threads(b, fi, f);
+	if (b->o && b->o->processes_only)
+		return;
+	uint64_t k = pf_scale(f);
+	progress_begin("folding entries", f->nentries);
+	for (size_t i = 0; i < f->nentries; i++) {
+		progress_tick(i);
+		const pf_entry *e = &f->entries[i];
+		an_stack *st = stack_of(b, fi, e->stack_id);
+		if (!st)
+			continue;
+		add_entry(a, f, e, &a->sites[st->site]);
+		if (!e->allocs || (b->want_peak && !b->want_peak[st - a->stacks]))
+			continue;
+		/* the stack's peak across its threads: each (stack, thread)
+		 * entry's own peak is exact */
+		struct window w = { 0 };
+		window_add(&w, a, f, e);
+		uint64_t bytes = f->version >= 2 ? e->peak_bytes
+						 : sat_mul(e->peak_live, e->size_max);
+		an_peak p = { sat_mul(e->peak_live, k), sat_mul(e->peak_live, k),
+			      f->version >= 2 ? sat_mul(bytes, k) : 0,
+			      sat_mul(bytes, k) };
+		contrib_add(&b->stack_contribs[st - a->stacks], &p, w.from,
+			    window_end(&w, a, f));
+	}
+	progress_end();
+	fold_lifetimes(b, fi, f);
+	fold_site_peaks(b, fi, f);
+	fold_timeline(b, fi, f);
+}
+
+/* After the second pass: what needs every file. */
+static void finish(struct build *b)
+{
+	analysis *a = b->a;
+	a->inuse_objects = a->allocs - a->frees;
+	a->inuse_space = a->alloc_bytes - a->free_bytes;
+	a->peak = combine(&b->run, a->allocs, a->alloc_bytes);
+	if (b->o && b->o->processes_only)
+		return;
+	for (size_t si = 0; si < a->nsites; si++) {
+		an_site *s = &a->sites[si];
+		if (s->size_min == UINT64_MAX)
+			s->size_min = 0;
+		s->inuse_objects = s->allocs - s->frees;
+		s->inuse_space = s->alloc_bytes - s->free_bytes;
+		s->xfree_ratio = s->frees ? (double)s->xfrees / (double)s->frees : 0;
+		s->allocs_error95 = 1.96 * sqrt(s->allocs_error95);
+		struct spans *x = &b->spans[si];
+		s->lifetime_p50 = percentile(x->v, x->n, s->lifetimes, 0.50);
+		s->lifetime_p99 = percentile(x->v, x->n, s->lifetimes, 0.99);
+		s->peak = combine(&b->site_contribs[si], s->allocs, s->alloc_bytes);
+	}
+	for (size_t i = 0; i < a->nstacks; i++) {
+		an_stack *st = &a->stacks[i];
+		const struct contribs *c = &b->stack_contribs[i];
+		st->peak = combine(c, st->allocs, st->alloc_bytes);
+		const pf_file *f = st->file;
+		if ((f->flags & PS_PROC_FLAG_SITE_PEAK) && st->stack->peak_live &&
+		    c->n && !b->merged[i]) {
+			/* exact for this file; other files' stacks are apart */
+			uint64_t exact = sat_mul(st->stack->peak_live, pf_scale(f));
+			if (exact >= st->peak.lo && exact <= st->peak.hi)
+				st->peak.lo = st->peak.hi = exact;
+		}
+	}
+
 	/* the bin after which the most bytes were in use */
+	an_timeline *tl = &a->timeline;
 	uint64_t inuse = 0, best = 0;
 	tl->peak_bin = 0;
 	for (size_t i = 0; i < tl->nbins; i++) {
@@ -1013,30 +1734,18 @@ static void timeline_and_rates(analysis *a, size_t **pos_of_file)
 		}
 	}
 	/* per site: the busiest bin, and what was live after the peak bin */
-	qsort(steps, nsteps, sizeof *steps, by_site_bin);
-	for (size_t i = 0; i < nsteps;) {
-		an_site *s = &a->sites[steps[i].site];
-		size_t site = steps[i].site;
-		while (i < nsteps && steps[i].site == site) {
-			size_t bin = steps[i].bin;
-			uint64_t allocs = 0;
-			for (; i < nsteps && steps[i].site == site &&
-			       steps[i].bin == bin; i++) {
-				allocs += steps[i].allocs;
-				if (bin <= tl->peak_bin) {
-					s->live_at_peak_objects +=
-						steps[i].allocs - steps[i].frees;
-					s->live_at_peak_space +=
-						steps[i].alloc_bytes - steps[i].free_bytes;
-				}
-			}
-			double rate = (double)allocs / bin_seconds(a, bin);
-			if (rate > s->rate_peak_per_s)
-				s->rate_peak_per_s = rate;
+	merge_steps(b, 0);
+	for (size_t i = 0; i < b->nsteps; i++) {
+		const struct site_step *x = &b->steps[i];
+		an_site *s = &a->sites[x->site];
+		if (x->bin <= tl->peak_bin) {
+			s->live_at_peak_objects += x->allocs - x->frees;
+			s->live_at_peak_space += x->alloc_bytes - x->free_bytes;
 		}
+		double rate = (double)x->allocs / bin_seconds(a, x->bin);
+		if (rate > s->rate_peak_per_s)
+			s->rate_peak_per_s = rate;
 	}
-	free(steps);
-
 	double run_s = (double)(a->duration_ns > 1000000 ? a->duration_ns
 							 : 1000000) / 1e9;
 	for (size_t i = 0; i < a->nsites; i++) {
@@ -1055,77 +1764,25 @@ static void timeline_and_rates(analysis *a, size_t **pos_of_file)
 	}
 }
 
-/* ---- symbols ---------------------------------------------------------------------- */
-
-struct addr_seen {
-	uint64_t key[2]; /* module pointer, ip */
-	UT_hash_handle hh;
-};
-
-/* Counts distinct addresses with and without names per module, and the
- * allocations whose site has no name. */
-static void symbol_coverage(analysis *a)
-{
-	struct addr_seen *seen = NULL;
-	for (size_t i = 0; i < a->nstacks; i++) {
-		const an_stack *st = &a->stacks[i];
-		for (unsigned k = 0; k < st->nall; k++) {
-			const an_frame *f = &st->all[k];
-			if (f->inlined)
-				continue;
-			uint64_t key[2] = { (uint64_t)(uintptr_t)f->module, f->ip };
-			struct addr_seen *x;
-			HASH_FIND(hh, seen, key, sizeof key, x);
-			int fresh = !x;
-			if (fresh) {
-				x = xcalloc(1, sizeof *x);
-				memcpy(x->key, key, sizeof key);
-				HASH_ADD(hh, seen, key, sizeof x->key, x);
-				a->frames++;
-			}
-			int site_frame = k == st->nskipped;
-			if (f->symbolized || (!fresh && !site_frame))
-				continue;
-			an_unsymbolized *u = NULL;
-			for (size_t m = 0; m < a->nunsymbolized; m++)
-				if (!strcmp(a->unsymbolized[m].module, f->module))
-					u = &a->unsymbolized[m];
-			if (!u) {
-				a->unsymbolized = xrealloc(
-					a->unsymbolized,
-					(a->nunsymbolized + 1) * sizeof *a->unsymbolized);
-				u = &a->unsymbolized[a->nunsymbolized++];
-				memset(u, 0, sizeof *u);
-				u->module = f->module;
-				const pf_module *pm = pf_module_for(
-					st->file, f->ip, st->stack->map_epoch);
-				u->status = pm ? sym_module_status(a->sym, pm)
-					       : "no module maps the address";
-			}
-			if (fresh) {
-				u->frames++;
-				a->unsymbolized_frames++;
-			}
-			if (site_frame)
-				u->allocs = sat_add(u->allocs, st->allocs);
-		}
-	}
-	struct addr_seen *x, *tmp;
-	HASH_ITER(hh, seen, x, tmp) {
-		HASH_DEL(seen, x);
-		free(x);
-	}
-}
-
 /* ---- filters ------------------------------------------------------------------------ */
+
+/* The filters of an_opts, compiled once and applied to each file. */
+struct filters {
+	const an_opts *o;
+	int active;
+	regex_t focus, ignore;
+	int has_focus, has_ignore;
+	uint64_t start;              /* the run's start before filtering:
+				      * the time window is in it */
+	uint64_t seen_from, seen_to; /* the intervals kept, in the run */
+};
 
 struct entry_filter {
 	const pf_file *f;
-	const analysis *a;
 	const an_opts *o;
+	struct filters *fs;
 	const unsigned char *stack_kept; /* by stack id */
 	const unsigned char *thread_kept; /* by thread index */
-	uint64_t *seen_from, *seen_to;   /* the intervals kept, in the run */
 };
 
 /* Keeps an entry of a kept stack and thread; with a time window, trims
@@ -1140,6 +1797,7 @@ static int keep_entry(pf_entry *e, void *arg)
 	if (!x->o->from_ns && !x->o->to_ns)
 		return 1;
 	uint64_t to = x->o->to_ns ? x->o->to_ns : UINT64_MAX;
+	uint64_t start = x->fs->start;
 	pf_entry w = *e;
 	w.allocs = w.alloc_bytes = w.frees = w.free_bytes = 0;
 	uint64_t first_ns = UINT64_MAX, last_ns = 0; /* of the kept steps */
@@ -1148,13 +1806,13 @@ static int keep_entry(pf_entry *e, void *arg)
 		const pf_step *st = &e->steps[i];
 		uint64_t end = x->f->snaps[st->snapshot].t_ns;
 		uint64_t begin = st->snapshot ? x->f->snaps[st->snapshot - 1].t_ns : 0;
-		uint64_t mid = wall(x->a, x->f, begin + (end - begin) / 2);
+		uint64_t mid = wall_from(start, x->f, begin + (end - begin) / 2);
 		if (mid < x->o->from_ns || mid >= to)
 			continue;
-		if (wall(x->a, x->f, begin) < *x->seen_from)
-			*x->seen_from = wall(x->a, x->f, begin);
-		if (wall(x->a, x->f, end) > *x->seen_to)
-			*x->seen_to = wall(x->a, x->f, end);
+		if (wall_from(start, x->f, begin) < x->fs->seen_from)
+			x->fs->seen_from = wall_from(start, x->f, begin);
+		if (wall_from(start, x->f, end) > x->fs->seen_to)
+			x->fs->seen_to = wall_from(start, x->f, end);
 		if (begin < first_ns)
 			first_ns = begin;
 		if (end > last_ns)
@@ -1226,24 +1884,23 @@ static int thread_matches(const pf_thread *t, const char *want)
 	return !strcmp(t->name, want);
 }
 
-/* Applies the filters of o to the loaded files: drops other processes,
- * other threads, stacks without (or with) a matching frame, and counts
- * outside the time window, so every metric after this is of what is
- * left. Returns 0, or 2 after printing why (a bad expression, or nothing
- * left). */
-static int apply_filters(analysis *a, const an_opts *o)
+/* Compiles the filters of o and says in a->filter_text what they are.
+ * Returns 0, or 2 after printing what is wrong with an expression. */
+static int filters_begin(analysis *a, struct filters *fs, const an_opts *o)
 {
+	memset(fs, 0, sizeof *fs);
+	fs->o = o;
+	fs->seen_from = UINT64_MAX;
 	if (!o || (!o->pid && !o->thread && !o->from_ns && !o->to_ns &&
 		   !o->focus && !o->ignore))
 		return 0;
-	regex_t focus, ignore;
-	if (o->focus && compile_filter(&focus, o->focus, "--focus"))
+	if (o->focus && compile_filter(&fs->focus, o->focus, "--focus"))
 		return 2;
-	if (o->ignore && compile_filter(&ignore, o->ignore, "--ignore")) {
-		if (o->focus)
-			regfree(&focus);
+	fs->has_focus = !!o->focus;
+	if (o->ignore && compile_filter(&fs->ignore, o->ignore, "--ignore"))
 		return 2;
-	}
+	fs->has_ignore = !!o->ignore;
+	fs->active = 1;
 	a->filtered = 1;
 	int len = 0;
 	char *t = a->filter_text;
@@ -1263,54 +1920,72 @@ static int apply_filters(analysis *a, const an_opts *o)
 	if (o->ignore)
 		SAY(" ignore /%s/", o->ignore);
 #undef SAY
-	size_t kept_files = 0;
-	uint64_t seen_from = UINT64_MAX, seen_to = 0;
-	for (size_t fi = 0; fi < a->set->nfiles; fi++) {
-		pf_file *f = a->set->files[fi];
-		if (o->pid && f->pid != o->pid) {
-			pf_free(f);
-			continue;
-		}
-		a->set->files[kept_files++] = f;
-		unsigned char *stack_kept = xcalloc(f->nstacks + 1, 1);
-		unsigned char *thread_kept = xcalloc(f->nthreads + 1, 1);
-		for (size_t i = 0; i < f->nstacks; i++)
-			stack_kept[i] = f->stacks[i] &&
-					(!o->focus || stack_matches(a, f, f->stacks[i], &focus)) &&
-					(!o->ignore || !stack_matches(a, f, f->stacks[i], &ignore));
-		for (size_t i = 0; i < f->nthreads; i++)
-			thread_kept[i] = f->threads[i] &&
-					 (!o->thread || thread_matches(f->threads[i], o->thread));
-		struct entry_filter x = { f, a, o, stack_kept, thread_kept,
-					  &seen_from, &seen_to };
-		pf_filter_entries(f, keep_entry, &x);
-		/* what no entry refers to any more goes too */
-		unsigned char *used = xcalloc(f->nstacks + 1, 1);
-		for (size_t i = 0; i < f->nentries; i++)
-			used[f->entries[i].stack_id] = 1;
-		for (size_t i = 0; i < f->nstacks; i++)
-			if (!used[i])
-				pf_drop_stack(f, (uint32_t)i);
-		for (size_t i = 0; i < f->nthreads; i++)
-			if (!thread_kept[i])
-				pf_drop_thread(f, (uint32_t)i);
-		free(used);
-		free(stack_kept);
-		free(thread_kept);
-	}
-	a->set->nfiles = kept_files;
+	return 0;
+}
+
+static void filters_free(struct filters *fs)
+{
+	if (fs->has_focus)
+		regfree(&fs->focus);
+	if (fs->has_ignore)
+		regfree(&fs->ignore);
+	fs->has_focus = fs->has_ignore = 0;
+}
+
+/* Applies the filters to file f: returns 0 when it is another process's
+ * (the caller drops it), else drops its other threads, its stacks
+ * without (or with) a matching frame, and its counts outside the time
+ * window, so every metric after this is of what is left. */
+static int filter_file(analysis *a, struct filters *fs, pf_file *f)
+{
+	const an_opts *o = fs->o;
+	if (!fs->active)
+		return 1;
+	if (o->pid && f->pid != o->pid)
+		return 0;
+	unsigned char *stack_kept = xcalloc(f->nstacks + 1, 1);
+	unsigned char *thread_kept = xcalloc(f->nthreads + 1, 1);
+	for (size_t i = 0; i < f->nstacks; i++)
+		stack_kept[i] = f->stacks[i] &&
+				(!o->focus || stack_matches(a, f, f->stacks[i], &fs->focus)) &&
+				(!o->ignore || !stack_matches(a, f, f->stacks[i], &fs->ignore));
+	for (size_t i = 0; i < f->nthreads; i++)
+		thread_kept[i] = f->threads[i] &&
+				 (!o->thread || thread_matches(f->threads[i], o->thread));
+	struct entry_filter x = { f, o, fs, stack_kept, thread_kept };
+	pf_filter_entries(f, keep_entry, &x);
+	/* what no entry refers to any more goes too */
+	unsigned char *used = xcalloc(f->nstacks + 1, 1);
+	for (size_t i = 0; i < f->nentries; i++)
+		used[f->entries[i].stack_id] = 1;
+	for (size_t i = 0; i < f->nstacks; i++)
+		if (!used[i])
+			pf_drop_stack(f, (uint32_t)i);
+	for (size_t i = 0; i < f->nthreads; i++)
+		if (!thread_kept[i])
+			pf_drop_thread(f, (uint32_t)i);
+	free(used);
+	free(stack_kept);
+	free(thread_kept);
+	return 1;
+}
+
+/* After every file went through filter_file: nkept were kept. Returns
+ * 0, or 2 after saying that none was. */
+static int filters_end(analysis *a, struct filters *fs, size_t nkept)
+{
+	const an_opts *o = fs->o;
+	if (!fs->active)
+		return 0;
 	/* a window is as fine as the snapshots: say which one was read */
-	if ((o->from_ns || o->to_ns) && seen_to > seen_from) {
-		a->window_ns = seen_to - seen_from;
-		snprintf(t + len, len < (int)cap ? cap - (size_t)len : 0,
+	if ((o->from_ns || o->to_ns) && fs->seen_to > fs->seen_from) {
+		size_t len = strlen(a->filter_text), cap = sizeof a->filter_text;
+		a->window_ns = fs->seen_to - fs->seen_from;
+		snprintf(a->filter_text + len, cap - len,
 			 " (read as snapshots %.3g s..%.3g s)",
-			 (double)seen_from / 1e9, (double)seen_to / 1e9);
+			 (double)fs->seen_from / 1e9, (double)fs->seen_to / 1e9);
 	}
-	if (o->focus)
-		regfree(&focus);
-	if (o->ignore)
-		regfree(&ignore);
-	if (!kept_files) {
+	if (!nkept) {
 		fprintf(stderr, "poolscout: no profile of pid %u among the files "
 				"given\n", o->pid);
 		return 2;
@@ -1320,8 +1995,28 @@ static int apply_filters(analysis *a, const an_opts *o)
 
 /* ---- loading ------------------------------------------------------------------------ */
 
+/* What every load starts with. Returns 0, or 2 after printing what is
+ * wrong with a --wrapper or filter expression. */
+static int load_begin(analysis *a, pf_set *set, const an_opts *o,
+		      struct filters *fs)
+{
+	memset(a, 0, sizeof *a);
+	memset(fs, 0, sizeof *fs);
+	a->set = set;
+	a->wrappers = wrappers_new(o);
+	if (!a->wrappers)
+		return 2;
+	a->sym = sym_new();
+	if (o && o->no_symbols)
+		sym_offline(a->sym);
+	a->sample_every = 1;
+	return filters_begin(a, fs, o);
+}
+
 int analysis_load(analysis *a, char **files, int nfiles, const an_opts *o)
 {
+	if (o && o->stream && !o->processes_only && nfiles > 1)
+		return analysis_load_stream(a, files, nfiles, o);
 	pf_set *set = xcalloc(1, sizeof *set);
 	if (pf_set_load(set, files, nfiles)) {
 		memset(a, 0, sizeof *a);
@@ -1333,117 +2028,166 @@ int analysis_load(analysis *a, char **files, int nfiles, const an_opts *o)
 
 int analysis_load_set(analysis *a, pf_set *set, const an_opts *o)
 {
-	memset(a, 0, sizeof *a);
-	a->set = set;
-	a->wrappers = wrappers_new(o);
-	if (!a->wrappers)
+	struct filters fs;
+	struct build b;
+	int processes_only = o && o->processes_only;
+	if (load_begin(a, set, o, &fs)) {
+		filters_free(&fs);
 		return 2;
-	a->sym = sym_new();
-	if (o && o->no_symbols)
-		sym_offline(a->sym);
-	a->sample_every = 1;
-	a->start_real_ns = UINT64_MAX;
-	for (size_t fi = 0; fi < a->set->nfiles; fi++)
-		if (a->set->files[fi]->start_real_ns < a->start_real_ns)
-			a->start_real_ns = a->set->files[fi]->start_real_ns;
-	if (a->start_real_ns == UINT64_MAX)
-		a->start_real_ns = 0;
-	if (apply_filters(a, o))
-		return 2;
-	/* the run is what the filters left of it */
-	a->start_real_ns = UINT64_MAX;
-	for (size_t fi = 0; fi < a->set->nfiles; fi++)
-		if (a->set->files[fi]->start_real_ns < a->start_real_ns)
-			a->start_real_ns = a->set->files[fi]->start_real_ns;
-	if (a->start_real_ns == UINT64_MAX)
-		a->start_real_ns = 0;
-	a->processes = xcalloc(a->set->nfiles + 1, sizeof *a->processes);
+	}
+	fs.start = UINT64_MAX;
+	for (size_t fi = 0; fi < set->nfiles; fi++)
+		if (set->files[fi]->start_real_ns < fs.start)
+			fs.start = set->files[fi]->start_real_ns;
+	size_t kept = 0;
+	for (size_t fi = 0; fi < set->nfiles; fi++) {
+		if (filter_file(a, &fs, set->files[fi]))
+			set->files[kept++] = set->files[fi];
+		else
+			pf_free(set->files[fi]);
+	}
+	set->nfiles = kept;
+	int rc = filters_end(a, &fs, kept);
+	filters_free(&fs);
+	if (rc)
+		return rc;
 
-	/* stacks, symbolized; pos_of_file[f][stack id] -> a->stacks index */
-	size_t **pos_of_file = xcalloc(a->set->nfiles + 1, sizeof *pos_of_file);
-	for (size_t fi = 0; fi < a->set->nfiles; fi++) {
-		const pf_file *f = a->set->files[fi];
-		if (!f->complete)
-			a->partial = 1;
-		if (f->sample_every > a->sample_every)
-			a->sample_every = f->sample_every;
-		uint64_t end = wall(a, f, f->duration_ns);
-		if (end > a->duration_ns)
-			a->duration_ns = end;
-		a->work_units = sat_add(a->work_units, f->work_units);
-		pos_of_file[fi] = xcalloc(f->nstacks ? f->nstacks : 1,
-					  sizeof *pos_of_file[fi]);
-		if (o && o->processes_only)
-			continue;
-		progress_begin("symbolizing stacks", f->nstacks);
-		for (size_t i = 0; i < f->nstacks; i++) {
-			progress_tick(i);
-			if (!f->stacks[i])
-				continue;
-			a->stacks = xrealloc(a->stacks, (a->nstacks + 1) *
-							       sizeof *a->stacks);
-			an_stack *as = &a->stacks[a->nstacks];
-			memset(as, 0, sizeof *as);
-			as->file = f;
-			as->stack = f->stacks[i];
-			expand_stack(a, as);
-			pos_of_file[fi][i] = a->nstacks++;
-		}
-		progress_end();
+	build_init(&b, a, o, 0);
+	a->processes = xcalloc(set->nfiles + 1, sizeof *a->processes);
+	for (size_t fi = 0; fi < set->nfiles; fi++) {
+		build_add_file(&b);
+		add_file_header(&b, set->files[fi]);
 	}
-	/* a time window is the run the views see */
-	if (a->window_ns)
-		a->duration_ns = a->window_ns;
-	if (o && o->processes_only) {
-		thread_and_process_metrics(a);
-		for (size_t fi = 0; fi < a->set->nfiles; fi++)
-			free(pos_of_file[fi]);
-		free(pos_of_file);
-		return 0;
+	run_span(&b);
+	if (!processes_only) {
+		for (size_t fi = 0; fi < set->nfiles; fi++)
+			add_file_stacks(&b, fi, set->files[fi]);
+		build_sites(&b);
 	}
-	sum_stacks(a, pos_of_file);
-	wrappers_apply(a->wrappers, a->stacks, a->nstacks);
-
-	/* sites */
-	for (size_t i = 0; i < a->nstacks; i++) {
-		an_stack *st = &a->stacks[i];
-		st->site = site_for(a, st);
-		add_stack_to_site(&a->sites[st->site], st, i);
-	}
-	for (size_t fi = 0; fi < a->set->nfiles; fi++) {
-		const pf_file *f = a->set->files[fi];
-		for (size_t i = 0; i < f->nentries; i++) {
-			const pf_entry *e = &f->entries[i];
-			add_entry(a, f, e,
-				  &a->sites[a->stacks[pos_of_file[fi][e->stack_id]].site]);
-		}
-	}
-	for (size_t i = 0; i < a->nsites; i++) {
-		an_site *s = &a->sites[i];
-		if (s->size_min == UINT64_MAX)
-			s->size_min = 0;
-		s->inuse_objects = s->allocs - s->frees;
-		s->inuse_space = s->alloc_bytes - s->free_bytes;
-		s->xfree_ratio = s->frees ? (double)s->xfrees / (double)s->frees : 0;
-		s->allocs_error95 = 1.96 * sqrt(s->allocs_error95);
-	}
-	site_lifetimes(a, pos_of_file);
-	site_peaks(a, pos_of_file);
-	stack_peaks(a, pos_of_file);
-	thread_and_process_metrics(a);
-	timeline_and_rates(a, pos_of_file);
-	symbol_coverage(a);
-	for (size_t fi = 0; fi < a->set->nfiles; fi++)
-		free(pos_of_file[fi]);
-	free(pos_of_file);
+	for (size_t fi = 0; fi < set->nfiles; fi++)
+		fold_file(&b, fi, set->files[fi]);
+	finish(&b);
+	build_free(&b);
 	return 0;
+}
+
+int analysis_load_stream(analysis *a, char **paths, int npaths,
+			 const an_opts *o)
+{
+	struct filters fs;
+	struct build b;
+	char err[1024];
+	int rc = 2;
+	size_t *kept_path = xcalloc((size_t)npaths + 1, sizeof *kept_path);
+	size_t *kept_size = xcalloc((size_t)npaths + 1, sizeof *kept_size);
+	build_init(&b, a, o, 1);
+	if (load_begin(a, xcalloc(1, sizeof *a->set), o, &fs))
+		goto out;
+	b.a = a;
+	a->owns_stacks = 1;
+	/* a time window is in the run of every file given: their starts */
+	fs.start = UINT64_MAX;
+	for (int i = 0; o && (o->from_ns || o->to_ns) && i < npaths; i++) {
+		pf_file *f = pf_read(paths[i], err, sizeof err);
+		if (!f) {
+			fprintf(stderr, "poolscout: %s\n", err);
+			goto out;
+		}
+		if (f->start_real_ns < fs.start)
+			fs.start = f->start_real_ns;
+		pf_free(f);
+	}
+
+	/* first pass: the stacks */
+	size_t nkept = 0;
+	progress_begin("reading profiles", (size_t)npaths);
+	for (int i = 0; i < npaths; i++) {
+		progress_tick((size_t)i);
+		pf_file *f = pf_read(paths[i], err, sizeof err);
+		if (!f) {
+			progress_end();
+			fprintf(stderr, "poolscout: %s\n", err);
+			goto out;
+		}
+		if (!f->complete)
+			fprintf(stderr, "poolscout: %s: partial profile (%s); "
+					"reading up to the last snapshot\n",
+				f->path, f->partial_why);
+		if (filter_file(a, &fs, f)) {
+			kept_path[nkept] = (size_t)i;
+			kept_size[nkept] = f->good_size;
+			build_add_file(&b);
+			add_file_header(&b, f);
+			add_file_stacks(&b, nkept++, f);
+		}
+		sym_forget_file(a->sym, f);
+		pf_free(f);
+	}
+	progress_end();
+	if (filters_end(a, &fs, nkept))
+		goto out;
+	run_span(&b);
+	build_sites(&b);
+
+	/* second pass: everything else, each file kept without its bulk */
+	a->processes = xcalloc(nkept + 1, sizeof *a->processes);
+	a->set->files = xcalloc(nkept + 1, sizeof *a->set->files);
+	progress_begin("folding profiles", nkept);
+	for (size_t fi = 0; fi < nkept; fi++) {
+		progress_tick(fi);
+		const char *path = paths[kept_path[fi]];
+		/* as much of the file as the first pass read */
+		pf_file *f = pf_read_upto(path, kept_size[fi], err, sizeof err);
+		if (f && !filter_file(a, &fs, f)) {
+			pf_free(f);
+			f = NULL;
+			snprintf(err, sizeof err, "%s: changed while being read",
+				 path);
+		}
+		if (!f) {
+			progress_end();
+			fprintf(stderr, "poolscout: %s\n", err);
+			goto out;
+		}
+		fold_file(&b, fi, f);
+		free(b.pos[fi]);
+		b.pos[fi] = NULL;
+		b.npos[fi] = 0;
+		sym_forget_file(a->sym, f);
+		pf_release_bulk(f);
+		a->set->files[a->set->nfiles++] = f;
+	}
+	progress_end();
+	for (size_t i = 0; i < a->nstacks; i++)
+		a->stacks[i].file = a->set->files[b.first_file[i]];
+	finish(&b);
+	rc = 0;
+out:
+	/* a failed load leaves no stack pointing at a file it freed */
+	for (size_t i = 0; rc && i < a->nstacks; i++)
+		a->stacks[i].file = NULL;
+	filters_free(&fs);
+	build_free(&b);
+	free(kept_path);
+	free(kept_size);
+	return rc;
 }
 
 void analysis_free(analysis *a)
 {
-	for (size_t i = 0; i < a->nstacks; i++)
-		free(a->stacks[i].all);
+	for (size_t i = 0; a->owns_stacks && i < a->nstacks; i++) {
+		pf_stack *s = (pf_stack *)a->stacks[i].stack;
+		if (s) {
+			free(s->ips);
+			free(s);
+		}
+	}
 	free(a->stacks);
+	while (a->frame_chunks) {
+		struct an_frame_chunk *c = a->frame_chunks;
+		a->frame_chunks = c->next;
+		free(c);
+	}
 	for (size_t i = 0; i < a->nsites; i++) {
 		free(a->sites[i].stacks);
 		free(a->sites[i].stack_allocs);

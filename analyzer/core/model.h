@@ -54,16 +54,24 @@ typedef struct an_pct {
 typedef struct an_frame {
 	const char *function; /* name, or "module+0xSTART" without symbols */
 	const char *file;     /* may be NULL */
-	unsigned line;
 	const char *module;
 	uint64_t ip;          /* the return address it was resolved from */
 	uint64_t offset;      /* ip - 1 within the module's ELF image */
-	uint32_t ip_index;    /* position of ip in the recorded stack */
-	int inlined;          /* inlined into the next frame (same ip) */
-	int symbolized;       /* a name was found for it */
+	unsigned line;
+	uint16_t ip_index;    /* position of ip in the recorded stack (a
+			       * stack has at most 256) */
+	unsigned char inlined;    /* inlined into the next frame (same ip) */
+	unsigned char symbolized; /* a name was found for it */
 } an_frame;
 
-/* One recorded stack of one file, symbolized. */
+/* With an_opts.stream, only the stacks of a site with the most
+ * allocations have their peak (the rest have 0): this many per site, the
+ * ones site_top_stacks() (present.h) lists first. */
+#define AN_SITE_STACK_PEAKS 3
+
+/* One recorded stack of one file, symbolized. With an_opts.stream, the
+ * k-th stack of each file with the same frames (return addresses aside)
+ * is one stack: file and stack are then the first file's. */
 typedef struct an_stack {
 	const pf_file *file;
 	const pf_stack *stack;
@@ -174,6 +182,13 @@ typedef struct an_opts {
 				      * no symbols, stacks or sites (info) */
 	int no_symbols;              /* open no file to name addresses
 				      * (the fuzzer: paths are untrusted) */
+	int stream;                  /* several files: read one at a time
+				      * (twice), so memory holds the model
+				      * and one file; stacks with the same
+				      * frames in several files are one
+				      * (an_stack), and the files in set
+				      * keep no stacks, entries or modules
+				      * (pf_release_bulk) */
 } an_opts;
 
 typedef struct analysis {
@@ -205,6 +220,11 @@ typedef struct analysis {
 	uint64_t window_ns;     /* --from/--to: the snapshot intervals read */
 	char filter_text[256];  /* what the filters were, for the header */
 	uint32_t sample_every;  /* largest sampling rate among the files */
+	int pymalloc;           /* a process ran CPython, whose small objects
+				 * bypass malloc (pymalloc) */
+	/* owned memory */
+	struct an_frame_chunk *frame_chunks; /* every stack's frames */
+	int owns_stacks;        /* stacks' pf_stack are the model's */
 } analysis;
 
 /* Loads the profile files, symbolizes every stack, finds the sites and
@@ -215,6 +235,12 @@ typedef struct analysis {
 int analysis_load(analysis *a, char **files, int nfiles, const an_opts *o);
 /* The same for profiles already read; a owns set from then on. */
 int analysis_load_set(analysis *a, pf_set *set, const an_opts *o);
+/* analysis_load with o->stream: each file is read, filtered and its
+ * stacks added, then freed; then read again and folded into the model,
+ * keeping only what set promises (an_opts.stream). Peak memory is the
+ * model and the largest file. */
+int analysis_load_stream(analysis *a, char **files, int nfiles,
+			 const an_opts *o);
 void analysis_free(analysis *a);
 
 /* "function (file:line)" or, without line information, "function at

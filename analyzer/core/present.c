@@ -67,18 +67,7 @@ void report_header(const analysis *a, FILE *out)
 				       "run\n"
 				     : "");
 	/* runtimes that allocate behind malloc's back */
-	int python = 0;
-	for (size_t fi = 0; fi < a->set->nfiles && !python; fi++) {
-		const pf_file *f = a->set->files[fi];
-		for (size_t m = 0; m < f->nmodules && !python; m++) {
-			const char *path = f->modules[m].path;
-			const char *base = path ? strrchr(path, '/') : NULL;
-			base = base ? base + 1 : path;
-			python = base && (!strncmp(base, "python3", 7) ||
-					  !strncmp(base, "libpython3", 10));
-		}
-	}
-	if (python)
+	if (a->pymalloc)
 		fprintf(out, "NOTE: CPython serves small objects from its own pools "
 			     "(pymalloc), not malloc;\n  run with PYTHONMALLOC=malloc "
 			     "to see every object\n");

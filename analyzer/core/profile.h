@@ -141,6 +141,10 @@ typedef struct pf_set {
  * short (crash, SIGKILL) is returned with complete = 0 and partial_why set;
  * corruption anywhere else is an error. The caller frees with pf_free(). */
 pf_file *pf_read(const char *path, char *err, size_t errlen);
+/* Same, reading at most the first limit bytes of the file (a file still
+ * being written reads as it was when an earlier read stopped). */
+pf_file *pf_read_upto(const char *path, size_t limit, char *err,
+		      size_t errlen);
 /* Same, from memory (used by the fuzzer); name is used in messages. */
 pf_file *pf_read_mem(const char *name, const uint8_t *data, size_t size,
 		     char *err, size_t errlen);
@@ -151,6 +155,11 @@ void pf_free(pf_file *f);
  * entry index and the threads' totals follow. */
 void pf_filter_entries(pf_file *f, int (*keep)(pf_entry *e, void *arg),
 		       void *arg);
+/* Frees the bulk of f once it has been folded into a model: its stacks,
+ * entries (with their histories), node peaks and modules. What stays,
+ * trimmed to fit: the process, the threads with their ticks, the
+ * snapshots. */
+void pf_release_bulk(pf_file *f);
 /* Forgets stack id / thread index of f (no entry may refer to it). */
 void pf_drop_stack(pf_file *f, uint32_t id);
 void pf_drop_thread(pf_file *f, uint32_t index);

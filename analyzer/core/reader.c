@@ -714,6 +714,7 @@ pf_file *pf_read_mem(const char *name, const uint8_t *data, size_t size,
 	struct cur c = { .base = data, .name = name, .err = err,
 			 .errlen = errlen };
 	pf_file *f = xcalloc(1, sizeof *f);
+	int reading = 0; /* a progress step is open */
 	f->path = xstrdup(name);
 	f->file_size = size;
 	f->tick_hz = 1000000000;
@@ -748,7 +749,10 @@ pf_file *pf_read_mem(const char *name, const uint8_t *data, size_t size,
 	size_t off = hsize;
 	uint32_t last_type = 0;
 	f->good_size = off;
+	progress_begin("reading bytes", size);
+	reading = 1;
 	while (off < size) {
+		progress_tick(off);
 		const uint8_t *rec = data + off;
 		if (size - off < PS_RECORD_OVERHEAD) {
 			snprintf(f->partial_why, sizeof f->partial_why,
@@ -811,6 +815,8 @@ pf_file *pf_read_mem(const char *name, const uint8_t *data, size_t size,
 		off += PS_RECORD_OVERHEAD + len;
 		f->good_size = off;
 	}
+	progress_end();
+	reading = 0;
 	if (!last_type) {
 		c.p = data + off;
 		fail(&c, data + off, "expected a PROCESS record; the file ends first");
@@ -823,11 +829,19 @@ pf_file *pf_read_mem(const char *name, const uint8_t *data, size_t size,
 			 "or is still running", off);
 	return f;
 error:
+	if (reading)
+		progress_end();
 	pf_free(f);
 	return NULL;
 }
 
 pf_file *pf_read(const char *path, char *err, size_t errlen)
+{
+	return pf_read_upto(path, SIZE_MAX, err, errlen);
+}
+
+pf_file *pf_read_upto(const char *path, size_t limit, char *err,
+		      size_t errlen)
 {
 	/* O_NONBLOCK: opening a FIFO without a writer (or a device) would
 	 * block; such a file is rejected below without ever being read. */
@@ -848,6 +862,8 @@ pf_file *pf_read(const char *path, char *err, size_t errlen)
 		return NULL;
 	}
 	size_t size = (size_t)st.st_size;
+	if (size > limit)
+		size = limit;
 	const uint8_t *data = (const uint8_t *)"";
 	if (size) {
 		data = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
@@ -913,6 +929,58 @@ void pf_free(pf_file *f)
 	}
 	free(f->node_peaks);
 	free(f);
+}
+
+void pf_release_bulk(pf_file *f)
+{
+	for (size_t i = 0; i < f->nstacks; i++) {
+		if (f->stacks[i]) {
+			free(f->stacks[i]->ips);
+			free(f->stacks[i]);
+		}
+	}
+	free(f->stacks);
+	f->stacks = NULL;
+	f->nstacks = 0;
+	struct pf_entry_index *ix, *tmp;
+	HASH_ITER(hh, f->entry_index, ix, tmp) {
+		HASH_DEL(f->entry_index, ix);
+		free(ix);
+	}
+	for (size_t i = 0; i < f->nentries; i++)
+		free(f->entries[i].steps);
+	free(f->entries);
+	f->entries = NULL;
+	f->nentries = f->capentries = 0;
+	struct pf_node_index *nx, *ntmp;
+	HASH_ITER(hh, f->node_index, nx, ntmp) {
+		HASH_DEL(f->node_index, nx);
+		free(nx);
+	}
+	free(f->node_peaks);
+	f->node_peaks = NULL;
+	f->nnode_peaks = f->capnode_peaks = 0;
+	for (size_t i = 0; i < f->nmodules; i++)
+		free(f->modules[i].path);
+	free(f->modules);
+	f->modules = NULL;
+	f->nmodules = f->capmodules = 0;
+	struct pf_module_index *mx, *mtmp;
+	HASH_ITER(hh, f->module_index, mx, mtmp) {
+		HASH_DEL(f->module_index, mx);
+		free(mx);
+	}
+	if (f->nsnaps) {
+		f->snaps = xrealloc(f->snaps, f->nsnaps * sizeof *f->snaps);
+		f->capsnaps = f->nsnaps;
+	}
+	for (size_t i = 0; i < f->nthreads; i++) {
+		pf_thread *t = f->threads[i];
+		if (t && t->nticks) {
+			t->ticks = xrealloc(t->ticks, t->nticks * sizeof *t->ticks);
+			t->capticks = t->nticks;
+		}
+	}
 }
 
 int pf_set_load(pf_set *set, char **paths, int npaths)

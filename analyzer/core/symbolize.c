@@ -226,6 +226,19 @@ static struct sym_mod *open_module_by_key(sym_ctx *ctx, const pf_module *pm)
 	return m;
 }
 
+void sym_forget_file(sym_ctx *ctx, const pf_file *f)
+{
+	for (size_t i = 0; i < f->nmodules; i++) {
+		const pf_module *pm = &f->modules[i];
+		struct mod_ref *r;
+		HASH_FIND_PTR(ctx->refs, &pm, r);
+		if (r) {
+			HASH_DEL(ctx->refs, r);
+			free(r);
+		}
+	}
+}
+
 const char *sym_module_status(sym_ctx *ctx, const pf_module *m)
 {
 	return status_text[open_module(ctx, m)->status];

@@ -36,6 +36,9 @@ void sym_free(sym_ctx *ctx);
  * result is owned by ctx and lives until sym_free. */
 const sym_loc *sym_lookup(sym_ctx *ctx, const pf_file *f, uint64_t ip,
 			  uint32_t epoch);
+/* Forgets what ctx keeps about the modules of f (by their address), so f
+ * can be freed while the results already handed out stay valid. */
+void sym_forget_file(sym_ctx *ctx, const pf_file *f);
 /* One phrase on what was found for m: "debug info", "symbols only",
  * "not found on disk", "build-id differs from the profile". */
 const char *sym_module_status(sym_ctx *ctx, const pf_module *m);
