@@ -1321,7 +1321,9 @@ static void exit_begins(void *arg)
  * registered by our constructor, would run only after them. An exit()
  * from a signal handler while the destructors run would then skip ours
  * and find `exiting` still 0: a profile without its END. So exit_begins is
- * registered again as main starts, after the destructors' handler. */
+ * registered again as main starts, after the destructors' handler. The
+ * call to main is a tail call (-O2), so no frame of ours sits under main
+ * in the stacks. */
 static int (*program_main)(int, char **, char **);
 
 static int main_begins(int argc, char **argv, char **envp)
