@@ -10,7 +10,7 @@ export POOLSCOUT_BUILD=$B
 passed=0
 failed=0
 failures=
-suites=${TESTS:-"unit_format unit_reader unit_wrappers unit_ranking unit_model unit_json exact truth golden cli views exports demo_scenarios real_programs real_world unwind_diff stress exit_paths robust fuzz_smoke asan tsan preload_asan browser"}
+suites=${TESTS:-"unit_format unit_reader unit_wrappers unit_ranking unit_model unit_json unit_livetab exact truth live_truth golden cli views exports demo_scenarios real_programs real_world unwind_diff stress exit_paths robust fuzz_smoke asan tsan preload_asan browser"}
 
 run_suite() {
 	name=$1
@@ -35,8 +35,10 @@ for s in $suites; do
 	unit_ranking) run_suite $s "$B/tests/test_ranking" ;;
 	unit_model) run_suite $s "$B/tests/test_model" ;;
 	unit_json) run_suite $s "$B/tests/test_json" ;;
+	unit_livetab) run_suite $s "$B/tests/test_livetab" ;;
 	exact) run_suite $s "$B/tests/test_exact" ;;
 	truth) run_suite $s "$B/tests/test_truth" ;;
+	live_truth) run_suite $s "$B/tests/test_live_truth" ;;
 	golden) run_suite $s sh tests/golden/run.sh ;;
 	cli) run_suite $s sh tests/integration/cli.sh ;;
 	views) run_suite $s sh tests/integration/views.sh ;;
