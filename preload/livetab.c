@@ -118,30 +118,47 @@ static struct {
 	uint64_t *words;
 } far[MAX_FAR];
 static uint32_t far_count;
-static ps_lock_t far_lock;
 static struct node_head *nodes;
+/* Serialises making nodes (rare: one per 512 MiB used), so that a fork
+ * never copies one half made; lookups take no lock. */
+static ps_lock_t node_lock;
 
-/* Maps a node into *slot unless another thread did first; returns the
- * node's words or NULL (out of memory). */
-static uint64_t *install_node(uint64_t **slot, uint64_t window)
+/* The node of `window`, made if missing; NULL when out of memory or past
+ * MAX_FAR far nodes. */
+static uint64_t *make_node(uint64_t window)
 {
-	struct node_head *n = mmap(NULL, NODE_BYTES, PROT_READ | PROT_WRITE,
-				   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (n == MAP_FAILED)
-		return NULL;
-	uint64_t *want = NULL;
-	if (!__atomic_compare_exchange_n(slot, &want, n->words, 0,
-					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-		munmap(n, NODE_BYTES);
-		return want;
+	uint64_t **slot = NULL, *words = NULL;
+	ps_lock_acquire(&node_lock);
+	if (window < TOP_SIZE) {
+		slot = &top[window];
+	} else {
+		uint32_t i;
+		for (i = 0; i < far_count && far[i].window != window; i++)
+			;
+		if (i < MAX_FAR) {
+			if (i == far_count)
+				far[i].window = window; /* counted below */
+			slot = &far[i].words;
+		}
 	}
-	n->home = slot;
-	n->window = window;
-	n->next = __atomic_load_n(&nodes, __ATOMIC_RELAXED);
-	while (!__atomic_compare_exchange_n(&nodes, &n->next, n, 1,
-					    __ATOMIC_RELEASE, __ATOMIC_RELAXED))
-		;
-	return n->words;
+	if (slot && !(words = *slot)) {
+		struct node_head *n = mmap(NULL, NODE_BYTES,
+					   PROT_READ | PROT_WRITE,
+					   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (n != MAP_FAILED) {
+			n->home = slot;
+			n->window = window;
+			n->next = nodes;
+			__atomic_store_n(&nodes, n, __ATOMIC_RELEASE);
+			words = n->words;
+			__atomic_store_n(slot, words, __ATOMIC_RELEASE);
+			if (window >= TOP_SIZE)
+				__atomic_store_n(&far_count, far_count + 1,
+						 __ATOMIC_RELEASE);
+		}
+	}
+	ps_lock_release(&node_lock);
+	return words;
 }
 
 /* The node word of p's region; with create, its node is made if missing.
@@ -149,36 +166,18 @@ static uint64_t *install_node(uint64_t **slot, uint64_t window)
 static uint64_t *node_word(uintptr_t p, int create)
 {
 	uint64_t window = (uint64_t)p >> (REGION_BITS + NODE_BITS);
-	uint64_t **slot, *words;
+	uint64_t *words = NULL;
 	if (PS_LIKELY(window < TOP_SIZE)) {
-		slot = &top[window];
+		words = __atomic_load_n(&top[window], __ATOMIC_ACQUIRE);
 	} else {
-		uint32_t n = __atomic_load_n(&far_count, __ATOMIC_ACQUIRE), i;
-		for (i = 0; i < n && far[i].window != window; i++)
-			;
-		if (i == n) {
-			if (!create)
-				return NULL;
-			ps_lock_acquire(&far_lock);
-			n = far_count;
-			for (i = 0; i < n && far[i].window != window; i++)
-				;
-			if (i == n && n < MAX_FAR) {
-				far[n].window = window;
-				__atomic_store_n(&far_count, n + 1,
-						 __ATOMIC_RELEASE);
-			}
-			ps_lock_release(&far_lock);
-			if (i == MAX_FAR)
-				return NULL;
-		}
-		slot = &far[i].words;
+		uint32_t n = __atomic_load_n(&far_count, __ATOMIC_ACQUIRE);
+		for (uint32_t i = 0; i < n; i++)
+			if (far[i].window == window)
+				words = __atomic_load_n(&far[i].words,
+							__ATOMIC_ACQUIRE);
 	}
-	words = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
-	if (PS_UNLIKELY(!words)) {
-		if (!create || !(words = install_node(slot, window)))
-			return NULL;
-	}
+	if (PS_UNLIKELY(!words) && (!create || !(words = make_node(window))))
+		return NULL;
 	return &words[((uint64_t)p >> REGION_BITS) & (NODE_REGIONS - 1)];
 }
 
@@ -523,14 +522,13 @@ void ps_livetab_stats(struct ps_livetab_stats *out)
 
 void ps_livetab_lock_all(void)
 {
+	ps_lock_acquire(&node_lock);
 	for (unsigned i = 0; i < NSHARDS; i++)
 		ps_lock_acquire(&shards[i].lock);
-	ps_lock_acquire(&far_lock);
 }
 
 void ps_livetab_unlock_all(void)
 {
-	ps_lock_release(&far_lock);
 	for (unsigned i = 0; i < NSHARDS; i++)
 		ps_lock_release(&shards[i].lock);
 }
@@ -555,7 +553,7 @@ void ps_livetab_reset_child(void)
 	nodes = NULL;
 	memset(far, 0, sizeof far);
 	far_count = 0;
-	far_lock.locked = 0;
+	node_lock.locked = 0;
 	/* the parent's entries and escape records went with the arena */
 	for (uint32_t c = 0; c <= id_last >> ID_CHUNK_BITS &&
 			     c < sizeof id_chunks / sizeof *id_chunks; c++)
