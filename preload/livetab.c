@@ -73,7 +73,8 @@ struct record {
 };
 
 /* A node word: leaf address / 8 (44 bits) | count (13) | class (6). 0: no
- * leaf. Read and written under the region's shard lock. */
+ * leaf (a region's leaf, once made, stays: at least 16 bytes). Read and
+ * written under the region's shard lock. */
 #define WORD_COUNT_SHIFT 44
 #define WORD_CLASS_SHIFT 57
 #define WORD_COUNT_MASK ((1u << 13) - 1)
@@ -161,13 +162,12 @@ static uint64_t *make_node(uint64_t window)
 	return words;
 }
 
-/* The node word of p's region; with create, its node is made if missing.
- * NULL: no node (or out of memory, or more than MAX_FAR far nodes). */
-static uint64_t *node_word(uintptr_t p, int create)
+/* The node word of p's region, when its node is not in top[]. */
+static uint64_t *node_word_slow(uintptr_t p, int create)
 {
 	uint64_t window = (uint64_t)p >> (REGION_BITS + NODE_BITS);
 	uint64_t *words = NULL;
-	if (PS_LIKELY(window < TOP_SIZE)) {
+	if (window < TOP_SIZE) {
 		words = __atomic_load_n(&top[window], __ATOMIC_ACQUIRE);
 	} else {
 		uint32_t n = __atomic_load_n(&far_count, __ATOMIC_ACQUIRE);
@@ -176,9 +176,38 @@ static uint64_t *node_word(uintptr_t p, int create)
 				words = __atomic_load_n(&far[i].words,
 							__ATOMIC_ACQUIRE);
 	}
-	if (PS_UNLIKELY(!words) && (!create || !(words = make_node(window))))
+	if (!words && (!create || !(words = make_node(window))))
 		return NULL;
 	return &words[((uint64_t)p >> REGION_BITS) & (NODE_REGIONS - 1)];
+}
+
+/* The node word of p's region; with create, its node is made if missing.
+ * NULL: no node (or out of memory, or more than MAX_FAR far nodes). */
+static inline uint64_t *node_word(uintptr_t p, int create)
+{
+	uint64_t window = (uint64_t)p >> (REGION_BITS + NODE_BITS);
+	uint64_t *words;
+	if (PS_LIKELY(window < TOP_SIZE) &&
+	    PS_LIKELY(words = __atomic_load_n(&top[window], __ATOMIC_ACQUIRE)))
+		return &words[((uint64_t)p >> REGION_BITS) & (NODE_REGIONS - 1)];
+	return node_word_slow(p, create);
+}
+
+/* Moves n records from src to dst (overlapping): most moves are of a
+ * record or two, not worth a call. */
+static inline void move_records(struct record *dst, const struct record *src,
+				unsigned n)
+{
+	if (n <= 2) {
+		struct record a = n ? src[0] : (struct record){ 0, 0 },
+			      b = n > 1 ? src[1] : a;
+		if (n)
+			dst[0] = a;
+		if (n > 1)
+			dst[1] = b;
+		return;
+	}
+	memmove(dst, src, n * sizeof *dst);
 }
 
 static inline struct shard *shard_of(uintptr_t p)
@@ -205,8 +234,6 @@ static inline unsigned word_class(uint64_t w)
 static inline uint64_t make_word(struct record *leaf, unsigned count,
 				 unsigned cls)
 {
-	if (!count)
-		return 0;
 	return (uint64_t)(uintptr_t)leaf >> 3 |
 	       (uint64_t)count << WORD_COUNT_SHIFT |
 	       (uint64_t)cls << WORD_CLASS_SHIFT;
@@ -406,15 +433,15 @@ int ps_livetab_insert(const struct ps_live *rec)
 		leaf[i] = r;
 		goto out;
 	}
-	if (!n || n == class_cap[cls]) {
+	if (!leaf || n == class_cap[cls]) {
 		/* the next class up: a copy of at most 4096 records */
-		unsigned to = n ? cls + 1 : 0;
+		unsigned to = leaf ? cls + 1 : 0;
 		struct record *fresh = leaf_new(s, to);
 		if (!fresh) {
 			rc = -ENOMEM;
 			goto out;
 		}
-		if (n) {
+		if (leaf) {
 			memcpy(fresh, leaf, i * sizeof *leaf);
 			memcpy(fresh + i + 1, leaf + i, (n - i) * sizeof *leaf);
 			leaf_drop(s, leaf, cls);
@@ -425,7 +452,7 @@ int ps_livetab_insert(const struct ps_live *rec)
 		leaf = fresh;
 		cls = to;
 	} else {
-		memmove(&leaf[i + 1], &leaf[i], (n - i) * sizeof *leaf);
+		move_records(&leaf[i + 1], &leaf[i], n - i);
 	}
 	leaf[i] = r;
 	*slot = make_word(leaf, n + 1, cls);
@@ -462,14 +489,13 @@ int ps_livetab_remove(uintptr_t p, struct ps_live *out)
 	}
 	struct record r = leaf[i];
 	n--;
+	/* Half empty: down to a class with a quarter to spare (a quarter
+	 * more grows it again, half as many shrinks it). An empty leaf keeps
+	 * one record's room: a region where blocks come and go one at a time
+	 * (malloc, free, malloc...) makes no leaf each time. */
 	struct record *fresh = NULL;
-	if (!n) {
-		leaf_drop(s, leaf, cls);
-		s->leaves--;
-	} else if (n <= class_cap[cls] / 2u && cls) {
-		/* half empty: down to a class with a quarter to spare (a
-		 * quarter more grows it again, half as many shrinks it) */
-		unsigned to = class_for(n + n / 4 + 1);
+	unsigned to = cls && n <= class_cap[cls] / 2u ? class_for(n + n / 4 + 1) : cls;
+	if (to < cls) {
 		if ((fresh = leaf_new(s, to))) {
 			memcpy(fresh, leaf, i * sizeof *leaf);
 			memcpy(fresh + i, leaf + i + 1, (n - i) * sizeof *leaf);
@@ -479,9 +505,8 @@ int ps_livetab_remove(uintptr_t p, struct ps_live *out)
 			cls = to;
 		}
 	}
-	if (n && !fresh) {
-		memmove(&leaf[i], &leaf[i + 1], (n - i) * sizeof *leaf);
-	}
+	if (!fresh)
+		move_records(&leaf[i], &leaf[i + 1], n - i);
 	*slot = make_word(leaf, n, cls);
 	s->blocks--;
 	if (ps_opt.sample_every > 1)

@@ -94,7 +94,7 @@ static uint64_t check_table(void)
 				continue;
 			struct record *leaf = word_leaf(w);
 			unsigned n = word_count(w), cls = word_class(w);
-			if (!n || cls >= LEAF_CLASSES || n > class_cap[cls])
+			if (!leaf || cls >= LEAF_CLASSES || n > class_cap[cls])
 				fail_msg("region %#llx: %u records in class %u",
 					 (unsigned long long)r, n, cls);
 			for (unsigned i = 1; i < n; i++)
