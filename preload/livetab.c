@@ -286,14 +286,16 @@ static unsigned class_for(unsigned n)
 	return lo;
 }
 
-/* The index of the first record at offset off or after, among n. It
- * starts where off would be if the blocks were spread evenly over the
- * region (they mostly are: then the answer is a record or two away, on
- * the same cache line) and falls back to halving. */
-static unsigned find(const struct record *leaf, unsigned n, uint64_t off)
+/* The index of the first record whose word is key or more, among n: for
+ * key = offset << OFF_SHIFT | 1, the block at that offset or the place
+ * for it (a live record's word is never 0, a dead one's always is). It
+ * starts where the block would be if the blocks were spread evenly over
+ * the region (they mostly are: then the answer is a record or two away,
+ * on the same cache line) and falls back to halving. */
+static unsigned find(const struct record *leaf, unsigned n, uint64_t key)
 {
-	uint64_t key = off << OFF_SHIFT;
-	unsigned i = (unsigned)((off * n) >> REGION_BITS), lo = 0, hi = n;
+	unsigned i = (unsigned)(((key >> OFF_SHIFT) * n) >> REGION_BITS), lo = 0,
+		 hi = n;
 	if (!n)
 		return 0;
 	if (leaf[i].word < key) {
@@ -317,10 +319,24 @@ static unsigned find(const struct record *leaf, unsigned n, uint64_t off)
 	return lo;
 }
 
+static inline uint64_t key_of(uint64_t off)
+{
+	return off << OFF_SHIFT | 1;
+}
+
+/* Whether index i (from find()) holds the block at offset off. */
 static inline int at(const struct record *leaf, unsigned n, unsigned i,
 		     uint64_t off)
 {
 	return i < n && leaf[i].word >> OFF_SHIFT == off;
+}
+
+/* Records freed in address order leave dead records (word 0) at the front
+ * of a leaf rather than moving the rest down one by one: the number of
+ * them, i.e. the index of the first live record. */
+static inline unsigned dead_front(const struct record *leaf, unsigned n)
+{
+	return n && !leaf[0].word ? find(leaf, n, 1) : 0;
 }
 
 /* ---- entry ids ------------------------------------------------------------ */
@@ -419,13 +435,13 @@ int ps_livetab_insert(const struct ps_live *rec)
 	struct shard *s = shard_of(p);
 	struct ps_live *dropped = NULL;
 	int rc = 0;
+	uint64_t key = key_of(off);
 	ps_lock_acquire(&s->lock);
 	uint64_t w = *slot;
 	struct record *leaf = word_leaf(w);
 	unsigned n = word_count(w), cls = word_class(w);
 	/* most blocks are allocated above the ones before them */
-	unsigned i = n && leaf[n - 1].word < off << OFF_SHIFT ?
-			     n : find(leaf, n, off);
+	unsigned i = n && leaf[n - 1].word < key ? n : find(leaf, n, key);
 	if (PS_UNLIKELY(at(leaf, n, i, off))) {
 		/* seen allocated twice: its free was missed */
 		if (leaf[i].word & ESCAPED)
@@ -433,8 +449,22 @@ int ps_livetab_insert(const struct ps_live *rec)
 		leaf[i] = r;
 		goto out;
 	}
+	if (i && !leaf[i - 1].word) {
+		/* just above the dead front: take the last dead slot */
+		leaf[i - 1] = r;
+		goto counted;
+	}
+	if (leaf && n == class_cap[cls]) {
+		unsigned dead = dead_front(leaf, n);
+		if (dead) {
+			/* full of live and dead: drop the dead */
+			memmove(leaf, leaf + dead, (n - dead) * sizeof *leaf);
+			n -= dead;
+			i -= dead;
+		}
+	}
 	if (!leaf || n == class_cap[cls]) {
-		/* the next class up: a copy of at most 4096 records */
+		/* a bigger class: a copy of at most 4096 records */
 		unsigned to = leaf ? cls + 1 : 0;
 		struct record *fresh = leaf_new(s, to);
 		if (!fresh) {
@@ -455,7 +485,9 @@ int ps_livetab_insert(const struct ps_live *rec)
 		move_records(&leaf[i + 1], &leaf[i], n - i);
 	}
 	leaf[i] = r;
-	*slot = make_word(leaf, n + 1, cls);
+	n++;
+counted:
+	*slot = make_word(leaf, n, cls);
 	s->blocks++;
 	if (ps_opt.sample_every > 1)
 		ps_sample_mark(p);
@@ -482,31 +514,43 @@ int ps_livetab_remove(uintptr_t p, struct ps_live *out)
 	uint64_t w = *slot;
 	struct record *leaf = word_leaf(w);
 	unsigned n = word_count(w), cls = word_class(w);
-	unsigned i = find(leaf, n, off);
+	unsigned i = find(leaf, n, key_of(off)), live;
 	if (!at(leaf, n, i, off)) {
 		ps_lock_release(&s->lock);
 		return 0;
 	}
 	struct record r = leaf[i];
-	n--;
+	if (!i || !leaf[i - 1].word) {
+		/* the first live record (freed in address order): it dies
+		 * where it is, or the leaf empties */
+		live = n - i - 1;
+		if (live)
+			leaf[i].word = 0;
+		else
+			n = 0;
+	} else {
+		move_records(&leaf[i], &leaf[i + 1], n - i - 1);
+		n--;
+		live = n; /* or fewer: counted below if it matters */
+	}
 	/* Half empty: down to a class with a quarter to spare (a quarter
 	 * more grows it again, half as many shrinks it). An empty leaf keeps
 	 * one record's room: a region where blocks come and go one at a time
 	 * (malloc, free, malloc...) makes no leaf each time. */
-	struct record *fresh = NULL;
-	unsigned to = cls && n <= class_cap[cls] / 2u ? class_for(n + n / 4 + 1) : cls;
-	if (to < cls) {
-		if ((fresh = leaf_new(s, to))) {
-			memcpy(fresh, leaf, i * sizeof *leaf);
-			memcpy(fresh + i, leaf + i + 1, (n - i) * sizeof *leaf);
+	if (cls && live <= class_cap[cls] / 2u) {
+		unsigned dead = dead_front(leaf, n);
+		live = n - dead;
+		unsigned to = class_for(live + live / 4 + 1);
+		struct record *fresh = to < cls ? leaf_new(s, to) : NULL;
+		if (fresh) {
+			memcpy(fresh, leaf + dead, live * sizeof *leaf);
 			leaf_drop(s, leaf, cls);
 			s->resizes++;
 			leaf = fresh;
 			cls = to;
+			n = live;
 		}
 	}
-	if (!fresh)
-		move_records(&leaf[i], &leaf[i + 1], n - i);
 	*slot = make_word(leaf, n, cls);
 	s->blocks--;
 	if (ps_opt.sample_every > 1)

@@ -93,16 +93,24 @@ static uint64_t check_table(void)
 			if (!w)
 				continue;
 			struct record *leaf = word_leaf(w);
-			unsigned n = word_count(w), cls = word_class(w);
+			unsigned n = word_count(w), cls = word_class(w), dead = 0;
 			if (!leaf || cls >= LEAF_CLASSES || n > class_cap[cls])
 				fail_msg("region %#llx: %u records in class %u",
 					 (unsigned long long)r, n, cls);
-			for (unsigned i = 1; i < n; i++)
-				if (leaf[i].word >> OFF_SHIFT <=
-				    leaf[i - 1].word >> OFF_SHIFT)
+			/* dead records (word 0) only in front, some live after */
+			while (dead < n && !leaf[dead].word)
+				dead++;
+			if (dead && dead == n)
+				fail_msg("region %#llx: %u records, all dead",
+					 (unsigned long long)r, n);
+			for (unsigned i = dead + 1; i < n; i++)
+				if (!leaf[i].word ||
+				    leaf[i].word >> OFF_SHIFT <=
+					    leaf[i - 1].word >> OFF_SHIFT)
 					fail_msg("region %#llx: records %u and %u "
 						 "out of order", (unsigned long long)r,
 						 i - 1, i);
+			n -= dead;
 			uintptr_t base = (uintptr_t)((window << NODE_BITS | r)
 						     << REGION_BITS);
 			unsigned sh = (unsigned)(shard_of(base) - shards);
@@ -257,6 +265,70 @@ static void test_model(void **state)
 	for (int k = 0; k < 3; k++)
 		assert_true(escapes[k] > 1000);
 	free(r);
+}
+
+/* One region, blocks freed in address order (they die in place at the
+ * front of the leaf), new ones put just above the dead (taking their
+ * slots), in the middle and on top until the leaf is full of live and
+ * dead (it drops the dead), then everything freed from the top down. */
+static void test_ordered_frees(void **state)
+{
+	(void)state;
+	setup_entries();
+	reset_table();
+	enum { SLOTS = REGION_SIZE / 8 };
+	static struct ps_live model[SLOTS];
+	static int in[SLOTS];
+	memset(in, 0, sizeof in);
+	uintptr_t base = 0x600000100000ull;
+	uint64_t clock = 5;
+	struct ps_live got;
+#define PUT(k)                                                                \
+	do {                                                                  \
+		model[k] = (struct ps_live){ .ptr = base + (k) * 8,           \
+					     .entry = &entries[1 + (k) % 900], \
+					     .size = (k) * 3 + 1,              \
+					     .birth_ticks = clock++ };         \
+		assert_int_equal(ps_livetab_insert(&model[k]), 0);            \
+		in[k] = 1;                                                    \
+	} while (0)
+#define TAKE(k)                                                               \
+	do {                                                                  \
+		assert_int_equal(ps_livetab_remove(base + (k) * 8, &got), 1); \
+		expect_record(&got, &model[k]);                               \
+		in[k] = 0;                                                    \
+	} while (0)
+	for (unsigned k = 0; k < SLOTS; k += 2)
+		PUT(k);
+	for (unsigned k = 0; k < 300; k += 2) {
+		TAKE(k);
+		if (k % 40 == 0)
+			check_table();
+	}
+	/* just above the dead, from the top of them down */
+	for (unsigned k = 299; k > 200; k -= 2)
+		PUT(k);
+	check_table();
+	/* everywhere else, until it is full of live and dead */
+	for (unsigned k = 1; k < SLOTS; k += 2)
+		if (!in[k])
+			PUT(k);
+	assert_int_equal(check_table(), SLOTS - 150 + 0);
+	for (unsigned k = 0; k < 300; k += 2)
+		PUT(k);
+	assert_int_equal(check_table(), SLOTS);
+	/* in order again, then from the top down */
+	for (unsigned k = 0; k < SLOTS / 2; k++)
+		TAKE(k);
+	check_table();
+	for (unsigned k = SLOTS; k-- > SLOTS / 2;)
+		TAKE(k);
+	assert_int_equal(check_table(), 0);
+	for (unsigned k = 0; k < SLOTS; k++)
+		assert_int_equal(ps_livetab_remove(base + k * 8, &got), 0);
+#undef PUT
+#undef TAKE
+	reset_table();
 }
 
 /* Far nodes: addresses above 2^47 in MAX_FAR windows of 512 MiB work;
@@ -419,6 +491,32 @@ static void test_concurrent(void **state)
 	reset_table();
 }
 
+/* Sampled (--sample N): each block recorded is marked in sample.c's
+ * filter once, however often its record is replaced, and unmarked once
+ * when it goes. */
+static void test_sampling_marks(void **state)
+{
+	(void)state;
+	setup_entries();
+	reset_table();
+	ps_opt.sample_every = 4;
+	marks = 0;
+	for (uint64_t i = 0; i < 1000; i++) {
+		struct ps_live l = concurrent_rec(i);
+		assert_int_equal(ps_livetab_insert(&l), 0);
+		assert_int_equal(ps_livetab_insert(&l), 0); /* replaced */
+	}
+	assert_int_equal(marks, 1000);
+	for (uint64_t i = 0; i < 1000; i += 2) {
+		struct ps_live got;
+		assert_int_equal(ps_livetab_remove(concurrent_rec(i).ptr, &got), 1);
+		assert_int_equal(ps_livetab_remove(concurrent_rec(i).ptr, &got), 0);
+	}
+	assert_int_equal(marks, 500);
+	ps_opt.sample_every = 1;
+	reset_table();
+}
+
 /* A fork child empties the table and starts over; the parent keeps its. */
 static void test_fork_child(void **state)
 {
@@ -457,8 +555,10 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_model),
+		cmocka_unit_test(test_ordered_frees),
 		cmocka_unit_test(test_far_limit),
 		cmocka_unit_test(test_concurrent),
+		cmocka_unit_test(test_sampling_marks),
 		cmocka_unit_test(test_fork_child),
 		cmocka_unit_test(test_bytes_per_block),
 	};
