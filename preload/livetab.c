@@ -20,8 +20,9 @@
  *   above 8 records, so a leaf being filled is 80-100% full. Growth copies
  *   one leaf (at most 4096 records): nothing ever rehashes the table, and
  *   no growth needs an old and a new table at once. A leaf shrinks when
- *   half empty, but once made it keeps room for one record (so malloc,
- *   free, malloc in one region makes no leaf each time). Blocks freed in
+ *   half empty; an empty one keeps room for one record (so malloc, free,
+ *   malloc in one region makes no leaf each time), up to EMPTY_KEPT per
+ *   shard (regions once used are not all used again). Blocks freed in
  *   address order die in place at the front of their leaf (a record of
  *   0) and new ones take those slots, so freeing in order moves nothing.
  * - The leaves of 2^17 regions (512 MiB) hang from one bottom node (an
@@ -63,6 +64,7 @@
 #define TOP_SIZE (1u << (NEAR_BITS - REGION_BITS - NODE_BITS))
 #define MAX_FAR 64   /* far nodes: 32 GiB of address space above 2^47 */
 #define CHUNK_BYTES (256u << 10) /* leaf memory is carved from these */
+#define EMPTY_KEPT 1024u /* per shard: 4 MiB in all, at most */
 
 /* A record's first word: offset (12) | escaped (1) | realloc steps (4) |
  * entry id (27) | size (20). Sorting it sorts by offset. The second word
@@ -105,6 +107,7 @@ struct shard {
 	uint64_t leaves;        /* leaves holding them */
 	uint64_t leaf_bytes;    /* their capacity, in bytes */
 	uint64_t resizes;       /* leaves moved to another class */
+	uint64_t empty_kept;    /* leaves kept with no block (EMPTY_KEPT) */
 	char *bump, *bump_end;  /* the chunk being carved */
 	void *chunks;           /* every chunk, for a fork child */
 	uint64_t chunk_bytes;
@@ -459,6 +462,7 @@ int ps_livetab_insert(const struct ps_live *rec)
 		leaf[i] = r;
 		goto out;
 	}
+	s->empty_kept -= leaf && !n;
 	if (i && !leaf[i - 1].word) {
 		/* just above the dead front: take the last dead slot */
 		leaf[i - 1] = r;
@@ -546,8 +550,14 @@ int ps_livetab_remove(uintptr_t p, struct ps_live *out)
 	/* Half empty: down to a class with a quarter to spare (a quarter
 	 * more grows it again, half as many shrinks it). An empty leaf keeps
 	 * one record's room: a region where blocks come and go one at a time
-	 * (malloc, free, malloc...) makes no leaf each time. */
-	if (cls && live <= class_cap[cls] / 2u) {
+	 * (malloc, free, malloc...) makes no leaf each time. But only so
+	 * many: regions once used are not all used again. */
+	if (!n && s->empty_kept >= EMPTY_KEPT) {
+		leaf_drop(s, leaf, cls);
+		s->leaves--;
+		leaf = NULL;
+		cls = 0;
+	} else if (cls && live <= class_cap[cls] / 2u) {
 		unsigned dead = dead_front(leaf, n);
 		live = n - dead;
 		unsigned to = class_for(live + live / 4 + 1);
@@ -561,7 +571,8 @@ int ps_livetab_remove(uintptr_t p, struct ps_live *out)
 			n = live;
 		}
 	}
-	*slot = make_word(leaf, n, cls);
+	s->empty_kept += leaf && !n;
+	*slot = leaf ? make_word(leaf, n, cls) : 0;
 	s->blocks--;
 	if (ps_opt.sample_every > 1)
 		ps_sample_unmark(p);

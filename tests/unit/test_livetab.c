@@ -83,7 +83,7 @@ static void reset_table(void)
 static uint64_t check_table(void)
 {
 	uint64_t blocks[NSHARDS] = { 0 }, leaves[NSHARDS] = { 0 },
-		 bytes[NSHARDS] = { 0 }, total = 0;
+		 bytes[NSHARDS] = { 0 }, empty[NSHARDS] = { 0 }, total = 0;
 	for (struct node_head *nd = nodes; nd; nd = nd->next) {
 		uint64_t *words = *nd->home;
 		assert_ptr_equal(words, nd->words);
@@ -116,13 +116,15 @@ static uint64_t check_table(void)
 			unsigned sh = (unsigned)(shard_of(base) - shards);
 			blocks[sh] += n;
 			leaves[sh]++;
+			empty[sh] += !n;
 			bytes[sh] += class_cap[cls] * sizeof(struct record);
 			total += n;
 		}
 	}
 	for (unsigned i = 0; i < NSHARDS; i++)
 		if (blocks[i] != shards[i].blocks || leaves[i] != shards[i].leaves ||
-		    bytes[i] != shards[i].leaf_bytes)
+		    bytes[i] != shards[i].leaf_bytes ||
+		    empty[i] != shards[i].empty_kept || empty[i] > EMPTY_KEPT)
 			fail_msg("shard %u: %llu blocks in %llu leaves of %llu B, "
 				 "it counts %llu in %llu of %llu B", i,
 				 (unsigned long long)blocks[i],
@@ -328,6 +330,30 @@ static void test_ordered_frees(void **state)
 		assert_int_equal(ps_livetab_remove(base + k * 8, &got), 0);
 #undef PUT
 #undef TAKE
+	reset_table();
+}
+
+/* A block allocated and freed in each of 600k regions: the regions keep
+ * an empty one-record leaf, up to EMPTY_KEPT per shard, and no more. */
+static void test_empty_leaves(void **state)
+{
+	(void)state;
+	setup_entries();
+	reset_table();
+	struct ps_live got;
+	for (uint64_t r = 0; r < 600000; r++) {
+		struct ps_live l = { .ptr = 0x200000000000ull + (r << REGION_BITS) +
+					    (r % 64) * 16,
+				     .entry = &entries[2], .size = 8 };
+		assert_int_equal(ps_livetab_insert(&l), 0);
+		assert_int_equal(ps_livetab_remove(l.ptr, &got), 1);
+	}
+	assert_int_equal(check_table(), 0);
+	struct ps_livetab_stats st;
+	ps_livetab_stats(&st);
+	assert_true(st.leaves <= NSHARDS * EMPTY_KEPT);
+	assert_true(st.leaves > NSHARDS * EMPTY_KEPT / 2);
+	assert_int_equal(st.leaf_bytes, st.leaves * sizeof(struct record));
 	reset_table();
 }
 
@@ -556,6 +582,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_model),
 		cmocka_unit_test(test_ordered_frees),
+		cmocka_unit_test(test_empty_leaves),
 		cmocka_unit_test(test_far_limit),
 		cmocka_unit_test(test_concurrent),
 		cmocka_unit_test(test_sampling_marks),
