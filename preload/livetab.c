@@ -84,9 +84,9 @@ struct record {
 	uint64_t word, birth;
 };
 
-/* A node word: leaf address / 8 (44 bits) | count (13) | class (6). 0: no
- * leaf (a region's leaf, once made, stays: at least 16 bytes). Read and
- * written under the region's shard lock. */
+/* A node word: leaf address / 8 (44 bits) | records (13, dead ones
+ * included) | class (6). 0: no leaf. Read and written under the region's
+ * shard lock. */
 #define WORD_COUNT_SHIFT 44
 #define WORD_CLASS_SHIFT 57
 #define WORD_COUNT_MASK ((1u << 13) - 1)
@@ -621,6 +621,7 @@ void ps_livetab_unlock_all(void)
 {
 	for (unsigned i = 0; i < NSHARDS; i++)
 		ps_lock_release(&shards[i].lock);
+	ps_lock_release(&node_lock);
 }
 
 void ps_livetab_reset_child(void)

@@ -408,7 +408,7 @@ int ps_livetab_insert(const struct ps_live *rec);
 int ps_livetab_remove(uintptr_t p, struct ps_live *out);
 struct ps_livetab_stats {
 	uint64_t blocks;      /* live now */
-	uint64_t leaves;      /* regions with a leaf (kept once made) */
+	uint64_t leaves;      /* regions with a leaf (some kept empty) */
 	uint64_t leaf_bytes;  /* the leaves' capacity */
 	uint64_t chunk_bytes; /* mapped for leaves (free and carved included) */
 	uint64_t resizes;     /* leaves moved to another class */

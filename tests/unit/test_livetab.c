@@ -543,7 +543,8 @@ static void test_sampling_marks(void **state)
 	reset_table();
 }
 
-/* A fork child empties the table and starts over; the parent keeps its. */
+/* A fork child empties the table and starts over; the parent keeps its,
+ * and goes on (new nodes included) through fork after fork. */
 static void test_fork_child(void **state)
 {
 	(void)state;
@@ -553,32 +554,39 @@ static void test_fork_child(void **state)
 		struct ps_live l = concurrent_rec(i);
 		assert_int_equal(ps_livetab_insert(&l), 0);
 	}
-	ps_livetab_lock_all();
-	pid_t pid = fork();
-	if (pid == 0) {
-		ps_arena_reset_child();
-		ps_livetab_reset_child();
-		for (int i = 0; i < NENTRIES; i++)
-			entries[i].live_id = 0;
-		struct ps_live got;
-		int bad = ps_livetab_remove(concurrent_rec(5).ptr, &got) != 0;
-		for (uint64_t i = 0; i < 50000; i++) {
-			struct ps_live l = concurrent_rec(i + 7);
-			bad |= ps_livetab_insert(&l) != 0;
+	for (int round = 0; round < 3; round++) {
+		ps_livetab_lock_all();
+		pid_t pid = fork();
+		if (pid == 0) {
+			ps_arena_reset_child();
+			ps_livetab_reset_child();
+			for (int i = 0; i < NENTRIES; i++)
+				entries[i].live_id = 0;
+			struct ps_live got;
+			int bad = ps_livetab_remove(concurrent_rec(5).ptr, &got) != 0;
+			for (uint64_t i = 0; i < 50000; i++) {
+				struct ps_live l = concurrent_rec(i + 7);
+				bad |= ps_livetab_insert(&l) != 0;
+			}
+			bad |= check_table() != 50000;
+			_exit(bad);
 		}
-		bad |= check_table() != 50000;
-		_exit(bad);
+		ps_livetab_unlock_all();
+		int status;
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+		/* a block in a window with no node yet: the parent makes one */
+		struct ps_live l = { .ptr = 0x310000000000ull + ((uint64_t)round << 32),
+				     .entry = &entries[4], .size = 1 };
+		assert_int_equal(ps_livetab_insert(&l), 0);
+		assert_int_equal(check_table(), 100001 + (unsigned)round);
 	}
-	ps_livetab_unlock_all();
-	int status;
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	assert_int_equal(check_table(), 100000);
 	reset_table();
 }
 
 int main(void)
 {
+	alarm(120); /* a lock left held would hang the test, not fail it */
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_model),
 		cmocka_unit_test(test_ordered_frees),
