@@ -202,7 +202,7 @@ static inline uint64_t *node_word(uintptr_t p, int create)
 	uint64_t *words;
 	if (PS_LIKELY(window < TOP_SIZE) &&
 	    PS_LIKELY(words = __atomic_load_n(&top[window], __ATOMIC_ACQUIRE)))
-		return &words[((uint64_t)p >> REGION_BITS) & (NODE_REGIONS - 1)];
+		return &words[(uint64_t)p >> REGION_BITS & (NODE_REGIONS - 1)];
 	return node_word_slow(p, create);
 }
 
@@ -252,7 +252,7 @@ static inline uint64_t make_word(struct record *leaf, unsigned count,
 	       (uint64_t)cls << WORD_CLASS_SHIFT;
 }
 
-/* ---- leaf memory (under the shard lock) ----------------------------------- */
+/* ---- leaf memory (under the shard lock) ---------------------------------- */
 
 static struct record *leaf_alloc(struct shard *s, unsigned cls)
 {
@@ -305,10 +305,11 @@ static unsigned class_for(unsigned n)
  * starts where the block would be if the blocks were spread evenly over
  * the region (they mostly are: then the answer is a record or two away,
  * on the same cache line) and falls back to halving. */
-static unsigned find(const struct record *leaf, unsigned n, uint64_t key)
+static inline unsigned find(const struct record *leaf, unsigned n,
+			    uint64_t key)
 {
-	unsigned i = (unsigned)(((key >> OFF_SHIFT) * n) >> REGION_BITS), lo = 0,
-		 hi = n;
+	unsigned i = (unsigned)((key >> OFF_SHIFT) * n >> REGION_BITS);
+	unsigned lo = 0, hi = n;
 	if (!n)
 		return 0;
 	if (leaf[i].word < key) {
@@ -352,7 +353,7 @@ static inline unsigned dead_front(const struct record *leaf, unsigned n)
 	return n && !leaf[0].word ? find(leaf, n, 1) : 0;
 }
 
-/* ---- entry ids ------------------------------------------------------------ */
+/* ---- entry ids ----------------------------------------------------------- */
 
 /* id -> entry, written once per entry (by the thread that inserts its
  * first block) and read without a lock; 0 is no entry. */
@@ -378,12 +379,15 @@ static uint32_t entry_id(ps_entry *e)
 	ps_entry ***slot = NULL;
 	if (id < PS_LIVETAB_ID_LIMIT)
 		slot = &id_chunks[id >> ID_CHUNK_BITS];
-	ps_entry **chunk = slot ? __atomic_load_n(slot, __ATOMIC_ACQUIRE) : NULL;
+	ps_entry **chunk = NULL;
+	if (slot)
+		chunk = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
 	if (slot && !chunk) {
 		ps_entry **fresh = ps_arena_alloc(ID_CHUNK * sizeof *fresh);
-		if (fresh && !__atomic_compare_exchange_n(slot, &chunk, fresh, 0,
-							  __ATOMIC_ACQ_REL,
-							  __ATOMIC_ACQUIRE))
+		if (fresh &&
+		    !__atomic_compare_exchange_n(slot, &chunk, fresh, 0,
+						 __ATOMIC_ACQ_REL,
+						 __ATOMIC_ACQUIRE))
 			ps_arena_free(fresh, ID_CHUNK * sizeof *fresh);
 		else
 			chunk = fresh;
@@ -402,7 +406,7 @@ static uint32_t entry_id(ps_entry *e)
 	return got != UINT32_MAX ? got : 0;
 }
 
-/* ---- the table ------------------------------------------------------------ */
+/* ---- the table ----------------------------------------------------------- */
 
 /* A leaf of class cls for one region, counted in the shard's bytes; NULL
  * when out of memory. */

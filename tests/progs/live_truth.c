@@ -96,7 +96,7 @@ static void free_shuffled(struct block *b, size_t n, unsigned keep_one_in,
 	free(order);
 }
 
-/* ---- hold ------------------------------------------------------------------ */
+/* ---- hold ---------------------------------------------------------------- */
 
 #define SMALL 400000
 #define HUGE 60
@@ -215,7 +215,7 @@ static void scenario_hold(void)
 	/* sb stays: a third of its blocks are live at exit */
 }
 
-/* ---- handoff ----------------------------------------------------------------- */
+/* ---- handoff ------------------------------------------------------------- */
 
 #define MESSAGES 2000000
 #define RING 4096
@@ -278,7 +278,7 @@ static void scenario_handoff(void)
 	print_site(&made);
 }
 
-/* ---- lifetimes ------------------------------------------------------------------ */
+/* ---- lifetimes ----------------------------------------------------------- */
 
 static double now_ns(void)
 {

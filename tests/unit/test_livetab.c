@@ -29,7 +29,7 @@
 
 #include <cmocka.h>
 
-/* ---- stubs ------------------------------------------------------------- */
+/* ---- stubs --------------------------------------------------------------- */
 
 struct ps_options ps_opt = { .sample_every = 1 };
 uint8_t *ps_sample_filter;
@@ -45,7 +45,7 @@ void ps_sample_unmark(uintptr_t p)
 	PS_ADD(&marks, -1);
 }
 
-/* ---- helpers ----------------------------------------------------------- */
+/* ---- helpers ------------------------------------------------------------- */
 
 #define NENTRIES 1500 /* ids past 1000 take the escape path */
 static ps_entry *entries;
@@ -174,7 +174,7 @@ static uintptr_t make_ptr(uint64_t i, unsigned kind)
 	}
 }
 
-/* ---- tests -------------------------------------------------------------- */
+/* ---- tests --------------------------------------------------------------- */
 
 static void test_model(void **state)
 {
