@@ -406,6 +406,17 @@ static uint32_t entry_id(ps_entry *e)
 	return got != UINT32_MAX ? got : 0;
 }
 
+int ps_livetab_entry_moved(ps_entry *from, ps_entry *to)
+{
+	uint32_t id = __atomic_load_n(&from->live_id, __ATOMIC_ACQUIRE);
+	if (!id || id == UINT32_MAX)
+		return -ENOENT;
+	ps_entry **chunk = __atomic_load_n(&id_chunks[id >> ID_CHUNK_BITS],
+					   __ATOMIC_ACQUIRE);
+	__atomic_store_n(&chunk[id & (ID_CHUNK - 1)], to, __ATOMIC_RELEASE);
+	return 0;
+}
+
 /* ---- the table ----------------------------------------------------------- */
 
 /* A leaf of class cls for one region, counted in the shard's bytes; NULL
@@ -441,7 +452,8 @@ int ps_livetab_insert(const struct ps_live *rec)
 		if (!escape)
 			return -ENOMEM;
 		*escape = *rec;
-		r.word = off << OFF_SHIFT | ESCAPED;
+		/* the id too, if any: ps_livetab_entry_moved() redirects it */
+		r.word = off << OFF_SHIFT | ESCAPED | (uint64_t)id << ID_SHIFT;
 		r.birth = (uintptr_t)escape;
 	}
 	uint64_t *slot = node_word(p, 1);
@@ -581,15 +593,17 @@ int ps_livetab_remove(uintptr_t p, struct ps_live *out)
 	if (ps_opt.sample_every > 1)
 		ps_sample_unmark(p);
 	ps_lock_release(&s->lock);
+	uint32_t id = (uint32_t)(r.word >> ID_SHIFT) & ((1u << ID_BITS) - 1);
 	if (r.word & ESCAPED) {
 		struct ps_live *e = (struct ps_live *)(uintptr_t)r.birth;
 		*out = *e;
 		ps_arena_free(e, sizeof *e);
+		if (id)
+			out->entry = entry_of(id);
 		return 1;
 	}
 	out->ptr = p;
-	out->entry = entry_of((uint32_t)(r.word >> ID_SHIFT) &
-			      ((1u << ID_BITS) - 1));
+	out->entry = entry_of(id);
 	out->size = r.word & (SIZE_LIMIT - 1);
 	out->chain_steps = r.word >> CHAIN_SHIFT & (CHAIN_LIMIT - 1);
 	out->birth_ticks = r.birth;

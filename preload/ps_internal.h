@@ -406,6 +406,13 @@ int ps_livetab_insert(const struct ps_live *rec);
 /* Removes p, copying its record to out; returns 1 if found, else 0.
  * Thread-safe. */
 int ps_livetab_remove(uintptr_t p, struct ps_live *out);
+/* From now on the live blocks of entry `from` come back as `to`'s (for
+ * folding a finished thread's entries into others). Returns 0, or
+ * -ENOENT when `from` never had a block recorded by id (then none is
+ * redirected; ids run out after 2^27 entries). Lock-free; a free running
+ * at the same moment may still get `from`, so its memory must outlive
+ * such frees. */
+int ps_livetab_entry_moved(ps_entry *from, ps_entry *to);
 struct ps_livetab_stats {
 	uint64_t blocks;      /* live now */
 	uint64_t leaves;      /* regions with a leaf (some kept empty) */

@@ -543,6 +543,42 @@ static void test_sampling_marks(void **state)
 	reset_table();
 }
 
+/* Folding an entry into another: its blocks, inline or escaped, come back
+ * as the other's; an entry past the id limit cannot be redirected. */
+static void test_entry_moved(void **state)
+{
+	(void)state;
+	setup_entries();
+	reset_table();
+	ps_entry *from = &entries[7], *to = &entries[8];
+	struct ps_live got, l[4] = {
+		{ .ptr = 0x400000001000ull, .entry = from, .size = 10 },
+		{ .ptr = 0x400000001010ull, .entry = from, .size = SIZE_LIMIT },
+		{ .ptr = 0x400000001020ull, .entry = from, .chain_steps = 99 },
+		{ .ptr = 0x400000001030ull, .entry = to, .size = 3 },
+	};
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(ps_livetab_insert(&l[i]), 0);
+	assert_int_equal(ps_livetab_entry_moved(from, to), 0);
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(ps_livetab_remove(l[i].ptr, &got), 1);
+		assert_ptr_equal(got.entry, to);
+		assert_int_equal(got.size, l[i].size);
+	}
+	/* ids ran out: the record keeps its entry, which stays */
+	ps_entry *late = NULL;
+	for (int i = 0; i < NENTRIES && !late; i++) {
+		struct ps_live x = { .ptr = 0x400000002000ull + (uint64_t)i * 16,
+				     .entry = &entries[i] };
+		assert_int_equal(ps_livetab_insert(&x), 0);
+		if (entries[i].live_id == UINT32_MAX)
+			late = &entries[i];
+	}
+	assert_non_null(late);
+	assert_int_equal(ps_livetab_entry_moved(late, to), -ENOENT);
+	reset_table();
+}
+
 /* A fork child empties the table and starts over; the parent keeps its,
  * and goes on (new nodes included) through fork after fork. */
 static void test_fork_child(void **state)
@@ -594,6 +630,7 @@ int main(void)
 		cmocka_unit_test(test_far_limit),
 		cmocka_unit_test(test_concurrent),
 		cmocka_unit_test(test_sampling_marks),
+		cmocka_unit_test(test_entry_moved),
 		cmocka_unit_test(test_fork_child),
 		cmocka_unit_test(test_bytes_per_block),
 	};
