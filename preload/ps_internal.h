@@ -285,6 +285,7 @@ typedef struct ps_entry {
 	ps_stack *stack;
 	ps_thread *thread;
 	uint32_t touched;           /* set on change; the writer clears it */
+	uint32_t live_id;           /* livetab.c's id for it, 0 before use */
 	/* own */
 	uint64_t allocs, alloc_bytes;
 	uint64_t size_min, size_max;
@@ -389,6 +390,8 @@ static inline int ps_sample_maybe(uintptr_t p)
 void ps_sample_reset_child(void);
 
 /* ---- livetab.c --------------------------------------------------------- */
+/* A live block, as given to the table and given back, exactly (the table
+ * keeps it in 16 bytes: livetab.c). */
 struct ps_live {
 	uintptr_t ptr;
 	ps_entry *entry;
@@ -396,10 +399,30 @@ struct ps_live {
 	uint64_t birth_ticks;
 	uint64_t chain_steps; /* realloc growth steps in this object's history */
 };
-/* Records a live block. Returns 0, or -ENOMEM. Thread-safe (sharded). */
+/* Records a live block (replacing any record of the same address). Returns
+ * 0, or -ENOMEM. Thread-safe (sharded locks); rec->entry must be an entry
+ * whose memory stays (its id is given on first use). */
 int ps_livetab_insert(const struct ps_live *rec);
-/* Removes p, copying its record to out; returns 1 if found, else 0. */
+/* Removes p, copying its record to out; returns 1 if found, else 0.
+ * Thread-safe. */
 int ps_livetab_remove(uintptr_t p, struct ps_live *out);
+/* From now on the live blocks of entry `from` come back as `to`'s (for
+ * folding a finished thread's entries into others). Returns 0, or
+ * -ENOENT when `from` never had a block recorded by id (then none is
+ * redirected; ids run out after 2^27 entries). Lock-free; a free running
+ * at the same moment may still get `from`, so its memory must outlive
+ * such frees. */
+int ps_livetab_entry_moved(ps_entry *from, ps_entry *to);
+struct ps_livetab_stats {
+	uint64_t blocks;      /* live now */
+	uint64_t leaves;      /* regions with a leaf (some kept empty) */
+	uint64_t leaf_bytes;  /* the leaves' capacity */
+	uint64_t chunk_bytes; /* mapped for leaves (free and carved included) */
+	uint64_t resizes;     /* leaves moved to another class */
+	uint64_t nodes;       /* bottom nodes (1 MiB of address space each) */
+};
+/* Sums the shards' counters (takes each shard's lock in turn). */
+void ps_livetab_stats(struct ps_livetab_stats *out);
 void ps_livetab_lock_all(void);
 void ps_livetab_unlock_all(void);
 void ps_livetab_reset_child(void);

@@ -13,10 +13,11 @@ TEST_PROGS := $(TB)/planted $(TB)/longnames $(TB)/dtor_exit $(TB)/exact $(TB)/cx
 	$(TB)/exitpaths $(TB)/dlclose_self $(TB)/unshare_user $(TB)/early_ctor $(TB)/growing \
 	$(TB)/deepbind $(TB)/deepbind_lib.so $(TB)/late_frees $(TB)/forks \
 	$(TB)/alloc_family $(TB)/jemalloc_api $(TB)/static_hello $(TB)/dropper \
-	$(TB)/secure_dlopen $(TB)/bad_names $(TB)/gen_profiles \
+	$(TB)/secure_dlopen $(TB)/bad_names $(TB)/gen_profiles $(TB)/live_truth \
 	$(TB)/plugin.so
-UNIT_TESTS := $(TB)/test_format $(TB)/test_reader $(TB)/test_wrappers $(TB)/test_ranking $(TB)/test_model $(TB)/test_json $(TB)/test_units
-INTEGRATION_TESTS := $(TB)/test_exact $(TB)/test_truth
+UNIT_TESTS := $(TB)/test_format $(TB)/test_reader $(TB)/test_wrappers $(TB)/test_ranking $(TB)/test_model $(TB)/test_json $(TB)/test_units \
+	$(TB)/test_livetab
+INTEGRATION_TESTS := $(TB)/test_exact $(TB)/test_truth $(TB)/test_live_truth
 
 $(TB)/%: tests/progs/%.c $(B)/.deps-build
 	$(Q)mkdir -p $(TB)
@@ -65,6 +66,14 @@ $(TB)/plugin.so: tests/progs/plugin.c
 $(TB)/harness.o: tests/harness.c $(B)/.deps-build
 	$(Q)mkdir -p $(TB)
 	$(Q)$(CC) $(ALL_CFLAGS) $(ANALYZER_CFLAGS) -Itests -c $< -o $@
+
+# the live-pointer table on its own: the test includes its source (and the
+# arena's) to look inside, and stubs the rest of the preload
+$(TB)/test_livetab: tests/unit/test_livetab.c preload/livetab.c preload/arena.c \
+		$(wildcard preload/*.h) $(B)/.deps-build
+	$(Q)mkdir -p $(TB)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(ALL_CFLAGS) -Ipreload $< -o $@ -lcmocka -lpthread
 
 $(TB)/test_%: tests/unit/test_%.c $(B)/libanalyzer.a $(TB)/harness.o
 	@echo "  CC      $<"
