@@ -137,7 +137,7 @@ test-build: $(UNWIND_DIFF_PROGS)
 # reader to check what was written. Default visibility: the harness calls
 # the modules directly.
 TSAN_SAN := -fsanitize=thread -fno-omit-frame-pointer
-# -Wno-tsan: stacks.c's fence for kernels without membarrier, which TSan
+# -Wno-tsan: capture.c's and threads.c's fences for kernels without membarrier, which TSan
 # does not model (fork, which that protocol serves, is not exercised here)
 TSAN_CFLAGS := -O1 -g $(TSAN_SAN) $(WARN) -Wno-tsan -std=gnu11 -Iinclude \
 	-Ipreload
