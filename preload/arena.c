@@ -1,7 +1,7 @@
 /* arena.c - the preload's own memory. Small and medium blocks are carved
  * from 1 MiB mmap'd chunks by a bump pointer, in size classes that waste
  * at most a quarter of a block (8-byte steps up to 256 bytes, then four
- * classes per power of two up to 16 KiB), with one free list per class so
+ * classes per power of two up to 4 KiB), with one free list per class so
  * that what the tables give back is used again. Larger blocks (hash
  * tables, big arrays) get mappings of their own and are unmapped when
  * freed, so memory released by a shrinking or retired table goes back to
@@ -16,8 +16,8 @@
 
 #define CHUNK_SIZE (1u << 20)
 #define SMALL_MAX 256u              /* 8-byte classes up to here */
-#define MEDIUM_MAX (16u << 10)      /* larger blocks: their own mapping */
-#define NCLASSES (32 + 4 * 6)       /* 8..256, then 320..16 KiB */
+#define MEDIUM_MAX (4u << 10)       /* larger blocks: their own mapping */
+#define NCLASSES (32 + 4 * 4)       /* 8..256, then 320..4 KiB */
 
 struct chunk {
 	struct chunk *next;

@@ -609,7 +609,11 @@ struct ps_thread {
 				     * 0 while the record is free */
 	pid_t tid;
 	pthread_t pthread;
-	ps_ptrtable *entries;       /* the owner adds; the writer walks */
+	/* the owner adds; the writer walks. In shards by the low bits of
+	 * the key (the table uses the others), so that growing one holds
+	 * two copies of a sixteenth */
+#define PS_ENTRY_SHARDS 16
+	ps_ptrtable *entries[PS_ENTRY_SHARDS];
 	/* nodes.c */
 	ps_ptrtable *node_table, *nodeset_table; /* owner-only */
 	ps_node *nodes;             /* append-only list for the writer */
@@ -635,10 +639,10 @@ ps_thread *ps_thread_register(void);
 /* t's entry for the stack of this identity, or NULL. Owner-only. */
 static inline ps_entry *ps_thread_entry_find(ps_thread *t, ps_stack_hash h)
 {
-	ps_ptrtable *tab = t->entries;
+	uint64_t key = ps_stack_key(h.lo, (uint16_t)h.hi);
+	ps_ptrtable *tab = t->entries[key & (PS_ENTRY_SHARDS - 1)];
 	if (PS_UNLIKELY(!tab))
 		return NULL;
-	uint64_t key = ps_stack_key(h.lo, (uint16_t)h.hi);
 	for (uint32_t i = ps_ptrtable_home(tab, key);;) {
 		uint64_t v = tab->slot[i];
 		if (!v)

@@ -189,8 +189,8 @@ ps_entry *ps_thread_entry_add(ps_thread *t, uint32_t stack_id, ps_nodeset *ns)
 	e->thread_index = t->index;
 	e->nodeset = ns;
 	e->size_min32 = PS_ENTRY_WIDE; /* none yet */
-	if (ps_ptrtable_add(&t->entries, ps_stack_key_of(ps_stack_at(stack_id)),
-			    e, entry_hash, 1)) {
+	uint64_t key = ps_stack_key_of(ps_stack_at(stack_id));
+	if (ps_ptrtable_add(&t->entries[key & (PS_ENTRY_SHARDS - 1)], key, e, entry_hash, 1)) {
 		ps_arena_free(e, sizeof *e);
 		return NULL;
 	}
@@ -461,19 +461,21 @@ static void recycle(ps_thread *t)
  * nodes to waiting, and frees its table. */
 static void retire(ps_thread *t)
 {
-	ps_ptrtable *tab = t->entries;
-	for (uint32_t i = 0; tab && i < tab->cap; i++) {
-		ps_entry *e = PS_PTRTABLE_PTR(tab->slot[i]);
-		if (!e)
-			continue;
-		/* its node peaks are final (only the owner raised them):
-		 * later frees need not reach the nodes */
-		__atomic_store_n(&e->nodeset, NULL, __ATOMIC_RELEASE);
-		if (vec_push(entry_dead(e) ? &waiting : &kept, e))
-			vec_push(&kept, e); /* never lose an entry */
+	for (int k = 0; k < PS_ENTRY_SHARDS; k++) {
+		ps_ptrtable *tab = t->entries[k];
+		for (uint32_t i = 0; tab && i < tab->cap; i++) {
+			ps_entry *e = PS_PTRTABLE_PTR(tab->slot[i]);
+			if (!e)
+				continue;
+			/* its node peaks are final (only the owner raised
+			 * them): later frees need not reach the nodes */
+			__atomic_store_n(&e->nodeset, NULL, __ATOMIC_RELEASE);
+			if (vec_push(entry_dead(e) ? &waiting : &kept, e))
+				vec_push(&kept, e); /* never lose an entry */
+		}
+		t->entries[k] = NULL;
+		ps_ptrtable_free(tab);
 	}
-	t->entries = NULL;
-	ps_ptrtable_free(tab);
 	ps_node_bundle b = ps_nodes_take(t);
 	size_t n0 = waiting_nodes.n;
 	if ((b.nodes || b.nodesets) &&

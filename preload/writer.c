@@ -877,12 +877,15 @@ static void encode_entries(void)
 	entries_begin();
 	ps_ptrtables_walk_begin();
 	for (ps_thread *t = ps_threads_newest(); t; t = t->next_all) {
-		ps_ptrtable *tab = __atomic_load_n(&t->entries, __ATOMIC_ACQUIRE);
-		for (uint32_t i = 0; tab && i < tab->cap; i++) {
-			ps_entry *e = PS_PTRTABLE_PTR(
-				__atomic_load_n(&tab->slot[i], __ATOMIC_ACQUIRE));
-			if (e)
-				encode_if_touched(e, NULL);
+		for (int k = 0; k < PS_ENTRY_SHARDS; k++) {
+			ps_ptrtable *tab = __atomic_load_n(&t->entries[k],
+							   __ATOMIC_ACQUIRE);
+			for (uint32_t i = 0; tab && i < tab->cap; i++) {
+				ps_entry *e = PS_PTRTABLE_PTR(__atomic_load_n(
+					&tab->slot[i], __ATOMIC_ACQUIRE));
+				if (e)
+					encode_if_touched(e, NULL);
+			}
 		}
 	}
 	ps_ptrtables_walk_end();
