@@ -511,6 +511,25 @@ void ps_threads_retire_end(int written)
 	if (waiting.n + waiting_nodes.n != before ||
 	    (waiting.n + waiting_nodes.n && !have_capture))
 		capture_releasers();
+	if (have_capture && !captured.n) {
+		/* No thread was counting a free: nothing can reach what
+		 * waits. What changed since the batch was encoded (a free
+		 * that finished meanwhile) waits for the next one. */
+		n = 0;
+		for (size_t i = 0; i < waiting.n; i++) {
+			ps_entry *e = waiting.v[i];
+			if (__atomic_load_n(&e->stack_touched, __ATOMIC_ACQUIRE) &
+			    PS_ENTRY_TOUCHED)
+				waiting.v[n++] = e;
+			else
+				entry_free(e);
+		}
+		waiting.n = n;
+		for (size_t i = 0; i + 1 < waiting_nodes.n; i += 2)
+			ps_node_bundle_free((ps_node_bundle){ waiting_nodes.v[i],
+							      waiting_nodes.v[i + 1] });
+		waiting_nodes.n = 0;
+	}
 }
 
 void ps_threads_lock(void)

@@ -10,7 +10,7 @@ export POOLSCOUT_BUILD=$B
 passed=0
 failed=0
 failures=
-suites=${TESTS:-"unit_format unit_reader unit_wrappers unit_ranking unit_model unit_json exact truth golden cli views exports demo_scenarios real_programs real_world unwind_diff stress exit_paths robust fuzz_smoke asan tsan preload_asan browser"}
+suites=${TESTS:-"unit_format unit_reader unit_wrappers unit_ranking unit_model unit_json exact truth golden cli views exports demo_scenarios real_programs real_world unwind_diff stress scale exit_paths robust fuzz_smoke asan tsan preload_asan browser"}
 
 run_suite() {
 	name=$1
@@ -46,6 +46,7 @@ for s in $suites; do
 	real_world) run_suite $s sh tests/integration/real_world.sh ;;
 	unwind_diff) run_suite $s sh tests/integration/unwind_diff.sh ;;
 	stress) run_suite $s sh tests/integration/stress.sh ;;
+	scale) run_suite $s sh tests/integration/scale.sh ;;
 	exit_paths) run_suite $s sh tests/integration/exit_paths.sh ;;
 	robust) run_suite $s sh tests/integration/robust.sh ;;
 	fuzz_smoke) run_suite $s sh tests/fuzz/run.sh ;;

@@ -13,8 +13,8 @@ TEST_PROGS := $(TB)/planted $(TB)/exact $(TB)/cxx_objects $(TB)/stress $(TB)/man
 	$(TB)/exitpaths $(TB)/dlclose_self $(TB)/unshare_user $(TB)/early_ctor $(TB)/growing \
 	$(TB)/deepbind $(TB)/deepbind_lib.so $(TB)/late_frees $(TB)/forks \
 	$(TB)/alloc_family $(TB)/jemalloc_api $(TB)/static_hello $(TB)/dropper \
-	$(TB)/secure_dlopen $(TB)/bad_names \
-	$(TB)/plugin.so
+	$(TB)/secure_dlopen $(TB)/bad_names $(TB)/thread_churn \
+	$(TB)/distinct_stacks $(TB)/short_threads $(TB)/plugin.so
 UNIT_TESTS := $(TB)/test_format $(TB)/test_reader $(TB)/test_wrappers $(TB)/test_ranking $(TB)/test_model $(TB)/test_json
 INTEGRATION_TESTS := $(TB)/test_exact $(TB)/test_truth
 
@@ -27,6 +27,13 @@ $(TB)/%: tests/progs/%.cpp $(B)/.deps-build
 	$(Q)mkdir -p $(TB)
 	@echo "  CXX     $<"
 	$(Q)$(CXX) $(PROG_CFLAGS) -std=gnu++17 $< -o $@
+
+# the bench's workloads of distinct stacks and short-lived threads, for the
+# scale suite (tests/integration/scale.sh)
+$(TB)/distinct_stacks $(TB)/short_threads: $(TB)/%: bench/%.c $(B)/.deps-build
+	$(Q)mkdir -p $(TB)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(PROG_CFLAGS) $< -o $@
 
 # early_ctor links early_lib.so, so the loader runs its constructor first
 $(TB)/early_lib.so: tests/progs/early_lib.c
