@@ -67,6 +67,9 @@ enum ps_end_reason {
 /* Per-entry field presence bits in a snapshot entry (PS_REC_SNAPSHOT). */
 #define PS_ENT_HAS_HIST 0x1u     /* size and lifetime histograms follow */
 #define PS_ENT_HAS_REALLOC 0x2u  /* realloc growth fields follow */
+/* More bits of an ENTRIES record's entry (v3, docs/format.md). */
+#define PS_ENT_V3_ONE_SIZE 0x4u  /* every request one size: bytes implied */
+#define PS_ENT_V3_XFREES 0x8u    /* cross-thread frees follow */
 
 /* Largest encoded size of one varint. */
 #define PS_VARINT_MAX 10

@@ -769,7 +769,13 @@ static void put_hist(const uint64_t *hist)
 	}
 }
 
-static void encode_entry(const ps_entry *e)
+/* Where the previous entry of the open ENTRIES record left off: entries
+ * are written as differences from it (docs/format.md). */
+struct entry_ctx {
+	uint64_t thread, stack, first_alloc;
+};
+
+static void encode_entry(const ps_entry *e, struct entry_ctx *x)
 {
 	/* Read frees before allocations (a block is counted allocated, with
 	 * a release store, before any thread can free it), so every snapshot
@@ -790,32 +796,61 @@ static void encode_entry(const ps_entry *e)
 	ps_entry_more *m = __atomic_load_n(&e->more, __ATOMIC_ACQUIRE);
 	uint64_t grows = m ? PS_LOAD(&m->realloc_grows) : 0;
 	uint64_t chains = m ? PS_LOAD(&m->chains_ended) : 0;
-	uint64_t flags = PS_ENT_HAS_HIST |
-			 (grows || chains ? PS_ENT_HAS_REALLOC : 0);
 	uint64_t size_min = ps_entry_size_min(e);
+	uint64_t size_max = ps_entry_size_max(e);
+	/* one size for every counted request: the bytes follow from the
+	 * counts, exactly (the reader multiplies) */
+	int one_size = allocs && size_min == size_max;
+	uint64_t flags = PS_ENT_HAS_HIST |
+			 (grows || chains ? PS_ENT_HAS_REALLOC : 0) |
+			 (one_size ? PS_ENT_V3_ONE_SIZE : 0) |
+			 (xfrees ? PS_ENT_V3_XFREES : 0);
+	uint32_t stack = ps_entry_stack_id(e);
 
-	put_varint(e->thread_index);
-	put_varint(ps_entry_stack_id(e));
+	put_varint(zigzag((int64_t)(e->thread_index - x->thread)));
+	put_varint(zigzag((int64_t)(stack - x->stack)));
+	x->thread = e->thread_index;
+	x->stack = stack;
 	put_varint(flags);
 	put_varint(allocs);
-	put_varint(alloc_bytes);
 	put_varint(frees);
-	put_varint(free_bytes);
-	put_varint(xfrees);
-	put_varint(xfree_bytes);
-	put_varint(size_min == UINT64_MAX ? 0 : size_min);
-	put_varint(ps_entry_size_max(e));
-	put_varint(peak_live);
-	put_varint(peak_bytes);
-	put_varint(allocs ? rel_ticks(PS_LOAD(&e->first_alloc_ticks)) : 0);
-	put_varint(allocs ? rel_ticks(PS_LOAD(&e->last_alloc_ticks)) : 0);
-	put_varint(frees ? rel_ticks(PS_LOAD(&e->last_free_ticks)) : 0);
-	uint64_t size[PS_HIST_BUCKETS] = { 0 }, life[PS_HIST_BUCKETS] = { 0 };
-	ps_entry_hist_read(e, PS_HIST_SIZE, allocs, size);
-	ps_entry_hist_read(e, PS_HIST_OWN_LIFE, 0, life);
-	ps_entry_hist_read(e, PS_HIST_X_LIFE, 0, life);
-	put_hist(size);
-	put_hist(life);
+	if (xfrees)
+		put_varint(xfrees);
+	if (one_size) {
+		put_varint(size_min);
+	} else {
+		put_varint(alloc_bytes);
+		put_varint(free_bytes);
+		if (xfrees)
+			put_varint(xfree_bytes);
+		put_varint(size_min == UINT64_MAX ? 0 : size_min);
+		put_varint(size_max);
+	}
+	put_varint(allocs - peak_live);
+	if (!one_size)
+		put_varint(peak_bytes);
+	uint64_t last_alloc = 0;
+	if (allocs) {
+		uint64_t first = rel_ticks(PS_LOAD(&e->first_alloc_ticks));
+		last_alloc = rel_ticks(PS_LOAD(&e->last_alloc_ticks));
+		if (last_alloc < first)
+			last_alloc = first;
+		put_varint(zigzag((int64_t)(first - x->first_alloc)));
+		put_varint(last_alloc - first);
+		x->first_alloc = first;
+	}
+	if (frees)
+		put_varint(zigzag((int64_t)(rel_ticks(PS_LOAD(&e->last_free_ticks)) -
+					    last_alloc)));
+	uint64_t hist[PS_HIST_BUCKETS] = { 0 };
+	if (!one_size) {
+		ps_entry_hist_read(e, PS_HIST_SIZE, allocs, hist);
+		put_hist(hist);
+		memset(hist, 0, sizeof hist);
+	}
+	ps_entry_hist_read(e, PS_HIST_OWN_LIFE, 0, hist);
+	ps_entry_hist_read(e, PS_HIST_X_LIFE, 0, hist);
+	put_hist(hist);
 	if (flags & PS_ENT_HAS_REALLOC) {
 		put_varint(grows);
 		put_varint(chains);
@@ -825,9 +860,11 @@ static void encode_entry(const ps_entry *e)
 	}
 }
 
-/* The open ENTRIES record: where it starts, its count's slot, its count. */
+/* The open ENTRIES record: where it starts, its count's slot, its count,
+ * and the entry its next one is written against. */
 static size_t entries_at, entries_slot;
 static uint64_t entries_n;
+static struct entry_ctx entries_ctx;
 #define ENTRIES_SPLIT (64u << 10) /* raw bytes per ENTRIES record */
 
 static void entries_begin(void)
@@ -835,6 +872,7 @@ static void entries_begin(void)
 	entries_at = record_begin(PS_REC_ENTRIES);
 	entries_slot = put_count_slot();
 	entries_n = 0;
+	memset(&entries_ctx, 0, sizeof entries_ctx);
 }
 
 static void entries_end(void)
@@ -847,34 +885,83 @@ static void entries_end(void)
 	record_end(entries_at);
 }
 
-/* Encodes e if it changed since the last snapshot. An entry of a stack or
- * thread this batch has not declared (interned since) waits for the next
- * batch. */
-static void encode_if_touched(ps_entry *e, void *arg)
+/* The entries that changed since the last snapshot, collected and sorted
+ * by (thread, stack) so that each is written as small differences from
+ * the one before. mmap'd; freed after a large snapshot. */
+struct touched {
+	uint64_t key; /* thread index << 32 | stack id */
+	ps_entry *e;
+};
+static struct touched *touched;
+static size_t ntouched, touched_cap;
+static int touched_failed;
+
+static void touched_add(ps_entry *e, void *arg)
 {
 	(void)arg;
-	if (ps_entry_stack_id(e) > stacks_written ||
-	    e->thread_index > threads_declared)
+	/* an entry of a stack or thread this batch has not declared
+	 * (interned since) waits for the next batch */
+	uint32_t stack = ps_entry_stack_id(e);
+	if (stack > stacks_written || e->thread_index > threads_declared)
 		return;
-	uint32_t v = __atomic_exchange_n(&e->stack_touched, ps_entry_stack_id(e),
-					 __ATOMIC_ACQ_REL);
+	if (ntouched == touched_cap) {
+		size_t cap = touched_cap ? touched_cap * 2 : 4096;
+		void *p = touched
+			? mremap(touched, touched_cap * sizeof *touched,
+				 cap * sizeof *touched, MREMAP_MAYMOVE)
+			: mmap(NULL, cap * sizeof *touched, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED) {
+			/* left marked: the next snapshot takes it */
+			touched_failed = 1;
+			return;
+		}
+		touched = p;
+		touched_cap = cap;
+	}
+	uint32_t v = __atomic_exchange_n(&e->stack_touched, stack, __ATOMIC_ACQ_REL);
 	if (!(v & PS_ENTRY_TOUCHED))
 		return;
-	encode_entry(e);
-	entries_n++;
-	/* records of a bounded size: the buffers stay small however many
-	 * entries changed */
-	if (buf_len - entries_at > ENTRIES_SPLIT) {
-		entries_end();
-		entries_begin();
+	touched[ntouched].key = (uint64_t)e->thread_index << 32 | stack;
+	touched[ntouched++].e = e;
+}
+
+/* Sorts touched[0..n) by key, in place (a heapsort: qsort may call
+ * malloc). */
+static void sort_touched(struct touched *v, size_t n)
+{
+	for (size_t end = n, start = n / 2; end > 1;) {
+		if (start > 0) {
+			start--;
+		} else {
+			end--;
+			struct touched t = v[0];
+			v[0] = v[end];
+			v[end] = t;
+		}
+		for (size_t root = start;;) {
+			size_t child = 2 * root + 1;
+			if (child >= end)
+				break;
+			if (child + 1 < end && v[child + 1].key > v[child].key)
+				child++;
+			if (v[root].key >= v[child].key)
+				break;
+			struct touched t = v[root];
+			v[root] = v[child];
+			v[child] = t;
+			root = child;
+		}
 	}
 }
 
-/* The entries touched since the last snapshot, after its SNAPSHOT record:
- * the live threads', then those ended threads left (threads.c). */
+/* The entries touched since the last snapshot, after its SNAPSHOT record,
+ * in ENTRIES records of a bounded size: the live threads', then those
+ * ended threads left (threads.c). */
 static void encode_entries(void)
 {
-	entries_begin();
+	ntouched = 0;
+	touched_failed = 0;
 	ps_ptrtables_walk_begin();
 	for (ps_thread *t = ps_threads_newest(); t; t = t->next_all) {
 		for (int k = 0; k < PS_ENTRY_SHARDS; k++) {
@@ -884,13 +971,28 @@ static void encode_entries(void)
 				ps_entry *e = PS_PTRTABLE_PTR(__atomic_load_n(
 					&tab->slot[i], __ATOMIC_ACQUIRE));
 				if (e)
-					encode_if_touched(e, NULL);
+					touched_add(e, NULL);
 			}
 		}
 	}
 	ps_ptrtables_walk_end();
-	ps_threads_for_each_retired(encode_if_touched, NULL);
+	ps_threads_for_each_retired(touched_add, NULL);
+	sort_touched(touched, ntouched);
+	entries_begin();
+	for (size_t i = 0; i < ntouched; i++) {
+		encode_entry(touched[i].e, &entries_ctx);
+		entries_n++;
+		if (buf_len - entries_at > ENTRIES_SPLIT) {
+			entries_end();
+			entries_begin();
+		}
+	}
 	entries_end();
+	if (touched_cap > 4096) {
+		munmap(touched, touched_cap * sizeof *touched);
+		touched = NULL;
+		touched_cap = 0;
+	}
 }
 
 static void encode_snapshot(uint64_t now_mono)

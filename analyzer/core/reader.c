@@ -604,53 +604,30 @@ static void add_step(pf_entry *e, uint32_t snap, const pf_entry *n)
 	};
 }
 
-static void read_entry(struct cur *c, pf_file *f, uint32_t snap)
+/* The thread and stack an entry names, checked: NULL when not declared
+ * (the error set). */
+static pf_thread *entry_owner(struct cur *c, pf_file *f, const uint8_t *at,
+			      uint32_t ti, uint32_t si)
 {
-	const uint8_t *at = c->p;
-	uint32_t ti = (uint32_t)get(c, "thread index");
-	uint32_t si = (uint32_t)get(c, "stack id");
-	if (c->failed)
-		return;
 	pf_thread *t = thread_at(f, ti);
 	if (!t) {
 		fail(c, at, "expected a thread declared before, found index %u", ti);
-		return;
+		return NULL;
 	}
 	if (!si || si >= f->nstacks || !f->stacks[si]) {
 		fail(c, at, "expected a stack declared before, found id %u", si);
-		return;
+		return NULL;
 	}
-	pf_entry n;
-	memset(&n, 0, sizeof n);
-	uint64_t flags = get(c, "entry flags");
-	n.allocs = get(c, "allocations");
-	n.alloc_bytes = get(c, "allocated bytes");
-	n.frees = get(c, "frees");
-	n.free_bytes = get(c, "freed bytes");
-	n.xfrees = get(c, "cross-thread frees");
-	n.xfree_bytes = get(c, "cross-thread freed bytes");
-	n.size_min = get(c, "smallest size");
-	n.size_max = get(c, "largest size");
-	n.peak_live = get(c, "peak live");
-	if (c->version >= 2) {
-		n.peak_bytes = get(c, "peak live bytes");
-		n.first_alloc_ticks = get(c, "first allocation time");
-		n.last_alloc_ticks = get(c, "latest allocation time");
-		n.last_free_ticks = get(c, "latest free time");
-	}
-	if (flags & PS_ENT_HAS_HIST) {
-		read_hist(c, n.size_hist, "size histogram length");
-		read_hist(c, n.life_hist, "lifetime histogram length");
-	}
-	if (flags & PS_ENT_HAS_REALLOC) {
-		n.realloc_grows = get(c, "realloc growth count");
-		n.chains_ended = get(c, "realloc chains ended");
-		n.chain_steps_sum = get(c, "realloc steps sum");
-		n.chain_steps_max = get(c, "realloc steps max");
-		n.chain_final_size_max = get(c, "realloc final size");
-	}
-	if (c->failed)
-		return;
+	return t;
+}
+
+/* Checks the entry n of thread t (index ti), stack si, read at `at`, and
+ * makes it the latest of (ti, si): the counts must add up and never go
+ * down. */
+static void merge_entry(struct cur *c, pf_file *f, uint32_t snap,
+			const uint8_t *at, pf_thread *t, uint32_t ti,
+			uint32_t si, pf_entry n)
+{
 	if (n.xfrees > n.frees || n.frees > n.allocs ||
 	    n.xfree_bytes > n.free_bytes || n.free_bytes > n.alloc_bytes ||
 	    n.peak_live > n.allocs || n.peak_bytes > n.alloc_bytes ||
@@ -691,6 +668,167 @@ static void read_entry(struct cur *c, pf_file *f, uint32_t snap)
 	n.nsteps = e->nsteps;
 	n.capsteps = e->capsteps;
 	*e = n;
+}
+
+
+static void read_entry(struct cur *c, pf_file *f, uint32_t snap)
+{
+	const uint8_t *at = c->p;
+	uint32_t ti = (uint32_t)get(c, "thread index");
+	uint32_t si = (uint32_t)get(c, "stack id");
+	if (c->failed)
+		return;
+	pf_thread *t = entry_owner(c, f, at, ti, si);
+	if (!t)
+		return;
+	pf_entry n;
+	memset(&n, 0, sizeof n);
+	uint64_t flags = get(c, "entry flags");
+	n.allocs = get(c, "allocations");
+	n.alloc_bytes = get(c, "allocated bytes");
+	n.frees = get(c, "frees");
+	n.free_bytes = get(c, "freed bytes");
+	n.xfrees = get(c, "cross-thread frees");
+	n.xfree_bytes = get(c, "cross-thread freed bytes");
+	n.size_min = get(c, "smallest size");
+	n.size_max = get(c, "largest size");
+	n.peak_live = get(c, "peak live");
+	if (c->version >= 2) {
+		n.peak_bytes = get(c, "peak live bytes");
+		n.first_alloc_ticks = get(c, "first allocation time");
+		n.last_alloc_ticks = get(c, "latest allocation time");
+		n.last_free_ticks = get(c, "latest free time");
+	}
+	if (flags & PS_ENT_HAS_HIST) {
+		read_hist(c, n.size_hist, "size histogram length");
+		read_hist(c, n.life_hist, "lifetime histogram length");
+	}
+	if (flags & PS_ENT_HAS_REALLOC) {
+		n.realloc_grows = get(c, "realloc growth count");
+		n.chains_ended = get(c, "realloc chains ended");
+		n.chain_steps_sum = get(c, "realloc steps sum");
+		n.chain_steps_max = get(c, "realloc steps max");
+		n.chain_final_size_max = get(c, "realloc final size");
+	}
+	if (!c->failed)
+		merge_entry(c, f, snap, at, t, ti, si, n);
+}
+
+/* Where the previous entry of an ENTRIES record left off (its entries
+ * are written as differences from it). */
+struct entry_ctx {
+	uint64_t thread, stack, first_alloc;
+};
+
+static uint64_t add_signed(uint64_t base, int64_t d)
+{
+	return base + (uint64_t)d;
+}
+
+/* An entry of an ENTRIES record (v3): see docs/format.md. */
+static void read_entry_v3(struct cur *c, pf_file *f, uint32_t snap,
+			  struct entry_ctx *x)
+{
+	const uint8_t *at = c->p;
+	uint64_t ti = add_signed(x->thread, unzigzag(get(c, "thread index")));
+	uint64_t si = add_signed(x->stack, unzigzag(get(c, "stack id")));
+	if (c->failed)
+		return;
+	x->thread = ti;
+	x->stack = si;
+	if (ti > UINT32_MAX || si > UINT32_MAX) {
+		fail(c, at, "expected a thread index and a stack id of 32 bits");
+		return;
+	}
+	pf_thread *t = entry_owner(c, f, at, (uint32_t)ti, (uint32_t)si);
+	if (!t)
+		return;
+	pf_entry n;
+	memset(&n, 0, sizeof n);
+	uint64_t flags = get(c, "entry flags");
+	n.allocs = get(c, "allocations");
+	n.frees = get(c, "frees");
+	if (flags & PS_ENT_V3_XFREES)
+		n.xfrees = get(c, "cross-thread frees");
+	if (flags & PS_ENT_V3_ONE_SIZE) {
+		/* every block of one size: the bytes follow from the counts
+		 * (which must add up before they are multiplied) */
+		uint64_t size = get(c, "size");
+		if (!c->failed && (n.xfrees > n.frees || n.frees > n.allocs ||
+				   (size && n.allocs > UINT64_MAX / size))) {
+			fail(c, at, "expected counts that add up (cross-thread "
+				    "frees <= frees <= allocations) for thread %llu "
+				    "stack %llu", (unsigned long long)ti,
+			     (unsigned long long)si);
+			return;
+		}
+		n.size_min = n.size_max = size;
+		n.alloc_bytes = n.allocs * size;
+		n.free_bytes = n.frees * size;
+		n.xfree_bytes = n.xfrees * size;
+	} else {
+		n.alloc_bytes = get(c, "allocated bytes");
+		n.free_bytes = get(c, "freed bytes");
+		if (flags & PS_ENT_V3_XFREES)
+			n.xfree_bytes = get(c, "cross-thread freed bytes");
+		n.size_min = get(c, "smallest size");
+		n.size_max = get(c, "largest size");
+	}
+	const uint8_t *gap_at = c->p;
+	uint64_t gap = get(c, "allocations beyond the peak");
+	if (!c->failed && gap > n.allocs) {
+		fail(c, gap_at, "expected the allocations beyond the peak to be "
+				"at most the allocations");
+		return;
+	}
+	n.peak_live = n.allocs - gap;
+	if (flags & PS_ENT_V3_ONE_SIZE)
+		n.peak_bytes = n.peak_live * n.size_min;
+	else
+		n.peak_bytes = get(c, "peak live bytes");
+	if (n.allocs) {
+		n.first_alloc_ticks = add_signed(x->first_alloc,
+						 unzigzag(get(c, "first allocation time")));
+		x->first_alloc = n.first_alloc_ticks;
+		uint64_t span = get(c, "latest allocation time");
+		n.last_alloc_ticks = n.first_alloc_ticks + span;
+		if (!c->failed && (!n.first_alloc_ticks ||
+				   n.last_alloc_ticks < n.first_alloc_ticks)) {
+			fail(c, at, "expected allocation and free times that match "
+				    "the counts (first <= latest, set once counted) "
+				    "for thread %llu stack %llu",
+			     (unsigned long long)ti, (unsigned long long)si);
+			return;
+		}
+	}
+	if (n.frees) {
+		n.last_free_ticks = add_signed(n.last_alloc_ticks,
+					       unzigzag(get(c, "latest free time")));
+		if (!c->failed && !n.last_free_ticks) {
+			fail(c, at, "expected allocation and free times that match "
+				    "the counts (first <= latest, set once counted) "
+				    "for thread %llu stack %llu",
+			     (unsigned long long)ti, (unsigned long long)si);
+			return;
+		}
+	}
+	if (flags & PS_ENT_V3_ONE_SIZE) {
+		if (n.allocs)
+			n.size_hist[ps_hist_bucket(n.size_min)] = n.allocs;
+	} else if (flags & PS_ENT_HAS_HIST) {
+		read_hist(c, n.size_hist, "size histogram length");
+	}
+	if (flags & PS_ENT_HAS_HIST)
+		read_hist(c, n.life_hist, "lifetime histogram length");
+	if (flags & PS_ENT_HAS_REALLOC) {
+		n.realloc_grows = get(c, "realloc growth count");
+		n.chains_ended = get(c, "realloc chains ended");
+		n.chain_steps_sum = get(c, "realloc steps sum");
+		n.chain_steps_max = get(c, "realloc steps max");
+		n.chain_final_size_max = get(c, "realloc final size");
+	}
+	if (!c->failed)
+		merge_entry(c, f, snap, at, t, (uint32_t)ti, (uint32_t)si, n);
 }
 
 /* Bounds a count read from the record by the bytes that could encode it. */
@@ -825,16 +963,18 @@ static void read_snapshot(struct cur *c, pf_file *f)
 	}
 }
 
-/* ENTRIES (v3): more entries of the latest snapshot. */
+/* ENTRIES (v3): more entries of the latest snapshot, each written as
+ * differences from the one before. */
 static void read_entries(struct cur *c, pf_file *f)
 {
 	if (!f->nsnaps) {
 		fail(c, c->p, "expected a SNAPSHOT record before its entries");
 		return;
 	}
-	uint64_t n = get_count(c, "entry count", 14);
+	struct entry_ctx x = { 0, 0, 0 };
+	uint64_t n = get_count(c, "entry count", 7);
 	for (uint64_t i = 0; i < n && !c->failed; i++)
-		read_entry(c, f, (uint32_t)(f->nsnaps - 1));
+		read_entry_v3(c, f, (uint32_t)(f->nsnaps - 1), &x);
 }
 
 static void read_end(struct cur *c, pf_file *f)

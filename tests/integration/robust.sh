@@ -75,10 +75,10 @@ expect "RLIMIT_FSIZE: the profile stays under the limit" '[ "$(stat -c %s "$f")"
 expect "RLIMIT_FSIZE: the profile reads" '"$PS" info "$f" >/dev/null 2>&1'
 d=$WORK/fsize2
 mkdir -p "$d"
-count=$(cd "$d" && timeout 60 prlimit --fsize=400000 env LD_PRELOAD="$LIB" \
+count=$(cd "$d" && timeout 60 prlimit --fsize=100000 env LD_PRELOAD="$LIB" \
 	POOLSCOUT_INTERVAL_MS=10 "$T/growing" 1000 2>/dev/null)
 n=$(cum_allocs "$d" main)
-expect "RLIMIT_FSIZE 400 KB: the snapshots that fit read, counts never above the program's ($n <= $count)" \
+expect "RLIMIT_FSIZE 100 KB: the snapshots that fit read, counts never above the program's ($n <= $count)" \
 	'[ "$n" -gt 0 ] && [ "$n" -le "$count" ]'
 
 mnt=$WORK/small-disk

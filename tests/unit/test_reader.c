@@ -148,13 +148,13 @@ static size_t make_profile(uint64_t allocs2, uint64_t frees2, int with_end)
 	}
 	end();
 	if (v3) {
+		/* the same entry as differences: one size (64), so no bytes */
 		begin(PS_REC_ENTRIES);
 		v(1);
-		v(1); v(1); v(PS_ENT_HAS_HIST); v(10); v(640); v(4); v(256); v(0);
-		v(0); v(64); v(64); v(6);
-		v(384); v(1001); v(90001); v(80001);
-		v(1); v(6); v(10);
-		v(1); v(10); v(4);
+		v(zz(1)); v(zz(1)); v(PS_ENT_HAS_HIST | PS_ENT_V3_ONE_SIZE);
+		v(10); v(4); v(64); v(10 - 6);
+		v(zz(1001)); v(90001 - 1001); v(zz(80001 - 90001));
+		v(1); v(10); v(4); /* life hist: bucket 10 */
 		end();
 	}
 	size_t last = flen;
@@ -171,9 +171,25 @@ static size_t make_profile(uint64_t allocs2, uint64_t frees2, int with_end)
 		/* two ENTRIES records, one entry each */
 		begin(PS_REC_ENTRIES);
 		v(1);
+		v(zz(1)); v(zz(1));
+		v(PS_ENT_HAS_HIST | PS_ENT_V3_ONE_SIZE | PS_ENT_V3_XFREES);
+		v(allocs2); v(frees2); v(1); v(64);
+		v(allocs2 >= 8 ? allocs2 - 8 : allocs2);
+		v(zz(1001)); v(190001 - 1001);
+		if (frees2)
+			v(zz(195001 - 190001));
+		v(1); v(10); v(frees2);
+		end();
+		begin(PS_REC_ENTRIES);
+		v(1);
+		/* stack 2: 5 live, never freed, no histograms */
+		v(zz(1)); v(zz(2)); v(PS_ENT_V3_ONE_SIZE);
+		v(5); v(0); v(100); v(5);
+		v(zz(1001)); v(0);
 	} else {
 		v(2);
 	}
+	if (!v3) {
 	v(1); v(1); v(PS_ENT_HAS_HIST); v(allocs2); v(allocs2 * 64); v(frees2);
 	v(frees2 * 64); v(1); v(64); v(64); v(64); v(8);
 	if (v2) {
@@ -181,23 +197,17 @@ static size_t make_profile(uint64_t allocs2, uint64_t frees2, int with_end)
 	}
 	v(1); v(6); v(allocs2);
 	v(1); v(10); v(frees2);
-	if (v3) {
-		end();
-		begin(PS_REC_ENTRIES);
-		v(1);
-	}
 	v(1); v(2); v(0); v(5); v(500); v(0); v(0); v(0); v(0); v(100); v(100);
 	v(0);
 	if (v2) {
 		v(0); v(1001); v(1001); v(0); /* 5 live: never freed */
 	}
-	if (!v3) {
-		v(1); v(1); v(8);
-		v(1); v(1); v(3); v(2);
-		if (v2) {
-			v(1); v(1); v(0x401234); v(8); v(512);
-			v(0);
-		}
+	v(1); v(1); v(8);
+	v(1); v(1); v(3); v(2);
+	if (v2) {
+		v(1); v(1); v(0x401234); v(8); v(512);
+		v(0);
+	}
 	}
 	end();
 	if (with_end) {
@@ -216,7 +226,8 @@ static void test_valid(void **state)
 	char err[512];
 	make_profile(20, 12, 1);
 	pf_file *f = pf_read_mem("t.pscout", file, flen, err, sizeof err);
-	assert_non_null(f);
+	if (!f)
+		fail_msg("%s", err);
 	assert_true(f->complete);
 	assert_int_equal(f->pid, 4242);
 	assert_int_equal(f->argc, 2);
@@ -358,6 +369,29 @@ static void half_a_record(void)
 	flen -= 3; /* its crc cut: the deflated record holds part of one */
 }
 
+/* One frame, one stack, one thread, a snapshot, and an ENTRIES record
+ * whose one entry claims a peak below zero (4 allocations past 3). */
+static void peak_below_zero(void)
+{
+	begin(PS_REC_FRAMES);
+	v(1); v(1); v(1); v(zz(0x1000));
+	end();
+	begin(PS_REC_STACKS);
+	v(1); v(1); v(zz(1)); v(0); v(0); v(1);
+	end();
+	begin(PS_REC_THREAD);
+	v(1); v(7); s("main"); v(0); v(0); v(0);
+	end();
+	begin(PS_REC_SNAPSHOT);
+	v(1); v(1000); v(1000000000); v(0); v(0); v(0); v(0); v(0); v(0);
+	end();
+	begin(PS_REC_ENTRIES);
+	v(1);
+	v(zz(1)); v(zz(1)); v(PS_ENT_V3_ONE_SIZE); v(3); v(0); v(8); v(4);
+	v(zz(100)); v(0);
+	end();
+}
+
 static void deep_enough(void)
 {
 	begin(PS_REC_FRAMES);
@@ -391,6 +425,7 @@ static void test_version3_records(void **state)
 		{ entries_first, "expected a SNAPSHOT record before its entries" },
 		{ process_inside, "other than DEFLATE inside a deflated record, found 1" },
 		{ half_a_record, "expected the deflated record to hold whole records" },
+		{ peak_below_zero, "expected the allocations beyond the peak to be at most" },
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
 		assert_null(read_v3(bad[i].body, err, sizeof err));
