@@ -39,7 +39,7 @@ levels=18
 n=$((1 << levels))
 plain=$(peak_kib "" "$T/distinct_stacks" $levels 24)
 best=
-for round in 1 2; do
+for _ in 1 2; do
 	kib=$(peak_kib "$WORK/stacks" "$T/distinct_stacks" $levels 24)
 	case $kib in *[!0-9]*|'') continue ;; esac
 	[ -z "$best" ] || [ "$kib" -lt "$best" ] && best=$kib
