@@ -696,14 +696,15 @@ void ps_thread_copy_identity(ps_thread *t, char name[16], uint32_t *index,
  * is still counting a free in it. The snapshot then encodes every entry
  * ps_threads_for_each_retired() gives besides the live threads' tables;
  * after its batch is written, ps_threads_retire_end() frees what was
- * free to go, and retires the threads marked gone: entries with blocks
+ * free to go, and retires the threads marked gone whose THREAD record is
+ * written (index up to declared, nothing changed since): entries with blocks
  * still live are kept (their frees still count), the others and the
  * threads' node tables wait for the next snapshots, and the record is
  * used again for a new thread. */
 void ps_threads_retire_begin(void);
 void ps_threads_for_each_retired(void (*fn)(ps_entry *e, void *arg),
 				 void *arg);
-void ps_threads_retire_end(int written);
+void ps_threads_retire_end(int written, uint32_t declared);
 /* Entries kept for blocks of retired threads, and entries waiting to be
  * freed (for tests and the bench: what retired threads still hold). */
 void ps_threads_retired_counts(uint64_t *kept, uint64_t *waiting);

@@ -485,7 +485,7 @@ static void retire(ps_thread *t)
 	recycle(t);
 }
 
-void ps_threads_retire_end(int written)
+void ps_threads_retire_end(int written, uint32_t declared)
 {
 	if (!written)
 		return; /* nothing retired may be forgotten unwritten */
@@ -497,9 +497,14 @@ void ps_threads_retire_end(int written)
 						      safe_nodes.v[i + 1] });
 	safe_nodes.n = 0;
 	size_t before = waiting.n + waiting_nodes.n;
-	for (ps_thread *t = ps_threads_newest(); t; t = t->next_all)
-		if (t->gone && __atomic_load_n(&t->index, __ATOMIC_ACQUIRE))
+	/* a thread whose THREAD record is not written yet (its index came
+	 * out of turn, or it changed) waits: its entries waited too */
+	for (ps_thread *t = ps_threads_newest(); t; t = t->next_all) {
+		uint32_t index = __atomic_load_n(&t->index, __ATOMIC_ACQUIRE);
+		if (t->gone && index && index <= declared &&
+		    !__atomic_load_n(&t->info_dirty, __ATOMIC_ACQUIRE))
 			retire(t);
+	}
 	/* kept entries whose last block went since */
 	size_t n = 0;
 	for (size_t i = 0; i < kept.n; i++) {

@@ -1143,7 +1143,8 @@ static void snapshot_locked(int end_reason)
 		 * batches could refer to what it declared */
 		stop_writing("out of memory");
 	}
-	ps_threads_retire_end(!batch_lost && !buf_failed && !write_stopped);
+	ps_threads_retire_end(!batch_lost && !buf_failed && !write_stopped,
+			      threads_declared);
 }
 
 void ps_writer_snapshot(int end_reason)
