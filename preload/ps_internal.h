@@ -575,6 +575,15 @@ static inline void ps_entry_hist_add(ps_entry *e, unsigned kind,
 			return;
 		}
 	}
+	ps_entry_more *m = ps_entry_more_of(e);
+	uint64_t *h = m ? __atomic_load_n(&m->hist[kind], __ATOMIC_ACQUIRE) : NULL;
+	if (PS_LIKELY(h != NULL)) {
+		if (own)
+			PS_STORE(&h[bucket], PS_LOAD(&h[bucket]) + 1);
+		else
+			PS_ADD(&h[bucket], 1);
+		return;
+	}
 	ps_entry_hist_spill(e, kind, bucket, own);
 }
 /* The owner counts a request of size bytes in the size histogram, before

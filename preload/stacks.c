@@ -32,16 +32,19 @@ static inline uint64_t fmix64(uint64_t h)
 
 ps_stack_hash ps_stack_hash_of(const uintptr_t *ips, int depth)
 {
-	/* two independent lanes, one multiply per frame each */
+	/* One multiply per frame; a feeds its high bits back, so no bit of
+	 * any address is lost. b sums a's states: two stacks whose final a
+	 * collides are unlikely to have had the same states all along, so
+	 * the 16 bits of hi it gives add to the identity. */
 	uint64_t a = 0x9e3779b97f4a7c15ull ^ (uint64_t)depth;
-	uint64_t b = 0xc2b2ae3d27d4eb4full + (uint64_t)depth;
+	uint64_t b = 0xc2b2ae3d27d4eb4full;
 	for (int i = 0; i < depth; i++) {
 		a = (a ^ ips[i]) * 0x100000001b3ull + (a >> 29);
-		b = ((b + ips[i]) << 23 | (b + ips[i]) >> 41) * 0x9fb21c651e98df25ull;
+		b += a;
 	}
 	ps_stack_hash h;
 	h.lo = fmix64(a);
-	h.hi = fmix64(b ^ (h.lo >> 7));
+	h.hi = fmix64(b);
 	return h;
 }
 
