@@ -416,9 +416,10 @@ void ps_threads_retire_begin(void)
 		move_all(&safe_nodes, &waiting_nodes);
 		have_capture = 0;
 	}
+	ps_thread *main_t = __atomic_load_n(&main_thread, __ATOMIC_ACQUIRE);
 	for (ps_thread *t = ps_threads_newest(); t; t = t->next_all) {
 		if (!__atomic_load_n(&t->index, __ATOMIC_ACQUIRE) || t->gone ||
-		    t == main_thread ||
+		    t == main_t ||
 		    !__atomic_load_n(&t->end_ns, __ATOMIC_ACQUIRE))
 			continue;
 		/* After its key destructor a thread may still free (other
