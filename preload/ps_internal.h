@@ -192,7 +192,7 @@ void ps_capture_init(void);
 void ps_capture_reset_child(void);
 
 /* ---- stacks.c ------------------------------------------------------------ */
-#define PS_STACK_ID_MAX 0x7fffffffu
+#define PS_STACK_ID_MAX ((1u << 28) - 1) /* the stack table's ids */
 /* A stack's identity: a hash of its return addresses, all 64 bits of lo
  * and 15 of hi (ps_stack_key). Threads find their entries by it alone
  * (one thread would need some 2^39 distinct stacks before two of them

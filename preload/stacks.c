@@ -60,10 +60,13 @@ ps_stack_hash ps_stack_hash_of(const uintptr_t *ips, int depth)
 #define MAX_CHUNKS (1u << (32 - CHUNK_BITS))
 
 /* A frame: one return address (interned: an index into the address
- * chunks) below a parent frame (0: outermost). */
+ * chunks) below a parent frame (0: outermost); the two side by side, so
+ * that a look-up that finds a candidate reads one cache line. */
+struct frame {
+	uint32_t parent, ip;
+};
 struct frame_chunk {
-	uint32_t parent[CHUNK];
-	uint32_t ip[CHUNK];
+	struct frame f[CHUNK];
 };
 
 static struct frame_chunk *frame_chunks[MAX_CHUNKS];
@@ -77,8 +80,12 @@ static uint32_t frame_count, ip_count, stack_count;
  * full, into a new array) briefly holds two copies of a 64th of the
  * index, not of all of it. Within a shard, probes are linear from a home
  * slot. The ids' keys live in the chunks above; hash_id recomputes an
- * id's hash when a shard grows. */
+ * id's hash when a shard grows. A slot holds the id (28 bits: ids stop
+ * at 2^28 - 1) and 4 more bits of its hash, so that most slots a probe
+ * passes are told apart without reading the id's key. */
 #define SHARDS 64
+#define ID_BITS 28
+#define ID_MASK ((1u << ID_BITS) - 1)
 struct shard {
 	uint32_t *slot;
 	uint32_t cap, used;
@@ -103,6 +110,18 @@ static inline uint32_t next_slot(const struct shard *x, uint32_t i)
 	return ++i == x->cap ? 0 : i;
 }
 
+/* The bits of hash a slot keeps beside the id, in place. */
+static inline uint32_t slot_tag(uint64_t hash)
+{
+	return (uint32_t)(hash >> 48 & 0xf) << ID_BITS;
+}
+
+/* Whether slot value v may hold an id of this hash; the id, if so. */
+static inline uint32_t slot_id(uint32_t v, uint32_t tag)
+{
+	return (v & ~ID_MASK) == tag ? v & ID_MASK : 0;
+}
+
 /* Makes room for one more id in shard x; 0 or -1 when out of memory. */
 static int index_reserve(struct shard *x, uint64_t (*hash_id)(uint32_t))
 {
@@ -116,13 +135,13 @@ static int index_reserve(struct shard *x, uint64_t (*hash_id)(uint32_t))
 	if (!n.slot)
 		return -1;
 	for (uint32_t i = 0; i < x->cap; i++) {
-		uint32_t id = x->slot[i];
-		if (!id)
+		uint32_t v = x->slot[i];
+		if (!v)
 			continue;
-		uint32_t j = home(&n, hash_id(id));
+		uint32_t j = home(&n, hash_id(v & ID_MASK));
 		while (n.slot[j])
 			j = next_slot(&n, j);
-		n.slot[j] = id;
+		n.slot[j] = v;
 	}
 	if (x->slot)
 		ps_arena_free(x->slot, (size_t)x->cap * sizeof(uint32_t));
@@ -136,7 +155,7 @@ static void index_put(struct shard *x, uint64_t hash, uint32_t id)
 	uint32_t i = home(x, hash);
 	while (x->slot[i])
 		i = next_slot(x, i);
-	x->slot[i] = id;
+	x->slot[i] = slot_tag(hash) | id;
 	x->used++;
 }
 
@@ -176,7 +195,7 @@ static uint64_t frame_hash(uint32_t parent, uint32_t ip)
 static uint64_t frame_hash_id(uint32_t id)
 {
 	struct frame_chunk *c = frame_chunks[id >> CHUNK_BITS];
-	return frame_hash(c->parent[id & (CHUNK - 1)], c->ip[id & (CHUNK - 1)]);
+	return frame_hash(c->f[id & (CHUNK - 1)].parent, c->f[id & (CHUNK - 1)].ip);
 }
 
 static uint64_t stack_hash_id(uint32_t id)
@@ -189,11 +208,14 @@ static uint32_t ip_intern(uintptr_t ip)
 {
 	uint64_t h = ip_hash(ip);
 	struct shard *sh = shard_of(&ip_index, h);
-	for (uint32_t i = home(sh, h); sh->cap && sh->slot[i]; i = next_slot(sh, i))
-		if (ip_at(sh->slot[i]) == ip)
-			return sh->slot[i];
+	uint32_t tag = slot_tag(h);
+	for (uint32_t i = home(sh, h); sh->cap && sh->slot[i]; i = next_slot(sh, i)) {
+		uint32_t id = slot_id(sh->slot[i], tag);
+		if (id && ip_at(id) == ip)
+			return id;
+	}
 	uint32_t id = ip_count + 1;
-	if (!id || chunk_for((void **)ip_chunks, id, CHUNK * sizeof(uintptr_t)))
+	if (id > ID_MASK || chunk_for((void **)ip_chunks, id, CHUNK * sizeof(uintptr_t)))
 		return 0;
 	ip_chunks[id >> CHUNK_BITS][id & (CHUNK - 1)] = ip;
 	if (index_reserve(sh, ip_hash_id))
@@ -209,19 +231,22 @@ static uint32_t frame_intern(uint32_t parent, uint32_t ip)
 {
 	uint64_t h = frame_hash(parent, ip);
 	struct shard *sh = shard_of(&frame_index, h);
+	uint32_t tag = slot_tag(h);
 	for (uint32_t i = home(sh, h); sh->cap && sh->slot[i]; i = next_slot(sh, i)) {
-		uint32_t id = sh->slot[i];
+		uint32_t id = slot_id(sh->slot[i], tag);
+		if (!id)
+			continue;
 		struct frame_chunk *c = frame_chunks[id >> CHUNK_BITS];
-		if (c->parent[id & (CHUNK - 1)] == parent &&
-		    c->ip[id & (CHUNK - 1)] == ip)
+		if (c->f[id & (CHUNK - 1)].parent == parent &&
+		    c->f[id & (CHUNK - 1)].ip == ip)
 			return id;
 	}
 	uint32_t id = frame_count + 1;
-	if (!id || chunk_for((void **)frame_chunks, id, sizeof(struct frame_chunk)))
+	if (id > ID_MASK || chunk_for((void **)frame_chunks, id, sizeof(struct frame_chunk)))
 		return 0;
 	struct frame_chunk *c = frame_chunks[id >> CHUNK_BITS];
-	c->parent[id & (CHUNK - 1)] = parent;
-	c->ip[id & (CHUNK - 1)] = ip;
+	c->f[id & (CHUNK - 1)].parent = parent;
+	c->f[id & (CHUNK - 1)].ip = ip;
 	if (index_reserve(sh, frame_hash_id))
 		return 0;
 	index_put(sh, h, id);
@@ -236,9 +261,9 @@ static int same_frames(const ps_stack *s, const uintptr_t *ips, int depth)
 	uint32_t f = s->frame;
 	for (int i = 0; i < depth; i++) {
 		struct frame_chunk *c = frame_chunks[f >> CHUNK_BITS];
-		if (!f || ip_at(c->ip[f & (CHUNK - 1)]) != ips[i])
+		if (!f || ip_at(c->f[f & (CHUNK - 1)].ip) != ips[i])
 			return 0;
-		f = c->parent[f & (CHUNK - 1)];
+		f = c->f[f & (CHUNK - 1)].parent;
 	}
 	return f == 0;
 }
@@ -248,11 +273,12 @@ uint32_t ps_stack_intern(const uintptr_t *ips, int depth, ps_stack_hash hash)
 	uint32_t id = 0;
 	ps_lock_acquire(&stack_lock);
 	struct shard *sh = shard_of(&stack_index, hash.lo);
+	uint32_t tag = slot_tag(hash.lo);
 	for (uint32_t i = home(sh, hash.lo); sh->cap && sh->slot[i];
 	     i = next_slot(sh, i)) {
-		uint32_t sid = sh->slot[i];
-		const ps_stack *s = ps_stack_at(sid);
-		if (ps_stack_is(s, hash) && same_frames(s, ips, depth)) {
+		uint32_t sid = slot_id(sh->slot[i], tag);
+		const ps_stack *s = sid ? ps_stack_at(sid) : NULL;
+		if (s && ps_stack_is(s, hash) && same_frames(s, ips, depth)) {
 			id = sid;
 			goto out;
 		}
@@ -319,8 +345,8 @@ uint32_t ps_frames_count(void)
 void ps_frame_get(uint32_t id, uint32_t *parent, uintptr_t *ip)
 {
 	struct frame_chunk *c = frame_chunks[id >> CHUNK_BITS];
-	*parent = c->parent[id & (CHUNK - 1)];
-	*ip = ip_at(c->ip[id & (CHUNK - 1)]);
+	*parent = c->f[id & (CHUNK - 1)].parent;
+	*ip = ip_at(c->f[id & (CHUNK - 1)].ip);
 }
 
 void ps_stacks_lock(void)

@@ -968,6 +968,11 @@ static void encode_entries(void)
 			ps_ptrtable *tab = __atomic_load_n(&t->entries[k],
 							   __ATOMIC_ACQUIRE);
 			for (uint32_t i = 0; tab && i < tab->cap; i++) {
+				/* the entries are scattered: ask for some
+				 * ahead, so their misses overlap */
+				if (i + 8 < tab->cap)
+					__builtin_prefetch(PS_PTRTABLE_PTR(
+						PS_LOAD(&tab->slot[i + 8])));
 				ps_entry *e = PS_PTRTABLE_PTR(__atomic_load_n(
 					&tab->slot[i], __ATOMIC_ACQUIRE));
 				if (e)
