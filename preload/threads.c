@@ -1,6 +1,6 @@
 /* threads.c - the thread registry and the entries: one record per thread
  * that was ever recorded, and in each a table mapping a stack to that
- * thread's counters for it (a ps_entry, 112 bytes). The owner thread is
+ * thread's counters for it (a ps_entry, 104 bytes). The owner thread is
  * the only one that looks up or adds entries, so the hot path takes no
  * lock; the writer walks each table between snapshots.
  *
@@ -16,8 +16,10 @@
  * block it is freeing, a node set) is freed only after every thread seen
  * counting a free at that moment has finished (release_seq).
  *
- * This file calls nothing but the arena, the clock and the pointer
- * tables: the stack table, the writer and the accounting call it.
+ * Below the accounting and the writer, which call it, this file calls
+ * only the arena, the clock, the pointer tables and (to free a retired
+ * thread's nodes) nodes.c, and reads the stack table's records to hash
+ * its entries; nothing it calls calls back.
  */
 #define _GNU_SOURCE
 #include <errno.h>
