@@ -714,9 +714,6 @@ void ps_threads_retire_begin(void);
 void ps_threads_for_each_retired(void (*fn)(ps_entry *e, void *arg),
 				 void *arg);
 void ps_threads_retire_end(int written, uint32_t declared);
-/* Entries kept for blocks of retired threads, and entries waiting to be
- * freed (for tests and the bench: what retired threads still hold). */
-void ps_threads_retired_counts(uint64_t *kept, uint64_t *waiting);
 void ps_threads_init(void);
 void ps_threads_lock(void);
 void ps_threads_unlock(void);
