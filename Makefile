@@ -109,7 +109,8 @@ clean:
 # `make bench` (bench/run.sh): its workloads and the live-block counter.
 # alloc_bench keeps the flags of the measurements in the product brief.
 BENCH_PROGS := $(B)/bench/alloc_bench $(B)/bench/live_blocks \
-	$(B)/bench/short_threads $(B)/bench/distinct_stacks $(B)/bench/count_live.so
+	$(B)/bench/short_threads $(B)/bench/distinct_stacks $(B)/bench/count_live.so \
+	$(B)/bench/peak_rss.so
 BENCH_CFLAGS := -O2 -g -fno-builtin -fno-optimize-sibling-calls -pthread \
 	-Wall -Wextra
 
@@ -118,6 +119,10 @@ $(B)/bench/alloc_bench: bench/alloc_bench.c
 	$(Q)$(CC) -O2 -g -pthread $< -o $@
 
 $(B)/bench/count_live.so: bench/count_live.c
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) -O2 -g -fPIC -shared -fvisibility=hidden -Wall -Wextra $< -o $@
+
+$(B)/bench/peak_rss.so: bench/peak_rss.c
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) -O2 -g -fPIC -shared -fvisibility=hidden -Wall -Wextra $< -o $@
 

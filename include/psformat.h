@@ -8,8 +8,10 @@
  * The crc32 (zlib's) covers type, payload_len and the payload. All fixed
  * integers are little-endian. Inside a payload every integer is an unsigned
  * LEB128 varint and every string is a varint length followed by its bytes
- * (not NUL-terminated). docs/format.md specifies each record field by field;
- * it and this header must change together (bump PS_FORMAT_VERSION).
+ * (not NUL-terminated). Version 3 writes most records inside DEFLATE
+ * records (a raw deflate stream cut at record boundaries) and stacks as
+ * paths in a tree of frames. docs/format.md specifies each record field by
+ * field; it and this header must change together (bump PS_FORMAT_VERSION).
  *
  * Everything here is header-only and allocation-free so the preload can use
  * it on its hook path and the analyzer on untrusted input.
@@ -23,7 +25,7 @@
 
 #define PS_FORMAT_MAGIC "PSCOUT\r\n"
 #define PS_FORMAT_MAGIC_LEN 8
-#define PS_FORMAT_VERSION 2u
+#define PS_FORMAT_VERSION 3u
 #define PS_FORMAT_VERSION_MIN 1u /* readers still read version 1 files */
 #define PS_FORMAT_HEADER_SIZE 16u
 #define PS_RECORD_OVERHEAD 12u           /* type + length + crc */
@@ -41,7 +43,11 @@ enum ps_record_type {
 	PS_REC_THREAD = 5,        /* a thread's identity, again when it changes */
 	PS_REC_SNAPSHOT = 6,      /* cumulative counters of changed entries */
 	PS_REC_END = 7,           /* the process stopped profiling cleanly */
-	PS_REC_TYPE_MAX = 7
+	PS_REC_FRAMES = 8,        /* (v3) new nodes of the frame tree */
+	PS_REC_STACKS = 9,        /* (v3) new stacks, as innermost frames */
+	PS_REC_DEFLATE = 10,      /* (v3) deflated records (one zlib stream) */
+	PS_REC_ENTRIES = 11,      /* (v3) more entries of the latest snapshot */
+	PS_REC_TYPE_MAX = 11
 };
 
 /* Why profiling ended (PS_REC_END). */
@@ -61,6 +67,9 @@ enum ps_end_reason {
 /* Per-entry field presence bits in a snapshot entry (PS_REC_SNAPSHOT). */
 #define PS_ENT_HAS_HIST 0x1u     /* size and lifetime histograms follow */
 #define PS_ENT_HAS_REALLOC 0x2u  /* realloc growth fields follow */
+/* More bits of an ENTRIES record's entry (v3, docs/format.md). */
+#define PS_ENT_V3_ONE_SIZE 0x4u  /* every request one size: bytes implied */
+#define PS_ENT_V3_XFREES 0x8u    /* cross-thread frees follow */
 
 /* Largest encoded size of one varint. */
 #define PS_VARINT_MAX 10

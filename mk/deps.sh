@@ -15,7 +15,8 @@ zlib1g-dev libprotobuf-c-dev protobuf-c-compiler golang-github-google-pprof-dev 
 libcmocka-dev"
 test="$build google-perftools libgoogle-perftools-dev golang-go python3 perl \
 sqlite3 jq clang libclang-rt-14-dev binutils chromium fonts-liberation \
-python3-websocket git redis-server redis-tools nginx apache2-utils curl strace"
+python3-websocket git redis-server redis-tools nginx apache2-utils curl strace \
+time valgrind libjemalloc2 libtcmalloc-minimal4"
 bench="$build heaptrack time jq python3 perl sqlite3 clang git \
 redis-server redis-tools nginx apache2-utils curl"
 

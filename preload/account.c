@@ -1,14 +1,49 @@
 /* account.c - what an allocation or a free changes: the (stack, thread)
  * entry's counters, histograms and times, the site-candidate nodes it
  * counts in (nodes.c), the stack's site-wide live count and peak
- * (--site-peak), and the live-pointer table. Called by the hooks with the recursion
- * guard held, after (malloc) or before (free) the real allocator ran.
+ * (--site-peak), and the live-pointer table. Called by the hooks with the
+ * recursion guard held, after (malloc) or before (free) the real allocator
+ * ran. It finds the caller's entry: the stack captured (capture.c), looked
+ * up in the thread's table (threads.c), interned and given its node set
+ * (nodes.c) the first time; and it starts the writer when a second thread
+ * shows up.
  */
 #include "ps_internal.h"
 
+/* The calling thread's record, registered on its first recorded call. */
+static inline ps_thread *self_thread(void)
+{
+	if (PS_LIKELY(ps_tls.thread && ps_tls.generation == ps_generation))
+		return ps_tls.thread;
+	ps_thread *t = ps_thread_register();
+	if (!t)
+		return NULL;
+	/* a thread's first allocations are not favoured by the sampling */
+	if (ps_opt.sample_every > 1)
+		ps_tls.sample_countdown = ps_sample_skip();
+	/* A fork child has no writer thread yet; its first table starts it. */
+	ps_writer_start();
+	return t;
+}
+
+/* The caller's entry for the stack ips, created on first use. */
+static ps_entry *entry_for(ps_thread *t, const uintptr_t *ips, int depth)
+{
+	ps_stack_hash h = ps_stack_hash_of(ips, depth);
+	ps_entry *e = ps_thread_entry_find(t, h);
+	if (PS_LIKELY(e != NULL))
+		return e;
+	uint32_t id = ps_stack_intern(ips, depth, h);
+	if (!id)
+		return NULL;
+	const ps_stack *s = ps_stack_at(id);
+	ps_nodeset *ns = ps_nodeset_get(t, ips + s->cand_start, s->cand_count);
+	return ps_thread_entry_add(t, id, ns);
+}
+
 void ps_account_alloc(void *p, size_t size, uint64_t chain_steps, int grew)
 {
-	ps_thread *t = ps_thread_self();
+	ps_thread *t = self_thread();
 	if (PS_UNLIKELY(!t))
 		return;
 	if (PS_UNLIKELY(ps_opt.sample_every > 1)) {
@@ -20,8 +55,8 @@ void ps_account_alloc(void *p, size_t size, uint64_t chain_steps, int grew)
 		ps_tls.sample_countdown = ps_sample_skip();
 	}
 	uintptr_t ips[PS_MAX_DEPTH + 16];
-	int depth = ps_stack_capture(t, ips);
-	ps_entry *e = ps_thread_entry(t, ips, depth);
+	int depth = ps_capture_stack(t, ips);
+	ps_entry *e = entry_for(t, ips, depth);
 	if (PS_UNLIKELY(!e))
 		return;
 
@@ -29,42 +64,42 @@ void ps_account_alloc(void *p, size_t size, uint64_t chain_steps, int grew)
 	 * stored before the counts are published (release): a writer that
 	 * sees this allocation counted sees them too (encode_entry()). */
 	uint64_t now = ps_ticks();
-	if (size < PS_LOAD(&e->size_min))
-		PS_STORE(&e->size_min, size);
-	if (size > PS_LOAD(&e->size_max))
-		PS_STORE(&e->size_max, size);
+	ps_entry_size_hist(e, size);
+	ps_entry_note_size(e, size);
 	if (PS_UNLIKELY(!e->first_alloc_ticks))
 		PS_STORE(&e->first_alloc_ticks, now);
 	PS_STORE(&e->last_alloc_ticks, now);
-	uint64_t frees = PS_LOAD(&e->own_frees) +
-			 __atomic_load_n(&e->xfrees, __ATOMIC_ACQUIRE);
-	uint64_t allocs = PS_LOAD(&e->allocs) + 1;
+	uint64_t xfree_bytes = ps_entry_xfree_bytes(e);
+	uint64_t frees = ps_entry_own_frees(e) + ps_entry_xfrees(e);
 	__atomic_store_n(&e->alloc_bytes, PS_LOAD(&e->alloc_bytes) + size,
 			 __ATOMIC_RELEASE);
-	__atomic_store_n(&e->allocs, allocs, __ATOMIC_RELEASE);
-	PS_OWN_ADD(&e->size_hist[ps_hist_bucket(size)], 1);
+	uint64_t allocs = ps_entry_add_alloc(e);
 	if (allocs - frees > PS_LOAD(&e->peak_live))
 		__atomic_store_n(&e->peak_live, allocs - frees, __ATOMIC_RELEASE);
 	uint64_t live_bytes = PS_LOAD(&e->alloc_bytes) -
-			      PS_LOAD(&e->own_free_bytes) -
-			      __atomic_load_n(&e->xfree_bytes, __ATOMIC_ACQUIRE);
+			      PS_LOAD(&e->own_free_bytes) - xfree_bytes;
 	if (live_bytes > PS_LOAD(&e->peak_bytes))
 		__atomic_store_n(&e->peak_bytes, live_bytes, __ATOMIC_RELEASE);
 	if (grew) {
-		PS_OWN_ADD(&e->realloc_grows, 1);
-		ps_atomic_max(&e->chain_steps_max, chain_steps);
+		ps_entry_more *m = ps_entry_more_get(e);
+		if (m) {
+			PS_OWN_ADD(&m->realloc_grows, 1);
+			ps_atomic_max(&m->chain_steps_max, chain_steps);
+		}
 	}
 	/* The exact all-thread peak needs one counter every allocating and
 	 * freeing thread writes: 30% of the cost on a hot shared stack, so
 	 * only when asked for (POOLSCOUT_SITE_PEAK). */
 	if (ps_opt.site_peak) {
-		ps_stack *s = e->stack;
-		ps_atomic_max(&s->peak_live, PS_ADD(&s->live, 1) + 1);
+		ps_stack_peak *sp = ps_stack_peak_of(ps_entry_stack_id(e));
+		if (sp)
+			ps_atomic_max(&sp->peak_live, PS_ADD(&sp->live, 1) + 1);
 	}
-	for (uint32_t i = 0; i < e->nnodes; i++)
-		ps_node_alloc(e->nodes[i], size);
+	ps_nodeset *ns = e->nodeset;
+	for (uint32_t i = 0; ns && i < ns->n; i++)
+		ps_node_alloc(ns->node[i], size);
 	/* release: the writer that takes the mark sees what it marks */
-	__atomic_store_n(&e->touched, 1, __ATOMIC_RELEASE);
+	ps_entry_touch(e);
 
 	struct ps_live rec = {
 		.ptr = (uintptr_t)p,
@@ -79,39 +114,49 @@ void ps_account_alloc(void *p, size_t size, uint64_t chain_steps, int grew)
 void ps_account_release(const struct ps_live *r, int chain_continues)
 {
 	ps_entry *e = r->entry;
-	ps_thread *self = ps_thread_self();
+	ps_thread *self = self_thread();
+	if (PS_UNLIKELY(!self))
+		return;
 	uint64_t now = ps_ticks();
 	uint64_t life = now - r->birth_ticks;
-	int own = e->thread == self;
+	int own = e->thread_index == self->index;
 
+	/* While this runs, e and its nodes may belong to a thread that has
+	 * ended: the writer frees them only after we are out (threads.c). */
+	ps_thread_release_begin(self);
 	/* Order matters: see encode_entry() in writer.c. The time goes
 	 * before the counts, so a free the writer sees counted has its time.
 	 * The owner's counters take plain stores; only frees from another
 	 * thread pay for atomic read-modify-write. */
 	PS_STORE(&e->last_free_ticks, now);
 	unsigned bucket = ps_hist_bucket(life);
+	ps_entry_more *m = NULL;
 	if (PS_LIKELY(own)) {
-		PS_OWN_ADD(&e->own_life_hist[bucket], 1);
+		ps_entry_hist_add(e, PS_HIST_OWN_LIFE, bucket, 1);
 		__atomic_store_n(&e->own_free_bytes,
 				 PS_LOAD(&e->own_free_bytes) + r->size,
 				 __ATOMIC_RELEASE);
-		__atomic_store_n(&e->own_frees, PS_LOAD(&e->own_frees) + 1,
-				 __ATOMIC_RELEASE);
-	} else {
-		PS_ADD(&e->x_life_hist[bucket], 1);
-		__atomic_fetch_add(&e->xfree_bytes, r->size, __ATOMIC_RELEASE);
-		__atomic_fetch_add(&e->xfrees, 1, __ATOMIC_RELEASE);
+		ps_entry_add_own_free(e);
+	} else if ((m = ps_entry_more_get(e)) != NULL) {
+		ps_entry_hist_add(e, PS_HIST_X_LIFE, bucket, 0);
+		__atomic_fetch_add(&m->xfree_bytes, r->size, __ATOMIC_RELEASE);
+		__atomic_fetch_add(&m->xfrees, 1, __ATOMIC_RELEASE);
 	}
-	if (ps_opt.site_peak)
-		__atomic_fetch_sub(&e->stack->live, 1, __ATOMIC_RELAXED);
-	for (uint32_t i = 0; i < e->nnodes; i++)
-		ps_node_free(e->nodes[i], r->size, own);
-	if (r->chain_steps && !chain_continues) {
-		PS_ADD(&e->chains_ended, 1);
-		PS_ADD(&e->chain_steps_sum, r->chain_steps);
-		ps_atomic_max(&e->chain_final_size_max, r->size);
+	if (ps_opt.site_peak) {
+		ps_stack_peak *sp = ps_stack_peak_of(ps_entry_stack_id(e));
+		if (sp)
+			__atomic_fetch_sub(&sp->live, 1, __ATOMIC_RELAXED);
 	}
-	__atomic_store_n(&e->touched, 1, __ATOMIC_RELEASE);
+	ps_nodeset *ns = __atomic_load_n(&e->nodeset, __ATOMIC_ACQUIRE);
+	for (uint32_t i = 0; ns && i < ns->n; i++)
+		ps_node_free(ns->node[i], r->size, own);
+	if (r->chain_steps && !chain_continues && (m || (m = ps_entry_more_get(e)))) {
+		PS_ADD(&m->chains_ended, 1);
+		PS_ADD(&m->chain_steps_sum, r->chain_steps);
+		ps_atomic_max(&m->chain_final_size_max, r->size);
+	}
+	ps_entry_touch(e);
+	ps_thread_release_end(self);
 }
 
 void ps_account_unknown_free(void)
@@ -119,7 +164,7 @@ void ps_account_unknown_free(void)
 	/* sampled: most frees are of blocks never recorded, by design */
 	if (ps_opt.sample_every > 1)
 		return;
-	ps_thread *t = ps_thread_self();
+	ps_thread *t = self_thread();
 	if (t)
 		PS_ADD(&t->unknown_frees, 1);
 }

@@ -1,15 +1,23 @@
-/* arena.c - the preload's own memory: mmap'd chunks carved by a bump
- * pointer, with per-size-class free lists so uthash can give back the
- * bucket arrays it outgrows. Nothing here calls malloc, so it is safe on
- * the hook path; a fork child drops the parent's chunks wholesale.
+/* arena.c - the preload's own memory. Small and medium blocks are carved
+ * from 1 MiB mmap'd chunks by a bump pointer, in size classes that waste
+ * at most a quarter of a block (8-byte steps up to 256 bytes, then four
+ * classes per power of two up to 4 KiB), with one free list per class so
+ * that what the tables give back is used again. Larger blocks (hash
+ * tables, big arrays) get mappings of their own and are unmapped when
+ * freed, so memory released by a shrinking or retired table goes back to
+ * the system. Nothing here calls malloc, so it is safe on the hook path;
+ * a fork child drops the parent's chunks wholesale.
  */
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "ps_internal.h"
 
 #define CHUNK_SIZE (1u << 20)
-#define NCLASSES 40 /* power-of-two classes up to 2^39 */
+#define SMALL_MAX 256u              /* 8-byte classes up to here */
+#define MEDIUM_MAX (4u << 10)       /* larger blocks: their own mapping */
+#define NCLASSES (32 + 4 * 4)       /* 8..256, then 320..4 KiB */
 
 struct chunk {
 	struct chunk *next;
@@ -24,63 +32,126 @@ static ps_lock_t arena_lock;
 static struct chunk *chunks;
 static char *bump, *bump_end;
 static struct free_block *free_lists[NCLASSES];
-__thread int ps_uthash_oom PS_TLS;
 
-static unsigned size_class(size_t size)
+/* A block of its own mapping starts with this header (one cache line), so
+ * a fork child can unmap the parent's. */
+struct large {
+	struct large *next, *prev;
+	size_t map_size;
+	char pad[40];
+};
+static struct large *large_blocks;
+
+/* The block size of class c. */
+static size_t class_block(unsigned c)
 {
-	unsigned c = 4; /* 16 bytes */
-	while (((size_t)1 << c) < size)
-		c++;
-	return c;
+	if (c < 32)
+		return (size_t)(c + 1) * 8;
+	unsigned k = c - 32, e = 8 + k / 4;
+	return (size_t)(5 + k % 4) << (e - 2);
 }
 
-static void *map_chunk(size_t size)
+/* The class of a request of 1..MEDIUM_MAX bytes. */
+static unsigned size_class(size_t size)
 {
-	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+	if (size <= SMALL_MAX)
+		return size ? (unsigned)((size + 7) / 8) - 1 : 0;
+	unsigned e = 63u - (unsigned)__builtin_clzll((uint64_t)size - 1);
+	/* size in (2^e, 2^(e+1)]: the quarter of 2^e above 2^e it needs */
+	unsigned quarter = (unsigned)(((size - 1) >> (e - 2)) & 3);
+	return 32 + (e - 8) * 4 + quarter;
+}
+
+static size_t page_round(size_t size)
+{
+	return (size + 4095) & ~(size_t)4095;
+}
+
+static struct chunk *map_chunk(void)
+{
+	void *p = mmap(NULL, CHUNK_SIZE, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED)
 		return NULL;
 	struct chunk *c = p;
-	c->size = size;
+	c->size = CHUNK_SIZE;
 	c->next = chunks;
 	chunks = c;
 	return c;
 }
 
+static void push_free(void *p, unsigned cls)
+{
+	struct free_block *b = p;
+	b->next = free_lists[cls];
+	free_lists[cls] = b;
+}
+
+static void *alloc_large(size_t size)
+{
+	size_t map_size = page_round(size + sizeof(struct large));
+	void *p = mmap(NULL, map_size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	struct large *l = p;
+	l->map_size = map_size;
+	ps_lock_acquire(&arena_lock);
+	l->next = large_blocks;
+	if (large_blocks)
+		large_blocks->prev = l;
+	large_blocks = l;
+	ps_lock_release(&arena_lock);
+	return l + 1;
+}
+
+static void free_large(void *p)
+{
+	struct large *l = (struct large *)p - 1;
+	ps_lock_acquire(&arena_lock);
+	if (l->prev)
+		l->prev->next = l->next;
+	else
+		large_blocks = l->next;
+	if (l->next)
+		l->next->prev = l->prev;
+	ps_lock_release(&arena_lock);
+	munmap(l, l->map_size);
+}
+
 void *ps_arena_alloc(size_t size)
 {
-	unsigned cls = size_class(size ? size : 1);
-	size_t rounded = (size_t)1 << cls;
+	if (size > MEDIUM_MAX)
+		return alloc_large(size);
+	unsigned cls = size_class(size);
+	size_t block = class_block(cls);
 	void *out = NULL;
-	if (cls >= NCLASSES)
-		return NULL;
 	ps_lock_acquire(&arena_lock);
 	if (free_lists[cls]) {
 		out = free_lists[cls];
 		free_lists[cls] = free_lists[cls]->next;
 		ps_lock_release(&arena_lock);
-		memset(out, 0, rounded);
+		memset(out, 0, block);
 		return out;
 	}
-	if (rounded > CHUNK_SIZE / 4) {
-		/* Big requests get a chunk of their own. */
-		struct chunk *c = map_chunk(rounded + 64);
-		out = c ? (char *)c + 64 : NULL;
-	} else {
-		/* blocks of a cache line or more start on a cache line */
-		if (rounded >= 64)
-			bump = (char *)(((uintptr_t)bump + 63) & ~(uintptr_t)63);
-		if (bump > bump_end || (size_t)(bump_end - bump) < rounded) {
-			struct chunk *c = map_chunk(CHUNK_SIZE);
-			if (c) {
-				bump = (char *)c + 64;
-				bump_end = (char *)c + CHUNK_SIZE;
+	if (!bump || (size_t)(bump_end - bump) < block) {
+		/* What is left of the old chunk goes to the free lists, in
+		 * the largest blocks that fit, so nothing is stranded. */
+		for (int c = NCLASSES - 1; bump && c >= 0; c--) {
+			while ((size_t)(bump_end - bump) >= class_block((unsigned)c)) {
+				push_free(bump, (unsigned)c);
+				bump += class_block((unsigned)c);
 			}
 		}
-		if ((size_t)(bump_end - bump) >= rounded) {
-			out = bump;
-			bump += rounded;
+		struct chunk *c = map_chunk();
+		if (c) {
+			bump = (char *)c + 64;
+			bump_end = (char *)c + CHUNK_SIZE;
 		}
+	}
+	if (bump && (size_t)(bump_end - bump) >= block) {
+		out = bump;
+		bump += block;
 	}
 	ps_lock_release(&arena_lock);
 	return out; /* fresh mmap memory is already zero */
@@ -88,14 +159,22 @@ void *ps_arena_alloc(size_t size)
 
 void ps_arena_free(void *p, size_t size)
 {
-	unsigned cls = size_class(size ? size : 1);
-	if (!p || cls >= NCLASSES)
+	if (!p)
 		return;
+	if (size > MEDIUM_MAX) {
+		free_large(p);
+		return;
+	}
 	ps_lock_acquire(&arena_lock);
-	struct free_block *b = p;
-	b->next = free_lists[cls];
-	free_lists[cls] = b;
+	push_free(p, size_class(size));
 	ps_lock_release(&arena_lock);
+}
+
+size_t ps_arena_block_size(size_t size)
+{
+	if (size > MEDIUM_MAX)
+		return page_round(size + sizeof(struct large)) - sizeof(struct large);
+	return class_block(size_class(size));
 }
 
 void ps_arena_lock(void)
@@ -117,6 +196,13 @@ void ps_arena_reset_child(void)
 		c = next;
 	}
 	chunks = NULL;
+	struct large *l = large_blocks;
+	while (l) {
+		struct large *next = l->next;
+		munmap(l, l->map_size);
+		l = next;
+	}
+	large_blocks = NULL;
 	bump = bump_end = NULL;
 	memset(free_lists, 0, sizeof free_lists);
 	arena_lock.locked = 0;

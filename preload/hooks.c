@@ -1139,7 +1139,7 @@ PS_EXPORT int dlclose(void *handle)
 static void fork_prepare(void)
 {
 	ps_tls.guard++;
-	ps_stacks_fork_quiesce(); /* nobody inside libunwind's locks */
+	ps_capture_fork_quiesce(); /* nobody inside libunwind's locks */
 	ps_writer_lock();
 	ps_stacks_lock();
 	ps_nodes_lock();
@@ -1158,7 +1158,7 @@ static void fork_parent(void)
 	ps_nodes_unlock();
 	ps_stacks_unlock();
 	ps_writer_unlock();
-	ps_stacks_fork_done();
+	ps_capture_fork_done();
 	ps_tls.guard--;
 }
 
@@ -1172,6 +1172,7 @@ static void fork_child(void)
 	ps_arena_reset_child();
 	ps_livetab_reset_child();
 	ps_sample_reset_child();
+	ps_capture_reset_child();
 	ps_stacks_reset_child();
 	ps_nodes_reset_child();
 	ps_modules_reset_child();
@@ -1444,7 +1445,7 @@ static void start_profiling(void)
 		set_root_pid = !root;
 	}
 	if (profiled) {
-		ps_stacks_init();
+		ps_capture_init();
 		ps_sample_init();
 		ps_threads_init();
 		ps_modules_refresh();

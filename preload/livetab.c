@@ -361,6 +361,23 @@ static inline unsigned dead_front(const struct record *leaf, unsigned n)
 #define ID_CHUNK (1u << ID_CHUNK_BITS)
 static ps_entry **id_chunks[(PS_LIVETAB_ID_LIMIT + ID_CHUNK - 1) / ID_CHUNK];
 static uint32_t id_last;
+/* Ids of freed entries, to be given again: a stack threaded through their
+ * slots (a link is the next free id << 1 | 1; entries are 8-aligned, so
+ * an entry pointer never has the low bit). Its lock is only ever tried,
+ * never waited for (a signal handler may interrupt its holder): a busy
+ * lock means a fresh id, or an id not given again. */
+static int id_lock;
+static uint32_t id_free;
+
+static int id_trylock(void)
+{
+	return !__atomic_exchange_n(&id_lock, 1, __ATOMIC_ACQUIRE);
+}
+
+static void id_unlock(void)
+{
+	__atomic_store_n(&id_lock, 0, __ATOMIC_RELEASE);
+}
 
 static ps_entry *entry_of(uint32_t id)
 {
@@ -375,7 +392,20 @@ static uint32_t entry_id(ps_entry *e)
 	uint32_t id = __atomic_load_n(&e->live_id, __ATOMIC_ACQUIRE);
 	if (PS_LIKELY(id))
 		return id != UINT32_MAX ? id : 0;
-	id = __atomic_add_fetch(&id_last, 1, __ATOMIC_RELAXED);
+	id = 0;
+	if (__atomic_load_n(&id_free, __ATOMIC_RELAXED) && id_trylock()) {
+		id = __atomic_load_n(&id_free, __ATOMIC_RELAXED);
+		if (id) {
+			ps_entry **c = id_chunks[id >> ID_CHUNK_BITS];
+			uintptr_t link = (uintptr_t)__atomic_load_n(
+				&c[id & (ID_CHUNK - 1)], __ATOMIC_RELAXED);
+			__atomic_store_n(&id_free, (uint32_t)(link >> 1),
+					 __ATOMIC_RELAXED);
+		}
+		id_unlock();
+	}
+	if (!id)
+		id = __atomic_add_fetch(&id_last, 1, __ATOMIC_RELAXED);
 	ps_entry ***slot = NULL;
 	if (id < PS_LIVETAB_ID_LIMIT)
 		slot = &id_chunks[id >> ID_CHUNK_BITS];
@@ -404,6 +434,22 @@ static uint32_t entry_id(ps_entry *e)
 					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
 		got = want;
 	return got != UINT32_MAX ? got : 0;
+}
+
+void ps_livetab_entry_gone(ps_entry *e)
+{
+	uint32_t id = __atomic_load_n(&e->live_id, __ATOMIC_ACQUIRE);
+	if (!id || id == UINT32_MAX)
+		return;
+	ps_entry **chunk = __atomic_load_n(&id_chunks[id >> ID_CHUNK_BITS],
+					   __ATOMIC_ACQUIRE);
+	if (!chunk || entry_of(id) != e || !id_trylock())
+		return; /* an id that lost a race, or the lock is busy */
+	uint32_t next = __atomic_load_n(&id_free, __ATOMIC_RELAXED);
+	__atomic_store_n(&chunk[id & (ID_CHUNK - 1)],
+			 (ps_entry *)((uintptr_t)next << 1 | 1), __ATOMIC_RELEASE);
+	__atomic_store_n(&id_free, id, __ATOMIC_RELAXED);
+	id_unlock();
 }
 
 int ps_livetab_entry_moved(ps_entry *from, ps_entry *to)
@@ -668,4 +714,6 @@ void ps_livetab_reset_child(void)
 			     c < sizeof id_chunks / sizeof *id_chunks; c++)
 		id_chunks[c] = NULL;
 	id_last = 0;
+	id_free = 0;
+	id_lock = 0;
 }

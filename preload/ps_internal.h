@@ -2,15 +2,24 @@
  * defines it, so this header reads as an index of libpoolscout.so.
  *
  * The preload never allocates through the allocator it hooks: its memory
- * comes from mmap-backed arenas (arena.c), its hash tables are uthash tables
- * given that arena, its output buffers are mmap'd. Every hook sets a
- * thread-local recursion guard so allocations made by libc or libunwind on
- * our behalf pass straight to the real allocator.
+ * comes from mmap-backed arenas (arena.c), its hash tables are its own
+ * (ptrtable.c, and the stack table's in stacks.c), its output buffers are
+ * mmap'd. Every hook sets a thread-local recursion guard so allocations
+ * made by libc or libunwind on our behalf pass straight to the real
+ * allocator.
  *
- * Data model: a ps_stack is an interned call stack (process-wide); a
- * ps_thread is one thread's table; a ps_entry holds the counters of one
- * (stack, thread) pair. Entries and stacks are appended to lock-free lists
- * that the writer thread walks to emit snapshots.
+ * Data model: a ps_stack is an interned call stack (process-wide, its
+ * frames shared with the stacks that have the same outer part); a
+ * ps_thread is one thread's record and table; a ps_entry holds the
+ * counters of one (stack, thread) pair. The writer thread walks them to
+ * emit snapshots.
+ *
+ * Layering: calls go one way. hooks.c -> account.c (what an allocation
+ * changes) -> the tables: stacks.c (capture and the stack table), livetab.c,
+ * nodes.c, threads.c (the thread registry and entries), with ptrtable.c and
+ * arena.c under all of them. writer.c reads the tables and is driven by
+ * the hooks (and started by the accounting when a second thread appears);
+ * no table calls the accounting, the hooks or the writer.
  */
 #ifndef POOLSCOUT_PS_INTERNAL_H
 #define POOLSCOUT_PS_INTERNAL_H
@@ -22,7 +31,6 @@
 #include <sys/types.h>
 
 #include "psformat.h"
-#include "ps_uthash.h"
 
 #define PS_EXPORT __attribute__((visibility("default")))
 #define PS_LIKELY(x) __builtin_expect(!!(x), 1)
@@ -104,16 +112,61 @@ const char *ps_env_get(char **envp, const char *name);
 void ps_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* ---- arena.c ------------------------------------------------------------ */
-/* Returns zeroed memory from the internal mmap arena, or NULL when the
- * system is out of memory. Thread-safe; never calls malloc. */
+/* Returns zeroed memory from the internal mmap arena (8-byte aligned), or
+ * NULL when the system is out of memory. Thread-safe; never calls malloc. */
 void *ps_arena_alloc(size_t size);
-/* Gives back memory from ps_arena_alloc of the same size; it is reused for
- * requests of the same size class. */
+/* Gives back memory from ps_arena_alloc of the same size: small blocks are
+ * reused for requests of the same size class, large ones unmapped. */
 void ps_arena_free(void *p, size_t size);
+/* The bytes a request of size really takes (its size class). */
+size_t ps_arena_block_size(size_t size);
 /* In a fork child: forget everything (the parent's chunks are unmapped). */
 void ps_arena_reset_child(void);
 void ps_arena_lock(void);
 void ps_arena_unlock(void);
+
+/* ---- ptrtable.c ---------------------------------------------------------- */
+/* An open-addressing hash table of pointers (linear probing, no removal):
+ * the caller keeps the keys inside the objects and compares them itself,
+ * the table only holds a pointer and 15 bits of its hash per slot. It
+ * grows by half when 80% full. A table that a second thread may walk
+ * while its owner grows it is grown with retire = 1: the old slots stay
+ * readable until that walk ends (ps_ptrtables_walk_end). */
+typedef struct ps_ptrtable {
+	uint32_t cap, used;
+	struct ps_ptrtable *retired_next;
+	uint64_t slot[]; /* tag << 48 | pointer; 0: empty */
+} ps_ptrtable;
+#define PS_PTRTABLE_PTR(v) ((void *)(uintptr_t)((v) & ((1ull << 48) - 1)))
+
+static inline uint64_t ps_ptrtable_tag(uint64_t hash)
+{
+	return ((hash >> 16) | 0x8000u) & 0xffffu;
+}
+static inline uint32_t ps_ptrtable_home(const ps_ptrtable *t, uint64_t hash)
+{
+	return (uint32_t)(((hash >> 32) * t->cap) >> 32);
+}
+/* Whether slot value v may hold an object of this hash (compare keys). */
+static inline int ps_ptrtable_may_match(uint64_t v, uint64_t hash)
+{
+	uint64_t tag = v >> 48;
+	return !tag || tag == ps_ptrtable_tag(hash);
+}
+/* Adds p (hash) to *tp, creating or growing the table (hash_of gives the
+ * hash of an object already in it). Returns 0, or -ENOMEM (p not added).
+ * Only the table's owner adds; see retire above. */
+int ps_ptrtable_add(ps_ptrtable **tp, uint64_t hash, void *p,
+		    uint64_t (*hash_of)(const void *p), int retire);
+/* Frees the slots of a table (never retired ones: see above). */
+void ps_ptrtable_free(ps_ptrtable *t);
+/* Around the writer's walk of tables that grow with retire = 1 (with the
+ * writer lock held); the end frees what was retired meanwhile. */
+void ps_ptrtables_walk_begin(void);
+void ps_ptrtables_walk_end(void);
+/* Frees the tables retired so far (the writer, outside any walk). */
+void ps_ptrtables_reclaim(void);
+void ps_ptrtables_reset_child(void);
 
 /* ---- clock.c ------------------------------------------------------------ */
 /* A cheap monotonic tick counter (the TSC on x86-64, else nanoseconds). */
@@ -123,43 +176,94 @@ uint64_t ps_real_ns(void);
 
 typedef struct ps_thread ps_thread;
 
-/* ---- stacks.c ------------------------------------------------------------ */
-#define PS_MAX_DEPTH 256
-typedef struct ps_stack {
-	UT_hash_handle hh;
-	struct ps_stack *next_all; /* append-only list, newest first */
-	uint32_t id;               /* 1-based, in order of interning */
-	uint32_t depth;
-	uint32_t map_epoch;        /* module-map epoch the IPs belong to */
-	uint16_t cand_start;       /* first frame outside the runtime */
-	uint16_t cand_count;       /* site candidates from there (nodes.c) */
-	uint64_t hash;
-	uint64_t peak_written;     /* writer-only: peak in the last snapshot */
-	/* Written by every thread that allocates or frees from this stack:
-	 * on a cache line of its own, so the IPs that per-thread lookups
-	 * compare against are not invalidated by these writes. */
-	uint64_t live __attribute__((aligned(64))); /* live now, all threads */
-	uint64_t peak_live;        /* the most ever live at once */
-	uintptr_t ips[] __attribute__((aligned(64))); /* leaf first */
-} ps_stack;
-
+/* ---- capture.c ----------------------------------------------------------- */
 /* Captures the caller's stack, dropping poolscout's own frames. Returns the
  * number of return addresses written to ips (at most ps_opt.depth; ips
- * must hold PS_MAX_DEPTH + 16). t is the caller's table. */
-int ps_stack_capture(ps_thread *t, uintptr_t *ips);
-/* Before fork: waits until no thread is inside libunwind, and keeps them
- * out until ps_stacks_fork_done(). */
-void ps_stacks_fork_quiesce(void);
-void ps_stacks_fork_done(void);
-/* Hash of an IP array. */
-uint64_t ps_stack_hash(const uintptr_t *ips, int depth);
-/* Interns ips into the process-wide table; returns the record (kept until
- * a fork child resets) or NULL when out of memory. Thread-safe. */
-ps_stack *ps_stack_intern(const uintptr_t *ips, int depth, uint64_t hash);
-/* Newest interned stack (walk next_all for the rest); acquire ordering. */
-ps_stack *ps_stacks_newest(void);
+ * must hold PS_MAX_DEPTH + 16). t is the caller's record (its in_unwind
+ * flag is raised around the unwind). */
+#define PS_MAX_DEPTH 256
+int ps_capture_stack(ps_thread *t, uintptr_t *ips);
+/* Before fork: waits until no thread is inside an unwinder, and keeps
+ * them out until ps_capture_fork_done(). */
+void ps_capture_fork_quiesce(void);
+void ps_capture_fork_done(void);
 /* Records where our own code lives so capture can skip it. */
-void ps_stacks_init(void);
+void ps_capture_init(void);
+void ps_capture_reset_child(void);
+
+/* ---- stacks.c ------------------------------------------------------------ */
+#define PS_STACK_ID_MAX ((1u << 28) - 1) /* the stack table's ids */
+/* A stack's identity: a hash of its return addresses, all 64 bits of lo
+ * and 15 of hi (ps_stack_key). Threads find their entries by it alone
+ * (one thread would need some 2^39 distinct stacks before two of them
+ * were likely to collide); the stack table checks frame by frame. */
+typedef struct ps_stack_hash {
+	uint64_t lo, hi;
+} ps_stack_hash;
+
+/* One distinct call stack, process-wide. Its return addresses are a path
+ * in the frame tree (a trie rooted at the outermost frame, so that stacks
+ * sharing their outer part store it once): frame is its innermost frame.
+ * Records (20 bytes) sit in id order in chunks that never move, valid
+ * until a fork child resets. */
+typedef struct ps_stack {
+	uint32_t hash_lo[2]; /* lo, as 32-bit words (4-byte aligned) */
+	uint16_t hash_hi;    /* the low 16 bits of hi */
+	uint8_t cand_start;  /* first frame outside the runtime */
+	uint8_t cand_count;  /* site candidates from there (nodes.c) */
+	uint32_t frame;      /* innermost frame; 0: the empty stack */
+	uint32_t map_epoch;  /* module-map epoch the IPs belong to */
+} ps_stack;
+
+/* With --site-peak: all threads' live blocks of one stack. */
+typedef struct ps_stack_peak {
+	uint64_t live;          /* live now, all threads: atomic */
+	uint64_t peak_live;     /* the most ever live at once */
+	uint64_t peak_written;  /* writer-only: peak in the last snapshot */
+} ps_stack_peak;
+
+/* The identity of an IP array. */
+ps_stack_hash ps_stack_hash_of(const uintptr_t *ips, int depth);
+/* What a thread's table hashes a stack on: lo, with bits 16..31 (the
+ * ptrtable's tag) taken from hi, so that a slot's tag adds 15 bits to
+ * the 64 the stack record compares. */
+static inline uint64_t ps_stack_key(uint64_t lo, uint16_t hi)
+{
+	return (lo & ~0xffff0000ull) | (uint64_t)hi << 16;
+}
+static inline uint64_t ps_stack_hash_lo(const ps_stack *s)
+{
+	return (uint64_t)s->hash_lo[1] << 32 | s->hash_lo[0];
+}
+static inline uint64_t ps_stack_key_of(const ps_stack *s)
+{
+	return ps_stack_key(ps_stack_hash_lo(s), s->hash_hi);
+}
+static inline int ps_stack_is(const ps_stack *s, ps_stack_hash h)
+{
+	return ps_stack_hash_lo(s) == h.lo && s->hash_hi == (uint16_t)h.hi;
+}
+/* Interns ips into the process-wide table; returns the stack's id, or 0
+ * when out of memory. Thread-safe (one lock; reached only when a thread
+ * meets a stack for the first time). */
+uint32_t ps_stack_intern(const uintptr_t *ips, int depth, ps_stack_hash hash);
+/* The stack with id (1..ps_stacks_count()). Lock-free. */
+extern ps_stack *ps_stack_chunks[];
+#define PS_STACK_CHUNK_BITS 14
+static inline ps_stack *ps_stack_at(uint32_t id)
+{
+	return &ps_stack_chunks[id >> PS_STACK_CHUNK_BITS]
+			       [id & ((1u << PS_STACK_CHUNK_BITS) - 1)];
+}
+/* The --site-peak counters of stack id, or NULL without --site-peak. */
+ps_stack_peak *ps_stack_peak_of(uint32_t id);
+/* How many stacks and frames exist (acquire: every frame of a counted
+ * stack is counted). Frames are numbered 1..ps_frames_count(). */
+uint32_t ps_stacks_count(void);
+uint32_t ps_frames_count(void);
+/* Frame id's parent (0: it is outermost) and return address. Lock-free
+ * for ids up to ps_frames_count(). */
+void ps_frame_get(uint32_t id, uint32_t *parent, uintptr_t *ip);
 void ps_stacks_reset_child(void);
 void ps_stacks_lock(void);
 void ps_stacks_unlock(void);
@@ -205,11 +309,10 @@ void ps_modules_unlock(void);
 
 /* All threads' live blocks through one site candidate (--site-peak). */
 typedef struct ps_gnode {
-	UT_hash_handle hh;
 	uintptr_t ip;              /* 0: the whole process */
 	struct ps_gnode *next_all;
 	uint64_t peak_written, peak_bytes_written; /* writer-only */
-	uint64_t live __attribute__((aligned(64))); /* any thread, atomic */
+	uint64_t live;             /* any thread, atomic */
 	uint64_t live_bytes, peak, peak_bytes;      /* same */
 } ps_gnode;
 
@@ -218,7 +321,6 @@ typedef struct ps_gnode {
  * from every stack. Its peak is exact for that thread: only the owner's
  * allocations raise the count, and each one compares. */
 typedef struct ps_node {
-	UT_hash_handle hh;          /* the owner's node table, keyed by ip */
 	struct ps_node *next_all;   /* the owner's append-only list */
 	uintptr_t ip;
 	uint64_t live, live_bytes;  /* owner: + per allocation, - per own free */
@@ -228,9 +330,21 @@ typedef struct ps_node {
 	ps_gnode *global;           /* with --site-peak, else NULL */
 } ps_node;
 
-/* The node of thread t for ip (0: t's total), created on first use, or
- * NULL when out of memory. Called by t itself with the guard held. */
-ps_node *ps_node_get(ps_thread *t, uintptr_t ip);
+/* The nodes one entry's blocks count in: its stack's distinct site
+ * candidates, then the thread's total (ip 0). Shared by every entry of
+ * the thread with the same candidates. */
+typedef struct ps_nodeset {
+	struct ps_nodeset *next;    /* the owner's list of its sets */
+	uint32_t n;
+	uint32_t ncand;
+	uintptr_t cand[PS_SITE_CANDIDATES]; /* the key: candidate addresses */
+	ps_node *node[PS_SITE_CANDIDATES + 1];
+} ps_nodeset;
+
+/* The node set of thread t for the ncand candidate addresses cand (ips of
+ * a stack from its cand_start), created on first use; NULL when out of
+ * memory. Called by t itself with the guard held. */
+ps_nodeset *ps_nodeset_get(ps_thread *t, const uintptr_t *cand, int ncand);
 /* The process-wide counterpart of ip (--site-peak), or NULL. */
 ps_gnode *ps_gnode_get(uintptr_t ip);
 ps_gnode *ps_gnodes_newest(void);
@@ -271,77 +385,336 @@ static inline void ps_node_free(ps_node *n, uint64_t size, int own)
 				   __ATOMIC_RELAXED);
 	}
 }
+/* Every node and node set of a thread that has ended, taken from it (its
+ * node tables are freed, its lists left empty) to be freed once no other
+ * thread can still be counting a free in them (threads.c). */
+typedef struct ps_node_bundle {
+	ps_node *nodes;
+	ps_nodeset *nodesets;
+} ps_node_bundle;
+ps_node_bundle ps_nodes_take(ps_thread *t);
+void ps_node_bundle_free(ps_node_bundle b);
 void ps_nodes_reset_child(void);
 void ps_nodes_lock(void);
 void ps_nodes_unlock(void);
 
 /* ---- threads.c ------------------------------------------------------------ */
 
-/* Counters of one (stack, thread) pair. "own" fields are changed only by the
- * allocating thread; the others by whichever thread frees. */
-typedef struct ps_entry {
-	UT_hash_handle hh;          /* owner's table, keyed by the stack IPs */
-	struct ps_entry *next_all;  /* the thread's append-only entry list */
-	ps_stack *stack;
-	ps_thread *thread;
-	uint32_t touched;           /* set on change; the writer clears it */
-	uint32_t live_id;           /* livetab.c's id for it, 0 before use */
-	/* own */
-	uint64_t allocs, alloc_bytes;
-	uint64_t size_min, size_max;
-	uint64_t peak_live;         /* most objects live at once, this thread */
-	uint64_t peak_bytes;        /* most bytes live at once, this thread */
-	uint64_t realloc_grows;     /* allocations that grew a block by realloc */
-	uint64_t size_hist[PS_HIST_BUCKETS];
-	/* frees of this entry's blocks by the allocating thread: own */
-	uint64_t own_frees, own_free_bytes;
-	uint64_t own_life_hist[PS_HIST_BUCKETS]; /* ticks, malloc to free */
-	/* frees by any other thread: atomic read-modify-write */
+/* An entry's histograms: request sizes, and the lifetimes of the blocks
+ * its owner freed and of those other threads freed. Most entries see one
+ * size bucket and few lifetimes. While every request falls in the bucket
+ * of the smallest and of the largest, the size histogram is that bucket
+ * with all the allocations, kept nowhere; past that it is a full one in
+ * ps_entry_more. Lifetime buckets sit in PS_ENTRY_HIST_SLOTS inline
+ * slots, each (kind * PS_HIST_BUCKETS + bucket + 1) in the top byte and
+ * a count below, and spill into full histograms in ps_entry_more. */
+enum ps_hist_kind { PS_HIST_SIZE, PS_HIST_OWN_LIFE, PS_HIST_X_LIFE, PS_HIST_KINDS };
+#define PS_ENTRY_HIST_SLOTS 1
+#define PS_HIST_SLOT_SHIFT 56
+#define PS_HIST_SLOT_COUNT ((1ull << PS_HIST_SLOT_SHIFT) - 1)
+#define PS_HIST_SLOT_TAG(kind, bucket) \
+	((uint64_t)((kind) * PS_HIST_BUCKETS + (bucket) + 1) << PS_HIST_SLOT_SHIFT)
+
+/* What few entries need, allocated on first use (any thread; published
+ * with a compare-and-swap). */
+typedef struct ps_entry_more {
+	/* frees of the entry's blocks by other threads: atomic */
 	uint64_t xfrees, xfree_bytes;
-	uint64_t x_life_hist[PS_HIST_BUCKETS];
+	uint64_t realloc_grows;     /* allocations that grew a block (owner) */
+	/* realloc growth chains, ended by any thread: atomic */
 	uint64_t chains_ended, chain_steps_sum, chain_steps_max,
 		chain_final_size_max;
+	uint64_t *hist[PS_HIST_KINDS]; /* PS_HIST_BUCKETS counts, or NULL */
+	/* the owner's counts and sizes that outgrew 32 bits (see ps_entry) */
+	uint64_t allocs, own_frees, size_min, size_max;
+} ps_entry_more;
+
+/* Counters of one (stack, thread) pair: 104 bytes. "own" fields are
+ * changed only by the allocating thread; the others by whichever thread
+ * frees. The two counts and the two sizes are 32-bit: one that reaches
+ * PS_ENTRY_WIDE (4G allocations, a 4 GiB request) holds that value from
+ * then on, and the real one is in ps_entry_more (stored there first, so
+ * a reader never sees it go down). */
+#define PS_ENTRY_TOUCHED 0x80000000u
+#define PS_ENTRY_WIDE UINT32_MAX
+typedef struct ps_entry {
+	/* the stack id, | PS_ENTRY_TOUCHED when changed since the writer
+	 * last took the mark (set with a release store, taken by exchange) */
+	uint32_t stack_touched;
+	uint32_t thread_index;      /* the owner */
+	uint32_t live_id;           /* livetab.c's id for it, 0 before use */
+	/* own */
+	uint32_t allocs32, own_frees32; /* allocations; frees by the owner */
+	uint32_t size_min32, size_max32; /* min: PS_ENTRY_WIDE before the
+					  * first allocation too */
+	ps_nodeset *nodeset;        /* nodes.c; NULL once the owner retired */
+	ps_entry_more *more;        /* NULL until needed */
+	/* own */
+	uint64_t alloc_bytes, own_free_bytes;
+	uint64_t peak_live;         /* most objects live at once, this thread */
+	uint64_t peak_bytes;        /* most bytes live at once, this thread */
 	/* times (ps_ticks) of the first and the latest allocation (own),
 	 * and of the latest free by any thread (a plain store: racing
 	 * frees may leave the other one's time, nanoseconds apart) */
 	uint64_t first_alloc_ticks, last_alloc_ticks, last_free_ticks;
-	/* the site candidates and the thread's total, all counting this
-	 * entry's blocks (nodes.c) */
-	uint32_t nnodes;
-	ps_node *nodes[PS_SITE_CANDIDATES + 1];
+	uint64_t hist[PS_ENTRY_HIST_SLOTS];
 } ps_entry;
 
+static inline uint32_t ps_entry_stack_id(const ps_entry *e)
+{
+	return PS_LOAD(&e->stack_touched) & ~PS_ENTRY_TOUCHED;
+}
+/* Marks e changed, after the changes (release). Any thread. */
+static inline void ps_entry_touch(ps_entry *e)
+{
+	__atomic_store_n(&e->stack_touched,
+			 ps_entry_stack_id(e) | PS_ENTRY_TOUCHED, __ATOMIC_RELEASE);
+}
+/* e's extension, allocated on first use; NULL when out of memory. */
+ps_entry_more *ps_entry_more_get(ps_entry *e);
+static inline ps_entry_more *ps_entry_more_of(const ps_entry *e)
+{
+	return __atomic_load_n(&e->more, __ATOMIC_ACQUIRE);
+}
+/* Frees by other threads so far (acquire). */
+static inline uint64_t ps_entry_xfrees(const ps_entry *e)
+{
+	ps_entry_more *m = ps_entry_more_of(e);
+	return m ? __atomic_load_n(&m->xfrees, __ATOMIC_ACQUIRE) : 0;
+}
+static inline uint64_t ps_entry_xfree_bytes(const ps_entry *e)
+{
+	ps_entry_more *m = ps_entry_more_of(e);
+	return m ? __atomic_load_n(&m->xfree_bytes, __ATOMIC_ACQUIRE) : 0;
+}
+/* A 32-bit count of e (acquire), or its wide value. */
+static inline uint64_t ps_entry_allocs(const ps_entry *e)
+{
+	uint32_t v = __atomic_load_n(&e->allocs32, __ATOMIC_ACQUIRE);
+	return PS_LIKELY(v != PS_ENTRY_WIDE)
+		       ? v : __atomic_load_n(&ps_entry_more_of(e)->allocs, __ATOMIC_ACQUIRE);
+}
+static inline uint64_t ps_entry_own_frees(const ps_entry *e)
+{
+	uint32_t v = __atomic_load_n(&e->own_frees32, __ATOMIC_ACQUIRE);
+	return PS_LIKELY(v != PS_ENTRY_WIDE)
+		       ? v : __atomic_load_n(&ps_entry_more_of(e)->own_frees, __ATOMIC_ACQUIRE);
+}
+/* The smallest request (UINT64_MAX before the first) and the largest. */
+static inline uint64_t ps_entry_size_min(const ps_entry *e)
+{
+	uint32_t v = __atomic_load_n(&e->size_min32, __ATOMIC_ACQUIRE);
+	ps_entry_more *m;
+	if (PS_LIKELY(v != PS_ENTRY_WIDE))
+		return v;
+	m = ps_entry_more_of(e);
+	return m ? __atomic_load_n(&m->size_min, __ATOMIC_ACQUIRE) : UINT64_MAX;
+}
+static inline uint64_t ps_entry_size_max(const ps_entry *e)
+{
+	uint32_t v = __atomic_load_n(&e->size_max32, __ATOMIC_ACQUIRE);
+	return PS_LIKELY(v != PS_ENTRY_WIDE)
+		       ? v : __atomic_load_n(&ps_entry_more_of(e)->size_max, __ATOMIC_ACQUIRE);
+}
+/* The owner counts one more allocation (release) and returns the count;
+ * or one more own free. The slow path (own_frees: 1 for the frees) takes
+ * the count wide. */
+uint64_t ps_entry_count_wide(ps_entry *e, int own_frees);
+static inline uint64_t ps_entry_add_alloc(ps_entry *e)
+{
+	uint32_t v = PS_LOAD(&e->allocs32);
+	if (PS_LIKELY(v < PS_ENTRY_WIDE - 1)) {
+		__atomic_store_n(&e->allocs32, v + 1, __ATOMIC_RELEASE);
+		return (uint64_t)v + 1;
+	}
+	return ps_entry_count_wide(e, 0);
+}
+static inline void ps_entry_add_own_free(ps_entry *e)
+{
+	uint32_t v = PS_LOAD(&e->own_frees32);
+	if (PS_LIKELY(v < PS_ENTRY_WIDE - 1))
+		__atomic_store_n(&e->own_frees32, v + 1, __ATOMIC_RELEASE);
+	else
+		ps_entry_count_wide(e, 1);
+}
+/* The owner notes a request of size bytes (before counting it). */
+void ps_entry_note_wide_size(ps_entry *e, uint64_t size);
+static inline void ps_entry_note_size(ps_entry *e, uint64_t size)
+{
+	if (PS_UNLIKELY(size >= PS_ENTRY_WIDE)) {
+		ps_entry_note_wide_size(e, size);
+		return;
+	}
+	if (size < PS_LOAD(&e->size_min32))
+		PS_STORE(&e->size_min32, (uint32_t)size);
+	uint32_t max = PS_LOAD(&e->size_max32);
+	if (size > max && max != PS_ENTRY_WIDE)
+		PS_STORE(&e->size_max32, (uint32_t)size);
+}
+/* Adds one to lifetime histogram kind's bucket. own: the caller is the
+ * owner and kind is PS_HIST_OWN_LIFE (plain stores); otherwise kind is
+ * PS_HIST_X_LIFE (atomic). */
+void ps_entry_hist_spill(ps_entry *e, unsigned kind, unsigned bucket, int own);
+static inline void ps_entry_hist_add(ps_entry *e, unsigned kind,
+				     unsigned bucket, int own)
+{
+	uint64_t tag = PS_HIST_SLOT_TAG(kind, bucket);
+	for (int i = 0; i < PS_ENTRY_HIST_SLOTS; i++) {
+		uint64_t v = PS_LOAD(&e->hist[i]);
+		if (!v) {
+			if (__atomic_compare_exchange_n(&e->hist[i], &v, tag | 1,
+							0, __ATOMIC_RELAXED,
+							__ATOMIC_RELAXED))
+				return;
+			/* another kind took it; v is what it holds now */
+		}
+		if ((v & ~PS_HIST_SLOT_COUNT) == tag) {
+			if (own)
+				PS_STORE(&e->hist[i], v + 1);
+			else
+				PS_ADD(&e->hist[i], 1);
+			return;
+		}
+	}
+	ps_entry_more *m = ps_entry_more_of(e);
+	uint64_t *h = m ? __atomic_load_n(&m->hist[kind], __ATOMIC_ACQUIRE) : NULL;
+	if (PS_LIKELY(h != NULL)) {
+		if (own)
+			PS_STORE(&h[bucket], PS_LOAD(&h[bucket]) + 1);
+		else
+			PS_ADD(&h[bucket], 1);
+		return;
+	}
+	ps_entry_hist_spill(e, kind, bucket, own);
+}
+/* The owner counts a request of size bytes in the size histogram, before
+ * it notes the size (ps_entry_note_size) and counts the allocation. */
+void ps_entry_size_hist_explicit(ps_entry *e, unsigned bucket);
+static inline void ps_entry_size_hist(ps_entry *e, uint64_t size)
+{
+	ps_entry_more *m = ps_entry_more_of(e);
+	uint64_t *h = m ? __atomic_load_n(&m->hist[PS_HIST_SIZE], __ATOMIC_ACQUIRE)
+			: NULL;
+	unsigned b = ps_hist_bucket(size);
+	if (PS_LIKELY(h != NULL)) {
+		PS_STORE(&h[b], PS_LOAD(&h[b]) + 1);
+		return;
+	}
+	if (PS_UNLIKELY(!ps_entry_allocs(e)) ||
+	    PS_LIKELY(b == ps_hist_bucket(ps_entry_size_min(e)) &&
+		      b == ps_hist_bucket(ps_entry_size_max(e))))
+		return; /* one bucket: implied */
+	ps_entry_size_hist_explicit(e, b);
+}
+/* The whole histogram kind of e into out[PS_HIST_BUCKETS] (+=); for the
+ * sizes, allocs is the entry's count read before. */
+void ps_entry_hist_read(const ps_entry *e, unsigned kind, uint64_t allocs,
+			uint64_t *out);
+
 struct ps_thread {
-	struct ps_thread *next_all; /* process-wide list, newest first */
-	uint32_t index;             /* 1-based, in order of first allocation */
+	struct ps_thread *next_all; /* every record, newest first; records
+				     * are reused, never unlinked */
+	struct ps_thread *next_free;
+	uint32_t index;             /* 1-based, in order of first allocation;
+				     * 0 while the record is free */
 	pid_t tid;
 	pthread_t pthread;
-	ps_entry *table;            /* owner-only uthash head */
-	ps_entry *entries;          /* append-only list for the writer */
-	ps_node *node_table;        /* owner-only uthash head (nodes.c) */
+	/* the owner adds; the writer walks. In shards by the low bits of
+	 * the key (the table uses the others), so that growing one holds
+	 * two copies of a sixteenth */
+#define PS_ENTRY_SHARDS 16
+	ps_ptrtable *entries[PS_ENTRY_SHARDS];
+	/* nodes.c */
+	ps_ptrtable *node_table, *nodeset_table; /* owner-only */
 	ps_node *nodes;             /* append-only list for the writer */
+	ps_nodeset *nodesets;       /* the owner's list */
 	uint64_t start_ns, end_ns;  /* CLOCK_MONOTONIC; end 0 while alive */
 	char name[16];
 	uint32_t info_dirty;        /* identity changed: rewrite THREAD */
+	uint32_t gone;              /* writer: ended and no longer running */
 	uint64_t unknown_frees;     /* frees of blocks we never saw allocated */
 	uint64_t unrecorded_allocs; /* allocations made inside a hook */
 	uint64_t totals_written[2];  /* writer-only: last values written */
 	int in_unwind;               /* inside libunwind (see stacks.c) */
+	/* odd while the thread counts a free (ps_thread_release_begin):
+	 * what a retired thread leaves is freed only once every thread
+	 * seen inside has come out */
+	uint32_t release_seq;
 };
 
-/* The calling thread's table (created on first use), or NULL when out of
- * memory. Called with the recursion guard held. */
-ps_thread *ps_thread_self(void);
-/* Finds or creates the entry for stack ips in the caller's table t. */
-ps_entry *ps_thread_entry(ps_thread *t, const uintptr_t *ips, int depth);
+/* Registers the calling thread (its first recorded call): a record, used
+ * again after an ended thread, or NULL when out of memory. Called with the
+ * recursion guard held. */
+ps_thread *ps_thread_register(void);
+/* t's entry for the stack of this identity, or NULL. Owner-only. */
+static inline ps_entry *ps_thread_entry_find(ps_thread *t, ps_stack_hash h)
+{
+	uint64_t key = ps_stack_key(h.lo, (uint16_t)h.hi);
+	ps_ptrtable *tab = t->entries[key & (PS_ENTRY_SHARDS - 1)];
+	if (PS_UNLIKELY(!tab))
+		return NULL;
+	for (uint32_t i = ps_ptrtable_home(tab, key);;) {
+		uint64_t v = tab->slot[i];
+		if (!v)
+			return NULL;
+		if (ps_ptrtable_may_match(v, key)) {
+			ps_entry *e = PS_PTRTABLE_PTR(v);
+			if (ps_stack_hash_lo(ps_stack_at(ps_entry_stack_id(e))) == h.lo)
+				return e;
+		}
+		if (++i == tab->cap)
+			i = 0;
+	}
+}
+/* Adds t's entry for stack stack_id, its blocks counted in node set ns
+ * (may be NULL); returns it, or NULL when out of memory. Owner-only. */
+ps_entry *ps_thread_entry_add(ps_thread *t, uint32_t stack_id, ps_nodeset *ns);
+/* Around the counting of a free (any entry, any thread's). */
+extern int ps_have_membarrier;
+static inline void ps_thread_release_begin(ps_thread *self)
+{
+	PS_STORE(&self->release_seq, PS_LOAD(&self->release_seq) + 1);
+	/* the retiring writer's membarrier orders this store before our
+	 * loads; without it, a fence does */
+	if (ps_have_membarrier)
+		__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	else
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+}
+static inline void ps_thread_release_end(ps_thread *self)
+{
+	__atomic_store_n(&self->release_seq, PS_LOAD(&self->release_seq) + 1,
+			 __ATOMIC_RELEASE);
+}
 ps_thread *ps_threads_newest(void);
+/* Whether the main thread has ended (pthread_exit). */
+int ps_threads_main_ended(void);
 /* Sets the name of thread pt (pthread_setname_np). */
 void ps_threads_set_name(pthread_t pt, const char *name);
 /* Reads thread tid's comm from /proc into t->name; allocation-free. The
  * caller marks t's identity for rewriting (info_dirty) if it needs to. */
 void ps_thread_read_name(ps_thread *t, pid_t tid);
-/* Copies t's name (16 bytes, NUL-terminated) to out; any thread. */
-void ps_thread_copy_name(ps_thread *t, char *out);
+/* Copies t's identity (name NUL-terminated, index, tid, times) under the
+ * registry lock; any thread. */
+void ps_thread_copy_identity(ps_thread *t, char name[16], uint32_t *index,
+			     pid_t *tid, uint64_t *start_ns, uint64_t *end_ns);
+
+/* Retiring ended threads (the writer, under its lock). A snapshot calls
+ * ps_threads_retire_begin() before it encodes anything: threads found
+ * gone are marked (their counters are final, the snapshot writes them),
+ * and what earlier snapshots retired becomes free to go once no thread
+ * is still counting a free in it. The snapshot then encodes every entry
+ * ps_threads_for_each_retired() gives besides the live threads' tables;
+ * after its batch is written, ps_threads_retire_end() frees what was
+ * free to go, and retires the threads marked gone whose THREAD record is
+ * written (index up to declared, nothing changed since): entries with blocks
+ * still live are kept (their frees still count), the others and the
+ * threads' node tables wait for the next snapshots, and the record is
+ * used again for a new thread. */
+void ps_threads_retire_begin(void);
+void ps_threads_for_each_retired(void (*fn)(ps_entry *e, void *arg),
+				 void *arg);
+void ps_threads_retire_end(int written, uint32_t declared);
 void ps_threads_init(void);
 void ps_threads_lock(void);
 void ps_threads_unlock(void);
@@ -413,6 +786,9 @@ int ps_livetab_remove(uintptr_t p, struct ps_live *out);
  * at the same moment may still get `from`, so its memory must outlive
  * such frees. */
 int ps_livetab_entry_moved(ps_entry *from, ps_entry *to);
+/* Entry e is being freed (none of its blocks is live, no free of one is
+ * in flight): its id may be given to another entry. */
+void ps_livetab_entry_gone(ps_entry *e);
 struct ps_livetab_stats {
 	uint64_t blocks;      /* live now */
 	uint64_t leaves;      /* regions with a leaf (some kept empty) */
@@ -449,8 +825,6 @@ void ps_writer_abandon(void);
 void ps_writer_lock(void);
 void ps_writer_unlock(void);
 void ps_writer_reset_child(void);
-/* The main thread ended through pthread_exit: exit when the rest do. */
-void ps_writer_main_thread_exited(void);
 
 /* ---- hooks.c ------------------------------------------------------------ */
 /* ps_tls.guard when nothing must be counted, not even as "unrecorded": in

@@ -1,264 +1,309 @@
-/* stacks.c - stack capture and the process-wide stack table.
+/* stacks.c - the stack table: every distinct call stack of the process.
  *
- * Capture runs the fast unwinder of unwind.c, which walks compiled
- * .eh_frame rules and hands any stack it cannot prove frame by frame to
- * libunwind's unw_backtrace, so the result is always libunwind's
- * (POOLSCOUT_UNWIND=libunwind uses unw_backtrace alone; =check runs both
- * and counts disagreements). Frames inside libpoolscout.so itself are
- * dropped, so a stack starts at the return address into the code that
- * called the allocator. Interning maps an IP array to one shared ps_stack;
- * it is only reached when a thread meets a stack for the first time (each
- * thread keeps its own table in threads.c), so one lock is enough here.
+ * Stacks share storage: a stack is a path in a tree of frames rooted at
+ * the outermost one (a frame is a return address below a parent frame: 8
+ * bytes, the address itself interned once), so stacks that differ only in
+ * their innermost frames add only those. A ps_stack record (20 bytes)
+ * names its innermost frame and carries the hash threads look it up by.
+ * Interning is only reached when a thread meets a stack for the first
+ * time (each thread keeps its own entries in threads.c), so one lock is
+ * enough; readers (the writer) need none. It calls only into the module
+ * map (the epoch a stack's addresses belong to, which frames are the
+ * runtime's).
  */
-#define _GNU_SOURCE
-#include <dlfcn.h>
-#include <linux/membarrier.h>
-#include <link.h>
-#include <sched.h>
-#include <stdio.h>
 #include <string.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-
-#define UNW_LOCAL_ONLY
-#include <libunwind.h>
 
 #include "ps_internal.h"
-#include "unwind.h"
 
 static ps_lock_t stack_lock;
-static ps_stack *stack_table;  /* uthash head, keyed by the IP bytes */
-static ps_stack *stack_newest; /* append-only list for the writer */
-static uint32_t stack_count;
-static uintptr_t self_lo, self_hi; /* our own mapped text */
+static uint32_t frames_published; /* frames of counted stacks */
 
-/* Fork safety. libunwind takes internal mutexes (its caches, the dynamic
- * unwind-info list), and so does the fast unwinder (its table lock); a
- * fork while another thread holds one leaves it locked forever in the
- * child, whose first unwind then hangs. So fork waits until no thread is
- * inside an unwinder (the same flag tells unwind.c when replaced tables
- * may be freed): each thread raises its own
- * in_unwind flag around the unwind (no shared write on the hot path) and
- * backs off while a fork is pending. The store-then-load on each side
- * needs a full fence; membarrier() lets the forking thread issue it for
- * everyone, so the hot path needs only a compiler barrier. Without
- * membarrier, the hot path uses a real fence. */
-static int fork_pending;
-static int have_membarrier;
+/* ---- identity ------------------------------------------------------------ */
 
-static int find_self(struct dl_phdr_info *info, size_t size, void *arg)
+static inline uint64_t fmix64(uint64_t h)
 {
-	uintptr_t probe = (uintptr_t)arg;
-	(void)size;
-	for (int i = 0; i < info->dlpi_phnum; i++) {
-		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-		uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
-		if (ph->p_type == PT_LOAD && probe >= lo &&
-		    probe < lo + ph->p_memsz) {
-			self_lo = lo;
-			self_hi = lo + ph->p_memsz;
-			return 1;
-		}
-	}
-	return 0;
-}
-
-void ps_stacks_init(void)
-{
-	dl_iterate_phdr(find_self, (void *)(uintptr_t)&ps_stack_capture);
-	unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
-	have_membarrier = syscall(SYS_membarrier,
-				  MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0) == 0;
-	ps_unwind_init();
-}
-
-static inline void enter_unwind(ps_thread *t)
-{
-	for (;;) {
-		PS_STORE(&t->in_unwind, 1);
-		if (have_membarrier)
-			__atomic_signal_fence(__ATOMIC_SEQ_CST);
-		else
-			__atomic_thread_fence(__ATOMIC_SEQ_CST);
-		if (PS_LIKELY(!__atomic_load_n(&fork_pending, __ATOMIC_RELAXED)))
-			return;
-		__atomic_store_n(&t->in_unwind, 0, __ATOMIC_RELEASE);
-		while (__atomic_load_n(&fork_pending, __ATOMIC_ACQUIRE))
-			sched_yield();
-	}
-}
-
-void ps_stacks_fork_quiesce(void)
-{
-	__atomic_store_n(&fork_pending, 1, __ATOMIC_SEQ_CST);
-	if (have_membarrier)
-		syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0);
-	ps_thread *self = ps_tls.generation == ps_generation ? ps_tls.thread
-							     : NULL;
-	for (ps_thread *t = ps_threads_newest(); t; t = t->next_all)
-		while (t != self &&
-		       __atomic_load_n(&t->in_unwind, __ATOMIC_ACQUIRE))
-			sched_yield();
-}
-
-void ps_stacks_fork_done(void)
-{
-	__atomic_store_n(&fork_pending, 0, __ATOMIC_RELEASE);
-}
-
-/* POOLSCOUT_UNWIND=check: what the two unwinders did, reported at exit. */
-static struct {
-	uint64_t captures, identical, mismatches;
-	uint64_t fallback[PS_UNWIND_NREASONS]; /* by -ps_unwind_result */
-	uint64_t step_disagrees; /* unw_backtrace vs libunwind's unw_step loop */
-} check;
-
-static int skip_self(const uintptr_t *raw, int n)
-{
-	int skip = 0;
-	while (skip < n && raw[skip] >= self_lo && raw[skip] < self_hi)
-		skip++;
-	return skip;
-}
-
-static int same_stack(const uintptr_t *a, int na, const uintptr_t *b, int nb)
-{
-	int sa = skip_self(a, na), sb = skip_self(b, nb);
-	return na - sa == nb - sb &&
-	       !memcmp(a + sa, b + sb, (size_t)(na - sa) * sizeof *a);
-}
-
-/* libunwind's general walk (what unw_backtrace falls back to). */
-__attribute__((noinline)) static int step_backtrace(uintptr_t *raw, int max)
-{
-	unw_context_t uc;
-	unw_cursor_t cursor;
-	unw_word_t ip;
-	int n = 0;
-	if (unw_getcontext(&uc) < 0 || unw_init_local(&cursor, &uc) < 0)
-		return 0;
-	while (n < max && unw_step(&cursor) > 0 &&
-	       unw_get_reg(&cursor, UNW_REG_IP, &ip) >= 0)
-		raw[n++] = ip;
-	return n;
-}
-
-static void report_mismatch(const char *what, const uintptr_t *a, int na,
-			    const uintptr_t *b, int nb)
-{
-	char line[400];
-	size_t len = 0;
-	int sa = skip_self(a, na), sb = skip_self(b, nb);
-	for (int i = 0; i < 6 && len < sizeof line - 40; i++)
-		len += (size_t)snprintf(line + len, sizeof line - len,
-					" %d:%#lx/%#lx", i,
-					sa + i < na ? (unsigned long)a[sa + i] : 0ul,
-					sb + i < nb ? (unsigned long)b[sb + i] : 0ul);
-	ps_warn("unwind check: %s (%d vs %d frames):%s", what, na - sa,
-		nb - sb, line);
-}
-
-/* Both unwinders on one stack; keeps libunwind's answer. */
-__attribute__((noinline)) static int capture_checked(uintptr_t *raw, int max)
-{
-	uintptr_t fast[PS_MAX_DEPTH + 16], step[PS_MAX_DEPTH + 16];
-	int nf = ps_unwind_fast(fast, max);
-	int n = unw_backtrace((void **)raw, max);
-	int ns = step_backtrace(step, max);
-	PS_ADD(&check.captures, 1);
-	if (nf < 0) {
-		PS_ADD(&check.fallback[-nf], 1);
-	} else if (same_stack(fast, nf, raw, n)) {
-		PS_ADD(&check.identical, 1);
-	} else if (PS_ADD(&check.mismatches, 1) < 5) {
-		report_mismatch("fast/unw_backtrace differ", fast, nf, raw, n);
-	}
-	if (!same_stack(step, ns, raw, n) &&
-	    PS_ADD(&check.step_disagrees, 1) < 3)
-		report_mismatch("unw_step/unw_backtrace differ", step, ns, raw, n);
-	return n;
-}
-
-__attribute__((destructor)) static void check_report(void)
-{
-	if (ps_opt.unwinder != PS_UNWINDER_CHECK || !check.captures)
-		return;
-	uint64_t fell = 0;
-	for (int i = 0; i < PS_UNWIND_NREASONS; i++)
-		fell += check.fallback[i];
-	ps_warn("unwind check: pid=%d captures=%llu identical=%llu "
-		"mismatches=%llu fallback=%llu (not_provable=%llu no_module=%llu "
-		"stale=%llu busy=%llu no_table=%llu odd_frame=%llu dynamic=%llu) "
-		"step_disagrees=%llu",
-		(int)getpid(), (unsigned long long)check.captures,
-		(unsigned long long)check.identical,
-		(unsigned long long)check.mismatches, (unsigned long long)fell,
-		(unsigned long long)check.fallback[-PS_UNWIND_NOT_PROVABLE],
-		(unsigned long long)check.fallback[-PS_UNWIND_NO_MODULE],
-		(unsigned long long)check.fallback[-PS_UNWIND_STALE],
-		(unsigned long long)check.fallback[-PS_UNWIND_BUSY],
-		(unsigned long long)check.fallback[-PS_UNWIND_NO_TABLE],
-		(unsigned long long)check.fallback[-PS_UNWIND_ODD_FRAME],
-		(unsigned long long)check.fallback[-PS_UNWIND_DYNAMIC],
-		(unsigned long long)check.step_disagrees);
-}
-
-int ps_stack_capture(ps_thread *t, uintptr_t *ips)
-{
-	uintptr_t raw[PS_MAX_DEPTH + 16];
-	int max = (int)ps_opt.depth + 16, n;
-	enter_unwind(t);
-	if (PS_LIKELY(ps_opt.unwinder == PS_UNWINDER_FAST)) {
-		n = ps_unwind_fast(raw, max);
-		if (PS_UNLIKELY(n < 0))
-			n = unw_backtrace((void **)raw, max);
-	} else if (ps_opt.unwinder == PS_UNWINDER_LIBUNWIND) {
-		n = unw_backtrace((void **)raw, max);
-	} else {
-		n = capture_checked(raw, max);
-	}
-	__atomic_store_n(&t->in_unwind, 0, __ATOMIC_RELEASE);
-	if (PS_UNLIKELY(__atomic_load_n(&ps_unwind_reclaim_pending,
-					__ATOMIC_RELAXED)))
-		ps_unwind_reclaim();
-	int skip = skip_self(raw, n);
-	int depth = n - skip;
-	if (depth > (int)ps_opt.depth)
-		depth = (int)ps_opt.depth;
-	memcpy(ips, raw + skip, (size_t)depth * sizeof *ips);
-	return depth;
-}
-
-uint64_t ps_stack_hash(const uintptr_t *ips, int depth)
-{
-	/* one multiply per frame, one final mix (murmur3's finaliser) */
-	uint64_t h = 0x9e3779b97f4a7c15ull ^ (uint64_t)depth;
-	for (int i = 0; i < depth; i++)
-		h = (h ^ ips[i]) * 0x100000001b3ull + (h >> 29);
 	h ^= h >> 33;
 	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ull;
 	h ^= h >> 33;
 	return h;
 }
 
-ps_stack *ps_stack_intern(const uintptr_t *ips, int depth, uint64_t hash)
+ps_stack_hash ps_stack_hash_of(const uintptr_t *ips, int depth)
 {
-	size_t keylen = (size_t)depth * sizeof *ips;
-	ps_stack *s;
+	/* One multiply per frame; a feeds its high bits back, so no bit of
+	 * any address is lost. b sums a's states: two stacks whose final a
+	 * collides are unlikely to have had the same states all along, so
+	 * the 16 bits of hi it gives add to the identity. */
+	uint64_t a = 0x9e3779b97f4a7c15ull ^ (uint64_t)depth;
+	uint64_t b = 0xc2b2ae3d27d4eb4full;
+	for (int i = 0; i < depth; i++) {
+		a = (a ^ ips[i]) * 0x100000001b3ull + (a >> 29);
+		b += a;
+	}
+	ps_stack_hash h;
+	h.lo = fmix64(a);
+	h.hi = fmix64(b);
+	return h;
+}
+
+/* ---- the tables --------------------------------------------------------- */
+
+/* Frames, stacks, return addresses and --site-peak counters sit in
+ * chunks of CHUNK entries that never move, found through fixed tables of
+ * chunk pointers (zero-filled and touched only as they fill), so a
+ * reader needs no lock: it reads a count (acquire), then any entry below
+ * it. Id 0 is never used. */
+#define CHUNK_BITS PS_STACK_CHUNK_BITS
+#define CHUNK (1u << CHUNK_BITS)
+#define MAX_CHUNKS (1u << (32 - CHUNK_BITS))
+
+/* A frame: one return address (interned: an index into the address
+ * chunks) below a parent frame (0: outermost); the two side by side, so
+ * that a look-up that finds a candidate reads one cache line. */
+struct frame {
+	uint32_t parent, ip;
+};
+struct frame_chunk {
+	struct frame f[CHUNK];
+};
+
+static struct frame_chunk *frame_chunks[MAX_CHUNKS];
+static uintptr_t *ip_chunks[MAX_CHUNKS];
+ps_stack *ps_stack_chunks[MAX_CHUNKS / 2];
+static ps_stack_peak *peak_chunks[MAX_CHUNKS / 2];
+static uint32_t frame_count, ip_count, stack_count;
+
+/* An open-addressing index of 32-bit ids (0: empty), in 64 shards picked
+ * by the top bits of the hash so that growing one (by half, when 80%
+ * full, into a new array) briefly holds two copies of a 64th of the
+ * index, not of all of it. Within a shard, probes are linear from a home
+ * slot. The ids' keys live in the chunks above; hash_id recomputes an
+ * id's hash when a shard grows. A slot holds the id (28 bits: ids stop
+ * at 2^28 - 1) and 4 more bits of its hash, so that most slots a probe
+ * passes are told apart without reading the id's key. */
+#define SHARDS 64
+#define ID_BITS 28
+#define ID_MASK ((1u << ID_BITS) - 1)
+struct shard {
+	uint32_t *slot;
+	uint32_t cap, used;
+};
+struct id_index {
+	struct shard shard[SHARDS];
+};
+static struct id_index frame_index, ip_index, stack_index;
+
+static inline struct shard *shard_of(struct id_index *x, uint64_t hash)
+{
+	return &x->shard[hash >> 58];
+}
+
+static inline uint32_t home(const struct shard *x, uint64_t hash)
+{
+	return (uint32_t)((((hash >> 16) & 0xffffffffu) * x->cap) >> 32);
+}
+
+static inline uint32_t next_slot(const struct shard *x, uint32_t i)
+{
+	return ++i == x->cap ? 0 : i;
+}
+
+/* The bits of hash a slot keeps beside the id, in place. */
+static inline uint32_t slot_tag(uint64_t hash)
+{
+	return (uint32_t)(hash >> 48 & 0xf) << ID_BITS;
+}
+
+/* Whether slot value v may hold an id of this hash; the id, if so. */
+static inline uint32_t slot_id(uint32_t v, uint32_t tag)
+{
+	return (v & ~ID_MASK) == tag ? v & ID_MASK : 0;
+}
+
+/* Makes room for one more id in shard x; 0 or -1 when out of memory. */
+static int index_reserve(struct shard *x, uint64_t (*hash_id)(uint32_t))
+{
+	if ((uint64_t)(x->used + 1) * 5 <= (uint64_t)x->cap * 4)
+		return 0;
+	uint32_t cap = x->cap ? x->cap + x->cap / 2 : 16;
+	if (cap < x->cap)
+		return -1;
+	struct shard n = { ps_arena_alloc((size_t)cap * sizeof(uint32_t)),
+			   cap, x->used };
+	if (!n.slot)
+		return -1;
+	for (uint32_t i = 0; i < x->cap; i++) {
+		uint32_t v = x->slot[i];
+		if (!v)
+			continue;
+		uint32_t j = home(&n, hash_id(v & ID_MASK));
+		while (n.slot[j])
+			j = next_slot(&n, j);
+		n.slot[j] = v;
+	}
+	if (x->slot)
+		ps_arena_free(x->slot, (size_t)x->cap * sizeof(uint32_t));
+	*x = n;
+	return 0;
+}
+
+/* Stores id in shard x, which has room (index_reserve). */
+static void index_put(struct shard *x, uint64_t hash, uint32_t id)
+{
+	uint32_t i = home(x, hash);
+	while (x->slot[i])
+		i = next_slot(x, i);
+	x->slot[i] = slot_tag(hash) | id;
+	x->used++;
+}
+
+/* Makes sure chunk (table[id >> CHUNK_BITS]) exists. */
+static int chunk_for(void **table, uint32_t id, size_t chunk_bytes)
+{
+	void **c = &table[id >> CHUNK_BITS];
+	if (*c)
+		return 0;
+	void *p = ps_arena_alloc(chunk_bytes);
+	if (!p)
+		return -1;
+	__atomic_store_n(c, p, __ATOMIC_RELEASE);
+	return 0;
+}
+
+static inline uintptr_t ip_at(uint32_t id)
+{
+	return ip_chunks[id >> CHUNK_BITS][id & (CHUNK - 1)];
+}
+
+static uint64_t ip_hash(uintptr_t ip)
+{
+	return fmix64((uint64_t)ip);
+}
+
+static uint64_t ip_hash_id(uint32_t id)
+{
+	return ip_hash(ip_at(id));
+}
+
+static uint64_t frame_hash(uint32_t parent, uint32_t ip)
+{
+	return fmix64((uint64_t)parent << 32 | ip);
+}
+
+static uint64_t frame_hash_id(uint32_t id)
+{
+	struct frame_chunk *c = frame_chunks[id >> CHUNK_BITS];
+	return frame_hash(c->f[id & (CHUNK - 1)].parent, c->f[id & (CHUNK - 1)].ip);
+}
+
+static uint64_t stack_hash_id(uint32_t id)
+{
+	return ps_stack_hash_lo(ps_stack_at(id));
+}
+
+/* The id of return address ip, added if new; 0 when out of memory. */
+static uint32_t ip_intern(uintptr_t ip)
+{
+	uint64_t h = ip_hash(ip);
+	struct shard *sh = shard_of(&ip_index, h);
+	uint32_t tag = slot_tag(h);
+	for (uint32_t i = home(sh, h); sh->cap && sh->slot[i]; i = next_slot(sh, i)) {
+		uint32_t id = slot_id(sh->slot[i], tag);
+		if (id && ip_at(id) == ip)
+			return id;
+	}
+	uint32_t id = ip_count + 1;
+	if (id > ID_MASK || chunk_for((void **)ip_chunks, id, CHUNK * sizeof(uintptr_t)))
+		return 0;
+	ip_chunks[id >> CHUNK_BITS][id & (CHUNK - 1)] = ip;
+	if (index_reserve(sh, ip_hash_id))
+		return 0;
+	index_put(sh, h, id);
+	__atomic_store_n(&ip_count, id, __ATOMIC_RELEASE);
+	return id;
+}
+
+/* The frame of return address ip (interned) below parent, added if new;
+ * 0 when out of memory. */
+static uint32_t frame_intern(uint32_t parent, uint32_t ip)
+{
+	uint64_t h = frame_hash(parent, ip);
+	struct shard *sh = shard_of(&frame_index, h);
+	uint32_t tag = slot_tag(h);
+	for (uint32_t i = home(sh, h); sh->cap && sh->slot[i]; i = next_slot(sh, i)) {
+		uint32_t id = slot_id(sh->slot[i], tag);
+		if (!id)
+			continue;
+		struct frame_chunk *c = frame_chunks[id >> CHUNK_BITS];
+		if (c->f[id & (CHUNK - 1)].parent == parent &&
+		    c->f[id & (CHUNK - 1)].ip == ip)
+			return id;
+	}
+	uint32_t id = frame_count + 1;
+	if (id > ID_MASK || chunk_for((void **)frame_chunks, id, sizeof(struct frame_chunk)))
+		return 0;
+	struct frame_chunk *c = frame_chunks[id >> CHUNK_BITS];
+	c->f[id & (CHUNK - 1)].parent = parent;
+	c->f[id & (CHUNK - 1)].ip = ip;
+	if (index_reserve(sh, frame_hash_id))
+		return 0;
+	index_put(sh, h, id);
+	/* published with the stack that uses it (see ps_frames_count) */
+	frame_count = id;
+	return id;
+}
+
+/* Whether stack s has exactly these return addresses. */
+static int same_frames(const ps_stack *s, const uintptr_t *ips, int depth)
+{
+	uint32_t f = s->frame;
+	for (int i = 0; i < depth; i++) {
+		struct frame_chunk *c = frame_chunks[f >> CHUNK_BITS];
+		if (!f || ip_at(c->f[f & (CHUNK - 1)].ip) != ips[i])
+			return 0;
+		f = c->f[f & (CHUNK - 1)].parent;
+	}
+	return f == 0;
+}
+
+uint32_t ps_stack_intern(const uintptr_t *ips, int depth, ps_stack_hash hash)
+{
+	uint32_t id = 0;
 	ps_lock_acquire(&stack_lock);
-	HASH_FIND_BYHASHVALUE(hh, stack_table, ips, keylen, (unsigned)hash, s);
-	if (s) {
-		ps_lock_release(&stack_lock);
-		return s;
+	struct shard *sh = shard_of(&stack_index, hash.lo);
+	uint32_t tag = slot_tag(hash.lo);
+	for (uint32_t i = home(sh, hash.lo); sh->cap && sh->slot[i];
+	     i = next_slot(sh, i)) {
+		uint32_t sid = slot_id(sh->slot[i], tag);
+		const ps_stack *s = sid ? ps_stack_at(sid) : NULL;
+		if (s && ps_stack_is(s, hash) && same_frames(s, ips, depth)) {
+			id = sid;
+			goto out;
+		}
 	}
-	s = ps_arena_alloc(sizeof *s + keylen);
-	if (!s) {
-		ps_lock_release(&stack_lock);
-		return NULL;
+	if (stack_count >= PS_STACK_ID_MAX)
+		goto out;
+	/* Its frames, outermost first. */
+	uint32_t frame = 0;
+	for (int k = depth - 1; k >= 0; k--) {
+		uint32_t ip = ip_intern(ips[k]);
+		frame = ip ? frame_intern(frame, ip) : 0;
+		if (!frame)
+			goto out;
 	}
-	memcpy(s->ips, ips, keylen);
-	s->depth = (uint32_t)depth;
-	s->hash = hash;
+	uint32_t sid = stack_count + 1;
+	if (chunk_for((void **)ps_stack_chunks, sid, CHUNK * sizeof(ps_stack)) ||
+	    (ps_opt.site_peak &&
+	     chunk_for((void **)peak_chunks, sid, CHUNK * sizeof(ps_stack_peak))) ||
+	    index_reserve(sh, stack_hash_id))
+		goto out;
+	ps_stack *s = ps_stack_at(sid);
+	s->hash_lo[0] = (uint32_t)hash.lo;
+	s->hash_lo[1] = (uint32_t)(hash.lo >> 32);
+	s->hash_hi = (uint16_t)hash.hi;
+	s->frame = frame;
 	s->map_epoch = ps_modules_refresh();
 	/* Site candidates: the first frames outside the runtime. A stack
 	 * wholly inside the runtime has its innermost frame as the site. */
@@ -267,27 +312,41 @@ ps_stack *ps_stack_intern(const uintptr_t *ips, int depth, uint64_t hash)
 		start++;
 	if (start == depth)
 		start = 0;
-	s->cand_start = (uint16_t)start;
-	s->cand_count = (uint16_t)(depth - start < PS_SITE_CANDIDATES
-					   ? depth - start
-					   : PS_SITE_CANDIDATES);
-	s->id = ++stack_count;
-	HASH_ADD_KEYPTR_BYHASHVALUE(hh, stack_table, s->ips, keylen,
-				    (unsigned)hash, s);
-	if (ps_uthash_oom) {
-		/* The table could not grow; the stack still counts, it is just
-		 * not found again by later lookups. */
-		ps_uthash_oom = 0;
-	}
-	s->next_all = stack_newest;
-	__atomic_store_n(&stack_newest, s, __ATOMIC_RELEASE);
+	s->cand_start = (uint8_t)start;
+	s->cand_count = (uint8_t)(depth - start < PS_SITE_CANDIDATES
+					  ? depth - start
+					  : PS_SITE_CANDIDATES);
+	index_put(sh, hash.lo, sid);
+	/* Frames first: a reader that counts this stack counts them. */
+	__atomic_store_n(&frames_published, frame_count, __ATOMIC_RELEASE);
+	__atomic_store_n(&stack_count, sid, __ATOMIC_RELEASE);
+	id = sid;
+out:
 	ps_lock_release(&stack_lock);
-	return s;
+	return id;
 }
 
-ps_stack *ps_stacks_newest(void)
+ps_stack_peak *ps_stack_peak_of(uint32_t id)
 {
-	return __atomic_load_n(&stack_newest, __ATOMIC_ACQUIRE);
+	ps_stack_peak *c = peak_chunks[id >> CHUNK_BITS];
+	return c ? &c[id & (CHUNK - 1)] : NULL;
+}
+
+uint32_t ps_stacks_count(void)
+{
+	return __atomic_load_n(&stack_count, __ATOMIC_ACQUIRE);
+}
+
+uint32_t ps_frames_count(void)
+{
+	return __atomic_load_n(&frames_published, __ATOMIC_ACQUIRE);
+}
+
+void ps_frame_get(uint32_t id, uint32_t *parent, uintptr_t *ip)
+{
+	struct frame_chunk *c = frame_chunks[id >> CHUNK_BITS];
+	*parent = c->f[id & (CHUNK - 1)].parent;
+	*ip = ip_at(c->f[id & (CHUNK - 1)].ip);
 }
 
 void ps_stacks_lock(void)
@@ -302,9 +361,14 @@ void ps_stacks_unlock(void)
 
 void ps_stacks_reset_child(void)
 {
-	fork_pending = 0;
-	stack_table = NULL;
-	stack_newest = NULL;
-	stack_count = 0;
+	/* every chunk and index went with the arena */
+	memset(frame_chunks, 0, sizeof frame_chunks);
+	memset(ip_chunks, 0, sizeof ip_chunks);
+	memset(ps_stack_chunks, 0, sizeof ps_stack_chunks);
+	memset(peak_chunks, 0, sizeof peak_chunks);
+	frame_count = ip_count = stack_count = frames_published = 0;
+	memset(&frame_index, 0, sizeof frame_index);
+	memset(&ip_index, 0, sizeof ip_index);
+	memset(&stack_index, 0, sizeof stack_index);
 	stack_lock.locked = 0;
 }

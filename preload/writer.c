@@ -1,13 +1,19 @@
 /* writer.c - the profile file and the snapshot thread.
  *
  * Every ps_opt.interval_ms a background thread encodes what changed since
- * the last snapshot (new modules, new stacks, thread identities, and the
- * cumulative counters of every touched (stack, thread) entry) into one
- * batch of records and appends it with a single write(2). A run killed at
- * any point therefore leaves a file that reads up to its last batch, and
- * the file grows with sites x threads x snapshots, not with allocations.
+ * the last snapshot (new modules, new frames and stacks, thread
+ * identities, and the cumulative counters of every touched (stack,
+ * thread) entry) into one batch of records, deflates it (one zlib stream
+ * per file) and appends it as DEFLATE records, usually one write(2) per
+ * batch. A run killed at any point therefore leaves a file that reads up
+ * to its last whole record, and the file grows with sites x threads x
+ * snapshots, not with allocations.
  *
- * The encoding buffer is mmap'd; nothing here calls malloc. The thread
+ * It reads the tables (stacks.c, threads.c, nodes.c, modules.c) and calls
+ * nothing above them; after each batch it lets the thread registry retire
+ * the threads whose last counts that batch wrote.
+ *
+ * The encoding buffers are mmap'd; nothing here calls malloc. The thread
  * blocks every signal, never records its own allocations, and does not
  * keep the process alive: when the main thread has ended with pthread_exit
  * and every other thread is gone, it calls exit(0) as glibc would have.
@@ -29,6 +35,10 @@
 
 #include "ps_internal.h"
 
+/* zlib's level for the profile: 6 (its default) keeps 24-frame stacks
+ * below heaptrack's zstd trace, at a cost the writer thread absorbs. */
+#define PS_DEFLATE_LEVEL 6
+
 static ps_lock_t writer_lock;
 /* What the calling thread holds: the lock alone (fork), or the lock while
  * it encodes a batch. A thread-local, so a signal handler that interrupts
@@ -49,6 +59,7 @@ static int last_thread_exit; /* the writer is ending the process */
 static uint64_t snapshot_seq;
 static uint64_t next_poll_ns; /* hook-driven snapshots: when the next is due */
 static uint64_t start_mono, start_real, start_ticks;
+static uint32_t frames_written; /* highest frame id written */
 static uint32_t stacks_written; /* highest stack id written */
 static uint32_t threads_declared; /* highest thread index written */
 
@@ -64,7 +75,7 @@ static int reserve(size_t more)
 		return -1;
 	if (buf_len + more <= buf_cap)
 		return 0;
-	size_t cap = buf_cap ? buf_cap : (1u << 20);
+	size_t cap = buf_cap ? buf_cap : (256u << 10);
 	while (cap < buf_len + more)
 		cap *= 2;
 	void *p = buf ? mremap(buf, buf_cap, cap, MREMAP_MAYMOVE)
@@ -118,6 +129,9 @@ static void patch_count(size_t at, uint64_t v)
 	buf[at + 4] = (uint8_t)((v >> 28) & 0x7f);
 }
 
+static void record_done(void);
+static int check_fd(void);
+
 static size_t record_begin(uint32_t type)
 {
 	size_t at = buf_len;
@@ -137,6 +151,7 @@ static void record_end(size_t at)
 	uint32_t crc = (uint32_t)crc32(0L, buf + at, (uInt)(buf_len - at));
 	ps_put_u32le(buf + buf_len, crc);
 	buf_len += 4;
+	record_done();
 }
 
 /* ---- the file ----------------------------------------------------------- */
@@ -244,16 +259,18 @@ static void stop_writing(const char *why)
 	ps_recording = 0;
 }
 
-/* Appends buf as one batch, whole or not at all. The file size limit
+/* Appends n bytes of whole records, all or nothing. The file size limit
  * (RLIMIT_FSIZE) is checked first, and SIGXFSZ is blocked around the
  * write (a SIGXFSZ it raised anyway is taken back), so the host is never
  * killed for our bytes while its own writes keep the disposition it
  * chose. A short write (a full disk) is undone. Returns 0 or -1. */
-static int write_batch(void)
+static int write_out(const uint8_t *p, size_t n)
 {
+	if (write_stopped)
+		return -1;
 	struct rlimit rl;
 	if (getrlimit(RLIMIT_FSIZE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
-	    out_size + buf_len > (uint64_t)rl.rlim_cur) {
+	    out_size + n > (uint64_t)rl.rlim_cur) {
 		char why[96];
 		snprintf(why, sizeof why, "it would pass the file size limit "
 			 "(ulimit -f) of %llu bytes",
@@ -265,7 +282,7 @@ static int write_batch(void)
 	sigemptyset(&xfsz);
 	sigaddset(&xfsz, SIGXFSZ);
 	pthread_sigmask(SIG_BLOCK, &xfsz, &old);
-	int rc = write_all(buf, buf_len);
+	int rc = write_all(p, n);
 	int err = errno;
 	if (rc && err == EFBIG && !sigismember(&old, SIGXFSZ)) {
 		sigset_t pending;
@@ -278,8 +295,137 @@ static int write_batch(void)
 		stop_writing(strerror(err));
 		return -1;
 	}
-	out_size += buf_len;
+	out_size += n;
 	return 0;
+}
+
+/* ---- compression -------------------------------------------------------- */
+
+/* Every batch after the first goes out deflated: one raw deflate stream
+ * for the whole file, cut into DEFLATE records at record boundaries, each
+ * ending on a sync flush so that it inflates to whole records. zlib gets
+ * memory from its own mappings, never from the hooked malloc. */
+#define RAW_FLUSH (128u << 10)  /* deflate the raw records past this */
+#define ZBUF_SPLIT (512u << 10) /* write a DEFLATE record past this */
+static z_stream zs;
+static int z_state; /* 0: not tried, 1: ready, -1: unavailable */
+static int compressing; /* inside a batch that goes out deflated */
+static uint8_t *zbuf;
+static size_t zbuf_len, zbuf_cap;
+static int batch_lost; /* some of this batch did not go out */
+
+static voidpf z_alloc(voidpf opaque, uInt items, uInt size)
+{
+	(void)opaque;
+	size_t n = (size_t)items * size + 16;
+	void *p = mmap(NULL, n, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return Z_NULL;
+	*(size_t *)p = n;
+	return (char *)p + 16;
+}
+
+static void z_free(voidpf opaque, voidpf ptr)
+{
+	(void)opaque;
+	if (ptr) {
+		char *p = (char *)ptr - 16;
+		munmap(p, *(size_t *)p);
+	}
+}
+
+static int z_ready(void)
+{
+	if (!z_state) {
+		zs.zalloc = z_alloc;
+		zs.zfree = z_free;
+		zs.opaque = Z_NULL;
+		z_state = deflateInit2(&zs, PS_DEFLATE_LEVEL, Z_DEFLATED, -15, 8,
+				       Z_DEFAULT_STRATEGY) == Z_OK ? 1 : -1;
+	}
+	return z_state == 1;
+}
+
+static int zbuf_reserve(size_t more)
+{
+	if (zbuf_len + more <= zbuf_cap)
+		return 0;
+	size_t cap = zbuf_cap ? zbuf_cap : (256u << 10);
+	while (cap < zbuf_len + more)
+		cap += 256u << 10;
+	void *p = zbuf ? mremap(zbuf, zbuf_cap, cap, MREMAP_MAYMOVE)
+		       : mmap(NULL, cap, PROT_READ | PROT_WRITE,
+			      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return -1;
+	zbuf = p;
+	zbuf_cap = cap;
+	return 0;
+}
+
+/* Deflates the raw records into zbuf (after its 8-byte record header);
+ * with sync, up to a flush point. */
+static void deflate_raw(int sync)
+{
+	if (buf_failed)
+		return;
+	if (!zbuf_len) {
+		if (zbuf_reserve(8)) {
+			buf_failed = 1;
+			return;
+		}
+		zbuf_len = 8;
+	}
+	zs.next_in = buf;
+	zs.avail_in = (uInt)buf_len;
+	int flush = sync ? Z_SYNC_FLUSH : Z_NO_FLUSH;
+	for (;;) {
+		if (zbuf_reserve(64u << 10)) {
+			buf_failed = 1;
+			return;
+		}
+		zs.next_out = zbuf + zbuf_len;
+		zs.avail_out = (uInt)(zbuf_cap - zbuf_len);
+		int rc = deflate(&zs, flush);
+		zbuf_len = (size_t)(zs.next_out - zbuf);
+		if (rc != Z_OK && rc != Z_BUF_ERROR) {
+			buf_failed = 1;
+			return;
+		}
+		if (!zs.avail_in && zs.avail_out)
+			break;
+	}
+	buf_len = 0;
+}
+
+/* Writes what was deflated so far as one DEFLATE record. */
+static void emit_deflated(void)
+{
+	deflate_raw(1);
+	if (buf_failed || zbuf_len <= 8 || zbuf_reserve(4)) {
+		batch_lost = 1;
+		zbuf_len = 0;
+		return;
+	}
+	ps_put_u32le(zbuf, PS_REC_DEFLATE);
+	ps_put_u32le(zbuf + 4, (uint32_t)(zbuf_len - 8));
+	ps_put_u32le(zbuf + zbuf_len, (uint32_t)crc32(0L, zbuf, (uInt)zbuf_len));
+	zbuf_len += 4;
+	if (check_fd() || write_out(zbuf, zbuf_len))
+		batch_lost = 1;
+	zbuf_len = 0;
+}
+
+/* After each record of a deflated batch: keeps the raw and the deflated
+ * buffers small (a batch can declare a million stacks). */
+static void record_done(void)
+{
+	if (!compressing || buf_len < RAW_FLUSH)
+		return;
+	deflate_raw(0);
+	if (zbuf_len > ZBUF_SPLIT)
+		emit_deflated();
 }
 
 /* Makes sure out_fd is still our file: a host that closes every
@@ -356,7 +502,7 @@ int ps_writer_open(void)
 	}
 	write_process_record();
 	out_size = 0;
-	if (buf_failed || write_batch()) {
+	if (buf_failed || write_out(buf, buf_len)) {
 		/* Not even the header went out: leave no unreadable file. */
 		unlink(out_path);
 		close(out_fd);
@@ -455,57 +601,123 @@ static void encode_modules(void)
 		encode_module(v[i]);
 }
 
-static void encode_stacks(void)
+static uint64_t zigzag(int64_t v)
 {
-	ps_stack *newest = ps_stacks_newest();
-	size_t n = 0;
-	for (ps_stack *s = newest; s && s->id > stacks_written; s = s->next_all)
-		n++;
-	void **v = scratch_for(n);
-	if (!v) {
-		buf_failed = 1;
-		return;
-	}
-	size_t i = n;
-	for (ps_stack *s = newest; s && i; s = s->next_all)
-		v[--i] = s;
-	for (; i < n; i++) {
-		const ps_stack *s = v[i];
-		size_t at = record_begin(PS_REC_STACK);
-		put_varint(s->id);
-		put_varint(s->map_epoch);
-		put_varint(s->depth);
-		for (uint32_t k = 0; k < s->depth; k++)
-			put_varint(s->ips[k]);
-		put_varint(s->cand_start);
-		put_varint(s->cand_count);
+	return (uint64_t)v << 1 ^ (uint64_t)(v >> 63);
+}
+
+/* Frames up to count not written yet, in FRAMES records of at most
+ * FRAMES_PER_RECORD: (id - parent, the return address as a difference
+ * from its parent's). */
+#define FRAMES_PER_RECORD 65536u
+static void encode_frames(uint32_t count)
+{
+	while (frames_written < count && !buf_failed) {
+		uint32_t first = frames_written + 1;
+		uint32_t n = count - frames_written;
+		if (n > FRAMES_PER_RECORD)
+			n = FRAMES_PER_RECORD;
+		size_t at = record_begin(PS_REC_FRAMES);
+		put_varint(first);
+		put_varint(n);
+		for (uint32_t id = first; id < first + n; id++) {
+			uint32_t parent, grand;
+			uintptr_t ip, parent_ip = 0;
+			ps_frame_get(id, &parent, &ip);
+			if (parent)
+				ps_frame_get(parent, &grand, &parent_ip);
+			put_varint(id - parent);
+			put_varint(zigzag((int64_t)(ip - parent_ip)));
+		}
 		record_end(at);
+		frames_written += n;
 	}
-	if (newest)
-		stacks_written = newest->id;
+}
+
+/* Stacks up to count not written yet, in STACKS records: (innermost
+ * frame as a difference from the previous one's, map epoch, site
+ * candidates). */
+#define STACKS_PER_RECORD 65536u
+static void encode_stacks(uint32_t count)
+{
+	while (stacks_written < count && !buf_failed) {
+		uint32_t first = stacks_written + 1;
+		uint32_t n = count - stacks_written;
+		if (n > STACKS_PER_RECORD)
+			n = STACKS_PER_RECORD;
+		size_t at = record_begin(PS_REC_STACKS);
+		put_varint(first);
+		put_varint(n);
+		uint32_t prev = 0;
+		for (uint32_t id = first; id < first + n; id++) {
+			const ps_stack *s = ps_stack_at(id);
+			put_varint(zigzag((int64_t)s->frame - (int64_t)prev));
+			prev = s->frame;
+			put_varint(s->map_epoch);
+			put_varint(s->cand_start);
+			put_varint(s->cand_count);
+		}
+		record_end(at);
+		stacks_written += n;
+	}
 }
 
 static void encode_thread(ps_thread *t)
 {
 	if (!__atomic_exchange_n(&t->info_dirty, 0, __ATOMIC_ACQ_REL))
 		return;
-	uint64_t end = __atomic_load_n(&t->end_ns, __ATOMIC_ACQUIRE);
-	char name[sizeof t->name];
-	ps_thread_copy_name(t, name);
+	char name[16];
+	uint32_t index;
+	pid_t tid;
+	uint64_t start, end;
+	ps_thread_copy_identity(t, name, &index, &tid, &start, &end);
+	if (!index)
+		return; /* a free record */
 	if (!name[0] && !end) {
-		ps_thread_read_name(t, t->tid);
-		ps_thread_copy_name(t, name);
+		ps_thread_read_name(t, tid);
+		ps_thread_copy_identity(t, name, &index, &tid, &start, &end);
 	}
-	if (t->index > threads_declared)
-		threads_declared = t->index;
+	if (index > threads_declared)
+		threads_declared = index;
 	size_t at = record_begin(PS_REC_THREAD);
-	put_varint(t->index);
-	put_varint((uint64_t)t->tid);
+	put_varint(index);
+	put_varint((uint64_t)tid);
 	put_str(name);
-	put_varint(t->start_ns > start_mono ? t->start_ns - start_mono : 0);
+	put_varint(start > start_mono ? start - start_mono : 0);
 	put_varint(end > start_mono ? end - start_mono : 0);
 	put_varint(end ? 1 : 0);
 	record_end(at);
+}
+
+/* Sorts v[0..n) by thread index, in place (a heapsort: qsort may call
+ * malloc). */
+static void sort_by_index(void **v, size_t n)
+{
+#define KEY(i) (((ps_thread *)v[i])->index)
+	for (size_t end = n, start = n / 2; end > 1;) {
+		if (start > 0) {
+			start--;
+		} else {
+			end--;
+			void *t = v[0];
+			v[0] = v[end];
+			v[end] = t;
+		}
+		for (size_t root = start;;) {
+			size_t child = 2 * root + 1;
+			if (child >= end)
+				break;
+			if (child + 1 < end && KEY(child + 1) > KEY(child))
+				child++;
+			if (KEY(root) >= KEY(child))
+				break;
+			void *t = v[root];
+			v[root] = v[child];
+			v[child] = t;
+			root = child;
+		}
+	}
+#undef KEY
 }
 
 static void encode_threads(void)
@@ -519,11 +731,26 @@ static void encode_threads(void)
 		buf_failed = 1;
 		return;
 	}
-	size_t i = n;
-	for (ps_thread *t = head; t && i; t = t->next_all)
-		v[--i] = t;
-	for (; i < n; i++)
+	size_t k = 0;
+	for (ps_thread *t = head; t && k < n; t = t->next_all)
+		if (__atomic_load_n(&t->info_dirty, __ATOMIC_ACQUIRE) &&
+		    __atomic_load_n(&t->index, __ATOMIC_ACQUIRE))
+			v[k++] = t;
+	/* in the order they were given their indexes, so that a file cut
+	 * short declares every index below the largest it holds */
+	sort_by_index(v, k);
+	uint32_t next_new = threads_declared + 1;
+	for (size_t i = 0; i < k; i++) {
+		uint32_t index = __atomic_load_n(&((ps_thread *)v[i])->index,
+						 __ATOMIC_ACQUIRE);
+		/* a new index only right after the last one declared: a
+		 * thread registering now may not have shown its record yet */
+		if (index > threads_declared && index != next_new)
+			break;
+		if (index == next_new)
+			next_new++;
 		encode_thread(v[i]);
+	}
 }
 
 static void put_hist(const uint64_t *hist)
@@ -542,7 +769,13 @@ static void put_hist(const uint64_t *hist)
 	}
 }
 
-static void encode_entry(const ps_entry *e)
+/* Where the previous entry of the open ENTRIES record left off: entries
+ * are written as differences from it (docs/format.md). */
+struct entry_ctx {
+	uint64_t thread, stack, first_alloc;
+};
+
+static void encode_entry(const ps_entry *e, struct entry_ctx *x)
 {
 	/* Read frees before allocations (a block is counted allocated, with
 	 * a release store, before any thread can free it), so every snapshot
@@ -551,49 +784,219 @@ static void encode_entry(const ps_entry *e)
 	 * (account.c stores them before): a counted allocation or free has
 	 * its size and time here; a time whose event is not counted yet (a
 	 * free in flight) is left for the next snapshot. */
-	uint64_t xfree_bytes = __atomic_load_n(&e->xfree_bytes, __ATOMIC_ACQUIRE);
-	uint64_t xfrees = __atomic_load_n(&e->xfrees, __ATOMIC_ACQUIRE);
+	uint64_t xfree_bytes = ps_entry_xfree_bytes(e);
+	uint64_t xfrees = ps_entry_xfrees(e);
 	uint64_t free_bytes = xfree_bytes +
 			      __atomic_load_n(&e->own_free_bytes, __ATOMIC_ACQUIRE);
-	uint64_t frees = xfrees + __atomic_load_n(&e->own_frees, __ATOMIC_ACQUIRE);
+	uint64_t frees = xfrees + ps_entry_own_frees(e);
 	uint64_t peak_live = __atomic_load_n(&e->peak_live, __ATOMIC_ACQUIRE);
 	uint64_t peak_bytes = __atomic_load_n(&e->peak_bytes, __ATOMIC_ACQUIRE);
-	uint64_t allocs = __atomic_load_n(&e->allocs, __ATOMIC_ACQUIRE);
+	uint64_t allocs = ps_entry_allocs(e);
 	uint64_t alloc_bytes = __atomic_load_n(&e->alloc_bytes, __ATOMIC_ACQUIRE);
-	uint64_t grows = PS_LOAD(&e->realloc_grows);
-	uint64_t chains = PS_LOAD(&e->chains_ended);
+	ps_entry_more *m = __atomic_load_n(&e->more, __ATOMIC_ACQUIRE);
+	uint64_t grows = m ? PS_LOAD(&m->realloc_grows) : 0;
+	uint64_t chains = m ? PS_LOAD(&m->chains_ended) : 0;
+	uint64_t size_min = ps_entry_size_min(e);
+	uint64_t size_max = ps_entry_size_max(e);
+	/* one size for every counted request: the bytes follow from the
+	 * counts, exactly (the reader multiplies) */
+	int one_size = allocs && size_min == size_max;
 	uint64_t flags = PS_ENT_HAS_HIST |
-			 (grows || chains ? PS_ENT_HAS_REALLOC : 0);
-	uint64_t size_min = PS_LOAD(&e->size_min);
+			 (grows || chains ? PS_ENT_HAS_REALLOC : 0) |
+			 (one_size ? PS_ENT_V3_ONE_SIZE : 0) |
+			 (xfrees ? PS_ENT_V3_XFREES : 0);
+	uint32_t stack = ps_entry_stack_id(e);
 
-	put_varint(e->thread->index);
-	put_varint(e->stack->id);
+	put_varint(zigzag((int64_t)(e->thread_index - x->thread)));
+	put_varint(zigzag((int64_t)(stack - x->stack)));
+	x->thread = e->thread_index;
+	x->stack = stack;
 	put_varint(flags);
 	put_varint(allocs);
-	put_varint(alloc_bytes);
 	put_varint(frees);
-	put_varint(free_bytes);
-	put_varint(xfrees);
-	put_varint(xfree_bytes);
-	put_varint(size_min == UINT64_MAX ? 0 : size_min);
-	put_varint(PS_LOAD(&e->size_max));
-	put_varint(peak_live);
-	put_varint(peak_bytes);
-	put_varint(allocs ? rel_ticks(PS_LOAD(&e->first_alloc_ticks)) : 0);
-	put_varint(allocs ? rel_ticks(PS_LOAD(&e->last_alloc_ticks)) : 0);
-	put_varint(frees ? rel_ticks(PS_LOAD(&e->last_free_ticks)) : 0);
-	uint64_t life[PS_HIST_BUCKETS];
-	for (unsigned b = 0; b < PS_HIST_BUCKETS; b++)
-		life[b] = PS_LOAD(&e->own_life_hist[b]) +
-			  PS_LOAD(&e->x_life_hist[b]);
-	put_hist(e->size_hist);
-	put_hist(life);
+	if (xfrees)
+		put_varint(xfrees);
+	if (one_size) {
+		put_varint(size_min);
+	} else {
+		put_varint(alloc_bytes);
+		put_varint(free_bytes);
+		if (xfrees)
+			put_varint(xfree_bytes);
+		put_varint(size_min == UINT64_MAX ? 0 : size_min);
+		put_varint(size_max);
+	}
+	put_varint(allocs - peak_live);
+	if (!one_size)
+		put_varint(peak_bytes);
+	uint64_t last_alloc = 0;
+	if (allocs) {
+		uint64_t first = rel_ticks(PS_LOAD(&e->first_alloc_ticks));
+		last_alloc = rel_ticks(PS_LOAD(&e->last_alloc_ticks));
+		if (last_alloc < first)
+			last_alloc = first;
+		put_varint(zigzag((int64_t)(first - x->first_alloc)));
+		put_varint(last_alloc - first);
+		x->first_alloc = first;
+	}
+	if (frees)
+		put_varint(zigzag((int64_t)(rel_ticks(PS_LOAD(&e->last_free_ticks)) -
+					    last_alloc)));
+	uint64_t hist[PS_HIST_BUCKETS] = { 0 };
+	if (!one_size) {
+		ps_entry_hist_read(e, PS_HIST_SIZE, allocs, hist);
+		put_hist(hist);
+		memset(hist, 0, sizeof hist);
+	}
+	ps_entry_hist_read(e, PS_HIST_OWN_LIFE, 0, hist);
+	ps_entry_hist_read(e, PS_HIST_X_LIFE, 0, hist);
+	put_hist(hist);
 	if (flags & PS_ENT_HAS_REALLOC) {
 		put_varint(grows);
 		put_varint(chains);
-		put_varint(PS_LOAD(&e->chain_steps_sum));
-		put_varint(PS_LOAD(&e->chain_steps_max));
-		put_varint(PS_LOAD(&e->chain_final_size_max));
+		put_varint(PS_LOAD(&m->chain_steps_sum));
+		put_varint(PS_LOAD(&m->chain_steps_max));
+		put_varint(PS_LOAD(&m->chain_final_size_max));
+	}
+}
+
+/* The open ENTRIES record: where it starts, its count's slot, its count,
+ * and the entry its next one is written against. */
+static size_t entries_at, entries_slot;
+static uint64_t entries_n;
+static struct entry_ctx entries_ctx;
+#define ENTRIES_SPLIT (64u << 10) /* raw bytes per ENTRIES record */
+
+static void entries_begin(void)
+{
+	entries_at = record_begin(PS_REC_ENTRIES);
+	entries_slot = put_count_slot();
+	entries_n = 0;
+	memset(&entries_ctx, 0, sizeof entries_ctx);
+}
+
+static void entries_end(void)
+{
+	if (!entries_n) {
+		buf_len = entries_at; /* nothing in it: drop it */
+		return;
+	}
+	patch_count(entries_slot, entries_n);
+	record_end(entries_at);
+}
+
+/* The entries that changed since the last snapshot, collected and sorted
+ * by (thread, stack) so that each is written as small differences from
+ * the one before. mmap'd; freed after a large snapshot. */
+struct touched {
+	uint64_t key; /* thread index << 32 | stack id */
+	ps_entry *e;
+};
+static struct touched *touched;
+static size_t ntouched, touched_cap;
+static int touched_failed;
+
+static void touched_add(ps_entry *e, void *arg)
+{
+	(void)arg;
+	/* an entry of a stack or thread this batch has not declared
+	 * (interned since) waits for the next batch */
+	uint32_t stack = ps_entry_stack_id(e);
+	if (stack > stacks_written || e->thread_index > threads_declared)
+		return;
+	if (ntouched == touched_cap) {
+		size_t cap = touched_cap ? touched_cap * 2 : 4096;
+		void *p = touched
+			? mremap(touched, touched_cap * sizeof *touched,
+				 cap * sizeof *touched, MREMAP_MAYMOVE)
+			: mmap(NULL, cap * sizeof *touched, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED) {
+			/* left marked: the next snapshot takes it */
+			touched_failed = 1;
+			return;
+		}
+		touched = p;
+		touched_cap = cap;
+	}
+	uint32_t v = __atomic_exchange_n(&e->stack_touched, stack, __ATOMIC_ACQ_REL);
+	if (!(v & PS_ENTRY_TOUCHED))
+		return;
+	touched[ntouched].key = (uint64_t)e->thread_index << 32 | stack;
+	touched[ntouched++].e = e;
+}
+
+/* Sorts touched[0..n) by key, in place (a heapsort: qsort may call
+ * malloc). */
+static void sort_touched(struct touched *v, size_t n)
+{
+	for (size_t end = n, start = n / 2; end > 1;) {
+		if (start > 0) {
+			start--;
+		} else {
+			end--;
+			struct touched t = v[0];
+			v[0] = v[end];
+			v[end] = t;
+		}
+		for (size_t root = start;;) {
+			size_t child = 2 * root + 1;
+			if (child >= end)
+				break;
+			if (child + 1 < end && v[child + 1].key > v[child].key)
+				child++;
+			if (v[root].key >= v[child].key)
+				break;
+			struct touched t = v[root];
+			v[root] = v[child];
+			v[child] = t;
+			root = child;
+		}
+	}
+}
+
+/* The entries touched since the last snapshot, after its SNAPSHOT record,
+ * in ENTRIES records of a bounded size: the live threads', then those
+ * ended threads left (threads.c). */
+static void encode_entries(void)
+{
+	ntouched = 0;
+	touched_failed = 0;
+	ps_ptrtables_walk_begin();
+	for (ps_thread *t = ps_threads_newest(); t; t = t->next_all) {
+		for (int k = 0; k < PS_ENTRY_SHARDS; k++) {
+			ps_ptrtable *tab = __atomic_load_n(&t->entries[k],
+							   __ATOMIC_ACQUIRE);
+			for (uint32_t i = 0; tab && i < tab->cap; i++) {
+				/* the entries are scattered: ask for some
+				 * ahead, so their misses overlap */
+				if (i + 8 < tab->cap)
+					__builtin_prefetch(PS_PTRTABLE_PTR(
+						PS_LOAD(&tab->slot[i + 8])));
+				ps_entry *e = PS_PTRTABLE_PTR(__atomic_load_n(
+					&tab->slot[i], __ATOMIC_ACQUIRE));
+				if (e)
+					touched_add(e, NULL);
+			}
+		}
+	}
+	ps_ptrtables_walk_end();
+	ps_threads_for_each_retired(touched_add, NULL);
+	sort_touched(touched, ntouched);
+	entries_begin();
+	for (size_t i = 0; i < ntouched; i++) {
+		encode_entry(touched[i].e, &entries_ctx);
+		entries_n++;
+		if (buf_len - entries_at > ENTRIES_SPLIT) {
+			entries_end();
+			entries_begin();
+		}
+	}
+	entries_end();
+	if (touched_cap > 4096) {
+		munmap(touched, touched_cap * sizeof *touched);
+		touched = NULL;
+		touched_cap = 0;
 	}
 }
 
@@ -610,36 +1013,21 @@ static void encode_snapshot(uint64_t now_mono)
 	put_varint(hz);
 	put_varint(PS_LOAD(&ps_work_units));
 
-	/* Entries touched since the last snapshot. */
+	/* The entries follow in ENTRIES records (encode_entries). */
 	size_t slot = put_count_slot();
 	uint64_t n = 0;
-	for (ps_thread *t = ps_threads_newest(); t; t = t->next_all) {
-		for (ps_entry *e = __atomic_load_n(&t->entries,
-						   __ATOMIC_ACQUIRE);
-		     e; e = e->next_all) {
-			/* Interned after this batch declared its stacks and
-			 * threads: it goes out with the next batch. */
-			if (e->stack->id > stacks_written ||
-			    t->index > threads_declared)
-				continue;
-			if (!__atomic_exchange_n(&e->touched, 0,
-						 __ATOMIC_ACQ_REL))
-				continue;
-			encode_entry(e);
-			n++;
-		}
-	}
 	patch_count(slot, n);
 
 	/* Site-wide (all threads) peak of objects live at once, per stack. */
 	slot = put_count_slot();
 	n = 0;
-	for (ps_stack *s = ps_stacks_newest(); s; s = s->next_all) {
-		uint64_t peak = PS_LOAD(&s->peak_live);
-		if (peak == s->peak_written || s->id > stacks_written)
+	for (uint32_t id = 1; ps_opt.site_peak && id <= stacks_written; id++) {
+		ps_stack_peak *sp = ps_stack_peak_of(id);
+		uint64_t peak = sp ? PS_LOAD(&sp->peak_live) : 0;
+		if (!sp || peak == sp->peak_written)
 			continue;
-		s->peak_written = peak;
-		put_varint(s->id);
+		sp->peak_written = peak;
+		put_varint(id);
 		put_varint(peak);
 		n++;
 	}
@@ -649,7 +1037,8 @@ static void encode_snapshot(uint64_t now_mono)
 	slot = put_count_slot();
 	n = 0;
 	for (ps_thread *t = ps_threads_newest(); t; t = t->next_all) {
-		if (t->index > threads_declared)
+		uint32_t index = __atomic_load_n(&t->index, __ATOMIC_ACQUIRE);
+		if (!index || index > threads_declared)
 			continue;
 		uint64_t unknown = PS_LOAD(&t->unknown_frees);
 		uint64_t unrecorded = PS_LOAD(&t->unrecorded_allocs);
@@ -658,7 +1047,7 @@ static void encode_snapshot(uint64_t now_mono)
 			continue;
 		t->totals_written[0] = unknown;
 		t->totals_written[1] = unrecorded;
-		put_varint(t->index);
+		put_varint(index);
 		put_varint(unknown);
 		put_varint(unrecorded);
 		n++;
@@ -669,7 +1058,8 @@ static void encode_snapshot(uint64_t now_mono)
 	slot = put_count_slot();
 	n = 0;
 	for (ps_thread *t = ps_threads_newest(); t; t = t->next_all) {
-		if (t->index > threads_declared)
+		uint32_t index = __atomic_load_n(&t->index, __ATOMIC_ACQUIRE);
+		if (!index || index > threads_declared)
 			continue;
 		for (ps_node *nd = __atomic_load_n(&t->nodes, __ATOMIC_ACQUIRE);
 		     nd; nd = nd->next_all) {
@@ -680,7 +1070,7 @@ static void encode_snapshot(uint64_t now_mono)
 				continue;
 			nd->peak_written = peak;
 			nd->peak_bytes_written = bytes;
-			put_varint(t->index);
+			put_varint(index);
 			put_varint(nd->ip);
 			put_varint(peak);
 			put_varint(bytes);
@@ -723,11 +1113,19 @@ static void snapshot_locked(int end_reason)
 		end_reason = PS_END_LAST_THREAD;
 	buf_len = 0;
 	buf_failed = 0;
+	batch_lost = 0;
+	zbuf_len = 0;
+	compressing = z_ready();
+	ps_threads_retire_begin();
 	uint64_t now = ps_mono_ns();
 	encode_modules();
-	encode_stacks();
+	/* the stack count first: every frame of a counted stack is counted */
+	uint32_t stacks = ps_stacks_count();
+	encode_frames(ps_frames_count());
+	encode_stacks(stacks);
 	encode_threads();
 	encode_snapshot(now);
+	encode_entries();
 	if (end_reason) {
 		size_t at = record_begin(PS_REC_END);
 		put_varint((uint64_t)end_reason);
@@ -739,8 +1137,19 @@ static void snapshot_locked(int end_reason)
 			ps_recording = 0;
 		}
 	}
-	if (!buf_failed && check_fd() == 0)
-		write_batch();
+	if (compressing) {
+		emit_deflated();
+	} else if (buf_failed || check_fd() || write_out(buf, buf_len)) {
+		batch_lost = 1;
+	}
+	compressing = 0;
+	if (buf_failed && !write_stopped) {
+		/* the encoding lost part of the batch (out of memory): later
+		 * batches could refer to what it declared */
+		stop_writing("out of memory");
+	}
+	ps_threads_retire_end(!batch_lost && !buf_failed && !write_stopped,
+			      threads_declared);
 }
 
 void ps_writer_snapshot(int end_reason)
@@ -823,15 +1232,19 @@ static void *writer_main(void *arg)
 	(void)arg;
 	ps_tls.guard = 1; /* our own allocations are never recorded */
 	for (;;) {
-		unsigned ms = __atomic_load_n(&main_exited, __ATOMIC_ACQUIRE)
-				      ? 10 : ps_opt.interval_ms;
+		/* the main thread ended with pthread_exit: exit when the
+		 * others have (seen in the thread registry) */
+		if (!main_exited && ps_threads_main_ended())
+			main_exited = 1;
+		unsigned ms = main_exited ? 10 : ps_opt.interval_ms;
 		struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
 		while (nanosleep(&ts, &ts) && errno == EINTR)
 			;
 		if (__atomic_load_n(&finished, __ATOMIC_ACQUIRE))
 			return NULL;
-		if (__atomic_load_n(&main_exited, __ATOMIC_ACQUIRE) &&
-		    !other_threads_alive()) {
+		if (!main_exited && ps_threads_main_ended())
+			main_exited = 1;
+		if (main_exited && !other_threads_alive()) {
 			/* We are the last thread: end the process the way
 			 * glibc does when its last thread exits. The atexit
 			 * handlers and destructors run on this thread, and
@@ -889,11 +1302,6 @@ void ps_writer_poll(void)
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
-void ps_writer_main_thread_exited(void)
-{
-	__atomic_store_n(&main_exited, 1, __ATOMIC_RELEASE);
-}
-
 void ps_writer_lock(void)
 {
 	ps_lock_acquire(&writer_lock);
@@ -922,8 +1330,14 @@ void ps_writer_reset_child(void)
 	main_exited = 0;
 	snapshot_seq = 0;
 	next_poll_ns = ps_mono_ns() + (uint64_t)ps_opt.interval_ms * 1000000u;
+	frames_written = 0;
 	stacks_written = 0;
 	threads_declared = 0;
+	/* the child's file starts a deflate stream of its own */
+	if (z_state == 1)
+		deflateReset(&zs);
+	zbuf_len = 0;
+	compressing = 0;
 	writer_held = 0;
 	writer_lock.locked = 0;
 }

@@ -21,7 +21,7 @@ set -u
 set -f
 B=${POOLSCOUT_BUILD:-build}
 export POOLSCOUT_BUILD=$B
-all_suites="unit_format unit_reader unit_wrappers unit_ranking unit_model unit_json unit_units unit_livetab exact truth live_truth golden cli views exports scale demo_scenarios real_programs real_world unwind_diff stress exit_paths robust fuzz_smoke asan tsan preload_asan browser"
+all_suites="unit_format unit_reader unit_wrappers unit_ranking unit_model unit_json unit_units unit_livetab exact truth live_truth golden cli views exports scale preload_scale demo_scenarios real_programs real_world unwind_diff stress exit_paths robust fuzz_smoke asan tsan preload_asan browser"
 
 # SKIP names (shell patterns) that CI accepts. Every other skippable test
 # needs a tool that .ci/run installs -- tcmalloc (exact/tcmalloc),
@@ -137,6 +137,7 @@ for s in $suites; do
 	real_world) run_suite $s sh tests/integration/real_world.sh ;;
 	unwind_diff) run_suite $s sh tests/integration/unwind_diff.sh ;;
 	stress) run_suite $s sh tests/integration/stress.sh ;;
+	preload_scale) run_suite $s sh tests/integration/preload_scale.sh ;;
 	exit_paths) run_suite $s sh tests/integration/exit_paths.sh ;;
 	robust) run_suite $s sh tests/integration/robust.sh ;;
 	fuzz_smoke) run_suite $s sh tests/fuzz/run.sh ;;

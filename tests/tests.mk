@@ -14,7 +14,7 @@ TEST_PROGS := $(TB)/planted $(TB)/longnames $(TB)/dtor_exit $(TB)/exact $(TB)/cx
 	$(TB)/deepbind $(TB)/deepbind_lib.so $(TB)/late_frees $(TB)/forks \
 	$(TB)/alloc_family $(TB)/jemalloc_api $(TB)/static_hello $(TB)/dropper \
 	$(TB)/secure_dlopen $(TB)/bad_names $(TB)/gen_profiles $(TB)/live_truth \
-	$(TB)/plugin.so
+	$(TB)/thread_churn $(TB)/distinct_stacks $(TB)/short_threads $(TB)/plugin.so
 UNIT_TESTS := $(TB)/test_format $(TB)/test_reader $(TB)/test_wrappers $(TB)/test_ranking $(TB)/test_model $(TB)/test_json $(TB)/test_units \
 	$(TB)/test_livetab
 INTEGRATION_TESTS := $(TB)/test_exact $(TB)/test_truth $(TB)/test_live_truth
@@ -28,6 +28,13 @@ $(TB)/%: tests/progs/%.cpp $(B)/.deps-build
 	$(Q)mkdir -p $(TB)
 	@echo "  CXX     $<"
 	$(Q)$(CXX) $(PROG_CFLAGS) -std=gnu++17 $< -o $@
+
+# the bench's workloads of distinct stacks and short-lived threads, for the
+# scale suite (tests/integration/scale.sh)
+$(TB)/distinct_stacks $(TB)/short_threads: $(TB)/%: bench/%.c $(B)/.deps-build
+	$(Q)mkdir -p $(TB)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(PROG_CFLAGS) $< -o $@
 
 # early_ctor links early_lib.so, so the loader runs its constructor first
 $(TB)/early_lib.so: tests/progs/early_lib.c
@@ -152,7 +159,7 @@ test-build: $(UNWIND_DIFF_PROGS)
 # reader to check what was written. Default visibility: the harness calls
 # the modules directly.
 TSAN_SAN := -fsanitize=thread -fno-omit-frame-pointer
-# -Wno-tsan: stacks.c's fence for kernels without membarrier, which TSan
+# -Wno-tsan: capture.c's and threads.c's fences for kernels without membarrier, which TSan
 # does not model (fork, which that protocol serves, is not exercised here)
 TSAN_CFLAGS := -O1 -g $(TSAN_SAN) $(WARN) -Wno-tsan -std=gnu11 -Iinclude \
 	-Ipreload

@@ -45,6 +45,15 @@ struct pf_node_index {
 	UT_hash_handle hh;
 };
 
+/* Version 3's frame tree, kept while the file is read: a STACKS record
+ * gives a stack as its innermost frame, and its return addresses are the
+ * path from there to the root. */
+struct frames {
+	uint32_t *parent; /* 0: outermost */
+	uint64_t *ip;
+	size_t n, cap;    /* frame ids 1..n; [0] unused */
+};
+
 struct cur {
 	const uint8_t *p, *end, *base;
 	const char *name;
@@ -53,6 +62,11 @@ struct cur {
 	int failed;
 	uint64_t id_cap; /* no id can exceed this in a file of this size */
 	uint32_t version;
+	struct frames frames;
+	/* inside a DEFLATE record: its file offset, and the inflated bytes
+	 * before base (error messages name both) */
+	int inflated;
+	size_t deflate_at, inflated_before;
 };
 
 static void fail(struct cur *c, const uint8_t *at, const char *fmt, ...)
@@ -63,8 +77,13 @@ static void fail(struct cur *c, const uint8_t *at, const char *fmt, ...)
 	if (c->failed)
 		return;
 	c->failed = 1;
-	int n = snprintf(c->err, c->errlen, "%s: offset %zu: ", c->name,
-			 (size_t)(at - c->base));
+	int n = c->inflated
+		? snprintf(c->err, c->errlen,
+			   "%s: offset %zu (deflated record, inflated byte %zu): ",
+			   c->name, c->deflate_at,
+			   c->inflated_before + (size_t)(at - c->base))
+		: snprintf(c->err, c->errlen, "%s: offset %zu: ", c->name,
+			   (size_t)(at - c->base));
 	va_list ap;
 	va_start(ap, fmt);
 	if (n >= 0 && (size_t)n < c->errlen)
@@ -231,6 +250,19 @@ static void read_module_unload(struct cur *c, pf_file *f)
 	m->unload_epoch = epoch;
 }
 
+/* Makes room for stack id in f->stacks. */
+static void stacks_reserve(pf_file *f, uint32_t id)
+{
+	if (id < f->nstacks)
+		return;
+	size_t n = f->nstacks ? f->nstacks : 64;
+	while (n <= id)
+		n *= 2;
+	f->stacks = xrealloc(f->stacks, n * sizeof *f->stacks);
+	memset(f->stacks + f->nstacks, 0, (n - f->nstacks) * sizeof *f->stacks);
+	f->nstacks = n;
+}
+
 static void read_stack(struct cur *c, pf_file *f)
 {
 	const uint8_t *at = c->p;
@@ -250,15 +282,7 @@ static void read_stack(struct cur *c, pf_file *f)
 	uint32_t depth = (uint32_t)get_range(c, "stack depth", 0, 256);
 	if (c->failed)
 		return;
-	if (id >= f->nstacks) {
-		size_t n = f->nstacks ? f->nstacks : 64;
-		while (n <= id)
-			n *= 2;
-		f->stacks = xrealloc(f->stacks, n * sizeof *f->stacks);
-		memset(f->stacks + f->nstacks, 0,
-		       (n - f->nstacks) * sizeof *f->stacks);
-		f->nstacks = n;
-	}
+	stacks_reserve(f, id);
 	pf_stack *s = xcalloc(1, sizeof *s);
 	s->id = id;
 	s->map_epoch = epoch;
@@ -274,6 +298,115 @@ static void read_stack(struct cur *c, pf_file *f)
 						    depth - s->cand_start);
 	}
 	f->stacks[id] = s;
+}
+
+static int64_t unzigzag(uint64_t v)
+{
+	return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
+}
+
+/* Bounds a count read from the record by the bytes that could encode it. */
+static uint64_t get_count(struct cur *c, const char *what, size_t min_bytes);
+
+/* FRAMES (v3): n frames, each (id - parent, its address as a zigzag
+ * difference from its parent's). */
+static void read_frames(struct cur *c, pf_file *f)
+{
+	(void)f;
+	struct frames *fr = &c->frames;
+	const uint8_t *at = c->p;
+	uint64_t first = get(c, "first frame id");
+	if (!c->failed && first != fr->n + 1) {
+		fail(c, at, "expected frame id %zu (ids follow one another), "
+			    "found %llu", fr->n + 1, (unsigned long long)first);
+		return;
+	}
+	uint64_t n = get_count(c, "frame count", 2);
+	if (!c->failed && n > UINT32_MAX - fr->n) {
+		fail(c, at, "expected at most %llu more frames",
+		     (unsigned long long)(UINT32_MAX - fr->n));
+		return;
+	}
+	if (c->failed)
+		return;
+	if (fr->n + n + 1 > fr->cap) {
+		size_t cap = fr->cap ? fr->cap : 1024;
+		while (cap < fr->n + n + 1)
+			cap *= 2;
+		fr->parent = xrealloc(fr->parent, cap * sizeof *fr->parent);
+		fr->ip = xrealloc(fr->ip, cap * sizeof *fr->ip);
+		fr->cap = cap;
+		fr->parent[0] = 0;
+		fr->ip[0] = 0;
+	}
+	for (uint64_t i = 0; i < n && !c->failed; i++) {
+		uint64_t id = fr->n + 1;
+		uint64_t back = get_range(c, "frame parent distance", 1, id);
+		uint64_t delta = get(c, "frame address");
+		if (c->failed)
+			return;
+		uint32_t parent = (uint32_t)(id - back);
+		fr->parent[id] = parent;
+		fr->ip[id] = fr->ip[parent] + (uint64_t)unzigzag(delta);
+		fr->n = id;
+	}
+}
+
+/* STACKS (v3): n stacks, each (innermost frame as a zigzag difference
+ * from the previous one's, map epoch, site candidates). */
+static void read_stacks(struct cur *c, pf_file *f)
+{
+	const uint8_t *at = c->p;
+	uint64_t first = get(c, "first stack id");
+	if (!c->failed && first != (uint64_t)f->last_stack_id + 1) {
+		fail(c, at, "expected stack id %u (ids follow one another), "
+			    "found %llu", f->last_stack_id + 1,
+		     (unsigned long long)first);
+		return;
+	}
+	uint64_t n = get_count(c, "stack count", 4);
+	if (!c->failed && n > UINT32_MAX - 1 - f->last_stack_id)
+		fail(c, at, "expected fewer stacks");
+	uint64_t ips[256];
+	int64_t frame = 0;
+	for (uint64_t i = 0; i < n && !c->failed; i++) {
+		at = c->p;
+		frame += unzigzag(get(c, "innermost frame"));
+		uint32_t epoch = (uint32_t)get_range(c, "map epoch", 0, UINT32_MAX);
+		if (c->failed)
+			return;
+		if (frame < 0 || (uint64_t)frame > c->frames.n) {
+			fail(c, at, "expected a frame declared before (0..%zu), "
+				    "found %lld", c->frames.n, (long long)frame);
+			return;
+		}
+		uint32_t depth = 0;
+		for (uint32_t fid = (uint32_t)frame; fid; fid = c->frames.parent[fid]) {
+			if (depth == 256) {
+				fail(c, at, "expected a stack of at most 256 frames");
+				return;
+			}
+			ips[depth++] = c->frames.ip[fid];
+		}
+		uint32_t cand_start = (uint32_t)get_range(c, "first site candidate",
+							  0, depth);
+		uint32_t cand_count = (uint32_t)get_range(c, "site candidate count",
+							  0, depth - cand_start);
+		if (c->failed)
+			return;
+		uint32_t id = f->last_stack_id + 1;
+		stacks_reserve(f, id);
+		pf_stack *s = xcalloc(1, sizeof *s);
+		s->id = id;
+		s->map_epoch = epoch;
+		s->depth = depth;
+		s->ips = xcalloc(depth ? depth : 1, sizeof *s->ips);
+		memcpy(s->ips, ips, depth * sizeof *ips);
+		s->cand_start = cand_start;
+		s->cand_count = cand_count;
+		f->stacks[id] = s;
+		f->last_stack_id = id;
+	}
 }
 
 static pf_thread *thread_at(pf_file *f, uint64_t index)
@@ -471,53 +604,30 @@ static void add_step(pf_entry *e, uint32_t snap, const pf_entry *n)
 	};
 }
 
-static void read_entry(struct cur *c, pf_file *f, uint32_t snap)
+/* The thread and stack an entry names, checked: NULL when not declared
+ * (the error set). */
+static pf_thread *entry_owner(struct cur *c, pf_file *f, const uint8_t *at,
+			      uint32_t ti, uint32_t si)
 {
-	const uint8_t *at = c->p;
-	uint32_t ti = (uint32_t)get(c, "thread index");
-	uint32_t si = (uint32_t)get(c, "stack id");
-	if (c->failed)
-		return;
 	pf_thread *t = thread_at(f, ti);
 	if (!t) {
 		fail(c, at, "expected a thread declared before, found index %u", ti);
-		return;
+		return NULL;
 	}
 	if (!si || si >= f->nstacks || !f->stacks[si]) {
 		fail(c, at, "expected a stack declared before, found id %u", si);
-		return;
+		return NULL;
 	}
-	pf_entry n;
-	memset(&n, 0, sizeof n);
-	uint64_t flags = get(c, "entry flags");
-	n.allocs = get(c, "allocations");
-	n.alloc_bytes = get(c, "allocated bytes");
-	n.frees = get(c, "frees");
-	n.free_bytes = get(c, "freed bytes");
-	n.xfrees = get(c, "cross-thread frees");
-	n.xfree_bytes = get(c, "cross-thread freed bytes");
-	n.size_min = get(c, "smallest size");
-	n.size_max = get(c, "largest size");
-	n.peak_live = get(c, "peak live");
-	if (c->version >= 2) {
-		n.peak_bytes = get(c, "peak live bytes");
-		n.first_alloc_ticks = get(c, "first allocation time");
-		n.last_alloc_ticks = get(c, "latest allocation time");
-		n.last_free_ticks = get(c, "latest free time");
-	}
-	if (flags & PS_ENT_HAS_HIST) {
-		read_hist(c, n.size_hist, "size histogram length");
-		read_hist(c, n.life_hist, "lifetime histogram length");
-	}
-	if (flags & PS_ENT_HAS_REALLOC) {
-		n.realloc_grows = get(c, "realloc growth count");
-		n.chains_ended = get(c, "realloc chains ended");
-		n.chain_steps_sum = get(c, "realloc steps sum");
-		n.chain_steps_max = get(c, "realloc steps max");
-		n.chain_final_size_max = get(c, "realloc final size");
-	}
-	if (c->failed)
-		return;
+	return t;
+}
+
+/* Checks the entry n of thread t (index ti), stack si, read at `at`, and
+ * makes it the latest of (ti, si): the counts must add up and never go
+ * down. */
+static void merge_entry(struct cur *c, pf_file *f, uint32_t snap,
+			const uint8_t *at, pf_thread *t, uint32_t ti,
+			uint32_t si, pf_entry n)
+{
 	if (n.xfrees > n.frees || n.frees > n.allocs ||
 	    n.xfree_bytes > n.free_bytes || n.free_bytes > n.alloc_bytes ||
 	    n.peak_live > n.allocs || n.peak_bytes > n.alloc_bytes ||
@@ -558,6 +668,167 @@ static void read_entry(struct cur *c, pf_file *f, uint32_t snap)
 	n.nsteps = e->nsteps;
 	n.capsteps = e->capsteps;
 	*e = n;
+}
+
+
+static void read_entry(struct cur *c, pf_file *f, uint32_t snap)
+{
+	const uint8_t *at = c->p;
+	uint32_t ti = (uint32_t)get(c, "thread index");
+	uint32_t si = (uint32_t)get(c, "stack id");
+	if (c->failed)
+		return;
+	pf_thread *t = entry_owner(c, f, at, ti, si);
+	if (!t)
+		return;
+	pf_entry n;
+	memset(&n, 0, sizeof n);
+	uint64_t flags = get(c, "entry flags");
+	n.allocs = get(c, "allocations");
+	n.alloc_bytes = get(c, "allocated bytes");
+	n.frees = get(c, "frees");
+	n.free_bytes = get(c, "freed bytes");
+	n.xfrees = get(c, "cross-thread frees");
+	n.xfree_bytes = get(c, "cross-thread freed bytes");
+	n.size_min = get(c, "smallest size");
+	n.size_max = get(c, "largest size");
+	n.peak_live = get(c, "peak live");
+	if (c->version >= 2) {
+		n.peak_bytes = get(c, "peak live bytes");
+		n.first_alloc_ticks = get(c, "first allocation time");
+		n.last_alloc_ticks = get(c, "latest allocation time");
+		n.last_free_ticks = get(c, "latest free time");
+	}
+	if (flags & PS_ENT_HAS_HIST) {
+		read_hist(c, n.size_hist, "size histogram length");
+		read_hist(c, n.life_hist, "lifetime histogram length");
+	}
+	if (flags & PS_ENT_HAS_REALLOC) {
+		n.realloc_grows = get(c, "realloc growth count");
+		n.chains_ended = get(c, "realloc chains ended");
+		n.chain_steps_sum = get(c, "realloc steps sum");
+		n.chain_steps_max = get(c, "realloc steps max");
+		n.chain_final_size_max = get(c, "realloc final size");
+	}
+	if (!c->failed)
+		merge_entry(c, f, snap, at, t, ti, si, n);
+}
+
+/* Where the previous entry of an ENTRIES record left off (its entries
+ * are written as differences from it). */
+struct entry_ctx {
+	uint64_t thread, stack, first_alloc;
+};
+
+static uint64_t add_signed(uint64_t base, int64_t d)
+{
+	return base + (uint64_t)d;
+}
+
+/* An entry of an ENTRIES record (v3): see docs/format.md. */
+static void read_entry_v3(struct cur *c, pf_file *f, uint32_t snap,
+			  struct entry_ctx *x)
+{
+	const uint8_t *at = c->p;
+	uint64_t ti = add_signed(x->thread, unzigzag(get(c, "thread index")));
+	uint64_t si = add_signed(x->stack, unzigzag(get(c, "stack id")));
+	if (c->failed)
+		return;
+	x->thread = ti;
+	x->stack = si;
+	if (ti > UINT32_MAX || si > UINT32_MAX) {
+		fail(c, at, "expected a thread index and a stack id of 32 bits");
+		return;
+	}
+	pf_thread *t = entry_owner(c, f, at, (uint32_t)ti, (uint32_t)si);
+	if (!t)
+		return;
+	pf_entry n;
+	memset(&n, 0, sizeof n);
+	uint64_t flags = get(c, "entry flags");
+	n.allocs = get(c, "allocations");
+	n.frees = get(c, "frees");
+	if (flags & PS_ENT_V3_XFREES)
+		n.xfrees = get(c, "cross-thread frees");
+	if (flags & PS_ENT_V3_ONE_SIZE) {
+		/* every block of one size: the bytes follow from the counts
+		 * (which must add up before they are multiplied) */
+		uint64_t size = get(c, "size");
+		if (!c->failed && (n.xfrees > n.frees || n.frees > n.allocs ||
+				   (size && n.allocs > UINT64_MAX / size))) {
+			fail(c, at, "expected counts that add up (cross-thread "
+				    "frees <= frees <= allocations) for thread %llu "
+				    "stack %llu", (unsigned long long)ti,
+			     (unsigned long long)si);
+			return;
+		}
+		n.size_min = n.size_max = size;
+		n.alloc_bytes = n.allocs * size;
+		n.free_bytes = n.frees * size;
+		n.xfree_bytes = n.xfrees * size;
+	} else {
+		n.alloc_bytes = get(c, "allocated bytes");
+		n.free_bytes = get(c, "freed bytes");
+		if (flags & PS_ENT_V3_XFREES)
+			n.xfree_bytes = get(c, "cross-thread freed bytes");
+		n.size_min = get(c, "smallest size");
+		n.size_max = get(c, "largest size");
+	}
+	const uint8_t *gap_at = c->p;
+	uint64_t gap = get(c, "allocations beyond the peak");
+	if (!c->failed && gap > n.allocs) {
+		fail(c, gap_at, "expected the allocations beyond the peak to be "
+				"at most the allocations");
+		return;
+	}
+	n.peak_live = n.allocs - gap;
+	if (flags & PS_ENT_V3_ONE_SIZE)
+		n.peak_bytes = n.peak_live * n.size_min;
+	else
+		n.peak_bytes = get(c, "peak live bytes");
+	if (n.allocs) {
+		n.first_alloc_ticks = add_signed(x->first_alloc,
+						 unzigzag(get(c, "first allocation time")));
+		x->first_alloc = n.first_alloc_ticks;
+		uint64_t span = get(c, "latest allocation time");
+		n.last_alloc_ticks = n.first_alloc_ticks + span;
+		if (!c->failed && (!n.first_alloc_ticks ||
+				   n.last_alloc_ticks < n.first_alloc_ticks)) {
+			fail(c, at, "expected allocation and free times that match "
+				    "the counts (first <= latest, set once counted) "
+				    "for thread %llu stack %llu",
+			     (unsigned long long)ti, (unsigned long long)si);
+			return;
+		}
+	}
+	if (n.frees) {
+		n.last_free_ticks = add_signed(n.last_alloc_ticks,
+					       unzigzag(get(c, "latest free time")));
+		if (!c->failed && !n.last_free_ticks) {
+			fail(c, at, "expected allocation and free times that match "
+				    "the counts (first <= latest, set once counted) "
+				    "for thread %llu stack %llu",
+			     (unsigned long long)ti, (unsigned long long)si);
+			return;
+		}
+	}
+	if (flags & PS_ENT_V3_ONE_SIZE) {
+		if (n.allocs)
+			n.size_hist[ps_hist_bucket(n.size_min)] = n.allocs;
+	} else if (flags & PS_ENT_HAS_HIST) {
+		read_hist(c, n.size_hist, "size histogram length");
+	}
+	if (flags & PS_ENT_HAS_HIST)
+		read_hist(c, n.life_hist, "lifetime histogram length");
+	if (flags & PS_ENT_HAS_REALLOC) {
+		n.realloc_grows = get(c, "realloc growth count");
+		n.chains_ended = get(c, "realloc chains ended");
+		n.chain_steps_sum = get(c, "realloc steps sum");
+		n.chain_steps_max = get(c, "realloc steps max");
+		n.chain_final_size_max = get(c, "realloc final size");
+	}
+	if (!c->failed)
+		merge_entry(c, f, snap, at, t, (uint32_t)ti, (uint32_t)si, n);
 }
 
 /* Bounds a count read from the record by the bytes that could encode it. */
@@ -692,6 +963,20 @@ static void read_snapshot(struct cur *c, pf_file *f)
 	}
 }
 
+/* ENTRIES (v3): more entries of the latest snapshot, each written as
+ * differences from the one before. */
+static void read_entries(struct cur *c, pf_file *f)
+{
+	if (!f->nsnaps) {
+		fail(c, c->p, "expected a SNAPSHOT record before its entries");
+		return;
+	}
+	struct entry_ctx x = { 0, 0, 0 };
+	uint64_t n = get_count(c, "entry count", 7);
+	for (uint64_t i = 0; i < n && !c->failed; i++)
+		read_entry_v3(c, f, (uint32_t)(f->nsnaps - 1), &x);
+}
+
 static void read_end(struct cur *c, pf_file *f)
 {
 	f->end_reason = (uint32_t)get_range(c, "end reason", 1,
@@ -705,14 +990,162 @@ static void read_end(struct cur *c, pf_file *f)
 
 static const char *const type_names[] = {
 	"", "PROCESS", "MODULE", "MODULE_UNLOAD", "STACK", "THREAD",
-	"SNAPSHOT", "END",
+	"SNAPSHOT", "END", "FRAMES", "STACKS", "DEFLATE", "ENTRIES",
 };
+
+/* Reads the payload [p, p + len) of one record of type (not DEFLATE),
+ * checking that nothing is left over. */
+static void read_payload(struct cur *c, pf_file *f, uint32_t type,
+			 const uint8_t *p, uint32_t len)
+{
+	c->p = p;
+	c->end = p + len;
+	switch (type) {
+	case PS_REC_PROCESS: read_process(c, f); break;
+	case PS_REC_MODULE: read_module(c, f); break;
+	case PS_REC_MODULE_UNLOAD: read_module_unload(c, f); break;
+	case PS_REC_STACK: read_stack(c, f); break;
+	case PS_REC_THREAD: read_thread(c, f); break;
+	case PS_REC_SNAPSHOT: read_snapshot(c, f); break;
+	case PS_REC_END: read_end(c, f); break;
+	case PS_REC_FRAMES: read_frames(c, f); break;
+	case PS_REC_ENTRIES: read_entries(c, f); break;
+	case PS_REC_STACKS: read_stacks(c, f); break;
+	}
+	if (!c->failed && c->p != c->end)
+		fail(c, c->p, "expected the %s record to end here (%zu bytes left)",
+		     type_names[type], (size_t)(c->end - c->p));
+}
+
+/* Checks the frame of the record at rec (its type, length and crc32 are
+ * there; the caller made sure of its length); returns its type, or 0. */
+static uint32_t check_record(struct cur *c, const uint8_t *rec, uint32_t len)
+{
+	uint32_t type = ps_get_u32le(rec);
+	uint32_t want = ps_get_u32le(rec + 8 + len);
+	uint32_t got = (uint32_t)crc32(0L, rec, 8 + len);
+	if (want != got) {
+		fail(c, rec, "expected crc32 %08x for the %s record, found %08x",
+		     got, type <= PS_REC_TYPE_MAX ? type_names[type] : "?", want);
+		return 0;
+	}
+	return type;
+}
+
+/* The inflater of a version 3 file: one raw deflate stream across its
+ * DEFLATE records, each of which must inflate to whole records. Records
+ * are read as soon as they are whole, so memory stays at one record. */
+struct inflater {
+	z_stream zs;
+	int ready;
+	uint8_t *out;
+	size_t len, cap;      /* bytes of a record not yet whole */
+	size_t total;         /* inflated bytes so far */
+};
+
+/* Reads the whole records at the front of in->out; keeps the rest. */
+static void read_inflated(struct cur *c, pf_file *f, struct inflater *in,
+			  uint32_t *last_type)
+{
+	size_t off = 0;
+	c->inflated = 1;
+	c->base = in->out;
+	c->inflated_before = in->total - in->len;
+	while (!c->failed && in->len - off >= PS_RECORD_OVERHEAD) {
+		const uint8_t *rec = in->out + off;
+		uint32_t type = ps_get_u32le(rec);
+		uint32_t len = ps_get_u32le(rec + 4);
+		if (!type || type > PS_REC_TYPE_MAX || type == PS_REC_PROCESS ||
+		    type == PS_REC_DEFLATE) {
+			fail(c, rec, "expected a record type 2..%d other than "
+				     "DEFLATE inside a deflated record, found %u",
+			     PS_REC_TYPE_MAX, type);
+			break;
+		}
+		if (len > PS_RECORD_MAX_PAYLOAD) {
+			fail(c, rec + 4, "expected a record length up to %u, found %u",
+			     PS_RECORD_MAX_PAYLOAD, len);
+			break;
+		}
+		if ((uint64_t)len + PS_RECORD_OVERHEAD > in->len - off)
+			break; /* the rest comes with more input */
+		if (!check_record(c, rec, len))
+			break;
+		read_payload(c, f, type, rec + 8, len);
+		*last_type = type;
+		off += PS_RECORD_OVERHEAD + len;
+	}
+	memmove(in->out, in->out + off, in->len - off);
+	in->len -= off;
+	c->inflated = 0;
+}
+
+/* A DEFLATE record: inflates its payload and reads the records in it. */
+static void read_deflate(struct cur *c, pf_file *f, struct inflater *in,
+			 const uint8_t *rec, const uint8_t *p, uint32_t len,
+			 uint32_t *last_type)
+{
+	const uint8_t *saved_base = c->base;
+	if (!in->ready) {
+		memset(&in->zs, 0, sizeof in->zs);
+		if (inflateInit2(&in->zs, -15) != Z_OK) {
+			fail(c, rec, "expected to inflate the deflated record "
+				     "(out of memory)");
+			return;
+		}
+		in->ready = 1;
+	}
+	c->deflate_at = (size_t)(rec - saved_base);
+	in->zs.next_in = (Bytef *)p;
+	in->zs.avail_in = len;
+	int rc = Z_OK;
+	while (!c->failed && (in->zs.avail_in || rc == Z_OK)) {
+		/* room for the record being inflated, then 1 MiB more */
+		if (in->cap - in->len < (1u << 20)) {
+			in->cap = in->len + (2u << 20);
+			in->out = xrealloc(in->out, in->cap);
+		}
+		in->zs.next_out = in->out + in->len;
+		in->zs.avail_out = (uInt)(in->cap - in->len);
+		rc = inflate(&in->zs, Z_SYNC_FLUSH);
+		size_t got = (size_t)(in->zs.next_out - (in->out + in->len));
+		in->len += got;
+		in->total += got;
+		if (rc == Z_STREAM_END && in->zs.avail_in) {
+			c->base = saved_base;
+			fail(c, rec, "expected nothing after the end of the "
+				     "deflated stream");
+			break;
+		}
+		if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR) {
+			c->base = saved_base;
+			fail(c, rec, "expected a valid deflated stream (%s)",
+			     in->zs.msg ? in->zs.msg : "zlib error");
+			break;
+		}
+		read_inflated(c, f, in, last_type);
+		if (rc != Z_OK || (!in->zs.avail_in && in->zs.avail_out))
+			break;
+	}
+	c->base = saved_base;
+	if (!c->failed && in->len)
+		fail(c, rec, "expected the deflated record to hold whole records "
+			     "(%zu bytes of one left over)", in->len);
+}
+
+static void inflater_free(struct inflater *in)
+{
+	if (in->ready)
+		inflateEnd(&in->zs);
+	free(in->out);
+}
 
 pf_file *pf_read_mem(const char *name, const uint8_t *data, size_t size,
 		     char *err, size_t errlen)
 {
 	struct cur c = { .base = data, .name = name, .err = err,
 			 .errlen = errlen };
+	struct inflater in = { .ready = 0 };
 	pf_file *f = xcalloc(1, sizeof *f);
 	int reading = 0; /* a progress step is open */
 	f->path = xstrdup(name);
@@ -761,9 +1194,10 @@ pf_file *pf_read_mem(const char *name, const uint8_t *data, size_t size,
 		}
 		uint32_t type = ps_get_u32le(rec);
 		uint32_t len = ps_get_u32le(rec + 4);
-		if (!type || type > PS_REC_TYPE_MAX) {
-			fail(&c, rec, "expected a record type 1..%d, found %u",
-			     PS_REC_TYPE_MAX, type);
+		uint32_t max_type = version >= 3 ? PS_REC_TYPE_MAX : PS_REC_END;
+		if (!type || type > max_type) {
+			fail(&c, rec, "expected a record type 1..%u, found %u",
+			     max_type, type);
 			goto error;
 		}
 		if (len > PS_RECORD_MAX_PAYLOAD) {
@@ -777,13 +1211,8 @@ pf_file *pf_read_mem(const char *name, const uint8_t *data, size_t size,
 				 "end of file", type_names[type], off, len);
 			break;
 		}
-		uint32_t want = ps_get_u32le(rec + 8 + len);
-		uint32_t got = (uint32_t)crc32(0L, rec, 8 + len);
-		if (want != got) {
-			fail(&c, rec, "expected crc32 %08x for the %s record, found %08x",
-			     got, type_names[type], want);
+		if (!check_record(&c, rec, len))
 			goto error;
-		}
 		if (!last_type && type != PS_REC_PROCESS) {
 			fail(&c, rec, "expected a PROCESS record first, found %s",
 			     type_names[type]);
@@ -793,25 +1222,14 @@ pf_file *pf_read_mem(const char *name, const uint8_t *data, size_t size,
 			fail(&c, rec, "expected one PROCESS record, found another");
 			goto error;
 		}
-		c.p = rec + 8;
-		c.end = rec + 8 + len;
-		switch (type) {
-		case PS_REC_PROCESS: read_process(&c, f); break;
-		case PS_REC_MODULE: read_module(&c, f); break;
-		case PS_REC_MODULE_UNLOAD: read_module_unload(&c, f); break;
-		case PS_REC_STACK: read_stack(&c, f); break;
-		case PS_REC_THREAD: read_thread(&c, f); break;
-		case PS_REC_SNAPSHOT: read_snapshot(&c, f); break;
-		case PS_REC_END: read_end(&c, f); break;
+		if (type == PS_REC_DEFLATE)
+			read_deflate(&c, f, &in, rec, rec + 8, len, &last_type);
+		else {
+			read_payload(&c, f, type, rec + 8, len);
+			last_type = type;
 		}
 		if (c.failed)
 			goto error;
-		if (c.p != c.end) {
-			fail(&c, c.p, "expected the %s record to end here (%zu bytes left)",
-			     type_names[type], (size_t)(c.end - c.p));
-			goto error;
-		}
-		last_type = type;
 		off += PS_RECORD_OVERHEAD + len;
 		f->good_size = off;
 	}
@@ -827,10 +1245,16 @@ pf_file *pf_read_mem(const char *name, const uint8_t *data, size_t size,
 		snprintf(f->partial_why, sizeof f->partial_why,
 			 "no END record after offset %zu: the process was killed "
 			 "or is still running", off);
+	inflater_free(&in);
+	free(c.frames.parent);
+	free(c.frames.ip);
 	return f;
 error:
 	if (reading)
 		progress_end();
+	inflater_free(&in);
+	free(c.frames.parent);
+	free(c.frames.ip);
 	pf_free(f);
 	return NULL;
 }

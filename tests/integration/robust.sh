@@ -75,10 +75,10 @@ expect "RLIMIT_FSIZE: the profile stays under the limit" '[ "$(stat -c %s "$f")"
 expect "RLIMIT_FSIZE: the profile reads" '"$PS" info "$f" >/dev/null 2>&1'
 d=$WORK/fsize2
 mkdir -p "$d"
-count=$(cd "$d" && timeout 60 prlimit --fsize=400000 env LD_PRELOAD="$LIB" \
+count=$(cd "$d" && timeout 60 prlimit --fsize=100000 env LD_PRELOAD="$LIB" \
 	POOLSCOUT_INTERVAL_MS=10 "$T/growing" 1000 2>/dev/null)
 n=$(cum_allocs "$d" main)
-expect "RLIMIT_FSIZE 400 KB: the snapshots that fit read, counts never above the program's ($n <= $count)" \
+expect "RLIMIT_FSIZE 100 KB: the snapshots that fit read, counts never above the program's ($n <= $count)" \
 	'[ "$n" -gt 0 ] && [ "$n" -le "$count" ]'
 
 mnt=$WORK/small-disk
@@ -86,9 +86,10 @@ mkdir -p "$mnt"
 if ! mount -t tmpfs -o size=4m tmpfs "$mnt" 2>/dev/null; then
 	skip "robust/full-disk" "cannot mount a small tmpfs here (needs root)"
 else
-	# leave about 600 KiB free (a few batches); the program deletes the
-	# filler half-way, so writes could resume after a torn batch
-	head -c $((3496 * 1024)) /dev/zero >"$mnt/filler" 2>/dev/null
+	# leave about 120 KiB free (deflated, that is some 40 batches: the
+	# disk fills well before half-way); the program deletes the filler
+	# half-way, so writes could resume after a torn batch
+	head -c $((3976 * 1024)) /dev/zero >"$mnt/filler" 2>/dev/null
 	count=$(cd "$mnt" && timeout 60 env LD_PRELOAD="$LIB" \
 		POOLSCOUT_INTERVAL_MS=10 "$T/growing" 1500 "$mnt/filler" 2>"$WORK/disk.err")
 	rc=$?

@@ -63,7 +63,7 @@ if [ -x /usr/bin/time ]; then
 	expect "the second $((N / 2)) files add $grow KiB <= $((N / 2)) x $PER_FILE_KIB KiB" \
 		'[ "$grow" -le $((N / 2 * PER_FILE_KIB)) ]'
 else
-	echo "SKIP scale memory: /usr/bin/time is not installed"
+	skip scale/memory "/usr/bin/time is not installed (package time)" 2
 fi
 
 # ---- work: linear in files and in stacks per site ----------------------
@@ -94,6 +94,6 @@ if command -v valgrind >/dev/null; then
 	expect "a site of 6000 stacks costs $r x the work of 3000 (<= 2.15)" \
 		'[ -n "$a" ] && awk -v r="$r" "BEGIN { exit !(r <= 2.15) }"'
 else
-	echo "SKIP scale work: valgrind is not installed"
+	skip scale/work "valgrind is not installed (package valgrind)" 2
 fi
 finish

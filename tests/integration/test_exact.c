@@ -1,6 +1,8 @@
 /* test_exact.c - exact counts: programs with known allocations per site
  * and per thread, run under `poolscout record` (on glibc malloc and on
- * tcmalloc), must give exactly those counts, live-at-end included. */
+ * tcmalloc), must give exactly those counts, live-at-end included; and so
+ * must hundreds of short-lived threads whose blocks other threads free
+ * after they ended (the preload retires ended threads meanwhile). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -210,6 +212,94 @@ static void test_planted(void **state)
 	done(&a, dir);
 }
 
+/* Allocations, frees and cross-thread frees of the blocks thread tid of f
+ * allocated from the functions fns (NULL-terminated). */
+static void thread_counts(const analysis *a, const pf_file *f, uint32_t tid,
+			  const char *const *fns, uint64_t out[3])
+{
+	out[0] = out[1] = out[2] = 0;
+	const pf_thread *th = NULL;
+	for (size_t t = 0; t < f->nthreads && !th; t++)
+		if (f->threads[t] && f->threads[t]->tid == tid)
+			th = f->threads[t];
+	if (!th)
+		return;
+	for (size_t i = 0; i < a->nstacks; i++) {
+		const an_stack *st = &a->stacks[i];
+		int ours = 0;
+		for (const char *const *fn = fns; *fn; fn++)
+			ours |= st->file == f &&
+				!strcmp(a->sites[st->site].where.function, *fn);
+		const pf_entry *e = ours ? pf_entry_find(f, th->index, st->stack->id)
+					 : NULL;
+		if (e) {
+			out[0] += e->allocs;
+			out[1] += e->frees;
+			out[2] += e->xfrees;
+		}
+	}
+}
+
+/* 30 waves of 16 threads; after each wave the writer (every 5 ms) has
+ * time to retire them while the main thread and the next wave still hold
+ * blocks of theirs to free. Every count, per site and per thread, is the
+ * program's own. */
+static void test_thread_churn(void **state)
+{
+	(void)state;
+	analysis a;
+	char *dir = fresh_dir("thread_churn");
+	assert_int_equal(run("%s/poolscout record --interval 5 -o %s -- "
+			     "%s/tests/thread_churn 30 16 25 >/dev/null 2>%s/stderr",
+			     build_dir(), dir, build_dir(), dir),
+			 0);
+	assert_int_equal(load_dir(&a, dir, NULL), 1);
+	const pf_file *f = a.set->files[0];
+	assert_true(f->complete);
+	char *path = xasprintf("%s/stderr", dir);
+	FILE *in = fopen(path, "r");
+	assert_non_null(in);
+	char line[256], site[64];
+	unsigned long long n[4];
+	int tid, sites = 0, threads = 0;
+	static const char *const churn_fns[] = { "churn_own", "churn_handed",
+						 "churn_kept", NULL };
+	while (fgets(line, sizeof line, in)) {
+		if (sscanf(line, "truth thread %d allocs %llu frees %llu xfrees %llu",
+			   &tid, &n[0], &n[1], &n[2]) == 4) {
+			uint64_t got[3];
+			thread_counts(&a, f, (uint32_t)tid, churn_fns, got);
+			if (got[0] != n[0] || got[1] != n[1] || got[2] != n[2])
+				fail_msg("thread %d: %llu allocs, %llu frees, %llu by "
+					 "others; the program says %llu, %llu, %llu",
+					 tid, (unsigned long long)got[0],
+					 (unsigned long long)got[1],
+					 (unsigned long long)got[2], n[0], n[1], n[2]);
+			threads++;
+		} else if (sscanf(line, "truth %63s allocs %llu frees %llu xfrees "
+					"%llu inuse %llu",
+				  site, &n[0], &n[1], &n[2], &n[3]) == 5) {
+			struct site_sum s = sum_function(&a, site);
+			if (s.allocs != n[0] || s.frees != n[1] || s.xfrees != n[2] ||
+			    s.inuse != n[3])
+				fail_msg("%s: %llu allocs, %llu frees, %llu by others, "
+					 "%llu in use; the program says %llu, %llu, "
+					 "%llu, %llu", site,
+					 (unsigned long long)s.allocs,
+					 (unsigned long long)s.frees,
+					 (unsigned long long)s.xfrees,
+					 (unsigned long long)s.inuse, n[0], n[1], n[2],
+					 n[3]);
+			sites++;
+		}
+	}
+	fclose(in);
+	free(path);
+	assert_int_equal(sites, 3);
+	assert_int_equal(threads, 30 * 16);
+	done(&a, dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -217,6 +307,7 @@ int main(void)
 		cmocka_unit_test(test_exact_tcmalloc),
 		cmocka_unit_test(test_cxx),
 		cmocka_unit_test(test_planted),
+		cmocka_unit_test(test_thread_churn),
 	};
 	return cmocka_run_group_tests_name("exact counts", tests, NULL, NULL);
 }

@@ -364,7 +364,7 @@ static int start_preload(const char *dir)
 	ps_opt.interval_ms = 2;
 	ps_opt.site_peak = 1; /* the shared per-stack and per-node counters too */
 	ps_tls.guard = 1;
-	ps_stacks_init();
+	ps_capture_init();
 	ps_threads_init();
 	ps_modules_refresh();
 	int rc = ps_writer_open();

@@ -1,8 +1,10 @@
 /* test_reader.c - the reader on synthetic profiles: a valid file reads
- * with the right numbers; a file cut at any byte reads as partial or fails
- * with a message, never crashes; corruption is reported with the offset;
- * counts that do not add up are rejected; and every input in the fuzz
- * corpus (tests/fuzz/corpus) still reads without a crash. */
+ * with the right numbers in each format version (1, 2, and 3 with its
+ * frame tree, ENTRIES records and deflated records); a file cut at any
+ * byte reads as partial or fails with a message, never crashes;
+ * corruption is reported with the offset; counts that do not add up are
+ * rejected; and every input in the fuzz corpus (tests/fuzz/corpus) still
+ * reads without a crash. */
 #include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -35,13 +37,52 @@ static void end(void) { pw_end(&w); }
 
 static uint32_t version = PS_FORMAT_VERSION;
 
+static uint64_t zz(int64_t x)
+{
+	return (uint64_t)x << 1 ^ (uint64_t)(x >> 63);
+}
+
+/* Rewrites the records from offset `from` to the end of the file as
+ * DEFLATE records of one raw deflate stream, as the preload writes them:
+ * a new DEFLATE record starts at each offset in cuts (ascending, above
+ * from), and cuts[i] becomes that record's offset. */
+static void deflate_records(size_t from, size_t *cuts, int ncuts)
+{
+	static uint8_t plain[sizeof file];
+	size_t n = flen - from;
+	memcpy(plain, file + from, n);
+	z_stream zs;
+	memset(&zs, 0, sizeof zs);
+	assert_int_equal(deflateInit2(&zs, 6, Z_DEFLATED, -15, 8,
+				      Z_DEFAULT_STRATEGY), Z_OK);
+	w.len = from;
+	size_t in = 0;
+	for (int piece = 0; piece <= ncuts; piece++) {
+		size_t upto = piece < ncuts ? cuts[piece] - from : n;
+		if (piece > 0)
+			cuts[piece - 1] = w.len;
+		begin(PS_REC_DEFLATE);
+		zs.next_in = plain + in;
+		zs.avail_in = (uInt)(upto - in);
+		zs.next_out = file + w.len;
+		zs.avail_out = (uInt)(sizeof file - w.len - 4);
+		assert_int_equal(deflate(&zs, Z_SYNC_FLUSH), Z_OK);
+		assert_int_equal(zs.avail_in, 0);
+		w.len = (size_t)(zs.next_out - file);
+		end();
+		in = upto;
+	}
+	deflateEnd(&zs);
+}
+
 /* One process, one module, two stacks, one thread, two snapshots, END, in
- * the layout of format `version` (1 or 2). allocs/frees of the second
+ * the layout of format `version` (1, 2 or 3). allocs/frees of the second
  * snapshot are parameters so tests can make them inconsistent. Returns
- * the offset where the last snapshot starts. */
+ * the offset where the last snapshot starts (version 3: the DEFLATE
+ * record that holds it). */
 static size_t make_profile(uint64_t allocs2, uint64_t frees2, int with_end)
 {
-	int v2 = version >= 2;
+	int v2 = version >= 2, v3 = version >= 3;
 	pw_header(&w);
 	ps_put_u32le(w.buf + 8, version);
 	begin(PS_REC_PROCESS);
@@ -53,31 +94,51 @@ static size_t make_profile(uint64_t allocs2, uint64_t frees2, int with_end)
 	v(1); v(1); v(0x400000); s("/nonexistent/prog"); v(0); v(1);
 	v(0x1000); v(0x2000); v(0x1000); v(5);
 	end();
-	begin(PS_REC_STACK);
-	v(1); v(1); v(2); v(0x401234); v(0x401500);
-	if (v2) {
-		v(0); v(2); /* candidates: both frames */
+	if (v3) {
+		/* frames 1: 0x401500 (outermost), 2: 0x401234 below it,
+		 * 3: 0x401300; stack 1 is frame 2, stack 2 frame 3 */
+		begin(PS_REC_FRAMES);
+		v(1); v(3);
+		v(1); v(zz(0x401500));
+		v(1); v(zz(0x401234 - 0x401500));
+		v(3); v(zz(0x401300));
+		end();
+		begin(PS_REC_STACKS);
+		v(1); v(2);
+		v(zz(2)); v(1); v(0); v(2); /* candidates: both frames */
+		v(zz(1)); v(1); v(0); v(1);
+		end();
+	} else {
+		begin(PS_REC_STACK);
+		v(1); v(1); v(2); v(0x401234); v(0x401500);
+		if (v2) {
+			v(0); v(2); /* candidates: both frames */
+		}
+		end();
+		begin(PS_REC_STACK);
+		v(2); v(1); v(1); v(0x401300);
+		if (v2) {
+			v(0); v(1);
+		}
+		end();
 	}
-	end();
-	begin(PS_REC_STACK);
-	v(2); v(1); v(1); v(0x401300);
-	if (v2) {
-		v(0); v(1);
-	}
-	end();
 	begin(PS_REC_THREAD);
 	v(1); v(4242); s("main"); v(0); v(0); v(0);
 	end();
 	begin(PS_REC_SNAPSHOT);
 	v(1); v(100000000); v(2000000000); v(0);
-	v(1); /* entries */
-	v(1); v(1); v(PS_ENT_HAS_HIST); v(10); v(640); v(4); v(256); v(0); v(0);
-	v(64); v(64); v(6);
-	if (v2) {
-		v(384); v(1001); v(90001); v(80001); /* peak bytes, times */
+	if (v3) {
+		v(0); /* entries: in an ENTRIES record */
+	} else {
+		v(1);
+		v(1); v(1); v(PS_ENT_HAS_HIST); v(10); v(640); v(4); v(256); v(0);
+		v(0); v(64); v(64); v(6);
+		if (v2) {
+			v(384); v(1001); v(90001); v(80001); /* peak bytes, times */
+		}
+		v(1); v(6); v(10); /* size hist: bucket 6 */
+		v(1); v(10); v(4); /* life hist: bucket 10 */
 	}
-	v(1); v(6); v(10); /* size hist: bucket 6 */
-	v(1); v(10); v(4); /* life hist: bucket 10 */
 	v(1); v(1); v(6); /* stack peaks */
 	v(0); /* thread totals */
 	if (v2) {
@@ -87,10 +148,49 @@ static size_t make_profile(uint64_t allocs2, uint64_t frees2, int with_end)
 		v(0); /* all-thread node peaks */
 	}
 	end();
+	if (v3) {
+		/* the same entry as differences: one size (64), so no bytes */
+		begin(PS_REC_ENTRIES);
+		v(1);
+		v(zz(1)); v(zz(1)); v(PS_ENT_HAS_HIST | PS_ENT_V3_ONE_SIZE);
+		v(10); v(4); v(64); v(10 - 6);
+		v(zz(1001)); v(90001 - 1001); v(zz(80001 - 90001));
+		v(1); v(10); v(4); /* life hist: bucket 10 */
+		end();
+	}
 	size_t last = flen;
 	begin(PS_REC_SNAPSHOT);
 	v(2); v(200000000); v(2000000000); v(7);
-	v(2);
+	if (v3) {
+		/* trailing sections first, entries after */
+		v(0);
+		v(1); v(1); v(8);
+		v(1); v(1); v(3); v(2);
+		v(1); v(1); v(0x401234); v(8); v(512);
+		v(0);
+		end();
+		/* two ENTRIES records, one entry each */
+		begin(PS_REC_ENTRIES);
+		v(1);
+		v(zz(1)); v(zz(1));
+		v(PS_ENT_HAS_HIST | PS_ENT_V3_ONE_SIZE | PS_ENT_V3_XFREES);
+		v(allocs2); v(frees2); v(1); v(64);
+		v(allocs2 >= 8 ? allocs2 - 8 : allocs2);
+		v(zz(1001)); v(190001 - 1001);
+		if (frees2)
+			v(zz(195001 - 190001));
+		v(1); v(10); v(frees2);
+		end();
+		begin(PS_REC_ENTRIES);
+		v(1);
+		/* stack 2: 5 live, never freed, no histograms */
+		v(zz(1)); v(zz(2)); v(PS_ENT_V3_ONE_SIZE);
+		v(5); v(0); v(100); v(5);
+		v(zz(1001)); v(0);
+	} else {
+		v(2);
+	}
+	if (!v3) {
 	v(1); v(1); v(PS_ENT_HAS_HIST); v(allocs2); v(allocs2 * 64); v(frees2);
 	v(frees2 * 64); v(1); v(64); v(64); v(64); v(8);
 	if (v2) {
@@ -109,12 +209,15 @@ static size_t make_profile(uint64_t allocs2, uint64_t frees2, int with_end)
 		v(1); v(1); v(0x401234); v(8); v(512);
 		v(0);
 	}
+	}
 	end();
 	if (with_end) {
 		begin(PS_REC_END);
 		v(PS_END_EXIT); v(210000000);
 		end();
 	}
+	if (v3)
+		deflate_records(process_end, &last, 1);
 	return last;
 }
 
@@ -124,7 +227,8 @@ static void test_valid(void **state)
 	char err[512];
 	make_profile(20, 12, 1);
 	pf_file *f = pf_read_mem("t.pscout", file, flen, err, sizeof err);
-	assert_non_null(f);
+	if (!f)
+		fail_msg("%s", err);
 	assert_true(f->complete);
 	assert_int_equal(f->pid, 4242);
 	assert_int_equal(f->argc, 2);
@@ -156,6 +260,11 @@ static void test_valid(void **state)
 	assert_int_equal(e->steps[1].allocs, 10);
 	assert_int_equal(e->steps[1].frees, 8);
 	assert_int_equal(e->steps[1].snapshot, 1);
+	assert_int_equal(f->stacks[1]->depth, 2);
+	assert_int_equal(f->stacks[1]->ips[0], 0x401234);
+	assert_int_equal(f->stacks[1]->ips[1], 0x401500);
+	assert_int_equal(f->stacks[2]->depth, 1);
+	assert_int_equal(f->stacks[2]->ips[0], 0x401300);
 	if (version >= 2) {
 		assert_int_equal(e->peak_bytes, 512);
 		assert_int_equal(e->first_alloc_ticks, 1001);
@@ -185,6 +294,166 @@ static void test_valid_version1(void **state)
 	version = 1;
 	test_valid(state);
 	version = PS_FORMAT_VERSION;
+}
+
+static void test_valid_version2(void **state)
+{
+	version = 2;
+	test_valid(state);
+	version = PS_FORMAT_VERSION;
+}
+
+/* Rebuilds a version 3 file whose records after the PROCESS record are
+ * given by body(), deflated in one DEFLATE record; returns the reader's
+ * verdict (NULL with err set, or the file). */
+static pf_file *read_v3(void (*body)(void), char *err, size_t errlen)
+{
+	pw_header(&w);
+	begin(PS_REC_PROCESS);
+	v(7); v(1); v(0); v(1); v(1); v(100); v(64); v(1); s("/p"); s("p"); v(0);
+	end();
+	size_t from = flen;
+	body();
+	deflate_records(from, NULL, 0);
+	return pf_read_mem("v3.pscout", file, flen, err, errlen);
+}
+
+static void frames_out_of_turn(void)
+{
+	begin(PS_REC_FRAMES);
+	v(2); v(1); v(1); v(zz(0x1000)); /* frame 2 first */
+	end();
+}
+
+static void stack_of_unknown_frame(void)
+{
+	begin(PS_REC_FRAMES);
+	v(1); v(1); v(1); v(zz(0x1000));
+	end();
+	begin(PS_REC_STACKS);
+	v(1); v(1); v(zz(5)); v(0); v(0); v(0);
+	end();
+}
+
+static void stack_too_deep(void)
+{
+	begin(PS_REC_FRAMES);
+	v(1); v(300);
+	for (int i = 0; i < 300; i++) {
+		v(1); v(zz(16));
+	}
+	end();
+	begin(PS_REC_STACKS);
+	v(1); v(1); v(zz(300)); v(0); v(0); v(0);
+	end();
+}
+
+static void entries_first(void)
+{
+	begin(PS_REC_ENTRIES);
+	v(0);
+	end();
+}
+
+static void process_inside(void)
+{
+	begin(PS_REC_PROCESS);
+	v(7); v(1); v(0); v(1); v(1); v(100); v(64); v(1); s("/p"); s("p"); v(0);
+	end();
+}
+
+static void half_a_record(void)
+{
+	begin(PS_REC_END);
+	v(PS_END_EXIT); v(1);
+	end();
+	flen -= 3; /* its crc cut: the deflated record holds part of one */
+}
+
+/* One frame, one stack, one thread, a snapshot, and an ENTRIES record
+ * whose one entry claims a peak below zero (4 allocations past 3). */
+static void peak_below_zero(void)
+{
+	begin(PS_REC_FRAMES);
+	v(1); v(1); v(1); v(zz(0x1000));
+	end();
+	begin(PS_REC_STACKS);
+	v(1); v(1); v(zz(1)); v(0); v(0); v(1);
+	end();
+	begin(PS_REC_THREAD);
+	v(1); v(7); s("main"); v(0); v(0); v(0);
+	end();
+	begin(PS_REC_SNAPSHOT);
+	v(1); v(1000); v(1000000000); v(0); v(0); v(0); v(0); v(0); v(0);
+	end();
+	begin(PS_REC_ENTRIES);
+	v(1);
+	v(zz(1)); v(zz(1)); v(PS_ENT_V3_ONE_SIZE); v(3); v(0); v(8); v(4);
+	v(zz(100)); v(0);
+	end();
+}
+
+static void deep_enough(void)
+{
+	begin(PS_REC_FRAMES);
+	v(1); v(256);
+	for (int i = 0; i < 256; i++) {
+		v(1); v(zz(-16));
+	}
+	end();
+	begin(PS_REC_STACKS);
+	v(1); v(2); v(zz(256)); v(0); v(3); v(4); v(zz(-256)); v(0); v(0); v(0);
+	end();
+	begin(PS_REC_END);
+	v(PS_END_EXIT); v(1);
+	end();
+}
+
+/* Version 3's records: frames and stacks in turn, frames declared before
+ * a stack names them, stacks of at most 256 frames, entries after their
+ * snapshot, deflated records holding whole records and no PROCESS. */
+static void test_version3_records(void **state)
+{
+	(void)state;
+	char err[512];
+	static const struct {
+		void (*body)(void);
+		const char *want;
+	} bad[] = {
+		{ frames_out_of_turn, "expected frame id 1 (ids follow one another), found 2" },
+		{ stack_of_unknown_frame, "expected a frame declared before (0..1), found 5" },
+		{ stack_too_deep, "expected a stack of at most 256 frames" },
+		{ entries_first, "expected a SNAPSHOT record before its entries" },
+		{ process_inside, "other than DEFLATE inside a deflated record, found 1" },
+		{ half_a_record, "expected the deflated record to hold whole records" },
+		{ peak_below_zero, "expected the allocations beyond the peak to be at most" },
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		assert_null(read_v3(bad[i].body, err, sizeof err));
+		if (!strstr(err, bad[i].want))
+			fail_msg("case %zu: %s", i, err);
+		/* inner records are named by their DEFLATE record's offset */
+		assert_non_null(strstr(err, "v3.pscout: offset"));
+	}
+	pf_file *f = read_v3(deep_enough, err, sizeof err);
+	if (!f)
+		fail_msg("%s", err);
+	assert_true(f->complete);
+	assert_int_equal(f->stacks[1]->depth, 256);
+	/* frame k is at -16 k: innermost (frame 256) first */
+	assert_int_equal(f->stacks[1]->ips[255], (uint64_t)-16);
+	assert_int_equal(f->stacks[1]->ips[0], (uint64_t)-4096);
+	assert_int_equal(f->stacks[1]->cand_start, 3);
+	assert_int_equal(f->stacks[2]->depth, 0);
+	pf_free(f);
+
+	/* a corrupt stream (its crc fixed) is an error, not a crash */
+	make_profile(20, 12, 1);
+	size_t off = process_end;
+	uint32_t len = ps_get_u32le(file + off + 4);
+	file[off + 8 + len / 2] ^= 0x55;
+	ps_put_u32le(file + off + 8 + len, (uint32_t)crc32(0, file + off, 8 + len));
+	pf_free(pf_read_mem("z.pscout", file, flen, err, sizeof err));
 }
 
 /* A one-entry profile whose times are first, latest and freed (ticks + 1,
@@ -300,11 +569,11 @@ static void test_bad_magic_and_version(void **state)
 	make_profile(20, 12, 1);
 	ps_put_u32le(file + 8, 99);
 	assert_null(pf_read_mem("v.pscout", file, flen, err, sizeof err));
-	assert_non_null(strstr(err, "offset 8: expected format version 1..2, found 99"));
+	assert_non_null(strstr(err, "offset 8: expected format version 1..3, found 99"));
 	make_profile(20, 12, 1);
 	ps_put_u32le(file + 8, 0);
 	assert_null(pf_read_mem("v.pscout", file, flen, err, sizeof err));
-	assert_non_null(strstr(err, "expected format version 1..2, found 0"));
+	assert_non_null(strstr(err, "expected format version 1..3, found 0"));
 	make_profile(20, 12, 1);
 	ps_put_u32le(file + 8, PS_FORMAT_VERSION + 1);
 	assert_null(pf_read_mem("v.pscout", file, flen, err, sizeof err));
@@ -377,8 +646,9 @@ static void test_memory_follows_the_file(void **state)
 	free(buf);
 
 	/* version 2: ids in turn, or an error with the offset */
-	version = PS_FORMAT_VERSION;
+	version = 2;
 	make_profile(20, 12, 1);
+	version = PS_FORMAT_VERSION;
 	for (size_t off = PS_FORMAT_HEADER_SIZE; off + 12 < flen;) {
 		uint32_t type = ps_get_u32le(file + off);
 		uint32_t len = ps_get_u32le(file + off + 4);
@@ -426,6 +696,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_valid),
 		cmocka_unit_test(test_valid_version1),
+		cmocka_unit_test(test_valid_version2),
+		cmocka_unit_test(test_version3_records),
 		cmocka_unit_test(test_times_must_match),
 		cmocka_unit_test(test_every_truncation),
 		cmocka_unit_test(test_bad_crc_names_offset),

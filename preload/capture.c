@@ -1,0 +1,230 @@
+/* capture.c - the unwinder's front: what the accounting calls to capture
+ * the caller's stack.
+ *
+ * Capture runs the fast unwinder of unwind.c, which walks compiled
+ * .eh_frame rules and hands any stack it cannot prove frame by frame to
+ * libunwind's unw_backtrace, so the result is always libunwind's
+ * (POOLSCOUT_UNWIND=libunwind uses unw_backtrace alone; =check runs both
+ * and counts disagreements). Frames inside libpoolscout.so itself are
+ * dropped, so a stack starts at the return address into the code that
+ * called the allocator. It also owns fork safety for the unwinders (no
+ * fork while a thread is inside one); for that it reads the in_unwind
+ * flags of the thread registry's records, and calls nothing else but
+ * unwind.c and libunwind.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <linux/membarrier.h>
+#include <link.h>
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define UNW_LOCAL_ONLY
+#include <libunwind.h>
+
+#include "ps_internal.h"
+#include "unwind.h"
+
+static uintptr_t self_lo, self_hi; /* our own mapped text */
+
+/* Fork safety. libunwind takes internal mutexes (its caches, the dynamic
+ * unwind-info list), and so does the fast unwinder (its table lock); a
+ * fork while another thread holds one leaves it locked forever in the
+ * child, whose first unwind then hangs. So fork waits until no thread is
+ * inside an unwinder (the same flag tells unwind.c when replaced tables
+ * may be freed): each thread raises its own
+ * in_unwind flag around the unwind (no shared write on the hot path) and
+ * backs off while a fork is pending. The store-then-load on each side
+ * needs a full fence; membarrier() lets the forking thread issue it for
+ * everyone, so the hot path needs only a compiler barrier. Without
+ * membarrier, the hot path uses a real fence. */
+static int fork_pending;
+
+static int find_self(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	uintptr_t probe = (uintptr_t)arg;
+	(void)size;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+		if (ph->p_type == PT_LOAD && probe >= lo &&
+		    probe < lo + ph->p_memsz) {
+			self_lo = lo;
+			self_hi = lo + ph->p_memsz;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+void ps_capture_init(void)
+{
+	dl_iterate_phdr(find_self, (void *)(uintptr_t)&ps_capture_stack);
+	unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
+	ps_unwind_init();
+}
+
+static inline void enter_unwind(ps_thread *t)
+{
+	for (;;) {
+		PS_STORE(&t->in_unwind, 1);
+		if (ps_have_membarrier)
+			__atomic_signal_fence(__ATOMIC_SEQ_CST);
+		else
+			__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		if (PS_LIKELY(!__atomic_load_n(&fork_pending, __ATOMIC_RELAXED)))
+			return;
+		__atomic_store_n(&t->in_unwind, 0, __ATOMIC_RELEASE);
+		while (__atomic_load_n(&fork_pending, __ATOMIC_ACQUIRE))
+			sched_yield();
+	}
+}
+
+void ps_capture_fork_quiesce(void)
+{
+	__atomic_store_n(&fork_pending, 1, __ATOMIC_SEQ_CST);
+	if (ps_have_membarrier)
+		syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0);
+	ps_thread *self = ps_tls.generation == ps_generation ? ps_tls.thread
+							     : NULL;
+	for (ps_thread *t = ps_threads_newest(); t; t = t->next_all)
+		while (t != self &&
+		       __atomic_load_n(&t->in_unwind, __ATOMIC_ACQUIRE))
+			sched_yield();
+}
+
+void ps_capture_fork_done(void)
+{
+	__atomic_store_n(&fork_pending, 0, __ATOMIC_RELEASE);
+}
+
+/* POOLSCOUT_UNWIND=check: what the two unwinders did, reported at exit. */
+static struct {
+	uint64_t captures, identical, mismatches;
+	uint64_t fallback[PS_UNWIND_NREASONS]; /* by -ps_unwind_result */
+	uint64_t step_disagrees; /* unw_backtrace vs libunwind's unw_step loop */
+} check;
+
+static int skip_self(const uintptr_t *raw, int n)
+{
+	int skip = 0;
+	while (skip < n && raw[skip] >= self_lo && raw[skip] < self_hi)
+		skip++;
+	return skip;
+}
+
+static int same_stack(const uintptr_t *a, int na, const uintptr_t *b, int nb)
+{
+	int sa = skip_self(a, na), sb = skip_self(b, nb);
+	return na - sa == nb - sb &&
+	       !memcmp(a + sa, b + sb, (size_t)(na - sa) * sizeof *a);
+}
+
+/* libunwind's general walk (what unw_backtrace falls back to). */
+__attribute__((noinline)) static int step_backtrace(uintptr_t *raw, int max)
+{
+	unw_context_t uc;
+	unw_cursor_t cursor;
+	unw_word_t ip;
+	int n = 0;
+	if (unw_getcontext(&uc) < 0 || unw_init_local(&cursor, &uc) < 0)
+		return 0;
+	while (n < max && unw_step(&cursor) > 0 &&
+	       unw_get_reg(&cursor, UNW_REG_IP, &ip) >= 0)
+		raw[n++] = ip;
+	return n;
+}
+
+static void report_mismatch(const char *what, const uintptr_t *a, int na,
+			    const uintptr_t *b, int nb)
+{
+	char line[400];
+	size_t len = 0;
+	int sa = skip_self(a, na), sb = skip_self(b, nb);
+	for (int i = 0; i < 6 && len < sizeof line - 40; i++)
+		len += (size_t)snprintf(line + len, sizeof line - len,
+					" %d:%#lx/%#lx", i,
+					sa + i < na ? (unsigned long)a[sa + i] : 0ul,
+					sb + i < nb ? (unsigned long)b[sb + i] : 0ul);
+	ps_warn("unwind check: %s (%d vs %d frames):%s", what, na - sa,
+		nb - sb, line);
+}
+
+/* Both unwinders on one stack; keeps libunwind's answer. */
+__attribute__((noinline)) static int capture_checked(uintptr_t *raw, int max)
+{
+	uintptr_t fast[PS_MAX_DEPTH + 16], step[PS_MAX_DEPTH + 16];
+	int nf = ps_unwind_fast(fast, max);
+	int n = unw_backtrace((void **)raw, max);
+	int ns = step_backtrace(step, max);
+	PS_ADD(&check.captures, 1);
+	if (nf < 0) {
+		PS_ADD(&check.fallback[-nf], 1);
+	} else if (same_stack(fast, nf, raw, n)) {
+		PS_ADD(&check.identical, 1);
+	} else if (PS_ADD(&check.mismatches, 1) < 5) {
+		report_mismatch("fast/unw_backtrace differ", fast, nf, raw, n);
+	}
+	if (!same_stack(step, ns, raw, n) &&
+	    PS_ADD(&check.step_disagrees, 1) < 3)
+		report_mismatch("unw_step/unw_backtrace differ", step, ns, raw, n);
+	return n;
+}
+
+__attribute__((destructor)) static void check_report(void)
+{
+	if (ps_opt.unwinder != PS_UNWINDER_CHECK || !check.captures)
+		return;
+	uint64_t fell = 0;
+	for (int i = 0; i < PS_UNWIND_NREASONS; i++)
+		fell += check.fallback[i];
+	ps_warn("unwind check: pid=%d captures=%llu identical=%llu "
+		"mismatches=%llu fallback=%llu (not_provable=%llu no_module=%llu "
+		"stale=%llu busy=%llu no_table=%llu odd_frame=%llu dynamic=%llu) "
+		"step_disagrees=%llu",
+		(int)getpid(), (unsigned long long)check.captures,
+		(unsigned long long)check.identical,
+		(unsigned long long)check.mismatches, (unsigned long long)fell,
+		(unsigned long long)check.fallback[-PS_UNWIND_NOT_PROVABLE],
+		(unsigned long long)check.fallback[-PS_UNWIND_NO_MODULE],
+		(unsigned long long)check.fallback[-PS_UNWIND_STALE],
+		(unsigned long long)check.fallback[-PS_UNWIND_BUSY],
+		(unsigned long long)check.fallback[-PS_UNWIND_NO_TABLE],
+		(unsigned long long)check.fallback[-PS_UNWIND_ODD_FRAME],
+		(unsigned long long)check.fallback[-PS_UNWIND_DYNAMIC],
+		(unsigned long long)check.step_disagrees);
+}
+
+int ps_capture_stack(ps_thread *t, uintptr_t *ips)
+{
+	uintptr_t raw[PS_MAX_DEPTH + 16];
+	int max = (int)ps_opt.depth + 16, n;
+	enter_unwind(t);
+	if (PS_LIKELY(ps_opt.unwinder == PS_UNWINDER_FAST)) {
+		n = ps_unwind_fast(raw, max);
+		if (PS_UNLIKELY(n < 0))
+			n = unw_backtrace((void **)raw, max);
+	} else if (ps_opt.unwinder == PS_UNWINDER_LIBUNWIND) {
+		n = unw_backtrace((void **)raw, max);
+	} else {
+		n = capture_checked(raw, max);
+	}
+	__atomic_store_n(&t->in_unwind, 0, __ATOMIC_RELEASE);
+	if (PS_UNLIKELY(__atomic_load_n(&ps_unwind_reclaim_pending,
+					__ATOMIC_RELAXED)))
+		ps_unwind_reclaim();
+	int skip = skip_self(raw, n);
+	int depth = n - skip;
+	if (depth > (int)ps_opt.depth)
+		depth = (int)ps_opt.depth;
+	memcpy(ips, raw + skip, (size_t)depth * sizeof *ips);
+	return depth;
+}
+
+void ps_capture_reset_child(void)
+{
+	fork_pending = 0;
+}

@@ -1,0 +1,63 @@
+#!/bin/sh
+# preload_scale.sh - what the preload holds as a program grows: the memory of one
+# distinct stack, and of threads that ended.
+#
+# Distinct stacks: bench/distinct_stacks makes 2^18 distinct 24-frame
+# stacks (each allocated and freed once); the preload's memory is the
+# peak RSS under it minus the plain run's, per stack, which must stay
+# within 256 bytes (everything: the stack, its entry, frames, tables,
+# buffers). The profile's bytes per stack are printed beside it.
+#
+# Threads: bench/short_threads starts N short-lived threads (2 at a time,
+# 32 allocations each). The preload retires ended threads, so its memory
+# must not follow how many threads ever lived: the peak RSS with 80000
+# threads must stay within 1.5x that with 20000 (plus 4 MiB); keeping
+# every thread's tables (as before) made it grow by some 4 KiB a thread.
+. tests/lib.sh
+[ -x /usr/bin/time ] || skip_suite preload_scale "/usr/bin/time (GNU time) is not installed (package time)"
+
+# peak_kib DIR CMD...: the peak RSS of CMD in KiB, under the preload
+# writing into DIR (none: plain)
+peak_kib() {
+	d=$1
+	shift
+	if [ -n "$d" ]; then
+		rm -rf "$d"
+		mkdir -p "$d"
+		set -- env LD_PRELOAD="$LIB" POOLSCOUT_OUT="$d" "$@"
+	fi
+	/usr/bin/time -f %M -o "$WORK/time" "$@" >/dev/null 2>&1 || :
+	tail -1 "$WORK/time"
+}
+
+# ---- distinct stacks ----------------------------------------------------
+levels=18
+n=$((1 << levels))
+plain=$(peak_kib "" "$T/distinct_stacks" $levels 24)
+best=
+for _ in 1 2; do
+	kib=$(peak_kib "$WORK/stacks" "$T/distinct_stacks" $levels 24)
+	case $kib in *[!0-9]*|'') continue ;; esac
+	[ -z "$best" ] || [ "$kib" -lt "$best" ] && best=$kib
+done
+per=$(awk -v a="${best:-0}" -v p="$plain" -v n=$n \
+	'BEGIN { printf "%.0f", (a - p) * 1024 / n }')
+bytes=$(find "$WORK/stacks" -name '*.pscout' -printf '%s\n' |
+	awk -v n=$n '{ s += $1 } END { printf "%.1f", s / n }')
+echo "scale: $n distinct 24-frame stacks: +$per B of RSS per stack" \
+	"(peak $best KiB, plain $plain KiB), $bytes B of profile per stack"
+expect "distinct stacks: at most 256 B of RSS per stack ($per B)" \
+	'[ -n "$best" ] && [ "$per" -le 256 ]'
+got=$("$PS" info --json "$WORK"/stacks/*.pscout 2>/dev/null | jq '.[0].stacks')
+expect "distinct stacks: the profile holds them all ($got >= $n)" \
+	'[ "${got:-0}" -ge $n ]'
+
+# ---- threads that ended ---------------------------------------------------
+few=$(peak_kib "$WORK/threads" "$T/short_threads" 20000)
+many=$(peak_kib "$WORK/threads" "$T/short_threads" 80000)
+echo "scale: peak RSS with 20000 short-lived threads $few KiB, with 80000 $many KiB"
+expect "threads: memory does not follow the threads that lived ($many KiB <= 1.5 x $few KiB + 4 MiB)" \
+	'[ "$many" -le $((few * 3 / 2 + 4096)) ]'
+n=$("$PS" info --json "$WORK"/threads/*.pscout 2>/dev/null | jq '.[0].threads')
+expect "threads: every thread in the profile ($n)" '[ "${n:-0}" = 80001 ]'
+finish
