@@ -44,6 +44,9 @@ expect "unknown command is exit 2" '[ $rc = 2 ]'
 rc=$?
 expect "an option ending in .pscout is an unknown command, not a file" \
 	'[ $rc = 2 ] && grep -q "unknown command .--x\.pscout." "$WORK/err"'
+"$PS" -x.pscout 2>"$WORK/err"
+rc=$?
+expect "-x.pscout is an unknown command too" '[ $rc = 2 ] && grep -q "unknown command .-x\.pscout." "$WORK/err"'
 
 # bad option values in the environment: one warning each, program runs
 msg=$(LD_PRELOAD=$LIB POOLSCOUT_OUT=$WORK/env POOLSCOUT_DEPTH=abc \
@@ -87,6 +90,9 @@ expect "threads: the timeline adds up to the total" \
 # a profile as the only argument is the report
 expect "poolscout FILE is poolscout report FILE" \
 	'[ "$("$PS" "$WORK"/names/*.pscout | md5sum)" = "$("$PS" report "$WORK"/names/*.pscout | md5sum)" ]'
+cp "$WORK"/names/*.pscout "$WORK/x-copy.pscout"
+expect "poolscout x-copy.pscout (a dash inside the name) is the report" \
+	'(cd "$WORK" && "$PS" x-copy.pscout | grep -q "^rank  remedy")'
 # -n: 1..1000000 sites
 for n in 0 1000001 -1 x; do
 	"$PS" report -n $n "$WORK"/names/*.pscout >/dev/null 2>"$WORK/err"

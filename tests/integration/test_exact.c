@@ -189,11 +189,33 @@ static void test_planted(void **state)
 		if (!strcmp(fn, "parse_token")) {
 			assert_int_equal(s->remedy, REMEDY_STACK);
 			assert_int_equal(s->allocs, 100000);
+			assert_int_equal(s->lifetimes, 100000);
+			assert_int_equal(s->chains_ended, 0);
+		} else if (!strcmp(fn, "start_buffer")) {
+			/* the chains' first blocks: realloc'd, never freed
+			 * as such: no chain ends here */
+			assert_int_equal(s->allocs, 4000);
+			assert_int_equal(s->lifetimes, 4000);
+			assert_int_equal(s->chains_ended, 0);
+			assert_int_equal(s->realloc_grows, 0);
+		} else if (!strcmp(fn, "handle_request")) {
+			assert_int_equal(s->lifetimes, 200000);
+			assert_int_equal(s->chains_ended, 0);
+			assert_int_equal(s->chain_steps_sum, 0);
 		} else if (!strcmp(fn, "append_bytes")) {
 			assert_int_equal(s->remedy, REMEDY_PRESIZE);
 			assert_int_equal(s->realloc_grows, 4000 * 15);
 			assert_int_equal(s->chain_steps_max, 15);
 			assert_int_equal(s->reserve_bytes, 32768);
+			/* 4000 chains of 15 steps end in free(): each counted
+			 * once, when it ends, not at every realloc */
+			assert_int_equal(s->chains_ended, 4000);
+			assert_int_equal(s->chain_steps_sum, 4000 * 15);
+			assert_int_equal(s->chain_final_size_max, 32768);
+			/* every block dies: 14 of each chain's 15 by realloc */
+			assert_int_equal(s->lifetimes, 4000 * 15);
+			assert_int_equal(s->allocs, 4000 * 15);
+			assert_int_equal(s->alloc_bytes, 4000 * (65536 - 2));
 		} else if (!strcmp(fn, "load_table") && s->allocs == 2000) {
 			assert_int_equal(s->remedy, REMEDY_NONE);
 			assert_int_equal(s->allocs - s->frees, 2000);
@@ -201,6 +223,10 @@ static void test_planted(void **state)
 			assert_int_equal(s->remedy, REMEDY_POOL);
 			assert_int_equal(s->allocs, 50000);
 			assert_true(s->xfree_ratio == 1.0);
+			/* freed by the consumer: their lifetimes count too,
+			 * and a message lives a queue hop, never 0 */
+			assert_int_equal(s->lifetimes, 50000);
+			assert_true(s->lifetime_p50.lo_ns > 0);
 			/* equal to the program's own count but for the one
 			 * free the consumer may have in flight */
 			assert_true((int)s->peak.hi >= own_peak - 1 &&

@@ -20,6 +20,7 @@
 #include "memory.h"
 #include "model.h"
 #include "pswriter.h"
+#include "ranking.h"
 
 static uint8_t buf[1 << 16];
 static struct pswriter w = { .buf = buf };
@@ -34,6 +35,9 @@ struct spec_entry {
 	unsigned life_bucket[2];
 	uint64_t life_count[2];
 	uint64_t raw_first, raw_last; /* nonzero: the ticks (+1) written as is */
+	/* nonzero grows: realloc counters follow (steps per chain, chains
+	 * ended, their largest final size) */
+	uint64_t grows, chains, steps_max, final_size;
 };
 
 struct spec_node {
@@ -79,7 +83,8 @@ static void write_profile(const char *path, const struct spec *s)
 	for (uint32_t i = 0; i < s->nentries; i++) {
 		const struct spec_entry *e = &s->e[i];
 		double k = (double)s->tick_hz / 1e9; /* ticks per ns */
-		v(e->thread); v(e->stack); v(PS_ENT_HAS_HIST);
+		v(e->thread); v(e->stack);
+		v(PS_ENT_HAS_HIST | (e->grows ? PS_ENT_HAS_REALLOC : 0));
 		v(e->allocs); v(e->allocs * 16); v(e->frees); v(e->frees * 16);
 		v(0); v(0); v(16); v(16); v(e->peak); v(e->peak * 16);
 		if (e->raw_first) {
@@ -98,6 +103,10 @@ static void write_profile(const char *path, const struct spec *s)
 				v(e->life_bucket[b]);
 				v(e->life_count[b]);
 			}
+		if (e->grows) {
+			v(e->grows); v(e->chains); v(e->chains * e->steps_max);
+			v(e->steps_max); v(e->final_size);
+		}
 	}
 	v(0); v(0);
 	v(s->nnodes);
@@ -162,7 +171,7 @@ static struct spec base(void)
 	s.stack_ips[0][1] = 0x2000;
 	s.nentries = 1;
 	s.e[0] = (struct spec_entry){ 1, 1, 1000, 1000, 10, 1, 101, 102,
-				      { 10, 0 }, { 1000, 0 }, 0, 0 };
+				      { 10, 0 }, { 1000, 0 }, 0, 0, 0, 0, 0, 0 };
 	return s;
 }
 
@@ -246,10 +255,10 @@ static struct spec two_threads(uint64_t t1_free_ms, uint64_t t2_first_ms,
 	s.nthreads = 2;
 	s.nentries = 2;
 	s.e[0] = (struct spec_entry){ 1, 1, 100, 100, 10, 1, 20, t1_free_ms,
-				      { 10, 0 }, { 100, 0 }, 0, 0 };
+				      { 10, 0 }, { 100, 0 }, 0, 0, 0, 0, 0, 0 };
 	s.e[1] = (struct spec_entry){ 2, 1, 50, t2_frees, 7, t2_first_ms,
 				      t2_first_ms + 10, t2_frees ? 500 : 0,
-				      { 10, 0 }, { t2_frees, 0 }, 0, 0 };
+				      { 10, 0 }, { t2_frees, 0 }, 0, 0, 0, 0, 0, 0 };
 	return s;
 }
 
@@ -420,6 +429,80 @@ static void test_hostile_times(void **state)
 	done(&a, 1);
 }
 
+/* Lifetimes of a site with one and with two blocks: the percentile is
+ * the bucket the block (the p50's first, the p99's second) is in. */
+static void test_few_lifetimes(void **state)
+{
+	(void)state;
+	analysis a;
+	struct spec s = base();
+	s.e[0].allocs = s.e[0].frees = 1;
+	s.e[0].peak = 1;
+	s.e[0].life_bucket[0] = 7; /* [128, 256) ns */
+	s.e[0].life_count[0] = 1;
+	load(&a, &s, 1);
+	const an_site *site = site_at(&a, 0x1000);
+	assert_int_equal(site->lifetimes, 1);
+	assert_true(site->lifetime_p50.lo_ns == 128 && site->lifetime_p50.hi_ns == 256);
+	assert_true(site->lifetime_p99.lo_ns == 128 && site->lifetime_p99.hi_ns == 256);
+	done(&a, 1);
+	s.e[0].allocs = s.e[0].frees = 2;
+	s.e[0].life_bucket[0] = 3; /* [8, 16) ns */
+	s.e[0].life_bucket[1] = 12; /* [4096, 8192) ns */
+	s.e[0].life_count[1] = 1;
+	load(&a, &s, 1);
+	site = site_at(&a, 0x1000);
+	assert_int_equal(site->lifetimes, 2);
+	assert_true(site->lifetime_p50.lo_ns == 8 && site->lifetime_p50.hi_ns == 16);
+	assert_true(site->lifetime_p99.lo_ns == 4096 && site->lifetime_p99.hi_ns == 8192);
+	done(&a, 1);
+}
+
+/* Realloc chains: the site's growth counts are the sum of its entries';
+ * the reserve is the largest final size of a chain even where it exceeds
+ * every request the site saw (the file says so), else the largest
+ * request. */
+static void test_chains(void **state)
+{
+	(void)state;
+	analysis a;
+	struct spec s = base();
+	s.nthreads = 2;
+	s.nentries = 2;
+	/* blocks are 16 bytes; chains ended at 1 MiB and 64 KiB */
+	s.e[0].grows = 900;
+	s.e[0].chains = 60;
+	s.e[0].steps_max = 15;
+	s.e[0].final_size = 1 << 20;
+	s.e[1] = s.e[0];
+	s.e[1].thread = 2;
+	s.e[1].grows = 800;
+	s.e[1].chains = 40;
+	s.e[1].steps_max = 20;
+	s.e[1].final_size = 1 << 16;
+	load(&a, &s, 1);
+	analysis *ap = &a;
+	rank_sites(ap);
+	const an_site *site = site_at(&a, 0x1000);
+	assert_int_equal(site->realloc_grows, 1700);
+	assert_int_equal(site->chains_ended, 100);
+	assert_int_equal(site->chain_steps_sum, 60 * 15 + 40 * 20);
+	assert_int_equal(site->chain_steps_max, 20);
+	assert_int_equal(site->chain_final_size_max, 1 << 20);
+	assert_int_equal(site->size_max, 16);
+	assert_int_equal(site->remedy, REMEDY_PRESIZE);
+	assert_int_equal(site->reserve_bytes, 1 << 20);
+	done(&a, 1);
+	/* the larger one in the other entry */
+	s.e[0].final_size = 1 << 10;
+	load(&a, &s, 1);
+	rank_sites(&a);
+	site = site_at(&a, 0x1000);
+	assert_int_equal(site->chain_final_size_max, 1 << 16);
+	assert_int_equal(site->reserve_bytes, 1 << 16);
+	done(&a, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -429,6 +512,8 @@ int main(void)
 		cmocka_unit_test(test_node_peaks),
 		cmocka_unit_test(test_rates_and_merged_run),
 		cmocka_unit_test(test_hostile_times),
+		cmocka_unit_test(test_few_lifetimes),
+		cmocka_unit_test(test_chains),
 	};
 	int rc = cmocka_run_group_tests_name("metrics model", tests, NULL, NULL);
 	for (int i = 0; i < 4; i++)
