@@ -69,4 +69,12 @@ done <"$WORK/truth"
 want=$(awk '$1 == "site" { for (i = 3; i < NF; i += 2) if ($i == "alloc_objects") n += $(i + 1) } END { print n }' "$WORK/truth")
 got=$(sed 's/: N,/: 0,/' "$E/info_json.txt" | jq '.[0].totals.alloc_objects')
 expect "expected info --json: allocations = $want" '[ "$got" = "$want" ]'
+
+# build-ids as the file holds them: none, and the longest (64 bytes)
+"$T/golden_fixture" --modules "$WORK/modules.pscout" || bad modules "fixture --modules failed"
+long=$(i=0; while [ $i -lt 64 ]; do printf '%02x' $i; i=$((i + 1)); done)
+expect "info --json: no build-id is \"\", 64 bytes are 128 hex digits" \
+	'"$PS" info --json "$WORK/modules.pscout" | jq -e --arg long "$long" "[.[0].modules[].build_id] == [\"\", \$long]" >/dev/null'
+expect "info: the 64-byte build-id in full" \
+	'"$PS" info "$WORK/modules.pscout" | grep -qx "    build-id $long"'
 finish

@@ -155,6 +155,10 @@ static void test_cxx(void **state)
 	s = sum_function(&a, "fill_vector");
 	assert_int_equal(s.allocs, 11);
 	assert_int_equal(s.inuse, 0);
+	/* a function with a mangled linkage name, demangled */
+	s = sum_function(&a, "shop::restock(int)");
+	assert_int_equal(s.allocs, 300);
+	assert_int_equal(s.alloc_bytes, 300 * 48);
 	/* no site is operator new or a std:: internal */
 	assert_int_equal(sum_function(&a, "operator new(unsigned long)").allocs, 0);
 	done(&a, dir);
@@ -236,6 +240,74 @@ static void test_planted(void **state)
 	done(&a, dir);
 }
 
+/* The value of "truth KEY N" in dir/stderr. */
+static int truth_in(const char *dir, const char *key)
+{
+	char *path = xasprintf("%s/stderr", dir), line[256], k[64];
+	FILE *f = fopen(path, "r");
+	int v, found = -1;
+	while (f && fgets(line, sizeof line, f))
+		if (sscanf(line, "truth %63s %d", k, &v) == 2 && !strcmp(k, key))
+			found = v;
+	if (f)
+		fclose(f);
+	free(path);
+	if (found < 0)
+		fail_msg("the program printed no truth %s", key);
+	return found;
+}
+
+static const an_site *only_site(const analysis *a, const char *fn)
+{
+	const an_site *found = NULL;
+	for (size_t i = 0; i < a->nsites; i++)
+		if (!strcmp(a->sites[i].where.function, fn)) {
+			if (found)
+				fail_msg("two sites named %s", fn);
+			found = &a->sites[i];
+		}
+	if (!found)
+		fail_msg("no site named %s", fn);
+	return found;
+}
+
+static int ends_with(const char *s, const char *tail)
+{
+	size_t n = s ? strlen(s) : 0, k = strlen(tail);
+	return n >= k && !strcmp(s + n - k, tail);
+}
+
+/* Names and lines the program knows: an inlined helper is the site (at
+ * its malloc's line) and its caller the next frame at the line of the
+ * call; a function compiled without -g has its name and no line. */
+static void test_symbols(void **state)
+{
+	(void)state;
+	analysis a;
+	char *dir = record_one("symbols", "", &a);
+	const an_site *s = only_site(&a, "inline_helper");
+	assert_int_equal(s->allocs, 300);
+	assert_true(ends_with(s->where.file, "tests/progs/symbols.c"));
+	assert_int_equal(s->where.line, truth_in(dir, "helper_line"));
+	assert_true(s->where.inlined);
+	assert_true(s->nstacks >= 1);
+	for (size_t i = 0; i < s->nstacks; i++) {
+		const an_stack *st = &a.stacks[s->stacks[i]];
+		assert_true(st->nframes >= 2);
+		assert_string_equal(st->frames[1].function, "via_inline");
+		assert_true(ends_with(st->frames[1].file, "tests/progs/symbols.c"));
+		assert_int_equal(st->frames[1].line, truth_in(dir, "call_line"));
+		assert_false(st->frames[1].inlined);
+	}
+	s = only_site(&a, "nodebug_block");
+	assert_int_equal(s->allocs, 200);
+	assert_int_equal(s->alloc_bytes, 200 * 40);
+	assert_null(s->where.file);
+	assert_int_equal(s->where.line, 0);
+	assert_true(s->where.symbolized);
+	done(&a, dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -243,6 +315,7 @@ int main(void)
 		cmocka_unit_test(test_exact_tcmalloc),
 		cmocka_unit_test(test_cxx),
 		cmocka_unit_test(test_planted),
+		cmocka_unit_test(test_symbols),
 	};
 	return cmocka_run_group_tests_name("exact counts", tests, NULL, NULL);
 }
