@@ -220,6 +220,26 @@ if have bash; then
 else
 	skip cli/empty-argv "bash not installed" 2
 fi
+# a host started with stdin closed: the profile is opened on fd 0 first
+# (then moved up); one file, under its plain name
+"$PS" record -o "$WORK/nostdin" -- sh -c 'true' <&- 2>"$WORK/err"
+pid=$(sed -n 's/^poolscout: recording sh (pid \([0-9]*\)).*/\1/p' "$WORK/err")
+expect "stdin closed: one profile, poolscout.sh.PID.pscout" \
+	'[ "$(ls "$WORK/nostdin")" = "poolscout.sh.$pid.pscout" ]'
+# names taken: poolscout.COMM.PID.N.pscout, N = 1..99, then none (a
+# warning); the shell execs the program under its own pid
+taken() { # N DIR: N names taken before planted runs, under the shell's pid
+	mkdir -p "$2"
+	LIB=$LIB sh -c 'i=0; while [ $i -lt '"$1"' ]; do
+		if [ $i = 0 ]; then n=$0.$$.pscout; else n=$0.$$.$i.pscout; fi
+		: >"$n"; i=$((i + 1)); done
+		exec env LD_PRELOAD=$LIB POOLSCOUT_OUT='"$2"' '"$T/planted"'' "$2/poolscout.planted" >/dev/null 2>&1
+	find "$2" -name "*.pscout" -size +0 | sed 's|.*/poolscout\.planted\.[0-9]*||'
+}
+expect "poolscout.planted.PID.pscout taken: .1.pscout" '[ "$(taken 1 "$WORK/taken1")" = .1.pscout ]'
+expect "99 names taken: .99.pscout" '[ "$(taken 99 "$WORK/taken99")" = .99.pscout ]'
+expect "100 names taken: no profile" '[ -z "$(taken 100 "$WORK/taken100")" ]'
+
 # the profile's descriptor: 1000, far above the host's (a quarter below
 # the limit when the limit is under 1100)
 cat >"$WORK/fds.sh" <<'EOF_FDS'
