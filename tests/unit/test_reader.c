@@ -414,6 +414,7 @@ struct small {
 	uint64_t extra_argc; /* added to the argument count written */
 	uint64_t module_id;
 	uint64_t unload_epoch; /* nonzero: a MODULE_UNLOAD at that epoch */
+	int segments_reversed; /* the higher segment first */
 	uint64_t tid;
 	const struct counts *snaps; /* one snapshot each */
 	size_t nsnaps;
@@ -438,8 +439,13 @@ static void make_small(const struct small *sp)
 	end();
 	begin(PS_REC_MODULE);
 	v(sp->module_id); v(1); v(0x400000); s("/nonexistent/p"); v(0); v(2);
-	v(0x1000); v(0x1000); v(0); v(5);
-	v(0x3000); v(0x1000); v(0x2000); v(5);
+	if (sp->segments_reversed) {
+		v(0x3000); v(0x1000); v(0x2000); v(5);
+		v(0x1000); v(0x1000); v(0); v(5);
+	} else {
+		v(0x1000); v(0x1000); v(0); v(5);
+		v(0x3000); v(0x1000); v(0x2000); v(5);
+	}
 	end();
 	if (sp->unload_epoch) {
 		begin(PS_REC_MODULE_UNLOAD);
@@ -719,32 +725,36 @@ static void test_header_size(void **state)
 
 /* Which module an address is in: inside a segment, from its first byte
  * to the one before its end; not in the gap between two segments; only
- * at epochs from its load to before its unload. */
+ * at epochs from its load to before its unload. The segments in either
+ * order (the file is untrusted: its order is not the ELF rule's). */
 static void test_module_for_edges(void **state)
 {
 	(void)state;
 	char err[512];
 	struct small sp = small_default();
 	sp.unload_epoch = 3;
-	pf_file *f = read_small(&sp, err, sizeof err);
-	if (!f)
-		fail_msg("rejected: %s", err);
-	static const struct { uint64_t ip; int in; } at[] = {
-		{ 0x400fff, 0 }, { 0x401000, 1 }, { 0x401fff, 1 }, { 0x402000, 0 },
-		{ 0x402fff, 0 }, { 0x403000, 1 }, { 0x403fff, 1 }, { 0x404000, 0 },
-	};
-	for (size_t i = 0; i < sizeof at / sizeof *at; i++) {
-		const pf_module *m = pf_module_for(f, at[i].ip, 2);
-		if (!!m != at[i].in)
-			fail_msg("0x%llx: %s a module", (unsigned long long)at[i].ip,
-				 m ? "in" : "not in");
+	for (int reversed = 0; reversed < 2; reversed++) {
+		sp.segments_reversed = reversed;
+		pf_file *f = read_small(&sp, err, sizeof err);
+		if (!f)
+			fail_msg("rejected: %s", err);
+		static const struct { uint64_t ip; int in; } at[] = {
+			{ 0x400fff, 0 }, { 0x401000, 1 }, { 0x401fff, 1 }, { 0x402000, 0 },
+			{ 0x402fff, 0 }, { 0x403000, 1 }, { 0x403fff, 1 }, { 0x404000, 0 },
+		};
+		for (size_t i = 0; i < sizeof at / sizeof *at; i++) {
+			const pf_module *m = pf_module_for(f, at[i].ip, 2);
+			if (!!m != at[i].in)
+				fail_msg("0x%llx: %s a module", (unsigned long long)at[i].ip,
+					 m ? "in" : "not in");
+		}
+		assert_non_null(pf_module_for(f, 0x401000, 1)); /* loaded at 1 */
+		assert_null(pf_module_for(f, 0x401000, 0));
+		assert_null(pf_module_for(f, 0x401000, 3)); /* unloaded at 3 */
+		assert_int_equal(f->modules[0].lo, 0x401000);
+		assert_int_equal(f->modules[0].hi, 0x404000);
+		pf_free(f);
 	}
-	assert_non_null(pf_module_for(f, 0x401000, 1)); /* loaded at 1 */
-	assert_null(pf_module_for(f, 0x401000, 0));
-	assert_null(pf_module_for(f, 0x401000, 3)); /* unloaded at 3 */
-	assert_int_equal(f->modules[0].lo, 0x401000);
-	assert_int_equal(f->modules[0].hi, 0x404000);
-	pf_free(f);
 }
 
 static void test_fuzz_corpus(void **state)
