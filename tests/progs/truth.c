@@ -12,9 +12,10 @@
  *               (a barrier): 20 at once, 10 on one thread
  *   lifetimes   short_lived() blocks held ~5 us and ~2 ms, long_lived()
  *               blocks held ~300 ms and ~1.1 s, each lifetime measured
- *   fork        ticker() allocating once a millisecond: 100 in the parent,
- *               then 200 in a forked child while the parent waits; each
- *               process reports its own running time
+ *   fork        ticker() allocating once a millisecond: 100 in the parent
+ *               (which has a second, idle thread), then 200 in a forked
+ *               child while the parent waits; each process reports its
+ *               own running time
  *   periodic    400000 allocations in the strict pattern every_fourth(),
  *               then three of other_three(): a sampler that takes every
  *               Nth allocation would see only one of them
@@ -275,8 +276,15 @@ NOINLINE static void ticker(int n)
 	}
 }
 
+static void *idle_thread(void *arg);
+
 static void scenario_fork(void)
 {
+	/* a second thread: the parent's snapshots come from the preload's
+	 * writer thread, which the child does not inherit (it snapshots
+	 * from its own allocator calls) */
+	pthread_t idle;
+	pthread_create(&idle, NULL, idle_thread, NULL);
 	double start = now_ns();
 	ticker(100);
 	double parent_active = now_ns() - start;
