@@ -138,9 +138,11 @@ expect "sampled views say so" '"$PS" report "$WORK"/opt/*.pscout | grep -q SAMPL
 s=$(site_allocs "$WORK/opt" handle_request)
 expect "sampled count is an estimate near 200000 ($s)" '[ "$s" -ge 190000 ] && [ "$s" -le 210000 ]'
 # planted makes 416001 allocations (its header comment), libc a few more:
-# record's summary scales the sampled counts up too
+# record's summary scales the sampled counts up too (the 60000 realloc
+# steps come in whole chains of 15, drawn 1 in 10: a standard deviation of
+# 2800 or so; 400k..439k is more than 5 of them)
 expect "record's summary of a sampled run: ~416k allocations" \
-	'grep -Eq "1 profile written \(1 process, 41[0-9]k allocations" "$WORK/opt.err"'
+	'grep -Eq "1 profile written \(1 process, 4[0-3][0-9]k allocations" "$WORK/opt.err"'
 # the sampled estimates of handle_request's 256-byte blocks: bytes are
 # 256 x the allocation estimate, all freed (totals likewise add up)
 OPT=$(ls "$WORK"/opt/*.pscout)
@@ -151,9 +153,11 @@ expect "sampled totals are the sums of the sites" \
 	'"$PS" report --json "$OPT" | jq -e "(.totals.alloc_space == ([.sites[].alloc_space] | add)) and
 		(.totals.frees == ([.sites[].frees] | add)) and (.totals.alloc_objects == ([.sites[].alloc_objects] | add)) and
 		(.totals.inuse_space == ([.sites[].inuse_space] | add))" >/dev/null'
+# bytes: 341 MB, most of it the 4000 chains of 64 KiB, drawn whole 1 in
+# 10 (a standard deviation of 12.5 MB): 250..450 MB is over 6 of them
 expect "sampled info: frees and bytes scaled like the allocations" \
-	'"$PS" info --json "$OPT" | jq -e ".[0].totals | .alloc_space > 300000000 and .alloc_space < 360000000 and
-		.free_space > 300000000 and .frees > 390000 and .frees < 440000" >/dev/null'
+	'"$PS" info --json "$OPT" | jq -e ".[0].totals | .alloc_space > 250000000 and .alloc_space < 450000000 and
+		.free_space > 250000000 and .frees > 390000 and .frees < 440000" >/dev/null'
 # produce_message's 512-byte blocks, every one freed by the consumer
 expect "sampled threads --json: the producer's bytes, frees and timeline scaled" \
 	'"$PS" threads --json "$OPT" | jq -e ".threads[] | select(.name == \"producer\") |

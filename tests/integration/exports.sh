@@ -92,7 +92,7 @@ if [ $have_go = 1 ]; then
 	n=$(val inuse_objects load_table)
 	extra=$(( $(val inuse_space load_table) - 1024 * n ))
 	expect "sampled pprof: load_table ~2000 rows in use ($n), 1 KiB each (+$extra for the array)" \
-		'[ -n "$n" ] && [ "$n" -gt 1400 ] && [ "$n" -lt 2700 ] &&
+		'[ -n "$n" ] && [ "$n" -gt 1200 ] && [ "$n" -lt 2800 ] &&
 		{ [ "$extra" = 0 ] || [ "$extra" = $((160000 - 10240)) ]; } &&
 		[ "$(val alloc_objects load_table)" = "$n" ]'
 
@@ -129,8 +129,8 @@ expect "folded counts add up ($sum = $total)" '[ "$sum" = "$total" ]'
 expect "folded: many_stacks' 131072 stacks, each once, each with one allocation" \
 	'[ "$(awk "/;step;/ && \$NF == 1" "$WORK/many.txt" | cut -d" " -f1 | sort -u | wc -l)" = 131072 ] &&
 	[ "$(grep -c ";step;" "$WORK/many.txt")" = 131072 ]'
-expect "folded: frames are function names, root first (main or start_thread ... step)" \
-	'grep -q "^__clone3;start_thread;worker;step;\(left\|right\);step;" "$WORK/many.txt" &&
+expect "folded: frames are function names, root first (... worker;step ... step)" \
+	'grep -q ";start_thread;worker;step;\(left\|right\);step;" "$WORK/many.txt" &&
 	awk "{ n = split(\$1, f, \";\"); if (f[n] != \"step\") bad++ } END { exit bad > 2 }" "$WORK/many.txt"'
 "$PS" export --format json -o "$WORK/e.json" "$F"
 expect "json export: stacks add up" \
