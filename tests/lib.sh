@@ -38,6 +38,19 @@ finish() {
 	echo "$_pass passed, $_fail failed, $_skip skipped"
 	[ "$_fail" = 0 ]
 }
+# jq 1.6 exits 0 under -e when its input is empty, so `poolscout ... |
+# jq -e COND` would pass when poolscout failed and printed nothing: with
+# -e, no output at all is a failure (exit 4, as later jq versions do)
+jq() {
+	case " $* " in
+	*" -e "*)
+		_jq_out=$(command jq "$@") || return $?
+		[ -n "$_jq_out" ] || return 4
+		printf '%s\n' "$_jq_out"
+		;;
+	*) command jq "$@" ;;
+	esac
+}
 # jq over `report --json` of the profiles in a directory
 report_json() { "$PS" report --json "$1"/*.pscout 2>/dev/null; }
 # allocations of sites whose function is $2, in the profiles of dir $1

@@ -220,6 +220,18 @@ $(TB)/nopie_addr: tests/progs/nopie_addr.c $(B)/.deps-build
 
 test-build: $(TB)/nopie_addr
 
+# symbols: built with -g, but one file of it without (a function the
+# symbol table names and no line table covers)
+$(TB)/symbols_nodebug.o: tests/progs/symbols_nodebug.c $(B)/.deps-build
+	$(Q)mkdir -p $(TB)
+	$(Q)$(CC) $(filter-out -g,$(PROG_CFLAGS)) -g0 -c $< -o $@
+
+$(TB)/symbols: tests/progs/symbols.c $(TB)/symbols_nodebug.o
+	@echo "  CC      $<"
+	$(Q)$(CC) $(PROG_CFLAGS) $< $(TB)/symbols_nodebug.o -o $@
+
+test-build: $(TB)/symbols
+
 # A library closed and another loaded at its address (robust.sh): one
 # source under two names, the same size.
 $(TB)/libreload_alpha.so: tests/progs/reload_lib.c

@@ -425,7 +425,7 @@ static void read_thread(struct cur *c, pf_file *f)
 	}
 	if (index > f->last_thread_index)
 		f->last_thread_index = index;
-	uint32_t tid = (uint32_t)get_range(c, "tid", 0, UINT32_MAX);
+	uint32_t tid = (uint32_t)get_range(c, "tid", 1, UINT32_MAX);
 	char *name = get_str(c, "thread name");
 	uint64_t start = get(c, "thread start");
 	uint64_t end = get(c, "thread end");

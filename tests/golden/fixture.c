@@ -165,10 +165,46 @@ static const char *const site_names[] = {
 	"golden_table_site", "golden_handoff_site",
 };
 
+/* `fixture --modules OUT`: a profile of two modules, one without a
+ * build-id and one with the longest the format allows (64 bytes, 0x00
+ * to 0x3f), for info's build-id column. */
+static int write_modules(const char *path)
+{
+	pw_header(&w);
+	begin(PS_REC_PROCESS);
+	v(77); v(1); v(0); v(1767225600000000000ull); v(1000000000);
+	v(100); v(64); v(1); str("/usr/bin/modules"); str("modules");
+	v(1); str("modules");
+	end();
+	uint8_t id[64];
+	for (unsigned i = 0; i < 64; i++)
+		id[i] = (uint8_t)i;
+	for (unsigned m = 1; m <= 2; m++) {
+		begin(PS_REC_MODULE);
+		v(m); v(1); v(0x10000000ull * m);
+		str(m == 1 ? "/nonexistent/no-build-id.so" : "/nonexistent/long-build-id.so");
+		pw_bytes(&w, id, m == 1 ? 0 : 64);
+		v(1); v(0); v(0x1000); v(0); v(5);
+		end();
+	}
+	begin(PS_REC_END);
+	v(PS_END_EXIT); v(1000000);
+	end();
+	FILE *f = fopen(path, "wb");
+	if (!f || fwrite(out, 1, w.len, f) != w.len || fclose(f)) {
+		perror(path);
+		return 1;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 3 && !strcmp(argv[1], "--modules"))
+		return write_modules(argv[2]);
 	if (argc != 2) {
-		fprintf(stderr, "usage: fixture OUT.pscout | --truth\n");
+		fprintf(stderr, "usage: fixture OUT.pscout | --truth | "
+				"--modules OUT.pscout\n");
 		return 2;
 	}
 	int truth_only = !strcmp(argv[1], "--truth");

@@ -40,6 +40,13 @@ expect "record without command is exit 2" '[ $rc = 2 ]'
 "$PS" frobnicate 2>/dev/null
 rc=$?
 expect "unknown command is exit 2" '[ $rc = 2 ]'
+"$PS" --x.pscout 2>"$WORK/err"
+rc=$?
+expect "an option ending in .pscout is an unknown command, not a file" \
+	'[ $rc = 2 ] && grep -q "unknown command .--x\.pscout." "$WORK/err"'
+"$PS" -x.pscout 2>"$WORK/err"
+rc=$?
+expect "-x.pscout is an unknown command too" '[ $rc = 2 ] && grep -q "unknown command .-x\.pscout." "$WORK/err"'
 
 # bad option values in the environment: one warning each, program runs
 msg=$(LD_PRELOAD=$LIB POOLSCOUT_OUT=$WORK/env POOLSCOUT_DEPTH=abc \
@@ -80,6 +87,28 @@ expect "threads: producer made 50000 allocations, all freed by another thread" \
 expect "threads: the timeline adds up to the total" \
 	'jq -e "all(.threads[]; ([.timeline[].alloc_objects] | add // 0) == .alloc_objects)" "$WORK/threads.json" >/dev/null'
 
+# a profile as the only argument is the report
+expect "poolscout FILE is poolscout report FILE" \
+	'[ "$("$PS" "$WORK"/names/*.pscout | md5sum)" = "$("$PS" report "$WORK"/names/*.pscout | md5sum)" ]'
+cp "$WORK"/names/*.pscout "$WORK/x-copy.pscout"
+expect "poolscout x-copy.pscout (a dash inside the name) is the report" \
+	'(cd "$WORK" && "$PS" x-copy.pscout | grep -q "^rank  remedy")'
+# -n: 1..1000000 sites
+for n in 0 1000001 -1 x; do
+	"$PS" report -n $n "$WORK"/names/*.pscout >/dev/null 2>"$WORK/err"
+	rc=$?
+	expect "report -n $n is exit 2" '[ $rc = 2 ] && grep -q "expects 1..1000000" "$WORK/err"'
+done
+expect "report -n 1: one site" \
+	'"$PS" report -n 1 "$WORK"/names/*.pscout | grep -q "^([0-9]* more sites; -n to see more)$" &&
+	[ "$("$PS" report --json -n 1 "$WORK"/names/*.pscout | jq ".sites | length")" = 1 ]'
+expect "report -n 1000000: every site" \
+	'[ "$("$PS" report --json -n 1000000 "$WORK"/names/*.pscout | jq ".sites | length")" = \
+		"$("$PS" report --json "$WORK"/names/*.pscout | jq ".sites | length")" ]'
+"$PS" export --format 2>"$WORK/err"
+rc=$?
+expect "export --format without a value: exit 2, says so" '[ $rc = 2 ] && grep -q "needs a value" "$WORK/err"'
+
 # --wrapper: a user-named wrapper is skipped, its caller becomes the site
 expect "--wrapper names a wrapper: handle_request's caller is the site" \
 	'"$PS" report --json --wrapper "^handle_request$" "$WORK"/names/*.pscout |
@@ -102,12 +131,140 @@ expect "stripped, debug file gone: module+offset, never a wrong name" \
 	'"$PS" report --json "$WORK"/dbg/*.pscout | jq -e ".sites[0].function | test(\"^planted_stripped\\\\+0x[0-9a-f]+$\")" >/dev/null'
 
 # options reach the preload
-"$PS" record -o "$WORK/opt" --interval 20 --depth 3 --sample 10 -- "$T/planted" >/dev/null 2>&1
+"$PS" record -o "$WORK/opt" --interval 20 --depth 3 --sample 10 -- "$T/planted" >/dev/null 2>"$WORK/opt.err"
 expect "record passes --interval/--depth/--sample" \
 	'"$PS" info --json "$WORK"/opt/*.pscout | jq -e ".[0].interval_ms == 20 and .[0].sample_every == 10" >/dev/null'
 expect "sampled views say so" '"$PS" report "$WORK"/opt/*.pscout | grep -q SAMPLED'
 s=$(site_allocs "$WORK/opt" handle_request)
 expect "sampled count is an estimate near 200000 ($s)" '[ "$s" -ge 190000 ] && [ "$s" -le 210000 ]'
+# planted makes 416001 allocations (its header comment), libc a few more:
+# record's summary scales the sampled counts up too (the 60000 realloc
+# steps come in whole chains of 15, drawn 1 in 10: a standard deviation of
+# 2800 or so; 400k..439k is more than 5 of them)
+expect "record's summary of a sampled run: ~416k allocations" \
+	'grep -Eq "1 profile written \(1 process, 4[0-3][0-9]k allocations" "$WORK/opt.err"'
+# the sampled estimates of handle_request's 256-byte blocks: bytes are
+# 256 x the allocation estimate, all freed (totals likewise add up)
+OPT=$(ls "$WORK"/opt/*.pscout)
+expect "sampled site: alloc_space = 256 x alloc_objects, all freed" \
+	'"$PS" report --json "$OPT" | jq -e "[.sites[] | select(.function == \"handle_request\")][0] |
+		.alloc_space == 256 * .alloc_objects and .frees == .alloc_objects and .inuse_space == 0" >/dev/null'
+expect "sampled totals are the sums of the sites" \
+	'"$PS" report --json "$OPT" | jq -e "(.totals.alloc_space == ([.sites[].alloc_space] | add)) and
+		(.totals.frees == ([.sites[].frees] | add)) and (.totals.alloc_objects == ([.sites[].alloc_objects] | add)) and
+		(.totals.inuse_space == ([.sites[].inuse_space] | add))" >/dev/null'
+# bytes: 341 MB, most of it the 4000 chains of 64 KiB, drawn whole 1 in
+# 10 (a standard deviation of 12.5 MB): 250..450 MB is over 6 of them
+expect "sampled info: frees and bytes scaled like the allocations" \
+	'"$PS" info --json "$OPT" | jq -e ".[0].totals | .alloc_space > 250000000 and .alloc_space < 450000000 and
+		.free_space > 250000000 and .frees > 390000 and .frees < 440000" >/dev/null'
+# produce_message's 512-byte blocks, every one freed by the consumer
+expect "sampled threads --json: the producer's bytes, frees and timeline scaled" \
+	'"$PS" threads --json "$OPT" | jq -e ".threads[] | select(.name == \"producer\") |
+		.alloc_objects > 40000 and .alloc_objects < 60000 and .alloc_space == 512 * .alloc_objects and
+		.frees == .alloc_objects and .cross_thread_frees == .frees and
+		([.timeline[].alloc_objects] | add) == .alloc_objects and
+		([.timeline[].alloc_space] | add) == .alloc_space and ([.timeline[].frees] | add) == .frees" >/dev/null'
+"$PS" record -o "$WORK/smallest" --interval 1 --depth 1 --sample 1 -- "$T/planted" >/dev/null 2>&1
+rc=$?
+expect "record --interval 1 --depth 1 --sample 1: the smallest values are accepted" \
+	'[ $rc = 0 ] && "$PS" info --json "$WORK"/smallest/*.pscout | jq -e ".[0].interval_ms == 1 and .[0].sample_every == 1" >/dev/null &&
+	"$PS" info "$WORK"/smallest/*.pscout | grep -q "(depth cap 1)"'
+"$PS" record -o "$WORK/largest" --interval 3600000 --depth 256 --sample 1073741824 -- true >/dev/null 2>&1
+rc=$?
+expect "record --interval 3600000 --depth 256 --sample 2^30: the largest values are accepted" '[ $rc = 0 ]'
+for bad in "--interval 0" "--interval 3600001" "--depth 0" "--depth 257" "--sample 0" \
+	"--sample 1073741825" "--sample -1" "--depth 2x"; do
+	# shellcheck disable=SC2086
+	"$PS" record -o "$WORK/bad" $bad -- true 2>"$WORK/err"
+	rc=$?
+	expect "record $bad is exit 2 with a message" '[ $rc = 2 ] && grep -q "expects" "$WORK/err"'
+done
+"$PS" record -o "$WORK/bad" --interval 2>"$WORK/err"
+rc=$?
+expect "record --interval without a value is exit 2" '[ $rc = 2 ] && grep -q "needs a value" "$WORK/err"'
+# the option wins over the environment
+POOLSCOUT_SAMPLE=5 "$PS" record -o "$WORK/env5" --sample 10 -- "$T/planted" >/dev/null 2>&1
+expect "POOLSCOUT_SAMPLE=5 record --sample 10: 1 in 10" \
+	'"$PS" info --json "$WORK"/env5/*.pscout | jq -e ".[0].sample_every == 10" >/dev/null'
+# POOLSCOUT_LIB: the library record preloads
+cp "$LIB" "$WORK/copy.so"
+out=$(POOLSCOUT_LIB=$WORK/copy.so "$PS" record -o "$WORK/libcopy" -- sh -c 'echo "$LD_PRELOAD"' 2>/dev/null)
+expect "POOLSCOUT_LIB names the library record preloads" '[ "$out" = "$WORK/copy.so" ]'
+out=$(POOLSCOUT_LIB=$WORK/none.so "$PS" record -o "$WORK/libnone" -- sh -c 'echo "$LD_PRELOAD"' 2>/dev/null)
+expect "POOLSCOUT_LIB naming no file: the library beside poolscout" '[ "$out" = "$LIB" ]'
+out=$(LD_PRELOAD=/lib/x86_64-linux-gnu/libm.so.6 "$PS" record -o "$WORK/libkeep" -- sh -c 'echo "$LD_PRELOAD"' 2>/dev/null)
+expect "record puts its library first in an LD_PRELOAD already set" \
+	'[ "$out" = "$LIB /lib/x86_64-linux-gnu/libm.so.6" ]'
+
+# the file: mode from POOLSCOUT_FILE_MODE (octal), the command name
+# without its newline, every argument, even an empty argv[0]
+mkdir -p "$WORK/mode"
+LD_PRELOAD=$LIB POOLSCOUT_OUT=$WORK/mode POOLSCOUT_FILE_MODE=0640 sh -c 'true'
+f=$(ls "$WORK"/mode/*.pscout 2>/dev/null | head -1)
+expect "POOLSCOUT_FILE_MODE=0640 gives a 0640 file" '[ -n "$f" ] && [ "$(stat -c %a "$f")" = 640 ]'
+mkdir -p "$WORK/mode8"
+msg=$(LD_PRELOAD=$LIB POOLSCOUT_OUT=$WORK/mode8 POOLSCOUT_FILE_MODE=0680 sh -c 'true' 2>&1)
+f=$(ls "$WORK"/mode8/*.pscout 2>/dev/null | head -1)
+expect "POOLSCOUT_FILE_MODE=0680 (not octal): a warning and 0600" \
+	'echo "$msg" | grep -q "ignoring" && [ -n "$f" ] && [ "$(stat -c %a "$f")" = 600 ]'
+"$PS" record -o "$WORK/comm" -- sh -c 'true' 2>"$WORK/err"
+pid=$(sed -n 's/^poolscout: recording sh (pid \([0-9]*\)).*/\1/p' "$WORK/err")
+f=$WORK/comm/poolscout.sh.$pid.pscout
+expect "the file is named poolscout.sh.PID.pscout, exactly" '[ -f "$f" ] && [ "$(ls "$WORK/comm")" = "poolscout.sh.$pid.pscout" ]'
+expect "comm is the command's name, exactly" \
+	'"$PS" info --json "$f" | jq -e ".[0].comm == \"sh\" and .[0].argv == [\"sh\", \"-c\", \"true\"]" >/dev/null'
+if have bash; then
+	"$PS" record -o "$WORK/noname" -- bash -c "exec -a '' '$T/planted'" >/dev/null 2>&1
+	expect "argv [\"\"] (exec -a ''): read as one empty argument" \
+		'"$PS" info --json "$WORK"/noname/poolscout.planted.*.pscout | jq -e ".[0].argv == [\"\"]" >/dev/null'
+	"$PS" record -o "$WORK/noname2" -- bash -c "exec -a '' '$T/planted' '' x" >/dev/null 2>&1
+	expect "argv [\"\", \"\", \"x\"]: every argument, empty ones too" \
+		'"$PS" info --json "$WORK"/noname2/poolscout.planted.*.pscout | jq -e ".[0].argv == [\"\", \"\", \"x\"]" >/dev/null'
+else
+	skip cli/empty-argv "bash not installed" 2
+fi
+# a host started with stdin closed: the profile is opened on fd 0 first
+# (then moved up); one file, under its plain name
+"$PS" record -o "$WORK/nostdin" -- sh -c 'true' <&- 2>"$WORK/err"
+pid=$(sed -n 's/^poolscout: recording sh (pid \([0-9]*\)).*/\1/p' "$WORK/err")
+expect "stdin closed: one profile, poolscout.sh.PID.pscout" \
+	'[ "$(ls "$WORK/nostdin")" = "poolscout.sh.$pid.pscout" ]'
+# names taken: poolscout.COMM.PID.N.pscout, N = 1..99, then none (a
+# warning); the shell execs the program under its own pid
+taken() { # N DIR: N names taken before planted runs, under the shell's pid
+	mkdir -p "$2"
+	LIB=$LIB sh -c 'i=0; while [ $i -lt '"$1"' ]; do
+		if [ $i = 0 ]; then n=$0.$$.pscout; else n=$0.$$.$i.pscout; fi
+		: >"$n"; i=$((i + 1)); done
+		exec env LD_PRELOAD=$LIB POOLSCOUT_OUT='"$2"' '"$T/planted"'' "$2/poolscout.planted" >/dev/null 2>&1
+	find "$2" -name "*.pscout" -size +0 | sed 's|.*/poolscout\.planted\.[0-9]*||'
+}
+expect "poolscout.planted.PID.pscout taken: .1.pscout" '[ "$(taken 1 "$WORK/taken1")" = .1.pscout ]'
+expect "99 names taken: .99.pscout" '[ "$(taken 99 "$WORK/taken99")" = .99.pscout ]'
+expect "100 names taken: no profile" '[ -z "$(taken 100 "$WORK/taken100")" ]'
+
+# the profile's descriptor: 1000, far above the host's (a quarter below
+# the limit when the limit is under 1100)
+cat >"$WORK/fds.sh" <<'EOF_FDS'
+for fd in /proc/$$/fd/*; do
+	case $(readlink "$fd") in *.pscout) echo "${fd##*/}" ;; esac
+done
+EOF_FDS
+fd_of_profile() { # LIMIT: the fd of the profile of a shell started with that limit
+	(ulimit -n "$1" && "$PS" record -o "$WORK/fd$1" -- sh "$WORK/fds.sh" 2>/dev/null)
+}
+expect "the profile's descriptor is 1000 (limit 20000)" '[ "$(fd_of_profile 20000)" = 1000 ]'
+expect "the profile's descriptor is 1000 (limit 1100)" '[ "$(fd_of_profile 1100)" = 1000 ]'
+expect "the profile's descriptor is 3/4 of a limit of 1099" '[ "$(fd_of_profile 1099)" = 824 ]'
+
+# info: the build-id is the binary's (readelf -n); stdin closed is no
+# obstacle to opening a profile
+F=$(ls "$WORK"/names/*.pscout)
+want=$(readelf -n "$T/planted" | sed -n 's/.*Build ID: *\([0-9a-f]*\).*/\1/p')
+got=$("$PS" info --json "$F" | jq -r ".[0].modules[] | select(.path == \"$T/planted\") | .build_id")
+expect "info: planted's build-id is readelf's ($got)" '[ -n "$want" ] && [ "$got" = "$want" ]'
+expect "info reads a profile with stdin closed" '"$PS" info "$F" <&- | grep -q "complete:      yes"'
 
 # install: record finds the library from the installed prefix
 make -s install PREFIX="$WORK/prefix" >/dev/null 2>&1

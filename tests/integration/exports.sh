@@ -53,6 +53,49 @@ if [ $have_go = 1 ]; then
 	expect "pprof labels carry threads" \
 		'go tool pprof -tags "$WORK/p.pb.gz" 2>/dev/null | grep -q "thread"'
 
+	# every location of the program's code: its address (in the file,
+	# from the mapping's start) is, for addr2line, in the function and on
+	# the line the location names
+	go tool pprof -raw "$WORK/p.pb.gz" >"$WORK/raw.txt" 2>/dev/null
+	set -- $(awk '/^Mappings/ { m = 1; next } m && $3 ~ /\/tests\/exact$/ { sub(":", "", $1); print $1, $2 }' "$WORK/raw.txt")
+	mid=${1:-none} start=${2%%/*}
+	checked=0 wrong=0
+	awk -v id="M=$mid" '/^Locations/ { l = 1; next } /^Mappings/ { l = 0 } l && $3 == id && $5 != ":0" { print $2, $4, $5 }' \
+		"$WORK/raw.txt" >"$WORK/locs.txt"
+	while read -r addr fn fileline; do
+		off=$(printf '0x%x' $((addr - start)))
+		set -- $(addr2line -f -e "$T/exact" "$off")
+		checked=$((checked + 1))
+		case "$2" in */"$fileline" | */"$fileline":*) [ "$1" = "$fn" ] || wrong=$((wrong + 1)) ;;
+		*) wrong=$((wrong + 1)); echo "  location $addr ($fn $fileline): addr2line says $*" ;;
+		esac
+	done <"$WORK/locs.txt"
+	expect "pprof locations: $checked addresses of exact, each in its function and line for addr2line ($wrong wrong)" \
+		'[ "$checked" -ge 20 ] && [ "$wrong" = 0 ]'
+
+	# a sampled run (planted, 1 in 10): each value scaled the same way;
+	# the 1 KiB table rows stay live (with the rows' array, 16000 bytes,
+	# if it was drawn), the 512-byte messages are all freed
+	"$PS" record -o "$WORK/sampled" --sample 10 -- "$T/planted" >/dev/null 2>&1
+	"$PS" export --format pprof -o "$WORK/s.pb.gz" "$WORK"/sampled/*.pscout
+	for idx in alloc_objects alloc_space inuse_objects inuse_space; do
+		go tool pprof -top -nodefraction=0 -sample_index=$idx -unit=B "$WORK/s.pb.gz" 2>/dev/null |
+			awk -v i=$idx '$6 == "load_table" || $6 == "produce_message" { v = $1; sub(/B$/, "", v); print i, $6, v }'
+	done >"$WORK/sampled.txt"
+	# (a function with nothing of an index is not in that table: 0)
+	val() { awk -v i="$1" -v f="$2" '$1 == i && $2 == f { v = $3 } END { print v + 0 }' "$WORK/sampled.txt"; }
+	n=$(val alloc_objects produce_message)
+	expect "sampled pprof: produce_message ~50000 allocations ($n), 512 B each, none in use" \
+		'[ -n "$n" ] && [ "$n" -gt 40000 ] && [ "$n" -lt 60000 ] &&
+		[ "$(val alloc_space produce_message)" = $((512 * n)) ] &&
+		[ "$(val inuse_objects produce_message)" = 0 ] && [ "$(val inuse_space produce_message)" = 0 ]'
+	n=$(val inuse_objects load_table)
+	extra=$(( $(val inuse_space load_table) - 1024 * n ))
+	expect "sampled pprof: load_table ~2000 rows in use ($n), 1 KiB each (+$extra for the array)" \
+		'[ -n "$n" ] && [ "$n" -gt 1200 ] && [ "$n" -lt 2800 ] &&
+		{ [ "$extra" = 0 ] || [ "$extra" = $((160000 - 10240)) ]; } &&
+		[ "$(val alloc_objects load_table)" = "$n" ]'
+
 	# a merge of many processes: sums, and each keeps its pid label
 	"$PS" record -o "$WORK/tree" -- "$T/stress" fork 8 >/dev/null 2>&1
 	"$PS" export --format pprof -o "$WORK/tree.pb.gz" "$WORK"/tree/*.pscout
@@ -79,6 +122,16 @@ for fn in $SITES; do
 	expect "folded $fn: $n = the program's $(truth "$fn" alloc_objects)" '[ "$n" = "$(truth "$fn" alloc_objects)" ]'
 done
 expect "folded counts add up ($sum = $total)" '[ "$sum" = "$total" ]'
+# 2^17 stacks, each its own path through left() and right(): one folded
+# line each, with its own frames, never merged
+"$PS" record -o "$WORK/many" -- "$T/many_stacks" >/dev/null 2>&1
+"$PS" export --format folded -o "$WORK/many.txt" "$WORK"/many/*.pscout
+expect "folded: many_stacks' 131072 stacks, each once, each with one allocation" \
+	'[ "$(awk "/;step;/ && \$NF == 1" "$WORK/many.txt" | cut -d" " -f1 | sort -u | wc -l)" = 131072 ] &&
+	[ "$(grep -c ";step;" "$WORK/many.txt")" = 131072 ]'
+expect "folded: frames are function names, root first (... worker;step ... step)" \
+	'grep -q ";start_thread;worker;step;\(left\|right\);step;" "$WORK/many.txt" &&
+	awk "{ n = split(\$1, f, \";\"); if (f[n] != \"step\") bad++ } END { exit bad > 2 }" "$WORK/many.txt"'
 "$PS" export --format json -o "$WORK/e.json" "$F"
 expect "json export: stacks add up" \
 	'[ "$(jq "[.stacks[].alloc_objects] | add" "$WORK/e.json")" = "$total" ]'
@@ -105,6 +158,36 @@ expect "diff: log_line matched across binaries by name" \
 "$PS" diff --json --per 1000 "$F" "$F" >"$WORK/same.json"
 expect "diff --per of a profile with itself: no change" \
 	'jq -e "all(.sites[]; .delta.alloc_objects == 0) and .base.alloc_objects == 6.486" "$WORK/same.json" >/dev/null'
+for fn in keep_blocks main_blocks small_objects; do
+	want="$(truth $fn alloc_objects) $(truth $fn alloc_space) $(truth $fn inuse_objects) $(truth $fn inuse_space)"
+	got=$(jq -r "[.sites[] | select(.function == \"$fn\")][0].base |
+		[.alloc_objects, .alloc_space, .inuse_objects, .inuse_space] | map(. * 1000 | round) | join(\" \")" "$WORK/same.json")
+	expect "diff --per 1000: $fn per 1000 units = the program's counts / 1000 ($got)" '[ "$got" = "$want" ]'
+done
+# the text table of the logger (per log line, from its source: four
+# 48-byte fields, two buffer growths to 64 and 128 bytes, one 32-byte
+# timestamp), biggest change first
+"$PS" diff "$WORK/before" "$WORK/after" >"$WORK/diff.txt"
+row() { grep -E "^$1 " "$WORK/diff.txt" | grep "$2" | tr -s " "; }
+expect "diff text: format_field 4.00 -> 0.00 per line, 192 B" \
+	'[ "$(row gone format_field | cut -d" " -f1-8)" = "gone 4.00 0.00 -4.00 (-100%) 192 B 0" ]'
+expect "diff text: buffer_append 2.00 per line, 192 B" \
+	'[ "$(row gone buffer_append | cut -d" " -f1-8)" = "gone 2.00 0.00 -2.00 (-100%) 192 B 0" ]'
+expect "diff text: format_timestamp 1.00 per line, 32 B" \
+	'[ "$(row gone format_timesta | cut -d" " -f1-8)" = "gone 1.00 0.00 -1.00 (-100%) 32 B 0" ]'
+expect "diff text: total 7.00 per line, 416 B" \
+	'[ "$(row total "(all sites)" | cut -d" " -f1-6,7)" = "total 7.00 0.00 -7.00 (-100%) 416 B" ]'
+expect "diff text: the biggest change first" \
+	'[ "$(grep -E "^(gone|new|changed) " "$WORK/diff.txt" | head -3 | awk "{ print \$NF }" | cut -d" " -f1 | tr -d "\n")" != "" ] &&
+	grep -nE "^gone " "$WORK/diff.txt" | head -3 | grep -q "format_field" &&
+	[ "$(grep -E "^(gone|new|changed) " "$WORK/diff.txt" | awk "{ print \$2 }" | head -3 | tr "\n" " ")" = "4.00 2.00 1.00 " ]'
+expect "diff json: sites by size of change" \
+	'jq -e "[.sites[].delta.alloc_objects | fabs] as \$d | \$d == (\$d | sort | reverse)" "$WORK/diff.json" >/dev/null'
+# per 3200 lines: format_field 12800 / 3200 = 100, two decimals below 100
+"$PS" diff --per 3200 "$WORK/before" "$WORK/after" >"$WORK/diff3200.txt"
+expect "diff --per 3200: 100.0 and 50.00 (two decimals under 100 only)" \
+	'grep -E "^gone " "$WORK/diff3200.txt" | grep format_field | grep -q "^gone  *100\.0  " &&
+	grep -E "^gone " "$WORK/diff3200.txt" | grep buffer_append | grep -q "^gone  *50\.00  "'
 expect "diff text names the unit" \
 	'"$PS" diff "$WORK/before" "$WORK/after" | grep -q "per unit of work: base 80000 units"'
 finish

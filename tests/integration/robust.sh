@@ -81,6 +81,23 @@ n=$(cum_allocs "$d" main)
 expect "RLIMIT_FSIZE 100 KB: the snapshots that fit read, counts never above the program's ($n <= $count)" \
 	'[ "$n" -gt 0 ] && [ "$n" -le "$count" ]'
 
+# a child forked once the parent's profile is near the limit (growing
+# lowers it to 1 KiB above its file): the child's profile is a new file,
+# counted from 0 bytes, so it is written whole
+d=$WORK/fsize-fork
+mkdir -p "$d"
+(cd "$d" && timeout 60 env LD_PRELOAD="$LIB" POOLSCOUT_OUT="$d" POOLSCOUT_INTERVAL_MS=10 \
+	"$T/growing" 200 - fork >/dev/null 2>&1)
+rc=$?
+good=0
+for f in "$d"/*.pscout; do
+	"$PS" report --json "$f" 2>/dev/null | jq -e '.totals.partial == false and
+		([.sites[] | select(.function == "child_blocks") | .alloc_objects] | add) == 100' >/dev/null &&
+		good=$((good + 1))
+done
+expect "a child forked near the parent's file size limit: its own profile, whole, 100 allocations (status $rc)" \
+	'[ $rc = 0 ] && [ $good = 1 ]'
+
 mnt=$WORK/small-disk
 mkdir -p "$mnt"
 if ! mount -t tmpfs -o size=4m tmpfs "$mnt" 2>/dev/null; then

@@ -157,6 +157,10 @@ static void test_cxx(void **state)
 	s = sum_function(&a, "fill_vector");
 	assert_int_equal(s.allocs, 11);
 	assert_int_equal(s.inuse, 0);
+	/* a function with a mangled linkage name, demangled */
+	s = sum_function(&a, "shop::restock(int)");
+	assert_int_equal(s.allocs, 300);
+	assert_int_equal(s.alloc_bytes, 300 * 48);
 	/* no site is operator new or a std:: internal */
 	assert_int_equal(sum_function(&a, "operator new(unsigned long)").allocs, 0);
 	done(&a, dir);
@@ -191,11 +195,33 @@ static void test_planted(void **state)
 		if (!strcmp(fn, "parse_token")) {
 			assert_int_equal(s->remedy, REMEDY_STACK);
 			assert_int_equal(s->allocs, 100000);
+			assert_int_equal(s->lifetimes, 100000);
+			assert_int_equal(s->chains_ended, 0);
+		} else if (!strcmp(fn, "start_buffer")) {
+			/* the chains' first blocks: realloc'd, never freed
+			 * as such: no chain ends here */
+			assert_int_equal(s->allocs, 4000);
+			assert_int_equal(s->lifetimes, 4000);
+			assert_int_equal(s->chains_ended, 0);
+			assert_int_equal(s->realloc_grows, 0);
+		} else if (!strcmp(fn, "handle_request")) {
+			assert_int_equal(s->lifetimes, 200000);
+			assert_int_equal(s->chains_ended, 0);
+			assert_int_equal(s->chain_steps_sum, 0);
 		} else if (!strcmp(fn, "append_bytes")) {
 			assert_int_equal(s->remedy, REMEDY_PRESIZE);
 			assert_int_equal(s->realloc_grows, 4000 * 15);
 			assert_int_equal(s->chain_steps_max, 15);
 			assert_int_equal(s->reserve_bytes, 32768);
+			/* 4000 chains of 15 steps end in free(): each counted
+			 * once, when it ends, not at every realloc */
+			assert_int_equal(s->chains_ended, 4000);
+			assert_int_equal(s->chain_steps_sum, 4000 * 15);
+			assert_int_equal(s->chain_final_size_max, 32768);
+			/* every block dies: 14 of each chain's 15 by realloc */
+			assert_int_equal(s->lifetimes, 4000 * 15);
+			assert_int_equal(s->allocs, 4000 * 15);
+			assert_int_equal(s->alloc_bytes, 4000 * (65536 - 2));
 		} else if (!strcmp(fn, "load_table") && s->allocs == 2000) {
 			assert_int_equal(s->remedy, REMEDY_NONE);
 			assert_int_equal(s->allocs - s->frees, 2000);
@@ -203,6 +229,10 @@ static void test_planted(void **state)
 			assert_int_equal(s->remedy, REMEDY_POOL);
 			assert_int_equal(s->allocs, 50000);
 			assert_true(s->xfree_ratio == 1.0);
+			/* freed by the consumer: their lifetimes count too,
+			 * and a message lives a queue hop, never 0 */
+			assert_int_equal(s->lifetimes, 50000);
+			assert_true(s->lifetime_p50.lo_ns > 0);
 			/* equal to the program's own count but for the one
 			 * free the consumer may have in flight */
 			assert_true((int)s->peak.hi >= own_peak - 1 &&
@@ -300,6 +330,74 @@ static void test_thread_churn(void **state)
 	done(&a, dir);
 }
 
+/* The value of "truth KEY N" in dir/stderr. */
+static int truth_in(const char *dir, const char *key)
+{
+	char *path = xasprintf("%s/stderr", dir), line[256], k[64];
+	FILE *f = fopen(path, "r");
+	int v, found = -1;
+	while (f && fgets(line, sizeof line, f))
+		if (sscanf(line, "truth %63s %d", k, &v) == 2 && !strcmp(k, key))
+			found = v;
+	if (f)
+		fclose(f);
+	free(path);
+	if (found < 0)
+		fail_msg("the program printed no truth %s", key);
+	return found;
+}
+
+static const an_site *only_site(const analysis *a, const char *fn)
+{
+	const an_site *found = NULL;
+	for (size_t i = 0; i < a->nsites; i++)
+		if (!strcmp(a->sites[i].where.function, fn)) {
+			if (found)
+				fail_msg("two sites named %s", fn);
+			found = &a->sites[i];
+		}
+	if (!found)
+		fail_msg("no site named %s", fn);
+	return found;
+}
+
+static int ends_with(const char *s, const char *tail)
+{
+	size_t n = s ? strlen(s) : 0, k = strlen(tail);
+	return n >= k && !strcmp(s + n - k, tail);
+}
+
+/* Names and lines the program knows: an inlined helper is the site (at
+ * its malloc's line) and its caller the next frame at the line of the
+ * call; a function compiled without -g has its name and no line. */
+static void test_symbols(void **state)
+{
+	(void)state;
+	analysis a;
+	char *dir = record_one("symbols", "", &a);
+	const an_site *s = only_site(&a, "inline_helper");
+	assert_int_equal(s->allocs, 300);
+	assert_true(ends_with(s->where.file, "tests/progs/symbols.c"));
+	assert_int_equal(s->where.line, truth_in(dir, "helper_line"));
+	assert_true(s->where.inlined);
+	assert_true(s->nstacks >= 1);
+	for (size_t i = 0; i < s->nstacks; i++) {
+		const an_stack *st = &a.stacks[s->stacks[i]];
+		assert_true(st->nframes >= 2);
+		assert_string_equal(st->frames[1].function, "via_inline");
+		assert_true(ends_with(st->frames[1].file, "tests/progs/symbols.c"));
+		assert_int_equal(st->frames[1].line, truth_in(dir, "call_line"));
+		assert_false(st->frames[1].inlined);
+	}
+	s = only_site(&a, "nodebug_block");
+	assert_int_equal(s->allocs, 200);
+	assert_int_equal(s->alloc_bytes, 200 * 40);
+	assert_null(s->where.file);
+	assert_int_equal(s->where.line, 0);
+	assert_true(s->where.symbolized);
+	done(&a, dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -308,6 +406,7 @@ int main(void)
 		cmocka_unit_test(test_cxx),
 		cmocka_unit_test(test_planted),
 		cmocka_unit_test(test_thread_churn),
+		cmocka_unit_test(test_symbols),
 	};
 	return cmocka_run_group_tests_name("exact counts", tests, NULL, NULL);
 }

@@ -20,6 +20,7 @@
 
 #include "harness.h"
 #include "memory.h"
+#include "present.h"
 
 #define MAX_TRUTH 32
 
@@ -124,6 +125,19 @@ static void test_peak_through_paths(void **state)
 		seen++;
 	}
 	assert_int_equal(seen, 1);
+	/* the stacks the report shows, largest first (five stacks: two
+	 * calls each of from_b and from_c, one of from_a) */
+	assert_int_equal(s->nstacks, 5);
+	size_t top[3];
+	assert_int_equal(site_top_stacks(s, top, 3), 3);
+	assert_int_equal(s->stack_allocs[top[0]], truth_of(&t, "stack_first"));
+	assert_int_equal(s->stack_allocs[top[1]], truth_of(&t, "stack_second"));
+	assert_int_equal(s->stack_allocs[top[2]], truth_of(&t, "stack_third"));
+	assert_int_equal(a.stacks[s->stacks[top[0]]].allocs, truth_of(&t, "stack_first"));
+	uint64_t sum = 0;
+	for (size_t i = 0; i < s->nstacks; i++)
+		sum += s->stack_allocs[i];
+	assert_int_equal(sum, s->allocs);
 	done(&a, dir);
 }
 
@@ -235,9 +249,14 @@ static void test_fork_clock_and_rates(void **state)
 	char *child = xasprintf("*.%.0f.pscout", truth_of(&t, "child_pid"));
 	assert_int_equal(load_dir(&a, dir, child), 1);
 	free(child);
-	/* the child's clock starts at the fork */
+	/* the child's clock starts at the fork, its snapshots at 1 */
 	const pf_file *f = a.set->files[0];
 	assert_true(f->flags & PS_PROC_FLAG_FORKED);
+	/* single-threaded, it snapshots from its own hook calls: 400 of
+	 * them over 200 ms make one before the last (every 256 calls) */
+	assert_true(f->nsnaps >= 2);
+	for (size_t i = 0; i < f->nsnaps; i++)
+		assert_int_equal(f->snaps[i].seq, i + 1);
 	assert_near((double)f->duration_ns, truth_of(&t, "child_run_ns"), 0.1,
 		    "child's run time");
 	const an_site *s = site_named(&a, "ticker");
@@ -250,6 +269,9 @@ static void test_fork_clock_and_rates(void **state)
 	/* parent and child merged: one wall-clock timeline, not a sum of
 	 * the two files' rates */
 	assert_int_equal(load_dir(&a, dir, NULL), 2);
+	for (size_t fi = 0; fi < 2; fi++)
+		for (size_t i = 0; i < a.set->files[fi]->nsnaps; i++)
+			assert_int_equal(a.set->files[fi]->snaps[i].seq, i + 1);
 	s = site_named(&a, "ticker");
 	double allocs = truth_of(&t, "parent_allocs") + truth_of(&t, "child_allocs");
 	assert_int_equal(s->allocs, (uint64_t)allocs);
@@ -259,6 +281,31 @@ static void test_fork_clock_and_rates(void **state)
 		    "merged rate over the run");
 	assert_near(s->rate_per_s, allocs * 1e9 / truth_of(&t, "span_ns"), 0.15,
 		    "merged rate over the active window");
+	done(&a, dir);
+}
+
+/* ---- many blocks live at once ----------------------------------------------------- */
+
+/* 300000 blocks live at once, then every one freed in a shuffled order:
+ * each free finds its block (no unknown frees), nothing stays in use,
+ * and the peak is all of them. */
+static void test_hold_many(void **state)
+{
+	(void)state;
+	struct truths t;
+	analysis a;
+	char *dir = record_truth("hold", "", &t);
+	assert_int_equal(load_dir(&a, dir, NULL), 1);
+	const an_site *s = site_named(&a, "hold_block");
+	double held = truth_of(&t, "held");
+	assert_int_equal(s->allocs, held);
+	assert_int_equal(s->frees, held);
+	assert_int_equal(s->alloc_bytes, held * 16);
+	assert_int_equal(s->inuse_objects, 0);
+	assert_int_equal(s->inuse_space, 0);
+	assert_int_equal(s->lifetimes, held);
+	assert_exact(&s->peak, truth_of(&t, "peak"));
+	assert_int_equal(a.processes[0].unknown_frees, 0);
 	done(&a, dir);
 }
 
@@ -479,6 +526,7 @@ int main(void)
 		cmocka_unit_test(test_peak_concurrent_threads),
 		cmocka_unit_test(test_lifetimes),
 		cmocka_unit_test(test_fork_clock_and_rates),
+		cmocka_unit_test(test_hold_many),
 		cmocka_unit_test(test_sampling_unbiased),
 		cmocka_unit_test(test_sampled_chains),
 		cmocka_unit_test(test_stripped_wrapper),

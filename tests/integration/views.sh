@@ -26,12 +26,14 @@ expect "record says what it starts, and where to" \
 	'grep -q "^poolscout: recording sh (pid [0-9]*) into $WORK/tree$" "$WORK/rec.err"'
 pid=$(sed -n 's/^poolscout: recording sh (pid \([0-9]*\)).*/\1/p' "$WORK/rec.err")
 expect "the pid it names is the first process's" '[ -f "$WORK/tree/poolscout.sh.$pid.pscout" ]'
+expect "a single-threaded process: \"1 profile, 1 thread,\"" \
+	'"$PS" report "$WORK/tree/poolscout.sh.$pid.pscout" | head -1 | grep -q "^1 profile, 1 thread, "'
 expect "the summary counts 4 processes" 'grep -q "profiles written (4 processes," "$WORK/rec.err"'
 expect "the summary says where to look next" 'grep -q "^next: poolscout report $WORK/tree/\*.pscout" "$WORK/rec.err"'
 
 # planted: 200000 handle_request (main thread, under serve), 50000
 # produce_message on the thread named "producer", 100000 parse_token
-"$PS" record -o "$WORK/p" -- "$T/planted" >/dev/null 2>&1
+"$PS" record -o "$WORK/p" -- "$T/planted" >/dev/null 2>"$WORK/p.err"
 P=$(ls "$WORK"/p/*.pscout)
 allocs() { # allocs FUNCTION OPTIONS...: the site's allocations, 0 if absent
 	fn=$1
@@ -59,6 +61,22 @@ expect "--from after --to is exit 2" '[ $rc = 2 ]'
 "$PS" report --from soon "$P" 2>/dev/null
 rc=$?
 expect "bad --from is exit 2" '[ $rc = 2 ]'
+
+# threads: the consumer never allocates (its row is zeros, its timeline
+# blank); the producer started when the program says (its clock starts
+# with main, poolscout's at the first allocation: a few ms apart at most)
+# and allocated at the rate its own clock gives
+expect "threads: the consumer's row is zeros with a blank timeline" \
+	'"$PS" threads "$P" | grep -Eq "^ +[0-9]+ +[0-9]+ consumer +0 +0 B +0 +0 +0/s +0 +$"'
+started=$(sed -n 's/^planted: producer started \([0-9]*\) ns after main$/\1/p' "$WORK/p.err")
+active=$(sed -n 's/^planted: producer allocated for \([0-9]*\) ns$/\1/p' "$WORK/p.err")
+"$PS" threads --json "$P" >"$WORK/pthreads.json"
+expect "threads --json: the producer starts $started ns after main (within 20 ms)" \
+	'jq -e --argjson s "$started" ".threads[] | select(.name == \"producer\") |
+		.start_ns >= \$s and .start_ns < \$s + 20000000 and .end_ns > .start_ns" "$WORK/pthreads.json" >/dev/null'
+expect "threads --json: the producer's rate is 50000 over the $active ns it measured (+-25%)" \
+	'jq -e --argjson a "$active" ".threads[] | select(.name == \"producer\") |
+		(.alloc_rate_per_s * \$a / 1e9) as \$n | \$n > 37500 and \$n < 62500" "$WORK/pthreads.json" >/dev/null'
 
 # a time window: every snapshot interval from the start to the end adds
 # up to the whole; an empty window leaves nothing
@@ -111,5 +129,17 @@ w=$("$PS" diff "$WORK"/long "$WORK"/long 2>&1 | widest)
 expect "diff: no line wider than 100 columns (widest $w)" '[ "$w" -le 100 ] && [ "$w" -gt 60 ]'
 expect "the site is still named, its name cut" \
 	'"$PS" report "$WORK"/long/*.pscout | grep -q "allocate_the_block_with_a_name_long"'
+# a stack line: its count, then as much of the site's name as fits 99
+# columns; a deep stack of short names shows its first five frames
+"$PS" report "$WORK"/long/*.pscout >"$WORK/long.txt"
+line=$(grep "^ *1000  allocate_the_block_with_a_name_long" "$WORK/long.txt")
+expect "a stack line cut at 99 columns, ending in ..." \
+	'[ "$(printf "%s" "$line" | wc -c)" = 99 ] && [ "${line%...}" != "$line" ]'
+expect "a deep stack line: its first five frames" \
+	'grep -qx "          500  deep6 < deep5 < deep4 < deep3 < deep2" "$WORK/long.txt"'
+expect "two threads: \"2 threads,\"" 'head -1 "$WORK/long.txt" | grep -q "^1 profile, 2 threads, "'
+# a thread with one allocation: its one busy interval is a full block
+expect "threads: one allocation draws a full block" \
+	'"$PS" threads "$WORK"/long/*.pscout | grep -E " one_block +1 +64 B +1 " | grep -q "█"'
 
 finish

@@ -151,7 +151,7 @@ def coverage(files, work):
     copy_tree(files, tree)
     make = ["make", "-s", "-j2", "all", "test-build", "CFLAGS=-O0 -g --coverage",
             "LDFLAGS=--coverage",
-            "PRELOAD_LIBS=-lunwind -lz -ldl -lpthread -lgcov"]
+            "PRELOAD_LIBS=-lunwind -lz -ldl -lpthread -lm -lgcov"]
     log = os.path.join(OUT, "coverage-build.log")
     if run_group(make, tree, suite_env(work, 0), log, 900) != 0:
         sys.exit(f"mutation: the coverage build failed; see {log}")

@@ -2,14 +2,22 @@
  * call path (the bits of a counter spelled through left() and right(), up
  * to 2^16 paths), so every snapshot adds new stacks to the file.
  *
- *   growing MS [FILE]
+ *   growing MS [FILE|-] [fork]
  *
  * Allocates for MS milliseconds; after MS/2, deletes FILE if given (the
- * test's filler, to give a full disk room again). Prints the number of
+ * test's filler, to give a full disk room again). With "fork", it then
+ * lowers its file size limit to 1 KiB above its own profile's size
+ * ($POOLSCOUT_OUT/poolscout.growing.PID.pscout) and forks a child that
+ * makes 100 allocations in child_blocks() and exits: the child's profile
+ * is a file of its own, far under that limit. Prints the number of
  * allocations it made and exits 0.
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -52,14 +60,47 @@ static double now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+__attribute__((noinline)) static void child_blocks(void)
+{
+	for (int i = 0; i < 100; i++) {
+		void *p = malloc(24);
+		sink = p;
+		free(p);
+	}
+}
+
+/* Lowers RLIMIT_FSIZE to 1 KiB above this process's profile, then forks
+ * a child that allocates; returns the child's exit status. */
+static int fork_under_limit(void)
+{
+	const char *dir = getenv("POOLSCOUT_OUT");
+	char path[4096];
+	snprintf(path, sizeof path, "%s/poolscout.growing.%d.pscout",
+		 dir ? dir : ".", (int)getpid());
+	struct stat st;
+	if (stat(path, &st))
+		return 1;
+	struct rlimit rl = { (rlim_t)st.st_size + 1024, (rlim_t)st.st_size + 1024 };
+	if (setrlimit(RLIMIT_FSIZE, &rl))
+		return 1;
+	pid_t pid = fork();
+	if (pid == 0) {
+		child_blocks();
+		exit(0);
+	}
+	int status = 1;
+	waitpid(pid, &status, 0);
+	return status;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
-		fprintf(stderr, "usage: growing MS [FILE]\n");
+		fprintf(stderr, "usage: growing MS [FILE|-] [fork]\n");
 		return 2;
 	}
 	double start = now(), end = start + atoi(argv[1]) / 1000.0;
-	const char *filler = argc > 2 ? argv[2] : NULL;
+	const char *filler = argc > 2 && strcmp(argv[2], "-") ? argv[2] : NULL;
 	unsigned long count = 0;
 	while (now() < end) {
 		for (int i = 0; i < 20; i++, count++)
@@ -71,5 +112,8 @@ int main(int argc, char **argv)
 		usleep(200);
 	}
 	printf("%lu\n", count);
+	fflush(stdout);
+	if (argc > 3 && !strcmp(argv[3], "fork"))
+		return fork_under_limit() ? 1 : 0;
 	return 0;
 }

@@ -11,13 +11,16 @@
  * The initial malloc of each append_bytes object comes from start_buffer
  * (4000 allocations of 1 byte). The program counts the messages alive at
  * once itself and prints "peak messages N" on stderr, so the tests check
- * poolscout's pool size against it (tests/integration/test_exact.c).
+ * poolscout's pool size against it (tests/integration/test_exact.c). It
+ * also prints when the producer thread started (ns after main began) and
+ * how long it allocated (from its first produce_message to its last).
  */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define NOINLINE __attribute__((noinline))
 
@@ -31,6 +34,14 @@
 
 static volatile unsigned long sink;
 static int messages_live, messages_peak; /* between malloc and free */
+static double main_start_ns, producer_start_ns, producer_active_ns;
+
+static double now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
 
 NOINLINE static char *handle_request(unsigned i)
 {
@@ -115,9 +126,15 @@ NOINLINE static char *produce_message(unsigned i)
 static void *producer(void *arg)
 {
 	struct queue *q = arg;
+	producer_start_ns = now_ns() - main_start_ns;
 	pthread_setname_np(pthread_self(), "producer");
+	double first = 0, last = 0;
 	for (unsigned i = 0; i < MESSAGES; i++) {
+		double t = now_ns();
+		if (!i)
+			first = t;
 		char *m = produce_message(i);
+		last = t;
 		pthread_mutex_lock(&q->lock);
 		while (q->tail - q->head == 64)
 			pthread_cond_wait(&q->cond, &q->lock);
@@ -125,6 +142,7 @@ static void *producer(void *arg)
 		pthread_cond_broadcast(&q->cond);
 		pthread_mutex_unlock(&q->lock);
 	}
+	producer_active_ns = last - first;
 	pthread_mutex_lock(&q->lock);
 	q->done = 1;
 	pthread_cond_broadcast(&q->cond);
@@ -155,6 +173,7 @@ static void *consumer(void *arg)
 
 int main(void)
 {
+	main_start_ns = now_ns();
 	char **table = load_table();
 	serve();
 	build_strings();
@@ -169,6 +188,10 @@ int main(void)
 	pthread_join(c, NULL);
 	printf("planted: done %lu\n", sink & 1);
 	fprintf(stderr, "planted: peak messages %d\n", messages_peak);
+	fprintf(stderr, "planted: producer started %.0f ns after main\n",
+		producer_start_ns);
+	fprintf(stderr, "planted: producer allocated for %.0f ns\n",
+		producer_active_ns);
 	(void)table;
 	return 0;
 }

@@ -9,7 +9,8 @@
  *   dlopen N       N rounds of dlopen(plugin.so), 10 allocations in
  *                  plugin_work, dlclose
  *   signal MS      a 20 kHz timer whose handler allocates, while the
- *                  main loop allocates, for MS milliseconds
+ *                  main loop allocates, for MS milliseconds; prints
+ *                  "stress: handler calls N" on stderr at the end
  *   spin MS        allocates in spin_work for MS milliseconds (the test
  *                  sends SIGKILL before it ends), printing "ready"
  *   pthread_exit   main ends with pthread_exit while workers still run
@@ -135,9 +136,12 @@ static int mode_dlopen(const char *self, int n)
 	return 0;
 }
 
+static volatile sig_atomic_t alarm_calls;
+
 static void on_alarm(int sig)
 {
 	(void)sig;
+	alarm_calls++;
 	void *p = malloc(16); /* not async-signal-safe, and programs do it */
 	sink = p;
 	free(p);
@@ -157,6 +161,7 @@ static int mode_signal(int ms)
 		churn(1000, 32);
 	struct itimerval off = { { 0, 0 }, { 0, 0 } };
 	setitimer(ITIMER_REAL, &off, NULL);
+	fprintf(stderr, "stress: handler calls %d\n", (int)alarm_calls);
 	return 0;
 }
 

@@ -12,9 +12,10 @@
  *               (a barrier): 20 at once, 10 on one thread
  *   lifetimes   short_lived() blocks held ~5 us and ~2 ms, long_lived()
  *               blocks held ~300 ms and ~1.1 s, each lifetime measured
- *   fork        ticker() allocating once a millisecond: 100 in the parent,
- *               then 200 in a forked child while the parent waits; each
- *               process reports its own running time
+ *   fork        ticker() allocating once a millisecond: 100 in the parent
+ *               (which has a second, idle thread), then 200 in a forked
+ *               child while the parent waits; each process reports its
+ *               own running time
  *   periodic    400000 allocations in the strict pattern every_fourth(),
  *               then three of other_three(): a sampler that takes every
  *               Nth allocation would see only one of them
@@ -25,6 +26,9 @@
  *               2048 bytes (7 growth steps each), between plain
  *               allocations in plain_block(): a sampler must keep a
  *               recorded chain whole, and count each allocation 1 in N
+ *   hold        300000 hold_block() blocks of 16 bytes live at once, then
+ *               every one freed (in a shuffled order): the live-pointer
+ *               table must find each block it grew past
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -127,6 +131,11 @@ static void scenario_paths(void)
 	release(held_c, &path_live[2], 0);
 	truth("allocs", allocs);
 	truth("peak", items_peak);
+	/* the stacks: from_c's loop call 400, from_a 40, from_b's second
+	 * call 25, from_c's first 6, from_b's first 5 */
+	truth("stack_first", 400);
+	truth("stack_second", 40);
+	truth("stack_third", 25);
 	truth("peak_a", path_peak[0]);
 	truth("peak_b", path_peak[1]);
 	truth("peak_c", path_peak[2]);
@@ -267,8 +276,15 @@ NOINLINE static void ticker(int n)
 	}
 }
 
+static void *idle_thread(void *arg);
+
 static void scenario_fork(void)
 {
+	/* a second thread: the parent's snapshots come from the preload's
+	 * writer thread, which the child does not inherit (it snapshots
+	 * from its own allocator calls) */
+	pthread_t idle;
+	pthread_create(&idle, NULL, idle_thread, NULL);
 	double start = now_ns();
 	ticker(100);
 	double parent_active = now_ns() - start;
@@ -393,6 +409,39 @@ static void scenario_phases(void)
 	truth("phase_two_starts_ns", two_at);
 }
 
+/* ---- hold -------------------------------------------------------------------- */
+
+#define HELD 300000
+
+NOINLINE static void *hold_block(void)
+{
+	return malloc(16);
+}
+
+static void scenario_hold(void)
+{
+	void **held = calloc(HELD, sizeof *held);
+	for (int i = 0; i < HELD; i++)
+		held[i] = hold_block();
+	/* a fixed shuffle (xorshift), so the frees do not follow the
+	 * allocation order */
+	unsigned x = 2463534242u;
+	for (int i = HELD - 1; i > 0; i--) {
+		x ^= x << 13;
+		x ^= x >> 17;
+		x ^= x << 5;
+		int j = (int)(x % (unsigned)(i + 1));
+		void *t = held[i];
+		held[i] = held[j];
+		held[j] = t;
+	}
+	for (int i = 0; i < HELD; i++)
+		free(held[i]);
+	free(held);
+	truth("held", HELD);
+	truth("peak", HELD);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct {
@@ -407,6 +456,7 @@ int main(int argc, char **argv)
 		{ "phases", scenario_phases },
 		{ "periodic", scenario_periodic },
 		{ "chains", scenario_chains },
+		{ "hold", scenario_hold },
 	};
 	for (size_t i = 0; argc > 1 && i < sizeof scenarios / sizeof *scenarios; i++) {
 		if (!strcmp(argv[1], scenarios[i].name)) {
@@ -415,6 +465,6 @@ int main(int argc, char **argv)
 		}
 	}
 	fprintf(stderr, "usage: truth paths|sequential|concurrent|lifetimes|fork|phases|"
-			"periodic|chains\n");
+			"periodic|chains|hold\n");
 	return 2;
 }

@@ -20,6 +20,7 @@
 #include "memory.h"
 #include "model.h"
 #include "pswriter.h"
+#include "ranking.h"
 
 static uint8_t buf[1 << 16];
 static struct pswriter w = { .buf = buf };
@@ -34,6 +35,9 @@ struct spec_entry {
 	unsigned life_bucket[2];
 	uint64_t life_count[2];
 	uint64_t raw_first, raw_last; /* nonzero: the ticks (+1) written as is */
+	/* nonzero grows: realloc counters follow (steps per chain, chains
+	 * ended, their largest final size) */
+	uint64_t grows, chains, steps_max, final_size;
 };
 
 struct spec_node {
@@ -79,7 +83,8 @@ static void write_profile(const char *path, const struct spec *s)
 	for (uint32_t i = 0; i < s->nentries; i++) {
 		const struct spec_entry *e = &s->e[i];
 		double k = (double)s->tick_hz / 1e9; /* ticks per ns */
-		v(e->thread); v(e->stack); v(PS_ENT_HAS_HIST);
+		v(e->thread); v(e->stack);
+		v(PS_ENT_HAS_HIST | (e->grows ? PS_ENT_HAS_REALLOC : 0));
 		v(e->allocs); v(e->allocs * 16); v(e->frees); v(e->frees * 16);
 		v(0); v(0); v(16); v(16); v(e->peak); v(e->peak * 16);
 		if (e->raw_first) {
@@ -98,6 +103,10 @@ static void write_profile(const char *path, const struct spec *s)
 				v(e->life_bucket[b]);
 				v(e->life_count[b]);
 			}
+		if (e->grows) {
+			v(e->grows); v(e->chains); v(e->chains * e->steps_max);
+			v(e->steps_max); v(e->final_size);
+		}
 	}
 	v(0); v(0);
 	v(s->nnodes);
@@ -162,7 +171,7 @@ static struct spec base(void)
 	s.stack_ips[0][1] = 0x2000;
 	s.nentries = 1;
 	s.e[0] = (struct spec_entry){ 1, 1, 1000, 1000, 10, 1, 101, 102,
-				      { 10, 0 }, { 1000, 0 }, 0, 0 };
+				      { 10, 0 }, { 1000, 0 }, 0, 0, 0, 0, 0, 0 };
 	return s;
 }
 
@@ -246,10 +255,10 @@ static struct spec two_threads(uint64_t t1_free_ms, uint64_t t2_first_ms,
 	s.nthreads = 2;
 	s.nentries = 2;
 	s.e[0] = (struct spec_entry){ 1, 1, 100, 100, 10, 1, 20, t1_free_ms,
-				      { 10, 0 }, { 100, 0 }, 0, 0 };
+				      { 10, 0 }, { 100, 0 }, 0, 0, 0, 0, 0, 0 };
 	s.e[1] = (struct spec_entry){ 2, 1, 50, t2_frees, 7, t2_first_ms,
 				      t2_first_ms + 10, t2_frees ? 500 : 0,
-				      { 10, 0 }, { t2_frees, 0 }, 0, 0 };
+				      { 10, 0 }, { t2_frees, 0 }, 0, 0, 0, 0, 0, 0 };
 	return s;
 }
 
@@ -420,6 +429,199 @@ static void test_hostile_times(void **state)
 	done(&a, 1);
 }
 
+/* Lifetimes of a site with one and with two blocks: the percentile is
+ * the bucket the block (the p50's first, the p99's second) is in. */
+static void test_few_lifetimes(void **state)
+{
+	(void)state;
+	analysis a;
+	struct spec s = base();
+	s.e[0].allocs = s.e[0].frees = 1;
+	s.e[0].peak = 1;
+	s.e[0].life_bucket[0] = 7; /* [128, 256) ns */
+	s.e[0].life_count[0] = 1;
+	load(&a, &s, 1);
+	const an_site *site = site_at(&a, 0x1000);
+	assert_int_equal(site->lifetimes, 1);
+	assert_true(site->lifetime_p50.lo_ns == 128 && site->lifetime_p50.hi_ns == 256);
+	assert_true(site->lifetime_p99.lo_ns == 128 && site->lifetime_p99.hi_ns == 256);
+	done(&a, 1);
+	s.e[0].allocs = s.e[0].frees = 2;
+	s.e[0].life_bucket[0] = 3; /* [8, 16) ns */
+	s.e[0].life_bucket[1] = 12; /* [4096, 8192) ns */
+	s.e[0].life_count[1] = 1;
+	load(&a, &s, 1);
+	site = site_at(&a, 0x1000);
+	assert_int_equal(site->lifetimes, 2);
+	assert_true(site->lifetime_p50.lo_ns == 8 && site->lifetime_p50.hi_ns == 16);
+	assert_true(site->lifetime_p99.lo_ns == 4096 && site->lifetime_p99.hi_ns == 8192);
+	done(&a, 1);
+}
+
+/* Realloc chains: the site's growth counts are the sum of its entries';
+ * the reserve is the largest final size of a chain even where it exceeds
+ * every request the site saw (the file says so), else the largest
+ * request. */
+static void test_chains(void **state)
+{
+	(void)state;
+	analysis a;
+	struct spec s = base();
+	s.nthreads = 2;
+	s.nentries = 2;
+	/* blocks are 16 bytes; chains ended at 1 MiB and 64 KiB */
+	s.e[0].grows = 900;
+	s.e[0].chains = 60;
+	s.e[0].steps_max = 15;
+	s.e[0].final_size = 1 << 20;
+	s.e[1] = s.e[0];
+	s.e[1].thread = 2;
+	s.e[1].grows = 800;
+	s.e[1].chains = 40;
+	s.e[1].steps_max = 20;
+	s.e[1].final_size = 1 << 16;
+	load(&a, &s, 1);
+	analysis *ap = &a;
+	rank_sites(ap);
+	const an_site *site = site_at(&a, 0x1000);
+	assert_int_equal(site->realloc_grows, 1700);
+	assert_int_equal(site->chains_ended, 100);
+	assert_int_equal(site->chain_steps_sum, 60 * 15 + 40 * 20);
+	assert_int_equal(site->chain_steps_max, 20);
+	assert_int_equal(site->chain_final_size_max, 1 << 20);
+	assert_int_equal(site->size_max, 16);
+	assert_int_equal(site->remedy, REMEDY_PRESIZE);
+	assert_int_equal(site->reserve_bytes, 1 << 20);
+	done(&a, 1);
+	/* the larger one in the other entry */
+	s.e[0].final_size = 1 << 10;
+	load(&a, &s, 1);
+	rank_sites(&a);
+	site = site_at(&a, 0x1000);
+	assert_int_equal(site->chain_final_size_max, 1 << 16);
+	assert_int_equal(site->reserve_bytes, 1 << 16);
+	done(&a, 1);
+}
+
+/* The cumulative counters of thread 1's entry for stack 1 in a snapshot;
+ * blocks of 16 bytes. */
+struct cumulative {
+	uint64_t t_ms, allocs, frees, xfrees, peak;
+	uint64_t first_ms, last_ms, free_ms;
+};
+
+/* Writes a profile of one thread and one stack over snapshots c[0..n)
+ * at 1 GHz, ending at end_ms; returns its path. */
+static void write_series(const char *path, const struct cumulative *c, int n,
+			 uint64_t end_ms)
+{
+	pw_header(&w);
+	pw_begin(&w, PS_REC_PROCESS);
+	v(100); v(1); v(0); v(1700000000ull * 1000000000ull); v(0); v(100); v(64);
+	v(1); pw_str(&w, "/bin/t"); pw_str(&w, "t"); v(0);
+	pw_end(&w);
+	pw_begin(&w, PS_REC_STACK);
+	v(1); v(0); v(2); v(0x1000); v(0x2000); v(0); v(2);
+	pw_end(&w);
+	pw_begin(&w, PS_REC_THREAD);
+	v(1); v(101); pw_str(&w, "th"); v(0); v(0); v(0);
+	pw_end(&w);
+	for (int i = 0; i < n; i++) {
+		pw_begin(&w, PS_REC_SNAPSHOT);
+		v((uint64_t)i + 1); v(c[i].t_ms * MS); v(1000000000); v(0);
+		v(1);
+		v(1); v(1); v(0);
+		v(c[i].allocs); v(c[i].allocs * 16); v(c[i].frees); v(c[i].frees * 16);
+		v(c[i].xfrees); v(c[i].xfrees * 16); v(16); v(16); v(c[i].peak);
+		v(c[i].peak * 16);
+		v(c[i].first_ms ? c[i].first_ms * MS + 1 : 0);
+		v(c[i].last_ms ? c[i].last_ms * MS + 1 : 0);
+		v(c[i].free_ms ? c[i].free_ms * MS + 1 : 0);
+		v(0); v(0); v(0); v(0);
+		pw_end(&w);
+	}
+	pw_begin(&w, PS_REC_END);
+	v(PS_END_EXIT); v(end_ms * MS);
+	pw_end(&w);
+	FILE *f = fopen(path, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(buf, 1, w.len, f), w.len);
+	fclose(f);
+}
+
+/* A time window keeps the counts of the snapshot intervals whose middle
+ * lies inside it. Blocks allocated before the window and freed in it
+ * are not the window's: its frees (and cross-thread frees, and peak) are
+ * at most its allocations; its allocation times lie in the intervals
+ * read. */
+static void test_window(void **state)
+{
+	(void)state;
+	/* 0..100 ms: 10 allocated (from 10 to 90 ms); 100..200 ms: 2 more
+	 * (at 150 and 160 ms) and 8 freed, 4 by another thread; 200..300 ms:
+	 * 5 more (210..290 ms), all freed */
+	static const struct cumulative c[] = {
+		{ 100, 10, 0, 0, 10, 10, 90, 0 },
+		{ 200, 12, 8, 4, 10, 10, 160, 190 },
+		{ 300, 17, 17, 4, 10, 10, 290, 295 },
+	};
+	char *path = xasprintf("%s/test_model.window.%d.pscout",
+			       getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp",
+			       (int)getpid());
+	write_series(path, c, 3, 300);
+	/* the file keeps the run's first and latest allocation times (10
+	 * and 290 ms): a window clamps them into the intervals it read */
+	static const struct {
+		uint64_t from_ms, to_ms;
+		uint64_t allocs, frees, xfrees, peak, first_ms, last_ms;
+	} want[] = {
+		/* the middle interval: 2 allocated, 8 freed -> 2; xfrees 4 -> 2 */
+		{ 150, 250, 2, 2, 2, 2, 100, 200 },
+		/* the first: 10, none freed */
+		{ 0, 100, 10, 0, 0, 10, 10, 100 },
+		/* the last two: 7 allocated, 17 freed -> 7 */
+		{ 150, 0, 7, 7, 4, 7, 100, 290 },
+		/* all of it */
+		{ 1, 0, 17, 17, 4, 10, 10, 290 },
+	};
+	for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
+		analysis a;
+		an_opts o = { .from_ns = want[i].from_ms * MS,
+			      .to_ns = want[i].to_ms * MS };
+		assert_int_equal(analysis_load(&a, &path, 1, &o), 0);
+		const an_site *site = site_at(&a, 0x1000);
+		if (site->allocs != want[i].allocs || site->frees != want[i].frees ||
+		    site->xfrees != want[i].xfrees ||
+		    site->alloc_bytes != want[i].allocs * 16 ||
+		    site->free_bytes != want[i].frees * 16 ||
+		    site->peak.hi != want[i].peak ||
+		    site->first_alloc_ns != want[i].first_ms * MS ||
+		    site->last_alloc_ns != want[i].last_ms * MS)
+			fail_msg("window %llu..%llu ms: allocs %llu frees %llu xfrees "
+				 "%llu peak %llu, allocated %llu..%llu ns",
+				 (unsigned long long)want[i].from_ms,
+				 (unsigned long long)want[i].to_ms,
+				 (unsigned long long)site->allocs,
+				 (unsigned long long)site->frees,
+				 (unsigned long long)site->xfrees,
+				 (unsigned long long)site->peak.hi,
+				 (unsigned long long)site->first_alloc_ns,
+				 (unsigned long long)site->last_alloc_ns);
+		assert_int_equal(a.allocs, want[i].allocs);
+		assert_int_equal(a.frees, want[i].frees);
+		analysis_free(&a);
+	}
+	/* a window with nothing in it */
+	analysis a;
+	an_opts o = { .from_ns = 400 * MS };
+	assert_int_equal(analysis_load(&a, &path, 1, &o), 0);
+	assert_int_equal(a.allocs, 0);
+	assert_int_equal(a.nsites, 0);
+	analysis_free(&a);
+	unlink(path);
+	free(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -429,6 +631,9 @@ int main(void)
 		cmocka_unit_test(test_node_peaks),
 		cmocka_unit_test(test_rates_and_merged_run),
 		cmocka_unit_test(test_hostile_times),
+		cmocka_unit_test(test_few_lifetimes),
+		cmocka_unit_test(test_chains),
+		cmocka_unit_test(test_window),
 	};
 	int rc = cmocka_run_group_tests_name("metrics model", tests, NULL, NULL);
 	for (int i = 0; i < 4; i++)

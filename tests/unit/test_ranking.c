@@ -117,6 +117,14 @@ static void test_retained(void **state)
 	s.frees = 4999;
 	assert_int_equal(rank_one(&s), REMEDY_NONE);
 	assert_true(has_reason(&s, "long-lived"));
+	/* the reason says how many stayed */
+	s = pool_site();
+	s.frees = 3000;
+	assert_int_equal(rank_one(&s), REMEDY_NONE);
+	assert_true(has_reason(&s, "long-lived: 70% of 10.0k allocations still live at end"));
+	s.frees = 0;
+	assert_int_equal(rank_one(&s), REMEDY_NONE);
+	assert_true(has_reason(&s, "long-lived: 100% of 10.0k allocations still live at end"));
 }
 
 static void test_long_lived(void **state)
@@ -270,6 +278,42 @@ static void test_order(void **state)
 	free(a.ranked);
 }
 
+/* Each key of the order on its own: remedy (none last), then saving,
+ * then allocations, then bytes, then the name; sites given in the
+ * reverse of the order wanted. */
+static void test_order_each_key(void **state)
+{
+	(void)state;
+	an_site v[6];
+	for (int i = 0; i < 6; i++)
+		v[i] = pool_site();
+	static const char *const want[] = { "p_alpha", "p_zulu", "q_bytes",
+					    "r_allocs", "s_slower", "t_none" };
+	v[0].where.function = "t_none";
+	v[0].allocs = 999;
+	v[0].frees = 999;
+	v[1].where.function = "s_slower";
+	v[1].rate_run_per_s = 999;
+	v[2].where.function = "r_allocs"; /* fewer allocations, same saving */
+	v[2].allocs = v[2].frees = 9999;
+	v[2].rate_run_per_s = 1000.0 * (1 - 8.0 / 10000) / (1 - 8.0 / 9999);
+	v[3].where.function = "q_bytes"; /* fewer bytes */
+	v[3].alloc_bytes = v[3].free_bytes = 639999;
+	v[4].where.function = "p_zulu";
+	v[5].where.function = "p_alpha";
+	analysis a;
+	memset(&a, 0, sizeof a);
+	a.sites = v;
+	a.nsites = 6;
+	rank_sites(&a);
+	assert_true(v[2].saved_calls_per_s == v[4].saved_calls_per_s);
+	for (int r = 0; r < 6; r++)
+		assert_string_equal(v[a.ranked[r]].where.function, want[r]);
+	for (int r = 0; r < 6; r++)
+		assert_int_equal(v[a.ranked[r]].rank, r + 1);
+	free(a.ranked);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -282,6 +326,7 @@ int main(void)
 		cmocka_unit_test(test_pool_size_and_sharing),
 		cmocka_unit_test(test_spread_warning),
 		cmocka_unit_test(test_order),
+		cmocka_unit_test(test_order_each_key),
 	};
 	return cmocka_run_group_tests_name("ranking rules", tests, NULL, NULL);
 }

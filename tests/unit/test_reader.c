@@ -668,6 +668,365 @@ static void test_memory_follows_the_file(void **state)
 	fail_msg("no stack 2 in the profile");
 }
 
+/* ---- one rule at a time ----------------------------------------------------- */
+
+/* The cumulative counters of thread 1's entry for stack 1 in one snapshot. */
+struct counts {
+	uint64_t allocs, alloc_bytes, frees, free_bytes, xfrees, xfree_bytes;
+	uint64_t size_min, size_max, peak, peak_bytes;
+};
+
+/* What a small version 2 profile holds, field by field. */
+struct small {
+	uint32_t version;  /* 0: PS_FORMAT_VERSION */
+	uint64_t depth;    /* PROCESS depth */
+	uint64_t argc;     /* empty arguments (each one byte: a 0 length) */
+	uint64_t extra_argc; /* added to the argument count written */
+	uint64_t module_id;
+	uint64_t unload_epoch; /* nonzero: a MODULE_UNLOAD at that epoch */
+	int segments_reversed; /* the higher segment first */
+	uint64_t tid;
+	const struct counts *snaps; /* one snapshot each */
+	size_t nsnaps;
+	uint64_t tick_hz[2]; /* of the first snapshot, of the others */
+};
+
+static const struct counts base_counts = { 10, 100, 6, 60, 2, 20, 10, 10, 5, 50 };
+
+/* Writes s; the module spans 0x401000..0x402000 and 0x403000..0x404000
+ * (load address 0x400000, two segments with a gap), loaded at epoch 1. */
+static void make_small(const struct small *sp)
+{
+	pw_header(&w);
+	uint32_t ver = sp->version ? sp->version : PS_FORMAT_VERSION;
+	ps_put_u32le(w.buf + 8, ver);
+	begin(PS_REC_PROCESS);
+	v(4242); v(1); v(0); v(1); v(1000); v(100); v(sp->depth); v(1);
+	s("/p"); s("p");
+	v(sp->argc + sp->extra_argc);
+	for (uint64_t i = 0; i < sp->argc; i++)
+		s("");
+	end();
+	begin(PS_REC_MODULE);
+	v(sp->module_id); v(1); v(0x400000); s("/nonexistent/p"); v(0); v(2);
+	if (sp->segments_reversed) {
+		v(0x3000); v(0x1000); v(0x2000); v(5);
+		v(0x1000); v(0x1000); v(0); v(5);
+	} else {
+		v(0x1000); v(0x1000); v(0); v(5);
+		v(0x3000); v(0x1000); v(0x2000); v(5);
+	}
+	end();
+	if (sp->unload_epoch) {
+		begin(PS_REC_MODULE_UNLOAD);
+		v(sp->module_id); v(sp->unload_epoch);
+		end();
+	}
+	begin(PS_REC_STACK);
+	v(1); v(1); v(1); v(0x401234);
+	if (ver >= 2) {
+		v(0); v(1);
+	}
+	end();
+	begin(PS_REC_THREAD);
+	v(1); v(sp->tid); s("main"); v(0); v(0); v(0);
+	end();
+	for (size_t i = 0; i < sp->nsnaps; i++) {
+		const struct counts *c = &sp->snaps[i];
+		begin(PS_REC_SNAPSHOT);
+		v(i + 1); v((i + 1) * 1000000); v(sp->tick_hz[i ? 1 : 0]); v(0);
+		v(1);
+		v(1); v(1); v(PS_ENT_HAS_HIST);
+		v(c->allocs); v(c->alloc_bytes); v(c->frees); v(c->free_bytes);
+		v(c->xfrees); v(c->xfree_bytes); v(c->size_min); v(c->size_max);
+		v(c->peak);
+		if (ver >= 2) {
+			v(c->peak_bytes);
+			v(c->allocs ? 1 : 0); v(c->allocs ? 2 + i : 0);
+			v(c->frees ? 3 + i : 0);
+		}
+		v(0); /* no sizes */
+		v(1); v(10); v(c->frees); /* lifetimes: bucket 10 */
+		v(0); v(0);
+		if (ver >= 2) {
+			v(0); v(0);
+		}
+		end();
+	}
+	begin(PS_REC_END);
+	v(PS_END_EXIT); v((sp->nsnaps + 1) * 1000000);
+	end();
+}
+
+static struct small small_default(void)
+{
+	return (struct small){ .depth = 64, .module_id = 1, .tid = 4242,
+			       .snaps = &base_counts, .nsnaps = 1,
+			       .tick_hz = { 1000000000, 1000000000 } };
+}
+
+/* Reads the file made; NULL with the message in err. */
+static pf_file *read_small(const struct small *sp, char *err, size_t len)
+{
+	make_small(sp);
+	return pf_read_mem("s.pscout", file, flen, err, len);
+}
+
+static void expect_rejected(const struct small *sp, const char *msg)
+{
+	char err[512];
+	pf_file *f = read_small(sp, err, sizeof err);
+	if (f) {
+		pf_free(f);
+		fail_msg("read, though it should fail with \"%s\"", msg);
+	}
+	if (!strstr(err, msg))
+		fail_msg("error \"%s\", expected \"%s\"", err, msg);
+}
+
+static void expect_read(const struct small *sp)
+{
+	char err[512];
+	pf_file *f = read_small(sp, err, sizeof err);
+	if (!f)
+		fail_msg("rejected: %s", err);
+	pf_free(f);
+}
+
+/* PROCESS: depth 1..256; an argument count up to what the record can hold
+ * (every argument at least its one length byte). */
+static void test_process_fields(void **state)
+{
+	(void)state;
+	struct small sp = small_default();
+	sp.depth = 0;
+	expect_rejected(&sp, "expected depth in 1..256, found 0");
+	sp.depth = 257;
+	expect_rejected(&sp, "expected depth in 1..256, found 257");
+	sp.depth = 1;
+	expect_read(&sp);
+	sp.depth = 256;
+	expect_read(&sp);
+	/* 3 empty arguments: exactly as many bytes left as arguments */
+	sp.argc = 3;
+	char err[512];
+	pf_file *f = read_small(&sp, err, sizeof err);
+	if (!f)
+		fail_msg("3 empty arguments rejected: %s", err);
+	assert_int_equal(f->argc, 3);
+	for (int i = 0; i < 3; i++)
+		assert_string_equal(f->argv[i], "");
+	assert_null(f->argv[3]);
+	pf_free(f);
+	sp.extra_argc = 1; /* a fourth the record has no byte for */
+	expect_rejected(&sp, "expected at most 3 arguments, found 4");
+}
+
+/* MODULE ids start at 1, in both versions; THREAD tids are the kernel's,
+ * never 0. */
+static void test_ids_from_one(void **state)
+{
+	(void)state;
+	struct small sp = small_default();
+	for (uint32_t ver = 1; ver <= PS_FORMAT_VERSION; ver++) {
+		sp.version = ver;
+		sp.module_id = 0;
+		expect_rejected(&sp, "expected module id in 1..");
+		sp.module_id = 1;
+		expect_read(&sp);
+	}
+	sp = small_default();
+	sp.tid = 0;
+	expect_rejected(&sp, "expected tid in 1..4294967295, found 0");
+	sp.tid = 1;
+	expect_read(&sp);
+	sp.tid = UINT32_MAX;
+	expect_read(&sp);
+}
+
+/* Every relation between an entry's counters, broken alone. */
+static void test_each_count_rule_alone(void **state)
+{
+	(void)state;
+	struct small sp = small_default();
+	struct counts c = base_counts;
+	sp.snaps = &c;
+	expect_read(&sp);
+	static const char *const what = "expected counts that add up";
+	c = base_counts; c.xfrees = c.frees + 1;
+	expect_rejected(&sp, what);
+	c = base_counts; c.frees = c.allocs + 1;
+	expect_rejected(&sp, what);
+	c = base_counts; c.xfree_bytes = c.free_bytes + 1;
+	expect_rejected(&sp, what);
+	c = base_counts; c.free_bytes = c.alloc_bytes + 1;
+	expect_rejected(&sp, what);
+	c = base_counts; c.peak = c.allocs + 1;
+	expect_rejected(&sp, what);
+	c = base_counts; c.peak_bytes = c.alloc_bytes + 1;
+	expect_rejected(&sp, what);
+	c = base_counts; c.size_min = c.size_max + 1;
+	expect_rejected(&sp, what);
+	/* each one at its limit is fine */
+	c = (struct counts){ 10, 100, 10, 100, 10, 100, 7, 7, 10, 100 };
+	expect_read(&sp);
+}
+
+/* A later snapshot where one cumulative counter went down, alone. */
+static void test_each_counter_never_decreases(void **state)
+{
+	(void)state;
+	struct small sp = small_default();
+	struct counts two[2] = { base_counts,
+				 { 12, 120, 8, 80, 3, 30, 10, 10, 5, 50 } };
+	sp.snaps = two;
+	sp.nsnaps = 2;
+	expect_read(&sp);
+	static const char *const what = "expected cumulative counters that never decrease";
+	two[1] = (struct counts){ 9, 120, 8, 80, 3, 30, 10, 10, 5, 50 };
+	expect_rejected(&sp, what);
+	two[1] = (struct counts){ 12, 99, 8, 80, 3, 30, 10, 10, 5, 50 };
+	expect_rejected(&sp, what);
+	two[1] = (struct counts){ 12, 120, 5, 80, 3, 30, 10, 10, 5, 50 };
+	expect_rejected(&sp, what);
+	two[1] = (struct counts){ 12, 120, 8, 80, 1, 30, 10, 10, 5, 50 };
+	expect_rejected(&sp, what);
+	/* unchanged is fine */
+	two[1] = base_counts;
+	expect_read(&sp);
+}
+
+/* 200 snapshots, each adding i + 1 allocations: every snapshot, tick and
+ * step is kept (the arrays grow past their first sizes). */
+static void test_many_snapshots(void **state)
+{
+	(void)state;
+	enum { N = 200 };
+	static struct counts c[N];
+	uint64_t allocs = 0;
+	for (int i = 0; i < N; i++) {
+		allocs += (uint64_t)i + 1;
+		c[i] = (struct counts){ allocs, allocs * 8, 0, 0, 0, 0, 8, 8, 1, 8 };
+	}
+	struct small sp = small_default();
+	sp.snaps = c;
+	sp.nsnaps = N;
+	char err[512];
+	pf_file *f = read_small(&sp, err, sizeof err);
+	if (!f)
+		fail_msg("rejected: %s", err);
+	assert_int_equal(f->nsnaps, N);
+	const pf_thread *t = f->threads[1];
+	assert_int_equal(t->nticks, N);
+	const pf_entry *e = pf_entry_find(f, 1, 1);
+	assert_non_null(e);
+	assert_int_equal(e->nsteps, N);
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(f->snaps[i].seq, (uint64_t)i + 1);
+		assert_int_equal(f->snaps[i].t_ns, ((uint64_t)i + 1) * 1000000);
+		assert_int_equal(t->ticks[i].snapshot, i);
+		assert_int_equal(t->ticks[i].allocs, (uint64_t)i + 1);
+		assert_int_equal(t->ticks[i].bytes, ((uint64_t)i + 1) * 8);
+		assert_int_equal(e->steps[i].snapshot, i);
+		assert_int_equal(e->steps[i].allocs, (uint64_t)i + 1);
+	}
+	assert_int_equal(e->allocs, (uint64_t)N * (N + 1) / 2);
+	assert_int_equal(t->allocs, (uint64_t)N * (N + 1) / 2);
+	pf_free(f);
+}
+
+/* The tick rate: the latest snapshot's that is not 0; none at all (every
+ * snapshot says 0) is read as 1 GHz, so lifetimes are nanoseconds. */
+static void test_tick_rate_zero(void **state)
+{
+	(void)state;
+	struct small sp = small_default();
+	struct counts two[2] = { base_counts,
+				 { 12, 120, 8, 80, 3, 30, 10, 10, 5, 50 } };
+	sp.snaps = two;
+	sp.nsnaps = 2;
+	sp.tick_hz[0] = sp.tick_hz[1] = 0;
+	char err[512];
+	pf_file *f = read_small(&sp, err, sizeof err);
+	if (!f)
+		fail_msg("rejected: %s", err);
+	assert_int_equal(f->tick_hz, 1000000000);
+	assert_true(pf_ticks_to_ns(f, 1024) == 1024);
+	pf_free(f);
+	sp.tick_hz[0] = 2000000000; /* then 0: the 2 GHz stays */
+	f = read_small(&sp, err, sizeof err);
+	assert_non_null(f);
+	assert_int_equal(f->tick_hz, 2000000000);
+	assert_true(pf_ticks_to_ns(f, 1024) == 512);
+	pf_free(f);
+	sp.tick_hz[0] = 0;
+	sp.tick_hz[1] = 4000000000u;
+	f = read_small(&sp, err, sizeof err);
+	assert_non_null(f);
+	assert_int_equal(f->tick_hz, 4000000000u);
+	pf_free(f);
+}
+
+/* The header's size field: 16 up to the file's size, else an error at
+ * its offset, 12. */
+static void test_header_size(void **state)
+{
+	(void)state;
+	char err[512];
+	struct small sp = small_default();
+	make_small(&sp);
+	static const uint32_t bad[] = { 0, 8, 15 };
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		make_small(&sp);
+		ps_put_u32le(file + 12, bad[i]);
+		assert_null(pf_read_mem("h.pscout", file, flen, err, sizeof err));
+		assert_non_null(strstr(err, "h.pscout: offset 12: expected a header size"));
+	}
+	make_small(&sp);
+	ps_put_u32le(file + 12, (uint32_t)flen + 1);
+	assert_null(pf_read_mem("h.pscout", file, flen, err, sizeof err));
+	assert_non_null(strstr(err, "h.pscout: offset 12: expected a header size"));
+	/* the whole file as header: valid, but no PROCESS record */
+	make_small(&sp);
+	ps_put_u32le(file + 12, (uint32_t)flen);
+	assert_null(pf_read_mem("h.pscout", file, flen, err, sizeof err));
+	assert_non_null(strstr(err, "expected a PROCESS record; the file ends first"));
+}
+
+/* Which module an address is in: inside a segment, from its first byte
+ * to the one before its end; not in the gap between two segments; only
+ * at epochs from its load to before its unload. The segments in either
+ * order (the file is untrusted: its order is not the ELF rule's). */
+static void test_module_for_edges(void **state)
+{
+	(void)state;
+	char err[512];
+	struct small sp = small_default();
+	sp.unload_epoch = 3;
+	for (int reversed = 0; reversed < 2; reversed++) {
+		sp.segments_reversed = reversed;
+		pf_file *f = read_small(&sp, err, sizeof err);
+		if (!f)
+			fail_msg("rejected: %s", err);
+		static const struct { uint64_t ip; int in; } at[] = {
+			{ 0x400fff, 0 }, { 0x401000, 1 }, { 0x401fff, 1 }, { 0x402000, 0 },
+			{ 0x402fff, 0 }, { 0x403000, 1 }, { 0x403fff, 1 }, { 0x404000, 0 },
+		};
+		for (size_t i = 0; i < sizeof at / sizeof *at; i++) {
+			const pf_module *m = pf_module_for(f, at[i].ip, 2);
+			if (!!m != at[i].in)
+				fail_msg("0x%llx: %s a module", (unsigned long long)at[i].ip,
+					 m ? "in" : "not in");
+		}
+		assert_non_null(pf_module_for(f, 0x401000, 1)); /* loaded at 1 */
+		assert_null(pf_module_for(f, 0x401000, 0));
+		assert_null(pf_module_for(f, 0x401000, 3)); /* unloaded at 3 */
+		assert_int_equal(f->modules[0].lo, 0x401000);
+		assert_int_equal(f->modules[0].hi, 0x404000);
+		pf_free(f);
+	}
+}
+
 static void test_fuzz_corpus(void **state)
 {
 	(void)state;
@@ -705,6 +1064,14 @@ int main(void)
 		cmocka_unit_test(test_counts_must_add_up),
 		cmocka_unit_test(test_every_byte_flip),
 		cmocka_unit_test(test_memory_follows_the_file),
+		cmocka_unit_test(test_process_fields),
+		cmocka_unit_test(test_ids_from_one),
+		cmocka_unit_test(test_each_count_rule_alone),
+		cmocka_unit_test(test_each_counter_never_decreases),
+		cmocka_unit_test(test_many_snapshots),
+		cmocka_unit_test(test_tick_rate_zero),
+		cmocka_unit_test(test_header_size),
+		cmocka_unit_test(test_module_for_edges),
 		cmocka_unit_test(test_fuzz_corpus),
 	};
 	return cmocka_run_group_tests_name("reader", tests, NULL, NULL);
