@@ -1,13 +1,17 @@
 /* harness.c - see harness.h. */
 #define _GNU_SOURCE
 #include <glob.h>
+#include <setjmp.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <cmocka.h>
 
 #include "harness.h"
 #include "memory.h"
@@ -95,4 +99,26 @@ uint64_t thread_function_allocs(const analysis *a, const pf_file *f,
 		}
 	}
 	return n;
+}
+
+const an_site *only_site(const analysis *a, const char *fn)
+{
+	const an_site *found = NULL;
+	for (size_t i = 0; i < a->nsites; i++) {
+		if (strcmp(a->sites[i].where.function, fn))
+			continue;
+		if (found)
+			fail_msg("two sites named %s", fn);
+		found = &a->sites[i];
+	}
+	if (!found)
+		fail_msg("no site named %s", fn);
+	return found;
+}
+
+void done(analysis *a, char *dir)
+{
+	analysis_free(a);
+	run("rm -rf %s", dir);
+	free(dir);
 }

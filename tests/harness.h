@@ -37,6 +37,11 @@ struct site_sum {
 };
 /* Sums every site whose function is fn. */
 struct site_sum sum_function(const analysis *a, const char *fn);
+/* The one site whose function is fn; fails the test when there is none
+ * or more than one. */
+const an_site *only_site(const analysis *a, const char *fn);
+/* Frees a, removes the directory dir and frees its name. */
+void done(analysis *a, char *dir);
 /* Allocations from function fn made by thread tid of file f. */
 uint64_t thread_function_allocs(const analysis *a, const pf_file *f,
 				uint32_t tid, const char *fn);

@@ -108,13 +108,6 @@ static char *record_one(const char *prog, const char *preload_under,
 	return dir;
 }
 
-static void done(analysis *a, char *dir)
-{
-	analysis_free(a);
-	run("rm -rf %s", dir);
-	free(dir);
-}
-
 static void run_exact(const char *preload_under)
 {
 	analysis a;
@@ -344,20 +337,6 @@ static int truth_in(const char *dir, const char *key)
 	free(path);
 	if (found < 0)
 		fail_msg("the program printed no truth %s", key);
-	return found;
-}
-
-static const an_site *only_site(const analysis *a, const char *fn)
-{
-	const an_site *found = NULL;
-	for (size_t i = 0; i < a->nsites; i++)
-		if (!strcmp(a->sites[i].where.function, fn)) {
-			if (found)
-				fail_msg("two sites named %s", fn);
-			found = &a->sites[i];
-		}
-	if (!found)
-		fail_msg("no site named %s", fn);
 	return found;
 }
 

@@ -59,13 +59,6 @@ static char *record(const char *scenario, analysis *a, struct truths *t)
 	return dir;
 }
 
-static void done(analysis *a, char *dir)
-{
-	analysis_free(a);
-	run("rm -rf %s", dir);
-	free(dir);
-}
-
 /* Every counter the program kept for fn, against the sum of fn's sites. */
 static void check_function(const analysis *a, const struct truths *t,
 			   const char *fn)

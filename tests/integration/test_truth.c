@@ -70,28 +70,6 @@ static char *record_truth(const char *scenario, const char *opts,
 	return dir;
 }
 
-static const an_site *site_named(const analysis *a, const char *fn)
-{
-	const an_site *found = NULL;
-	for (size_t i = 0; i < a->nsites; i++) {
-		if (strcmp(a->sites[i].where.function, fn))
-			continue;
-		if (found)
-			fail_msg("two sites named %s", fn);
-		found = &a->sites[i];
-	}
-	if (!found)
-		fail_msg("no site named %s", fn);
-	return found;
-}
-
-static void done(analysis *a, char *dir)
-{
-	analysis_free(a);
-	run("rm -rf %s", dir);
-	free(dir);
-}
-
 static void assert_exact(const an_peak *p, double want)
 {
 	if (p->lo != (uint64_t)want || p->hi != (uint64_t)want)
@@ -108,7 +86,7 @@ static void test_peak_through_paths(void **state)
 	analysis a;
 	char *dir = record_truth("paths", "", &t);
 	assert_int_equal(load_dir(&a, dir, NULL), 1);
-	const an_site *s = site_named(&a, "make_item");
+	const an_site *s = only_site(&a, "make_item");
 	assert_int_equal(s->allocs, (uint64_t)truth_of(&t, "allocs"));
 	/* the most live at once, not the sum of the three paths' peaks */
 	assert_true(truth_of(&t, "peak") < truth_of(&t, "sum_of_path_peaks"));
@@ -148,7 +126,7 @@ static void test_peak_sequential_threads(void **state)
 	analysis a;
 	char *dir = record_truth("sequential", "", &t);
 	assert_int_equal(load_dir(&a, dir, NULL), 1);
-	const an_site *s = site_named(&a, "worker_buffer");
+	const an_site *s = only_site(&a, "worker_buffer");
 	assert_int_equal(s->allocs, (uint64_t)truth_of(&t, "allocs"));
 	assert_int_equal(s->alloc_threads, (unsigned)truth_of(&t, "threads"));
 	/* threads that ran one after another never held blocks together */
@@ -177,7 +155,7 @@ static void test_peak_concurrent_threads(void **state)
 	analysis a;
 	char *dir = record_truth("concurrent", "", &t);
 	assert_int_equal(load_dir(&a, dir, NULL), 1);
-	const an_site *s = site_named(&a, "worker_buffer");
+	const an_site *s = only_site(&a, "worker_buffer");
 	assert_int_equal(s->alloc_threads, (unsigned)truth_of(&t, "threads"));
 	assert_exact(&s->thread_peak, truth_of(&t, "thread_peak"));
 	/* overlapping threads: bounds that hold the truth */
@@ -189,7 +167,7 @@ static void test_peak_concurrent_threads(void **state)
 	/* --site-peak: a shared counter makes it exact */
 	dir = record_truth("concurrent", "--site-peak", &t);
 	assert_int_equal(load_dir(&a, dir, NULL), 1);
-	s = site_named(&a, "worker_buffer");
+	s = only_site(&a, "worker_buffer");
 	assert_exact(&s->peak, truth_of(&t, "peak"));
 	assert_exact(&s->thread_peak, truth_of(&t, "thread_peak"));
 	done(&a, dir);
@@ -216,13 +194,13 @@ static void test_lifetimes(void **state)
 	analysis a;
 	char *dir = record_truth("lifetimes", "", &t);
 	assert_int_equal(load_dir(&a, dir, NULL), 1);
-	const an_site *s = site_named(&a, "short_lived");
+	const an_site *s = only_site(&a, "short_lived");
 	assert_int_equal(s->lifetimes, 1000);
 	assert_holds(&s->lifetime_p50, truth_of(&t, "short_p50_ns"), 2e3,
 		     "short p50");
 	assert_holds(&s->lifetime_p99, truth_of(&t, "short_p99_ns"), 1e5,
 		     "short p99");
-	s = site_named(&a, "long_lived");
+	s = only_site(&a, "long_lived");
 	assert_int_equal(s->lifetimes, 20);
 	assert_holds(&s->lifetime_p50, truth_of(&t, "long_p50_ns"), 1e6,
 		     "long p50");
@@ -259,7 +237,7 @@ static void test_fork_clock_and_rates(void **state)
 		assert_int_equal(f->snaps[i].seq, i + 1);
 	assert_near((double)f->duration_ns, truth_of(&t, "child_run_ns"), 0.1,
 		    "child's run time");
-	const an_site *s = site_named(&a, "ticker");
+	const an_site *s = only_site(&a, "ticker");
 	assert_int_equal(s->allocs, (uint64_t)truth_of(&t, "child_allocs"));
 	assert_near(s->rate_per_s,
 		    truth_of(&t, "child_allocs") * 1e9 / truth_of(&t, "child_active_ns"),
@@ -272,7 +250,7 @@ static void test_fork_clock_and_rates(void **state)
 	for (size_t fi = 0; fi < 2; fi++)
 		for (size_t i = 0; i < a.set->files[fi]->nsnaps; i++)
 			assert_int_equal(a.set->files[fi]->snaps[i].seq, i + 1);
-	s = site_named(&a, "ticker");
+	s = only_site(&a, "ticker");
 	double allocs = truth_of(&t, "parent_allocs") + truth_of(&t, "child_allocs");
 	assert_int_equal(s->allocs, (uint64_t)allocs);
 	assert_near((double)a.duration_ns, truth_of(&t, "span_ns"), 0.1,
@@ -296,7 +274,7 @@ static void test_hold_many(void **state)
 	analysis a;
 	char *dir = record_truth("hold", "", &t);
 	assert_int_equal(load_dir(&a, dir, NULL), 1);
-	const an_site *s = site_named(&a, "hold_block");
+	const an_site *s = only_site(&a, "hold_block");
 	double held = truth_of(&t, "held");
 	assert_int_equal(s->allocs, held);
 	assert_int_equal(s->frees, held);
@@ -326,8 +304,8 @@ static void test_sampling_unbiased(void **state)
 		assert_int_equal(load_dir(&a, dir, NULL), 1);
 		double n = a.sample_every;
 		assert_true(n == (r ? 64 : 4));
-		const an_site *one = site_named(&a, "every_fourth");
-		const an_site *three = site_named(&a, "other_three");
+		const an_site *one = only_site(&a, "every_fourth");
+		const an_site *three = only_site(&a, "other_three");
 		double want1 = truth_of(&t, "every_fourth");
 		double want3 = truth_of(&t, "other_three");
 		double got1 = (double)one->allocs, got3 = (double)three->allocs;
@@ -383,7 +361,7 @@ static void test_sampled_chains(void **state)
 		assert_int_equal(load_dir(&a, dir, NULL), 1);
 		an_site gs = sites_named(&a, "grow_buffer");
 		const an_site *g = &gs;
-		const an_site *p = site_named(&a, "plain_block");
+		const an_site *p = only_site(&a, "plain_block");
 		double chains = truth_of(&t, "chains");
 		double steps = truth_of(&t, "steps_per_chain");
 		if (!r) {
@@ -466,7 +444,7 @@ static void test_stripped_wrapper(void **state)
 	static const uint64_t counts[] = { 1000, 2000, 3000 };
 	for (int i = 0; i < 3; i++) {
 		char *name = stripped_name(sites[i]);
-		const an_site *s = site_named(&a, name);
+		const an_site *s = only_site(&a, name);
 		assert_int_equal(s->allocs, counts[i]);
 		assert_non_null(s->via);
 		assert_string_equal(s->via, wrapper);
@@ -477,7 +455,7 @@ static void test_stripped_wrapper(void **state)
 		assert_string_not_equal(a.sites[i].where.function, wrapper);
 	/* one fixed type from three callers: a site of its own */
 	char *record = stripped_name("new_record");
-	const an_site *s = site_named(&a, record);
+	const an_site *s = only_site(&a, record);
 	assert_int_equal(s->allocs, 700);
 	assert_null(s->via);
 	free(record);
@@ -497,7 +475,7 @@ static void test_stripped_wrapper(void **state)
 	files[0] = g.gl_pathv[0];
 	an_opts no_auto = { .no_auto_wrappers = 1 };
 	assert_int_equal(analysis_load(&a, files, 1, &no_auto), 0);
-	s = site_named(&a, wrapper);
+	s = only_site(&a, wrapper);
 	assert_int_equal(s->allocs, 6000);
 	analysis_free(&a);
 	globfree(&g);
@@ -510,11 +488,11 @@ static void test_stripped_wrapper(void **state)
 	dir = record_wrapped("wrapped-symbols");
 	assert_int_equal(load_dir(&a, dir, NULL), 1);
 	for (int i = 0; i < 3; i++) {
-		s = site_named(&a, sites[i]);
+		s = only_site(&a, sites[i]);
 		assert_int_equal(s->allocs, counts[i]);
 		assert_string_equal(s->via, "my_xmalloc");
 	}
-	assert_int_equal(site_named(&a, "new_record")->allocs, 700);
+	assert_int_equal(only_site(&a, "new_record")->allocs, 700);
 	done(&a, dir);
 }
 
