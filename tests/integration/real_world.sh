@@ -281,7 +281,7 @@ elif have nginx && { have ab || have curl; }; then
 	n=$(ls "$d/prof" 2>/dev/null | wc -l)
 	if [ "$n" = 2 ]; then
 		ok "nginx, worker as nobody: the worker's profile is written"
-	elif grep -q "cannot create" "$d/rec/server.out"; then
+	elif grep -q "cannot create\|not searchable by other users" "$d/rec/server.out"; then
 		ok "nginx, worker as nobody: record says why the worker has no profile"
 	else
 		bad "nginx, worker as nobody: the worker's profile is written, or record says why not" \

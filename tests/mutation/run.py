@@ -280,6 +280,8 @@ def main():
     os.makedirs(OUT, exist_ok=True)
     files = tree_files()
     work = tempfile.mkdtemp(prefix="poolscout-mutation-")
+    # suites run programs as nobody (nginx's worker): it must reach them
+    os.chmod(work, 0o755)
     say(f"mutation: SEED={seed} MUTANTS={n_wanted} JOBS={jobs} "
         f"(scratch trees in {work})")
     try:
