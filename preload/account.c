@@ -26,6 +26,16 @@ static inline ps_thread *self_thread(void)
 	return t;
 }
 
+/* The entry of this thread's previous recorded allocation: while the
+ * stack captured is the same as then (capture.c says so without hashing
+ * or looking anything up), so is the entry. Valid for that thread record
+ * of that process generation; NULL when the last look-up failed. */
+static __thread struct {
+	ps_thread *thread;
+	uint32_t generation;
+	ps_entry *entry;
+} last_entry PS_TLS;
+
 /* The caller's entry for the stack ips, created on first use. */
 static ps_entry *entry_for(ps_thread *t, const uintptr_t *ips, int depth)
 {
@@ -55,8 +65,19 @@ void ps_account_alloc(void *p, size_t size, uint64_t chain_steps, int grew)
 		ps_tls.sample_countdown = ps_sample_skip();
 	}
 	uintptr_t ips[PS_MAX_DEPTH + 16];
-	int depth = ps_capture_stack(t, ips);
-	ps_entry *e = entry_for(t, ips, depth);
+	ps_entry *e;
+	if (PS_LIKELY(last_entry.entry && last_entry.thread == t &&
+		      last_entry.generation == ps_generation)) {
+		int repeated;
+		int depth = ps_capture_stack(t, ips, &repeated);
+		e = repeated ? last_entry.entry : entry_for(t, ips, depth);
+	} else {
+		int depth = ps_capture_stack(t, ips, NULL);
+		e = entry_for(t, ips, depth);
+		last_entry.thread = t;
+		last_entry.generation = ps_generation;
+	}
+	last_entry.entry = e;
 	if (PS_UNLIKELY(!e))
 		return;
 

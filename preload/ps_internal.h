@@ -180,9 +180,11 @@ typedef struct ps_thread ps_thread;
 /* Captures the caller's stack, dropping poolscout's own frames. Returns the
  * number of return addresses written to ips (at most ps_opt.depth; ips
  * must hold PS_MAX_DEPTH + 16). t is the caller's record (its in_unwind
- * flag is raised around the unwind). */
+ * flag is raised around the unwind). repeated (may be NULL): set to 1
+ * when the stack is exactly the one this thread's previous call
+ * captured; then ips is not written and 0 returned. */
 #define PS_MAX_DEPTH 256
-int ps_capture_stack(ps_thread *t, uintptr_t *ips);
+int ps_capture_stack(ps_thread *t, uintptr_t *ips, int *repeated);
 /* Before fork: waits until no thread is inside an unwinder, and keeps
  * them out until ps_capture_fork_done(). */
 void ps_capture_fork_quiesce(void);
