@@ -51,6 +51,18 @@ static ps_entry *entry_for(ps_thread *t, const uintptr_t *ips, int depth)
 	return ps_thread_entry_add(t, id, ns);
 }
 
+/* Whether a request of size bytes changes nothing in e's sizes: it lies
+ * between the smallest and the largest so far, which share their
+ * highest bit, so its bucket is theirs too (and while an entry has no
+ * full size histogram, that bucket is its whole histogram: nothing to
+ * count, see ps_entry_size_hist). */
+static inline int same_size_bucket(const ps_entry *e, uint64_t size)
+{
+	uint32_t lo = PS_LOAD(&e->size_min32), hi = PS_LOAD(&e->size_max32);
+	return size >= lo && size <= hi && hi != PS_ENTRY_WIDE &&
+	       (lo ^ hi) < (lo & hi);
+}
+
 void ps_account_alloc(void *p, size_t size, uint64_t chain_steps, int grew)
 {
 	ps_thread *t = self_thread();
@@ -85,13 +97,20 @@ void ps_account_alloc(void *p, size_t size, uint64_t chain_steps, int grew)
 	 * stored before the counts are published (release): a writer that
 	 * sees this allocation counted sees them too (encode_entry()). */
 	uint64_t now = ps_ticks();
-	ps_entry_size_hist(e, size);
-	ps_entry_note_size(e, size);
+	ps_entry_more *more = ps_entry_more_of(e);
+	if (!same_size_bucket(e, size) ||
+	    (more && __atomic_load_n(&more->hist[PS_HIST_SIZE], __ATOMIC_ACQUIRE))) {
+		ps_entry_size_hist(e, size);
+		ps_entry_note_size(e, size);
+	}
 	if (PS_UNLIKELY(!e->first_alloc_ticks))
 		PS_STORE(&e->first_alloc_ticks, now);
 	PS_STORE(&e->last_alloc_ticks, now);
-	uint64_t xfree_bytes = ps_entry_xfree_bytes(e);
-	uint64_t frees = ps_entry_own_frees(e) + ps_entry_xfrees(e);
+	uint64_t xfree_bytes = 0, frees = ps_entry_own_frees(e);
+	if (more) {
+		xfree_bytes = __atomic_load_n(&more->xfree_bytes, __ATOMIC_ACQUIRE);
+		frees += __atomic_load_n(&more->xfrees, __ATOMIC_ACQUIRE);
+	}
 	__atomic_store_n(&e->alloc_bytes, PS_LOAD(&e->alloc_bytes) + size,
 			 __ATOMIC_RELEASE);
 	uint64_t allocs = ps_entry_add_alloc(e);
