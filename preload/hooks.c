@@ -1461,6 +1461,7 @@ static void start_profiling(void)
 	if (profiled) {
 		ps_capture_init();
 		ps_sample_init();
+		ps_livetab_init();
 		ps_threads_init();
 		ps_modules_refresh();
 		if (ps_writer_open() == 0)

@@ -774,6 +774,9 @@ struct ps_live {
 	uint64_t birth_ticks;
 	uint64_t chain_steps; /* realloc growth steps in this object's history */
 };
+/* Turns on the per-thread fronts (livetab.c: each thread's latest block
+ * parked in a slot of its own). Once, at initialisation. */
+void ps_livetab_init(void);
 /* Records a live block (replacing any record of the same address). Returns
  * 0, or -ENOMEM. Thread-safe (sharded locks); rec->entry must be an entry
  * whose memory stays (its id is given on first use). */
