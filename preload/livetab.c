@@ -588,7 +588,17 @@ struct front {
 	uint64_t word, birth;
 	struct front *next_all; /* every slot, newest first; never unlinked */
 	int in_use;             /* a thread holds it (my_front) */
+	/* owner-only: what it parked and has not taken back itself (when
+	 * ptr no longer says so, another thread took it), and how many
+	 * more inserts go straight to the table after that happened */
+	uint32_t cooldown;
+	uintptr_t parked;
 } __attribute__((aligned(64)));
+
+/* A thread whose parked block another thread took (handed over before
+ * its next allocation) parks nothing for this many allocations: each
+ * such take is a look through every front. */
+#define FRONT_COOLDOWN 4096
 
 #define FRONTS_PER_PAGE (4096 / sizeof(struct front))
 static int park_enabled;
@@ -620,6 +630,7 @@ static void front_flush(struct front *f)
 		__atomic_store_n(&f->ptr, 0, __ATOMIC_RELEASE);
 	}
 	ps_lock_release(&s->lock);
+	f->parked = 0;
 }
 
 /* The thread is ending: its block goes to the table, its slot to the
@@ -666,8 +677,11 @@ static struct front *front_get(void)
 			__atomic_store_n(&fronts, f, __ATOMIC_RELEASE);
 		}
 	}
-	if (f)
+	if (f) {
 		__atomic_store_n(&f->in_use, 1, __ATOMIC_RELAXED);
+		f->parked = 0;
+		f->cooldown = 0;
+	}
 	ps_lock_release(&front_lock);
 	if (!f)
 		return NULL;
@@ -717,8 +731,19 @@ int ps_livetab_insert(const struct ps_live *rec)
 		r.word = off << OFF_SHIFT | rec->chain_steps << CHAIN_SHIFT |
 			 (uint64_t)id << ID_SHIFT | rec->size;
 		r.birth = rec->birth_ticks;
-		if (PS_LIKELY((f = front_get()) != NULL)) {
+		if (PS_LIKELY((f = front_get()) != NULL) &&
+		    PS_UNLIKELY(f->cooldown)) {
+			f->cooldown--;
+			f = NULL;
+		}
+		if (PS_LIKELY(f != NULL)) {
 			uintptr_t old = __atomic_load_n(&f->ptr, __ATOMIC_ACQUIRE);
+			if (PS_UNLIKELY(f->parked != old)) {
+				/* taken by another thread: it had to look */
+				f->parked = 0;
+				f->cooldown = FRONT_COOLDOWN;
+				goto table;
+			}
 			if (old == p) {
 				/* seen allocated twice: its free was missed */
 				__atomic_store_n(&f->ptr, 0, __ATOMIC_RELAXED);
@@ -731,6 +756,7 @@ int ps_livetab_insert(const struct ps_live *rec)
 			PS_STORE(&f->word, r.word);
 			PS_STORE(&f->birth, r.birth);
 			__atomic_store_n(&f->ptr, p, __ATOMIC_RELEASE);
+			f->parked = p;
 			return 0;
 		}
 	} else {
@@ -742,6 +768,7 @@ int ps_livetab_insert(const struct ps_live *rec)
 		r.word = off << OFF_SHIFT | ESCAPED | (uint64_t)id << ID_SHIFT;
 		r.birth = (uintptr_t)escape;
 	}
+table:;
 	uint64_t *slot = node_word(p, 1);
 	if (!slot) {
 		ps_arena_free(escape, sizeof *escape);
@@ -788,6 +815,7 @@ int ps_livetab_remove(uintptr_t p, struct ps_live *out)
 		r.word = PS_LOAD(&f->word);
 		r.birth = PS_LOAD(&f->birth);
 		__atomic_store_n(&f->ptr, 0, __ATOMIC_RELEASE);
+		f->parked = 0;
 		if (ps_opt.sample_every > 1)
 			ps_sample_unmark(p);
 		unpack(p, r, out);
@@ -921,7 +949,8 @@ void ps_livetab_reset_child(void)
 	/* the parent's parked blocks are forgotten with the table; only
 	 * this thread is left to hold a slot */
 	for (struct front *f = fronts; f; f = f->next_all) {
-		f->ptr = 0;
+		f->ptr = f->parked = 0;
+		f->cooldown = 0;
 		f->in_use = f == my_front;
 	}
 	front_lock.locked = 0;
