@@ -1298,6 +1298,18 @@ static void checks_extend(struct uw_shadow *sh, int from)
 	sh->checked_from = from;
 }
 
+/* Whether every word the states from..last of sh depend on still holds
+ * what it held (read in walk order: outermost last). checks_extend(sh,
+ * from) first. */
+static inline int checks_hold(const struct uw_shadow *sh, int from)
+{
+	const struct uw_check *c = sh->check + sh->check_top[from];
+	while (c-- != sh->check)
+		if (*(const uintptr_t *)c->addr != c->value)
+			return 0;
+	return 1;
+}
+
 /* Fills live and rbp_at of states from..0 backwards, given live of state
  * from + 1 (and sets that state's rbp_at). */
 static void mark_live(struct uw_shadow *sh, int from)
@@ -1473,9 +1485,8 @@ static int reuse_tail(const struct uw_snapshot *s, struct uw_thread *ts,
 	 * slot at CFA - 8. */
 	if (prev->checked_from > k + 1)
 		checks_extend(prev, k + 1);
-	for (int m = prev->check_top[k + 1]; m-- > 0;)
-		if (*(const uintptr_t *)prev->check[m].addr != prev->check[m].value)
-			return -1;
+	if (!checks_hold(prev, k + 1))
+		return -1;
 	for (int i = k; i <= prev->last_unpinned; i++)
 		if (check_module(s, prev->mod[i], prev->rip[i] - 1, &checked) < 0)
 			return PS_UNWIND_STALE;
@@ -1593,18 +1604,35 @@ __attribute__((noinline)) int ps_unwind_fast(uintptr_t *ips, int max,
 	struct uw_shadow *cur = &ts->shadow[ts->prev ^ 1];
 	int prev_n = prev->n, p = 0;
 	ts->calls++;
+	ips[0] = rip;
+	/* The common case on its own: the caller's state 0 is the previous
+	 * call's, and so is its whole walk (reuse_tail() with j = k = 0,
+	 * the walk in pinned modules only). */
+	int state0_failed = 0;
+	if (repeated && prev_n && prev->call + 1 == ts->calls &&
+	    prev->rsp[0] == rsp && prev->rip[0] == rip &&
+	    (!prev->live[0] || prev->rbp[0] == rbp) && prev->last_unpinned < 0) {
+		if (prev->checked_from > 1)
+			checks_extend(prev, 1);
+		if (checks_hold(prev, 1)) {
+			*repeated = 1;
+			prev->call = ts->calls;
+			return prev_n < max ? prev_n : max;
+		}
+		state0_failed = 1;
+	}
 
 	uint64_t checked = 0; /* unpinned modules found loaded this walk */
 	int unpinned = -1;    /* the last frame in one */
 	int j = 0;
-	ips[0] = rip;
 	for (;;) {
 		/* state j: rip is ips[j] */
 		if (p < prev_n) {
 			while (p < prev_n && prev->rsp[p] < rsp)
 				p++;
 			if (p < prev_n && prev->rsp[p] == rsp && prev->rip[p] == rip &&
-			    (!prev->live[p] || prev->rbp[p] == rbp)) {
+			    (!prev->live[p] || prev->rbp[p] == rbp) &&
+			    (p || !state0_failed)) {
 				cur->last_unpinned = unpinned;
 				int n = reuse_tail(s, ts, prev, p, cur, j, ips, max,
 						   checked, repeated);
