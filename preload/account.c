@@ -135,8 +135,9 @@ void ps_account_alloc(void *p, size_t size, uint64_t chain_steps, int grew)
 		if (sp)
 			ps_atomic_max(&sp->peak_live, PS_ADD(&sp->live, 1) + 1);
 	}
+	/* (the count read once: the nodes' stores might alias it) */
 	ps_nodeset *ns = e->nodeset;
-	for (uint32_t i = 0; ns && i < ns->n; i++)
+	for (uint32_t i = 0, n = ns ? ns->n : 0; i < n; i++)
 		ps_node_alloc(ns->node[i], size);
 	/* release: the writer that takes the mark sees what it marks */
 	ps_entry_touch(e);
@@ -188,8 +189,9 @@ void ps_account_release(const struct ps_live *r, int chain_continues)
 			__atomic_fetch_sub(&sp->live, 1, __ATOMIC_RELAXED);
 	}
 	ps_nodeset *ns = __atomic_load_n(&e->nodeset, __ATOMIC_ACQUIRE);
-	for (uint32_t i = 0; ns && i < ns->n; i++)
-		ps_node_free(ns->node[i], r->size, own);
+	uint64_t size = r->size;
+	for (uint32_t i = 0, n = ns ? ns->n : 0; i < n; i++)
+		ps_node_free(ns->node[i], size, own);
 	if (r->chain_steps && !chain_continues && (m || (m = ps_entry_more_get(e)))) {
 		PS_ADD(&m->chains_ended, 1);
 		PS_ADD(&m->chain_steps_sum, r->chain_steps);
