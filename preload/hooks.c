@@ -214,11 +214,16 @@ static inline int sample_skips_alloc(void)
 }
 
 /* Sampled: whether the block p was certainly never recorded, so that its
- * free or resize need not look the live table up. */
+ * free or resize need not look the live table up. The filter exists
+ * only when sampling is on (sample.c), so one load decides for exact
+ * mode; p is not a bootstrap block. */
 static inline int sample_never_recorded(const void *p)
 {
-	return PS_UNLIKELY(ps_opt.sample_every > 1) && ps_real.free &&
-	       !ps_sample_maybe((uintptr_t)p);
+	const uint8_t *filter = ps_sample_filter;
+	return PS_UNLIKELY(filter != NULL) &&
+	       !__atomic_load_n(&filter[ps_sample_slot((uintptr_t)p)],
+				__ATOMIC_ACQUIRE) &&
+	       ps_real.free;
 }
 
 /* The recording paths, out of line so that the sampled-out fast paths
