@@ -26,6 +26,16 @@ static inline ps_thread *self_thread(void)
 	return t;
 }
 
+/* The entry of this thread's previous recorded allocation: while the
+ * stack captured is the same as then (capture.c says so without hashing
+ * or looking anything up), so is the entry. Valid for that thread record
+ * of that process generation; NULL when the last look-up failed. */
+static __thread struct {
+	ps_thread *thread;
+	uint32_t generation;
+	ps_entry *entry;
+} last_entry PS_TLS;
+
 /* The caller's entry for the stack ips, created on first use. */
 static ps_entry *entry_for(ps_thread *t, const uintptr_t *ips, int depth)
 {
@@ -39,6 +49,18 @@ static ps_entry *entry_for(ps_thread *t, const uintptr_t *ips, int depth)
 	const ps_stack *s = ps_stack_at(id);
 	ps_nodeset *ns = ps_nodeset_get(t, ips + s->cand_start, s->cand_count);
 	return ps_thread_entry_add(t, id, ns);
+}
+
+/* Whether a request of size bytes changes nothing in e's sizes: it lies
+ * between the smallest and the largest so far, which share their
+ * highest bit, so its bucket is theirs too (and while an entry has no
+ * full size histogram, that bucket is its whole histogram: nothing to
+ * count, see ps_entry_size_hist). */
+static inline int same_size_bucket(const ps_entry *e, uint64_t size)
+{
+	uint32_t lo = PS_LOAD(&e->size_min32), hi = PS_LOAD(&e->size_max32);
+	return size >= lo && size <= hi && hi != PS_ENTRY_WIDE &&
+	       (lo ^ hi) < (lo & hi);
 }
 
 void ps_account_alloc(void *p, size_t size, uint64_t chain_steps, int grew)
@@ -55,8 +77,19 @@ void ps_account_alloc(void *p, size_t size, uint64_t chain_steps, int grew)
 		ps_tls.sample_countdown = ps_sample_skip();
 	}
 	uintptr_t ips[PS_MAX_DEPTH + 16];
-	int depth = ps_capture_stack(t, ips);
-	ps_entry *e = entry_for(t, ips, depth);
+	ps_entry *e;
+	if (PS_LIKELY(last_entry.entry && last_entry.thread == t &&
+		      last_entry.generation == ps_generation)) {
+		int repeated;
+		int depth = ps_capture_stack(t, ips, &repeated);
+		e = repeated ? last_entry.entry : entry_for(t, ips, depth);
+	} else {
+		int depth = ps_capture_stack(t, ips, NULL);
+		e = entry_for(t, ips, depth);
+		last_entry.thread = t;
+		last_entry.generation = ps_generation;
+	}
+	last_entry.entry = e;
 	if (PS_UNLIKELY(!e))
 		return;
 
@@ -64,13 +97,20 @@ void ps_account_alloc(void *p, size_t size, uint64_t chain_steps, int grew)
 	 * stored before the counts are published (release): a writer that
 	 * sees this allocation counted sees them too (encode_entry()). */
 	uint64_t now = ps_ticks();
-	ps_entry_size_hist(e, size);
-	ps_entry_note_size(e, size);
+	ps_entry_more *more = ps_entry_more_of(e);
+	if (!same_size_bucket(e, size) ||
+	    (more && __atomic_load_n(&more->hist[PS_HIST_SIZE], __ATOMIC_ACQUIRE))) {
+		ps_entry_size_hist(e, size);
+		ps_entry_note_size(e, size);
+	}
 	if (PS_UNLIKELY(!e->first_alloc_ticks))
 		PS_STORE(&e->first_alloc_ticks, now);
 	PS_STORE(&e->last_alloc_ticks, now);
-	uint64_t xfree_bytes = ps_entry_xfree_bytes(e);
-	uint64_t frees = ps_entry_own_frees(e) + ps_entry_xfrees(e);
+	uint64_t xfree_bytes = 0, frees = ps_entry_own_frees(e);
+	if (more) {
+		xfree_bytes = __atomic_load_n(&more->xfree_bytes, __ATOMIC_ACQUIRE);
+		frees += __atomic_load_n(&more->xfrees, __ATOMIC_ACQUIRE);
+	}
 	__atomic_store_n(&e->alloc_bytes, PS_LOAD(&e->alloc_bytes) + size,
 			 __ATOMIC_RELEASE);
 	uint64_t allocs = ps_entry_add_alloc(e);
@@ -95,8 +135,9 @@ void ps_account_alloc(void *p, size_t size, uint64_t chain_steps, int grew)
 		if (sp)
 			ps_atomic_max(&sp->peak_live, PS_ADD(&sp->live, 1) + 1);
 	}
+	/* (the count read once: the nodes' stores might alias it) */
 	ps_nodeset *ns = e->nodeset;
-	for (uint32_t i = 0; ns && i < ns->n; i++)
+	for (uint32_t i = 0, n = ns ? ns->n : 0; i < n; i++)
 		ps_node_alloc(ns->node[i], size);
 	/* release: the writer that takes the mark sees what it marks */
 	ps_entry_touch(e);
@@ -148,8 +189,9 @@ void ps_account_release(const struct ps_live *r, int chain_continues)
 			__atomic_fetch_sub(&sp->live, 1, __ATOMIC_RELAXED);
 	}
 	ps_nodeset *ns = __atomic_load_n(&e->nodeset, __ATOMIC_ACQUIRE);
-	for (uint32_t i = 0; ns && i < ns->n; i++)
-		ps_node_free(ns->node[i], r->size, own);
+	uint64_t size = r->size;
+	for (uint32_t i = 0, n = ns ? ns->n : 0; i < n; i++)
+		ps_node_free(ns->node[i], size, own);
 	if (r->chain_steps && !chain_continues && (m || (m = ps_entry_more_get(e)))) {
 		PS_ADD(&m->chains_ended, 1);
 		PS_ADD(&m->chain_steps_sum, r->chain_steps);

@@ -157,7 +157,7 @@ static void report_mismatch(const char *what, const uintptr_t *a, int na,
 __attribute__((noinline)) static int capture_checked(uintptr_t *raw, int max)
 {
 	uintptr_t fast[PS_MAX_DEPTH + 16], step[PS_MAX_DEPTH + 16];
-	int nf = ps_unwind_fast(fast, max);
+	int nf = ps_unwind_fast(fast, max, NULL);
 	int n = unw_backtrace((void **)raw, max);
 	int ns = step_backtrace(step, max);
 	PS_ADD(&check.captures, 1);
@@ -198,13 +198,15 @@ __attribute__((destructor)) static void check_report(void)
 		(unsigned long long)check.step_disagrees);
 }
 
-int ps_capture_stack(ps_thread *t, uintptr_t *ips)
+int ps_capture_stack(ps_thread *t, uintptr_t *ips, int *repeated)
 {
 	uintptr_t raw[PS_MAX_DEPTH + 16];
-	int max = (int)ps_opt.depth + 16, n;
+	int max = (int)ps_opt.depth + 16, n, same = 0;
 	enter_unwind(t);
 	if (PS_LIKELY(ps_opt.unwinder == PS_UNWINDER_FAST)) {
-		n = ps_unwind_fast(raw, max);
+		/* every call of this thread's comes here: the fast walk's
+		 * previous call is this function's */
+		n = ps_unwind_fast(raw, max, repeated ? &same : NULL);
 		if (PS_UNLIKELY(n < 0))
 			n = unw_backtrace((void **)raw, max);
 	} else if (ps_opt.unwinder == PS_UNWINDER_LIBUNWIND) {
@@ -216,6 +218,8 @@ int ps_capture_stack(ps_thread *t, uintptr_t *ips)
 	if (PS_UNLIKELY(__atomic_load_n(&ps_unwind_reclaim_pending,
 					__ATOMIC_RELAXED)))
 		ps_unwind_reclaim();
+	if (repeated && (*repeated = same))
+		return 0;
 	int skip = skip_self(raw, n);
 	int depth = n - skip;
 	if (depth > (int)ps_opt.depth)

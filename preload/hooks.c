@@ -198,16 +198,32 @@ static inline void leave(void)
 
 /* Sampling (--sample N): an allocation the thread's countdown skips, or
  * the free of a block the filter says was never recorded, goes straight
- * to the allocator (sample.c). Only when it is known to be safe: the
- * allocator resolved, recording on, the thread's table of this process. */
+ * to the allocator (sample.c). The countdown alone decides: it is only
+ * ever set (account.c) by a thread that went through the recording path,
+ * so the allocator is resolved, and only when sampling is on. Whatever
+ * else may have changed since (recording ended, a fork child's thread
+ * not registered yet) an allocation it skips would not have been recorded
+ * either, or is one more draw of the same memoryless distribution. One
+ * thread-local load and test when sampling is off. */
 static inline int sample_skips_alloc(void)
 {
-	if (PS_LIKELY(ps_opt.sample_every <= 1) || !ps_recording ||
-	    !ps_tls.sample_countdown || ps_tls.generation != ps_generation ||
-	    PS_UNLIKELY(resolving) || !ps_real.malloc)
+	if (PS_LIKELY(!ps_tls.sample_countdown))
 		return 0;
 	ps_tls.sample_countdown--;
 	return 1;
+}
+
+/* Sampled: whether the block p was certainly never recorded, so that its
+ * free or resize need not look the live table up. The filter exists
+ * only when sampling is on (sample.c), so one load decides for exact
+ * mode; p is not a bootstrap block. */
+static inline int sample_never_recorded(const void *p)
+{
+	const uint8_t *filter = ps_sample_filter;
+	return PS_UNLIKELY(filter != NULL) &&
+	       !__atomic_load_n(&filter[ps_sample_slot((uintptr_t)p)],
+				__ATOMIC_ACQUIRE) &&
+	       ps_real.free;
 }
 
 /* The recording paths, out of line so that the sampled-out fast paths
@@ -256,8 +272,7 @@ PS_EXPORT void free(void *p)
 {
 	if (!p || PS_UNLIKELY(is_boot(p)))
 		return;
-	if (PS_UNLIKELY(ps_opt.sample_every > 1) && ps_real.free &&
-	    !ps_sample_maybe((uintptr_t)p)) {
+	if (sample_never_recorded(p)) {
 		ps_real.free(p);
 		return;
 	}
@@ -346,6 +361,10 @@ PS_EXPORT void *realloc(void *old, size_t size)
 		return old ? NULL : boot_alloc(size, 16);
 	if (!old)
 		return malloc(size);
+	/* sampled: an unrecorded block's result is not recorded either
+	 * (resize_recorded) */
+	if (sample_never_recorded(old) && ps_real.realloc)
+		return ps_real.realloc(old, size);
 	if (!enter(1))
 		return ps_real.realloc(old, size);
 	void *p = resize_recorded(old, size, next_realloc, 0);
@@ -1447,6 +1466,7 @@ static void start_profiling(void)
 	if (profiled) {
 		ps_capture_init();
 		ps_sample_init();
+		ps_livetab_init();
 		ps_threads_init();
 		ps_modules_refresh();
 		if (ps_writer_open() == 0)

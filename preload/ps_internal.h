@@ -169,8 +169,17 @@ void ps_ptrtables_reclaim(void);
 void ps_ptrtables_reset_child(void);
 
 /* ---- clock.c ------------------------------------------------------------ */
-/* A cheap monotonic tick counter (the TSC on x86-64, else nanoseconds). */
+/* A cheap monotonic tick counter (the TSC on x86-64, else nanoseconds).
+ * Inline on x86-64: the hooks read it once per call, and the counter's
+ * latency overlaps the work around it. */
+#if defined(__x86_64__)
+static inline uint64_t ps_ticks(void)
+{
+	return __builtin_ia32_rdtsc();
+}
+#else
 uint64_t ps_ticks(void);
+#endif
 uint64_t ps_mono_ns(void);
 uint64_t ps_real_ns(void);
 
@@ -180,9 +189,11 @@ typedef struct ps_thread ps_thread;
 /* Captures the caller's stack, dropping poolscout's own frames. Returns the
  * number of return addresses written to ips (at most ps_opt.depth; ips
  * must hold PS_MAX_DEPTH + 16). t is the caller's record (its in_unwind
- * flag is raised around the unwind). */
+ * flag is raised around the unwind). repeated (may be NULL): set to 1
+ * when the stack is exactly the one this thread's previous call
+ * captured; then ips is not written and 0 returned. */
 #define PS_MAX_DEPTH 256
-int ps_capture_stack(ps_thread *t, uintptr_t *ips);
+int ps_capture_stack(ps_thread *t, uintptr_t *ips, int *repeated);
 /* Before fork: waits until no thread is inside an unwinder, and keeps
  * them out until ps_capture_fork_done(). */
 void ps_capture_fork_quiesce(void);
@@ -772,6 +783,9 @@ struct ps_live {
 	uint64_t birth_ticks;
 	uint64_t chain_steps; /* realloc growth steps in this object's history */
 };
+/* Turns on the per-thread fronts (livetab.c: each thread's latest block
+ * parked in a slot of its own). Once, at initialisation. */
+void ps_livetab_init(void);
 /* Records a live block (replacing any record of the same address). Returns
  * 0, or -ENOMEM. Thread-safe (sharded locks); rec->entry must be an entry
  * whose memory stays (its id is given on first use). */

@@ -26,10 +26,14 @@
 uint8_t *ps_sample_filter;
 #define filter ps_sample_filter
 
+/* ln(1 - 1/N), the denominator of every draw (computed once) */
+static double log_keep;
+
 void ps_sample_init(void)
 {
 	if (ps_opt.sample_every <= 1 || filter)
 		return;
+	log_keep = log1p(-1.0 / (double)ps_opt.sample_every);
 	void *m = mmap(NULL, FILTER_SIZE, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	filter = m == MAP_FAILED ? NULL : m; /* NULL: every free looks up */
@@ -53,7 +57,10 @@ uint32_t ps_sample_skip(void)
 {
 	/* U in (0, 1]; skips = floor(ln U / ln(1 - 1/N)) */
 	double u = ((double)(next_random() >> 11) + 1.0) / 9007199254740992.0;
-	double skips = floor(log(u) / log1p(-1.0 / (double)ps_opt.sample_every));
+	double denominator = log_keep;
+	if (PS_UNLIKELY(denominator == 0.0)) /* before ps_sample_init */
+		denominator = log1p(-1.0 / (double)ps_opt.sample_every);
+	double skips = floor(log(u) / denominator);
 	return skips < 4e9 ? (uint32_t)skips : 4000000000u;
 }
 

@@ -1234,6 +1234,11 @@ struct uw_cache_slot {
 	uint32_t mod;   /* module index in the snapshot, | PINNED_MOD */
 };
 
+/* A stack word a reused walk depends on, and what it must still hold. */
+struct uw_check {
+	uintptr_t addr, value;
+};
+
 /* One complete walk, frame by frame: state i is (rip, rsp, rbp) at frame
  * i, rule[i] how it was stepped, mod[i] its module. States 0..n-1 are the
  * frames; ended_low: the walk ended because the step from state n-1 read
@@ -1244,6 +1249,7 @@ struct uw_cache_slot {
  * state i loaded a live rbp from, else 0. */
 struct uw_shadow {
 	uint32_t generation;  /* of the snapshot whose rules were used */
+	uint64_t call;        /* the thread's call that returned this walk */
 	int n;                /* 0: nothing to reuse */
 	int ended_low;
 	int last_unpinned;    /* highest state in an unpinned module, or -1 */
@@ -1251,7 +1257,58 @@ struct uw_shadow {
 	uintptr_t rbp_at[MAX_STATES];
 	uint32_t rule[MAX_STATES], mod[MAX_STATES];
 	uint8_t live[MAX_STATES];
+	/* The words reuse_tail() checks, from the outermost state down (so
+	 * that a change to the inner states leaves the outer ones' in
+	 * place), made as a reuse first needs them: those of states
+	 * checked_from..last are in check[0 .. check_top[checked_from]),
+	 * state i's below state i + 1's; check_top[last + 1] is 0. */
+	int checked_from;
+	uint16_t check_top[MAX_STATES + 1];
+	struct uw_check check[2 * MAX_STATES];
 };
+
+/* The last state of sh the checks cover. */
+static inline int shadow_end(const struct uw_shadow *sh)
+{
+	return sh->n - 1 + sh->ended_low;
+}
+
+/* sh was (re)made: no check list yet. */
+static inline void checks_reset(struct uw_shadow *sh)
+{
+	int end = shadow_end(sh);
+	sh->checked_from = end + 1;
+	sh->check_top[end + 1] = 0;
+}
+
+/* Makes the check list cover states from..last: for each state (walk
+ * order), the saved rbp a later step uses, then the return address slot
+ * at CFA - 8. Stored outermost first, so that the list is read backwards
+ * in walk order. */
+static void checks_extend(struct uw_shadow *sh, int from)
+{
+	int m = sh->check_top[sh->checked_from];
+	for (int i = sh->checked_from - 1; i >= from; i--) {
+		sh->check[m++] = (struct uw_check){ sh->rsp[i] - 8, sh->rip[i] };
+		if (sh->rbp_at[i])
+			sh->check[m++] = (struct uw_check){ sh->rbp_at[i],
+							    sh->rbp[i] };
+		sh->check_top[i] = (uint16_t)m;
+	}
+	sh->checked_from = from;
+}
+
+/* Whether every word the states from..last of sh depend on still holds
+ * what it held (read in walk order: outermost last). checks_extend(sh,
+ * from) first. */
+static inline int checks_hold(const struct uw_shadow *sh, int from)
+{
+	const struct uw_check *c = sh->check + sh->check_top[from];
+	while (c-- != sh->check)
+		if (*(const uintptr_t *)c->addr != c->value)
+			return 0;
+	return 1;
+}
 
 /* Fills live and rbp_at of states from..0 backwards, given live of state
  * from + 1 (and sets that state's rbp_at). */
@@ -1286,6 +1343,7 @@ struct uw_thread {
 	struct block block;
 	uint32_t generation;
 	int prev;            /* which shadow holds the previous walk */
+	uint64_t calls;      /* ps_unwind_fast calls of this thread so far */
 	struct uw_cache_slot slot[1u << CACHE_BITS];
 	struct uw_shadow shadow[2];
 };
@@ -1417,32 +1475,42 @@ static inline int check_module(const struct uw_snapshot *s, uint32_t mod,
  * changed (walk on normally). */
 static int reuse_tail(const struct uw_snapshot *s, struct uw_thread *ts,
 		      struct uw_shadow *prev, int k, struct uw_shadow *cur, int j,
-		      uintptr_t *ips, int max, uint64_t checked)
+		      uintptr_t *ips, int max, uint64_t checked, int *repeated)
 {
 	int last = prev->n - 1, end = last + prev->ended_low;
 	/* In walk order, so that every address read was computed from words
 	 * already found unchanged: nothing is read that this walk itself
-	 * would not read (another stack, perhaps unmapped, stays unread). */
-	for (int i = k + 1; i <= end; i++) {
-		if (prev->rbp_at[i] &&
-		    *(const uintptr_t *)prev->rbp_at[i] != prev->rbp[i])
-			return -1; /* a saved rbp that later steps use */
-		if (((const uintptr_t *)prev->rsp[i])[-1] != prev->rip[i])
-			return -1; /* the return address slot at CFA - 8 */
-	}
+	 * would not read (another stack, perhaps unmapped, stays unread).
+	 * Per state: a saved rbp that later steps use, the return address
+	 * slot at CFA - 8. */
+	if (prev->checked_from > k + 1)
+		checks_extend(prev, k + 1);
+	if (!checks_hold(prev, k + 1))
+		return -1;
 	for (int i = k; i <= prev->last_unpinned; i++)
 		if (check_module(s, prev->mod[i], prev->rip[i] - 1, &checked) < 0)
 			return PS_UNWIND_STALE;
 	int n = j + 1 + (last - k);
+	if (!j && !k && prev->call + 1 == ts->calls && repeated) {
+		/* state 0 and every word after it as in the previous call,
+		 * which returned this very walk: say so instead of copying */
+		*repeated = 1;
+		prev->call = ts->calls;
+		return n < max ? n : max;
+	}
 	int copy = (n < max ? n : max) - (j + 1);
 	if (copy > 0)
 		memcpy(ips + j + 1, prev->rip + k + 1, (size_t)copy * sizeof *ips);
 	/* the new previous walk: this one's first j states, then the tail */
 	int tail = end - k + 1;
 	if (j == k) {
+		prev->call = ts->calls;
 		if (j) {
 			copy_states(prev, 0, cur, 0, j);
 			mark_live(prev, j - 1);
+			/* states 1..j changed (rbp_at of state j too) */
+			if (prev->checked_from <= j)
+				prev->checked_from = j + 1;
 			if (prev->last_unpinned < j)
 				prev->last_unpinned = cur->last_unpinned;
 		}
@@ -1455,6 +1523,8 @@ static int reuse_tail(const struct uw_snapshot *s, struct uw_thread *ts,
 		cur->last_unpinned = prev->last_unpinned >= k ?
 			prev->last_unpinned - k + j : cur->last_unpinned;
 		cur->generation = s->generation;
+		cur->call = ts->calls;
+		checks_reset(cur);
 		ts->prev ^= 1;
 	} else {
 		prev->n = 0;
@@ -1496,7 +1566,8 @@ static int walk_uncached(const struct uw_snapshot *s, uintptr_t *ips, int max,
 	return n;
 }
 
-__attribute__((noinline)) int ps_unwind_fast(uintptr_t *ips, int max)
+__attribute__((noinline)) int ps_unwind_fast(uintptr_t *ips, int max,
+					    int *repeated)
 {
 	/* Our own frame has a frame pointer (__builtin_frame_address forces
 	 * one): the caller's state is read off it. */
@@ -1505,6 +1576,8 @@ __attribute__((noinline)) int ps_unwind_fast(uintptr_t *ips, int max)
 	uintptr_t rsp = (uintptr_t)(frame + 2);
 	uintptr_t rbp = frame[0];
 
+	if (repeated)
+		*repeated = 0;
 	const struct uw_snapshot *s = __atomic_load_n(&current, __ATOMIC_ACQUIRE);
 	if (PS_UNLIKELY(!s || s->request_seen !=
 				      __atomic_load_n(&rescan_request,
@@ -1530,21 +1603,39 @@ __attribute__((noinline)) int ps_unwind_fast(uintptr_t *ips, int max)
 	struct uw_shadow *prev = &ts->shadow[ts->prev];
 	struct uw_shadow *cur = &ts->shadow[ts->prev ^ 1];
 	int prev_n = prev->n, p = 0;
+	ts->calls++;
+	ips[0] = rip;
+	/* The common case on its own: the caller's state 0 is the previous
+	 * call's, and so is its whole walk (reuse_tail() with j = k = 0,
+	 * the walk in pinned modules only). */
+	int state0_failed = 0;
+	if (repeated && prev_n && prev->call + 1 == ts->calls &&
+	    prev->rsp[0] == rsp && prev->rip[0] == rip &&
+	    (!prev->live[0] || prev->rbp[0] == rbp) && prev->last_unpinned < 0) {
+		if (prev->checked_from > 1)
+			checks_extend(prev, 1);
+		if (checks_hold(prev, 1)) {
+			*repeated = 1;
+			prev->call = ts->calls;
+			return prev_n < max ? prev_n : max;
+		}
+		state0_failed = 1;
+	}
 
 	uint64_t checked = 0; /* unpinned modules found loaded this walk */
 	int unpinned = -1;    /* the last frame in one */
 	int j = 0;
-	ips[0] = rip;
 	for (;;) {
 		/* state j: rip is ips[j] */
 		if (p < prev_n) {
 			while (p < prev_n && prev->rsp[p] < rsp)
 				p++;
 			if (p < prev_n && prev->rsp[p] == rsp && prev->rip[p] == rip &&
-			    (!prev->live[p] || prev->rbp[p] == rbp)) {
+			    (!prev->live[p] || prev->rbp[p] == rbp) &&
+			    (p || !state0_failed)) {
 				cur->last_unpinned = unpinned;
 				int n = reuse_tail(s, ts, prev, p, cur, j, ips, max,
-						   checked);
+						   checked, repeated);
 				if (n != -1)
 					return n;
 				prev_n = 0;
@@ -1604,7 +1695,9 @@ __attribute__((noinline)) int ps_unwind_fast(uintptr_t *ips, int max)
 	cur->n = j + 1;
 	cur->last_unpinned = unpinned;
 	cur->generation = s->generation;
+	cur->call = ts->calls;
 	mark_live(cur, j);
+	checks_reset(cur);
 	ts->prev ^= 1;
 	return j + 1;
 }

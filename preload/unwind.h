@@ -27,10 +27,15 @@ enum ps_unwind_result {
  * max) returns when called from that function. Returns a negative
  * ps_unwind_result when some frame cannot be proven; then nothing in ips
  * is meaningful and the caller must use libunwind. Thread-safe; must run
- * with the caller's in_unwind flag raised (see stacks.c: the module tables
- * are freed only when no thread is inside a walk). Never calls malloc.
- * max must be at least 1. */
-int ps_unwind_fast(uintptr_t *ips, int max);
+ * with the caller's in_unwind flag raised (see capture.c: the module
+ * tables are freed only when no thread is inside a walk). Never calls
+ * malloc. max must be at least 1.
+ *
+ * repeated (may be NULL): set to 1 when the walk is exactly the one this
+ * thread's previous call returned (same n, same addresses: that call
+ * succeeded, and the stack words it read still hold what they held); then
+ * only ips[0] is written. Else set to 0 and ips filled as above. */
+int ps_unwind_fast(uintptr_t *ips, int max, int *repeated);
 
 /* Set when ps_unwind_reclaim has memory to give back. */
 extern int ps_unwind_reclaim_pending;

@@ -377,6 +377,62 @@ static void test_symbols(void **state)
 	done(&a, dir);
 }
 
+/* Allocations and frees of the stacks of a that pass through function
+ * fn (anywhere in the stack). */
+static void through_function(const analysis *a, const char *fn,
+			     uint64_t *allocs, uint64_t *frees)
+{
+	*allocs = *frees = 0;
+	for (size_t i = 0; i < a->nstacks; i++) {
+		const an_stack *st = &a->stacks[i];
+		for (unsigned k = 0; k < st->nall; k++)
+			if (!strcmp(st->all[k].function, fn)) {
+				*allocs += st->allocs;
+				*frees += st->frees;
+				break;
+			}
+	}
+}
+
+/* Call paths that look the same from the allocation (same leaf, same
+ * depth, same frames for eight levels) and differ further out, taken in
+ * alternation by three threads: each allocation must be charged to its
+ * own path, as the program counted. What fails if a capture or entry
+ * were reused for a stack that only looks unchanged. */
+static void test_same_depth_paths(void **state)
+{
+	(void)state;
+	analysis a;
+	char *dir = record_one("same_depth", "", &a);
+	assert_true(a.set->files[0]->complete);
+	char *path = xasprintf("%s/stderr", dir);
+	FILE *in = fopen(path, "r");
+	assert_non_null(in);
+	char line[256], fn[64];
+	unsigned long long want;
+	int paths = 0;
+	uint64_t total = 0;
+	while (fgets(line, sizeof line, in)) {
+		if (sscanf(line, "truth %63s allocs %llu", fn, &want) != 2)
+			continue;
+		uint64_t allocs, frees;
+		through_function(&a, fn, &allocs, &frees);
+		if (allocs != want || frees != want)
+			fail_msg("%s: %llu allocs, %llu frees; the program says "
+				 "%llu of each", fn, (unsigned long long)allocs,
+				 (unsigned long long)frees, want);
+		if (!strncmp(fn, "path_", 5))
+			total += want;
+		paths++;
+	}
+	fclose(in);
+	free(path);
+	assert_int_equal(paths, 4);
+	assert_true(total > 0);
+	assert_int_equal(sum_function(&a, "leaf").allocs, total);
+	done(&a, dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -386,6 +442,7 @@ int main(void)
 		cmocka_unit_test(test_planted),
 		cmocka_unit_test(test_thread_churn),
 		cmocka_unit_test(test_symbols),
+		cmocka_unit_test(test_same_depth_paths),
 	};
 	return cmocka_run_group_tests_name("exact counts", tests, NULL, NULL);
 }

@@ -365,6 +365,7 @@ static int start_preload(const char *dir)
 	ps_opt.site_peak = 1; /* the shared per-stack and per-node counters too */
 	ps_tls.guard = 1;
 	ps_capture_init();
+	ps_livetab_init(); /* the per-thread fronts, as hooks.c turns them on */
 	ps_threads_init();
 	ps_modules_refresh();
 	int rc = ps_writer_open();
