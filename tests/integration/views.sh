@@ -129,6 +129,19 @@ w=$("$PS" diff "$WORK"/long "$WORK"/long 2>&1 | widest)
 expect "diff: no line wider than 100 columns (widest $w)" '[ "$w" -le 100 ] && [ "$w" -gt 60 ]'
 expect "the site is still named, its name cut" \
 	'"$PS" report "$WORK"/long/*.pscout | grep -q "allocate_the_block_with_a_name_long"'
+# info's command line: arguments that end at column 100 stay on the
+# line; one character more and the last one wraps
+for extra in 0 1; do
+	n=$((100 - 14 - 1 - ${#T} - 10 - 1 + extra))
+	arg=$(printf "%${n}s" "" | tr " " x)
+	"$PS" record -o "$WORK/edge$extra" -- "$T/longnames" "$arg" >/dev/null 2>&1
+	"$PS" info "$WORK"/edge$extra/*.pscout >"$WORK/edge$extra.txt"
+done
+expect "info: a command ending at column 100 is one line of 100 columns" \
+	'[ "$(grep "^command:" "$WORK/edge0.txt" | wc -L)" = 100 ] &&
+	 [ "$(grep -A1 "^command:" "$WORK/edge0.txt" | tail -1 | cut -c1-11)" = "executable:" ]'
+expect "info: one column more and the last argument wraps under the first" \
+	'[ "$(grep -A1 "^command:" "$WORK/edge1.txt" | tail -1 | grep -c "^               x")" = 1 ]'
 # a stack line: its count, then as much of the site's name as fits 99
 # columns; a deep stack of short names shows its first five frames
 "$PS" report "$WORK"/long/*.pscout >"$WORK/long.txt"

@@ -25,7 +25,10 @@ printed), FILES="reader.c preload/hooks.c" (names or globs), JOBS=1
 (mutants in parallel, each in its own tree), TIMEOUT_FACTOR=4,
 MUTATION_FUZZ_SECONDS=0 (fuzzing after the corpus replay, per mutant),
 KEEP=1 (keep the scratch trees), TMPDIR; RESCORE=1 scores the last report
-again against equivalent.txt without running anything.
+again against equivalent.txt without running anything. A long run can be
+cut short: `touch build/mutation/STOP` stops drawing mutants (the one
+running finishes), Ctrl-C or SIGTERM stops at once (the one running is
+left out); the report then scores the mutants finished so far.
 """
 import fnmatch
 import hashlib
@@ -48,6 +51,12 @@ ROOT = subprocess.run(["git", "rev-parse", "--show-toplevel"],
 OUT = os.path.join(ROOT, "build", "mutation")
 EQUIV = os.path.join(ROOT, "tests", "mutation", "equivalent.txt")
 COVERAGE_SKIPS = {"fuzz_smoke", "asan"}
+# touch build/mutation/STOP to end a run after the mutants being run;
+# SIGINT or SIGTERM ends it at once; either way the report covers the
+# mutants scored so far
+STOP_FILE = os.path.join(OUT, "STOP")
+stopping = threading.Event()
+interrupted = threading.Event()
 MIN_TIMEOUT = 30
 print_lock = threading.Lock()
 
@@ -278,6 +287,8 @@ def main():
     fuzz_seconds = env_int("MUTATION_FUZZ_SECONDS", 0)
     patterns = os.environ.get("FILES", "").split()
     os.makedirs(OUT, exist_ok=True)
+    if os.path.exists(STOP_FILE):
+        os.unlink(STOP_FILE)  # left by an earlier run
     files = tree_files()
     work = tempfile.mkdtemp(prefix="poolscout-mutation-")
     # suites run programs as nobody (nginx's worker): it must reach them
@@ -347,7 +358,13 @@ def run(files, work, n_wanted, seed, jobs, factor, fuzz_seconds, patterns):
 
     def next_mutant():
         with lock:
-            if scored[0] + busy[0] >= n_wanted:
+            if scored[0] + busy[0] >= n_wanted or stopping.is_set():
+                return None
+            if os.path.exists(STOP_FILE):
+                say("mutation: build/mutation/STOP found: no more mutants "
+                    "drawn; the ones running finish")
+                stopping.set()
+                os.unlink(STOP_FILE)
                 return None
             m = next(it, None)
             if m is not None:
@@ -392,6 +409,8 @@ def run(files, work, n_wanted, seed, jobs, factor, fuzz_seconds, patterns):
             eq = equivalents.get(m.key())
             with lock:
                 busy[0] -= 1
+                if interrupted.is_set():
+                    return  # its suite was killed: no verdict
                 if status != "compile-error":
                     scored[0] += 1
                 n = scored[0]
@@ -404,11 +423,24 @@ def run(files, work, n_wanted, seed, jobs, factor, fuzz_seconds, patterns):
 
     threads = [threading.Thread(target=worker, args=(s,), daemon=True)
                for s in slots]
+    def on_signal(signum, frame):
+        # stop at once: the running suites are killed and their mutants
+        # left out; the report covers the mutants scored so far
+        stopping.set()
+        interrupted.set()
+        for p in list(running):
+            kill_group(p)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     for t in threads:
         t.start()
     for t in threads:
         while t.is_alive():
             t.join(1)
+    if stopping.is_set():
+        say(f"mutation: stopped early: {scored[0]} of {n_wanted} mutants "
+            "scored")
     report(results, seed, n_wanted, sources, patterns)
 
 
