@@ -890,10 +890,14 @@ static void add_entry(analysis *a, const pf_file *f, const pf_entry *e,
 		s->size_min = e->size_min;
 	if (e->size_max > s->size_max)
 		s->size_max = e->size_max;
-	for (unsigned b = 0; b < PS_HIST_BUCKETS; b++)
-		if (e->size_hist[b])
-			s->size_hist[b] = sat_add(s->size_hist[b],
-						  sat_mul(e->size_hist[b], k));
+	if (e->size_buckets) {
+		uint64_t size_hist[PS_HIST_BUCKETS];
+		pf_entry_hists(f, e, size_hist, NULL);
+		for (unsigned b = 0; b < PS_HIST_BUCKETS; b++)
+			if (size_hist[b])
+				s->size_hist[b] = sat_add(s->size_hist[b],
+							  sat_mul(size_hist[b], k));
+	}
 	s->realloc_grows = sat_add(s->realloc_grows, sat_mul(e->realloc_grows, k));
 	s->chains_ended = sat_add(s->chains_ended, sat_mul(e->chains_ended, k));
 	s->chain_steps_sum = sat_add(s->chain_steps_sum,
@@ -1520,16 +1524,18 @@ static void fold_lifetimes(struct build *b, size_t fi, const pf_file *f)
 	for (size_t i = 0; i < f->nentries; i++) {
 		const pf_entry *e = &f->entries[i];
 		const an_stack *st = stack_of(b, fi, e->stack_id);
-		if (!st)
+		if (!st || !e->life_buckets)
 			continue;
+		uint64_t life_hist[PS_HIST_BUCKETS];
+		pf_entry_hists(f, e, NULL, life_hist);
 		for (unsigned bk = 0; bk < PS_HIST_BUCKETS; bk++) {
-			if (!e->life_hist[bk])
+			if (!life_hist[bk])
 				continue;
 			if (n == cap) {
 				cap = cap ? 2 * cap : 256;
 				v = xrealloc(v, cap * sizeof *v);
 			}
-			uint64_t count = sat_mul(e->life_hist[bk], k);
+			uint64_t count = sat_mul(life_hist[bk], k);
 			v[n++] = (struct site_bucket){ st->site, bk, count };
 			a->sites[st->site].lifetimes =
 				sat_add(a->sites[st->site].lifetimes, count);
@@ -2176,11 +2182,7 @@ out:
 void analysis_free(analysis *a)
 {
 	for (size_t i = 0; a->owns_stacks && i < a->nstacks; i++) {
-		pf_stack *s = (pf_stack *)a->stacks[i].stack;
-		if (s) {
-			free(s->ips);
-			free(s);
-		}
+		free((pf_stack *)a->stacks[i].stack);
 	}
 	free(a->stacks);
 	while (a->frame_chunks) {

@@ -28,7 +28,8 @@ typedef struct pf_module {
 
 typedef struct pf_stack {
 	uint32_t id, map_epoch, depth;
-	uint64_t *ips; /* return addresses, leaf first */
+	uint64_t *ips; /* return addresses, leaf first; they follow the
+			* struct in its allocation: free(stack) frees both */
 	uint64_t peak_live; /* --site-peak: all-thread peak of objects live */
 	/* ips[cand_start, cand_start + cand_count) are the site candidates
 	 * the preload counted live blocks for (version 2; 0 0 before) */
@@ -75,16 +76,23 @@ typedef struct pf_entry {
 	uint64_t allocs, alloc_bytes, frees, free_bytes, xfrees, xfree_bytes;
 	uint64_t size_min, size_max, peak_live;
 	uint64_t peak_bytes; /* version 2 */
-	uint64_t size_hist[PS_HIST_BUCKETS];
-	uint64_t life_hist[PS_HIST_BUCKETS]; /* in ticks; see pf_file.tick_hz */
+	/* The size and lifetime (in ticks; see pf_file.tick_hz) histograms,
+	 * sparse: bit b of a mask says bucket b is not 0; the counts of those
+	 * buckets, the size's then the lifetime's, in bucket order, sit in
+	 * f->hist_counts from hist_at (room for hist_cap). Most entries use
+	 * one to three of the PS_HIST_BUCKETS buckets. pf_entry_hists()
+	 * gives them as arrays. */
+	uint64_t size_buckets, life_buckets;
 	uint64_t realloc_grows, chains_ended, chain_steps_sum, chain_steps_max,
 		chain_final_size_max;
 	/* ticks since the process start, plus one; 0: never (version 1
 	 * files have none of them) */
 	uint64_t first_alloc_ticks, last_alloc_ticks, last_free_ticks;
+	uint64_t hist_at;
 	/* the entry's history, one step per snapshot that listed it */
 	pf_step *steps;
-	size_t nsteps, capsteps;
+	uint32_t nsteps, capsteps;
+	uint32_t hist_cap;
 } pf_entry;
 
 typedef struct pf_snap {
@@ -111,7 +119,12 @@ typedef struct pf_file {
 	size_t nthreads;
 	pf_entry *entries;
 	size_t nentries, capentries;
-	struct pf_entry_index *entry_index; /* (thread, stack) -> entries[i] */
+	/* (thread, stack) -> 1 + i of entries[i], 0 for none: open
+	 * addressing, entry_slot_cap a power of two */
+	uint32_t *entry_slots;
+	size_t entry_slot_cap;
+	uint64_t *hist_counts; /* the entries' histogram counts (pf_entry) */
+	size_t nhist_counts, caphist_counts;
 	pf_snap *snaps;
 	size_t nsnaps, capsnaps;
 	/* latest node peaks, one per (thread, ip) */
@@ -184,6 +197,10 @@ const pf_module *pf_module_for(const pf_file *f, uint64_t ip, uint32_t epoch);
  * NULL when the file has none. */
 const pf_node_peak *pf_node_peak_find(const pf_file *f, uint32_t thread_index,
 				      uint64_t ip);
+/* Entry e's size and lifetime histograms, PS_HIST_BUCKETS counts each
+ * (either may be NULL). */
+void pf_entry_hists(const pf_file *f, const pf_entry *e, uint64_t *size_hist,
+		    uint64_t *life_hist);
 /* The entry for (thread, stack), or NULL. */
 pf_entry *pf_entry_find(const pf_file *f, uint32_t thread_index,
 			uint32_t stack_id);
