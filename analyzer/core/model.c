@@ -43,11 +43,12 @@ struct an_site_index {
 	UT_hash_handle hh;
 };
 
-/* Frames of every stack, in chunks freed with the analysis. */
+/* The frames of every stack and the stacks' arrays of pointers to
+ * them, in chunks freed with the analysis. */
 struct an_frame_chunk {
 	struct an_frame_chunk *next;
-	size_t used, cap, bytes;
-	an_frame frames[];
+	size_t used, bytes; /* used: bytes of data[] */
+	uint64_t data[];
 };
 
 /* ---- helpers -------------------------------------------------------------- */
@@ -204,8 +205,12 @@ struct build {
 	size_t ngroups, capgroups;
 	uint32_t *group_slots;   /* 1 + groups index; open addressing */
 	size_t group_cap;
-	an_frame *scratch;       /* the stack being expanded (o->stream) */
+	an_frame *scratch;       /* the stack being expanded */
 	size_t capscratch;
+	/* every distinct frame of the model, once (stacks point at them):
+	 * open addressing, frame_cap a power of two */
+	const an_frame **frame_slots;
+	size_t frame_cap, nframes;
 	const sym_loc *locs[256]; /* what each address of it names */
 	struct addr_seen *seen;  /* distinct code addresses */
 	/* the run, from the files' headers */
@@ -244,6 +249,7 @@ static void build_free(struct build *b)
 	free(b->groups);
 	free(b->group_slots);
 	free(b->scratch);
+	free(b->frame_slots);
 	struct addr_seen *x, *tmp;
 	HASH_ITER(hh, b->seen, x, tmp) {
 		HASH_DEL(b->seen, x);
@@ -272,29 +278,29 @@ static an_stack *stack_of(const struct build *b, size_t fi, uint32_t id)
 	return &b->a->stacks[b->pos[fi][id] - 1];
 }
 
-/* Space for n frames that live as long as the analysis. */
-static an_frame *frames_alloc(analysis *a, size_t n)
+/* size bytes (a multiple of 8) that live as long as the analysis. */
+static void *model_alloc(analysis *a, size_t size)
 {
 	struct an_frame_chunk *c = a->frame_chunks;
-	if (!c || c->cap - c->used < n) {
-		/* 1 MiB to start with, then larger */
+	if (!c || c->bytes - sizeof *c - c->used < size) {
+		/* 1 MiB to start with, then larger (pages not yet used take
+		 * no memory) */
 		size_t bytes = (size_t)1 << 20;
 		if (c && c->bytes < (64u << 20))
 			bytes = 2 * c->bytes;
 		else if (c)
 			bytes = c->bytes;
-		while (bytes < sizeof *c + n * sizeof c->frames[0])
+		while (bytes < sizeof *c + size)
 			bytes *= 2;
 		c = xmalloc(bytes);
 		c->used = 0;
-		c->cap = (bytes - sizeof *c) / sizeof c->frames[0];
 		c->bytes = bytes;
 		c->next = a->frame_chunks;
 		a->frame_chunks = c;
 	}
-	an_frame *f = c->frames + c->used;
-	c->used += n;
-	return f;
+	void *p = (char *)c->data + c->used;
+	c->used += size;
+	return p;
 }
 
 /* ---- symbols ---------------------------------------------------------------------- */
@@ -349,7 +355,7 @@ static void site_coverage(analysis *a)
 {
 	for (size_t i = 0; i < a->nstacks; i++) {
 		const an_stack *st = &a->stacks[i];
-		const an_frame *f = &st->all[st->nskipped];
+		const an_frame *f = st->all[st->nskipped];
 		if (f->inlined || f->symbolized)
 			continue;
 		an_unsymbolized *u = unsymbolized_for(a, f->module, NULL, 0, 0);
@@ -408,11 +414,9 @@ static const sym_loc *resolve_ip(struct build *b, struct ip_table *t,
 }
 
 /* Symbolizes stack s of file f, every frame with the inlined ones
- * expanded: into b->scratch when stacks may merge (o->stream), else
- * straight into the frames the model keeps. Returns how many frames,
- * and where in *frames. */
+ * expanded, into b->scratch. Returns how many frames. */
 static unsigned expand_stack(struct build *b, struct ip_table *t,
-			     const pf_file *f, const pf_stack *s, an_frame **frames)
+			     const pf_file *f, const pf_stack *s)
 {
 	unsigned n = 0;
 	for (uint32_t i = 0; i < s->depth && i < 256; i++) {
@@ -420,17 +424,12 @@ static unsigned expand_stack(struct build *b, struct ip_table *t,
 		n += b->locs[i]->nframes;
 	}
 	unsigned total = n ? n : 1;
-	if (!b->merge) {
-		*frames = frames_alloc(b->a, total);
-	} else {
-		if (total > b->capscratch) {
-			b->capscratch = 2 * total + 64;
-			b->scratch = xrealloc(b->scratch,
-					      b->capscratch * sizeof *b->scratch);
-		}
-		*frames = b->scratch;
+	if (total > b->capscratch) {
+		b->capscratch = 2 * total + 64;
+		b->scratch = xrealloc(b->scratch,
+				      b->capscratch * sizeof *b->scratch);
 	}
-	an_frame *out = *frames;
+	an_frame *out = b->scratch;
 	n = 0;
 	for (uint32_t i = 0; i < s->depth && i < 256; i++) {
 		const sym_loc *loc = b->locs[i];
@@ -454,18 +453,67 @@ static unsigned expand_stack(struct build *b, struct ip_table *t,
 	return n;
 }
 
-/* Frames equal but for the return addresses (which differ between
+/* Frames equal but for the return address (which differs between
  * processes that load the same code elsewhere). */
-static int same_frames(const an_frame *x, const an_frame *y, unsigned n)
+static int same_frame(const an_frame *x, const an_frame *y)
+{
+	return x->function == y->function && x->file == y->file &&
+	       x->line == y->line && x->module == y->module &&
+	       x->offset == y->offset && x->ip_index == y->ip_index &&
+	       x->inlined == y->inlined && x->symbolized == y->symbolized;
+}
+
+static int same_frames(const an_frame *const *x, const an_frame *y,
+		       unsigned n)
 {
 	for (unsigned i = 0; i < n; i++)
-		if (x[i].function != y[i].function || x[i].file != y[i].file ||
-		    x[i].line != y[i].line || x[i].module != y[i].module ||
-		    x[i].offset != y[i].offset || x[i].ip_index != y[i].ip_index ||
-		    x[i].inlined != y[i].inlined ||
-		    x[i].symbolized != y[i].symbolized)
+		if (!same_frame(x[i], &y[i]))
 			return 0;
 	return 1;
+}
+
+static uint64_t frame_hash(const an_frame *f)
+{
+	uint64_t h = mix64((uint64_t)(uintptr_t)f->function ^ f->ip * 31 ^
+			   (uint64_t)f->ip_index << 48);
+	return mix64(h ^ f->offset ^ (uint64_t)f->line << 32 ^
+		     (uint64_t)(uintptr_t)f->file * 7 ^
+		     (uint64_t)(uintptr_t)f->module * 13 ^
+		     (uint64_t)f->inlined << 62 ^ (uint64_t)f->symbolized << 63);
+}
+
+/* The model's copy of frame f: one for all frames alike. */
+static const an_frame *intern_frame(struct build *b, const an_frame *f)
+{
+	if (2 * (b->nframes + 1) > b->frame_cap) {
+		size_t cap = b->frame_cap ? 2 * b->frame_cap : 1024;
+		const an_frame **slots = xcalloc(cap, sizeof *slots);
+		for (size_t i = 0; i < b->frame_cap; i++) {
+			const an_frame *x = b->frame_slots[i];
+			if (!x)
+				continue;
+			size_t h = frame_hash(x);
+			while (slots[h & (cap - 1)])
+				h++;
+			slots[h & (cap - 1)] = x;
+		}
+		free(b->frame_slots);
+		b->frame_slots = slots;
+		b->frame_cap = cap;
+	}
+	size_t h = frame_hash(f);
+	for (;; h++) {
+		const an_frame *x = b->frame_slots[h & (b->frame_cap - 1)];
+		if (!x)
+			break;
+		if (x->ip == f->ip && same_frame(x, f))
+			return x;
+	}
+	an_frame *copy = model_alloc(b->a, sizeof *copy);
+	*copy = *f;
+	b->frame_slots[h & (b->frame_cap - 1)] = copy;
+	b->nframes++;
+	return copy;
 }
 
 static uint64_t frames_hash(const an_frame *f, unsigned n)
@@ -550,10 +598,10 @@ static void group_add(struct build *b, size_t group, size_t idx)
 	g->more[g->nmore++] = (uint32_t)idx;
 }
 
-/* A new stack of the model for stack s of file fi, with its n frames
- * (copied when they are b->scratch). */
+/* A new stack of the model for stack s of file fi, with the n frames
+ * in b->scratch. */
 static size_t new_stack(struct build *b, size_t fi, pf_file *f, pf_stack *s,
-			an_frame *frames, unsigned n)
+			unsigned n)
 {
 	analysis *a = b->a;
 	if (a->nstacks == b->capstacks) {
@@ -572,11 +620,10 @@ static size_t new_stack(struct build *b, size_t fi, pf_file *f, pf_stack *s,
 	memset(st, 0, sizeof *st);
 	st->file = f;
 	st->stack = s;
-	st->all = frames;
-	if (frames == b->scratch) {
-		st->all = frames_alloc(a, n);
-		memcpy(st->all, frames, n * sizeof *st->all);
-	}
+	const an_frame **all = model_alloc(a, n * sizeof *all);
+	for (unsigned i = 0; i < n; i++)
+		all[i] = intern_frame(b, &b->scratch[i]);
+	st->all = all;
 	st->nall = n;
 	st->size_min = UINT64_MAX;
 	b->first_file[idx] = (uint32_t)fi;
@@ -604,13 +651,12 @@ static void add_file_stacks(struct build *b, size_t fi, pf_file *f)
 		pf_stack *s = f->stacks[i];
 		if (!s)
 			continue;
-		an_frame *frames;
-		unsigned n = expand_stack(b, &ips, f, s, &frames);
+		unsigned n = expand_stack(b, &ips, f, s);
 		size_t group = 0, idx = SIZE_MAX;
 		if (b->merge)
 			idx = merged_stack(b, fi, n, &group);
 		if (idx == SIZE_MAX) {
-			idx = new_stack(b, fi, f, s, frames, n);
+			idx = new_stack(b, fi, f, s, n);
 			if (b->merge)
 				group_add(b, group, idx);
 		} else {
@@ -696,7 +742,7 @@ static void run_span(struct build *b)
 
 static size_t site_for(analysis *a, const an_stack *st)
 {
-	const an_frame *f = &st->frames[0];
+	const an_frame *f = st->frames[0];
 	/* Without a line, the call address keeps two calls in one function
 	 * apart. */
 	char *key = f->file ? xasprintf("%s\t%s\t%u\t%s", f->function, f->file,
@@ -788,7 +834,7 @@ static void build_sites(struct build *b)
 	} *refs = NULL, *r, *tmp;
 	for (size_t i = 0; i < a->nstacks; i++) {
 		an_stack *st = &a->stacks[i];
-		const an_frame *f = &st->frames[0];
+		const an_frame *f = st->frames[0];
 		struct site_ref probe;
 		memset(&probe.key, 0, sizeof probe.key);
 		probe.key.function = f->function;
@@ -1059,7 +1105,7 @@ static struct node_owner *node_owners(const struct build *b, size_t fi,
 		const an_stack *st = s ? stack_of(b, fi, (uint32_t)id) : NULL;
 		if (!st)
 			continue;
-		uint32_t site_index = st->frames[0].ip_index;
+		uint32_t site_index = st->frames[0]->ip_index;
 		for (uint32_t c = s->cand_start; c < s->cand_start + s->cand_count;
 		     c++) {
 			uint64_t ip = s->ips[c];
@@ -1127,7 +1173,7 @@ static struct site_nodes *file_site_nodes(const struct build *b, size_t fi,
 		const an_stack *st = s ? stack_of(b, fi, (uint32_t)id) : NULL;
 		if (!st)
 			continue;
-		uint32_t idx = st->frames[0].ip_index;
+		uint32_t idx = st->frames[0]->ip_index;
 		int outside = !in_candidates(s, idx);
 		v[n++] = (struct site_ip){ st->site, outside ? 0 : s->ips[idx],
 					   outside };

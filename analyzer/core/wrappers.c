@@ -106,6 +106,7 @@ struct caller {
 };
 
 struct fn {
+	uint32_t id;         /* its index in frame_info.fns */
 	char *key;           /* "module\tfunction" */
 	const char *name;
 	int runtime;         /* the runtime's own code (never named "via") */
@@ -130,12 +131,30 @@ struct fn_ref {
 	UT_hash_handle hh;
 };
 
+/* Each frame of each stack as the rules see it: its function and its
+ * fixed-rule verdict, 4 bytes a frame (stacks are many). */
 struct frame_info {
-	struct fn ***fns;       /* per stack, per frame */
-	unsigned char **fixed;  /* per frame: a wrapper by the fixed rules */
+	uint32_t *frame_fn;  /* fn id << 1 | a wrapper by the fixed rules,
+			      * every frame of every stack, stack after
+			      * stack */
+	size_t *first;       /* per stack: where its frames start there */
+	struct fn **fns;     /* by id */
+	size_t nfns, capfns;
 	struct fn *table;
 	struct fn_ref *refs;
 };
+
+/* The function of frame k of stack i. */
+static struct fn *fn_at(const struct frame_info *fi, size_t i, unsigned k)
+{
+	return fi->fns[fi->frame_fn[fi->first[i] + k] >> 1];
+}
+
+/* Whether frame k of stack i is a wrapper by the fixed rules. */
+static int fixed_at(const struct frame_info *fi, size_t i, unsigned k)
+{
+	return fi->frame_fn[fi->first[i] + k] & 1;
+}
 
 static struct fn *intern(an_wrappers *w, struct frame_info *fi,
 			 const an_frame *f)
@@ -152,6 +171,12 @@ static struct fn *intern(an_wrappers *w, struct frame_info *fi,
 		free(key);
 	} else {
 		fn = xcalloc(1, sizeof *fn);
+		if (fi->nfns == fi->capfns) {
+			fi->capfns = fi->capfns ? 2 * fi->capfns : 256;
+			fi->fns = xrealloc(fi->fns, fi->capfns * sizeof *fi->fns);
+		}
+		fn->id = (uint32_t)fi->nfns;
+		fi->fns[fi->nfns++] = fn;
 		fn->key = key;
 		fn->name = f->function;
 		fn->runtime = ps_runtime_module(f->module) ||
@@ -174,7 +199,7 @@ static unsigned site_index(const an_stack *st, const struct frame_info *fi,
 			   size_t i)
 {
 	unsigned k = 0;
-	while (k < st->nall && (fi->fixed[i][k] || fi->fns[i][k]->wrapper))
+	while (k < st->nall && (fixed_at(fi, i, k) || fn_at(fi, i, k)->wrapper))
 		k++;
 	return k < st->nall ? k : 0;
 }
@@ -251,15 +276,15 @@ static size_t structural_round(an_wrappers *w, an_stack *stacks, size_t n,
 		if (!st->allocs)
 			continue;
 		unsigned k = site_index(st, fi, i);
-		struct fn *s = fi->fns[i][k];
+		struct fn *s = fn_at(fi, i, k);
 		s->allocs_site += st->allocs;
 		int up = k + 1 < st->nall;
-		add_caller(s, up ? fi->fns[i][k + 1] : NULL,
-			   up ? &st->all[k + 1] : NULL, st);
-		add_call(s, st->all[k].offset); /* not ip: load addresses differ */
+		add_caller(s, up ? fn_at(fi, i, k + 1) : NULL,
+			   up ? st->all[k + 1] : NULL, st);
+		add_call(s, st->all[k]->offset); /* not ip: load addresses differ */
 		/* called by a wrapper, one or two frames up: its internals */
 		for (unsigned j = k + 1; j <= k + WRAPPER_INSIDE && j < st->nall; j++) {
-			const struct fn *above = fi->fns[i][j];
+			const struct fn *above = fn_at(fi, i, j);
 			if (above->wrapper || (above->fixed && !above->runtime)) {
 				s->allocs_inside += st->allocs;
 				break;
@@ -267,8 +292,8 @@ static size_t structural_round(an_wrappers *w, an_stack *stacks, size_t n,
 		}
 		/* every function the stack passes through, once */
 		for (unsigned j = 0; j < st->nall; j++) {
-			struct fn *t = fi->fns[i][j];
-			if (fi->fixed[i][j] || t->last_stack == i)
+			struct fn *t = fn_at(fi, i, j);
+			if (fixed_at(fi, i, j) || t->last_stack == i)
 				continue;
 			t->last_stack = i;
 			t->allocs_in += st->allocs;
@@ -309,19 +334,20 @@ static size_t structural_round(an_wrappers *w, an_stack *stacks, size_t n,
 void wrappers_apply(an_wrappers *w, an_stack *stacks, size_t n)
 {
 	struct frame_info fi = { 0 };
-	fi.fns = xcalloc(n ? n : 1, sizeof *fi.fns);
-	fi.fixed = xcalloc(n ? n : 1, sizeof *fi.fixed);
+	fi.first = xcalloc(n + 1, sizeof *fi.first);
+	for (size_t i = 0; i < n; i++)
+		fi.first[i + 1] = fi.first[i] + stacks[i].nall;
+	fi.frame_fn = xcalloc(fi.first[n] + 1, sizeof *fi.frame_fn);
 	for (size_t i = 0; i < n; i++) {
 		const an_stack *st = &stacks[i];
-		fi.fixed[i] = xcalloc(st->nall + 1, 1);
-		fi.fns[i] = xcalloc(st->nall + 1, sizeof *fi.fns[i]);
+		uint32_t *out = fi.frame_fn + fi.first[i];
 		for (unsigned k = 0; k < st->nall; k++) {
-			const an_frame *f = &st->all[k];
+			const an_frame *f = st->all[k];
 			struct fn *fn = intern(w, &fi, f);
-			fi.fns[i][k] = fn;
-			fi.fixed[i][k] = (unsigned char)(
-				fn->fixed ||
-				(f->file && !strncmp(f->file, "/usr/include/c++/", 17)));
+			int fixed = fn->fixed ||
+				    (f->file &&
+				     !strncmp(f->file, "/usr/include/c++/", 17));
+			out[k] = fn->id << 1 | (uint32_t)fixed;
 		}
 	}
 	/* A new wrapper moves sites up its callers, which may reveal a
@@ -338,14 +364,13 @@ void wrappers_apply(an_wrappers *w, an_stack *stacks, size_t n)
 		st->via = NULL;
 		/* Name the wrapper the site called, unless it is the runtime
 		 * (a call to malloc or operator new needs no "via"). */
-		const an_frame *below = k ? &st->all[k - 1] : NULL;
-		if (below && !fi.fns[i][k - 1]->runtime &&
+		const an_frame *below = k ? st->all[k - 1] : NULL;
+		if (below && !fn_at(&fi, i, k - 1)->runtime &&
 		    !(below->file && !strncmp(below->file, "/usr/include/c++/", 17)))
 			st->via = below->function;
-		free(fi.fixed[i]);
-		free(fi.fns[i]);
 	}
-	free(fi.fixed);
+	free(fi.frame_fn);
+	free(fi.first);
 	free(fi.fns);
 	reset_stats(fi.table);
 	struct fn *f, *tmp;
