@@ -220,8 +220,10 @@ struct build {
 	/* what the second pass gathers for the end */
 	struct contribs *site_contribs, *stack_contribs, run;
 	struct spans *spans;
+	/* per (site, bin), open addressing (site SIZE_MAX: empty), as
+	 * many as the sites' bins, not as the entries' steps */
 	struct site_step *steps;
-	size_t nsteps, capsteps, merged_steps; /* merged_steps: summed */
+	size_t nsteps, capsteps;
 	size_t capthreads;
 };
 
@@ -598,19 +600,26 @@ static void group_add(struct build *b, size_t group, size_t idx)
 	g->more[g->nmore++] = (uint32_t)idx;
 }
 
+/* Room for n stacks in the model. */
+static void stacks_reserve(struct build *b, size_t n)
+{
+	analysis *a = b->a;
+	if (n <= b->capstacks)
+		return;
+	b->capstacks = n;
+	a->stacks = xrealloc(a->stacks, n * sizeof *a->stacks);
+	b->first_file = xrealloc(b->first_file, n * sizeof *b->first_file);
+	b->merged = xrealloc(b->merged, n * sizeof *b->merged);
+}
+
 /* A new stack of the model for stack s of file fi, with the n frames
  * in b->scratch. */
 static size_t new_stack(struct build *b, size_t fi, pf_file *f, pf_stack *s,
 			unsigned n)
 {
 	analysis *a = b->a;
-	if (a->nstacks == b->capstacks) {
-		b->capstacks = b->capstacks ? 2 * b->capstacks : 1024;
-		a->stacks = xrealloc(a->stacks, b->capstacks * sizeof *a->stacks);
-		b->first_file = xrealloc(b->first_file,
-					 b->capstacks * sizeof *b->first_file);
-		b->merged = xrealloc(b->merged, b->capstacks * sizeof *b->merged);
-	}
+	if (a->nstacks == b->capstacks)
+		stacks_reserve(b, b->capstacks ? 2 * b->capstacks : 1024);
 	size_t idx = a->nstacks++;
 	if (a->nstacks >= UINT32_MAX) {
 		fprintf(stderr, "poolscout: more than %u stacks\n", UINT32_MAX - 1);
@@ -1629,35 +1638,42 @@ static double bin_seconds(const analysis *a, size_t i)
 	return (double)(len > 1000000 ? len : 1000000) / 1e9;
 }
 
-static int by_site_bin(const void *pa, const void *pb)
+static size_t site_step_hash(size_t site, size_t bin)
 {
-	const struct site_step *a = pa, *b = pb;
-	if (a->site != b->site)
-		return a->site < b->site ? -1 : 1;
-	return a->bin < b->bin ? -1 : a->bin > b->bin;
+	return (size_t)mix64((uint64_t)site * 0x9e3779b97f4a7c15ULL ^ bin);
 }
 
-/* Sorts steps[from, nsteps) by (site, bin) and sums each (site, bin)
- * into one step. */
-static void merge_steps(struct build *b, size_t from)
+/* The sums of (site, bin), made (all 0) if new. */
+static struct site_step *site_step_at(struct build *b, size_t site, size_t bin)
 {
-	size_t n = b->nsteps - from, k = 0;
-	if (!n)
-		return;
-	struct site_step *v = b->steps + from;
-	qsort(v, n, sizeof *v, by_site_bin);
-	for (size_t i = 0; i < n; i++) {
-		if (k && v[k - 1].site == v[i].site && v[k - 1].bin == v[i].bin) {
-			/* wrapping sums, as the rates and live counts take them */
-			v[k - 1].allocs += v[i].allocs;
-			v[k - 1].alloc_bytes += v[i].alloc_bytes;
-			v[k - 1].frees += v[i].frees;
-			v[k - 1].free_bytes += v[i].free_bytes;
-		} else {
-			v[k++] = v[i];
+	if (2 * (b->nsteps + 1) > b->capsteps) {
+		size_t cap = b->capsteps ? 2 * b->capsteps : 1024;
+		struct site_step *slots = xmalloc(cap * sizeof *slots);
+		for (size_t i = 0; i < cap; i++)
+			slots[i].site = SIZE_MAX;
+		for (size_t i = 0; i < b->capsteps; i++) {
+			if (b->steps[i].site == SIZE_MAX)
+				continue;
+			size_t h = site_step_hash(b->steps[i].site, b->steps[i].bin);
+			while (slots[h & (cap - 1)].site != SIZE_MAX)
+				h++;
+			slots[h & (cap - 1)] = b->steps[i];
 		}
+		free(b->steps);
+		b->steps = slots;
+		b->capsteps = cap;
 	}
-	b->nsteps = from + k;
+	size_t h = site_step_hash(site, bin);
+	for (;; h++) {
+		struct site_step *x = &b->steps[h & (b->capsteps - 1)];
+		if (x->site == SIZE_MAX) {
+			*x = (struct site_step){ site, bin, 0, 0, 0, 0 };
+			b->nsteps++;
+			return x;
+		}
+		if (x->site == site && x->bin == bin)
+			return x;
+	}
 }
 
 /* File fi's entries' histories into the timeline, and per site and bin. */
@@ -1666,7 +1682,6 @@ static void fold_timeline(struct build *b, size_t fi, const pf_file *f)
 	analysis *a = b->a;
 	an_timeline *tl = &a->timeline;
 	uint64_t k = pf_scale(f);
-	size_t from = b->nsteps;
 	for (size_t i = 0; i < f->nentries; i++) {
 		const pf_entry *e = &f->entries[i];
 		const an_stack *st = stack_of(b, fi, e->stack_id);
@@ -1675,30 +1690,23 @@ static void fold_timeline(struct build *b, size_t fi, const pf_file *f)
 		for (size_t j = 0; j < e->nsteps; j++) {
 			const pf_step *p = &e->steps[j];
 			size_t bin = step_bin(a, f, p->snapshot);
-			struct site_step x = {
-				st->site, bin, sat_mul(p->allocs, k),
-				sat_mul(p->alloc_bytes, k), sat_mul(p->frees, k),
-				sat_mul(p->free_bytes, k)
-			};
-			tl->allocs[bin] = sat_add(tl->allocs[bin], x.allocs);
+			uint64_t allocs = sat_mul(p->allocs, k);
+			uint64_t alloc_bytes = sat_mul(p->alloc_bytes, k);
+			uint64_t frees = sat_mul(p->frees, k);
+			uint64_t free_bytes = sat_mul(p->free_bytes, k);
+			tl->allocs[bin] = sat_add(tl->allocs[bin], allocs);
 			tl->alloc_bytes[bin] = sat_add(tl->alloc_bytes[bin],
-						       x.alloc_bytes);
-			tl->frees[bin] = sat_add(tl->frees[bin], x.frees);
+						       alloc_bytes);
+			tl->frees[bin] = sat_add(tl->frees[bin], frees);
 			tl->free_bytes[bin] = sat_add(tl->free_bytes[bin],
-						      x.free_bytes);
-			if (b->nsteps == b->capsteps) {
-				b->capsteps = b->capsteps ? 2 * b->capsteps : 1024;
-				b->steps = xrealloc(b->steps,
-						    b->capsteps * sizeof *b->steps);
-			}
-			b->steps[b->nsteps++] = x;
+						      free_bytes);
+			/* wrapping sums, as the rates and live counts take them */
+			struct site_step *x = site_step_at(b, st->site, bin);
+			x->allocs += allocs;
+			x->alloc_bytes += alloc_bytes;
+			x->frees += frees;
+			x->free_bytes += free_bytes;
 		}
-	}
-	merge_steps(b, from);
-	/* files of one run share bins: sum them now and then */
-	if (b->nsteps > 2 * b->merged_steps + 4096) {
-		merge_steps(b, 0);
-		b->merged_steps = b->nsteps;
 	}
 }
 
@@ -1786,9 +1794,10 @@ static void finish(struct build *b)
 		}
 	}
 	/* per site: the busiest bin, and what was live after the peak bin */
-	merge_steps(b, 0);
-	for (size_t i = 0; i < b->nsteps; i++) {
+	for (size_t i = 0; i < b->capsteps; i++) {
 		const struct site_step *x = &b->steps[i];
+		if (x->site == SIZE_MAX)
+			continue;
 		an_site *s = &a->sites[x->site];
 		if (x->bin <= tl->peak_bin) {
 			s->live_at_peak_objects += x->allocs - x->frees;
@@ -2112,6 +2121,12 @@ int analysis_load_set(analysis *a, pf_set *set, const an_opts *o)
 	}
 	run_span(&b);
 	if (!processes_only) {
+		/* every file is here: as many stacks as they have */
+		size_t nstacks = 0;
+		for (size_t fi = 0; fi < set->nfiles; fi++)
+			for (size_t i = 0; i < set->files[fi]->nstacks; i++)
+				nstacks += set->files[fi]->stacks[i] != NULL;
+		stacks_reserve(&b, nstacks);
 		for (size_t fi = 0; fi < set->nfiles; fi++)
 			add_file_stacks(&b, fi, set->files[fi]);
 		build_sites(&b);
