@@ -158,6 +158,13 @@ struct contribs {
 	uint32_t n, cap;      /* cap: of more */
 };
 
+/* The contributors of a stack with two or more. */
+struct stack_more {
+	size_t stack; /* a->stacks index */
+	struct contribs c;
+	UT_hash_handle hh;
+};
+
 static const struct contrib *contrib_at(const struct contribs *c, size_t i)
 {
 	return i ? &c->more[i - 1] : &c->one;
@@ -218,7 +225,13 @@ struct build {
 	uint64_t min_start;
 	uint32_t min_interval_ms;
 	/* what the second pass gathers for the end */
-	struct contribs *site_contribs, *stack_contribs, run;
+	struct contribs *site_contribs, run;
+	/* per stack, its peak's contributors: how many (2: two or more, in
+	 * stack_more), and the first one's window (its bounds wait in
+	 * an_stack.peak until finish) */
+	unsigned char *stack_ncontribs;
+	uint64_t (*stack_window)[2];
+	struct stack_more *stack_more;
 	struct spans *spans;
 	/* per (site, bin), open addressing (site SIZE_MAX: empty), as
 	 * many as the sites' bins, not as the entries' steps */
@@ -257,13 +270,18 @@ static void build_free(struct build *b)
 		HASH_DEL(b->seen, x);
 		free(x);
 	}
-	size_t nsites = b->a->nsites, nstacks = b->a->nstacks;
+	size_t nsites = b->a->nsites;
 	for (size_t i = 0; b->site_contribs && i < nsites; i++)
 		free(b->site_contribs[i].more);
 	free(b->site_contribs);
-	for (size_t i = 0; b->stack_contribs && i < nstacks; i++)
-		free(b->stack_contribs[i].more);
-	free(b->stack_contribs);
+	free(b->stack_ncontribs);
+	free(b->stack_window);
+	struct stack_more *m, *mtmp;
+	HASH_ITER(hh, b->stack_more, m, mtmp) {
+		HASH_DEL(b->stack_more, m);
+		free(m->c.more);
+		free(m);
+	}
 	free(b->run.more);
 	for (size_t i = 0; b->spans && i < nsites; i++)
 		free(b->spans[i].v);
@@ -869,7 +887,8 @@ static void build_sites(struct build *b)
 	if (b->merge)
 		pick_stack_peaks(b);
 	b->site_contribs = xcalloc(a->nsites + 1, sizeof *b->site_contribs);
-	b->stack_contribs = xcalloc(a->nstacks + 1, sizeof *b->stack_contribs);
+	b->stack_ncontribs = xcalloc(a->nstacks + 1, sizeof *b->stack_ncontribs);
+	b->stack_window = xcalloc(a->nstacks + 1, sizeof *b->stack_window);
 	b->spans = xcalloc(a->nsites + 1, sizeof *b->spans);
 
 	/* the timeline's bins: the finest snapshot interval of the files */
@@ -1710,6 +1729,33 @@ static void fold_timeline(struct build *b, size_t fi, const pf_file *f)
 	}
 }
 
+/* Adds a contributor to the peak of stack i: the first one waits in the
+ * stack itself (most stacks have one: one thread, one file). */
+static void stack_contrib_add(struct build *b, size_t i, const an_peak *p,
+			      uint64_t from, uint64_t to)
+{
+	an_stack *st = &b->a->stacks[i];
+	struct stack_more *m;
+	if (!b->stack_ncontribs[i]) {
+		st->peak = *p;
+		b->stack_window[i][0] = from;
+		b->stack_window[i][1] = to;
+		b->stack_ncontribs[i] = 1;
+		return;
+	}
+	if (b->stack_ncontribs[i] == 1) {
+		m = xcalloc(1, sizeof *m);
+		m->stack = i;
+		contrib_add(&m->c, &st->peak, b->stack_window[i][0],
+			    b->stack_window[i][1]);
+		HASH_ADD(hh, b->stack_more, stack, sizeof m->stack, m);
+		b->stack_ncontribs[i] = 2;
+	} else {
+		HASH_FIND(hh, b->stack_more, &i, sizeof i, m);
+	}
+	contrib_add(&m->c, p, from, to);
+}
+
 /* Second pass over file f (the fi-th kept): everything it adds. */
 static void fold_file(struct build *b, size_t fi, const pf_file *f)
 {
@@ -1737,8 +1783,8 @@ static void fold_file(struct build *b, size_t fi, const pf_file *f)
 		an_peak p = { sat_mul(e->peak_live, k), sat_mul(e->peak_live, k),
 			      f->version >= 2 ? sat_mul(bytes, k) : 0,
 			      sat_mul(bytes, k) };
-		contrib_add(&b->stack_contribs[st - a->stacks], &p, w.from,
-			    window_end(&w, a, f));
+		stack_contrib_add(b, (size_t)(st - a->stacks), &p, w.from,
+				  window_end(&w, a, f));
 	}
 	progress_end();
 	fold_lifetimes(b, fi, f);
@@ -1770,7 +1816,17 @@ static void finish(struct build *b)
 	}
 	for (size_t i = 0; i < a->nstacks; i++) {
 		an_stack *st = &a->stacks[i];
-		const struct contribs *c = &b->stack_contribs[i];
+		struct contribs one = { .n = 0 };
+		const struct contribs *c = &one;
+		if (b->stack_ncontribs[i] == 1) {
+			one.one = (struct contrib){ st->peak, b->stack_window[i][0],
+						    b->stack_window[i][1] };
+			one.n = 1;
+		} else if (b->stack_ncontribs[i]) {
+			struct stack_more *m;
+			HASH_FIND(hh, b->stack_more, &i, sizeof i, m);
+			c = &m->c;
+		}
 		st->peak = combine(c, st->allocs, st->alloc_bytes);
 		const pf_file *f = st->file;
 		if ((f->flags & PS_PROC_FLAG_SITE_PEAK) && st->stack->peak_live &&

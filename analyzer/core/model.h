@@ -78,8 +78,8 @@ typedef struct an_stack {
 	const pf_file *file;
 	const pf_stack *stack;
 	const an_frame **all;    /* every frame, leaf first */
-	unsigned nall;
 	const an_frame **frames; /* all + nskipped: the site first */
+	unsigned nall;
 	unsigned nframes;
 	unsigned nskipped;    /* wrapper frames removed from the leaf end */
 	const char *via;      /* the wrapper the site called (not the
