@@ -972,14 +972,19 @@ static void add_entry(analysis *a, const pf_file *f, const pf_entry *e,
 				s->size_hist[b] = sat_add(s->size_hist[b],
 							  sat_mul(size_hist[b], k));
 	}
-	s->realloc_grows = sat_add(s->realloc_grows, sat_mul(e->realloc_grows, k));
-	s->chains_ended = sat_add(s->chains_ended, sat_mul(e->chains_ended, k));
-	s->chain_steps_sum = sat_add(s->chain_steps_sum,
-				     sat_mul(e->chain_steps_sum, k));
-	if (e->chain_steps_max > s->chain_steps_max)
-		s->chain_steps_max = e->chain_steps_max;
-	if (e->chain_final_size_max > s->chain_final_size_max)
-		s->chain_final_size_max = e->chain_final_size_max;
+	if (e->has_reallocs) {
+		pf_reallocs r;
+		pf_entry_reallocs(f, e, &r);
+		s->realloc_grows = sat_add(s->realloc_grows, sat_mul(r.grows, k));
+		s->chains_ended = sat_add(s->chains_ended,
+					  sat_mul(r.chains_ended, k));
+		s->chain_steps_sum = sat_add(s->chain_steps_sum,
+					     sat_mul(r.chain_steps_sum, k));
+		if (r.chain_steps_max > s->chain_steps_max)
+			s->chain_steps_max = r.chain_steps_max;
+		if (r.chain_final_size_max > s->chain_final_size_max)
+			s->chain_final_size_max = r.chain_final_size_max;
+	}
 	if (e->allocs) {
 		uint64_t first, last;
 		entry_times(a, f, e, &first, &last);

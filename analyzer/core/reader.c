@@ -454,16 +454,19 @@ static void read_thread(struct cur *c, pf_file *f)
 	free(name);
 }
 
-/* The histograms of one entry as read, sparse as pf_entry keeps them. */
-struct hists {
+/* The histograms and realloc counts of one entry as read, as pf_entry
+ * keeps them. */
+struct extras {
 	uint64_t size_buckets, life_buckets;
-	unsigned n; /* counts[0, n): the size's, then the lifetime's */
-	uint64_t counts[2 * PS_HIST_BUCKETS];
+	int has_reallocs;
+	unsigned n; /* values[0, n): the histograms' counts, the size's
+		     * then the lifetime's, then the realloc counts */
+	uint64_t values[2 * PS_HIST_BUCKETS + 5];
 };
 
 /* Reads a histogram into h: its buckets into *buckets, their counts
- * after h's (a bucket of count 0 is no bucket). */
-static void read_hist(struct cur *c, struct hists *h, uint64_t *buckets,
+ * after h's values (a bucket of count 0 is no bucket). */
+static void read_hist(struct cur *c, struct extras *h, uint64_t *buckets,
 		      const char *what)
 {
 	uint64_t n = get_range(c, what, 0, PS_HIST_BUCKETS);
@@ -483,7 +486,7 @@ static void read_hist(struct cur *c, struct hists *h, uint64_t *buckets,
 		if (!count)
 			continue;
 		*buckets |= (uint64_t)1 << b;
-		h->counts[h->n++] = count;
+		h->values[h->n++] = count;
 	}
 }
 
@@ -563,38 +566,54 @@ static pf_entry *entry_get(struct cur *c, const uint8_t *at, pf_file *f,
 	return e;
 }
 
-/* Makes h the histograms of entry e, in place when they fit in its room
- * in f->hist_counts, else in new room (twice as much as before, so an
- * entry whose histograms keep growing leaves little behind). */
-static void entry_set_hists(pf_file *f, pf_entry *e, const struct hists *h)
+/* Reads the realloc counts of an entry into h (after its histograms). */
+static void read_reallocs(struct cur *c, struct extras *h)
+{
+	uint64_t r[5];
+	r[0] = get(c, "realloc growth count");
+	r[1] = get(c, "realloc chains ended");
+	r[2] = get(c, "realloc steps sum");
+	r[3] = get(c, "realloc steps max");
+	r[4] = get(c, "realloc final size");
+	if (!(r[0] | r[1] | r[2] | r[3] | r[4]))
+		return;
+	h->has_reallocs = 1;
+	memcpy(h->values + h->n, r, sizeof r);
+	h->n += 5;
+}
+
+/* Makes h the extras of entry e, in place when they fit in its room in
+ * f->extras, else in new room (twice as much as before, so an entry
+ * whose histograms keep growing leaves little behind). */
+static void entry_set_extras(pf_file *f, pf_entry *e, const struct extras *h)
 {
 	e->size_buckets = h->size_buckets;
 	e->life_buckets = h->life_buckets;
-	if (h->n > e->hist_cap) {
-		uint32_t cap = 2 * e->hist_cap > h->n ? 2 * e->hist_cap : h->n;
-		if (cap > 2 * PS_HIST_BUCKETS)
-			cap = 2 * PS_HIST_BUCKETS;
-		if (f->caphist_counts - f->nhist_counts < cap) {
-			size_t want = f->caphist_counts ? 2 * f->caphist_counts : 1024;
-			while (want - f->nhist_counts < cap)
+	e->has_reallocs = (uint32_t)h->has_reallocs;
+	if (h->n > e->extra_cap) {
+		uint32_t most = sizeof h->values / sizeof h->values[0];
+		uint32_t cap = 2 * e->extra_cap > h->n ? 2 * e->extra_cap : h->n;
+		if (cap > most)
+			cap = most;
+		if (f->capextras - f->nextras < cap) {
+			size_t want = f->capextras ? 2 * f->capextras : 1024;
+			while (want - f->nextras < cap)
 				want *= 2;
-			f->hist_counts = xrealloc(f->hist_counts,
-						  want * sizeof *f->hist_counts);
-			f->caphist_counts = want;
+			f->extras = xrealloc(f->extras, want * sizeof *f->extras);
+			f->capextras = want;
 		}
-		e->hist_at = f->nhist_counts;
-		e->hist_cap = cap;
-		f->nhist_counts += cap;
+		e->extra_at = f->nextras;
+		e->extra_cap = cap;
+		f->nextras += cap;
 	}
 	if (h->n)
-		memcpy(f->hist_counts + e->hist_at, h->counts,
-		       h->n * sizeof *h->counts);
+		memcpy(f->extras + e->extra_at, h->values, h->n * sizeof *h->values);
 }
 
 void pf_entry_hists(const pf_file *f, const pf_entry *e, uint64_t *size_hist,
 		    uint64_t *life_hist)
 {
-	const uint64_t *count = e->hist_cap ? f->hist_counts + e->hist_at : NULL;
+	const uint64_t *count = e->extra_cap ? f->extras + e->extra_at : NULL;
 	if (size_hist)
 		memset(size_hist, 0, PS_HIST_BUCKETS * sizeof *size_hist);
 	if (life_hist)
@@ -604,6 +623,21 @@ void pf_entry_hists(const pf_file *f, const pf_entry *e, uint64_t *size_hist,
 			size_hist[__builtin_ctzll(m)] = *count;
 	for (uint64_t m = e->life_buckets; m && life_hist; m &= m - 1, count++)
 		life_hist[__builtin_ctzll(m)] = *count;
+}
+
+void pf_entry_reallocs(const pf_file *f, const pf_entry *e, pf_reallocs *r)
+{
+	memset(r, 0, sizeof *r);
+	if (!e->has_reallocs)
+		return;
+	const uint64_t *v = f->extras + e->extra_at +
+			    __builtin_popcountll(e->size_buckets) +
+			    __builtin_popcountll(e->life_buckets);
+	r->grows = v[0];
+	r->chains_ended = v[1];
+	r->chain_steps_sum = v[2];
+	r->chain_steps_max = v[3];
+	r->chain_final_size_max = v[4];
 }
 
 void pf_filter_entries(pf_file *f, int (*keep)(pf_entry *e, void *arg),
@@ -729,7 +763,7 @@ static pf_thread *entry_owner(struct cur *c, pf_file *f, const uint8_t *at,
  * down. */
 static void merge_entry(struct cur *c, pf_file *f, uint32_t snap,
 			const uint8_t *at, pf_thread *t, uint32_t ti,
-			uint32_t si, pf_entry n, const struct hists *h)
+			uint32_t si, pf_entry n, const struct extras *h)
 {
 	if (n.xfrees > n.frees || n.frees > n.allocs ||
 	    n.xfree_bytes > n.free_bytes || n.free_bytes > n.alloc_bytes ||
@@ -772,10 +806,10 @@ static void merge_entry(struct cur *c, pf_file *f, uint32_t snap,
 	n.steps = e->steps;
 	n.nsteps = e->nsteps;
 	n.capsteps = e->capsteps;
-	n.hist_at = e->hist_at;
-	n.hist_cap = e->hist_cap;
+	n.extra_at = e->extra_at;
+	n.extra_cap = e->extra_cap;
 	*e = n;
-	entry_set_hists(f, e, h);
+	entry_set_extras(f, e, h);
 }
 
 
@@ -791,8 +825,9 @@ static void read_entry(struct cur *c, pf_file *f, uint32_t snap)
 		return;
 	pf_entry n;
 	memset(&n, 0, sizeof n);
-	struct hists h;
+	struct extras h;
 	h.size_buckets = h.life_buckets = 0;
+	h.has_reallocs = 0;
 	h.n = 0;
 	uint64_t flags = get(c, "entry flags");
 	n.allocs = get(c, "allocations");
@@ -814,13 +849,8 @@ static void read_entry(struct cur *c, pf_file *f, uint32_t snap)
 		read_hist(c, &h, &h.size_buckets, "size histogram length");
 		read_hist(c, &h, &h.life_buckets, "lifetime histogram length");
 	}
-	if (flags & PS_ENT_HAS_REALLOC) {
-		n.realloc_grows = get(c, "realloc growth count");
-		n.chains_ended = get(c, "realloc chains ended");
-		n.chain_steps_sum = get(c, "realloc steps sum");
-		n.chain_steps_max = get(c, "realloc steps max");
-		n.chain_final_size_max = get(c, "realloc final size");
-	}
+	if (flags & PS_ENT_HAS_REALLOC)
+		read_reallocs(c, &h);
 	if (!c->failed)
 		merge_entry(c, f, snap, at, t, ti, si, n, &h);
 }
@@ -856,8 +886,9 @@ static void read_entry_v3(struct cur *c, pf_file *f, uint32_t snap,
 		return;
 	pf_entry n;
 	memset(&n, 0, sizeof n);
-	struct hists h;
+	struct extras h;
 	h.size_buckets = h.life_buckets = 0;
+	h.has_reallocs = 0;
 	h.n = 0;
 	uint64_t flags = get(c, "entry flags");
 	n.allocs = get(c, "allocations");
@@ -929,20 +960,15 @@ static void read_entry_v3(struct cur *c, pf_file *f, uint32_t snap,
 	if (flags & PS_ENT_V3_ONE_SIZE) {
 		if (n.allocs) {
 			h.size_buckets = (uint64_t)1 << ps_hist_bucket(n.size_min);
-			h.counts[h.n++] = n.allocs;
+			h.values[h.n++] = n.allocs;
 		}
 	} else if (flags & PS_ENT_HAS_HIST) {
 		read_hist(c, &h, &h.size_buckets, "size histogram length");
 	}
 	if (flags & PS_ENT_HAS_HIST)
 		read_hist(c, &h, &h.life_buckets, "lifetime histogram length");
-	if (flags & PS_ENT_HAS_REALLOC) {
-		n.realloc_grows = get(c, "realloc growth count");
-		n.chains_ended = get(c, "realloc chains ended");
-		n.chain_steps_sum = get(c, "realloc steps sum");
-		n.chain_steps_max = get(c, "realloc steps max");
-		n.chain_final_size_max = get(c, "realloc final size");
-	}
+	if (flags & PS_ENT_HAS_REALLOC)
+		read_reallocs(c, &h);
 	if (!c->failed)
 		merge_entry(c, f, snap, at, t, (uint32_t)ti, (uint32_t)si, n, &h);
 }
@@ -1263,10 +1289,9 @@ static void trim(pf_file *f)
 		f->entries = xrealloc(f->entries, f->nentries * sizeof *f->entries);
 		f->capentries = f->nentries;
 	}
-	if (f->nhist_counts && f->nhist_counts < f->caphist_counts) {
-		f->hist_counts = xrealloc(f->hist_counts,
-					  f->nhist_counts * sizeof *f->hist_counts);
-		f->caphist_counts = f->nhist_counts;
+	if (f->nextras && f->nextras < f->capextras) {
+		f->extras = xrealloc(f->extras, f->nextras * sizeof *f->extras);
+		f->capextras = f->nextras;
 	}
 }
 
@@ -1471,7 +1496,7 @@ void pf_free(pf_file *f)
 	for (size_t i = 0; i < f->nentries; i++)
 		free(f->entries[i].steps);
 	free(f->entries);
-	free(f->hist_counts);
+	free(f->extras);
 	free(f->snaps);
 	struct pf_node_index *nx, *ntmp;
 	HASH_ITER(hh, f->node_index, nx, ntmp) {
@@ -1500,9 +1525,9 @@ void pf_release_bulk(pf_file *f)
 	free(f->entries);
 	f->entries = NULL;
 	f->nentries = f->capentries = 0;
-	free(f->hist_counts);
-	f->hist_counts = NULL;
-	f->nhist_counts = f->caphist_counts = 0;
+	free(f->extras);
+	f->extras = NULL;
+	f->nextras = f->capextras = 0;
 	struct pf_node_index *nx, *ntmp;
 	HASH_ITER(hh, f->node_index, nx, ntmp) {
 		HASH_DEL(f->node_index, nx);
