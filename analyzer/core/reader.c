@@ -1285,6 +1285,14 @@ static void inflater_free(struct inflater *in)
 /* Gives back the room the tables of f grew into but do not use. */
 static void trim(pf_file *f)
 {
+	size_t nstacks = f->nstacks;
+	while (nstacks && !f->stacks[nstacks - 1])
+		nstacks--;
+	if (nstacks < f->nstacks) {
+		f->stacks = xrealloc(f->stacks, (nstacks ? nstacks : 1) *
+							sizeof *f->stacks);
+		f->nstacks = nstacks;
+	}
 	if (f->nentries && f->nentries < f->capentries) {
 		f->entries = xrealloc(f->entries, f->nentries * sizeof *f->entries);
 		f->capentries = f->nentries;
