@@ -166,15 +166,15 @@ static uint64_t location_id(struct pprof *x, size_t fi, const an_stack *st,
 	char key[96];
 	int fresh;
 	snprintf(key, sizeof key, "%zu:%llx:%u", fi,
-		 (unsigned long long)st->frames[k].ip, end - k);
+		 (unsigned long long)st->frames[k]->ip, end - k);
 	uint64_t id = lookup(&x->locations, key, &fresh, x->p.n_location + 1);
 	if (!fresh)
 		return id;
 	PbLocation *loc = xcalloc(1, sizeof *loc);
 	perftools__profiles__location__init(loc);
 	loc->id = id;
-	loc->address = st->frames[k].ip ? st->frames[k].ip - 1 : 0;
-	const pf_module *m = pf_module_for(st->file, st->frames[k].ip,
+	loc->address = st->frames[k]->ip ? st->frames[k]->ip - 1 : 0;
+	const pf_module *m = pf_module_for(st->file, st->frames[k]->ip,
 					   st->stack->map_epoch);
 	if (m)
 		loc->mapping_id = mapping_id(x, fi, m);
@@ -183,8 +183,8 @@ static uint64_t location_id(struct pprof *x, size_t fi, const an_stack *st,
 	for (unsigned i = k; i < end; i++) {
 		PbLine *line = xcalloc(1, sizeof *line);
 		perftools__profiles__line__init(line);
-		line->function_id = function_id(x, &st->frames[i]);
-		line->line = st->frames[i].line;
+		line->function_id = function_id(x, st->frames[i]);
+		line->line = st->frames[i]->line;
 		loc->line[i - k] = line;
 	}
 	GROW(x->p.location, x->p.n_location, x->cap_locations);
@@ -226,7 +226,7 @@ static void add_samples(struct pprof *x, const analysis *a, size_t fi)
 		for (unsigned j = 0; j < st->nframes;) {
 			unsigned end = j + 1;
 			while (end < st->nframes &&
-			       st->frames[end].ip == st->frames[j].ip)
+			       st->frames[end]->ip == st->frames[j]->ip)
 				end++;
 			s->location_id[s->n_location_id++] =
 				location_id(x, fi, st, j, end);
@@ -360,7 +360,7 @@ static int export_gperftools(const analysis *a, FILE *out)
 		/* the recorded return addresses from the site outwards */
 		uint32_t from = 0;
 		while (from < st->stack->depth &&
-		       st->stack->ips[from] != st->frames[0].ip)
+		       st->stack->ips[from] != st->frames[0]->ip)
 			from++;
 		if (from == st->stack->depth)
 			from = 0;
@@ -403,7 +403,7 @@ static void export_folded(const analysis *a, const char *index, FILE *out)
 		if (!v)
 			continue;
 		for (unsigned k = st->nframes; k-- > 0;) {
-			for (const char *c = st->frames[k].function; *c; c++)
+			for (const char *c = st->frames[k]->function; *c; c++)
 				fputc(*c == ';' || *c == ' ' ? '_' : *c, out);
 			fputc(k ? ';' : ' ', out);
 		}

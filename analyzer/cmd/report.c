@@ -46,7 +46,7 @@ static void stack_line(char *line, size_t cap, const an_stack *st,
 	char n[32];
 	int col = snprintf(line, cap, "      %7s  ", fmt_count(n, (double)allocs));
 	for (unsigned i = 0; i < st->nframes && i < FRAMES_SHOWN; i++) {
-		const char *fn = st->frames[i].function;
+		const char *fn = st->frames[i]->function;
 		int w = (int)strlen(fn) + (i ? 3 : 0);
 		/* room for " < ..." after this frame if more follow */
 		int tail = i + 1 < st->nframes ? 6 : 0;
@@ -69,7 +69,7 @@ static int first_difference(const an_stack *x, const an_stack *y)
 {
 	unsigned n = x->nframes < y->nframes ? x->nframes : y->nframes;
 	for (unsigned j = 0; j < n; j++) {
-		const an_frame *a = &x->frames[j], *b = &y->frames[j];
+		const an_frame *a = x->frames[j], *b = y->frames[j];
 		if (strcmp(a->function, b->function) || a->line != b->line ||
 		    a->ip != b->ip)
 			return (int)j;
@@ -107,8 +107,8 @@ static void print_stacks(const analysis *a, const an_site *s, FILE *out)
 				st->stack->id, diff + 1,
 				fit_width(fitted, sizeof fitted,
 					  frame_label(label, sizeof label,
-						      &st->frames[diff]), 40),
-				(unsigned long long)st->frames[diff].offset);
+						      st->frames[diff]), 40),
+				(unsigned long long)st->frames[diff]->offset);
 	}
 }
 

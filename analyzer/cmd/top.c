@@ -88,9 +88,9 @@ int cmd_top(int argc, char **argv)
 		const an_stack *st = &a.stacks[i];
 		uint64_t v = stack_value(st, index);
 		total += v;
-		row_for(&rows, &st->frames[0], o.lines)->flat += v;
+		row_for(&rows, st->frames[0], o.lines)->flat += v;
 		for (unsigned k = 0; k < st->nframes; k++) {
-			struct row *r = row_for(&rows, &st->frames[k], o.lines);
+			struct row *r = row_for(&rows, st->frames[k], o.lines);
 			if (r->last_stack != i) {
 				r->cum += v;
 				r->last_stack = i;

@@ -43,11 +43,12 @@ struct an_site_index {
 	UT_hash_handle hh;
 };
 
-/* Frames of every stack, in chunks freed with the analysis. */
+/* The frames of every stack and the stacks' arrays of pointers to
+ * them, in chunks freed with the analysis. */
 struct an_frame_chunk {
 	struct an_frame_chunk *next;
-	size_t used, cap, bytes;
-	an_frame frames[];
+	size_t used, bytes; /* used: bytes of data[] */
+	uint64_t data[];
 };
 
 /* ---- helpers -------------------------------------------------------------- */
@@ -157,6 +158,13 @@ struct contribs {
 	uint32_t n, cap;      /* cap: of more */
 };
 
+/* The contributors of a stack with two or more. */
+struct stack_more {
+	size_t stack; /* a->stacks index */
+	struct contribs c;
+	UT_hash_handle hh;
+};
+
 static const struct contrib *contrib_at(const struct contribs *c, size_t i)
 {
 	return i ? &c->more[i - 1] : &c->one;
@@ -204,8 +212,12 @@ struct build {
 	size_t ngroups, capgroups;
 	uint32_t *group_slots;   /* 1 + groups index; open addressing */
 	size_t group_cap;
-	an_frame *scratch;       /* the stack being expanded (o->stream) */
+	an_frame *scratch;       /* the stack being expanded */
 	size_t capscratch;
+	/* every distinct frame of the model, once (stacks point at them):
+	 * open addressing, frame_cap a power of two */
+	const an_frame **frame_slots;
+	size_t frame_cap, nframes;
 	const sym_loc *locs[256]; /* what each address of it names */
 	struct addr_seen *seen;  /* distinct code addresses */
 	/* the run, from the files' headers */
@@ -213,10 +225,18 @@ struct build {
 	uint64_t min_start;
 	uint32_t min_interval_ms;
 	/* what the second pass gathers for the end */
-	struct contribs *site_contribs, *stack_contribs, run;
+	struct contribs *site_contribs, run;
+	/* per stack, its peak's contributors: how many (2: two or more, in
+	 * stack_more), and the first one's window (its bounds wait in
+	 * an_stack.peak until finish) */
+	unsigned char *stack_ncontribs;
+	uint64_t (*stack_window)[2];
+	struct stack_more *stack_more;
 	struct spans *spans;
+	/* per (site, bin), open addressing (site SIZE_MAX: empty), as
+	 * many as the sites' bins, not as the entries' steps */
 	struct site_step *steps;
-	size_t nsteps, capsteps, merged_steps; /* merged_steps: summed */
+	size_t nsteps, capsteps;
 	size_t capthreads;
 };
 
@@ -244,18 +264,24 @@ static void build_free(struct build *b)
 	free(b->groups);
 	free(b->group_slots);
 	free(b->scratch);
+	free(b->frame_slots);
 	struct addr_seen *x, *tmp;
 	HASH_ITER(hh, b->seen, x, tmp) {
 		HASH_DEL(b->seen, x);
 		free(x);
 	}
-	size_t nsites = b->a->nsites, nstacks = b->a->nstacks;
+	size_t nsites = b->a->nsites;
 	for (size_t i = 0; b->site_contribs && i < nsites; i++)
 		free(b->site_contribs[i].more);
 	free(b->site_contribs);
-	for (size_t i = 0; b->stack_contribs && i < nstacks; i++)
-		free(b->stack_contribs[i].more);
-	free(b->stack_contribs);
+	free(b->stack_ncontribs);
+	free(b->stack_window);
+	struct stack_more *m, *mtmp;
+	HASH_ITER(hh, b->stack_more, m, mtmp) {
+		HASH_DEL(b->stack_more, m);
+		free(m->c.more);
+		free(m);
+	}
 	free(b->run.more);
 	for (size_t i = 0; b->spans && i < nsites; i++)
 		free(b->spans[i].v);
@@ -272,29 +298,29 @@ static an_stack *stack_of(const struct build *b, size_t fi, uint32_t id)
 	return &b->a->stacks[b->pos[fi][id] - 1];
 }
 
-/* Space for n frames that live as long as the analysis. */
-static an_frame *frames_alloc(analysis *a, size_t n)
+/* size bytes (a multiple of 8) that live as long as the analysis. */
+static void *model_alloc(analysis *a, size_t size)
 {
 	struct an_frame_chunk *c = a->frame_chunks;
-	if (!c || c->cap - c->used < n) {
-		/* 1 MiB to start with, then larger */
+	if (!c || c->bytes - sizeof *c - c->used < size) {
+		/* 1 MiB to start with, then larger (pages not yet used take
+		 * no memory) */
 		size_t bytes = (size_t)1 << 20;
 		if (c && c->bytes < (64u << 20))
 			bytes = 2 * c->bytes;
 		else if (c)
 			bytes = c->bytes;
-		while (bytes < sizeof *c + n * sizeof c->frames[0])
+		while (bytes < sizeof *c + size)
 			bytes *= 2;
 		c = xmalloc(bytes);
 		c->used = 0;
-		c->cap = (bytes - sizeof *c) / sizeof c->frames[0];
 		c->bytes = bytes;
 		c->next = a->frame_chunks;
 		a->frame_chunks = c;
 	}
-	an_frame *f = c->frames + c->used;
-	c->used += n;
-	return f;
+	void *p = (char *)c->data + c->used;
+	c->used += size;
+	return p;
 }
 
 /* ---- symbols ---------------------------------------------------------------------- */
@@ -349,7 +375,7 @@ static void site_coverage(analysis *a)
 {
 	for (size_t i = 0; i < a->nstacks; i++) {
 		const an_stack *st = &a->stacks[i];
-		const an_frame *f = &st->all[st->nskipped];
+		const an_frame *f = st->all[st->nskipped];
 		if (f->inlined || f->symbolized)
 			continue;
 		an_unsymbolized *u = unsymbolized_for(a, f->module, NULL, 0, 0);
@@ -408,11 +434,9 @@ static const sym_loc *resolve_ip(struct build *b, struct ip_table *t,
 }
 
 /* Symbolizes stack s of file f, every frame with the inlined ones
- * expanded: into b->scratch when stacks may merge (o->stream), else
- * straight into the frames the model keeps. Returns how many frames,
- * and where in *frames. */
+ * expanded, into b->scratch. Returns how many frames. */
 static unsigned expand_stack(struct build *b, struct ip_table *t,
-			     const pf_file *f, const pf_stack *s, an_frame **frames)
+			     const pf_file *f, const pf_stack *s)
 {
 	unsigned n = 0;
 	for (uint32_t i = 0; i < s->depth && i < 256; i++) {
@@ -420,17 +444,12 @@ static unsigned expand_stack(struct build *b, struct ip_table *t,
 		n += b->locs[i]->nframes;
 	}
 	unsigned total = n ? n : 1;
-	if (!b->merge) {
-		*frames = frames_alloc(b->a, total);
-	} else {
-		if (total > b->capscratch) {
-			b->capscratch = 2 * total + 64;
-			b->scratch = xrealloc(b->scratch,
-					      b->capscratch * sizeof *b->scratch);
-		}
-		*frames = b->scratch;
+	if (total > b->capscratch) {
+		b->capscratch = 2 * total + 64;
+		b->scratch = xrealloc(b->scratch,
+				      b->capscratch * sizeof *b->scratch);
 	}
-	an_frame *out = *frames;
+	an_frame *out = b->scratch;
 	n = 0;
 	for (uint32_t i = 0; i < s->depth && i < 256; i++) {
 		const sym_loc *loc = b->locs[i];
@@ -454,18 +473,67 @@ static unsigned expand_stack(struct build *b, struct ip_table *t,
 	return n;
 }
 
-/* Frames equal but for the return addresses (which differ between
+/* Frames equal but for the return address (which differs between
  * processes that load the same code elsewhere). */
-static int same_frames(const an_frame *x, const an_frame *y, unsigned n)
+static int same_frame(const an_frame *x, const an_frame *y)
+{
+	return x->function == y->function && x->file == y->file &&
+	       x->line == y->line && x->module == y->module &&
+	       x->offset == y->offset && x->ip_index == y->ip_index &&
+	       x->inlined == y->inlined && x->symbolized == y->symbolized;
+}
+
+static int same_frames(const an_frame *const *x, const an_frame *y,
+		       unsigned n)
 {
 	for (unsigned i = 0; i < n; i++)
-		if (x[i].function != y[i].function || x[i].file != y[i].file ||
-		    x[i].line != y[i].line || x[i].module != y[i].module ||
-		    x[i].offset != y[i].offset || x[i].ip_index != y[i].ip_index ||
-		    x[i].inlined != y[i].inlined ||
-		    x[i].symbolized != y[i].symbolized)
+		if (!same_frame(x[i], &y[i]))
 			return 0;
 	return 1;
+}
+
+static uint64_t frame_hash(const an_frame *f)
+{
+	uint64_t h = mix64((uint64_t)(uintptr_t)f->function ^ f->ip * 31 ^
+			   (uint64_t)f->ip_index << 48);
+	return mix64(h ^ f->offset ^ (uint64_t)f->line << 32 ^
+		     (uint64_t)(uintptr_t)f->file * 7 ^
+		     (uint64_t)(uintptr_t)f->module * 13 ^
+		     (uint64_t)f->inlined << 62 ^ (uint64_t)f->symbolized << 63);
+}
+
+/* The model's copy of frame f: one for all frames alike. */
+static const an_frame *intern_frame(struct build *b, const an_frame *f)
+{
+	if (2 * (b->nframes + 1) > b->frame_cap) {
+		size_t cap = b->frame_cap ? 2 * b->frame_cap : 1024;
+		const an_frame **slots = xcalloc(cap, sizeof *slots);
+		for (size_t i = 0; i < b->frame_cap; i++) {
+			const an_frame *x = b->frame_slots[i];
+			if (!x)
+				continue;
+			size_t h = frame_hash(x);
+			while (slots[h & (cap - 1)])
+				h++;
+			slots[h & (cap - 1)] = x;
+		}
+		free(b->frame_slots);
+		b->frame_slots = slots;
+		b->frame_cap = cap;
+	}
+	size_t h = frame_hash(f);
+	for (;; h++) {
+		const an_frame *x = b->frame_slots[h & (b->frame_cap - 1)];
+		if (!x)
+			break;
+		if (x->ip == f->ip && same_frame(x, f))
+			return x;
+	}
+	an_frame *copy = model_alloc(b->a, sizeof *copy);
+	*copy = *f;
+	b->frame_slots[h & (b->frame_cap - 1)] = copy;
+	b->nframes++;
+	return copy;
 }
 
 static uint64_t frames_hash(const an_frame *f, unsigned n)
@@ -550,19 +618,26 @@ static void group_add(struct build *b, size_t group, size_t idx)
 	g->more[g->nmore++] = (uint32_t)idx;
 }
 
-/* A new stack of the model for stack s of file fi, with its n frames
- * (copied when they are b->scratch). */
-static size_t new_stack(struct build *b, size_t fi, pf_file *f, pf_stack *s,
-			an_frame *frames, unsigned n)
+/* Room for n stacks in the model. */
+static void stacks_reserve(struct build *b, size_t n)
 {
 	analysis *a = b->a;
-	if (a->nstacks == b->capstacks) {
-		b->capstacks = b->capstacks ? 2 * b->capstacks : 1024;
-		a->stacks = xrealloc(a->stacks, b->capstacks * sizeof *a->stacks);
-		b->first_file = xrealloc(b->first_file,
-					 b->capstacks * sizeof *b->first_file);
-		b->merged = xrealloc(b->merged, b->capstacks * sizeof *b->merged);
-	}
+	if (n <= b->capstacks)
+		return;
+	b->capstacks = n;
+	a->stacks = xrealloc(a->stacks, n * sizeof *a->stacks);
+	b->first_file = xrealloc(b->first_file, n * sizeof *b->first_file);
+	b->merged = xrealloc(b->merged, n * sizeof *b->merged);
+}
+
+/* A new stack of the model for stack s of file fi, with the n frames
+ * in b->scratch. */
+static size_t new_stack(struct build *b, size_t fi, pf_file *f, pf_stack *s,
+			unsigned n)
+{
+	analysis *a = b->a;
+	if (a->nstacks == b->capstacks)
+		stacks_reserve(b, b->capstacks ? 2 * b->capstacks : 1024);
 	size_t idx = a->nstacks++;
 	if (a->nstacks >= UINT32_MAX) {
 		fprintf(stderr, "poolscout: more than %u stacks\n", UINT32_MAX - 1);
@@ -572,11 +647,10 @@ static size_t new_stack(struct build *b, size_t fi, pf_file *f, pf_stack *s,
 	memset(st, 0, sizeof *st);
 	st->file = f;
 	st->stack = s;
-	st->all = frames;
-	if (frames == b->scratch) {
-		st->all = frames_alloc(a, n);
-		memcpy(st->all, frames, n * sizeof *st->all);
-	}
+	const an_frame **all = model_alloc(a, n * sizeof *all);
+	for (unsigned i = 0; i < n; i++)
+		all[i] = intern_frame(b, &b->scratch[i]);
+	st->all = all;
 	st->nall = n;
 	st->size_min = UINT64_MAX;
 	b->first_file[idx] = (uint32_t)fi;
@@ -604,13 +678,12 @@ static void add_file_stacks(struct build *b, size_t fi, pf_file *f)
 		pf_stack *s = f->stacks[i];
 		if (!s)
 			continue;
-		an_frame *frames;
-		unsigned n = expand_stack(b, &ips, f, s, &frames);
+		unsigned n = expand_stack(b, &ips, f, s);
 		size_t group = 0, idx = SIZE_MAX;
 		if (b->merge)
 			idx = merged_stack(b, fi, n, &group);
 		if (idx == SIZE_MAX) {
-			idx = new_stack(b, fi, f, s, frames, n);
+			idx = new_stack(b, fi, f, s, n);
 			if (b->merge)
 				group_add(b, group, idx);
 		} else {
@@ -696,7 +769,7 @@ static void run_span(struct build *b)
 
 static size_t site_for(analysis *a, const an_stack *st)
 {
-	const an_frame *f = &st->frames[0];
+	const an_frame *f = st->frames[0];
 	/* Without a line, the call address keeps two calls in one function
 	 * apart. */
 	char *key = f->file ? xasprintf("%s\t%s\t%u\t%s", f->function, f->file,
@@ -788,7 +861,7 @@ static void build_sites(struct build *b)
 	} *refs = NULL, *r, *tmp;
 	for (size_t i = 0; i < a->nstacks; i++) {
 		an_stack *st = &a->stacks[i];
-		const an_frame *f = &st->frames[0];
+		const an_frame *f = st->frames[0];
 		struct site_ref probe;
 		memset(&probe.key, 0, sizeof probe.key);
 		probe.key.function = f->function;
@@ -814,7 +887,8 @@ static void build_sites(struct build *b)
 	if (b->merge)
 		pick_stack_peaks(b);
 	b->site_contribs = xcalloc(a->nsites + 1, sizeof *b->site_contribs);
-	b->stack_contribs = xcalloc(a->nstacks + 1, sizeof *b->stack_contribs);
+	b->stack_ncontribs = xcalloc(a->nstacks + 1, sizeof *b->stack_ncontribs);
+	b->stack_window = xcalloc(a->nstacks + 1, sizeof *b->stack_window);
 	b->spans = xcalloc(a->nsites + 1, sizeof *b->spans);
 
 	/* the timeline's bins: the finest snapshot interval of the files */
@@ -890,18 +964,27 @@ static void add_entry(analysis *a, const pf_file *f, const pf_entry *e,
 		s->size_min = e->size_min;
 	if (e->size_max > s->size_max)
 		s->size_max = e->size_max;
-	for (unsigned b = 0; b < PS_HIST_BUCKETS; b++)
-		if (e->size_hist[b])
-			s->size_hist[b] = sat_add(s->size_hist[b],
-						  sat_mul(e->size_hist[b], k));
-	s->realloc_grows = sat_add(s->realloc_grows, sat_mul(e->realloc_grows, k));
-	s->chains_ended = sat_add(s->chains_ended, sat_mul(e->chains_ended, k));
-	s->chain_steps_sum = sat_add(s->chain_steps_sum,
-				     sat_mul(e->chain_steps_sum, k));
-	if (e->chain_steps_max > s->chain_steps_max)
-		s->chain_steps_max = e->chain_steps_max;
-	if (e->chain_final_size_max > s->chain_final_size_max)
-		s->chain_final_size_max = e->chain_final_size_max;
+	if (e->size_buckets) {
+		uint64_t size_hist[PS_HIST_BUCKETS];
+		pf_entry_hists(f, e, size_hist, NULL);
+		for (unsigned b = 0; b < PS_HIST_BUCKETS; b++)
+			if (size_hist[b])
+				s->size_hist[b] = sat_add(s->size_hist[b],
+							  sat_mul(size_hist[b], k));
+	}
+	if (e->has_reallocs) {
+		pf_reallocs r;
+		pf_entry_reallocs(f, e, &r);
+		s->realloc_grows = sat_add(s->realloc_grows, sat_mul(r.grows, k));
+		s->chains_ended = sat_add(s->chains_ended,
+					  sat_mul(r.chains_ended, k));
+		s->chain_steps_sum = sat_add(s->chain_steps_sum,
+					     sat_mul(r.chain_steps_sum, k));
+		if (r.chain_steps_max > s->chain_steps_max)
+			s->chain_steps_max = r.chain_steps_max;
+		if (r.chain_final_size_max > s->chain_final_size_max)
+			s->chain_final_size_max = r.chain_final_size_max;
+	}
 	if (e->allocs) {
 		uint64_t first, last;
 		entry_times(a, f, e, &first, &last);
@@ -1055,7 +1138,7 @@ static struct node_owner *node_owners(const struct build *b, size_t fi,
 		const an_stack *st = s ? stack_of(b, fi, (uint32_t)id) : NULL;
 		if (!st)
 			continue;
-		uint32_t site_index = st->frames[0].ip_index;
+		uint32_t site_index = st->frames[0]->ip_index;
 		for (uint32_t c = s->cand_start; c < s->cand_start + s->cand_count;
 		     c++) {
 			uint64_t ip = s->ips[c];
@@ -1123,7 +1206,7 @@ static struct site_nodes *file_site_nodes(const struct build *b, size_t fi,
 		const an_stack *st = s ? stack_of(b, fi, (uint32_t)id) : NULL;
 		if (!st)
 			continue;
-		uint32_t idx = st->frames[0].ip_index;
+		uint32_t idx = st->frames[0]->ip_index;
 		int outside = !in_candidates(s, idx);
 		v[n++] = (struct site_ip){ st->site, outside ? 0 : s->ips[idx],
 					   outside };
@@ -1520,16 +1603,18 @@ static void fold_lifetimes(struct build *b, size_t fi, const pf_file *f)
 	for (size_t i = 0; i < f->nentries; i++) {
 		const pf_entry *e = &f->entries[i];
 		const an_stack *st = stack_of(b, fi, e->stack_id);
-		if (!st)
+		if (!st || !e->life_buckets)
 			continue;
+		uint64_t life_hist[PS_HIST_BUCKETS];
+		pf_entry_hists(f, e, NULL, life_hist);
 		for (unsigned bk = 0; bk < PS_HIST_BUCKETS; bk++) {
-			if (!e->life_hist[bk])
+			if (!life_hist[bk])
 				continue;
 			if (n == cap) {
 				cap = cap ? 2 * cap : 256;
 				v = xrealloc(v, cap * sizeof *v);
 			}
-			uint64_t count = sat_mul(e->life_hist[bk], k);
+			uint64_t count = sat_mul(life_hist[bk], k);
 			v[n++] = (struct site_bucket){ st->site, bk, count };
 			a->sites[st->site].lifetimes =
 				sat_add(a->sites[st->site].lifetimes, count);
@@ -1577,35 +1662,42 @@ static double bin_seconds(const analysis *a, size_t i)
 	return (double)(len > 1000000 ? len : 1000000) / 1e9;
 }
 
-static int by_site_bin(const void *pa, const void *pb)
+static size_t site_step_hash(size_t site, size_t bin)
 {
-	const struct site_step *a = pa, *b = pb;
-	if (a->site != b->site)
-		return a->site < b->site ? -1 : 1;
-	return a->bin < b->bin ? -1 : a->bin > b->bin;
+	return (size_t)mix64((uint64_t)site * 0x9e3779b97f4a7c15ULL ^ bin);
 }
 
-/* Sorts steps[from, nsteps) by (site, bin) and sums each (site, bin)
- * into one step. */
-static void merge_steps(struct build *b, size_t from)
+/* The sums of (site, bin), made (all 0) if new. */
+static struct site_step *site_step_at(struct build *b, size_t site, size_t bin)
 {
-	size_t n = b->nsteps - from, k = 0;
-	if (!n)
-		return;
-	struct site_step *v = b->steps + from;
-	qsort(v, n, sizeof *v, by_site_bin);
-	for (size_t i = 0; i < n; i++) {
-		if (k && v[k - 1].site == v[i].site && v[k - 1].bin == v[i].bin) {
-			/* wrapping sums, as the rates and live counts take them */
-			v[k - 1].allocs += v[i].allocs;
-			v[k - 1].alloc_bytes += v[i].alloc_bytes;
-			v[k - 1].frees += v[i].frees;
-			v[k - 1].free_bytes += v[i].free_bytes;
-		} else {
-			v[k++] = v[i];
+	if (2 * (b->nsteps + 1) > b->capsteps) {
+		size_t cap = b->capsteps ? 2 * b->capsteps : 1024;
+		struct site_step *slots = xmalloc(cap * sizeof *slots);
+		for (size_t i = 0; i < cap; i++)
+			slots[i].site = SIZE_MAX;
+		for (size_t i = 0; i < b->capsteps; i++) {
+			if (b->steps[i].site == SIZE_MAX)
+				continue;
+			size_t h = site_step_hash(b->steps[i].site, b->steps[i].bin);
+			while (slots[h & (cap - 1)].site != SIZE_MAX)
+				h++;
+			slots[h & (cap - 1)] = b->steps[i];
 		}
+		free(b->steps);
+		b->steps = slots;
+		b->capsteps = cap;
 	}
-	b->nsteps = from + k;
+	size_t h = site_step_hash(site, bin);
+	for (;; h++) {
+		struct site_step *x = &b->steps[h & (b->capsteps - 1)];
+		if (x->site == SIZE_MAX) {
+			*x = (struct site_step){ site, bin, 0, 0, 0, 0 };
+			b->nsteps++;
+			return x;
+		}
+		if (x->site == site && x->bin == bin)
+			return x;
+	}
 }
 
 /* File fi's entries' histories into the timeline, and per site and bin. */
@@ -1614,7 +1706,6 @@ static void fold_timeline(struct build *b, size_t fi, const pf_file *f)
 	analysis *a = b->a;
 	an_timeline *tl = &a->timeline;
 	uint64_t k = pf_scale(f);
-	size_t from = b->nsteps;
 	for (size_t i = 0; i < f->nentries; i++) {
 		const pf_entry *e = &f->entries[i];
 		const an_stack *st = stack_of(b, fi, e->stack_id);
@@ -1623,31 +1714,51 @@ static void fold_timeline(struct build *b, size_t fi, const pf_file *f)
 		for (size_t j = 0; j < e->nsteps; j++) {
 			const pf_step *p = &e->steps[j];
 			size_t bin = step_bin(a, f, p->snapshot);
-			struct site_step x = {
-				st->site, bin, sat_mul(p->allocs, k),
-				sat_mul(p->alloc_bytes, k), sat_mul(p->frees, k),
-				sat_mul(p->free_bytes, k)
-			};
-			tl->allocs[bin] = sat_add(tl->allocs[bin], x.allocs);
+			uint64_t allocs = sat_mul(p->allocs, k);
+			uint64_t alloc_bytes = sat_mul(p->alloc_bytes, k);
+			uint64_t frees = sat_mul(p->frees, k);
+			uint64_t free_bytes = sat_mul(p->free_bytes, k);
+			tl->allocs[bin] = sat_add(tl->allocs[bin], allocs);
 			tl->alloc_bytes[bin] = sat_add(tl->alloc_bytes[bin],
-						       x.alloc_bytes);
-			tl->frees[bin] = sat_add(tl->frees[bin], x.frees);
+						       alloc_bytes);
+			tl->frees[bin] = sat_add(tl->frees[bin], frees);
 			tl->free_bytes[bin] = sat_add(tl->free_bytes[bin],
-						      x.free_bytes);
-			if (b->nsteps == b->capsteps) {
-				b->capsteps = b->capsteps ? 2 * b->capsteps : 1024;
-				b->steps = xrealloc(b->steps,
-						    b->capsteps * sizeof *b->steps);
-			}
-			b->steps[b->nsteps++] = x;
+						      free_bytes);
+			/* wrapping sums, as the rates and live counts take them */
+			struct site_step *x = site_step_at(b, st->site, bin);
+			x->allocs += allocs;
+			x->alloc_bytes += alloc_bytes;
+			x->frees += frees;
+			x->free_bytes += free_bytes;
 		}
 	}
-	merge_steps(b, from);
-	/* files of one run share bins: sum them now and then */
-	if (b->nsteps > 2 * b->merged_steps + 4096) {
-		merge_steps(b, 0);
-		b->merged_steps = b->nsteps;
+}
+
+/* Adds a contributor to the peak of stack i: the first one waits in the
+ * stack itself (most stacks have one: one thread, one file). */
+static void stack_contrib_add(struct build *b, size_t i, const an_peak *p,
+			      uint64_t from, uint64_t to)
+{
+	an_stack *st = &b->a->stacks[i];
+	struct stack_more *m;
+	if (!b->stack_ncontribs[i]) {
+		st->peak = *p;
+		b->stack_window[i][0] = from;
+		b->stack_window[i][1] = to;
+		b->stack_ncontribs[i] = 1;
+		return;
 	}
+	if (b->stack_ncontribs[i] == 1) {
+		m = xcalloc(1, sizeof *m);
+		m->stack = i;
+		contrib_add(&m->c, &st->peak, b->stack_window[i][0],
+			    b->stack_window[i][1]);
+		HASH_ADD(hh, b->stack_more, stack, sizeof m->stack, m);
+		b->stack_ncontribs[i] = 2;
+	} else {
+		HASH_FIND(hh, b->stack_more, &i, sizeof i, m);
+	}
+	contrib_add(&m->c, p, from, to);
 }
 
 /* Second pass over file f (the fi-th kept): everything it adds. */
@@ -1677,8 +1788,8 @@ static void fold_file(struct build *b, size_t fi, const pf_file *f)
 		an_peak p = { sat_mul(e->peak_live, k), sat_mul(e->peak_live, k),
 			      f->version >= 2 ? sat_mul(bytes, k) : 0,
 			      sat_mul(bytes, k) };
-		contrib_add(&b->stack_contribs[st - a->stacks], &p, w.from,
-			    window_end(&w, a, f));
+		stack_contrib_add(b, (size_t)(st - a->stacks), &p, w.from,
+				  window_end(&w, a, f));
 	}
 	progress_end();
 	fold_lifetimes(b, fi, f);
@@ -1710,7 +1821,17 @@ static void finish(struct build *b)
 	}
 	for (size_t i = 0; i < a->nstacks; i++) {
 		an_stack *st = &a->stacks[i];
-		const struct contribs *c = &b->stack_contribs[i];
+		struct contribs one = { .n = 0 };
+		const struct contribs *c = &one;
+		if (b->stack_ncontribs[i] == 1) {
+			one.one = (struct contrib){ st->peak, b->stack_window[i][0],
+						    b->stack_window[i][1] };
+			one.n = 1;
+		} else if (b->stack_ncontribs[i]) {
+			struct stack_more *m;
+			HASH_FIND(hh, b->stack_more, &i, sizeof i, m);
+			c = &m->c;
+		}
 		st->peak = combine(c, st->allocs, st->alloc_bytes);
 		const pf_file *f = st->file;
 		if ((f->flags & PS_PROC_FLAG_SITE_PEAK) && st->stack->peak_live &&
@@ -1734,9 +1855,10 @@ static void finish(struct build *b)
 		}
 	}
 	/* per site: the busiest bin, and what was live after the peak bin */
-	merge_steps(b, 0);
-	for (size_t i = 0; i < b->nsteps; i++) {
+	for (size_t i = 0; i < b->capsteps; i++) {
 		const struct site_step *x = &b->steps[i];
+		if (x->site == SIZE_MAX)
+			continue;
 		an_site *s = &a->sites[x->site];
 		if (x->bin <= tl->peak_bin) {
 			s->live_at_peak_objects += x->allocs - x->frees;
@@ -2060,6 +2182,12 @@ int analysis_load_set(analysis *a, pf_set *set, const an_opts *o)
 	}
 	run_span(&b);
 	if (!processes_only) {
+		/* every file is here: as many stacks as they have */
+		size_t nstacks = 0;
+		for (size_t fi = 0; fi < set->nfiles; fi++)
+			for (size_t i = 0; i < set->files[fi]->nstacks; i++)
+				nstacks += set->files[fi]->stacks[i] != NULL;
+		stacks_reserve(&b, nstacks);
 		for (size_t fi = 0; fi < set->nfiles; fi++)
 			add_file_stacks(&b, fi, set->files[fi]);
 		build_sites(&b);
@@ -2176,11 +2304,7 @@ out:
 void analysis_free(analysis *a)
 {
 	for (size_t i = 0; a->owns_stacks && i < a->nstacks; i++) {
-		pf_stack *s = (pf_stack *)a->stacks[i].stack;
-		if (s) {
-			free(s->ips);
-			free(s);
-		}
+		free((pf_stack *)a->stacks[i].stack);
 	}
 	free(a->stacks);
 	while (a->frame_chunks) {

@@ -71,13 +71,15 @@ typedef struct an_frame {
 
 /* One recorded stack of one file, symbolized. With an_opts.stream, the
  * k-th stack of each file with the same frames (return addresses aside)
- * is one stack: file and stack are then the first file's. */
+ * is one stack: file and stack are then the first file's. Its frames are
+ * the model's: stacks that pass through the same frame (same return
+ * address at the same depth, same function) point at the same one. */
 typedef struct an_stack {
 	const pf_file *file;
 	const pf_stack *stack;
-	an_frame *all;        /* every frame, leaf first */
+	const an_frame **all;    /* every frame, leaf first */
+	const an_frame **frames; /* all + nskipped: the site first */
 	unsigned nall;
-	an_frame *frames;     /* all + nskipped: the site first */
 	unsigned nframes;
 	unsigned nskipped;    /* wrapper frames removed from the leaf end */
 	const char *via;      /* the wrapper the site called (not the
@@ -223,7 +225,8 @@ typedef struct analysis {
 	int pymalloc;           /* a process ran CPython, whose small objects
 				 * bypass malloc (pymalloc) */
 	/* owned memory */
-	struct an_frame_chunk *frame_chunks; /* every stack's frames */
+	struct an_frame_chunk *frame_chunks; /* every stack's frames and
+					      * their pointers */
 	int owns_stacks;        /* stacks' pf_stack are the model's */
 } analysis;
 

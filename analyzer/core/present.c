@@ -107,7 +107,7 @@ void json_frames(json *j, const an_stack *st, unsigned max)
 {
 	json_begin_array(j, "frames");
 	for (unsigned i = 0; i < st->nframes && i < max; i++) {
-		const an_frame *f = &st->frames[i];
+		const an_frame *f = st->frames[i];
 		json_begin_object(j, NULL);
 		json_str(j, "function", f->function);
 		if (f->file)

@@ -28,7 +28,8 @@ typedef struct pf_module {
 
 typedef struct pf_stack {
 	uint32_t id, map_epoch, depth;
-	uint64_t *ips; /* return addresses, leaf first */
+	uint64_t *ips; /* return addresses, leaf first; they follow the
+			* struct in its allocation: free(stack) frees both */
 	uint64_t peak_live; /* --site-peak: all-thread peak of objects live */
 	/* ips[cand_start, cand_start + cand_count) are the site candidates
 	 * the preload counted live blocks for (version 2; 0 0 before) */
@@ -75,16 +76,24 @@ typedef struct pf_entry {
 	uint64_t allocs, alloc_bytes, frees, free_bytes, xfrees, xfree_bytes;
 	uint64_t size_min, size_max, peak_live;
 	uint64_t peak_bytes; /* version 2 */
-	uint64_t size_hist[PS_HIST_BUCKETS];
-	uint64_t life_hist[PS_HIST_BUCKETS]; /* in ticks; see pf_file.tick_hz */
-	uint64_t realloc_grows, chains_ended, chain_steps_sum, chain_steps_max,
-		chain_final_size_max;
+	/* The size and lifetime (in ticks; see pf_file.tick_hz) histograms,
+	 * sparse: bit b of a mask says bucket b is not 0. */
+	uint64_t size_buckets, life_buckets;
 	/* ticks since the process start, plus one; 0: never (version 1
 	 * files have none of them) */
 	uint64_t first_alloc_ticks, last_alloc_ticks, last_free_ticks;
+	/* What most entries have little or none of, in f->extras from
+	 * extra_at (room for extra_cap values): the counts of the
+	 * histograms' buckets, the size's then the lifetime's, in bucket
+	 * order (most entries use one to three of the PS_HIST_BUCKETS), then
+	 * with has_reallocs the realloc counts. pf_entry_hists() and
+	 * pf_entry_reallocs() read them. */
+	uint64_t extra_at;
 	/* the entry's history, one step per snapshot that listed it */
 	pf_step *steps;
-	size_t nsteps, capsteps;
+	uint32_t nsteps, capsteps;
+	uint32_t extra_cap;
+	uint32_t has_reallocs; /* some realloc count is not 0 */
 } pf_entry;
 
 typedef struct pf_snap {
@@ -111,7 +120,12 @@ typedef struct pf_file {
 	size_t nthreads;
 	pf_entry *entries;
 	size_t nentries, capentries;
-	struct pf_entry_index *entry_index; /* (thread, stack) -> entries[i] */
+	/* (thread, stack) -> 1 + i of entries[i], 0 for none: open
+	 * addressing, entry_slot_cap a power of two */
+	uint32_t *entry_slots;
+	size_t entry_slot_cap;
+	uint64_t *extras; /* what entries keep apart (pf_entry.extra_at) */
+	size_t nextras, capextras;
 	pf_snap *snaps;
 	size_t nsnaps, capsnaps;
 	/* latest node peaks, one per (thread, ip) */
@@ -184,6 +198,19 @@ const pf_module *pf_module_for(const pf_file *f, uint64_t ip, uint32_t epoch);
  * NULL when the file has none. */
 const pf_node_peak *pf_node_peak_find(const pf_file *f, uint32_t thread_index,
 				      uint64_t ip);
+/* Entry e's size and lifetime histograms, PS_HIST_BUCKETS counts each
+ * (either may be NULL). */
+void pf_entry_hists(const pf_file *f, const pf_entry *e, uint64_t *size_hist,
+		    uint64_t *life_hist);
+/* What an entry's reallocs did: growths in place or moved, chains of
+ * reallocs of one block ended (freed), their steps, their final size. */
+typedef struct pf_reallocs {
+	uint64_t grows, chains_ended, chain_steps_sum, chain_steps_max,
+		chain_final_size_max;
+} pf_reallocs;
+
+/* Entry e's realloc counts (all 0 when it has none). */
+void pf_entry_reallocs(const pf_file *f, const pf_entry *e, pf_reallocs *r);
 /* The entry for (thread, stack), or NULL. */
 pf_entry *pf_entry_find(const pf_file *f, uint32_t thread_index,
 			uint32_t stack_id);

@@ -27,12 +27,6 @@
 #include "progress.h"
 #include "uthash.h"
 
-struct pf_entry_index {
-	uint64_t key; /* thread_index << 32 | stack_id */
-	size_t pos;
-	UT_hash_handle hh;
-};
-
 struct pf_module_index {
 	uint32_t id;
 	size_t pos;
@@ -263,6 +257,15 @@ static void stacks_reserve(pf_file *f, uint32_t id)
 	f->nstacks = n;
 }
 
+/* A stack of depth return addresses, all 0, in one allocation. */
+static pf_stack *stack_new(uint32_t depth)
+{
+	pf_stack *s = xcalloc(1, sizeof *s + depth * sizeof *s->ips);
+	s->depth = depth;
+	s->ips = (uint64_t *)(s + 1);
+	return s;
+}
+
 static void read_stack(struct cur *c, pf_file *f)
 {
 	const uint8_t *at = c->p;
@@ -283,11 +286,9 @@ static void read_stack(struct cur *c, pf_file *f)
 	if (c->failed)
 		return;
 	stacks_reserve(f, id);
-	pf_stack *s = xcalloc(1, sizeof *s);
+	pf_stack *s = stack_new(depth);
 	s->id = id;
 	s->map_epoch = epoch;
-	s->depth = depth;
-	s->ips = xcalloc(depth ? depth : 1, sizeof *s->ips);
 	for (uint32_t i = 0; i < depth && !c->failed; i++)
 		s->ips[i] = get(c, "return address");
 	f->last_stack_id = id;
@@ -396,11 +397,9 @@ static void read_stacks(struct cur *c, pf_file *f)
 			return;
 		uint32_t id = f->last_stack_id + 1;
 		stacks_reserve(f, id);
-		pf_stack *s = xcalloc(1, sizeof *s);
+		pf_stack *s = stack_new(depth);
 		s->id = id;
 		s->map_epoch = epoch;
-		s->depth = depth;
-		s->ips = xcalloc(depth ? depth : 1, sizeof *s->ips);
 		memcpy(s->ips, ips, depth * sizeof *ips);
 		s->cand_start = cand_start;
 		s->cand_count = cand_count;
@@ -455,7 +454,20 @@ static void read_thread(struct cur *c, pf_file *f)
 	free(name);
 }
 
-static void read_hist(struct cur *c, uint64_t *hist, const char *what)
+/* The histograms and realloc counts of one entry as read, as pf_entry
+ * keeps them. */
+struct extras {
+	uint64_t size_buckets, life_buckets;
+	int has_reallocs;
+	unsigned n; /* values[0, n): the histograms' counts, the size's
+		     * then the lifetime's, then the realloc counts */
+	uint64_t values[2 * PS_HIST_BUCKETS + 5];
+};
+
+/* Reads a histogram into h: its buckets into *buckets, their counts
+ * after h's values (a bucket of count 0 is no bucket). */
+static void read_hist(struct cur *c, struct extras *h, uint64_t *buckets,
+		      const char *what)
 {
 	uint64_t n = get_range(c, what, 0, PS_HIST_BUCKETS);
 	int last = -1;
@@ -471,18 +483,76 @@ static void read_hist(struct cur *c, uint64_t *hist, const char *what)
 			return;
 		}
 		last = (int)b;
-		hist[b] = count;
+		if (!count)
+			continue;
+		*buckets |= (uint64_t)1 << b;
+		h->values[h->n++] = count;
 	}
 }
 
-static pf_entry *entry_get(pf_file *f, uint32_t thread_index,
-			   uint32_t stack_id)
+static uint64_t mix64(uint64_t x)
 {
-	uint64_t key = (uint64_t)thread_index << 32 | stack_id;
-	struct pf_entry_index *ix;
-	HASH_FIND(hh, f->entry_index, &key, sizeof key, ix);
-	if (ix)
-		return &f->entries[ix->pos];
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdULL;
+	x ^= x >> 33;
+	x *= 0xc4ceb9fe1a85ec53ULL;
+	x ^= x >> 33;
+	return x;
+}
+
+static size_t entry_hash(uint32_t thread_index, uint32_t stack_id)
+{
+	return (size_t)mix64((uint64_t)thread_index << 32 | stack_id);
+}
+
+/* The slot of (thread_index, stack_id) in f->entry_slots: its entry's,
+ * or the empty one where it would go. The table has room. */
+static uint32_t *entry_slot(const pf_file *f, uint32_t thread_index,
+			    uint32_t stack_id)
+{
+	size_t mask = f->entry_slot_cap - 1;
+	for (size_t h = entry_hash(thread_index, stack_id);; h++) {
+		uint32_t *slot = &f->entry_slots[h & mask];
+		if (!*slot)
+			return slot;
+		const pf_entry *e = &f->entries[*slot - 1];
+		if (e->thread_index == thread_index && e->stack_id == stack_id)
+			return slot;
+	}
+}
+
+/* Indexes entries[0, nentries) afresh, in a table of room for twice
+ * as many. */
+static void entry_index_build(pf_file *f)
+{
+	size_t cap = 256;
+	while (cap < 2 * (f->nentries + 1))
+		cap *= 2;
+	free(f->entry_slots);
+	f->entry_slots = xcalloc(cap, sizeof *f->entry_slots);
+	f->entry_slot_cap = cap;
+	for (size_t i = 0; i < f->nentries; i++) {
+		const pf_entry *e = &f->entries[i];
+		*entry_slot(f, e->thread_index, e->stack_id) = (uint32_t)(i + 1);
+	}
+}
+
+/* The entry of (thread_index, stack_id), made if new; NULL (the error
+ * set) when the file has more than the index can count. */
+static pf_entry *entry_get(struct cur *c, const uint8_t *at, pf_file *f,
+			   uint32_t thread_index, uint32_t stack_id)
+{
+	if (f->entry_slots) {
+		uint32_t pos = *entry_slot(f, thread_index, stack_id);
+		if (pos)
+			return &f->entries[pos - 1];
+	}
+	if (f->nentries >= UINT32_MAX - 1) {
+		fail(c, at, "expected fewer than %u entries", UINT32_MAX - 1);
+		return NULL;
+	}
+	if (2 * (f->nentries + 1) > f->entry_slot_cap)
+		entry_index_build(f);
 	if (f->nentries == f->capentries) {
 		f->capentries = f->capentries ? f->capentries * 2 : 256;
 		f->entries = xrealloc(f->entries,
@@ -492,21 +562,87 @@ static pf_entry *entry_get(pf_file *f, uint32_t thread_index,
 	memset(e, 0, sizeof *e);
 	e->thread_index = thread_index;
 	e->stack_id = stack_id;
-	ix = xmalloc(sizeof *ix);
-	ix->key = key;
-	ix->pos = f->nentries++;
-	HASH_ADD(hh, f->entry_index, key, sizeof ix->key, ix);
+	*entry_slot(f, thread_index, stack_id) = (uint32_t)++f->nentries;
 	return e;
+}
+
+/* Reads the realloc counts of an entry into h (after its histograms). */
+static void read_reallocs(struct cur *c, struct extras *h)
+{
+	uint64_t r[5];
+	r[0] = get(c, "realloc growth count");
+	r[1] = get(c, "realloc chains ended");
+	r[2] = get(c, "realloc steps sum");
+	r[3] = get(c, "realloc steps max");
+	r[4] = get(c, "realloc final size");
+	if (!(r[0] | r[1] | r[2] | r[3] | r[4]))
+		return;
+	h->has_reallocs = 1;
+	memcpy(h->values + h->n, r, sizeof r);
+	h->n += 5;
+}
+
+/* Makes h the extras of entry e, in place when they fit in its room in
+ * f->extras, else in new room (twice as much as before, so an entry
+ * whose histograms keep growing leaves little behind). */
+static void entry_set_extras(pf_file *f, pf_entry *e, const struct extras *h)
+{
+	e->size_buckets = h->size_buckets;
+	e->life_buckets = h->life_buckets;
+	e->has_reallocs = (uint32_t)h->has_reallocs;
+	if (h->n > e->extra_cap) {
+		uint32_t most = sizeof h->values / sizeof h->values[0];
+		uint32_t cap = 2 * e->extra_cap > h->n ? 2 * e->extra_cap : h->n;
+		if (cap > most)
+			cap = most;
+		if (f->capextras - f->nextras < cap) {
+			size_t want = f->capextras ? 2 * f->capextras : 1024;
+			while (want - f->nextras < cap)
+				want *= 2;
+			f->extras = xrealloc(f->extras, want * sizeof *f->extras);
+			f->capextras = want;
+		}
+		e->extra_at = f->nextras;
+		e->extra_cap = cap;
+		f->nextras += cap;
+	}
+	if (h->n)
+		memcpy(f->extras + e->extra_at, h->values, h->n * sizeof *h->values);
+}
+
+void pf_entry_hists(const pf_file *f, const pf_entry *e, uint64_t *size_hist,
+		    uint64_t *life_hist)
+{
+	const uint64_t *count = e->extra_cap ? f->extras + e->extra_at : NULL;
+	if (size_hist)
+		memset(size_hist, 0, PS_HIST_BUCKETS * sizeof *size_hist);
+	if (life_hist)
+		memset(life_hist, 0, PS_HIST_BUCKETS * sizeof *life_hist);
+	for (uint64_t m = e->size_buckets; m; m &= m - 1, count++)
+		if (size_hist)
+			size_hist[__builtin_ctzll(m)] = *count;
+	for (uint64_t m = e->life_buckets; m && life_hist; m &= m - 1, count++)
+		life_hist[__builtin_ctzll(m)] = *count;
+}
+
+void pf_entry_reallocs(const pf_file *f, const pf_entry *e, pf_reallocs *r)
+{
+	memset(r, 0, sizeof *r);
+	if (!e->has_reallocs)
+		return;
+	const uint64_t *v = f->extras + e->extra_at +
+			    __builtin_popcountll(e->size_buckets) +
+			    __builtin_popcountll(e->life_buckets);
+	r->grows = v[0];
+	r->chains_ended = v[1];
+	r->chain_steps_sum = v[2];
+	r->chain_steps_max = v[3];
+	r->chain_final_size_max = v[4];
 }
 
 void pf_filter_entries(pf_file *f, int (*keep)(pf_entry *e, void *arg),
 		       void *arg)
 {
-	struct pf_entry_index *ix, *tmp;
-	HASH_ITER(hh, f->entry_index, ix, tmp) {
-		HASH_DEL(f->entry_index, ix);
-		free(ix);
-	}
 	for (size_t t = 0; t < f->nthreads; t++) {
 		pf_thread *th = f->threads[t];
 		if (th)
@@ -521,11 +657,7 @@ void pf_filter_entries(pf_file *f, int (*keep)(pf_entry *e, void *arg),
 			continue;
 		}
 		f->entries[n] = *e;
-		e = &f->entries[n];
-		ix = xmalloc(sizeof *ix);
-		ix->key = (uint64_t)e->thread_index << 32 | e->stack_id;
-		ix->pos = n++;
-		HASH_ADD(hh, f->entry_index, key, sizeof ix->key, ix);
+		e = &f->entries[n++];
 		pf_thread *th = e->thread_index < f->nthreads
 					? f->threads[e->thread_index]
 					: NULL;
@@ -538,12 +670,12 @@ void pf_filter_entries(pf_file *f, int (*keep)(pf_entry *e, void *arg),
 		}
 	}
 	f->nentries = n;
+	entry_index_build(f);
 }
 
 void pf_drop_stack(pf_file *f, uint32_t id)
 {
 	if (id < f->nstacks && f->stacks[id]) {
-		free(f->stacks[id]->ips);
 		free(f->stacks[id]);
 		f->stacks[id] = NULL;
 	}
@@ -561,10 +693,10 @@ void pf_drop_thread(pf_file *f, uint32_t index)
 pf_entry *pf_entry_find(const pf_file *f, uint32_t thread_index,
 			uint32_t stack_id)
 {
-	uint64_t key = (uint64_t)thread_index << 32 | stack_id;
-	struct pf_entry_index *ix;
-	HASH_FIND(hh, f->entry_index, &key, sizeof key, ix);
-	return ix ? &f->entries[ix->pos] : NULL;
+	if (!f->entry_slots)
+		return NULL;
+	uint32_t pos = *entry_slot(f, thread_index, stack_id);
+	return pos ? &f->entries[pos - 1] : NULL;
 }
 
 static void add_tick(pf_thread *t, uint32_t snap, uint64_t allocs,
@@ -591,8 +723,13 @@ static void add_step(pf_entry *e, uint32_t snap, const pf_entry *n)
 {
 	if (n->allocs == e->allocs && n->frees == e->frees)
 		return;
+	if (e->nsteps == UINT32_MAX)
+		return; /* more snapshots than a file can hold */
 	if (e->nsteps == e->capsteps) {
-		e->capsteps = e->capsteps ? e->capsteps * 2 : 4;
+		/* most entries change in one snapshot, or a few */
+		e->capsteps = e->capsteps ? 2 * e->capsteps : 1;
+		if (e->capsteps < e->nsteps) /* wrapped */
+			e->capsteps = UINT32_MAX;
 		e->steps = xrealloc(e->steps, e->capsteps * sizeof *e->steps);
 	}
 	e->steps[e->nsteps++] = (pf_step){
@@ -626,7 +763,7 @@ static pf_thread *entry_owner(struct cur *c, pf_file *f, const uint8_t *at,
  * down. */
 static void merge_entry(struct cur *c, pf_file *f, uint32_t snap,
 			const uint8_t *at, pf_thread *t, uint32_t ti,
-			uint32_t si, pf_entry n)
+			uint32_t si, pf_entry n, const struct extras *h)
 {
 	if (n.xfrees > n.frees || n.frees > n.allocs ||
 	    n.xfree_bytes > n.free_bytes || n.free_bytes > n.alloc_bytes ||
@@ -647,7 +784,9 @@ static void merge_entry(struct cur *c, pf_file *f, uint32_t snap,
 			    "%u stack %u", ti, si);
 		return;
 	}
-	pf_entry *e = entry_get(f, ti, si);
+	pf_entry *e = entry_get(c, at, f, ti, si);
+	if (!e)
+		return;
 	if (n.allocs < e->allocs || n.frees < e->frees ||
 	    n.alloc_bytes < e->alloc_bytes || n.xfrees < e->xfrees) {
 		fail(c, at, "expected cumulative counters that never decrease "
@@ -667,7 +806,10 @@ static void merge_entry(struct cur *c, pf_file *f, uint32_t snap,
 	n.steps = e->steps;
 	n.nsteps = e->nsteps;
 	n.capsteps = e->capsteps;
+	n.extra_at = e->extra_at;
+	n.extra_cap = e->extra_cap;
 	*e = n;
+	entry_set_extras(f, e, h);
 }
 
 
@@ -683,6 +825,10 @@ static void read_entry(struct cur *c, pf_file *f, uint32_t snap)
 		return;
 	pf_entry n;
 	memset(&n, 0, sizeof n);
+	struct extras h;
+	h.size_buckets = h.life_buckets = 0;
+	h.has_reallocs = 0;
+	h.n = 0;
 	uint64_t flags = get(c, "entry flags");
 	n.allocs = get(c, "allocations");
 	n.alloc_bytes = get(c, "allocated bytes");
@@ -700,18 +846,13 @@ static void read_entry(struct cur *c, pf_file *f, uint32_t snap)
 		n.last_free_ticks = get(c, "latest free time");
 	}
 	if (flags & PS_ENT_HAS_HIST) {
-		read_hist(c, n.size_hist, "size histogram length");
-		read_hist(c, n.life_hist, "lifetime histogram length");
+		read_hist(c, &h, &h.size_buckets, "size histogram length");
+		read_hist(c, &h, &h.life_buckets, "lifetime histogram length");
 	}
-	if (flags & PS_ENT_HAS_REALLOC) {
-		n.realloc_grows = get(c, "realloc growth count");
-		n.chains_ended = get(c, "realloc chains ended");
-		n.chain_steps_sum = get(c, "realloc steps sum");
-		n.chain_steps_max = get(c, "realloc steps max");
-		n.chain_final_size_max = get(c, "realloc final size");
-	}
+	if (flags & PS_ENT_HAS_REALLOC)
+		read_reallocs(c, &h);
 	if (!c->failed)
-		merge_entry(c, f, snap, at, t, ti, si, n);
+		merge_entry(c, f, snap, at, t, ti, si, n, &h);
 }
 
 /* Where the previous entry of an ENTRIES record left off (its entries
@@ -745,6 +886,10 @@ static void read_entry_v3(struct cur *c, pf_file *f, uint32_t snap,
 		return;
 	pf_entry n;
 	memset(&n, 0, sizeof n);
+	struct extras h;
+	h.size_buckets = h.life_buckets = 0;
+	h.has_reallocs = 0;
+	h.n = 0;
 	uint64_t flags = get(c, "entry flags");
 	n.allocs = get(c, "allocations");
 	n.frees = get(c, "frees");
@@ -813,22 +958,19 @@ static void read_entry_v3(struct cur *c, pf_file *f, uint32_t snap,
 		}
 	}
 	if (flags & PS_ENT_V3_ONE_SIZE) {
-		if (n.allocs)
-			n.size_hist[ps_hist_bucket(n.size_min)] = n.allocs;
+		if (n.allocs) {
+			h.size_buckets = (uint64_t)1 << ps_hist_bucket(n.size_min);
+			h.values[h.n++] = n.allocs;
+		}
 	} else if (flags & PS_ENT_HAS_HIST) {
-		read_hist(c, n.size_hist, "size histogram length");
+		read_hist(c, &h, &h.size_buckets, "size histogram length");
 	}
 	if (flags & PS_ENT_HAS_HIST)
-		read_hist(c, n.life_hist, "lifetime histogram length");
-	if (flags & PS_ENT_HAS_REALLOC) {
-		n.realloc_grows = get(c, "realloc growth count");
-		n.chains_ended = get(c, "realloc chains ended");
-		n.chain_steps_sum = get(c, "realloc steps sum");
-		n.chain_steps_max = get(c, "realloc steps max");
-		n.chain_final_size_max = get(c, "realloc final size");
-	}
+		read_hist(c, &h, &h.life_buckets, "lifetime histogram length");
+	if (flags & PS_ENT_HAS_REALLOC)
+		read_reallocs(c, &h);
 	if (!c->failed)
-		merge_entry(c, f, snap, at, t, (uint32_t)ti, (uint32_t)si, n);
+		merge_entry(c, f, snap, at, t, (uint32_t)ti, (uint32_t)si, n, &h);
 }
 
 /* Bounds a count read from the record by the bytes that could encode it. */
@@ -1140,6 +1282,27 @@ static void inflater_free(struct inflater *in)
 	free(in->out);
 }
 
+/* Gives back the room the tables of f grew into but do not use. */
+static void trim(pf_file *f)
+{
+	size_t nstacks = f->nstacks;
+	while (nstacks && !f->stacks[nstacks - 1])
+		nstacks--;
+	if (nstacks < f->nstacks) {
+		f->stacks = xrealloc(f->stacks, (nstacks ? nstacks : 1) *
+							sizeof *f->stacks);
+		f->nstacks = nstacks;
+	}
+	if (f->nentries && f->nentries < f->capentries) {
+		f->entries = xrealloc(f->entries, f->nentries * sizeof *f->entries);
+		f->capentries = f->nentries;
+	}
+	if (f->nextras && f->nextras < f->capextras) {
+		f->extras = xrealloc(f->extras, f->nextras * sizeof *f->extras);
+		f->capextras = f->nextras;
+	}
+}
+
 pf_file *pf_read_mem(const char *name, const uint8_t *data, size_t size,
 		     char *err, size_t errlen)
 {
@@ -1248,6 +1411,7 @@ pf_file *pf_read_mem(const char *name, const uint8_t *data, size_t size,
 	inflater_free(&in);
 	free(c.frames.parent);
 	free(c.frames.ip);
+	trim(f);
 	return f;
 error:
 	if (reading)
@@ -1325,7 +1489,6 @@ void pf_free(pf_file *f)
 	}
 	for (size_t i = 0; i < f->nstacks; i++) {
 		if (f->stacks[i]) {
-			free(f->stacks[i]->ips);
 			free(f->stacks[i]);
 		}
 	}
@@ -1337,14 +1500,11 @@ void pf_free(pf_file *f)
 		}
 	}
 	free(f->threads);
-	struct pf_entry_index *ix, *tmp;
-	HASH_ITER(hh, f->entry_index, ix, tmp) {
-		HASH_DEL(f->entry_index, ix);
-		free(ix);
-	}
+	free(f->entry_slots);
 	for (size_t i = 0; i < f->nentries; i++)
 		free(f->entries[i].steps);
 	free(f->entries);
+	free(f->extras);
 	free(f->snaps);
 	struct pf_node_index *nx, *ntmp;
 	HASH_ITER(hh, f->node_index, nx, ntmp) {
@@ -1359,23 +1519,23 @@ void pf_release_bulk(pf_file *f)
 {
 	for (size_t i = 0; i < f->nstacks; i++) {
 		if (f->stacks[i]) {
-			free(f->stacks[i]->ips);
 			free(f->stacks[i]);
 		}
 	}
 	free(f->stacks);
 	f->stacks = NULL;
 	f->nstacks = 0;
-	struct pf_entry_index *ix, *tmp;
-	HASH_ITER(hh, f->entry_index, ix, tmp) {
-		HASH_DEL(f->entry_index, ix);
-		free(ix);
-	}
+	free(f->entry_slots);
+	f->entry_slots = NULL;
+	f->entry_slot_cap = 0;
 	for (size_t i = 0; i < f->nentries; i++)
 		free(f->entries[i].steps);
 	free(f->entries);
 	f->entries = NULL;
 	f->nentries = f->capentries = 0;
+	free(f->extras);
+	f->extras = NULL;
+	f->nextras = f->capextras = 0;
 	struct pf_node_index *nx, *ntmp;
 	HASH_ITER(hh, f->node_index, nx, ntmp) {
 		HASH_DEL(f->node_index, nx);

@@ -106,6 +106,7 @@ struct caller {
 };
 
 struct fn {
+	uint32_t id;         /* its index in frame_info.fns */
 	char *key;           /* "module\tfunction" */
 	const char *name;
 	int runtime;         /* the runtime's own code (never named "via") */
@@ -130,12 +131,52 @@ struct fn_ref {
 	UT_hash_handle hh;
 };
 
+/* Each distinct frame of the stacks as the rules see it: its function
+ * and its fixed-rule verdict. The model's stacks share their frames, so
+ * this is by frame, not by stack (stacks are many, frames few). */
+struct frame_slot {
+	const an_frame *frame; /* NULL: empty */
+	uint32_t code;         /* fn id << 1 | a wrapper by the fixed rules */
+};
+
 struct frame_info {
-	struct fn ***fns;       /* per stack, per frame */
-	unsigned char **fixed;  /* per frame: a wrapper by the fixed rules */
+	struct frame_slot *slots; /* open addressing, cap a power of two */
+	size_t cap, n;
+	struct fn **fns;     /* by id */
+	size_t nfns, capfns;
 	struct fn *table;
 	struct fn_ref *refs;
 };
+
+static size_t frame_ptr_hash(const an_frame *f)
+{
+	return (size_t)(((uint64_t)(uintptr_t)f >> 3) * 0x9e3779b97f4a7c15ULL >> 17);
+}
+
+/* The slot of frame f: its own, or the empty one where it would go. */
+static struct frame_slot *frame_slot(const struct frame_info *fi,
+				     const an_frame *f)
+{
+	for (size_t h = frame_ptr_hash(f);; h++) {
+		struct frame_slot *x = &fi->slots[h & (fi->cap - 1)];
+		if (!x->frame || x->frame == f)
+			return x;
+	}
+}
+
+/* The function of frame k of stack st. */
+static struct fn *fn_at(const struct frame_info *fi, const an_stack *st,
+			unsigned k)
+{
+	return fi->fns[frame_slot(fi, st->all[k])->code >> 1];
+}
+
+/* Whether frame k of stack st is a wrapper by the fixed rules. */
+static int fixed_at(const struct frame_info *fi, const an_stack *st,
+		    unsigned k)
+{
+	return frame_slot(fi, st->all[k])->code & 1;
+}
 
 static struct fn *intern(an_wrappers *w, struct frame_info *fi,
 			 const an_frame *f)
@@ -152,6 +193,12 @@ static struct fn *intern(an_wrappers *w, struct frame_info *fi,
 		free(key);
 	} else {
 		fn = xcalloc(1, sizeof *fn);
+		if (fi->nfns == fi->capfns) {
+			fi->capfns = fi->capfns ? 2 * fi->capfns : 256;
+			fi->fns = xrealloc(fi->fns, fi->capfns * sizeof *fi->fns);
+		}
+		fn->id = (uint32_t)fi->nfns;
+		fi->fns[fi->nfns++] = fn;
 		fn->key = key;
 		fn->name = f->function;
 		fn->runtime = ps_runtime_module(f->module) ||
@@ -170,11 +217,10 @@ static struct fn *intern(an_wrappers *w, struct frame_info *fi,
 
 /* Where each stack's site is under the current rules: the first frame
  * that is no wrapper (the leaf when every frame is one). */
-static unsigned site_index(const an_stack *st, const struct frame_info *fi,
-			   size_t i)
+static unsigned site_index(const an_stack *st, const struct frame_info *fi)
 {
 	unsigned k = 0;
-	while (k < st->nall && (fi->fixed[i][k] || fi->fns[i][k]->wrapper))
+	while (k < st->nall && (fixed_at(fi, st, k) || fn_at(fi, st, k)->wrapper))
 		k++;
 	return k < st->nall ? k : 0;
 }
@@ -250,16 +296,16 @@ static size_t structural_round(an_wrappers *w, an_stack *stacks, size_t n,
 		const an_stack *st = &stacks[i];
 		if (!st->allocs)
 			continue;
-		unsigned k = site_index(st, fi, i);
-		struct fn *s = fi->fns[i][k];
+		unsigned k = site_index(st, fi);
+		struct fn *s = fn_at(fi, st, k);
 		s->allocs_site += st->allocs;
 		int up = k + 1 < st->nall;
-		add_caller(s, up ? fi->fns[i][k + 1] : NULL,
-			   up ? &st->all[k + 1] : NULL, st);
-		add_call(s, st->all[k].offset); /* not ip: load addresses differ */
+		add_caller(s, up ? fn_at(fi, st, k + 1) : NULL,
+			   up ? st->all[k + 1] : NULL, st);
+		add_call(s, st->all[k]->offset); /* not ip: load addresses differ */
 		/* called by a wrapper, one or two frames up: its internals */
 		for (unsigned j = k + 1; j <= k + WRAPPER_INSIDE && j < st->nall; j++) {
-			const struct fn *above = fi->fns[i][j];
+			const struct fn *above = fn_at(fi, st, j);
 			if (above->wrapper || (above->fixed && !above->runtime)) {
 				s->allocs_inside += st->allocs;
 				break;
@@ -267,8 +313,8 @@ static size_t structural_round(an_wrappers *w, an_stack *stacks, size_t n,
 		}
 		/* every function the stack passes through, once */
 		for (unsigned j = 0; j < st->nall; j++) {
-			struct fn *t = fi->fns[i][j];
-			if (fi->fixed[i][j] || t->last_stack == i)
+			struct fn *t = fn_at(fi, st, j);
+			if (fixed_at(fi, st, j) || t->last_stack == i)
 				continue;
 			t->last_stack = i;
 			t->allocs_in += st->allocs;
@@ -306,22 +352,39 @@ static size_t structural_round(an_wrappers *w, an_stack *stacks, size_t n,
 	return added;
 }
 
+/* Twice the room for fi's frames. */
+static void frame_slots_grow(struct frame_info *fi)
+{
+	struct frame_slot *old = fi->slots;
+	size_t oldcap = fi->cap;
+	fi->cap *= 2;
+	fi->slots = xcalloc(fi->cap, sizeof *fi->slots);
+	for (size_t i = 0; i < oldcap; i++)
+		if (old[i].frame)
+			*frame_slot(fi, old[i].frame) = old[i];
+	free(old);
+}
+
 void wrappers_apply(an_wrappers *w, an_stack *stacks, size_t n)
 {
 	struct frame_info fi = { 0 };
-	fi.fns = xcalloc(n ? n : 1, sizeof *fi.fns);
-	fi.fixed = xcalloc(n ? n : 1, sizeof *fi.fixed);
+	fi.cap = 1024;
+	fi.slots = xcalloc(fi.cap, sizeof *fi.slots);
 	for (size_t i = 0; i < n; i++) {
 		const an_stack *st = &stacks[i];
-		fi.fixed[i] = xcalloc(st->nall + 1, 1);
-		fi.fns[i] = xcalloc(st->nall + 1, sizeof *fi.fns[i]);
 		for (unsigned k = 0; k < st->nall; k++) {
-			const an_frame *f = &st->all[k];
+			const an_frame *f = st->all[k];
+			struct frame_slot *x = frame_slot(&fi, f);
+			if (x->frame)
+				continue;
 			struct fn *fn = intern(w, &fi, f);
-			fi.fns[i][k] = fn;
-			fi.fixed[i][k] = (unsigned char)(
-				fn->fixed ||
-				(f->file && !strncmp(f->file, "/usr/include/c++/", 17)));
+			int fixed = fn->fixed ||
+				    (f->file &&
+				     !strncmp(f->file, "/usr/include/c++/", 17));
+			x->frame = f;
+			x->code = fn->id << 1 | (uint32_t)fixed;
+			if (2 * ++fi.n > fi.cap)
+				frame_slots_grow(&fi);
 		}
 	}
 	/* A new wrapper moves sites up its callers, which may reveal a
@@ -331,21 +394,19 @@ void wrappers_apply(an_wrappers *w, an_stack *stacks, size_t n)
 			break;
 	for (size_t i = 0; i < n; i++) {
 		an_stack *st = &stacks[i];
-		unsigned k = site_index(st, &fi, i);
+		unsigned k = site_index(st, &fi);
 		st->nskipped = k;
 		st->frames = st->all + k;
 		st->nframes = st->nall - k;
 		st->via = NULL;
 		/* Name the wrapper the site called, unless it is the runtime
 		 * (a call to malloc or operator new needs no "via"). */
-		const an_frame *below = k ? &st->all[k - 1] : NULL;
-		if (below && !fi.fns[i][k - 1]->runtime &&
+		const an_frame *below = k ? st->all[k - 1] : NULL;
+		if (below && !fn_at(&fi, st, k - 1)->runtime &&
 		    !(below->file && !strncmp(below->file, "/usr/include/c++/", 17)))
 			st->via = below->function;
-		free(fi.fixed[i]);
-		free(fi.fns[i]);
 	}
-	free(fi.fixed);
+	free(fi.slots);
 	free(fi.fns);
 	reset_stats(fi.table);
 	struct fn *f, *tmp;

@@ -4,9 +4,9 @@
 # tree, one program loaded at eight addresses) reports totals that are
 # the generator's sums, in memory bounded by its largest file plus a
 # little per process (what the views keep of it: threads, timeline, the
-# peaks' contributors), and twice the files cost twice the work (counted
-# in instructions under valgrind, not in time), as do twice the stacks of
-# one site. The old analyzer held every file at once (1.2 GB here) and
+# peaks' contributors) and by a little per distinct stack of a profile,
+# and twice the files cost twice the work (counted in instructions under
+# valgrind, not in time), as do twice the stacks of one site. The old analyzer held every file at once (1.2 GB here) and
 # scanned every stack once per file.
 . tests/lib.sh
 GEN=$T/gen_profiles
@@ -64,6 +64,44 @@ if [ -x /usr/bin/time ]; then
 		'[ "$grow" -le $((N / 2 * PER_FILE_KIB)) ]'
 else
 	skip scale/memory "/usr/bin/time is not installed (package time)" 2
+fi
+
+# ---- memory: bounded per distinct stack ---------------------------------
+
+# One profile of 40000, one of 80000 distinct 24-frame stacks (two threads,
+# three snapshots): what the 40000 more stacks add to the peak RSS of
+# report, and of info (the reader alone), per stack. The bounds hold what
+# one stack costs with margin: report ~1.3 KB (its frames are shared,
+# entries' histograms sparse), info ~0.9 KB with the file's mapped pages;
+# the analyzer before took 3.0 and 1.7 KB, and 2.1M stacks took 8.2 GB.
+REPORT_PER_STACK=2048
+INFO_PER_STACK=1280
+if [ -x /usr/bin/time ]; then
+	mkdir -p "$WORK/d1" "$WORK/d2"
+	planted1=$("$GEN" "$WORK/d1" 1 40000)
+	"$GEN" "$WORK/d2" 1 80000 >/dev/null
+	# peak RSS (KiB) of poolscout $1 on the profile in dir $2; "fail"
+	# unless it reads it
+	peak_rss() {
+		/usr/bin/time -f %M -o "$WORK/rss" "$PS" "$1" "$2"/*.pscout \
+			>"$WORK/peak.out" 2>/dev/null || { echo fail; return; }
+		tail -1 "$WORK/rss"
+	}
+	r1=$(peak_rss report "$WORK/d1")
+	r2=$(peak_rss report "$WORK/d2")
+	got=$("$PS" report --json "$WORK"/d1/*.pscout 2>/dev/null | jq .totals.alloc_objects)
+	expect "report of 40000 stacks reads them all ($got allocations planted)" \
+		'[ "$got" = "$(field "$planted1" allocs)" ]'
+	i1=$(peak_rss info "$WORK/d1")
+	i2=$(peak_rss info "$WORK/d2")
+	per=$(( (r2 - r1) * 1024 / 40000 ))
+	expect "report: $per bytes of peak RSS per distinct stack <= $REPORT_PER_STACK ($r1 -> $r2 KiB)" \
+		'[ "$r1" != fail ] && [ "$r2" != fail ] && [ "$per" -le $REPORT_PER_STACK ]'
+	per=$(( (i2 - i1) * 1024 / 40000 ))
+	expect "info: $per bytes of peak RSS per distinct stack <= $INFO_PER_STACK ($i1 -> $i2 KiB)" \
+		'[ "$i1" != fail ] && [ "$i2" != fail ] && [ "$per" -le $INFO_PER_STACK ]'
+else
+	skip scale/stack-memory "/usr/bin/time is not installed (package time)" 3
 fi
 
 # ---- work: linear in files and in stacks per site ----------------------

@@ -363,10 +363,10 @@ static void test_symbols(void **state)
 	for (size_t i = 0; i < s->nstacks; i++) {
 		const an_stack *st = &a.stacks[s->stacks[i]];
 		assert_true(st->nframes >= 2);
-		assert_string_equal(st->frames[1].function, "via_inline");
-		assert_true(ends_with(st->frames[1].file, "tests/progs/symbols.c"));
-		assert_int_equal(st->frames[1].line, truth_in(dir, "call_line"));
-		assert_false(st->frames[1].inlined);
+		assert_string_equal(st->frames[1]->function, "via_inline");
+		assert_true(ends_with(st->frames[1]->file, "tests/progs/symbols.c"));
+		assert_int_equal(st->frames[1]->line, truth_in(dir, "call_line"));
+		assert_false(st->frames[1]->inlined);
 	}
 	s = only_site(&a, "nodebug_block");
 	assert_int_equal(s->allocs, 200);

@@ -97,7 +97,7 @@ static void test_peak_through_paths(void **state)
 	int seen = 0;
 	for (size_t i = 0; i < s->nstacks; i++) {
 		const an_stack *st = &a.stacks[s->stacks[i]];
-		if (st->nframes < 2 || strcmp(st->frames[1].function, "from_a"))
+		if (st->nframes < 2 || strcmp(st->frames[1]->function, "from_a"))
 			continue;
 		assert_exact(&st->peak, truth_of(&t, "peak_a"));
 		seen++;

@@ -240,7 +240,9 @@ static void test_valid(void **state)
 	assert_int_equal(e->allocs, 20);
 	assert_int_equal(e->frees, 12);
 	assert_int_equal(e->xfrees, 1);
-	assert_int_equal(e->size_hist[6], 20);
+	uint64_t size_hist[PS_HIST_BUCKETS];
+	pf_entry_hists(f, e, size_hist, NULL);
+	assert_int_equal(size_hist[6], 20);
 	assert_int_equal(f->stacks[1]->peak_live, 8);
 	pf_thread *t = f->threads[1];
 	assert_string_equal(t->name, "main");

@@ -21,8 +21,19 @@
 #define APP "/srv/app"
 
 #define MAX_STACKS 64
+#define MAX_FRAMES 16
 static an_stack stacks[MAX_STACKS];
 static size_t nstacks;
+/* the frames of stacks[i], and the pointers to them it holds */
+static an_frame frames[MAX_STACKS][MAX_FRAMES];
+static const an_frame *frame_ptrs[MAX_STACKS][MAX_FRAMES];
+
+/* Points stack i's frame pointers at its frames. */
+static void st_ptrs_init(size_t i)
+{
+	for (int k = 0; k < MAX_FRAMES; k++)
+		frame_ptrs[i][k] = &frames[i][k];
+}
 
 /* Adds a stack: the allocator in libc, then the frames (innermost
  * first) given as "function@line" (line = call site in the function,
@@ -31,11 +42,13 @@ static size_t nstacks;
 static an_stack *add(uint64_t allocs, uint64_t size_min, uint64_t size_max,
 		     ...)
 {
+	an_frame *fr = frames[nstacks];
+	st_ptrs_init(nstacks);
 	an_stack *st = &stacks[nstacks++];
 	memset(st, 0, sizeof *st);
-	st->all = xcalloc(16, sizeof *st->all);
-	st->all[st->nall++] = (an_frame){ .function = "malloc", .module = LIBC,
-					  .ip = 0x1000, .symbolized = 1 };
+	st->all = frame_ptrs[st - stacks];
+	fr[st->nall++] = (an_frame){ .function = "malloc", .module = LIBC,
+				     .ip = 0x1000, .symbolized = 1 };
 	va_list ap;
 	va_start(ap, size_max);
 	const char *spec;
@@ -43,7 +56,7 @@ static an_stack *add(uint64_t allocs, uint64_t size_min, uint64_t size_max,
 		char name[64];
 		unsigned line = 0;
 		sscanf(spec, "%63[^@]@%u", name, &line);
-		an_frame *f = &st->all[st->nall];
+		an_frame *f = &fr[st->nall];
 		*f = (an_frame){ .function = xstrdup(name), .file = "app.c",
 				 .line = line, .module = APP, .symbolized = 1 };
 		/* a return address per (function, line) */
@@ -64,8 +77,7 @@ static void reset(void)
 {
 	for (size_t i = 0; i < nstacks; i++) {
 		for (unsigned k = 1; k < stacks[i].nall; k++)
-			free((char *)stacks[i].all[k].function);
-		free(stacks[i].all);
+			free((char *)stacks[i].all[k]->function);
 	}
 	nstacks = 0;
 }
@@ -73,7 +85,7 @@ static void reset(void)
 /* Applies the rules; returns the site function of stack i. */
 static const char *site_of(size_t i)
 {
-	return stacks[i].frames[0].function;
+	return stacks[i].frames[0]->function;
 }
 
 static void apply(const an_opts *o)
@@ -252,8 +264,8 @@ static void test_fixed_rules(void **state)
 	(void)state;
 	an_stack *st = add(5, 8, 8, "std::vector<int>::_M_realloc_insert@9",
 			   "fill@12", "main@1", (char *)NULL);
-	st->all[0].function = "operator new(unsigned long)";
-	st->all[0].module = "/usr/lib/x86_64-linux-gnu/libstdc++.so.6";
+	frames[st - stacks][0].function = "operator new(unsigned long)";
+	frames[st - stacks][0].module = "/usr/lib/x86_64-linux-gnu/libstdc++.so.6";
 	add(5, 8, 8, "xmalloc@4", "only_caller@8", "main@1", (char *)NULL);
 	add(5, 8, 8, "my_alloc@4", "user@8", "main@1", (char *)NULL);
 	apply(NULL);
