@@ -386,7 +386,7 @@ static void through_function(const analysis *a, const char *fn,
 	for (size_t i = 0; i < a->nstacks; i++) {
 		const an_stack *st = &a->stacks[i];
 		for (unsigned k = 0; k < st->nall; k++)
-			if (!strcmp(st->all[k].function, fn)) {
+			if (!strcmp(st->all[k]->function, fn)) {
 				*allocs += st->allocs;
 				*frees += st->frees;
 				break;
