@@ -94,9 +94,11 @@ static int reserve(size_t more)
 	return 0;
 }
 
-static void put_varint(uint64_t v)
+static inline void put_varint(uint64_t v)
 {
-	if (reserve(PS_VARINT_MAX) == 0)
+	/* the buffer rarely needs to grow: test its room inline */
+	if (PS_LIKELY(buf_len + PS_VARINT_MAX <= buf_cap) ||
+	    reserve(PS_VARINT_MAX) == 0)
 		buf_len += ps_varint_put(buf + buf_len, v);
 }
 
@@ -881,17 +883,21 @@ static void encode_threads(void)
 
 static void put_hist(const uint64_t *hist)
 {
-	uint64_t n = 0;
-	for (unsigned b = 0; b < PS_HIST_BUCKETS; b++)
-		n += PS_LOAD(&hist[b]) != 0;
-	put_varint(n);
-	for (unsigned b = 0; b < PS_HIST_BUCKETS && n; b++) {
+	/* one pass: the buckets in use, each read once */
+	uint8_t used[PS_HIST_BUCKETS];
+	uint64_t count[PS_HIST_BUCKETS];
+	unsigned n = 0;
+	for (unsigned b = 0; b < PS_HIST_BUCKETS; b++) {
 		uint64_t c = PS_LOAD(&hist[b]);
 		if (c) {
-			put_varint(b);
-			put_varint(c);
-			n--;
+			used[n] = (uint8_t)b;
+			count[n++] = c;
 		}
+	}
+	put_varint(n);
+	for (unsigned i = 0; i < n; i++) {
+		put_varint(used[i]);
+		put_varint(count[i]);
 	}
 }
 
