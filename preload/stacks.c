@@ -76,9 +76,8 @@ static ps_stack_peak *peak_chunks[MAX_CHUNKS / 2];
 static uint32_t frame_count, ip_count, stack_count;
 
 /* An open-addressing index of 32-bit ids (0: empty), in 64 shards picked
- * by the top bits of the hash so that growing one (doubling it when 80%
- * full, into a new array: each id is moved about once in all, not twice
- * as when growing by half) briefly holds two copies of a 64th of the
+ * by the top bits of the hash so that growing one (by half, when 80%
+ * full, into a new array) briefly holds two copies of a 64th of the
  * index, not of all of it. Within a shard, probes are linear from a home
  * slot. The ids' keys live in the chunks above; hash_id recomputes an
  * id's hash when a shard grows. A slot holds the id (28 bits: ids stop
@@ -128,7 +127,7 @@ static int index_reserve(struct shard *x, uint64_t (*hash_id)(uint32_t))
 {
 	if ((uint64_t)(x->used + 1) * 5 <= (uint64_t)x->cap * 4)
 		return 0;
-	uint32_t cap = x->cap ? x->cap * 2 : 16;
+	uint32_t cap = x->cap ? x->cap + x->cap / 2 : 16;
 	if (cap < x->cap)
 		return -1;
 	struct shard n = { ps_arena_alloc((size_t)cap * sizeof(uint32_t)),
