@@ -1110,11 +1110,16 @@ static void encode_entries(void)
 	ntouched = 0;
 	touched_failed = 0;
 	if (snapshot_log_mode == LOG_USE) {
-		/* what waits for the next batch stays in the log */
+		/* what waits for the next batch stays in the log, if still
+		 * marked (a copy logged again after another thread's walk
+		 * took the mark has nothing to wait for) */
 		size_t keep = 0;
-		for (size_t i = 0; i < dirty_entries_n; i++)
-			if (touched_take(dirty_entries[i]))
-				dirty_entries[keep++] = dirty_entries[i];
+		for (size_t i = 0; i < dirty_entries_n; i++) {
+			ps_entry *e = dirty_entries[i];
+			if (touched_take(e) &&
+			    (PS_LOAD(&e->stack_touched) & PS_ENTRY_TOUCHED))
+				dirty_entries[keep++] = e;
+		}
 		dirty_entries_n = keep;
 	}
 	ps_ptrtables_walk_begin();
