@@ -38,8 +38,9 @@
 /* zlib's level for the profile: 6 (its default) keeps 24-frame stacks
  * below heaptrack's zstd trace, at a cost the writer thread absorbs. A
  * process without a writer thread would pay it on its own thread (a
- * tenth of a clang++ -O2 compile's instructions): it deflates at 1, some
- * 20% more bytes for a third of the work, until a writer thread starts. */
+ * tenth of a clang++ -O2 compile's instructions): it deflates at 1, a
+ * third of the work for 3% more bytes on that compile, until a writer
+ * thread starts. */
 #define PS_DEFLATE_LEVEL 6
 #define PS_DEFLATE_LEVEL_INLINE 1
 
