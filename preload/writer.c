@@ -7,7 +7,9 @@
  * per file) and appends it as DEFLATE records, usually one write(2) per
  * batch. A run killed at any point therefore leaves a file that reads up
  * to its last whole record, and the file grows with sites x threads x
- * snapshots, not with allocations.
+ * snapshots, not with allocations. A process with one thread has no
+ * writer thread: its hooks take the snapshots, and encode only what they
+ * logged as changed (the dirty log below) instead of walking the tables.
  *
  * It reads the tables (stacks.c, threads.c, nodes.c, modules.c) and calls
  * nothing above them; after each batch it lets the thread registry retire
