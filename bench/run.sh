@@ -252,21 +252,23 @@ run_program() {
 	rm -rf "$d"
 	mkdir -p "$d/ps" "$d/ht"
 	timed="/usr/bin/time -a -o $W/rp.time -f %e:%U:%S:%M"
+	# a command, not a shell function: workloads run it under timeout(1)
+	printf '%s\n' '#!/bin/sh' \
+		'_o=$(mktemp -u "$BENCH_PS_DIR/run.XXXXXX")' \
+		'exec $BENCH_TIMED "$PS" record -o "$_o" -- "$@"' \
+		>"$W/bench_record"
+	chmod +x "$W/bench_record"
 	# poolscout records each command into a directory of its own
 	# (record refuses a directory that holds an earlier run's profiles)
 	case $tool in
 	plain) run=$timed ;;
-	poolscout) run=bench_record ;;
+	poolscout) run=$W/bench_record ;;
 	heaptrack) run="$timed heaptrack -o $d/ht/trace" ;;
 	esac
 	: >"$W/rp.time"
 	status=0
 	RUN=$run BENCH_TIMED=$timed BENCH_PS_DIR=$d/ps PS=$PS \
-		BP_INPUTS=$W/inputs sh -c 'bench_record() {
-			_o=$(mktemp -u "$BENCH_PS_DIR/run.XXXXXX")
-			$BENCH_TIMED "$PS" record -o "$_o" -- "$@"
-		}
-		. tests/integration/real_world_workloads.sh
+		BP_INPUTS=$W/inputs sh -c '. tests/integration/real_world_workloads.sh
 		. bench/programs.sh
 		"$0" "$1"' "$(program_fn "$name")" "$d/w" >"$W/stdout" \
 		2>"$W/stderr" || status=$?

@@ -185,6 +185,19 @@ uint64_t ps_real_ns(void);
 
 typedef struct ps_thread ps_thread;
 
+/* ---- writer.c: the dirty log (used by the inline counters below) ------- */
+/* 1 while the process has no writer thread: snapshots then run on the one
+ * thread that counts, and encode only what the hooks logged as changed
+ * since the last one (an entry when its mark is set, a node when its peak
+ * rises) instead of walking every table. */
+extern int ps_dirty_logging;
+struct ps_entry;
+struct ps_node;
+/* Log an entry whose mark the caller just set, or a node (of the calling
+ * thread) whose peak it just raised. Hook path, allocation-free. */
+void ps_writer_note_entry(struct ps_entry *e);
+void ps_writer_note_node(struct ps_node *n);
+
 /* ---- capture.c ----------------------------------------------------------- */
 /* Captures the caller's stack, dropping poolscout's own frames. Returns the
  * number of return addresses written to ips (at most ps_opt.depth; ips
@@ -339,6 +352,7 @@ typedef struct ps_node {
 	uint64_t peak, peak_bytes;  /* owner: most live at once */
 	uint64_t peak_written, peak_bytes_written; /* writer-only */
 	ps_gnode *global;           /* with --site-peak, else NULL */
+	uint32_t logged;            /* in the dirty log (writer.c) */
 } ps_node;
 
 /* The nodes one entry's blocks count in: its stack's distinct site
@@ -368,10 +382,17 @@ static inline void ps_node_alloc(ps_node *n, uint64_t size)
 	PS_STORE(&n->live_bytes, bytes);
 	live -= __atomic_load_n(&n->xfrees, __ATOMIC_ACQUIRE);
 	bytes -= __atomic_load_n(&n->xfree_bytes, __ATOMIC_ACQUIRE);
-	if (live > PS_LOAD(&n->peak))
+	int raised = 0;
+	if (live > PS_LOAD(&n->peak)) {
 		PS_STORE(&n->peak, live);
-	if (bytes > PS_LOAD(&n->peak_bytes))
+		raised = 1;
+	}
+	if (bytes > PS_LOAD(&n->peak_bytes)) {
 		PS_STORE(&n->peak_bytes, bytes);
+		raised = 1;
+	}
+	if (PS_UNLIKELY(raised && !n->logged) && PS_LOAD(&ps_dirty_logging))
+		ps_writer_note_node(n);
 	if (n->global) {
 		ps_atomic_max(&n->global->peak,
 			      PS_ADD(&n->global->live, 1) + 1);
@@ -475,11 +496,15 @@ static inline uint32_t ps_entry_stack_id(const ps_entry *e)
 {
 	return PS_LOAD(&e->stack_touched) & ~PS_ENTRY_TOUCHED;
 }
-/* Marks e changed, after the changes (release). Any thread. */
+/* Marks e changed, after the changes (release), and logs it when the
+ * mark was clear (writer.c's dirty log). Any thread. */
 static inline void ps_entry_touch(ps_entry *e)
 {
-	__atomic_store_n(&e->stack_touched,
-			 ps_entry_stack_id(e) | PS_ENTRY_TOUCHED, __ATOMIC_RELEASE);
+	uint32_t v = PS_LOAD(&e->stack_touched);
+	__atomic_store_n(&e->stack_touched, v | PS_ENTRY_TOUCHED,
+			 __ATOMIC_RELEASE);
+	if (PS_UNLIKELY(!(v & PS_ENTRY_TOUCHED)) && PS_LOAD(&ps_dirty_logging))
+		ps_writer_note_entry(e);
 }
 /* e's extension, allocated on first use; NULL when out of memory. */
 ps_entry_more *ps_entry_more_get(ps_entry *e);

@@ -255,6 +255,15 @@ static uint32_t frame_intern(uint32_t parent, uint32_t ip)
 	return id;
 }
 
+/* The path of the stack interned last, outermost first: its return
+ * addresses and the frame each one ends (under stack_lock). A program
+ * meets its new stacks while it descends the same call paths, so the
+ * next new stack mostly shares a long outer part with the last one:
+ * those frames are taken from here without a look-up each. */
+static uintptr_t last_path_ip[PS_MAX_DEPTH];
+static uint32_t last_path_frame[PS_MAX_DEPTH];
+static int last_path_len;
+
 /* Whether stack s has exactly these return addresses. */
 static int same_frames(const ps_stack *s, const uintptr_t *ips, int depth)
 {
@@ -285,14 +294,24 @@ uint32_t ps_stack_intern(const uintptr_t *ips, int depth, ps_stack_hash hash)
 	}
 	if (stack_count >= PS_STACK_ID_MAX)
 		goto out;
-	/* Its frames, outermost first. */
-	uint32_t frame = 0;
-	for (int k = depth - 1; k >= 0; k--) {
-		uint32_t ip = ip_intern(ips[k]);
+	/* Its frames, outermost first: the part it shares with the last
+	 * stack interned, then a look-up per frame. */
+	int j = 0;
+	while (j < depth && j < last_path_len &&
+	       ips[depth - 1 - j] == last_path_ip[j])
+		j++;
+	uint32_t frame = j ? last_path_frame[j - 1] : 0;
+	for (; j < depth; j++) {
+		uint32_t ip = ip_intern(ips[depth - 1 - j]);
 		frame = ip ? frame_intern(frame, ip) : 0;
-		if (!frame)
+		if (!frame) {
+			last_path_len = j;
 			goto out;
+		}
+		last_path_ip[j] = ips[depth - 1 - j];
+		last_path_frame[j] = frame;
 	}
+	last_path_len = depth;
 	uint32_t sid = stack_count + 1;
 	if (chunk_for((void **)ps_stack_chunks, sid, CHUNK * sizeof(ps_stack)) ||
 	    (ps_opt.site_peak &&
@@ -367,6 +386,7 @@ void ps_stacks_reset_child(void)
 	memset(ps_stack_chunks, 0, sizeof ps_stack_chunks);
 	memset(peak_chunks, 0, sizeof peak_chunks);
 	frame_count = ip_count = stack_count = frames_published = 0;
+	last_path_len = 0;
 	memset(&frame_index, 0, sizeof frame_index);
 	memset(&ip_index, 0, sizeof ip_index);
 	memset(&stack_index, 0, sizeof stack_index);

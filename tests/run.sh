@@ -31,7 +31,7 @@ all_suites="unit_format unit_reader unit_wrappers unit_ranking unit_model unit_j
 # The exceptions are checks that do not apply, not tools missing: a program
 # that starts threads has no single-thread check; a machine too slow for
 # the phases' timing; a loader that did not reuse an address.
-CI_MAY_SKIP="real_world/*-single-thread views/time-window robust/reload"
+CI_MAY_SKIP="real_world/*-single-thread views/time-window views/late-touch-windows robust/reload"
 
 case ${CI:-} in true | 1 | yes) ci=1 ;; *) ci=0 ;; esac
 

@@ -155,4 +155,49 @@ expect "two threads: \"2 threads,\"" 'head -1 "$WORK/long.txt" | grep -q "^1 pro
 expect "threads: one allocation draws a full block" \
 	'"$PS" threads "$WORK"/long/*.pscout | grep -E " one_block +1 +64 B +1 " | grep -q "█"'
 
+# a single-threaded program takes its snapshots from its own hook calls
+# and encodes only what changed since the last one (preload/writer.c's
+# dirty log): entries untouched for several snapshots that change again,
+# a stack first seen late, frees of blocks from an early interval, and a
+# peak raised late must all be in the intervals they happened in, as the
+# program counts them (tests/progs/late_touch.c)
+"$PS" record -o "$WORK/lt" -- "$T/late_touch" >/dev/null 2>"$WORK/lterr"
+LT=$(ls "$WORK"/lt/*.pscout)
+lt_truth() { awk -v k="$1" '$1 == "truth" && $2 == k { print $3 }' "$WORK/lterr"; }
+lt_site() { # FUNCTION FIELD OPTIONS...
+	fn=$1 field=$2
+	shift 2
+	"$PS" report --json "$@" "$LT" | jq "[.sites[] | select(.function == \"$fn\") | .$field] | add // 0"
+}
+late_all=$(($(lt_truth late_a) + $(lt_truth late_b) + $(lt_truth late_c)))
+expect "late_touch: whole run: late_site's $late_all allocations, late_only's $(lt_truth late_only)" \
+	'[ "$(lt_site late_site alloc_objects)" = "$late_all" ] && [ "$(lt_site late_site frees)" = "$late_all" ] &&
+	 [ "$(lt_site late_only alloc_objects)" = "$(lt_truth late_only)" ] && [ "$(lt_site late_only frees)" = "$(lt_truth late_only)" ]'
+expect "late_touch: whole run: the early blocks freed late, the $(lt_truth fan_stacks) fan stacks" \
+	'[ "$(lt_site early_site alloc_objects)" = "$(lt_truth early_allocs)" ] &&
+	 [ "$(lt_site early_site frees)" = "$(lt_truth early_allocs)" ] &&
+	 [ "$(lt_site fan_leaf alloc_objects)" = "$(lt_truth fan_stacks)" ] &&
+	 [ "$("$PS" info "$LT" | awk "/^stacks:/ { print \$2 }")" -ge "$(lt_truth fan_stacks)" ]'
+expect "late_touch: late_site's peak, raised in the last phase, is $(($(lt_truth late_c) + 1))" \
+	'[ "$("$PS" report --json "$LT" | jq "[.sites[] | select(.function == \"late_site\") | .peak_live.hi] | add")" = "$(($(lt_truth late_c) + 1))" ]'
+a_end=$(lt_truth phase_a_ends_ns) b_start=$(lt_truth phase_b_starts_ns)
+b_end=$(lt_truth phase_b_ends_ns) c_start=$(lt_truth phase_c_starts_ns)
+if [ "${a_end%.*}" -lt 250000000 ] && [ "${b_start%.*}" -gt 340000000 ] &&
+	[ "${b_end%.*}" -lt 500000000 ] && [ "${c_start%.*}" -gt 590000000 ]; then
+	expect "late_touch: --to 300ms: the first snapshots' counts" \
+		'[ "$(lt_site late_site alloc_objects --to 300ms)" = "$(lt_truth late_a)" ] &&
+		 [ "$(lt_site late_only alloc_objects --to 300ms)" = 0 ] &&
+		 [ "$(lt_site early_site inuse_objects --to 300ms)" = "$(lt_truth early_allocs)" ]'
+	expect "late_touch: 300-550ms: what changed at 350ms, and only that" \
+		'[ "$(lt_site late_site alloc_objects --from 300ms --to 550ms)" = "$(lt_truth late_b)" ] &&
+		 [ "$(lt_site late_site frees --from 300ms --to 550ms)" = "$(lt_truth late_b)" ] &&
+		 [ "$(lt_site late_only alloc_objects --from 300ms --to 550ms)" = "$(lt_truth late_only)" ] &&
+		 [ "$(lt_site fan_leaf alloc_objects --from 300ms --to 550ms)" = 0 ]'
+	expect "late_touch: --from 550ms: the last phase" \
+		'[ "$(lt_site late_site alloc_objects --from 550ms)" = "$(lt_truth late_c)" ] &&
+		 [ "$(lt_site late_only alloc_objects --from 550ms)" = 0 ]'
+else
+	skip "views/late-touch-windows" "the machine was too slow for the phases' timing (phase a ended at $a_end ns, b at $b_start-$b_end, c began at $c_start)"
+fi
+
 finish
