@@ -582,10 +582,19 @@ static size_t dirty_nodes_n, dirty_nodes_cap;
 static int dirty_busy; /* an append is under way on the main thread */
 static int dirty_lost; /* the log may miss a change: walk once */
 
-/* Doubles an mmap'd log of elem-byte items; 0, or -1 (unchanged). */
+/* A log holds at most this many bytes (256 KiB): more changes than that
+ * in one interval and the next snapshot walks everything instead, a walk
+ * no dearer than encoding that many changes, so the log's memory stays
+ * fixed however many stacks the program makes. */
+#define LOG_MAX_BYTES (256u << 10)
+
+/* Doubles an mmap'd log of elem-byte items up to LOG_MAX_BYTES; 0, or -1
+ * (unchanged). */
 static int log_grow(void **v, size_t *cap, size_t elem)
 {
 	size_t n = *cap ? *cap * 2 : 4096;
+	if (n * elem > LOG_MAX_BYTES)
+		return -1;
 	void *p = *v ? mremap(*v, *cap * elem, n * elem, MREMAP_MAYMOVE)
 		     : mmap(NULL, n * elem, PROT_READ | PROT_WRITE,
 			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
