@@ -173,6 +173,34 @@ static void test_peak_concurrent_threads(void **state)
 	done(&a, dir);
 }
 
+/* A site's peak bytes grow while its peak of blocks stays the same,
+ * after a snapshot wrote the smaller bytes; its two stacks alone only
+ * bound them: per thread and with --site-peak. */
+static void test_peak_bytes_grow(void **state)
+{
+	(void)state;
+	static const char *const modes[] = { "", "--site-peak" };
+	for (int m = 0; m < 2; m++) {
+		struct truths t;
+		analysis a;
+		char *dir = record_truth("bytes", modes[m], &t);
+		assert_int_equal(load_dir(&a, dir, NULL), 1);
+		const an_site *s = only_site(&a, "sized_block");
+		assert_exact(&s->peak, truth_of(&t, "peak"));
+		assert_exact(&s->thread_peak, truth_of(&t, "peak"));
+		assert_true(s->nstacks >= 2);
+		if (s->peak.bytes_lo != (uint64_t)truth_of(&t, "peak_bytes") ||
+		    s->peak.bytes_hi != (uint64_t)truth_of(&t, "peak_bytes"))
+			fail_msg("%s: peak bytes %llu..%llu, the program held %.0f",
+				 modes[m], (unsigned long long)s->peak.bytes_lo,
+				 (unsigned long long)s->peak.bytes_hi,
+				 truth_of(&t, "peak_bytes"));
+		/* a snapshot fell between the two blocks (and one at the end) */
+		assert_true(a.set->files[0]->nsnaps >= 2);
+		done(&a, dir);
+	}
+}
+
 /* ---- lifetimes ------------------------------------------------------------- */
 
 /* The printed interval [lo, hi) must hold the true percentile. poolscout
@@ -502,6 +530,7 @@ int main(void)
 		cmocka_unit_test(test_peak_through_paths),
 		cmocka_unit_test(test_peak_sequential_threads),
 		cmocka_unit_test(test_peak_concurrent_threads),
+		cmocka_unit_test(test_peak_bytes_grow),
 		cmocka_unit_test(test_lifetimes),
 		cmocka_unit_test(test_fork_clock_and_rates),
 		cmocka_unit_test(test_hold_many),

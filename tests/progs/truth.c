@@ -442,6 +442,53 @@ static void scenario_hold(void)
 	truth("peak", HELD);
 }
 
+/* ---- bytes ---------------------------------------------------------------- */
+
+/* Two blocks at a time from one site, one through each of two call
+ * paths: 16 bytes each, held across a snapshot, then 1000 each. The
+ * site's peak stays two blocks while its bytes grow, after the smaller
+ * peak was written; each stack's own peak is one block of 1000 bytes,
+ * so only the site's node can say 2000 exactly. */
+NOINLINE static void *sized_block(size_t n)
+{
+	return malloc(n);
+}
+
+NOINLINE static void *left_path(size_t n)
+{
+	return sized_block(n);
+}
+
+NOINLINE static void *right_path(size_t n)
+{
+	return sized_block(n);
+}
+
+NOINLINE static void tick_blocks(void)
+{
+	for (int i = 0; i < 20000; i++) {
+		void *volatile p = malloc(8);
+		free(p);
+	}
+}
+
+static void scenario_bytes(void)
+{
+	void *volatile a = left_path(16), *volatile b = right_path(16);
+	usleep(300 * 1000); /* three snapshot intervals */
+	/* a process without a writer thread snapshots from its allocator
+	 * calls, looking at the clock every so many: give it calls */
+	tick_blocks();
+	free(a);
+	free(b);
+	a = left_path(1000);
+	b = right_path(1000);
+	free(a);
+	free(b);
+	truth("peak", 2);
+	truth("peak_bytes", 2000);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct {
@@ -457,6 +504,7 @@ int main(int argc, char **argv)
 		{ "periodic", scenario_periodic },
 		{ "chains", scenario_chains },
 		{ "hold", scenario_hold },
+		{ "bytes", scenario_bytes },
 	};
 	for (size_t i = 0; argc > 1 && i < sizeof scenarios / sizeof *scenarios; i++) {
 		if (!strcmp(argv[1], scenarios[i].name)) {
