@@ -62,6 +62,12 @@ for s in recursion alloca o0 rbpshift plt qsort longjmp; do
 		'[ "$identical" = "$captures" ]'
 done
 
+# a frame too large for a compiled rule: libunwind's, as not provable
+run bigframe "$UD" bigframe
+agree bigframe
+expect "bigframe: every stack through the big frame handed over as not provable ($not_provable >= $points)" \
+	'[ "$not_provable" -ge "$points" ]'
+
 # beyond the default depth (64) and beyond the deepest (256)
 run deep "$UD" deep
 agree deep

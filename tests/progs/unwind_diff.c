@@ -115,6 +115,24 @@ static void scenario_alloca(void)
 		with_alloca((size_t)i * 8, i % 5);
 }
 
+/* A frame larger than a compiled rule can hold (CFA offsets up to
+ * 256 KiB): the fast path must hand it to libunwind, not wrap the
+ * offset around. */
+__attribute__((noinline)) static void with_big_frame(size_t n)
+{
+	char buf[320 * 1024];
+	memset(buf, (int)n, sizeof buf);
+	sink = buf;
+	alloc_here(n);
+	keep += buf[n];
+}
+
+static void scenario_bigframe(void)
+{
+	for (int i = 1; i < 50; i++)
+		with_big_frame((size_t)i * 8);
+}
+
 /* ---- -O0 --------------------------------------------------------------- */
 
 void o0_run(void (*leaf)(size_t), int depth); /* unwind_diff_o0.c */
@@ -473,6 +491,7 @@ int main(int argc, char **argv)
 		if (!strcmp(s, "recursion")) scenario_recursion();
 		else if (!strcmp(s, "deep")) scenario_deep();
 		else if (!strcmp(s, "alloca")) scenario_alloca();
+		else if (!strcmp(s, "bigframe")) scenario_bigframe();
 		else if (!strcmp(s, "o0")) scenario_o0();
 		else if (!strcmp(s, "rbpshift")) scenario_rbpshift();
 		else if (!strcmp(s, "plt")) scenario_plt();
