@@ -129,6 +129,30 @@ w=$("$PS" diff "$WORK"/long "$WORK"/long 2>&1 | widest)
 expect "diff: no line wider than 100 columns (widest $w)" '[ "$w" -le 100 ] && [ "$w" -gt 60 ]'
 expect "the site is still named, its name cut" \
 	'"$PS" report "$WORK"/long/*.pscout | grep -q "allocate_the_block_with_a_name_long"'
+# the HTML report's threads per site: three threads, one after another,
+# allocate 40, 25 and 15 blocks from worker_buffer (tests/progs/truth.c);
+# and for every site, its threads' rows add up to its allocations
+"$PS" record -o "$WORK/seq" -- "$T/truth" sequential >/dev/null 2>&1
+"$PS" report --html "$WORK/seq.html" "$WORK"/seq/*.pscout 2>/dev/null
+"$PS" report --json "$WORK"/seq/*.pscout >"$WORK/seq.json" 2>/dev/null
+python3 - "$WORK/seq.html" "$WORK/seq.json" >"$WORK/seq.check" 2>&1 <<'PY'
+import json, re, sys
+page = open(sys.argv[1]).read()
+m = re.search(r'<script type="application/json" id="poolscout-data">(.*?)</script>', page, re.S)
+data = json.loads(m.group(1))
+sites = {s["rank"]: s for s in json.load(open(sys.argv[2]))["sites"]}
+for st in data["site_threads"]:
+    site = sites[st["rank"]]
+    counts = sorted(t["alloc_objects"] for t in st["threads"])
+    if site["function"] == "worker_buffer":
+        print("worker_buffer", st["count"], " ".join(map(str, counts)))
+    if st["count"] == len(st["threads"]) and sum(counts) != site["alloc_objects"]:
+        print("mismatch", site["function"], sum(counts), site["alloc_objects"])
+PY
+expect "html: worker_buffer's three threads with the program's 15, 25 and 40 blocks" \
+	'grep -qx "worker_buffer 3 15 25 40" "$WORK/seq.check"'
+expect "html: every site's thread rows add up to its allocations" \
+	'! grep -q "^mismatch\|Error" "$WORK/seq.check"'
 # info's command line: arguments that end at column 100 stay on the
 # line; one character more and the last one wraps
 for extra in 0 1; do
