@@ -386,16 +386,6 @@ static void site_coverage(analysis *a)
 
 /* ---- stacks ----------------------------------------------------------------- */
 
-static uint64_t mix64(uint64_t x)
-{
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdULL;
-	x ^= x >> 33;
-	x *= 0xc4ceb9fe1a85ec53ULL;
-	x ^= x >> 33;
-	return x;
-}
-
 /* What file f's address ip at map epoch names, looked up once per file;
  * the first time any file shows it, it is counted (cover_address). */
 static const sym_loc *resolve_ip(struct build *b, struct ip_table *t,
@@ -407,7 +397,7 @@ static const sym_loc *resolve_ip(struct build *b, struct ip_table *t,
 		for (size_t i = 0; i < t->cap; i++) {
 			if (!t->slots[i].used)
 				continue;
-			size_t h = mix64(t->slots[i].ip ^ (uint64_t)t->slots[i].epoch << 48);
+			size_t h = pf_mix64(t->slots[i].ip ^ (uint64_t)t->slots[i].epoch << 48);
 			while (slots[h & (cap - 1)].used)
 				h++;
 			slots[h & (cap - 1)] = t->slots[i];
@@ -416,7 +406,7 @@ static const sym_loc *resolve_ip(struct build *b, struct ip_table *t,
 		t->slots = slots;
 		t->cap = cap;
 	}
-	size_t h = mix64(ip ^ (uint64_t)epoch << 48);
+	size_t h = pf_mix64(ip ^ (uint64_t)epoch << 48);
 	for (;; h++) {
 		struct ip_slot *x = &t->slots[h & (t->cap - 1)];
 		if (!x->used)
@@ -494,9 +484,9 @@ static int same_frames(const an_frame *const *x, const an_frame *y,
 
 static uint64_t frame_hash(const an_frame *f)
 {
-	uint64_t h = mix64((uint64_t)(uintptr_t)f->function ^ f->ip * 31 ^
+	uint64_t h = pf_mix64((uint64_t)(uintptr_t)f->function ^ f->ip * 31 ^
 			   (uint64_t)f->ip_index << 48);
-	return mix64(h ^ f->offset ^ (uint64_t)f->line << 32 ^
+	return pf_mix64(h ^ f->offset ^ (uint64_t)f->line << 32 ^
 		     (uint64_t)(uintptr_t)f->file * 7 ^
 		     (uint64_t)(uintptr_t)f->module * 13 ^
 		     (uint64_t)f->inlined << 62 ^ (uint64_t)f->symbolized << 63);
@@ -540,7 +530,7 @@ static uint64_t frames_hash(const an_frame *f, unsigned n)
 {
 	uint64_t h = n;
 	for (unsigned i = 0; i < n; i++)
-		h = mix64(h ^ (uint64_t)(uintptr_t)f[i].function ^
+		h = pf_mix64(h ^ (uint64_t)(uintptr_t)f[i].function ^
 			  f[i].offset * 31 ^ (uint64_t)f[i].line << 40);
 	return h;
 }
@@ -1664,7 +1654,7 @@ static double bin_seconds(const analysis *a, size_t i)
 
 static size_t site_step_hash(size_t site, size_t bin)
 {
-	return (size_t)mix64((uint64_t)site * 0x9e3779b97f4a7c15ULL ^ bin);
+	return (size_t)pf_mix64((uint64_t)site * 0x9e3779b97f4a7c15ULL ^ bin);
 }
 
 /* The sums of (site, bin), made (all 0) if new. */

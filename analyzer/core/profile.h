@@ -214,6 +214,17 @@ void pf_entry_reallocs(const pf_file *f, const pf_entry *e, pf_reallocs *r);
 /* The entry for (thread, stack), or NULL. */
 pf_entry *pf_entry_find(const pf_file *f, uint32_t thread_index,
 			uint32_t stack_id);
+/* A 64-bit mix (MurmurHash3's finalizer) for the analyzer's hash tables. */
+static inline uint64_t pf_mix64(uint64_t x)
+{
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdULL;
+	x ^= x >> 33;
+	x *= 0xc4ceb9fe1a85ec53ULL;
+	x ^= x >> 33;
+	return x;
+}
+
 /* Scale factor for sampled profiles (1 when exact). */
 static inline uint64_t pf_scale(const pf_file *f)
 {

@@ -490,19 +490,9 @@ static void read_hist(struct cur *c, struct extras *h, uint64_t *buckets,
 	}
 }
 
-static uint64_t mix64(uint64_t x)
-{
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdULL;
-	x ^= x >> 33;
-	x *= 0xc4ceb9fe1a85ec53ULL;
-	x ^= x >> 33;
-	return x;
-}
-
 static size_t entry_hash(uint32_t thread_index, uint32_t stack_id)
 {
-	return (size_t)mix64((uint64_t)thread_index << 32 | stack_id);
+	return (size_t)pf_mix64((uint64_t)thread_index << 32 | stack_id);
 }
 
 /* The slot of (thread_index, stack_id) in f->entry_slots: its entry's,
