@@ -637,23 +637,8 @@ static void json_threads_brief(json *j, const analysis *a)
 {
 	json_begin_array(j, "threads");
 	for (size_t i = 0; i < a->nthreads; i++) {
-		const an_thread *at = &a->threads[i];
-		const pf_thread *t = at->thread;
 		json_begin_object(j, NULL);
-		json_u64(j, "pid", at->file->pid);
-		json_u64(j, "tid", t->tid);
-		json_str(j, "name", t->name);
-		json_u64(j, "alloc_objects", at->allocs);
-		json_u64(j, "alloc_space", at->alloc_bytes);
-		json_u64(j, "frees", at->frees);
-		json_u64(j, "cross_thread_frees", at->xfrees);
-		json_peak(j, "peak_live", &at->peak);
-		json_double(j, "alloc_rate_per_s", at->rate_per_s);
-		json_u64(j, "start_ns", t->start_ns);
-		if (t->ended)
-			json_u64(j, "end_ns", t->end_ns);
-		else
-			json_null(j, "end_ns");
+		json_thread_fields(j, &a->threads[i]);
 		json_end_object(j);
 	}
 	json_end_array(j);

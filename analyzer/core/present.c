@@ -145,6 +145,25 @@ void json_totals(json *j, const analysis *a)
 	json_end_object(j);
 }
 
+void json_thread_fields(json *j, const an_thread *at)
+{
+	const pf_thread *t = at->thread;
+	json_u64(j, "pid", at->file->pid);
+	json_u64(j, "tid", t->tid);
+	json_str(j, "name", t->name);
+	json_u64(j, "alloc_objects", at->allocs);
+	json_u64(j, "alloc_space", at->alloc_bytes);
+	json_u64(j, "frees", at->frees);
+	json_u64(j, "cross_thread_frees", at->xfrees);
+	json_peak(j, "peak_live", &at->peak);
+	json_double(j, "alloc_rate_per_s", at->rate_per_s);
+	json_u64(j, "start_ns", t->start_ns);
+	if (t->ended)
+		json_u64(j, "end_ns", t->end_ns);
+	else
+		json_null(j, "end_ns");
+}
+
 void json_threads(json *j, const analysis *a)
 {
 	json_begin_array(j, "threads");
@@ -154,20 +173,7 @@ void json_threads(json *j, const analysis *a)
 		const pf_thread *t = at->thread;
 		uint64_t k = pf_scale(f);
 		json_begin_object(j, NULL);
-		json_u64(j, "pid", f->pid);
-		json_u64(j, "tid", t->tid);
-		json_str(j, "name", t->name);
-		json_u64(j, "alloc_objects", at->allocs);
-		json_u64(j, "alloc_space", at->alloc_bytes);
-		json_u64(j, "frees", at->frees);
-		json_u64(j, "cross_thread_frees", at->xfrees);
-		json_peak(j, "peak_live", &at->peak);
-		json_double(j, "alloc_rate_per_s", at->rate_per_s);
-		json_u64(j, "start_ns", t->start_ns);
-		if (t->ended)
-			json_u64(j, "end_ns", t->end_ns);
-		else
-			json_null(j, "end_ns");
+		json_thread_fields(j, at);
 		json_begin_array(j, "timeline");
 		for (size_t x = 0; x < t->nticks; x++) {
 			const pf_tick *tk = &t->ticks[x];

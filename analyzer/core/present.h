@@ -25,6 +25,9 @@ const char *peak_text(char *buf, const an_peak *p);
 
 void json_totals(json *j, const analysis *a);
 /* "threads": per-thread counts, peaks, rates and timelines. */
+/* A thread's fields as `report --json` writes them ("pid" ... "end_ns"),
+ * inside an object the caller opened. */
+void json_thread_fields(json *j, const an_thread *at);
 void json_threads(json *j, const analysis *a);
 /* "unsymbolized": modules whose frames have no names, and the fix. */
 void json_unsymbolized(json *j, const analysis *a);
