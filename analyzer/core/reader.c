@@ -167,6 +167,18 @@ static pf_module *module_by_id(const pf_file *f, uint32_t id)
 	return ix ? &f->modules[ix->pos] : NULL;
 }
 
+/* Ids of modules, frames and stacks are written in turn (version 2 on):
+ * 1 when id is the next one, want; else fails at at and returns 0. */
+static int id_in_turn(struct cur *c, const uint8_t *at, const char *what,
+		      uint64_t id, uint64_t want)
+{
+	if (id == want)
+		return 1;
+	fail(c, at, "expected %s id %llu (ids follow one another), found %llu",
+	     what, (unsigned long long)want, (unsigned long long)id);
+	return 0;
+}
+
 static void read_module(struct cur *c, pf_file *f)
 {
 	const uint8_t *at = c->p;
@@ -174,11 +186,8 @@ static void read_module(struct cur *c, pf_file *f)
 	if (c->failed)
 		return;
 	/* version 2 writes ids in order: each new one is the next */
-	if (c->version >= 2 && id != f->nmodules + 1) {
-		fail(c, at, "expected module id %zu (ids follow one another), "
-			    "found %u", f->nmodules + 1, id);
+	if (c->version >= 2 && !id_in_turn(c, at, "module", id, f->nmodules + 1))
 		return;
-	}
 	if (module_by_id(f, id)) {
 		fail(c, at, "expected a new module id, found %u again", id);
 		return;
@@ -272,11 +281,9 @@ static void read_stack(struct cur *c, pf_file *f)
 	uint32_t id = (uint32_t)get_range(c, "stack id", 1, c->id_cap);
 	if (c->failed)
 		return;
-	if (c->version >= 2 && id != f->last_stack_id + 1) {
-		fail(c, at, "expected stack id %u (ids follow one another), "
-			    "found %u", f->last_stack_id + 1, id);
+	if (c->version >= 2 &&
+	    !id_in_turn(c, at, "stack", id, (uint64_t)f->last_stack_id + 1))
 		return;
-	}
 	if (id < f->nstacks && f->stacks[id]) {
 		fail(c, at, "expected a new stack id, found %u again", id);
 		return;
@@ -317,11 +324,8 @@ static void read_frames(struct cur *c, pf_file *f)
 	struct frames *fr = &c->frames;
 	const uint8_t *at = c->p;
 	uint64_t first = get(c, "first frame id");
-	if (!c->failed && first != fr->n + 1) {
-		fail(c, at, "expected frame id %zu (ids follow one another), "
-			    "found %llu", fr->n + 1, (unsigned long long)first);
+	if (c->failed || !id_in_turn(c, at, "frame", first, fr->n + 1))
 		return;
-	}
 	uint64_t n = get_count(c, "frame count", 2);
 	if (!c->failed && n > UINT32_MAX - fr->n) {
 		fail(c, at, "expected at most %llu more frames",
@@ -359,12 +363,9 @@ static void read_stacks(struct cur *c, pf_file *f)
 {
 	const uint8_t *at = c->p;
 	uint64_t first = get(c, "first stack id");
-	if (!c->failed && first != (uint64_t)f->last_stack_id + 1) {
-		fail(c, at, "expected stack id %u (ids follow one another), "
-			    "found %llu", f->last_stack_id + 1,
-		     (unsigned long long)first);
+	if (c->failed ||
+	    !id_in_turn(c, at, "stack", first, (uint64_t)f->last_stack_id + 1))
 		return;
-	}
 	uint64_t n = get_count(c, "stack count", 4);
 	if (!c->failed && n > UINT32_MAX - 1 - f->last_stack_id)
 		fail(c, at, "expected fewer stacks");
