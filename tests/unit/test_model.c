@@ -5,7 +5,8 @@
  * windows are apart, touching or overlapping; a thread's peak from its
  * site-candidate node (exact), without one (bounds) and from a node
  * another site also counts in (bounds); rates over the active window and
- * over the run; merged files on one wall-clock timeline. */
+ * over the run; merged files on one wall-clock timeline; stacks with the
+ * same frames, in one file and merged across files. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -127,7 +128,8 @@ static void write_profile(const char *path, const struct spec *s)
 
 static char *paths[4];
 
-static void load(analysis *a, const struct spec *specs, int n)
+static void load_with(analysis *a, const struct spec *specs, int n,
+		      const an_opts *o)
 {
 	for (int i = 0; i < n; i++) {
 		free(paths[i]);
@@ -136,7 +138,12 @@ static void load(analysis *a, const struct spec *specs, int n)
 				     (int)getpid(), i);
 		write_profile(paths[i], &specs[i]);
 	}
-	assert_int_equal(analysis_load(a, paths, n, NULL), 0);
+	assert_int_equal(analysis_load(a, paths, n, o), 0);
+}
+
+static void load(analysis *a, const struct spec *specs, int n)
+{
+	load_with(a, specs, n, NULL);
 }
 
 static void done(analysis *a, int n)
@@ -393,6 +400,50 @@ static void test_rates_and_merged_run(void **state)
 	done(&a, 2);
 }
 
+/* Two stacks of one file with the same frames (the reader takes them;
+ * they are apart in the file) stay two stacks, also when the stacks of
+ * several files are merged one file at a time (an_opts.stream): the
+ * first of each file joins the first, the second the second. */
+static void test_same_frames_apart(void **state)
+{
+	(void)state;
+	struct spec s = base();
+	s.nstacks = 2;
+	s.stack_ips[1][0] = s.stack_ips[0][0];
+	s.stack_ips[1][1] = s.stack_ips[0][1];
+	s.nentries = 2;
+	s.e[0].allocs = s.e[0].frees = 5;
+	s.e[0].peak = 2;
+	s.e[1] = s.e[0];
+	s.e[1].stack = 2;
+	s.e[1].allocs = s.e[1].frees = 3;
+	s.e[0].life_count[0] = 5;
+	s.e[1].life_count[0] = 3;
+	struct spec three[3] = { s, s, s };
+	for (int i = 1; i < 3; i++)
+		three[i].start_real_ns += 2000 * MS * (uint64_t)i;
+	for (int stream = 0; stream < 2; stream++) {
+		an_opts o = { .stream = stream };
+		analysis a;
+		load_with(&a, three, 3, &o);
+		assert_int_equal(site_at(&a, 0x1000)->allocs, 24);
+		uint64_t got[6] = { 0 };
+		size_t n = 0;
+		for (size_t i = 0; i < a.nstacks && n < 6; i++)
+			got[n++] = a.stacks[i].allocs;
+		if (stream) { /* the k-th of each file together */
+			assert_int_equal(n, 2);
+			assert_int_equal(got[0], 15);
+			assert_int_equal(got[1], 9);
+		} else { /* every file's stacks apart */
+			assert_int_equal(n, 6);
+			for (size_t i = 0; i < n; i++)
+				assert_int_equal(got[i], i % 2 ? 3 : 5);
+		}
+		done(&a, 3);
+	}
+}
+
 /* A file's tick rate and times are untrusted: 2^64 - 2 ticks at 1 Hz is
  * 1.8e28 ns, beyond any integer (a plain conversion is undefined, and on
  * x86-64 gives 0); no time is later than the process's end, and every
@@ -630,6 +681,7 @@ int main(void)
 		cmocka_unit_test(test_peak_windows),
 		cmocka_unit_test(test_node_peaks),
 		cmocka_unit_test(test_rates_and_merged_run),
+		cmocka_unit_test(test_same_frames_apart),
 		cmocka_unit_test(test_hostile_times),
 		cmocka_unit_test(test_few_lifetimes),
 		cmocka_unit_test(test_chains),
