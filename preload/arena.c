@@ -28,6 +28,8 @@ struct free_block {
 	struct free_block *next;
 };
 
+__thread unsigned ps_locks_held PS_TLS; /* see ps_internal.h */
+
 static ps_lock_t arena_lock;
 static struct chunk *chunks;
 static char *bump, *bump_end;
@@ -67,6 +69,9 @@ static size_t page_round(size_t size)
 	return (size + 4095) & ~(size_t)4095;
 }
 
+/* A new chunk, mapped without the lock held (a signal that ends the
+ * process is most likely delivered as a system call returns: see
+ * ps_locks_held); add_chunk then links it in, under the lock. */
 static struct chunk *map_chunk(void)
 {
 	void *p = mmap(NULL, CHUNK_SIZE, PROT_READ | PROT_WRITE,
@@ -75,9 +80,13 @@ static struct chunk *map_chunk(void)
 		return NULL;
 	struct chunk *c = p;
 	c->size = CHUNK_SIZE;
+	return c;
+}
+
+static void add_chunk(struct chunk *c)
+{
 	c->next = chunks;
 	chunks = c;
-	return c;
 }
 
 static void push_free(void *p, unsigned cls)
@@ -126,6 +135,7 @@ void *ps_arena_alloc(size_t size)
 	unsigned cls = size_class(size);
 	size_t block = class_block(cls);
 	void *out = NULL;
+	struct chunk *spare = NULL;
 	ps_lock_acquire(&arena_lock);
 	if (free_lists[cls]) {
 		out = free_lists[cls];
@@ -135,16 +145,24 @@ void *ps_arena_alloc(size_t size)
 		return out;
 	}
 	if (!bump || (size_t)(bump_end - bump) < block) {
-		/* What is left of the old chunk goes to the free lists, in
-		 * the largest blocks that fit, so nothing is stranded. */
-		for (int c = NCLASSES - 1; bump && c >= 0; c--) {
-			while ((size_t)(bump_end - bump) >= class_block((unsigned)c)) {
-				push_free(bump, (unsigned)c);
-				bump += class_block((unsigned)c);
-			}
-		}
+		ps_lock_release(&arena_lock);
 		struct chunk *c = map_chunk();
-		if (c) {
+		ps_lock_acquire(&arena_lock);
+		if (c && bump && (size_t)(bump_end - bump) >= block) {
+			/* another thread added one meanwhile */
+			spare = c;
+		} else if (c) {
+			/* What is left of the old chunk goes to the free
+			 * lists, in the largest blocks that fit, so nothing
+			 * is stranded. */
+			for (int k = NCLASSES - 1; bump && k >= 0; k--) {
+				while ((size_t)(bump_end - bump) >=
+				       class_block((unsigned)k)) {
+					push_free(bump, (unsigned)k);
+					bump += class_block((unsigned)k);
+				}
+			}
+			add_chunk(c);
 			bump = (char *)c + 64;
 			bump_end = (char *)c + CHUNK_SIZE;
 		}
@@ -154,6 +172,8 @@ void *ps_arena_alloc(size_t size)
 		bump += block;
 	}
 	ps_lock_release(&arena_lock);
+	if (spare)
+		munmap(spare, CHUNK_SIZE);
 	return out; /* fresh mmap memory is already zero */
 }
 

@@ -944,6 +944,10 @@ static int exec_prepare(void)
 		resolve(); /* exec from a constructor that ran before ours */
 	if (!ps_recording || (pid_t)syscall(SYS_getpid) != ps_pid)
 		return 0;
+	if (ps_locks_held) { /* from a handler: see ps_writer_snapshot */
+		ps_writer_interrupted_warning();
+		return 0;
+	}
 	sigset_t all, old;
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
@@ -1197,6 +1201,7 @@ static void fork_child(void)
 	ps_modules_reset_child();
 	ps_threads_reset_child();
 	ps_writer_reset_child();
+	ps_locks_held = 0; /* every lock was reset to unlocked */
 	ps_tls.guard--;
 	if (was_recording && ps_opt.children) {
 		ps_forked = 1;

@@ -58,17 +58,35 @@ static inline void ps_atomic_max(uint64_t *p, uint64_t v)
 }
 
 /* A test-and-test-and-set lock that yields after a short spin. Zero is
- * unlocked, so a fork child resets it by storing zero; it never allocates. */
+ * unlocked, so a fork child resets it by storing zero; it never allocates.
+ * ps_locks_held counts the locks the calling thread holds that a snapshot
+ * may wait for: a signal handler that ends the process on a thread inside
+ * one of those critical sections must not write the final snapshot
+ * (writer.c), since the section it interrupted never finishes and the
+ * writer thread may be waiting for it while holding the writer lock.
+ * Locks no snapshot ever waits for (snapshot_free: the stack table's,
+ * whose readers only see what is published) are not counted, so a
+ * handler that interrupts the interning of a stack still ends the
+ * profile properly. */
 typedef struct {
 	int locked;
+	int snapshot_free;
 } ps_lock_t;
+
+extern __thread unsigned ps_locks_held PS_TLS;
 
 static inline void ps_lock_acquire(ps_lock_t *l)
 {
 	unsigned spins = 0;
 	for (;;) {
-		if (!__atomic_exchange_n(&l->locked, 1, __ATOMIC_ACQUIRE))
+		if (!__atomic_exchange_n(&l->locked, 1, __ATOMIC_ACQUIRE)) {
+			/* after the lock is ours: a handler that sees the
+			 * count 0 interrupted no critical section */
+			__atomic_signal_fence(__ATOMIC_SEQ_CST);
+			ps_locks_held += !l->snapshot_free;
+			__atomic_signal_fence(__ATOMIC_SEQ_CST);
 			return;
+		}
 		while (__atomic_load_n(&l->locked, __ATOMIC_RELAXED)) {
 			if (++spins < 128)
 				__builtin_ia32_pause();
@@ -81,6 +99,9 @@ static inline void ps_lock_acquire(ps_lock_t *l)
 static inline void ps_lock_release(ps_lock_t *l)
 {
 	__atomic_store_n(&l->locked, 0, __ATOMIC_RELEASE);
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	ps_locks_held -= !l->snapshot_free;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 }
 
 /* ---- options.c --------------------------------------------------------- */
@@ -858,6 +879,10 @@ void ps_writer_poll(void);
 /* Writes one snapshot; with end_reason != 0 also the END record. Called
  * with the recursion guard held; serialised by the writer lock. */
 void ps_writer_snapshot(int end_reason);
+/* Says once on stderr that the profile ends at its last snapshot because
+ * the process ended from a handler that interrupted a critical section
+ * of this thread (ps_locks_held). */
+void ps_writer_interrupted_warning(void);
 /* Stops for good and deletes the profile written so far (this process
  * turned out not to be profilable). */
 void ps_writer_abandon(void);

@@ -15,7 +15,7 @@
 
 #include "ps_internal.h"
 
-static ps_lock_t stack_lock;
+static ps_lock_t stack_lock = { .snapshot_free = 1 }; /* see ps_internal.h */
 static uint32_t frames_published; /* frames of counted stacks */
 
 /* ---- identity ------------------------------------------------------------ */

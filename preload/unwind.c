@@ -933,7 +933,7 @@ struct uw_snapshot {
 
 static struct uw_snapshot *current;   /* atomic */
 static uint32_t rescan_request;       /* atomic; bumped to ask for a re-read */
-static ps_lock_t table_lock;          /* builds and re-reads; only tried */
+static ps_lock_t table_lock = { .snapshot_free = 1 }; /* only tried */
 static struct block *retired;         /* atomic list, freed by reclaim */
 int ps_unwind_reclaim_pending;
 
@@ -943,8 +943,13 @@ static unw_dyn_info_list_t *dyn_list;
 
 static int try_lock(ps_lock_t *l)
 {
-	return !__atomic_load_n(&l->locked, __ATOMIC_RELAXED) &&
-	       !__atomic_exchange_n(&l->locked, 1, __ATOMIC_ACQUIRE);
+	if (__atomic_load_n(&l->locked, __ATOMIC_RELAXED) ||
+	    __atomic_exchange_n(&l->locked, 1, __ATOMIC_ACQUIRE))
+		return 0;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	ps_locks_held += !l->snapshot_free; /* ps_lock_release: back */
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	return 1;
 }
 
 static void retire(void *p)

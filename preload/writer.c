@@ -1356,6 +1356,15 @@ static void snapshot_locked(int end_reason)
 			      threads_declared);
 }
 
+void ps_writer_interrupted_warning(void)
+{
+	static int warned;
+	if (!__atomic_exchange_n(&warned, 1, __ATOMIC_RELAXED))
+		ps_warn("the program ended from a signal handler that "
+			"interrupted the profiler's bookkeeping: the profile "
+			"ends at its last snapshot");
+}
+
 void ps_writer_snapshot(int end_reason)
 {
 	/* A signal handler that ends the process can run on a thread that
@@ -1366,6 +1375,15 @@ void ps_writer_snapshot(int end_reason)
 	int held = writer_held;
 	if (held == WRITER_ENCODING)
 		return;
+	/* ... or, anywhere else, on a thread that was inside a table's
+	 * critical section (the arena's, the stacks', ...): that section
+	 * never finishes, and the writer thread may be waiting for it while
+	 * it holds the writer lock. The profile then ends at its last
+	 * snapshot, and says so once. */
+	if (ps_locks_held > (held ? 1u : 0u)) {
+		ps_writer_interrupted_warning();
+		return;
+	}
 	if (!held)
 		ps_lock_acquire(&writer_lock);
 	writer_held = WRITER_ENCODING;

@@ -5,7 +5,10 @@
 # snapshot; hundreds of runs of each under a timeout. Every run must end
 # with the status the program asked for (a hang is a failure), and leave
 # a profile that reads; the paths that end through a final snapshot must
-# leave a complete one, holding the 100 blocks the program kept.
+# leave a complete one, holding the 100 blocks the program kept (or, when
+# the handler interrupted one of the preload's critical sections, where
+# no lock may be waited for, one that ends at its last snapshot, with a
+# warning: rare, never more than 1 run in 10).
 #   EXIT_PATH_RUNS=N  runs per (path, moment) for exit, _exit and exec
 #                     (default 30: 60 a path); abort and SIGKILL get N/5.
 . tests/lib.sh
@@ -16,7 +19,7 @@ RUNS=${EXIT_PATH_RUNS:-30}
 one_path() {
 	how=$1 when=$2 runs=$3
 	shift 3
-	wrong= unreadable=0 incomplete=0 kept_bad=0 kept_seen=
+	wrong= unreadable=0 incomplete=0 kept_bad=0 kept_seen= cut=0
 	i=0
 	while [ $i -lt "$runs" ]; do
 		i=$((i + 1))
@@ -24,7 +27,7 @@ one_path() {
 		rm -rf "$d"
 		mkdir -p "$d"
 		timeout -k 5 20 env POOLSCOUT_OUT="$d" POOLSCOUT_INTERVAL_MS=10 \
-			LD_PRELOAD="$LIB" "$P" "$how" "$when" $i >/dev/null 2>&1
+			LD_PRELOAD="$LIB" "$P" "$how" "$when" $i >/dev/null 2>"$WORK/err"
 		rc=$?
 		# a hang ends as 124 (or 137 if SIGTERM is blocked: counted as
 		# a wrong status except for the SIGKILL path)
@@ -42,8 +45,17 @@ one_path() {
 		first=$(jq -r '.[0].file' "$WORK/info")
 		case $how in
 		exit|_exit|exec)
-			jq -e 'length == 1 and .[0].complete' "$WORK/info" >/dev/null ||
-				incomplete=$((incomplete + 1))
+			# a handler that interrupted a critical section of
+			# the preload leaves the profile at its last snapshot,
+			# and the preload says so
+			if ! jq -e 'length == 1 and .[0].complete' "$WORK/info" >/dev/null; then
+				if grep -q "interrupted the profiler's bookkeeping" "$WORK/err"; then
+					cut=$((cut + 1))
+				else
+					incomplete=$((incomplete + 1))
+				fi
+				continue
+			fi
 			if [ $((i % 10)) = 1 ]; then
 				n=$("$PS" report --json "$first" 2>/dev/null |
 					jq '[.sites[] | select(.function == "kept_blocks") | .inuse_objects] | add // 0')
@@ -60,7 +72,8 @@ one_path() {
 	expect "$how ($when): every profile reads ($unreadable unreadable)" '[ $unreadable = 0 ]'
 	case $how in
 	exit|_exit|exec)
-		expect "$how ($when): every profile complete ($incomplete not)" '[ $incomplete = 0 ]'
+		expect "$how ($when): every profile complete ($incomplete not) but those cut by a handler inside the preload, said on stderr, at most 1 in 10 ($cut)" \
+			'[ $incomplete = 0 ] && [ $((cut * 10)) -le "$runs" ]'
 		expect "$how ($when): the 100 kept blocks live at the end (run:count$kept_seen)" \
 			'[ $kept_bad = 0 ]'
 		;;
