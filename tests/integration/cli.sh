@@ -73,9 +73,10 @@ n=$(ls "$WORK/one" | wc -l)
 expect "--no-children: one file ($n)" '[ "$n" = 1 ]'
 
 # record's closing summary: what a process tree made itself (its own
-# count: 5 processes, one exec'd, 6 profiles), from each profile's TOTALS
-# record; and again after it cut one child's profile by a byte (a torn
-# TOTALS record) and another's TOTALS record off, which are read in full
+# count: 5 processes, one exec'd after an exec that failed, 6 profiles),
+# from each profile's TOTALS record; and again after it cut one child's
+# profile by a byte (a torn TOTALS record) and another's TOTALS record
+# off, which are read in full
 for mode in whole tear; do
 	arg=
 	[ $mode = tear ] && arg=tear

@@ -6,9 +6,10 @@
  * The parent makes PARENT_ALLOCS allocations, then forks, one at a time:
  * a child that makes CHILD_ALLOCS[0] and returns from main (exit), one
  * that makes CHILD_ALLOCS[1] and calls _exit, one that makes
- * CHILD_ALLOCS[2] and returns, and one that makes EXEC_CHILD_ALLOCS and
- * execs this program as "summary_tree exec-target", which makes
- * EXEC_TARGET_ALLOCS (that pid writes two profiles). Each allocation is a
+ * CHILD_ALLOCS[2] and returns, and one that makes EXEC_CHILD_ALLOCS
+ * (half before an exec that fails, half after: its profile goes on past
+ * an END) and execs this program as "summary_tree exec-target", which
+ * makes EXEC_TARGET_ALLOCS (that pid writes two profiles). Each allocation is a
  * malloc and its free; nothing else allocates (no stdio: write(2)).
  *
  * With "tear", once the children have ended, the parent damages the end
@@ -82,8 +83,10 @@ int main(int argc, char **argv)
 			return 1;
 		if (pid == 0) {
 			if (i == 3) {
-				allocate(EXEC_CHILD_ALLOCS);
 				char *args[] = { argv[0], "exec-target", NULL };
+				allocate(EXEC_CHILD_ALLOCS / 2);
+				execv("/nonexistent/summary_tree", args);
+				allocate(EXEC_CHILD_ALLOCS - EXEC_CHILD_ALLOCS / 2);
 				execv("/proc/self/exe", args);
 				_exit(127);
 			}

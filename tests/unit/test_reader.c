@@ -583,6 +583,24 @@ static void test_totals_record(void **state)
 	assert_int_equal(t.sample_every, 1);
 	assert_int_equal(t.offset, at);
 
+	/* after an END for an exec that failed, records go on, up to the
+	 * next END and its TOTALS record */
+	make_profile(20, 12, 1);
+	add_totals(true_totals);
+	begin(PS_REC_END);
+	v(PS_END_EXIT); v(220000000);
+	end();
+	at = flen;
+	add_totals(true_totals);
+	f = pf_read_mem("t.pscout", file, flen, err, sizeof err);
+	if (!f)
+		fail_msg("%s", err);
+	assert_true(f->complete);
+	assert_int_equal(f->end_t_ns, 220000000);
+	pf_free(f);
+	assert_int_equal(pf_read_totals_mem(file, flen, &t), 0);
+	assert_int_equal(t.offset, at);
+
 	/* a version 3 file has no such record */
 	ps_put_u32le(file + 8, 3);
 	assert_int_equal(pf_read_totals_mem(file, flen, &t), -ENODATA);
