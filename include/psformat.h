@@ -10,8 +10,11 @@
  * LEB128 varint and every string is a varint length followed by its bytes
  * (not NUL-terminated). Version 3 writes most records inside DEFLATE
  * records (a raw deflate stream cut at record boundaries) and stacks as
- * paths in a tree of frames. docs/format.md specifies each record field by
- * field; it and this header must change together (bump PS_FORMAT_VERSION).
+ * paths in a tree of frames. Version 4 ends a profile that stopped
+ * cleanly with a TOTALS record of fixed size, outside the deflated
+ * stream, that a reader finds from the end of the file without reading
+ * the rest. docs/format.md specifies each record field by field; it and
+ * this header must change together (bump PS_FORMAT_VERSION).
  *
  * Everything here is header-only and allocation-free so the preload can use
  * it on its hook path and the analyzer on untrusted input.
@@ -25,7 +28,7 @@
 
 #define PS_FORMAT_MAGIC "PSCOUT\r\n"
 #define PS_FORMAT_MAGIC_LEN 8
-#define PS_FORMAT_VERSION 3u
+#define PS_FORMAT_VERSION 4u
 #define PS_FORMAT_VERSION_MIN 1u /* readers still read version 1 files */
 #define PS_FORMAT_HEADER_SIZE 16u
 #define PS_RECORD_OVERHEAD 12u           /* type + length + crc */
@@ -47,7 +50,8 @@ enum ps_record_type {
 	PS_REC_STACKS = 9,        /* (v3) new stacks, as innermost frames */
 	PS_REC_DEFLATE = 10,      /* (v3) deflated records (one zlib stream) */
 	PS_REC_ENTRIES = 11,      /* (v3) more entries of the latest snapshot */
-	PS_REC_TYPE_MAX = 11
+	PS_REC_TOTALS = 12,       /* (v4) after an END: what the file adds up to */
+	PS_REC_TYPE_MAX = 12
 };
 
 /* Why profiling ended (PS_REC_END). */
@@ -137,6 +141,56 @@ static inline uint32_t ps_get_u32le(const uint8_t *p)
 {
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
 	       (uint32_t)p[3] << 24;
+}
+
+static inline void ps_put_u64le(uint8_t *p, uint64_t v)
+{
+	ps_put_u32le(p, (uint32_t)v);
+	ps_put_u32le(p + 4, (uint32_t)(v >> 32));
+}
+
+static inline uint64_t ps_get_u64le(const uint8_t *p)
+{
+	return (uint64_t)ps_get_u32le(p) | (uint64_t)ps_get_u32le(p + 4) << 32;
+}
+
+/* A TOTALS record (v4): written right after an END, outside the deflated
+ * stream, so that the last PS_TOTALS_RECORD_SIZE bytes of a profile that
+ * stopped cleanly say what it holds in total. Its payload, unlike every
+ * other one, is fixed-width little-endian (docs/format.md):
+ *
+ *   u64 offset        file offset of this record (the bytes before it)
+ *   u64 allocs        the sum of every entry's allocations (unscaled)
+ *   u32 pid           as in PROCESS
+ *   u32 sample_every  as in PROCESS
+ *   u32 prev_crc      the crc32 field of the record just before it
+ */
+#define PS_TOTALS_PAYLOAD 28u
+#define PS_TOTALS_RECORD_SIZE (PS_TOTALS_PAYLOAD + PS_RECORD_OVERHEAD)
+
+struct ps_totals {
+	uint64_t offset, allocs;
+	uint32_t pid, sample_every, prev_crc;
+};
+
+/* Writes t as a TOTALS payload of PS_TOTALS_PAYLOAD bytes at p. */
+static inline void ps_totals_put(uint8_t *p, const struct ps_totals *t)
+{
+	ps_put_u64le(p, t->offset);
+	ps_put_u64le(p + 8, t->allocs);
+	ps_put_u32le(p + 16, t->pid);
+	ps_put_u32le(p + 20, t->sample_every);
+	ps_put_u32le(p + 24, t->prev_crc);
+}
+
+/* Reads the TOTALS payload of PS_TOTALS_PAYLOAD bytes at p into t. */
+static inline void ps_totals_get(const uint8_t *p, struct ps_totals *t)
+{
+	t->offset = ps_get_u64le(p);
+	t->allocs = ps_get_u64le(p + 8);
+	t->pid = ps_get_u32le(p + 16);
+	t->sample_every = ps_get_u32le(p + 20);
+	t->prev_crc = ps_get_u32le(p + 24);
 }
 
 /* Writes the 16-byte file header at p. */

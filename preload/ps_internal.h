@@ -480,6 +480,7 @@ typedef struct ps_entry_more {
 	uint64_t *hist[PS_HIST_KINDS]; /* PS_HIST_BUCKETS counts, or NULL */
 	/* the owner's counts and sizes that outgrew 32 bits (see ps_entry) */
 	uint64_t allocs, own_frees, size_min, size_max;
+	uint64_t allocs_written; /* writer-only (see ps_entry) */
 } ps_entry_more;
 
 /* Counters of one (stack, thread) pair: 104 bytes. "own" fields are
@@ -500,6 +501,9 @@ typedef struct ps_entry {
 	uint32_t allocs32, own_frees32; /* allocations; frees by the owner */
 	uint32_t size_min32, size_max32; /* min: PS_ENTRY_WIDE before the
 					  * first allocation too */
+	/* writer-only: the allocations the profile holds for it, or
+	 * PS_ENTRY_WIDE: then in more->allocs_written (writer.c) */
+	uint32_t allocs_written32;
 	ps_nodeset *nodeset;        /* nodes.c; NULL once the owner retired */
 	ps_entry_more *more;        /* NULL until needed */
 	/* own */

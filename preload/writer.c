@@ -10,6 +10,9 @@
  * snapshots, not with allocations. A process with one thread has no
  * writer thread: its hooks take the snapshots, and encode only what they
  * logged as changed (the dirty log below) instead of walking the tables.
+ * A batch that ends profiling closes the file with a TOTALS record after
+ * the deflated stream (what the entries add up to), in the same write(2),
+ * so `poolscout record` reads its summary from the file's last bytes.
  *
  * It reads the tables (stacks.c, threads.c, nodes.c, modules.c) and calls
  * nothing above them; after each batch it lets the thread registry retire
@@ -69,6 +72,11 @@ static uint64_t start_mono, start_real, start_ticks;
 static uint32_t frames_written; /* highest frame id written */
 static uint32_t stacks_written; /* highest stack id written */
 static uint32_t threads_declared; /* highest thread index written */
+/* The sum of every entry's allocations as the file holds them, for the
+ * TOTALS record; it says so while no batch was lost (a lost batch's
+ * entries are counted here but not in the file). */
+static uint64_t allocs_in_file;
+static int allocs_in_file_exact = 1;
 
 static uint8_t *buf;
 static size_t buf_len, buf_cap;
@@ -308,6 +316,30 @@ static int write_out(const uint8_t *p, size_t n)
 	return 0;
 }
 
+/* Appends the TOTALS record to the n bytes at out (room for
+ * PS_TOTALS_RECORD_SIZE more), which end with the record holding the END
+ * and go out next, at offset out_size: unless a batch was lost, when the
+ * file has no totals to be sure of. Returns the new length. */
+static size_t append_totals(uint8_t *out, size_t n)
+{
+	if (!allocs_in_file_exact || n < PS_RECORD_OVERHEAD)
+		return n;
+	struct ps_totals t = {
+		.offset = out_size + n,
+		.allocs = allocs_in_file,
+		.pid = (uint32_t)ps_pid,
+		.sample_every = ps_opt.sample_every,
+		.prev_crc = ps_get_u32le(out + n - 4),
+	};
+	uint8_t *rec = out + n;
+	ps_put_u32le(rec, PS_REC_TOTALS);
+	ps_put_u32le(rec + 4, PS_TOTALS_PAYLOAD);
+	ps_totals_put(rec + 8, &t);
+	ps_put_u32le(rec + 8 + PS_TOTALS_PAYLOAD,
+		     (uint32_t)crc32(0L, rec, 8 + PS_TOTALS_PAYLOAD));
+	return n + PS_TOTALS_RECORD_SIZE;
+}
+
 /* ---- compression -------------------------------------------------------- */
 
 /* Every batch after the first goes out deflated: one raw deflate stream
@@ -425,11 +457,13 @@ static void deflate_raw(int sync)
 	buf_len = 0;
 }
 
-/* Writes what was deflated so far as one DEFLATE record. */
-static void emit_deflated(void)
+/* Writes what was deflated so far as one DEFLATE record; with totals,
+ * followed by the TOTALS record (when it can be exact), in one write. */
+static void emit_deflated(int totals)
 {
 	deflate_raw(1);
-	if (buf_failed || zbuf_len <= 8 || zbuf_reserve(4)) {
+	if (buf_failed || zbuf_len <= 8 ||
+	    zbuf_reserve(4 + PS_TOTALS_RECORD_SIZE)) {
 		batch_lost = 1;
 		zbuf_len = 0;
 		return;
@@ -438,6 +472,8 @@ static void emit_deflated(void)
 	ps_put_u32le(zbuf + 4, (uint32_t)(zbuf_len - 8));
 	ps_put_u32le(zbuf + zbuf_len, (uint32_t)crc32(0L, zbuf, (uInt)zbuf_len));
 	zbuf_len += 4;
+	if (totals && !batch_lost) /* all of the batch went out before */
+		zbuf_len = append_totals(zbuf, zbuf_len);
 	if (check_fd() || write_out(zbuf, zbuf_len))
 		batch_lost = 1;
 	zbuf_len = 0;
@@ -451,7 +487,7 @@ static void record_done(void)
 		return;
 	deflate_raw(0);
 	if (zbuf_len > ZBUF_SPLIT)
-		emit_deflated();
+		emit_deflated(0);
 }
 
 /* Makes sure out_fd is still our file: a host that closes every
@@ -919,7 +955,27 @@ struct entry_ctx {
 	uint64_t thread, stack, first_alloc;
 };
 
-static void encode_entry(const ps_entry *e, struct entry_ctx *x)
+/* The allocations of e the file holds (0 before its first entry): 32 bits
+ * in e, or e->more's 64 once they outgrow them (then e's allocations have
+ * too, and e->more exists). */
+static uint64_t allocs_written(const ps_entry *e)
+{
+	return e->allocs_written32 != PS_ENTRY_WIDE
+		       ? e->allocs_written32
+		       : ps_entry_more_of(e)->allocs_written;
+}
+
+static void set_allocs_written(ps_entry *e, uint64_t allocs)
+{
+	if (allocs < PS_ENTRY_WIDE) {
+		e->allocs_written32 = (uint32_t)allocs;
+	} else {
+		ps_entry_more_of(e)->allocs_written = allocs;
+		e->allocs_written32 = PS_ENTRY_WIDE;
+	}
+}
+
+static void encode_entry(ps_entry *e, struct entry_ctx *x)
 {
 	/* Read frees before allocations (a block is counted allocated, with
 	 * a release store, before any thread can free it), so every snapshot
@@ -950,6 +1006,9 @@ static void encode_entry(const ps_entry *e, struct entry_ctx *x)
 			 (one_size ? PS_ENT_V3_ONE_SIZE : 0) |
 			 (xfrees ? PS_ENT_V3_XFREES : 0);
 	uint32_t stack = ps_entry_stack_id(e);
+	/* cumulative counts never go down: the file now holds this many */
+	allocs_in_file += allocs - allocs_written(e);
+	set_allocs_written(e, allocs);
 
 	put_varint(zigzag((int64_t)(e->thread_index - x->thread)));
 	put_varint(zigzag((int64_t)(stack - x->stack)));
@@ -1342,10 +1401,17 @@ static void snapshot_locked(int end_reason)
 		}
 	}
 	if (compressing) {
-		emit_deflated();
-	} else if (buf_failed || check_fd() || write_out(buf, buf_len)) {
+		emit_deflated(end_reason != 0);
+	} else if (buf_failed || (end_reason && reserve(PS_TOTALS_RECORD_SIZE))) {
 		batch_lost = 1;
+	} else {
+		if (end_reason)
+			buf_len = append_totals(buf, buf_len);
+		if (check_fd() || write_out(buf, buf_len))
+			batch_lost = 1;
 	}
+	if (batch_lost || buf_failed)
+		allocs_in_file_exact = 0;
 	compressing = 0;
 	if (buf_failed && !write_stopped) {
 		/* the encoding lost part of the batch (out of memory): later
@@ -1557,6 +1623,8 @@ void ps_writer_reset_child(void)
 	frames_written = 0;
 	stacks_written = 0;
 	threads_declared = 0;
+	allocs_in_file = 0;
+	allocs_in_file_exact = 1;
 	/* the child has one thread and tables of its own: its log starts
 	 * empty, after one walk to be sure */
 	ps_dirty_logging = 1;

@@ -10,6 +10,11 @@
  * or a misleading one: a statically linked command, a library path
  * LD_PRELOAD cannot express, -o naming something other than a directory,
  * and a directory that already holds the profiles of an earlier run.
+ *
+ * Its closing summary costs the same for any profile: a profile that
+ * stopped cleanly ends with a TOTALS record (docs/format.md) read from
+ * the end of the file; only one without it (a process killed, a torn
+ * tail) is read in full, as every view would read it.
  */
 #define _GNU_SOURCE
 #include <elf.h>
@@ -174,6 +179,43 @@ static char *unreachable_for_others(const char *dir)
 	}
 	free(p);
 	return NULL;
+}
+
+/* What the summary says of the profiles a run wrote. */
+struct summary {
+	uint64_t allocs; /* scaled up when sampled */
+	int partial, unreadable, processes;
+	uint32_t *pids; /* of the processes counted, room for every profile */
+};
+
+/* Counts the profile at path into sum: from its TOTALS record when it
+ * ends with one, else from reading it all. */
+static void summarize_profile(const char *path, struct summary *sum)
+{
+	uint32_t pid;
+	struct ps_totals totals;
+	if (pf_read_totals(path, &totals) == 0) {
+		/* a TOTALS record follows an END: the profile is complete */
+		sum->allocs += totals.allocs * totals.sample_every;
+		pid = totals.pid;
+	} else {
+		char err[512];
+		pf_file *f = pf_read(path, err, sizeof err);
+		if (!f) {
+			sum->unreadable++;
+			return;
+		}
+		for (size_t i = 0; i < f->nentries; i++)
+			sum->allocs += f->entries[i].allocs * pf_scale(f);
+		sum->partial += !f->complete;
+		pid = f->pid;
+		pf_free(f);
+	}
+	int seen = 0; /* an exec'd image writes a file of its own */
+	for (int k = 0; k < sum->processes; k++)
+		seen |= sum->pids[k] == pid;
+	if (!seen)
+		sum->pids[sum->processes++] = pid;
 }
 
 static volatile pid_t child_pid;
@@ -389,35 +431,23 @@ int cmd_record(int argc, char **argv)
 			"write into %s (see the messages above)\n", out_abs);
 	} else {
 		/* One summary as it ends: what was recorded, where to look. */
-		uint64_t allocs = 0;
-		int partial = 0, unreadable = 0, shown = 0, processes = 0;
-		uint32_t *pids = xcalloc((size_t)n + 1, sizeof *pids);
+		struct summary sum = { .pids = xcalloc((size_t)n + 1,
+						       sizeof *sum.pids) };
+		int shown = 0;
 		for (char **p = after; *p; p++) {
 			if (contains(before, *p))
 				continue;
-			char *path = xasprintf("%s/%s", out_abs, *p), err[512];
-			pf_file *f = pf_read(path, err, sizeof err);
-			if (!f) {
-				unreadable++;
-			} else {
-				for (size_t i = 0; i < f->nentries; i++)
-					allocs += f->entries[i].allocs * pf_scale(f);
-				partial += !f->complete;
-				int seen = 0; /* an exec'd image writes a file of its own */
-				for (int k = 0; k < processes; k++)
-					seen |= pids[k] == f->pid;
-				if (!seen)
-					pids[processes++] = f->pid;
-				pf_free(f);
-			}
+			char *path = xasprintf("%s/%s", out_abs, *p);
+			summarize_profile(path, &sum);
 			free(path);
 		}
 		char count[32];
 		fprintf(stderr, "poolscout: %d profile%s written (%d process%s, %s "
-			"allocations%s%s):\n", n, n == 1 ? "" : "s", processes,
-			processes == 1 ? "" : "es", fmt_count(count, (double)allocs),
-			partial ? ", some cut short" : "",
-			unreadable ? ", some unreadable" : "");
+			"allocations%s%s):\n", n, n == 1 ? "" : "s", sum.processes,
+			sum.processes == 1 ? "" : "es",
+			fmt_count(count, (double)sum.allocs),
+			sum.partial ? ", some cut short" : "",
+			sum.unreadable ? ", some unreadable" : "");
 		for (char **p = after; *p; p++) {
 			if (contains(before, *p))
 				continue;
@@ -430,7 +460,7 @@ int cmd_record(int argc, char **argv)
 		}
 		fprintf(stderr, "next: poolscout report %s/*.pscout   (or report "
 			"--html report.html, top, threads)\n", out_abs);
-		free(pids);
+		free(sum.pids);
 	}
 	pf_names_free(before);
 	pf_names_free(after);

@@ -164,6 +164,19 @@ pf_file *pf_read_mem(const char *name, const uint8_t *data, size_t size,
 		     char *err, size_t errlen);
 void pf_free(pf_file *f);
 
+/* The TOTALS record a version 4 profile that stopped cleanly ends with,
+ * read from the end of the file at path without reading the rest (two
+ * small reads): what record's summary needs, at the same cost for any
+ * profile. Returns 0 and fills t, -ENODATA when the file does not end
+ * with a TOTALS record of its own (an older version, a process killed or
+ * still running, a torn or foreign tail: then only pf_read() can say),
+ * or -errno when it cannot be read. Only the record itself is checked:
+ * pf_read() also checks it against the entries, and rejects a file whose
+ * TOTALS record disagrees with them. */
+int pf_read_totals(const char *path, struct ps_totals *t);
+/* Same, for the size bytes at data (the fuzzer, the tests). */
+int pf_read_totals_mem(const uint8_t *data, size_t size, struct ps_totals *t);
+
 /* Keeps the entries of f that keep() accepts (it may also change them:
  * counts trimmed to a time window) and frees the others' histories; the
  * entry index and the threads' totals follow. */

@@ -9,6 +9,10 @@
  * offset and what was expected. The one tolerated defect is a file that
  * simply stops (the process was killed mid-write): it reads up to the last
  * whole record and is marked partial.
+ *
+ * A version 4 profile that stopped cleanly ends with a TOTALS record; the
+ * full read checks it against the entries, and pf_read_totals() reads it
+ * alone, from the end of the file, for `poolscout record`'s summary.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -61,6 +65,7 @@ struct cur {
 	 * before base (error messages name both) */
 	int inflated;
 	size_t deflate_at, inflated_before;
+	uint64_t allocs; /* every entry's allocations, as read so far */
 };
 
 static void fail(struct cur *c, const uint8_t *at, const char *fmt, ...)
@@ -784,6 +789,7 @@ static void merge_entry(struct cur *c, pf_file *f, uint32_t snap,
 			    "for thread %u stack %u", ti, si);
 		return;
 	}
+	c->allocs += n.allocs - e->allocs;
 	add_tick(t, snap, n.allocs - e->allocs, n.alloc_bytes - e->alloc_bytes,
 		 n.frees - e->frees, n.free_bytes - e->free_bytes);
 	add_step(e, snap, &n);
@@ -1123,7 +1129,7 @@ static void read_end(struct cur *c, pf_file *f)
 
 static const char *const type_names[] = {
 	"", "PROCESS", "MODULE", "MODULE_UNLOAD", "STACK", "THREAD",
-	"SNAPSHOT", "END", "FRAMES", "STACKS", "DEFLATE", "ENTRIES",
+	"SNAPSHOT", "END", "FRAMES", "STACKS", "DEFLATE", "ENTRIES", "TOTALS",
 };
 
 /* Reads the payload [p, p + len) of one record of type (not DEFLATE),
@@ -1189,10 +1195,10 @@ static void read_inflated(struct cur *c, pf_file *f, struct inflater *in,
 		uint32_t type = ps_get_u32le(rec);
 		uint32_t len = ps_get_u32le(rec + 4);
 		if (!type || type > PS_REC_TYPE_MAX || type == PS_REC_PROCESS ||
-		    type == PS_REC_DEFLATE) {
+		    type == PS_REC_DEFLATE || type == PS_REC_TOTALS) {
 			fail(c, rec, "expected a record type 2..%d other than "
-				     "DEFLATE inside a deflated record, found %u",
-			     PS_REC_TYPE_MAX, type);
+				     "DEFLATE and TOTALS inside a deflated record, "
+				     "found %u", PS_REC_TYPE_MAX, type);
 			break;
 		}
 		if (len > PS_RECORD_MAX_PAYLOAD) {
@@ -1273,6 +1279,45 @@ static void inflater_free(struct inflater *in)
 	free(in->out);
 }
 
+/* A TOTALS record (v4) at rec, of payload length len, after a record of
+ * last_type: it must follow an END, have its fixed size, and say what the
+ * file read so far holds (its offset, the record before it, the PROCESS
+ * record's pid and sample rate, the entries' allocations). */
+static void read_totals(struct cur *c, const pf_file *f, const uint8_t *rec,
+			uint32_t len, uint32_t last_type)
+{
+	if (last_type != PS_REC_END) {
+		fail(c, rec, "expected a TOTALS record only right after an END "
+			     "record, found it after %s", type_names[last_type]);
+		return;
+	}
+	if (len != PS_TOTALS_PAYLOAD) {
+		fail(c, rec + 4, "expected a TOTALS payload of %u bytes, found %u",
+		     PS_TOTALS_PAYLOAD, len);
+		return;
+	}
+	struct ps_totals t;
+	ps_totals_get(rec + 8, &t);
+	size_t at = (size_t)(rec - c->base);
+	uint32_t prev_crc = ps_get_u32le(rec - 4);
+	if (t.offset != at)
+		fail(c, rec + 8, "expected the TOTALS record's own offset, %zu, "
+				 "found %llu", at, (unsigned long long)t.offset);
+	else if (t.allocs != c->allocs)
+		fail(c, rec + 16, "expected the TOTALS record's allocations to be "
+				  "%llu (what the entries add up to), found %llu",
+		     (unsigned long long)c->allocs,
+		     (unsigned long long)t.allocs);
+	else if (t.pid != f->pid || t.sample_every != f->sample_every)
+		fail(c, rec + 24, "expected the PROCESS record's pid %u and sample "
+				  "rate %u in the TOTALS record, found %u and %u",
+		     f->pid, f->sample_every, t.pid, t.sample_every);
+	else if (t.prev_crc != prev_crc)
+		fail(c, rec + 32, "expected the crc32 of the record before, %08x, "
+				  "in the TOTALS record, found %08x",
+		     prev_crc, t.prev_crc);
+}
+
 /* Gives back the room the tables of f grew into but do not use. */
 static void trim(pf_file *f)
 {
@@ -1348,7 +1393,9 @@ pf_file *pf_read_mem(const char *name, const uint8_t *data, size_t size,
 		}
 		uint32_t type = ps_get_u32le(rec);
 		uint32_t len = ps_get_u32le(rec + 4);
-		uint32_t max_type = version >= 3 ? PS_REC_TYPE_MAX : PS_REC_END;
+		uint32_t max_type = version >= 4   ? PS_REC_TYPE_MAX
+				    : version >= 3 ? PS_REC_ENTRIES
+						   : PS_REC_END;
 		if (!type || type > max_type) {
 			fail(&c, rec, "expected a record type 1..%u, found %u",
 			     max_type, type);
@@ -1376,9 +1423,12 @@ pf_file *pf_read_mem(const char *name, const uint8_t *data, size_t size,
 			fail(&c, rec, "expected one PROCESS record, found another");
 			goto error;
 		}
-		if (type == PS_REC_DEFLATE)
+		if (type == PS_REC_DEFLATE) {
 			read_deflate(&c, f, &in, rec, rec + 8, len, &last_type);
-		else {
+		} else if (type == PS_REC_TOTALS) {
+			read_totals(&c, f, rec, len, last_type);
+			last_type = type;
+		} else {
 			read_payload(&c, f, type, rec + 8, len);
 			last_type = type;
 		}
@@ -1394,7 +1444,8 @@ pf_file *pf_read_mem(const char *name, const uint8_t *data, size_t size,
 		fail(&c, data + off, "expected a PROCESS record; the file ends first");
 		goto error;
 	}
-	f->complete = last_type == PS_REC_END;
+	/* a TOTALS record follows an END */
+	f->complete = last_type == PS_REC_END || last_type == PS_REC_TOTALS;
 	if (!f->complete && !f->partial_why[0])
 		snprintf(f->partial_why, sizeof f->partial_why,
 			 "no END record after offset %zu: the process was killed "
@@ -1458,6 +1509,85 @@ pf_file *pf_read_upto(const char *path, size_t limit, char *err,
 	if (size)
 		munmap((void *)data, size);
 	return f;
+}
+
+/* ---- the totals at the end ---------------------------------------------- */
+
+/* The smallest file that can end in a TOTALS record: a header, a record
+ * before it (at least its crc32 is read), the record. */
+#define TOTALS_FILE_MIN \
+	(PS_FORMAT_HEADER_SIZE + PS_RECORD_OVERHEAD + PS_TOTALS_RECORD_SIZE)
+/* What is read from the end: the crc32 of the record before, the record. */
+#define TOTALS_TAIL (4 + PS_TOTALS_RECORD_SIZE)
+
+/* Whether a file of size bytes, whose header is head and whose last
+ * TOTALS_TAIL bytes are tail, ends with a TOTALS record of its own: a
+ * version 4 header, the record's type, length and crc32, its offset field
+ * naming where it stands, the crc32 of the record before it, a pid and a
+ * sample rate PROCESS could hold. Fills t; 0 or -ENODATA. */
+static int totals_at_end(const uint8_t *head, const uint8_t *tail,
+			 uint64_t size, struct ps_totals *t)
+{
+	const uint8_t *rec = tail + 4;
+	if (size < TOTALS_FILE_MIN ||
+	    memcmp(head, PS_FORMAT_MAGIC, PS_FORMAT_MAGIC_LEN) ||
+	    ps_get_u32le(head + 8) < 4 ||
+	    ps_get_u32le(head + 8) > PS_FORMAT_VERSION ||
+	    ps_get_u32le(rec) != PS_REC_TOTALS ||
+	    ps_get_u32le(rec + 4) != PS_TOTALS_PAYLOAD ||
+	    ps_get_u32le(rec + 8 + PS_TOTALS_PAYLOAD) !=
+		    (uint32_t)crc32(0L, rec, 8 + PS_TOTALS_PAYLOAD))
+		return -ENODATA;
+	ps_totals_get(rec + 8, t);
+	if (t->offset != size - PS_TOTALS_RECORD_SIZE ||
+	    t->prev_crc != ps_get_u32le(tail) || !t->pid ||
+	    !t->sample_every || t->sample_every > (1u << 30))
+		return -ENODATA;
+	return 0;
+}
+
+int pf_read_totals_mem(const uint8_t *data, size_t size, struct ps_totals *t)
+{
+	if (size < TOTALS_FILE_MIN)
+		return -ENODATA;
+	return totals_at_end(data, data + size - TOTALS_TAIL, size, t);
+}
+
+/* pread() of exactly n bytes at off: 0 or -errno (-ENODATA when short). */
+static int pread_all(int fd, uint8_t *buf, size_t n, off_t off)
+{
+	while (n) {
+		ssize_t got = pread(fd, buf, n, off);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0)
+			return -errno;
+		if (got == 0)
+			return -ENODATA;
+		buf += got;
+		n -= (size_t)got;
+		off += got;
+	}
+	return 0;
+}
+
+int pf_read_totals(const char *path, struct ps_totals *t)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (fd < 0)
+		return -errno;
+	struct stat st;
+	uint8_t head[PS_FORMAT_HEADER_SIZE], tail[TOTALS_TAIL];
+	int rc = -ENODATA;
+	if (fstat(fd, &st))
+		rc = -errno;
+	else if (S_ISREG(st.st_mode) && (uint64_t)st.st_size >= TOTALS_FILE_MIN &&
+		 !(rc = pread_all(fd, head, sizeof head, 0)) &&
+		 !(rc = pread_all(fd, tail, sizeof tail,
+				  st.st_size - (off_t)sizeof tail)))
+		rc = totals_at_end(head, tail, (uint64_t)st.st_size, t);
+	close(fd);
+	return rc;
 }
 
 void pf_free(pf_file *f)

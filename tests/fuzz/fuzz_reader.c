@@ -1,7 +1,8 @@
 /* fuzz_reader.c - libFuzzer target for the profile reader and the model on
  * top of it: any input must read or be rejected with a message, and a file
  * that reads must go through the whole model, the ranking and the JSON
- * document, without a crash, a hang, a leak or a sanitizer report. Built
+ * document, without a crash, a hang, a leak or a sanitizer report (and
+ * so must reading its TOTALS record from the end alone). Built
  * with clang -fsanitize=fuzzer,address,undefined by tests/fuzz/run.sh,
  * which also replays tests/fuzz/corpus.
  *
@@ -37,6 +38,9 @@ size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size,
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char err[512];
+	/* the end alone (record's summary): any input, no crash */
+	struct ps_totals totals;
+	pf_read_totals_mem(data, size, &totals);
 	pf_file *f = pf_read_mem("fuzz", data, size, err, sizeof err);
 	if (!f)
 		return 0;

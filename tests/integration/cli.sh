@@ -72,6 +72,24 @@ expect "shell tree: a file per process ($n)" '[ "$n" -ge 4 ]'
 n=$(ls "$WORK/one" | wc -l)
 expect "--no-children: one file ($n)" '[ "$n" = 1 ]'
 
+# record's closing summary: what a process tree made itself (its own
+# count: 5 processes, one exec'd after an exec that failed, 6 profiles),
+# from each profile's TOTALS record; and again after it cut one child's
+# profile by a byte (a torn TOTALS record) and another's TOTALS record
+# off, which are read in full
+for mode in whole tear; do
+	arg=
+	[ $mode = tear ] && arg=tear
+	out=$("$PS" record -o "$WORK/sum-$mode" -- "$T/summary_tree" $arg 2>"$WORK/sum-$mode.err")
+	rc=$?
+	truth=$(echo "$out" | sed -n 's/^summary_tree: \([0-9]*\) allocations, \([0-9]*\) processes, \([0-9]*\) profiles$/\3 profiles written (\2 processes, \1 allocations):/p')
+	expect "record's summary ($mode): the tree's own count, $truth" \
+		'[ $rc = 0 ] && [ -n "$truth" ] && grep -qxF "poolscout: $truth" "$WORK/sum-$mode.err"'
+done
+# a profile that ends cleanly ends with its TOTALS record: type 12, 28 bytes
+n=$(for f in "$WORK"/sum-whole/*.pscout; do tail -c 40 "$f" | od -An -tu4 -N8; done | grep -c "^ *12 *28$")
+expect "every profile of the tree ends with a TOTALS record ($n of 6)" '[ "$n" = 6 ]'
+
 # raw use (the preload writes into an existing directory)
 mkdir -p "$WORK/raw"
 LD_PRELOAD=$LIB POOLSCOUT_OUT=$WORK/raw "$T/planted" >/dev/null

@@ -82,6 +82,34 @@ static void test_header(void **state)
 	assert_int_equal(ps_get_u32le(h + 12), PS_FORMAT_HEADER_SIZE);
 }
 
+/* TOTALS (v4): a fixed layout, every field where docs/format.md puts it,
+ * little-endian, values of every width read back as written. */
+static void test_totals_layout(void **state)
+{
+	(void)state;
+	assert_int_equal(PS_REC_TOTALS, 12);
+	assert_int_equal(PS_TOTALS_RECORD_SIZE, 40);
+	const struct ps_totals t = { .offset = 0x0102030405060708ull,
+				     .allocs = UINT64_MAX - 1,
+				     .pid = 0xa1b2c3d4u,
+				     .sample_every = 1u << 30,
+				     .prev_crc = 0xdeadbeefu };
+	uint8_t p[PS_TOTALS_PAYLOAD];
+	ps_totals_put(p, &t);
+	assert_int_equal(p[0], 0x08);
+	assert_int_equal(p[7], 0x01);
+	assert_int_equal(ps_get_u64le(p + 8), UINT64_MAX - 1);
+	assert_int_equal(ps_get_u32le(p + 16), 0xa1b2c3d4u);
+	assert_int_equal(ps_get_u32le(p + 20), 1u << 30);
+	assert_int_equal(ps_get_u32le(p + 24), 0xdeadbeefu);
+	struct ps_totals back;
+	ps_totals_get(p, &back);
+	assert_true(back.offset == t.offset && back.allocs == t.allocs);
+	assert_int_equal(back.pid, t.pid);
+	assert_int_equal(back.sample_every, t.sample_every);
+	assert_int_equal(back.prev_crc, t.prev_crc);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -89,6 +117,7 @@ int main(void)
 		cmocka_unit_test(test_varint_padded_and_overlong),
 		cmocka_unit_test(test_hist_buckets),
 		cmocka_unit_test(test_header),
+		cmocka_unit_test(test_totals_layout),
 	};
 	return cmocka_run_group_tests_name("format", tests, NULL, NULL);
 }

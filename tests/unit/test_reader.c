@@ -1,11 +1,14 @@
 /* test_reader.c - the reader on synthetic profiles: a valid file reads
  * with the right numbers in each format version (1, 2, and 3 with its
- * frame tree, ENTRIES records and deflated records); a file cut at any
+ * frame tree, ENTRIES records and deflated records); version 4's TOTALS
+ * record is found from the end only when whole and the file's own, and a
+ * full read rejects one that disagrees with the file; a file cut at any
  * byte reads as partial or fails with a message, never crashes;
  * corruption is reported with the offset; counts that do not add up are
  * rejected; and every input in the fuzz corpus (tests/fuzz/corpus) still
  * reads without a crash. */
 #include <dirent.h>
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include <cmocka.h>
@@ -426,7 +430,7 @@ static void test_version3_records(void **state)
 		{ stack_of_unknown_frame, "expected a frame declared before (0..1), found 5" },
 		{ stack_too_deep, "expected a stack of at most 256 frames" },
 		{ entries_first, "expected a SNAPSHOT record before its entries" },
-		{ process_inside, "other than DEFLATE inside a deflated record, found 1" },
+		{ process_inside, "other than DEFLATE and TOTALS inside a deflated record, found 1" },
 		{ half_a_record, "expected the deflated record to hold whole records" },
 		{ peak_below_zero, "expected the allocations beyond the peak to be at most" },
 	};
@@ -520,6 +524,218 @@ static void test_times_must_match(void **state)
 	}
 }
 
+/* ---- the TOTALS record (v4) ---------------------------------------------- */
+
+/* Appends a TOTALS record to the file, with t's fields (offset and
+ * prev_crc filled in as the writer would when 0). */
+static void add_totals(struct ps_totals t)
+{
+	if (!t.offset)
+		t.offset = flen;
+	if (!t.prev_crc)
+		t.prev_crc = ps_get_u32le(file + flen - 4);
+	begin(PS_REC_TOTALS);
+	ps_totals_put(file + flen, &t);
+	flen += PS_TOTALS_PAYLOAD;
+	end();
+}
+
+/* make_profile's file (25 allocations: 20 on stack 1, 5 on stack 2) and
+ * the totals it adds up to. */
+static const struct ps_totals true_totals = { .allocs = 25, .pid = 4242,
+					       .sample_every = 1 };
+
+/* Reads the file, expecting an error naming the TOTALS record's offset
+ * plus field_at, and saying want. */
+static void expect_totals_error(size_t totals_at, size_t field_at,
+				const char *want)
+{
+	char err[512], at[64];
+	pf_file *f = pf_read_mem("t.pscout", file, flen, err, sizeof err);
+	if (f)
+		fail_msg("read a file whose TOTALS record says %s", want);
+	snprintf(at, sizeof at, "t.pscout: offset %zu: ", totals_at + field_at);
+	if (!strstr(err, at) || !strstr(err, want))
+		fail_msg("wanted \"%s...%s\", got: %s", at, want, err);
+}
+
+static void test_totals_record(void **state)
+{
+	(void)state;
+	char err[512];
+	struct ps_totals t;
+	/* without one (a killed process, or version 3): the full read only */
+	make_profile(20, 12, 1);
+	assert_int_equal(pf_read_totals_mem(file, flen, &t), -ENODATA);
+	make_profile(20, 12, 1);
+	size_t at = flen;
+	add_totals(true_totals);
+	pf_file *f = pf_read_mem("t.pscout", file, flen, err, sizeof err);
+	if (!f)
+		fail_msg("%s", err);
+	assert_true(f->complete);
+	assert_int_equal(f->partial_why[0], 0);
+	pf_free(f);
+	memset(&t, 0, sizeof t);
+	assert_int_equal(pf_read_totals_mem(file, flen, &t), 0);
+	assert_int_equal(t.allocs, 25);
+	assert_int_equal(t.pid, 4242);
+	assert_int_equal(t.sample_every, 1);
+	assert_int_equal(t.offset, at);
+
+	/* after an END for an exec that failed, records go on, up to the
+	 * next END and its TOTALS record */
+	make_profile(20, 12, 1);
+	add_totals(true_totals);
+	begin(PS_REC_END);
+	v(PS_END_EXIT); v(220000000);
+	end();
+	at = flen;
+	add_totals(true_totals);
+	f = pf_read_mem("t.pscout", file, flen, err, sizeof err);
+	if (!f)
+		fail_msg("%s", err);
+	assert_true(f->complete);
+	assert_int_equal(f->end_t_ns, 220000000);
+	pf_free(f);
+	assert_int_equal(pf_read_totals_mem(file, flen, &t), 0);
+	assert_int_equal(t.offset, at);
+
+	/* a version 3 file has no such record */
+	ps_put_u32le(file + 8, 3);
+	assert_int_equal(pf_read_totals_mem(file, flen, &t), -ENODATA);
+	assert_null(pf_read_mem("t.pscout", file, flen, err, sizeof err));
+	assert_non_null(strstr(err, "expected a record type 1..11, found 12"));
+}
+
+/* One that lies, however well formed, is an error of the full read (the
+ * end alone cannot tell allocations that do not add up). */
+static void test_totals_that_lie(void **state)
+{
+	(void)state;
+	struct ps_totals t, lie;
+	make_profile(20, 12, 1);
+	size_t at = flen;
+	lie = true_totals;
+	lie.allocs = 26;
+	add_totals(lie);
+	assert_int_equal(pf_read_totals_mem(file, flen, &t), 0);
+	expect_totals_error(at, 16, "expected the TOTALS record's allocations "
+				    "to be 25 (what the entries add up to), "
+				    "found 26");
+
+	make_profile(20, 12, 1);
+	lie = true_totals;
+	lie.pid = 4243;
+	add_totals(lie);
+	expect_totals_error(at, 24, "pid 4242 and sample rate 1 in the TOTALS "
+				    "record, found 4243 and 1");
+	make_profile(20, 12, 1);
+	lie = true_totals;
+	lie.sample_every = 2;
+	add_totals(lie);
+	expect_totals_error(at, 24, "found 4242 and 2");
+
+	/* not where it stands, or after another record than the one before:
+	 * a foreign tail, never taken for the file's */
+	make_profile(20, 12, 1);
+	lie = true_totals;
+	lie.offset = at - 1;
+	add_totals(lie);
+	assert_int_equal(pf_read_totals_mem(file, flen, &t), -ENODATA);
+	expect_totals_error(at, 8, "expected the TOTALS record's own offset");
+	make_profile(20, 12, 1);
+	lie = true_totals;
+	lie.prev_crc = ps_get_u32le(file + flen - 4) ^ 1;
+	add_totals(lie);
+	assert_int_equal(pf_read_totals_mem(file, flen, &t), -ENODATA);
+	expect_totals_error(at, 32, "expected the crc32 of the record before");
+
+	/* only right after an END, and once */
+	make_profile(20, 12, 0);
+	at = flen;
+	add_totals(true_totals);
+	expect_totals_error(at, 0, "expected a TOTALS record only right after "
+				   "an END record, found it after ENTRIES");
+	make_profile(20, 12, 1);
+	add_totals(true_totals);
+	at = flen;
+	add_totals(true_totals);
+	expect_totals_error(at, 0, "found it after TOTALS");
+
+	/* of its one size */
+	make_profile(20, 12, 1);
+	at = flen;
+	begin(PS_REC_TOTALS);
+	ps_totals_put(file + flen, &true_totals);
+	flen += PS_TOTALS_PAYLOAD + 1;
+	end();
+	assert_int_equal(pf_read_totals_mem(file, flen, &t), -ENODATA);
+	expect_totals_error(at, 4, "expected a TOTALS payload of 28 bytes, "
+				   "found 29");
+}
+
+/* Torn: cut short by a byte (or any number), or followed by one, the end
+ * of the file is not a TOTALS record of its own; the file reads as far as
+ * it goes, its END there. */
+static void test_totals_torn(void **state)
+{
+	(void)state;
+	char err[512];
+	struct ps_totals t;
+	make_profile(20, 12, 1);
+	size_t at = flen;
+	add_totals(true_totals);
+	size_t full = flen;
+	for (size_t cut = at; cut < full; cut++) {
+		assert_int_equal(pf_read_totals_mem(file, cut, &t), -ENODATA);
+		pf_file *f = pf_read_mem("t.pscout", file, cut, err, sizeof err);
+		if (!f)
+			fail_msg("cut at %zu: %s", cut, err);
+		assert_true(f->complete); /* its END is whole */
+		assert_int_equal(pf_entry_find(f, 1, 1)->allocs, 20);
+		if (cut > at)
+			assert_non_null(strstr(f->partial_why, "cut short"));
+		pf_free(f);
+	}
+	/* a byte past it */
+	file[flen++] = 0;
+	assert_int_equal(pf_read_totals_mem(file, flen, &t), -ENODATA);
+	/* any byte of it, or of the crc32 before it, changed: not found */
+	flen = full;
+	static uint8_t copy[sizeof file];
+	for (size_t i = at - 4; i < full; i++) {
+		memcpy(copy, file, full);
+		copy[i] ^= 0x01;
+		int rc = pf_read_totals_mem(copy, full, &t);
+		assert_int_equal(rc, -ENODATA);
+	}
+}
+
+/* The same from a file: two small reads; a file that cannot be opened is
+ * -errno, one that is not a regular file has no TOTALS record. */
+static void test_totals_from_a_file(void **state)
+{
+	(void)state;
+	char path[] = "/tmp/poolscout-totals-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	make_profile(20, 12, 1);
+	add_totals(true_totals);
+	assert_int_equal(write(fd, file, flen), (ssize_t)flen);
+	struct ps_totals t;
+	assert_int_equal(pf_read_totals(path, &t), 0);
+	assert_int_equal(t.allocs, 25);
+	assert_int_equal(ftruncate(fd, (off_t)flen - 1), 0);
+	assert_int_equal(pf_read_totals(path, &t), -ENODATA);
+	assert_int_equal(ftruncate(fd, 0), 0);
+	assert_int_equal(pf_read_totals(path, &t), -ENODATA);
+	close(fd);
+	unlink(path);
+	assert_int_equal(pf_read_totals(path, &t), -ENOENT);
+	assert_int_equal(pf_read_totals("/tmp", &t), -ENODATA);
+}
+
 static void test_every_truncation(void **state)
 {
 	(void)state;
@@ -571,11 +787,11 @@ static void test_bad_magic_and_version(void **state)
 	make_profile(20, 12, 1);
 	ps_put_u32le(file + 8, 99);
 	assert_null(pf_read_mem("v.pscout", file, flen, err, sizeof err));
-	assert_non_null(strstr(err, "offset 8: expected format version 1..3, found 99"));
+	assert_non_null(strstr(err, "offset 8: expected format version 1..4, found 99"));
 	make_profile(20, 12, 1);
 	ps_put_u32le(file + 8, 0);
 	assert_null(pf_read_mem("v.pscout", file, flen, err, sizeof err));
-	assert_non_null(strstr(err, "expected format version 1..3, found 0"));
+	assert_non_null(strstr(err, "expected format version 1..4, found 0"));
 	make_profile(20, 12, 1);
 	ps_put_u32le(file + 8, PS_FORMAT_VERSION + 1);
 	assert_null(pf_read_mem("v.pscout", file, flen, err, sizeof err));
@@ -1059,6 +1275,10 @@ int main(void)
 		cmocka_unit_test(test_valid_version1),
 		cmocka_unit_test(test_valid_version2),
 		cmocka_unit_test(test_version3_records),
+		cmocka_unit_test(test_totals_record),
+		cmocka_unit_test(test_totals_that_lie),
+		cmocka_unit_test(test_totals_torn),
+		cmocka_unit_test(test_totals_from_a_file),
 		cmocka_unit_test(test_times_must_match),
 		cmocka_unit_test(test_every_truncation),
 		cmocka_unit_test(test_bad_crc_names_offset),
