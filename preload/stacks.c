@@ -8,8 +8,9 @@
  * bytes (its address's id; the parent is implied), and only the first of
  * the row, which hangs below an older frame, keeps its parent (8 bytes
  * more) and a slot in the index that finds a frame by (parent, address).
- * A ps_stack record (20 bytes) names its innermost frame and carries the
- * hash threads look it up by. Interning is only reached when a thread
+ * A ps_stack record (16 bytes) names its innermost frame and carries the
+ * hash threads look it up by; the module-map epoch its addresses belong
+ * to, which changes rarely, is kept once per run of stacks that share it. Interning is only reached when a thread
  * meets a stack for the first time (each thread keeps its own entries in
  * threads.c), so one lock is enough; readers (the writer) need none. It
  * calls only into the module map (the epoch a stack's addresses belong
@@ -80,6 +81,14 @@ static uintptr_t *ip_chunks[MAX_CHUNKS];
 ps_stack *ps_stack_chunks[MAX_CHUNKS / 2];
 static ps_stack_peak *peak_chunks[MAX_CHUNKS / 2];
 static uint32_t frame_count, branch_count, ip_count, stack_count;
+
+/* The map epochs of the stacks: run r holds the stacks from
+ * epoch_runs[r].first_stack on, up to the next run's first. */
+struct epoch_run {
+	uint32_t first_stack, epoch;
+};
+static struct epoch_run *epoch_run_chunks[MAX_CHUNKS];
+static uint32_t epoch_run_count;
 
 /* An open-addressing index of 32-bit ids (0: empty), in 64 shards picked
  * by the top bits of the hash so that growing one (by half, when 80%
@@ -227,6 +236,11 @@ static uint64_t frame_hash_id(uint32_t id)
 {
 	const struct branch *b = branch_at(frame_word(id) & ~FRAME_BRANCH);
 	return frame_hash(b->parent, b->ip);
+}
+
+static inline struct epoch_run *epoch_run_at(uint32_t r)
+{
+	return &epoch_run_chunks[r >> CHUNK_BITS][r & (CHUNK - 1)];
 }
 
 static uint64_t stack_hash_id(uint32_t id)
@@ -382,7 +396,15 @@ uint32_t ps_stack_intern(const uintptr_t *ips, int depth, ps_stack_hash hash)
 	s->hash_lo[1] = (uint32_t)(hash.lo >> 32);
 	s->hash_hi = (uint16_t)hash.hi;
 	s->frame = frame;
-	s->map_epoch = ps_modules_refresh();
+	uint32_t epoch = ps_modules_refresh();
+	if (!epoch_run_count || epoch_run_at(epoch_run_count)->epoch != epoch) {
+		uint32_t r = epoch_run_count + 1;
+		if (chunk_for((void **)epoch_run_chunks, r,
+			      CHUNK * sizeof(struct epoch_run)))
+			goto out;
+		*epoch_run_at(r) = (struct epoch_run){ sid, epoch };
+		__atomic_store_n(&epoch_run_count, r, __ATOMIC_RELEASE);
+	}
 	/* Site candidates: the first frames outside the runtime. A stack
 	 * wholly inside the runtime has its innermost frame as the site. */
 	int start = 0;
@@ -402,6 +424,20 @@ uint32_t ps_stack_intern(const uintptr_t *ips, int depth, ps_stack_hash hash)
 out:
 	ps_lock_release(&stack_lock);
 	return id;
+}
+
+uint32_t ps_stack_map_epoch(uint32_t id)
+{
+	/* the last run that starts at or before id */
+	uint32_t lo = 1, hi = __atomic_load_n(&epoch_run_count, __ATOMIC_ACQUIRE);
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo + 1) / 2;
+		if (epoch_run_at(mid)->first_stack <= id)
+			lo = mid;
+		else
+			hi = mid - 1;
+	}
+	return hi ? epoch_run_at(lo)->epoch : 0;
 }
 
 ps_stack_peak *ps_stack_peak_of(uint32_t id)
@@ -442,10 +478,12 @@ void ps_stacks_reset_child(void)
 	/* every chunk and index went with the arena */
 	memset(frame_chunks, 0, sizeof frame_chunks);
 	memset(branch_chunks, 0, sizeof branch_chunks);
+	memset(epoch_run_chunks, 0, sizeof epoch_run_chunks);
 	memset(ip_chunks, 0, sizeof ip_chunks);
 	memset(ps_stack_chunks, 0, sizeof ps_stack_chunks);
 	memset(peak_chunks, 0, sizeof peak_chunks);
 	frame_count = branch_count = ip_count = stack_count = frames_published = 0;
+	epoch_run_count = 0;
 	last_path_len = 0;
 	memset(&frame_index, 0, sizeof frame_index);
 	memset(&ip_index, 0, sizeof ip_index);

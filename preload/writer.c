@@ -793,7 +793,7 @@ static void encode_stacks(uint32_t count)
 			const ps_stack *s = ps_stack_at(id);
 			put_varint(zigzag((int64_t)s->frame - (int64_t)prev));
 			prev = s->frame;
-			put_varint(s->map_epoch);
+			put_varint(ps_stack_map_epoch(id));
 			put_varint(s->cand_start);
 			put_varint(s->cand_count);
 		}
