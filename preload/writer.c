@@ -1033,9 +1033,10 @@ static void entries_end(void)
  * stack) so that each is written as small differences from the one
  * before, in a fixed amount of memory however many changed. They are
  * collected in a run of TOUCHED_RUN (128 KiB), sorted and encoded when it
- * fills. A walk meets one thread's entries together: when that thread's
- * alone fill the run, the rest of them are marked in a bitmap of stack
- * ids instead (1 bit per stack), and encoded in stack order at the end
+ * fills. A walk meets one thread's entries together (and the dirty log
+ * holds mostly the main thread's): when the run fills, that thread's
+ * entries in it go to a bitmap of stack ids instead (1 bit per stack),
+ * and so do the rest of them; they are encoded in stack order at the end
  * of the thread, each found again in its table. So a thread with a
  * million changed entries still has them written in order. */
 #define TOUCHED_RUN 8192u
@@ -1046,11 +1047,11 @@ struct touched {
 static struct touched touched[TOUCHED_RUN];
 static size_t ntouched;
 
-/* The walk's current thread: its entries start at touched[walk_from];
- * with walk_bitmap they go to the bitmap, whose set bits lie between
+/* The walk's current thread (NULL: none) and its index; with
+ * walk_bitmap its entries go to the bitmap, whose set bits lie between
  * stack ids bitmap_lo and bitmap_hi. */
 static ps_thread *walk_thread;
-static size_t walk_from;
+static uint32_t walk_index;
 static int walk_bitmap;
 static uint64_t *bitmap; /* mmap'd, kept between batches */
 static size_t bitmap_words;
@@ -1076,7 +1077,7 @@ static void touched_flush(void)
 	sort_touched(touched, ntouched);
 	for (size_t i = 0; i < ntouched; i++)
 		entries_put(touched[i].e);
-	ntouched = walk_from = 0;
+	ntouched = 0;
 }
 
 /* Makes the bitmap hold a bit per stack declared; 0, or -1. */
@@ -1107,15 +1108,20 @@ static void bitmap_set(uint32_t stack)
 		bitmap_hi = stack;
 }
 
-/* The walk's thread alone fills the run: its entries so far go to the
- * bitmap, and the rest will. */
+/* The run is full: the walk's thread's entries in it go to the bitmap,
+ * and the rest of them will. */
 static void bitmap_begin(void)
 {
 	bitmap_lo = UINT32_MAX;
 	bitmap_hi = 0;
-	for (size_t i = walk_from; i < ntouched; i++)
-		bitmap_set((uint32_t)touched[i].key);
-	ntouched = walk_from;
+	size_t keep = 0;
+	for (size_t i = 0; i < ntouched; i++) {
+		if (touched[i].key >> 32 == walk_index)
+			bitmap_set((uint32_t)touched[i].key);
+		else
+			touched[keep++] = touched[i];
+	}
+	ntouched = keep;
 	walk_bitmap = 1;
 }
 
@@ -1156,13 +1162,13 @@ static void bitmap_flush(void)
 	walk_bitmap = 0;
 }
 
-/* The walk moves on to thread t (NULL: it ended). */
+/* The walk moves on to thread t (NULL: none). */
 static void walk_to(ps_thread *t)
 {
 	if (walk_bitmap)
 		bitmap_flush();
 	walk_thread = t;
-	walk_from = ntouched;
+	walk_index = t ? __atomic_load_n(&t->index, __ATOMIC_ACQUIRE) : 0;
 }
 
 /* Takes e's mark and adds it to the batch if it was set. Returns 1 when
@@ -1181,16 +1187,17 @@ static int touched_take(ps_entry *e)
 	uint32_t v = __atomic_exchange_n(&e->stack_touched, stack, __ATOMIC_ACQ_REL);
 	if (!(v & PS_ENTRY_TOUCHED))
 		return 0;
-	if (walk_bitmap) {
+	int walks = walk_index && e->thread_index == walk_index;
+	if (walk_bitmap && walks) {
 		bitmap_set(stack);
 		return 0;
 	}
 	if (ntouched == TOUCHED_RUN) {
-		if (walk_thread && walk_from == 0 && !bitmap_ready())
+		if (walks && !walk_bitmap && !bitmap_ready())
 			bitmap_begin();
-		else
+		if (ntouched == TOUCHED_RUN)
 			touched_flush();
-		if (walk_bitmap) {
+		if (walk_bitmap && walks) {
 			bitmap_set(stack);
 			return 0;
 		}
@@ -1243,9 +1250,10 @@ static void sort_touched(struct touched *v, size_t n)
 static void encode_entries(void)
 {
 	ntouched = 0;
-	walk_to(NULL);
 	entries_begin();
 	if (snapshot_log_mode == LOG_USE) {
+		/* the log is the main thread's, which takes this snapshot */
+		walk_to(ps_tls.generation == ps_generation ? ps_tls.thread : NULL);
 		/* what waits for the next batch stays in the log, if still
 		 * marked (a copy logged again after another thread's walk
 		 * took the mark has nothing to wait for) */
@@ -1257,6 +1265,7 @@ static void encode_entries(void)
 				dirty_entries[keep++] = e;
 		}
 		dirty_entries_n = keep;
+		walk_to(NULL);
 	}
 	ps_ptrtables_walk_begin();
 	for (ps_thread *t = ps_threads_newest();
