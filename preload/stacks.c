@@ -10,11 +10,12 @@
  * more) and a slot in the index that finds a frame by (parent, address).
  * A ps_stack record (16 bytes) names its innermost frame and carries the
  * hash threads look it up by; the module-map epoch its addresses belong
- * to, which changes rarely, is kept once per run of stacks that share it. Interning is only reached when a thread
- * meets a stack for the first time (each thread keeps its own entries in
- * threads.c), so one lock is enough; readers (the writer) need none. It
- * calls only into the module map (the epoch a stack's addresses belong
- * to, which frames are the runtime's).
+ * to, which changes rarely, is kept once per run of stacks that share it.
+ * Interning is only reached when a thread meets a stack for the first
+ * time (each thread keeps its own entries in threads.c), so one lock is
+ * enough; readers (the writer) need none. It calls only into the module
+ * map (the epoch a stack's addresses belong to, which frames are the
+ * runtime's).
  */
 #include <string.h>
 
