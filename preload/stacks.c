@@ -38,18 +38,28 @@ static inline uint64_t fmix64(uint64_t h)
 
 ps_stack_hash ps_stack_hash_of(const uintptr_t *ips, int depth)
 {
-	/* One multiply per frame; a feeds its high bits back, so no bit of
-	 * any address is lost. b sums a's states: two stacks whose final a
-	 * collides are unlikely to have had the same states all along, so
-	 * the 16 bits of hi it gives add to the identity. */
+	/* One multiply per frame, in two lanes (the even frames in a, the
+	 * odd ones in c) so that two multiplies are in flight at once: this
+	 * runs on every allocation whose stack differs from the thread's
+	 * last one. A lane feeds its high bits back, so no bit of any
+	 * address is lost. b sums the lanes' states: two stacks whose final
+	 * lanes collide are unlikely to have had the same states all along,
+	 * so the 16 bits of hi it gives add to the identity. */
 	uint64_t a = 0x9e3779b97f4a7c15ull ^ (uint64_t)depth;
+	uint64_t c = 0x165667b19e3779f9ull;
 	uint64_t b = 0xc2b2ae3d27d4eb4full;
-	for (int i = 0; i < depth; i++) {
+	int i = 0;
+	for (; i + 2 <= depth; i += 2) {
+		a = (a ^ ips[i]) * 0x100000001b3ull + (a >> 29);
+		c = (c ^ ips[i + 1]) * 0x100000001b3ull + (c >> 29);
+		b += a + c;
+	}
+	if (i < depth) {
 		a = (a ^ ips[i]) * 0x100000001b3ull + (a >> 29);
 		b += a;
 	}
 	ps_stack_hash h;
-	h.lo = fmix64(a);
+	h.lo = fmix64(a ^ fmix64(c));
 	h.hi = fmix64(b);
 	return h;
 }

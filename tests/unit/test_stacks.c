@@ -9,6 +9,7 @@
  * a row of new frames as 4-byte words and only branches in its index, so
  * the trees are made to cross its chunks (16384 frames) and to branch off
  * the newest frame, an older one and the root. A fork child starts empty.
+ * The hash threads find stacks by tells look-alike stacks apart.
  *
  * The table's file is included so its statics can be inspected; the rest
  * of the preload it needs is stubbed below.
@@ -306,6 +307,66 @@ static void test_shapes(void **state)
 	assert_int_equal(rec->cand_count, PS_SITE_CANDIDATES);
 }
 
+static int u64_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Threads find their entries by a stack's hash alone, so stacks that
+ * differ must not share one even where they look alike: every stack of
+ * up to 9 frames over 4 addresses (so every swap, shift and repeat of
+ * them), recursion of one address 1 to 256 deep, and random 24-frame
+ * stacks with two neighbouring frames swapped or one frame changed.
+ * 64 bits of lo alone must tell them apart (some 10^6 stacks: a
+ * collision by chance has odds of 10^-7). */
+static void test_hash_tells_apart(void **state)
+{
+	(void)state;
+	size_t cap = 1u << 21, n = 0;
+	uint64_t *lo = malloc(cap * sizeof *lo);
+	assert_non_null(lo);
+	uintptr_t ips[PS_MAX_DEPTH];
+	const uintptr_t alphabet[4] = { 0x401000, 0x401010, 0x7f0000001234, 0x401018 };
+	for (int depth = 1; depth <= 9; depth++) {
+		for (uint64_t code = 0; code < (1ull << (2 * depth)); code++) {
+			for (int k = 0; k < depth; k++)
+				ips[k] = alphabet[(code >> (2 * k)) & 3];
+			lo[n++] = ps_stack_hash_of(ips, depth).lo;
+		}
+	}
+	for (int a = 0; a < 100; a++) {
+		for (int depth = 1; depth <= PS_MAX_DEPTH; depth++) {
+			for (int k = 0; k < depth; k++)
+				ips[k] = 0x500000 + 16 * (uintptr_t)a;
+			lo[n++] = ps_stack_hash_of(ips, depth).lo;
+		}
+	}
+	for (int r = 0; r < 20000; r++) {
+		for (int k = 0; k < 24; k++)
+			ips[k] = 0x600000 + 16 * (rnd() % 4096);
+		lo[n++] = ps_stack_hash_of(ips, 24).lo;
+		for (int k = 0; k + 1 < 24; k += 5) {
+			uintptr_t t = ips[k];
+			ips[k] = ips[k + 1];
+			ips[k + 1] = t;
+			if (ips[k] != ips[k + 1])
+				lo[n++] = ps_stack_hash_of(ips, 24).lo;
+			ips[k + 1] = ips[k];
+			ips[k] = t;
+		}
+		ips[rnd() % 24] = 0x700000 + 16 * (uintptr_t)r;
+		lo[n++] = ps_stack_hash_of(ips, 24).lo;
+	}
+	assert_true(n <= cap);
+	qsort(lo, n, sizeof *lo, u64_cmp);
+	size_t same = 0;
+	for (size_t i = 1; i < n; i++)
+		same += lo[i] == lo[i - 1];
+	assert_int_equal(same, 0);
+	free(lo);
+}
+
 /* A fork child starts with an empty table. */
 static void test_reset(void **state)
 {
@@ -330,6 +391,7 @@ int main(void)
 		cmocka_unit_test(test_order_does_not_matter),
 		cmocka_unit_test(test_shapes),
 		cmocka_unit_test(test_reset),
+		cmocka_unit_test(test_hash_tells_apart),
 	};
 	return cmocka_run_group_tests_name("stack table", tests, NULL, NULL);
 }
