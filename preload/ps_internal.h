@@ -249,7 +249,7 @@ typedef struct ps_stack_hash {
 /* One distinct call stack, process-wide. Its return addresses are a path
  * in the frame tree (a trie rooted at the outermost frame, so that stacks
  * sharing their outer part store it once): frame is its innermost frame.
- * Records (20 bytes) sit in id order in chunks that never move, valid
+ * Records (16 bytes) sit in id order in chunks that never move, valid
  * until a fork child resets. */
 typedef struct ps_stack {
 	uint32_t hash_lo[2]; /* lo, as 32-bit words (4-byte aligned) */
@@ -257,7 +257,6 @@ typedef struct ps_stack {
 	uint8_t cand_start;  /* first frame outside the runtime */
 	uint8_t cand_count;  /* site candidates from there (nodes.c) */
 	uint32_t frame;      /* innermost frame; 0: the empty stack */
-	uint32_t map_epoch;  /* module-map epoch the IPs belong to */
 } ps_stack;
 
 /* With --site-peak: all threads' live blocks of one stack. */
@@ -300,6 +299,9 @@ static inline ps_stack *ps_stack_at(uint32_t id)
 	return &ps_stack_chunks[id >> PS_STACK_CHUNK_BITS]
 			       [id & ((1u << PS_STACK_CHUNK_BITS) - 1)];
 }
+/* The module-map epoch the addresses of stack id belong to. Lock-free
+ * for ids up to ps_stacks_count(). */
+uint32_t ps_stack_map_epoch(uint32_t id);
 /* The --site-peak counters of stack id, or NULL without --site-peak. */
 ps_stack_peak *ps_stack_peak_of(uint32_t id);
 /* How many stacks and frames exist (acquire: every frame of a counted

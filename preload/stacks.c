@@ -1,10 +1,16 @@
 /* stacks.c - the stack table: every distinct call stack of the process.
  *
  * Stacks share storage: a stack is a path in a tree of frames rooted at
- * the outermost one (a frame is a return address below a parent frame: 8
- * bytes, the address itself interned once), so stacks that differ only in
- * their innermost frames add only those. A ps_stack record (20 bytes)
- * names its innermost frame and carries the hash threads look it up by.
+ * the outermost one (a frame is a return address below a parent frame,
+ * the address itself interned once), so stacks that differ only in their
+ * innermost frames add only those. The frames a new stack adds are
+ * numbered in a row, each the child of the one before: such a frame is 4
+ * bytes (its address's id; the parent is implied), and only the first of
+ * the row, which hangs below an older frame, keeps its parent (8 bytes
+ * more) and a slot in the index that finds a frame by (parent, address).
+ * A ps_stack record (16 bytes) names its innermost frame and carries the
+ * hash threads look it up by; the module-map epoch its addresses belong
+ * to, which changes rarely, is kept once per run of stacks that share it.
  * Interning is only reached when a thread meets a stack for the first
  * time (each thread keeps its own entries in threads.c), so one lock is
  * enough; readers (the writer) need none. It calls only into the module
@@ -32,18 +38,28 @@ static inline uint64_t fmix64(uint64_t h)
 
 ps_stack_hash ps_stack_hash_of(const uintptr_t *ips, int depth)
 {
-	/* One multiply per frame; a feeds its high bits back, so no bit of
-	 * any address is lost. b sums a's states: two stacks whose final a
-	 * collides are unlikely to have had the same states all along, so
-	 * the 16 bits of hi it gives add to the identity. */
+	/* One multiply per frame, in two lanes (the even frames in a, the
+	 * odd ones in c) so that two multiplies are in flight at once: this
+	 * runs on every allocation whose stack differs from the thread's
+	 * last one. A lane feeds its high bits back, so no bit of any
+	 * address is lost. b sums the lanes' states: two stacks whose final
+	 * lanes collide are unlikely to have had the same states all along,
+	 * so the 16 bits of hi it gives add to the identity. */
 	uint64_t a = 0x9e3779b97f4a7c15ull ^ (uint64_t)depth;
+	uint64_t c = 0x165667b19e3779f9ull;
 	uint64_t b = 0xc2b2ae3d27d4eb4full;
-	for (int i = 0; i < depth; i++) {
+	int i = 0;
+	for (; i + 2 <= depth; i += 2) {
+		a = (a ^ ips[i]) * 0x100000001b3ull + (a >> 29);
+		c = (c ^ ips[i + 1]) * 0x100000001b3ull + (c >> 29);
+		b += a + c;
+	}
+	if (i < depth) {
 		a = (a ^ ips[i]) * 0x100000001b3ull + (a >> 29);
 		b += a;
 	}
 	ps_stack_hash h;
-	h.lo = fmix64(a);
+	h.lo = fmix64(a ^ fmix64(c));
 	h.hi = fmix64(b);
 	return h;
 }
@@ -59,21 +75,31 @@ ps_stack_hash ps_stack_hash_of(const uintptr_t *ips, int depth)
 #define CHUNK (1u << CHUNK_BITS)
 #define MAX_CHUNKS (1u << (32 - CHUNK_BITS))
 
-/* A frame: one return address (interned: an index into the address
- * chunks) below a parent frame (0: outermost); the two side by side, so
- * that a look-up that finds a candidate reads one cache line. */
-struct frame {
+/* A frame is one 32-bit word in frame id order. FRAME_BRANCH clear: it is
+ * the child of the frame just before it (id - 1; 0 is the root) and the
+ * rest is its return address's id. FRAME_BRANCH set: its parent is not
+ * id - 1, and the rest is the id of a branch record holding the parent
+ * and the address's id. So a frame's children are the next frame, if that
+ * one continues it, and branches, which the frame index finds. */
+#define FRAME_BRANCH 0x80000000u
+struct branch {
 	uint32_t parent, ip;
 };
-struct frame_chunk {
-	struct frame f[CHUNK];
-};
 
-static struct frame_chunk *frame_chunks[MAX_CHUNKS];
+static uint32_t *frame_chunks[MAX_CHUNKS];
+static struct branch *branch_chunks[MAX_CHUNKS];
 static uintptr_t *ip_chunks[MAX_CHUNKS];
 ps_stack *ps_stack_chunks[MAX_CHUNKS / 2];
 static ps_stack_peak *peak_chunks[MAX_CHUNKS / 2];
-static uint32_t frame_count, ip_count, stack_count;
+static uint32_t frame_count, branch_count, ip_count, stack_count;
+
+/* The map epochs of the stacks: run r holds the stacks from
+ * epoch_runs[r].first_stack on, up to the next run's first. */
+struct epoch_run {
+	uint32_t first_stack, epoch;
+};
+static struct epoch_run *epoch_run_chunks[MAX_CHUNKS];
+static uint32_t epoch_run_count;
 
 /* An open-addressing index of 32-bit ids (0: empty), in 64 shards picked
  * by the top bits of the hash so that growing one (by half, when 80%
@@ -192,10 +218,40 @@ static uint64_t frame_hash(uint32_t parent, uint32_t ip)
 	return fmix64((uint64_t)parent << 32 | ip);
 }
 
+static inline uint32_t frame_word(uint32_t id)
+{
+	return frame_chunks[id >> CHUNK_BITS][id & (CHUNK - 1)];
+}
+
+static inline const struct branch *branch_at(uint32_t id)
+{
+	return &branch_chunks[id >> CHUNK_BITS][id & (CHUNK - 1)];
+}
+
+/* Frame id's parent and return address id. */
+static inline void frame_links(uint32_t id, uint32_t *parent, uint32_t *ip)
+{
+	uint32_t w = frame_word(id);
+	if (!(w & FRAME_BRANCH)) {
+		*parent = id - 1;
+		*ip = w;
+		return;
+	}
+	const struct branch *b = branch_at(w & ~FRAME_BRANCH);
+	*parent = b->parent;
+	*ip = b->ip;
+}
+
+/* The index holds the branch frames only (by frame id). */
 static uint64_t frame_hash_id(uint32_t id)
 {
-	struct frame_chunk *c = frame_chunks[id >> CHUNK_BITS];
-	return frame_hash(c->f[id & (CHUNK - 1)].parent, c->f[id & (CHUNK - 1)].ip);
+	const struct branch *b = branch_at(frame_word(id) & ~FRAME_BRANCH);
+	return frame_hash(b->parent, b->ip);
+}
+
+static inline struct epoch_run *epoch_run_at(uint32_t r)
+{
+	return &epoch_run_chunks[r >> CHUNK_BITS][r & (CHUNK - 1)];
 }
 
 static uint64_t stack_hash_id(uint32_t id)
@@ -225,10 +281,13 @@ static uint32_t ip_intern(uintptr_t ip)
 	return id;
 }
 
-/* The frame of return address ip (interned) below parent, added if new;
- * 0 when out of memory. */
-static uint32_t frame_intern(uint32_t parent, uint32_t ip)
+/* The frame of return address ip (interned) below parent, or 0 if there
+ * is none: the frame right after parent if it continues it with ip,
+ * else a branch the index knows. */
+static uint32_t frame_find(uint32_t parent, uint32_t ip)
 {
+	if (parent < frame_count && frame_word(parent + 1) == ip)
+		return parent + 1;
 	uint64_t h = frame_hash(parent, ip);
 	struct shard *sh = shard_of(&frame_index, h);
 	uint32_t tag = slot_tag(h);
@@ -236,20 +295,39 @@ static uint32_t frame_intern(uint32_t parent, uint32_t ip)
 		uint32_t id = slot_id(sh->slot[i], tag);
 		if (!id)
 			continue;
-		struct frame_chunk *c = frame_chunks[id >> CHUNK_BITS];
-		if (c->f[id & (CHUNK - 1)].parent == parent &&
-		    c->f[id & (CHUNK - 1)].ip == ip)
+		const struct branch *b = branch_at(frame_word(id) & ~FRAME_BRANCH);
+		if (b->parent == parent && b->ip == ip)
 			return id;
 	}
+	return 0;
+}
+
+/* Adds the frame of return address ip (interned) below parent, which
+ * has no such child (frame_find); its id, or 0 when out of memory. The
+ * child of the newest frame continues it; any other is a branch. */
+static uint32_t frame_add(uint32_t parent, uint32_t ip)
+{
 	uint32_t id = frame_count + 1;
-	if (id > ID_MASK || chunk_for((void **)frame_chunks, id, sizeof(struct frame_chunk)))
+	if (id > ID_MASK || chunk_for((void **)frame_chunks, id, CHUNK * sizeof(uint32_t)))
 		return 0;
-	struct frame_chunk *c = frame_chunks[id >> CHUNK_BITS];
-	c->f[id & (CHUNK - 1)].parent = parent;
-	c->f[id & (CHUNK - 1)].ip = ip;
-	if (index_reserve(sh, frame_hash_id))
-		return 0;
-	index_put(sh, h, id);
+	uint32_t word = ip;
+	if (parent != frame_count) {
+		uint64_t h = frame_hash(parent, ip);
+		struct shard *sh = shard_of(&frame_index, h);
+		uint32_t b = branch_count + 1;
+		if (chunk_for((void **)branch_chunks, b, CHUNK * sizeof(struct branch)))
+			return 0;
+		branch_chunks[b >> CHUNK_BITS][b & (CHUNK - 1)] =
+			(struct branch){ parent, ip };
+		word = FRAME_BRANCH | b;
+		/* the index rehashes through the frame's word */
+		frame_chunks[id >> CHUNK_BITS][id & (CHUNK - 1)] = word;
+		if (index_reserve(sh, frame_hash_id))
+			return 0;
+		index_put(sh, h, id);
+		branch_count = b;
+	}
+	frame_chunks[id >> CHUNK_BITS][id & (CHUNK - 1)] = word;
 	/* published with the stack that uses it (see ps_frames_count) */
 	frame_count = id;
 	return id;
@@ -269,10 +347,13 @@ static int same_frames(const ps_stack *s, const uintptr_t *ips, int depth)
 {
 	uint32_t f = s->frame;
 	for (int i = 0; i < depth; i++) {
-		struct frame_chunk *c = frame_chunks[f >> CHUNK_BITS];
-		if (!f || ip_at(c->f[f & (CHUNK - 1)].ip) != ips[i])
+		uint32_t parent, ip;
+		if (!f)
 			return 0;
-		f = c->f[f & (CHUNK - 1)].parent;
+		frame_links(f, &parent, &ip);
+		if (ip_at(ip) != ips[i])
+			return 0;
+		f = parent;
 	}
 	return f == 0;
 }
@@ -301,9 +382,12 @@ uint32_t ps_stack_intern(const uintptr_t *ips, int depth, ps_stack_hash hash)
 	       ips[depth - 1 - j] == last_path_ip[j])
 		j++;
 	uint32_t frame = j ? last_path_frame[j - 1] : 0;
+	int added = 0; /* a new frame has no children: no more look-ups */
 	for (; j < depth; j++) {
 		uint32_t ip = ip_intern(ips[depth - 1 - j]);
-		frame = ip ? frame_intern(frame, ip) : 0;
+		uint32_t found = ip && !added ? frame_find(frame, ip) : 0;
+		frame = found ? found : ip ? frame_add(frame, ip) : 0;
+		added |= !found;
 		if (!frame) {
 			last_path_len = j;
 			goto out;
@@ -323,7 +407,15 @@ uint32_t ps_stack_intern(const uintptr_t *ips, int depth, ps_stack_hash hash)
 	s->hash_lo[1] = (uint32_t)(hash.lo >> 32);
 	s->hash_hi = (uint16_t)hash.hi;
 	s->frame = frame;
-	s->map_epoch = ps_modules_refresh();
+	uint32_t epoch = ps_modules_refresh();
+	if (!epoch_run_count || epoch_run_at(epoch_run_count)->epoch != epoch) {
+		uint32_t r = epoch_run_count + 1;
+		if (chunk_for((void **)epoch_run_chunks, r,
+			      CHUNK * sizeof(struct epoch_run)))
+			goto out;
+		*epoch_run_at(r) = (struct epoch_run){ sid, epoch };
+		__atomic_store_n(&epoch_run_count, r, __ATOMIC_RELEASE);
+	}
 	/* Site candidates: the first frames outside the runtime. A stack
 	 * wholly inside the runtime has its innermost frame as the site. */
 	int start = 0;
@@ -345,6 +437,20 @@ out:
 	return id;
 }
 
+uint32_t ps_stack_map_epoch(uint32_t id)
+{
+	/* the last run that starts at or before id */
+	uint32_t lo = 1, hi = __atomic_load_n(&epoch_run_count, __ATOMIC_ACQUIRE);
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo + 1) / 2;
+		if (epoch_run_at(mid)->first_stack <= id)
+			lo = mid;
+		else
+			hi = mid - 1;
+	}
+	return hi ? epoch_run_at(lo)->epoch : 0;
+}
+
 ps_stack_peak *ps_stack_peak_of(uint32_t id)
 {
 	ps_stack_peak *c = peak_chunks[id >> CHUNK_BITS];
@@ -363,9 +469,9 @@ uint32_t ps_frames_count(void)
 
 void ps_frame_get(uint32_t id, uint32_t *parent, uintptr_t *ip)
 {
-	struct frame_chunk *c = frame_chunks[id >> CHUNK_BITS];
-	*parent = c->f[id & (CHUNK - 1)].parent;
-	*ip = ip_at(c->f[id & (CHUNK - 1)].ip);
+	uint32_t ip_id;
+	frame_links(id, parent, &ip_id);
+	*ip = ip_at(ip_id);
 }
 
 void ps_stacks_lock(void)
@@ -382,10 +488,13 @@ void ps_stacks_reset_child(void)
 {
 	/* every chunk and index went with the arena */
 	memset(frame_chunks, 0, sizeof frame_chunks);
+	memset(branch_chunks, 0, sizeof branch_chunks);
+	memset(epoch_run_chunks, 0, sizeof epoch_run_chunks);
 	memset(ip_chunks, 0, sizeof ip_chunks);
 	memset(ps_stack_chunks, 0, sizeof ps_stack_chunks);
 	memset(peak_chunks, 0, sizeof peak_chunks);
-	frame_count = ip_count = stack_count = frames_published = 0;
+	frame_count = branch_count = ip_count = stack_count = frames_published = 0;
+	epoch_run_count = 0;
 	last_path_len = 0;
 	memset(&frame_index, 0, sizeof frame_index);
 	memset(&ip_index, 0, sizeof ip_index);

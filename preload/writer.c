@@ -347,7 +347,7 @@ static size_t append_totals(uint8_t *out, size_t n)
  * ending on a sync flush so that it inflates to whole records. zlib gets
  * memory from its own mappings, never from the hooked malloc. */
 #define RAW_FLUSH (128u << 10)  /* deflate the raw records past this */
-#define ZBUF_SPLIT (512u << 10) /* write a DEFLATE record past this */
+#define ZBUF_SPLIT (256u << 10) /* write a DEFLATE record past this */
 static z_stream zs;
 static int z_state; /* 0: not tried, 1: ready, -1: unavailable */
 static int compressing; /* inside a batch that goes out deflated */
@@ -785,7 +785,7 @@ static uint64_t zigzag(int64_t v)
 /* Frames up to count not written yet, in FRAMES records of at most
  * FRAMES_PER_RECORD: (id - parent, the return address as a difference
  * from its parent's). */
-#define FRAMES_PER_RECORD 65536u
+#define FRAMES_PER_RECORD 16384u
 static void encode_frames(uint32_t count)
 {
 	while (frames_written < count && !buf_failed) {
@@ -813,7 +813,7 @@ static void encode_frames(uint32_t count)
 /* Stacks up to count not written yet, in STACKS records: (innermost
  * frame as a difference from the previous one's, map epoch, site
  * candidates). */
-#define STACKS_PER_RECORD 65536u
+#define STACKS_PER_RECORD 16384u
 static void encode_stacks(uint32_t count)
 {
 	while (stacks_written < count && !buf_failed) {
@@ -829,7 +829,7 @@ static void encode_stacks(uint32_t count)
 			const ps_stack *s = ps_stack_at(id);
 			put_varint(zigzag((int64_t)s->frame - (int64_t)prev));
 			prev = s->frame;
-			put_varint(s->map_epoch);
+			put_varint(ps_stack_map_epoch(id));
 			put_varint(s->cand_start);
 			put_varint(s->cand_count);
 		}
@@ -1088,16 +1088,147 @@ static void entries_end(void)
 	record_end(entries_at);
 }
 
-/* The entries that changed since the last snapshot, collected and sorted
- * by (thread, stack) so that each is written as small differences from
- * the one before. mmap'd; freed after a large snapshot. */
+/* The entries that changed since the last snapshot, sorted by (thread,
+ * stack) so that each is written as small differences from the one
+ * before, in a fixed amount of memory however many changed. They are
+ * collected in a run of TOUCHED_RUN (128 KiB), sorted and encoded when it
+ * fills. A walk meets one thread's entries together (and the dirty log
+ * holds mostly the main thread's): when the run fills, that thread's
+ * entries in it go to a bitmap of stack ids instead (1 bit per stack),
+ * and so do the rest of them; they are encoded in stack order at the end
+ * of the thread, each found again in its table. So a thread with a
+ * million changed entries still has them written in order. */
+#define TOUCHED_RUN 8192u
 struct touched {
 	uint64_t key; /* thread index << 32 | stack id */
 	ps_entry *e;
 };
-static struct touched *touched;
-static size_t ntouched, touched_cap;
-static int touched_failed;
+static struct touched touched[TOUCHED_RUN];
+static size_t ntouched;
+
+/* The walk's current thread (NULL: none) and its index; with
+ * walk_bitmap its entries go to the bitmap, whose set bits lie between
+ * stack ids bitmap_lo and bitmap_hi. */
+static ps_thread *walk_thread;
+static uint32_t walk_index;
+static int walk_bitmap;
+static uint64_t *bitmap; /* mmap'd, kept between batches */
+static size_t bitmap_words;
+static uint32_t bitmap_lo, bitmap_hi;
+
+static void sort_touched(struct touched *v, size_t n);
+
+/* Writes e into the open ENTRIES record, which it closes and opens again
+ * at ENTRIES_SPLIT bytes. */
+static void entries_put(const ps_entry *e)
+{
+	encode_entry(e, &entries_ctx);
+	entries_n++;
+	if (buf_len - entries_at > ENTRIES_SPLIT) {
+		entries_end();
+		entries_begin();
+	}
+}
+
+/* Encodes the run collected so far. */
+static void touched_flush(void)
+{
+	sort_touched(touched, ntouched);
+	for (size_t i = 0; i < ntouched; i++)
+		entries_put(touched[i].e);
+	ntouched = 0;
+}
+
+/* Makes the bitmap hold a bit per stack declared; 0, or -1. */
+static int bitmap_ready(void)
+{
+	size_t words = stacks_written / 64 + 1;
+	if (words <= bitmap_words)
+		return 0;
+	size_t cap = bitmap_words ? bitmap_words : 512;
+	while (cap < words)
+		cap *= 2;
+	void *p = bitmap ? mremap(bitmap, bitmap_words * 8, cap * 8, MREMAP_MAYMOVE)
+			 : mmap(NULL, cap * 8, PROT_READ | PROT_WRITE,
+				MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return -1;
+	bitmap = p;
+	bitmap_words = cap;
+	return 0;
+}
+
+static void bitmap_set(uint32_t stack)
+{
+	bitmap[stack / 64] |= 1ull << (stack % 64);
+	if (stack < bitmap_lo)
+		bitmap_lo = stack;
+	if (stack > bitmap_hi)
+		bitmap_hi = stack;
+}
+
+/* The run is full: the walk's thread's entries in it go to the bitmap,
+ * and the rest of them will. */
+static void bitmap_begin(void)
+{
+	bitmap_lo = UINT32_MAX;
+	bitmap_hi = 0;
+	size_t keep = 0;
+	for (size_t i = 0; i < ntouched; i++) {
+		if (touched[i].key >> 32 == walk_index)
+			bitmap_set((uint32_t)touched[i].key);
+		else
+			touched[keep++] = touched[i];
+	}
+	ntouched = keep;
+	walk_bitmap = 1;
+}
+
+/* Thread t's entry for stack (it has one: its tables only grow). */
+static ps_entry *entry_of(ps_thread *t, uint32_t stack)
+{
+	uint64_t key = ps_stack_key_of(ps_stack_at(stack));
+	ps_ptrtable *tab = __atomic_load_n(&t->entries[key & (PS_ENTRY_SHARDS - 1)],
+					   __ATOMIC_ACQUIRE);
+	for (uint32_t i = tab ? ps_ptrtable_home(tab, key) : 0, n = 0;
+	     tab && n < tab->cap; n++) {
+		uint64_t v = __atomic_load_n(&tab->slot[i], __ATOMIC_ACQUIRE);
+		if (!v)
+			break;
+		ps_entry *e = PS_PTRTABLE_PTR(v);
+		if (ps_ptrtable_may_match(v, key) && ps_entry_stack_id(e) == stack)
+			return e;
+		if (++i == tab->cap)
+			i = 0;
+	}
+	return NULL;
+}
+
+/* Encodes the bitmap's entries of the walk's thread, in stack order,
+ * clearing it. */
+static void bitmap_flush(void)
+{
+	for (uint32_t w = bitmap_lo / 64; bitmap_lo <= bitmap_hi && w <= bitmap_hi / 64;
+	     w++) {
+		for (uint64_t bits = bitmap[w]; bits; bits &= bits - 1) {
+			uint32_t stack = w * 64 + (uint32_t)__builtin_ctzll(bits);
+			ps_entry *e = entry_of(walk_thread, stack);
+			if (e)
+				entries_put(e);
+		}
+		bitmap[w] = 0;
+	}
+	walk_bitmap = 0;
+}
+
+/* The walk moves on to thread t (NULL: none). */
+static void walk_to(ps_thread *t)
+{
+	if (walk_bitmap)
+		bitmap_flush();
+	walk_thread = t;
+	walk_index = t ? __atomic_load_n(&t->index, __ATOMIC_ACQUIRE) : 0;
+}
 
 /* Takes e's mark and adds it to the batch if it was set. Returns 1 when
  * e must wait for the next batch (marked or not, it is left as is). */
@@ -1108,21 +1239,6 @@ static int touched_take(ps_entry *e)
 	uint32_t stack = ps_entry_stack_id(e);
 	if (stack > stacks_written || e->thread_index > threads_declared)
 		return 1;
-	if (ntouched == touched_cap) {
-		size_t cap = touched_cap ? touched_cap * 2 : 4096;
-		void *p = touched
-			? mremap(touched, touched_cap * sizeof *touched,
-				 cap * sizeof *touched, MREMAP_MAYMOVE)
-			: mmap(NULL, cap * sizeof *touched, PROT_READ | PROT_WRITE,
-			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		if (p == MAP_FAILED) {
-			/* left marked: the next snapshot takes it */
-			touched_failed = 1;
-			return 1;
-		}
-		touched = p;
-		touched_cap = cap;
-	}
 	/* most entries a walk meets are unmarked: read before writing */
 	if (!(__atomic_load_n(&e->stack_touched, __ATOMIC_RELAXED) &
 	      PS_ENTRY_TOUCHED))
@@ -1130,6 +1246,21 @@ static int touched_take(ps_entry *e)
 	uint32_t v = __atomic_exchange_n(&e->stack_touched, stack, __ATOMIC_ACQ_REL);
 	if (!(v & PS_ENTRY_TOUCHED))
 		return 0;
+	int walks = walk_index && e->thread_index == walk_index;
+	if (walk_bitmap && walks) {
+		bitmap_set(stack);
+		return 0;
+	}
+	if (ntouched == TOUCHED_RUN) {
+		if (walks && !walk_bitmap && !bitmap_ready())
+			bitmap_begin();
+		if (ntouched == TOUCHED_RUN)
+			touched_flush();
+		if (walk_bitmap && walks) {
+			bitmap_set(stack);
+			return 0;
+		}
+	}
 	touched[ntouched].key = (uint64_t)e->thread_index << 32 | stack;
 	touched[ntouched++].e = e;
 	return 0;
@@ -1144,8 +1275,7 @@ static void touched_add(ps_entry *e, void *arg)
 		PS_STORE(&dirty_lost, 1);
 }
 
-/* Sorts touched[0..n) by key, in place (a heapsort: qsort may call
- * malloc). */
+/* Sorts v[0..n) by key, in place (a heapsort: qsort may call malloc). */
 static void sort_touched(struct touched *v, size_t n)
 {
 	for (size_t end = n, start = n / 2; end > 1;) {
@@ -1179,8 +1309,10 @@ static void sort_touched(struct touched *v, size_t n)
 static void encode_entries(void)
 {
 	ntouched = 0;
-	touched_failed = 0;
+	entries_begin();
 	if (snapshot_log_mode == LOG_USE) {
+		/* the log is the main thread's, which takes this snapshot */
+		walk_to(ps_tls.generation == ps_generation ? ps_tls.thread : NULL);
 		/* what waits for the next batch stays in the log, if still
 		 * marked (a copy logged again after another thread's walk
 		 * took the mark has nothing to wait for) */
@@ -1192,10 +1324,12 @@ static void encode_entries(void)
 				dirty_entries[keep++] = e;
 		}
 		dirty_entries_n = keep;
+		walk_to(NULL);
 	}
 	ps_ptrtables_walk_begin();
 	for (ps_thread *t = ps_threads_newest();
 	     t && snapshot_log_mode != LOG_USE; t = t->next_all) {
+		walk_to(t);
 		for (int k = 0; k < PS_ENTRY_SHARDS; k++) {
 			ps_ptrtable *tab = __atomic_load_n(&t->entries[k],
 							   __ATOMIC_ACQUIRE);
@@ -1212,26 +1346,12 @@ static void encode_entries(void)
 			}
 		}
 	}
+	/* the bitmap's entries are found in the tables: before walk_end */
+	walk_to(NULL);
 	ps_ptrtables_walk_end();
 	ps_threads_for_each_retired(touched_add, NULL);
-	if (touched_failed && snapshot_log_mode != LOG_FOREIGN)
-		PS_STORE(&dirty_lost, 1);
-	sort_touched(touched, ntouched);
-	entries_begin();
-	for (size_t i = 0; i < ntouched; i++) {
-		encode_entry(touched[i].e, &entries_ctx);
-		entries_n++;
-		if (buf_len - entries_at > ENTRIES_SPLIT) {
-			entries_end();
-			entries_begin();
-		}
-	}
+	touched_flush();
 	entries_end();
-	if (touched_cap > (1u << 20)) {
-		munmap(touched, touched_cap * sizeof *touched);
-		touched = NULL;
-		touched_cap = 0;
-	}
 }
 
 /* A node's peak, if it changed since written; returns 1 if written. */

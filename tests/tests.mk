@@ -17,7 +17,7 @@ TEST_PROGS := $(TB)/planted $(TB)/longnames $(TB)/dtor_exit $(TB)/exact $(TB)/cx
 	$(TB)/thread_churn $(TB)/distinct_stacks $(TB)/short_threads $(TB)/plugin.so \
 	$(TB)/same_depth $(TB)/late_touch $(TB)/summary_tree
 UNIT_TESTS := $(TB)/test_format $(TB)/test_reader $(TB)/test_wrappers $(TB)/test_ranking $(TB)/test_model $(TB)/test_json $(TB)/test_units \
-	$(TB)/test_livetab
+	$(TB)/test_livetab $(TB)/test_stacks
 INTEGRATION_TESTS := $(TB)/test_exact $(TB)/test_truth $(TB)/test_live_truth
 
 $(TB)/%: tests/progs/%.c $(B)/.deps-build
@@ -78,6 +78,13 @@ $(TB)/harness.o: tests/harness.c $(B)/.deps-build
 # the live-pointer table on its own: the test includes its source (and the
 # arena's) to look inside, and stubs the rest of the preload
 $(TB)/test_livetab: tests/unit/test_livetab.c preload/livetab.c preload/arena.c \
+		$(wildcard preload/*.h) $(B)/.deps-build
+	$(Q)mkdir -p $(TB)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(ALL_CFLAGS) -Ipreload $< -o $@ -lcmocka -lpthread
+
+# the stack table on its own, the same way
+$(TB)/test_stacks: tests/unit/test_stacks.c preload/stacks.c preload/arena.c \
 		$(wildcard preload/*.h) $(B)/.deps-build
 	$(Q)mkdir -p $(TB)
 	@echo "  CC      $<"
