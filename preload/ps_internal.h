@@ -773,8 +773,12 @@ void ps_account_unknown_free(void);
 void ps_account_release(const struct ps_live *r, int chain_continues);
 
 /* ---- sample.c (--sample N) --------------------------------------------- */
-/* Sets up the recorded-block filter when sampling is on. */
-void ps_sample_init(void);
+/* Sets up the recorded-block filter when sampling is on. The bytes from
+ * pinned (len of them) are blocks the hooks serve themselves and never
+ * hand to the allocator (hooks.c's bootstrap pool): the filter says
+ * "maybe" for them from the start, so a free it lets through is never
+ * one of them. */
+void ps_sample_init(const void *pinned, size_t len);
 /* Allocations to skip before the next recorded one (geometric, mean
  * N - 1), from the calling thread's own random stream. */
 uint32_t ps_sample_skip(void);
@@ -783,18 +787,23 @@ uint32_t ps_sample_skip(void);
  * Lock-free, signal-safe. */
 void ps_sample_mark(uintptr_t p);
 void ps_sample_unmark(uintptr_t p);
+/* One byte per 16 bytes of address space, modulo 16 MiB (2^20 slots): the
+ * slot is the address's low bits, so blocks within 16 MiB of each other
+ * never share one, and a run of frees reads one cache line after another
+ * of the filter. NULL until sampling is on (published with release). */
 #define PS_SAMPLE_FILTER_BITS 20
+#define PS_SAMPLE_GRANULE_BITS 4
 extern uint8_t *ps_sample_filter;
 static inline size_t ps_sample_slot(uintptr_t p)
 {
-	return (size_t)((uint64_t)(p >> 3) * 0x9e3779b97f4a7c15ull >>
-			(64 - PS_SAMPLE_FILTER_BITS));
+	return (size_t)(p >> PS_SAMPLE_GRANULE_BITS) &
+	       ((1u << PS_SAMPLE_FILTER_BITS) - 1);
 }
 static inline int ps_sample_maybe(uintptr_t p)
 {
-	return !ps_sample_filter ||
-	       __atomic_load_n(&ps_sample_filter[ps_sample_slot(p)],
-			       __ATOMIC_ACQUIRE) != 0;
+	uint8_t *filter = __atomic_load_n(&ps_sample_filter, __ATOMIC_ACQUIRE);
+	return !filter ||
+	       __atomic_load_n(&filter[ps_sample_slot(p)], __ATOMIC_ACQUIRE) != 0;
 }
 void ps_sample_reset_child(void);
 
