@@ -41,15 +41,14 @@
  * snapshot (dl_iterate_phdr), published through one pointer. A walk
  * (but that repeat) re-reads the map first when dlclose was called
  * (hooks.c tells us) or an address turned up outside every known object.
- * Each unpinned object a
- * walk passes through is checked once per walk against the loader's own
- * lock-free map (_dl_find_object: same link_map, range and .eh_frame_hdr),
- * so an object unloaded behind our back (glibc's own gconv modules) is
- * noticed; the main program, ld.so, the vDSO, libc and this library are
- * never unloaded and are not checked. A table is built while holding the
- * loader's lock (inside dl_iterate_phdr), so its object cannot go away
- * meanwhile; the tables are our own mmap'd copies, so a walk never reads an
- * unloaded object. Replaced snapshots and tables are unmapped only after
+ * Each unpinned object a walk passes through is checked once per walk
+ * against the loader's own lock-free map (_dl_find_object: same link_map,
+ * range and .eh_frame_hdr), so an object unloaded behind our back
+ * (glibc's own gconv modules) is noticed; the main program, ld.so, the
+ * vDSO, libc and this library are never unloaded and are not checked. A
+ * table is built while holding the loader's lock (inside
+ * dl_iterate_phdr), so its object cannot go away meanwhile; the tables
+ * are our own mmap'd copies, so a walk never reads an unloaded object. Replaced snapshots and tables are unmapped only after
  * every other thread has been seen outside a walk (the in_unwind flags of
  * stacks.c's fork protocol, with the same membarrier pairing).
  *
