@@ -48,9 +48,10 @@
  * vDSO, libc and this library are never unloaded and are not checked. A
  * table is built while holding the loader's lock (inside
  * dl_iterate_phdr), so its object cannot go away meanwhile; the tables
- * are our own mmap'd copies, so a walk never reads an unloaded object. Replaced snapshots and tables are unmapped only after
- * every other thread has been seen outside a walk (the in_unwind flags of
- * stacks.c's fork protocol, with the same membarrier pairing).
+ * are our own mmap'd copies, so a walk never reads an unloaded object.
+ * Replaced snapshots and tables are unmapped only after every other
+ * thread has been seen outside a walk (the in_unwind flags of stacks.c's
+ * fork protocol, with the same membarrier pairing).
  *
  * Nothing here calls malloc: tables, snapshots and the per-thread caches
  * are mmap'd, so they also survive fork (the child has the same objects).
