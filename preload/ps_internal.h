@@ -373,7 +373,8 @@ ps_nodeset *ps_nodeset_get(ps_thread *t, const uintptr_t *cand, int ncand);
 /* The process-wide counterpart of ip (--site-peak), or NULL. */
 ps_gnode *ps_gnode_get(uintptr_t ip);
 ps_gnode *ps_gnodes_newest(void);
-/* Counts an allocation of size bytes through n (owner). */
+/* Counts an allocation of size bytes through n (owner); with
+ * --site-peak, ps_node_alloc_global() counts it process-wide too. */
 static inline void ps_node_alloc(ps_node *n, uint64_t size)
 {
 	uint64_t live = PS_LOAD(&n->live) + 1;
@@ -393,6 +394,9 @@ static inline void ps_node_alloc(ps_node *n, uint64_t size)
 	}
 	if (PS_UNLIKELY(raised && !n->logged) && PS_LOAD(&ps_dirty_logging))
 		ps_writer_note_node(n);
+}
+static inline void ps_node_alloc_global(ps_node *n, uint64_t size)
+{
 	if (n->global) {
 		ps_atomic_max(&n->global->peak,
 			      PS_ADD(&n->global->live, 1) + 1);
@@ -400,17 +404,21 @@ static inline void ps_node_alloc(ps_node *n, uint64_t size)
 			      PS_ADD(&n->global->live_bytes, size) + size);
 	}
 }
-/* Counts the free of a block of size bytes allocated through n; own: by
- * its owner. */
-static inline void ps_node_free(ps_node *n, uint64_t size, int own)
+/* Counts the free of a block of size bytes allocated through n: by its
+ * owner, or (xfree) by another thread; with --site-peak,
+ * ps_node_free_global() too. */
+static inline void ps_node_free(ps_node *n, uint64_t size)
 {
-	if (own) {
-		PS_STORE(&n->live, PS_LOAD(&n->live) - 1);
-		PS_STORE(&n->live_bytes, PS_LOAD(&n->live_bytes) - size);
-	} else {
-		__atomic_fetch_add(&n->xfree_bytes, size, __ATOMIC_RELAXED);
-		__atomic_fetch_add(&n->xfrees, 1, __ATOMIC_RELEASE);
-	}
+	PS_STORE(&n->live, PS_LOAD(&n->live) - 1);
+	PS_STORE(&n->live_bytes, PS_LOAD(&n->live_bytes) - size);
+}
+static inline void ps_node_xfree(ps_node *n, uint64_t size)
+{
+	__atomic_fetch_add(&n->xfree_bytes, size, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&n->xfrees, 1, __ATOMIC_RELEASE);
+}
+static inline void ps_node_free_global(ps_node *n, uint64_t size)
+{
 	if (n->global) {
 		__atomic_fetch_sub(&n->global->live, 1, __ATOMIC_RELAXED);
 		__atomic_fetch_sub(&n->global->live_bytes, size,
