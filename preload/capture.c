@@ -209,19 +209,20 @@ __attribute__((destructor)) static void check_report(void)
 
 int ps_capture_stack(ps_thread *t, uintptr_t *ips, int *repeated)
 {
-	uintptr_t raw[PS_MAX_DEPTH + 16];
+	/* the walk goes straight into ips (it holds PS_MAX_DEPTH + 16),
+	 * our own frames are dropped from it after */
 	int max = (int)ps_opt.depth + 16, n, same = 0;
 	enter_unwind(t);
 	if (PS_LIKELY(ps_opt.unwinder == PS_UNWINDER_FAST)) {
 		/* every call of this thread's comes here: the fast walk's
 		 * previous call is this function's */
-		n = ps_unwind_fast(raw, max, repeated ? &same : NULL);
+		n = ps_unwind_fast(ips, max, repeated ? &same : NULL);
 		if (PS_UNLIKELY(n < 0))
-			n = unw_backtrace((void **)raw, max);
+			n = unw_backtrace((void **)ips, max);
 	} else if (ps_opt.unwinder == PS_UNWINDER_LIBUNWIND) {
-		n = unw_backtrace((void **)raw, max);
+		n = unw_backtrace((void **)ips, max);
 	} else {
-		n = capture_checked(raw, max);
+		n = capture_checked(ips, max);
 	}
 	__atomic_store_n(&t->in_unwind, 0, __ATOMIC_RELEASE);
 	if (PS_UNLIKELY(__atomic_load_n(&ps_unwind_reclaim_pending,
@@ -229,11 +230,12 @@ int ps_capture_stack(ps_thread *t, uintptr_t *ips, int *repeated)
 		ps_unwind_reclaim();
 	if (repeated && (*repeated = same))
 		return 0;
-	int skip = skip_self(raw, n);
+	int skip = skip_self(ips, n);
 	int depth = n - skip;
 	if (depth > (int)ps_opt.depth)
 		depth = (int)ps_opt.depth;
-	memcpy(ips, raw + skip, (size_t)depth * sizeof *ips);
+	if (skip)
+		memmove(ips, ips + skip, (size_t)depth * sizeof *ips);
 	return depth;
 }
 

@@ -147,19 +147,20 @@ static void start_profiling(void);
  * start_profiling() runs, 2 once it has decided. */
 static int start_state;
 
-/* Hook calls since this thread last looked at the clock (see leave). */
-static __thread unsigned calls_since_poll PS_TLS;
+/* Hook calls between two looks at the clock (see leave). */
 #define POLL_EVERY 256
 
 /* Enters the accounting path: returns 1 with the guard held when this call
- * should be recorded, 0 when it should just pass through. An allocation
- * made from inside a hook (libunwind, libc on our behalf, or a signal
- * handler that interrupted a hook) passes through and is only counted.
- * The first call of the process starts profiling (see start_profiling). */
+ * should be recorded, 0 when it should just pass through; either way the
+ * allocator is resolved. An allocation made from inside a hook
+ * (libunwind, libc on our behalf, or a signal handler that interrupted a
+ * hook) passes through and is only counted. The first call of the
+ * process starts profiling (see start_profiling). A raised guard or
+ * recording under way means the allocator was resolved first (every
+ * guard is raised after resolve(), and profiling starts after it), so
+ * only the other path checks. */
 static inline int enter(int is_alloc)
 {
-	if (PS_UNLIKELY(!ps_real.malloc))
-		resolve();
 	if (PS_UNLIKELY(ps_tls.guard)) {
 		if (is_alloc && ps_recording && ps_tls.thread &&
 		    ps_tls.generation == ps_generation &&
@@ -167,7 +168,9 @@ static inline int enter(int is_alloc)
 			PS_ADD(&ps_tls.thread->unrecorded_allocs, 1);
 		return 0;
 	}
-	if (!ps_recording) {
+	if (PS_UNLIKELY(!ps_recording)) {
+		if (PS_UNLIKELY(!ps_real.malloc))
+			resolve();
 		if (PS_LIKELY(__atomic_load_n(&start_state, __ATOMIC_ACQUIRE)))
 			return 0;
 #ifdef PS_START_AT_CONSTRUCTOR
@@ -187,8 +190,8 @@ static inline int enter(int is_alloc)
  * from here. */
 static inline void leave(void)
 {
-	if (PS_UNLIKELY(++calls_since_poll >= POLL_EVERY)) {
-		calls_since_poll = 0;
+	if (PS_UNLIKELY(++ps_tls.calls_since_poll >= POLL_EVERY)) {
+		ps_tls.calls_since_poll = 0;
 		ps_writer_poll();
 	}
 	ps_tls.guard = 0;
@@ -243,8 +246,12 @@ __attribute__((noinline)) static void *malloc_slow(size_t size)
 		probe_reached = 1;
 		return NULL;
 	}
-	if (PS_UNLIKELY(resolving))
-		return boot_alloc(size, 16);
+	if (PS_UNLIKELY(!ps_real.malloc)) {
+		/* dlsym's own calls while resolve() runs get the pool */
+		if (resolving)
+			return boot_alloc(size, 16);
+		resolve();
+	}
 	if (!enter(1))
 		return ps_real.malloc(size);
 	void *p = ps_real.malloc(size);
@@ -351,6 +358,10 @@ static void *resize_recorded(void *old, size_t size, resize_fn fn, int flags)
 
 PS_EXPORT void *realloc(void *old, size_t size)
 {
+	/* sampled: an unrecorded block's result is not recorded either
+	 * (resize_recorded); never a bootstrap block (the filter pins them) */
+	if (old && sample_never_recorded(old))
+		return ps_real.realloc(old, size);
 	if (PS_UNLIKELY(is_boot(old))) {
 		/* Move a bootstrap block to the real heap; the pool keeps it. */
 		void *p = malloc(size);
@@ -365,10 +376,6 @@ PS_EXPORT void *realloc(void *old, size_t size)
 		return old ? NULL : boot_alloc(size, 16);
 	if (!old)
 		return malloc(size);
-	/* sampled: an unrecorded block's result is not recorded either
-	 * (resize_recorded) */
-	if (sample_never_recorded(old) && ps_real.realloc)
-		return ps_real.realloc(old, size);
 	if (!enter(1))
 		return ps_real.realloc(old, size);
 	void *p = resize_recorded(old, size, next_realloc, 0);

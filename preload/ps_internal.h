@@ -32,6 +32,14 @@
 
 #include "psformat.h"
 
+/* Everything declared below is the preload's own: said so here too, so
+ * that a module reads the others' variables directly rather than through
+ * the GOT (-fvisibility=hidden covers only the definitions). Not in the
+ * ThreadSanitizer build, whose harness calls the modules from outside. */
+#ifndef __SANITIZE_THREAD__
+#pragma GCC visibility push(hidden)
+#endif
+
 #define PS_EXPORT __attribute__((visibility("default")))
 #define PS_LIKELY(x) __builtin_expect(!!(x), 1)
 #define PS_UNLIKELY(x) __builtin_expect(!!(x), 0)
@@ -893,6 +901,7 @@ struct ps_tls {
 	ps_thread *thread;    /* this thread's table */
 	uint32_t sample_countdown;
 	uint64_t rng;          /* sample.c's random stream */
+	unsigned calls_since_poll; /* hooks.c: see leave() */
 };
 extern __thread struct ps_tls ps_tls PS_TLS;
 extern uint32_t ps_generation; /* bumped in every fork child */
@@ -912,5 +921,9 @@ struct ps_real {
 	size_t (*malloc_usable_size)(void *);
 };
 extern struct ps_real ps_real;
+
+#ifndef __SANITIZE_THREAD__
+#pragma GCC visibility pop
+#endif
 
 #endif
