@@ -42,9 +42,9 @@ static void pin(uint8_t *f)
 		__builtin_memset(f, STICKY, FILTER_SIZE);
 		return;
 	}
+	const uintptr_t granule = (uintptr_t)1 << PS_SAMPLE_GRANULE_BITS;
 	uintptr_t end = pinned_lo + pinned_len;
-	for (uintptr_t a = pinned_lo & ~(uintptr_t)((1u << PS_SAMPLE_GRANULE_BITS) - 1);
-	     a < end; a += 1u << PS_SAMPLE_GRANULE_BITS)
+	for (uintptr_t a = pinned_lo & ~(granule - 1); a < end; a += granule)
 		f[ps_sample_slot(a)] = STICKY;
 }
 
