@@ -127,18 +127,21 @@ void ps_account_alloc(void *p, size_t size, uint64_t chain_steps, int grew)
 			ps_atomic_max(&m->chain_steps_max, chain_steps);
 		}
 	}
+	/* (the count read once: the nodes' stores might alias it) */
+	ps_nodeset *ns = e->nodeset;
+	uint32_t nodes = ns ? ns->n : 0;
+	for (uint32_t i = 0; i < nodes; i++)
+		ps_node_alloc(ns->node[i], size);
 	/* The exact all-thread peak needs one counter every allocating and
 	 * freeing thread writes: 30% of the cost on a hot shared stack, so
 	 * only when asked for (POOLSCOUT_SITE_PEAK). */
-	if (ps_opt.site_peak) {
+	if (PS_UNLIKELY(ps_opt.site_peak)) {
 		ps_stack_peak *sp = ps_stack_peak_of(ps_entry_stack_id(e));
 		if (sp)
 			ps_atomic_max(&sp->peak_live, PS_ADD(&sp->live, 1) + 1);
+		for (uint32_t i = 0; i < nodes; i++)
+			ps_node_alloc_global(ns->node[i], size);
 	}
-	/* (the count read once: the nodes' stores might alias it) */
-	ps_nodeset *ns = e->nodeset;
-	for (uint32_t i = 0, n = ns ? ns->n : 0; i < n; i++)
-		ps_node_alloc(ns->node[i], size);
 	/* release: the writer that takes the mark sees what it marks */
 	ps_entry_touch(e);
 
@@ -163,8 +166,10 @@ void ps_account_release(const struct ps_live *r, int chain_continues)
 	int own = e->thread_index == self->index;
 
 	/* While this runs, e and its nodes may belong to a thread that has
-	 * ended: the writer frees them only after we are out (threads.c). */
-	ps_thread_release_begin(self);
+	 * ended: the writer frees them only after we are out (threads.c).
+	 * Ours cannot go while we run. */
+	if (PS_UNLIKELY(!own))
+		ps_thread_release_begin(self);
 	/* Order matters: see encode_entry() in writer.c. The time goes
 	 * before the counts, so a free the writer sees counted has its time.
 	 * The owner's counters take plain stores; only frees from another
@@ -183,22 +188,30 @@ void ps_account_release(const struct ps_live *r, int chain_continues)
 		__atomic_fetch_add(&m->xfree_bytes, r->size, __ATOMIC_RELEASE);
 		__atomic_fetch_add(&m->xfrees, 1, __ATOMIC_RELEASE);
 	}
-	if (ps_opt.site_peak) {
+	ps_nodeset *ns = __atomic_load_n(&e->nodeset, __ATOMIC_ACQUIRE);
+	uint64_t size = r->size;
+	uint32_t nodes = ns ? ns->n : 0;
+	if (PS_LIKELY(own))
+		for (uint32_t i = 0; i < nodes; i++)
+			ps_node_free(ns->node[i], size);
+	else
+		for (uint32_t i = 0; i < nodes; i++)
+			ps_node_xfree(ns->node[i], size);
+	if (PS_UNLIKELY(ps_opt.site_peak)) {
 		ps_stack_peak *sp = ps_stack_peak_of(ps_entry_stack_id(e));
 		if (sp)
 			__atomic_fetch_sub(&sp->live, 1, __ATOMIC_RELAXED);
+		for (uint32_t i = 0; i < nodes; i++)
+			ps_node_free_global(ns->node[i], size);
 	}
-	ps_nodeset *ns = __atomic_load_n(&e->nodeset, __ATOMIC_ACQUIRE);
-	uint64_t size = r->size;
-	for (uint32_t i = 0, n = ns ? ns->n : 0; i < n; i++)
-		ps_node_free(ns->node[i], size, own);
 	if (r->chain_steps && !chain_continues && (m || (m = ps_entry_more_get(e)))) {
 		PS_ADD(&m->chains_ended, 1);
 		PS_ADD(&m->chain_steps_sum, r->chain_steps);
 		ps_atomic_max(&m->chain_final_size_max, r->size);
 	}
 	ps_entry_touch(e);
-	ps_thread_release_end(self);
+	if (PS_UNLIKELY(!own))
+		ps_thread_release_end(self);
 }
 
 void ps_account_unknown_free(void)

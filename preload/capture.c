@@ -104,6 +104,7 @@ void ps_capture_fork_done(void)
 /* POOLSCOUT_UNWIND=check: what the two unwinders did, reported at exit. */
 static struct {
 	uint64_t captures, identical, mismatches;
+	uint64_t repeated; /* of the fast walks, said to repeat the last one */
 	uint64_t fallback[PS_UNWIND_NREASONS]; /* by -ps_unwind_result */
 	uint64_t step_disagrees; /* unw_backtrace vs libunwind's unw_step loop */
 } check;
@@ -153,11 +154,18 @@ static void report_mismatch(const char *what, const uintptr_t *a, int na,
 		nb - sb, line);
 }
 
-/* Both unwinders on one stack; keeps libunwind's answer. */
+/* Both unwinders on one stack; keeps libunwind's answer. A walk the fast
+ * unwinder says repeats its previous one is compared as that one. */
 __attribute__((noinline)) static int capture_checked(uintptr_t *raw, int max)
 {
 	uintptr_t fast[PS_MAX_DEPTH + 16], step[PS_MAX_DEPTH + 16];
-	int nf = ps_unwind_fast(fast, max, NULL);
+	int same;
+	/* a walk the fast unwinder calls repeated is compared too */
+	int nf = ps_unwind_fast(fast, max, &same);
+	if (nf > 0 && same) {
+		nf = ps_unwind_last(fast, max);
+		PS_ADD(&check.repeated, 1);
+	}
 	int n = unw_backtrace((void **)raw, max);
 	int ns = step_backtrace(step, max);
 	PS_ADD(&check.captures, 1);
@@ -184,7 +192,7 @@ __attribute__((destructor)) static void check_report(void)
 	ps_warn("unwind check: pid=%d captures=%llu identical=%llu "
 		"mismatches=%llu fallback=%llu (not_provable=%llu no_module=%llu "
 		"stale=%llu busy=%llu no_table=%llu odd_frame=%llu dynamic=%llu) "
-		"step_disagrees=%llu",
+		"step_disagrees=%llu repeated=%llu",
 		(int)getpid(), (unsigned long long)check.captures,
 		(unsigned long long)check.identical,
 		(unsigned long long)check.mismatches, (unsigned long long)fell,
@@ -195,24 +203,26 @@ __attribute__((destructor)) static void check_report(void)
 		(unsigned long long)check.fallback[-PS_UNWIND_NO_TABLE],
 		(unsigned long long)check.fallback[-PS_UNWIND_ODD_FRAME],
 		(unsigned long long)check.fallback[-PS_UNWIND_DYNAMIC],
-		(unsigned long long)check.step_disagrees);
+		(unsigned long long)check.step_disagrees,
+		(unsigned long long)check.repeated);
 }
 
 int ps_capture_stack(ps_thread *t, uintptr_t *ips, int *repeated)
 {
-	uintptr_t raw[PS_MAX_DEPTH + 16];
+	/* the walk goes straight into ips (it holds PS_MAX_DEPTH + 16),
+	 * our own frames are dropped from it after */
 	int max = (int)ps_opt.depth + 16, n, same = 0;
 	enter_unwind(t);
 	if (PS_LIKELY(ps_opt.unwinder == PS_UNWINDER_FAST)) {
 		/* every call of this thread's comes here: the fast walk's
 		 * previous call is this function's */
-		n = ps_unwind_fast(raw, max, repeated ? &same : NULL);
+		n = ps_unwind_fast(ips, max, repeated ? &same : NULL);
 		if (PS_UNLIKELY(n < 0))
-			n = unw_backtrace((void **)raw, max);
+			n = unw_backtrace((void **)ips, max);
 	} else if (ps_opt.unwinder == PS_UNWINDER_LIBUNWIND) {
-		n = unw_backtrace((void **)raw, max);
+		n = unw_backtrace((void **)ips, max);
 	} else {
-		n = capture_checked(raw, max);
+		n = capture_checked(ips, max);
 	}
 	__atomic_store_n(&t->in_unwind, 0, __ATOMIC_RELEASE);
 	if (PS_UNLIKELY(__atomic_load_n(&ps_unwind_reclaim_pending,
@@ -220,11 +230,12 @@ int ps_capture_stack(ps_thread *t, uintptr_t *ips, int *repeated)
 		ps_unwind_reclaim();
 	if (repeated && (*repeated = same))
 		return 0;
-	int skip = skip_self(raw, n);
+	int skip = skip_self(ips, n);
 	int depth = n - skip;
 	if (depth > (int)ps_opt.depth)
 		depth = (int)ps_opt.depth;
-	memcpy(ips, raw + skip, (size_t)depth * sizeof *ips);
+	if (skip)
+		memmove(ips, ips + skip, (size_t)depth * sizeof *ips);
 	return depth;
 }
 

@@ -147,19 +147,20 @@ static void start_profiling(void);
  * start_profiling() runs, 2 once it has decided. */
 static int start_state;
 
-/* Hook calls since this thread last looked at the clock (see leave). */
-static __thread unsigned calls_since_poll PS_TLS;
+/* Hook calls between two looks at the clock (see leave). */
 #define POLL_EVERY 256
 
 /* Enters the accounting path: returns 1 with the guard held when this call
- * should be recorded, 0 when it should just pass through. An allocation
- * made from inside a hook (libunwind, libc on our behalf, or a signal
- * handler that interrupted a hook) passes through and is only counted.
- * The first call of the process starts profiling (see start_profiling). */
+ * should be recorded, 0 when it should just pass through; either way the
+ * allocator is resolved. An allocation made from inside a hook
+ * (libunwind, libc on our behalf, or a signal handler that interrupted a
+ * hook) passes through and is only counted. The first call of the
+ * process starts profiling (see start_profiling). A raised guard or
+ * recording under way means the allocator was resolved first (every
+ * guard is raised after resolve(), and profiling starts after it), so
+ * only the other path checks. */
 static inline int enter(int is_alloc)
 {
-	if (PS_UNLIKELY(!ps_real.malloc))
-		resolve();
 	if (PS_UNLIKELY(ps_tls.guard)) {
 		if (is_alloc && ps_recording && ps_tls.thread &&
 		    ps_tls.generation == ps_generation &&
@@ -167,7 +168,9 @@ static inline int enter(int is_alloc)
 			PS_ADD(&ps_tls.thread->unrecorded_allocs, 1);
 		return 0;
 	}
-	if (!ps_recording) {
+	if (PS_UNLIKELY(!ps_recording)) {
+		if (PS_UNLIKELY(!ps_real.malloc))
+			resolve();
 		if (PS_LIKELY(__atomic_load_n(&start_state, __ATOMIC_ACQUIRE)))
 			return 0;
 #ifdef PS_START_AT_CONSTRUCTOR
@@ -187,8 +190,8 @@ static inline int enter(int is_alloc)
  * from here. */
 static inline void leave(void)
 {
-	if (PS_UNLIKELY(++calls_since_poll >= POLL_EVERY)) {
-		calls_since_poll = 0;
+	if (PS_UNLIKELY(++ps_tls.calls_since_poll >= POLL_EVERY)) {
+		ps_tls.calls_since_poll = 0;
 		ps_writer_poll();
 	}
 	ps_tls.guard = 0;
@@ -214,24 +217,41 @@ static inline int sample_skips_alloc(void)
 }
 
 /* Sampled: whether the block p was certainly never recorded, so that its
- * free or resize need not look the live table up. The filter exists
+ * free or resize can go straight to the allocator. The filter exists
  * only when sampling is on (sample.c), so one load decides for exact
- * mode; p is not a bootstrap block. */
+ * mode; it is set up after the allocator is resolved, and says "maybe"
+ * for every bootstrap block (pinned) and for NULL only if a recorded
+ * block shares its slot (a NULL it lets through is passed on: free and
+ * realloc take it). */
 static inline int sample_never_recorded(const void *p)
 {
-	const uint8_t *filter = ps_sample_filter;
+	const uint8_t *filter = __atomic_load_n(&ps_sample_filter,
+						__ATOMIC_ACQUIRE);
 	return PS_UNLIKELY(filter != NULL) &&
 	       !__atomic_load_n(&filter[ps_sample_slot((uintptr_t)p)],
-				__ATOMIC_ACQUIRE) &&
-	       ps_real.free;
+				__ATOMIC_ACQUIRE);
 }
 
 /* The recording paths, out of line so that the sampled-out fast paths
  * above them stay a few instructions. */
+/* interposed() asks "malloc", whatever dlsym says it is, for this many
+ * bytes with probe_pending set, to learn whether the call reaches us
+ * (with the sampling countdown at 0, so that the call comes here). */
+#define PROBE_SIZE ((size_t)0x50534355)
+static __thread int probe_pending PS_TLS, probe_reached PS_TLS;
+
 __attribute__((noinline)) static void *malloc_slow(size_t size)
 {
-	if (PS_UNLIKELY(resolving))
-		return boot_alloc(size, 16);
+	if (PS_UNLIKELY(size == PROBE_SIZE) && probe_pending) {
+		probe_reached = 1;
+		return NULL;
+	}
+	if (PS_UNLIKELY(!ps_real.malloc)) {
+		/* dlsym's own calls while resolve() runs get the pool */
+		if (resolving)
+			return boot_alloc(size, 16);
+		resolve();
+	}
 	if (!enter(1))
 		return ps_real.malloc(size);
 	void *p = ps_real.malloc(size);
@@ -241,17 +261,8 @@ __attribute__((noinline)) static void *malloc_slow(size_t size)
 	return p;
 }
 
-/* interposed() asks "malloc", whatever dlsym says it is, for this many
- * bytes with probe_pending set, to learn whether the call reaches us. */
-#define PROBE_SIZE ((size_t)0x50534355)
-static __thread int probe_pending PS_TLS, probe_reached PS_TLS;
-
 PS_EXPORT void *malloc(size_t size)
 {
-	if (PS_UNLIKELY(size == PROBE_SIZE) && probe_pending) {
-		probe_reached = 1;
-		return NULL;
-	}
 	if (sample_skips_alloc())
 		return ps_real.malloc(size);
 	return malloc_slow(size);
@@ -259,6 +270,8 @@ PS_EXPORT void *malloc(size_t size)
 
 __attribute__((noinline)) static void free_slow(void *p)
 {
+	if (!p || PS_UNLIKELY(is_boot(p)))
+		return;
 	if (!enter(0)) {
 		ps_real.free(p);
 		return;
@@ -270,8 +283,6 @@ __attribute__((noinline)) static void free_slow(void *p)
 
 PS_EXPORT void free(void *p)
 {
-	if (!p || PS_UNLIKELY(is_boot(p)))
-		return;
 	if (sample_never_recorded(p)) {
 		ps_real.free(p);
 		return;
@@ -347,6 +358,10 @@ static void *resize_recorded(void *old, size_t size, resize_fn fn, int flags)
 
 PS_EXPORT void *realloc(void *old, size_t size)
 {
+	/* sampled: an unrecorded block's result is not recorded either
+	 * (resize_recorded); never a bootstrap block (the filter pins them) */
+	if (old && sample_never_recorded(old))
+		return ps_real.realloc(old, size);
 	if (PS_UNLIKELY(is_boot(old))) {
 		/* Move a bootstrap block to the real heap; the pool keeps it. */
 		void *p = malloc(size);
@@ -361,10 +376,6 @@ PS_EXPORT void *realloc(void *old, size_t size)
 		return old ? NULL : boot_alloc(size, 16);
 	if (!old)
 		return malloc(size);
-	/* sampled: an unrecorded block's result is not recorded either
-	 * (resize_recorded) */
-	if (sample_never_recorded(old) && ps_real.realloc)
-		return ps_real.realloc(old, size);
 	if (!enter(1))
 		return ps_real.realloc(old, size);
 	void *p = resize_recorded(old, size, next_realloc, 0);
@@ -710,10 +721,21 @@ static void *next_new_nothrow(int array, size_t size, size_t align)
 		 : ps_real.memalign(align, size ? size : 1);
 }
 
-/* The recorded part of every new: returns the block, or NULL when the
- * next allocator failed or this call is not recorded (*recorded = 0). */
+/* The recorded part of every new (or the whole of one the sampling
+ * skips): returns the block, or NULL when the next allocator failed or
+ * this call is not recorded (*recorded = 0). */
 static void *cxx_new(int array, size_t size, size_t align, int *recorded)
 {
+	if (sample_skips_alloc()) {
+		/* sampled out: as recorded, the next allocator's own calls
+		 * pass uncounted (one draw per new) */
+		int guard = ps_tls.guard;
+		ps_tls.guard = PS_GUARD_SILENT;
+		void *p = next_new_nothrow(array, size, align);
+		ps_tls.guard = guard;
+		*recorded = 1;
+		return p;
+	}
 	*recorded = enter(1);
 	if (!*recorded)
 		return NULL;
@@ -821,7 +843,7 @@ static void cxx_delete(enum cxx_op op, void *p, size_t a, size_t b)
 	delete_fn next = (delete_fn)cxx_next(op);
 	if (cxx_next_is_libstdcxx[op])
 		next = NULL; /* its delete is free */
-	if (!enter(0)) {
+	if (sample_never_recorded(p) || !enter(0)) {
 		if (next)
 			next(p, a, b);
 		else
@@ -1470,7 +1492,7 @@ static void start_profiling(void)
 	}
 	if (profiled) {
 		ps_capture_init();
-		ps_sample_init();
+		ps_sample_init(boot_pool, sizeof boot_pool);
 		ps_livetab_init();
 		ps_threads_init();
 		ps_modules_refresh();
@@ -1522,9 +1544,12 @@ static int interposed(void)
 	/* A non-PIE program that takes malloc's address has a "malloc" of
 	 * its own to dlsym: a PLT entry that jumps wherever the program's
 	 * calls go, maybe to us. Ask it (it answers NULL if it is us). */
+	uint32_t countdown = ps_tls.sample_countdown;
+	ps_tls.sample_countdown = 0;
 	probe_pending = 1;
 	void *p = ((void *(*)(size_t))found)(PROBE_SIZE);
 	probe_pending = 0;
+	ps_tls.sample_countdown = countdown;
 	if (probe_reached) {
 		probe_reached = 0;
 		return 1;

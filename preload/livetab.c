@@ -718,7 +718,9 @@ void ps_livetab_init(void)
 
 /* ---- insert and remove ---------------------------------------------------- */
 
-int ps_livetab_insert(const struct ps_live *rec)
+/* ps_livetab_insert(), all of it (the function answers its commonest
+ * case itself). */
+__attribute__((noinline)) static int insert_slow(const struct ps_live *rec)
 {
 	uintptr_t p = rec->ptr;
 	uint64_t off = p & (REGION_SIZE - 1);
@@ -783,6 +785,32 @@ table:;
 	return rc;
 }
 
+/* The commonest insert on its own, calling nothing (so it needs no
+ * registers saved): in exact mode, a block that fits a record, of an
+ * entry with its id, parked in this thread's front while that is empty
+ * and its own. */
+int ps_livetab_insert(const struct ps_live *rec)
+{
+	uint32_t id = __atomic_load_n(&rec->entry->live_id, __ATOMIC_ACQUIRE);
+	struct front *f = my_front;
+	if (PS_LIKELY(f != NULL && id && id != UINT32_MAX &&
+		      rec->size < SIZE_LIMIT && rec->chain_steps < CHAIN_LIMIT &&
+		      !f->cooldown && !f->parked &&
+		      !__atomic_load_n(&f->ptr, __ATOMIC_ACQUIRE) &&
+		      ps_opt.sample_every <= 1)) {
+		uintptr_t p = rec->ptr;
+		uint64_t off = p & (REGION_SIZE - 1);
+		PS_STORE(&f->word, off << OFF_SHIFT |
+				   rec->chain_steps << CHAIN_SHIFT |
+				   (uint64_t)id << ID_SHIFT | rec->size);
+		PS_STORE(&f->birth, rec->birth_ticks);
+		__atomic_store_n(&f->ptr, p, __ATOMIC_RELEASE);
+		f->parked = p;
+		return 0;
+	}
+	return insert_slow(rec);
+}
+
 /* The block record r of p, unpacked into out (escaped: its copy freed). */
 static inline void unpack(uintptr_t p, struct record r, struct ps_live *out)
 {
@@ -802,7 +830,10 @@ static inline void unpack(uintptr_t p, struct record r, struct ps_live *out)
 	out->birth_ticks = r.birth;
 }
 
-int ps_livetab_remove(uintptr_t p, struct ps_live *out)
+/* ps_livetab_remove(), all of it (the function answers its commonest
+ * case itself). */
+__attribute__((noinline)) static int remove_slow(uintptr_t p,
+						 struct ps_live *out)
 {
 	/* sampled: skip, without a lock, the blocks never recorded */
 	if (ps_opt.sample_every > 1 && !ps_sample_maybe(p))
@@ -886,6 +917,28 @@ int ps_livetab_remove(uintptr_t p, struct ps_live *out)
 	ps_lock_release(&s->lock);
 	unpack(p, r, out);
 	return 1;
+}
+
+/* The commonest removal on its own, calling nothing: in exact mode, this
+ * thread's latest block, still parked in its front (no other thread
+ * takes it: that would be a second free of it); a front's record is
+ * never escaped. */
+int ps_livetab_remove(uintptr_t p, struct ps_live *out)
+{
+	struct front *f = my_front;
+	if (PS_LIKELY(f && PS_LOAD(&f->ptr) == p && ps_opt.sample_every <= 1)) {
+		uint64_t word = PS_LOAD(&f->word);
+		out->birth_ticks = PS_LOAD(&f->birth);
+		__atomic_store_n(&f->ptr, 0, __ATOMIC_RELEASE);
+		f->parked = 0;
+		out->ptr = p;
+		out->entry = entry_of((uint32_t)(word >> ID_SHIFT) &
+				      ((1u << ID_BITS) - 1));
+		out->size = word & (SIZE_LIMIT - 1);
+		out->chain_steps = word >> CHAIN_SHIFT & (CHAIN_LIMIT - 1);
+		return 1;
+	}
+	return remove_slow(p, out);
 }
 
 void ps_livetab_stats(struct ps_livetab_stats *out)

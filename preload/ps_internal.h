@@ -32,6 +32,14 @@
 
 #include "psformat.h"
 
+/* Everything declared below is the preload's own: said so here too, so
+ * that a module reads the others' variables directly rather than through
+ * the GOT (-fvisibility=hidden covers only the definitions). Not in the
+ * ThreadSanitizer build, whose harness calls the modules from outside. */
+#ifndef __SANITIZE_THREAD__
+#pragma GCC visibility push(hidden)
+#endif
+
 #define PS_EXPORT __attribute__((visibility("default")))
 #define PS_LIKELY(x) __builtin_expect(!!(x), 1)
 #define PS_UNLIKELY(x) __builtin_expect(!!(x), 0)
@@ -396,7 +404,8 @@ ps_nodeset *ps_nodeset_get(ps_thread *t, const uintptr_t *cand, int ncand);
 /* The process-wide counterpart of ip (--site-peak), or NULL. */
 ps_gnode *ps_gnode_get(uintptr_t ip);
 ps_gnode *ps_gnodes_newest(void);
-/* Counts an allocation of size bytes through n (owner). */
+/* Counts an allocation of size bytes through n (owner); with
+ * --site-peak, ps_node_alloc_global() counts it process-wide too. */
 static inline void ps_node_alloc(ps_node *n, uint64_t size)
 {
 	uint64_t live = PS_LOAD(&n->live) + 1;
@@ -416,6 +425,9 @@ static inline void ps_node_alloc(ps_node *n, uint64_t size)
 	}
 	if (PS_UNLIKELY(raised && !n->logged) && PS_LOAD(&ps_dirty_logging))
 		ps_writer_note_node(n);
+}
+static inline void ps_node_alloc_global(ps_node *n, uint64_t size)
+{
 	if (n->global) {
 		ps_atomic_max(&n->global->peak,
 			      PS_ADD(&n->global->live, 1) + 1);
@@ -423,17 +435,21 @@ static inline void ps_node_alloc(ps_node *n, uint64_t size)
 			      PS_ADD(&n->global->live_bytes, size) + size);
 	}
 }
-/* Counts the free of a block of size bytes allocated through n; own: by
- * its owner. */
-static inline void ps_node_free(ps_node *n, uint64_t size, int own)
+/* Counts the free of a block of size bytes allocated through n: by its
+ * owner, or (xfree) by another thread; with --site-peak,
+ * ps_node_free_global() too. */
+static inline void ps_node_free(ps_node *n, uint64_t size)
 {
-	if (own) {
-		PS_STORE(&n->live, PS_LOAD(&n->live) - 1);
-		PS_STORE(&n->live_bytes, PS_LOAD(&n->live_bytes) - size);
-	} else {
-		__atomic_fetch_add(&n->xfree_bytes, size, __ATOMIC_RELAXED);
-		__atomic_fetch_add(&n->xfrees, 1, __ATOMIC_RELEASE);
-	}
+	PS_STORE(&n->live, PS_LOAD(&n->live) - 1);
+	PS_STORE(&n->live_bytes, PS_LOAD(&n->live_bytes) - size);
+}
+static inline void ps_node_xfree(ps_node *n, uint64_t size)
+{
+	__atomic_fetch_add(&n->xfree_bytes, size, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&n->xfrees, 1, __ATOMIC_RELEASE);
+}
+static inline void ps_node_free_global(ps_node *n, uint64_t size)
+{
 	if (n->global) {
 		__atomic_fetch_sub(&n->global->live, 1, __ATOMIC_RELAXED);
 		__atomic_fetch_sub(&n->global->live_bytes, size,
@@ -800,8 +816,12 @@ void ps_account_unknown_free(void);
 void ps_account_release(const struct ps_live *r, int chain_continues);
 
 /* ---- sample.c (--sample N) --------------------------------------------- */
-/* Sets up the recorded-block filter when sampling is on. */
-void ps_sample_init(void);
+/* Sets up the recorded-block filter when sampling is on. The bytes from
+ * pinned (len of them) are blocks the hooks serve themselves and never
+ * hand to the allocator (hooks.c's bootstrap pool): the filter says
+ * "maybe" for them from the start, so a free it lets through is never
+ * one of them. */
+void ps_sample_init(const void *pinned, size_t len);
 /* Allocations to skip before the next recorded one (geometric, mean
  * N - 1), from the calling thread's own random stream. */
 uint32_t ps_sample_skip(void);
@@ -810,18 +830,23 @@ uint32_t ps_sample_skip(void);
  * Lock-free, signal-safe. */
 void ps_sample_mark(uintptr_t p);
 void ps_sample_unmark(uintptr_t p);
+/* One byte per 16 bytes of address space, modulo 16 MiB (2^20 slots): the
+ * slot is the address's low bits, so blocks within 16 MiB of each other
+ * never share one, and a run of frees reads one cache line after another
+ * of the filter. NULL until sampling is on (published with release). */
 #define PS_SAMPLE_FILTER_BITS 20
+#define PS_SAMPLE_GRANULE_BITS 4
 extern uint8_t *ps_sample_filter;
 static inline size_t ps_sample_slot(uintptr_t p)
 {
-	return (size_t)((uint64_t)(p >> 3) * 0x9e3779b97f4a7c15ull >>
-			(64 - PS_SAMPLE_FILTER_BITS));
+	return (size_t)(p >> PS_SAMPLE_GRANULE_BITS) &
+	       ((1u << PS_SAMPLE_FILTER_BITS) - 1);
 }
 static inline int ps_sample_maybe(uintptr_t p)
 {
-	return !ps_sample_filter ||
-	       __atomic_load_n(&ps_sample_filter[ps_sample_slot(p)],
-			       __ATOMIC_ACQUIRE) != 0;
+	uint8_t *filter = __atomic_load_n(&ps_sample_filter, __ATOMIC_ACQUIRE);
+	return !filter ||
+	       __atomic_load_n(&filter[ps_sample_slot(p)], __ATOMIC_ACQUIRE) != 0;
 }
 void ps_sample_reset_child(void);
 
@@ -907,6 +932,7 @@ struct ps_tls {
 	ps_thread *thread;    /* this thread's table */
 	uint32_t sample_countdown;
 	uint64_t rng;          /* sample.c's random stream */
+	unsigned calls_since_poll; /* hooks.c: see leave() */
 };
 extern __thread struct ps_tls ps_tls PS_TLS;
 extern uint32_t ps_generation; /* bumped in every fork child */
@@ -926,5 +952,9 @@ struct ps_real {
 	size_t (*malloc_usable_size)(void *);
 };
 extern struct ps_real ps_real;
+
+#ifndef __SANITIZE_THREAD__
+#pragma GCC visibility pop
+#endif
 
 #endif

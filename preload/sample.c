@@ -9,9 +9,12 @@
  *
  * Only recorded blocks are in the live table, and most frees are of
  * blocks that were not recorded: a counting filter of the recorded
- * blocks' addresses (one byte per slot of 2^20, mmap'd when sampling is
- * on) lets such a free skip the table without a lock. A zero counter
- * means "certainly not recorded"; a counter that reached 255 stays there.
+ * blocks' addresses (one byte per 16 bytes of address space modulo 16
+ * MiB, mmap'd when sampling is on; see ps_sample_slot) lets such a free
+ * skip the table without a lock. A zero counter means "certainly not
+ * recorded"; a counter that reached 255 stays there, and so do the slots
+ * of the pinned range (the hooks' bootstrap pool), whose blocks must
+ * never reach the allocator's free.
  */
 #include <math.h>
 #include <sys/mman.h>
@@ -28,15 +31,36 @@ uint8_t *ps_sample_filter;
 
 /* ln(1 - 1/N), the denominator of every draw (computed once) */
 static double log_keep;
+static uintptr_t pinned_lo;
+static size_t pinned_len;
 
-void ps_sample_init(void)
+/* Sets the slots of the pinned range to STICKY: it is at most 16 MiB
+ * (else every slot is). */
+static void pin(uint8_t *f)
+{
+	if (pinned_len >= (size_t)FILTER_SIZE << PS_SAMPLE_GRANULE_BITS) {
+		__builtin_memset(f, STICKY, FILTER_SIZE);
+		return;
+	}
+	const uintptr_t granule = (uintptr_t)1 << PS_SAMPLE_GRANULE_BITS;
+	uintptr_t end = pinned_lo + pinned_len;
+	for (uintptr_t a = pinned_lo & ~(granule - 1); a < end; a += granule)
+		f[ps_sample_slot(a)] = STICKY;
+}
+
+void ps_sample_init(const void *pinned, size_t len)
 {
 	if (ps_opt.sample_every <= 1 || filter)
 		return;
 	log_keep = log1p(-1.0 / (double)ps_opt.sample_every);
 	void *m = mmap(NULL, FILTER_SIZE, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	filter = m == MAP_FAILED ? NULL : m; /* NULL: every free looks up */
+	if (m == MAP_FAILED)
+		return; /* no filter: every free looks up */
+	pinned_lo = (uintptr_t)pinned;
+	pinned_len = len;
+	pin(m);
+	__atomic_store_n(&filter, (uint8_t *)m, __ATOMIC_RELEASE);
 }
 
 /* xorshift64*: one thread's stream, seeded from its id and the clock */
@@ -95,6 +119,8 @@ void ps_sample_reset_child(void)
 {
 	/* the child inherits the parent's filter and live table contents;
 	 * the table is emptied (livetab.c), so the filter starts over */
-	if (filter)
+	if (filter) {
 		__builtin_memset(filter, 0, FILTER_SIZE);
+		pin(filter);
+	}
 }

@@ -32,22 +32,26 @@
  * pointer (and rbp, if a later step uses it), the rest of the old walk is
  * taken after re-checking every stack word it read - the rest of a walk
  * is a function of exactly those words, so it would repeat. The check is
- * a run of independent loads instead of a chain of dependent ones.
+ * a run of independent loads instead of a chain of dependent ones. The
+ * commonest case, a walk wholly in pinned modules (below) that repeats
+ * from state 0 on, is answered first, reading neither the module map nor
+ * the rules: the walk depends on nothing else.
  *
  * Objects come and go. The tables describe the objects of one module-map
  * snapshot (dl_iterate_phdr), published through one pointer. A walk
- * re-reads the map first when dlclose was called (hooks.c tells us) or an
- * address turned up outside every known object. Each unpinned object a
- * walk passes through is checked once per walk against the loader's own
- * lock-free map (_dl_find_object: same link_map, range and .eh_frame_hdr),
- * so an object unloaded behind our back (glibc's own gconv modules) is
- * noticed; the main program, ld.so, the vDSO, libc and this library are
- * never unloaded and are not checked. A table is built while holding the
- * loader's lock (inside dl_iterate_phdr), so its object cannot go away
- * meanwhile; the tables are our own mmap'd copies, so a walk never reads an
- * unloaded object. Replaced snapshots and tables are unmapped only after
- * every other thread has been seen outside a walk (the in_unwind flags of
- * stacks.c's fork protocol, with the same membarrier pairing).
+ * (but that repeat) re-reads the map first when dlclose was called
+ * (hooks.c tells us) or an address turned up outside every known object.
+ * Each unpinned object a walk passes through is checked once per walk
+ * against the loader's own lock-free map (_dl_find_object: same link_map,
+ * range and .eh_frame_hdr), so an object unloaded behind our back
+ * (glibc's own gconv modules) is noticed; the main program, ld.so, the
+ * vDSO, libc and this library are never unloaded and are not checked. A
+ * table is built while holding the loader's lock (inside
+ * dl_iterate_phdr), so its object cannot go away meanwhile; the tables
+ * are our own mmap'd copies, so a walk never reads an unloaded object.
+ * Replaced snapshots and tables are unmapped only after every other
+ * thread has been seen outside a walk (the in_unwind flags of stacks.c's
+ * fork protocol, with the same membarrier pairing).
  *
  * Nothing here calls malloc: tables, snapshots and the per-thread caches
  * are mmap'd, so they also survive fork (the child has the same objects).
@@ -1306,11 +1310,25 @@ static void checks_extend(struct uw_shadow *sh, int from)
 /* Whether every word the states from..last of sh depend on still holds
  * what it held (read in walk order: outermost last). checks_extend(sh,
  * from) first. */
+static inline int word_holds(const struct uw_check *c)
+{
+	return *(const uintptr_t *)c->addr == c->value;
+}
+
 static inline int checks_hold(const struct uw_shadow *sh, int from)
 {
 	const struct uw_check *c = sh->check + sh->check_top[from];
-	while (c-- != sh->check)
-		if (*(const uintptr_t *)c->addr != c->value)
+	const struct uw_check *first = sh->check;
+	/* four at a time (the loop's own cost was most of a check), each
+	 * still read only once those before it held */
+	while (c - first >= 4) {
+		c -= 4;
+		if (!word_holds(&c[3]) || !word_holds(&c[2]) ||
+		    !word_holds(&c[1]) || !word_holds(&c[0]))
+			return 0;
+	}
+	while (c != first)
+		if (!word_holds(--c))
 			return 0;
 	return 1;
 }
@@ -1571,16 +1589,21 @@ static int walk_uncached(const struct uw_snapshot *s, uintptr_t *ips, int max,
 	return n;
 }
 
-__attribute__((noinline)) int ps_unwind_fast(uintptr_t *ips, int max,
-					    int *repeated)
+/* Whether libunwind's JIT registry holds anything (then every walk is
+ * libunwind's). */
+static inline int dynamic_info_registered(void)
 {
-	/* Our own frame has a frame pointer (__builtin_frame_address forces
-	 * one): the caller's state is read off it. */
-	uintptr_t *frame = __builtin_frame_address(0);
-	uintptr_t rip = (uintptr_t)__builtin_return_address(0);
-	uintptr_t rsp = (uintptr_t)(frame + 2);
-	uintptr_t rbp = frame[0];
+	return dyn_list && __atomic_load_n(&dyn_list->first, __ATOMIC_RELAXED);
+}
 
+/* The walk of the caller's state (rip, rsp, rbp): everything but the
+ * repeated walk ps_unwind_fast() answers itself. state0_failed: that
+ * one found state 0 and the previous call's alike but a word changed. */
+__attribute__((noinline)) static int walk(uintptr_t *ips, int max,
+					  int *repeated, uintptr_t rip,
+					  uintptr_t rsp, uintptr_t rbp,
+					  int state0_failed)
+{
 	if (repeated)
 		*repeated = 0;
 	const struct uw_snapshot *s = __atomic_load_n(&current, __ATOMIC_ACQUIRE);
@@ -1591,8 +1614,7 @@ __attribute__((noinline)) int ps_unwind_fast(uintptr_t *ips, int max,
 		if (rc < 0)
 			return rc;
 	}
-	if (PS_UNLIKELY(dyn_list && __atomic_load_n(&dyn_list->first,
-						    __ATOMIC_RELAXED)))
+	if (PS_UNLIKELY(dynamic_info_registered()))
 		return PS_UNWIND_DYNAMIC;
 	struct uw_thread *ts = tls_state;
 	if (PS_UNLIKELY(!ts)) {
@@ -1610,11 +1632,8 @@ __attribute__((noinline)) int ps_unwind_fast(uintptr_t *ips, int max,
 	int prev_n = prev->n, p = 0;
 	ts->calls++;
 	ips[0] = rip;
-	/* The common case on its own: the caller's state 0 is the previous
-	 * call's, and so is its whole walk (reuse_tail() with j = k = 0,
-	 * the walk in pinned modules only). */
-	int state0_failed = 0;
-	if (repeated && prev_n && prev->call + 1 == ts->calls &&
+	/* As in ps_unwind_fast(), with the check list still to make. */
+	if (repeated && !state0_failed && prev_n && prev->call + 1 == ts->calls &&
 	    prev->rsp[0] == rsp && prev->rip[0] == rip &&
 	    (!prev->live[0] || prev->rbp[0] == rbp) && prev->last_unpinned < 0) {
 		if (prev->checked_from > 1)
@@ -1705,6 +1724,53 @@ __attribute__((noinline)) int ps_unwind_fast(uintptr_t *ips, int max,
 	checks_reset(cur);
 	ts->prev ^= 1;
 	return j + 1;
+}
+
+__attribute__((noinline)) int ps_unwind_fast(uintptr_t *ips, int max,
+					    int *repeated)
+{
+	/* Our own frame has a frame pointer (__builtin_frame_address forces
+	 * one): the caller's state is read off it. */
+	uintptr_t *frame = __builtin_frame_address(0);
+	uintptr_t rip = (uintptr_t)__builtin_return_address(0);
+	uintptr_t rsp = (uintptr_t)(frame + 2);
+	uintptr_t rbp = frame[0];
+	struct uw_thread *ts = tls_state;
+	int state0_failed = 0;
+	/* The common case on its own, first: the caller's state 0 is the
+	 * previous call's, and so is its whole walk (reuse_tail() with
+	 * j = k = 0), a walk in pinned modules only, whose check list is
+	 * made. Then neither the module map nor the rules matter: a pinned
+	 * module stays where it is, its rules as they are (a new map or
+	 * generation changes neither), and the walk is a function of state
+	 * 0 and the words checked. */
+	if (PS_LIKELY(repeated && ts)) {
+		struct uw_shadow *prev = &ts->shadow[ts->prev];
+		if (prev->call == ts->calls && prev->n && prev->rsp[0] == rsp &&
+		    prev->rip[0] == rip && (!prev->live[0] || prev->rbp[0] == rbp) &&
+		    prev->last_unpinned < 0 && prev->checked_from <= 1 &&
+		    !dynamic_info_registered()) {
+			if (checks_hold(prev, 1)) {
+				prev->call = ++ts->calls;
+				ips[0] = rip;
+				*repeated = 1;
+				return prev->n < max ? prev->n : max;
+			}
+			state0_failed = 1;
+		}
+	}
+	return walk(ips, max, repeated, rip, rsp, rbp, state0_failed);
+}
+
+int ps_unwind_last(uintptr_t *ips, int max)
+{
+	struct uw_thread *ts = tls_state;
+	if (!ts)
+		return 0;
+	const struct uw_shadow *prev = &ts->shadow[ts->prev];
+	int n = prev->n < max ? prev->n : max;
+	memcpy(ips, prev->rip, (size_t)n * sizeof *ips);
+	return n;
 }
 
 /* ---- setup ------------------------------------------------------------------ */

@@ -37,6 +37,11 @@ enum ps_unwind_result {
  * only ips[0] is written. Else set to 0 and ips filled as above. */
 int ps_unwind_fast(uintptr_t *ips, int max, int *repeated);
 
+/* Copies the walk the calling thread's last ps_unwind_fast() call said
+ * was repeated into ips (at most max); returns its frame count. For
+ * POOLSCOUT_UNWIND=check, which compares repeated walks too. */
+int ps_unwind_last(uintptr_t *ips, int max);
+
 /* Set when ps_unwind_reclaim has memory to give back. */
 extern int ps_unwind_reclaim_pending;
 /* Frees module tables replaced since the last call, once no other thread

@@ -354,6 +354,47 @@ static void test_sampling_unbiased(void **state)
 	}
 }
 
+/* C++ new and delete sampled 1 in 4 (tests/progs/cxx_objects.cpp counts
+ * 1000 widgets, 500 arrays and 300 restocks, each deleted at once): a new
+ * is one draw (one the sampling skips calls the next operator with its
+ * own malloc uncounted, not drawn again), so each estimate is within 3.3
+ * sd of the count; every recorded block is seen freed, and no site is
+ * operator new itself. */
+static void test_sampled_cxx(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *function;
+		double count;
+	} want[] = {
+		{ "make_widgets", 1000 },
+		{ "make_arrays", 500 },
+		{ "shop::restock(int)", 300 },
+	};
+	analysis a;
+	char *dir = fresh_dir("cxx_sampled");
+	assert_int_equal(run("%s/poolscout record --sample 4 -o %s -- "
+			     "%s/tests/cxx_objects >/dev/null 2>%s/stderr",
+			     build_dir(), dir, build_dir(), dir),
+			 0);
+	assert_int_equal(load_dir(&a, dir, NULL), 1);
+	double n = a.sample_every;
+	assert_true(n == 4);
+	for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
+		struct site_sum s = sum_function(&a, want[i].function);
+		double sd = n * sqrt(want[i].count / n * (1 - 1 / n));
+		if (fabs((double)s.allocs - want[i].count) > 3.3 * sd)
+			fail_msg("sampled %s: estimate %llu, truth %.0f (sd %.0f)",
+				 want[i].function, (unsigned long long)s.allocs,
+				 want[i].count, sd);
+		assert_int_equal(s.frees, s.allocs);
+		assert_int_equal(s.inuse, 0);
+	}
+	assert_int_equal(sum_function(&a, "operator new(unsigned long)").allocs, 0);
+	assert_int_equal(sum_function(&a, "operator new[](unsigned long)").allocs, 0);
+	done(&a, dir);
+}
+
 /* Realloc growth chains, exact and sampled 1 in 10: exact mode counts
  * every chain and step; sampled, a chain is recorded whole or not at all
  * (a resize inherits its block's draw), so every recorded chain has the
@@ -536,6 +577,7 @@ int main(void)
 		cmocka_unit_test(test_hold_many),
 		cmocka_unit_test(test_sampling_unbiased),
 		cmocka_unit_test(test_sampled_chains),
+		cmocka_unit_test(test_sampled_cxx),
 		cmocka_unit_test(test_stripped_wrapper),
 	};
 	return cmocka_run_group_tests_name("ground truth", tests, NULL, NULL);

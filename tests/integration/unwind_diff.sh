@@ -5,7 +5,8 @@
 #   poolscout: unwind check: pid=P captures=C identical=I mismatches=M
 #     fallback=F (not_provable=.. no_module=.. stale=.. ...) step_disagrees=S
 # (identical: the fast unwinder proved the stack and got libunwind's
-# frames; fallback: it handed the stack to libunwind). Every run must
+# frames; fallback: it handed the stack to libunwind; repeated: it said
+# the walk was its previous one, which is then what is compared). Every run must
 # have 0 mismatches, and must have compared at least as many stacks as
 # the program counted allocations itself ("points=N" on its stdout).
 # Scenarios where the fast path has to give up (signal frames, CFA in
@@ -17,7 +18,7 @@ UD=$T/unwind_diff
 
 # run NAME COMMAND... -> $WORK/NAME.out, $WORK/NAME.err; the sums over
 # every process's check line in $captures $identical $mismatches
-# $fallback $not_provable $stale $steps; $points from stdout
+# $fallback $not_provable $stale $steps $repeated; $points from stdout
 run() {
 	name=$1
 	shift
@@ -31,8 +32,9 @@ run() {
 			printf "captures=%d identical=%d mismatches=%d fallback=%d ",
 				sum["captures"], sum["identical"], sum["mismatches"],
 				sum["fallback"]
-			printf "not_provable=%d stale=%d steps=%d\n",
-				sum["not_provable"], sum["stale"], sum["step_disagrees"]
+			printf "not_provable=%d stale=%d steps=%d repeated=%d\n",
+				sum["not_provable"], sum["stale"], sum["step_disagrees"],
+				sum["repeated"]
 		}')"
 	lines=$(grep -c '^poolscout: unwind check:' "$WORK/$name.err")
 	points=$(sed -n 's/^points=//p' "$WORK/$name.out")
@@ -61,6 +63,13 @@ for s in recursion alloca o0 rbpshift plt qsort longjmp; do
 	expect "$s: the fast path proved every stack ($identical of $captures)" \
 		'[ "$identical" = "$captures" ]'
 done
+
+# runs from twin call sites: each run's first walk looks, from inside,
+# like the last run's; walks said to repeat are compared as such
+run repeat "$UD" repeat
+agree repeat
+expect "repeat: proved ($identical of $captures), $repeated said repeated" \
+	'[ "$identical" = "$captures" ] && [ "$repeated" -ge 1000 ]'
 
 # a frame too large for a compiled rule: libunwind's, as not provable
 run bigframe "$UD" bigframe
@@ -104,6 +113,8 @@ run threads "$UD" threads
 agree threads
 expect "threads: nearly all proven ($identical of $captures)" \
 	'[ $((identical * 100)) -ge $((captures * 95)) ]'
+expect "threads: walks said to repeat the previous one compared too ($repeated)" \
+	'[ "$repeated" -ge 1000 ]'
 
 run fork "$UD" fork
 agree fork
@@ -111,6 +122,14 @@ child=$(sed -n 's/^child points=//p' "$WORK/fork.out")
 expect "fork: parent and child both checked ($lines processes)" '[ "$lines" = 2 ]'
 expect "fork: the child's $child allocations compared too" \
 	'[ "$captures" -ge $((points + child)) ]'
+
+# paths alike from the allocation (tests/progs/same_depth.c: one leaf at
+# one depth under twin callers, in turns): a walk the fast unwinder took
+# for its previous one would be a mismatch
+run same_depth "$T/same_depth"
+expect "same_depth: exit 0" '[ $rc = 0 ]'
+expect "same_depth: 0 mismatches in $captures stacks" \
+	'[ "$mismatches" = 0 ] && [ "$captures" -ge 27000 ]'
 
 run cxx "$T/unwind_diff_cxx"
 agree "C++ exceptions"

@@ -9,6 +9,9 @@
  *   unwind_diff SCENARIO...
  *     recursion   recursive descent to depth 1..60 (-O2, no frame pointer)
  *     deep        one descent 300 frames deep (beyond POOLSCOUT_DEPTH)
+ *     repeat      runs of allocations from one call site, then from a
+ *                 twin at the same depth: from the inside, the first of
+ *                 a run looks like a repeat of the last run's walk
  *     alloca      VLAs and alloca: rbp-based CFA in -O2 code
  *     o0          code built with -O0 (frame pointers everywhere)
  *     rbpshift    one frame position reached through frame-pointer
@@ -76,6 +79,23 @@ static void scenario_recursion(void)
 	for (int round = 0; round < 3; round++)
 		for (int d = 1; d <= 60; d++)
 			descend(d, 3);
+}
+
+/* ---- repeat ------------------------------------------------------------- */
+
+/* Three allocations in a row from one call site, then three from another
+ * in the same frame: the same leaf at the same depth, differing only in
+ * the return address into scenario_repeat. The fast unwinder says a walk
+ * repeats its previous one after re-checking every word that walk read;
+ * a change this far out must be seen. */
+static void scenario_repeat(void)
+{
+	for (int round = 0; round < 400; round++) {
+		for (int i = 0; i < 3; i++)
+			keep += descend(6, 1);
+		for (int i = 0; i < 3; i++)
+			keep += descend(6, 1) + 1;
+	}
 }
 
 static void scenario_deep(void)
@@ -490,6 +510,7 @@ int main(int argc, char **argv)
 		const char *s = argv[i];
 		if (!strcmp(s, "recursion")) scenario_recursion();
 		else if (!strcmp(s, "deep")) scenario_deep();
+		else if (!strcmp(s, "repeat")) scenario_repeat();
 		else if (!strcmp(s, "alloca")) scenario_alloca();
 		else if (!strcmp(s, "bigframe")) scenario_bigframe();
 		else if (!strcmp(s, "o0")) scenario_o0();
