@@ -1119,8 +1119,8 @@ static uint32_t bitmap_lo, bitmap_hi;
 static void sort_touched(struct touched *v, size_t n);
 
 /* Writes e into the open ENTRIES record, which it closes and opens again
- * at ENTRIES_SPLIT bytes. */
-static void entries_put(const ps_entry *e)
+ * at ENTRIES_SPLIT bytes (encode_entry notes in e what the file holds). */
+static void entries_put(ps_entry *e)
 {
 	encode_entry(e, &entries_ctx);
 	entries_n++;
