@@ -412,6 +412,12 @@ mkdir -p "$d"
 out=$(preloaded "$d" "./${T#"$PWD"/}/reload" 20 2>/dev/null)
 rc=$?
 expect "reload: exit 0 ($rc)" '[ $rc = 0 ]'
+# the program closed every library it opened: each is unloaded in the
+# profile (alpha and bravo, one module per load seen)
+u=$("$PS" info --json "$d"/*.pscout 2>/dev/null |
+	jq -c '[.[0].modules[] | select(.path | test("libreload_")) | [(.path | sub(".*/"; "")), .unloaded]] | unique')
+expect "reload: libreload_alpha.so and libreload_bravo.so both unloaded ($u)" \
+	'[ "$u" = "[[\"libreload_alpha.so\",true],[\"libreload_bravo.so\",true]]" ]'
 same=$(echo "$out" | sed -n 's/.*same_base \([0-9]*\).*/\1/p')
 if [ "${same:-0}" = 0 ]; then
 	skip "robust/reload" "the loader never put bravo where alpha was ($out)" 2

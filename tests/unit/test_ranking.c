@@ -247,6 +247,22 @@ static void test_spread_warning(void **state)
 	s.size_max = 80; /* exactly 8x */
 	rank_one(&s);
 	assert_false(has_reason(&s, "cap what the pool takes back"));
+	/* the 99th percentile it quotes: 990 of 1000 blocks of 16 B (the
+	 * bucket up to 16) and 10 of 4 KiB; one fewer small block and the
+	 * 99th is in the 4 KiB bucket */
+	s = pool_site();
+	s.allocs = s.frees = 1000;
+	s.size_min = 16;
+	s.size_max = 4096;
+	memset(s.size_hist, 0, sizeof s.size_hist);
+	s.size_hist[3] = 990;
+	s.size_hist[11] = 10;
+	rank_one(&s);
+	assert_true(has_reason(&s, "(99% <= 16 B, max 4.00 KiB)"));
+	s.size_hist[3] = 989;
+	s.size_hist[11] = 11;
+	rank_one(&s);
+	assert_true(has_reason(&s, "(99% <= 4.00 KiB, max 4.00 KiB)"));
 }
 
 static void test_order(void **state)
