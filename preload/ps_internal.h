@@ -910,6 +910,9 @@ void ps_writer_poll(void);
 /* Writes one snapshot; with end_reason != 0 also the END record. Called
  * with the recursion guard held; serialised by the writer lock. */
 void ps_writer_snapshot(int end_reason);
+/* Any thread: the writer thread takes its next snapshot now rather than
+ * at the end of its interval (never waits; a raw futex wake). */
+void ps_writer_wake(void);
 /* Says once on stderr that the profile ends at its last snapshot because
  * the process ended from a handler that interrupted a critical section
  * of this thread (ps_locks_held). */

@@ -96,6 +96,13 @@ static void read_own_name(ps_thread *t)
 		store_name(t, name);
 }
 
+/* Threads that ended: every WAKE_ENDED-th wakes the writer, so that a
+ * program that ends threads fast does not hold the tables of thousands
+ * of them until the next interval (or longer, when the writer is short
+ * of CPU). */
+#define WAKE_ENDED 512
+static uint32_t ended_threads;
+
 /* pthread key destructor: the thread is ending. Its record stays until
  * the writer retires it. */
 static void thread_exit(void *arg)
@@ -106,6 +113,8 @@ static void thread_exit(void *arg)
 	read_own_name(t);
 	__atomic_store_n(&t->end_ns, ps_mono_ns(), __ATOMIC_RELEASE);
 	__atomic_store_n(&t->info_dirty, 1, __ATOMIC_RELEASE);
+	if (__atomic_add_fetch(&ended_threads, 1, __ATOMIC_RELAXED) % WAKE_ENDED == 0)
+		ps_writer_wake();
 	ps_tls.guard = saved;
 }
 

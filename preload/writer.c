@@ -26,6 +26,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/futex.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1635,6 +1636,32 @@ static int other_threads_alive(void)
 	return alive;
 }
 
+/* Bumped (and the writer woken) when something cannot wait for the next
+ * interval: many threads ended since the last snapshot (threads.c). */
+static uint32_t wake_word;
+
+void ps_writer_wake(void)
+{
+	__atomic_add_fetch(&wake_word, 1, __ATOMIC_RELEASE);
+	syscall(SYS_futex, &wake_word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+/* Sleeps ms milliseconds, or less if ps_writer_wake is called. */
+static void writer_sleep(unsigned ms)
+{
+	uint32_t seen = __atomic_load_n(&wake_word, __ATOMIC_ACQUIRE);
+	uint64_t end = ps_mono_ns() + (uint64_t)ms * 1000000u;
+	for (;;) {
+		uint64_t now = ps_mono_ns();
+		if (now >= end || __atomic_load_n(&wake_word, __ATOMIC_ACQUIRE) != seen)
+			return;
+		struct timespec ts = { (time_t)((end - now) / 1000000000u),
+				       (long)((end - now) % 1000000000u) };
+		syscall(SYS_futex, &wake_word, FUTEX_WAIT_PRIVATE, seen, &ts,
+			NULL, 0);
+	}
+}
+
 static void *writer_main(void *arg)
 {
 	(void)arg;
@@ -1644,10 +1671,7 @@ static void *writer_main(void *arg)
 		 * others have (seen in the thread registry) */
 		if (!main_exited && ps_threads_main_ended())
 			main_exited = 1;
-		unsigned ms = main_exited ? 10 : ps_opt.interval_ms;
-		struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
-		while (nanosleep(&ts, &ts) && errno == EINTR)
-			;
+		writer_sleep(main_exited ? 10 : ps_opt.interval_ms);
 		if (__atomic_load_n(&finished, __ATOMIC_ACQUIRE))
 			return NULL;
 		if (!main_exited && ps_threads_main_ended())
