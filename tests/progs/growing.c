@@ -4,8 +4,10 @@
  *
  *   growing MS [FILE|-] [fork]
  *
- * Allocates for MS milliseconds; after MS/2, deletes FILE if given (the
- * test's filler, to give a full disk room again). With "fork", it then
+ * Allocates for MS milliseconds; after MS/2, once the file system that
+ * holds FILE (if given: the test's filler) is full, deletes FILE to give
+ * it room again; if it is not full by MS, it goes on until it is (at
+ * most 30 s in all), so a slow machine still sees the disk fill. With "fork", it then
  * lowers its file size limit to 1 KiB above its own profile's size
  * ($POOLSCOUT_OUT/poolscout.growing.PID.pscout) and forks a child that
  * makes 100 allocations in child_blocks() and exits: the child's profile
@@ -17,6 +19,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -93,6 +96,13 @@ static int fork_under_limit(void)
 	return status;
 }
 
+/* Whether the file system that holds path has no block left. */
+static int full(const char *path)
+{
+	struct statvfs sv;
+	return statvfs(path, &sv) == 0 && sv.f_bavail == 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -102,10 +112,10 @@ int main(int argc, char **argv)
 	double start = now(), end = start + atoi(argv[1]) / 1000.0;
 	const char *filler = argc > 2 && strcmp(argv[2], "-") ? argv[2] : NULL;
 	unsigned long count = 0;
-	while (now() < end) {
+	while (now() < end || (filler && now() < start + 30)) {
 		for (int i = 0; i < 20; i++, count++)
 			step((unsigned)count, 0);
-		if (filler && now() > (start + end) / 2) {
+		if (filler && now() > (start + end) / 2 && full(filler)) {
 			unlink(filler);
 			filler = NULL;
 		}
