@@ -24,7 +24,7 @@ PRELOAD_SRC := $(wildcard preload/*.c)
 PRELOAD_OBJ := $(PRELOAD_SRC:%.c=$(B)/%.o)
 PRELOAD_CFLAGS := -fPIC -fvisibility=hidden -ftls-model=initial-exec \
 	-fno-omit-frame-pointer -Ipreload
-PRELOAD_LIBS := -lunwind -lz -ldl -lpthread -lm
+PRELOAD_LIBS := -lunwind -lz -ldl -lpthread
 
 # The analyzer: a core (reader, symbolizer, model, wrappers, ranking and
 # their shared presentation) and the commands on top of it.

@@ -13,7 +13,8 @@
  * on) lets such a free skip the table without a lock. A zero counter
  * means "certainly not recorded"; a counter that reached 255 stays there.
  */
-#include <math.h>
+#include <stdint.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -29,11 +30,49 @@ uint8_t *ps_sample_filter;
 /* ln(1 - 1/N), the denominator of every draw (computed once) */
 static double log_keep;
 
+/* ln(1 + x) for x > -1, as 2 atanh(x / (2 + x)): the series in
+ * s = x / (2 + x), summed until its terms no longer count; within a few
+ * ulp. Ours rather than libm's, so that the preload does not load libm
+ * into every process for two logarithms (a process pays for each
+ * library it loads, and a build starts hundreds). */
+static double ln_1p(double x)
+{
+	double s = x / (2.0 + x), s2 = s * s, power = s, sum = 0.0;
+	for (int k = 1; k < 200; k += 2) {
+		double term = power / k;
+		sum += term;
+		if (term == 0.0 || (term < 0 ? -term : term) <
+					   (sum < 0 ? -sum : sum) * 0x1p-60)
+			break;
+		power *= s2;
+	}
+	return 2.0 * sum;
+}
+
+/* ln(u) for a normal u > 0: u = m 2^e with m in [sqrt(1/2), sqrt(2)),
+ * ln u = e ln 2 + ln(1 + (m - 1)), m - 1 exact; ln 2 in two parts so
+ * that e ln 2 carries no rounding (fdlibm's split). */
+static double ln(double u)
+{
+	uint64_t bits;
+	memcpy(&bits, &u, sizeof bits);
+	int e = (int)((bits >> 52) & 0x7ff) - 1023;
+	bits = (bits & 0x000fffffffffffffull) | 0x3ff0000000000000ull;
+	double m;
+	memcpy(&m, &bits, sizeof m); /* in [1, 2) */
+	if (m > 1.4142135623730951) {
+		m *= 0.5;
+		e++;
+	}
+	return (double)e * 6.93147180369123816490e-01 +
+	       ((double)e * 1.90821492927058770002e-10 + ln_1p(m - 1.0));
+}
+
 void ps_sample_init(void)
 {
 	if (ps_opt.sample_every <= 1 || filter)
 		return;
-	log_keep = log1p(-1.0 / (double)ps_opt.sample_every);
+	log_keep = ln_1p(-1.0 / (double)ps_opt.sample_every);
 	void *m = mmap(NULL, FILTER_SIZE, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	filter = m == MAP_FAILED ? NULL : m; /* NULL: every free looks up */
@@ -59,8 +98,8 @@ uint32_t ps_sample_skip(void)
 	double u = ((double)(next_random() >> 11) + 1.0) / 9007199254740992.0;
 	double denominator = log_keep;
 	if (PS_UNLIKELY(denominator == 0.0)) /* before ps_sample_init */
-		denominator = log1p(-1.0 / (double)ps_opt.sample_every);
-	double skips = floor(log(u) / denominator);
+		denominator = ln_1p(-1.0 / (double)ps_opt.sample_every);
+	double skips = __builtin_floor(ln(u) / denominator);
 	return skips < 4e9 ? (uint32_t)skips : 4000000000u;
 }
 
