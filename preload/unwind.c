@@ -676,6 +676,10 @@ bad:
 struct build {
 	const uint8_t *seg_lo, *seg_hi; /* the segment holding .eh_frame */
 	struct cie cies[CIE_CACHE];
+	/* a cached CIE is good for the chunk being compiled only: one whose
+	 * cie_gen is not gen is empty (emptying all 64 for every chunk,
+	 * an FDE, cost a short process more than parsing them) */
+	uint32_t cie_gen[CIE_CACHE], gen;
 	struct row_sink sink;
 	struct block *rows_block;       /* the sink's memory, kept */
 };
@@ -683,9 +687,11 @@ static struct build scratch;
 
 static const struct cie *get_cie(struct build *b, const uint8_t *addr)
 {
-	struct cie *c = &b->cies[((uintptr_t)addr >> 3) % CIE_CACHE];
-	if (c->addr == addr)
+	unsigned slot = ((uintptr_t)addr >> 3) % CIE_CACHE;
+	struct cie *c = &b->cies[slot];
+	if (b->cie_gen[slot] == b->gen && c->addr == addr)
 		return c;
+	b->cie_gen[slot] = b->gen;
 	if (parse_cie(addr, b->seg_lo, b->seg_hi, c) < 0) {
 		c->addr = NULL;
 		return NULL;
@@ -795,10 +801,6 @@ static struct uw_table *table_create(const struct dl_phdr_info *info,
 	    fde_count > (uint64_t)(hseg_hi - r.p) / 8 || !segment_of(info, eh_frame))
 		return NULL;
 	const int32_t *entries = (const int32_t *)r.p;
-	/* libunwind binary-searches the whole table: unsorted, it misleads */
-	for (uint64_t i = 1; i < fde_count; i++)
-		if (entries[2 * i] < entries[2 * (i - 1)])
-			return NULL;
 	uint32_t nchunks = (uint32_t)((fde_count + CHUNK_FDES - 1) / CHUNK_FDES);
 	/* the pointers first: 8-byte aligned after the header */
 	struct uw_table *t = block_alloc(sizeof *t + nchunks * (sizeof *t->chunk +
@@ -813,19 +815,38 @@ static struct uw_table *table_create(const struct dl_phdr_info *info,
 	t->lo = lo;
 	t->chunk = (struct uw_chunk **)(t + 1);
 	uint32_t *starts = (uint32_t *)(t->chunk + nchunks);
+	/* libunwind binary-searches the whole table: unsorted, it misleads.
+	 * Checked while the starts are copied, in one pass over the table
+	 * (a short process reads the tables of git or libc once each). */
+	int32_t prev = entries[0];
+	int sorted = 1;
 	/* sorted: when the first and last entries are inside, all are */
 	uintptr_t first = hdr + (intptr_t)entries[0];
 	uintptr_t last = hdr + (intptr_t)entries[2 * (fde_count - 1)];
 	if (first >= lo && last < hi) {
 		uintptr_t base = hdr - lo;
-		for (uint32_t c = 0; c < nchunks; c++)
-			starts[c] = (uint32_t)(base + (intptr_t)entries[2 * (uint64_t)c * CHUNK_FDES]);
-	} else {
-		for (uint32_t c = 0; c < nchunks; c++) {
-			uintptr_t at = hdr + (intptr_t)entries[2 * (uint64_t)c * CHUNK_FDES];
-			starts[c] = at < lo ? 0 : at >= hi ? (uint32_t)(hi - lo)
-							   : (uint32_t)(at - lo);
+		for (uint64_t i = 0; i < fde_count; i++) {
+			int32_t at = entries[2 * i];
+			sorted &= at >= prev;
+			prev = at;
+			if (i % CHUNK_FDES == 0)
+				starts[i / CHUNK_FDES] = (uint32_t)(base + (intptr_t)at);
 		}
+	} else {
+		for (uint64_t i = 0; i < fde_count; i++) {
+			int32_t rel = entries[2 * i];
+			sorted &= rel >= prev;
+			prev = rel;
+			uintptr_t at = hdr + (intptr_t)rel;
+			if (i % CHUNK_FDES == 0)
+				starts[i / CHUNK_FDES] =
+					at < lo ? 0 : at >= hi ? (uint32_t)(hi - lo)
+							       : (uint32_t)(at - lo);
+		}
+	}
+	if (!sorted) {
+		block_free(t);
+		return NULL;
 	}
 	t->chunk_start = starts;
 	return t;
@@ -866,8 +887,10 @@ static struct uw_chunk *chunk_compile(const struct dl_phdr_info *info,
 		return NULL;
 	b->seg_lo = (const uint8_t *)(info->dlpi_addr + eseg->p_vaddr);
 	b->seg_hi = b->seg_lo + eseg->p_memsz;
-	for (int i = 0; i < CIE_CACHE; i++)
-		b->cies[i].addr = NULL;
+	if (!++b->gen) { /* wrapped: no entry may look current */
+		memset(b->cie_gen, 0, sizeof b->cie_gen);
+		b->gen = 1;
+	}
 	uint64_t first = (uint64_t)c * CHUNK_FDES;
 	uint64_t end = first + CHUNK_FDES < t->fde_count ? first + CHUNK_FDES : t->fde_count;
 	/* at most one row per advance instruction (a byte or more) and two
