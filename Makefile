@@ -24,7 +24,7 @@ PRELOAD_SRC := $(wildcard preload/*.c)
 PRELOAD_OBJ := $(PRELOAD_SRC:%.c=$(B)/%.o)
 PRELOAD_CFLAGS := -fPIC -fvisibility=hidden -ftls-model=initial-exec \
 	-fno-omit-frame-pointer -Ipreload
-PRELOAD_LIBS := -lunwind -lz -ldl -lpthread -lm
+PRELOAD_LIBS := -lunwind -lz -ldl -lpthread
 
 # The analyzer: a core (reader, symbolizer, model, wrappers, ranking and
 # their shared presentation) and the commands on top of it.
@@ -32,7 +32,11 @@ ANALYZER_LIB_SRC := $(wildcard analyzer/core/*.c) \
 	$(filter-out analyzer/cmd/main.c,$(wildcard analyzer/cmd/*.c))
 ANALYZER_LIB_OBJ := $(ANALYZER_LIB_SRC:%.c=$(B)/%.o) $(B)/analyzer/profile.pb-c.o \
 	$(B)/analyzer/web_assets.o
-ANALYZER_LIBS := -ldw -lelf -lprotobuf-c -lz -lm -lstdc++
+# libstdc++ only for __cxa_demangle: linked statically, that alone comes
+# in; the shared library's relocations cost every `poolscout record` (a
+# build's every command) 1.6M instructions before main.
+ANALYZER_LIBS := -ldw -lelf -lprotobuf-c -lz -lm -Wl,-Bstatic -lstdc++ \
+	-Wl,-Bdynamic
 ANALYZER_CFLAGS := -Ianalyzer/core -Ianalyzer/cmd -I$(B)/analyzer
 
 .PHONY: all deps test demo bench install clean fuzz check-warnings

@@ -63,8 +63,24 @@ static int find_self(struct dl_phdr_info *info, size_t size, void *arg)
 void ps_capture_init(void)
 {
 	dl_iterate_phdr(find_self, (void *)(uintptr_t)&ps_capture_stack);
-	unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
 	ps_unwind_init();
+}
+
+/* libunwind sets itself up on first use (its caches, and a pipe it
+ * probes memory with), and most processes never use it: the fast walk
+ * answers every stack of a `git status` or a `sh -c`. So its per-thread
+ * caching is asked for before the first stack handed to it, not at start.
+ * One thread asks; others that meet libunwind meanwhile go on with its
+ * default global cache (unw_set_caching_policy is thread-safe). */
+static int libunwind_set_up;
+
+static inline void libunwind_setup(void)
+{
+	if (PS_LIKELY(__atomic_load_n(&libunwind_set_up, __ATOMIC_RELAXED)))
+		return;
+	if (!__atomic_exchange_n(&libunwind_set_up, 1, __ATOMIC_ACQ_REL))
+		unw_set_caching_policy(unw_local_addr_space,
+				       UNW_CACHE_PER_THREAD);
 }
 
 static inline void enter_unwind(ps_thread *t)
@@ -160,6 +176,7 @@ __attribute__((noinline)) static int capture_checked(uintptr_t *raw, int max)
 {
 	uintptr_t fast[PS_MAX_DEPTH + 16], step[PS_MAX_DEPTH + 16];
 	int same;
+	libunwind_setup();
 	/* a walk the fast unwinder calls repeated is compared too */
 	int nf = ps_unwind_fast(fast, max, &same);
 	if (nf > 0 && same) {
@@ -217,9 +234,12 @@ int ps_capture_stack(ps_thread *t, uintptr_t *ips, int *repeated)
 		/* every call of this thread's comes here: the fast walk's
 		 * previous call is this function's */
 		n = ps_unwind_fast(ips, max, repeated ? &same : NULL);
-		if (PS_UNLIKELY(n < 0))
+		if (PS_UNLIKELY(n < 0)) {
+			libunwind_setup();
 			n = unw_backtrace((void **)ips, max);
+		}
 	} else if (ps_opt.unwinder == PS_UNWINDER_LIBUNWIND) {
+		libunwind_setup();
 		n = unw_backtrace((void **)ips, max);
 	} else {
 		n = capture_checked(ips, max);

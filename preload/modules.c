@@ -14,6 +14,7 @@
 #include <link.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <unistd.h>
 
 #include "ps_internal.h"
@@ -126,12 +127,15 @@ static int scan_cb(struct dl_phdr_info *info, size_t size, void *arg)
 		exe[n > 0 ? n : 0] = 0;
 		path = exe;
 	} else if (path[0] != '/' && info->dlpi_phnum) {
-		/* dlopen'd by a relative path: name the file itself */
+		/* dlopen'd by a relative path: name the file itself. The
+		 * vDSO ("linux-vdso.so.1") is no file: keep its name
+		 * without reading the whole of /proc/self/maps to learn it. */
 		for (int i = 0; i < info->dlpi_phnum; i++)
 			if (info->dlpi_phdr[i].p_type == PT_LOAD) {
-				if (!mapped_path(info->dlpi_addr +
-							 info->dlpi_phdr[i].p_vaddr,
-						 exe, sizeof exe))
+				uintptr_t lo = info->dlpi_addr +
+					       info->dlpi_phdr[i].p_vaddr;
+				if (lo != getauxval(AT_SYSINFO_EHDR) &&
+				    !mapped_path(lo, exe, sizeof exe))
 					path = exe;
 				break;
 			}

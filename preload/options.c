@@ -148,9 +148,24 @@ static int parse_bool(const char *s, int *out)
 
 void ps_options_load(char **envp)
 {
-	for (size_t i = 0; i < sizeof option_table / sizeof *option_table; i++) {
+	/* One pass over the environment (every process reads it at start,
+	 * and it may hold hundreds of variables): each option's first
+	 * value, as ps_env_get would find it. */
+	enum { NOPTIONS = sizeof option_table / sizeof *option_table };
+	const char *vals[NOPTIONS] = { NULL };
+	for (char **e = envp; e && *e; e++) {
+		if (strncmp(*e, "POOLSCOUT_", 10))
+			continue;
+		for (size_t i = 0; i < NOPTIONS; i++) {
+			size_t len = strlen(option_table[i].name);
+			if (!vals[i] && !strncmp(*e, option_table[i].name, len) &&
+			    (*e)[len] == '=')
+				vals[i] = *e + len + 1;
+		}
+	}
+	for (size_t i = 0; i < NOPTIONS; i++) {
 		const struct option_def *d = &option_table[i];
-		const char *val = ps_env_get(envp, d->name);
+		const char *val = vals[i];
 		unsigned long long n;
 		if (!val)
 			continue;

@@ -16,7 +16,8 @@
  * of the pinned range (the hooks' bootstrap pool), whose blocks must
  * never reach the allocator's free.
  */
-#include <math.h>
+#include <stdint.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -33,6 +34,44 @@ uint8_t *ps_sample_filter;
 static double log_keep;
 static uintptr_t pinned_lo;
 static size_t pinned_len;
+
+/* ln(1 + x) for x > -1, as 2 atanh(x / (2 + x)): the series in
+ * s = x / (2 + x), summed until its terms no longer count; within a few
+ * ulp. Ours rather than libm's, so that the preload does not load libm
+ * into every process for two logarithms (a process pays for each
+ * library it loads, and a build starts hundreds). */
+static double ln_1p(double x)
+{
+	double s = x / (2.0 + x), s2 = s * s, power = s, sum = 0.0;
+	for (int k = 1; k < 200; k += 2) {
+		double term = power / k;
+		sum += term;
+		if (term == 0.0 || (term < 0 ? -term : term) <
+					   (sum < 0 ? -sum : sum) * 0x1p-60)
+			break;
+		power *= s2;
+	}
+	return 2.0 * sum;
+}
+
+/* ln(u) for a normal u > 0: u = m 2^e with m in [sqrt(1/2), sqrt(2)),
+ * ln u = e ln 2 + ln(1 + (m - 1)), m - 1 exact; ln 2 in two parts so
+ * that e ln 2 carries no rounding (fdlibm's split). */
+static double ln(double u)
+{
+	uint64_t bits;
+	memcpy(&bits, &u, sizeof bits);
+	int e = (int)((bits >> 52) & 0x7ff) - 1023;
+	bits = (bits & 0x000fffffffffffffull) | 0x3ff0000000000000ull;
+	double m;
+	memcpy(&m, &bits, sizeof m); /* in [1, 2) */
+	if (m > 1.4142135623730951) {
+		m *= 0.5;
+		e++;
+	}
+	return (double)e * 6.93147180369123816490e-01 +
+	       ((double)e * 1.90821492927058770002e-10 + ln_1p(m - 1.0));
+}
 
 /* Sets the slots of the pinned range to STICKY: it is at most 16 MiB
  * (else every slot is). */
@@ -52,7 +91,7 @@ void ps_sample_init(const void *pinned, size_t len)
 {
 	if (ps_opt.sample_every <= 1 || filter)
 		return;
-	log_keep = log1p(-1.0 / (double)ps_opt.sample_every);
+	log_keep = ln_1p(-1.0 / (double)ps_opt.sample_every);
 	void *m = mmap(NULL, FILTER_SIZE, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (m == MAP_FAILED)
@@ -83,8 +122,8 @@ uint32_t ps_sample_skip(void)
 	double u = ((double)(next_random() >> 11) + 1.0) / 9007199254740992.0;
 	double denominator = log_keep;
 	if (PS_UNLIKELY(denominator == 0.0)) /* before ps_sample_init */
-		denominator = log1p(-1.0 / (double)ps_opt.sample_every);
-	double skips = floor(log(u) / denominator);
+		denominator = ln_1p(-1.0 / (double)ps_opt.sample_every);
+	double skips = __builtin_floor(ln(u) / denominator);
 	return skips < 4e9 ? (uint32_t)skips : 4000000000u;
 }
 

@@ -202,16 +202,14 @@ static int move_fd_high(int fd)
 	return high;
 }
 
-static void write_process_record(void)
+/* comm: the thread name as /proc/self/comm gives it, without the
+ * newline (ps_writer_open read it already). */
+static void write_process_record(const char *comm)
 {
-	static char cmdline[32768], comm[64], exe[4096];
-	size_t cmd_len, comm_len;
+	static char cmdline[32768], exe[4096];
+	size_t cmd_len;
 	read_small_file("/proc/self/cmdline", cmdline, sizeof cmdline,
 			&cmd_len);
-	read_small_file("/proc/self/comm", comm, sizeof comm - 1, &comm_len);
-	if (comm_len && comm[comm_len - 1] == '\n')
-		comm_len--;
-	comm[comm_len] = 0;
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
 	exe[n > 0 ? n : 0] = 0;
 
@@ -343,10 +341,15 @@ static size_t append_totals(uint8_t *out, size_t n)
 
 /* ---- compression -------------------------------------------------------- */
 
-/* Every batch after the first goes out deflated: one raw deflate stream
- * for the whole file, cut into DEFLATE records at record boundaries, each
- * ending on a sync flush so that it inflates to whole records. zlib gets
- * memory from its own mappings, never from the hooked malloc. */
+/* Once the file holds RAW_BEFORE_STREAM bytes, every batch goes out
+ * deflated: one raw deflate stream for the rest of the file, cut into
+ * DEFLATE records at record boundaries, each ending on a sync flush so
+ * that it inflates to whole records. Before that, batches go out as they
+ * are: a process that ends at once (most of a build's or a script's) then
+ * never sets up zlib, whose ~270 KiB of state, zeroed, cost it more than
+ * the rest of its profile. zlib gets memory from its own mappings, never
+ * from the hooked malloc. */
+#define RAW_BEFORE_STREAM (64u << 10)
 #define RAW_FLUSH (128u << 10)  /* deflate the raw records past this */
 #define ZBUF_SPLIT (256u << 10) /* write a DEFLATE record past this */
 static z_stream zs;
@@ -484,7 +487,16 @@ static void emit_deflated(int totals)
  * buffers small (a batch can declare a million stacks). */
 static void record_done(void)
 {
-	if (!compressing || buf_len < RAW_FLUSH)
+	if (!compressing) {
+		/* a batch that takes the file past the raw allowance
+		 * starts the stream, with what it encoded so far (never
+		 * the first batch, out_size 0: PROCESS stays raw) */
+		if (z_state || !out_size ||
+		    out_size + buf_len < RAW_BEFORE_STREAM ||
+		    !(compressing = z_ready()))
+			return;
+	}
+	if (buf_len < RAW_FLUSH)
 		return;
 	deflate_raw(0);
 	if (zbuf_len > ZBUF_SPLIT)
@@ -513,12 +525,15 @@ static int check_fd(void)
 
 int ps_writer_open(void)
 {
-	char comm[64];
+	char name[64], comm[64];
 	size_t len;
-	read_small_file("/proc/self/comm", comm, sizeof comm - 1, &len);
-	while (len && comm[len - 1] == '\n')
+	read_small_file("/proc/self/comm", name, sizeof name - 1, &len);
+	if (len && name[len - 1] == '\n')
 		len--;
-	comm[len] = 0;
+	name[len] = 0;
+	memcpy(comm, name, len + 1);
+	while (len && comm[len - 1] == '\n')
+		comm[--len] = 0;
 	for (size_t i = 0; i < len; i++)
 		if (comm[i] == '/' || comm[i] <= ' ' || comm[i] == 0x7f)
 			comm[i] = '_';
@@ -563,7 +578,7 @@ int ps_writer_open(void)
 		ps_header_put(buf);
 		buf_len = PS_FORMAT_HEADER_SIZE;
 	}
-	write_process_record();
+	write_process_record(name);
 	out_size = 0;
 	if (buf_failed || write_out(buf, buf_len)) {
 		/* Not even the header went out: leave no unreadable file. */
@@ -1498,7 +1513,8 @@ static void snapshot_locked(int end_reason)
 	zbuf_len = 0;
 	z_want = __atomic_load_n(&thread_running, __ATOMIC_ACQUIRE)
 			 ? PS_DEFLATE_LEVEL : PS_DEFLATE_LEVEL_INLINE;
-	compressing = z_ready();
+	/* deflated once the stream has started (see RAW_BEFORE_STREAM) */
+	compressing = z_state ? z_ready() : 0;
 	ps_threads_retire_begin();
 	snapshot_log_mode = choose_log_mode();
 	uint64_t now = ps_mono_ns();
