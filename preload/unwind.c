@@ -993,13 +993,15 @@ static unw_dyn_info_list_t *dyn_list;
 
 static int try_lock(ps_lock_t *l)
 {
+	ps_locks_held += !l->snapshot_free; /* as ps_lock_acquire */
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	if (__atomic_load_n(&l->locked, __ATOMIC_RELAXED) ||
-	    __atomic_exchange_n(&l->locked, 1, __ATOMIC_ACQUIRE))
+	    __atomic_exchange_n(&l->locked, 1, __ATOMIC_ACQUIRE)) {
+		__atomic_signal_fence(__ATOMIC_SEQ_CST);
+		ps_locks_held -= !l->snapshot_free;
 		return 0;
-	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	ps_locks_held += !l->snapshot_free; /* ps_lock_release: back */
-	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	return 1;
+	}
+	return 1; /* ps_lock_release counts it back */
 }
 
 static void retire(void *p)
