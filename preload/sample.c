@@ -9,8 +9,8 @@
  *
  * Only recorded blocks are in the live table, and most frees are of
  * blocks that were not recorded: a counting filter of the recorded
- * blocks' addresses (one byte per 16 bytes of address space modulo 16
- * MiB, mmap'd when sampling is on; see ps_sample_slot) lets such a free
+ * blocks' addresses (one byte per 16 bytes of address space, 2^20 slots,
+ * mmap'd when sampling is on; see ps_sample_slot) lets such a free
  * skip the table without a lock. A zero counter means "certainly not
  * recorded"; a counter that reached 255 stays there, and so do the slots
  * of the pinned range (the hooks' bootstrap pool), whose blocks must
