@@ -57,16 +57,8 @@ static void setup_entries(void)
 	assert_non_null(entries);
 }
 
+#include "rng.h"
 static uint64_t rng_state = 0x1234567;
-static uint64_t rnd(void)
-{
-	uint64_t x = rng_state;
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	rng_state = x;
-	return x * 0x2545f4914f6cdd1dull;
-}
 
 static void reset_table(void)
 {

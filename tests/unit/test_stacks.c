@@ -46,16 +46,8 @@ int ps_modules_ip_is_runtime(uintptr_t ip)
 
 /* ---- helpers ------------------------------------------------------------- */
 
+#include "rng.h"
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
-static uint64_t rnd(void)
-{
-	uint64_t x = rng_state;
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	rng_state = x;
-	return x * 0x2545f4914f6cdd1dull;
-}
 
 #define MAX_STACKS 60000
 #define MAX_DEPTH 40
