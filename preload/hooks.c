@@ -162,10 +162,12 @@ static int start_state;
 static inline int enter(int is_alloc)
 {
 	if (PS_UNLIKELY(ps_tls.guard)) {
-		if (is_alloc && ps_recording && ps_tls.thread &&
-		    ps_tls.generation == ps_generation &&
-		    ps_tls.guard < PS_GUARD_SILENT)
-			PS_ADD(&ps_tls.thread->unrecorded_allocs, 1);
+		if (is_alloc && ps_recording && ps_tls.guard < PS_GUARD_SILENT) {
+			if (ps_tls.thread && ps_tls.generation == ps_generation)
+				PS_ADD(&ps_tls.thread->unrecorded_allocs, 1);
+			else /* e.g. a handler while the table is being made */
+				ps_tls.unrecorded_early++;
+		}
 		return 0;
 	}
 	if (PS_UNLIKELY(!ps_recording)) {

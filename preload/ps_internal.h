@@ -938,6 +938,9 @@ struct ps_tls {
 	uint32_t sample_countdown;
 	uint64_t rng;          /* sample.c's random stream */
 	unsigned calls_since_poll; /* hooks.c: see leave() */
+	/* allocations that passed through (enter) before this thread had
+	 * a table of this process: ps_thread_register adds them to it */
+	uint32_t unrecorded_early;
 };
 extern __thread struct ps_tls ps_tls PS_TLS;
 extern uint32_t ps_generation; /* bumped in every fork child */

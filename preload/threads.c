@@ -152,6 +152,11 @@ ps_thread *ps_thread_register(void)
 		__atomic_store_n(&main_thread, t, __ATOMIC_RELEASE);
 	ps_tls.thread = t;
 	ps_tls.generation = ps_generation;
+	/* one exchange: a signal handler may add to it meanwhile */
+	uint32_t early = __atomic_exchange_n(&ps_tls.unrecorded_early, 0,
+					     __ATOMIC_RELAXED);
+	if (early)
+		PS_ADD(&t->unrecorded_allocs, early);
 	if (thread_key_ok)
 		pthread_setspecific(thread_key, t);
 	return t;

@@ -85,6 +85,15 @@ static int buf_failed;
 
 /* ---- encoding buffer ---------------------------------------------------- */
 
+/* old (old_bytes of its own mapping, or NULL) grown to new_bytes, moved
+ * if need be; MAP_FAILED, with old untouched, when memory runs out. */
+static void *map_resize(void *old, size_t old_bytes, size_t new_bytes)
+{
+	return old ? mremap(old, old_bytes, new_bytes, MREMAP_MAYMOVE)
+		   : mmap(NULL, new_bytes, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+}
+
 static int reserve(size_t more)
 {
 	if (buf_failed)
@@ -94,9 +103,7 @@ static int reserve(size_t more)
 	size_t cap = buf_cap ? buf_cap : (256u << 10);
 	while (cap < buf_len + more)
 		cap *= 2;
-	void *p = buf ? mremap(buf, buf_cap, cap, MREMAP_MAYMOVE)
-		      : mmap(NULL, cap, PROT_READ | PROT_WRITE,
-			     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	void *p = map_resize(buf, buf_cap, cap);
 	if (p == MAP_FAILED) {
 		buf_failed = 1;
 		return -1;
@@ -401,9 +408,7 @@ static int zbuf_reserve(size_t more)
 	size_t cap = zbuf_cap ? zbuf_cap : (256u << 10);
 	while (cap < zbuf_len + more)
 		cap += 256u << 10;
-	void *p = zbuf ? mremap(zbuf, zbuf_cap, cap, MREMAP_MAYMOVE)
-		       : mmap(NULL, cap, PROT_READ | PROT_WRITE,
-			      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	void *p = map_resize(zbuf, zbuf_cap, cap);
 	if (p == MAP_FAILED)
 		return -1;
 	zbuf = p;
@@ -647,9 +652,7 @@ static int log_grow(void **v, size_t *cap, size_t elem)
 	size_t n = *cap ? *cap * 2 : 4096;
 	if (n * elem > LOG_MAX_BYTES)
 		return -1;
-	void *p = *v ? mremap(*v, *cap * elem, n * elem, MREMAP_MAYMOVE)
-		     : mmap(NULL, n * elem, PROT_READ | PROT_WRITE,
-			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	void *p = map_resize(*v, *cap * elem, n * elem);
 	if (p == MAP_FAILED)
 		return -1;
 	*v = p;
@@ -735,10 +738,8 @@ static void **scratch_for(size_t n)
 	size_t cap = scratch_cap ? scratch_cap : 1024;
 	while (cap < n)
 		cap *= 2;
-	void *p = scratch ? mremap(scratch, scratch_cap * sizeof *scratch,
-				   cap * sizeof *scratch, MREMAP_MAYMOVE)
-			  : mmap(NULL, cap * sizeof *scratch, PROT_READ | PROT_WRITE,
-				 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	void *p = map_resize(scratch, scratch_cap * sizeof *scratch,
+			     cap * sizeof *scratch);
 	if (p == MAP_FAILED)
 		return NULL;
 	scratch = p;
@@ -1164,9 +1165,7 @@ static int bitmap_ready(void)
 	size_t cap = bitmap_words ? bitmap_words : 512;
 	while (cap < words)
 		cap *= 2;
-	void *p = bitmap ? mremap(bitmap, bitmap_words * 8, cap * 8, MREMAP_MAYMOVE)
-			 : mmap(NULL, cap * 8, PROT_READ | PROT_WRITE,
-				MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	void *p = map_resize(bitmap, bitmap_words * 8, cap * 8);
 	if (p == MAP_FAILED)
 		return -1;
 	bitmap = p;
