@@ -852,10 +852,14 @@ __attribute__((noinline)) static int remove_slow(uintptr_t p,
 		unpack(p, r, out);
 		return 1;
 	}
-	uint64_t *slot = node_word(p, 0);
 	uint64_t off = p & (REGION_SIZE - 1);
 	struct shard *s = shard_of(p);
 	ps_lock_acquire(&s->lock);
+	/* looked up under the lock: a front flushed meanwhile (by its owner,
+	 * who held this lock) may have made the region's node and put p in
+	 * it; a node looked up before the lock would still be missing, and
+	 * p, no longer in the front, would be missed */
+	uint64_t *slot = node_word(p, 0);
 	uint64_t w = slot ? *slot : 0;
 	struct record *leaf = word_leaf(w);
 	unsigned n = word_count(w), cls = word_class(w);
