@@ -85,15 +85,17 @@ extern __thread unsigned ps_locks_held PS_TLS;
 
 static inline void ps_lock_acquire(ps_lock_t *l)
 {
-	/* counted before it can be ours, uncounted after it is not: a
-	 * handler that sees the count 0 interrupted no critical section
-	 * (one that sees it raised may have interrupted only the wait) */
-	ps_locks_held += !l->snapshot_free;
-	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	unsigned spins = 0;
+	/* counted before each try, uncounted while it waits: a handler that
+	 * sees the count 0 interrupted no critical section, and one that
+	 * interrupts the wait is not counted as inside one */
+	unsigned counts = !l->snapshot_free, spins = 0;
 	for (;;) {
+		ps_locks_held += counts;
+		__atomic_signal_fence(__ATOMIC_SEQ_CST);
 		if (!__atomic_exchange_n(&l->locked, 1, __ATOMIC_ACQUIRE))
 			return;
+		__atomic_signal_fence(__ATOMIC_SEQ_CST);
+		ps_locks_held -= counts;
 		while (__atomic_load_n(&l->locked, __ATOMIC_RELAXED)) {
 			if (++spins < 128)
 				__builtin_ia32_pause();
