@@ -105,6 +105,21 @@ static inline void ps_lock_acquire(ps_lock_t *l)
 	}
 }
 
+/* Takes l if it is free, counted as ps_lock_acquire counts it; returns
+ * 1 when taken (ps_lock_release gives it back), 0 at once if not. */
+static inline int ps_lock_try(ps_lock_t *l)
+{
+	unsigned counts = !l->snapshot_free;
+	ps_locks_held += counts;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	if (!__atomic_load_n(&l->locked, __ATOMIC_RELAXED) &&
+	    !__atomic_exchange_n(&l->locked, 1, __ATOMIC_ACQUIRE))
+		return 1;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	ps_locks_held -= counts;
+	return 0;
+}
+
 static inline void ps_lock_release(ps_lock_t *l)
 {
 	__atomic_store_n(&l->locked, 0, __ATOMIC_RELEASE);

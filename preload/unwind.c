@@ -991,19 +991,6 @@ int ps_unwind_reclaim_pending;
 static uintptr_t pin_addr[4];
 static unw_dyn_info_list_t *dyn_list;
 
-static int try_lock(ps_lock_t *l)
-{
-	ps_locks_held += !l->snapshot_free; /* as ps_lock_acquire */
-	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	if (__atomic_load_n(&l->locked, __ATOMIC_RELAXED) ||
-	    __atomic_exchange_n(&l->locked, 1, __ATOMIC_ACQUIRE)) {
-		__atomic_signal_fence(__ATOMIC_SEQ_CST);
-		ps_locks_held -= !l->snapshot_free;
-		return 0;
-	}
-	return 1; /* ps_lock_release counts it back */
-}
-
 static void retire(void *p)
 {
 	struct block *b = p;
@@ -1172,7 +1159,7 @@ static int rescan(uint32_t request)
 /* Makes *snapp the current map, re-reading it if asked to. */
 static int refresh(const struct uw_snapshot **snapp)
 {
-	if (!try_lock(&table_lock))
+	if (!ps_lock_try(&table_lock))
 		return PS_UNWIND_BUSY;
 	int rc = 0;
 	uint32_t want = __atomic_load_n(&rescan_request, __ATOMIC_ACQUIRE);
@@ -1235,7 +1222,7 @@ static int build_cb(struct dl_phdr_info *info, size_t size, void *arg)
  * chunk holding addr) if s is still current. */
 static int build(const struct uw_snapshot *s, uint32_t i, uintptr_t addr)
 {
-	if (!try_lock(&table_lock))
+	if (!ps_lock_try(&table_lock))
 		return PS_UNWIND_BUSY;
 	int rc = 0;
 	struct uw_module *m = (struct uw_module *)&s->mods[i]; /* ours, locked */
@@ -1831,7 +1818,7 @@ void ps_unwind_init(void)
 	pin_addr[1] = (uintptr_t)getauxval(AT_BASE);          /* ld.so */
 	pin_addr[2] = (uintptr_t)getauxval(AT_SYSINFO_EHDR);  /* the vDSO */
 	pin_addr[3] = (uintptr_t)dlsym(RTLD_NEXT, "__libc_start_main");
-	if (try_lock(&table_lock)) {
+	if (ps_lock_try(&table_lock)) {
 		rescan(__atomic_load_n(&rescan_request, __ATOMIC_ACQUIRE));
 		ps_lock_release(&table_lock);
 	}
