@@ -241,14 +241,18 @@ $(TB)/symbols: tests/progs/symbols.c $(TB)/symbols_nodebug.o
 test-build: $(TB)/symbols
 
 # A library closed and another loaded at its address (robust.sh): one
-# source under two names, the same size.
+# source under two names, the same size, both linked at one fixed address
+# (p_vaddr 0x50000000, not 0): ld.so asks the kernel for that address,
+# so bravo lands where alpha was, whatever the preload mapped meanwhile.
+RELOAD_LIB_FLAGS := -O2 -g -fPIC -shared -Wall -Wextra \
+	-Wl,-Ttext-segment=0x50000000
 $(TB)/libreload_alpha.so: tests/progs/reload_lib.c
 	$(Q)mkdir -p $(TB)
-	$(Q)$(CC) -O2 -g -fPIC -shared -Wall -Wextra $< -o $@
+	$(Q)$(CC) $(RELOAD_LIB_FLAGS) $< -o $@
 
 $(TB)/libreload_bravo.so: tests/progs/reload_lib.c
 	$(Q)mkdir -p $(TB)
-	$(Q)$(CC) -O2 -g -DRELOAD_BRAVO -fPIC -shared -Wall -Wextra $< -o $@
+	$(Q)$(CC) $(RELOAD_LIB_FLAGS) -DRELOAD_BRAVO $< -o $@
 
 $(TB)/reload: tests/progs/reload.c $(TB)/libreload_alpha.so $(TB)/libreload_bravo.so
 	$(Q)mkdir -p $(TB)

@@ -1,7 +1,9 @@
 /* symbolize.c - return addresses to functions, files and lines (see
  * symbolize.h). Each module gets its own Dwfl session, reported at load
- * bias 0, so an address is looked up as (ip - load bias - 1): the "- 1"
- * moves a return address back into the call instruction. A module whose
+ * bias 0 (its segments at their own p_vaddr, which is not 0 for a library
+ * linked at a fixed address), so an address is looked up as (ip - load
+ * bias - 1), the ELF address: the "- 1" moves a return address back into
+ * the call instruction. A module whose
  * file on disk has another build-id than the profile recorded is not
  * used: it would give wrong names; its frames show as module+offset. */
 #define _GNU_SOURCE
@@ -207,7 +209,7 @@ static struct sym_mod *open_module_by_key(sym_ctx *ctx, const pf_module *pm)
 	dwfl_report_begin(m->dwfl);
 	const char *base = strrchr(pm->path, '/');
 	m->mod = dwfl_report_elf(m->dwfl, base ? base + 1 : pm->path, pm->path,
-				 -1, 0, false);
+				 -1, 0, true);
 	dwfl_report_end(m->dwfl, NULL, NULL);
 	if (!m->mod)
 		return m;

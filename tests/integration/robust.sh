@@ -406,7 +406,9 @@ expect "non-PIE with &malloc: no warning about an allocator of its own" \
 # ---- a library closed and another loaded at its address -------------------
 # dlopen'd by a relative path, so the file's name must be made absolute
 # for the analyzer; the same addresses mean alpha_work in one epoch and
-# bravo_work in the next
+# bravo_work in the next. Both libraries are linked at 0x50000000 (load
+# bias 0, ELF addresses not from 0: the symbolizer once looked them up
+# 0x50000000 too low and named neither).
 d=$WORK/reload
 mkdir -p "$d"
 out=$(preloaded "$d" "./${T#"$PWD"/}/reload" 20 2>/dev/null)
