@@ -153,6 +153,50 @@ expect "html: worker_buffer's three threads with the program's 15, 25 and 40 blo
 	'grep -qx "worker_buffer 3 15 25 40" "$WORK/seq.check"'
 expect "html: every site's thread rows add up to its allocations" \
 	'! grep -q "^mismatch\|Error" "$WORK/seq.check"'
+# the page's budget (analyzer/cmd/html.c): 4.5 MiB of JSON in all, the
+# stacks getting what the ranked sites and timelines leave. 600 sites of
+# long stacks (tests/progs/gen_profiles) fill the 1.5 MiB the ranked
+# sites may take; the stacks are cut so that the whole stays within the
+# budget (and the few KiB written after them), not given 4.5 MiB of
+# their own on top
+mkdir -p "$WORK/budget"
+"$T/gen_profiles" "$WORK/budget" 1 20000 0 600 >/dev/null
+"$PS" report --html "$WORK/budget.html" "$WORK"/budget/*.pscout 2>/dev/null
+budget=$(python3 - "$WORK/budget.html" 2>&1 <<'PY'
+import json, re, sys
+page = open(sys.argv[1]).read()
+m = re.search(r'<script type="application/json" id="poolscout-data">(.*?)</script>', page, re.S)
+data = json.loads(m.group(1))
+cut = data["limits"]["stacks"]
+print(len(m.group(1).encode()), len(json.dumps(data["report"]).encode()), cut["shown"], cut["total"])
+PY
+)
+read -r page_b report_b shown total <<EOF
+$budget
+EOF
+expect "html budget: ranked sites take 1-1.5 MiB ($report_b B)" \
+	'[ "${report_b:-0}" -ge 1048576 ] && [ "${report_b:-0}" -le 1572864 ]'
+expect "html budget: the stacks are cut ($shown of $total shown)" \
+	'[ "${shown:-0}" -gt 0 ] && [ "${shown:-0}" -lt "${total:-0}" ]'
+expect "html budget: 4-4.5 MiB of JSON in all, + 64 KiB at most ($page_b B)" \
+	'[ "${page_b:-0}" -ge 4194304 ] && [ "${page_b:-0}" -le $((4718592 + 65536)) ]'
+# and diff's page: the two sides' stacks share what the table leaves
+"$PS" diff --html "$WORK/budget-diff.html" "$WORK/budget" "$WORK/budget" 2>/dev/null
+budget=$(python3 - "$WORK/budget-diff.html" 2>&1 <<'PY'
+import json, re, sys
+page = open(sys.argv[1]).read()
+m = re.search(r'<script type="application/json" id="poolscout-data">(.*?)</script>', page, re.S)
+data = json.loads(m.group(1))
+cut = data["limits"]["base_stacks"]
+print(len(m.group(1).encode()), len(json.dumps(data["diff"]).encode()), cut["shown"], cut["total"])
+PY
+)
+read -r page_b diff_b shown total <<EOF
+$budget
+EOF
+expect "diff html budget: stacks cut ($shown of $total) beside a $diff_b B table, 4-4.5 MiB + 64 KiB in all ($page_b B)" \
+	'[ "${diff_b:-0}" -ge 262144 ] && [ "${shown:-0}" -gt 0 ] && [ "${shown:-0}" -lt "${total:-0}" ] &&
+	 [ "${page_b:-0}" -ge 4194304 ] && [ "${page_b:-0}" -le $((4718592 + 65536)) ]'
 # info's command line: arguments that end at column 100 stay on the
 # line; one character more and the last one wraps
 for extra in 0 1; do

@@ -25,7 +25,15 @@ printed), FILES="reader.c preload/hooks.c" (names or globs), JOBS=1
 (mutants in parallel, each in its own tree), TIMEOUT_FACTOR=4,
 MUTATION_FUZZ_SECONDS=0 (fuzzing after the corpus replay, per mutant),
 KEEP=1 (keep the scratch trees), TMPDIR; RESCORE=1 scores the last report
-again against equivalent.txt without running anything. A long run can be
+again against equivalent.txt without running anything. REPLAY=FILE runs
+the mutants of an earlier report (a copy of build/mutation/report.txt)
+again on the tree as it is now, instead of drawing new ones: after tests
+were added for its survivors, say. REPLAY_ONLY="survived" (statuses,
+default: every mutant that compiled) runs only those; the others keep
+the verdict FILE gives them (a kill stands while tests are only added),
+marked "(from FILE)" in the report. A mutant's line is found again by its
+text, the nearest to its old number; a line that is gone is said and
+left out. A long run can be
 cut short: `touch build/mutation/STOP` stops drawing mutants (the one
 running finishes), Ctrl-C or SIGTERM stops at once (the one running is
 left out); the report then scores the mutants finished so far.
@@ -248,12 +256,11 @@ def failure_detail(log):
     return " | ".join(hits[:3])[:300]
 
 
-def rescore():
-    """RESCORE=1: the last report scored again against equivalent.txt as
-    it is now (after judging survivors), without running anything."""
-    path = os.path.join(OUT, "report.txt")
-    results, seed, n_wanted, patterns = [], "?", 0, []
-    equivalents = load_equivalents()
+def read_report(path):
+    """The rows of a report as (mutant, status, suite, seconds, detail),
+    with its SEED, MUTANTS and FILES; "equivalent" rows read as
+    survivors (equivalent.txt judges them again)."""
+    rows, seed, n_wanted, patterns = [], "?", 0, []
     with open(path) as f:
         for line in f:
             m = re.match(r"# SEED=(\S+) MUTANTS=(\d+) FILES=(.*)", line)
@@ -272,16 +279,74 @@ def rescore():
             if status == "equivalent":
                 status, detail = "survived", ""
             mu = mutants.Mutant(file, int(no), op, orig, mut, fn)
-            results.append((mu, status, suite, float(secs), detail,
-                            equivalents.get(mu.key())))
+            rows.append((mu, status, suite, float(secs), detail))
+    return rows, seed, n_wanted, patterns
+
+
+def rescore():
+    """RESCORE=1: the last report scored again against equivalent.txt as
+    it is now (after judging survivors), without running anything."""
+    rows, seed, n_wanted, patterns = read_report(
+        os.path.join(OUT, "report.txt"))
+    equivalents = load_equivalents()
+    results = [r + (equivalents.get(r[0].key()),) for r in rows]
     report(results, seed, n_wanted, [], patterns)
+
+
+def locate(mu):
+    """mu with the line number and whole lines of the current tree: the
+    line whose text is mu's original nearest to mu.line, or None."""
+    try:
+        with open(os.path.join(ROOT, mu.file)) as f:
+            lines = f.read().split("\n")
+    except OSError:
+        return None
+    hits = [i for i, l in enumerate(lines) if l.strip() == mu.original.strip()]
+    if not hits:
+        return None
+    i = min(hits, key=lambda k: abs(k + 1 - mu.line))
+    indent = lines[i][:len(lines[i]) - len(lines[i].lstrip())]
+    return mutants.Mutant(mu.file, i + 1, mu.op, lines[i],
+                          indent + mu.mutated.strip(), mu.function)
+
+
+def replay_pool(path):
+    """REPLAY=FILE: (mutants to run again, rows carried over as they
+    are, SEED of FILE)."""
+    only = set(os.environ.get("REPLAY_ONLY", "").replace(",", " ").split())
+    rows, seed, _, _ = read_report(path)
+    pool, carried = [], []
+    for row in rows:
+        mu, status = row[0], row[1]
+        if status == "compile-error":
+            continue
+        if only and status not in only:
+            carried.append((mu, status, row[2], row[3],
+                            (row[4] + f" (from {path})").strip()))
+            continue
+        m = locate(mu)
+        if m is None:
+            say(f"mutation: {mu.file}:{mu.line}: its line is gone "
+                f"({mu.original.strip()}): left out")
+            continue
+        pool.append(m)
+    return pool, carried, seed
 
 
 def main():
     if os.environ.get("RESCORE") == "1":
         return rescore()
-    n_wanted = env_int("MUTANTS", 80)
-    seed = env_int("SEED", random.SystemRandom().randrange(1, 1 << 31))
+    replay = None
+    if os.environ.get("REPLAY"):
+        path = os.path.abspath(os.environ["REPLAY"])
+        pool, carried, seed = replay_pool(path)
+        replay = (pool, carried)
+        n_wanted = len(pool)
+        say(f"mutation: replaying {n_wanted} mutants of {path} "
+            f"({len(carried)} more keep their verdict)")
+    else:
+        n_wanted = env_int("MUTANTS", 80)
+        seed = env_int("SEED", random.SystemRandom().randrange(1, 1 << 31))
     jobs = max(1, env_int("JOBS", 1))
     factor = max(1, env_int("TIMEOUT_FACTOR", 4))
     fuzz_seconds = env_int("MUTATION_FUZZ_SECONDS", 0)
@@ -296,7 +361,8 @@ def main():
     say(f"mutation: SEED={seed} MUTANTS={n_wanted} JOBS={jobs} "
         f"(scratch trees in {work})")
     try:
-        run(files, work, n_wanted, seed, jobs, factor, fuzz_seconds, patterns)
+        run(files, work, n_wanted, seed, jobs, factor, fuzz_seconds, patterns,
+            replay)
     finally:
         for p in list(running):
             kill_group(p)
@@ -306,9 +372,14 @@ def main():
             shutil.rmtree(work, ignore_errors=True)
 
 
-def run(files, work, n_wanted, seed, jobs, factor, fuzz_seconds, patterns):
-    cov = coverage(files, work)
+def run(files, work, n_wanted, seed, jobs, factor, fuzz_seconds, patterns,
+        replay=None):
     sources = source_files(files)
+    if replay:
+        run_pool(files, work, n_wanted, seed, jobs, factor, fuzz_seconds,
+                 patterns, replay[0], replay[1], sources)
+        return
+    cov = coverage(files, work)
     if patterns:
         sources = [s for s in sources if any(
             fnmatch.fnmatch(s, p) or fnmatch.fnmatch(os.path.basename(s), p)
@@ -325,6 +396,14 @@ def run(files, work, n_wanted, seed, jobs, factor, fuzz_seconds, patterns):
         sys.exit("mutation: no mutant to run")
     rng = random.Random(seed)
     rng.shuffle(pool)
+    run_pool(files, work, n_wanted, seed, jobs, factor, fuzz_seconds,
+             patterns, pool, [], sources)
+
+
+def run_pool(files, work, n_wanted, seed, jobs, factor, fuzz_seconds,
+             patterns, pool, carried, sources):
+    """Runs up to n_wanted mutants of pool, in order, and reports them
+    with the rows carried (mutant, status, suite, seconds, detail)."""
     equivalents = load_equivalents()
 
     say(f"mutation: building {jobs} scratch tree(s)")
@@ -441,7 +520,8 @@ def run(files, work, n_wanted, seed, jobs, factor, fuzz_seconds, patterns):
     if stopping.is_set():
         say(f"mutation: stopped early: {scored[0]} of {n_wanted} mutants "
             "scored")
-    report(results, seed, n_wanted, sources, patterns)
+    results += [r + (equivalents.get(r[0].key()),) for r in carried]
+    report(results, seed, n_wanted + len(carried), sources, patterns)
 
 
 def report(results, seed, n_wanted, sources, patterns):
