@@ -127,7 +127,8 @@ typedef struct an_site {
 	char reasons[7][224];
 	int nreasons;
 	double saved_calls_per_s, saved_bytes_per_s;
-	uint64_t pool_size;     /* objects to keep (pool) */
+	uint64_t pool_size;     /* objects to keep (pool): a peak, never a sum */
+	uint64_t pool_size_max; /* what the peak's upper bound would keep */
 	uint64_t reserve_bytes; /* capacity to reserve (presize) */
 	double xfree_ratio;
 	int rank;

@@ -293,6 +293,7 @@ void json_site(json *j, const analysis *a, const an_site *s)
 	json_u64(j, "realloc_growth_steps", s->realloc_grows);
 	json_u64(j, "realloc_steps_max", s->chain_steps_max);
 	json_u64(j, "pool_size", s->pool_size);
+	json_u64(j, "pool_size_max", s->pool_size_max);
 	json_u64(j, "reserve_bytes", s->reserve_bytes);
 	json_begin_object(j, "saves");
 	json_double(j, "allocator_calls_per_s", s->saved_calls_per_s);

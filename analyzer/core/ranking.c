@@ -70,7 +70,7 @@ static void classify(an_site *s)
 			(double)(s->size_min ? s->size_min : 1);
 	s->remedy = REMEDY_NONE;
 	s->nreasons = 0;
-	s->pool_size = s->reserve_bytes = 0;
+	s->pool_size = s->pool_size_max = s->reserve_bytes = 0;
 	s->saved_calls_per_s = s->saved_bytes_per_s = 0;
 
 	if (s->allocs < RARE_ALLOCS || s->rate_run_per_s < RARE_RATE) {
@@ -175,30 +175,52 @@ static void classify(an_site *s)
 			  "scaled up, rough estimates; record without --sample for "
 			  "the pool's exact size");
 	/* A per-thread cache holds what one thread has live; a shared pool
-	 * what all threads have: size it by the (upper bound of the) peak. */
-	if (s->alloc_threads <= 1 || an_peak_exact(&s->peak)) {
-		s->pool_size = s->peak.hi ? s->peak.hi : 1;
+	 * what all threads have. Its size is a peak, never a sum of peaks:
+	 * with the exact peak, that peak; with only bounds, the lower one
+	 * (blocks surely live at one moment), the upper one (what the
+	 * threads' or stacks' own peaks add up to, were they to coincide)
+	 * said beside it as pool_size_max. */
+	const an_peak *p = s->alloc_threads <= 1 || an_peak_exact(&s->peak) ||
+					   shared
+				   ? &s->peak
+				   : &s->thread_peak;
+	s->pool_size = p->lo ? p->lo : 1;
+	s->pool_size_max = p->hi > s->pool_size ? p->hi : s->pool_size;
+	if (an_peak_exact(p) && p == &s->peak)
 		reason(s, "at most %llu live at once (%s on one thread, %u "
 			  "thread%s): a pool of %llu objects serves every request",
 		       (unsigned long long)s->peak.hi,
 		       fmt_peak(a, &s->thread_peak), s->alloc_threads,
 		       s->alloc_threads == 1 ? "" : "s",
 		       (unsigned long long)s->pool_size);
-	} else if (!shared) {
-		s->pool_size = s->thread_peak.hi ? s->thread_peak.hi : 1;
+	else if (an_peak_exact(p))
 		reason(s, "at most %s live at once on one thread, %s across its "
 			  "%u threads: a per-thread cache of %llu objects serves "
 			  "every request",
 		       fmt_peak(a, &s->thread_peak), fmt_peak(b, &s->peak),
 		       s->alloc_threads, (unsigned long long)s->pool_size);
-	} else {
-		s->pool_size = s->peak.hi ? s->peak.hi : 1;
-		reason(s, "%s live at once across its %u threads (threads' "
-			  "blocks overlapped in time; record --site-peak gives "
-			  "the exact peak): a pool of %llu objects is always enough",
+	else if (p == &s->thread_peak)
+		reason(s, "%s live at once on one thread, %s across its %u "
+			  "threads: a per-thread cache of %llu (surely live at "
+			  "once) serves most requests; %llu if its stacks' peaks "
+			  "coincided",
+		       fmt_peak(a, &s->thread_peak), fmt_peak(b, &s->peak),
+		       s->alloc_threads, (unsigned long long)s->pool_size,
+		       (unsigned long long)s->pool_size_max);
+	else if (s->alloc_threads <= 1)
+		reason(s, "%s live at once: a pool of %llu (surely live at once) "
+			  "serves most requests; %llu if its stacks' peaks "
+			  "coincided",
+		       fmt_peak(a, &s->peak), (unsigned long long)s->pool_size,
+		       (unsigned long long)s->pool_size_max);
+	else
+		reason(s, "%s live at once across its %u threads: a pool of %llu "
+			  "(surely live at once) serves most requests; %llu if "
+			  "the threads' peaks coincided (record --site-peak "
+			  "measures it)",
 		       fmt_peak(a, &s->peak), s->alloc_threads,
-		       (unsigned long long)s->pool_size);
-	}
+		       (unsigned long long)s->pool_size,
+		       (unsigned long long)s->pool_size_max);
 	if (shared)
 		reason(s, "%.0f%% freed by another thread: a shared pool (or "
 			  "per-thread caches that return to a shared one)",

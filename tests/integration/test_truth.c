@@ -21,6 +21,7 @@
 #include "harness.h"
 #include "memory.h"
 #include "present.h"
+#include "ranking.h"
 
 #define MAX_TRUTH 32
 
@@ -146,6 +147,40 @@ static void test_peak_sequential_threads(void **state)
 	/* and the process: never more than the largest at once */
 	assert_true(a.processes[0].peak.lo >= 40);
 	done(&a, dir);
+}
+
+/* Threads that overlap in time but take turns holding their blocks: a
+ * shared pool (every block freed by another thread) sized by a peak, the
+ * 100 the program counted, never by the sum of the eight threads' own
+ * peaks; --site-peak makes the peak exact. */
+static void test_pool_size_is_a_peak(void **state)
+{
+	(void)state;
+	struct truths t;
+	analysis a;
+	for (int site_peak = 0; site_peak < 2; site_peak++) {
+		char *dir = record_truth("turns", site_peak ? "--site-peak" : "", &t);
+		assert_int_equal(load_dir(&a, dir, NULL), 1);
+		rank_sites(&a);
+		const an_site *s = only_site(&a, "turn_block");
+		assert_int_equal(s->allocs, (uint64_t)truth_of(&t, "allocs"));
+		assert_int_equal(s->alloc_threads, (unsigned)truth_of(&t, "threads"));
+		assert_true(s->xfree_ratio == 1.0);
+		assert_exact(&s->thread_peak, truth_of(&t, "thread_peak"));
+		assert_int_equal(s->remedy, REMEDY_POOL);
+		assert_int_equal(s->pool_size, (uint64_t)truth_of(&t, "peak"));
+		if (site_peak) {
+			assert_exact(&s->peak, truth_of(&t, "peak"));
+			assert_int_equal(s->pool_size_max, s->pool_size);
+		} else {
+			/* bounds that hold the truth; the upper one is what
+			 * the threads' peaks add up to */
+			assert_true(s->peak.lo == truth_of(&t, "peak"));
+			assert_true(s->peak.hi >= truth_of(&t, "peak"));
+			assert_true(s->pool_size_max == s->peak.hi);
+		}
+		done(&a, dir);
+	}
 }
 
 static void test_peak_concurrent_threads(void **state)
@@ -570,6 +605,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_peak_through_paths),
 		cmocka_unit_test(test_peak_sequential_threads),
+		cmocka_unit_test(test_pool_size_is_a_peak),
 		cmocka_unit_test(test_peak_concurrent_threads),
 		cmocka_unit_test(test_peak_bytes_grow),
 		cmocka_unit_test(test_lifetimes),

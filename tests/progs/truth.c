@@ -10,6 +10,11 @@
  *               number of worker_buffer() blocks: the peak is the largest
  *   concurrent  two threads holding 10 blocks each at the same moment
  *               (a barrier): 20 at once, 10 on one thread
+ *   turns       eight threads, all alive from first to last, take strict
+ *               turns, 10 rounds: each holds 100 turn_block() blocks and
+ *               hands them to main, which frees them all before the next
+ *               turn: 100 at once, never more, every block freed by
+ *               another thread
  *   lifetimes   short_lived() blocks held ~5 us and ~2 ms, long_lived()
  *               blocks held ~300 ms and ~1.1 s, each lifetime measured
  *   fork        ticker() allocating once a millisecond: 100 in the parent
@@ -194,6 +199,75 @@ static void scenario_concurrent(void)
 	truth("peak", 20);
 	truth("thread_peak", 10);
 	truth("threads", 2);
+}
+
+/* ---- turns ---------------------------------------------------------------- */
+
+#define TURN_THREADS 8
+#define TURN_BLOCKS 100
+#define TURN_ROUNDS 10
+static pthread_mutex_t turn_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t turn_cond = PTHREAD_COND_INITIALIZER;
+static int turn = -1;          /* whose turn; TURN_THREADS: main frees */
+static int turn_done;          /* every thread has had its turn */
+static void *turn_held[TURN_BLOCKS];
+static int turn_live, turn_peak;
+
+NOINLINE static void *turn_block(void)
+{
+	return malloc(5033);
+}
+
+static void *take_turn(void *arg)
+{
+	int me = (int)(long)arg;
+	pthread_mutex_lock(&turn_lock);
+	for (int r = 0; r < TURN_ROUNDS; r++) {
+		while (turn != me)
+			pthread_cond_wait(&turn_cond, &turn_lock);
+		for (int i = 0; i < TURN_BLOCKS; i++) {
+			turn_held[i] = turn_block();
+			if (++turn_live > turn_peak)
+				turn_peak = turn_live;
+		}
+		turn = TURN_THREADS; /* main's turn: it frees them */
+		pthread_cond_broadcast(&turn_cond);
+	}
+	/* stay alive until every thread had its turn: the threads overlap
+	 * in time, only their blocks never do */
+	while (!turn_done)
+		pthread_cond_wait(&turn_cond, &turn_lock);
+	pthread_mutex_unlock(&turn_lock);
+	return NULL;
+}
+
+static void scenario_turns(void)
+{
+	pthread_t t[TURN_THREADS];
+	for (int i = 0; i < TURN_THREADS; i++)
+		pthread_create(&t[i], NULL, take_turn, (void *)(long)i);
+	pthread_mutex_lock(&turn_lock);
+	for (int i = 0; i < TURN_THREADS * TURN_ROUNDS; i++) {
+		turn = i % TURN_THREADS;
+		pthread_cond_broadcast(&turn_cond);
+		while (turn != TURN_THREADS)
+			pthread_cond_wait(&turn_cond, &turn_lock);
+		for (int k = 0; k < TURN_BLOCKS; k++) {
+			free(turn_held[k]);
+			turn_live--;
+		}
+	}
+	turn_done = 1;
+	pthread_cond_broadcast(&turn_cond);
+	pthread_mutex_unlock(&turn_lock);
+	for (int i = 0; i < TURN_THREADS; i++)
+		pthread_join(t[i], NULL);
+	truth("allocs", TURN_THREADS * TURN_BLOCKS * TURN_ROUNDS);
+	truth("xfrees", TURN_THREADS * TURN_BLOCKS * TURN_ROUNDS);
+	truth("threads", TURN_THREADS);
+	truth("peak", turn_peak);
+	truth("thread_peak", TURN_BLOCKS);
+	truth("sum_of_thread_peaks", TURN_THREADS * TURN_BLOCKS);
 }
 
 /* ---- lifetimes --------------------------------------------------------------- */
@@ -498,6 +572,7 @@ int main(int argc, char **argv)
 		{ "paths", scenario_paths },
 		{ "sequential", scenario_sequential },
 		{ "concurrent", scenario_concurrent },
+		{ "turns", scenario_turns },
 		{ "lifetimes", scenario_lifetimes },
 		{ "fork", scenario_fork },
 		{ "phases", scenario_phases },
@@ -512,7 +587,7 @@ int main(int argc, char **argv)
 			return 0;
 		}
 	}
-	fprintf(stderr, "usage: truth paths|sequential|concurrent|lifetimes|fork|phases|"
-			"periodic|chains|hold\n");
+	fprintf(stderr, "usage: truth paths|sequential|concurrent|turns|lifetimes|fork|"
+			"phases|periodic|chains|hold|bytes\n");
 	return 2;
 }

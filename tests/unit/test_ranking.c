@@ -228,12 +228,45 @@ static void test_pool_size_and_sharing(void **state)
 	assert_int_equal(s.pool_size, 8);
 	assert_true(has_reason(&s, "per-thread cache needs no lock"));
 	assert_true(s.saved_calls_per_s == 1000.0 * (1 - 32.0 / 10000));
-	/* over 10%: a shared pool of the peak's upper bound */
+	/* over 10%: a shared pool, sized by a peak, never a sum of peaks:
+	 * 8 surely live at one moment; 32 only if the four threads' peaks
+	 * coincided (threads taking turns reach 8 each, never 32) */
 	s.xfree_ratio = 0.1001;
 	rank_one(&s);
-	assert_int_equal(s.pool_size, 32);
+	assert_int_equal(s.pool_size, 8);
+	assert_int_equal(s.pool_size_max, 32);
 	assert_true(has_reason(&s, "a shared pool"));
-	assert_true(has_reason(&s, "8..32 live at once"));
+	assert_true(has_reason(&s, "8..32 live at once across its 4 threads"));
+	assert_true(has_reason(&s, "a pool of 8 (surely live at once) serves "
+				   "most requests; 32 if the threads' peaks coincided"));
+	assert_true(s.saved_calls_per_s == 1000.0 * (1 - 8.0 / 10000));
+	/* the exact peak (--site-peak, or threads that never overlapped):
+	 * that peak, whatever the threads */
+	s.peak = (an_peak){ 20, 20, 0, 0 };
+	rank_one(&s);
+	assert_int_equal(s.pool_size, 20);
+	assert_int_equal(s.pool_size_max, 20);
+	assert_true(has_reason(&s, "a pool of 20 objects serves every request"));
+	/* few cross-thread frees, the one-thread peak only bounded (stacks
+	 * of the site with peaks of their own): the lower bound each */
+	s = pool_site();
+	s.alloc_threads = 4;
+	s.peak = (an_peak){ 8, 40, 0, 0 };
+	s.thread_peak = (an_peak){ 6, 10, 0, 0 };
+	rank_one(&s);
+	assert_int_equal(s.pool_size, 6);
+	assert_int_equal(s.pool_size_max, 10);
+	assert_true(has_reason(&s, "a per-thread cache of 6 (surely live at "
+				   "once) serves most requests; 10 if its stacks'"));
+	assert_true(s.saved_calls_per_s == 1000.0 * (1 - 24.0 / 10000));
+	/* one thread, two stacks whose peaks may not have coincided */
+	s = pool_site();
+	s.peak = s.thread_peak = (an_peak){ 5, 9, 0, 0 };
+	rank_one(&s);
+	assert_int_equal(s.pool_size, 5);
+	assert_int_equal(s.pool_size_max, 9);
+	assert_true(has_reason(&s, "5..9 live at once: a pool of 5 (surely live "
+				   "at once) serves most requests; 9 if its stacks'"));
 }
 
 static void test_spread_warning(void **state)
