@@ -1231,6 +1231,19 @@ static struct site_nodes *file_site_nodes(const struct build *b, size_t fi,
 	return out;
 }
 
+/* A peak counted on the recorded blocks, for the run: sampled 1 in k,
+ * only the upper end is scaled (k times the recorded: an estimate, not
+ * a bound); the recorded blocks were truly live at once, so the lower
+ * end stays theirs. A sampled peak is never exact, then: 2 blocks live
+ * at a time, 1 in 64 recorded, is "1..64", not "exactly 64". */
+static an_peak scaled_peak(uint64_t lo, uint64_t hi, uint64_t bytes_lo,
+			   uint64_t bytes_hi, uint64_t k)
+{
+	if (k <= 1)
+		return (an_peak){ lo, hi, bytes_lo, bytes_hi };
+	return (an_peak){ lo, sat_mul(hi, k), bytes_lo, sat_mul(bytes_hi, k) };
+}
+
 /* The peak of a group of entries of one thread (or, thread 0, of all
  * threads with --site-peak) given the nodes that count them: exact with
  * one clean node, else bounded by the entries and the nodes. */
@@ -1288,11 +1301,7 @@ static an_peak group_peak(const pf_file *f, uint32_t thread,
 		p.lo = p.hi;
 	if (p.bytes_lo > p.bytes_hi)
 		p.bytes_lo = p.bytes_hi;
-	p.lo = sat_mul(p.lo, k);
-	p.hi = sat_mul(p.hi, k);
-	p.bytes_lo = sat_mul(p.bytes_lo, k);
-	p.bytes_hi = sat_mul(p.bytes_hi, k);
-	return p;
+	return scaled_peak(p.lo, p.hi, p.bytes_lo, p.bytes_hi, k);
 }
 
 static void peak_max(an_peak *into, const an_peak *p)
@@ -1381,9 +1390,9 @@ static void fold_site_peaks(struct build *b, size_t fi, const pf_file *f)
 		if (np)
 			HASH_FIND(hh, owners, &ips[0], sizeof ips[0], o);
 		if (np && o && o->site == si) {
-			an_peak p = { sat_mul(np->peak, k), sat_mul(np->peak, k),
-				      sat_mul(np->peak_bytes, k),
-				      sat_mul(np->peak_bytes, k) };
+			an_peak p = scaled_peak(np->peak, np->peak,
+						np->peak_bytes,
+						np->peak_bytes, k);
 			contrib_add(&b->site_contribs[si], &p, fw.from,
 				    window_end(&fw, a, f));
 		} else {
@@ -1480,8 +1489,7 @@ static void fold_threads(struct build *b, size_t fi, const pf_file *f)
 			t->lo = t->hi = np->peak;
 			t->blo = t->bhi = np->peak_bytes;
 		}
-		at->peak = (an_peak){ sat_mul(t->lo, k), sat_mul(t->hi, k),
-				      sat_mul(t->blo, k), sat_mul(t->bhi, k) };
+		at->peak = scaled_peak(t->lo, t->hi, t->blo, t->bhi, k);
 		at->first_alloc_ns = t->first - pr->start_ns;
 		at->last_alloc_ns = t->last - pr->start_ns;
 		double window = (double)(t->last - t->first);
@@ -1491,7 +1499,9 @@ static void fold_threads(struct build *b, size_t fi, const pf_file *f)
 	}
 	free(acc);
 	pr->peak = combine(&threads, pr->allocs, pr->alloc_bytes);
-	const pf_node_peak *np = (f->flags & PS_PROC_FLAG_SITE_PEAK)
+	/* the whole process's node: exact, unless sampled (then it counts
+	 * the recorded blocks only) */
+	const pf_node_peak *np = (f->flags & PS_PROC_FLAG_SITE_PEAK) && k <= 1
 					 ? pf_node_peak_find(f, 0, 0)
 					 : NULL;
 	if (np) {
@@ -1775,9 +1785,8 @@ static void fold_file(struct build *b, size_t fi, const pf_file *f)
 		window_add(&w, a, f, e);
 		uint64_t bytes = f->version >= 2 ? e->peak_bytes
 						 : sat_mul(e->peak_live, e->size_max);
-		an_peak p = { sat_mul(e->peak_live, k), sat_mul(e->peak_live, k),
-			      f->version >= 2 ? sat_mul(bytes, k) : 0,
-			      sat_mul(bytes, k) };
+		an_peak p = scaled_peak(e->peak_live, e->peak_live,
+					f->version >= 2 ? bytes : 0, bytes, k);
 		stack_contrib_add(b, (size_t)(st - a->stacks), &p, w.from,
 				  window_end(&w, a, f));
 	}
@@ -1825,7 +1834,7 @@ static void finish(struct build *b)
 		st->peak = combine(c, st->allocs, st->alloc_bytes);
 		const pf_file *f = st->file;
 		if ((f->flags & PS_PROC_FLAG_SITE_PEAK) && st->stack->peak_live &&
-		    c->n && !b->merged[i]) {
+		    c->n && !b->merged[i] && pf_scale(f) <= 1) {
 			/* exact for this file; other files' stacks are apart */
 			uint64_t exact = sat_mul(st->stack->peak_live, pf_scale(f));
 			if (exact >= st->peak.lo && exact <= st->peak.hi)

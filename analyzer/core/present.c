@@ -58,8 +58,10 @@ void report_header(const analysis *a, FILE *out)
 	if (a->sample_every > 1)
 		fprintf(out, "SAMPLED: 1 in %u allocations recorded, at random; "
 			     "counts are estimates (each site\n  says how close, "
-			     "95%%); peaks and lifetimes are of the recorded blocks\n",
-			a->sample_every);
+			     "95%%); lifetimes are the recorded blocks'; a peak\n  "
+			     "is lo..hi: the recorded blocks' (surely live at once) "
+			     "up to %u times that\n",
+			a->sample_every, a->sample_every);
 	if (a->filtered)
 		fprintf(out, "FILTERED:%s\n%s", a->filter_text,
 			a->window_ns ? "  counts of those snapshot intervals; "

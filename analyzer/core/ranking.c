@@ -171,9 +171,9 @@ static void classify(an_site *s)
 	s->remedy = REMEDY_POOL;
 	int shared = s->xfree_ratio > SHARED_POOL_RATIO;
 	if (s->allocs_error95 > 0)
-		reason(s, "sampled: the peaks below are the recorded blocks' peaks "
-			  "scaled up, rough estimates; record without --sample for "
-			  "the pool's exact size");
+		reason(s, "sampled: each peak below runs from the recorded "
+			  "blocks' own to that scaled up; record without "
+			  "--sample for the pool's exact size");
 	/* A per-thread cache holds what one thread has live; a shared pool
 	 * what all threads have. Its size is a peak, never a sum of peaks:
 	 * with the exact peak, that peak; with only bounds, the lower one
@@ -199,28 +199,29 @@ static void classify(an_site *s)
 			  "every request",
 		       fmt_peak(a, &s->thread_peak), fmt_peak(b, &s->peak),
 		       s->alloc_threads, (unsigned long long)s->pool_size);
-	else if (p == &s->thread_peak)
-		reason(s, "%s live at once on one thread, %s across its %u "
-			  "threads: a per-thread cache of %llu (surely live at "
-			  "once) serves most requests; %llu if its stacks' peaks "
-			  "coincided",
-		       fmt_peak(a, &s->thread_peak), fmt_peak(b, &s->peak),
-		       s->alloc_threads, (unsigned long long)s->pool_size,
-		       (unsigned long long)s->pool_size_max);
-	else if (s->alloc_threads <= 1)
-		reason(s, "%s live at once: a pool of %llu (surely live at once) "
-			  "serves most requests; %llu if its stacks' peaks "
-			  "coincided",
-		       fmt_peak(a, &s->peak), (unsigned long long)s->pool_size,
-		       (unsigned long long)s->pool_size_max);
-	else
-		reason(s, "%s live at once across its %u threads: a pool of %llu "
-			  "(surely live at once) serves most requests; %llu if "
-			  "the threads' peaks coincided (record --site-peak "
-			  "measures it)",
-		       fmt_peak(a, &s->peak), s->alloc_threads,
+	else {
+		/* why the upper end may be more than the lower */
+		const char *why = s->allocs_error95 > 0
+					  ? "by the sampling's estimate"
+				  : p == &s->thread_peak || s->alloc_threads <= 1
+					  ? "if its stacks' peaks coincided"
+					  : "if the threads' peaks coincided "
+					    "(record --site-peak measures it)";
+		char across[96] = "";
+		if (p == &s->thread_peak)
+			snprintf(across, sizeof across,
+				 " on one thread, %s across its %u threads",
+				 fmt_peak(b, &s->peak), s->alloc_threads);
+		else if (s->alloc_threads > 1)
+			snprintf(across, sizeof across, " across its %u threads",
+				 s->alloc_threads);
+		reason(s, "%s live at once%s: a %s of %llu (surely live at "
+			  "once) serves most requests; %llu %s",
+		       fmt_peak(a, p), across,
+		       p == &s->thread_peak ? "per-thread cache" : "pool",
 		       (unsigned long long)s->pool_size,
-		       (unsigned long long)s->pool_size_max);
+		       (unsigned long long)s->pool_size_max, why);
+	}
 	if (shared)
 		reason(s, "%.0f%% freed by another thread: a shared pool (or "
 			  "per-thread caches that return to a shared one)",

@@ -385,6 +385,17 @@ static void test_sampling_unbiased(void **state)
 		/* the bound printed is 1.96 sd of the recorded count */
 		double bound_sd = one->allocs_error95 / 1.96;
 		assert_true(bound_sd > 0.8 * sd1 && bound_sd < 1.25 * sd1);
+		/* the peak: 1 block at a time. Sampled, it is the recorded
+		 * blocks' peak (1, surely live at once) up to n times that
+		 * (an estimate), never "exactly n"; the pool is the former */
+		uint64_t peak = (uint64_t)truth_of(&t, "peak");
+		assert_int_equal(one->peak.lo, peak);
+		assert_int_equal(one->peak.hi, (uint64_t)n * peak);
+		assert_false(an_peak_exact(&one->peak));
+		assert_false(an_peak_exact(&one->thread_peak));
+		rank_sites(&a);
+		one = only_site(&a, "every_fourth");
+		assert_int_equal(one->pool_size, peak);
 		done(&a, dir);
 	}
 }

@@ -402,6 +402,7 @@ static void scenario_periodic(void)
 	}
 	truth("every_fourth", 100000);
 	truth("other_three", 300000);
+	truth("peak", 1); /* each block freed before the next is made */
 }
 
 /* ---- chains ------------------------------------------------------------------- */

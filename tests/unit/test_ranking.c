@@ -267,6 +267,16 @@ static void test_pool_size_and_sharing(void **state)
 	assert_int_equal(s.pool_size_max, 9);
 	assert_true(has_reason(&s, "5..9 live at once: a pool of 5 (surely live "
 				   "at once) serves most requests; 9 if its stacks'"));
+	/* sampled: the upper end is the estimate, and said to be */
+	s = pool_site();
+	s.peak = s.thread_peak = (an_peak){ 2, 128, 0, 0 };
+	s.allocs_error95 = 100;
+	rank_one(&s);
+	assert_int_equal(s.pool_size, 2);
+	assert_int_equal(s.pool_size_max, 128);
+	assert_true(has_reason(&s, "2..128 live at once: a pool of 2 (surely "
+				   "live at once) serves most requests; 128 by the "
+				   "sampling's estimate"));
 }
 
 static void test_spread_warning(void **state)
