@@ -25,6 +25,7 @@
 #include <malloc.h>
 #include <sched.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +57,10 @@ static struct {
 	__typeof__(&execvp) execvp;
 	__typeof__(&execvpe) execvpe;
 	__typeof__(&fexecve) fexecve;
+	__typeof__(&posix_spawn) posix_spawn;
+	__typeof__(&posix_spawnp) posix_spawnp;
+	__typeof__(&system) system;
+	__typeof__(&popen) popen;
 	__typeof__(&pthread_setname_np) pthread_setname_np;
 	__typeof__(&exit) exit;
 	__typeof__(&quick_exit) quick_exit;
@@ -111,6 +116,12 @@ static void resolve(void)
 	next_fn.execvp = (__typeof__(&execvp))dlsym(RTLD_NEXT, "execvp");
 	next_fn.execvpe = (__typeof__(&execvpe))dlsym(RTLD_NEXT, "execvpe");
 	next_fn.fexecve = (__typeof__(&fexecve))dlsym(RTLD_NEXT, "fexecve");
+	next_fn.posix_spawn = (__typeof__(&posix_spawn))dlsym(RTLD_NEXT,
+								"posix_spawn");
+	next_fn.posix_spawnp = (__typeof__(&posix_spawnp))dlsym(RTLD_NEXT,
+								  "posix_spawnp");
+	next_fn.system = (__typeof__(&system))dlsym(RTLD_NEXT, "system");
+	next_fn.popen = (__typeof__(&popen))dlsym(RTLD_NEXT, "popen");
 	next_fn.pthread_setname_np = (__typeof__(&pthread_setname_np))dlsym(
 		RTLD_NEXT, "pthread_setname_np");
 	ps_next_dlopen = dlsym(RTLD_NEXT, "dlopen");
@@ -962,7 +973,18 @@ PS_EXPORT void _Exit(int status)
  * 1 when it holds the lock; exec_failed() gives it back. A signal
  * handler that ends the process meanwhile still writes its own final
  * snapshot: the lock is its thread's. */
+static int exec_prepare_snapshot(void);
+
 static int exec_prepare(void)
+{
+	int held = exec_prepare_snapshot();
+	/* after the END went out (it may have reopened the file): the new
+	 * image must not inherit the descriptor, nor a vfork child's */
+	ps_writer_cloexec(1);
+	return held;
+}
+
+static int exec_prepare_snapshot(void)
 {
 	if (PS_UNLIKELY(!ps_real.malloc))
 		resolve(); /* exec from a constructor that ran before ours */
@@ -988,6 +1010,7 @@ static int exec_prepare(void)
 static void exec_failed(int held)
 {
 	int saved = errno;
+	ps_writer_cloexec(0);
 	if (held) {
 		ps_writer_unlock();
 		ps_tls.guard--;
@@ -1033,6 +1056,48 @@ PS_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
 	int rc = next_fn.fexecve(fd, argv, envp);
 	exec_failed(held);
 	return rc;
+}
+
+/* posix_spawn, system and popen run their child's exec inside libc,
+ * past our exec hooks: the descriptor is close-on-exec while they run.
+ * (Another thread's spawn ending meanwhile may clear it early: that
+ * child then inherits one open descriptor, nothing more.) */
+#define AROUND_SPAWN(call)                      \
+	do {                                    \
+		if (PS_UNLIKELY(!ps_real.malloc)) \
+			resolve();              \
+		ps_writer_cloexec(1);           \
+		__typeof__(call) r_ = (call);   \
+		int e_ = errno;                 \
+		ps_writer_cloexec(0);           \
+		errno = e_;                     \
+		return r_;                      \
+	} while (0)
+
+PS_EXPORT int posix_spawn(pid_t *pid, const char *path,
+			  const posix_spawn_file_actions_t *actions,
+			  const posix_spawnattr_t *attr, char *const argv[],
+			  char *const envp[])
+{
+	AROUND_SPAWN(next_fn.posix_spawn(pid, path, actions, attr, argv, envp));
+}
+
+PS_EXPORT int posix_spawnp(pid_t *pid, const char *file,
+			   const posix_spawn_file_actions_t *actions,
+			   const posix_spawnattr_t *attr, char *const argv[],
+			   char *const envp[])
+{
+	AROUND_SPAWN(next_fn.posix_spawnp(pid, file, actions, attr, argv, envp));
+}
+
+PS_EXPORT int system(const char *command)
+{
+	AROUND_SPAWN(next_fn.system(command));
+}
+
+PS_EXPORT FILE *popen(const char *command, const char *type)
+{
+	AROUND_SPAWN(next_fn.popen(command, type));
 }
 
 /* The execl family: collect the variadic arguments into an argv on the

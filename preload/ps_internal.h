@@ -939,6 +939,10 @@ void ps_writer_interrupted_warning(void);
 /* Stops for good and deletes the profile written so far (this process
  * turned out not to be profilable). */
 void ps_writer_abandon(void);
+/* Sets (1) or clears (0) close-on-exec on the profile's descriptor:
+ * set just before the process (or a child it spawns) runs a new image,
+ * cleared when that failed or the spawn is over. Async-signal-safe. */
+void ps_writer_cloexec(int on);
 void ps_writer_lock(void);
 void ps_writer_unlock(void);
 void ps_writer_reset_child(void);

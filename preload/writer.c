@@ -195,18 +195,31 @@ static void read_small_file(const char *path, char *out, size_t cap,
 }
 
 /* Moves our descriptor far above the ones programs juggle (shells use
- * 0-255), so a dup2() or close-range in the host rarely meets it. */
+ * 0-255), so a dup2() or close-range in the host rarely meets it. The
+ * copy is not close-on-exec: bash takes a close-on-exec descriptor of
+ * 10 or more for one of its own and puts it back after a script's `exec
+ * N>FILE` (its writes to N then land in the profile). A program's dup2()
+ * over ours replaces it for good instead, which check_fd() notices; the
+ * exec hooks set the flag just before an exec (ps_writer_cloexec), so no
+ * new image inherits it. */
 static int move_fd_high(int fd)
 {
 	struct rlimit rl;
 	int hint = 1000;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 1100)
 		hint = (int)rl.rlim_cur * 3 / 4;
-	int high = fcntl(fd, F_DUPFD_CLOEXEC, hint);
+	int high = fcntl(fd, F_DUPFD, hint);
 	if (high < 0)
 		return fd;
 	close(fd);
 	return high;
+}
+
+void ps_writer_cloexec(int on)
+{
+	int fd = __atomic_load_n(&out_fd, __ATOMIC_RELAXED);
+	if (fd >= 0)
+		fcntl(fd, F_SETFD, on ? FD_CLOEXEC : 0);
 }
 
 /* comm: the thread name as /proc/self/comm gives it, without the

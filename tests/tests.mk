@@ -13,7 +13,7 @@ TEST_PROGS := $(TB)/planted $(TB)/longnames $(TB)/dtor_exit $(TB)/exact $(TB)/cx
 	$(TB)/exitpaths $(TB)/dlclose_self $(TB)/unshare_user $(TB)/early_ctor $(TB)/growing \
 	$(TB)/deepbind $(TB)/deepbind_lib.so $(TB)/late_frees $(TB)/forks \
 	$(TB)/alloc_family $(TB)/jemalloc_api $(TB)/static_hello $(TB)/dropper \
-	$(TB)/secure_dlopen $(TB)/bad_names $(TB)/gen_profiles $(TB)/live_truth \
+	$(TB)/secure_dlopen $(TB)/bad_names $(TB)/gen_profiles $(TB)/live_truth $(TB)/spawn_fds \
 	$(TB)/thread_churn $(TB)/distinct_stacks $(TB)/short_threads $(TB)/plugin.so \
 	$(TB)/same_depth $(TB)/late_touch $(TB)/summary_tree
 UNIT_TESTS := $(TB)/test_format $(TB)/test_reader $(TB)/test_wrappers $(TB)/test_ranking $(TB)/test_model $(TB)/test_json $(TB)/test_units \

@@ -403,6 +403,36 @@ expect "non-PIE with &malloc: profiled, 1000 through the pointer and 1000 direct
 	'[ "$("$PS" report --json "$d"/*.pscout 2>/dev/null | jq -c "[.sites[] | select(.function == \"main\" and .alloc_objects == 1000) | [.size_min, .alloc_objects]] | sort")" = "[[24,1000],[40,1000]]" ]'
 expect "non-PIE with &malloc: no warning about an allocator of its own" \
 	'! grep -q "defines malloc itself" "$WORK/nopie.err"'
+# ---- a script's own descriptor where the profile's is ------------------
+# The profile sits on descriptor 1000 (3/4 of `ulimit -n` below 1100: 768
+# for 1024). A bash script that opens a file there with `exec N>FILE` must
+# get all its lines in FILE: bash takes a close-on-exec descriptor of 10
+# or more for its own and put it back after the exec, so the lines went
+# into the profile (and it no longer read) while the profile's was one
+for limit in 4096 1024; do
+	n=$([ $limit = 1024 ] && echo 768 || echo 1000)
+	d=$WORK/fd$n
+	mkdir -p "$d"
+	out=$(sh -c "ulimit -n $limit && exec env POOLSCOUT_OUT='$d' LD_PRELOAD='$LIB' \
+		timeout 30 bash -c 'exec $n>\"$d/lines\"; for i in \$(seq 3000); do echo line \$i >&$n; done; exec $n>&-; echo done'" 2>&1)
+	lines=$(wc -l <"$d/lines" 2>/dev/null || echo 0)
+	expect "script's fd $n (ulimit -n $limit): its 3000 lines in its file ($lines)" \
+		'[ "$out" = done ] && [ "$lines" = 3000 ]'
+	expect "script's fd $n: the profile reads, complete" \
+		'"$PS" info --json "$d"/*.pscout 2>/dev/null | jq -e "all(.[]; .complete)" >/dev/null'
+done
+# ... and no new image inherits the profile's descriptor, however it is
+# started: posix_spawn, system and popen exec inside libc, past the exec
+# hooks (tests/progs/spawn_fds.c counts, in each child, its descriptors
+# naming the parent's profile)
+d=$WORK/spawn
+mkdir -p "$d"
+out=$(preloaded "$d" "$T/spawn_fds" 2>/dev/null | tr '\n' ' ')
+expect "spawned children get no profile descriptor ($out)" \
+	'[ "$out" = "spawn 0 system 0 popen 0 execl 0 " ]'
+expect "spawn_fds: its profile reads, complete" \
+	'"$PS" info --json "$d"/poolscout.spawn_fds.*.pscout 2>/dev/null | jq -e "all(.[]; .complete)" >/dev/null'
+
 # ---- a library closed and another loaded at its address -------------------
 # dlopen'd by a relative path, so the file's name must be made absolute
 # for the analyzer; the same addresses mean alpha_work in one epoch and
