@@ -2134,7 +2134,7 @@ static int load_begin(analysis *a, pf_set *set, const an_opts *o,
 	return filters_begin(a, fs, o);
 }
 
-int analysis_load(analysis *a, char **files, int nfiles, const an_opts *o)
+static int load_files(analysis *a, char **files, int nfiles, const an_opts *o)
 {
 	if (o && o->stream && !o->processes_only && nfiles > 1)
 		return analysis_load_stream(a, files, nfiles, o);
@@ -2145,6 +2145,45 @@ int analysis_load(analysis *a, char **files, int nfiles, const an_opts *o)
 		return 2;
 	}
 	return analysis_load_set(a, set, o);
+}
+
+int analysis_load(analysis *a, char **files, int nfiles, const an_opts *o)
+{
+	/* A filter changes what the views see, never which function is a
+	 * site: the structural wrapper rule decides over every recorded
+	 * stack (a first load that stops once the sites are chosen), and
+	 * the filtered load takes its verdicts. */
+	int filtered = o && (o->pid || o->thread || o->from_ns || o->to_ns ||
+			     o->focus || o->ignore);
+	if (!filtered || o->no_auto_wrappers || o->processes_only ||
+	    o->decided_wrappers)
+		return load_files(a, files, nfiles, o);
+	an_opts all = *o;
+	all.pid = 0;
+	all.thread = all.focus = all.ignore = NULL;
+	all.from_ns = all.to_ns = 0;
+	all.wrappers_only = 1;
+	analysis w;
+	int rc = load_files(&w, files, nfiles, &all);
+	if (rc) {
+		analysis_free(&w);
+		return rc;
+	}
+	const char *const *found = wrappers_found(w.wrappers);
+	size_t n = 0;
+	while (found[n])
+		n++;
+	char **decided = xcalloc(n + 1, sizeof *decided);
+	for (size_t i = 0; i < n; i++)
+		decided[i] = xstrdup(found[i]);
+	analysis_free(&w);
+	an_opts view = *o;
+	view.decided_wrappers = (const char *const *)decided;
+	rc = load_files(a, files, nfiles, &view);
+	for (size_t i = 0; i < n; i++)
+		free(decided[i]);
+	free(decided);
+	return rc;
 }
 
 int analysis_load_set(analysis *a, pf_set *set, const an_opts *o)
@@ -2190,6 +2229,10 @@ int analysis_load_set(analysis *a, pf_set *set, const an_opts *o)
 		for (size_t fi = 0; fi < set->nfiles; fi++)
 			add_file_stacks(&b, fi, set->files[fi]);
 		build_sites(&b);
+		if (o && o->wrappers_only) {
+			build_free(&b);
+			return 0;
+		}
 	}
 	for (size_t fi = 0; fi < set->nfiles; fi++)
 		fold_file(&b, fi, set->files[fi]);
@@ -2255,6 +2298,10 @@ int analysis_load_stream(analysis *a, char **paths, int npaths,
 		goto out;
 	run_span(&b);
 	build_sites(&b);
+	if (o && o->wrappers_only) {
+		rc = 0;
+		goto out;
+	}
 
 	/* second pass: everything else, each file kept without its bulk */
 	a->processes = xcalloc(nkept + 1, sizeof *a->processes);

@@ -185,6 +185,13 @@ typedef struct an_opts {
 				      * no symbols, stacks or sites (info) */
 	int no_symbols;              /* open no file to name addresses
 				      * (the fuzzer: paths are untrusted) */
+	const char *const *decided_wrappers; /* NULL-terminated "module\t
+				      * function" keys the structural rule
+				      * found over every recorded stack
+				      * (analysis_load does it, once, for
+				      * a filtered view); the rule is then
+				      * not run again on what is left */
+	int wrappers_only;           /* stop once the sites are chosen */
 	int stream;                  /* several files: read one at a time
 				      * (twice), so memory holds the model
 				      * and one file; stacks with the same

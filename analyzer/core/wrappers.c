@@ -42,6 +42,7 @@ struct an_wrappers {
 	regex_t *res;      /* known names (unless no_auto), then --wrapper */
 	size_t nres;
 	int structural;    /* the structural rule is on */
+	const char *const *decided; /* its verdicts over every stack */
 	char **found;      /* what it found, NULL-terminated */
 	size_t nfound;
 };
@@ -54,6 +55,10 @@ an_wrappers *wrappers_new(const an_opts *o)
 				: sizeof known_wrappers / sizeof *known_wrappers;
 	size_t nuser = o ? (size_t)o->nwrappers : 0;
 	w->structural = !(o && o->no_auto_wrappers);
+	if (w->structural && o && o->decided_wrappers) {
+		w->structural = 0;
+		w->decided = o->decided_wrappers;
+	}
 	regcomp(&w->runtime, runtime_names, REG_EXTENDED | REG_NOSUB);
 	w->res = xcalloc(nknown + nuser + 1, sizeof *w->res);
 	for (size_t i = 0; i < nknown + nuser; i++) {
@@ -206,6 +211,15 @@ static struct fn *intern(an_wrappers *w, struct frame_info *fi,
 		fn->fixed = fn->runtime;
 		for (size_t i = 0; !fn->fixed && i < w->nres; i++)
 			fn->fixed = !regexec(&w->res[i], f->function, 0, NULL, 0);
+		for (size_t i = 0; !fn->fixed && w->decided && w->decided[i]; i++)
+			if (!strcmp(w->decided[i], key)) {
+				fn->wrapper = 1;
+				w->found = xrealloc(w->found, (w->nfound + 2) *
+								      sizeof *w->found);
+				w->found[w->nfound++] = xstrdup(key);
+				w->found[w->nfound] = NULL;
+				break;
+			}
 		HASH_ADD_KEYPTR(hh, fi->table, fn->key, strlen(fn->key), fn);
 	}
 	r = xcalloc(1, sizeof *r);

@@ -593,6 +593,27 @@ static void test_stripped_wrapper(void **state)
 	s = only_site(&a, wrapper);
 	assert_int_equal(s->allocs, 6000);
 	analysis_free(&a);
+	/* a filter keeping one caller: what the views see changes, not
+	 * which function is the site (the rule runs over every recorded
+	 * stack; on site_medium's alone, one caller, it found no wrapper
+	 * and my_xmalloc was the site) */
+	char *medium = stripped_name("site_medium");
+	char *focus = xasprintf("^%s$", medium);
+	*strchr(focus, '+') = '.'; /* "wrapped+0x..": + is a regex's */
+	an_opts one_caller[] = { { .focus = focus },
+				 { .from_ns = 1, .focus = focus } };
+	for (int k = 0; k < 2; k++) {
+		assert_int_equal(analysis_load(&a, files, 1, &one_caller[k]), 0);
+		s = only_site(&a, medium);
+		assert_int_equal(s->allocs, 2000);
+		assert_non_null(s->via);
+		assert_string_equal(s->via, wrapper);
+		for (size_t i = 0; i < a.nsites; i++)
+			assert_string_not_equal(a.sites[i].where.function, wrapper);
+		analysis_free(&a);
+	}
+	free(focus);
+	free(medium);
 	globfree(&g);
 	free(pattern);
 	free(wrapper);
