@@ -1511,6 +1511,19 @@ static void fold_threads(struct build *b, size_t fi, const pf_file *f)
 		if (bytes >= pr->peak.bytes_lo && bytes <= pr->peak.bytes_hi)
 			pr->peak.bytes_lo = pr->peak.bytes_hi = bytes;
 	}
+	/* the blocks still live at the end were live at once: the peak is
+	 * at least that many (unsampled, and over the whole run: a time
+	 * window's counts are no moment's) */
+	if (k <= 1 && !(b->o && (b->o->from_ns || b->o->to_ns)) &&
+	    pr->frees <= pr->allocs && pr->free_bytes <= pr->alloc_bytes) {
+		uint64_t live = pr->allocs - pr->frees;
+		uint64_t live_bytes = pr->alloc_bytes - pr->free_bytes;
+		if (live > pr->peak.lo && live <= pr->peak.hi)
+			pr->peak.lo = live;
+		if (live_bytes > pr->peak.bytes_lo &&
+		    live_bytes <= pr->peak.bytes_hi)
+			pr->peak.bytes_lo = live_bytes;
+	}
 	free(threads.more);
 	if (fw.any)
 		contrib_add(&b->run, &pr->peak, fw.from, window_end(&fw, a, f));

@@ -183,6 +183,28 @@ static void test_pool_size_is_a_peak(void **state)
 	}
 }
 
+/* What is live at the end was live at once: four overlapping threads
+ * keep 50 blocks each, so the process's peak is 200 (at least the 200
+ * live at the end, at most the threads' 4 x 50), not 50..200. */
+static void test_peak_at_least_live_at_end(void **state)
+{
+	(void)state;
+	struct truths t;
+	analysis a;
+	char *dir = record_truth("leftover", "", &t);
+	assert_int_equal(load_dir(&a, dir, NULL), 1);
+	const an_process *pr = &a.processes[0];
+	uint64_t live = (uint64_t)truth_of(&t, "live_at_end");
+	/* every block the program made (the threads' and libc's own) */
+	assert_true(pr->allocs - pr->frees >= live);
+	assert_true(pr->peak.lo >= pr->allocs - pr->frees);
+	assert_true(pr->peak.lo <= pr->peak.hi);
+	const an_site *s = only_site(&a, "kept_block");
+	assert_int_equal(s->allocs - s->frees, live);
+	assert_exact(&s->thread_peak, truth_of(&t, "thread_peak"));
+	done(&a, dir);
+}
+
 static void test_peak_concurrent_threads(void **state)
 {
 	(void)state;
@@ -638,6 +660,7 @@ int main(void)
 		cmocka_unit_test(test_peak_through_paths),
 		cmocka_unit_test(test_peak_sequential_threads),
 		cmocka_unit_test(test_pool_size_is_a_peak),
+		cmocka_unit_test(test_peak_at_least_live_at_end),
 		cmocka_unit_test(test_peak_concurrent_threads),
 		cmocka_unit_test(test_peak_bytes_grow),
 		cmocka_unit_test(test_lifetimes),

@@ -15,6 +15,10 @@
  *               hands them to main, which frees them all before the next
  *               turn: 100 at once, never more, every block freed by
  *               another thread
+ *   leftover    four threads, all alive at once, each allocate 50
+ *               kept_block() blocks and never free them: 200 live at the
+ *               end, and so the process's peak, though no thread's own
+ *               peak is more than 50
  *   lifetimes   short_lived() blocks held ~5 us and ~2 ms, long_lived()
  *               blocks held ~300 ms and ~1.1 s, each lifetime measured
  *   fork        ticker() allocating once a millisecond: 100 in the parent
@@ -268,6 +272,37 @@ static void scenario_turns(void)
 	truth("peak", turn_peak);
 	truth("thread_peak", TURN_BLOCKS);
 	truth("sum_of_thread_peaks", TURN_THREADS * TURN_BLOCKS);
+}
+
+/* ---- leftover ----------------------------------------------------------------- */
+
+NOINLINE static void *kept_block(void)
+{
+	return malloc(40);
+}
+
+static void *keep_blocks(void *arg)
+{
+	static void *kept[4][50];
+	long me = (long)arg;
+	pthread_barrier_wait(&barrier); /* all four alive */
+	for (int i = 0; i < 50; i++)
+		kept[me][i] = kept_block();
+	pthread_barrier_wait(&barrier);
+	return NULL;
+}
+
+static void scenario_leftover(void)
+{
+	pthread_barrier_init(&barrier, NULL, 4);
+	pthread_t t[4];
+	for (long i = 0; i < 4; i++)
+		pthread_create(&t[i], NULL, keep_blocks, (void *)i);
+	for (int i = 0; i < 4; i++)
+		pthread_join(t[i], NULL);
+	truth("live_at_end", 200);
+	truth("peak", 200);
+	truth("thread_peak", 50);
 }
 
 /* ---- lifetimes --------------------------------------------------------------- */
@@ -574,6 +609,7 @@ int main(int argc, char **argv)
 		{ "sequential", scenario_sequential },
 		{ "concurrent", scenario_concurrent },
 		{ "turns", scenario_turns },
+		{ "leftover", scenario_leftover },
 		{ "lifetimes", scenario_lifetimes },
 		{ "fork", scenario_fork },
 		{ "phases", scenario_phases },
@@ -588,7 +624,7 @@ int main(int argc, char **argv)
 			return 0;
 		}
 	}
-	fprintf(stderr, "usage: truth paths|sequential|concurrent|turns|lifetimes|fork|"
+	fprintf(stderr, "usage: truth paths|sequential|concurrent|turns|leftover|lifetimes|fork|"
 			"phases|periodic|chains|hold|bytes\n");
 	return 2;
 }
