@@ -77,7 +77,7 @@ static const struct command {
 	  "what changed between two runs, site by site",
 	  "BASE and NEW are each a profile, a directory of profiles or a\n"
 	  "comma-separated list. Sites match by function name, so a rebuilt\n"
-	  "binary lines up with the old one.\n\n"
+	  "binary with symbols lines up with the old one.\n\n"
 	  "  --per N              divide both sides by N units of work (else\n"
 	  "                       by the units each side recorded, if both did)\n"
 	  "  --html OUT           a page with the table and a differential\n"

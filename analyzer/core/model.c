@@ -1909,6 +1909,7 @@ struct filters {
 	uint64_t start;              /* the run's start before filtering:
 				      * the time window is in it */
 	uint64_t seen_from, seen_to; /* the intervals kept, in the run */
+	size_t threads_kept;         /* with --thread: threads it matched */
 };
 
 struct entry_filter {
@@ -2083,9 +2084,11 @@ static int filter_file(analysis *a, struct filters *fs, pf_file *f)
 		stack_kept[i] = f->stacks[i] &&
 				(!o->focus || stack_matches(a, f, f->stacks[i], &fs->focus)) &&
 				(!o->ignore || !stack_matches(a, f, f->stacks[i], &fs->ignore));
-	for (size_t i = 0; i < f->nthreads; i++)
+	for (size_t i = 0; i < f->nthreads; i++) {
 		thread_kept[i] = f->threads[i] &&
 				 (!o->thread || thread_matches(f->threads[i], o->thread));
+		fs->threads_kept += thread_kept[i];
+	}
 	struct entry_filter x = { f, o, fs, stack_kept, thread_kept };
 	pf_filter_entries(f, keep_entry, &x);
 	/* what no entry refers to any more goes too */
@@ -2122,6 +2125,12 @@ static int filters_end(analysis *a, struct filters *fs, size_t nkept)
 	if (!nkept) {
 		fprintf(stderr, "poolscout: no profile of pid %u among the files "
 				"given\n", o->pid);
+		return 2;
+	}
+	if (o->thread && !fs->threads_kept) {
+		fprintf(stderr, "poolscout: no thread named or numbered '%s' in "
+				"the files given (poolscout threads lists them)\n",
+			o->thread);
 		return 2;
 	}
 	return 0;

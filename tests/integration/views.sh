@@ -46,6 +46,13 @@ tid=$("$PS" threads --json "$P" | jq '.threads[] | select(.name == "producer") |
 expect "--thread TID is the same thread" '[ "$(allocs produce_message --thread "$tid")" = 50000 ]'
 expect "--thread: totals are that thread's" \
 	'[ "$("$PS" report --json --thread producer "$P" | jq .totals.alloc_objects)" = 50000 ]'
+# a --thread that matches no thread says so and fails, as --pid does
+# (it printed an empty report and exit 0)
+"$PS" report --thread no_such_thread "$P" >"$WORK/nothread.out" 2>"$WORK/nothread.err"
+rc=$?
+expect "--thread no_such_thread: exit 2, one message, nothing on stdout ($rc)" \
+	'[ $rc = 2 ] && [ ! -s "$WORK/nothread.out" ] && [ "$(wc -l <"$WORK/nothread.err")" = 1 ] &&
+	 grep -q "no thread named or numbered .no_such_thread." "$WORK/nothread.err"'
 expect "--focus serve: handle_request only" \
 	'[ "$(allocs handle_request --focus "^serve$")" = 200000 ] && [ "$(allocs parse_token --focus "^serve$")" = 0 ]'
 expect "--ignore serve: everything but handle_request" \
