@@ -166,20 +166,23 @@ expect "html: every site's thread rows add up to its allocations" \
 # sites may take; the stacks are cut so that the whole stays within the
 # budget (and the few KiB written after them), not given 4.5 MiB of
 # their own on top
-mkdir -p "$WORK/budget"
-"$T/gen_profiles" "$WORK/budget" 1 20000 0 600 >/dev/null
-"$PS" report --html "$WORK/budget.html" "$WORK"/budget/*.pscout 2>/dev/null
-budget=$(python3 - "$WORK/budget.html" 2>&1 <<'PY'
+# page_budget PAGE TABLE CUT: the page's JSON bytes, its TABLE's bytes,
+# and the stacks its limits.CUT says were shown and there were
+page_budget() {
+	python3 - "$@" 2>&1 <<'PY'
 import json, re, sys
 page = open(sys.argv[1]).read()
 m = re.search(r'<script type="application/json" id="poolscout-data">(.*?)</script>', page, re.S)
 data = json.loads(m.group(1))
-cut = data["limits"]["stacks"]
-print(len(m.group(1).encode()), len(json.dumps(data["report"]).encode()), cut["shown"], cut["total"])
+cut = data["limits"][sys.argv[3]]
+print(len(m.group(1).encode()), len(json.dumps(data[sys.argv[2]]).encode()), cut["shown"], cut["total"])
 PY
-)
+}
+mkdir -p "$WORK/budget"
+"$T/gen_profiles" "$WORK/budget" 1 20000 0 600 >/dev/null
+"$PS" report --html "$WORK/budget.html" "$WORK"/budget/*.pscout 2>/dev/null
 read -r page_b report_b shown total <<EOF
-$budget
+$(page_budget "$WORK/budget.html" report stacks)
 EOF
 expect "html budget: ranked sites take 1-1.5 MiB ($report_b B)" \
 	'[ "${report_b:-0}" -ge 1048576 ] && [ "${report_b:-0}" -le 1572864 ]'
@@ -189,17 +192,8 @@ expect "html budget: 4-4.5 MiB of JSON in all, + 64 KiB at most ($page_b B)" \
 	'[ "${page_b:-0}" -ge 4194304 ] && [ "${page_b:-0}" -le $((4718592 + 65536)) ]'
 # and diff's page: the two sides' stacks share what the table leaves
 "$PS" diff --html "$WORK/budget-diff.html" "$WORK/budget" "$WORK/budget" 2>/dev/null
-budget=$(python3 - "$WORK/budget-diff.html" 2>&1 <<'PY'
-import json, re, sys
-page = open(sys.argv[1]).read()
-m = re.search(r'<script type="application/json" id="poolscout-data">(.*?)</script>', page, re.S)
-data = json.loads(m.group(1))
-cut = data["limits"]["base_stacks"]
-print(len(m.group(1).encode()), len(json.dumps(data["diff"]).encode()), cut["shown"], cut["total"])
-PY
-)
 read -r page_b diff_b shown total <<EOF
-$budget
+$(page_budget "$WORK/budget-diff.html" diff base_stacks)
 EOF
 expect "diff html budget: stacks cut ($shown of $total) beside a $diff_b B table, 4-4.5 MiB + 64 KiB in all ($page_b B)" \
 	'[ "${diff_b:-0}" -ge 262144 ] && [ "${shown:-0}" -gt 0 ] && [ "${shown:-0}" -lt "${total:-0}" ] &&
