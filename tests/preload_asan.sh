@@ -78,6 +78,17 @@ done <<EOF
 $(grep '^truth ' "$WORK/exact.err")
 EOF
 
+# ---- ended threads' entries touched at once: two threads' 131072 blocks,
+# freed by main after they ended, are 16 batches of the writer's touched
+# list in one snapshot (a batch not sent when full ran past its buffer)
+d=$WORK/held
+run held "$d" "$T/many_stacks" hold
+rc=$?
+expect "held: exit 0 ($rc)" '[ $rc = 0 ]'
+clean held
+t=$("$PS" info --json "$d"/*.pscout 2>/dev/null | jq -c '[.[] | .totals.cross_thread_frees] | add')
+expect "held: the 131072 frees by main all counted ($t)" '[ "$t" = 131072 ]'
+
 # ---- the stress modes
 d=$WORK/threads
 run threads "$d" "$S" threads 200

@@ -50,6 +50,20 @@ expect "dlopen/dlclose x300: exit 0" '[ $rc = 0 ]'
 n=$(site_allocs "$d" plugin_work)
 expect "dlopen: unloaded plugin still symbolizes, 3000 counted ($n)" '[ "$n" = 3000 ]'
 
+# 131072 blocks of two threads that have ended, all freed by the main
+# thread: the next snapshot finds 131072 entries of ended threads touched
+# at once, 16 times its batch (writer.c's touched list: a batch that did
+# not go out when full ran past its end and crashed the program)
+d=$WORK/held
+timeout 60 "$PS" record -o "$d" -- "$T/many_stacks" hold 2>/dev/null
+rc=$?
+expect "ended threads' 131072 blocks freed by main: exit 0 ($rc)" '[ $rc = 0 ]'
+t=$(info_json "$d"/*.pscout | jq -c '.[0] | [.complete, .totals.cross_thread_frees, (.totals.alloc_objects >= 131072)]')
+expect "held: complete, the 131072 frees all counted, by another thread ($t)" \
+	'[ "$t" = "[true,131072,true]" ]'
+expect "held: leaf allocations on both threads, 131072 in all" \
+	'[ "$(cum_allocs "$d" step)" = 131072 ]'
+
 d=$WORK/signal
 timeout 60 "$PS" record -o "$d" -- "$S" signal 1500 2>"$WORK/signal.err"
 rc=$?
