@@ -170,6 +170,21 @@ static void classify(an_site *s)
 	}
 	s->remedy = REMEDY_POOL;
 	int shared = s->xfree_ratio > SHARED_POOL_RATIO;
+	/* Threads that each allocate little (short-lived ones): caches of
+	 * their own would keep about as many objects as they hand out, and
+	 * be reused little; caches that return to a shared pool keep one
+	 * peak's worth for all of them. */
+	uint64_t one = s->thread_peak.lo ? s->thread_peak.lo : 1;
+	uint64_t thread_kept = !s->alloc_threads ? one
+			       : one > UINT64_MAX / s->alloc_threads
+				       ? UINT64_MAX
+				       : one * s->alloc_threads;
+	int few_each = !shared && s->alloc_threads > 1 &&
+		       !an_peak_exact(&s->peak) &&
+		       thread_kept >= s->allocs / 2 + s->allocs % 2 &&
+		       (s->peak.lo ? s->peak.lo : 1) < thread_kept;
+	if (few_each)
+		shared = 1;
 	if (s->allocs_error95 > 0)
 		reason(s, "sampled: each peak below runs from the recorded "
 			  "blocks' own to that scaled up; record without "
@@ -222,7 +237,15 @@ static void classify(an_site *s)
 		       (unsigned long long)s->pool_size,
 		       (unsigned long long)s->pool_size_max, why);
 	}
-	if (shared)
+	if (few_each)
+		reason(s, "%u threads, %s allocations each: caches of their own "
+			  "would keep %llu objects for %s handed out; caches that "
+			  "return to a shared pool",
+		       s->alloc_threads,
+		       fmt_count(a, (double)s->allocs / s->alloc_threads),
+		       (unsigned long long)thread_kept,
+		       fmt_count(b, (double)s->allocs));
+	else if (shared)
 		reason(s, "%.0f%% freed by another thread: a shared pool (or "
 			  "per-thread caches that return to a shared one)",
 		       100 * s->xfree_ratio);
@@ -235,7 +258,7 @@ static void classify(an_site *s)
 			  "pool takes back, or big buffers stay pinned",
 		       spread, fmt_bytes(a, (double)size_pct(s, 0.99)),
 		       fmt_bytes(b, (double)s->size_max));
-	uint64_t kept = s->pool_size * (shared ? 1 : s->alloc_threads);
+	uint64_t kept = s->pool_size * (p == &s->thread_peak ? s->alloc_threads : 1);
 	double reused = 1.0 - (double)kept / (double)s->allocs;
 	s->saved_calls_per_s = s->rate_run_per_s * (reused > 0 ? reused : 0);
 	s->saved_bytes_per_s = s->bytes_run_per_s * (reused > 0 ? reused : 0);

@@ -267,6 +267,35 @@ static void test_pool_size_and_sharing(void **state)
 	assert_int_equal(s.pool_size_max, 9);
 	assert_true(has_reason(&s, "5..9 live at once: a pool of 5 (surely live "
 				   "at once) serves most requests; 9 if its stacks'"));
+	/* short-lived threads: 240 of them, 100 live on each at most,
+	 * 48000 allocations (200 each). Caches of their own would keep
+	 * 24000, half of what they hand out: caches that return to a shared
+	 * pool of the peak (100 surely at once) instead. One allocation
+	 * more and the threads' own caches keep less than half: they stay */
+	for (int more = 0; more < 2; more++) {
+		s = pool_site();
+		s.alloc_threads = 240;
+		s.allocs = s.frees = 48000 + (uint64_t)more;
+		s.thread_peak = (an_peak){ 100, 100, 0, 0 };
+		s.peak = (an_peak){ 100, 800, 0, 0 };
+		s.xfree_ratio = 0;
+		rank_one(&s);
+		assert_int_equal(s.remedy, REMEDY_POOL);
+		if (!more) {
+			assert_int_equal(s.pool_size, 100);
+			assert_true(has_reason(&s, "240 threads, 200 allocations "
+						   "each: caches of their own would "
+						   "keep 24000 objects"));
+			assert_false(has_reason(&s, "per-thread cache needs no lock"));
+			assert_true(s.saved_calls_per_s ==
+				    s.rate_run_per_s * (1 - 100.0 / 48000));
+		} else {
+			assert_int_equal(s.pool_size, 100);
+			assert_true(has_reason(&s, "per-thread cache needs no lock"));
+			assert_true(s.saved_calls_per_s ==
+				    s.rate_run_per_s * (1 - 24000.0 / 48001));
+		}
+	}
 	/* sampled: the upper end is the estimate, and said to be */
 	s = pool_site();
 	s.peak = s.thread_peak = (an_peak){ 2, 128, 0, 0 };
