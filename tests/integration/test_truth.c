@@ -205,6 +205,38 @@ static void test_peak_at_least_live_at_end(void **state)
 	done(&a, dir);
 }
 
+/* A site with a stack whose site frame lies past the frames the preload
+ * counts live blocks in (four named wrappers below it): its nodes do not
+ * see those blocks, so they must not bound its peak; the bounds still
+ * hold the program's 50. */
+static void test_peak_site_past_candidates(void **state)
+{
+	(void)state;
+	struct truths t;
+	analysis a;
+	char *dir = record_truth("deep", "", &t);
+	char *files[] = { NULL };
+	char *pattern = xasprintf("%s/*.pscout", dir);
+	glob_t g;
+	assert_int_equal(glob(pattern, 0, NULL, &g), 0);
+	files[0] = g.gl_pathv[0];
+	const char *const wrappers[] = { "^deep_w" };
+	an_opts o = { .wrappers = wrappers, .nwrappers = 1 };
+	assert_int_equal(analysis_load(&a, files, 1, &o), 0);
+	const an_site *s = only_site(&a, "deep_site");
+	assert_int_equal(s->allocs, (uint64_t)truth_of(&t, "allocs"));
+	assert_int_equal(s->nstacks, 2);
+	uint64_t peak = (uint64_t)truth_of(&t, "peak");
+	if (s->peak.lo > peak || s->peak.hi < peak)
+		fail_msg("peak %llu..%llu, the program held %llu at once",
+			 (unsigned long long)s->peak.lo,
+			 (unsigned long long)s->peak.hi, (unsigned long long)peak);
+	assert_true(s->thread_peak.lo <= peak && s->thread_peak.hi >= peak);
+	globfree(&g);
+	free(pattern);
+	done(&a, dir);
+}
+
 static void test_peak_concurrent_threads(void **state)
 {
 	(void)state;
@@ -661,6 +693,7 @@ int main(void)
 		cmocka_unit_test(test_peak_sequential_threads),
 		cmocka_unit_test(test_pool_size_is_a_peak),
 		cmocka_unit_test(test_peak_at_least_live_at_end),
+		cmocka_unit_test(test_peak_site_past_candidates),
 		cmocka_unit_test(test_peak_concurrent_threads),
 		cmocka_unit_test(test_peak_bytes_grow),
 		cmocka_unit_test(test_lifetimes),

@@ -15,6 +15,11 @@
  *               hands them to main, which frees them all before the next
  *               turn: 100 at once, never more, every block freed by
  *               another thread
+ *   deep        deep_site() holds 30 blocks it mallocs itself and 20 it
+ *               gets through four wrappers (deep_w1..deep_w4, named with
+ *               --wrapper '^deep_w'), all at once: its peak is 50, and
+ *               the second stack's site frame is the fifth, past the
+ *               frames the preload counts live blocks in
  *   leftover    four threads, all alive at once, each allocate 50
  *               kept_block() blocks and never free them: 200 live at the
  *               end, and so the process's peak, though no thread's own
@@ -274,6 +279,32 @@ static void scenario_turns(void)
 	truth("sum_of_thread_peaks", TURN_THREADS * TURN_BLOCKS);
 }
 
+/* ---- deep ------------------------------------------------------------------------ */
+
+NOINLINE static void *deep_w4(size_t n) { void *p = malloc(n); sink = p; return p; }
+NOINLINE static void *deep_w3(size_t n) { void *p = deep_w4(n); sink = p; return p; }
+NOINLINE static void *deep_w2(size_t n) { void *p = deep_w3(n); sink = p; return p; }
+NOINLINE static void *deep_w1(size_t n) { void *p = deep_w2(n); sink = p; return p; }
+
+NOINLINE static void deep_site(void)
+{
+	static void *held[50];
+	for (int round = 0; round < 3; round++) {
+		/* one line, so one site (function and line) with two stacks */
+		for (int i = 0; i < 50; i++)
+			held[i] = i < 30 ? malloc(72) : deep_w1(72);
+		for (int i = 0; i < 50; i++)
+			free(held[i]);
+	}
+}
+
+static void scenario_deep(void)
+{
+	deep_site();
+	truth("allocs", 150);
+	truth("peak", 50);
+}
+
 /* ---- leftover ----------------------------------------------------------------- */
 
 NOINLINE static void *kept_block(void)
@@ -281,9 +312,10 @@ NOINLINE static void *kept_block(void)
 	return malloc(40);
 }
 
+static void *volatile kept[4][50];
+
 static void *keep_blocks(void *arg)
 {
-	static void *kept[4][50];
 	long me = (long)arg;
 	pthread_barrier_wait(&barrier); /* all four alive */
 	for (int i = 0; i < 50; i++)
@@ -610,6 +642,7 @@ int main(int argc, char **argv)
 		{ "concurrent", scenario_concurrent },
 		{ "turns", scenario_turns },
 		{ "leftover", scenario_leftover },
+		{ "deep", scenario_deep },
 		{ "lifetimes", scenario_lifetimes },
 		{ "fork", scenario_fork },
 		{ "phases", scenario_phases },
@@ -624,7 +657,7 @@ int main(int argc, char **argv)
 			return 0;
 		}
 	}
-	fprintf(stderr, "usage: truth paths|sequential|concurrent|turns|leftover|lifetimes|fork|"
+	fprintf(stderr, "usage: truth paths|sequential|concurrent|turns|leftover|deep|lifetimes|fork|"
 			"phases|periodic|chains|hold|bytes\n");
 	return 2;
 }
