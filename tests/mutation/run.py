@@ -29,11 +29,11 @@ again against equivalent.txt without running anything. REPLAY=FILE runs
 the mutants of an earlier report (a copy of build/mutation/report.txt)
 again on the tree as it is now, instead of drawing new ones: after tests
 were added for its survivors, say. REPLAY_ONLY="survived" (statuses,
-default: every mutant that compiled) runs only those; the others keep
-the verdict FILE gives them (a kill stands while tests are only added),
-marked "(from FILE)" in the report. A mutant's line is found again by its
-text, the nearest to its old number; a line that is gone is said and
-left out. A long run can be
+default: every mutant that compiled) runs only those, but for the ones
+equivalent.txt lists; the others keep the verdict FILE gives them (a
+kill stands while tests are only added), marked "(from FILE)" in the
+report. A mutant's line is found again by its text, the nearest to its
+old number; a line that is gone is said and left out. A long run can be
 cut short: `touch build/mutation/STOP` stops drawing mutants (the one
 running finishes), Ctrl-C or SIGTERM stops at once (the one running is
 left out); the report then scores the mutants finished so far.
@@ -315,12 +315,14 @@ def replay_pool(path):
     are, SEED of FILE)."""
     only = set(os.environ.get("REPLAY_ONLY", "").replace(",", " ").split())
     rows, seed, _, _ = read_report(path)
+    equivalents = load_equivalents()
     pool, carried = [], []
     for row in rows:
         mu, status = row[0], row[1]
         if status == "compile-error":
             continue
-        if only and status not in only:
+        # judged equivalent: it would survive again, and stays left out
+        if (only and status not in only) or mu.key() in equivalents:
             carried.append((mu, status, row[2], row[3],
                             (row[4] + f" (from {path})").strip()))
             continue
