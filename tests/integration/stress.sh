@@ -103,6 +103,17 @@ expect "pthread_exit: complete, ended by the last thread" \
 	'info_json "$d"/*.pscout | jq -e ".[0].end_reason == \"last thread ended\"" >/dev/null'
 expect "pthread_exit: the late workers' 1500 allocations" '[ "$(site_allocs "$d" churn)" = 1500 ]'
 
+# a fork after main's pthread_exit: the child is a process of its own
+# (its main thread the forking one), profiled whole
+d=$WORK/exitfork
+timeout 30 "$PS" record -o "$d" -- "$S" exit_fork 2>/dev/null
+rc=$?
+expect "fork after main's pthread_exit: exit 0 ($rc)" '[ $rc = 0 ]'
+t=$(info_json "$d"/*.pscout | jq -c '[.[] | .complete] | sort')
+expect "exit_fork: two profiles, both complete ($t)" '[ "$t" = "[true,true]" ]'
+expect "exit_fork: the child's 30000 fork_work allocations" \
+	'[ "$(cum_allocs "$d" fork_work)" = 30000 ]'
+
 d=$WORK/uexit
 timeout 30 "$PS" record -o "$d" -- "$S" _exit 3 2>/dev/null
 rc=$?

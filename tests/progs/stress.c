@@ -14,6 +14,9 @@
  *   spin MS        allocates in spin_work for MS milliseconds (the test
  *                  sends SIGKILL before it ends), printing "ready"
  *   pthread_exit   main ends with pthread_exit while workers still run
+ *   exit_fork      main ends with pthread_exit; 300 ms later its worker
+ *                  forks a child whose thread makes 300 x 100 allocations
+ *                  in fork_work, 1 ms apart, and exits; the worker waits
  *   _exit CODE     allocates in before_exit then calls _exit(CODE)
  */
 #define _GNU_SOURCE
@@ -185,6 +188,36 @@ static void *late_worker(void *arg)
 	return NULL;
 }
 
+NOINLINE static void fork_work(void) { churn(100, 40); }
+
+static void *fork_child_thread(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < 300; i++) {
+		fork_work();
+		usleep(1000);
+	}
+	return NULL;
+}
+
+/* After main's pthread_exit (seen by the writer): the child of a fork is
+ * a process of its own, whose main thread is the forking one. */
+static void *exit_fork_worker(void *arg)
+{
+	(void)arg;
+	usleep(300000);
+	pid_t pid = fork();
+	if (pid == 0) {
+		pthread_t t;
+		pthread_create(&t, NULL, fork_child_thread, NULL);
+		pthread_join(t, NULL);
+		exit(0);
+	}
+	int status = 1;
+	waitpid(pid, &status, 0);
+	return NULL;
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "";
@@ -208,6 +241,11 @@ int main(int argc, char **argv)
 		return mode_signal(n);
 	if (!strcmp(mode, "spin"))
 		return mode_spin(n);
+	if (!strcmp(mode, "exit_fork")) {
+		pthread_t t;
+		pthread_create(&t, NULL, exit_fork_worker, NULL);
+		pthread_exit(NULL);
+	}
 	if (!strcmp(mode, "pthread_exit")) {
 		pthread_t t[3];
 		for (int i = 0; i < 3; i++)
