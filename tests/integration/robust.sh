@@ -263,6 +263,10 @@ for mode in vfork vfork-exec clone-vfork; do
 	c=$(cum_in "$p" vfork_child_work)
 	expect "$mode: the parent's 100 allocations are its own ($n), the child's 50 are not charged to it ($c)" \
 		'[ "$n" = 100 ] && [ "$c" = 0 ]'
+	# the child shares our memory, not our pid: its _exit (or exec)
+	# must not end the parent's profile
+	e=$("$PS" info --json "$p" 2>/dev/null | jq -r '.[0].end_reason')
+	expect "$mode: the parent's profile ends by the parent's own exit ($e)" '[ "$e" = exit ]'
 done
 expect "vfork child that _exits: no profile of its own (it shares the parent's memory)" \
 	'[ "$(ls "$WORK/vfork" | wc -l)" = 1 ]'
