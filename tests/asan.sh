@@ -26,7 +26,8 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 "$A/tests/test_format" || bad "unit_format under ASan" "exit $?"
 "$A/tests/test_reader" || bad "unit_reader under ASan" "exit $?"
 POOLSCOUT_BUILD=$A sh tests/golden/run.sh || bad "golden under ASan" "exit $?"
-# every view over profiles of real programs (recorded with the normal
+# every view, filtered ones too (their wrapper verdicts come from a first
+# load), over profiles of real programs (recorded with the normal
 # build: the preload is not sanitized, it goes into other programs; one
 # directory per run: record refuses to mix two runs in one)
 W=$WORK
@@ -36,9 +37,18 @@ W=$WORK
 for view in "report" "report --json" "top --cum --lines" "top --inuse_space" \
 	"threads" "threads --json" "info" "info --json" "report --html $W/report.html" \
 	"export --format pprof -o $W/x.pb.gz" "export --format gperftools -o $W/x.heap" \
-	"export --format folded -o $W/x.folded" "export --format json -o $W/x.json"; do
+	"export --format folded -o $W/x.folded" "export --format json -o $W/x.json" \
+	"report --focus ^produce --ignore ^nothing$" "top --thread producer --from 1ms"; do
 	# shellcheck disable=SC2086
 	expect "$view under ASan" '"$A/poolscout" $view "$W"/p/*.pscout "$W"/q/*.pscout >/dev/null'
+done
+# a filter that keeps nothing: exit 2 and one message, nothing leaked
+for view in "report --pid 1 --focus x" "report --thread no_such --focus x"; do
+	# shellcheck disable=SC2086
+	"$A/poolscout" $view "$W"/p/*.pscout >/dev/null 2>"$W/err"
+	rc=$?
+	expect "$view under ASan: exit 2, no sanitizer report ($rc)" \
+		'[ $rc = 2 ] && ! grep -q Sanitizer "$W/err"'
 done
 for view in "diff" "diff --json" "diff --per 1000" "diff --html $W/diff.html"; do
 	# shellcheck disable=SC2086
