@@ -199,8 +199,13 @@ static void test_peak_at_least_live_at_end(void **state)
 	assert_true(pr->allocs - pr->frees >= live);
 	assert_true(pr->peak.lo >= pr->allocs - pr->frees);
 	assert_true(pr->peak.lo <= pr->peak.hi);
+	/* and the bytes: at least the 200 x 40 still held */
+	assert_true(pr->alloc_bytes - pr->free_bytes >= live * 40);
+	assert_true(pr->peak.bytes_lo >= pr->alloc_bytes - pr->free_bytes);
+	assert_true(pr->peak.bytes_lo <= pr->peak.bytes_hi);
 	const an_site *s = only_site(&a, "kept_block");
 	assert_int_equal(s->allocs - s->frees, live);
+	assert_int_equal(s->frees, 80);
 	assert_exact(&s->thread_peak, truth_of(&t, "thread_peak"));
 	done(&a, dir);
 }

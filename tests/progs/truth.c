@@ -20,8 +20,9 @@
  *               --wrapper '^deep_w'), all at once: its peak is 50, and
  *               the second stack's site frame is the fifth, past the
  *               frames the preload counts live blocks in
- *   leftover    four threads, all alive at once, each allocate 50
- *               kept_block() blocks and never free them: 200 live at the
+ *   leftover    four threads, all alive at once, each allocate and free
+ *               20 kept_block() blocks, then allocate 50 and never free
+ *               them: 200 live at the
  *               end, and so the process's peak, though no thread's own
  *               peak is more than 50
  *   lifetimes   short_lived() blocks held ~5 us and ~2 ms, long_lived()
@@ -318,6 +319,8 @@ static void *keep_blocks(void *arg)
 {
 	long me = (long)arg;
 	pthread_barrier_wait(&barrier); /* all four alive */
+	for (int i = 0; i < 20; i++) /* freed: bytes freed too */
+		free(kept_block());
 	for (int i = 0; i < 50; i++)
 		kept[me][i] = kept_block();
 	pthread_barrier_wait(&barrier);
