@@ -133,6 +133,10 @@ static void test_peak_sequential_threads(void **state)
 	/* threads that ran one after another never held blocks together */
 	assert_exact(&s->peak, truth_of(&t, "peak"));
 	assert_exact(&s->thread_peak, truth_of(&t, "peak"));
+	/* and its one stack, the three threads' contributions one after
+	 * another: exact too */
+	assert_int_equal(s->nstacks, 1);
+	assert_exact(&a.stacks[s->stacks[0]].peak, truth_of(&t, "peak"));
 	/* the threads view: each worker's own peak (its blocks are all
 	 * worker_buffer's), exact */
 	static const uint64_t held[] = { 40, 25, 15 };
@@ -239,6 +243,25 @@ static void test_peak_site_past_candidates(void **state)
 	assert_true(s->thread_peak.lo <= peak && s->thread_peak.hi >= peak);
 	globfree(&g);
 	free(pattern);
+	done(&a, dir);
+}
+
+/* One stack, two threads that never held blocks at the same time, the
+ * later holder registered first: the stack's peak is the larger of the
+ * two, exactly (each contributor's window starts where it started). */
+static void test_stack_peak_windows_out_of_order(void **state)
+{
+	(void)state;
+	struct truths t;
+	analysis a;
+	char *dir = record_truth("reversed", "", &t);
+	assert_int_equal(load_dir(&a, dir, NULL), 1);
+	const an_site *s = only_site(&a, "worker_buffer");
+	assert_int_equal(s->allocs, (uint64_t)truth_of(&t, "allocs"));
+	size_t top[1];
+	assert_int_equal(site_top_stacks(s, top, 1), 1);
+	assert_int_equal(s->stack_allocs[top[0]], 70);
+	assert_exact(&a.stacks[s->stacks[top[0]]].peak, truth_of(&t, "peak"));
 	done(&a, dir);
 }
 
@@ -699,6 +722,7 @@ int main(void)
 		cmocka_unit_test(test_pool_size_is_a_peak),
 		cmocka_unit_test(test_peak_at_least_live_at_end),
 		cmocka_unit_test(test_peak_site_past_candidates),
+		cmocka_unit_test(test_stack_peak_windows_out_of_order),
 		cmocka_unit_test(test_peak_concurrent_threads),
 		cmocka_unit_test(test_peak_bytes_grow),
 		cmocka_unit_test(test_lifetimes),

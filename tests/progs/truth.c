@@ -15,6 +15,9 @@
  *               hands them to main, which frees them all before the next
  *               turn: 100 at once, never more, every block freed by
  *               another thread
+ *   reversed    two threads, one worker_buffer() stack: the one made
+ *               first holds its 40 blocks only after the other held and
+ *               freed its 30: never more than 40 at once
  *   deep        deep_site() holds 30 blocks it mallocs itself and 20 it
  *               gets through four wrappers (deep_w1..deep_w4, named with
  *               --wrapper '^deep_w'), all at once: its peak is 50, and
@@ -340,6 +343,40 @@ static void scenario_leftover(void)
 	truth("thread_peak", 50);
 }
 
+/* ---- reversed -------------------------------------------------------------------- */
+
+static volatile int second_done;
+
+/* One thread function for both (one stack): arg is the block count, plus
+ * 1000 for the thread that waits for the other */
+static void *hold_in_order(void *arg)
+{
+	long n = (long)arg;
+	if (n >= 1000) {
+		free(worker_buffer()); /* registered first, and its entry */
+		while (!second_done)
+			usleep(1000);
+	}
+	hold_blocks((void *)(n % 1000));
+	second_done = 1;
+	return NULL;
+}
+
+/* Two threads in the order they were made: the first waits for the
+ * second to hold and free its 30 worker_buffer() blocks, then holds 40:
+ * one stack, never more than 40 at once, the later holder made first. */
+static void scenario_reversed(void)
+{
+	pthread_t a, b;
+	pthread_create(&a, NULL, hold_in_order, (void *)1040L);
+	usleep(20000);
+	pthread_create(&b, NULL, hold_in_order, (void *)30L);
+	pthread_join(b, NULL);
+	pthread_join(a, NULL);
+	truth("allocs", 71);
+	truth("peak", 40);
+}
+
 /* ---- lifetimes --------------------------------------------------------------- */
 
 static int cmp_double(const void *a, const void *b)
@@ -646,6 +683,7 @@ int main(int argc, char **argv)
 		{ "turns", scenario_turns },
 		{ "leftover", scenario_leftover },
 		{ "deep", scenario_deep },
+		{ "reversed", scenario_reversed },
 		{ "lifetimes", scenario_lifetimes },
 		{ "fork", scenario_fork },
 		{ "phases", scenario_phases },
@@ -660,7 +698,7 @@ int main(int argc, char **argv)
 			return 0;
 		}
 	}
-	fprintf(stderr, "usage: truth paths|sequential|concurrent|turns|leftover|deep|lifetimes|fork|"
+	fprintf(stderr, "usage: truth paths|sequential|concurrent|turns|leftover|deep|reversed|lifetimes|fork|"
 			"phases|periodic|chains|hold|bytes\n");
 	return 2;
 }
