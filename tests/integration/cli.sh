@@ -90,6 +90,33 @@ done
 n=$(for f in "$WORK"/sum-whole/*.pscout; do tail -c 40 "$f" | od -An -tu4 -N8; done | grep -c "^ *12 *28$")
 expect "every profile of the tree ends with a TOTALS record ($n of 6)" '[ "$n" = 6 ]'
 
+# a profile stays raw records until it holds 64 KiB (preload/writer.c
+# RAW_BEFORE_STREAM): a short process never sets up zlib. Record types
+# in file order, and the offset of the first DEFLATE (10) record
+records() {
+	python3 -c '
+import struct, sys
+d = open(sys.argv[1], "rb").read()
+at, first, n = 16, 0, 0
+while at + 8 <= len(d):
+    t, size = struct.unpack_from("<II", d, at)
+    if t == 10:
+        n += 1
+        first = first or at
+    at += 8 + size + 4
+print(n, first)' "$1"
+}
+"$PS" record -o "$WORK/short" -- sh -c 'sort /etc/services | head -1' >/dev/null 2>&1
+for f in "$WORK"/short/*.pscout; do
+	r=$(records "$f")
+	expect "a short process's profile is raw records only ($(basename "$f"): $r deflated)" \
+		'[ "${r%% *}" = 0 ] && [ "$(stat -c %s "$f")" -lt 65536 ]'
+done
+"$PS" record -o "$WORK/long" -- "$T/many_stacks" >/dev/null 2>&1
+r=$(records "$WORK"/long/*.pscout)
+expect "131072 stacks: deflated after the first batch ($r: records, offset)" \
+	'[ "${r%% *}" -ge 2 ] && [ "${r#* }" -gt 16 ] && [ "${r#* }" -lt 65536 ]'
+
 # raw use (the preload writes into an existing directory)
 mkdir -p "$WORK/raw"
 LD_PRELOAD=$LIB POOLSCOUT_OUT=$WORK/raw "$T/planted" >/dev/null
