@@ -72,6 +72,11 @@ if [ $have_go = 1 ]; then
 	done <"$WORK/locs.txt"
 	expect "pprof locations: $checked addresses of exact, each in its function and line for addr2line ($wrong wrong)" \
 		'[ "$checked" -ge 20 ] && [ "$wrong" = 0 ]'
+	# and its mapping carries the binary's build-id, as readelf reads it
+	want=$(readelf -n "$T/exact" 2>/dev/null | awk '/Build ID:/ { print $3 }')
+	got=$(awk '/^Mappings/ { m = 1; next } m && $3 ~ /\/tests\/exact$/ { print $4 }' "$WORK/raw.txt")
+	expect "pprof mapping of exact: build-id $got = readelf's $want" \
+		'[ -n "$want" ] && [ "$got" = "$want" ]'
 
 	# a sampled run (planted, 1 in 10): each value scaled the same way;
 	# the 1 KiB table rows stay live (with the rows' array, 16000 bytes,
