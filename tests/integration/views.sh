@@ -166,6 +166,24 @@ expect "html: every site's thread rows add up to its allocations" \
 # sites may take; the stacks are cut so that the whole stays within the
 # budget (and the few KiB written after them), not given 4.5 MiB of
 # their own on top
+# the page's timeline ends with what the program still held: truth's
+# leftover keeps 200 blocks of 40 B (8000 B) after freeing 80 (3200 B);
+# libc adds a few blocks of its own (< 2 KiB), never the freed bytes
+"$PS" record -o "$WORK/left" -- "$T/truth" leftover >/dev/null 2>&1
+"$PS" report --html "$WORK/left.html" "$WORK"/left/*.pscout 2>/dev/null
+last=$(python3 - "$WORK/left.html" 2>&1 <<'PY'
+import json, re, sys
+page = open(sys.argv[1]).read()
+m = re.search(r'<script type="application/json" id="poolscout-data">(.*?)</script>', page, re.S)
+p = json.loads(m.group(1))["timeline"]["processes"][0]["points"][-1]
+print(p["inuse_objects"], p["inuse_space"])
+PY
+)
+read -r objs space <<EOF
+$last
+EOF
+expect "html timeline: the last point holds the program's 200 blocks, 8000 B (+ libc's: $objs, $space B)" \
+	'[ "${objs:-0}" -ge 200 ] && [ "${objs:-0}" -le 210 ] && [ "${space:-0}" -ge 8000 ] && [ "${space:-0}" -lt 10048 ]'
 # page_budget PAGE TABLE CUT: the page's JSON bytes, its TABLE's bytes,
 # and the stacks its limits.CUT says were shown and there were
 page_budget() {
