@@ -117,6 +117,23 @@ r=$(records "$WORK"/long/*.pscout)
 expect "131072 stacks: deflated after the first batch ($r: records, offset)" \
 	'[ "${r%% *}" -ge 2 ] && [ "${r#* }" -gt 16 ] && [ "${r#* }" -lt 65536 ]'
 
+# as root, record names a directory on the way to -o that other users
+# cannot search (workers that drop privileges could not write there),
+# and says nothing once it is searchable
+if [ "$(id -u)" = 0 ]; then
+	mkdir -p "$WORK/closed/a/b"
+	chmod 711 "$WORK" # (mktemp made it 0700)
+	chmod 700 "$WORK/closed"
+	"$PS" record -o "$WORK/closed/a/b/out" -- true 2>"$WORK/closed.err"
+	expect "record -o under a 0700 directory: a note names it" \
+		'grep -q "note: $WORK/closed is not searchable by other users" "$WORK/closed.err"'
+	chmod 711 "$WORK/closed"
+	"$PS" record -o "$WORK/closed/a/b/out2" -- true 2>"$WORK/open.err"
+	expect "record -o under a 0711 directory: no note" '! grep -q "not searchable" "$WORK/open.err"'
+else
+	skip "cli/unreachable-dir" "not root: record checks the way to -o only as root"
+fi
+
 # raw use (the preload writes into an existing directory)
 mkdir -p "$WORK/raw"
 LD_PRELOAD=$LIB POOLSCOUT_OUT=$WORK/raw "$T/planted" >/dev/null
