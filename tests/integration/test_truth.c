@@ -482,6 +482,27 @@ static void test_sampling_unbiased(void **state)
 	}
 }
 
+/* Sampled with --site-peak: the shared counters count the recorded blocks
+ * only, so no peak is exact, a stack's neither (one block at a time). */
+static void test_sampled_site_peak_not_exact(void **state)
+{
+	(void)state;
+	struct truths t;
+	analysis a;
+	char *dir = record_truth("periodic", "--sample 4 --site-peak", &t);
+	assert_int_equal(load_dir(&a, dir, NULL), 1);
+	const an_site *one = only_site(&a, "every_fourth");
+	uint64_t peak = (uint64_t)truth_of(&t, "peak");
+	assert_false(an_peak_exact(&one->peak));
+	assert_int_equal(one->peak.lo, peak);
+	for (size_t i = 0; i < one->nstacks; i++) {
+		const an_peak *p = &a.stacks[one->stacks[i]].peak;
+		assert_false(an_peak_exact(p));
+		assert_true(p->lo <= peak);
+	}
+	done(&a, dir);
+}
+
 /* C++ new and delete sampled 1 in 4 (tests/progs/cxx_objects.cpp counts
  * 1000 widgets, 500 arrays and 300 restocks, each deleted at once): a new
  * is one draw (one the sampling skips calls the next operator with its
@@ -723,6 +744,7 @@ int main(void)
 		cmocka_unit_test(test_peak_at_least_live_at_end),
 		cmocka_unit_test(test_peak_site_past_candidates),
 		cmocka_unit_test(test_stack_peak_windows_out_of_order),
+		cmocka_unit_test(test_sampled_site_peak_not_exact),
 		cmocka_unit_test(test_peak_concurrent_threads),
 		cmocka_unit_test(test_peak_bytes_grow),
 		cmocka_unit_test(test_lifetimes),
