@@ -102,18 +102,6 @@ static uint64_t to_u64(double v)
 	return (uint64_t)v;
 }
 
-/* Saturating arithmetic: totals of untrusted files must not wrap. */
-static uint64_t sat_add(uint64_t a, uint64_t b)
-{
-	return a + b < a ? UINT64_MAX : a + b;
-}
-
-static uint64_t sat_mul(uint64_t a, uint64_t b)
-{
-	uint64_t r;
-	return __builtin_mul_overflow(a, b, &r) ? UINT64_MAX : r;
-}
-
 
 /* ---- loading: what is kept from one file to the next ---------------------- */
 
@@ -1505,11 +1493,11 @@ static void fold_threads(struct build *b, size_t fi, const pf_file *f)
 					 ? pf_node_peak_find(f, 0, 0)
 					 : NULL;
 	if (np) {
-		uint64_t p = sat_mul(np->peak, k), bytes = sat_mul(np->peak_bytes, k);
-		if (p >= pr->peak.lo && p <= pr->peak.hi)
-			pr->peak.lo = pr->peak.hi = p;
-		if (bytes >= pr->peak.bytes_lo && bytes <= pr->peak.bytes_hi)
-			pr->peak.bytes_lo = pr->peak.bytes_hi = bytes;
+		if (np->peak >= pr->peak.lo && np->peak <= pr->peak.hi)
+			pr->peak.lo = pr->peak.hi = np->peak;
+		if (np->peak_bytes >= pr->peak.bytes_lo &&
+		    np->peak_bytes <= pr->peak.bytes_hi)
+			pr->peak.bytes_lo = pr->peak.bytes_hi = np->peak_bytes;
 	}
 	/* the blocks still live at the end were live at once: the peak is
 	 * at least that many (unsampled, and over the whole run: a time
@@ -1849,7 +1837,7 @@ static void finish(struct build *b)
 		if ((f->flags & PS_PROC_FLAG_SITE_PEAK) && st->stack->peak_live &&
 		    c->n && !b->merged[i] && pf_scale(f) <= 1) {
 			/* exact for this file; other files' stacks are apart */
-			uint64_t exact = sat_mul(st->stack->peak_live, pf_scale(f));
+			uint64_t exact = st->stack->peak_live;
 			if (exact >= st->peak.lo && exact <= st->peak.hi)
 				st->peak.lo = st->peak.hi = exact;
 		}

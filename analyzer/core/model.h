@@ -41,6 +41,18 @@ typedef struct an_peak {
 	uint64_t bytes_lo, bytes_hi;
 } an_peak;
 
+/* Saturating arithmetic: totals of untrusted files must not wrap. */
+static inline uint64_t sat_add(uint64_t a, uint64_t b)
+{
+	return a + b < a ? UINT64_MAX : a + b;
+}
+
+static inline uint64_t sat_mul(uint64_t a, uint64_t b)
+{
+	uint64_t r;
+	return __builtin_mul_overflow(a, b, &r) ? UINT64_MAX : r;
+}
+
 static inline int an_peak_exact(const an_peak *p)
 {
 	return p->lo == p->hi;

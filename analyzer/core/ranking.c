@@ -174,11 +174,8 @@ static void classify(an_site *s)
 	 * their own would keep about as many objects as they hand out, and
 	 * be reused little; caches that return to a shared pool keep one
 	 * peak's worth for all of them. */
-	uint64_t one = s->thread_peak.lo ? s->thread_peak.lo : 1;
-	uint64_t thread_kept = !s->alloc_threads ? one
-			       : one > UINT64_MAX / s->alloc_threads
-				       ? UINT64_MAX
-				       : one * s->alloc_threads;
+	uint64_t thread_kept = sat_mul(s->thread_peak.lo ? s->thread_peak.lo : 1,
+				       s->alloc_threads);
 	int few_each = !shared && s->alloc_threads > 1 &&
 		       !an_peak_exact(&s->peak) &&
 		       thread_kept >= s->allocs / 2 + s->allocs % 2 &&

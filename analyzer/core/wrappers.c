@@ -97,6 +97,14 @@ const char *const *wrappers_found(const an_wrappers *w)
 	return (const char *const *)w->found;
 }
 
+/* Adds key to what the structural rule found (NULL-terminated). */
+static void add_found(an_wrappers *w, const char *key)
+{
+	w->found = xrealloc(w->found, (w->nfound + 2) * sizeof *w->found);
+	w->found[w->nfound++] = xstrdup(key);
+	w->found[w->nfound] = NULL;
+}
+
 /* Every distinct function of the stacks (module and name), interned once:
  * its fixed-rule verdict, its structural mark, and what the structural
  * rule counts for it in a round. */
@@ -214,10 +222,7 @@ static struct fn *intern(an_wrappers *w, struct frame_info *fi,
 		for (size_t i = 0; !fn->fixed && w->decided && w->decided[i]; i++)
 			if (!strcmp(w->decided[i], key)) {
 				fn->wrapper = 1;
-				w->found = xrealloc(w->found, (w->nfound + 2) *
-								      sizeof *w->found);
-				w->found[w->nfound++] = xstrdup(key);
-				w->found[w->nfound] = NULL;
+				add_found(w, key);
 				break;
 			}
 		HASH_ADD_KEYPTR(hh, fi->table, fn->key, strlen(fn->key), fn);
@@ -344,10 +349,7 @@ static size_t structural_round(an_wrappers *w, an_stack *stacks, size_t n,
 				     WRAPPER_SITE_SHARE * (double)s->allocs_in;
 		if (!s->wrapper && inside) {
 			s->wrapper = 1;
-			w->found = xrealloc(w->found,
-					    (w->nfound + 2) * sizeof *w->found);
-			w->found[w->nfound++] = xstrdup(s->key);
-			w->found[w->nfound] = NULL;
+			add_found(w, s->key);
 			added++;
 			continue;
 		}
@@ -358,9 +360,7 @@ static size_t structural_round(an_wrappers *w, an_stack *stacks, size_t n,
 		    s->ncalls > WRAPPER_MAX_CALLS || !sizes_vary(s))
 			continue;
 		s->wrapper = 1;
-		w->found = xrealloc(w->found, (w->nfound + 2) * sizeof *w->found);
-		w->found[w->nfound++] = xstrdup(s->key);
-		w->found[w->nfound] = NULL;
+		add_found(w, s->key);
 		added++;
 	}
 	return added;
