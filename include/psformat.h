@@ -13,7 +13,8 @@
  * paths in a tree of frames. Version 4 ends a profile that stopped
  * cleanly with a TOTALS record of fixed size, outside the deflated
  * stream, that a reader finds from the end of the file without reading
- * the rest. docs/format.md specifies each record field by field; it and
+ * the rest. Version 5 adds to an entry the blocks that left it resized by
+ * realloc (PS_ENT_V5_RESIZED). docs/format.md specifies each record field by field; it and
  * this header must change together (bump PS_FORMAT_VERSION).
  *
  * Everything here is header-only and allocation-free so the preload can use
@@ -28,7 +29,7 @@
 
 #define PS_FORMAT_MAGIC "PSCOUT\r\n"
 #define PS_FORMAT_MAGIC_LEN 8
-#define PS_FORMAT_VERSION 4u
+#define PS_FORMAT_VERSION 5u
 #define PS_FORMAT_VERSION_MIN 1u /* readers still read version 1 files */
 #define PS_FORMAT_HEADER_SIZE 16u
 #define PS_RECORD_OVERHEAD 12u           /* type + length + crc */
@@ -74,6 +75,7 @@ enum ps_end_reason {
 /* More bits of an ENTRIES record's entry (v3, docs/format.md). */
 #define PS_ENT_V3_ONE_SIZE 0x4u  /* every request one size: bytes implied */
 #define PS_ENT_V3_XFREES 0x8u    /* cross-thread frees follow */
+#define PS_ENT_V5_RESIZED 0x10u  /* blocks resized by realloc follow (v5) */
 
 /* Largest encoded size of one varint. */
 #define PS_VARINT_MAX 10

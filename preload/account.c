@@ -155,7 +155,7 @@ void ps_account_alloc(void *p, size_t size, uint64_t chain_steps, int grew)
 	ps_livetab_insert(&rec);
 }
 
-void ps_account_release(const struct ps_live *r, int chain_continues)
+void ps_account_release(const struct ps_live *r, int resized, size_t new_size)
 {
 	ps_entry *e = r->entry;
 	ps_thread *self = self_thread();
@@ -204,10 +204,23 @@ void ps_account_release(const struct ps_live *r, int chain_continues)
 		for (uint32_t i = 0; i < nodes; i++)
 			ps_node_free_global(ns->node[i], size);
 	}
-	if (r->chain_steps && !chain_continues && (m || (m = ps_entry_more_get(e)))) {
+	if (r->chain_steps && !resized && (m || (m = ps_entry_more_get(e)))) {
 		PS_ADD(&m->chains_ended, 1);
 		PS_ADD(&m->chain_steps_sum, r->chain_steps);
 		ps_atomic_max(&m->chain_final_size_max, r->size);
+	}
+	/* A block resized by realloc left this entry, but its data did not
+	 * die: a site whose blocks do that is no stack-buffer candidate
+	 * (ranking.c). The free first, then resized, then the size and
+	 * grown, each a release: the writer reads them the other way round,
+	 * so a snapshot has grown <= resized <= frees, and a size for every
+	 * grown one. */
+	if (resized && (m || (m = ps_entry_more_get(e)))) {
+		__atomic_fetch_add(&m->resized, 1, __ATOMIC_RELEASE);
+		if (new_size > r->size) {
+			ps_atomic_max(&m->resized_size_max, new_size);
+			__atomic_fetch_add(&m->resized_grown, 1, __ATOMIC_RELEASE);
+		}
 	}
 	ps_entry_touch(e);
 	if (PS_UNLIKELY(!own))
@@ -228,7 +241,7 @@ void ps_account_free(void *p)
 {
 	struct ps_live r;
 	if (ps_livetab_remove((uintptr_t)p, &r))
-		ps_account_release(&r, 0);
+		ps_account_release(&r, 0, 0);
 	else
 		ps_account_unknown_free();
 }

@@ -345,7 +345,7 @@ static void *resize_recorded(void *old, size_t size, resize_fn fn, int flags)
 		return NULL;
 	}
 	if (tracked)
-		ps_account_release(&rec, p != NULL);
+		ps_account_release(&rec, p != NULL, size);
 	else
 		ps_account_unknown_free();
 	if (!p)

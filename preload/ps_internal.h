@@ -510,6 +510,10 @@ typedef struct ps_entry_more {
 	/* realloc growth chains, ended by any thread: atomic */
 	uint64_t chains_ended, chain_steps_sum, chain_steps_max,
 		chain_final_size_max;
+	/* blocks resized by realloc (the data lives on in the result), of
+	 * them the grown ones and the largest size one grew to; any thread:
+	 * atomic, resized counted after the free (see encode_entry) */
+	uint64_t resized, resized_grown, resized_size_max;
 	uint64_t *hist[PS_HIST_KINDS]; /* PS_HIST_BUCKETS counts, or NULL */
 	/* the owner's counts and sizes that outgrew 32 bits (see ps_entry) */
 	uint64_t allocs, own_frees, size_min, size_max;
@@ -826,9 +830,10 @@ void ps_account_free(void *p);
 /* Counts the free of a block that was never recorded (allocated before
  * profiling started, in a parent before fork, or inside a hook). */
 void ps_account_unknown_free(void);
-/* Charges the end of the block described by r. chain_continues: the block
- * lives on as a realloc result, so its growth chain has not ended. */
-void ps_account_release(const struct ps_live *r, int chain_continues);
+/* Charges the end of the block described by r. resized: the block lives
+ * on as a realloc result of new_size bytes (its growth chain has not
+ * ended, and it counts as resized); else it was freed. */
+void ps_account_release(const struct ps_live *r, int resized, size_t new_size);
 
 /* ---- sample.c (--sample N) --------------------------------------------- */
 /* Sets up the recorded-block filter when sampling is on. The bytes from

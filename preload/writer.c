@@ -1014,6 +1014,15 @@ static void encode_entry(ps_entry *e, struct entry_ctx *x)
 	 * (account.c stores them before): a counted allocation or free has
 	 * its size and time here; a time whose event is not counted yet (a
 	 * free in flight) is left for the next snapshot. */
+	ps_entry_more *m = __atomic_load_n(&e->more, __ATOMIC_ACQUIRE);
+	/* the resized blocks before the frees they are part of, the grown
+	 * ones before those (account.c stores them the other way round) */
+	uint64_t resized_grown = 0, resized_size_max = 0, resized = 0;
+	if (m) {
+		resized_grown = __atomic_load_n(&m->resized_grown, __ATOMIC_ACQUIRE);
+		resized_size_max = PS_LOAD(&m->resized_size_max);
+		resized = __atomic_load_n(&m->resized, __ATOMIC_ACQUIRE);
+	}
 	uint64_t xfree_bytes = ps_entry_xfree_bytes(e);
 	uint64_t xfrees = ps_entry_xfrees(e);
 	uint64_t free_bytes = xfree_bytes +
@@ -1023,7 +1032,7 @@ static void encode_entry(ps_entry *e, struct entry_ctx *x)
 	uint64_t peak_bytes = __atomic_load_n(&e->peak_bytes, __ATOMIC_ACQUIRE);
 	uint64_t allocs = ps_entry_allocs(e);
 	uint64_t alloc_bytes = __atomic_load_n(&e->alloc_bytes, __ATOMIC_ACQUIRE);
-	ps_entry_more *m = __atomic_load_n(&e->more, __ATOMIC_ACQUIRE);
+	m = __atomic_load_n(&e->more, __ATOMIC_ACQUIRE);
 	uint64_t grows = m ? PS_LOAD(&m->realloc_grows) : 0;
 	uint64_t chains = m ? PS_LOAD(&m->chains_ended) : 0;
 	uint64_t size_min = ps_entry_size_min(e);
@@ -1034,7 +1043,8 @@ static void encode_entry(ps_entry *e, struct entry_ctx *x)
 	uint64_t flags = PS_ENT_HAS_HIST |
 			 (grows || chains ? PS_ENT_HAS_REALLOC : 0) |
 			 (one_size ? PS_ENT_V3_ONE_SIZE : 0) |
-			 (xfrees ? PS_ENT_V3_XFREES : 0);
+			 (xfrees ? PS_ENT_V3_XFREES : 0) |
+			 (resized ? PS_ENT_V5_RESIZED : 0);
 	uint32_t stack = ps_entry_stack_id(e);
 	/* cumulative counts never go down: the file now holds this many */
 	allocs_in_file += allocs - allocs_written(e);
@@ -1090,6 +1100,12 @@ static void encode_entry(ps_entry *e, struct entry_ctx *x)
 		put_varint(PS_LOAD(&m->chain_steps_sum));
 		put_varint(PS_LOAD(&m->chain_steps_max));
 		put_varint(PS_LOAD(&m->chain_final_size_max));
+	}
+	if (resized) {
+		put_varint(resized);
+		put_varint(resized_grown);
+		/* a size seen for a growth not counted yet waits for it */
+		put_varint(resized_grown ? resized_size_max : 0);
 	}
 }
 

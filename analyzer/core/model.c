@@ -962,6 +962,11 @@ static void add_entry(analysis *a, const pf_file *f, const pf_entry *e,
 			s->chain_steps_max = r.chain_steps_max;
 		if (r.chain_final_size_max > s->chain_final_size_max)
 			s->chain_final_size_max = r.chain_final_size_max;
+		s->resized = sat_add(s->resized, sat_mul(r.resized, k));
+		s->resized_grown = sat_add(s->resized_grown,
+					   sat_mul(r.resized_grown, k));
+		if (r.resized_size_max > s->resized_size_max)
+			s->resized_size_max = r.resized_size_max;
 	}
 	if (e->allocs) {
 		uint64_t first, last;

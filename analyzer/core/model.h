@@ -121,6 +121,9 @@ typedef struct an_site {
 	unsigned alloc_threads;
 	uint64_t realloc_grows, chains_ended, chain_steps_sum,
 		chain_steps_max, chain_final_size_max;
+	/* its blocks that left it resized by realloc (their data lives on
+	 * in the result), the grown ones, the largest size they grew to */
+	uint64_t resized, resized_grown, resized_size_max;
 	an_pct lifetime_p50, lifetime_p99;
 	uint64_t lifetimes;  /* frees whose lifetime was measured */
 	/* wall-clock ns since the run's start; active window of the site */

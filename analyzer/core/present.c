@@ -294,6 +294,9 @@ void json_site(json *j, const analysis *a, const an_site *s)
 	json_u64(j, "live_at_peak_space", s->live_at_peak_space);
 	json_u64(j, "realloc_growth_steps", s->realloc_grows);
 	json_u64(j, "realloc_steps_max", s->chain_steps_max);
+	json_u64(j, "realloc_resized_objects", s->resized);
+	json_u64(j, "realloc_resized_grown_objects", s->resized_grown);
+	json_u64(j, "realloc_resized_size_max", s->resized_size_max);
 	json_u64(j, "pool_size", s->pool_size);
 	json_u64(j, "pool_size_max", s->pool_size_max);
 	json_u64(j, "reserve_bytes", s->reserve_bytes);

@@ -216,11 +216,15 @@ const pf_node_peak *pf_node_peak_find(const pf_file *f, uint32_t thread_index,
 void pf_entry_hists(const pf_file *f, const pf_entry *e, uint64_t *size_hist,
 		    uint64_t *life_hist);
 /* What an entry's reallocs did: growths in place or moved, chains of
- * reallocs of one block ended (freed), their steps, their final size. */
+ * reallocs of one block ended (freed), their steps, their final size;
+ * and the entry's blocks that left it resized by realloc (version 5),
+ * the grown ones, the largest size they grew to. */
 typedef struct pf_reallocs {
 	uint64_t grows, chains_ended, chain_steps_sum, chain_steps_max,
 		chain_final_size_max;
+	uint64_t resized, resized_grown, resized_size_max;
 } pf_reallocs;
+#define PF_REALLOC_VALUES 8 /* the fields of pf_reallocs */
 
 /* Entry e's realloc counts (all 0 when it has none). */
 void pf_entry_reallocs(const pf_file *f, const pf_entry *e, pf_reallocs *r);

@@ -112,6 +112,23 @@ static void classify(an_site *s)
 		s->saved_bytes_per_s = s->bytes_run_per_s;
 		return;
 	}
+	/* The site's blocks are grown by a realloc elsewhere and live on
+	 * there: the one allocation of the final size belongs here. */
+	if ((double)s->resized_grown >= PRESIZE_SHARE * (double)s->allocs) {
+		s->remedy = REMEDY_PRESIZE;
+		s->reserve_bytes = s->resized_size_max > s->size_max
+					   ? s->resized_size_max
+					   : s->size_max;
+		reason(s, "grown later: %s of %s blocks are then grown by realloc "
+			  "(and live on), to at most %s: allocate that size at once",
+		       fmt_count(a, (double)s->resized_grown),
+		       fmt_count(b, (double)s->allocs),
+		       fmt_bytes(c, (double)s->reserve_bytes));
+		s->saved_calls_per_s = (double)s->resized_grown * s->rate_run_per_s /
+				       (double)s->allocs;
+		s->saved_bytes_per_s = s->bytes_run_per_s;
+		return;
+	}
 	if (freed < RETAINED_RATIO) {
 		reason(s, "long-lived: %.0f%% of %s allocations still live at end",
 		       100 * (1 - freed), fmt_count(a, (double)s->allocs));
@@ -137,14 +154,23 @@ static void classify(an_site *s)
 	reason(s, "lifetime p50 < %s, p99 < %s; %.0f%% freed",
 	       fmt_ns_up(a, s->lifetime_p50.hi_ns), fmt_ns_up(b, s->lifetime_p99.hi_ns),
 	       100 * freed);
+	/* a block resized by realloc ends here but its data lives on */
+	if (s->resized)
+		reason(s, "%s of them resized by realloc (%s grown): those "
+			  "live on as the realloc's blocks",
+		       fmt_count(a, (double)s->resized),
+		       fmt_count(b, (double)s->resized_grown));
 	if (s->size_max <= STACK_MAX_SIZE &&
 	    s->thread_peak.hi <= STACK_MAX_LIVE && s->xfrees == 0 &&
-	    s->lifetime_p99.hi_ns <= STACK_MAX_P99_NS) {
+	    s->lifetime_p99.hi_ns <= STACK_MAX_P99_NS &&
+	    (double)s->resized <= STACK_MAX_RESIZED * (double)s->allocs) {
 		s->remedy = REMEDY_STACK;
 		reason(s, "tiny and freed before the next one: never more than "
 			  "%llu live on a thread, never freed by another thread "
-			  "- use a stack buffer or a local",
-		       (unsigned long long)s->thread_peak.hi);
+			  "- use a stack buffer or a local%s",
+		       (unsigned long long)s->thread_peak.hi,
+		       s->resized ? ", with a heap copy for the few resized"
+				  : "");
 		s->saved_calls_per_s = s->rate_run_per_s;
 		s->saved_bytes_per_s = s->bytes_run_per_s;
 		return;

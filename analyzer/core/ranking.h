@@ -14,6 +14,7 @@
 #define STACK_MAX_SIZE 1024    /* tiny ... */
 #define STACK_MAX_LIVE 2       /* ... never more than this live per thread */
 #define STACK_MAX_P99_NS 100e3 /* ... freed within 100 us */
+#define STACK_MAX_RESIZED 0.01 /* ... and at most this share resized by realloc */
 #define ARENA_SPREAD 16.0      /* size spread (max/min) of arena sites ... */
 #define ARENA_MIN_LIVE 64      /* ... with this many live at once */
 #define ARENA_PILE_UP 0.25     /* or this share of all of them live at once */

@@ -467,7 +467,7 @@ struct extras {
 	int has_reallocs;
 	unsigned n; /* values[0, n): the histograms' counts, the size's
 		     * then the lifetime's, then the realloc counts */
-	uint64_t values[2 * PS_HIST_BUCKETS + 5];
+	uint64_t values[2 * PS_HIST_BUCKETS + PF_REALLOC_VALUES];
 };
 
 /* Reads a histogram into h: its buckets into *buckets, their counts
@@ -562,20 +562,40 @@ static pf_entry *entry_get(struct cur *c, const uint8_t *at, pf_file *f,
 	return e;
 }
 
-/* Reads the realloc counts of an entry into h (after its histograms). */
-static void read_reallocs(struct cur *c, struct extras *h)
+/* Reads the realloc counts of an entry with these flags into h (after
+ * its histograms): the growth fields (PS_ENT_HAS_REALLOC), then the
+ * blocks resized (PS_ENT_V5_RESIZED, version 5), which must add up with
+ * the frees: grown <= resized <= frees, a size for the grown ones. */
+static void read_reallocs(struct cur *c, struct extras *h, uint64_t flags,
+			  uint64_t frees)
 {
-	uint64_t r[5];
-	r[0] = get(c, "realloc growth count");
-	r[1] = get(c, "realloc chains ended");
-	r[2] = get(c, "realloc steps sum");
-	r[3] = get(c, "realloc steps max");
-	r[4] = get(c, "realloc final size");
-	if (!(r[0] | r[1] | r[2] | r[3] | r[4]))
+	uint64_t r[PF_REALLOC_VALUES] = { 0 };
+	if (flags & PS_ENT_HAS_REALLOC) {
+		r[0] = get(c, "realloc growth count");
+		r[1] = get(c, "realloc chains ended");
+		r[2] = get(c, "realloc steps sum");
+		r[3] = get(c, "realloc steps max");
+		r[4] = get(c, "realloc final size");
+	}
+	if ((flags & PS_ENT_V5_RESIZED) && c->version >= 5) {
+		const uint8_t *at = c->p;
+		r[5] = get(c, "blocks resized by realloc");
+		r[6] = get(c, "blocks grown by realloc");
+		r[7] = get(c, "largest size grown to");
+		if (!c->failed && (r[5] > frees || r[6] > r[5] || !r[6] != !r[7])) {
+			fail(c, at, "expected resized blocks that add up (grown <= "
+				    "resized <= frees, a size for the grown)");
+			return;
+		}
+	}
+	uint64_t any = 0;
+	for (unsigned i = 0; i < PF_REALLOC_VALUES; i++)
+		any |= r[i];
+	if (!any)
 		return;
 	h->has_reallocs = 1;
 	memcpy(h->values + h->n, r, sizeof r);
-	h->n += 5;
+	h->n += PF_REALLOC_VALUES;
 }
 
 /* Makes h the extras of entry e, in place when they fit in its room in
@@ -634,6 +654,9 @@ void pf_entry_reallocs(const pf_file *f, const pf_entry *e, pf_reallocs *r)
 	r->chain_steps_sum = v[2];
 	r->chain_steps_max = v[3];
 	r->chain_final_size_max = v[4];
+	r->resized = v[5];
+	r->resized_grown = v[6];
+	r->resized_size_max = v[7];
 }
 
 void pf_filter_entries(pf_file *f, int (*keep)(pf_entry *e, void *arg),
@@ -847,7 +870,7 @@ static void read_entry(struct cur *c, pf_file *f, uint32_t snap)
 		read_hist(c, &h, &h.life_buckets, "lifetime histogram length");
 	}
 	if (flags & PS_ENT_HAS_REALLOC)
-		read_reallocs(c, &h);
+		read_reallocs(c, &h, PS_ENT_HAS_REALLOC, n.frees);
 	if (!c->failed)
 		merge_entry(c, f, snap, at, t, ti, si, n, &h);
 }
@@ -964,8 +987,7 @@ static void read_entry_v3(struct cur *c, pf_file *f, uint32_t snap,
 	}
 	if (flags & PS_ENT_HAS_HIST)
 		read_hist(c, &h, &h.life_buckets, "lifetime histogram length");
-	if (flags & PS_ENT_HAS_REALLOC)
-		read_reallocs(c, &h);
+	read_reallocs(c, &h, flags, n.frees);
 	if (!c->failed)
 		merge_entry(c, f, snap, at, t, (uint32_t)ti, (uint32_t)si, n, &h);
 }

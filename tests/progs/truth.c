@@ -44,6 +44,11 @@
  *               2048 bytes (7 growth steps each), between plain
  *               allocations in plain_block(): a sampler must keep a
  *               recorded chain whole, and count each allocation 1 in N
+ *   resized     make_key() blocks of 24 B, each grown at once by realloc
+ *               in grow_key() and kept (their data lives on); local_buf()
+ *               and other_buf() blocks of 64 B freed at once but for 1%
+ *               (20 of 2000) and 21 of 2000, shrunk by resize_buf(): a
+ *               stack buffer only while at most 1% are resized
  *   hold        300000 hold_block() blocks of 16 bytes live at once, then
  *               every one freed (in a shuffled order): the live-pointer
  *               table must find each block it grew past
@@ -545,6 +550,73 @@ static void scenario_chains(void)
 	truth("plain_block", 40000);
 }
 
+/* ---- resized ------------------------------------------------------------------ */
+
+#define RESIZED_N 2000
+static void *kept_keys[RESIZED_N];
+
+NOINLINE static char *make_key(void)
+{
+	return malloc(24);
+}
+
+NOINLINE static void *grow_key(void *p, size_t n)
+{
+	return realloc(p, n);
+}
+
+NOINLINE static void *local_buf(void)
+{
+	return malloc(64);
+}
+
+NOINLINE static void *other_buf(void)
+{
+	return malloc(64);
+}
+
+NOINLINE static void *resize_buf(void *p, size_t n)
+{
+	return realloc(p, n);
+}
+
+/* n blocks of make(), each freed at once but the first `resized`, which
+ * are shrunk by resize_buf() first (then freed). */
+static void local_blocks(void *(*make)(void), int resized)
+{
+	for (int i = 0; i < RESIZED_N; i++) {
+		char *p = make();
+		p[0] = (char)i;
+		if (i < resized)
+			p = resize_buf(p, 32);
+		sink = p;
+		free(p);
+	}
+}
+
+static void scenario_resized(void)
+{
+	size_t grown_max = 0;
+	for (int i = 0; i < RESIZED_N; i++) {
+		char *p = make_key();
+		memset(p, 'k', 24);
+		size_t n = 100 + (size_t)i % 200;
+		if (n > grown_max)
+			grown_max = n;
+		kept_keys[i] = grow_key(p, n);
+	}
+	local_blocks(local_buf, RESIZED_N / 100);
+	local_blocks(other_buf, RESIZED_N / 100 + 1);
+	for (int i = 0; i < RESIZED_N; i++)
+		free(kept_keys[i]);
+	truth("allocs", RESIZED_N);
+	truth("key_resized", RESIZED_N);
+	truth("key_grown", RESIZED_N);
+	truth("key_grown_max", (double)grown_max);
+	truth("local_resized", RESIZED_N / 100);
+	truth("other_resized", RESIZED_N / 100 + 1);
+}
+
 /* ---- phases ------------------------------------------------------------------- */
 
 NOINLINE static void phase_one(void)
@@ -690,6 +762,7 @@ int main(int argc, char **argv)
 		{ "periodic", scenario_periodic },
 		{ "chains", scenario_chains },
 		{ "hold", scenario_hold },
+		{ "resized", scenario_resized },
 		{ "bytes", scenario_bytes },
 	};
 	for (size_t i = 0; argc > 1 && i < sizeof scenarios / sizeof *scenarios; i++) {
@@ -699,6 +772,6 @@ int main(int argc, char **argv)
 		}
 	}
 	fprintf(stderr, "usage: truth paths|sequential|concurrent|turns|leftover|deep|reversed|lifetimes|fork|"
-			"phases|periodic|chains|hold|bytes\n");
+			"phases|periodic|chains|hold|resized|bytes\n");
 	return 2;
 }

@@ -133,6 +133,8 @@ struct worker {
 	uint64_t seed;
 	uint64_t allocs, alloc_bytes, own_frees, own_free_bytes;
 	uint64_t xfrees, xfree_bytes;
+	/* its blocks resized by realloc (any thread's), grown, largest */
+	uint64_t resized, resized_grown, resized_max;
 	uint64_t work_units;
 };
 
@@ -206,12 +208,23 @@ static struct block *tracked_realloc(struct worker *w, struct block *b,
 	if (!p)
 		abort();
 	if (tracked)
-		ps_account_release(&rec, 1);
+		ps_account_release(&rec, 1, size);
 	else
 		ps_account_unknown_free();
 	int grew = tracked && size > rec.size;
 	ps_account_alloc(p, size, tracked ? rec.chain_steps + grew : 0, grew);
 	ps_tls.guard = 0;
+	struct worker *owner = &workers[old.owner];
+	__atomic_fetch_add(&owner->resized, 1, __ATOMIC_RELAXED);
+	if (size > old.size) {
+		__atomic_fetch_add(&owner->resized_grown, 1, __ATOMIC_RELAXED);
+		uint64_t cur = __atomic_load_n(&owner->resized_max, __ATOMIC_RELAXED);
+		while (size > cur &&
+		       !__atomic_compare_exchange_n(&owner->resized_max, &cur, size,
+						    0, __ATOMIC_RELAXED,
+						    __ATOMIC_RELAXED))
+			;
+	}
 	count_free(w, &old);
 	count_alloc(w, p, size);
 	return p;
@@ -450,6 +463,23 @@ static void check_profile(const pf_file *f)
 			    w->own_free_bytes + w->xfree_bytes);
 		check_field(who, "cross-thread frees", t->xfrees, w->xfrees);
 		check_field(who, "unknown frees", t->unknown_frees, 0);
+		/* the blocks of its entries that a realloc resized */
+		uint64_t resized = 0, grown = 0, grown_max = 0;
+		for (size_t k = 0; k < f->nentries; k++) {
+			const pf_entry *e = &f->entries[k];
+			if (e->thread_index >= f->nthreads ||
+			    f->threads[e->thread_index] != t)
+				continue;
+			pf_reallocs r;
+			pf_entry_reallocs(f, e, &r);
+			resized += r.resized;
+			grown += r.resized_grown;
+			if (r.resized_size_max > grown_max)
+				grown_max = r.resized_size_max;
+		}
+		check_field(who, "blocks resized by realloc", resized, w->resized);
+		check_field(who, "blocks grown by realloc", grown, w->resized_grown);
+		check_field(who, "largest size grown to", grown_max, w->resized_max);
 		check_field(who, "unrecorded allocations",
 			    t->unrecorded_allocs, 0);
 		work += w->work_units;

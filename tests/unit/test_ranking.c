@@ -170,6 +170,48 @@ static void test_stack(void **state)
 	s = stack_site();
 	s.lifetime_p99 = (an_pct){ 50e3, 100.001e3 };
 	assert_int_equal(rank_one(&s), REMEDY_POOL);
+	/* resized by realloc, the data lives on: 1% of 10000 still a
+	 * stack buffer, with a heap copy for those; one more is not */
+	s = stack_site();
+	s.resized = 100;
+	assert_int_equal(rank_one(&s), REMEDY_STACK);
+	assert_true(has_reason(&s, "100 of them resized by realloc (0 grown)"));
+	assert_true(has_reason(&s, "with a heap copy for the few resized"));
+	s = stack_site();
+	s.resized = 101;
+	assert_int_equal(rank_one(&s), REMEDY_POOL);
+	assert_true(has_reason(&s, "101 of them resized by realloc"));
+	s = stack_site();
+	assert_int_equal(rank_one(&s), REMEDY_STACK);
+	assert_false(has_reason(&s, "resized"));
+}
+
+/* A site whose blocks a realloc elsewhere grows (and keeps): allocate
+ * the grown size at once, when at least half of them are. */
+static void test_presize_grown_later(void **state)
+{
+	(void)state;
+	an_site s = pool_site();
+	s.resized = s.resized_grown = 5000; /* half of 10000: inside */
+	s.resized_size_max = 300;
+	assert_int_equal(rank_one(&s), REMEDY_PRESIZE);
+	assert_int_equal(s.reserve_bytes, 300);
+	assert_true(has_reason(&s, "grown later: 5000 of 10.0k blocks are then "
+				   "grown by realloc (and live on), to at most 300 B"));
+	/* saves the reallocs that grow them */
+	assert_true(s.saved_calls_per_s == 1000.0 * 5000 / 10000);
+	s.resized_grown = 4999;
+	assert_int_equal(rank_one(&s), REMEDY_POOL);
+	/* never less than the largest request */
+	s = pool_site();
+	s.resized = s.resized_grown = s.allocs;
+	s.resized_size_max = 1000;
+	s.size_max = 1024;
+	assert_int_equal(rank_one(&s), REMEDY_PRESIZE);
+	assert_int_equal(s.reserve_bytes, 1024);
+	/* rare sites stay none */
+	s.allocs = s.frees = s.resized = s.resized_grown = 999;
+	assert_int_equal(rank_one(&s), REMEDY_NONE);
 }
 
 static void test_arena(void **state)
@@ -410,6 +452,7 @@ int main(void)
 		cmocka_unit_test(test_retained),
 		cmocka_unit_test(test_long_lived),
 		cmocka_unit_test(test_stack),
+		cmocka_unit_test(test_presize_grown_later),
 		cmocka_unit_test(test_arena),
 		cmocka_unit_test(test_pool_size_and_sharing),
 		cmocka_unit_test(test_spread_warning),

@@ -462,6 +462,103 @@ static void test_version3_records(void **state)
 	pf_free(pf_read_mem("z.pscout", file, flen, err, sizeof err));
 }
 
+/* One entry of 3 allocations (8 B each), `resized_frees` frees, its
+ * blocks resized by realloc (version 5): resized, grown, largest size;
+ * resized_fields 0 sets the flag but leaves the fields out (a version 4
+ * file, whose reader ignores the bit). */
+static uint64_t resized_frees, resized_v[3];
+static int resized_fields = 1;
+
+static void resized_entry(void)
+{
+	begin(PS_REC_FRAMES);
+	v(1); v(1); v(1); v(zz(0x1000));
+	end();
+	begin(PS_REC_STACKS);
+	v(1); v(1); v(zz(1)); v(0); v(0); v(1);
+	end();
+	begin(PS_REC_THREAD);
+	v(1); v(7); s("main"); v(0); v(0); v(0);
+	end();
+	begin(PS_REC_SNAPSHOT);
+	v(1); v(1000); v(1000000000); v(0); v(0); v(0); v(0); v(0); v(0);
+	end();
+	begin(PS_REC_ENTRIES);
+	v(1);
+	v(zz(1)); v(zz(1)); v(PS_ENT_V3_ONE_SIZE | PS_ENT_V5_RESIZED);
+	v(3); v(resized_frees); v(8); v(0);
+	v(zz(100)); v(0);
+	if (resized_frees)
+		v(zz(5));
+	if (resized_fields) {
+		v(resized_v[0]); v(resized_v[1]); v(resized_v[2]);
+	}
+	end();
+	begin(PS_REC_END);
+	v(PS_END_EXIT); v(1);
+	end();
+}
+
+/* Version 5's blocks resized by realloc: read back, each rule that they
+ * add up (grown <= resized <= frees, a size for the grown ones) at its
+ * limit and one past it, and version 4 files leave them out. */
+static void test_resized_fields(void **state)
+{
+	(void)state;
+	char err[512];
+	static const struct {
+		uint64_t frees, resized, grown, size;
+		int ok;
+	} cases[] = {
+		{ 2, 2, 2, 100, 1 }, /* every limit reached */
+		{ 2, 3, 2, 100, 0 }, /* more resized than frees */
+		{ 2, 1, 2, 100, 0 }, /* more grown than resized */
+		{ 2, 2, 0, 100, 0 }, /* a size but nothing grown */
+		{ 2, 2, 1, 0, 0 },   /* grown to no size */
+		{ 3, 1, 0, 0, 1 },   /* shrunk only */
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		resized_frees = cases[i].frees;
+		resized_v[0] = cases[i].resized;
+		resized_v[1] = cases[i].grown;
+		resized_v[2] = cases[i].size;
+		pf_file *f = read_v3(resized_entry, err, sizeof err);
+		if (!cases[i].ok) {
+			assert_null(f);
+			if (!strstr(err, "expected resized blocks that add up "
+					 "(grown <= resized <= frees, a size for the grown)"))
+				fail_msg("case %zu: %s", i, err);
+			continue;
+		}
+		if (!f)
+			fail_msg("case %zu: %s", i, err);
+		assert_int_equal(f->nentries, 1);
+		pf_reallocs r;
+		pf_entry_reallocs(f, &f->entries[0], &r);
+		assert_int_equal(r.resized, cases[i].resized);
+		assert_int_equal(r.resized_grown, cases[i].grown);
+		assert_int_equal(r.resized_size_max, cases[i].size);
+		assert_int_equal(r.grows, 0);
+		assert_int_equal(f->entries[0].frees, cases[i].frees);
+		pf_free(f);
+	}
+	/* version 4: the bit means nothing, no fields follow */
+	resized_frees = 2;
+	resized_fields = 0;
+	read_v3(resized_entry, err, sizeof err);
+	ps_put_u32le(file + 8, 4);
+	pf_file *f = pf_read_mem("v4.pscout", file, flen, err, sizeof err);
+	resized_fields = 1;
+	if (!f)
+		fail_msg("%s", err);
+	pf_reallocs r;
+	pf_entry_reallocs(f, &f->entries[0], &r);
+	assert_int_equal(r.resized, 0);
+	assert_int_equal(f->entries[0].has_reallocs, 0);
+	assert_true(f->complete);
+	pf_free(f);
+}
+
 /* A one-entry profile whose times are first, latest and freed (ticks + 1,
  * 0 = never) for 3 allocations and `frees` frees. */
 static size_t make_timed(uint64_t first, uint64_t latest, uint64_t freed,
@@ -787,11 +884,11 @@ static void test_bad_magic_and_version(void **state)
 	make_profile(20, 12, 1);
 	ps_put_u32le(file + 8, 99);
 	assert_null(pf_read_mem("v.pscout", file, flen, err, sizeof err));
-	assert_non_null(strstr(err, "offset 8: expected format version 1..4, found 99"));
+	assert_non_null(strstr(err, "offset 8: expected format version 1..5, found 99"));
 	make_profile(20, 12, 1);
 	ps_put_u32le(file + 8, 0);
 	assert_null(pf_read_mem("v.pscout", file, flen, err, sizeof err));
-	assert_non_null(strstr(err, "expected format version 1..4, found 0"));
+	assert_non_null(strstr(err, "expected format version 1..5, found 0"));
 	make_profile(20, 12, 1);
 	ps_put_u32le(file + 8, PS_FORMAT_VERSION + 1);
 	assert_null(pf_read_mem("v.pscout", file, flen, err, sizeof err));
@@ -1280,6 +1377,7 @@ int main(void)
 		cmocka_unit_test(test_totals_torn),
 		cmocka_unit_test(test_totals_from_a_file),
 		cmocka_unit_test(test_times_must_match),
+		cmocka_unit_test(test_resized_fields),
 		cmocka_unit_test(test_every_truncation),
 		cmocka_unit_test(test_bad_crc_names_offset),
 		cmocka_unit_test(test_bad_magic_and_version),
