@@ -261,16 +261,32 @@ int cmd_diff(int argc, char **argv)
 	memset(a, 0, sizeof a);
 	/* the page's flame graph wants every stack of every process */
 	o.model.stream = !html;
-	char **files[2];
-	int nfiles[2], rc = 0;
+	char **files[2] = { NULL, NULL };
+	int nfiles[2] = { 0, 0 }, rc = 0;
 	for (int s = 0; s < 2 && !rc; s++) {
 		files[s] = side_files(argv[i + s], &nfiles[s]);
-		if (!nfiles[s]) {
+		if (!nfiles[s])
 			rc = usage_error("diff: %s: no profiles there", argv[i + s]);
-			break;
-		}
-		rc = analysis_load(&a[s], files[s], nfiles[s], &o.model);
 	}
+	/* One verdict per function on both sides: the structural wrapper
+	 * rule decides over the stacks of both runs together, so a function
+	 * that one run reaches from fewer callers is not a site there and a
+	 * wrapper in the other (a row "gone" beside one "new"). */
+	char **decided = NULL;
+	if (!rc && !o.model.no_auto_wrappers) {
+		char **both = xcalloc((size_t)(nfiles[0] + nfiles[1]) + 1,
+				      sizeof *both);
+		memcpy(both, files[0], (size_t)nfiles[0] * sizeof *both);
+		memcpy(both + nfiles[0], files[1], (size_t)nfiles[1] * sizeof *both);
+		decided = analysis_decide_wrappers(both, nfiles[0] + nfiles[1],
+						   &o.model, &rc);
+		free(both);
+		o.model.decided_wrappers = (const char *const *)decided;
+	}
+	for (int s = 0; s < 2 && !rc; s++)
+		rc = analysis_load(&a[s], files[s], nfiles[s], &o.model);
+	analysis_wrappers_free(decided);
+	o.model.decided_wrappers = NULL;
 	if (rc) {
 		analysis_free(&a[0]);
 		analysis_free(&a[1]);

@@ -2162,6 +2162,39 @@ static int load_files(analysis *a, char **files, int nfiles, const an_opts *o)
 	return analysis_load_set(a, set, o);
 }
 
+char **analysis_decide_wrappers(char **files, int nfiles, const an_opts *o,
+				int *rc)
+{
+	an_opts all = *o;
+	all.pid = 0;
+	all.thread = all.focus = all.ignore = NULL;
+	all.from_ns = all.to_ns = 0;
+	all.decided_wrappers = NULL;
+	all.wrappers_only = 1;
+	analysis w;
+	*rc = load_files(&w, files, nfiles, &all);
+	if (*rc) {
+		analysis_free(&w);
+		return NULL;
+	}
+	const char *const *found = wrappers_found(w.wrappers);
+	size_t n = 0;
+	while (found[n])
+		n++;
+	char **decided = xcalloc(n + 1, sizeof *decided);
+	for (size_t i = 0; i < n; i++)
+		decided[i] = xstrdup(found[i]);
+	analysis_free(&w);
+	return decided;
+}
+
+void analysis_wrappers_free(char **decided)
+{
+	for (size_t i = 0; decided && decided[i]; i++)
+		free(decided[i]);
+	free(decided);
+}
+
 int analysis_load(analysis *a, char **files, int nfiles, const an_opts *o)
 {
 	/* A filter changes what the views see, never which function is a
@@ -2173,31 +2206,14 @@ int analysis_load(analysis *a, char **files, int nfiles, const an_opts *o)
 	if (!filtered || o->no_auto_wrappers || o->processes_only ||
 	    o->decided_wrappers)
 		return load_files(a, files, nfiles, o);
-	an_opts all = *o;
-	all.pid = 0;
-	all.thread = all.focus = all.ignore = NULL;
-	all.from_ns = all.to_ns = 0;
-	all.wrappers_only = 1;
-	analysis w;
-	int rc = load_files(&w, files, nfiles, &all);
-	if (rc) {
-		analysis_free(&w);
+	int rc;
+	char **decided = analysis_decide_wrappers(files, nfiles, o, &rc);
+	if (!decided)
 		return rc;
-	}
-	const char *const *found = wrappers_found(w.wrappers);
-	size_t n = 0;
-	while (found[n])
-		n++;
-	char **decided = xcalloc(n + 1, sizeof *decided);
-	for (size_t i = 0; i < n; i++)
-		decided[i] = xstrdup(found[i]);
-	analysis_free(&w);
 	an_opts view = *o;
 	view.decided_wrappers = (const char *const *)decided;
 	rc = load_files(a, files, nfiles, &view);
-	for (size_t i = 0; i < n; i++)
-		free(decided[i]);
-	free(decided);
+	analysis_wrappers_free(decided);
 	return rc;
 }
 

@@ -259,6 +259,15 @@ typedef struct analysis {
  * what was wrong with which input (or with a --wrapper expression). The
  * caller frees with analysis_free() in either case. */
 int analysis_load(analysis *a, char **files, int nfiles, const an_opts *o);
+/* What the structural wrapper rule finds over every recorded stack of
+ * the files (o's filters left out): the NULL-terminated keys to give a
+ * load as o->decided_wrappers, so that loads of parts of them (a
+ * filtered view), or of the two sides of a diff, take one verdict per
+ * function. NULL, with *rc 2, after printing what was wrong; free with
+ * analysis_wrappers_free(). */
+char **analysis_decide_wrappers(char **files, int nfiles, const an_opts *o,
+				int *rc);
+void analysis_wrappers_free(char **decided);
 /* The same for profiles already read; a owns set from then on. */
 int analysis_load_set(analysis *a, pf_set *set, const an_opts *o);
 /* analysis_load with o->stream: each file is read, filtered and its

@@ -636,14 +636,66 @@ static char *stripped_name(const char *name)
 	return out;
 }
 
-static char *record_wrapped(const char *binary)
+static char *record_wrapped_args(const char *binary, const char *args)
 {
-	char *dir = fresh_dir(binary);
-	assert_int_equal(run("%s/poolscout record -o %s -- %s/tests/%s "
+	char *dir = fresh_dir(*args ? args : binary);
+	assert_int_equal(run("%s/poolscout record -o %s -- %s/tests/%s %s "
 			     ">/dev/null 2>/dev/null",
-			     build_dir(), dir, build_dir(), binary),
+			     build_dir(), dir, build_dir(), binary, args),
 			 0);
 	return dir;
+}
+
+static char *record_wrapped(const char *binary)
+{
+	return record_wrapped_args(binary, "");
+}
+
+/* A diff of a run where the stripped wrapper has one caller (site_medium
+ * alone) against one where it has three: the rule decides over both
+ * runs' stacks, so site_medium is the site on both sides, with the
+ * program's 2000 on each (a run alone would make my_xmalloc the site of
+ * the base: a row "gone" beside one "new"). */
+static void test_stripped_wrapper_diff(void **state)
+{
+	(void)state;
+	char *base = record_wrapped_args("wrapped", "medium");
+	char *now = record_wrapped("wrapped");
+	char *medium = stripped_name("site_medium");
+	char *wrapper = stripped_name("my_xmalloc");
+	analysis a;
+	assert_int_equal(load_dir(&a, base, NULL), 1);
+	/* the base alone: one caller, no wrapper (what the diff must not
+	 * show) */
+	assert_int_equal(only_site(&a, wrapper)->allocs, 2000);
+	analysis_free(&a);
+	char *out = xasprintf("%s/diff.json", now);
+	assert_int_equal(run("%s/poolscout diff --json %s %s >%s", build_dir(),
+			     base, now, out),
+			 0);
+	assert_int_equal(run("jq -e '[.sites[] | select(.function == \"%s\")] "
+			     "| length == 1 and .[0].base.alloc_objects == 2000 "
+			     "and .[0].new.alloc_objects == 2000' %s >/dev/null",
+			     medium, out),
+			 0);
+	assert_int_equal(run("jq -e '[.sites[] | select(.function == \"%s\")] "
+			     "| length == 0' %s >/dev/null", wrapper, out),
+			 0);
+	/* --no-auto-wrappers: the wrapper is the site on both sides */
+	assert_int_equal(run("%s/poolscout diff --json --no-auto-wrappers %s %s >%s",
+			     build_dir(), base, now, out),
+			 0);
+	assert_int_equal(run("jq -e '[.sites[] | select(.function == \"%s\")] "
+			     "| .[0].base.alloc_objects == 2000 and "
+			     ".[0].new.alloc_objects == 6000' %s >/dev/null",
+			     wrapper, out),
+			 0);
+	run("rm -rf %s %s", base, now);
+	free(out);
+	free(medium);
+	free(wrapper);
+	free(base);
+	free(now);
 }
 
 /* Blocks that leave a site resized by realloc: counted, and never a
@@ -784,6 +836,7 @@ int main(void)
 		cmocka_unit_test(test_sampled_chains),
 		cmocka_unit_test(test_sampled_cxx),
 		cmocka_unit_test(test_stripped_wrapper),
+		cmocka_unit_test(test_stripped_wrapper_diff),
 		cmocka_unit_test(test_resized_blocks),
 	};
 	return cmocka_run_group_tests_name("ground truth", tests, NULL, NULL);
