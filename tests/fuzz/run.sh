@@ -38,6 +38,10 @@ if [ ! -f "$OUT/seeds.done" ]; then
 	"$B/poolscout" record -o "$OUT/rec" -- "$B/tests/exact" >/dev/null 2>&1
 	mv "$OUT"/rec/*.pscout "$OUT/work/"
 	rmdir "$OUT/rec"
+	# blocks resized by realloc (format version 5's fields)
+	"$B/poolscout" record -o "$OUT/rec" -- "$B/tests/truth" resized >/dev/null 2>&1
+	for f in "$OUT"/rec/*.pscout; do mv "$f" "$OUT/work/resized-${f##*/}"; done
+	rmdir "$OUT/rec"
 	touch "$OUT/seeds.done"
 fi
 
