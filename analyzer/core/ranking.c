@@ -176,8 +176,14 @@ static void classify(an_site *s)
 		return;
 	}
 	uint64_t peak = s->peak.lo;
-	int piles_up = peak >= ARENA_MIN_LIVE &&
-		       (double)peak >= ARENA_PILE_UP * (double)s->allocs;
+	/* Of the blocks live at the peak, at least this many die later (at
+	 * most what is live at the end does not): a site whose peak is the
+	 * long-lived part of a mixed population (redis's createObject: the
+	 * database's objects among temporaries) does not pile up and die
+	 * together. */
+	uint64_t died = peak > s->inuse_objects ? peak - s->inuse_objects : 0;
+	int piles_up = died >= ARENA_MIN_LIVE &&
+		       (double)died >= ARENA_PILE_UP * (double)s->allocs;
 	if (piles_up || (spread > ARENA_SPREAD && peak >= ARENA_MIN_LIVE)) {
 		s->remedy = REMEDY_ARENA;
 		if (piles_up)
@@ -276,6 +282,13 @@ static void classify(an_site *s)
 		reason(s, "%.0f%% freed by another thread: a per-thread cache "
 			  "needs no lock",
 		       100 * s->xfree_ratio);
+	/* long-lived blocks among short-lived ones: those the pool's size
+	 * counts but never gets back */
+	if (s->inuse_objects && 2 * s->inuse_objects >= s->pool_size)
+		reason(s, "%s still live at the end (long-lived ones among the "
+			  "short-lived): the pool's size counts them, and they "
+			  "never come back",
+		       fmt_count(a, (double)s->inuse_objects));
 	if (spread > SPREAD_WARN)
 		reason(s, "sizes spread %.0fx (99%% <= %s, max %s): cap what the "
 			  "pool takes back, or big buffers stay pinned",

@@ -728,6 +728,34 @@ static void test_resized_blocks(void **state)
 	done(&a, dir);
 }
 
+/* A site whose peak is the long-lived part of a mixed population (43%
+ * kept to the end, the rest freed at once): live at the end and peak as
+ * the program counted; no arena (they never die together), a pool that
+ * says how many never come back. */
+static void test_mixed_population(void **state)
+{
+	(void)state;
+	struct truths t;
+	analysis a;
+	char *dir = record_truth("mixed", "", &t);
+	assert_int_equal(load_dir(&a, dir, NULL), 1);
+	rank_sites(&a);
+	const an_site *s = only_site(&a, "make_object");
+	assert_int_equal(s->allocs, (uint64_t)truth_of(&t, "allocs"));
+	assert_int_equal(s->inuse_objects, (uint64_t)truth_of(&t, "kept"));
+	assert_int_equal(s->frees, truth_of(&t, "allocs") - truth_of(&t, "kept"));
+	assert_exact(&s->peak, truth_of(&t, "peak"));
+	assert_int_equal(s->remedy, REMEDY_POOL);
+	char want[96];
+	snprintf(want, sizeof want, "%.0f still live at the end",
+		 truth_of(&t, "kept"));
+	int said = 0;
+	for (int i = 0; i < s->nreasons; i++)
+		said |= strstr(s->reasons[i], want) != NULL;
+	assert_true(said);
+	done(&a, dir);
+}
+
 static void test_stripped_wrapper(void **state)
 {
 	(void)state;
@@ -838,6 +866,7 @@ int main(void)
 		cmocka_unit_test(test_stripped_wrapper),
 		cmocka_unit_test(test_stripped_wrapper_diff),
 		cmocka_unit_test(test_resized_blocks),
+		cmocka_unit_test(test_mixed_population),
 	};
 	return cmocka_run_group_tests_name("ground truth", tests, NULL, NULL);
 }

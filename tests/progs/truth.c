@@ -49,6 +49,9 @@
  *               and other_buf() blocks of 64 B freed at once but for 1%
  *               (20 of 2000) and 21 of 2000, shrunk by resize_buf(): a
  *               stack buffer only while at most 1% are resized
+ *   mixed       make_object() blocks of 48 B, 10000: 4300 kept to the
+ *               end (a database's objects), the others freed at once: the
+ *               peak is the kept ones, which never die together
  *   hold        300000 hold_block() blocks of 16 bytes live at once, then
  *               every one freed (in a shuffled order): the live-pointer
  *               table must find each block it grew past
@@ -617,6 +620,35 @@ static void scenario_resized(void)
 	truth("other_resized", RESIZED_N / 100 + 1);
 }
 
+/* ---- mixed ------------------------------------------------------------------- */
+
+#define MIXED_N 10000
+#define MIXED_KEPT 4300
+
+NOINLINE static void *make_object(void)
+{
+	return malloc(48);
+}
+
+static void scenario_mixed(void)
+{
+	static void *kept_objects[MIXED_KEPT];
+	int kept = 0;
+	for (int i = 0; i < MIXED_N; i++) {
+		char *p = make_object();
+		p[0] = (char)i;
+		/* 43 of every 100 kept */
+		if (i % 100 < 43)
+			kept_objects[kept++] = p;
+		else
+			free(p);
+	}
+	truth("allocs", MIXED_N);
+	truth("kept", kept);
+	truth("peak", kept + (kept < MIXED_N));
+	sink = kept_objects;
+}
+
 /* ---- phases ------------------------------------------------------------------- */
 
 NOINLINE static void phase_one(void)
@@ -763,6 +795,7 @@ int main(int argc, char **argv)
 		{ "chains", scenario_chains },
 		{ "hold", scenario_hold },
 		{ "resized", scenario_resized },
+		{ "mixed", scenario_mixed },
 		{ "bytes", scenario_bytes },
 	};
 	for (size_t i = 0; argc > 1 && i < sizeof scenarios / sizeof *scenarios; i++) {
@@ -772,6 +805,6 @@ int main(int argc, char **argv)
 		}
 	}
 	fprintf(stderr, "usage: truth paths|sequential|concurrent|turns|leftover|deep|reversed|lifetimes|fork|"
-			"phases|periodic|chains|hold|resized|bytes\n");
+			"phases|periodic|chains|hold|resized|mixed|bytes\n");
 	return 2;
 }

@@ -242,6 +242,46 @@ static void test_arena(void **state)
 	s.size_max = 161;
 	s.peak = (an_peak){ 63, 63, 0, 0 };
 	assert_int_equal(rank_one(&s), REMEDY_POOL);
+	/* piling up counts the blocks of the peak that die later: at least
+	 * the peak less what is live at the end; 250 of 1000 is a quarter */
+	s = pool_site();
+	s.allocs = 1000;
+	s.peak = (an_peak){ 314, 314, 0, 0 };
+	s.inuse_objects = 64;
+	s.frees = s.allocs - s.inuse_objects;
+	assert_int_equal(rank_one(&s), REMEDY_ARENA);
+	s.inuse_objects = 65; /* 249 died: under */
+	s.frees = s.allocs - s.inuse_objects;
+	assert_int_equal(rank_one(&s), REMEDY_POOL);
+	/* a mixed population: the peak is what stays (a database's objects
+	 * among temporaries), 43% never freed: no pile-up, a pool that
+	 * says what it will never get back */
+	s = pool_site();
+	s.allocs = 10000;
+	s.inuse_objects = 4300;
+	s.frees = s.allocs - s.inuse_objects;
+	s.peak = s.thread_peak = (an_peak){ 4300, 4300, 0, 0 };
+	assert_int_equal(rank_one(&s), REMEDY_POOL);
+	assert_false(has_reason(&s, "pile up"));
+	assert_true(has_reason(&s, "4300 still live at the end (long-lived ones "
+				   "among the short-lived)"));
+}
+
+/* The pool says when half its size or more is blocks that never come
+ * back (live at the end), and only then. */
+static void test_pool_long_lived_among(void **state)
+{
+	(void)state;
+	an_site s = pool_site(); /* a pool of 8 */
+	s.inuse_objects = 4;
+	s.frees = s.allocs - 4;
+	assert_int_equal(rank_one(&s), REMEDY_POOL);
+	assert_int_equal(s.pool_size, 8);
+	assert_true(has_reason(&s, "4 still live at the end"));
+	s.inuse_objects = 3;
+	s.frees = s.allocs - 3;
+	assert_int_equal(rank_one(&s), REMEDY_POOL);
+	assert_false(has_reason(&s, "still live at the end"));
 }
 
 static void test_pool_size_and_sharing(void **state)
@@ -453,6 +493,7 @@ int main(void)
 		cmocka_unit_test(test_long_lived),
 		cmocka_unit_test(test_stack),
 		cmocka_unit_test(test_presize_grown_later),
+		cmocka_unit_test(test_pool_long_lived_among),
 		cmocka_unit_test(test_arena),
 		cmocka_unit_test(test_pool_size_and_sharing),
 		cmocka_unit_test(test_spread_warning),
