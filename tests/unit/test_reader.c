@@ -309,6 +309,49 @@ static void test_valid_version2(void **state)
 	version = PS_FORMAT_VERSION;
 }
 
+/* A version 2 file whose one STACK record has depth frames: 0 to 256
+ * read, 257 does not. */
+static pf_file *read_v2_stack(uint32_t depth, char *err, size_t errlen)
+{
+	pw_header(&w);
+	ps_put_u32le(w.buf + 8, 2);
+	begin(PS_REC_PROCESS);
+	v(4242); v(1); v(0); v(1700000000000000000ull); v(1000); v(100);
+	v(64); v(1); s("/bin/prog"); s("prog"); v(0);
+	end();
+	begin(PS_REC_STACK);
+	v(1); v(1); v(depth);
+	for (uint32_t i = 0; i < depth; i++)
+		v(0x401000 + 16 * (uint64_t)i);
+	v(0); v(depth);
+	end();
+	begin(PS_REC_END);
+	v(PS_END_EXIT); v(1);
+	end();
+	return pf_read_mem("v2.pscout", file, flen, err, errlen);
+}
+
+static void test_stack_record_depth(void **state)
+{
+	(void)state;
+	char err[512];
+	static const uint32_t fine[] = { 0, 1, 256 };
+	for (size_t i = 0; i < sizeof fine / sizeof *fine; i++) {
+		pf_file *f = read_v2_stack(fine[i], err, sizeof err);
+		if (!f)
+			fail_msg("depth %u: %s", fine[i], err);
+		assert_int_equal(f->stacks[1]->depth, fine[i]);
+		if (fine[i])
+			assert_int_equal(f->stacks[1]->ips[fine[i] - 1],
+					 0x401000 + 16 * (uint64_t)(fine[i] - 1));
+		assert_true(f->complete);
+		pf_free(f);
+	}
+	assert_null(read_v2_stack(257, err, sizeof err));
+	assert_non_null(strstr(err, "stack depth"));
+	assert_non_null(strstr(err, "0..256, found 257"));
+}
+
 /* Rebuilds a version 3 file whose records after the PROCESS record are
  * given by body(), deflated in one DEFLATE record; returns the reader's
  * verdict (NULL with err set, or the file). */
@@ -1371,6 +1414,7 @@ int main(void)
 		cmocka_unit_test(test_valid),
 		cmocka_unit_test(test_valid_version1),
 		cmocka_unit_test(test_valid_version2),
+		cmocka_unit_test(test_stack_record_depth),
 		cmocka_unit_test(test_version3_records),
 		cmocka_unit_test(test_totals_record),
 		cmocka_unit_test(test_totals_that_lie),
