@@ -6,7 +6,9 @@
  * address or line, so a rebuilt binary with edited code lines up with the
  * old one, as pprof's -diff_base does at function granularity.
  *
- * With --per N both sides are divided by N units of work. Without it,
+ * With --per N both sides are divided by N units of work (--per N,M: the
+ * base by N, the new side by M, for runs of different lengths of a
+ * program that counts no units of its own). Without it,
  * when both sides recorded their units (poolscout_mark_work()), each side
  * is divided by its own count, so "allocations per request 45 -> 12" is
  * one line however long each run was.
@@ -228,7 +230,7 @@ int cmd_diff(int argc, char **argv)
 {
 	int limit = 0;
 	const char *html = NULL;
-	double per = 0;
+	double per[2] = { 0, 0 };
 	view_opts o = { 0 };
 	int i;
 	for (i = 1; i < argc && argv[i][0] == '-' && argv[i][1]; i++) {
@@ -238,10 +240,14 @@ int cmd_diff(int argc, char **argv)
 		}
 		if (!strcmp(argv[i], "--per") && i + 1 < argc) {
 			char *end;
-			per = strtod(argv[++i], &end);
-			if (*end || !(per > 0) || per > 1e18)
+			per[BASE] = per[NEW] = strtod(argv[++i], &end);
+			if (*end == ',' && end[1])
+				per[NEW] = strtod(end + 1, &end);
+			if (*end || !(per[BASE] > 0) || per[BASE] > 1e18 ||
+			    !(per[NEW] > 0) || per[NEW] > 1e18)
 				return usage_error("diff: --per expects a positive "
-						   "number of units, got '%s'", argv[i]);
+						   "number of units (or two, base,new), "
+						   "got '%s'", argv[i]);
 			continue;
 		}
 		int rc = view_opt_one(&o, argc, argv, &i, "diff", 0);
@@ -254,7 +260,7 @@ int cmd_diff(int argc, char **argv)
 	limit = o.limit;
 	if (argc - i != 2)
 		return usage_error("diff: usage: poolscout diff [--json | --html OUT] "
-				   "[--per N] [-n N] [--wrapper RE] [--no-auto-wrappers] "
+				   "[--per N[,M]] [-n N] [--wrapper RE] [--no-auto-wrappers] "
 				   "BASE NEW (each a file, a directory of "
 				   "profiles, or a comma-separated list)");
 	analysis a[2];
@@ -295,8 +301,9 @@ int cmd_diff(int argc, char **argv)
 
 	double divisor[2] = { 1, 1 };
 	const char *unit = NULL;
-	if (per > 0) {
-		divisor[BASE] = divisor[NEW] = per;
+	if (per[BASE] > 0) {
+		divisor[BASE] = per[BASE];
+		divisor[NEW] = per[NEW];
 		unit = "--per";
 	} else if (a[BASE].work_units && a[NEW].work_units) {
 		divisor[BASE] = (double)a[BASE].work_units;
@@ -337,9 +344,12 @@ int cmd_diff(int argc, char **argv)
 		report_header(&a[BASE], stdout);
 		printf("new:  ");
 		report_header(&a[NEW], stdout);
-		if (per > 0)
+		if (per[BASE] > 0 && per[BASE] == per[NEW])
 			printf("per unit of work: both sides divided by %g (--per)\n",
-			       per);
+			       per[BASE]);
+		else if (per[BASE] > 0)
+			printf("per unit of work: base divided by %g, new by %g "
+			       "(--per)\n", per[BASE], per[NEW]);
 		else if (unit)
 			printf("per unit of work: base %llu units, new %llu units "
 			       "(recorded by the program)\n",

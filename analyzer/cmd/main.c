@@ -80,6 +80,7 @@ static const struct command {
 	  "binary with symbols lines up with the old one.\n\n"
 	  "  --per N              divide both sides by N units of work (else\n"
 	  "                       by the units each side recorded, if both did)\n"
+	  "  --per N,M            divide the base by N units, the new side by M\n"
 	  "  --html OUT           a page with the table and a differential\n"
 	  "                       flame graph\n"
 	  VIEW_OPTIONS

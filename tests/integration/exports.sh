@@ -169,6 +169,20 @@ for fn in keep_blocks main_blocks small_objects; do
 		[.alloc_objects, .alloc_space, .inuse_objects, .inuse_space] | map(. * 1000 | round) | join(\" \")" "$WORK/same.json")
 	expect "diff --per 1000: $fn per 1000 units = the program's counts / 1000 ($got)" '[ "$got" = "$want" ]'
 done
+# --per N,M: the base by N, the new side by M (the same profile twice:
+# the new side's numbers are the program's counts / 500)
+"$PS" diff --json --per 1000,500 "$F" "$F" >"$WORK/two.json"
+for fn in keep_blocks small_objects; do
+	want="$(truth $fn alloc_objects) $(truth $fn alloc_objects)"
+	got=$(jq -r "[.sites[] | select(.function == \"$fn\")][0] |
+		[(.base.alloc_objects * 1000 | round), (.new.alloc_objects * 500 | round)] | join(\" \")" "$WORK/two.json")
+	expect "diff --per 1000,500: $fn base x 1000 and new x 500 = the program's count ($got)" '[ "$got" = "$want" ]'
+done
+expect "diff --per 1000,500 text says both" \
+	'"$PS" diff --per 1000,500 "$F" "$F" | grep -q "per unit of work: base divided by 1000, new by 500 (--per)"'
+for bad in "1000," "1000,0" ",5" "1000,x" "1000,-3"; do
+	expect "diff --per $bad: exit 2" '"$PS" diff --per "$bad" "$F" "$F" >/dev/null 2>&1; [ $? = 2 ]'
+done
 # the text table of the logger (per log line, from its source: four
 # 48-byte fields, two buffer growths to 64 and 128 bytes, one 32-byte
 # timestamp), biggest change first
