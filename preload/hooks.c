@@ -16,7 +16,10 @@
  * single-threaded process has no writer thread: its hook calls write the
  * periodic snapshots; the first hook call from a second thread starts the
  * writer. A fork child starts a fresh profile; exec and _exit write a
- * final snapshot first; the destructor writes the last one at exit.
+ * final snapshot first; the destructor writes the last one at exit; a
+ * signal that ends the process by its default action has signals.c write
+ * one (the constructor puts its catcher in, leave() takes a signal that
+ * arrived inside a hook).
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>

@@ -175,6 +175,13 @@ n=$(site_allocs "$d" burst_one)
 expect "SIGTERM after a handler and SIG_DFL again: caught, dies by it, 1000 kept ($(tail -n 1 "$WORK/q-pre"), $n)" \
 	'[ "$(tail -n 1 "$WORK/q-pre")" = "status: signal 15" ] && [ "$n" = 1000 ]'
 
+# a fork child inherits the catcher, and writes its own profile
+d=$WORK/sig-fork
+got=$(killed_under "$d" 15 -- forked 5000 | tr '\n' ' ')
+n=$(site_allocs "$d" burst_one)
+expect "a fork child sent SIGTERM after a burst: dies by it, its profile holds all 5000 ($got, $n)" \
+	'[ "$got" = "child: signal 15 status: exit 0 " ] && [ "$n" = 5000 ]'
+
 # an inherited SIG_IGN stays: `trap '' TERM`, and nohup's SIGHUP
 d=$WORK/sig-ign
 got=$(killed_under "$d" -i 15 15 -- ignored 2000 | tr '\n' ' ')
@@ -202,7 +209,7 @@ while [ $i -lt 20 ]; do
 	i=$((i + 1))
 done
 expect "SIGTERM mid-burst x20: dies by it every time (wrong:${wrong:- none})" '[ -z "$wrong" ]'
-expect "SIGTERM mid-burst x20: the profile holds the program's count, or one more (counted:profile${diffs:- all}" \
+expect "SIGTERM mid-burst x20: the profile holds the program's count, or one more (counted:profile${diffs:- all})" \
 	'[ -z "$diffs" ]'
 # four threads: at least the 4000 made before "ready", at most what the
 # threads counted by the end plus one in flight each

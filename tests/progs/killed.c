@@ -26,6 +26,9 @@
  *                              "ready" after each thread made 1000
  *   killed quiet N MS          bursts N, sleeps MS ms, makes 1000 more in
  *                              late_alloc() (each freed), "ready N", pause()
+ *   killed forked N            a fork child bursts N and tells its parent,
+ *                              which sends it SIGTERM and prints
+ *                              "child: signal S" (or "child: exit E")
  */
 #define _GNU_SOURCE
 /* sigset is deprecated, and still called by programs: checked here */
@@ -38,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -273,6 +277,30 @@ int main(int argc, char **argv)
 		return 0;
 	} else if (!strcmp(mode, "midburst")) {
 		return midburst(argv[2], argc > 3 ? atoi(argv[3]) : 1);
+	} else if (!strcmp(mode, "forked")) {
+		int done[2];
+		if (pipe(done) != 0)
+			return 2;
+		pid_t pid = fork();
+		if (pid == 0) {
+			burst(n);
+			char c = 'x';
+			ssize_t w = write(done[1], &c, 1);
+			(void)w;
+			for (;;)
+				pause();
+		}
+		char c;
+		ssize_t r = read(done[0], &c, 1);
+		(void)r;
+		kill(pid, SIGTERM);
+		int status;
+		waitpid(pid, &status, 0);
+		if (WIFSIGNALED(status))
+			printf("child: signal %d\n", WTERMSIG(status));
+		else
+			printf("child: exit %d\n", WEXITSTATUS(status));
+		return 0;
 	} else if (!strcmp(mode, "quiet")) {
 		burst(n);
 		sleep_ms(argc > 3 ? atol(argv[3]) : 200);
