@@ -151,7 +151,7 @@ void ps_signals_install(void)
 		int sig = caught_signals[i];
 		struct sigaction now;
 		if (next_sig.sigaction(sig, NULL, &now) == 0 &&
-		    now.sa_handler == SIG_DFL && !(now.sa_flags & SA_SIGINFO))
+		    now.sa_handler == SIG_DFL)
 			put_catcher(sig);
 	}
 	unlock_view(&saved);
