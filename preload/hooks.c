@@ -16,7 +16,10 @@
  * single-threaded process has no writer thread: its hook calls write the
  * periodic snapshots; the first hook call from a second thread starts the
  * writer. A fork child starts a fresh profile; exec and _exit write a
- * final snapshot first; the destructor writes the last one at exit.
+ * final snapshot first; the destructor writes the last one at exit; a
+ * signal that ends the process by its default action has signals.c write
+ * one (the constructor puts its catcher in, leave() takes a signal that
+ * arrived inside a hook).
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -194,13 +197,16 @@ static inline int enter(int is_alloc)
 		if (!ps_recording)
 			return 0;
 	}
-	ps_tls.guard = 1;
+	ps_tls.guard = PS_GUARD_HOOK;
 	return 1;
 }
 
 /* Leaves the accounting path. Every POLL_EVERY calls, a process without
  * a writer thread (single-threaded so far) writes its periodic snapshot
- * from here. */
+ * from here. A terminating signal that arrived while the guard was up
+ * waited for this moment (signals.c): it is looked for once the guard is
+ * down, so one that arrives in between is taken at once by the catcher
+ * instead. */
 static inline void leave(void)
 {
 	if (PS_UNLIKELY(++ps_tls.calls_since_poll >= POLL_EVERY)) {
@@ -208,6 +214,9 @@ static inline void leave(void)
 		ps_writer_poll();
 	}
 	ps_tls.guard = 0;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	if (PS_UNLIKELY(ps_tls.signal_deferred))
+		ps_signals_deferred();
 }
 
 /* ---- the allocator family ---------------------------------------------- */
@@ -581,9 +590,9 @@ PS_EXPORT void *mallocx(size_t size, int flags)
 {
 	if (!enter(1))
 		return mallocx_next(size, flags);
-	ps_tls.guard = PS_GUARD_SILENT;
+	ps_tls.guard = PS_GUARD_HOOK | PS_GUARD_SILENT;
 	void *p = mallocx_next(size, flags);
-	ps_tls.guard = 1;
+	ps_tls.guard = PS_GUARD_HOOK;
 	if (p)
 		ps_account_alloc(p, size, 0, 0);
 	leave();
@@ -592,9 +601,9 @@ PS_EXPORT void *mallocx(size_t size, int flags)
 
 static void *rallocx_silent(void *old, size_t size, int flags)
 {
-	ps_tls.guard = PS_GUARD_SILENT;
+	ps_tls.guard = PS_GUARD_HOOK | PS_GUARD_SILENT;
 	void *p = rallocx_next(old, size, flags);
-	ps_tls.guard = 1;
+	ps_tls.guard = PS_GUARD_HOOK;
 	return p;
 }
 
@@ -627,9 +636,9 @@ static void jemalloc_free(enum jemalloc_op op, void *p, size_t size, int flags)
 		return;
 	}
 	ps_account_free(p);
-	ps_tls.guard = PS_GUARD_SILENT;
+	ps_tls.guard = PS_GUARD_HOOK | PS_GUARD_SILENT;
 	free_next(op, p, size, flags);
-	ps_tls.guard = 1;
+	ps_tls.guard = PS_GUARD_HOOK;
 	leave();
 }
 
@@ -752,9 +761,9 @@ static void *cxx_new(int array, size_t size, size_t align, int *recorded)
 	*recorded = enter(1);
 	if (!*recorded)
 		return NULL;
-	ps_tls.guard = PS_GUARD_SILENT;
+	ps_tls.guard = PS_GUARD_HOOK | PS_GUARD_SILENT;
 	void *p = next_new_nothrow(array, size, align);
-	ps_tls.guard = 1;
+	ps_tls.guard = PS_GUARD_HOOK;
 	if (p)
 		ps_account_alloc(p, size, 0, 0);
 	leave();
@@ -864,12 +873,12 @@ static void cxx_delete(enum cxx_op op, void *p, size_t a, size_t b)
 		return;
 	}
 	ps_account_free(p);
-	ps_tls.guard = PS_GUARD_SILENT;
+	ps_tls.guard = PS_GUARD_HOOK | PS_GUARD_SILENT;
 	if (next)
 		next(p, a, b);
 	else
 		ps_real.free(p);
-	ps_tls.guard = 1;
+	ps_tls.guard = PS_GUARD_HOOK;
 	leave();
 }
 
@@ -1685,6 +1694,7 @@ __attribute__((constructor)) static void ps_init(void)
 	}
 	if (ps_recording) {
 		pthread_atfork(fork_prepare, fork_parent, fork_child);
+		ps_signals_install();
 		/* a fallback: runs after the loader's destructors (see
 		 * main_begins(), which registers it again as main starts) */
 		__cxa_atexit(exit_begins, NULL, NULL);

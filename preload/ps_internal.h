@@ -952,11 +952,25 @@ void ps_writer_lock(void);
 void ps_writer_unlock(void);
 void ps_writer_reset_child(void);
 
+/* ---- signals.c ---------------------------------------------------------- */
+/* From the constructor, once this process records: puts the catcher on
+ * every signal it stands in for whose disposition is SIG_DFL (not one
+ * inherited as SIG_IGN). */
+void ps_signals_install(void);
+/* From leave(), when ps_tls.signal_deferred is set: a signal the catcher
+ * put off because it arrived inside an allocator hook. Writes the final
+ * snapshot and ends the process by that signal. */
+void ps_signals_deferred(void);
+
 /* ---- hooks.c ------------------------------------------------------------ */
 /* ps_tls.guard when nothing must be counted, not even as "unrecorded": in
  * a vfork child (it runs on its parent's thread and memory), and around
  * the allocator calls an operator new hook makes on its caller's behalf. */
 #define PS_GUARD_SILENT (1 << 20)
+/* A bit of ps_tls.guard set by an allocator hook from enter() to leave():
+ * a signal the catcher (signals.c) receives meanwhile waits for leave(),
+ * which is sure to come. Nested sections add to the guard below it. */
+#define PS_GUARD_HOOK (1 << 10)
 struct ps_tls {
 	int guard;            /* inside a hook: nested calls pass through */
 	uint32_t generation;  /* process generation the table belongs to */
@@ -967,6 +981,8 @@ struct ps_tls {
 	/* allocations that passed through (enter) before this thread had
 	 * a table of this process: ps_thread_register adds them to it */
 	uint32_t unrecorded_early;
+	/* signals.c: a signal whose catcher waits for leave() (0: none) */
+	int signal_deferred;
 };
 extern __thread struct ps_tls ps_tls PS_TLS;
 extern uint32_t ps_generation; /* bumped in every fork child */

@@ -15,7 +15,7 @@ TEST_PROGS := $(TB)/planted $(TB)/longnames $(TB)/dtor_exit $(TB)/exact $(TB)/cx
 	$(TB)/alloc_family $(TB)/jemalloc_api $(TB)/static_hello $(TB)/dropper \
 	$(TB)/secure_dlopen $(TB)/bad_names $(TB)/gen_profiles $(TB)/live_truth $(TB)/spawn_fds \
 	$(TB)/thread_churn $(TB)/distinct_stacks $(TB)/short_threads $(TB)/plugin.so \
-	$(TB)/same_depth $(TB)/late_touch $(TB)/summary_tree
+	$(TB)/same_depth $(TB)/late_touch $(TB)/summary_tree $(TB)/killed $(TB)/kill_after_ready
 UNIT_TESTS := $(TB)/test_format $(TB)/test_reader $(TB)/test_wrappers $(TB)/test_ranking $(TB)/test_model $(TB)/test_json $(TB)/test_units \
 	$(TB)/test_livetab $(TB)/test_stacks
 INTEGRATION_TESTS := $(TB)/test_exact $(TB)/test_truth $(TB)/test_live_truth
@@ -171,7 +171,7 @@ TSAN_SAN := -fsanitize=thread -fno-omit-frame-pointer
 # does not model (fork, which that protocol serves, is not exercised here)
 TSAN_CFLAGS := -O1 -g $(TSAN_SAN) $(WARN) -Wno-tsan -std=gnu11 -Iinclude \
 	-Ipreload
-TSAN_PRELOAD_SRC := $(filter-out preload/hooks.c,$(PRELOAD_SRC))
+TSAN_PRELOAD_SRC := $(filter-out preload/hooks.c preload/signals.c,$(PRELOAD_SRC))
 
 $(TB)/tsan/libpoolscout.so: $(TSAN_PRELOAD_SRC) $(wildcard preload/*.h) \
 		$(wildcard include/*.h) $(B)/.deps-build

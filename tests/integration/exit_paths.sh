@@ -8,7 +8,9 @@
 # leave a complete one, holding the 100 blocks the program kept (or, when
 # the handler interrupted one of the preload's critical sections, where
 # no lock may be waited for, one that ends at its last snapshot, with a
-# warning: rare, never more than 1 run in 10).
+# warning: rare, never more than 1 run in 10). Then the signals that end
+# a program by their default action: caught for a last snapshot, invisibly
+# to the program, the process dying by them as it would have.
 #   EXIT_PATH_RUNS=N  runs per (path, moment) for exit, _exit and exec
 #                     (default 30: 60 a path); abort and SIGKILL get N/5.
 . tests/lib.sh
@@ -103,5 +105,148 @@ expect "exit during the destructors: the profile is complete" \
 	'"$PS" info --json "$d"/*.pscout 2>/dev/null | jq -e ".[0].complete" >/dev/null'
 n=$("$PS" report --json "$d"/*.pscout 2>/dev/null | jq '[.sites[] | select(.function == "kept_blocks") | .inuse_objects] | add // 0')
 expect "exit during the destructors: the 100 kept blocks live at the end ($n)" '[ "$n" = 100 ]'
+
+# ---- signals that end a program: its last snapshot ------------------------
+# tests/progs/killed.c makes its allocations, prints "ready", and waits;
+# kill_after_ready sends the signal then and prints how it ended
+# ("status: signal 15", "status: exit 3"), which must be what the same
+# program says without the preload. With a 10 s interval no periodic
+# snapshot comes in between: what the profile holds, the catcher wrote.
+K=$T/kill_after_ready
+KP=$T/killed
+# killed_under DIR KILL_ARGS... -- PROGRAM_ARGS...: the program preloaded,
+# profiles in DIR; prints kill_after_ready's output
+killed_under() {
+	_d=$1
+	shift
+	_kargs=
+	while [ "$1" != -- ]; do _kargs="$_kargs $1"; shift; done
+	shift
+	mkdir -p "$_d"
+	"$K" $_kargs env LD_PRELOAD="$LIB" POOLSCOUT_OUT="$_d" \
+		POOLSCOUT_INTERVAL_MS=${KILL_INTERVAL_MS:-10000} "$KP" "$@" 2>"$WORK/kerr"
+}
+last_line() { printf '%s\n' "$1" | tail -n 1; }
+complete_of() { "$PS" info --json "$1"/*.pscout 2>/dev/null | jq -r '.[0].complete'; }
+
+# each caught signal, single-threaded, after a 20000-allocation burst
+for pair in 15:TERM 2:INT 1:HUP 13:PIPE 14:ALRM 10:USR1 12:USR2; do
+	num=${pair%%:*} name=${pair#*:}
+	d=$WORK/sig-$name
+	plain=$(last_line "$("$K" "$num" "$KP" burst 20000)")
+	got=$(last_line "$(killed_under "$d" "$num" -- burst 20000)")
+	expect "SIG$name: the process dies by it, as without the preload ($got; $plain)" \
+		'[ "$got" = "status: signal $num" ] && [ "$got" = "$plain" ]'
+	n=$(site_allocs "$d" burst_one)
+	expect "SIG$name after a burst, single-threaded: the profile holds all 20000 ($n)" \
+		'[ "$n" = 20000 ]'
+	expect "SIG$name: the profile reads as a killed run (no END: complete $(complete_of "$d"))" \
+		'[ "$(complete_of "$d")" = false ]'
+done
+
+# multithreaded: the writer thread would have written it only at the
+# next interval
+d=$WORK/sig-threads
+got=$(last_line "$(killed_under "$d" 15 -- burst 20000 threads)")
+n=$(site_allocs "$d" burst_one)
+expect "SIGTERM, two threads: dies by it ($got), the profile holds all 20000 ($n)" \
+	'[ "$got" = "status: signal 15" ] && [ "$n" = 20000 ]'
+
+# the program's own handler stays its own
+d=$WORK/sig-handler
+plain=$("$K" 15 "$KP" handler 20000 | tr '\n' ' ')
+got=$(killed_under "$d" 15 -- handler 20000 | tr '\n' ' ')
+expect "a SIGTERM handler of the program's own runs and exits 3 ($got)" \
+	'[ "$got" = "ready 20000 handler status: exit 3 " ] && [ "$got" = "$plain" ]'
+n=$(site_allocs "$d" burst_one)
+expect "its handler's exit: a complete profile of 20000 ($(complete_of "$d"), $n)" \
+	'[ "$(complete_of "$d")" = true ] && [ "$n" = 20000 ]'
+
+# what the program sees of dispositions, whatever it sets: the same as
+# without the preload; SIG_DFL set again brings the catcher back
+d=$WORK/sig-query
+"$K" 15 "$KP" query 1000 >"$WORK/q-plain"
+killed_under "$d" 15 -- query 1000 >"$WORK/q-pre"
+expect "sigaction/signal/sysv_signal/sigset answer as without the preload ($(diff "$WORK/q-plain" "$WORK/q-pre" | head -n 3 | tr '\n' ' '))" \
+	'cmp -s "$WORK/q-plain" "$WORK/q-pre"'
+expect "the queries see SIG_DFL at the start ($(grep -c "^start .*: DFL flags=0 mask=0$" "$WORK/q-pre") of 8)" \
+	'[ "$(grep -c "^start .*: DFL flags=0 mask=0$" "$WORK/q-pre")" = 8 ]'
+n=$(site_allocs "$d" burst_one)
+expect "SIGTERM after a handler and SIG_DFL again: caught, dies by it, 1000 kept ($(tail -n 1 "$WORK/q-pre"), $n)" \
+	'[ "$(tail -n 1 "$WORK/q-pre")" = "status: signal 15" ] && [ "$n" = 1000 ]'
+
+# a fork child inherits the catcher, and writes its own profile
+d=$WORK/sig-fork
+got=$(killed_under "$d" 15 -- forked 5000 | tr '\n' ' ')
+n=$(site_allocs "$d" burst_one)
+expect "a fork child sent SIGTERM after a burst: dies by it, its profile holds all 5000 ($got, $n)" \
+	'[ "$got" = "child: signal 15 status: exit 0 " ] && [ "$n" = 5000 ]'
+
+# an inherited SIG_IGN stays: `trap '' TERM`, and nohup's SIGHUP
+d=$WORK/sig-ign
+got=$(killed_under "$d" -i 15 15 -- ignored 2000 | tr '\n' ' ')
+expect "SIGTERM ignored from the parent: still ignored ($got)" \
+	'[ "$got" = "TERM IGN HUP DFL ready 2000 survived status: exit 0 " ]'
+d=$WORK/sig-nohup
+mkdir -p "$d"
+got=$("$K" 1 nohup env LD_PRELOAD="$LIB" POOLSCOUT_OUT="$d" "$KP" ignored 2000 2>/dev/null | tr '\n' ' ')
+expect "SIGHUP under nohup: still ignored ($got)" \
+	'[ "$got" = "TERM DFL HUP IGN ready 2000 survived status: exit 0 " ]'
+
+# killed in the middle of allocating: the profile holds what the
+# program counted (one more when the signal came between its malloc
+# and its count; a signal inside a hook waits for the hook's end)
+wrong= diffs=
+i=0
+while [ $i -lt 20 ]; do
+	d=$WORK/sig-mid-$i
+	got=$(last_line "$(killed_under "$d" -d $((i % 7)) 15 -- midburst "$WORK/ctr")")
+	c=$(od -An -t u8 -N 8 "$WORK/ctr" | tr -d ' ')
+	n=$(site_allocs "$d" mid_alloc)
+	[ "$got" = "status: signal 15" ] || wrong="$wrong $got"
+	case $((n - c)) in 0 | 1) ;; *) diffs="$diffs $c:$n" ;; esac
+	rm -rf "$d"
+	i=$((i + 1))
+done
+expect "SIGTERM mid-burst x20: dies by it every time (wrong:${wrong:- none})" '[ -z "$wrong" ]'
+expect "SIGTERM mid-burst x20: the profile holds the program's count, or one more (counted:profile${diffs:- all})" \
+	'[ -z "$diffs" ]'
+# four threads: at least the 4000 made before "ready", at most what the
+# threads counted by the end plus one in flight each
+wrong= diffs=
+i=0
+while [ $i -lt 10 ]; do
+	d=$WORK/sig-mid4-$i
+	got=$(last_line "$(killed_under "$d" -d $((i % 5)) 15 -- midburst "$WORK/ctr" 4)")
+	c=$(od -An -t u8 -N 32 "$WORK/ctr" | awk '{ for (i = 1; i <= NF; i++) s += $i } END { print s }')
+	n=$(site_allocs "$d" mid_alloc)
+	[ "$got" = "status: signal 15" ] || wrong="$wrong $got"
+	[ "$n" -ge 4000 ] && [ "$n" -le $((c + 4)) ] || diffs="$diffs $c:$n"
+	rm -rf "$d"
+	i=$((i + 1))
+done
+expect "SIGTERM mid-burst, 4 threads x10: dies by it every time (wrong:${wrong:- none})" '[ -z "$wrong" ]'
+expect "SIGTERM mid-burst, 4 threads x10: 4000 <= profile <= counted + 4 (counted:profile${diffs:- all})" \
+	'[ -z "$diffs" ]'
+
+# SIGKILL cannot be caught (docs/usage.md): a single-threaded process
+# keeps its last snapshot, written by one of its allocator calls once an
+# interval has passed; a multithreaded one, its writer thread's
+d=$WORK/kill-burst
+got=$(last_line "$(killed_under "$d" 9 -- burst 20000)")
+n=$(site_allocs "$d" burst_one)
+expect "SIGKILL after a burst, single-threaded, no snapshot due since: the burst is lost ($got, $n)" \
+	'[ "$got" = "status: signal 9" ] && [ "$n" = 0 ]'
+d=$WORK/kill-quiet
+got=$(last_line "$(KILL_INTERVAL_MS=100 killed_under "$d" 9 -- quiet 20000 300)")
+n=$(site_allocs "$d" burst_one)
+late=$(site_allocs "$d" late_alloc)
+expect "SIGKILL, single-threaded, allocations after an interval: the burst before them kept ($n), the last ones not all ($late of 1000)" \
+	'[ "$got" = "status: signal 9" ] && [ "$n" = 20000 ] && [ "$late" -lt 1000 ]'
+d=$WORK/kill-threads
+got=$(last_line "$(KILL_INTERVAL_MS=100 killed_under "$d" -d 500 9 -- burst 20000 threads)")
+n=$(site_allocs "$d" burst_one)
+expect "SIGKILL, two threads, an interval after the burst: the writer thread kept it ($got, $n)" \
+	'[ "$got" = "status: signal 9" ] && [ "$n" = 20000 ]'
 
 finish
