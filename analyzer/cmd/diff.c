@@ -361,7 +361,7 @@ int cmd_diff(int argc, char **argv)
 		printf("%-7s %-28s %21s\n", "", what, "(base -> new)");
 		for (k = 0; k < shown; k++) {
 			d = rows[k];
-			char label[512], fitted[128];
+			char fitted[128];
 			printf("%-7s %9s %9s %17s %10s %10s  %s\n", status(d),
 			       fmt_amount(b1, d->v[BASE].alloc_objects, per_unit),
 			       fmt_amount(b2, d->v[NEW].alloc_objects, per_unit),
@@ -369,9 +369,8 @@ int cmd_diff(int argc, char **argv)
 					 d->v[NEW].alloc_objects, per_unit),
 			       fmt_bytes(b4, d->v[BASE].alloc_space),
 			       fmt_bytes(b5, d->v[NEW].alloc_space),
-			       fit_width(fitted, sizeof fitted,
-					 frame_label(label, sizeof label, d->where),
-					 100 - 69));
+			       frame_label_fit(fitted, sizeof fitted, d->where,
+					       NULL, 100 - 69));
 		}
 		double tb = (double)a[BASE].allocs / divisor[BASE];
 		double tn = (double)a[NEW].allocs / divisor[NEW];

@@ -97,7 +97,7 @@ static void print_stacks(const analysis *a, const an_site *s, FILE *out)
 							&a->stacks[s->stacks[idx[k]]]);
 		if (diff == -2)
 			continue;
-		char label[512], fitted[128];
+		char fitted[128];
 		if (diff < 0 || (unsigned)diff >= st->nframes)
 			fprintf(out, "               (stack %u of pid %u, %u frames)\n",
 				st->stack->id, st->file->pid, st->nframes);
@@ -105,16 +105,15 @@ static void print_stacks(const analysis *a, const an_site *s, FILE *out)
 			fprintf(out, "               (stack %u: frame %d is %s, "
 				     "+0x%llx)\n",
 				st->stack->id, diff + 1,
-				fit_width(fitted, sizeof fitted,
-					  frame_label(label, sizeof label,
-						      st->frames[diff]), 40),
+				frame_label_fit(fitted, sizeof fitted,
+						st->frames[diff], NULL, 40),
 				(unsigned long long)st->frames[diff]->offset);
 	}
 }
 
 static void print_text(const analysis *a, int limit, FILE *out)
 {
-	char b1[32], b2[32], b3[48], label[768], fitted[128];
+	char b1[32], b2[32], b3[48], fitted[128];
 	report_header(a, out);
 	fprintf(out, "\n%4s  %-7s  %9s  %13s  %10s  %s\n", "rank", "remedy",
 		"saves", "alloc_objects", "inuse", "site");
@@ -133,8 +132,8 @@ static void print_text(const analysis *a, int limit, FILE *out)
 		fprintf(out, "%4d  %-7s  %9s  %13s  %10s  %s\n", s->rank,
 			remedy_name(s->remedy), saves, b3,
 			fmt_bytes(b2, (double)s->inuse_space),
-			fit_width(fitted, sizeof fitted,
-				  site_label(label, sizeof label, s), 100 - 53));
+			frame_label_fit(fitted, sizeof fitted, &s->where, s->via,
+					100 - 53));
 		for (int i = 0; i < s->nreasons; i++)
 			print_wrapped(out, s->reasons[i]);
 		if (s->remedy != REMEDY_NONE)

@@ -138,7 +138,7 @@ int cmd_top(int argc, char **argv)
 		json_end_object(&j);
 		json_finish(&j);
 	} else {
-		char b1[32], b2[32], label[512], fitted[128];
+		char b1[32], b2[32], fitted[128];
 		uint64_t shown = 0;
 		for (i = 0; i < limit; i++)
 			shown += sorted[i]->flat;
@@ -160,11 +160,12 @@ int cmd_top(int argc, char **argv)
 					 fmt_value(b2, (double)r->cum, index),
 					 (double)r->cum * pct);
 			printf("%s%s\n", head,
-			       fit_width(fitted, sizeof fitted,
-					 o.lines ? frame_label(label, sizeof label,
-							       r->frame)
-						 : r->frame->function,
-					 (size_t)(100 - w)));
+			       o.lines ? frame_label_fit(fitted, sizeof fitted,
+							 r->frame, NULL,
+							 (size_t)(100 - w))
+				       : fit_width(fitted, sizeof fitted,
+						   r->frame->function,
+						   (size_t)(100 - w)));
 		}
 	}
 	HASH_ITER(hh, rows, r, tmp) {

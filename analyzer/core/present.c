@@ -29,6 +29,61 @@ const char *site_label(char *buf, size_t len, const an_site *s)
 	return buf;
 }
 
+const char *frame_label_fit(char *buf, size_t cap, const an_frame *f,
+			    const char *via, size_t width)
+{
+	char label[1024], name[256], loc[256], tail[256], whole[1536];
+	frame_label(label, sizeof label, f);
+	/* frame_label starts with the name; then the file:line or address */
+	size_t n = strlen(f->function), len = strlen(label);
+	if (n > len)
+		n = len;
+	char v[512] = "";
+	if (via)
+		snprintf(v, sizeof v, " via %s", via);
+	size_t l = len - n, vl = strlen(v);
+	if (n + l + vl <= width || width < 16 || width >= sizeof name) {
+		snprintf(whole, sizeof whole, "%s%s", label, v);
+		snprintf(buf, cap, "%s", fit_width(name, sizeof name, whole, width));
+		return buf;
+	}
+	/* the name first (up to two thirds of the width, more when the
+	 * rest fits), then the wrapper, then the place, each cut in its
+	 * middle */
+	size_t want = 2 * width / 3;
+	if (vl < width && width - vl < want)
+		want = width - vl; /* the wrapper whole, if the name keeps */
+	if (want < width / 3)
+		want = width / 3; /* ... a third at least */
+	if (want < 8)
+		want = 8; /* fit_width's shortest cut */
+	if (l + vl < width && width - l - vl > want)
+		want = width - l - vl;
+	size_t name_w = n < want ? n : want;
+	size_t rest = width - name_w;
+	const char *place = "", *wrapper = v;
+	if (vl <= rest) {
+		if (rest - vl >= l)
+			place = label + n;
+		else if (rest - vl >= 12)
+			place = fit_width(loc, sizeof loc, label + n, rest - vl);
+	} else if (rest >= 8) {
+		wrapper = fit_width(tail, sizeof tail, v, rest);
+	} else {
+		wrapper = NULL;
+	}
+	if (wrapper) {
+		snprintf(whole, sizeof whole, "%.*s", (int)n, label);
+		snprintf(buf, cap, "%s%s%s",
+			 fit_width(name, sizeof name, whole, name_w), place, wrapper);
+		return buf;
+	}
+	/* too narrow for parts: the whole label cut in its middle */
+	snprintf(whole, sizeof whole, "%s%s", label, v);
+	snprintf(buf, cap, "%s", fit_width(name, sizeof name, whole, width));
+	return buf;
+}
+
 /* What would name the frames of a module the symbolizer found nothing
  * for, from what it found. */
 static const char *symbol_fix(const an_unsymbolized *u)

@@ -20,6 +20,7 @@
 
 #include "memory.h"
 #include "model.h"
+#include "present.h"
 #include "pswriter.h"
 #include "ranking.h"
 
@@ -673,6 +674,47 @@ static void test_window(void **state)
 	free(path);
 }
 
+/* Labels in a column: the name first, then the wrapper, then the place,
+ * each cut in its middle only as far as it must. */
+static void test_label_fit(void **state)
+{
+	(void)state;
+	char lbl[128];
+	an_frame f = { .function = "format_field", .file = "/src/logger_before.c",
+		       .line = 49, .symbolized = 1 };
+	/* fits: whole */
+	assert_string_equal(frame_label_fit(lbl, sizeof lbl, &f, NULL, 33),
+			    "format_field (logger_before.c:49)");
+	assert_string_equal(frame_label_fit(lbl, sizeof lbl, &f, "xmalloc", 45),
+			    "format_field (logger_before.c:49) via xmalloc");
+	/* one short: the place is cut, the name is whole */
+	assert_string_equal(frame_label_fit(lbl, sizeof lbl, &f, NULL, 31),
+			    "format_field (logger...re.c:49)");
+	/* the wrapper stays whole before the place */
+	assert_string_equal(frame_label_fit(lbl, sizeof lbl, &f, "xmalloc", 40),
+			    "format_field (logg...e.c:49) via xmalloc");
+	/* no room for a place of 8: none */
+	assert_string_equal(frame_label_fit(lbl, sizeof lbl, &f, "xmalloc", 32),
+			    "format_field via xmalloc");
+	/* a long name gets two thirds, the wrapper whole */
+	an_frame g = { .function = "std::vector<int>::_M_realloc_insert_long_name",
+		       .module = "/bin/p", .offset = 0x37a2 };
+	const char *got = frame_label_fit(lbl, sizeof lbl, &g, "operator new", 47);
+	assert_string_equal(got, "std::vector<i...sert_long_name via operator new");
+	/* a wrapper too long for what is left: cut, the place dropped */
+	got = frame_label_fit(lbl, sizeof lbl, &g,
+			      "a_wrapper_with_a_name_far_too_long_to_fit", 47);
+	assert_int_equal(strlen(got), 47);
+	assert_true(!strncmp(got, "std::v", 6)); /* a third for the name */
+	assert_non_null(strstr(got, "_name via a_wrap"));
+	assert_non_null(strstr(got, "...too_long_to_fit"));
+	/* every result within its width */
+	for (size_t cols = 16; cols < 80; cols++) {
+		assert_true(strlen(frame_label_fit(lbl, sizeof lbl, &g, "operator new", cols)) <= cols);
+		assert_true(strlen(frame_label_fit(lbl, sizeof lbl, &f, "xmalloc", cols)) <= cols);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -686,6 +728,7 @@ int main(void)
 		cmocka_unit_test(test_few_lifetimes),
 		cmocka_unit_test(test_chains),
 		cmocka_unit_test(test_window),
+		cmocka_unit_test(test_label_fit),
 	};
 	int rc = cmocka_run_group_tests_name("metrics model", tests, NULL, NULL);
 	for (int i = 0; i < 4; i++)
