@@ -725,6 +725,24 @@ static void test_resized_blocks(void **state)
 	assert_int_equal(other->resized, (uint64_t)truth_of(&t, "other_resized"));
 	assert_int_equal(other->allocs, local->allocs);
 	assert_int_equal(other->remedy, REMEDY_POOL);
+	/* the JSON report's fields carry the same counts */
+	assert_int_equal(run("%s/poolscout report --json %s/*.pscout | jq -e "
+			     "'[.sites[] | select(.function == \"make_key\")][0] | "
+			     ".realloc_resized_objects == %.0f and "
+			     ".realloc_resized_grown_objects == %.0f and "
+			     ".realloc_resized_size_max == %.0f and "
+			     ".reserve_bytes == %.0f and .remedy == \"presize\"' >/dev/null",
+			     build_dir(), dir, truth_of(&t, "key_resized"),
+			     truth_of(&t, "key_grown"), truth_of(&t, "key_grown_max"),
+			     truth_of(&t, "key_grown_max")),
+			 0);
+	assert_int_equal(run("%s/poolscout report --json %s/*.pscout | jq -e "
+			     "'[.sites[] | select(.function == \"local_buf\")][0] | "
+			     ".realloc_resized_objects == %.0f and "
+			     ".realloc_resized_grown_objects == 0 and "
+			     ".realloc_resized_size_max == 0 and .remedy == \"stack\"' >/dev/null",
+			     build_dir(), dir, truth_of(&t, "local_resized")),
+			 0);
 	done(&a, dir);
 }
 
