@@ -235,6 +235,17 @@ expect "info: one column more and the last argument wraps under the first" \
 line=$(grep "^ *1000  allocate_the_block_with_a_name_long" "$WORK/long.txt")
 expect "a stack line cut at 99 columns, ending in ..." \
 	'[ "$(printf "%s" "$line" | wc -c)" = 99 ] && [ "${line%...}" != "$line" ]'
+# at the edge (tests/progs/edge_stack.c): a line of exactly 99 columns
+# is whole; one column more and its last frame becomes " < ..."; a fifth
+# frame that would leave no room for the " < ..." of a sixth is dropped
+"$PS" record -o "$WORK/edge" -- "$T/edge_stack" >/dev/null 2>&1
+"$PS" report "$WORK"/edge/*.pscout >"$WORK/edge.txt"
+expect "a stack line of exactly 99 columns is whole" \
+	'grep -qx "         1000  edge_site_exact_99 < main < __libc_start_call_main < __libc_start_main_impl < _start" "$WORK/edge.txt"'
+expect "one column more: the last frame becomes \" < ...\"" \
+	'grep -qx "         1000  edge_site_one_more1 < main < __libc_start_call_main < __libc_start_main_impl < ..." "$WORK/edge.txt"'
+expect "no room for the sixth frame's \" < ...\": the fifth is dropped" \
+	'grep -qx "         1000  edge_site_tail16 < mid < main < __libc_start_call_main < ..." "$WORK/edge.txt"'
 expect "a deep stack line: its first five frames" \
 	'grep -qx "          500  deep6 < deep5 < deep4 < deep3 < deep2" "$WORK/long.txt"'
 expect "two threads: \"2 threads,\"" 'head -1 "$WORK/long.txt" | grep -q "^1 profile, 2 threads, "'
