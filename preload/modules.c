@@ -11,6 +11,7 @@
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <limits.h>
 #include <link.h>
 #include <stdio.h>
 #include <string.h>
@@ -119,7 +120,8 @@ static int scan_cb(struct dl_phdr_info *info, size_t size, void *arg)
 	if (sc->counters_only)
 		return 1;
 
-	char exe[1024];
+	/* the module lock is held: one buffer will do, off the stack */
+	static char exe[PATH_MAX];
 	const char *path = info->dlpi_name;
 	if (!path || !*path) {
 		/* The main program has no name here. */
@@ -146,11 +148,18 @@ static int scan_cb(struct dl_phdr_info *info, size_t size, void *arg)
 			return 0;
 		}
 	}
+	size_t len = strnlen(path, PATH_MAX - 1);
 	ps_module *m = ps_arena_alloc(sizeof *m);
-	if (!m)
+	char *copy = m ? ps_arena_alloc(len + 1) : NULL;
+	if (!copy) {
+		if (m)
+			ps_arena_free(m, sizeof *m);
 		return 1;
+	}
+	memcpy(copy, path, len);
+	copy[len] = 0;
+	m->path = copy;
 	m->base = info->dlpi_addr;
-	snprintf(m->path, sizeof m->path, "%s", path);
 	m->lo = UINTPTR_MAX;
 	for (int i = 0; i < info->dlpi_phnum; i++) {
 		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];

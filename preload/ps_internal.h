@@ -357,7 +357,7 @@ typedef struct ps_module {
 	} seg[8];                /* PT_LOAD segments (first 8) */
 	uint8_t build_id[64];
 	uint32_t build_id_len;
-	char path[1024];
+	const char *path;        /* whole (up to PATH_MAX), arena memory */
 } ps_module;
 
 /* Re-reads the module map if dlopen/dlclose changed it since the last look;

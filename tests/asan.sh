@@ -50,6 +50,16 @@ for view in "report --pid 1 --focus x" "report --thread no_such --focus x"; do
 	expect "$view under ASan: exit 2, no sanitizer report ($rc)" \
 		'[ $rc = 2 ] && ! grep -q Sanitizer "$W/err"'
 done
+# a program at a path of some 2800 bytes (twelve directories of 230):
+# the preload keeps it whole (it once cut module paths at 1023 bytes,
+# so nothing was named), the symbolizer's module key too (path and
+# build-id; a fixed 1200 bytes once)
+d=$W
+for c in a b c d e f g h i j k l; do d=$d/$(printf "%0230d" 0 | tr 0 $c); done
+mkdir -p "$d" && cp "$B/tests/planted" "$d/planted"
+"$B/poolscout" record -o "$W/longpath" -- "$d/planted" >/dev/null 2>&1
+expect "a module path of ${#d}+8 bytes under ASan, still named" \
+	'"$A/poolscout" report --json "$W"/longpath/*.pscout | jq -e "[.sites[].function] | index(\"produce_message\")" >/dev/null'
 for view in "diff" "diff --json" "diff --per 1000" "diff --html $W/diff.html"; do
 	# shellcheck disable=SC2086
 	expect "$view under ASan" '"$A/poolscout" $view "$W/p" "$W/r" >/dev/null'

@@ -180,17 +180,26 @@ static struct sym_mod *open_module(sym_ctx *ctx, const pf_module *pm)
  * process) that loaded the same object. */
 static struct sym_mod *open_module_by_key(sym_ctx *ctx, const pf_module *pm)
 {
-	char key[1200];
-	int n = snprintf(key, sizeof key, "%s#", pm->path);
-	for (uint32_t i = 0; i < pm->build_id_len && n < (int)sizeof key - 3; i++)
-		n += snprintf(key + n, sizeof key - (size_t)n, "%02x",
-			      pm->build_id[i]);
+	/* "PATH#BUILDID" in hex, whole however long the path */
+	static const char hex[] = "0123456789abcdef";
+	size_t plen = strlen(pm->path);
+	char *key = xmalloc(plen + 2 + 2 * (size_t)pm->build_id_len);
+	memcpy(key, pm->path, plen);
+	char *k = key + plen;
+	*k++ = '#';
+	for (uint32_t i = 0; i < pm->build_id_len; i++) {
+		*k++ = hex[pm->build_id[i] >> 4];
+		*k++ = hex[pm->build_id[i] & 15];
+	}
+	*k = 0;
 	struct sym_mod *m;
 	HASH_FIND_STR(ctx->mods, key, m);
-	if (m)
+	if (m) {
+		free(key);
 		return m;
+	}
 	m = xcalloc(1, sizeof *m);
-	m->key = xstrdup(key);
+	m->key = key;
 	m->path = xstrdup(pm->path);
 	m->status = MOD_MISSING;
 	HASH_ADD_KEYPTR(hh, ctx->mods, m->key, strlen(m->key), m);
