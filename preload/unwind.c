@@ -44,8 +44,10 @@
  * Each unpinned object a walk passes through is checked once per walk
  * against the loader's own lock-free map (_dl_find_object: same link_map,
  * range and .eh_frame_hdr), so an object unloaded behind our back
- * (glibc's own gconv modules) is noticed; the main program, ld.so, the
- * vDSO, libc and this library are never unloaded and are not checked. A
+ * (glibc's own gconv modules) is noticed. Objects loaded at start-up (the
+ * main program, its DT_NEEDED closure, the preloaded objects and theirs,
+ * ld.so, the vDSO) are never unloaded: they are pinned, and not checked;
+ * only what dlopen added later is. A
  * table is built while holding the loader's lock (inside
  * dl_iterate_phdr), so its object cannot go away meanwhile; the tables
  * are our own mmap'd copies, so a walk never reads an unloaded object.
@@ -987,8 +989,15 @@ static ps_lock_t table_lock = { .snapshot_free = 1 }; /* only tried */
 static struct block *retired;         /* atomic list, freed by reclaim */
 int ps_unwind_reclaim_pending;
 
-/* What is never unloaded: found in ps_unwind_init. */
+/* What is never unloaded: found in ps_unwind_init. pin_addr: addresses
+ * in the objects pinned whatever else is known (this library, ld.so, the
+ * vDSO, libc). startup_*: the objects loaded at start-up, identified by
+ * (map start, link_map); a walk never checks them (see pin_startup). */
 static uintptr_t pin_addr[4];
+#define MAX_STARTUP 512
+static uintptr_t startup_lo[MAX_STARTUP];
+static const void *startup_map[MAX_STARTUP];
+static uint32_t startup_count;
 static unw_dyn_info_list_t *dyn_list;
 
 static void retire(void *p)
@@ -1072,7 +1081,217 @@ static int scan_cb(struct dl_phdr_info *info, size_t size, void *arg)
 	for (unsigned i = 0; i < sizeof pin_addr / sizeof *pin_addr; i++)
 		if (pin_addr[i] >= m->lo && pin_addr[i] < m->hi)
 			m->pinned = 1;
+	for (uint32_t i = 0; i < startup_count && !m->pinned; i++)
+		m->pinned = startup_lo[i] == m->lo && startup_map[i] == m->link_map;
 	return 0;
+}
+
+/* ---- the objects loaded at start-up ----------------------------------------
+ * glibc unloads only objects dlopen loaded (l_type lt_loaded): the main
+ * program and every object loaded with it (its DT_NEEDED closure, the
+ * preloaded ones and theirs) stay until exit. No public interface says
+ * which objects those are, so pin_startup() works it out from the
+ * objects' own dynamic sections, once, in the constructor: starting from
+ * the objects pinned anyway (the main program, this library, libc, ld.so,
+ * the vDSO), a DT_NEEDED name joins the first object in the loader's list
+ * whose soname or file name it is (as glibc matches names), until nothing
+ * is added. The loader's list (dl_iterate_phdr order) holds every object
+ * loaded at start-up before any object dlopen added, so a name's first
+ * match is a start-up object whenever one matches; and to be safe against
+ * a name glibc resolved otherwise (a file reached through a link), only
+ * the longest run of the list's head made wholly of found objects is
+ * pinned: a dlopen'd object comes after a start-up object it could have
+ * been mistaken for, which then is not found. An object missed is only
+ * checked per walk, as any other. */
+
+struct dep_obj {
+	uintptr_t lo, hi;
+	const void *link_map;
+	uint32_t name, soname;      /* offsets in the pool; 0: none */
+	uint32_t needed, nneeded;   /* needed[] offsets, in dep_scan.needed */
+	int found;
+};
+
+struct dep_scan {
+	struct dep_obj *obj;
+	uint32_t count, cap;
+	uint32_t *needed;
+	uint32_t nneeded, needed_cap;
+	char *pool;
+	uint32_t pool_used, pool_cap;
+	int overflow;
+};
+
+/* Copies the string at s (at most max bytes, NUL included) into the pool;
+ * its offset, or 0 when it is not terminated or does not fit. */
+static uint32_t pool_add(struct dep_scan *d, const char *s, size_t max)
+{
+	size_t len = strnlen(s, max);
+	if (len == max || d->pool_cap - d->pool_used <= len) {
+		if (len != max)
+			d->overflow = 1;
+		return 0;
+	}
+	uint32_t at = d->pool_used;
+	memcpy(d->pool + at, s, len + 1);
+	d->pool_used += (uint32_t)len + 1;
+	return at;
+}
+
+/* An address the dynamic section holds: relocated in place by ld.so (most
+ * objects) or not (the vDSO, read-only sections); inside the object either
+ * way, and only one of the two can be. */
+static const char *dyn_address(const struct dl_phdr_info *info, uintptr_t v)
+{
+	if (segment_of(info, v))
+		return (const char *)v;
+	if (segment_of(info, v + info->dlpi_addr))
+		return (const char *)(v + info->dlpi_addr);
+	return NULL;
+}
+
+static int dep_cb(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	struct dep_scan *d = arg;
+	(void)size;
+	const ElfW(Phdr) *load = NULL, *dynamic = NULL;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		if (info->dlpi_phdr[i].p_type == PT_LOAD && !load)
+			load = &info->dlpi_phdr[i];
+		if (info->dlpi_phdr[i].p_type == PT_DYNAMIC)
+			dynamic = &info->dlpi_phdr[i];
+	}
+	struct dl_find_object fo;
+	if (!load || _dl_find_object((void *)(info->dlpi_addr + load->p_vaddr),
+				     &fo) != 0)
+		return 0; /* as scan_cb: not in the map */
+	if (d->count == d->cap) {
+		d->overflow = 1;
+		return 1;
+	}
+	struct dep_obj *o = &d->obj[d->count++];
+	memset(o, 0, sizeof *o);
+	o->lo = (uintptr_t)fo.dlfo_map_start;
+	o->hi = (uintptr_t)fo.dlfo_map_end;
+	o->link_map = fo.dlfo_link_map;
+	o->needed = d->nneeded;
+	if (info->dlpi_name && info->dlpi_name[0])
+		o->name = pool_add(d, info->dlpi_name, 4096);
+	if (!dynamic)
+		return 0;
+	const ElfW(Dyn) *dyn = (const ElfW(Dyn) *)(info->dlpi_addr + dynamic->p_vaddr);
+	size_t ndyn = dynamic->p_memsz / sizeof *dyn;
+	uintptr_t strtab_v = 0, strsz = 0;
+	for (size_t i = 0; i < ndyn && dyn[i].d_tag != DT_NULL; i++) {
+		if (dyn[i].d_tag == DT_STRTAB)
+			strtab_v = dyn[i].d_un.d_ptr;
+		else if (dyn[i].d_tag == DT_STRSZ)
+			strsz = dyn[i].d_un.d_val;
+	}
+	const char *strtab = strtab_v ? dyn_address(info, strtab_v) : NULL;
+	if (!strtab || !strsz || !dyn_address(info, strtab_v + strsz - 1))
+		return 0;
+	for (size_t i = 0; i < ndyn && dyn[i].d_tag != DT_NULL; i++) {
+		uintptr_t off = dyn[i].d_un.d_val;
+		if ((dyn[i].d_tag != DT_NEEDED && dyn[i].d_tag != DT_SONAME) ||
+		    off >= strsz)
+			continue;
+		uint32_t at = pool_add(d, strtab + off, strsz - off);
+		if (!at)
+			continue;
+		if (dyn[i].d_tag == DT_SONAME) {
+			o->soname = at;
+		} else if (d->nneeded < d->needed_cap) {
+			d->needed[d->nneeded++] = at;
+			o->nneeded++;
+		} else {
+			d->overflow = 1;
+		}
+	}
+	return 0;
+}
+
+/* Whether the loader would take object o for DT_NEEDED name n. */
+static int dep_matches(const struct dep_scan *d, const struct dep_obj *o,
+		       const char *n)
+{
+	const char *name = o->name ? d->pool + o->name : "";
+	if (strchr(n, '/'))
+		return !strcmp(n, name);
+	const char *base = strrchr(name, '/');
+	return (o->soname && !strcmp(n, d->pool + o->soname)) ||
+	       !strcmp(n, base ? base + 1 : name);
+}
+
+/* Fills startup_lo/startup_map (see above). Called once, from
+ * ps_unwind_init, before the first rescan. */
+static void pin_startup(void)
+{
+	size_t bytes = 1u << 20;
+	struct block *b = block_alloc(bytes);
+	if (!b)
+		return;
+	struct dep_scan d = { 0 };
+	d.cap = MAX_STARTUP;
+	d.obj = (struct dep_obj *)(b + 1);
+	d.needed_cap = 8 * MAX_STARTUP;
+	d.needed = (uint32_t *)(d.obj + d.cap);
+	d.pool = (char *)(d.needed + d.needed_cap);
+	d.pool_cap = (uint32_t)((char *)b + bytes - d.pool);
+	d.pool_used = 1; /* offset 0 means none */
+	dl_iterate_phdr(dep_cb, &d);
+	if (d.overflow || !d.count)
+		goto cleanup;
+	d.obj[0].found = 1; /* the main program */
+	for (uint32_t i = 0; i < d.count; i++)
+		for (unsigned a = 0; a < sizeof pin_addr / sizeof *pin_addr; a++)
+			if (pin_addr[a] >= d.obj[i].lo && pin_addr[a] < d.obj[i].hi)
+				d.obj[i].found = 1;
+	/* the preloaded objects (valgrind's, a preloaded allocator...):
+	 * LD_PRELOAD as the loader read it, names split at ':' or ' ' */
+	const char *preload = ps_env_get(ps_environ(), "LD_PRELOAD");
+	while (preload && *preload) {
+		size_t len = strcspn(preload, ": ");
+		char name[4096];
+		if (len && len < sizeof name) {
+			memcpy(name, preload, len);
+			name[len] = 0;
+			uint32_t j = 0;
+			while (j < d.count && !dep_matches(&d, &d.obj[j], name))
+				j++;
+			if (j < d.count && !d.obj[j].found)
+				d.obj[j].found = 1;
+		}
+		preload += len + (preload[len] != 0);
+	}
+	for (int grew = 1; grew;) {
+		grew = 0;
+		for (uint32_t i = 0; i < d.count; i++) {
+			if (d.obj[i].found != 1)
+				continue;
+			d.obj[i].found = 2; /* its names followed */
+			for (uint32_t k = 0; k < d.obj[i].nneeded; k++) {
+				const char *n = d.pool + d.needed[d.obj[i].needed + k];
+				uint32_t j = 0;
+				while (j < d.count && !dep_matches(&d, &d.obj[j], n))
+					j++;
+				if (j < d.count && !d.obj[j].found) {
+					d.obj[j].found = 1;
+					grew = 1;
+				}
+			}
+		}
+	}
+	uint32_t head = 0;
+	while (head < d.count && d.obj[head].found)
+		head++;
+	for (uint32_t i = 0; i < head; i++) {
+		startup_lo[i] = d.obj[i].lo;
+		startup_map[i] = d.obj[i].link_map;
+	}
+	startup_count = head;
+cleanup:
+	block_free(b);
 }
 
 static int same_object(const struct uw_module *a, const struct uw_module *b)
@@ -1818,6 +2037,7 @@ void ps_unwind_init(void)
 	pin_addr[1] = (uintptr_t)getauxval(AT_BASE);          /* ld.so */
 	pin_addr[2] = (uintptr_t)getauxval(AT_SYSINFO_EHDR);  /* the vDSO */
 	pin_addr[3] = (uintptr_t)dlsym(RTLD_NEXT, "__libc_start_main");
+	pin_startup();
 	if (ps_lock_try(&table_lock)) {
 		rescan(__atomic_load_n(&rescan_request, __ATOMIC_ACQUIRE));
 		ps_lock_release(&table_lock);
