@@ -1490,6 +1490,7 @@ void ps_unwind_reclaim(void)
 #define CACHE_BITS 10
 #define PINNED_MOD 0x80000000u /* in a slot's mod: never validated */
 #define MAX_STATES (PS_MAX_DEPTH + 16 + 1)
+#define NO_POSITION (MAX_STATES + 1)
 
 struct uw_cache_slot {
 	uintptr_t key;  /* return address - 1; 0 = empty */
@@ -1502,76 +1503,73 @@ struct uw_check {
 	uintptr_t addr, value;
 };
 
-/* One complete walk, frame by frame: state i is (rip, rsp, rbp) at frame
- * i, rule[i] how it was stepped, mod[i] its module. States 0..n-1 are the
- * frames; ended_low: the walk ended because the step from state n-1 read
- * a return address below 0x4000, and state n holds what it read (else
- * rule[n-1] is RULE_END). live[i]: some later step uses rbp_i as its CFA
- * base before rbp is reloaded (most code keeps data in rbp: a dead value
- * may change without changing the walk). rbp_at[i]: where the step into
- * state i loaded a live rbp from, else 0. */
+/* The thread's previous walk, frame by frame, stored OUTERMOST FIRST: a
+ * state's position counts from the outer end, so a walk that joins the
+ * previous one at position P keeps positions 0..P where they are and
+ * writes only its own inner states above P. Position q holds (rip, rsp,
+ * rbp) at that frame, rule[q] how it was stepped, mod[q] its module; the
+ * innermost state (the caller's) is at count - 1. ended_low: the walk
+ * ended because the step from position 1 read a return address below
+ * 0x4000, and position 0 holds what it read (else position 0's rule is
+ * RULE_END); the frames are positions ended_low..count-1. live[q]: some
+ * step further out uses rbp_q as its CFA base before rbp is reloaded
+ * (most code keeps data in rbp: a dead value may change without changing
+ * the walk). rbp_at[q]: where the step into position q (from q + 1)
+ * loaded a live rbp from, else 0 (stale at count - 1). */
 struct uw_shadow {
-	uint32_t generation;  /* of the snapshot whose rules were used */
 	uint64_t call;        /* the thread's call that returned this walk */
-	int n;                /* 0: nothing to reuse */
+	int count;            /* states held; 0: nothing to reuse */
 	int ended_low;
-	int last_unpinned;    /* highest state in an unpinned module, or -1 */
+	int unpinned_from;    /* lowest position in an unpinned module, or
+			       * NO_POSITION */
 	uintptr_t rip[MAX_STATES], rsp[MAX_STATES], rbp[MAX_STATES];
 	uintptr_t rbp_at[MAX_STATES];
 	uint32_t rule[MAX_STATES], mod[MAX_STATES];
 	uint8_t live[MAX_STATES];
-	/* The words reuse_tail() checks, from the outermost state down (so
-	 * that a change to the inner states leaves the outer ones' in
-	 * place), made as a reuse first needs them: those of states
-	 * checked_from..last are in check[0 .. check_top[checked_from]),
-	 * state i's below state i + 1's; check_top[last + 1] is 0. */
-	int checked_from;
+	/* The words reuse_tail() checks, made as a reuse first needs them:
+	 * those of positions 0..checked-1 are in check[0 ..
+	 * check_top[checked]), position q's from check_top[q] on (the
+	 * return address slot at CFA - 8, then a saved rbp a step further
+	 * out uses). A new inner part leaves the outer positions' entries
+	 * in place. check_top[0] is 0. */
+	int checked;
 	uint16_t check_top[MAX_STATES + 1];
 	struct uw_check check[2 * MAX_STATES];
 };
 
-/* The last state of sh the checks cover. */
-static inline int shadow_end(const struct uw_shadow *sh)
-{
-	return sh->n - 1 + sh->ended_low;
-}
+/* The states a walk steps through before it joins the shadow (or ends),
+ * innermost first: state i is the walk's frame i. */
+struct uw_fresh {
+	uintptr_t rip[MAX_STATES], rsp[MAX_STATES], rbp[MAX_STATES];
+	uint32_t rule[MAX_STATES], mod[MAX_STATES];
+};
 
-/* sh was (re)made: no check list yet. */
-static inline void checks_reset(struct uw_shadow *sh)
+/* Makes the check list cover positions 0..upto-1. */
+__attribute__((noinline)) static void checks_extend(struct uw_shadow *sh,
+						    int upto)
 {
-	int end = shadow_end(sh);
-	sh->checked_from = end + 1;
-	sh->check_top[end + 1] = 0;
-}
-
-/* Makes the check list cover states from..last: for each state (walk
- * order), the saved rbp a later step uses, then the return address slot
- * at CFA - 8. Stored outermost first, so that the list is read backwards
- * in walk order. */
-static void checks_extend(struct uw_shadow *sh, int from)
-{
-	int m = sh->check_top[sh->checked_from];
-	for (int i = sh->checked_from - 1; i >= from; i--) {
-		sh->check[m++] = (struct uw_check){ sh->rsp[i] - 8, sh->rip[i] };
-		if (sh->rbp_at[i])
-			sh->check[m++] = (struct uw_check){ sh->rbp_at[i],
-							    sh->rbp[i] };
-		sh->check_top[i] = (uint16_t)m;
+	int m = sh->check_top[sh->checked];
+	for (int q = sh->checked; q < upto; q++) {
+		sh->check[m++] = (struct uw_check){ sh->rsp[q] - 8, sh->rip[q] };
+		if (sh->rbp_at[q])
+			sh->check[m++] = (struct uw_check){ sh->rbp_at[q],
+							    sh->rbp[q] };
+		sh->check_top[q + 1] = (uint16_t)m;
 	}
-	sh->checked_from = from;
+	sh->checked = upto;
 }
 
-/* Whether every word the states from..last of sh depend on still holds
- * what it held (read in walk order: outermost last). checks_extend(sh,
- * from) first. */
 static inline int word_holds(const struct uw_check *c)
 {
 	return *(const uintptr_t *)c->addr == c->value;
 }
 
-static inline int checks_hold(const struct uw_shadow *sh, int from)
+/* Whether every word positions 0..upto-1 of sh depend on still holds
+ * what it held, read in walk order (innermost first, so backwards).
+ * checks_extend(sh, upto) first. */
+static inline int checks_hold(const struct uw_shadow *sh, int upto)
 {
-	const struct uw_check *c = sh->check + sh->check_top[from];
+	const struct uw_check *c = sh->check + sh->check_top[upto];
 	const struct uw_check *first = sh->check;
 	/* four at a time (the loop's own cost was most of a check), each
 	 * still read only once those before it held */
@@ -1587,42 +1585,37 @@ static inline int checks_hold(const struct uw_shadow *sh, int from)
 	return 1;
 }
 
-/* Fills live and rbp_at of states from..0 backwards, given live of state
- * from + 1 (and sets that state's rbp_at). */
-static void mark_live(struct uw_shadow *sh, int from)
+/* Puts fresh states nfresh-1..0 at positions base+1..base+nfresh (the
+ * innermost last) and fills their live flags and the rbp_at of positions
+ * base..base+nfresh-1, given live[base]. */
+static void shadow_push(struct uw_shadow *sh, int base,
+			const struct uw_fresh *f, int nfresh)
 {
-	int next_live = sh->live[from + 1];
-	for (int i = from; i >= 0; i--) {
-		uint32_t r = sh->rule[i];
-		sh->rbp_at[i + 1] = (r & RULE_RBP_SAVED) && next_live ?
-			sh->rsp[i + 1] - 8 * (uintptr_t)RULE_RBP_SLOT(r) : 0;
+	int outer_live = sh->live[base];
+	for (int i = nfresh - 1, q = base + 1; i >= 0; i--, q++) {
+		uint32_t r = f->rule[i];
+		sh->rip[q] = f->rip[i];
+		sh->rsp[q] = f->rsp[i];
+		sh->rbp[q] = f->rbp[i];
+		sh->rule[q] = r;
+		sh->mod[q] = f->mod[i];
+		sh->rbp_at[q - 1] = (r & RULE_RBP_SAVED) && outer_live ?
+			sh->rsp[q - 1] - 8 * (uintptr_t)RULE_RBP_SLOT(r) : 0;
 		int live = RULE_KIND(r) == RULE_STANDARD &&
-			   ((r & RULE_CFA_RBP) || (!(r & RULE_RBP_SAVED) && next_live));
-		sh->live[i] = (uint8_t)live;
-		next_live = live;
+			   ((r & RULE_CFA_RBP) || (!(r & RULE_RBP_SAVED) && outer_live));
+		sh->live[q] = (uint8_t)live;
+		outer_live = live;
 	}
-}
-
-/* Copies states [from, from + count) of a to b at to. */
-static void copy_states(struct uw_shadow *b, int to, const struct uw_shadow *a,
-			int from, int count)
-{
-	memcpy(b->rip + to, a->rip + from, (size_t)count * sizeof *a->rip);
-	memcpy(b->rsp + to, a->rsp + from, (size_t)count * sizeof *a->rsp);
-	memcpy(b->rbp + to, a->rbp + from, (size_t)count * sizeof *a->rbp);
-	memcpy(b->rbp_at + to, a->rbp_at + from, (size_t)count * sizeof *a->rbp_at);
-	memcpy(b->rule + to, a->rule + from, (size_t)count * sizeof *a->rule);
-	memcpy(b->mod + to, a->mod + from, (size_t)count * sizeof *a->mod);
-	memcpy(b->live + to, a->live + from, (size_t)count * sizeof *a->live);
+	sh->count = base + 1 + nfresh;
 }
 
 struct uw_thread {
 	struct block block;
 	uint32_t generation;
-	int prev;            /* which shadow holds the previous walk */
 	uint64_t calls;      /* ps_unwind_fast calls of this thread so far */
 	struct uw_cache_slot slot[1u << CACHE_BITS];
-	struct uw_shadow shadow[2];
+	struct uw_shadow shadow;
+	struct uw_fresh fresh;
 };
 
 static __thread struct uw_thread *tls_state PS_TLS;
@@ -1743,70 +1736,58 @@ static inline int check_module(const struct uw_snapshot *s, uint32_t mod,
 	return 0;
 }
 
-/* The previous walk's state k equals this walk's state j (rbp only if it
- * is live). The rest of the previous walk was a function of that state
- * and of the stack words each step read; if every one of those words that
- * mattered still holds what it held, this walk would repeat it exactly.
- * Checks them (independent loads, no chain through the stack), then
- * writes the tail to ips. Returns the frame count, or -1 when a word
- * changed (walk on normally). */
-static int reuse_tail(const struct uw_snapshot *s, struct uw_thread *ts,
-		      struct uw_shadow *prev, int k, struct uw_shadow *cur, int j,
-		      uintptr_t *ips, int max, uint64_t checked, int *repeated)
+/* The previous walk's position P equals this walk's state j (rbp only if
+ * it is live), and ts->fresh holds this walk's states 0..j-1. The rest of
+ * the previous walk was a function of that state and of the stack words
+ * each step read; if every one of those words that mattered still holds
+ * what it held, this walk would repeat it exactly. Checks them
+ * (independent loads, no chain through the stack), then writes the tail
+ * to ips and makes the shadow this walk: positions 0..P stay, the fresh
+ * states go above. Returns the frame count, or -1 when a word changed
+ * (walk on normally). unpinned: the last fresh state in an unpinned
+ * module, or -1. */
+static int reuse_tail(const struct uw_snapshot *s, struct uw_thread *ts, int P,
+		      int j, uintptr_t *ips, int max, uint64_t checked,
+		      int unpinned, int *repeated)
 {
-	int last = prev->n - 1, end = last + prev->ended_low;
+	struct uw_shadow *sh = &ts->shadow;
 	/* In walk order, so that every address read was computed from words
 	 * already found unchanged: nothing is read that this walk itself
 	 * would not read (another stack, perhaps unmapped, stays unread).
 	 * Per state: a saved rbp that later steps use, the return address
 	 * slot at CFA - 8. */
-	if (prev->checked_from > k + 1)
-		checks_extend(prev, k + 1);
-	if (!checks_hold(prev, k + 1))
+	if (sh->checked < P)
+		checks_extend(sh, P);
+	if (!checks_hold(sh, P))
 		return -1;
-	for (int i = k; i <= prev->last_unpinned; i++)
-		if (check_module(s, prev->mod[i], prev->rip[i] - 1, &checked) < 0)
+	for (int q = P; q >= sh->unpinned_from; q--)
+		if (check_module(s, sh->mod[q], sh->rip[q] - 1, &checked) < 0)
 			return PS_UNWIND_STALE;
-	int n = j + 1 + (last - k);
-	if (!j && !k && prev->call + 1 == ts->calls && repeated) {
+	int n = j + 1 + P - sh->ended_low;
+	int out = n < max ? n : max;
+	if (!j && P == sh->count - 1 && sh->call + 1 == ts->calls && repeated) {
 		/* state 0 and every word after it as in the previous call,
 		 * which returned this very walk: say so instead of copying */
 		*repeated = 1;
-		prev->call = ts->calls;
-		return n < max ? n : max;
+		sh->call = ts->calls;
+		return out;
 	}
-	int copy = (n < max ? n : max) - (j + 1);
-	if (copy > 0)
-		memcpy(ips + j + 1, prev->rip + k + 1, (size_t)copy * sizeof *ips);
-	/* the new previous walk: this one's first j states, then the tail */
-	int tail = end - k + 1;
-	if (j == k) {
-		prev->call = ts->calls;
-		if (j) {
-			copy_states(prev, 0, cur, 0, j);
-			mark_live(prev, j - 1);
-			/* states 1..j changed (rbp_at of state j too) */
-			if (prev->checked_from <= j)
-				prev->checked_from = j + 1;
-			if (prev->last_unpinned < j)
-				prev->last_unpinned = cur->last_unpinned;
-		}
-	} else if (j + tail <= MAX_STATES) {
-		copy_states(cur, j, prev, k, tail);
-		if (j)
-			mark_live(cur, j - 1);
-		cur->n = n;
-		cur->ended_low = prev->ended_low;
-		cur->last_unpinned = prev->last_unpinned >= k ?
-			prev->last_unpinned - k + j : cur->last_unpinned;
-		cur->generation = s->generation;
-		cur->call = ts->calls;
-		checks_reset(cur);
-		ts->prev ^= 1;
+	for (int i = j + 1, q = P - 1; i < out; i++, q--)
+		ips[i] = sh->rip[q];
+	/* the new previous walk: the tail in place, this walk's first j
+	 * states above it */
+	if (P + 1 + j <= MAX_STATES) {
+		if (sh->unpinned_from > P)
+			sh->unpinned_from = unpinned >= 0 ? P + j - unpinned
+							  : NO_POSITION;
+		shadow_push(sh, P, &ts->fresh, j);
+		if (sh->checked > P) /* position P's rbp_at may have changed */
+			sh->checked = P;
+		sh->call = ts->calls;
 	} else {
-		prev->n = 0;
+		sh->count = 0;
 	}
-	return n < max ? n : max;
+	return out;
 }
 
 /* The walk for a thread with no state block (it is exiting, or mmap
@@ -1876,47 +1857,49 @@ __attribute__((noinline)) static int walk(uintptr_t *ips, int max,
 		if (!ts)
 			return walk_uncached(s, ips, max, rip, rsp, rbp);
 	}
+	struct uw_shadow *sh = &ts->shadow;
 	if (PS_UNLIKELY(ts->generation != s->generation)) {
 		memset(ts->slot, 0, sizeof ts->slot);
-		ts->shadow[0].n = ts->shadow[1].n = 0;
+		sh->count = 0;
 		ts->generation = s->generation;
 	}
-	struct uw_shadow *prev = &ts->shadow[ts->prev];
-	struct uw_shadow *cur = &ts->shadow[ts->prev ^ 1];
-	int prev_n = prev->n, p = 0;
+	/* the previous walk's candidates for a join, innermost first: its
+	 * frames, positions top down to ended_low */
+	int top = sh->count - 1, floor = sh->ended_low, q = top;
 	ts->calls++;
 	ips[0] = rip;
 	/* As in ps_unwind_fast(), with the check list still to make. */
-	if (repeated && !state0_failed && prev_n && prev->call + 1 == ts->calls &&
-	    prev->rsp[0] == rsp && prev->rip[0] == rip &&
-	    (!prev->live[0] || prev->rbp[0] == rbp) && prev->last_unpinned < 0) {
-		if (prev->checked_from > 1)
-			checks_extend(prev, 1);
-		if (checks_hold(prev, 1)) {
+	if (repeated && !state0_failed && sh->count && sh->call + 1 == ts->calls &&
+	    sh->rsp[top] == rsp && sh->rip[top] == rip &&
+	    (!sh->live[top] || sh->rbp[top] == rbp) && sh->unpinned_from > top) {
+		if (sh->checked < top)
+			checks_extend(sh, top);
+		if (checks_hold(sh, top)) {
 			*repeated = 1;
-			prev->call = ts->calls;
-			return prev_n < max ? prev_n : max;
+			sh->call = ts->calls;
+			int n = sh->count - sh->ended_low;
+			return n < max ? n : max;
 		}
 		state0_failed = 1;
 	}
 
+	struct uw_fresh *f = &ts->fresh;
 	uint64_t checked = 0; /* unpinned modules found loaded this walk */
 	int unpinned = -1;    /* the last frame in one */
-	int j = 0;
+	int j = 0, ended_low;
 	for (;;) {
 		/* state j: rip is ips[j] */
-		if (p < prev_n) {
-			while (p < prev_n && prev->rsp[p] < rsp)
-				p++;
-			if (p < prev_n && prev->rsp[p] == rsp && prev->rip[p] == rip &&
-			    (!prev->live[p] || prev->rbp[p] == rbp) &&
-			    (p || !state0_failed)) {
-				cur->last_unpinned = unpinned;
-				int n = reuse_tail(s, ts, prev, p, cur, j, ips, max,
-						   checked, repeated);
+		if (q >= floor) {
+			while (q >= floor && sh->rsp[q] < rsp)
+				q--;
+			if (q >= floor && sh->rsp[q] == rsp && sh->rip[q] == rip &&
+			    (!sh->live[q] || sh->rbp[q] == rbp) &&
+			    (q != top || !state0_failed)) {
+				int n = reuse_tail(s, ts, q, j, ips, max, checked,
+						   unpinned, repeated);
 				if (n != -1)
 					return n;
-				prev_n = 0;
+				q = -1; /* no other join: the walk replaces it */
 			}
 		}
 		uintptr_t key = rip - 1; /* the call, not what follows it */
@@ -1938,17 +1921,16 @@ __attribute__((noinline)) static int walk(uintptr_t *ips, int max,
 				return PS_UNWIND_STALE;
 			unpinned = j;
 		}
-		cur->rip[j] = rip;
-		cur->rsp[j] = rsp;
-		cur->rbp[j] = rbp;
-		cur->rule[j] = rule;
-		cur->mod[j] = mod;
+		f->rip[j] = rip;
+		f->rsp[j] = rsp;
+		f->rbp[j] = rbp;
+		f->rule[j] = rule;
+		f->mod[j] = mod;
 		if (PS_UNLIKELY(RULE_KIND(rule) != RULE_STANDARD)) {
 			if (RULE_KIND(rule) != RULE_END)
 				return RULE_KIND(rule) == RULE_NO_INFO ?
 					PS_UNWIND_NO_TABLE : PS_UNWIND_NOT_PROVABLE;
-			cur->ended_low = 0;
-			cur->live[j + 1] = 0;
+			ended_low = 0;
 			break;
 		}
 		uintptr_t cfa = ((rule & RULE_CFA_RBP) ? rbp : rsp) + RULE_CFA_OFF(rule);
@@ -1959,24 +1941,32 @@ __attribute__((noinline)) static int walk(uintptr_t *ips, int max,
 			rbp = ((const uintptr_t *)cfa)[-(intptr_t)RULE_RBP_SLOT(rule)];
 		rsp = cfa;
 		if (PS_UNLIKELY(rip < 0x4000)) { /* as libunwind: the end */
-			cur->rip[j + 1] = rip;
-			cur->rsp[j + 1] = rsp;
-			cur->rbp[j + 1] = rbp;
-			cur->live[j + 1] = 0;
-			cur->ended_low = 1;
+			f->rip[j + 1] = rip;
+			f->rsp[j + 1] = rsp;
+			f->rbp[j + 1] = rbp;
+			f->rule[j + 1] = RULE_NOT_PROVABLE;
+			f->mod[j + 1] = 0;
+			ended_low = 1;
 			break;
 		}
 		if (PS_UNLIKELY(++j == max))
 			return j; /* truncated: not a walk to reuse */
 		ips[j] = rip;
 	}
-	cur->n = j + 1;
-	cur->last_unpinned = unpinned;
-	cur->generation = s->generation;
-	cur->call = ts->calls;
-	mark_live(cur, j);
-	checks_reset(cur);
-	ts->prev ^= 1;
+	/* the new previous walk: its outermost state at position 0, no live
+	 * rbp beyond it */
+	int outer = j + ended_low;
+	sh->rip[0] = f->rip[outer];
+	sh->rsp[0] = f->rsp[outer];
+	sh->rbp[0] = f->rbp[outer];
+	sh->rule[0] = f->rule[outer];
+	sh->mod[0] = f->mod[outer];
+	sh->live[0] = 0;
+	shadow_push(sh, 0, f, outer);
+	sh->ended_low = ended_low;
+	sh->unpinned_from = unpinned >= 0 ? outer - unpinned : NO_POSITION;
+	sh->checked = 0;
+	sh->call = ts->calls;
 	return j + 1;
 }
 
@@ -1993,22 +1983,25 @@ __attribute__((noinline)) int ps_unwind_fast(uintptr_t *ips, int max,
 	int state0_failed = 0;
 	/* The common case on its own, first: the caller's state 0 is the
 	 * previous call's, and so is its whole walk (reuse_tail() with
-	 * j = k = 0), a walk in pinned modules only, whose check list is
-	 * made. Then neither the module map nor the rules matter: a pinned
-	 * module stays where it is, its rules as they are (a new map or
-	 * generation changes neither), and the walk is a function of state
-	 * 0 and the words checked. */
+	 * j = 0 at the innermost position), a walk in pinned modules only.
+	 * Then neither the module map nor the rules matter: a pinned module
+	 * stays where it is, its rules as they are (a new map or generation
+	 * changes neither), and the walk is a function of state 0 and the
+	 * words checked. */
 	if (PS_LIKELY(repeated && ts)) {
-		struct uw_shadow *prev = &ts->shadow[ts->prev];
-		if (prev->call == ts->calls && prev->n && prev->rsp[0] == rsp &&
-		    prev->rip[0] == rip && (!prev->live[0] || prev->rbp[0] == rbp) &&
-		    prev->last_unpinned < 0 && prev->checked_from <= 1 &&
-		    !dynamic_info_registered()) {
-			if (checks_hold(prev, 1)) {
-				prev->call = ++ts->calls;
+		struct uw_shadow *sh = &ts->shadow;
+		int top = sh->count - 1;
+		if (sh->call == ts->calls && sh->count && sh->rsp[top] == rsp &&
+		    sh->rip[top] == rip && (!sh->live[top] || sh->rbp[top] == rbp) &&
+		    sh->unpinned_from > top && !dynamic_info_registered()) {
+			if (PS_UNLIKELY(sh->checked < top))
+				checks_extend(sh, top);
+			if (checks_hold(sh, top)) {
+				sh->call = ++ts->calls;
 				ips[0] = rip;
 				*repeated = 1;
-				return prev->n < max ? prev->n : max;
+				int n = sh->count - sh->ended_low;
+				return n < max ? n : max;
 			}
 			state0_failed = 1;
 		}
@@ -2019,11 +2012,14 @@ __attribute__((noinline)) int ps_unwind_fast(uintptr_t *ips, int max,
 int ps_unwind_last(uintptr_t *ips, int max)
 {
 	struct uw_thread *ts = tls_state;
-	if (!ts)
+	if (!ts || !ts->shadow.count)
 		return 0;
-	const struct uw_shadow *prev = &ts->shadow[ts->prev];
-	int n = prev->n < max ? prev->n : max;
-	memcpy(ips, prev->rip, (size_t)n * sizeof *ips);
+	const struct uw_shadow *sh = &ts->shadow;
+	int n = sh->count - sh->ended_low;
+	if (n > max)
+		n = max;
+	for (int i = 0; i < n; i++)
+		ips[i] = sh->rip[sh->count - 1 - i];
 	return n;
 }
 
