@@ -1565,9 +1565,10 @@ static inline int word_holds(const struct uw_check *c)
 }
 
 /* Whether every word positions 0..upto-1 of sh depend on still holds
- * what it held, read in walk order (innermost first, so backwards).
- * checks_extend(sh, upto) first. */
-static inline int checks_hold(const struct uw_shadow *sh, int upto)
+ * what it held, read in walk order (innermost first, so backwards):
+ * returns -1 if so, else the innermost position one of whose words
+ * changed. checks_extend(sh, upto) first. */
+static inline int checks_changed(const struct uw_shadow *sh, int upto)
 {
 	const struct uw_check *c = sh->check + sh->check_top[upto];
 	const struct uw_check *first = sh->check;
@@ -1576,13 +1577,20 @@ static inline int checks_hold(const struct uw_shadow *sh, int upto)
 	while (c - first >= 4) {
 		c -= 4;
 		if (!word_holds(&c[3]) || !word_holds(&c[2]) ||
-		    !word_holds(&c[1]) || !word_holds(&c[0]))
-			return 0;
+		    !word_holds(&c[1]) || !word_holds(&c[0])) {
+			c += 4;
+			break;
+		}
 	}
 	while (c != first)
 		if (!word_holds(--c))
-			return 0;
-	return 1;
+			goto changed;
+	return -1;
+changed:;
+	int e = (int)(c - first), q = upto - 1;
+	while (sh->check_top[q] > e)
+		q--;
+	return q;
 }
 
 /* Puts fresh states nfresh-1..0 at positions base+1..base+nfresh (the
@@ -1744,11 +1752,12 @@ static inline int check_module(const struct uw_snapshot *s, uint32_t mod,
  * (independent loads, no chain through the stack), then writes the tail
  * to ips and makes the shadow this walk: positions 0..P stay, the fresh
  * states go above. Returns the frame count, or -1 when a word changed
- * (walk on normally). unpinned: the last fresh state in an unpinned
- * module, or -1. */
+ * (walk on normally; *changed_at is the innermost position with a changed
+ * word: only a position outer than that can still be joined). unpinned:
+ * the last fresh state in an unpinned module, or -1. */
 static int reuse_tail(const struct uw_snapshot *s, struct uw_thread *ts, int P,
 		      int j, uintptr_t *ips, int max, uint64_t checked,
-		      int unpinned, int *repeated)
+		      int unpinned, int *repeated, int *changed_at)
 {
 	struct uw_shadow *sh = &ts->shadow;
 	/* In walk order, so that every address read was computed from words
@@ -1758,7 +1767,7 @@ static int reuse_tail(const struct uw_snapshot *s, struct uw_thread *ts, int P,
 	 * slot at CFA - 8. */
 	if (sh->checked < P)
 		checks_extend(sh, P);
-	if (!checks_hold(sh, P))
+	if ((*changed_at = checks_changed(sh, P)) >= 0)
 		return -1;
 	for (int q = P; q >= sh->unpinned_from; q--)
 		if (check_module(s, sh->mod[q], sh->rip[q] - 1, &checked) < 0)
@@ -1832,12 +1841,14 @@ static inline int dynamic_info_registered(void)
 }
 
 /* The walk of the caller's state (rip, rsp, rbp): everything but the
- * repeated walk ps_unwind_fast() answers itself. state0_failed: that
- * one found state 0 and the previous call's alike but a word changed. */
+ * repeated walk ps_unwind_fast() answers itself. changed_at: that one
+ * found state 0 and the previous call's alike but a word of this
+ * position changed (else NO_POSITION): only positions below it may be
+ * joined. */
 __attribute__((noinline)) static int walk(uintptr_t *ips, int max,
 					  int *repeated, uintptr_t rip,
 					  uintptr_t rsp, uintptr_t rbp,
-					  int state0_failed)
+					  int changed_at)
 {
 	if (repeated)
 		*repeated = 0;
@@ -1865,23 +1876,24 @@ __attribute__((noinline)) static int walk(uintptr_t *ips, int max,
 	}
 	/* the previous walk's candidates for a join, innermost first: its
 	 * frames, positions top down to ended_low */
-	int top = sh->count - 1, floor = sh->ended_low, q = top;
+	int top = sh->count - 1, floor = sh->ended_low;
 	ts->calls++;
 	ips[0] = rip;
 	/* As in ps_unwind_fast(), with the check list still to make. */
-	if (repeated && !state0_failed && sh->count && sh->call + 1 == ts->calls &&
-	    sh->rsp[top] == rsp && sh->rip[top] == rip &&
-	    (!sh->live[top] || sh->rbp[top] == rbp) && sh->unpinned_from > top) {
+	if (repeated && changed_at == NO_POSITION && sh->count &&
+	    sh->call + 1 == ts->calls && sh->rsp[top] == rsp &&
+	    sh->rip[top] == rip && (!sh->live[top] || sh->rbp[top] == rbp) &&
+	    sh->unpinned_from > top) {
 		if (sh->checked < top)
 			checks_extend(sh, top);
-		if (checks_hold(sh, top)) {
+		if ((changed_at = checks_changed(sh, top)) < 0) {
 			*repeated = 1;
 			sh->call = ts->calls;
 			int n = sh->count - sh->ended_low;
 			return n < max ? n : max;
 		}
-		state0_failed = 1;
 	}
+	int q = top < changed_at ? top : changed_at - 1;
 
 	struct uw_fresh *f = &ts->fresh;
 	uint64_t checked = 0; /* unpinned modules found loaded this walk */
@@ -1893,13 +1905,15 @@ __attribute__((noinline)) static int walk(uintptr_t *ips, int max,
 			while (q >= floor && sh->rsp[q] < rsp)
 				q--;
 			if (q >= floor && sh->rsp[q] == rsp && sh->rip[q] == rip &&
-			    (!sh->live[q] || sh->rbp[q] == rbp) &&
-			    (q != top || !state0_failed)) {
+			    (!sh->live[q] || sh->rbp[q] == rbp)) {
 				int n = reuse_tail(s, ts, q, j, ips, max, checked,
-						   unpinned, repeated);
+						   unpinned, repeated, &changed_at);
 				if (n != -1)
 					return n;
-				q = -1; /* no other join: the walk replaces it */
+				/* the walk goes its own way through the
+				 * positions from there in; one further out
+				 * may still be joined */
+				q = changed_at - 1;
 			}
 		}
 		uintptr_t key = rip - 1; /* the call, not what follows it */
@@ -1980,7 +1994,7 @@ __attribute__((noinline)) int ps_unwind_fast(uintptr_t *ips, int max,
 	uintptr_t rsp = (uintptr_t)(frame + 2);
 	uintptr_t rbp = frame[0];
 	struct uw_thread *ts = tls_state;
-	int state0_failed = 0;
+	int changed_at = NO_POSITION;
 	/* The common case on its own, first: the caller's state 0 is the
 	 * previous call's, and so is its whole walk (reuse_tail() with
 	 * j = 0 at the innermost position), a walk in pinned modules only.
@@ -1996,17 +2010,16 @@ __attribute__((noinline)) int ps_unwind_fast(uintptr_t *ips, int max,
 		    sh->unpinned_from > top && !dynamic_info_registered()) {
 			if (PS_UNLIKELY(sh->checked < top))
 				checks_extend(sh, top);
-			if (checks_hold(sh, top)) {
+			if ((changed_at = checks_changed(sh, top)) < 0) {
 				sh->call = ++ts->calls;
 				ips[0] = rip;
 				*repeated = 1;
 				int n = sh->count - sh->ended_low;
 				return n < max ? n : max;
 			}
-			state0_failed = 1;
 		}
 	}
-	return walk(ips, max, repeated, rip, rsp, rbp, state0_failed);
+	return walk(ips, max, repeated, rip, rsp, rbp, changed_at);
 }
 
 int ps_unwind_last(uintptr_t *ips, int max)
