@@ -1487,7 +1487,13 @@ void ps_unwind_reclaim(void)
 
 /* ---- per-thread state: rule cache and the previous walk ----------------- */
 
+/* The rule cache starts with 2^CACHE_BITS slots (a short thread touches
+ * a few pages); a thread that missed it CACHE_GROW_MISSES times moves to
+ * one of 2^CACHE_BITS_BIG (clang++: 4 walks in 5 met a frame that the
+ * small one had lost, 330 instructions each). */
 #define CACHE_BITS 10
+#define CACHE_BITS_BIG 14
+#define CACHE_GROW_MISSES (4u << CACHE_BITS)
 #define PINNED_MOD 0x80000000u /* in a slot's mod: never validated */
 #define MAX_STATES (PS_MAX_DEPTH + 16 + 1)
 #define NO_POSITION (MAX_STATES + 1)
@@ -1618,12 +1624,15 @@ static void shadow_push(struct uw_shadow *sh, int base,
 }
 
 struct uw_thread {
-	struct block block;
+	struct block block;  /* owns the big cache */
 	uint32_t generation;
 	uint64_t calls;      /* ps_unwind_fast calls of this thread so far */
-	struct uw_cache_slot slot[1u << CACHE_BITS];
+	struct uw_cache_slot *slot; /* small_slot, or the big cache */
+	uint32_t slot_shift; /* 64 - log2(slots) */
+	uint32_t misses;     /* of the small cache */
 	struct uw_shadow shadow;
 	struct uw_fresh fresh;
+	struct uw_cache_slot small_slot[1u << CACHE_BITS];
 };
 
 static __thread struct uw_thread *tls_state PS_TLS;
@@ -1649,13 +1658,38 @@ static struct uw_thread *thread_state_create(void)
 		block_free(ts);
 		return NULL;
 	}
+	ts->slot = ts->small_slot;
+	ts->slot_shift = 64 - CACHE_BITS;
 	tls_state = ts;
 	return ts;
 }
 
-static inline uint32_t slot_of(uintptr_t key)
+static inline uint32_t slot_of(uint32_t shift, uintptr_t key)
 {
-	return (uint32_t)((key * 0x9e3779b97f4a7c15ull) >> (64 - CACHE_BITS));
+	return (uint32_t)((key * 0x9e3779b97f4a7c15ull) >> shift);
+}
+
+/* Empties the rule cache (the module map changed). */
+static void cache_clear(struct uw_thread *ts)
+{
+	memset(ts->slot, 0, sizeof *ts->slot << (64 - ts->slot_shift));
+}
+
+/* Counts a miss; moves to the big cache at the CACHE_GROW_MISSES-th. */
+static void cache_missed(struct uw_thread *ts)
+{
+	if (ts->slot != ts->small_slot || ++ts->misses < CACHE_GROW_MISSES)
+		return;
+	struct block *big = block_alloc(sizeof *big +
+					(sizeof *ts->slot << CACHE_BITS_BIG));
+	if (!big) {
+		ts->misses = 0; /* try again later */
+		return;
+	}
+	big->owned_next = ts->block.owned;
+	ts->block.owned = big;
+	ts->slot = (struct uw_cache_slot *)(big + 1);
+	ts->slot_shift = 64 - CACHE_BITS_BIG;
 }
 
 /* ---- the walk ------------------------------------------------------------- */
@@ -1870,7 +1904,8 @@ __attribute__((noinline)) static int walk(uintptr_t *ips, int max,
 	}
 	struct uw_shadow *sh = &ts->shadow;
 	if (PS_UNLIKELY(ts->generation != s->generation)) {
-		memset(ts->slot, 0, sizeof ts->slot);
+		if (ts->generation) /* a new thread's cache is empty */
+			cache_clear(ts);
 		sh->count = 0;
 		ts->generation = s->generation;
 	}
@@ -1898,6 +1933,8 @@ __attribute__((noinline)) static int walk(uintptr_t *ips, int max,
 	struct uw_fresh *f = &ts->fresh;
 	uint64_t checked = 0; /* unpinned modules found loaded this walk */
 	int unpinned = -1;    /* the last frame in one */
+	struct uw_cache_slot *slots = ts->slot;
+	uint32_t slot_shift = ts->slot_shift;
 	int j = 0, ended_low;
 	for (;;) {
 		/* state j: rip is ips[j] */
@@ -1918,7 +1955,7 @@ __attribute__((noinline)) static int walk(uintptr_t *ips, int max,
 		}
 		uintptr_t key = rip - 1; /* the call, not what follows it */
 		uint32_t rule, mod;
-		struct uw_cache_slot *slot = &ts->slot[slot_of(key)];
+		struct uw_cache_slot *slot = &slots[slot_of(slot_shift, key)];
 		if (PS_LIKELY(slot->key == key)) {
 			rule = slot->rule;
 			mod = slot->mod;
@@ -1926,6 +1963,10 @@ __attribute__((noinline)) static int walk(uintptr_t *ips, int max,
 			int rc = lookup(s, key, &rule, &mod);
 			if (rc < 0)
 				return rc;
+			cache_missed(ts);
+			slots = ts->slot;
+			slot_shift = ts->slot_shift;
+			slot = &slots[slot_of(slot_shift, key)];
 			slot->key = key;
 			slot->rule = rule;
 			slot->mod = mod;
