@@ -1532,6 +1532,12 @@ struct uw_shadow {
 	uintptr_t rbp_at[MAX_STATES];
 	uint32_t rule[MAX_STATES], mod[MAX_STATES];
 	uint8_t live[MAX_STATES];
+	/* hash_prefix[lane][q]: the stack hash's polynomials (ps_internal.h)
+	 * over the frames of positions 0..q, made as ps_unwind_hash() needs
+	 * them: those of positions 0..hashed-1 are (a new inner part keeps
+	 * the outer ones) */
+	int hashed;
+	uint64_t hash_prefix[2][MAX_STATES];
 	/* The words reuse_tail() checks, made as a reuse first needs them:
 	 * those of positions 0..checked-1 are in check[0 ..
 	 * check_top[checked]), position q's from check_top[q] on (the
@@ -1826,6 +1832,8 @@ static int reuse_tail(const struct uw_snapshot *s, struct uw_thread *ts, int P,
 		shadow_push(sh, P, &ts->fresh, j);
 		if (sh->checked > P) /* position P's rbp_at may have changed */
 			sh->checked = P;
+		if (sh->hashed > P + 1)
+			sh->hashed = P + 1;
 		sh->call = ts->calls;
 	} else {
 		sh->count = 0;
@@ -2021,6 +2029,7 @@ __attribute__((noinline)) static int walk(uintptr_t *ips, int max,
 	sh->ended_low = ended_low;
 	sh->unpinned_from = unpinned >= 0 ? outer - unpinned : NO_POSITION;
 	sh->checked = 0;
+	sh->hashed = 0;
 	sh->call = ts->calls;
 	return j + 1;
 }
@@ -2063,6 +2072,49 @@ __attribute__((noinline)) int ps_unwind_fast(uintptr_t *ips, int max,
 	return walk(ips, max, repeated, rip, rsp, rbp, changed_at);
 }
 
+/* base^k for k = 0..PS_MAX_DEPTH, per lane of the stack hash */
+static uint64_t hash_power[2][PS_MAX_DEPTH + 1];
+
+int ps_unwind_hash(int skip, int depth, ps_stack_hash *h)
+{
+	struct uw_thread *ts = tls_state;
+	if (!ts || !ts->shadow.count || ts->shadow.call != ts->calls ||
+	    skip < 0 || depth < 0 || depth > PS_MAX_DEPTH)
+		return -1;
+	struct uw_shadow *sh = &ts->shadow;
+	int inner = sh->count - 1 - skip, outer = inner - depth + 1;
+	if (outer < sh->ended_low)
+		return -1;
+	if (sh->hashed <= inner) { /* the prefixes up to inner */
+		int q = sh->hashed;
+		uint64_t p0, p1;
+		if (q) {
+			p0 = sh->hash_prefix[0][q - 1];
+			p1 = sh->hash_prefix[1][q - 1];
+		} else { /* position 0: a frame, or the end's low address */
+			p0 = p1 = sh->ended_low ? 0 : ps_stack_hash_mix(sh->rip[0]);
+			sh->hash_prefix[0][0] = p0;
+			sh->hash_prefix[1][0] = p1;
+			q = 1;
+		}
+		for (; q <= inner; q++) {
+			uint64_t x = ps_stack_hash_mix(sh->rip[q]);
+			sh->hash_prefix[0][q] = p0 = p0 * PS_STACK_HASH_BASE0 + x;
+			sh->hash_prefix[1][q] = p1 = p1 * PS_STACK_HASH_BASE1 + x;
+		}
+		sh->hashed = inner + 1;
+	}
+	uint64_t p[2];
+	for (int lane = 0; lane < 2; lane++) {
+		p[lane] = depth ? sh->hash_prefix[lane][inner] : 0;
+		if (depth && outer > 0)
+			p[lane] -= sh->hash_prefix[lane][outer - 1] *
+				   hash_power[lane][depth];
+	}
+	*h = ps_stack_hash_finish(p[0], p[1], depth);
+	return 0;
+}
+
 int ps_unwind_last(uintptr_t *ips, int max)
 {
 	struct uw_thread *ts = tls_state;
@@ -2082,6 +2134,11 @@ int ps_unwind_last(uintptr_t *ips, int max)
 void ps_unwind_init(void)
 {
 	state_key_ok = !pthread_key_create(&state_key, thread_state_destroy);
+	hash_power[0][0] = hash_power[1][0] = 1;
+	for (int k = 1; k <= PS_MAX_DEPTH; k++) {
+		hash_power[0][k] = hash_power[0][k - 1] * PS_STACK_HASH_BASE0;
+		hash_power[1][k] = hash_power[1][k - 1] * PS_STACK_HASH_BASE1;
+	}
 	dyn_list = (unw_dyn_info_list_t *)(uintptr_t)_U_dyn_info_list_addr();
 	pin_addr[0] = (uintptr_t)&ps_unwind_fast;
 	pin_addr[1] = (uintptr_t)getauxval(AT_BASE);          /* ld.so */
