@@ -6,10 +6,10 @@
  * the process it turns .eh_frame (found through .eh_frame_hdr) into sorted
  * address ranges, each with one 32-bit rule: "CFA = rsp or rbp + offset,
  * the return address is at CFA-8, the caller's rbp is at CFA-8n or
- * unchanged". An object's FDEs are compiled four at a time, the first
+ * unchanged". An object's FDEs are compiled one at a time, the first
  * time a walk needs one of them. A walk is then, per frame, one look-up
- * in a small per-thread cache (binary searches on a miss), two loads and
- * an add.
+ * in a per-thread cache (1024 slots, 16384 once a thread has missed it
+ * often; binary searches on a miss), two loads and an add.
  *
  * Exactness. The result must be the array unw_backtrace returns, so the
  * rules mirror what libunwind computes (src/x86_64/Gtrace.c and
@@ -27,12 +27,19 @@
  * frames on which both agree.
  *
  * Reusing the previous walk. Consecutive allocations of a thread mostly
- * share the outer part of their stacks. Each thread keeps its last walk;
- * when a walk reaches a frame with the same return address and stack
- * pointer (and rbp, if a later step uses it), the rest of the old walk is
- * taken after re-checking every stack word it read - the rest of a walk
- * is a function of exactly those words, so it would repeat. The check is
- * a run of independent loads instead of a chain of dependent ones. The
+ * share the outer part of their stacks. Each thread keeps its last walk,
+ * frame by frame, in one shadow stored outermost first; when a walk
+ * reaches a frame with the same return address and stack pointer (and
+ * rbp, if a step further out uses it) as a frame of the shadow, the rest
+ * of the old walk is taken after re-checking every stack word it read -
+ * the rest of a walk is a function of exactly those words, so it would
+ * repeat. The check is a run of independent loads instead of a chain of
+ * dependent ones, over a list of (address, value) kept per frame. The
+ * shared outer part stays where it is in the shadow, with its check list
+ * and its stack-hash prefixes (ps_unwind_hash: the caller's hash costs
+ * only the new frames); only the new inner frames are written. A check
+ * that finds a word changed names the innermost frame it belongs to, and
+ * the walk goes on through it, free to join the shadow further out. The
  * commonest case, a walk wholly in pinned modules (below) that repeats
  * from state 0 on, is answered first, reading neither the module map nor
  * the rules: the walk depends on nothing else.
@@ -47,13 +54,12 @@
  * (glibc's own gconv modules) is noticed. Objects loaded at start-up (the
  * main program, its DT_NEEDED closure, the preloaded objects and theirs,
  * ld.so, the vDSO) are never unloaded: they are pinned, and not checked;
- * only what dlopen added later is. A
- * table is built while holding the loader's lock (inside
- * dl_iterate_phdr), so its object cannot go away meanwhile; the tables
- * are our own mmap'd copies, so a walk never reads an unloaded object.
- * Replaced snapshots and tables are unmapped only after every other
- * thread has been seen outside a walk (the in_unwind flags of stacks.c's
- * fork protocol, with the same membarrier pairing).
+ * only what dlopen added later is. A table is built while holding the
+ * loader's lock (inside dl_iterate_phdr), so its object cannot go away
+ * meanwhile; the tables are our own mmap'd copies, so a walk never reads
+ * an unloaded object. Replaced snapshots and tables are unmapped only
+ * after every other thread has been seen outside a walk (the in_unwind
+ * flags of capture.c's fork protocol, with the same membarrier pairing).
  *
  * Nothing here calls malloc: tables, snapshots and the per-thread caches
  * are mmap'd, so they also survive fork (the child has the same objects).
