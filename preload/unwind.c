@@ -100,6 +100,12 @@ enum rule_kind {
 	RULE_NO_INFO = 3,      /* no usable FDE covers the address */
 };
 #define RULE_KIND(r) ((r) & 3u)
+/* with RULE_NO_INFO: the address is past the end of the FDE the search
+ * table finds for it, so libunwind finds none either (-UNW_ENOINFO) and
+ * guesses (see ends_at_null_rbp) */
+#define RULE_NO_FDE 4u
+/* with RULE_END, only in a walk's states: ended by ends_at_null_rbp */
+#define RULE_END_NULL_RBP 4u
 #define RULE_CFA_RBP 4u
 #define RULE_RBP_SAVED 8u
 #define RULE_RBP_SLOT(r) (((r) >> 4) & 0x3ffu)
@@ -767,7 +773,8 @@ static void compile_fde(struct build *b, const uint8_t *fde, uintptr_t entry_lo,
 		sink_put(k, lo, k->pending);
 		k->has_pending = 0;
 	}
-	sink_put(k, hi, RULE_NO_INFO); /* the next FDE may take over here */
+	/* the next FDE may take over here */
+	sink_put(k, hi, RULE_NO_INFO | RULE_NO_FDE);
 }
 
 struct eh_frame_hdr {
@@ -1847,6 +1854,29 @@ static int reuse_tail(const struct uw_snapshot *s, struct uw_thread *ts, int P,
 	return out;
 }
 
+/* Whether libunwind's unw_step ends the stack at a frame (not the
+ * innermost) with return address rip that no FDE covers, rbp being rbp.
+ * With no FDE it guesses from the code and rbp (Gstep.c, "DWARF
+ * failed"): a sigreturn trampoline or a PLT entry it steps through; else,
+ * rbp 0 and the code at rip readable, the frame is the last one (glibc's
+ * _dl_start_user, which calls the static constructors with rbp cleared).
+ * Anything else is left to it. Its reads of the 16 bytes at rip are
+ * taken only in the page of the call before rip, which ran. */
+static int ends_at_null_rbp(uintptr_t rip, uintptr_t rbp)
+{
+	if (rbp || ((rip - 1) ^ (rip + 15)) >> 12)
+		return 0;
+	uint64_t w0, w1;
+	memcpy(&w0, (const void *)rip, 8);
+	memcpy(&w1, (const void *)(rip + 8), 8);
+	if ((w0 & 0xffff) == 0x25ff && (w0 >> 48 & 0xff) == 0x68 &&
+	    (w1 >> 24 & 0xff) == 0xe9)
+		return 0; /* its PLT entry pattern */
+	if (w0 == 0x0f0000000fc0c748ull && (w1 & 0xff) == 0x05)
+		return 0; /* mov $15, %rax; syscall: rt_sigreturn */
+	return 1;
+}
+
 /* The walk for a thread with no state block (it is exiting, or mmap
  * failed): every frame looked up in the tables. */
 static int walk_uncached(const struct uw_snapshot *s, uintptr_t *ips, int max,
@@ -1996,9 +2026,14 @@ __attribute__((noinline)) static int walk(uintptr_t *ips, int max,
 		f->rule[j] = rule;
 		f->mod[j] = mod;
 		if (PS_UNLIKELY(RULE_KIND(rule) != RULE_STANDARD)) {
-			if (RULE_KIND(rule) != RULE_END)
+			if (rule == (RULE_NO_INFO | RULE_NO_FDE) && j &&
+			    ends_at_null_rbp(rip, rbp)) {
+				/* rbp decided it: live, as if a CFA base */
+				f->rule[j] = RULE_END | RULE_END_NULL_RBP;
+			} else if (RULE_KIND(rule) != RULE_END) {
 				return RULE_KIND(rule) == RULE_NO_INFO ?
 					PS_UNWIND_NO_TABLE : PS_UNWIND_NOT_PROVABLE;
+			}
 			ended_low = 0;
 			break;
 		}
@@ -2023,14 +2058,14 @@ __attribute__((noinline)) static int walk(uintptr_t *ips, int max,
 		ips[j] = rip;
 	}
 	/* the new previous walk: its outermost state at position 0, no live
-	 * rbp beyond it */
+	 * rbp beyond it (its own is live if it decided the end) */
 	int outer = j + ended_low;
 	sh->rip[0] = f->rip[outer];
 	sh->rsp[0] = f->rsp[outer];
 	sh->rbp[0] = f->rbp[outer];
 	sh->rule[0] = f->rule[outer];
 	sh->mod[0] = f->mod[outer];
-	sh->live[0] = 0;
+	sh->live[0] = sh->rule[0] == (RULE_END | RULE_END_NULL_RBP);
 	shadow_push(sh, 0, f, outer);
 	sh->ended_low = ended_low;
 	sh->unpinned_from = unpinned >= 0 ? outer - unpinned : NO_POSITION;
