@@ -1541,7 +1541,10 @@ struct uw_shadow {
 	int ended_low;
 	int unpinned_from;    /* lowest position in an unpinned module, or
 			       * NO_POSITION */
-	uintptr_t rip[MAX_STATES], rsp[MAX_STATES], rbp[MAX_STATES];
+	/* rip in the opposite order (SHADOW_RIP): a tail of the walk is
+	 * then one memcpy into ips, innermost first */
+	uintptr_t rip_reversed[MAX_STATES];
+	uintptr_t rsp[MAX_STATES], rbp[MAX_STATES];
 	uintptr_t rbp_at[MAX_STATES];
 	uint32_t rule[MAX_STATES], mod[MAX_STATES];
 	uint8_t live[MAX_STATES];
@@ -1562,6 +1565,9 @@ struct uw_shadow {
 	struct uw_check check[2 * MAX_STATES];
 };
 
+/* Position q's rip. */
+#define SHADOW_RIP(sh, q) ((sh)->rip_reversed[MAX_STATES - 1 - (q)])
+
 /* The states a walk steps through before it joins the shadow (or ends),
  * innermost first: state i is the walk's frame i. */
 struct uw_fresh {
@@ -1575,7 +1581,8 @@ __attribute__((noinline)) static void checks_extend(struct uw_shadow *sh,
 {
 	int m = sh->check_top[sh->checked];
 	for (int q = sh->checked; q < upto; q++) {
-		sh->check[m++] = (struct uw_check){ sh->rsp[q] - 8, sh->rip[q] };
+		sh->check[m++] = (struct uw_check){ sh->rsp[q] - 8,
+						    SHADOW_RIP(sh, q) };
 		if (sh->rbp_at[q])
 			sh->check[m++] = (struct uw_check){ sh->rbp_at[q],
 							    sh->rbp[q] };
@@ -1627,7 +1634,7 @@ static void shadow_push(struct uw_shadow *sh, int base,
 	int outer_live = sh->live[base];
 	for (int i = nfresh - 1, q = base + 1; i >= 0; i--, q++) {
 		uint32_t r = f->rule[i];
-		sh->rip[q] = f->rip[i];
+		SHADOW_RIP(sh, q) = f->rip[i];
 		sh->rsp[q] = f->rsp[i];
 		sh->rbp[q] = f->rbp[i];
 		sh->rule[q] = r;
@@ -1823,7 +1830,8 @@ static int reuse_tail(const struct uw_snapshot *s, struct uw_thread *ts, int P,
 	if ((*changed_at = checks_changed(sh, P)) >= 0)
 		return -1;
 	for (int q = P; q >= sh->unpinned_from; q--)
-		if (check_module(s, sh->mod[q], sh->rip[q] - 1, &checked) < 0)
+		if (check_module(s, sh->mod[q], SHADOW_RIP(sh, q) - 1,
+				 &checked) < 0)
 			return PS_UNWIND_STALE;
 	int n = j + 1 + P - sh->ended_low;
 	int out = n < max ? n : max;
@@ -1834,8 +1842,9 @@ static int reuse_tail(const struct uw_snapshot *s, struct uw_thread *ts, int P,
 		sh->call = ts->calls;
 		return out;
 	}
-	for (int i = j + 1, q = P - 1; i < out; i++, q--)
-		ips[i] = sh->rip[q];
+	if (out > j + 1) /* positions P-1 down: upwards in rip_reversed */
+		memcpy(ips + j + 1, &SHADOW_RIP(sh, P - 1),
+		       (size_t)(out - j - 1) * sizeof *ips);
 	/* the new previous walk: the tail in place, this walk's first j
 	 * states above it */
 	if (P + 1 + j <= MAX_STATES) {
@@ -1961,8 +1970,8 @@ __attribute__((noinline)) static int walk(uintptr_t *ips, int max,
 	/* As in ps_unwind_fast(), with the check list still to make. */
 	if (repeated && changed_at == NO_POSITION && sh->count &&
 	    sh->call + 1 == ts->calls && sh->rsp[top] == rsp &&
-	    sh->rip[top] == rip && (!sh->live[top] || sh->rbp[top] == rbp) &&
-	    sh->unpinned_from > top) {
+	    SHADOW_RIP(sh, top) == rip &&
+	    (!sh->live[top] || sh->rbp[top] == rbp) && sh->unpinned_from > top) {
 		if (sh->checked < top)
 			checks_extend(sh, top);
 		if ((changed_at = checks_changed(sh, top)) < 0) {
@@ -1985,7 +1994,8 @@ __attribute__((noinline)) static int walk(uintptr_t *ips, int max,
 		if (q >= floor) {
 			while (q >= floor && sh->rsp[q] < rsp)
 				q--;
-			if (q >= floor && sh->rsp[q] == rsp && sh->rip[q] == rip &&
+			if (q >= floor && sh->rsp[q] == rsp &&
+			    SHADOW_RIP(sh, q) == rip &&
 			    (!sh->live[q] || sh->rbp[q] == rbp)) {
 				int n = reuse_tail(s, ts, q, j, ips, max, checked,
 						   unpinned, repeated, &changed_at);
@@ -2060,7 +2070,7 @@ __attribute__((noinline)) static int walk(uintptr_t *ips, int max,
 	/* the new previous walk: its outermost state at position 0, no live
 	 * rbp beyond it (its own is live if it decided the end) */
 	int outer = j + ended_low;
-	sh->rip[0] = f->rip[outer];
+	SHADOW_RIP(sh, 0) = f->rip[outer];
 	sh->rsp[0] = f->rsp[outer];
 	sh->rbp[0] = f->rbp[outer];
 	sh->rule[0] = f->rule[outer];
@@ -2097,7 +2107,8 @@ __attribute__((noinline)) int ps_unwind_fast(uintptr_t *ips, int max,
 		struct uw_shadow *sh = &ts->shadow;
 		int top = sh->count - 1;
 		if (sh->call == ts->calls && sh->count && sh->rsp[top] == rsp &&
-		    sh->rip[top] == rip && (!sh->live[top] || sh->rbp[top] == rbp) &&
+		    SHADOW_RIP(sh, top) == rip &&
+		    (!sh->live[top] || sh->rbp[top] == rbp) &&
 		    sh->unpinned_from > top && !dynamic_info_registered()) {
 			if (PS_UNLIKELY(sh->checked < top))
 				checks_extend(sh, top);
@@ -2133,13 +2144,13 @@ int ps_unwind_hash(int skip, int depth, ps_stack_hash *h)
 			p0 = sh->hash_prefix[0][q - 1];
 			p1 = sh->hash_prefix[1][q - 1];
 		} else { /* position 0: a frame, or the end's low address */
-			p0 = p1 = sh->ended_low ? 0 : ps_stack_hash_mix(sh->rip[0]);
+			p0 = p1 = sh->ended_low ? 0 : ps_stack_hash_mix(SHADOW_RIP(sh, 0));
 			sh->hash_prefix[0][0] = p0;
 			sh->hash_prefix[1][0] = p1;
 			q = 1;
 		}
 		for (; q <= inner; q++) {
-			uint64_t x = ps_stack_hash_mix(sh->rip[q]);
+			uint64_t x = ps_stack_hash_mix(SHADOW_RIP(sh, q));
 			sh->hash_prefix[0][q] = p0 = p0 * PS_STACK_HASH_BASE0 + x;
 			sh->hash_prefix[1][q] = p1 = p1 * PS_STACK_HASH_BASE1 + x;
 		}
@@ -2165,8 +2176,7 @@ int ps_unwind_last(uintptr_t *ips, int max)
 	int n = sh->count - sh->ended_low;
 	if (n > max)
 		n = max;
-	for (int i = 0; i < n; i++)
-		ips[i] = sh->rip[sh->count - 1 - i];
+	memcpy(ips, &SHADOW_RIP(sh, sh->count - 1), (size_t)n * sizeof *ips);
 	return n;
 }
 
