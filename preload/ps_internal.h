@@ -289,12 +289,12 @@ typedef struct ps_stack_peak {
 	uint64_t peak_written;  /* writer-only: peak in the last snapshot */
 } ps_stack_peak;
 
-/* The identity of an IP array. Answers without hashing when ips and depth
- * are what ps_stack_hash_expect() was last told by this thread (capture.c:
- * the unwinder had the hash at hand); that told, it hashes again. */
+/* The identity of an IP array. When (ips, depth) is what the calling
+ * thread last told ps_stack_hash_expect() (capture.c: the fast walk had
+ * the hash at hand), answers that, once, without hashing. */
 ps_stack_hash ps_stack_hash_of(const uintptr_t *ips, int depth);
-/* The next ps_stack_hash_of(ips, depth) of this thread is h (which must be
- * what it would compute); ips NULL: nothing known. */
+/* Tells this thread's next ps_stack_hash_of(ips, depth) that the hash is
+ * h (exactly what it would compute); ips NULL forgets it. */
 void ps_stack_hash_expect(const uintptr_t *ips, int depth, ps_stack_hash h);
 /* How the hash is built, so that unwind.c can keep it per frame: each
  * frame's address mixed (a bijection), then two polynomials in these

@@ -9,7 +9,9 @@
  * the row, which hangs below an older frame, keeps its parent (8 bytes
  * more) and a slot in the index that finds a frame by (parent, address).
  * A ps_stack record (16 bytes) names its innermost frame and carries the
- * hash threads look it up by; the module-map epoch its addresses belong
+ * hash threads look it up by (ps_stack_hash_of: built outermost frame
+ * first, so that the unwinder keeps it per frame and a capture hands it
+ * over instead of a rehash); the module-map epoch its addresses belong
  * to, which changes rarely, is kept once per run of stacks that share it.
  * Interning is only reached when a thread meets a stack for the first
  * time (each thread keeps its own entries in threads.c), so one lock is
