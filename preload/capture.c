@@ -7,7 +7,10 @@
  * (POOLSCOUT_UNWIND=libunwind uses unw_backtrace alone; =check runs both
  * and counts disagreements). Frames inside libpoolscout.so itself are
  * dropped, so a stack starts at the return address into the code that
- * called the allocator. It also owns fork safety for the unwinders (no
+ * called the allocator. A stack the fast walk found comes with its hash
+ * (ps_unwind_hash, handed to stacks.c's ps_stack_hash_of through
+ * ps_stack_hash_expect), so the caller hashes only the frames the walk
+ * found new. It also owns fork safety for the unwinders (no
  * fork while a thread is inside one); for that it reads the in_unwind
  * flags of the thread registry's records, and calls nothing else but
  * unwind.c and libunwind.
@@ -224,16 +227,38 @@ __attribute__((destructor)) static void check_report(void)
 		(unsigned long long)check.repeated);
 }
 
+/* Drops our own frames from the n of ips and keeps at most the depth
+ * asked for; returns the frame count. fast: the fast walk found ips, and
+ * keeps the stack hash per frame: the caller's ps_stack_hash_of(ips,
+ * depth) then costs only the frames it found new. (Apart, so that the
+ * commonest capture, a repeated one, stays short.) */
+__attribute__((noinline)) static int trim(uintptr_t *ips, int n, int fast)
+{
+	int skip = skip_self(ips, n);
+	int depth = n - skip;
+	if (depth > (int)ps_opt.depth)
+		depth = (int)ps_opt.depth;
+	if (skip)
+		memmove(ips, ips + skip, (size_t)depth * sizeof *ips);
+	ps_stack_hash h = { 0, 0 };
+	if (fast && ps_unwind_hash(skip, depth, &h) == 0)
+		ps_stack_hash_expect(ips, depth, h);
+	else
+		ps_stack_hash_expect(NULL, 0, h);
+	return depth;
+}
+
 int ps_capture_stack(ps_thread *t, uintptr_t *ips, int *repeated)
 {
 	/* the walk goes straight into ips (it holds PS_MAX_DEPTH + 16),
 	 * our own frames are dropped from it after */
-	int max = (int)ps_opt.depth + 16, n, same = 0;
+	int max = (int)ps_opt.depth + 16, n, same = 0, fast = 0;
 	enter_unwind(t);
 	if (PS_LIKELY(ps_opt.unwinder == PS_UNWINDER_FAST)) {
 		/* every call of this thread's comes here: the fast walk's
 		 * previous call is this function's */
 		n = ps_unwind_fast(ips, max, repeated ? &same : NULL);
+		fast = n >= 0;
 		if (PS_UNLIKELY(n < 0)) {
 			libunwind_setup();
 			n = unw_backtrace((void **)ips, max);
@@ -250,13 +275,7 @@ int ps_capture_stack(ps_thread *t, uintptr_t *ips, int *repeated)
 		ps_unwind_reclaim();
 	if (repeated && (*repeated = same))
 		return 0;
-	int skip = skip_self(ips, n);
-	int depth = n - skip;
-	if (depth > (int)ps_opt.depth)
-		depth = (int)ps_opt.depth;
-	if (skip)
-		memmove(ips, ips + skip, (size_t)depth * sizeof *ips);
-	return depth;
+	return trim(ips, n, fast);
 }
 
 void ps_capture_reset_child(void)

@@ -289,8 +289,26 @@ typedef struct ps_stack_peak {
 	uint64_t peak_written;  /* writer-only: peak in the last snapshot */
 } ps_stack_peak;
 
-/* The identity of an IP array. */
+/* The identity of an IP array. When (ips, depth) is what the calling
+ * thread last told ps_stack_hash_expect() (capture.c: the fast walk had
+ * the hash at hand), answers that, once, without hashing. */
 ps_stack_hash ps_stack_hash_of(const uintptr_t *ips, int depth);
+/* Tells this thread's next ps_stack_hash_of(ips, depth) that the hash is
+ * h (exactly what it would compute); ips NULL forgets it. */
+void ps_stack_hash_expect(const uintptr_t *ips, int depth, ps_stack_hash h);
+/* How the hash is built, so that unwind.c can keep it per frame: each
+ * frame's address mixed (a bijection), then two polynomials in these
+ * bases, outermost frame first (Horner: p = p * base + mixed), finished
+ * by ps_stack_hash_finish() with the frame count. The hash of a stack's
+ * inner part is then prefix(inner end) - prefix(outer end) * base^depth. */
+#define PS_STACK_HASH_BASE0 0x9e3779b97f4a7c17ull /* both 3 mod 4 */
+#define PS_STACK_HASH_BASE1 0xc2b2ae3d27d4eb4full
+static inline uint64_t ps_stack_hash_mix(uintptr_t ip)
+{
+	uint64_t x = (uint64_t)ip * 0xbf58476d1ce4e5b9ull;
+	return x ^ (x >> 32);
+}
+ps_stack_hash ps_stack_hash_finish(uint64_t p0, uint64_t p1, int depth);
 /* What a thread's table hashes a stack on: lo, with bits 16..31 (the
  * ptrtable's tag) taken from hi, so that a slot's tag adds 15 bits to
  * the 64 the stack record compares. */

@@ -9,7 +9,9 @@
  * the row, which hangs below an older frame, keeps its parent (8 bytes
  * more) and a slot in the index that finds a frame by (parent, address).
  * A ps_stack record (16 bytes) names its innermost frame and carries the
- * hash threads look it up by; the module-map epoch its addresses belong
+ * hash threads look it up by (ps_stack_hash_of: built outermost frame
+ * first, so that the unwinder keeps it per frame and a capture hands it
+ * over instead of a rehash); the module-map epoch its addresses belong
  * to, which changes rarely, is kept once per run of stacks that share it.
  * Interning is only reached when a thread meets a stack for the first
  * time (each thread keeps its own entries in threads.c), so one lock is
@@ -36,32 +38,48 @@ static inline uint64_t fmix64(uint64_t h)
 	return h;
 }
 
+/* The hash the unwinder computed for the array the thread's capture just
+ * filled (see ps_stack_hash_expect). */
+static __thread struct {
+	const uintptr_t *ips;
+	int depth;
+	ps_stack_hash hash;
+} expected PS_TLS;
+
+void ps_stack_hash_expect(const uintptr_t *ips, int depth, ps_stack_hash h)
+{
+	expected.ips = ips;
+	expected.depth = depth;
+	expected.hash = h;
+}
+
+ps_stack_hash ps_stack_hash_finish(uint64_t p0, uint64_t p1, int depth)
+{
+	ps_stack_hash h;
+	h.lo = fmix64(p0 ^ (uint64_t)depth * 0x9e3779b97f4a7c15ull);
+	h.hi = fmix64(p1 + (uint64_t)depth);
+	return h;
+}
+
 ps_stack_hash ps_stack_hash_of(const uintptr_t *ips, int depth)
 {
-	/* One multiply per frame, in two lanes (the even frames in a, the
-	 * odd ones in c) so that two multiplies are in flight at once: this
-	 * runs on every allocation whose stack differs from the thread's
-	 * last one. A lane feeds its high bits back, so no bit of any
-	 * address is lost. b sums the lanes' states: two stacks whose final
-	 * lanes collide are unlikely to have had the same states all along,
-	 * so the 16 bits of hi it gives add to the identity. */
-	uint64_t a = 0x9e3779b97f4a7c15ull ^ (uint64_t)depth;
-	uint64_t c = 0x165667b19e3779f9ull;
-	uint64_t b = 0xc2b2ae3d27d4eb4full;
-	int i = 0;
-	for (; i + 2 <= depth; i += 2) {
-		a = (a ^ ips[i]) * 0x100000001b3ull + (a >> 29);
-		c = (c ^ ips[i + 1]) * 0x100000001b3ull + (c >> 29);
-		b += a + c;
+	if (expected.ips == ips && ips && expected.depth == depth) {
+		expected.ips = NULL;
+		return expected.hash;
 	}
-	if (i < depth) {
-		a = (a ^ ips[i]) * 0x100000001b3ull + (a >> 29);
-		b += a;
+	/* Two polynomials over the mixed addresses, outermost frame first
+	 * (see ps_internal.h): unwind.c keeps their prefixes per frame, so
+	 * that a new stack that shares its outer part with the previous one
+	 * costs only its new frames. The mixing keeps the polynomials from
+	 * being linear in the addresses (whose low bits are alike); the two
+	 * lanes give lo and the 16 bits of hi that add to the identity. */
+	uint64_t p0 = 0, p1 = 0;
+	for (int i = depth - 1; i >= 0; i--) {
+		uint64_t x = ps_stack_hash_mix(ips[i]);
+		p0 = p0 * PS_STACK_HASH_BASE0 + x;
+		p1 = p1 * PS_STACK_HASH_BASE1 + x;
 	}
-	ps_stack_hash h;
-	h.lo = fmix64(a ^ fmix64(c));
-	h.hi = fmix64(b);
-	return h;
+	return ps_stack_hash_finish(p0, p1, depth);
 }
 
 /* ---- the tables --------------------------------------------------------- */

@@ -6,10 +6,10 @@
  * the process it turns .eh_frame (found through .eh_frame_hdr) into sorted
  * address ranges, each with one 32-bit rule: "CFA = rsp or rbp + offset,
  * the return address is at CFA-8, the caller's rbp is at CFA-8n or
- * unchanged". An object's FDEs are compiled four at a time, the first
+ * unchanged". An object's FDEs are compiled one at a time, the first
  * time a walk needs one of them. A walk is then, per frame, one look-up
- * in a small per-thread cache (binary searches on a miss), two loads and
- * an add.
+ * in a per-thread cache (1024 slots, 16384 once a thread has missed it
+ * often; binary searches on a miss), two loads and an add.
  *
  * Exactness. The result must be the array unw_backtrace returns, so the
  * rules mirror what libunwind computes (src/x86_64/Gtrace.c and
@@ -27,12 +27,19 @@
  * frames on which both agree.
  *
  * Reusing the previous walk. Consecutive allocations of a thread mostly
- * share the outer part of their stacks. Each thread keeps its last walk;
- * when a walk reaches a frame with the same return address and stack
- * pointer (and rbp, if a later step uses it), the rest of the old walk is
- * taken after re-checking every stack word it read - the rest of a walk
- * is a function of exactly those words, so it would repeat. The check is
- * a run of independent loads instead of a chain of dependent ones. The
+ * share the outer part of their stacks. Each thread keeps its last walk,
+ * frame by frame, in one shadow stored outermost first; when a walk
+ * reaches a frame with the same return address and stack pointer (and
+ * rbp, if a step further out uses it) as a frame of the shadow, the rest
+ * of the old walk is taken after re-checking every stack word it read -
+ * the rest of a walk is a function of exactly those words, so it would
+ * repeat. The check is a run of independent loads instead of a chain of
+ * dependent ones, over a list of (address, value) kept per frame. The
+ * shared outer part stays where it is in the shadow, with its check list
+ * and its stack-hash prefixes (ps_unwind_hash: the caller's hash costs
+ * only the new frames); only the new inner frames are written. A check
+ * that finds a word changed names the innermost frame it belongs to, and
+ * the walk goes on through it, free to join the shadow further out. The
  * commonest case, a walk wholly in pinned modules (below) that repeats
  * from state 0 on, is answered first, reading neither the module map nor
  * the rules: the walk depends on nothing else.
@@ -44,14 +51,15 @@
  * Each unpinned object a walk passes through is checked once per walk
  * against the loader's own lock-free map (_dl_find_object: same link_map,
  * range and .eh_frame_hdr), so an object unloaded behind our back
- * (glibc's own gconv modules) is noticed; the main program, ld.so, the
- * vDSO, libc and this library are never unloaded and are not checked. A
- * table is built while holding the loader's lock (inside
- * dl_iterate_phdr), so its object cannot go away meanwhile; the tables
- * are our own mmap'd copies, so a walk never reads an unloaded object.
- * Replaced snapshots and tables are unmapped only after every other
- * thread has been seen outside a walk (the in_unwind flags of stacks.c's
- * fork protocol, with the same membarrier pairing).
+ * (glibc's own gconv modules) is noticed. Objects loaded at start-up (the
+ * main program, its DT_NEEDED closure, the preloaded objects and theirs,
+ * ld.so, the vDSO) are never unloaded: they are pinned, and not checked;
+ * only what dlopen added later is. A table is built while holding the
+ * loader's lock (inside dl_iterate_phdr), so its object cannot go away
+ * meanwhile; the tables are our own mmap'd copies, so a walk never reads
+ * an unloaded object. Replaced snapshots and tables are unmapped only
+ * after every other thread has been seen outside a walk (the in_unwind
+ * flags of capture.c's fork protocol, with the same membarrier pairing).
  *
  * Nothing here calls malloc: tables, snapshots and the per-thread caches
  * are mmap'd, so they also survive fork (the child has the same objects).
@@ -92,6 +100,12 @@ enum rule_kind {
 	RULE_NO_INFO = 3,      /* no usable FDE covers the address */
 };
 #define RULE_KIND(r) ((r) & 3u)
+/* with RULE_NO_INFO: the address is past the end of the FDE the search
+ * table finds for it, so libunwind finds none either (-UNW_ENOINFO) and
+ * guesses (see ends_at_null_rbp) */
+#define RULE_NO_FDE 4u
+/* with RULE_END, only in a walk's states: ended by ends_at_null_rbp */
+#define RULE_END_NULL_RBP 4u
 #define RULE_CFA_RBP 4u
 #define RULE_RBP_SAVED 8u
 #define RULE_RBP_SLOT(r) (((r) >> 4) & 0x3ffu)
@@ -759,7 +773,8 @@ static void compile_fde(struct build *b, const uint8_t *fde, uintptr_t entry_lo,
 		sink_put(k, lo, k->pending);
 		k->has_pending = 0;
 	}
-	sink_put(k, hi, RULE_NO_INFO); /* the next FDE may take over here */
+	/* the next FDE may take over here */
+	sink_put(k, hi, RULE_NO_INFO | RULE_NO_FDE);
 }
 
 struct eh_frame_hdr {
@@ -987,8 +1002,15 @@ static ps_lock_t table_lock = { .snapshot_free = 1 }; /* only tried */
 static struct block *retired;         /* atomic list, freed by reclaim */
 int ps_unwind_reclaim_pending;
 
-/* What is never unloaded: found in ps_unwind_init. */
+/* What is never unloaded: found in ps_unwind_init. pin_addr: addresses
+ * in the objects pinned whatever else is known (this library, ld.so, the
+ * vDSO, libc). startup_*: the objects loaded at start-up, identified by
+ * (map start, link_map); a walk never checks them (see pin_startup). */
 static uintptr_t pin_addr[4];
+#define MAX_STARTUP 512
+static uintptr_t startup_lo[MAX_STARTUP];
+static const void *startup_map[MAX_STARTUP];
+static uint32_t startup_count;
 static unw_dyn_info_list_t *dyn_list;
 
 static void retire(void *p)
@@ -1072,7 +1094,217 @@ static int scan_cb(struct dl_phdr_info *info, size_t size, void *arg)
 	for (unsigned i = 0; i < sizeof pin_addr / sizeof *pin_addr; i++)
 		if (pin_addr[i] >= m->lo && pin_addr[i] < m->hi)
 			m->pinned = 1;
+	for (uint32_t i = 0; i < startup_count && !m->pinned; i++)
+		m->pinned = startup_lo[i] == m->lo && startup_map[i] == m->link_map;
 	return 0;
+}
+
+/* ---- the objects loaded at start-up ----------------------------------------
+ * glibc unloads only objects dlopen loaded (l_type lt_loaded): the main
+ * program and every object loaded with it (its DT_NEEDED closure, the
+ * preloaded ones and theirs) stay until exit. No public interface says
+ * which objects those are, so pin_startup() works it out from the
+ * objects' own dynamic sections, once, in the constructor: starting from
+ * the objects pinned anyway (the main program, this library, libc, ld.so,
+ * the vDSO), a DT_NEEDED name joins the first object in the loader's list
+ * whose soname or file name it is (as glibc matches names), until nothing
+ * is added. The loader's list (dl_iterate_phdr order) holds every object
+ * loaded at start-up before any object dlopen added, so a name's first
+ * match is a start-up object whenever one matches; and to be safe against
+ * a name glibc resolved otherwise (a file reached through a link), only
+ * the longest run of the list's head made wholly of found objects is
+ * pinned: a dlopen'd object comes after a start-up object it could have
+ * been mistaken for, which then is not found. An object missed is only
+ * checked per walk, as any other. */
+
+struct dep_obj {
+	uintptr_t lo, hi;
+	const void *link_map;
+	uint32_t name, soname;      /* offsets in the pool; 0: none */
+	uint32_t needed, nneeded;   /* needed[] offsets, in dep_scan.needed */
+	int found;
+};
+
+struct dep_scan {
+	struct dep_obj *obj;
+	uint32_t count, cap;
+	uint32_t *needed;
+	uint32_t nneeded, needed_cap;
+	char *pool;
+	uint32_t pool_used, pool_cap;
+	int overflow;
+};
+
+/* Copies the string at s (at most max bytes, NUL included) into the pool;
+ * its offset, or 0 when it is not terminated or does not fit. */
+static uint32_t pool_add(struct dep_scan *d, const char *s, size_t max)
+{
+	size_t len = strnlen(s, max);
+	if (len == max || d->pool_cap - d->pool_used <= len) {
+		if (len != max)
+			d->overflow = 1;
+		return 0;
+	}
+	uint32_t at = d->pool_used;
+	memcpy(d->pool + at, s, len + 1);
+	d->pool_used += (uint32_t)len + 1;
+	return at;
+}
+
+/* An address the dynamic section holds: relocated in place by ld.so (most
+ * objects) or not (the vDSO, read-only sections); inside the object either
+ * way, and only one of the two can be. */
+static const char *dyn_address(const struct dl_phdr_info *info, uintptr_t v)
+{
+	if (segment_of(info, v))
+		return (const char *)v;
+	if (segment_of(info, v + info->dlpi_addr))
+		return (const char *)(v + info->dlpi_addr);
+	return NULL;
+}
+
+static int dep_cb(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	struct dep_scan *d = arg;
+	(void)size;
+	const ElfW(Phdr) *load = NULL, *dynamic = NULL;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		if (info->dlpi_phdr[i].p_type == PT_LOAD && !load)
+			load = &info->dlpi_phdr[i];
+		if (info->dlpi_phdr[i].p_type == PT_DYNAMIC)
+			dynamic = &info->dlpi_phdr[i];
+	}
+	struct dl_find_object fo;
+	if (!load || _dl_find_object((void *)(info->dlpi_addr + load->p_vaddr),
+				     &fo) != 0)
+		return 0; /* as scan_cb: not in the map */
+	if (d->count == d->cap) {
+		d->overflow = 1;
+		return 1;
+	}
+	struct dep_obj *o = &d->obj[d->count++];
+	memset(o, 0, sizeof *o);
+	o->lo = (uintptr_t)fo.dlfo_map_start;
+	o->hi = (uintptr_t)fo.dlfo_map_end;
+	o->link_map = fo.dlfo_link_map;
+	o->needed = d->nneeded;
+	if (info->dlpi_name && info->dlpi_name[0])
+		o->name = pool_add(d, info->dlpi_name, 4096);
+	if (!dynamic)
+		return 0;
+	const ElfW(Dyn) *dyn = (const ElfW(Dyn) *)(info->dlpi_addr + dynamic->p_vaddr);
+	size_t ndyn = dynamic->p_memsz / sizeof *dyn;
+	uintptr_t strtab_v = 0, strsz = 0;
+	for (size_t i = 0; i < ndyn && dyn[i].d_tag != DT_NULL; i++) {
+		if (dyn[i].d_tag == DT_STRTAB)
+			strtab_v = dyn[i].d_un.d_ptr;
+		else if (dyn[i].d_tag == DT_STRSZ)
+			strsz = dyn[i].d_un.d_val;
+	}
+	const char *strtab = strtab_v ? dyn_address(info, strtab_v) : NULL;
+	if (!strtab || !strsz || !dyn_address(info, strtab_v + strsz - 1))
+		return 0;
+	for (size_t i = 0; i < ndyn && dyn[i].d_tag != DT_NULL; i++) {
+		uintptr_t off = dyn[i].d_un.d_val;
+		if ((dyn[i].d_tag != DT_NEEDED && dyn[i].d_tag != DT_SONAME) ||
+		    off >= strsz)
+			continue;
+		uint32_t at = pool_add(d, strtab + off, strsz - off);
+		if (!at)
+			continue;
+		if (dyn[i].d_tag == DT_SONAME) {
+			o->soname = at;
+		} else if (d->nneeded < d->needed_cap) {
+			d->needed[d->nneeded++] = at;
+			o->nneeded++;
+		} else {
+			d->overflow = 1;
+		}
+	}
+	return 0;
+}
+
+/* Whether the loader would take object o for DT_NEEDED name n. */
+static int dep_matches(const struct dep_scan *d, const struct dep_obj *o,
+		       const char *n)
+{
+	const char *name = o->name ? d->pool + o->name : "";
+	if (strchr(n, '/'))
+		return !strcmp(n, name);
+	const char *base = strrchr(name, '/');
+	return (o->soname && !strcmp(n, d->pool + o->soname)) ||
+	       !strcmp(n, base ? base + 1 : name);
+}
+
+/* Fills startup_lo/startup_map (see above). Called once, from
+ * ps_unwind_init, before the first rescan. */
+static void pin_startup(void)
+{
+	size_t bytes = 1u << 20;
+	struct block *b = block_alloc(bytes);
+	if (!b)
+		return;
+	struct dep_scan d = { 0 };
+	d.cap = MAX_STARTUP;
+	d.obj = (struct dep_obj *)(b + 1);
+	d.needed_cap = 8 * MAX_STARTUP;
+	d.needed = (uint32_t *)(d.obj + d.cap);
+	d.pool = (char *)(d.needed + d.needed_cap);
+	d.pool_cap = (uint32_t)((char *)b + bytes - d.pool);
+	d.pool_used = 1; /* offset 0 means none */
+	dl_iterate_phdr(dep_cb, &d);
+	if (d.overflow || !d.count)
+		goto cleanup;
+	d.obj[0].found = 1; /* the main program */
+	for (uint32_t i = 0; i < d.count; i++)
+		for (unsigned a = 0; a < sizeof pin_addr / sizeof *pin_addr; a++)
+			if (pin_addr[a] >= d.obj[i].lo && pin_addr[a] < d.obj[i].hi)
+				d.obj[i].found = 1;
+	/* the preloaded objects (valgrind's, a preloaded allocator...):
+	 * LD_PRELOAD as the loader read it, names split at ':' or ' ' */
+	const char *preload = ps_env_get(ps_environ(), "LD_PRELOAD");
+	while (preload && *preload) {
+		size_t len = strcspn(preload, ": ");
+		char name[4096];
+		if (len && len < sizeof name) {
+			memcpy(name, preload, len);
+			name[len] = 0;
+			uint32_t j = 0;
+			while (j < d.count && !dep_matches(&d, &d.obj[j], name))
+				j++;
+			if (j < d.count && !d.obj[j].found)
+				d.obj[j].found = 1;
+		}
+		preload += len + (preload[len] != 0);
+	}
+	for (int grew = 1; grew;) {
+		grew = 0;
+		for (uint32_t i = 0; i < d.count; i++) {
+			if (d.obj[i].found != 1)
+				continue;
+			d.obj[i].found = 2; /* its names followed */
+			for (uint32_t k = 0; k < d.obj[i].nneeded; k++) {
+				const char *n = d.pool + d.needed[d.obj[i].needed + k];
+				uint32_t j = 0;
+				while (j < d.count && !dep_matches(&d, &d.obj[j], n))
+					j++;
+				if (j < d.count && !d.obj[j].found) {
+					d.obj[j].found = 1;
+					grew = 1;
+				}
+			}
+		}
+	}
+	uint32_t head = 0;
+	while (head < d.count && d.obj[head].found)
+		head++;
+	for (uint32_t i = 0; i < head; i++) {
+		startup_lo[i] = d.obj[i].lo;
+		startup_map[i] = d.obj[i].link_map;
+	}
+	startup_count = head;
+cleanup:
+	block_free(b);
 }
 
 static int same_object(const struct uw_module *a, const struct uw_module *b)
@@ -1268,9 +1500,16 @@ void ps_unwind_reclaim(void)
 
 /* ---- per-thread state: rule cache and the previous walk ----------------- */
 
+/* The rule cache starts with 2^CACHE_BITS slots (a short thread touches
+ * a few pages); a thread that missed it CACHE_GROW_MISSES times moves to
+ * one of 2^CACHE_BITS_BIG (clang++: 4 walks in 5 met a frame that the
+ * small one had lost, 330 instructions each). */
 #define CACHE_BITS 10
+#define CACHE_BITS_BIG 14
+#define CACHE_GROW_MISSES (4u << CACHE_BITS)
 #define PINNED_MOD 0x80000000u /* in a slot's mod: never validated */
 #define MAX_STATES (PS_MAX_DEPTH + 16 + 1)
+#define NO_POSITION (MAX_STATES + 1)
 
 struct uw_cache_slot {
 	uintptr_t key;  /* return address - 1; 0 = empty */
@@ -1283,127 +1522,143 @@ struct uw_check {
 	uintptr_t addr, value;
 };
 
-/* One complete walk, frame by frame: state i is (rip, rsp, rbp) at frame
- * i, rule[i] how it was stepped, mod[i] its module. States 0..n-1 are the
- * frames; ended_low: the walk ended because the step from state n-1 read
- * a return address below 0x4000, and state n holds what it read (else
- * rule[n-1] is RULE_END). live[i]: some later step uses rbp_i as its CFA
- * base before rbp is reloaded (most code keeps data in rbp: a dead value
- * may change without changing the walk). rbp_at[i]: where the step into
- * state i loaded a live rbp from, else 0. */
+/* The thread's previous walk, frame by frame, stored OUTERMOST FIRST: a
+ * state's position counts from the outer end, so a walk that joins the
+ * previous one at position P keeps positions 0..P where they are and
+ * writes only its own inner states above P. Position q holds (rip, rsp,
+ * rbp) at that frame, rule[q] how it was stepped, mod[q] its module; the
+ * innermost state (the caller's) is at count - 1. ended_low: the walk
+ * ended because the step from position 1 read a return address below
+ * 0x4000, and position 0 holds what it read (else position 0's rule is
+ * RULE_END); the frames are positions ended_low..count-1. live[q]: some
+ * step further out uses rbp_q as its CFA base before rbp is reloaded
+ * (most code keeps data in rbp: a dead value may change without changing
+ * the walk). rbp_at[q]: where the step into position q (from q + 1)
+ * loaded a live rbp from, else 0 (stale at count - 1). */
 struct uw_shadow {
-	uint32_t generation;  /* of the snapshot whose rules were used */
 	uint64_t call;        /* the thread's call that returned this walk */
-	int n;                /* 0: nothing to reuse */
+	int count;            /* states held; 0: nothing to reuse */
 	int ended_low;
-	int last_unpinned;    /* highest state in an unpinned module, or -1 */
-	uintptr_t rip[MAX_STATES], rsp[MAX_STATES], rbp[MAX_STATES];
+	int unpinned_from;    /* lowest position in an unpinned module, or
+			       * NO_POSITION */
+	/* rip in the opposite order (SHADOW_RIP): a tail of the walk is
+	 * then one memcpy into ips, innermost first */
+	uintptr_t rip_reversed[MAX_STATES];
+	uintptr_t rsp[MAX_STATES], rbp[MAX_STATES];
 	uintptr_t rbp_at[MAX_STATES];
 	uint32_t rule[MAX_STATES], mod[MAX_STATES];
 	uint8_t live[MAX_STATES];
-	/* The words reuse_tail() checks, from the outermost state down (so
-	 * that a change to the inner states leaves the outer ones' in
-	 * place), made as a reuse first needs them: those of states
-	 * checked_from..last are in check[0 .. check_top[checked_from]),
-	 * state i's below state i + 1's; check_top[last + 1] is 0. */
-	int checked_from;
+	/* hash_prefix[lane][q]: the stack hash's polynomials (ps_internal.h)
+	 * over the frames of positions 0..q, made as ps_unwind_hash() needs
+	 * them: those of positions 0..hashed-1 are (a new inner part keeps
+	 * the outer ones) */
+	int hashed;
+	uint64_t hash_prefix[2][MAX_STATES];
+	/* The words reuse_tail() checks, made as a reuse first needs them:
+	 * those of positions 0..checked-1 are in check[0 ..
+	 * check_top[checked]), position q's from check_top[q] on (the
+	 * return address slot at CFA - 8, then a saved rbp a step further
+	 * out uses). A new inner part leaves the outer positions' entries
+	 * in place. check_top[0] is 0. */
+	int checked;
 	uint16_t check_top[MAX_STATES + 1];
 	struct uw_check check[2 * MAX_STATES];
 };
 
-/* The last state of sh the checks cover. */
-static inline int shadow_end(const struct uw_shadow *sh)
-{
-	return sh->n - 1 + sh->ended_low;
-}
+/* Position q's rip. */
+#define SHADOW_RIP(sh, q) ((sh)->rip_reversed[MAX_STATES - 1 - (q)])
 
-/* sh was (re)made: no check list yet. */
-static inline void checks_reset(struct uw_shadow *sh)
-{
-	int end = shadow_end(sh);
-	sh->checked_from = end + 1;
-	sh->check_top[end + 1] = 0;
-}
+/* The states a walk steps through before it joins the shadow (or ends),
+ * innermost first: state i is the walk's frame i. */
+struct uw_fresh {
+	uintptr_t rip[MAX_STATES], rsp[MAX_STATES], rbp[MAX_STATES];
+	uint32_t rule[MAX_STATES], mod[MAX_STATES];
+};
 
-/* Makes the check list cover states from..last: for each state (walk
- * order), the saved rbp a later step uses, then the return address slot
- * at CFA - 8. Stored outermost first, so that the list is read backwards
- * in walk order. */
-static void checks_extend(struct uw_shadow *sh, int from)
+/* Makes the check list cover positions 0..upto-1. */
+__attribute__((noinline)) static void checks_extend(struct uw_shadow *sh,
+						    int upto)
 {
-	int m = sh->check_top[sh->checked_from];
-	for (int i = sh->checked_from - 1; i >= from; i--) {
-		sh->check[m++] = (struct uw_check){ sh->rsp[i] - 8, sh->rip[i] };
-		if (sh->rbp_at[i])
-			sh->check[m++] = (struct uw_check){ sh->rbp_at[i],
-							    sh->rbp[i] };
-		sh->check_top[i] = (uint16_t)m;
+	int m = sh->check_top[sh->checked];
+	for (int q = sh->checked; q < upto; q++) {
+		sh->check[m++] = (struct uw_check){ sh->rsp[q] - 8,
+						    SHADOW_RIP(sh, q) };
+		if (sh->rbp_at[q])
+			sh->check[m++] = (struct uw_check){ sh->rbp_at[q],
+							    sh->rbp[q] };
+		sh->check_top[q + 1] = (uint16_t)m;
 	}
-	sh->checked_from = from;
+	sh->checked = upto;
 }
 
-/* Whether every word the states from..last of sh depend on still holds
- * what it held (read in walk order: outermost last). checks_extend(sh,
- * from) first. */
 static inline int word_holds(const struct uw_check *c)
 {
 	return *(const uintptr_t *)c->addr == c->value;
 }
 
-static inline int checks_hold(const struct uw_shadow *sh, int from)
+/* Whether every word positions 0..upto-1 of sh depend on still holds
+ * what it held, read in walk order (innermost first, so backwards):
+ * returns -1 if so, else the innermost position one of whose words
+ * changed. checks_extend(sh, upto) first. */
+static inline int checks_changed(const struct uw_shadow *sh, int upto)
 {
-	const struct uw_check *c = sh->check + sh->check_top[from];
+	const struct uw_check *c = sh->check + sh->check_top[upto];
 	const struct uw_check *first = sh->check;
 	/* four at a time (the loop's own cost was most of a check), each
 	 * still read only once those before it held */
 	while (c - first >= 4) {
 		c -= 4;
 		if (!word_holds(&c[3]) || !word_holds(&c[2]) ||
-		    !word_holds(&c[1]) || !word_holds(&c[0]))
-			return 0;
+		    !word_holds(&c[1]) || !word_holds(&c[0])) {
+			c += 4;
+			break;
+		}
 	}
 	while (c != first)
 		if (!word_holds(--c))
-			return 0;
-	return 1;
+			goto changed;
+	return -1;
+changed:;
+	int e = (int)(c - first), q = upto - 1;
+	while (sh->check_top[q] > e)
+		q--;
+	return q;
 }
 
-/* Fills live and rbp_at of states from..0 backwards, given live of state
- * from + 1 (and sets that state's rbp_at). */
-static void mark_live(struct uw_shadow *sh, int from)
+/* Puts fresh states nfresh-1..0 at positions base+1..base+nfresh (the
+ * innermost last) and fills their live flags and the rbp_at of positions
+ * base..base+nfresh-1, given live[base]. */
+static void shadow_push(struct uw_shadow *sh, int base,
+			const struct uw_fresh *f, int nfresh)
 {
-	int next_live = sh->live[from + 1];
-	for (int i = from; i >= 0; i--) {
-		uint32_t r = sh->rule[i];
-		sh->rbp_at[i + 1] = (r & RULE_RBP_SAVED) && next_live ?
-			sh->rsp[i + 1] - 8 * (uintptr_t)RULE_RBP_SLOT(r) : 0;
+	int outer_live = sh->live[base];
+	for (int i = nfresh - 1, q = base + 1; i >= 0; i--, q++) {
+		uint32_t r = f->rule[i];
+		SHADOW_RIP(sh, q) = f->rip[i];
+		sh->rsp[q] = f->rsp[i];
+		sh->rbp[q] = f->rbp[i];
+		sh->rule[q] = r;
+		sh->mod[q] = f->mod[i];
+		sh->rbp_at[q - 1] = (r & RULE_RBP_SAVED) && outer_live ?
+			sh->rsp[q - 1] - 8 * (uintptr_t)RULE_RBP_SLOT(r) : 0;
 		int live = RULE_KIND(r) == RULE_STANDARD &&
-			   ((r & RULE_CFA_RBP) || (!(r & RULE_RBP_SAVED) && next_live));
-		sh->live[i] = (uint8_t)live;
-		next_live = live;
+			   ((r & RULE_CFA_RBP) || (!(r & RULE_RBP_SAVED) && outer_live));
+		sh->live[q] = (uint8_t)live;
+		outer_live = live;
 	}
-}
-
-/* Copies states [from, from + count) of a to b at to. */
-static void copy_states(struct uw_shadow *b, int to, const struct uw_shadow *a,
-			int from, int count)
-{
-	memcpy(b->rip + to, a->rip + from, (size_t)count * sizeof *a->rip);
-	memcpy(b->rsp + to, a->rsp + from, (size_t)count * sizeof *a->rsp);
-	memcpy(b->rbp + to, a->rbp + from, (size_t)count * sizeof *a->rbp);
-	memcpy(b->rbp_at + to, a->rbp_at + from, (size_t)count * sizeof *a->rbp_at);
-	memcpy(b->rule + to, a->rule + from, (size_t)count * sizeof *a->rule);
-	memcpy(b->mod + to, a->mod + from, (size_t)count * sizeof *a->mod);
-	memcpy(b->live + to, a->live + from, (size_t)count * sizeof *a->live);
+	sh->count = base + 1 + nfresh;
 }
 
 struct uw_thread {
-	struct block block;
+	struct block block;  /* owns the big cache */
 	uint32_t generation;
-	int prev;            /* which shadow holds the previous walk */
 	uint64_t calls;      /* ps_unwind_fast calls of this thread so far */
-	struct uw_cache_slot slot[1u << CACHE_BITS];
-	struct uw_shadow shadow[2];
+	struct uw_cache_slot *slot; /* small_slot, or the big cache */
+	uint32_t slot_shift; /* 64 - log2(slots) */
+	uint32_t misses;     /* of the small cache */
+	struct uw_shadow shadow;
+	struct uw_fresh fresh;
+	struct uw_cache_slot small_slot[1u << CACHE_BITS];
 };
 
 static __thread struct uw_thread *tls_state PS_TLS;
@@ -1429,13 +1684,38 @@ static struct uw_thread *thread_state_create(void)
 		block_free(ts);
 		return NULL;
 	}
+	ts->slot = ts->small_slot;
+	ts->slot_shift = 64 - CACHE_BITS;
 	tls_state = ts;
 	return ts;
 }
 
-static inline uint32_t slot_of(uintptr_t key)
+static inline uint32_t slot_of(uint32_t shift, uintptr_t key)
 {
-	return (uint32_t)((key * 0x9e3779b97f4a7c15ull) >> (64 - CACHE_BITS));
+	return (uint32_t)((key * 0x9e3779b97f4a7c15ull) >> shift);
+}
+
+/* Empties the rule cache (the module map changed). */
+static void cache_clear(struct uw_thread *ts)
+{
+	memset(ts->slot, 0, sizeof *ts->slot << (64 - ts->slot_shift));
+}
+
+/* Counts a miss; moves to the big cache at the CACHE_GROW_MISSES-th. */
+static void cache_missed(struct uw_thread *ts)
+{
+	if (ts->slot != ts->small_slot || ++ts->misses < CACHE_GROW_MISSES)
+		return;
+	struct block *big = block_alloc(sizeof *big +
+					(sizeof *ts->slot << CACHE_BITS_BIG));
+	if (!big) {
+		ts->misses = 0; /* try again later */
+		return;
+	}
+	big->owned_next = ts->block.owned;
+	ts->block.owned = big;
+	ts->slot = (struct uw_cache_slot *)(big + 1);
+	ts->slot_shift = 64 - CACHE_BITS_BIG;
 }
 
 /* ---- the walk ------------------------------------------------------------- */
@@ -1524,70 +1804,86 @@ static inline int check_module(const struct uw_snapshot *s, uint32_t mod,
 	return 0;
 }
 
-/* The previous walk's state k equals this walk's state j (rbp only if it
- * is live). The rest of the previous walk was a function of that state
- * and of the stack words each step read; if every one of those words that
- * mattered still holds what it held, this walk would repeat it exactly.
- * Checks them (independent loads, no chain through the stack), then
- * writes the tail to ips. Returns the frame count, or -1 when a word
- * changed (walk on normally). */
-static int reuse_tail(const struct uw_snapshot *s, struct uw_thread *ts,
-		      struct uw_shadow *prev, int k, struct uw_shadow *cur, int j,
-		      uintptr_t *ips, int max, uint64_t checked, int *repeated)
+/* The previous walk's position P equals this walk's state j (rbp only if
+ * it is live), and ts->fresh holds this walk's states 0..j-1. The rest of
+ * the previous walk was a function of that state and of the stack words
+ * each step read; if every one of those words that mattered still holds
+ * what it held, this walk would repeat it exactly. Checks them
+ * (independent loads, no chain through the stack), then writes the tail
+ * to ips and makes the shadow this walk: positions 0..P stay, the fresh
+ * states go above. Returns the frame count, or -1 when a word changed
+ * (walk on normally; *changed_at is the innermost position with a changed
+ * word: only a position outer than that can still be joined). unpinned:
+ * the last fresh state in an unpinned module, or -1. */
+static int reuse_tail(const struct uw_snapshot *s, struct uw_thread *ts, int P,
+		      int j, uintptr_t *ips, int max, uint64_t checked,
+		      int unpinned, int *repeated, int *changed_at)
 {
-	int last = prev->n - 1, end = last + prev->ended_low;
+	struct uw_shadow *sh = &ts->shadow;
 	/* In walk order, so that every address read was computed from words
 	 * already found unchanged: nothing is read that this walk itself
 	 * would not read (another stack, perhaps unmapped, stays unread).
 	 * Per state: a saved rbp that later steps use, the return address
 	 * slot at CFA - 8. */
-	if (prev->checked_from > k + 1)
-		checks_extend(prev, k + 1);
-	if (!checks_hold(prev, k + 1))
+	if (sh->checked < P)
+		checks_extend(sh, P);
+	if ((*changed_at = checks_changed(sh, P)) >= 0)
 		return -1;
-	for (int i = k; i <= prev->last_unpinned; i++)
-		if (check_module(s, prev->mod[i], prev->rip[i] - 1, &checked) < 0)
+	for (int q = P; q >= sh->unpinned_from; q--)
+		if (check_module(s, sh->mod[q], SHADOW_RIP(sh, q) - 1,
+				 &checked) < 0)
 			return PS_UNWIND_STALE;
-	int n = j + 1 + (last - k);
-	if (!j && !k && prev->call + 1 == ts->calls && repeated) {
+	int n = j + 1 + P - sh->ended_low;
+	int out = n < max ? n : max;
+	if (!j && P == sh->count - 1 && sh->call + 1 == ts->calls && repeated) {
 		/* state 0 and every word after it as in the previous call,
 		 * which returned this very walk: say so instead of copying */
 		*repeated = 1;
-		prev->call = ts->calls;
-		return n < max ? n : max;
+		sh->call = ts->calls;
+		return out;
 	}
-	int copy = (n < max ? n : max) - (j + 1);
-	if (copy > 0)
-		memcpy(ips + j + 1, prev->rip + k + 1, (size_t)copy * sizeof *ips);
-	/* the new previous walk: this one's first j states, then the tail */
-	int tail = end - k + 1;
-	if (j == k) {
-		prev->call = ts->calls;
-		if (j) {
-			copy_states(prev, 0, cur, 0, j);
-			mark_live(prev, j - 1);
-			/* states 1..j changed (rbp_at of state j too) */
-			if (prev->checked_from <= j)
-				prev->checked_from = j + 1;
-			if (prev->last_unpinned < j)
-				prev->last_unpinned = cur->last_unpinned;
-		}
-	} else if (j + tail <= MAX_STATES) {
-		copy_states(cur, j, prev, k, tail);
-		if (j)
-			mark_live(cur, j - 1);
-		cur->n = n;
-		cur->ended_low = prev->ended_low;
-		cur->last_unpinned = prev->last_unpinned >= k ?
-			prev->last_unpinned - k + j : cur->last_unpinned;
-		cur->generation = s->generation;
-		cur->call = ts->calls;
-		checks_reset(cur);
-		ts->prev ^= 1;
+	if (out > j + 1) /* positions P-1 down: upwards in rip_reversed */
+		memcpy(ips + j + 1, &SHADOW_RIP(sh, P - 1),
+		       (size_t)(out - j - 1) * sizeof *ips);
+	/* the new previous walk: the tail in place, this walk's first j
+	 * states above it */
+	if (P + 1 + j <= MAX_STATES) {
+		if (sh->unpinned_from > P)
+			sh->unpinned_from = unpinned >= 0 ? P + j - unpinned
+							  : NO_POSITION;
+		shadow_push(sh, P, &ts->fresh, j);
+		if (sh->checked > P) /* position P's rbp_at may have changed */
+			sh->checked = P;
+		if (sh->hashed > P + 1)
+			sh->hashed = P + 1;
+		sh->call = ts->calls;
 	} else {
-		prev->n = 0;
+		sh->count = 0;
 	}
-	return n < max ? n : max;
+	return out;
+}
+
+/* Whether libunwind's unw_step ends the stack at a frame (not the
+ * innermost) with return address rip that no FDE covers, rbp being rbp.
+ * With no FDE it guesses from the code and rbp (Gstep.c, "DWARF
+ * failed"): a sigreturn trampoline or a PLT entry it steps through; else,
+ * rbp 0 and the code at rip readable, the frame is the last one (glibc's
+ * _dl_start_user, which calls the static constructors with rbp cleared).
+ * Anything else is left to it. Its reads of the 16 bytes at rip are
+ * taken only in the page of the call before rip, which ran. */
+static int ends_at_null_rbp(uintptr_t rip, uintptr_t rbp)
+{
+	if (rbp || ((rip - 1) ^ (rip + 15)) >> 12)
+		return 0;
+	uint64_t w0, w1;
+	memcpy(&w0, (const void *)rip, 8);
+	memcpy(&w1, (const void *)(rip + 8), 8);
+	if ((w0 & 0xffff) == 0x25ff && (w0 >> 48 & 0xff) == 0x68 &&
+	    (w1 >> 24 & 0xff) == 0xe9)
+		return 0; /* its PLT entry pattern */
+	if (w0 == 0x0f0000000fc0c748ull && (w1 & 0xff) == 0x05)
+		return 0; /* mov $15, %rax; syscall: rt_sigreturn */
+	return 1;
 }
 
 /* The walk for a thread with no state block (it is exiting, or mmap
@@ -1632,12 +1928,14 @@ static inline int dynamic_info_registered(void)
 }
 
 /* The walk of the caller's state (rip, rsp, rbp): everything but the
- * repeated walk ps_unwind_fast() answers itself. state0_failed: that
- * one found state 0 and the previous call's alike but a word changed. */
+ * repeated walk ps_unwind_fast() answers itself. changed_at: that one
+ * found state 0 and the previous call's alike but a word of this
+ * position changed (else NO_POSITION): only positions below it may be
+ * joined. */
 __attribute__((noinline)) static int walk(uintptr_t *ips, int max,
 					  int *repeated, uintptr_t rip,
 					  uintptr_t rsp, uintptr_t rbp,
-					  int state0_failed)
+					  int changed_at)
 {
 	if (repeated)
 		*repeated = 0;
@@ -1657,52 +1955,61 @@ __attribute__((noinline)) static int walk(uintptr_t *ips, int max,
 		if (!ts)
 			return walk_uncached(s, ips, max, rip, rsp, rbp);
 	}
+	struct uw_shadow *sh = &ts->shadow;
 	if (PS_UNLIKELY(ts->generation != s->generation)) {
-		memset(ts->slot, 0, sizeof ts->slot);
-		ts->shadow[0].n = ts->shadow[1].n = 0;
+		if (ts->generation) /* a new thread's cache is empty */
+			cache_clear(ts);
+		sh->count = 0;
 		ts->generation = s->generation;
 	}
-	struct uw_shadow *prev = &ts->shadow[ts->prev];
-	struct uw_shadow *cur = &ts->shadow[ts->prev ^ 1];
-	int prev_n = prev->n, p = 0;
+	/* the previous walk's candidates for a join, innermost first: its
+	 * frames, positions top down to ended_low */
+	int top = sh->count - 1, floor = sh->ended_low;
 	ts->calls++;
 	ips[0] = rip;
 	/* As in ps_unwind_fast(), with the check list still to make. */
-	if (repeated && !state0_failed && prev_n && prev->call + 1 == ts->calls &&
-	    prev->rsp[0] == rsp && prev->rip[0] == rip &&
-	    (!prev->live[0] || prev->rbp[0] == rbp) && prev->last_unpinned < 0) {
-		if (prev->checked_from > 1)
-			checks_extend(prev, 1);
-		if (checks_hold(prev, 1)) {
+	if (repeated && changed_at == NO_POSITION && sh->count &&
+	    sh->call + 1 == ts->calls && sh->rsp[top] == rsp &&
+	    SHADOW_RIP(sh, top) == rip &&
+	    (!sh->live[top] || sh->rbp[top] == rbp) && sh->unpinned_from > top) {
+		if (sh->checked < top)
+			checks_extend(sh, top);
+		if ((changed_at = checks_changed(sh, top)) < 0) {
 			*repeated = 1;
-			prev->call = ts->calls;
-			return prev_n < max ? prev_n : max;
+			sh->call = ts->calls;
+			int n = sh->count - sh->ended_low;
+			return n < max ? n : max;
 		}
-		state0_failed = 1;
 	}
+	int q = top < changed_at ? top : changed_at - 1;
 
+	struct uw_fresh *f = &ts->fresh;
 	uint64_t checked = 0; /* unpinned modules found loaded this walk */
 	int unpinned = -1;    /* the last frame in one */
-	int j = 0;
+	struct uw_cache_slot *slots = ts->slot;
+	uint32_t slot_shift = ts->slot_shift;
+	int j = 0, ended_low;
 	for (;;) {
 		/* state j: rip is ips[j] */
-		if (p < prev_n) {
-			while (p < prev_n && prev->rsp[p] < rsp)
-				p++;
-			if (p < prev_n && prev->rsp[p] == rsp && prev->rip[p] == rip &&
-			    (!prev->live[p] || prev->rbp[p] == rbp) &&
-			    (p || !state0_failed)) {
-				cur->last_unpinned = unpinned;
-				int n = reuse_tail(s, ts, prev, p, cur, j, ips, max,
-						   checked, repeated);
+		if (q >= floor) {
+			while (q >= floor && sh->rsp[q] < rsp)
+				q--;
+			if (q >= floor && sh->rsp[q] == rsp &&
+			    SHADOW_RIP(sh, q) == rip &&
+			    (!sh->live[q] || sh->rbp[q] == rbp)) {
+				int n = reuse_tail(s, ts, q, j, ips, max, checked,
+						   unpinned, repeated, &changed_at);
 				if (n != -1)
 					return n;
-				prev_n = 0;
+				/* the walk goes its own way through the
+				 * positions from there in; one further out
+				 * may still be joined */
+				q = changed_at - 1;
 			}
 		}
 		uintptr_t key = rip - 1; /* the call, not what follows it */
 		uint32_t rule, mod;
-		struct uw_cache_slot *slot = &ts->slot[slot_of(key)];
+		struct uw_cache_slot *slot = &slots[slot_of(slot_shift, key)];
 		if (PS_LIKELY(slot->key == key)) {
 			rule = slot->rule;
 			mod = slot->mod;
@@ -1710,6 +2017,10 @@ __attribute__((noinline)) static int walk(uintptr_t *ips, int max,
 			int rc = lookup(s, key, &rule, &mod);
 			if (rc < 0)
 				return rc;
+			cache_missed(ts);
+			slots = ts->slot;
+			slot_shift = ts->slot_shift;
+			slot = &slots[slot_of(slot_shift, key)];
 			slot->key = key;
 			slot->rule = rule;
 			slot->mod = mod;
@@ -1719,17 +2030,21 @@ __attribute__((noinline)) static int walk(uintptr_t *ips, int max,
 				return PS_UNWIND_STALE;
 			unpinned = j;
 		}
-		cur->rip[j] = rip;
-		cur->rsp[j] = rsp;
-		cur->rbp[j] = rbp;
-		cur->rule[j] = rule;
-		cur->mod[j] = mod;
+		f->rip[j] = rip;
+		f->rsp[j] = rsp;
+		f->rbp[j] = rbp;
+		f->rule[j] = rule;
+		f->mod[j] = mod;
 		if (PS_UNLIKELY(RULE_KIND(rule) != RULE_STANDARD)) {
-			if (RULE_KIND(rule) != RULE_END)
+			if (rule == (RULE_NO_INFO | RULE_NO_FDE) && j &&
+			    ends_at_null_rbp(rip, rbp)) {
+				/* rbp decided it: live, as if a CFA base */
+				f->rule[j] = RULE_END | RULE_END_NULL_RBP;
+			} else if (RULE_KIND(rule) != RULE_END) {
 				return RULE_KIND(rule) == RULE_NO_INFO ?
 					PS_UNWIND_NO_TABLE : PS_UNWIND_NOT_PROVABLE;
-			cur->ended_low = 0;
-			cur->live[j + 1] = 0;
+			}
+			ended_low = 0;
 			break;
 		}
 		uintptr_t cfa = ((rule & RULE_CFA_RBP) ? rbp : rsp) + RULE_CFA_OFF(rule);
@@ -1740,24 +2055,33 @@ __attribute__((noinline)) static int walk(uintptr_t *ips, int max,
 			rbp = ((const uintptr_t *)cfa)[-(intptr_t)RULE_RBP_SLOT(rule)];
 		rsp = cfa;
 		if (PS_UNLIKELY(rip < 0x4000)) { /* as libunwind: the end */
-			cur->rip[j + 1] = rip;
-			cur->rsp[j + 1] = rsp;
-			cur->rbp[j + 1] = rbp;
-			cur->live[j + 1] = 0;
-			cur->ended_low = 1;
+			f->rip[j + 1] = rip;
+			f->rsp[j + 1] = rsp;
+			f->rbp[j + 1] = rbp;
+			f->rule[j + 1] = RULE_NOT_PROVABLE;
+			f->mod[j + 1] = 0;
+			ended_low = 1;
 			break;
 		}
 		if (PS_UNLIKELY(++j == max))
 			return j; /* truncated: not a walk to reuse */
 		ips[j] = rip;
 	}
-	cur->n = j + 1;
-	cur->last_unpinned = unpinned;
-	cur->generation = s->generation;
-	cur->call = ts->calls;
-	mark_live(cur, j);
-	checks_reset(cur);
-	ts->prev ^= 1;
+	/* the new previous walk: its outermost state at position 0, no live
+	 * rbp beyond it (its own is live if it decided the end) */
+	int outer = j + ended_low;
+	SHADOW_RIP(sh, 0) = f->rip[outer];
+	sh->rsp[0] = f->rsp[outer];
+	sh->rbp[0] = f->rbp[outer];
+	sh->rule[0] = f->rule[outer];
+	sh->mod[0] = f->mod[outer];
+	sh->live[0] = sh->rule[0] == (RULE_END | RULE_END_NULL_RBP);
+	shadow_push(sh, 0, f, outer);
+	sh->ended_low = ended_low;
+	sh->unpinned_from = unpinned >= 0 ? outer - unpinned : NO_POSITION;
+	sh->checked = 0;
+	sh->hashed = 0;
+	sh->call = ts->calls;
 	return j + 1;
 }
 
@@ -1771,40 +2095,88 @@ __attribute__((noinline)) int ps_unwind_fast(uintptr_t *ips, int max,
 	uintptr_t rsp = (uintptr_t)(frame + 2);
 	uintptr_t rbp = frame[0];
 	struct uw_thread *ts = tls_state;
-	int state0_failed = 0;
+	int changed_at = NO_POSITION;
 	/* The common case on its own, first: the caller's state 0 is the
 	 * previous call's, and so is its whole walk (reuse_tail() with
-	 * j = k = 0), a walk in pinned modules only, whose check list is
-	 * made. Then neither the module map nor the rules matter: a pinned
-	 * module stays where it is, its rules as they are (a new map or
-	 * generation changes neither), and the walk is a function of state
-	 * 0 and the words checked. */
+	 * j = 0 at the innermost position), a walk in pinned modules only.
+	 * Then neither the module map nor the rules matter: a pinned module
+	 * stays where it is, its rules as they are (a new map or generation
+	 * changes neither), and the walk is a function of state 0 and the
+	 * words checked. */
 	if (PS_LIKELY(repeated && ts)) {
-		struct uw_shadow *prev = &ts->shadow[ts->prev];
-		if (prev->call == ts->calls && prev->n && prev->rsp[0] == rsp &&
-		    prev->rip[0] == rip && (!prev->live[0] || prev->rbp[0] == rbp) &&
-		    prev->last_unpinned < 0 && prev->checked_from <= 1 &&
-		    !dynamic_info_registered()) {
-			if (checks_hold(prev, 1)) {
-				prev->call = ++ts->calls;
+		struct uw_shadow *sh = &ts->shadow;
+		int top = sh->count - 1;
+		if (sh->call == ts->calls && sh->count && sh->rsp[top] == rsp &&
+		    SHADOW_RIP(sh, top) == rip &&
+		    (!sh->live[top] || sh->rbp[top] == rbp) &&
+		    sh->unpinned_from > top && !dynamic_info_registered()) {
+			if (PS_UNLIKELY(sh->checked < top))
+				checks_extend(sh, top);
+			if ((changed_at = checks_changed(sh, top)) < 0) {
+				sh->call = ++ts->calls;
 				ips[0] = rip;
 				*repeated = 1;
-				return prev->n < max ? prev->n : max;
+				int n = sh->count - sh->ended_low;
+				return n < max ? n : max;
 			}
-			state0_failed = 1;
 		}
 	}
-	return walk(ips, max, repeated, rip, rsp, rbp, state0_failed);
+	return walk(ips, max, repeated, rip, rsp, rbp, changed_at);
+}
+
+/* base^k for k = 0..PS_MAX_DEPTH, per lane of the stack hash */
+static uint64_t hash_power[2][PS_MAX_DEPTH + 1];
+
+int ps_unwind_hash(int skip, int depth, ps_stack_hash *h)
+{
+	struct uw_thread *ts = tls_state;
+	if (!ts || !ts->shadow.count || ts->shadow.call != ts->calls ||
+	    skip < 0 || depth < 0 || depth > PS_MAX_DEPTH)
+		return -1;
+	struct uw_shadow *sh = &ts->shadow;
+	int inner = sh->count - 1 - skip, outer = inner - depth + 1;
+	if (outer < sh->ended_low)
+		return -1;
+	if (sh->hashed <= inner) { /* the prefixes up to inner */
+		int q = sh->hashed;
+		uint64_t p0, p1;
+		if (q) {
+			p0 = sh->hash_prefix[0][q - 1];
+			p1 = sh->hash_prefix[1][q - 1];
+		} else { /* position 0: a frame, or the end's low address */
+			p0 = p1 = sh->ended_low ? 0 : ps_stack_hash_mix(SHADOW_RIP(sh, 0));
+			sh->hash_prefix[0][0] = p0;
+			sh->hash_prefix[1][0] = p1;
+			q = 1;
+		}
+		for (; q <= inner; q++) {
+			uint64_t x = ps_stack_hash_mix(SHADOW_RIP(sh, q));
+			sh->hash_prefix[0][q] = p0 = p0 * PS_STACK_HASH_BASE0 + x;
+			sh->hash_prefix[1][q] = p1 = p1 * PS_STACK_HASH_BASE1 + x;
+		}
+		sh->hashed = inner + 1;
+	}
+	uint64_t p[2];
+	for (int lane = 0; lane < 2; lane++) {
+		p[lane] = depth ? sh->hash_prefix[lane][inner] : 0;
+		if (depth && outer > 0)
+			p[lane] -= sh->hash_prefix[lane][outer - 1] *
+				   hash_power[lane][depth];
+	}
+	*h = ps_stack_hash_finish(p[0], p[1], depth);
+	return 0;
 }
 
 int ps_unwind_last(uintptr_t *ips, int max)
 {
 	struct uw_thread *ts = tls_state;
-	if (!ts)
+	if (!ts || !ts->shadow.count)
 		return 0;
-	const struct uw_shadow *prev = &ts->shadow[ts->prev];
-	int n = prev->n < max ? prev->n : max;
-	memcpy(ips, prev->rip, (size_t)n * sizeof *ips);
+	const struct uw_shadow *sh = &ts->shadow;
+	int n = sh->count - sh->ended_low;
+	if (n > max)
+		n = max;
+	memcpy(ips, &SHADOW_RIP(sh, sh->count - 1), (size_t)n * sizeof *ips);
 	return n;
 }
 
@@ -1813,11 +2185,17 @@ int ps_unwind_last(uintptr_t *ips, int max)
 void ps_unwind_init(void)
 {
 	state_key_ok = !pthread_key_create(&state_key, thread_state_destroy);
+	hash_power[0][0] = hash_power[1][0] = 1;
+	for (int k = 1; k <= PS_MAX_DEPTH; k++) {
+		hash_power[0][k] = hash_power[0][k - 1] * PS_STACK_HASH_BASE0;
+		hash_power[1][k] = hash_power[1][k - 1] * PS_STACK_HASH_BASE1;
+	}
 	dyn_list = (unw_dyn_info_list_t *)(uintptr_t)_U_dyn_info_list_addr();
 	pin_addr[0] = (uintptr_t)&ps_unwind_fast;
 	pin_addr[1] = (uintptr_t)getauxval(AT_BASE);          /* ld.so */
 	pin_addr[2] = (uintptr_t)getauxval(AT_SYSINFO_EHDR);  /* the vDSO */
 	pin_addr[3] = (uintptr_t)dlsym(RTLD_NEXT, "__libc_start_main");
+	pin_startup();
 	if (ps_lock_try(&table_lock)) {
 		rescan(__atomic_load_n(&rescan_request, __ATOMIC_ACQUIRE));
 		ps_lock_release(&table_lock);

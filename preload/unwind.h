@@ -7,6 +7,8 @@
 
 #include <stdint.h>
 
+struct ps_stack_hash; /* ps_internal.h */
+
 /* Why a fast walk handed over to libunwind (the negative results of
  * ps_unwind_fast). */
 enum ps_unwind_result {
@@ -36,6 +38,14 @@ enum ps_unwind_result {
  * succeeded, and the stack words it read still hold what they held); then
  * only ips[0] is written. Else set to 0 and ips filled as above. */
 int ps_unwind_fast(uintptr_t *ips, int max, int *repeated);
+
+/* The stack hash (ps_stack_hash_of) of frames skip..skip+depth-1 of the
+ * walk the calling thread's last ps_unwind_fast() call returned, from
+ * what the walk kept per frame (the frames it shares with the walk
+ * before cost nothing). Returns 0, or -1 when that walk is not at hand
+ * (the call failed, its walk was cut at max, or the window leaves it);
+ * call it only after a call that succeeded. */
+int ps_unwind_hash(int skip, int depth, struct ps_stack_hash *h);
 
 /* Copies the walk the calling thread's last ps_unwind_fast() call said
  * was repeated into ips (at most max); returns its frame count. For
