@@ -1,6 +1,7 @@
 #!/bin/sh
 # asan.sh - the analyzer and its tests rebuilt with AddressSanitizer and
-# UBSan (any report fails), then: the reader and format unit tests, the
+# UBSan (any report fails), then: the reader, format, model, wrapper and
+# ranking unit tests, the
 # golden views, and every view, export and page (report and diff) over
 # fresh profiles of real programs.
 # Skipped (exit 77) only when the compiler cannot build with the
@@ -14,6 +15,7 @@ printf 'int main(void) { return 0; }\n' >"$WORK/probe.c"
 	skip_suite asan "${CC:-cc} cannot build with $SAN (gcc's libasan and libubsan): $(head -1 "$WORK/probe.log")"
 if ! make -s B="$A" CFLAGS="-O1 -g $SAN" LDFLAGS="$SAN" \
 	"$A/poolscout" "$A/tests/test_format" "$A/tests/test_reader" \
+	"$A/tests/test_model" "$A/tests/test_wrappers" "$A/tests/test_ranking" \
 	"$A/tests/golden_fixture" >/dev/null; then
 	bad "build with ASan and UBSan" "make failed"
 	finish
@@ -25,6 +27,11 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 # the binary as a whole (a sanitizer report) is added here
 "$A/tests/test_format" || bad "unit_format under ASan" "exit $?"
 "$A/tests/test_reader" || bad "unit_reader under ASan" "exit $?"
+# the model (stacks merged file by file, peaks, windows: every buffer it
+# frees), the wrapper rules and the ranking, leaks included
+"$A/tests/test_model" || bad "unit_model under ASan" "exit $?"
+"$A/tests/test_wrappers" || bad "unit_wrappers under ASan" "exit $?"
+"$A/tests/test_ranking" || bad "unit_ranking under ASan" "exit $?"
 POOLSCOUT_BUILD=$A sh tests/golden/run.sh || bad "golden under ASan" "exit $?"
 # every view, filtered ones too (their wrapper verdicts come from a first
 # load), over profiles of real programs (recorded with the normal

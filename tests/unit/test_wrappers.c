@@ -24,16 +24,10 @@
 #define MAX_FRAMES 16
 static an_stack stacks[MAX_STACKS];
 static size_t nstacks;
-/* the frames of stacks[i], and the pointers to them it holds */
+/* the frames of stacks[i]; the pointers to them it holds are a heap
+ * array of exactly its frames, so that a rule reading past the last one
+ * is an error under ASan (tests/asan.sh runs this suite) */
 static an_frame frames[MAX_STACKS][MAX_FRAMES];
-static const an_frame *frame_ptrs[MAX_STACKS][MAX_FRAMES];
-
-/* Points stack i's frame pointers at its frames. */
-static void st_ptrs_init(size_t i)
-{
-	for (int k = 0; k < MAX_FRAMES; k++)
-		frame_ptrs[i][k] = &frames[i][k];
-}
 
 /* Adds a stack: the allocator in libc, then the frames (innermost
  * first) given as "function@line" (line = call site in the function,
@@ -43,10 +37,8 @@ static an_stack *add(uint64_t allocs, uint64_t size_min, uint64_t size_max,
 		     ...)
 {
 	an_frame *fr = frames[nstacks];
-	st_ptrs_init(nstacks);
 	an_stack *st = &stacks[nstacks++];
 	memset(st, 0, sizeof *st);
-	st->all = frame_ptrs[st - stacks];
 	fr[st->nall++] = (an_frame){ .function = "malloc", .module = LIBC,
 				     .ip = 0x1000, .symbolized = 1 };
 	va_list ap;
@@ -67,6 +59,10 @@ static an_stack *add(uint64_t allocs, uint64_t size_min, uint64_t size_max,
 		f->ip_index = st->nall++;
 	}
 	va_end(ap);
+	const an_frame **ptrs = xcalloc(st->nall, sizeof *ptrs);
+	for (unsigned k = 0; k < st->nall; k++)
+		ptrs[k] = &fr[k];
+	st->all = ptrs;
 	st->allocs = allocs;
 	st->size_min = size_min;
 	st->size_max = size_max;
@@ -78,6 +74,7 @@ static void reset(void)
 	for (size_t i = 0; i < nstacks; i++) {
 		for (unsigned k = 1; k < stacks[i].nall; k++)
 			free((char *)stacks[i].all[k]->function);
+		free((void *)stacks[i].all);
 	}
 	nstacks = 0;
 }
@@ -253,6 +250,15 @@ static void test_wrapper_internals(void **state)
 	/* a function is a wrapper everywhere: its other caller is a site */
 	assert_string_equal(site_of(1), "other");
 	assert_string_equal(stacks[1].via, "helper");
+	reset();
+	/* a site at the outermost frame (a thread's entry, a walk cut
+	 * short): nothing past the stack's last frame is looked at */
+	add(100, 16, 16, "thread_entry@3", (char *)NULL);
+	add(100, 32, 32, "leaf@2", "entry2@4", (char *)NULL);
+	apply(NULL);
+	assert_string_equal(site_of(0), "thread_entry");
+	assert_null(stacks[0].via);
+	assert_string_equal(site_of(1), "leaf");
 	reset();
 }
 
