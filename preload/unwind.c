@@ -63,6 +63,9 @@
  *
  * Nothing here calls malloc: tables, snapshots and the per-thread caches
  * are mmap'd, so they also survive fork (the child has the same objects).
+ * An ended thread's state is cleared and handed to the next thread that
+ * starts (a few are kept), so short-lived threads do not each map and
+ * fault in their own.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -1666,18 +1669,60 @@ static __thread int tls_state_gone PS_TLS; /* thread exiting: no new one */
 static pthread_key_t state_key;
 static int state_key_ok;
 
+/* The states of ended threads, kept for the threads that start next: a
+ * program that runs thousands of short-lived threads would otherwise map,
+ * fault in and unmap a state (tens of KiB, a dozen pages touched) for
+ * each, more than the rest of its profiling. Only tried, never waited
+ * for (a fork child may find it held: it maps its states then). */
+#define SPARE_STATES 8
+static ps_lock_t spare_lock = { .snapshot_free = 1 };
+static struct uw_thread *spare_states[SPARE_STATES];
+static int spare_count;
+
 static void thread_state_destroy(void *arg)
 {
+	struct uw_thread *ts = arg;
 	tls_state = NULL;
 	tls_state_gone = 1;
-	block_free(arg);
+	/* the big cache goes with its thread; the state may be reused */
+	for (struct block *o = ts->block.owned, *next; o; o = next) {
+		next = o->owned_next;
+		block_free(o);
+	}
+	ts->block.owned = NULL;
+	if (ps_lock_try(&spare_lock)) {
+		if (spare_count < SPARE_STATES) {
+			spare_states[spare_count++] = ts;
+			ts = NULL;
+		}
+		ps_lock_release(&spare_lock);
+	}
+	block_free(ts);
+}
+
+/* A state as block_alloc() gives it: an ended thread's, cleared, or a
+ * new mapping. */
+static struct uw_thread *state_alloc(void)
+{
+	struct uw_thread *ts = NULL;
+	if (ps_lock_try(&spare_lock)) {
+		if (spare_count)
+			ts = spare_states[--spare_count];
+		ps_lock_release(&spare_lock);
+	}
+	if (!ts)
+		return block_alloc(sizeof *ts);
+	size_t bytes = ts->block.bytes;
+	memset(ts, 0, sizeof *ts);
+	ts->block.bytes = bytes;
+	return ts;
 }
 
 static struct uw_thread *thread_state_create(void)
 {
 	if (tls_state_gone || !state_key_ok)
 		return NULL;
-	struct uw_thread *ts = block_alloc(sizeof *ts);
+	struct uw_thread *ts = state_alloc();
 	if (!ts)
 		return NULL;
 	if (pthread_setspecific(state_key, ts) != 0) {
