@@ -419,9 +419,9 @@ static void half_a_record(void)
 	flen -= 3; /* its crc cut: the deflated record holds part of one */
 }
 
-/* One frame, one stack, one thread, a snapshot, and an ENTRIES record
- * whose one entry claims a peak below zero (4 allocations past 3). */
-static void peak_below_zero(void)
+/* One frame, one stack of it, one thread and a snapshot: what an
+ * ENTRIES record after them may name. */
+static void one_stack_snapshot(void)
 {
 	begin(PS_REC_FRAMES);
 	v(1); v(1); v(1); v(zz(0x1000));
@@ -435,6 +435,13 @@ static void peak_below_zero(void)
 	begin(PS_REC_SNAPSHOT);
 	v(1); v(1000); v(1000000000); v(0); v(0); v(0); v(0); v(0); v(0);
 	end();
+}
+
+/* One frame, one stack, one thread, a snapshot, and an ENTRIES record
+ * whose one entry claims a peak below zero (4 allocations past 3). */
+static void peak_below_zero(void)
+{
+	one_stack_snapshot();
 	begin(PS_REC_ENTRIES);
 	v(1);
 	v(zz(1)); v(zz(1)); v(PS_ENT_V3_ONE_SIZE); v(3); v(0); v(8); v(4);
@@ -514,18 +521,7 @@ static int resized_fields = 1;
 
 static void resized_entry(void)
 {
-	begin(PS_REC_FRAMES);
-	v(1); v(1); v(1); v(zz(0x1000));
-	end();
-	begin(PS_REC_STACKS);
-	v(1); v(1); v(zz(1)); v(0); v(0); v(1);
-	end();
-	begin(PS_REC_THREAD);
-	v(1); v(7); s("main"); v(0); v(0); v(0);
-	end();
-	begin(PS_REC_SNAPSHOT);
-	v(1); v(1000); v(1000000000); v(0); v(0); v(0); v(0); v(0); v(0);
-	end();
+	one_stack_snapshot();
 	begin(PS_REC_ENTRIES);
 	v(1);
 	v(zz(1)); v(zz(1)); v(PS_ENT_V3_ONE_SIZE | PS_ENT_V5_RESIZED);
