@@ -512,6 +512,66 @@ static void test_version3_records(void **state)
 	pf_free(pf_read_mem("z.pscout", file, flen, err, sizeof err));
 }
 
+/* One entry of 3 allocations of 8 B, all freed, whose lifetime
+ * histogram has the buckets hist_b[0..hist_n) (one count each). */
+static uint64_t hist_b[3];
+static int hist_n;
+
+static void hist_entry(void)
+{
+	one_stack_snapshot();
+	begin(PS_REC_ENTRIES);
+	v(1);
+	v(zz(1)); v(zz(1)); v(PS_ENT_V3_ONE_SIZE | PS_ENT_HAS_HIST);
+	v(3); v(3); v(8); v(0);
+	v(zz(100)); v(0); v(zz(5));
+	v((uint64_t)hist_n);
+	for (int i = 0; i < hist_n; i++) {
+		v(hist_b[i]); v(1);
+	}
+	end();
+	begin(PS_REC_END);
+	v(PS_END_EXIT); v(1);
+	end();
+}
+
+/* A histogram's buckets come in increasing order: each repeated or
+ * out-of-order one, also after the first pair, is refused. */
+static void test_hist_bucket_order(void **state)
+{
+	(void)state;
+	char err[512];
+	static const struct {
+		uint64_t b[3];
+		int n, ok;
+	} cases[] = {
+		{ { 2, 3, 5 }, 3, 1 },
+		{ { 3, 2, 5 }, 3, 0 },
+		{ { 2, 2, 5 }, 3, 0 },
+		{ { 2, 5, 4 }, 3, 0 },
+		{ { 2, 5, 5 }, 3, 0 },
+		{ { 0, 0, 0 }, 1, 1 },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		memcpy(hist_b, cases[i].b, sizeof hist_b);
+		hist_n = cases[i].n;
+		pf_file *f = read_v3(hist_entry, err, sizeof err);
+		if (cases[i].ok) {
+			if (!f)
+				fail_msg("case %zu: %s", i, err);
+			uint64_t life[PS_HIST_BUCKETS];
+			pf_entry_hists(f, &f->entries[0], NULL, life);
+			for (int k = 0; k < cases[i].n; k++)
+				assert_int_equal(life[cases[i].b[k]], 1);
+			pf_free(f);
+		} else {
+			assert_null(f);
+			if (!strstr(err, "expected histogram buckets in increasing order"))
+				fail_msg("case %zu: %s", i, err);
+		}
+	}
+}
+
 /* One entry of 3 allocations (8 B each), `resized_frees` frees, its
  * blocks resized by realloc (version 5): resized, grown, largest size;
  * resized_fields 0 sets the flag but leaves the fields out (a version 4
@@ -1418,6 +1478,7 @@ int main(void)
 		cmocka_unit_test(test_totals_from_a_file),
 		cmocka_unit_test(test_times_must_match),
 		cmocka_unit_test(test_resized_fields),
+		cmocka_unit_test(test_hist_bucket_order),
 		cmocka_unit_test(test_every_truncation),
 		cmocka_unit_test(test_bad_crc_names_offset),
 		cmocka_unit_test(test_bad_magic_and_version),
