@@ -1032,6 +1032,7 @@ static void encode_entry(ps_entry *e, struct entry_ctx *x)
 	uint64_t peak_bytes = __atomic_load_n(&e->peak_bytes, __ATOMIC_ACQUIRE);
 	uint64_t allocs = ps_entry_allocs(e);
 	uint64_t alloc_bytes = __atomic_load_n(&e->alloc_bytes, __ATOMIC_ACQUIRE);
+	/* again: a `more` published since the first look has counts */
 	m = __atomic_load_n(&e->more, __ATOMIC_ACQUIRE);
 	uint64_t grows = m ? PS_LOAD(&m->realloc_grows) : 0;
 	uint64_t chains = m ? PS_LOAD(&m->chains_ended) : 0;

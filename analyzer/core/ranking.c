@@ -62,6 +62,17 @@ static const char *fmt_peak(char *buf, const an_peak *p)
 	return buf;
 }
 
+/* Makes s a presize site: reserve the larger of final_size and its
+ * largest request once, saving the steps reallocs of its allocations. */
+static void presize(an_site *s, uint64_t steps, uint64_t final_size)
+{
+	s->remedy = REMEDY_PRESIZE;
+	s->reserve_bytes = final_size > s->size_max ? final_size : s->size_max;
+	s->saved_calls_per_s = (double)steps * s->rate_run_per_s /
+			       (double)s->allocs;
+	s->saved_bytes_per_s = s->bytes_run_per_s;
+}
+
 static void classify(an_site *s)
 {
 	char a[48], b[48], c[48], d[48];
@@ -80,10 +91,7 @@ static void classify(an_site *s)
 		return;
 	}
 	if ((double)s->realloc_grows >= PRESIZE_SHARE * (double)s->allocs) {
-		s->remedy = REMEDY_PRESIZE;
-		s->reserve_bytes = s->chain_final_size_max > s->size_max
-					   ? s->chain_final_size_max
-					   : s->size_max;
+		presize(s, s->realloc_grows, s->chain_final_size_max);
 		if (s->chains_ended)
 			reason(s, "realloc growth chain: %s of %s allocations grow "
 				  "a block, %.1f steps per object on average (max %llu)",
@@ -107,26 +115,17 @@ static void classify(an_site *s)
 				  "%s allocations too",
 			       fmt_ns_up(a, s->lifetime_p50.hi_ns),
 			       fmt_count(b, (double)first));
-		s->saved_calls_per_s = (double)s->realloc_grows * s->rate_run_per_s /
-				       (double)s->allocs;
-		s->saved_bytes_per_s = s->bytes_run_per_s;
 		return;
 	}
 	/* The site's blocks are grown by a realloc elsewhere and live on
 	 * there: the one allocation of the final size belongs here. */
 	if ((double)s->resized_grown >= PRESIZE_SHARE * (double)s->allocs) {
-		s->remedy = REMEDY_PRESIZE;
-		s->reserve_bytes = s->resized_size_max > s->size_max
-					   ? s->resized_size_max
-					   : s->size_max;
+		presize(s, s->resized_grown, s->resized_size_max);
 		reason(s, "grown later: %s of %s blocks are then grown by realloc "
 			  "(and live on), to at most %s: allocate that size at once",
 		       fmt_count(a, (double)s->resized_grown),
 		       fmt_count(b, (double)s->allocs),
 		       fmt_bytes(c, (double)s->reserve_bytes));
-		s->saved_calls_per_s = (double)s->resized_grown * s->rate_run_per_s /
-				       (double)s->allocs;
-		s->saved_bytes_per_s = s->bytes_run_per_s;
 		return;
 	}
 	if (freed < RETAINED_RATIO) {

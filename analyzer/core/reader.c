@@ -869,8 +869,7 @@ static void read_entry(struct cur *c, pf_file *f, uint32_t snap)
 		read_hist(c, &h, &h.size_buckets, "size histogram length");
 		read_hist(c, &h, &h.life_buckets, "lifetime histogram length");
 	}
-	if (flags & PS_ENT_HAS_REALLOC)
-		read_reallocs(c, &h, PS_ENT_HAS_REALLOC, n.frees);
+	read_reallocs(c, &h, flags, n.frees);
 	if (!c->failed)
 		merge_entry(c, f, snap, at, t, ti, si, n, &h);
 }
