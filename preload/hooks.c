@@ -1694,7 +1694,8 @@ __attribute__((constructor)) static void ps_init(void)
 	}
 	if (ps_recording) {
 		pthread_atfork(fork_prepare, fork_parent, fork_child);
-		ps_signals_install();
+		if (ps_opt.catch_signals)
+			ps_signals_install();
 		/* a fallback: runs after the loader's destructors (see
 		 * main_begins(), which registers it again as main starts) */
 		__cxa_atexit(exit_begins, NULL, NULL);

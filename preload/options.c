@@ -20,6 +20,7 @@ struct ps_options ps_opt = {
 	.sample_every = 1,
 	.children = 1,
 	.file_mode = 0600,
+	.catch_signals = 1,
 };
 
 enum opt_kind { OPT_UINT, OPT_BOOL, OPT_OCTAL, OPT_PATH, OPT_CHOICE };
@@ -43,6 +44,7 @@ static const struct option_def {
 	{ "POOLSCOUT_SITE_PEAK", OPT_BOOL, &ps_opt.site_peak, 0, 1, NULL },
 	{ "POOLSCOUT_UNWIND", OPT_CHOICE, &ps_opt.unwinder, 0, 0, unwinder_names },
 	{ "POOLSCOUT_KEEP_DEEPBIND", OPT_BOOL, &ps_opt.keep_deepbind, 0, 1, NULL },
+	{ "POOLSCOUT_CATCH_SIGNALS", OPT_BOOL, &ps_opt.catch_signals, 0, 1, NULL },
 };
 
 void ps_warn(const char *fmt, ...)

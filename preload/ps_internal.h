@@ -138,6 +138,7 @@ struct ps_options {
 	int site_peak; /* exact all-thread peak per stack (a shared counter) */
 	int unwinder;  /* enum ps_unwinder: how stacks are captured */
 	int keep_deepbind; /* leave RTLD_DEEPBIND on dlopen (see hooks.c) */
+	int catch_signals; /* a last snapshot on a killing signal (signals.c) */
 };
 /* POOLSCOUT_UNWIND: fast (unwind.c, libunwind where it cannot prove a
  * frame), libunwind (unw_backtrace only), check (both on every capture,

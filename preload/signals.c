@@ -42,6 +42,9 @@
  * program's threads (the writer blocks every signal) and takes the
  * snapshot as a handler that calls exit() would.
  *
+ * POOLSCOUT_CATCH_SIGNALS=0 leaves every disposition alone: the
+ * interposed functions then only pass the calls on.
+ *
  * Nothing here allocates; the catcher uses async-signal-safe calls only.
  */
 #define _GNU_SOURCE

@@ -198,6 +198,49 @@ got=$("$K" 1 nohup env LD_PRELOAD="$LIB" POOLSCOUT_OUT="$d" "$KP" ignored 2000 2
 expect "SIGHUP under nohup: still ignored ($got)" \
 	'[ "$got" = "TERM DFL HUP IGN ready 2000 survived status: exit 0 " ]'
 
+# a signal that lands inside the preload's hook: tests/progs/slow_malloc.c,
+# preloaded after the preload, holds one request up inside the hook. The
+# signal waits for the hook to return, then the snapshot holds the burst
+# and that request; a second signal while the hook has not returned ends
+# the process at once (no snapshot: the burst is lost, with a 10 s
+# interval), so a hook that never returned cannot make the signal
+# ineffective. Without the preload, the first signal ends it at once.
+SLOW=$T/slow_malloc.so
+plain=$("$K" -a 500 15 env LD_PRELOAD="$SLOW" "$KP" stuck 20000 | tr '\n' ' ')
+expect "without the preload, SIGTERM inside the held-up malloc ends it at once ($plain)" \
+	'[ "$plain" = "ready stuck status: signal 15 " ]'
+d=$WORK/sig-in-hook
+mkdir -p "$d"
+got=$("$K" -a 3000 15 env LD_PRELOAD="$LIB $SLOW" SLOW_MALLOC_MS=500 \
+	POOLSCOUT_OUT="$d" POOLSCOUT_INTERVAL_MS=10000 "$KP" stuck 20000 | tr '\n' ' ')
+n=$(site_allocs "$d" burst_one)
+expect "SIGTERM inside a hook that returns 0.5 s later: taken then, no second signal needed ($got)" \
+	'[ "$got" = "ready stuck status: signal 15 " ]'
+expect "SIGTERM inside a hook: the snapshot holds the burst and the held-up request (20001: $n)" \
+	'[ "$n" = 20001 ]'
+d=$WORK/sig-in-stuck-hook
+mkdir -p "$d"
+got=$("$K" -a 500 15 env LD_PRELOAD="$LIB $SLOW" POOLSCOUT_OUT="$d" \
+	POOLSCOUT_INTERVAL_MS=10000 "$KP" stuck 20000 | tr '\n' ' ')
+n=$(site_allocs "$d" burst_one)
+expect "SIGTERM inside a hook that does not return: put off, a second one ends it at once ($got)" \
+	'[ "$got" = "ready stuck again status: signal 15 " ]'
+expect "the second signal writes no snapshot: the burst is lost ($n)" '[ "$n" = 0 ]'
+
+# POOLSCOUT_CATCH_SIGNALS=0: no catcher, a killed single-threaded burst
+# is lost as before; a value that is no boolean warns once and keeps it on
+d=$WORK/sig-catch-off
+got=$(last_line "$(POOLSCOUT_CATCH_SIGNALS=0 killed_under "$d" 15 -- burst 20000)")
+n=$(site_allocs "$d" burst_one)
+expect "POOLSCOUT_CATCH_SIGNALS=0: dies by SIGTERM ($got), the burst is lost ($n)" \
+	'[ "$got" = "status: signal 15" ] && [ "$n" = 0 ]'
+d=$WORK/sig-catch-bad
+got=$(last_line "$(POOLSCOUT_CATCH_SIGNALS=maybe killed_under "$d" 15 -- burst 20000)")
+n=$(site_allocs "$d" burst_one)
+warned=$(grep -c "ignoring POOLSCOUT_CATCH_SIGNALS=maybe" "$WORK/kerr")
+expect "POOLSCOUT_CATCH_SIGNALS=maybe: one warning ($warned), caught as by default ($got, $n)" \
+	'[ "$warned" = 1 ] && [ "$got" = "status: signal 15" ] && [ "$n" = 20000 ]'
+
 # killed in the middle of allocating: the profile holds what the
 # program counted (one more when the signal came between its malloc
 # and its count; a signal inside a hook waits for the hook's end)

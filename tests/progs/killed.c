@@ -29,6 +29,12 @@
  *   killed forked N            a fork child bursts N and tells its parent,
  *                              which sends it SIGTERM and prints
  *                              "child: signal S" (or "child: exit E")
+ *   killed stuck N             bursts N, then makes the one request that
+ *                              tests/progs/slow_malloc.c (preloaded after
+ *                              the preload) holds up: it prints "ready
+ *                              stuck" and sleeps inside the preload's hook;
+ *                              "returned" if the request comes back, then
+ *                              pause()
  */
 #define _GNU_SOURCE
 /* sigset is deprecated, and still called by programs: checked here */
@@ -46,6 +52,9 @@
 #include <unistd.h>
 
 static void **kept;
+
+/* the request tests/progs/slow_malloc.c holds up */
+#define SLOW_MALLOC_SIZE 777777
 
 __attribute__((noipa)) static void *burst_one(size_t size)
 {
@@ -301,6 +310,16 @@ int main(int argc, char **argv)
 		else
 			printf("child: exit %d\n", WEXITSTATUS(status));
 		return 0;
+	} else if (!strcmp(mode, "stuck")) {
+		burst(n);
+		fflush(stdout);
+		void *held_up = burst_one(SLOW_MALLOC_SIZE);
+		static const char line[] = "returned\n";
+		ssize_t w = write(STDOUT_FILENO, line, sizeof line - 1);
+		(void)w;
+		free(held_up);
+		for (;;)
+			pause();
 	} else if (!strcmp(mode, "quiet")) {
 		burst(n);
 		sleep_ms(argc > 3 ? atol(argv[3]) : 200);
