@@ -73,7 +73,59 @@ static void presize(an_site *s, uint64_t steps, uint64_t final_size)
 	s->saved_bytes_per_s = s->bytes_run_per_s;
 }
 
-static void classify(an_site *s)
+/* The part of a pool site's blocks that its keeper stacks make: stacks
+ * that free fewer than RETAINED_RATIO of their blocks (a program's
+ * objects kept for good, made through the same function as its
+ * temporaries: redis's createObject). */
+struct keepers {
+	size_t stacks;          /* keeper stacks */
+	uint64_t allocs, inuse; /* their allocations, live at the end */
+	uint64_t other_allocs, other_bytes; /* the other stacks' */
+	an_peak other;          /* the other stacks' blocks live at once */
+};
+
+/* Fills k for s and returns 1 when its pool should leave keeper stacks
+ * out: some stacks keep their blocks and some free theirs, every stack
+ * has its peak (a streamed model has only a few), and what the keepers
+ * still hold at the end is half the site's peak or more (else they do
+ * not change the pool's size much). The others' peak: at least each
+ * one's own, and at least the site's peak less what the keepers can
+ * hold at once; at most the sum of their own peaks, and the site's. */
+static int find_keepers(const analysis *a, const an_site *s, struct keepers *k)
+{
+	memset(k, 0, sizeof *k);
+	uint64_t keepers_peak_hi = 0, others_hi = 0;
+	for (size_t i = 0; i < s->nstacks; i++) {
+		const an_stack *st = &a->stacks[s->stacks[i]];
+		if (!st->allocs)
+			continue;
+		if (!st->peak.hi)
+			return 0;
+		if ((double)st->frees < RETAINED_RATIO * (double)st->allocs) {
+			k->stacks++;
+			k->allocs = sat_add(k->allocs, st->allocs);
+			k->inuse = sat_add(k->inuse, st->allocs - st->frees);
+			keepers_peak_hi = sat_add(keepers_peak_hi, st->peak.hi);
+		} else {
+			k->other_allocs = sat_add(k->other_allocs, st->allocs);
+			k->other_bytes = sat_add(k->other_bytes, st->alloc_bytes);
+			others_hi = sat_add(others_hi, st->peak.hi);
+			if (st->peak.lo > k->other.lo)
+				k->other.lo = st->peak.lo;
+		}
+	}
+	if (!k->stacks || !k->other_allocs || 2 * k->inuse < s->peak.lo)
+		return 0;
+	if (s->peak.lo > keepers_peak_hi &&
+	    s->peak.lo - keepers_peak_hi > k->other.lo)
+		k->other.lo = s->peak.lo - keepers_peak_hi;
+	k->other.hi = others_hi < s->peak.hi ? others_hi : s->peak.hi;
+	if (k->other.hi < k->other.lo)
+		k->other.hi = k->other.lo;
+	return 1;
+}
+
+static void classify(const analysis *an, an_site *s)
 {
 	char a[48], b[48], c[48], d[48];
 	double freed = s->allocs ? (double)s->frees / (double)s->allocs : 0;
@@ -227,9 +279,36 @@ static void classify(an_site *s)
 					   shared
 				   ? &s->peak
 				   : &s->thread_peak;
+	/* A site-wide pool leaves the keeper stacks' blocks to malloc:
+	 * sized by the others' peak, it saves their allocations only. */
+	struct keepers k;
+	int split = p == &s->peak && s->allocs_error95 <= 0 &&
+		    find_keepers(an, s, &k);
+	if (split)
+		p = &k.other;
 	s->pool_size = p->lo ? p->lo : 1;
 	s->pool_size_max = p->hi > s->pool_size ? p->hi : s->pool_size;
-	if (an_peak_exact(p) && p == &s->peak)
+	if (split) {
+		reason(s, "%s of them come from %zu stack%s that keep%s them "
+			  "(%s still live at the end): no pool gets those back, "
+			  "leave them to malloc",
+		       fmt_count(a, (double)k.allocs), k.stacks,
+		       k.stacks == 1 ? "" : "s", k.stacks == 1 ? "s" : "",
+		       fmt_count(b, (double)k.inuse));
+		if (an_peak_exact(p))
+			reason(s, "the other stacks' %s: at most %llu live at "
+				  "once: a pool of %llu serves them",
+			       fmt_count(a, (double)k.other_allocs),
+			       (unsigned long long)p->hi,
+			       (unsigned long long)s->pool_size);
+		else
+			reason(s, "the other stacks' %s: %s live at once: a "
+				  "pool of %llu (surely live at once) serves most "
+				  "of them; %llu if their peaks coincided",
+			       fmt_count(a, (double)k.other_allocs),
+			       fmt_peak(b, p), (unsigned long long)s->pool_size,
+			       (unsigned long long)s->pool_size_max);
+	} else if (an_peak_exact(p) && p == &s->peak)
 		reason(s, "at most %llu live at once (%s on one thread, %u "
 			  "thread%s): a pool of %llu objects serves every request",
 		       (unsigned long long)s->peak.hi,
@@ -283,7 +362,7 @@ static void classify(an_site *s)
 		       100 * s->xfree_ratio);
 	/* long-lived blocks among short-lived ones: those the pool's size
 	 * counts but never gets back */
-	if (s->inuse_objects && 2 * s->inuse_objects >= s->pool_size)
+	if (!split && s->inuse_objects && 2 * s->inuse_objects >= s->pool_size)
 		reason(s, "%s still live at the end (long-lived ones among the "
 			  "short-lived): the pool's size counts them, and they "
 			  "never come back",
@@ -294,9 +373,18 @@ static void classify(an_site *s)
 		       spread, fmt_bytes(a, (double)size_pct(s, 0.99)),
 		       fmt_bytes(b, (double)s->size_max));
 	uint64_t kept = s->pool_size * (p == &s->thread_peak ? s->alloc_threads : 1);
-	double reused = 1.0 - (double)kept / (double)s->allocs;
-	s->saved_calls_per_s = s->rate_run_per_s * (reused > 0 ? reused : 0);
-	s->saved_bytes_per_s = s->bytes_run_per_s * (reused > 0 ? reused : 0);
+	uint64_t served = split ? k.other_allocs : s->allocs;
+	double reused = 1.0 - (double)kept / (double)served;
+	if (reused < 0)
+		reused = 0;
+	s->saved_calls_per_s = s->rate_run_per_s * reused;
+	s->saved_bytes_per_s = s->bytes_run_per_s * reused;
+	if (split) { /* it serves the other stacks' part of the rates */
+		s->saved_calls_per_s *= (double)served / (double)s->allocs;
+		s->saved_bytes_per_s *= s->alloc_bytes ? (double)k.other_bytes /
+							 (double)s->alloc_bytes
+						       : 0;
+	}
 }
 
 static const analysis *sort_ctx;
@@ -321,7 +409,7 @@ void rank_sites(analysis *a)
 {
 	a->ranked = xcalloc(a->nsites ? a->nsites : 1, sizeof *a->ranked);
 	for (size_t i = 0; i < a->nsites; i++) {
-		classify(&a->sites[i]);
+		classify(a, &a->sites[i]);
 		a->ranked[i] = i;
 	}
 	sort_ctx = a;

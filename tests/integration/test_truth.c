@@ -774,6 +774,43 @@ static void test_mixed_population(void **state)
 	done(&a, dir);
 }
 
+/* A site made through two call chains, one keeping its blocks for good
+ * (2000) and one making short-lived temporaries (at most 3 live): the
+ * site's peak is 2003, but the pool that serves the temporaries needs
+ * only their peak, as the program counted it; the kept ones are named
+ * apart, and the savings count the temporaries only. */
+static void test_keeper_stacks(void **state)
+{
+	(void)state;
+	struct truths t;
+	analysis a;
+	char *dir = record_truth("keepers", "", &t);
+	assert_int_equal(load_dir(&a, dir, NULL), 1);
+	rank_sites(&a);
+	const an_site *s = only_site(&a, "make_record");
+	double kept = truth_of(&t, "kept"), temps = truth_of(&t, "temps");
+	assert_int_equal(s->allocs, (uint64_t)(kept + temps));
+	assert_int_equal(s->inuse_objects, (uint64_t)kept);
+	assert_exact(&s->peak, truth_of(&t, "peak"));
+	assert_int_equal(s->remedy, REMEDY_POOL);
+	assert_int_equal(s->pool_size, (uint64_t)truth_of(&t, "temps_peak"));
+	char want[128];
+	snprintf(want, sizeof want, "%.0f of them come from 1 stack that keeps "
+		 "them (%.0f still live at the end)", kept, kept);
+	int said = 0;
+	for (int i = 0; i < s->nreasons; i++)
+		said |= strstr(s->reasons[i], want) != NULL;
+	if (!said)
+		fail_msg("no reason says \"%s\" (first: %s)", want, s->reasons[0]);
+	/* the pool serves the temporaries: each of them but the pool's own */
+	double want_saved = s->rate_run_per_s *
+			    (1 - truth_of(&t, "temps_peak") / temps) * temps /
+			    (kept + temps);
+	assert_true(s->saved_calls_per_s > 0.999 * want_saved &&
+		    s->saved_calls_per_s < 1.001 * want_saved);
+	done(&a, dir);
+}
+
 static void test_stripped_wrapper(void **state)
 {
 	(void)state;
@@ -885,6 +922,7 @@ int main(void)
 		cmocka_unit_test(test_stripped_wrapper_diff),
 		cmocka_unit_test(test_resized_blocks),
 		cmocka_unit_test(test_mixed_population),
+		cmocka_unit_test(test_keeper_stacks),
 	};
 	return cmocka_run_group_tests_name("ground truth", tests, NULL, NULL);
 }

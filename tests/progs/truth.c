@@ -52,6 +52,10 @@
  *   mixed       make_object() blocks of 48 B, 10000: 4300 kept to the
  *               end (a database's objects), the others freed at once: the
  *               peak is the kept ones, which never die together
+ *   keepers     make_record() blocks of 40 B from two call chains:
+ *               keep_records() keeps 2000 for good (a program's shared
+ *               objects), handle_request() makes 10000 temporaries, at
+ *               most 3 live at once: the pool is the temporaries' peak
  *   hold        300000 hold_block() blocks of 16 bytes live at once, then
  *               every one freed (in a shuffled order): the live-pointer
  *               table must find each block it grew past
@@ -649,6 +653,51 @@ static void scenario_mixed(void)
 	sink = kept_objects;
 }
 
+/* ---- keepers ----------------------------------------------------------------- */
+
+#define KEEPERS_KEPT 2000
+#define KEEPERS_TEMPS 10000
+
+__attribute__((noipa)) static void *make_record(void)
+{
+	return malloc(40);
+}
+
+NOINLINE static void keep_records(void **kept)
+{
+	for (int i = 0; i < KEEPERS_KEPT; i++)
+		kept[i] = make_record();
+}
+
+NOINLINE static void handle_request(int i, void **window, int *live, int *peak)
+{
+	/* a window of up to 3 records: the oldest goes when it is full */
+	if (window[i % 3]) {
+		free(window[i % 3]);
+		--*live;
+	}
+	window[i % 3] = make_record();
+	if (++*live > *peak)
+		*peak = *live;
+}
+
+static void scenario_keepers(void)
+{
+	static void *kept[KEEPERS_KEPT];
+	void *window[3] = { NULL, NULL, NULL };
+	int live = 0, peak = 0;
+	keep_records(kept);
+	for (int i = 0; i < KEEPERS_TEMPS; i++)
+		handle_request(i, window, &live, &peak);
+	for (int i = 0; i < 3; i++)
+		free(window[i]);
+	truth("kept", KEEPERS_KEPT);
+	truth("temps", KEEPERS_TEMPS);
+	truth("temps_peak", peak);
+	truth("peak", KEEPERS_KEPT + peak);
+	sink = kept;
+}
+
 /* ---- phases ------------------------------------------------------------------- */
 
 NOINLINE static void phase_one(void)
@@ -796,6 +845,7 @@ int main(int argc, char **argv)
 		{ "hold", scenario_hold },
 		{ "resized", scenario_resized },
 		{ "mixed", scenario_mixed },
+		{ "keepers", scenario_keepers },
 		{ "bytes", scenario_bytes },
 	};
 	for (size_t i = 0; argc > 1 && i < sizeof scenarios / sizeof *scenarios; i++) {
@@ -805,6 +855,6 @@ int main(int argc, char **argv)
 		}
 	}
 	fprintf(stderr, "usage: truth paths|sequential|concurrent|turns|leftover|deep|reversed|lifetimes|fork|"
-			"phases|periodic|chains|hold|resized|mixed|bytes\n");
+			"phases|periodic|chains|hold|resized|mixed|keepers|bytes\n");
 	return 2;
 }

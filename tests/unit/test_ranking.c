@@ -484,6 +484,125 @@ static void test_order_each_key(void **state)
 	free(a.ranked);
 }
 
+/* A pool site of three stacks: two make temporaries (5000 allocations
+ * each, all freed, peaks temp_peak), one keeps most of its 2000 (keeper
+ * frees, peak keeper_peak); the site's peak is site_peak. Ranked in an
+ * analysis of its own; returns the site. */
+static an_stack kstacks[3];
+static size_t kindex[3] = { 0, 1, 2 };
+
+static an_site keeper_site(uint64_t keeper_frees, an_peak keeper_peak,
+			   an_peak temp_peak, an_peak site_peak)
+{
+	memset(kstacks, 0, sizeof kstacks);
+	for (int i = 0; i < 2; i++) {
+		kstacks[i].allocs = kstacks[i].frees = 5000;
+		kstacks[i].alloc_bytes = kstacks[i].free_bytes = 5000 * 64;
+		kstacks[i].peak = temp_peak;
+	}
+	kstacks[2].allocs = 2000;
+	kstacks[2].frees = keeper_frees;
+	kstacks[2].alloc_bytes = 2000 * 64;
+	kstacks[2].free_bytes = keeper_frees * 64;
+	kstacks[2].peak = keeper_peak;
+	an_site s = pool_site();
+	s.allocs = 12000;
+	s.frees = 10000 + keeper_frees;
+	s.alloc_bytes = 12000 * 64;
+	s.free_bytes = s.frees * 64;
+	s.inuse_objects = s.allocs - s.frees;
+	s.inuse_space = s.inuse_objects * 64;
+	s.peak = s.thread_peak = site_peak;
+	s.rate_run_per_s = 12000;
+	s.bytes_run_per_s = 12000 * 64;
+	s.stacks = kindex;
+	s.nstacks = 3;
+	return s;
+}
+
+static void rank_with_stacks(an_site *s)
+{
+	analysis a;
+	memset(&a, 0, sizeof a);
+	a.sites = s;
+	a.nsites = 1;
+	a.stacks = kstacks;
+	a.nstacks = 3;
+	rank_sites(&a);
+	free(a.ranked);
+}
+
+#define PEAK(lo, hi) ((an_peak){ (lo), (hi), 0, 0 })
+
+/* A stack that frees fewer than half its blocks keeps them: the pool
+ * leaves it out, sized by the other stacks' peak (at least each one's
+ * own and the site's less what the keepers can hold; at most their sum
+ * and the site's), and saves their allocations only. Each bound just
+ * inside and just outside. */
+static void test_pool_keeper_stacks(void **state)
+{
+	(void)state;
+	/* 999 of 2000 freed: a keeper, 1001 live at the end; the site's
+	 * peak 2002 = twice that: the split is worth it */
+	an_site s = keeper_site(999, PEAK(2000, 2000), PEAK(3, 3), PEAK(2002, 2002));
+	rank_with_stacks(&s);
+	assert_int_equal(s.remedy, REMEDY_POOL);
+	assert_true(has_reason(&s, "2000 of them come from 1 stack that keeps "
+				   "them (1001 still live at the end)"));
+	/* others: at least 3 (each one's own; 2002 - 2000 is less), at
+	 * most their sum 6 */
+	assert_int_equal(s.pool_size, 3);
+	assert_int_equal(s.pool_size_max, 6);
+	assert_true(has_reason(&s, "the other stacks' 10.0k: 3..6 live at once"));
+	assert_false(has_reason(&s, "still live at the end (long-lived"));
+	double want = 12000.0 * (1 - 3.0 / 10000) * 10000 / 12000;
+	assert_true(s.saved_calls_per_s > want - 1e-6 && s.saved_calls_per_s < want + 1e-6);
+	want = 12000.0 * 64 * (1 - 3.0 / 10000) * (10000.0 * 64) / (12000.0 * 64);
+	assert_true(s.saved_bytes_per_s > want - 1e-6 && s.saved_bytes_per_s < want + 1e-6);
+	/* 1000 of 2000 freed: not a keeper (half freed), no split */
+	s = keeper_site(1000, PEAK(2000, 2000), PEAK(3, 3), PEAK(2002, 2002));
+	rank_with_stacks(&s);
+	assert_false(has_reason(&s, "come from"));
+	assert_int_equal(s.pool_size, 2002);
+	/* live at the end just under half the site's peak: no split */
+	s = keeper_site(999, PEAK(2000, 2000), PEAK(3, 3), PEAK(2003, 2003));
+	rank_with_stacks(&s);
+	assert_false(has_reason(&s, "come from"));
+	assert_int_equal(s.pool_size, 2003);
+	/* the others' lower bound: the site's peak less the keepers' */
+	s = keeper_site(0, PEAK(2000, 2000), PEAK(3, 3), PEAK(2006, 2006));
+	rank_with_stacks(&s);
+	assert_int_equal(s.pool_size, 6);
+	assert_int_equal(s.pool_size_max, 6);
+	assert_true(has_reason(&s, "the other stacks' 10.0k: at most 6 live at "
+				   "once: a pool of 6 serves them"));
+	s = keeper_site(0, PEAK(2000, 2001), PEAK(3, 3), PEAK(2006, 2006));
+	rank_with_stacks(&s);
+	assert_int_equal(s.pool_size, 5);
+	assert_int_equal(s.pool_size_max, 6);
+	assert_true(has_reason(&s, "5..6 live at once: a pool of 5 (surely live "
+				   "at once) serves most of them; 6 if their peaks coincided"));
+	/* each one's own: 4 beats 2006 - 2004; at most their sum, 8 */
+	s = keeper_site(0, PEAK(2000, 2004), PEAK(4, 4), PEAK(2006, 2006));
+	rank_with_stacks(&s);
+	assert_int_equal(s.pool_size, 4);
+	assert_int_equal(s.pool_size_max, 8);
+	/* the others' upper bound: the site's peak when below their sum */
+	s = keeper_site(0, PEAK(2000, 2000), PEAK(1, 1004), PEAK(1004, 2005));
+	rank_with_stacks(&s);
+	assert_int_equal(s.pool_size, 1);
+	assert_int_equal(s.pool_size_max, 2005);
+	/* a stack without its peak (a streamed model): no split */
+	s = keeper_site(0, PEAK(0, 0), PEAK(3, 3), PEAK(2006, 2006));
+	rank_with_stacks(&s);
+	assert_false(has_reason(&s, "come from"));
+	/* sampled: no split */
+	s = keeper_site(0, PEAK(2000, 2000), PEAK(3, 3), PEAK(2006, 2006));
+	s.allocs_error95 = 100;
+	rank_with_stacks(&s);
+	assert_false(has_reason(&s, "come from"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -499,6 +618,7 @@ int main(void)
 		cmocka_unit_test(test_spread_warning),
 		cmocka_unit_test(test_order),
 		cmocka_unit_test(test_order_each_key),
+		cmocka_unit_test(test_pool_keeper_stacks),
 	};
 	return cmocka_run_group_tests_name("ranking rules", tests, NULL, NULL);
 }
