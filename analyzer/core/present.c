@@ -376,6 +376,8 @@ void json_site(json *j, const analysis *a, const an_site *s)
 		const an_stack *st = &a->stacks[s->stacks[idx[i]]];
 		json_begin_object(j, NULL);
 		json_u64(j, "alloc_objects", s->stack_allocs[idx[i]]);
+		json_u64(j, "inuse_objects",
+			 st->allocs > st->frees ? st->allocs - st->frees : 0);
 		json_peak(j, "peak_live", &st->peak);
 		json_frames(j, st, 64);
 		json_end_object(j);

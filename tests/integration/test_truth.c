@@ -802,6 +802,15 @@ static void test_keeper_stacks(void **state)
 		said |= strstr(s->reasons[i], want) != NULL;
 	if (!said)
 		fail_msg("no reason says \"%s\" (first: %s)", want, s->reasons[0]);
+	/* each stack's own blocks live at the end, as the program kept them */
+	for (size_t i = 0; i < s->nstacks; i++) {
+		const an_stack *st = &a.stacks[s->stacks[i]];
+		int keeper = 0;
+		for (unsigned f = 0; f < st->nframes; f++)
+			keeper |= !strcmp(st->frames[f]->function, "keep_records");
+		assert_int_equal(st->allocs - st->frees,
+				 keeper ? (uint64_t)kept : 0);
+	}
 	/* the pool serves the temporaries: each of them but the pool's own */
 	double want_saved = s->rate_run_per_s *
 			    (1 - truth_of(&t, "temps_peak") / temps) * temps /

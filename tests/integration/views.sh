@@ -162,6 +162,17 @@ expect "html: every site's thread rows add up to its allocations" \
 	'! grep -q "^mismatch\|Error" "$WORK/seq.check"'
 # the page's budget (analyzer/cmd/html.c): 4.5 MiB of JSON in all, the
 # stacks getting what the ranked sites and timelines leave. 600 sites of
+# a site's stacks each say what they still hold at the end: truth's
+# keepers keeps the blocks of keep_records() (its count on stderr) and
+# frees every one handle_request() made
+"$PS" record -o "$WORK/kp" -- "$T/truth" keepers >/dev/null 2>"$WORK/kperr"
+kept=$(awk '$1 == "truth" && $2 == "kept" { print $3 }' "$WORK/kperr")
+got=$("$PS" report --json "$WORK"/kp/*.pscout 2>/dev/null | jq -r '[.sites[] | select(.function == "make_record") | .stacks[] |
+	"\(.frames[1].function)=\(.alloc_objects)/\(.inuse_objects)"] | sort | join(" ")')
+expect "report --json: each stack's inuse_objects, as the program kept them ($got; kept $kept)" \
+	'[ "$got" = "handle_request=10000/0 keep_records=$kept/$kept" ]'
+expect "report: the pool leaves the keepers out ($kept of them kept)" \
+	'"$PS" report "$WORK"/kp/*.pscout 2>/dev/null | tr -s " \n" " " | grep -q "$kept of them come from 1 stack that keeps them"'
 # long stacks (tests/progs/gen_profiles) fill the 1.5 MiB the ranked
 # sites may take; the stacks are cut so that the whole stays within the
 # budget (and the few KiB written after them), not given 4.5 MiB of
