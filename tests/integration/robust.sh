@@ -222,6 +222,23 @@ for alloc in "$JEMALLOC" "$TCMALLOC"; do
 		grep -q "Put libpoolscout.so first: LD_PRELOAD=\"$LIB $alloc\"" "$WORK/before.err"'
 	expect "$name first: no profile claiming zero allocations" '[ -z "$(ls "$d")" ]'
 done
+# an allocator with C++ operators of its own underneath (as tcmalloc and
+# jemalloc have): the preload's operators call them, so the allocator sees
+# every new and delete it sees without the preload, each counted once by
+# the profile (tests/progs/cxx_objects.cpp: 1000 make_widgets, 500
+# make_arrays, 300 restock)
+CXXNEW=$T/cxx_counting_new.so
+plain=$(LD_PRELOAD=$CXXNEW "$T/cxx_objects" 2>&1 >/dev/null | grep "^cxx_counting_new:")
+d=$WORK/cxx-next
+mkdir -p "$d"
+got=$(env LD_PRELOAD="$LIB $CXXNEW" POOLSCOUT_OUT="$d" "$T/cxx_objects" 2>&1 >/dev/null |
+	grep "^cxx_counting_new:")
+expect "C++ operators of an allocator underneath: called for each new and delete, as without the preload ($got; $plain)" \
+	'[ -n "$plain" ] && [ "$got" = "$plain" ] && [ "$plain" != "cxx_counting_new: new 0 delete 0" ]'
+got=$(report_json "$d" | jq -r '[.sites[] | select(.function == "make_widgets" or
+	.function == "make_arrays" or .function == "shop::restock(int)") | "\(.function)=\(.alloc_objects)"] | sort | join(" ")')
+expect "... and the profile counts each once ($got)" \
+	'[ "$got" = "make_arrays=500 make_widgets=1000 shop::restock(int)=300" ]'
 if [ -e "$JEMALLOC" ]; then
 	# FUNCTION:ALLOCS:BYTES:FREES:LIVE of tests/progs/jemalloc_api.c
 	d=$WORK/jemalloc-api
