@@ -219,6 +219,24 @@ expect "html budget: the stacks are cut ($shown of $total shown)" \
 	'[ "${shown:-0}" -gt 0 ] && [ "${shown:-0}" -lt "${total:-0}" ]'
 expect "html budget: 4-4.5 MiB of JSON in all, + 64 KiB at most ($page_b B)" \
 	'[ "${page_b:-0}" -ge 4194304 ] && [ "${page_b:-0}" -le $((4718592 + 65536)) ]'
+# 6000 threads (gen_profiles: 3000 profiles of 2 threads, 4 sites): their
+# timelines do not fit the ranked sites' budget, so the page leaves them
+# out of the report (the page's timeline holds them merged) and keeps
+# every site, ranked from the first
+mkdir -p "$WORK/brief"
+"$T/gen_profiles" "$WORK/brief" 3000 4 >/dev/null
+"$PS" report --html "$WORK/brief.html" "$WORK"/brief/*.pscout 2>/dev/null
+got=$(python3 - "$WORK/brief.html" 2>&1 <<'PY'
+import json, re, sys
+page = open(sys.argv[1]).read()
+m = re.search(r'<script type="application/json" id="poolscout-data">(.*?)</script>', page, re.S)
+d = json.loads(m.group(1))
+print(d["limits"]["report_thread_timelines"], len(d["report"]["threads"]),
+      ",".join(str(s["rank"]) for s in d["report"]["sites"]))
+PY
+)
+expect "html, 6000 threads: the report's threads without timelines, all 4 sites from rank 1 ($got)" \
+	'[ "$got" = "False 6000 1,2,3,4" ]'
 # and diff's page: the two sides' stacks share what the table leaves
 "$PS" diff --html "$WORK/budget-diff.html" "$WORK/budget" "$WORK/budget" 2>/dev/null
 read -r page_b diff_b shown total <<EOF
