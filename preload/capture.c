@@ -136,11 +136,18 @@ static int skip_self(const uintptr_t *raw, int n)
 	return skip;
 }
 
+/* Whether a and b record the same stack: the frames after our own, as
+ * many as a stack keeps (a walk that starts past our frames reaches
+ * further out before it stops at max). */
 static int same_stack(const uintptr_t *a, int na, const uintptr_t *b, int nb)
 {
 	int sa = skip_self(a, na), sb = skip_self(b, nb);
-	return na - sa == nb - sb &&
-	       !memcmp(a + sa, b + sb, (size_t)(na - sa) * sizeof *a);
+	int ka = na - sa, kb = nb - sb, keep = (int)ps_opt.depth;
+	if (ka > keep)
+		ka = keep;
+	if (kb > keep)
+		kb = keep;
+	return ka == kb && !memcmp(a + sa, b + sb, (size_t)ka * sizeof *a);
 }
 
 /* libunwind's general walk (what unw_backtrace falls back to). */
@@ -173,6 +180,14 @@ static void report_mismatch(const char *what, const uintptr_t *a, int na,
 		nb - sb, line);
 }
 
+/* Where the fast walk starts: the state of the code that called the
+ * allocator hook, when the hook noted it (ps_tls.caller; the capture
+ * clears it after), else the capture's own caller. */
+static inline const struct ps_unwind_start *caller_state(void)
+{
+	return ps_tls.caller.rip ? &ps_tls.caller : NULL;
+}
+
 /* Both unwinders on one stack; keeps libunwind's answer. A walk the fast
  * unwinder says repeats its previous one is compared as that one. */
 __attribute__((noinline)) static int capture_checked(uintptr_t *raw, int max)
@@ -181,11 +196,13 @@ __attribute__((noinline)) static int capture_checked(uintptr_t *raw, int max)
 	int same;
 	libunwind_setup();
 	/* a walk the fast unwinder calls repeated is compared too */
-	int nf = ps_unwind_fast(fast, max, &same);
+	const struct ps_unwind_start *start = caller_state();
+	int nf = ps_unwind_fast(fast, max, &same, start);
 	if (nf > 0 && same) {
 		nf = ps_unwind_last(fast, max);
 		PS_ADD(&check.repeated, 1);
 	}
+	ps_tls.caller.rip = 0;
 	int n = unw_backtrace((void **)raw, max);
 	int ns = step_backtrace(step, max);
 	PS_ADD(&check.captures, 1);
@@ -257,7 +274,8 @@ int ps_capture_stack(ps_thread *t, uintptr_t *ips, int *repeated)
 	if (PS_LIKELY(ps_opt.unwinder == PS_UNWINDER_FAST)) {
 		/* every call of this thread's comes here: the fast walk's
 		 * previous call is this function's */
-		n = ps_unwind_fast(ips, max, repeated ? &same : NULL);
+		n = ps_unwind_fast(ips, max, repeated ? &same : NULL,
+				   caller_state());
 		fast = n >= 0;
 		if (PS_UNLIKELY(n < 0)) {
 			libunwind_setup();
@@ -269,6 +287,7 @@ int ps_capture_stack(ps_thread *t, uintptr_t *ips, int *repeated)
 	} else {
 		n = capture_checked(ips, max);
 	}
+	ps_tls.caller.rip = 0;
 	__atomic_store_n(&t->in_unwind, 0, __ATOMIC_RELEASE);
 	if (PS_UNLIKELY(__atomic_load_n(&ps_unwind_reclaim_pending,
 					__ATOMIC_RELAXED)))

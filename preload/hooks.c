@@ -213,11 +213,27 @@ static inline void leave(void)
 		ps_tls.calls_since_poll = 0;
 		ps_writer_poll();
 	}
+	ps_tls.caller.rip = 0; /* (a hook that noted it and did not capture) */
 	ps_tls.guard = 0;
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	if (PS_UNLIKELY(ps_tls.signal_deferred))
 		ps_signals_deferred();
 }
+
+/* Notes, for the stack capture, the state of the code that called the
+ * function this is written in (the allocator hook, or a slow path it
+ * jumped to): the walk then starts there, not in our own frames. Read
+ * off this function's frame, which __builtin_frame_address gives one
+ * (its prologue saves the caller's rbp at frame[0], the return address
+ * above it). Where this function was called by another of ours, the walk
+ * starts in that one, whose frames the capture drops as before. */
+#define NOTE_CALLER()                                                        \
+	do {                                                                 \
+		const uintptr_t *frame_ = __builtin_frame_address(0);        \
+		ps_tls.caller.rsp = (uintptr_t)(frame_ + 2);                 \
+		ps_tls.caller.rbp = frame_[0];                               \
+		ps_tls.caller.rip = (uintptr_t)__builtin_return_address(0);  \
+	} while (0)
 
 /* ---- the allocator family ---------------------------------------------- */
 
@@ -277,6 +293,7 @@ __attribute__((noinline)) static void *malloc_slow(size_t size)
 	if (!enter(1))
 		return ps_real.malloc(size);
 	void *p = ps_real.malloc(size);
+	NOTE_CALLER();
 	if (PS_LIKELY(p != NULL))
 		ps_account_alloc(p, size, 0, 0);
 	leave();
@@ -325,6 +342,7 @@ PS_EXPORT void *calloc(size_t n, size_t size)
 	if (!enter(1))
 		return ps_real.calloc(n, size);
 	void *p = ps_real.calloc(n, size);
+	NOTE_CALLER();
 	if (PS_LIKELY(p != NULL))
 		ps_account_alloc(p, n * size, 0, 0);
 	leave();
@@ -369,11 +387,13 @@ static void *resize_recorded(void *old, size_t size, resize_fn fn, int flags)
 		if (tracked) {
 			uint32_t countdown = ps_tls.sample_countdown;
 			ps_tls.sample_countdown = 0;
+			NOTE_CALLER();
 			ps_account_alloc(p, size, rec.chain_steps + grew, grew);
 			ps_tls.sample_countdown = countdown;
 		}
 		return p;
 	}
+	NOTE_CALLER();
 	ps_account_alloc(p, size, tracked ? rec.chain_steps + grew : 0, grew);
 	return p;
 }
@@ -424,6 +444,7 @@ static void *aligned_sized(size_t align, size_t alloc_size, size_t asked_size)
 	if (!enter(1))
 		return ps_real.memalign(align, alloc_size);
 	void *p = ps_real.memalign(align, alloc_size);
+	NOTE_CALLER();
 	if (PS_LIKELY(p != NULL))
 		ps_account_alloc(p, asked_size, 0, 0);
 	leave();
@@ -449,6 +470,7 @@ PS_EXPORT void *aligned_alloc(size_t align, size_t size)
 	if (!enter(1))
 		return ps_real.aligned_alloc(align, size);
 	void *p = ps_real.aligned_alloc(align, size);
+	NOTE_CALLER();
 	if (PS_LIKELY(p != NULL))
 		ps_account_alloc(p, size, 0, 0);
 	leave();
@@ -464,6 +486,7 @@ PS_EXPORT int posix_memalign(void **out, size_t align, size_t size)
 	if (!enter(1))
 		return ps_real.posix_memalign(out, align, size);
 	int rc = ps_real.posix_memalign(out, align, size);
+	NOTE_CALLER();
 	if (rc == 0)
 		ps_account_alloc(*out, size, 0, 0);
 	leave();
@@ -593,6 +616,7 @@ PS_EXPORT void *mallocx(size_t size, int flags)
 	ps_tls.guard = PS_GUARD_HOOK | PS_GUARD_SILENT;
 	void *p = mallocx_next(size, flags);
 	ps_tls.guard = PS_GUARD_HOOK;
+	NOTE_CALLER();
 	if (p)
 		ps_account_alloc(p, size, 0, 0);
 	leave();
@@ -764,6 +788,7 @@ static void *cxx_new(int array, size_t size, size_t align, int *recorded)
 	ps_tls.guard = PS_GUARD_HOOK | PS_GUARD_SILENT;
 	void *p = next_new_nothrow(array, size, align);
 	ps_tls.guard = PS_GUARD_HOOK;
+	NOTE_CALLER();
 	if (p)
 		ps_account_alloc(p, size, 0, 0);
 	leave();

@@ -31,6 +31,7 @@
 #include <sys/types.h>
 
 #include "psformat.h"
+#include "unwind.h"
 
 /* Everything declared below is the preload's own: said so here too, so
  * that a module reads the others' variables directly rather than through
@@ -1002,6 +1003,11 @@ struct ps_tls {
 	uint32_t unrecorded_early;
 	/* signals.c: a signal whose catcher waits for leave() (0: none) */
 	int signal_deferred;
+	/* hooks.c: the state of the code that called the allocator hook,
+	 * where capture.c starts the walk (rip 0: not known, start from
+	 * the capture's own caller); valid from the hook's NOTE_CALLER() to
+	 * its capture or its leave() */
+	struct ps_unwind_start caller;
 };
 extern __thread struct ps_tls ps_tls PS_TLS;
 extern uint32_t ps_generation; /* bumped in every fork child */

@@ -1087,6 +1087,20 @@ static int scan_cb(struct dl_phdr_info *info, size_t size, void *arg)
 	memset(m, 0, sizeof *m);
 	m->lo = (uintptr_t)fo.dlfo_map_start;
 	m->hi = (uintptr_t)fo.dlfo_map_end;
+	/* An object mapped with gaps between its segments (a main program
+	 * the kernel mapped: bc, make, nodesource's node) is a range per
+	 * segment to the loader; ours spans them all, or every walk through
+	 * its code would miss the map and read it again. */
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		if (ph->p_type != PT_LOAD)
+			continue;
+		uintptr_t seg = info->dlpi_addr + ph->p_vaddr;
+		if (seg < m->lo)
+			m->lo = seg;
+		if (seg + ph->p_memsz > m->hi)
+			m->hi = seg + ph->p_memsz;
+	}
 	m->base = info->dlpi_addr;
 	m->link_map = fo.dlfo_link_map;
 	m->eh_hdr = fo.dlfo_eh_frame;
@@ -1346,6 +1360,12 @@ static int rescan(uint32_t request)
 			sc.mods[j] = sc.mods[j - 1];
 		sc.mods[j] = m;
 	}
+	/* disjoint: a range spanning its segments' gaps stops where an
+	 * object mapped inside a gap starts (code past that point is then
+	 * libunwind's, see lookup()) */
+	for (uint32_t i = 0; i + 1 < sc.count; i++)
+		if (sc.mods[i].hi > sc.mods[i + 1].lo)
+			sc.mods[i].hi = sc.mods[i + 1].lo;
 	struct uw_snapshot *s = block_alloc(sizeof *s + sc.count * sizeof *s->mods);
 	if (!s) {
 		block_free(tmp);
@@ -1788,11 +1808,16 @@ static int lookup(const struct uw_snapshot *s, uintptr_t key, uint32_t *rule,
 	int i = find_module(s, key);
 	if (i < 0) {
 		struct dl_find_object fo;
-		if (_dl_find_object((void *)key, &fo) == 0) {
-			request_rescan(); /* loaded since our map was read */
-			return PS_UNWIND_STALE;
-		}
-		return PS_UNWIND_NO_MODULE;
+		if (_dl_find_object((void *)key, &fo) != 0)
+			return PS_UNWIND_NO_MODULE;
+		/* an object our map has, at an address its range does not
+		 * cover: reading the map again would not change that (and
+		 * doing it on every walk costs 100x): libunwind's */
+		for (uint32_t k = 0; k < s->count; k++)
+			if (s->mods[k].link_map == fo.dlfo_link_map)
+				return PS_UNWIND_NOT_PROVABLE;
+		request_rescan(); /* loaded since our map was read */
+		return PS_UNWIND_STALE;
 	}
 	const struct uw_module *m = &s->mods[i];
 	*rule = RULE_NO_INFO;
@@ -1822,13 +1847,14 @@ static int lookup(const struct uw_snapshot *s, uintptr_t key, uint32_t *rule,
 	return 0;
 }
 
-/* Is the object m (holding addr) still what the loader has there? */
+/* Is the object m (holding addr) still what the loader has there? (The
+ * loader's range for addr is all of m, or one of its segments.) */
 static int still_loaded(const struct uw_module *m, uintptr_t addr)
 {
 	struct dl_find_object fo;
 	return _dl_find_object((void *)addr, &fo) == 0 &&
-	       (uintptr_t)fo.dlfo_map_start == m->lo &&
-	       (uintptr_t)fo.dlfo_map_end == m->hi &&
+	       (uintptr_t)fo.dlfo_map_start >= m->lo &&
+	       (uintptr_t)fo.dlfo_map_end <= m->hi &&
 	       fo.dlfo_link_map == m->link_map && fo.dlfo_eh_frame == m->eh_hdr;
 }
 
@@ -2131,14 +2157,20 @@ __attribute__((noinline)) static int walk(uintptr_t *ips, int max,
 }
 
 __attribute__((noinline)) int ps_unwind_fast(uintptr_t *ips, int max,
-					    int *repeated)
+					    int *repeated,
+					    const struct ps_unwind_start *start)
 {
 	/* Our own frame has a frame pointer (__builtin_frame_address forces
-	 * one): the caller's state is read off it. */
+	 * one): the caller's state is read off it, unless given. */
 	uintptr_t *frame = __builtin_frame_address(0);
 	uintptr_t rip = (uintptr_t)__builtin_return_address(0);
 	uintptr_t rsp = (uintptr_t)(frame + 2);
 	uintptr_t rbp = frame[0];
+	if (start) {
+		rip = start->rip;
+		rsp = start->rsp;
+		rbp = start->rbp;
+	}
 	struct uw_thread *ts = tls_state;
 	int changed_at = NO_POSITION;
 	/* The common case on its own, first: the caller's state 0 is the

@@ -23,10 +23,22 @@ enum ps_unwind_result {
 };
 #define PS_UNWIND_NREASONS 8
 
+/* Where a walk may start instead: the state (return address, stack
+ * pointer after the return, rbp) of a frame further out on the calling
+ * thread's stack, read off a frame of ours whose prologue saved rbp
+ * (hooks.c: the allocator hook's caller), so that the walk does not step
+ * through the preload's own frames. */
+struct ps_unwind_start {
+	uintptr_t rip, rsp, rbp;
+};
+
 /* Walks the caller's stack. On success returns n >= 1 and ips[0..n-1] are
  * the return addresses, innermost first, starting with the one into the
  * function that called ps_unwind_fast: the same array unw_backtrace(ips,
- * max) returns when called from that function. Returns a negative
+ * max) returns when called from that function. With start (may be NULL),
+ * the walk starts at that state instead: ips[0] is start->rip, and the
+ * rest is what unw_backtrace returns after it (the frames between are
+ * left out). Returns a negative
  * ps_unwind_result when some frame cannot be proven; then nothing in ips
  * is meaningful and the caller must use libunwind. Thread-safe; must run
  * with the caller's in_unwind flag raised (see capture.c: the module
@@ -37,7 +49,8 @@ enum ps_unwind_result {
  * thread's previous call returned (same n, same addresses: that call
  * succeeded, and the stack words it read still hold what they held); then
  * only ips[0] is written. Else set to 0 and ips filled as above. */
-int ps_unwind_fast(uintptr_t *ips, int max, int *repeated);
+int ps_unwind_fast(uintptr_t *ips, int max, int *repeated,
+		   const struct ps_unwind_start *start);
 
 /* The stack hash (ps_stack_hash_of) of frames skip..skip+depth-1 of the
  * walk the calling thread's last ps_unwind_fast() call returned, from

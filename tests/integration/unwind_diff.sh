@@ -86,6 +86,13 @@ run deep256 "$UD" deep
 unset POOLSCOUT_DEPTH
 agree "deep, depth 256"
 
+# a program whose code lies past a gap between its segments (the loader
+# has a range per segment): proven like any other, the map read once
+run gap_segments "$T/gap_segments" 20000
+agree gap_segments
+expect "gap_segments: every stack proven ($identical of $captures), none to a stale map ($stale)" \
+	'[ "$identical" = "$captures" ] && [ "$stale" = 0 ]'
+
 # signal frames: the fast path must notice them and hand over
 for s in signal altstack; do
 	run "$s" "$UD" "$s"
