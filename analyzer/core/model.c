@@ -1382,11 +1382,12 @@ static void fold_site_peaks(struct build *b, size_t fi, const pf_file *f)
 		struct node_owner *o = NULL;
 		if (np)
 			HASH_FIND(hh, owners, &ips[0], sizeof ips[0], o);
+		/* the process's own peak: a pool serves one process */
+		an_peak pp;
 		if (np && o && o->site == si) {
-			an_peak p = scaled_peak(np->peak, np->peak,
-						np->peak_bytes,
-						np->peak_bytes, k);
-			contrib_add(&b->site_contribs[si], &p, fw.from,
+			pp = scaled_peak(np->peak, np->peak, np->peak_bytes,
+					 np->peak_bytes, k);
+			contrib_add(&b->site_contribs[si], &pp, fw.from,
 				    window_end(&fw, a, f));
 		} else {
 			for (size_t c = 0; c < mine.n; c++) {
@@ -1394,7 +1395,10 @@ static void fold_site_peaks(struct build *b, size_t fi, const pf_file *f)
 				contrib_add(&b->site_contribs[si], &x->p, x->from,
 					    x->to);
 			}
+			pp = combine(&mine, s->allocs, s->alloc_bytes);
 		}
+		peak_max(&s->proc_peak, &pp);
+		s->alloc_procs++;
 		free(mine.more);
 	}
 	free(group);

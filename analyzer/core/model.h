@@ -118,7 +118,9 @@ typedef struct an_site {
 	uint64_t size_hist[PS_HIST_BUCKETS];
 	an_peak peak;        /* across all threads and processes */
 	an_peak thread_peak; /* the most on any one thread */
+	an_peak proc_peak;   /* the most in any one process */
 	unsigned alloc_threads;
+	unsigned alloc_procs; /* processes (profiles) it allocated in */
 	uint64_t realloc_grows, chains_ended, chain_steps_sum,
 		chain_steps_max, chain_final_size_max;
 	/* its blocks that left it resized by realloc (their data lives on

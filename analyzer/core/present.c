@@ -335,6 +335,7 @@ void json_site(json *j, const analysis *a, const an_site *s)
 	json_u64(j, "thread_peak_live_objects", s->thread_peak.hi);
 	json_peak(j, "thread_peak_live", &s->thread_peak);
 	json_u64(j, "alloc_threads", s->alloc_threads);
+	json_u64(j, "alloc_processes", s->alloc_procs);
 	json_u64(j, "size_min", s->size_min);
 	json_u64(j, "size_max", s->size_max);
 	json_pct(j, "lifetime_ns_p50", &s->lifetime_p50);

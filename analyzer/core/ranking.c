@@ -194,12 +194,15 @@ static void classify(const analysis *an, an_site *s)
 	if (s->allocs_error95 > 0)
 		snprintf(est, sizeof est, " (+-%.1f%%)",
 			 100.0 * s->allocs_error95 / (double)s->allocs);
-	reason(s, "%s%s allocations of %s..%s on %u thread%s (%s while active, "
+	char procs[48] = "";
+	if (s->alloc_procs > 1)
+		snprintf(procs, sizeof procs, " in %u processes", s->alloc_procs);
+	reason(s, "%s%s allocations of %s..%s on %u thread%s%s (%s while active, "
 		  "peak %s; %s/s churned over the run)",
 	       fmt_count(a, (double)s->allocs), est,
 	       fmt_bytes(b, (double)s->size_min),
 	       fmt_bytes(c, (double)s->size_max), s->alloc_threads,
-	       s->alloc_threads == 1 ? "" : "s", fmt_rate(d, s->rate_per_s),
+	       s->alloc_threads == 1 ? "" : "s", procs, fmt_rate(d, s->rate_per_s),
 	       fmt_rate((char[48]){ 0 }, s->rate_peak_per_s),
 	       fmt_bytes((char[48]){ 0 }, s->bytes_run_per_s));
 	reason(s, "lifetime p50 < %s, p99 < %s; %.0f%% freed",
@@ -259,7 +262,7 @@ static void classify(const analysis *an, an_site *s)
 	 * peak's worth for all of them. */
 	uint64_t thread_kept = sat_mul(s->thread_peak.lo ? s->thread_peak.lo : 1,
 				       s->alloc_threads);
-	int few_each = !shared && s->alloc_threads > 1 &&
+	int few_each = !shared && s->alloc_threads > 1 && s->alloc_procs <= 1 &&
 		       !an_peak_exact(&s->peak) &&
 		       thread_kept >= s->allocs / 2 + s->allocs % 2 &&
 		       (s->peak.lo ? s->peak.lo : 1) < thread_kept;
@@ -279,6 +282,13 @@ static void classify(const analysis *an, an_site *s)
 					   shared
 				   ? &s->peak
 				   : &s->thread_peak;
+	/* Processes (of a tree, or runs side by side) cannot share a pool:
+	 * each has its own, the size of the most one process had live (with
+	 * one thread each, that is also the per-thread cache). */
+	int per_proc = s->alloc_procs > 1 &&
+		       (p == &s->peak || s->alloc_threads == s->alloc_procs);
+	if (per_proc)
+		p = &s->proc_peak;
 	/* A site-wide pool leaves the keeper stacks' blocks to malloc:
 	 * sized by the others' peak, it saves their allocations only. */
 	struct keepers k;
@@ -307,6 +317,23 @@ static void classify(const analysis *an, an_site *s)
 				  "of them; %llu if their peaks coincided",
 			       fmt_count(a, (double)k.other_allocs),
 			       fmt_peak(b, p), (unsigned long long)s->pool_size,
+			       (unsigned long long)s->pool_size_max);
+	} else if (per_proc) {
+		if (an_peak_exact(p))
+			reason(s, "at most %llu live at once in one process (%s "
+				  "across its %u processes, which cannot share a "
+				  "pool): a pool of %llu objects in each serves "
+				  "every request",
+			       (unsigned long long)p->hi, fmt_peak(a, &s->peak),
+			       s->alloc_procs, (unsigned long long)s->pool_size);
+		else
+			reason(s, "%s live at once in one process (%u processes, "
+				  "which cannot share a pool): a pool of %llu "
+				  "(surely live at once) in each serves most "
+				  "requests; %llu if its threads' or stacks' peaks "
+				  "coincided",
+			       fmt_peak(a, p), s->alloc_procs,
+			       (unsigned long long)s->pool_size,
 			       (unsigned long long)s->pool_size_max);
 	} else if (an_peak_exact(p) && p == &s->peak)
 		reason(s, "at most %llu live at once (%s on one thread, %u "
@@ -372,7 +399,9 @@ static void classify(const analysis *an, an_site *s)
 			  "pool takes back, or big buffers stay pinned",
 		       spread, fmt_bytes(a, (double)size_pct(s, 0.99)),
 		       fmt_bytes(b, (double)s->size_max));
-	uint64_t kept = s->pool_size * (p == &s->thread_peak ? s->alloc_threads : 1);
+	uint64_t kept = s->pool_size * (p == &s->thread_peak ? s->alloc_threads
+					: per_proc		? s->alloc_procs
+								: 1);
 	uint64_t served = split ? k.other_allocs : s->allocs;
 	double reused = 1.0 - (double)kept / (double)served;
 	if (reused < 0)

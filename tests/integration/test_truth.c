@@ -820,6 +820,44 @@ static void test_keeper_stacks(void **state)
 	done(&a, dir);
 }
 
+/* Three processes each holding 100 blocks at one moment (they wait for
+ * each other): 300 live across the run, but a pool serves one process,
+ * so the pool is the most one process held, exactly, and the savings
+ * count a pool in each. */
+static void test_pool_per_process(void **state)
+{
+	(void)state;
+	struct truths t;
+	analysis a;
+	char *dir = record_truth("processes", "", &t);
+	assert_int_equal(load_dir(&a, dir, NULL), 1 + (size_t)truth_of(&t, "processes"));
+	rank_sites(&a);
+	const an_site *s = only_site(&a, "proc_block");
+	assert_int_equal(s->allocs, (uint64_t)truth_of(&t, "allocs"));
+	assert_int_equal(s->alloc_procs, (unsigned)truth_of(&t, "processes"));
+	assert_exact(&s->proc_peak, truth_of(&t, "process_peak"));
+	/* across the processes, the peak's bounds hold the 300 */
+	assert_true(s->peak.lo <= truth_of(&t, "all_peak") &&
+		    s->peak.hi >= truth_of(&t, "all_peak"));
+	assert_int_equal(s->remedy, REMEDY_POOL);
+	assert_int_equal(s->pool_size, (uint64_t)truth_of(&t, "process_peak"));
+	assert_int_equal(s->pool_size_max, (uint64_t)truth_of(&t, "process_peak"));
+	char want[160];
+	snprintf(want, sizeof want, "at most %.0f live at once in one process",
+		 truth_of(&t, "process_peak"));
+	int said = 0;
+	for (int i = 0; i < s->nreasons; i++)
+		said |= strstr(s->reasons[i], want) != NULL;
+	if (!said)
+		fail_msg("no reason says \"%s\"", want);
+	double want_saved = s->rate_run_per_s *
+			    (1 - truth_of(&t, "process_peak") *
+				     truth_of(&t, "processes") / truth_of(&t, "allocs"));
+	assert_true(s->saved_calls_per_s > 0.999 * want_saved &&
+		    s->saved_calls_per_s < 1.001 * want_saved);
+	done(&a, dir);
+}
+
 static void test_stripped_wrapper(void **state)
 {
 	(void)state;
@@ -932,6 +970,7 @@ int main(void)
 		cmocka_unit_test(test_resized_blocks),
 		cmocka_unit_test(test_mixed_population),
 		cmocka_unit_test(test_keeper_stacks),
+		cmocka_unit_test(test_pool_per_process),
 	};
 	return cmocka_run_group_tests_name("ground truth", tests, NULL, NULL);
 }

@@ -56,6 +56,10 @@
  *               keep_records() keeps 2000 for good (a program's shared
  *               objects), handle_request() makes 10000 temporaries, at
  *               most 3 live at once: the pool is the temporaries' peak
+ *   processes   3 fork children each hold 100 proc_block() blocks of 64 B
+ *               at one moment (they wait for each other before freeing):
+ *               1200 allocations in all, 300 live across the processes,
+ *               but a pool serves one process: 100
  *   hold        300000 hold_block() blocks of 16 bytes live at once, then
  *               every one freed (in a shuffled order): the live-pointer
  *               table must find each block it grew past
@@ -698,6 +702,62 @@ static void scenario_keepers(void)
 	sink = kept;
 }
 
+/* ---- processes --------------------------------------------------------------- */
+
+#define PROC_CHILDREN 3
+#define PROC_HELD 100
+#define PROC_ROUNDS 4
+
+__attribute__((noipa)) static void *proc_block(void)
+{
+	return malloc(64);
+}
+
+static void scenario_processes(void)
+{
+	/* one ready pipe for all, a go pipe per child: a child that is done
+	 * with a round cannot take another's go */
+	int ready[2], go[PROC_CHILDREN][2];
+	if (pipe(ready))
+		exit(2);
+	for (int c = 0; c < PROC_CHILDREN; c++)
+		if (pipe(go[c]))
+			exit(2);
+	for (int c = 0; c < PROC_CHILDREN; c++) {
+		if (fork() != 0)
+			continue;
+		/* each round: hold PROC_HELD, say so, free them once every
+		 * child holds its own (the parent says go) */
+		for (int r = 0; r < PROC_ROUNDS; r++) {
+			void *held[PROC_HELD];
+			for (int i = 0; i < PROC_HELD; i++)
+				held[i] = proc_block();
+			char x = 'r';
+			if (write(ready[1], &x, 1) != 1 || read(go[c][0], &x, 1) != 1)
+				_exit(2);
+			for (int i = 0; i < PROC_HELD; i++)
+				free(held[i]);
+		}
+		_exit(0);
+	}
+	for (int r = 0; r < PROC_ROUNDS; r++) {
+		char x;
+		for (int c = 0; c < PROC_CHILDREN; c++)
+			if (read(ready[0], &x, 1) != 1)
+				exit(2);
+		/* every child holds its blocks now */
+		for (int c = 0; c < PROC_CHILDREN; c++)
+			if (write(go[c][1], "g", 1) != 1)
+				exit(2);
+	}
+	while (wait(NULL) > 0)
+		;
+	truth("processes", PROC_CHILDREN);
+	truth("allocs", PROC_CHILDREN * PROC_HELD * PROC_ROUNDS);
+	truth("process_peak", PROC_HELD);
+	truth("all_peak", PROC_CHILDREN * PROC_HELD);
+}
+
 /* ---- phases ------------------------------------------------------------------- */
 
 NOINLINE static void phase_one(void)
@@ -846,6 +906,7 @@ int main(int argc, char **argv)
 		{ "resized", scenario_resized },
 		{ "mixed", scenario_mixed },
 		{ "keepers", scenario_keepers },
+		{ "processes", scenario_processes },
 		{ "bytes", scenario_bytes },
 	};
 	for (size_t i = 0; argc > 1 && i < sizeof scenarios / sizeof *scenarios; i++) {
@@ -855,6 +916,6 @@ int main(int argc, char **argv)
 		}
 	}
 	fprintf(stderr, "usage: truth paths|sequential|concurrent|turns|leftover|deep|reversed|lifetimes|fork|"
-			"phases|periodic|chains|hold|resized|mixed|keepers|bytes\n");
+			"phases|periodic|chains|hold|resized|mixed|keepers|processes|bytes\n");
 	return 2;
 }

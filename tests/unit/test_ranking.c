@@ -378,6 +378,37 @@ static void test_pool_size_and_sharing(void **state)
 				    s.rate_run_per_s * (1 - 24000.0 / 48001));
 		}
 	}
+	/* the same 240 threads in 240 processes (a build's compilers): no
+	 * shared pool across processes, a pool of the most one process held
+	 * in each; with 2 processes of 120 threads, per-thread caches */
+	s = pool_site();
+	s.alloc_threads = s.alloc_procs = 240;
+	s.allocs = s.frees = 48000;
+	s.thread_peak = s.proc_peak = (an_peak){ 100, 100, 0, 0 };
+	s.peak = (an_peak){ 100, 800, 0, 0 };
+	rank_one(&s);
+	assert_int_equal(s.pool_size, 100);
+	assert_int_equal(s.pool_size_max, 100);
+	assert_false(has_reason(&s, "caches of their own"));
+	assert_true(has_reason(&s, "at most 100 live at once in one process "
+				   "(100..800 across its 240 processes, which "
+				   "cannot share a pool): a pool of 100 objects in "
+				   "each"));
+	assert_true(s.saved_calls_per_s == s.rate_run_per_s * (1 - 24000.0 / 48000));
+	s.alloc_procs = 2;
+	s.proc_peak = (an_peak){ 200, 400, 0, 0 };
+	rank_one(&s);
+	assert_false(has_reason(&s, "caches of their own"));
+	assert_true(has_reason(&s, "per-thread cache of 100 objects"));
+	/* shared (freed by other threads) in 2 processes: a pool in each,
+	 * of the most one process held (bounded: its lower end) */
+	s.xfree_ratio = 0.5;
+	rank_one(&s);
+	assert_int_equal(s.pool_size, 200);
+	assert_int_equal(s.pool_size_max, 400);
+	assert_true(has_reason(&s, "200..400 live at once in one process (2 "
+				   "processes, which cannot share a pool): a pool "
+				   "of 200 (surely live at once) in each"));
 	/* sampled: the upper end is the estimate, and said to be */
 	s = pool_site();
 	s.peak = s.thread_peak = (an_peak){ 2, 128, 0, 0 };
