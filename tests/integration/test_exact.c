@@ -433,6 +433,135 @@ static void test_same_depth_paths(void **state)
 	done(&a, dir);
 }
 
+/* The size histogram of the sites of function fn, summed, against the
+ * program's own sizes: want[i] blocks of size sizes[i] (distinct log2
+ * buckets), none elsewhere; and how many of their frees have a lifetime. */
+static void check_sizes(const analysis *a, const char *fn, int n,
+			const uint64_t *sizes, const uint64_t *want,
+			uint64_t lifetimes)
+{
+	uint64_t got[PS_HIST_BUCKETS] = { 0 }, expect[PS_HIST_BUCKETS] = { 0 };
+	uint64_t measured = 0;
+	for (size_t i = 0; i < a->nsites; i++) {
+		const an_site *site = &a->sites[i];
+		if (strcmp(site->where.function, fn))
+			continue;
+		for (unsigned b = 0; b < PS_HIST_BUCKETS; b++)
+			got[b] += site->size_hist[b];
+		measured += site->lifetimes;
+	}
+	for (int i = 0; i < n; i++)
+		expect[ps_hist_bucket(sizes[i])] += want[i];
+	for (unsigned b = 0; b < PS_HIST_BUCKETS; b++) {
+		if (got[b] != expect[b])
+			print_error("%s: bucket from %llu\n", fn,
+				    (unsigned long long)ps_hist_bucket_low(b));
+		assert_int_equal(got[b], expect[b]);
+	}
+	assert_int_equal(measured, lifetimes);
+}
+
+/* Sizes and lifetimes per site, as exact.c made them: one size per site
+ * (the entries keep only the smallest), several sizes at one site
+ * (grow_chain's reallocs: a histogram of their own), blocks freed by
+ * another thread (handoff_blocks), blocks still live at exit (no
+ * lifetime). */
+static void test_histograms(void **state)
+{
+	(void)state;
+	analysis a;
+	char *dir = record_one("exact", "", &a);
+	check_sizes(&a, "small_objects", 1, (uint64_t[]){ 32 },
+		    (uint64_t[]){ WORKERS * 1000 }, WORKERS * 1000);
+	check_sizes(&a, "aligned_blocks", 4, (uint64_t[]){ 100, 256, 48, 10 },
+		    (uint64_t[]){ WORKERS * 100, WORKERS * 100, WORKERS * 100,
+				  2 * WORKERS * 100 },
+		    WORKERS * 100 * 5);
+	check_sizes(&a, "grow_chain", 5, (uint64_t[]){ 16, 32, 64, 128, 256 },
+		    (uint64_t[]){ WORKERS * 10, WORKERS * 10, WORKERS * 10,
+				  WORKERS * 10, WORKERS * 10 },
+		    WORKERS * 10 * 5);
+	check_sizes(&a, "main_blocks", 1, (uint64_t[]){ 77 },
+		    (uint64_t[]){ 123 }, 100);
+	check_sizes(&a, "handoff_blocks", 1, (uint64_t[]){ 64 },
+		    (uint64_t[]){ 40 }, 40);
+	check_sizes(&a, "keep_blocks", 1, (uint64_t[]){ 1000 },
+		    (uint64_t[]){ WORKERS * 7 }, 0);
+	done(&a, dir);
+}
+
+/* Request sizes against the program's own (tests/progs/sizes.c): per
+ * function, the smallest and largest request, the bytes, and the size
+ * histogram, bucket by bucket, over both threads' entries: several sizes
+ * in one bucket (the histogram is then implied by the smallest), sizes 0
+ * and 1, a second bucket after many of one, the smallest size last. */
+static void test_size_histograms(void **state)
+{
+	(void)state;
+	analysis a;
+	char *dir = record_one("sizes", "", &a);
+	char *path = xasprintf("%s/stderr", dir);
+	FILE *in = fopen(path, "r");
+	assert_non_null(in);
+	char line[256], fn[64];
+	unsigned long long min, max, bytes, low, count;
+	int functions = 0, buckets = 0;
+	while (fgets(line, sizeof line, in)) {
+		if (sscanf(line, "size %63s min %llu max %llu bytes %llu", fn,
+			   &min, &max, &bytes) == 4) {
+			uint64_t got_min = UINT64_MAX, got_max = 0, got_bytes = 0;
+			uint64_t total[PS_HIST_BUCKETS] = { 0 };
+			for (size_t i = 0; i < a.nsites; i++) {
+				const an_site *site = &a.sites[i];
+				if (strcmp(site->where.function, fn))
+					continue;
+				if (site->size_min < got_min)
+					got_min = site->size_min;
+				if (site->size_max > got_max)
+					got_max = site->size_max;
+				got_bytes += site->alloc_bytes;
+				for (unsigned b = 0; b < PS_HIST_BUCKETS; b++)
+					total[b] += site->size_hist[b];
+			}
+			if (got_min != min || got_max != max || got_bytes != bytes)
+				print_error("%s: min %llu max %llu bytes %llu\n",
+					    fn, (unsigned long long)got_min,
+					    (unsigned long long)got_max,
+					    (unsigned long long)got_bytes);
+			assert_int_equal(got_min, min);
+			assert_int_equal(got_max, max);
+			assert_int_equal(got_bytes, bytes);
+			/* every bucket the program did not list is empty */
+			uint64_t listed = 0, all = 0;
+			for (unsigned b = 0; b < PS_HIST_BUCKETS; b++)
+				all += total[b];
+			long at = ftell(in);
+			while (fgets(line, sizeof line, in) &&
+			       sscanf(line, "hist %*s %llu %llu", &low,
+				      &count) == 2) {
+				unsigned b = ps_hist_bucket(low);
+				if (total[b] != count)
+					print_error("%s: from %llu: %llu, not "
+						    "%llu\n", fn, low,
+						    (unsigned long long)total[b],
+						    count);
+				assert_int_equal(total[b], count);
+				listed += count;
+				buckets++;
+				at = ftell(in);
+			}
+			fseek(in, at, SEEK_SET);
+			assert_int_equal(all, listed);
+			functions++;
+		}
+	}
+	fclose(in);
+	free(path);
+	assert_int_equal(functions, 5);
+	assert_int_equal(buckets, 9);
+	done(&a, dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -443,6 +572,8 @@ int main(void)
 		cmocka_unit_test(test_thread_churn),
 		cmocka_unit_test(test_symbols),
 		cmocka_unit_test(test_same_depth_paths),
+		cmocka_unit_test(test_histograms),
+		cmocka_unit_test(test_size_histograms),
 	};
 	return cmocka_run_group_tests_name("exact counts", tests, NULL, NULL);
 }
