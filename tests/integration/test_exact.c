@@ -559,6 +559,64 @@ static void test_size_histograms(void **state)
 	free(path);
 	assert_int_equal(functions, 5);
 	assert_int_equal(buckets, 9);
+	/* its threads: main and one joined, named as the process is, and
+	 * one still waiting at exit, its name emptied (read from /proc) */
+	const pf_file *f = a.set->files[0];
+	int threads = 0, running = 0;
+	for (size_t i = 0; i < f->nthreads; i++) {
+		const pf_thread *th = f->threads[i];
+		if (!th)
+			continue;
+		int waiting = !th->ended && !th->end_ns && th->tid != f->pid;
+		if (strcmp(th->name, waiting ? "" : "sizes"))
+			fail_msg("thread %u is named '%s', not '%s'", th->tid,
+				 th->name, waiting ? "" : "sizes");
+		threads++;
+		running += waiting;
+	}
+	assert_int_equal(threads, 3);
+	assert_int_equal(running, 1);
+	done(&a, dir);
+}
+
+/* The threads of a churn, as the program made them: every worker joined
+ * (so ended, after it started), named as the process is (none names its
+ * threads), one record per thread however many the preload recycled; and
+ * no free of a block the program did not allocate, nor any thread
+ * counted twice. */
+static void test_churn_threads(void **state)
+{
+	(void)state;
+	analysis a;
+	char *dir = fresh_dir("thread_churn");
+	assert_int_equal(run("%s/poolscout record --interval 5 -o %s -- "
+			     "%s/tests/thread_churn 6 8 25 >/dev/null 2>%s/stderr",
+			     build_dir(), dir, build_dir(), dir),
+			 0);
+	assert_int_equal(load_dir(&a, dir, NULL), 1);
+	const pf_file *f = a.set->files[0];
+	assert_true(f->complete);
+	int workers = 0, main_seen = 0;
+	for (size_t i = 0; i < f->nthreads; i++) {
+		const pf_thread *th = f->threads[i];
+		if (!th)
+			continue;
+		if (strcmp(th->name, "thread_churn"))
+			fail_msg("thread %u is named '%s', not thread_churn",
+				 th->tid, th->name);
+		if (th->tid == f->pid) {
+			main_seen++;
+			continue;
+		}
+		if (!th->ended || th->end_ns < th->start_ns || !th->end_ns)
+			fail_msg("worker %u: ended %d, from %llu to %llu ns", th->tid,
+				 th->ended, (unsigned long long)th->start_ns,
+				 (unsigned long long)th->end_ns);
+		workers++;
+	}
+	assert_int_equal(main_seen, 1);
+	assert_int_equal(workers, 6 * 8);
+	assert_int_equal(a.processes[0].unknown_frees, 0);
 	done(&a, dir);
 }
 
@@ -574,6 +632,7 @@ int main(void)
 		cmocka_unit_test(test_same_depth_paths),
 		cmocka_unit_test(test_histograms),
 		cmocka_unit_test(test_size_histograms),
+		cmocka_unit_test(test_churn_threads),
 	};
 	return cmocka_run_group_tests_name("exact counts", tests, NULL, NULL);
 }

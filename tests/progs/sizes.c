@@ -10,7 +10,11 @@
  *                 the smallest last)
  *   one_size      24 bytes every time
  *
- * Every block is freed by the thread that made it. For each site it
+ * Every block is freed by the thread that made it. A third thread,
+ * started first, empties its name (prctl, past the preload's hooks),
+ * allocates once and then waits for good: it is still running when the
+ * program exits, and its name is empty (the preload reads it from /proc
+ * at each snapshot). For each site it
  * prints, on stderr, "size FUNCTION min MIN max MAX bytes BYTES" and one
  * "hist FUNCTION LOW COUNT" line per bucket it used (LOW the bucket's
  * smallest size: its highest bit, or 0 for sizes 0 and 1), counted over
@@ -19,6 +23,8 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
+#include <unistd.h>
 
 #define NOINLINE __attribute__((noinline))
 
@@ -94,9 +100,19 @@ static void *all_sites(void *arg)
 	return arg;
 }
 
+static void *waiter(void *arg)
+{
+	prctl(PR_SET_NAME, "", 0, 0, 0);
+	free(malloc(8));
+	pause();
+	return arg;
+}
+
 int main(void)
 {
 	pthread_t t;
+	if (pthread_create(&t, NULL, waiter, NULL))
+		return 1;
 	all_sites(NULL);
 	if (pthread_create(&t, NULL, all_sites, NULL) || pthread_join(t, NULL))
 		return 1;
