@@ -620,6 +620,66 @@ static void test_churn_threads(void **state)
 	done(&a, dir);
 }
 
+/* Realloc chains against the program's own account (tests/progs/
+ * reallocs.c): per function, allocations, growths, the longest chain,
+ * chains ended and their steps and final size, blocks resized (grown, the
+ * largest size they grew to) and frees; growths, a realloc to the same
+ * size, a shrink then a growth, a realloc to 0, and sites that never
+ * realloc. */
+static void test_realloc_chains(void **state)
+{
+	(void)state;
+	analysis a;
+	char *dir = record_one("reallocs", "", &a);
+	char *path = xasprintf("%s/stderr", dir);
+	FILE *in = fopen(path, "r");
+	assert_non_null(in);
+	char line[512], fn[64];
+	unsigned long long w[10];
+	int functions = 0;
+	while (fgets(line, sizeof line, in)) {
+		if (sscanf(line, "realloc %63s allocs %llu grows %llu steps_max "
+				 "%llu chains %llu steps_sum %llu final_max %llu "
+				 "resized %llu grown %llu resized_max %llu frees "
+				 "%llu",
+			   fn, &w[0], &w[1], &w[2], &w[3], &w[4], &w[5], &w[6],
+			   &w[7], &w[8], &w[9]) != 11)
+			continue;
+		uint64_t g[10] = { 0 };
+		for (size_t i = 0; i < a.nsites; i++) {
+			const an_site *site = &a.sites[i];
+			if (strcmp(site->where.function, fn))
+				continue;
+			g[0] += site->allocs;
+			g[1] += site->realloc_grows;
+			if (site->chain_steps_max > g[2])
+				g[2] = site->chain_steps_max;
+			g[3] += site->chains_ended;
+			g[4] += site->chain_steps_sum;
+			if (site->chain_final_size_max > g[5])
+				g[5] = site->chain_final_size_max;
+			g[6] += site->resized;
+			g[7] += site->resized_grown;
+			if (site->resized_size_max > g[8])
+				g[8] = site->resized_size_max;
+			g[9] += site->frees;
+		}
+		static const char *const what[10] = {
+			"allocs", "grows", "steps_max", "chains", "steps_sum",
+			"final_max", "resized", "grown", "resized_max", "frees"
+		};
+		for (int k = 0; k < 10; k++)
+			if (g[k] != w[k])
+				fail_msg("%s: %s %llu, the program says %llu", fn,
+					 what[k], (unsigned long long)g[k], w[k]);
+		functions++;
+	}
+	fclose(in);
+	free(path);
+	assert_int_equal(functions, 9);
+	done(&a, dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -633,6 +693,7 @@ int main(void)
 		cmocka_unit_test(test_histograms),
 		cmocka_unit_test(test_size_histograms),
 		cmocka_unit_test(test_churn_threads),
+		cmocka_unit_test(test_realloc_chains),
 	};
 	return cmocka_run_group_tests_name("exact counts", tests, NULL, NULL);
 }

@@ -1,0 +1,130 @@
+/* reallocs.c - realloc chains whose every number the program knows, for
+ * tests/integration/test_exact.c. A realloc counts as an allocation of
+ * the new size at the realloc's line (the new block's site) and ends the
+ * old block there "resized" (grown when the new size is larger); a block
+ * that grew from its predecessor continues its growth chain (steps: how
+ * many growths led to it), and the chain ends when its last block is
+ * freed. CHAINS times, one after the other:
+ *
+ *   grow_start    malloc(16)
+ *   grow_steps    realloc to 32, 64, 128 (three growths), then free
+ *   same_start    malloc(64)
+ *   same_steps    realloc to 64, twice (no growth), then free
+ *   shrink_start  malloc(256)
+ *   shrink_step   realloc to 100 (smaller)
+ *   regrow_step   realloc to 300 (a growth after a shrink: one step),
+ *                 then free
+ *   drop_start    malloc(40), then realloc to 0 (a free)
+ *   plain_blocks  calloc(4, 8), aligned_alloc(64, 64), posix_memalign,
+ *                 each freed (no realloc at all)
+ *
+ * It prints, on stderr, per function: "realloc FUNCTION allocs N grows N
+ * steps_max N chains N steps_sum N final_max N resized N grown N
+ * resized_max N frees N". */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+
+#define NOINLINE __attribute__((noinline))
+#define CHAINS 25
+
+static void *volatile sink;
+
+NOINLINE static char *grow_start(void)
+{
+	return malloc(16);
+}
+
+NOINLINE static void grow_steps(char *p)
+{
+	for (int g = 1; g <= 3; g++)
+		p = realloc(p, (size_t)16 << g);
+	sink = p;
+	free(p);
+}
+
+NOINLINE static char *same_start(void)
+{
+	return malloc(64);
+}
+
+NOINLINE static void same_steps(char *p)
+{
+	for (int i = 0; i < 2; i++)
+		p = realloc(p, 64);
+	sink = p;
+	free(p);
+}
+
+NOINLINE static char *shrink_start(void)
+{
+	return malloc(256);
+}
+
+NOINLINE static char *shrink_step(char *p)
+{
+	return realloc(p, 100);
+}
+
+NOINLINE static void regrow_step(char *p)
+{
+	p = realloc(p, 300);
+	sink = p;
+	free(p);
+}
+
+NOINLINE static void drop_start(void)
+{
+	char *p = malloc(40);
+	sink = p;
+	sink = realloc(p, 0);
+}
+
+NOINLINE static void plain_blocks(void)
+{
+	void *p = calloc(4, 8);
+	sink = p;
+	free(p);
+	p = aligned_alloc(64, 64);
+	sink = p;
+	free(p);
+	if (posix_memalign(&p, 32, 24) == 0) {
+		sink = p;
+		free(p);
+	}
+}
+
+static void truth(const char *fn, long allocs, long grows, long steps_max,
+		  long chains, long steps_sum, long final_max, long resized,
+		  long grown, long resized_max, long frees)
+{
+	fprintf(stderr, "realloc %s allocs %ld grows %ld steps_max %ld chains "
+			"%ld steps_sum %ld final_max %ld resized %ld grown %ld "
+			"resized_max %ld frees %ld\n",
+		fn, allocs, grows, steps_max, chains, steps_sum, final_max,
+		resized, grown, resized_max, frees);
+}
+
+int main(void)
+{
+	for (int i = 0; i < CHAINS; i++) {
+		grow_steps(grow_start());
+		same_steps(same_start());
+		regrow_step(shrink_step(shrink_start()));
+		drop_start();
+		plain_blocks();
+	}
+	const long n = CHAINS;
+	/* each block's end: resized by the next realloc, or freed */
+	truth("grow_start", n, 0, 0, 0, 0, 0, n, n, 32, n);
+	truth("grow_steps", 3 * n, 3 * n, 3, n, 3 * n, 128, 2 * n, 2 * n, 128,
+	      3 * n);
+	truth("same_start", n, 0, 0, 0, 0, 0, n, 0, 0, n);
+	truth("same_steps", 2 * n, 0, 0, 0, 0, 0, n, 0, 0, 2 * n);
+	truth("shrink_start", n, 0, 0, 0, 0, 0, n, 0, 0, n);
+	truth("shrink_step", n, 0, 0, 0, 0, 0, n, n, 300, n);
+	truth("regrow_step", n, n, 1, n, n, 300, 0, 0, 0, n);
+	truth("drop_start", n, 0, 0, 0, 0, 0, 0, 0, 0, n);
+	truth("plain_blocks", 3 * n, 0, 0, 0, 0, 0, 0, 0, 0, 3 * n);
+	return 0;
+}
