@@ -433,6 +433,24 @@ static void test_same_depth_paths(void **state)
 	done(&a, dir);
 }
 
+/* The peak of the one stack of the sites of function fn (the stacks'
+ * own peaks, not the sites'); fails when fn has not exactly one. */
+static an_peak stack_peak(const analysis *a, const char *fn)
+{
+	an_peak p = { 0, 0, 0, 0 };
+	int n = 0;
+	for (size_t i = 0; i < a->nstacks; i++) {
+		const an_stack *st = &a->stacks[i];
+		if (strcmp(a->sites[st->site].where.function, fn))
+			continue;
+		p = st->peak;
+		n++;
+	}
+	if (n != 1)
+		fail_msg("%s: %d stacks, expected one", fn, n);
+	return p;
+}
+
 /* The size histogram of the sites of function fn, summed, against the
  * program's own sizes: want[i] blocks of size sizes[i] (distinct log2
  * buckets), none elsewhere; and how many of their frees have a lifetime. */
@@ -487,6 +505,15 @@ static void test_histograms(void **state)
 		    (uint64_t[]){ 40 }, 40);
 	check_sizes(&a, "keep_blocks", 1, (uint64_t[]){ 1000 },
 		    (uint64_t[]){ WORKERS * 7 }, 0);
+	/* the stacks' own peaks: main_blocks keeps 23 and frees each other
+	 * one before the next (24 at once), handoff_blocks' 40 all live */
+	an_peak p = stack_peak(&a, "main_blocks");
+	assert_int_equal(p.lo, 24);
+	assert_int_equal(p.hi, 24);
+	assert_int_equal(p.bytes_hi, 24 * 77);
+	p = stack_peak(&a, "handoff_blocks");
+	assert_int_equal(p.hi, 40);
+	assert_int_equal(p.bytes_hi, 40 * 64);
 	done(&a, dir);
 }
 
@@ -559,7 +586,7 @@ static void test_size_histograms(void **state)
 	free(path);
 	assert_int_equal(functions, 5);
 	assert_int_equal(buckets, 9);
-	/* its threads: main and one joined, named as the process is, and
+	/* its threads: main and two joined, named as the process is, and
 	 * one still waiting at exit, its name emptied (read from /proc) */
 	const pf_file *f = a.set->files[0];
 	int threads = 0, running = 0;
@@ -574,8 +601,13 @@ static void test_size_histograms(void **state)
 		threads++;
 		running += waiting;
 	}
-	assert_int_equal(threads, 3);
+	assert_int_equal(threads, 4);
 	assert_int_equal(running, 1);
+	/* a stack's own peak, reached after another thread freed ten of its
+	 * blocks (they are no longer live) */
+	assert_int_equal(stack_peak(&a, "handed_back").hi, 15);
+	assert_int_equal(stack_peak(&a, "handed_back").lo, 15);
+	assert_int_equal(stack_peak(&a, "handed_back").bytes_hi, 15 * 100);
 	done(&a, dir);
 }
 
@@ -624,8 +656,9 @@ static void test_churn_threads(void **state)
  * reallocs.c): per function, allocations, growths, the longest chain,
  * chains ended and their steps and final size, blocks resized (grown, the
  * largest size they grew to) and frees; growths, a realloc to the same
- * size, a shrink then a growth, a realloc to 0, and sites that never
- * realloc. */
+ * size, a shrink then a growth, a realloc to 0, a chain that goes on
+ * through a shrink, one still live at exit, and sites that never
+ * realloc (malloc's whole family). */
 static void test_realloc_chains(void **state)
 {
 	(void)state;
@@ -676,7 +709,30 @@ static void test_realloc_chains(void **state)
 	}
 	fclose(in);
 	free(path);
-	assert_int_equal(functions, 9);
+	assert_int_equal(functions, 14);
+	done(&a, dir);
+}
+
+/* operator new and delete are no realloc: cxx_objects.cpp never calls
+ * realloc (its vector grows by new, copy and delete), so no site of it
+ * has a growth, a chain or a resized block, and every block it made was
+ * freed but the runtime's own. */
+static void test_cxx_no_realloc(void **state)
+{
+	(void)state;
+	analysis a;
+	char *dir = record_one("cxx_objects", "", &a);
+	for (size_t i = 0; i < a.nsites; i++) {
+		const an_site *site = &a.sites[i];
+		if (site->realloc_grows || site->chains_ended ||
+		    site->chain_steps_max || site->resized)
+			fail_msg("%s: %llu growths, %llu chains, %llu resized",
+				 site->where.function,
+				 (unsigned long long)site->realloc_grows,
+				 (unsigned long long)site->chains_ended,
+				 (unsigned long long)site->resized);
+	}
+	assert_int_equal(sum_function(&a, "fill_vector").frees, 11);
 	done(&a, dir);
 }
 
@@ -694,6 +750,7 @@ int main(void)
 		cmocka_unit_test(test_size_histograms),
 		cmocka_unit_test(test_churn_threads),
 		cmocka_unit_test(test_realloc_chains),
+		cmocka_unit_test(test_cxx_no_realloc),
 	};
 	return cmocka_run_group_tests_name("exact counts", tests, NULL, NULL);
 }

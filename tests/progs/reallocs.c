@@ -15,13 +15,22 @@
  *   regrow_step   realloc to 300 (a growth after a shrink: one step),
  *                 then free
  *   drop_start    malloc(40), then realloc to 0 (a free)
+ *   up_start      malloc(20)
+ *   up_step       realloc to 64 (a growth)
+ *   down_step     realloc to 32 (no growth here, but the chain goes on,
+ *                 one step long, and ends here when freed)
+ *   kept_start    malloc(8)
+ *   kept_step     realloc to 80 (a growth), never freed: its chain has
+ *                 not ended at exit
  *   plain_blocks  calloc(4, 8), aligned_alloc(64, 64), posix_memalign,
- *                 each freed (no realloc at all)
+ *                 memalign, valloc and pvalloc, each freed (no realloc
+ *                 at all)
  *
  * It prints, on stderr, per function: "realloc FUNCTION allocs N grows N
  * steps_max N chains N steps_sum N final_max N resized N grown N
  * resized_max N frees N". */
 #define _GNU_SOURCE
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -80,6 +89,35 @@ NOINLINE static void drop_start(void)
 	sink = realloc(p, 0);
 }
 
+NOINLINE static char *up_start(void)
+{
+	return malloc(20); /* not 16: gcc would fold it into grow_start */
+}
+
+NOINLINE static char *up_step(char *p)
+{
+	return realloc(p, 64);
+}
+
+NOINLINE static void down_step(char *p)
+{
+	p = realloc(p, 32);
+	sink = p;
+	free(p);
+}
+
+static void *kept[CHAINS];
+
+NOINLINE static char *kept_start(void)
+{
+	return malloc(8);
+}
+
+NOINLINE static void kept_step(char *p, int i)
+{
+	kept[i] = realloc(p, 80);
+}
+
 NOINLINE static void plain_blocks(void)
 {
 	void *p = calloc(4, 8);
@@ -92,6 +130,15 @@ NOINLINE static void plain_blocks(void)
 		sink = p;
 		free(p);
 	}
+	p = memalign(32, 48);
+	sink = p;
+	free(p);
+	p = valloc(10);
+	sink = p;
+	free(p);
+	p = pvalloc(10);
+	sink = p;
+	free(p);
 }
 
 static void truth(const char *fn, long allocs, long grows, long steps_max,
@@ -112,6 +159,8 @@ int main(void)
 		same_steps(same_start());
 		regrow_step(shrink_step(shrink_start()));
 		drop_start();
+		down_step(up_step(up_start()));
+		kept_step(kept_start(), i);
 		plain_blocks();
 	}
 	const long n = CHAINS;
@@ -125,6 +174,11 @@ int main(void)
 	truth("shrink_step", n, 0, 0, 0, 0, 0, n, n, 300, n);
 	truth("regrow_step", n, n, 1, n, n, 300, 0, 0, 0, n);
 	truth("drop_start", n, 0, 0, 0, 0, 0, 0, 0, 0, n);
-	truth("plain_blocks", 3 * n, 0, 0, 0, 0, 0, 0, 0, 0, 3 * n);
+	truth("up_start", n, 0, 0, 0, 0, 0, n, n, 64, n);
+	truth("up_step", n, n, 1, 0, 0, 0, n, 0, 0, n);
+	truth("down_step", n, 0, 0, n, n, 32, 0, 0, 0, n);
+	truth("kept_start", n, 0, 0, 0, 0, 0, n, n, 80, n);
+	truth("kept_step", n, n, 1, 0, 0, 0, 0, 0, 0, 0);
+	truth("plain_blocks", 6 * n, 0, 0, 0, 0, 0, 0, 0, 0, 6 * n);
 	return 0;
 }

@@ -10,7 +10,11 @@
  *                 the smallest last)
  *   one_size      24 bytes every time
  *
- * Every block is freed by the thread that made it. A third thread,
+ * Every block is freed by the thread that made it. Then handed_back, on
+ * the main thread: 10 blocks of 64 bytes that another thread frees, then
+ * 15 of 100 bytes that the main thread frees itself (one stack: at most
+ * 15 of its blocks live at once, 1500 bytes, reached after the other
+ * thread's frees). A third thread,
  * started first, empties its name (prctl, past the preload's hooks),
  * allocates once and then waits for good: it is still running when the
  * program exits, and its name is empty (the preload reads it from /proc
@@ -18,7 +22,8 @@
  * prints, on stderr, "size FUNCTION min MIN max MAX bytes BYTES" and one
  * "hist FUNCTION LOW COUNT" line per bucket it used (LOW the bucket's
  * smallest size: its highest bit, or 0 for sizes 0 and 1), counted over
- * both threads by the program itself. */
+ * both threads by the program itself; and "peak handed_back objects 15
+ * bytes 1500". */
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -100,6 +105,33 @@ static void *all_sites(void *arg)
 	return arg;
 }
 
+static void *handed[25];
+
+static void *free_handed(void *arg)
+{
+	for (int i = 0; i < 10; i++)
+		free(handed[i]);
+	return arg;
+}
+
+/* one malloc call for all 25 blocks: one stack (a size read from
+ * memory, so that gcc makes no second call for the other size) */
+static volatile size_t handed_size[2] = { 64, 100 };
+
+NOINLINE static int handed_back(void)
+{
+	for (int i = 0; i < 25; i++) {
+		handed[i] = malloc(handed_size[i >= 10]);
+		pthread_t t;
+		if (i == 9 && (pthread_create(&t, NULL, free_handed, NULL) ||
+			       pthread_join(t, NULL)))
+			return 1;
+	}
+	for (int i = 10; i < 25; i++)
+		free(handed[i]);
+	return 0;
+}
+
 static void *waiter(void *arg)
 {
 	prctl(PR_SET_NAME, "", 0, 0, 0);
@@ -116,6 +148,9 @@ int main(void)
 	all_sites(NULL);
 	if (pthread_create(&t, NULL, all_sites, NULL) || pthread_join(t, NULL))
 		return 1;
+	/* the first ten freed by another thread, the next ten by this one */
+	if (handed_back())
+		return 1;
 	for (int s = 0; s < NSITES; s++) {
 		fprintf(stderr, "size %s min %llu max %llu bytes %llu\n",
 			names[s], (unsigned long long)seen[s].min,
@@ -127,5 +162,6 @@ int main(void)
 					b ? 1ull << b : 0ull,
 					(unsigned long long)seen[s].hist[b]);
 	}
+	fprintf(stderr, "peak handed_back objects 15 bytes 1500\n");
 	return 0;
 }
