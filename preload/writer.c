@@ -1479,7 +1479,7 @@ static void encode_snapshot(uint64_t now_mono)
 			continue;
 		uint64_t unknown = PS_LOAD(&t->unknown_frees);
 		uint64_t unrecorded = PS_LOAD(&t->unrecorded_allocs);
-		if (unknown != t->totals_written[0] &&
+		if (unknown == t->totals_written[0] &&
 		    unrecorded == t->totals_written[1])
 			continue;
 		t->totals_written[0] = unknown;
