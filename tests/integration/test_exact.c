@@ -736,6 +736,40 @@ static void test_cxx_no_realloc(void **state)
 	done(&a, dir);
 }
 
+/* A fork child frees blocks its parent made before the fork, and grows
+ * one with realloc (tests/progs/reallocs.c fork): its profile, a file of
+ * its own, counts each as a free of an unknown block, and the realloc's
+ * result as a plain allocation, no growth and no chain (the chain began
+ * in another profile); the parent's profile has no unknown free. */
+static void test_realloc_fork(void **state)
+{
+	(void)state;
+	analysis a;
+	char *dir = fresh_dir("reallocs-fork");
+	assert_int_equal(run("%s/poolscout record -o %s -- %s/tests/reallocs fork "
+			     ">/dev/null 2>%s/stderr",
+			     build_dir(), dir, build_dir(), dir),
+			 0);
+	assert_int_equal(load_dir(&a, dir, NULL), 2);
+	uint64_t unknown = (uint64_t)truth_in(dir, "unknown_frees_child");
+	assert_true(unknown > 0);
+	/* one profile has them all (the child's), the other none */
+	uint64_t u0 = a.processes[0].unknown_frees,
+		 u1 = a.processes[1].unknown_frees;
+	if (!((u0 == unknown && u1 == 0) || (u0 == 0 && u1 == unknown)))
+		fail_msg("unknown frees %llu and %llu; the child made %llu",
+			 (unsigned long long)u0, (unsigned long long)u1,
+			 (unsigned long long)unknown);
+	const an_site *site = only_site(&a, "child_regrow");
+	assert_int_equal(site->allocs, 1);
+	assert_int_equal(site->frees, 1);
+	assert_int_equal(site->realloc_grows, 0);
+	assert_int_equal(site->chains_ended, 0);
+	assert_int_equal(site->chain_steps_sum, 0);
+	assert_int_equal(site->resized, 0);
+	done(&a, dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -751,6 +785,7 @@ int main(void)
 		cmocka_unit_test(test_churn_threads),
 		cmocka_unit_test(test_realloc_chains),
 		cmocka_unit_test(test_cxx_no_realloc),
+		cmocka_unit_test(test_realloc_fork),
 	};
 	return cmocka_run_group_tests_name("exact counts", tests, NULL, NULL);
 }

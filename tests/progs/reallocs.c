@@ -28,11 +28,22 @@
  *
  * It prints, on stderr, per function: "realloc FUNCTION allocs N grows N
  * steps_max N chains N steps_sum N final_max N resized N grown N
- * resized_max N frees N". */
+ * resized_max N frees N".
+ *
+ * With the argument "fork" it then makes INHERITED blocks in
+ * inherited_blocks and forks: the child, whose profile is a file of its
+ * own (it knows none of them), frees all but one and grows the last in
+ * child_regrow (a realloc of a block it never allocated: no chain, no
+ * growth), frees that, and exits; it prints "realloc child_regrow ..."
+ * and "truth unknown_frees_child N" (the blocks it freed or resized that it
+ * did not allocate). */
 #define _GNU_SOURCE
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #define NOINLINE __attribute__((noinline))
 #define CHAINS 25
@@ -152,7 +163,47 @@ static void truth(const char *fn, long allocs, long grows, long steps_max,
 		resized, grown, resized_max, frees);
 }
 
-int main(void)
+#define INHERITED 6
+
+NOINLINE static void inherited_blocks(char **out)
+{
+	for (int i = 0; i < INHERITED; i++)
+		out[i] = malloc(24);
+}
+
+NOINLINE static void child_regrow(char *p)
+{
+	p = realloc(p, 500);
+	sink = p;
+	free(p);
+}
+
+static int fork_child(void)
+{
+	char *blocks[INHERITED];
+	inherited_blocks(blocks);
+	fflush(stderr);
+	pid_t pid = fork();
+	if (pid < 0)
+		return 1;
+	if (pid == 0) {
+		for (int i = 0; i < INHERITED - 1; i++)
+			free(blocks[i]);
+		child_regrow(blocks[INHERITED - 1]);
+		truth("child_regrow", 1, 0, 0, 0, 0, 0, 0, 0, 0, 1);
+		fprintf(stderr, "truth unknown_frees_child %d\n", INHERITED);
+		_exit(0);
+	}
+	int status;
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
+	    WEXITSTATUS(status))
+		return 1;
+	for (int i = 0; i < INHERITED; i++)
+		free(blocks[i]);
+	return 0;
+}
+
+int main(int argc, char **argv)
 {
 	for (int i = 0; i < CHAINS; i++) {
 		grow_steps(grow_start());
@@ -180,5 +231,7 @@ int main(void)
 	truth("kept_start", n, 0, 0, 0, 0, 0, n, n, 80, n);
 	truth("kept_step", n, n, 1, 0, 0, 0, 0, 0, 0, 0);
 	truth("plain_blocks", 6 * n, 0, 0, 0, 0, 0, 0, 0, 0, 6 * n);
+	if (argc > 1 && !strcmp(argv[1], "fork"))
+		return fork_child();
 	return 0;
 }
