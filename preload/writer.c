@@ -74,10 +74,10 @@ static uint32_t frames_written; /* highest frame id written */
 static uint32_t stacks_written; /* highest stack id written */
 static uint32_t threads_declared; /* highest thread index written */
 /* The sum of every entry's allocations as the file holds them, for the
- * TOTALS record; it says so while no batch was lost (a lost batch's
- * entries are counted here but not in the file). */
+ * TOTALS record. A lost batch's entries are counted here but not in the
+ * file: a lost batch therefore ends the writing (lose_batch), and no
+ * TOTALS record follows it. */
 static uint64_t allocs_in_file;
-static int allocs_in_file_exact = 1;
 
 static uint8_t *buf;
 static size_t buf_len, buf_cap;
@@ -337,11 +337,12 @@ static int write_out(const uint8_t *p, size_t n)
 
 /* Appends the TOTALS record to the n bytes at out (room for
  * PS_TOTALS_RECORD_SIZE more), which end with the record holding the END
- * and go out next, at offset out_size: unless a batch was lost, when the
- * file has no totals to be sure of. Returns the new length. */
+ * and go out next, at offset out_size. Called only while no batch was
+ * lost (any lost batch stops the writing), so allocs_in_file is what the
+ * file holds. Returns the new length. */
 static size_t append_totals(uint8_t *out, size_t n)
 {
-	if (!allocs_in_file_exact || n < PS_RECORD_OVERHEAD)
+	if (n < PS_RECORD_OVERHEAD)
 		return n;
 	struct ps_totals t = {
 		.offset = out_size + n,
@@ -379,6 +380,17 @@ static uint8_t *zbuf;
 static size_t zbuf_len, zbuf_cap;
 static int batch_lost; /* some of this batch did not go out */
 static int z_level, z_want; /* the stream's level; this batch's choice */
+
+/* Some of this batch cannot go out: writing stops (if it has not), for
+ * the later batches would refer to stacks and threads it declared and
+ * continue a deflate stream it advanced, and the file would leave out
+ * the counts it raised while claiming to be whole. */
+static void lose_batch(const char *why)
+{
+	batch_lost = 1;
+	if (!write_stopped)
+		stop_writing(why);
+}
 
 static voidpf z_alloc(voidpf opaque, uInt items, uInt size)
 {
@@ -486,7 +498,7 @@ static void emit_deflated(int totals)
 	deflate_raw(1);
 	if (buf_failed || zbuf_len <= 8 ||
 	    zbuf_reserve(4 + PS_TOTALS_RECORD_SIZE)) {
-		batch_lost = 1;
+		lose_batch("out of memory");
 		zbuf_len = 0;
 		return;
 	}
@@ -497,7 +509,7 @@ static void emit_deflated(int totals)
 	if (totals && !batch_lost) /* all of the batch went out before */
 		zbuf_len = append_totals(zbuf, zbuf_len);
 	if (check_fd() || write_out(zbuf, zbuf_len))
-		batch_lost = 1;
+		batch_lost = 1; /* and writing stopped */
 	zbuf_len = 0;
 }
 
@@ -523,7 +535,9 @@ static void record_done(void)
 
 /* Makes sure out_fd is still our file: a host that closes every
  * descriptor (daemons, subprocess children) may have closed it or reused
- * the number. Reopens by path when needed. Returns 0 when writable. */
+ * the number. Reopens by path when needed. Returns 0 when writable;
+ * otherwise forgets out_fd (the number may be the host's now) and stops
+ * writing (a batch is lost), and returns -1. */
 static int check_fd(void)
 {
 	struct stat st;
@@ -531,10 +545,18 @@ static int check_fd(void)
 	    st.st_ino == out_ino)
 		return 0;
 	int fd = open(out_path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	if (fstat(fd, &st) || st.st_dev != out_dev || st.st_ino != out_ino) {
+	const char *why = fd < 0 ? strerror(errno) : "another file is there now";
+	if (fd >= 0 &&
+	    (fstat(fd, &st) || st.st_dev != out_dev || st.st_ino != out_ino)) {
 		close(fd);
+		fd = -1;
+	}
+	if (fd < 0) {
+		char msg[160];
+		snprintf(msg, sizeof msg, "its descriptor was closed and it "
+			 "cannot be opened again (%s)", why);
+		__atomic_store_n(&out_fd, -1, __ATOMIC_RELAXED);
+		stop_writing(msg);
 		return -1;
 	}
 	out_fd = move_fd_high(fd);
@@ -1574,16 +1596,11 @@ static void snapshot_locked(int end_reason)
 		if (end_reason)
 			buf_len = append_totals(buf, buf_len);
 		if (check_fd() || write_out(buf, buf_len))
-			batch_lost = 1;
+			batch_lost = 1; /* and writing stopped */
 	}
-	if (batch_lost || buf_failed)
-		allocs_in_file_exact = 0;
 	compressing = 0;
-	if (buf_failed && !write_stopped) {
-		/* the encoding lost part of the batch (out of memory): later
-		 * batches could refer to what it declared */
-		stop_writing("out of memory");
-	}
+	if (batch_lost || buf_failed) /* the encoding ran out of memory */
+		lose_batch("out of memory");
 	ps_threads_retire_end(!batch_lost && !buf_failed && !write_stopped,
 			      threads_declared);
 }
@@ -1813,7 +1830,6 @@ void ps_writer_reset_child(void)
 	stacks_written = 0;
 	threads_declared = 0;
 	allocs_in_file = 0;
-	allocs_in_file_exact = 1;
 	/* the child has one thread and tables of its own: its log starts
 	 * empty, after one walk to be sure */
 	ps_dirty_logging = 1;

@@ -484,4 +484,36 @@ else
 	done
 fi
 
+# ---- a batch that cannot go out between two that can -----------------------
+# lost_batch closes every descriptor (the profile's too), puts a file of
+# its own at the profile's number, and lowers its descriptor limit to 3,
+# so one snapshot cannot reopen the file; then it puts the limit back and
+# goes on (tests/progs/lost_batch.c). Its own file must keep its 6 bytes
+# (cutting the profile back must not cut it). The profile
+# must end at the snapshot before: the later ones would refer to a stack
+# the lost one declared ("new": the file did not read) or leave out the
+# counts it raised while claiming to be whole ("same": site_a 1000 of
+# 1500, "complete"). It holds phase 1's 1000 site_a blocks exactly.
+for mode in same new; do
+	d=$WORK/lost-$mode
+	mkdir -p "$d"
+	out=$(cd "$d" && timeout 30 env LD_PRELOAD="$LIB" POOLSCOUT_INTERVAL_MS=20 \
+		"$T/lost_batch" $mode 2>"$WORK/lost.err")
+	rc=$?
+	want=$([ $mode = same ] && echo "site_a 1500 site_b 0 site_c 700 mine 6" ||
+		echo "site_a 1000 site_b 500 site_c 700 mine 6")
+	expect "lost batch ($mode): the program runs to its end, its own file at the profile's old number untouched ($rc: $out)" \
+		'[ $rc = 0 ] && [ "$out" = "$want" ]'
+	expect "lost batch ($mode): one warning, the file could not be opened again" \
+		'[ "$(grep -c poolscout: "$WORK/lost.err")" = 1 ] &&
+		grep -q "cannot be opened again (Too many open files)" "$WORK/lost.err"'
+	got=$("$PS" info --json "$d"/*.pscout 2>/dev/null | jq -c '[.[0].complete, .[0].snapshots > 0]')
+	expect "lost batch ($mode): the profile reads, partial ($got)" \
+		'[ "$got" = "[false,true]" ]'
+	got=$(report_json "$d" | jq -c '[([.sites[] | select(.function == "site_a") | .alloc_objects] | add),
+		([.sites[] | select(.function == "site_b" or .function == "site_c")] | length)]')
+	expect "lost batch ($mode): site_a 1000 as phase 1 made them, no site_b, site_c ($got)" \
+		'[ "$got" = "[1000,0]" ]'
+done
+
 finish

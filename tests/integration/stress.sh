@@ -141,4 +141,33 @@ done
 expect "cross-thread frees: planted's 50,000 producer blocks all freed, 60 runs (missed:${missed:- none})" \
 	'[ -z "$missed" ]'
 
+# ---- memory while threads come and go -------------------------------------
+# churn_memory starts and joins 1000 waves of 16 threads, each of whose 10
+# handed blocks the main thread frees after it ended; nothing stays
+# allocated, and the program reads its own resident set a quarter of the
+# way and at the end. Ended threads must be retired (their tables, entries
+# and nodes freed once written), or the preload grows with every thread:
+# a thread's entries kept because other threads freed its blocks grew it
+# by some 3 MiB here, threads never retired by 20. Allowed: 2 MiB more
+# growth than the same run without the preload, in the better of two runs
+# (a writer thread starved of CPU retires late: preload_scale.sh).
+plain=$(timeout 60 "$T/churn_memory" 1000 16 2>/dev/null)
+grew=
+for run in 1 2; do
+	d=$WORK/churn-memory-$run
+	mkdir -p "$d"
+	pre=$(POOLSCOUT_OUT="$d" POOLSCOUT_INTERVAL_MS=5 LD_PRELOAD="$LIB" \
+		timeout 60 "$T/churn_memory" 1000 16 2>/dev/null)
+	set -- $plain $pre
+	[ $# = 6 ] && [ "$1" = rss ] && [ "$4" = rss ] || continue
+	grew_plain=$(($3 - $2))
+	[ -n "$grew" ] && [ "$grew" -le $(($6 - $5)) ] || grew=$(($6 - $5))
+done
+if [ -z "$grew" ]; then
+	bad "thread churn memory" "no readings: '$plain' '$pre'"
+else
+	expect "thread churn: the preload's memory stays flat (grew $grew KiB, $grew_plain without it)" \
+		'[ $((grew - grew_plain)) -lt 2048 ]'
+fi
+
 finish

@@ -433,6 +433,343 @@ static void test_same_depth_paths(void **state)
 	done(&a, dir);
 }
 
+/* The peak of the one stack of the sites of function fn (the stacks'
+ * own peaks, not the sites'); fails when fn has not exactly one. */
+static an_peak stack_peak(const analysis *a, const char *fn)
+{
+	an_peak p = { 0, 0, 0, 0 };
+	int n = 0;
+	for (size_t i = 0; i < a->nstacks; i++) {
+		const an_stack *st = &a->stacks[i];
+		if (strcmp(a->sites[st->site].where.function, fn))
+			continue;
+		p = st->peak;
+		n++;
+	}
+	if (n != 1)
+		fail_msg("%s: %d stacks, expected one", fn, n);
+	return p;
+}
+
+/* The size histogram of the sites of function fn, summed, against the
+ * program's own sizes: want[i] blocks of size sizes[i] (distinct log2
+ * buckets), none elsewhere; and how many of their frees have a lifetime. */
+static void check_sizes(const analysis *a, const char *fn, int n,
+			const uint64_t *sizes, const uint64_t *want,
+			uint64_t lifetimes)
+{
+	uint64_t got[PS_HIST_BUCKETS] = { 0 }, expect[PS_HIST_BUCKETS] = { 0 };
+	uint64_t measured = 0;
+	for (size_t i = 0; i < a->nsites; i++) {
+		const an_site *site = &a->sites[i];
+		if (strcmp(site->where.function, fn))
+			continue;
+		for (unsigned b = 0; b < PS_HIST_BUCKETS; b++)
+			got[b] += site->size_hist[b];
+		measured += site->lifetimes;
+	}
+	for (int i = 0; i < n; i++)
+		expect[ps_hist_bucket(sizes[i])] += want[i];
+	for (unsigned b = 0; b < PS_HIST_BUCKETS; b++) {
+		if (got[b] != expect[b])
+			print_error("%s: bucket from %llu\n", fn,
+				    (unsigned long long)ps_hist_bucket_low(b));
+		assert_int_equal(got[b], expect[b]);
+	}
+	assert_int_equal(measured, lifetimes);
+}
+
+/* Sizes and lifetimes per site, as exact.c made them: one size per site
+ * (the entries keep only the smallest), several sizes at one site
+ * (grow_chain's reallocs: a histogram of their own), blocks freed by
+ * another thread (handoff_blocks), blocks still live at exit (no
+ * lifetime). */
+static void test_histograms(void **state)
+{
+	(void)state;
+	analysis a;
+	char *dir = record_one("exact", "", &a);
+	check_sizes(&a, "small_objects", 1, (uint64_t[]){ 32 },
+		    (uint64_t[]){ WORKERS * 1000 }, WORKERS * 1000);
+	check_sizes(&a, "aligned_blocks", 4, (uint64_t[]){ 100, 256, 48, 10 },
+		    (uint64_t[]){ WORKERS * 100, WORKERS * 100, WORKERS * 100,
+				  2 * WORKERS * 100 },
+		    WORKERS * 100 * 5);
+	check_sizes(&a, "grow_chain", 5, (uint64_t[]){ 16, 32, 64, 128, 256 },
+		    (uint64_t[]){ WORKERS * 10, WORKERS * 10, WORKERS * 10,
+				  WORKERS * 10, WORKERS * 10 },
+		    WORKERS * 10 * 5);
+	check_sizes(&a, "main_blocks", 1, (uint64_t[]){ 77 },
+		    (uint64_t[]){ 123 }, 100);
+	check_sizes(&a, "handoff_blocks", 1, (uint64_t[]){ 64 },
+		    (uint64_t[]){ 40 }, 40);
+	check_sizes(&a, "keep_blocks", 1, (uint64_t[]){ 1000 },
+		    (uint64_t[]){ WORKERS * 7 }, 0);
+	/* the stacks' own peaks: main_blocks keeps 23 and frees each other
+	 * one before the next (24 at once), handoff_blocks' 40 all live */
+	an_peak p = stack_peak(&a, "main_blocks");
+	assert_int_equal(p.lo, 24);
+	assert_int_equal(p.hi, 24);
+	assert_int_equal(p.bytes_hi, 24 * 77);
+	p = stack_peak(&a, "handoff_blocks");
+	assert_int_equal(p.hi, 40);
+	assert_int_equal(p.bytes_hi, 40 * 64);
+	done(&a, dir);
+}
+
+/* Request sizes against the program's own (tests/progs/sizes.c): per
+ * function, the smallest and largest request, the bytes, and the size
+ * histogram, bucket by bucket, over both threads' entries: several sizes
+ * in one bucket (the histogram is then implied by the smallest), sizes 0
+ * and 1, a second bucket after many of one, the smallest size last. */
+static void test_size_histograms(void **state)
+{
+	(void)state;
+	analysis a;
+	char *dir = record_one("sizes", "", &a);
+	char *path = xasprintf("%s/stderr", dir);
+	FILE *in = fopen(path, "r");
+	assert_non_null(in);
+	char line[256], fn[64];
+	unsigned long long min, max, bytes, low, count;
+	int functions = 0, buckets = 0;
+	while (fgets(line, sizeof line, in)) {
+		if (sscanf(line, "size %63s min %llu max %llu bytes %llu", fn,
+			   &min, &max, &bytes) == 4) {
+			uint64_t got_min = UINT64_MAX, got_max = 0, got_bytes = 0;
+			uint64_t total[PS_HIST_BUCKETS] = { 0 };
+			for (size_t i = 0; i < a.nsites; i++) {
+				const an_site *site = &a.sites[i];
+				if (strcmp(site->where.function, fn))
+					continue;
+				if (site->size_min < got_min)
+					got_min = site->size_min;
+				if (site->size_max > got_max)
+					got_max = site->size_max;
+				got_bytes += site->alloc_bytes;
+				for (unsigned b = 0; b < PS_HIST_BUCKETS; b++)
+					total[b] += site->size_hist[b];
+			}
+			if (got_min != min || got_max != max || got_bytes != bytes)
+				print_error("%s: min %llu max %llu bytes %llu\n",
+					    fn, (unsigned long long)got_min,
+					    (unsigned long long)got_max,
+					    (unsigned long long)got_bytes);
+			assert_int_equal(got_min, min);
+			assert_int_equal(got_max, max);
+			assert_int_equal(got_bytes, bytes);
+			/* every bucket the program did not list is empty */
+			uint64_t listed = 0, all = 0;
+			for (unsigned b = 0; b < PS_HIST_BUCKETS; b++)
+				all += total[b];
+			long at = ftell(in);
+			while (fgets(line, sizeof line, in) &&
+			       sscanf(line, "hist %*s %llu %llu", &low,
+				      &count) == 2) {
+				unsigned b = ps_hist_bucket(low);
+				if (total[b] != count)
+					print_error("%s: from %llu: %llu, not "
+						    "%llu\n", fn, low,
+						    (unsigned long long)total[b],
+						    count);
+				assert_int_equal(total[b], count);
+				listed += count;
+				buckets++;
+				at = ftell(in);
+			}
+			fseek(in, at, SEEK_SET);
+			assert_int_equal(all, listed);
+			functions++;
+		}
+	}
+	fclose(in);
+	free(path);
+	assert_int_equal(functions, 5);
+	assert_int_equal(buckets, 9);
+	/* its threads: main and two joined, named as the process is, and
+	 * one still waiting at exit, its name emptied (read from /proc) */
+	const pf_file *f = a.set->files[0];
+	int threads = 0, running = 0;
+	for (size_t i = 0; i < f->nthreads; i++) {
+		const pf_thread *th = f->threads[i];
+		if (!th)
+			continue;
+		int waiting = !th->ended && !th->end_ns && th->tid != f->pid;
+		if (strcmp(th->name, waiting ? "" : "sizes"))
+			fail_msg("thread %u is named '%s', not '%s'", th->tid,
+				 th->name, waiting ? "" : "sizes");
+		threads++;
+		running += waiting;
+	}
+	assert_int_equal(threads, 4);
+	assert_int_equal(running, 1);
+	/* a stack's own peak, reached after another thread freed ten of its
+	 * blocks (they are no longer live) */
+	assert_int_equal(stack_peak(&a, "handed_back").hi, 15);
+	assert_int_equal(stack_peak(&a, "handed_back").lo, 15);
+	assert_int_equal(stack_peak(&a, "handed_back").bytes_hi, 15 * 100);
+	done(&a, dir);
+}
+
+/* The threads of a churn, as the program made them: every worker joined
+ * (so ended, after it started), named as the process is (none names its
+ * threads), one record per thread however many the preload recycled; and
+ * no free of a block the program did not allocate, nor any thread
+ * counted twice. */
+static void test_churn_threads(void **state)
+{
+	(void)state;
+	analysis a;
+	char *dir = fresh_dir("thread_churn");
+	assert_int_equal(run("%s/poolscout record --interval 5 -o %s -- "
+			     "%s/tests/thread_churn 6 8 25 >/dev/null 2>%s/stderr",
+			     build_dir(), dir, build_dir(), dir),
+			 0);
+	assert_int_equal(load_dir(&a, dir, NULL), 1);
+	const pf_file *f = a.set->files[0];
+	assert_true(f->complete);
+	int workers = 0, main_seen = 0;
+	for (size_t i = 0; i < f->nthreads; i++) {
+		const pf_thread *th = f->threads[i];
+		if (!th)
+			continue;
+		if (strcmp(th->name, "thread_churn"))
+			fail_msg("thread %u is named '%s', not thread_churn",
+				 th->tid, th->name);
+		if (th->tid == f->pid) {
+			main_seen++;
+			continue;
+		}
+		if (!th->ended || th->end_ns < th->start_ns || !th->end_ns)
+			fail_msg("worker %u: ended %d, from %llu to %llu ns", th->tid,
+				 th->ended, (unsigned long long)th->start_ns,
+				 (unsigned long long)th->end_ns);
+		workers++;
+	}
+	assert_int_equal(main_seen, 1);
+	assert_int_equal(workers, 6 * 8);
+	assert_int_equal(a.processes[0].unknown_frees, 0);
+	done(&a, dir);
+}
+
+/* Realloc chains against the program's own account (tests/progs/
+ * reallocs.c): per function, allocations, growths, the longest chain,
+ * chains ended and their steps and final size, blocks resized (grown, the
+ * largest size they grew to) and frees; growths, a realloc to the same
+ * size, a shrink then a growth, a realloc to 0, a chain that goes on
+ * through a shrink, one still live at exit, and sites that never
+ * realloc (malloc's whole family). */
+static void test_realloc_chains(void **state)
+{
+	(void)state;
+	analysis a;
+	char *dir = record_one("reallocs", "", &a);
+	char *path = xasprintf("%s/stderr", dir);
+	FILE *in = fopen(path, "r");
+	assert_non_null(in);
+	char line[512], fn[64];
+	unsigned long long w[10];
+	int functions = 0;
+	while (fgets(line, sizeof line, in)) {
+		if (sscanf(line, "realloc %63s allocs %llu grows %llu steps_max "
+				 "%llu chains %llu steps_sum %llu final_max %llu "
+				 "resized %llu grown %llu resized_max %llu frees "
+				 "%llu",
+			   fn, &w[0], &w[1], &w[2], &w[3], &w[4], &w[5], &w[6],
+			   &w[7], &w[8], &w[9]) != 11)
+			continue;
+		uint64_t g[10] = { 0 };
+		for (size_t i = 0; i < a.nsites; i++) {
+			const an_site *site = &a.sites[i];
+			if (strcmp(site->where.function, fn))
+				continue;
+			g[0] += site->allocs;
+			g[1] += site->realloc_grows;
+			if (site->chain_steps_max > g[2])
+				g[2] = site->chain_steps_max;
+			g[3] += site->chains_ended;
+			g[4] += site->chain_steps_sum;
+			if (site->chain_final_size_max > g[5])
+				g[5] = site->chain_final_size_max;
+			g[6] += site->resized;
+			g[7] += site->resized_grown;
+			if (site->resized_size_max > g[8])
+				g[8] = site->resized_size_max;
+			g[9] += site->frees;
+		}
+		static const char *const what[10] = {
+			"allocs", "grows", "steps_max", "chains", "steps_sum",
+			"final_max", "resized", "grown", "resized_max", "frees"
+		};
+		for (int k = 0; k < 10; k++)
+			if (g[k] != w[k])
+				fail_msg("%s: %s %llu, the program says %llu", fn,
+					 what[k], (unsigned long long)g[k], w[k]);
+		functions++;
+	}
+	fclose(in);
+	free(path);
+	assert_int_equal(functions, 14);
+	done(&a, dir);
+}
+
+/* operator new and delete are no realloc: cxx_objects.cpp never calls
+ * realloc (its vector grows by new, copy and delete), so no site of it
+ * has a growth, a chain or a resized block, and every block it made was
+ * freed but the runtime's own. */
+static void test_cxx_no_realloc(void **state)
+{
+	(void)state;
+	analysis a;
+	char *dir = record_one("cxx_objects", "", &a);
+	for (size_t i = 0; i < a.nsites; i++) {
+		const an_site *site = &a.sites[i];
+		if (site->realloc_grows || site->chains_ended ||
+		    site->chain_steps_max || site->resized)
+			fail_msg("%s: %llu growths, %llu chains, %llu resized",
+				 site->where.function,
+				 (unsigned long long)site->realloc_grows,
+				 (unsigned long long)site->chains_ended,
+				 (unsigned long long)site->resized);
+	}
+	assert_int_equal(sum_function(&a, "fill_vector").frees, 11);
+	done(&a, dir);
+}
+
+/* A fork child frees blocks its parent made before the fork, and grows
+ * one with realloc (tests/progs/reallocs.c fork): its profile, a file of
+ * its own, counts each as a free of an unknown block, and the realloc's
+ * result as a plain allocation, no growth and no chain (the chain began
+ * in another profile); the parent's profile has no unknown free. */
+static void test_realloc_fork(void **state)
+{
+	(void)state;
+	analysis a;
+	char *dir = fresh_dir("reallocs-fork");
+	assert_int_equal(run("%s/poolscout record -o %s -- %s/tests/reallocs fork "
+			     ">/dev/null 2>%s/stderr",
+			     build_dir(), dir, build_dir(), dir),
+			 0);
+	assert_int_equal(load_dir(&a, dir, NULL), 2);
+	uint64_t unknown = (uint64_t)truth_in(dir, "unknown_frees_child");
+	assert_true(unknown > 0);
+	/* one profile has them all (the child's), the other none */
+	uint64_t u0 = a.processes[0].unknown_frees,
+		 u1 = a.processes[1].unknown_frees;
+	if (!((u0 == unknown && u1 == 0) || (u0 == 0 && u1 == unknown)))
+		fail_msg("unknown frees %llu and %llu; the child made %llu",
+			 (unsigned long long)u0, (unsigned long long)u1,
+			 (unsigned long long)unknown);
+	const an_site *site = only_site(&a, "child_regrow");
+	assert_int_equal(site->allocs, 1);
+	assert_int_equal(site->frees, 1);
+	assert_int_equal(site->realloc_grows, 0);
+	assert_int_equal(site->chains_ended, 0);
+	assert_int_equal(site->chain_steps_sum, 0);
+	assert_int_equal(site->resized, 0);
+	done(&a, dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -443,6 +780,12 @@ int main(void)
 		cmocka_unit_test(test_thread_churn),
 		cmocka_unit_test(test_symbols),
 		cmocka_unit_test(test_same_depth_paths),
+		cmocka_unit_test(test_histograms),
+		cmocka_unit_test(test_size_histograms),
+		cmocka_unit_test(test_churn_threads),
+		cmocka_unit_test(test_realloc_chains),
+		cmocka_unit_test(test_cxx_no_realloc),
+		cmocka_unit_test(test_realloc_fork),
 	};
 	return cmocka_run_group_tests_name("exact counts", tests, NULL, NULL);
 }
