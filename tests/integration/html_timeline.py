@@ -31,8 +31,9 @@ snapshot 2; its thread 3 has an entry at site A that allocated nothing
 (not one of the site's threads), its thread 4 none (the two in thread
 order), threads 5..13 allocate and free t - 4 blocks in snapshot 3.
 It checks `report --json`'s totals, threads (their counts and timelines)
-and sites (counts, threads, sizes, first and latest allocation, rates)
-on the same two files. Prints "ok NAME" or "FAIL NAME: DETAIL" per check
+and sites (counts, threads, sizes, first and latest allocation, rates),
+and the folded and gperftools exports' values per stack, on the same two
+files. Prints "ok NAME" or "FAIL NAME: DETAIL" per check
 (views.sh counts them).
 """
 import json
@@ -365,6 +366,42 @@ def check_report(ps, files, check):
     check("report: every site's counts, threads, sizes, times and rates", got, want)
 
 
+def check_exports(ps, files, check):
+    # the truth per stack (its frames), scaled: alloc_objects,
+    # alloc_space, inuse_objects, inuse_space
+    per = {}
+    for (p, s, t, sid, a, f) in events:
+        k, size = scale(p), size_of[site_of(sid)]
+        x = per.setdefault(stacks[sid - 1], [0, 0, 0, 0])
+        x[0] += a * k
+        x[1] += a * k * size
+        x[2] += (a - f) * k
+        x[3] += (a - f) * k * size
+    for i, index in enumerate(("alloc_objects", "alloc_space", "inuse_objects",
+                               "inuse_space")):
+        run = subprocess.run([ps, "export", "--format", "folded", "--sample-index", index,
+                              "-o", "-"] + files, capture_output=True, text=True)
+        got = {}
+        for line in run.stdout.splitlines():
+            path, value = line.rsplit(" ", 1)
+            got[path] = got.get(path, 0) + int(value)
+        want = {"0x%x;0x%x" % (caller, leaf): x[i]
+                for (leaf, caller), x in per.items() if x[i]}
+        check("folded %s: every stack's value" % index, got, want)
+    run = subprocess.run([ps, "export", "--format", "gperftools", "-o", "-"] + files,
+                         capture_output=True, text=True)
+    lines = run.stdout.split("\n\nMAPPED_LIBRARIES:")[0].splitlines()
+    nums = lambda line: [int(n) for n in re.findall(r"\d+", line.split("@")[0])]
+    got = {}
+    for line in lines[1:]:
+        ips = tuple(int(a, 16) for a in line.split("@")[1].split())
+        got[ips] = [g + n for g, n in zip(got.get(ips, [0, 0, 0, 0]), nums(line))]
+    want = {(leaf, caller): [x[2], x[3], x[0], x[1]] for (leaf, caller), x in per.items()}
+    tot = [sum(x[i] for x in per.values()) for i in (2, 3, 0, 1)]
+    check("gperftools: the header's totals", nums(lines[0]) if lines else [], tot)
+    check("gperftools: every stack's in-use and allocated objects and bytes", got, want)
+
+
 def main():
     ps, work = sys.argv[1], sys.argv[2]
     path = work + "/poolscout.tl.%d.pscout" % PID
@@ -450,6 +487,7 @@ def main():
            [st["rank"] for st in data5["site_threads"]]),
           ([1, 2, 3, 4, 5], [1, 2, 3, 4, 5]))
     check_report(ps, [path, path2], check)
+    check_exports(ps, [path, path2], check)
 
 
 main()

@@ -321,8 +321,9 @@ py_checks() {
 # sites live (200 rows and the rest summed; equal bytes in the order of
 # more blocks; a live block of 0 bytes), a site of 29 threads in two
 # processes, two stacks each (16 listed); and `report --json`'s totals,
-# threads and sites on the same files
-py_checks 32 tests/integration/html_timeline.py "$PS" "$WORK"
+# threads and sites, and the folded and gperftools exports, on the same
+# files
+py_checks 38 tests/integration/html_timeline.py "$PS" "$WORK"
 # a module's symbols come only from the object with the profile's
 # build-id (tests/integration/module_match.py): one that differs in its
 # low or high nibbles or its first byte, a missing path that spells the
