@@ -16,7 +16,12 @@ of a path that does not exist, PLANTED followed by the first byte of the
 build-id in hex, with the build-id's other bytes (the same characters
 in a row), names nothing (`info`: not found on disk); nor does one that
 names planted by a relative path (not looked up, wherever the analyzer
-runs). Prints "ok NAME" or
+runs). The gperftools export of the first maps planted's executable
+segments where the profile loaded them, and tells its 5 blocks still in
+use from the 5 allocated by one byte (readers take equal pairs for an
+old profile of one kind of value), exits 0 as the pprof export does; its
+stacks start at the site: past a wrapper (--wrapper), and at the first
+of two frames of a recursion. Prints "ok NAME" or
 "FAIL NAME: DETAIL" per check.
 """
 import json
@@ -162,6 +167,38 @@ def main():
     got = sites(relative)
     check("module match: a relative path names no function of planted (%s)"
           % os.path.relpath(exe), len(got) == 1 and not any(n in syms for n in got), got)
+
+    run = subprocess.run([ps, "export", "--format", "gperftools", "-o", "-", right],
+                         capture_output=True, text=True)
+    head = [int(n) for n in re.findall(r"\d+", run.stdout.split("@")[0])]
+    check("gperftools: exit 0, 5 blocks of 48 B in use, allocated (one byte more)",
+          run.returncode == 0 and head == [5, 240, 5, 241], (run.returncode, head))
+    maps = run.stdout.split("MAPPED_LIBRARIES:\n")[-1].splitlines()
+    want = ["%08x-%08x r-xp %08x 00:00 0 %s"
+            % ((BASE + va) & ~0xfff, (BASE + va + sz + 0xfff) & ~0xfff, off & ~0xfff, exe)
+            for (va, sz, off, fl) in segs if fl & 1]
+    check("gperftools: planted's executable segments where the profile loaded them",
+          maps == want, (maps, want))
+
+    pb = work + "/planted.pb.gz"
+    run = subprocess.run([ps, "export", "--format", "pprof", "-o", pb, right],
+                         capture_output=True, text=True)
+    check("pprof export: exit 0, a file written",
+          run.returncode == 0 and os.path.getsize(pb) > 0, run.stderr)
+    # a wrapper before the site; a site that recurses once
+    runtime = work + "/poolscout.planted.7008.pscout"
+    write_profile(runtime, 7008, exe, build_id, segs, [BASE + syms["append_bytes"] + 4] + ips)
+    recursion = work + "/poolscout.planted.7009.pscout"
+    write_profile(recursion, 7009, exe, build_id, segs, [ips[0]] + ips)
+    for f, want in ((runtime, ips), (recursion, [ips[0]] + ips)):
+        run = subprocess.run([ps, "export", "--format", "gperftools", "--wrapper",
+                              "^append_bytes$", "-o", "-", f],
+                             capture_output=True, text=True)
+        lines = [line for line in run.stdout.splitlines()[1:] if "@" in line]
+        got = [[int(a, 16) for a in line.split("@")[1].split()] for line in lines]
+        check("gperftools: the stack from its site out (%s)"
+              % ("past a wrapper" if f == runtime else "a recursion"),
+              got == [want], ["%x" % a for line in got for a in line])
 
 
 main()

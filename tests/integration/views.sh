@@ -327,7 +327,8 @@ py_checks 38 tests/integration/html_timeline.py "$PS" "$WORK"
 # a module's symbols come only from the object with the profile's
 # build-id (tests/integration/module_match.py): one that differs in its
 # low or high nibbles or its first byte, a missing path that spells the
-# same key, a relative path
-py_checks 18 tests/integration/module_match.py "$PS" "$WORK" "$T/planted"
+# same key, a relative path; and the gperftools export of such profiles
+# (mappings, the header's equal pair, stacks from the site out)
+py_checks 23 tests/integration/module_match.py "$PS" "$WORK" "$T/planted"
 
 finish
