@@ -327,4 +327,37 @@ else
 	skip "views/late-touch-windows" "the machine was too slow for the phases' timing (phase a ended at $a_end ns, b at $b_start-$b_end, c began at $c_start)"
 fi
 
+# py_checks WANT SCRIPT ARGS...: each "ok NAME" or "FAIL NAME: WHY" line
+# SCRIPT prints is a test; WANT of them must have run
+py_checks() {
+	want=$1
+	shift
+	python3 "$@" >"$WORK/py.check" 2>&1
+	while IFS= read -r line; do
+		case $line in
+		"ok "*) ok "${line#ok }" ;;
+		"FAIL "*) bad "${line#FAIL }" "" ;;
+		*) bad "$1" "$line" ;;
+		esac
+	done <"$WORK/py.check"
+	expect "$1: all $want checks ran" '[ "$(grep -c "^ok \|^FAIL " "$WORK/py.check")" = "$want" ]'
+}
+
+# the HTML report's timeline, live-site tables and threads per site
+# against two profiles tests/integration/html_timeline.py writes event by
+# event: 601 snapshots (two a point) and 600 sampled ones (one a point),
+# 18 threads (12 series and the rest summed) and 13 (a series each), 237
+# sites live (200 rows and the rest summed; equal bytes in the order of
+# more blocks; a live block of 0 bytes), a site of 29 threads in two
+# processes, two stacks each (16 listed); and `report --json`'s totals,
+# threads and sites, and the folded and gperftools exports, on the same
+# files
+py_checks 38 tests/integration/html_timeline.py "$PS" "$WORK"
+# a module's symbols come only from the object with the profile's
+# build-id (tests/integration/module_match.py): one that differs in its
+# low or high nibbles or its first byte, a missing path that spells the
+# same key, a relative path; and the gperftools export of such profiles
+# (mappings, the header's equal pair, stacks from the site out)
+py_checks 23 tests/integration/module_match.py "$PS" "$WORK" "$T/planted"
+
 finish

@@ -715,6 +715,32 @@ static void test_label_fit(void **state)
 	}
 }
 
+/* Touching windows in the other order: the thread declared first starts
+ * in the millisecond the second one freed its last block, so the
+ * contributions come start-before-end in neither thread order: at the
+ * same time a start still sorts before an end (together: 17), and a
+ * millisecond apart they are apart (10). */
+static void test_peak_windows_touching_reversed(void **state)
+{
+	(void)state;
+	analysis a;
+	for (int apart = 0; apart <= 1; apart++) {
+		struct spec s = base();
+		s.nthreads = 2;
+		s.nentries = 2;
+		s.e[0] = (struct spec_entry){ 1, 1, 100, 100, 10, 30 + (uint64_t)apart,
+					      40, 50, { 10, 0 }, { 100, 0 },
+					      0, 0, 0, 0, 0, 0 };
+		s.e[1] = (struct spec_entry){ 2, 1, 50, 50, 7, 1, 20, 30,
+					      { 10, 0 }, { 50, 0 }, 0, 0, 0, 0, 0, 0 };
+		load(&a, &s, 1);
+		const an_site *site = site_at(&a, 0x1000);
+		assert_int_equal(site->peak.lo, 10);
+		assert_int_equal(site->peak.hi, apart ? 10 : 17);
+		done(&a, 1);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -729,6 +755,7 @@ int main(void)
 		cmocka_unit_test(test_chains),
 		cmocka_unit_test(test_window),
 		cmocka_unit_test(test_label_fit),
+		cmocka_unit_test(test_peak_windows_touching_reversed),
 	};
 	int rc = cmocka_run_group_tests_name("metrics model", tests, NULL, NULL);
 	for (int i = 0; i < 4; i++)
