@@ -309,6 +309,16 @@ static int export_pprof(const analysis *a, const char *out)
 	x.p.period_type = value_type(&x, "space", "bytes");
 	x.p.period = a->sample_every;
 	x.p.default_sample_type = str_id(&x, "alloc_objects");
+	/* pprof takes the first mapping for the main binary (its File:
+	 * line, -list and -disasm): the first profile's program first */
+	if (a->set->nfiles) {
+		const pf_file *f = a->set->files[0];
+		for (size_t i = 0; f->exe && i < f->nmodules; i++)
+			if (f->modules[i].path && !strcmp(f->modules[i].path, f->exe)) {
+				mapping_id(&x, 0, &f->modules[i]);
+				break;
+			}
+	}
 	for (size_t fi = 0; fi < a->set->nfiles; fi++)
 		add_samples(&x, a, fi);
 	if (a->set->nfiles) {

@@ -50,6 +50,14 @@ for idx in alloc_objects alloc_space inuse_objects inuse_space; do
 	done
 done
 if [ $have_go = 1 ]; then
+	# the first mapping is the program (pprof's main binary), not the
+	# first library a stack happened to reach (cxx_objects' first
+	# allocation is libstdc++'s)
+	"$PS" record -o "$WORK/cxxmap" -- "$T/cxx_objects" >/dev/null 2>&1
+	"$PS" export --format pprof -o "$WORK/cxx.pb.gz" "$WORK"/cxxmap/*.pscout 2>/dev/null
+	main_file=$(go tool pprof -top "$WORK/cxx.pb.gz" 2>/dev/null | grep -m1 '^File:')
+	expect "pprof: the main binary is the program ($main_file)" \
+		'[ "$main_file" = "File: cxx_objects" ]'
 	expect "pprof labels carry threads" \
 		'go tool pprof -tags "$WORK/p.pb.gz" 2>/dev/null | grep -q "thread"'
 
