@@ -45,6 +45,7 @@ struct dsite {
 	char *function;
 	const an_frame *where; /* from the side where the site allocates most */
 	double where_allocs;
+	unsigned sites[2];     /* the sites of each side it sums */
 	struct side_vals v[2];
 	double sort_key;
 	UT_hash_handle hh;
@@ -90,6 +91,7 @@ static void add_side(struct dsite **table, const analysis *a, int side,
 		}
 		struct side_vals *v = &d->v[side];
 		v->present = 1;
+		d->sites[side]++;
 		v->alloc_objects += (double)s->allocs / divisor;
 		v->alloc_space += (double)s->alloc_bytes / divisor;
 		v->inuse_objects += (double)s->inuse_objects / divisor;
@@ -110,6 +112,28 @@ static void add_side(struct dsite **table, const analysis *a, int side,
 			d->where = &s->where;
 		}
 	}
+}
+
+/* A row's site column: the function with its place (file:line, or the
+ * call's address) when the row is one site on each side; a row that sums
+ * several call sites of the function names the function and how many,
+ * for no one place is all of it. */
+static void row_label(char *buf, size_t cap, const struct dsite *d,
+		      size_t width)
+{
+	unsigned most = d->sites[BASE] > d->sites[NEW] ? d->sites[BASE]
+						       : d->sites[NEW];
+	if (most <= 1) {
+		frame_label_fit(buf, cap, d->where, NULL, width);
+		return;
+	}
+	char suffix[48], name[160];
+	snprintf(suffix, sizeof suffix, " (%u call sites)", most);
+	size_t sl = strlen(suffix);
+	snprintf(buf, cap, "%s%s",
+		 fit_width(name, sizeof name, d->function,
+			   width > sl + 8 ? width - sl : 8),
+		 suffix);
 }
 
 static int by_change(const void *pa, const void *pb)
@@ -359,19 +383,27 @@ int cmd_diff(int argc, char **argv)
 		printf("\n%-7s %9s %9s %17s %10s %10s  %s\n", "", "base", "new",
 		       "delta", "bytes", "bytes", "site");
 		printf("%-7s %-28s %21s\n", "", what, "(base -> new)");
+		char (*labels)[128] = xcalloc(shown ? shown : 1, sizeof *labels);
+		for (k = 0; k < shown; k++)
+			row_label(labels[k], sizeof labels[k], rows[k], 100 - 69);
 		for (k = 0; k < shown; k++) {
 			d = rows[k];
-			char fitted[128];
 			printf("%-7s %9s %9s %17s %10s %10s  %s\n", status(d),
 			       fmt_amount(b1, d->v[BASE].alloc_objects, per_unit),
 			       fmt_amount(b2, d->v[NEW].alloc_objects, per_unit),
 			       fmt_delta(b3, d->v[BASE].alloc_objects,
 					 d->v[NEW].alloc_objects, per_unit),
 			       fmt_bytes(b4, d->v[BASE].alloc_space),
-			       fmt_bytes(b5, d->v[NEW].alloc_space),
-			       frame_label_fit(fitted, sizeof fitted, d->where,
-					       NULL, 100 - 69));
+			       fmt_bytes(b5, d->v[NEW].alloc_space), labels[k]);
+			/* a label another row shares (names cut in their
+			 * middle): the whole name under it */
+			int shared = 0;
+			for (size_t other = 0; other < shown && !shared; other++)
+				shared = other != k && !strcmp(labels[other], labels[k]);
+			if (shared)
+				printf("%-7s %s\n", "", d->function);
 		}
+		free(labels);
 		double tb = (double)a[BASE].allocs / divisor[BASE];
 		double tn = (double)a[NEW].allocs / divisor[NEW];
 		printf("%-7s %9s %9s %17s %10s %10s  %s\n", "total",

@@ -162,6 +162,21 @@ expect "html: every site's thread rows add up to its allocations" \
 	'! grep -q "^mismatch\|Error" "$WORK/seq.check"'
 # the page's budget (analyzer/cmd/html.c): 4.5 MiB of JSON in all, the
 # stacks getting what the ranked sites and timelines leave. 600 sites of
+# diff rows are functions: one that allocates from two call sites says
+# so instead of naming one of them, with the program's count; two names
+# cut to the same text each get their whole name under them
+"$PS" record -o "$WORK/dl1" -- "$T/diff_labels" >"$WORK/dl.out" 2>/dev/null
+"$PS" record -o "$WORK/dl2" -- "$T/diff_labels" >/dev/null 2>&1
+"$PS" diff "$WORK/dl1" "$WORK/dl2" >"$WORK/dl.txt" 2>/dev/null
+two=$(sed -n 's/.*two_calls=\([0-9]*\).*/\1/p' "$WORK/dl.out")
+expect "diff: a function of two call sites is one row that says so ($(grep two_calls "$WORK/dl.txt" | tr -s ' '))" \
+	'grep -q "^changed *$two *$two .*  two_calls (2 call sites)$" "$WORK/dl.txt"'
+expect "diff: names cut to the same text get their whole names under them" \
+	'grep -qx " *diff_label_collision_left_part_one_and_then_a_long_right_part" "$WORK/dl.txt" &&
+	 grep -qx " *diff_label_collision_left_part_two_and_then_a_long_right_part" "$WORK/dl.txt" &&
+	 [ "$(grep -c "^changed .*  diff_lab[.][.][.]ight_part$" "$WORK/dl.txt")" = 2 ]'
+expect "diff: a row of one site keeps its place (main's file:line), no whole name under it" \
+	'grep -q "  main (diff_labels.c:[0-9]*)$" "$WORK/dl.txt" && ! grep -qx " *main" "$WORK/dl.txt"'
 # a site's stacks each say what they still hold at the end: truth's
 # keepers keeps the blocks of keep_records() (its count on stderr) and
 # frees every one handle_request() made
