@@ -27,6 +27,7 @@ static const char *const known_wrappers[] = {
 	"Realloc|DbMalloc|DbMallocRaw|DbMallocRawNN|DbMallocZero|DbRealloc|"
 	"DbReallocOrFree|MemMalloc|MemRealloc|DbStrDup|DbStrNDup)$",
 	"^Perl_safesys(malloc|calloc|realloc)$",
+	"^_obstack_(begin|begin_1|newchunk)$",
 	"^(zmalloc|zcalloc|zrealloc|ztrymalloc|ztrycalloc|ztryrealloc|"
 	"zmalloc_usable|zcalloc_usable|zrealloc_usable|ztrymalloc_usable|"
 	"ztrycalloc_usable|ztryrealloc_usable|zstrdup|zmalloc_no_tcache)$",
@@ -115,6 +116,7 @@ struct caller {
 		uint64_t offset; /* without a line: the call address */
 	} key;
 	uint64_t size_min, size_max;
+	uint64_t allocs; /* the site's allocations from this call site */
 	UT_hash_handle hh;
 };
 
@@ -261,10 +263,12 @@ static void add_caller(struct fn *s, const struct fn *caller_fn,
 		c->key = key;
 		c->size_min = st->size_min;
 		c->size_max = st->size_max;
+		c->allocs = st->allocs;
 		HASH_ADD(hh, s->callers, key, sizeof c->key, c);
 		s->ncallers++;
 		return;
 	}
+	c->allocs += st->allocs;
 	if (st->size_min < c->size_min)
 		c->size_min = st->size_min;
 	if (st->size_max > c->size_max)
@@ -366,6 +370,70 @@ static size_t structural_round(an_wrappers *w, an_stack *stacks, size_t n,
 	return added;
 }
 
+/* A link of a wrapper chain, as the last round counted it: everything a
+ * wrapper is but for its callers, too few (a helper only the public
+ * wrapper calls: do_xmalloc under xmalloc, libiberty's call_chunkfun
+ * under the obstack functions), and one caller at least. Its callers
+ * decide (see wrappers_apply). */
+static int chain_link(const struct fn *s)
+{
+	return !s->wrapper && !s->runtime && s->allocs_site &&
+	       (double)s->allocs_site >= WRAPPER_SITE_SHARE * (double)s->allocs_in &&
+	       s->ncallers >= 1 && s->ncallers < WRAPPER_MIN_CALLERS &&
+	       s->ncalls <= WRAPPER_MAX_CALLS;
+}
+
+/* Tries link s as a wrapper: kept when, with it, a function that calls
+ * it becomes one by the rule itself (reached from enough call sites, not
+ * only as a wrapper's internals) and passes nearly all its allocations
+ * (WRAPPER_SITE_SHARE) through s: the chain is a wrapper as a whole.
+ * Else every mark the try made is taken back. Returns whether it was
+ * kept. */
+static int try_chain_link(an_wrappers *w, an_stack *stacks, size_t n,
+			  struct frame_info *fi, struct fn *s)
+{
+	/* the callers that pass nearly all they allocate through s, as
+	 * counted before the try (the try recounts) */
+	const struct fn **callers = xcalloc(s->ncallers, sizeof *callers);
+	size_t nc = 0;
+	for (const struct caller *c = s->callers; c; c = c->hh.next) {
+		const struct fn *g = c->key.fn;
+		if (!g)
+			continue;
+		uint64_t through = 0;
+		for (const struct caller *d = s->callers; d; d = d->hh.next)
+			if (d->key.fn == g)
+				through += d->allocs;
+		if ((double)through >= WRAPPER_SITE_SHARE * (double)g->allocs_in)
+			callers[nc++] = g;
+	}
+	if (!nc) {
+		free(callers);
+		return 0;
+	}
+	unsigned char *was = xcalloc(fi->nfns ? fi->nfns : 1, 1);
+	for (size_t i = 0; i < fi->nfns; i++)
+		was[i] = (unsigned char)fi->fns[i]->wrapper;
+	size_t found_before = w->nfound;
+	s->wrapper = 1;
+	add_found(w, s->key);
+	structural_round(w, stacks, n, fi);
+	int kept = 0;
+	for (size_t i = 0; i < nc && !kept; i++)
+		kept = callers[i]->wrapper &&
+		       callers[i]->ncallers >= WRAPPER_MIN_CALLERS;
+	if (!kept) {
+		for (size_t i = 0; i < fi->nfns; i++)
+			fi->fns[i]->wrapper = was[i];
+		while (w->nfound > found_before)
+			free(w->found[--w->nfound]);
+		w->found[w->nfound] = NULL;
+	}
+	free(was);
+	free(callers);
+	return kept;
+}
+
 /* Twice the room for fi's frames. */
 static void frame_slots_grow(struct frame_info *fi)
 {
@@ -406,6 +474,27 @@ void wrappers_apply(an_wrappers *w, an_stack *stacks, size_t n)
 	for (int round = 0; w->structural && round < 16; round++)
 		if (!structural_round(w, stacks, n, &fi))
 			break;
+	/* Chains: a link with too few callers of its own is a wrapper when
+	 * the function above it then is one. Each try recounts the rounds'
+	 * figures (taken back with its marks when it fails). */
+	for (int tries = 0, again = w->structural; again && tries < 64;) {
+		again = 0;
+		structural_round(w, stacks, n, &fi); /* the figures as they are */
+		for (size_t i = 0; i < fi.nfns && tries < 64; i++) {
+			struct fn *s = fi.fns[i];
+			if (!chain_link(s))
+				continue;
+			tries++;
+			if (try_chain_link(w, stacks, n, &fi, s)) {
+				for (int round = 0; round < 16; round++)
+					if (!structural_round(w, stacks, n, &fi))
+						break;
+				again = 1;
+				break;
+			}
+			structural_round(w, stacks, n, &fi);
+		}
+	}
 	for (size_t i = 0; i < n; i++) {
 		an_stack *st = &stacks[i];
 		unsigned k = site_index(st, &fi);

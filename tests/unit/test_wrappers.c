@@ -262,6 +262,51 @@ static void test_wrapper_internals(void **state)
 	reset();
 }
 
+/* A wrapper chain: do_x, called only by x1 (one caller: no wrapper by
+ * itself), is one when x1 then is (three callers, sizes that vary) and x1
+ * passes at least 90% of what it allocates through do_x; the sites are
+ * x1's callers. x1 with two callers, or with 11% of its allocations made
+ * directly, and do_x stays the site. */
+static void chain(int callers, uint64_t through, uint64_t direct)
+{
+	static const char *const at[] = { "c1@10", "c2@20", "c3@30" };
+	for (int i = 0; i < callers; i++)
+		add(through / (uint64_t)callers, 16 * (uint64_t)(i + 1),
+		    16 * (uint64_t)(i + 1), "do_x@5", "x1@3", at[i], "main@1",
+		    (char *)NULL);
+	if (direct)
+		add(direct, 8, 8, "x1@4", "c1@11", "main@1", (char *)NULL);
+}
+
+static void test_wrapper_chain(void **state)
+{
+	(void)state;
+	chain(3, 300, 0);
+	apply(NULL);
+	for (size_t i = 0; i < 3; i++) {
+		assert_string_equal(site_of(i), i == 0 ? "c1" : i == 1 ? "c2" : "c3");
+		assert_string_equal(stacks[i].via, "x1");
+		assert_int_equal(stacks[i].nskipped, 3); /* malloc, do_x, x1 */
+	}
+	reset();
+	chain(2, 300, 0); /* x1 with two callers: no wrapper, nor do_x */
+	apply(NULL);
+	assert_string_equal(site_of(0), "do_x");
+	assert_null(stacks[0].via);
+	reset();
+	chain(3, 90, 10); /* 90 of x1's 100 through do_x: inside */
+	apply(NULL);
+	assert_string_equal(site_of(0), "c1");
+	assert_string_equal(site_of(3), "c1"); /* x1's own call: x1 is a wrapper */
+	reset();
+	chain(3, 90, 11); /* 90 of 101: outside */
+	apply(NULL);
+	assert_string_equal(site_of(0), "do_x");
+	reset();
+	/* (a link whose caller wraps only as a named wrapper's internals is
+	 * no chain: test_wrapper_internals, mem_malloc three frames down) */
+}
+
 /* Fixed rules: runtime frames and std:: code are skipped, never named as
  * "via"; known names need no structure unless --no-auto-wrappers;
  * --wrapper adds names. */
@@ -332,6 +377,7 @@ int main(void)
 		cmocka_unit_test_setup(test_sizes_vary, fresh),
 		cmocka_unit_test_setup(test_site_share_threshold, fresh),
 		cmocka_unit_test_setup(test_nested, fresh),
+		cmocka_unit_test_setup(test_wrapper_chain, fresh),
 		cmocka_unit_test_setup(test_wrapper_internals, fresh),
 		cmocka_unit_test_setup(test_fixed_rules, fresh),
 		cmocka_unit_test_setup(test_all_runtime, fresh),
