@@ -383,54 +383,91 @@ static int chain_link(const struct fn *s)
 	       s->ncalls <= WRAPPER_MAX_CALLS;
 }
 
-/* Tries link s as a wrapper: kept when, with it, a function that calls
- * it becomes one by the rule itself (reached from enough call sites, not
- * only as a wrapper's internals) and passes nearly all its allocations
- * (WRAPPER_SITE_SHARE) through s: the chain is a wrapper as a whole.
- * Else every mark the try made is taken back. Returns whether it was
- * kept. */
-static int try_chain_link(an_wrappers *w, an_stack *stacks, size_t n,
-			  struct frame_info *fi, struct fn *s)
+/* The functions calling link s that pass nearly all they allocate
+ * (WRAPPER_SITE_SHARE) through it, as the last round counted them, into
+ * out (room for s->ncallers); returns how many. */
+static size_t pass_through_callers(const struct fn *s, const struct fn **out)
 {
-	/* the callers that pass nearly all they allocate through s, as
-	 * counted before the try (the try recounts) */
-	const struct fn **callers = xcalloc(s->ncallers, sizeof *callers);
 	size_t nc = 0;
 	for (const struct caller *c = s->callers; c; c = c->hh.next) {
 		const struct fn *g = c->key.fn;
-		if (!g)
+		int seen = !g;
+		for (size_t i = 0; i < nc && !seen; i++)
+			seen = out[i] == g;
+		if (seen)
 			continue;
 		uint64_t through = 0;
 		for (const struct caller *d = s->callers; d; d = d->hh.next)
 			if (d->key.fn == g)
 				through += d->allocs;
 		if ((double)through >= WRAPPER_SITE_SHARE * (double)g->allocs_in)
-			callers[nc++] = g;
+			out[nc++] = g;
 	}
-	if (!nc) {
-		free(callers);
-		return 0;
+	return nc;
+}
+
+/* Wrapper chains: every link (chain_link) is tried as a wrapper at once,
+ * in one round; a link stays one when a function that calls it and
+ * passes nearly all its allocations through it then became a wrapper by
+ * the rule itself (reached from enough call sites, not only as a
+ * wrapper's internals): the chain is a wrapper as a whole. The try's
+ * marks are taken back, the links kept are marked. The figures are the
+ * last round's. Returns how many links were kept. */
+static size_t chain_round(an_wrappers *w, an_stack *stacks, size_t n,
+			  struct frame_info *fi)
+{
+	struct link {
+		struct fn *fn;
+		const struct fn **callers;
+		size_t ncallers;
+	} *links = NULL;
+	size_t nlinks = 0;
+	for (size_t i = 0; i < fi->nfns; i++) {
+		struct fn *s = fi->fns[i];
+		if (!chain_link(s))
+			continue;
+		const struct fn **callers = xcalloc(s->ncallers, sizeof *callers);
+		size_t nc = pass_through_callers(s, callers);
+		if (!nc) {
+			free(callers);
+			continue;
+		}
+		links = xrealloc(links, (nlinks + 1) * sizeof *links);
+		links[nlinks++] = (struct link){ s, callers, nc };
 	}
-	unsigned char *was = xcalloc(fi->nfns ? fi->nfns : 1, 1);
-	for (size_t i = 0; i < fi->nfns; i++)
-		was[i] = (unsigned char)fi->fns[i]->wrapper;
-	size_t found_before = w->nfound;
-	s->wrapper = 1;
-	add_found(w, s->key);
-	structural_round(w, stacks, n, fi);
-	int kept = 0;
-	for (size_t i = 0; i < nc && !kept; i++)
-		kept = callers[i]->wrapper &&
-		       callers[i]->ncallers >= WRAPPER_MIN_CALLERS;
-	if (!kept) {
+	size_t kept = 0;
+	if (nlinks) {
+		unsigned char *was = xcalloc(fi->nfns, 1);
+		for (size_t i = 0; i < fi->nfns; i++)
+			was[i] = (unsigned char)fi->fns[i]->wrapper;
+		size_t found_before = w->nfound;
+		for (size_t i = 0; i < nlinks; i++)
+			links[i].fn->wrapper = 1;
+		structural_round(w, stacks, n, fi);
+		unsigned char *keep = xcalloc(nlinks, 1);
+		for (size_t i = 0; i < nlinks; i++)
+			for (size_t k = 0; k < links[i].ncallers && !keep[i]; k++)
+				keep[i] = links[i].callers[k]->wrapper &&
+					  links[i].callers[k]->ncallers >=
+						  WRAPPER_MIN_CALLERS;
 		for (size_t i = 0; i < fi->nfns; i++)
 			fi->fns[i]->wrapper = was[i];
 		while (w->nfound > found_before)
 			free(w->found[--w->nfound]);
-		w->found[w->nfound] = NULL;
+		if (w->found)
+			w->found[w->nfound] = NULL;
+		for (size_t i = 0; i < nlinks; i++)
+			if (keep[i]) {
+				links[i].fn->wrapper = 1;
+				add_found(w, links[i].fn->key);
+				kept++;
+			}
+		free(keep);
+		free(was);
 	}
-	free(was);
-	free(callers);
+	for (size_t i = 0; i < nlinks; i++)
+		free(links[i].callers);
+	free(links);
 	return kept;
 }
 
@@ -475,25 +512,15 @@ void wrappers_apply(an_wrappers *w, an_stack *stacks, size_t n)
 		if (!structural_round(w, stacks, n, &fi))
 			break;
 	/* Chains: a link with too few callers of its own is a wrapper when
-	 * the function above it then is one. Each try recounts the rounds'
-	 * figures (taken back with its marks when it fails). */
-	for (int tries = 0, again = w->structural; again && tries < 64;) {
-		again = 0;
+	 * the function above it then is one; each chain kept moves sites
+	 * up again. */
+	for (int round = 0; w->structural && round < 8; round++) {
 		structural_round(w, stacks, n, &fi); /* the figures as they are */
-		for (size_t i = 0; i < fi.nfns && tries < 64; i++) {
-			struct fn *s = fi.fns[i];
-			if (!chain_link(s))
-				continue;
-			tries++;
-			if (try_chain_link(w, stacks, n, &fi, s)) {
-				for (int round = 0; round < 16; round++)
-					if (!structural_round(w, stacks, n, &fi))
-						break;
-				again = 1;
+		if (!chain_round(w, stacks, n, &fi))
+			break;
+		for (int r = 0; r < 16; r++)
+			if (!structural_round(w, stacks, n, &fi))
 				break;
-			}
-			structural_round(w, stacks, n, &fi);
-		}
 	}
 	for (size_t i = 0; i < n; i++) {
 		an_stack *st = &stacks[i];
