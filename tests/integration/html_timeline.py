@@ -40,7 +40,8 @@ import json
 import re
 import subprocess
 import sys
-import zlib
+
+from pscout_records import varint, string, record
 
 NSNAPS, NTHREADS, NC = 601, 18, 230
 INTERVAL_NS = 10_000_000
@@ -103,23 +104,6 @@ def site_of(sid):
 
 
 # ---- the profile
-def varint(x):
-    out = bytearray()
-    while x >= 0x80:
-        out.append((x & 0x7F) | 0x80)
-        x >>= 7
-    out.append(x)
-    return bytes(out)
-
-
-def string(s):
-    b = s.encode()
-    return varint(len(b)) + b
-
-
-def record(rtype, payload):
-    head = rtype.to_bytes(4, "little") + len(payload).to_bytes(4, "little")
-    return head + payload + zlib.crc32(head + payload).to_bytes(4, "little")
 
 
 def bucket(x):

@@ -29,27 +29,10 @@ import os
 import re
 import subprocess
 import sys
-import zlib
+
+from pscout_records import varint, blob, record
 
 BASE = 0x555500000000
-
-
-def varint(x):
-    out = bytearray()
-    while x >= 0x80:
-        out.append((x & 0x7F) | 0x80)
-        x >>= 7
-    out.append(x)
-    return bytes(out)
-
-
-def blob(b):
-    return varint(len(b)) + b
-
-
-def record(rtype, payload):
-    head = rtype.to_bytes(4, "little") + len(payload).to_bytes(4, "little")
-    return head + payload + zlib.crc32(head + payload).to_bytes(4, "little")
 
 
 def elf_facts(path):
