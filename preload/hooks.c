@@ -770,7 +770,10 @@ static void *next_new_nothrow(int array, size_t size, size_t align)
 /* The recorded part of every new (or the whole of one the sampling
  * skips): returns the block, or NULL when the next allocator failed or
  * this call is not recorded (*recorded = 0). */
-static void *cxx_new(int array, size_t size, size_t align, int *recorded)
+/* (always inline: NOTE_CALLER() must read the exported operator's frame,
+ * whose caller is the program's code) */
+__attribute__((always_inline)) static inline void *
+cxx_new(int array, size_t size, size_t align, int *recorded)
 {
 	if (sample_skips_alloc()) {
 		/* sampled out: as recorded, the next allocator's own calls
@@ -795,7 +798,8 @@ static void *cxx_new(int array, size_t size, size_t align, int *recorded)
 	return p;
 }
 
-static void *cxx_new_throwing(int array, size_t size, size_t align)
+__attribute__((always_inline)) static inline void *
+cxx_new_throwing(int array, size_t size, size_t align)
 {
 	int recorded;
 	void *p = cxx_new(array, size, align, &recorded);
@@ -812,7 +816,8 @@ static void *cxx_new_throwing(int array, size_t size, size_t align)
 	return f ? f(size, align) : ps_real.memalign(align, size ? size : 1);
 }
 
-static void *cxx_new_nothrow(int array, size_t size, size_t align)
+__attribute__((always_inline)) static inline void *
+cxx_new_nothrow(int array, size_t size, size_t align)
 {
 	int recorded;
 	void *p = cxx_new(array, size, align, &recorded);
