@@ -715,13 +715,10 @@ static void *cxx_next_fn[CXX_OPS];
 static int cxx_next_is_libstdcxx[CXX_OPS];
 static const char nothrow_tag; /* std::nothrow_t is empty: any address */
 
-/* The next definition of operator op (resolved on first use: a C program
- * may load libstdc++ later with a plugin), or NULL. */
-static void *cxx_next(enum cxx_op op)
+/* cxx_next()'s first use of op (or every use while there is none). */
+__attribute__((noinline)) static void *cxx_resolve_next(enum cxx_op op)
 {
-	void *f = __atomic_load_n(&cxx_next_fn[op], __ATOMIC_ACQUIRE);
-	if (PS_LIKELY(f != NULL))
-		return f;
+	void *f;
 	if (PS_UNLIKELY(!ps_real.malloc))
 		resolve();
 	ps_tls.guard++;
@@ -735,6 +732,14 @@ static void *cxx_next(enum cxx_op op)
 	cxx_next_is_libstdcxx[op] = base && !strncmp(base, "/libstdc++.so", 13);
 	__atomic_store_n(&cxx_next_fn[op], f, __ATOMIC_RELEASE);
 	return f;
+}
+
+/* The next definition of operator op (resolved on first use: a C program
+ * may load libstdc++ later with a plugin), or NULL. */
+static inline void *cxx_next(enum cxx_op op)
+{
+	void *f = __atomic_load_n(&cxx_next_fn[op], __ATOMIC_ACQUIRE);
+	return PS_LIKELY(f != NULL) ? f : cxx_resolve_next(op);
 }
 
 static inline int next_is_libstdcxx(enum cxx_op op)
