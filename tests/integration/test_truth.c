@@ -287,6 +287,15 @@ static void test_peak_concurrent_threads(void **state)
 	s = only_site(&a, "worker_buffer");
 	assert_exact(&s->peak, truth_of(&t, "peak"));
 	assert_exact(&s->thread_peak, truth_of(&t, "thread_peak"));
+	/* ... and the process's own peak exact too (its node counts every
+	 * block: the program's, and the few the C library keeps) */
+	const an_peak *pp = &a.processes[0].peak;
+	if (pp->lo != pp->hi || pp->hi < truth_of(&t, "peak") ||
+	    pp->hi > truth_of(&t, "peak") + 8)
+		fail_msg("process peak %llu..%llu with --site-peak, the program "
+			 "held %.0f at once (+ libc's few)",
+			 (unsigned long long)pp->lo, (unsigned long long)pp->hi,
+			 truth_of(&t, "peak"));
 	done(&a, dir);
 }
 
