@@ -181,8 +181,8 @@ static void report_mismatch(const char *what, const uintptr_t *a, int na,
 }
 
 /* Where the fast walk starts: the state of the code that called the
- * allocator hook, when the hook noted it (ps_tls.caller; the capture
- * clears it after), else the capture's own caller. */
+ * allocator hook, when the hook noted it (ps_tls.caller, which the
+ * hook's leave() clears), else the capture's own caller. */
 static inline const struct ps_unwind_start *caller_state(void)
 {
 	return ps_tls.caller.rip ? &ps_tls.caller : NULL;
@@ -202,7 +202,6 @@ __attribute__((noinline)) static int capture_checked(uintptr_t *raw, int max)
 		nf = ps_unwind_last(fast, max);
 		PS_ADD(&check.repeated, 1);
 	}
-	ps_tls.caller.rip = 0;
 	int n = unw_backtrace((void **)raw, max);
 	int ns = step_backtrace(step, max);
 	PS_ADD(&check.captures, 1);
@@ -287,7 +286,6 @@ int ps_capture_stack(ps_thread *t, uintptr_t *ips, int *repeated)
 	} else {
 		n = capture_checked(ips, max);
 	}
-	ps_tls.caller.rip = 0;
 	__atomic_store_n(&t->in_unwind, 0, __ATOMIC_RELEASE);
 	if (PS_UNLIKELY(__atomic_load_n(&ps_unwind_reclaim_pending,
 					__ATOMIC_RELAXED)))

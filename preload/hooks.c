@@ -213,7 +213,7 @@ static inline void leave(void)
 		ps_tls.calls_since_poll = 0;
 		ps_writer_poll();
 	}
-	ps_tls.caller.rip = 0; /* (a hook that noted it and did not capture) */
+	ps_tls.caller.rip = 0; /* (noted by NOTE_CALLER, for this hook only) */
 	ps_tls.guard = 0;
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	if (PS_UNLIKELY(ps_tls.signal_deferred))
@@ -377,6 +377,7 @@ static void *resize_recorded(void *old, size_t size, resize_fn fn, int flags)
 		ps_account_unknown_free();
 	if (!p)
 		return p;
+	NOTE_CALLER();
 	int grew = tracked && size > rec.size;
 	if (PS_UNLIKELY(ps_opt.sample_every > 1)) {
 		/* Sampled: a resize inherits its block's draw. The result of
@@ -387,13 +388,11 @@ static void *resize_recorded(void *old, size_t size, resize_fn fn, int flags)
 		if (tracked) {
 			uint32_t countdown = ps_tls.sample_countdown;
 			ps_tls.sample_countdown = 0;
-			NOTE_CALLER();
 			ps_account_alloc(p, size, rec.chain_steps + grew, grew);
 			ps_tls.sample_countdown = countdown;
 		}
 		return p;
 	}
-	NOTE_CALLER();
 	ps_account_alloc(p, size, tracked ? rec.chain_steps + grew : 0, grew);
 	return p;
 }

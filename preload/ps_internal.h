@@ -1006,7 +1006,7 @@ struct ps_tls {
 	/* hooks.c: the state of the code that called the allocator hook,
 	 * where capture.c starts the walk (rip 0: not known, start from
 	 * the capture's own caller); valid from the hook's NOTE_CALLER() to
-	 * its capture or its leave() */
+	 * its leave(), which clears it */
 	struct ps_unwind_start caller;
 };
 extern __thread struct ps_tls ps_tls PS_TLS;
