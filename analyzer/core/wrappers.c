@@ -471,6 +471,18 @@ static size_t chain_round(an_wrappers *w, an_stack *stacks, size_t n,
 	return kept;
 }
 
+/* Structural rounds until one marks nothing (at most 16). Returns whether
+ * it got there: then the last round's figures are those of the marks as
+ * they are, which chain_round() reads. */
+static int settle(an_wrappers *w, an_stack *stacks, size_t n,
+		  struct frame_info *fi)
+{
+	for (int round = 0; round < 16; round++)
+		if (!structural_round(w, stacks, n, fi))
+			return 1;
+	return 0;
+}
+
 /* Twice the room for fi's frames. */
 static void frame_slots_grow(struct frame_info *fi)
 {
@@ -507,20 +519,17 @@ void wrappers_apply(an_wrappers *w, an_stack *stacks, size_t n)
 		}
 	}
 	/* A new wrapper moves sites up its callers, which may reveal a
-	 * wrapper above it (xstrdup above xmalloc): repeat. */
-	for (int round = 0; w->structural && round < 16; round++)
-		if (!structural_round(w, stacks, n, &fi))
-			break;
-	/* Chains: a link with too few callers of its own is a wrapper when
-	 * the function above it then is one; each chain kept moves sites
-	 * up again. */
+	 * wrapper above it (xstrdup above xmalloc): repeat. Then chains: a
+	 * link with too few callers of its own is a wrapper when the
+	 * function above it then is one; each chain kept moves sites up
+	 * again. */
+	int settled = w->structural && settle(w, stacks, n, &fi);
 	for (int round = 0; w->structural && round < 8; round++) {
-		structural_round(w, stacks, n, &fi); /* the figures as they are */
+		if (!settled) /* the figures of the marks as they are */
+			structural_round(w, stacks, n, &fi);
 		if (!chain_round(w, stacks, n, &fi))
 			break;
-		for (int r = 0; r < 16; r++)
-			if (!structural_round(w, stacks, n, &fi))
-				break;
+		settled = settle(w, stacks, n, &fi);
 	}
 	for (size_t i = 0; i < n; i++) {
 		an_stack *st = &stacks[i];
