@@ -327,6 +327,50 @@ static void test_peak_bytes_grow(void **state)
 	}
 }
 
+/* A site counted through one stack, then two: the site's peak is the
+ * first stack's (held before the second came), or the most the two held
+ * at once, counting what the first still held. Blocks and bytes, with
+ * and without a writer thread. */
+static void assert_site_peak(const analysis *a, const char *name,
+			     const struct truths *t, const char *mode)
+{
+	char key[64];
+	snprintf(key, sizeof key, "%s_block", name);
+	const an_site *s = only_site(a, key);
+	assert_true(s->nstacks >= 2);
+	snprintf(key, sizeof key, "%s_peak", name);
+	double want = truth_of(t, key);
+	snprintf(key, sizeof key, "%s_peak_bytes", name);
+	double want_bytes = truth_of(t, key);
+	if (s->peak.lo != (uint64_t)want || s->peak.hi != (uint64_t)want ||
+	    s->peak.bytes_lo != (uint64_t)want_bytes ||
+	    s->peak.bytes_hi != (uint64_t)want_bytes)
+		fail_msg("%s %s_block: peak %llu..%llu blocks, %llu..%llu "
+			 "bytes; the program held %.0f blocks, %.0f bytes",
+			 mode, name, (unsigned long long)s->peak.lo,
+			 (unsigned long long)s->peak.hi,
+			 (unsigned long long)s->peak.bytes_lo,
+			 (unsigned long long)s->peak.bytes_hi, want, want_bytes);
+	assert_exact(&s->thread_peak, want);
+}
+
+static void test_peak_handed_over(void **state)
+{
+	(void)state;
+	static const char *const modes[] = { "handover", "handover_threaded" };
+	for (int m = 0; m < 2; m++) {
+		struct truths t;
+		analysis a;
+		char *dir = record_truth(modes[m], "", &t);
+		assert_int_equal(load_dir(&a, dir, NULL), 1);
+		assert_site_peak(&a, "handed", &t, modes[m]);
+		assert_site_peak(&a, "grown", &t, modes[m]);
+		/* a snapshot fell while each site had one stack */
+		assert_true(a.set->files[0]->nsnaps >= 2);
+		done(&a, dir);
+	}
+}
+
 /* ---- lifetimes ------------------------------------------------------------- */
 
 /* The printed interval [lo, hi) must hold the true percentile. poolscout
@@ -968,6 +1012,7 @@ int main(void)
 		cmocka_unit_test(test_sampled_site_peak_not_exact),
 		cmocka_unit_test(test_peak_concurrent_threads),
 		cmocka_unit_test(test_peak_bytes_grow),
+		cmocka_unit_test(test_peak_handed_over),
 		cmocka_unit_test(test_lifetimes),
 		cmocka_unit_test(test_fork_clock_and_rates),
 		cmocka_unit_test(test_hold_many),

@@ -60,6 +60,15 @@
  *               at one moment (they wait for each other before freeing):
  *               1200 allocations in all, 300 live across the processes,
  *               but a pool serves one process: 100
+ *   handover    two sites, each reached by a first and then a second call
+ *               chain: handed_block() holds 100 blocks of 64 B through the
+ *               first (a snapshot falls there), keeps 10, then 20 of 32 B
+ *               through the second: its peak is the first chain's, 100
+ *               and 6400 B; grown_block() does the same, then 60 blocks of
+ *               128 B and 15 of 16 B through the second: 105 and 9200 B,
+ *               counting the 10 the first chain still holds. With
+ *               "threaded", an idle second thread runs meanwhile (the
+ *               profile is then written by a writer thread)
  *   hold        300000 hold_block() blocks of 16 bytes live at once, then
  *               every one freed (in a shuffled order): the live-pointer
  *               table must find each block it grew past
@@ -886,6 +895,98 @@ static void scenario_bytes(void)
 	truth("peak_bytes", 2000);
 }
 
+/* ---- handover ------------------------------------------------------------- */
+
+/* A site's count passes from its one stack to two (the preload counts a
+ * site candidate with one stack as that stack: nodes.c). Two callers
+ * each, noipa: two sites, not wrappers of each other. */
+__attribute__((noipa)) static void *handed_block(size_t n)
+{
+	return malloc(n);
+}
+
+__attribute__((noipa)) static void *handed_first(size_t n)
+{
+	return handed_block(n);
+}
+
+__attribute__((noipa)) static void *handed_second(size_t n)
+{
+	return handed_block(n);
+}
+
+__attribute__((noipa)) static void *grown_block(size_t n)
+{
+	return malloc(n);
+}
+
+__attribute__((noipa)) static void *grown_first(size_t n)
+{
+	return grown_block(n);
+}
+
+__attribute__((noipa)) static void *grown_second(size_t n)
+{
+	return grown_block(n);
+}
+
+static void hold_n(void **held, int *live, int n, void *(*get)(size_t),
+		   size_t size, int *peak, size_t *bytes, size_t *peak_bytes)
+{
+	for (int i = 0; i < n; i++) {
+		held[(*live)++] = get(size);
+		*bytes += size;
+		if (*live > *peak)
+			*peak = *live;
+		if (*bytes > *peak_bytes)
+			*peak_bytes = *bytes;
+	}
+}
+
+static void handover(int threaded)
+{
+	static void *handed[200], *grown[300];
+	int nh = 0, ng = 0, peak_h = 0, peak_g = 0;
+	size_t bytes_h = 0, bytes_g = 0, peak_bytes_h = 0, peak_bytes_g = 0;
+	pthread_t idle;
+	if (threaded)
+		pthread_create(&idle, NULL, idle_thread, NULL);
+	hold_n(handed, &nh, 100, handed_first, 64, &peak_h, &bytes_h, &peak_bytes_h);
+	hold_n(grown, &ng, 100, grown_first, 64, &peak_g, &bytes_g, &peak_bytes_g);
+	usleep(300 * 1000); /* snapshots see the first chains alone */
+	tick_blocks();
+	while (nh > 10) {
+		free(handed[--nh]);
+		bytes_h -= 64;
+	}
+	while (ng > 10) {
+		free(grown[--ng]);
+		bytes_g -= 64;
+	}
+	hold_n(handed, &nh, 20, handed_second, 32, &peak_h, &bytes_h, &peak_bytes_h);
+	hold_n(grown, &ng, 20, grown_second, 32, &peak_g, &bytes_g, &peak_bytes_g);
+	hold_n(grown, &ng, 60, grown_second, 128, &peak_g, &bytes_g, &peak_bytes_g);
+	hold_n(grown, &ng, 15, grown_second, 16, &peak_g, &bytes_g, &peak_bytes_g);
+	truth("handed_peak", peak_h);
+	truth("handed_peak_bytes", (double)peak_bytes_h);
+	truth("grown_peak", peak_g);
+	truth("grown_peak_bytes", (double)peak_bytes_g);
+	while (nh)
+		free(handed[--nh]);
+	while (ng)
+		free(grown[--ng]);
+}
+
+static void scenario_handover(void)
+{
+	handover(0);
+}
+
+static void scenario_handover_threaded(void)
+{
+	handover(1);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct {
@@ -910,6 +1011,8 @@ int main(int argc, char **argv)
 		{ "keepers", scenario_keepers },
 		{ "processes", scenario_processes },
 		{ "bytes", scenario_bytes },
+		{ "handover", scenario_handover },
+		{ "handover_threaded", scenario_handover_threaded },
 	};
 	for (size_t i = 0; argc > 1 && i < sizeof scenarios / sizeof *scenarios; i++) {
 		if (!strcmp(argv[1], scenarios[i].name)) {
@@ -918,6 +1021,7 @@ int main(int argc, char **argv)
 		}
 	}
 	fprintf(stderr, "usage: truth paths|sequential|concurrent|turns|leftover|deep|reversed|lifetimes|fork|"
-			"phases|periodic|chains|hold|resized|mixed|keepers|processes|bytes\n");
+			"phases|periodic|chains|hold|resized|mixed|keepers|processes|bytes|\n"
+			"handover|handover_threaded\n");
 	return 2;
 }
