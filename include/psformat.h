@@ -14,7 +14,9 @@
  * cleanly with a TOTALS record of fixed size, outside the deflated
  * stream, that a reader finds from the end of the file without reading
  * the rest. Version 5 adds to an entry the blocks that left it resized by
- * realloc (PS_ENT_V5_RESIZED). docs/format.md specifies each record field by field; it and
+ * realloc (PS_ENT_V5_RESIZED). Version 6 adds the frees of a thread's
+ * latest block made while one of its site candidates still ran
+ * (PS_ENT_V6_INNER_FREES). docs/format.md specifies each record field by field; it and
  * this header must change together (bump PS_FORMAT_VERSION).
  *
  * Everything here is header-only and allocation-free so the preload can use
@@ -29,7 +31,7 @@
 
 #define PS_FORMAT_MAGIC "PSCOUT\r\n"
 #define PS_FORMAT_MAGIC_LEN 8
-#define PS_FORMAT_VERSION 5u
+#define PS_FORMAT_VERSION 6u
 #define PS_FORMAT_VERSION_MIN 1u /* readers still read version 1 files */
 #define PS_FORMAT_HEADER_SIZE 16u
 #define PS_RECORD_OVERHEAD 12u           /* type + length + crc */
@@ -76,6 +78,7 @@ enum ps_end_reason {
 #define PS_ENT_V3_ONE_SIZE 0x4u  /* every request one size: bytes implied */
 #define PS_ENT_V3_XFREES 0x8u    /* cross-thread frees follow */
 #define PS_ENT_V5_RESIZED 0x10u  /* blocks resized by realloc follow (v5) */
+#define PS_ENT_V6_INNER_FREES 0x20u /* frees inside site candidates (v6) */
 
 /* Largest encoded size of one varint. */
 #define PS_VARINT_MAX 10

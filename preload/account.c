@@ -237,11 +237,49 @@ void ps_account_unknown_free(void)
 		PS_ADD(&t->unknown_frees, 1);
 }
 
+/* The free of the thread's latest block, just counted: which of its
+ * stack's site candidates were still running (the innermost one; its
+ * callers are then running too), or none. A function whose blocks die
+ * while it runs uses them itself: the analyzer never takes it for a
+ * wrapper of its callers (wrappers.c), from the share of the checked
+ * frees. Only the latest block is asked about (the thread's last walk
+ * is its allocation's), and of an entry's own frees, the first
+ * INNER_CHECK_ALL, then one in INNER_CHECK_EVERY: a share needs no more,
+ * and a hot scratch buffer's free pays for the question rarely. */
+#define INNER_CHECK_ALL 64u
+#define INNER_CHECK_EVERY 64u
+static void note_inner_free(ps_entry *e)
+{
+	uint32_t frees = PS_LOAD(&e->own_frees32);
+	if (frees > INNER_CHECK_ALL && frees % INNER_CHECK_EVERY)
+		return;
+	const ps_nodeset *ns = e->nodeset;
+	if (!ns || !ns->ncand)
+		return;
+	int k = ps_unwind_innermost_running(ns->cand, (int)ns->ncand);
+	if (k < 0)
+		return;
+	if (k == (int)ns->ncand)
+		k = PS_SITE_CANDIDATES; /* none running */
+	if (PS_LOAD(&e->inner_frees16[k]) == UINT16_MAX)
+		for (int i = 0; i <= PS_SITE_CANDIDATES; i++)
+			__atomic_store_n(&e->inner_frees16[i],
+					 PS_LOAD(&e->inner_frees16[i]) / 2,
+					 __ATOMIC_RELEASE);
+	__atomic_store_n(&e->inner_frees16[k],
+			 (uint16_t)(PS_LOAD(&e->inner_frees16[k]) + 1),
+			 __ATOMIC_RELEASE);
+}
+
 void ps_account_free(void *p)
 {
 	struct ps_live r;
-	if (ps_livetab_remove((uintptr_t)p, &r))
+	int found = ps_livetab_remove((uintptr_t)p, &r);
+	if (found) {
 		ps_account_release(&r, 0, 0);
-	else
+		if (found == 2)
+			note_inner_free(r.entry);
+	} else {
 		ps_account_unknown_free();
+	}
 }

@@ -940,7 +940,7 @@ int ps_livetab_remove(uintptr_t p, struct ps_live *out)
 				      ((1u << ID_BITS) - 1));
 		out->size = word & (SIZE_LIMIT - 1);
 		out->chain_steps = word >> CHAIN_SHIFT & (CHAIN_LIMIT - 1);
-		return 1;
+		return 2;
 	}
 	return remove_slow(p, out);
 }

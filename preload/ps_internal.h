@@ -540,7 +540,7 @@ typedef struct ps_entry_more {
 	uint64_t allocs_written; /* writer-only (see ps_entry) */
 } ps_entry_more;
 
-/* Counters of one (stack, thread) pair: 104 bytes. "own" fields are
+/* Counters of one (stack, thread) pair: 128 bytes. "own" fields are
  * changed only by the allocating thread; the others by whichever thread
  * frees. The two counts and the two sizes are 32-bit: one that reaches
  * PS_ENTRY_WIDE (4G allocations, a 4 GiB request) holds that value from
@@ -572,6 +572,12 @@ typedef struct ps_entry {
 	 * frees may leave the other one's time, nanoseconds apart) */
 	uint64_t first_alloc_ticks, last_alloc_ticks, last_free_ticks;
 	uint64_t hist[PS_ENTRY_HIST_SLOTS];
+	/* own: of the frees of the thread's latest block that were
+	 * checked (account.c), those whose innermost site candidate still
+	 * running was candidate k (its frame: ps_unwind_innermost_running),
+	 * then those with none running; counted after the free, halved
+	 * together before one would pass 16 bits */
+	uint16_t inner_frees16[PS_SITE_CANDIDATES + 1];
 } ps_entry;
 
 static inline uint32_t ps_entry_stack_id(const ps_entry *e)
@@ -911,8 +917,9 @@ void ps_livetab_init(void);
  * 0, or -ENOMEM. Thread-safe (sharded locks); rec->entry must be an entry
  * whose memory stays (its id is given on first use). */
 int ps_livetab_insert(const struct ps_live *rec);
-/* Removes p, copying its record to out; returns 1 if found, else 0.
- * Thread-safe. */
+/* Removes p, copying its record to out; returns 2 if it was the calling
+ * thread's latest block (parked in its front: exact mode), 1 if found
+ * elsewhere, else 0. Thread-safe. */
 int ps_livetab_remove(uintptr_t p, struct ps_live *out);
 /* From now on the live blocks of entry `from` come back as `to`'s (for
  * folding a finished thread's entries into others). Returns 0, or

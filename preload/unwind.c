@@ -2257,6 +2257,41 @@ int ps_unwind_last(uintptr_t *ips, int max)
 	return n;
 }
 
+/* How far below the last walk's innermost frame the caller's stack
+ * pointer may be and still be taken for the same stack: less than a
+ * guard page, so a stack mapped just below (a coroutine's) never passes
+ * for it, and a word of one that was unmapped is never read. */
+#define SAME_STACK_SLACK 2048
+
+int ps_unwind_innermost_running(const uintptr_t *cand, int n)
+{
+	struct uw_thread *ts = tls_state;
+	if (!ts || !ts->shadow.count || ts->shadow.call != ts->calls)
+		return -1;
+	const struct uw_shadow *sh = &ts->shadow;
+	uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
+	int top = sh->count - 1;
+	if (sp + SAME_STACK_SLACK < sh->rsp[top] || sp > sh->rsp[0])
+		return -1;
+	/* the candidates are the walk's frames from a few in, consecutive */
+	int q = top;
+	while (q >= 0 && top - q < 16 && SHADOW_RIP(sh, q) != cand[0])
+		q--;
+	if (q < 0 || top - q >= 16)
+		return -1;
+	for (int k = 0; k < n; k++, q--) {
+		if (q < 0 || SHADOW_RIP(sh, q) != cand[k])
+			return -1;
+		if (q == 0)
+			return k; /* the outermost frame never returns */
+		/* its return address, at its CFA - 8 (the caller's rsp) */
+		uintptr_t slot = sh->rsp[q - 1] - sizeof(uintptr_t);
+		if (slot > sp && *(const uintptr_t *)slot == SHADOW_RIP(sh, q - 1))
+			return k;
+	}
+	return n;
+}
+
 /* ---- setup ------------------------------------------------------------------ */
 
 void ps_unwind_init(void)

@@ -65,6 +65,16 @@ int ps_unwind_hash(int skip, int depth, struct ps_stack_hash *h);
  * POOLSCOUT_UNWIND=check, which compares repeated walks too. */
 int ps_unwind_last(uintptr_t *ips, int max);
 
+/* Of the frames of the calling thread's last successful walk whose return
+ * addresses are cand[0..n-1] (innermost first, as the walk met them),
+ * the index of the innermost one still running: its return-address slot
+ * lies above the caller's stack pointer and still holds the address the
+ * walk read there. Returns n when none is, -1 when it cannot tell (no
+ * walk at hand, a frame not found near the walk's inner end, or the
+ * caller on what may be another stack). Reads only stack words between
+ * the caller's frame and the walk's outermost frame, on the same stack. */
+int ps_unwind_innermost_running(const uintptr_t *cand, int n);
+
 /* Set when ps_unwind_reclaim has memory to give back. */
 extern int ps_unwind_reclaim_pending;
 /* Frees module tables replaced since the last call, once no other thread

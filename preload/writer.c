@@ -1037,6 +1037,12 @@ static void encode_entry(ps_entry *e, struct entry_ctx *x)
 	 * its size and time here; a time whose event is not counted yet (a
 	 * free in flight) is left for the next snapshot. */
 	ps_entry_more *m = __atomic_load_n(&e->more, __ATOMIC_ACQUIRE);
+	/* the frees inside candidates before the frees (account.c counts
+	 * them after), so they never pass them */
+	uint64_t inner[PS_SITE_CANDIDATES + 1], any_inner = 0;
+	for (int k = 0; k <= PS_SITE_CANDIDATES; k++)
+		any_inner |= inner[k] = __atomic_load_n(&e->inner_frees16[k],
+							 __ATOMIC_ACQUIRE);
 	/* the resized blocks before the frees they are part of, the grown
 	 * ones before those (account.c stores them the other way round) */
 	uint64_t resized_grown = 0, resized_size_max = 0, resized = 0;
@@ -1067,7 +1073,8 @@ static void encode_entry(ps_entry *e, struct entry_ctx *x)
 			 (grows || chains ? PS_ENT_HAS_REALLOC : 0) |
 			 (one_size ? PS_ENT_V3_ONE_SIZE : 0) |
 			 (xfrees ? PS_ENT_V3_XFREES : 0) |
-			 (resized ? PS_ENT_V5_RESIZED : 0);
+			 (resized ? PS_ENT_V5_RESIZED : 0) |
+			 (any_inner ? PS_ENT_V6_INNER_FREES : 0);
 	uint32_t stack = ps_entry_stack_id(e);
 	/* cumulative counts never go down: the file now holds this many */
 	allocs_in_file += allocs - allocs_written(e);
@@ -1130,6 +1137,8 @@ static void encode_entry(ps_entry *e, struct entry_ctx *x)
 		/* a size seen for a growth not counted yet waits for it */
 		put_varint(resized_grown ? resized_size_max : 0);
 	}
+	for (int k = 0; any_inner && k <= PS_SITE_CANDIDATES; k++)
+		put_varint(inner[k]);
 }
 
 /* The open ENTRIES record: where it starts, its count's slot, its count,

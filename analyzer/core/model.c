@@ -687,6 +687,13 @@ static void add_file_stacks(struct build *b, size_t fi, pf_file *f)
 			st->size_min = e->size_min;
 		if (e->size_max > st->size_max)
 			st->size_max = e->size_max;
+		if (e->has_inner) {
+			uint64_t inner[PF_INNER_VALUES];
+			pf_entry_inner_frees(f, e, inner);
+			for (unsigned c = 0; c < PF_INNER_VALUES; c++)
+				st->inner_frees[c] = sat_add(st->inner_frees[c],
+							     sat_mul(inner[c], k));
+		}
 	}
 }
 

@@ -101,6 +101,11 @@ typedef struct an_stack {
 	uint64_t allocs, alloc_bytes, frees, free_bytes;
 	uint64_t size_min, size_max;
 	an_peak peak;         /* across threads */
+	/* checked frees of a thread's latest block by the innermost of the
+	 * stack's site candidates still running (stack->cand_start + k: the
+	 * frame of that return address), then with none running
+	 * (pf_entry_inner_frees) */
+	uint64_t inner_frees[PF_INNER_VALUES];
 } an_stack;
 
 enum remedy { REMEDY_POOL, REMEDY_PRESIZE, REMEDY_STACK, REMEDY_ARENA,

@@ -86,14 +86,16 @@ typedef struct pf_entry {
 	 * extra_at (room for extra_cap values): the counts of the
 	 * histograms' buckets, the size's then the lifetime's, in bucket
 	 * order (most entries use one to three of the PS_HIST_BUCKETS), then
-	 * with has_reallocs the realloc counts. pf_entry_hists() and
-	 * pf_entry_reallocs() read them. */
+	 * with has_reallocs the realloc counts, then with has_inner the
+	 * frees inside site candidates. pf_entry_hists(),
+	 * pf_entry_reallocs() and pf_entry_inner_frees() read them. */
 	uint64_t extra_at;
 	/* the entry's history, one step per snapshot that listed it */
 	pf_step *steps;
 	uint32_t nsteps, capsteps;
 	uint32_t extra_cap;
-	uint32_t has_reallocs; /* some realloc count is not 0 */
+	uint16_t has_reallocs; /* some realloc count is not 0 */
+	uint16_t has_inner;    /* some inner free count is not 0 (v6) */
 } pf_entry;
 
 typedef struct pf_snap {
@@ -228,6 +230,15 @@ typedef struct pf_reallocs {
 
 /* Entry e's realloc counts (all 0 when it has none). */
 void pf_entry_reallocs(const pf_file *f, const pf_entry *e, pf_reallocs *r);
+/* Entry e's frees of its thread's latest block that the preload checked,
+ * by which site candidate (0 .. PS_SITE_CANDIDATES-1, counted from the
+ * stack's cand_start) was the innermost one still running, then those
+ * with none running (version 6; all 0 without): a candidate running at
+ * a free had the block die inside it, and so did every candidate
+ * further out. */
+#define PF_INNER_VALUES 5
+void pf_entry_inner_frees(const pf_file *f, const pf_entry *e,
+			  uint64_t inner[PF_INNER_VALUES]);
 /* The entry for (thread, stack), or NULL. */
 pf_entry *pf_entry_find(const pf_file *f, uint32_t thread_index,
 			uint32_t stack_id);

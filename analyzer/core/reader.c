@@ -464,10 +464,12 @@ static void read_thread(struct cur *c, pf_file *f)
  * keeps them. */
 struct extras {
 	uint64_t size_buckets, life_buckets;
-	int has_reallocs;
+	int has_reallocs, has_inner;
 	unsigned n; /* values[0, n): the histograms' counts, the size's
-		     * then the lifetime's, then the realloc counts */
-	uint64_t values[2 * PS_HIST_BUCKETS + PF_REALLOC_VALUES];
+		     * then the lifetime's, then the realloc counts, then the
+		     * inner frees */
+	uint64_t values[2 * PS_HIST_BUCKETS + PF_REALLOC_VALUES +
+			PF_INNER_VALUES];
 };
 
 /* Reads a histogram into h: its buckets into *buckets, their counts
@@ -598,6 +600,37 @@ static void read_reallocs(struct cur *c, struct extras *h, uint64_t flags,
 	h->n += PF_REALLOC_VALUES;
 }
 
+/* Reads the checked frees of an entry with these flags
+ * (PS_ENT_V6_INNER_FREES, version 6) into h, after its realloc counts:
+ * by the candidate running, then with none; together no more than its
+ * frees by its own thread. */
+static void read_inner_frees(struct cur *c, struct extras *h, uint64_t flags,
+			     uint64_t own_frees)
+{
+	if (!(flags & PS_ENT_V6_INNER_FREES) || c->version < 6)
+		return;
+	const uint8_t *at = c->p;
+	uint64_t v[PF_INNER_VALUES], sum = 0, any = 0;
+	for (unsigned k = 0; k < PF_INNER_VALUES; k++) {
+		v[k] = get(c, "frees inside a site candidate");
+		sum = sum + v[k] < sum ? UINT64_MAX : sum + v[k];
+		any |= v[k];
+	}
+	if (c->failed)
+		return;
+	if (sum > own_frees) {
+		fail(c, at, "expected frees inside site candidates that add up "
+			    "to no more than the entry's own frees (%llu > %llu)",
+		     (unsigned long long)sum, (unsigned long long)own_frees);
+		return;
+	}
+	if (!any)
+		return;
+	h->has_inner = 1;
+	memcpy(h->values + h->n, v, sizeof v);
+	h->n += PF_INNER_VALUES;
+}
+
 /* Makes h the extras of entry e, in place when they fit in its room in
  * f->extras, else in new room (twice as much as before, so an entry
  * whose histograms keep growing leaves little behind). */
@@ -605,7 +638,8 @@ static void entry_set_extras(pf_file *f, pf_entry *e, const struct extras *h)
 {
 	e->size_buckets = h->size_buckets;
 	e->life_buckets = h->life_buckets;
-	e->has_reallocs = (uint32_t)h->has_reallocs;
+	e->has_reallocs = (uint16_t)h->has_reallocs;
+	e->has_inner = (uint16_t)h->has_inner;
 	if (h->n > e->extra_cap) {
 		uint32_t most = sizeof h->values / sizeof h->values[0];
 		uint32_t cap = 2 * e->extra_cap > h->n ? 2 * e->extra_cap : h->n;
@@ -657,6 +691,19 @@ void pf_entry_reallocs(const pf_file *f, const pf_entry *e, pf_reallocs *r)
 	r->resized = v[5];
 	r->resized_grown = v[6];
 	r->resized_size_max = v[7];
+}
+
+void pf_entry_inner_frees(const pf_file *f, const pf_entry *e,
+			  uint64_t inner[PF_INNER_VALUES])
+{
+	memset(inner, 0, PF_INNER_VALUES * sizeof *inner);
+	if (!e->has_inner)
+		return;
+	const uint64_t *v = f->extras + e->extra_at +
+			    __builtin_popcountll(e->size_buckets) +
+			    __builtin_popcountll(e->life_buckets) +
+			    (e->has_reallocs ? PF_REALLOC_VALUES : 0);
+	memcpy(inner, v, PF_INNER_VALUES * sizeof *inner);
 }
 
 void pf_filter_entries(pf_file *f, int (*keep)(pf_entry *e, void *arg),
@@ -847,7 +894,7 @@ static void read_entry(struct cur *c, pf_file *f, uint32_t snap)
 	memset(&n, 0, sizeof n);
 	struct extras h;
 	h.size_buckets = h.life_buckets = 0;
-	h.has_reallocs = 0;
+	h.has_reallocs = h.has_inner = 0;
 	h.n = 0;
 	uint64_t flags = get(c, "entry flags");
 	n.allocs = get(c, "allocations");
@@ -907,7 +954,7 @@ static void read_entry_v3(struct cur *c, pf_file *f, uint32_t snap,
 	memset(&n, 0, sizeof n);
 	struct extras h;
 	h.size_buckets = h.life_buckets = 0;
-	h.has_reallocs = 0;
+	h.has_reallocs = h.has_inner = 0;
 	h.n = 0;
 	uint64_t flags = get(c, "entry flags");
 	n.allocs = get(c, "allocations");
@@ -987,6 +1034,7 @@ static void read_entry_v3(struct cur *c, pf_file *f, uint32_t snap,
 	if (flags & PS_ENT_HAS_HIST)
 		read_hist(c, &h, &h.life_buckets, "lifetime histogram length");
 	read_reallocs(c, &h, flags, n.frees);
+	read_inner_frees(c, &h, flags, n.frees - n.xfrees);
 	if (!c->failed)
 		merge_entry(c, f, snap, at, t, (uint32_t)ti, (uint32_t)si, n, &h);
 }

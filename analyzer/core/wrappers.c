@@ -131,6 +131,12 @@ struct fn {
 	uint64_t allocs_site; /* ... where it is the site */
 	uint64_t allocs_inside; /* ... where a wrapper calls it (internals) */
 	size_t last_stack;   /* count each stack once in allocs_in */
+	/* the frees of stacks where it is a site candidate, and of those
+	 * the ones made while it ran (inner_evidence): owns, when its
+	 * blocks mostly die inside it */
+	uint64_t frees_seen, frees_inside;
+	size_t last_free_stack;
+	int owns;
 	struct caller *callers;
 	size_t ncallers;
 	uint64_t calls[WRAPPER_MAX_CALLS + 1]; /* its distinct call addresses */
@@ -309,6 +315,53 @@ static void reset_stats(struct fn *table)
 	}
 }
 
+/* Which functions use their blocks themselves: over the stacks where a
+ * function is one of the site candidates the preload watched (its own
+ * frame, not a function inlined into another at that address), the
+ * checked frees made while it still ran, against all their checked
+ * frees. Each stack counts once per function, at its innermost frame
+ * there. */
+static void inner_evidence(const an_stack *stacks, size_t n,
+			   struct frame_info *fi)
+{
+	for (size_t i = 0; i < fi->nfns; i++)
+		fi->fns[i]->last_free_stack = SIZE_MAX;
+	for (size_t i = 0; i < n; i++) {
+		const an_stack *st = &stacks[i];
+		uint64_t checked = 0;
+		for (unsigned c = 0; c < PF_INNER_VALUES; c++)
+			checked += st->inner_frees[c];
+		if (!checked || !st->stack)
+			continue;
+		uint32_t first = st->stack->cand_start;
+		uint32_t count = st->stack->cand_count < PF_INNER_VALUES - 1
+					 ? st->stack->cand_count
+					 : PF_INNER_VALUES - 1;
+		for (unsigned j = 0; j < st->nall; j++) {
+			const an_frame *f = st->all[j];
+			if (f->inlined || f->ip_index < first ||
+			    f->ip_index - first >= count)
+				continue;
+			struct fn *fn = fn_at(fi, st, j);
+			if (fn->last_free_stack == i)
+				continue;
+			fn->last_free_stack = i;
+			/* running at a free: it, or a candidate it called */
+			uint64_t inside = 0;
+			for (unsigned c = 0; c <= f->ip_index - first; c++)
+				inside += st->inner_frees[c];
+			fn->frees_seen += checked;
+			fn->frees_inside += inside;
+		}
+	}
+	for (size_t i = 0; i < fi->nfns; i++) {
+		struct fn *fn = fi->fns[i];
+		fn->owns = fn->frees_inside &&
+			   (double)fn->frees_inside >=
+				   WRAPPER_OWN_SHARE * (double)fn->frees_seen;
+	}
+}
+
 /* One round of the structural rule; returns how many functions it newly
  * marked as wrappers. */
 static size_t structural_round(an_wrappers *w, an_stack *stacks, size_t n,
@@ -351,6 +404,8 @@ static size_t structural_round(an_wrappers *w, an_stack *stacks, size_t n,
 		int inside = s->allocs_site &&
 			     (double)s->allocs_inside >=
 				     WRAPPER_SITE_SHARE * (double)s->allocs_in;
+		if (s->owns)
+			continue;
 		if (!s->wrapper && inside) {
 			s->wrapper = 1;
 			add_found(w, s->key);
@@ -377,7 +432,7 @@ static size_t structural_round(an_wrappers *w, an_stack *stacks, size_t n,
  * decide (see wrappers_apply). */
 static int chain_link(const struct fn *s)
 {
-	return !s->wrapper && !s->runtime && s->allocs_site &&
+	return !s->wrapper && !s->runtime && !s->owns && s->allocs_site &&
 	       (double)s->allocs_site >= WRAPPER_SITE_SHARE * (double)s->allocs_in &&
 	       s->ncallers >= 1 && s->ncallers < WRAPPER_MIN_CALLERS &&
 	       s->ncalls <= WRAPPER_MAX_CALLS;
@@ -523,6 +578,7 @@ void wrappers_apply(an_wrappers *w, an_stack *stacks, size_t n)
 	 * link with too few callers of its own is a wrapper when the
 	 * function above it then is one; each chain kept moves sites up
 	 * again. */
+	inner_evidence(stacks, n, &fi);
 	int settled = w->structural && settle(w, stacks, n, &fi);
 	for (int round = 0; w->structural && round < 8; round++) {
 		if (!settled) /* the figures of the marks as they are */

@@ -12,7 +12,9 @@
  * few places itself, and allocates different sizes for different callers
  * (a constructor of one fixed type is a site in its own right: its pool
  * sits there); and a function that a wrapper calls, one or two frames up,
- * in nearly all its allocations is that wrapper's internals.
+ * in nearly all its allocations is that wrapper's internals. A function
+ * whose blocks mostly die while it still runs (the preload saw it on the
+ * stack at their free) uses them itself: it is never found a wrapper.
  * docs/ranking.md lists every rule and threshold.
  */
 #ifndef POOLSCOUT_WRAPPERS_H
@@ -25,6 +27,8 @@
 				* directly above the allocator */
 #define WRAPPER_MIN_CALLERS 3  /* distinct call sites that reach it */
 #define WRAPPER_MAX_CALLS 3    /* places in it that call the allocator */
+#define WRAPPER_OWN_SHARE 0.5  /* share of its frees made while it ran:
+				* its blocks die inside it, never a wrapper */
 #define WRAPPER_INSIDE 2       /* a function a wrapper calls within this
 				* many frames, for nearly all of its
 				* allocations, is the wrapper's internals */

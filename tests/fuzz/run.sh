@@ -42,6 +42,10 @@ if [ ! -f "$OUT/seeds.done" ]; then
 	"$B/poolscout" record -o "$OUT/rec" -- "$B/tests/truth" resized >/dev/null 2>&1
 	for f in "$OUT"/rec/*.pscout; do mv "$f" "$OUT/work/resized-${f##*/}"; done
 	rmdir "$OUT/rec"
+	# frees inside site candidates (format version 6's fields)
+	"$B/poolscout" record -o "$OUT/rec" -- "$B/tests/truth" temporaries >/dev/null 2>&1
+	for f in "$OUT"/rec/*.pscout; do mv "$f" "$OUT/work/inner-${f##*/}"; done
+	rmdir "$OUT/rec"
 	touch "$OUT/seeds.done"
 fi
 

@@ -371,6 +371,29 @@ static void test_peak_handed_over(void **state)
 	}
 }
 
+/* A function that frees its block before it returns uses it itself: it
+ * is the site, though three callers reach it with three sizes (the
+ * structural rule alone would take it for a wrapper); a function that
+ * returns its block to its callers is their wrapper. */
+static void test_temporaries_stay_with_their_function(void **state)
+{
+	(void)state;
+	struct truths t;
+	analysis a;
+	char *dir = record_truth("temporaries", "", &t);
+	assert_int_equal(load_dir(&a, dir, NULL), 1);
+	const an_site *s = only_site(&a, "with_temp");
+	assert_int_equal(s->allocs, (uint64_t)truth_of(&t, "with_temp"));
+	static const char *const callers[] = { "temp_a", "temp_b", "temp_c" };
+	for (int i = 0; i < 3; i++) {
+		s = only_site(&a, callers[i]);
+		assert_int_equal(s->allocs, (uint64_t)truth_of(&t, callers[i]));
+		assert_non_null(s->via);
+		assert_string_equal(s->via, "dup_text");
+	}
+	done(&a, dir);
+}
+
 /* ---- lifetimes ------------------------------------------------------------- */
 
 /* The printed interval [lo, hi) must hold the true percentile. poolscout
@@ -1013,6 +1036,7 @@ int main(void)
 		cmocka_unit_test(test_peak_concurrent_threads),
 		cmocka_unit_test(test_peak_bytes_grow),
 		cmocka_unit_test(test_peak_handed_over),
+		cmocka_unit_test(test_temporaries_stay_with_their_function),
 		cmocka_unit_test(test_lifetimes),
 		cmocka_unit_test(test_fork_clock_and_rates),
 		cmocka_unit_test(test_hold_many),

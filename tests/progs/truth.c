@@ -69,6 +69,12 @@
  *               counting the 10 the first chain still holds. With
  *               "threaded", an idle second thread runs meanwhile (the
  *               profile is then written by a writer thread)
+ *   temporaries with_temp() copies its text into a block it frees before
+ *               it returns (a temporary of its own), dup_text() returns
+ *               a copy its caller frees: each called 100 times from
+ *               each of temp_a(), temp_b() and temp_c() with 16, 32 and
+ *               64 bytes. with_temp() is a site (300), dup_text() a
+ *               wrapper whose callers are the sites (100 each)
  *   hold        300000 hold_block() blocks of 16 bytes live at once, then
  *               every one freed (in a shuffled order): the live-pointer
  *               table must find each block it grew past
@@ -895,6 +901,71 @@ static void scenario_bytes(void)
 	truth("peak_bytes", 2000);
 }
 
+/* ---- temporaries ---------------------------------------------------------- */
+
+static const char temp_text[64] = "a text long enough for every copy made of it here";
+static volatile size_t temp_sum;
+
+__attribute__((noipa)) static size_t with_temp(size_t n)
+{
+	char *copy = malloc(n);
+	memcpy(copy, temp_text, n);
+	size_t sum = 0;
+	for (size_t i = 0; i < n; i++)
+		sum += (unsigned char)copy[i];
+	free(copy);
+	return sum;
+}
+
+__attribute__((noipa)) static char *dup_text(size_t n)
+{
+	char *copy = malloc(n);
+	memcpy(copy, temp_text, n);
+	return copy;
+}
+
+static int temp_calls[3];
+
+/* Each caller calls both itself (a shared helper inlined into them would
+ * be one caller of each, at one line). */
+#define USE_BOTH(who, n)                                                      \
+	do {                                                                  \
+		temp_sum += with_temp(n);                                     \
+		char *copy_ = dup_text(n);                                    \
+		temp_sum += (unsigned char)copy_[(n) - 1];                    \
+		free(copy_);                                                  \
+		temp_calls[who]++;                                            \
+	} while (0)
+
+__attribute__((noipa)) static void temp_a(void)
+{
+	for (int i = 0; i < 100; i++)
+		USE_BOTH(0, 16);
+}
+
+__attribute__((noipa)) static void temp_b(void)
+{
+	for (int i = 0; i < 100; i++)
+		USE_BOTH(1, 32);
+}
+
+__attribute__((noipa)) static void temp_c(void)
+{
+	for (int i = 0; i < 100; i++)
+		USE_BOTH(2, 64);
+}
+
+static void scenario_temporaries(void)
+{
+	temp_a();
+	temp_b();
+	temp_c();
+	truth("with_temp", temp_calls[0] + temp_calls[1] + temp_calls[2]);
+	truth("temp_a", temp_calls[0]);
+	truth("temp_b", temp_calls[1]);
+	truth("temp_c", temp_calls[2]);
+}
+
 /* ---- handover ------------------------------------------------------------- */
 
 /* A site's count passes from its one stack to two (the preload counts a
@@ -1013,6 +1084,7 @@ int main(int argc, char **argv)
 		{ "bytes", scenario_bytes },
 		{ "handover", scenario_handover },
 		{ "handover_threaded", scenario_handover_threaded },
+		{ "temporaries", scenario_temporaries },
 	};
 	for (size_t i = 0; argc > 1 && i < sizeof scenarios / sizeof *scenarios; i++) {
 		if (!strcmp(argv[1], scenarios[i].name)) {
@@ -1022,6 +1094,6 @@ int main(int argc, char **argv)
 	}
 	fprintf(stderr, "usage: truth paths|sequential|concurrent|turns|leftover|deep|reversed|lifetimes|fork|"
 			"phases|periodic|chains|hold|resized|mixed|keepers|processes|bytes|\n"
-			"handover|handover_threaded\n");
+			"handover|handover_threaded|temporaries\n");
 	return 2;
 }

@@ -983,11 +983,11 @@ static void test_bad_magic_and_version(void **state)
 	make_profile(20, 12, 1);
 	ps_put_u32le(file + 8, 99);
 	assert_null(pf_read_mem("v.pscout", file, flen, err, sizeof err));
-	assert_non_null(strstr(err, "offset 8: expected format version 1..5, found 99"));
+	assert_non_null(strstr(err, "offset 8: expected format version 1..6, found 99"));
 	make_profile(20, 12, 1);
 	ps_put_u32le(file + 8, 0);
 	assert_null(pf_read_mem("v.pscout", file, flen, err, sizeof err));
-	assert_non_null(strstr(err, "expected format version 1..5, found 0"));
+	assert_non_null(strstr(err, "expected format version 1..6, found 0"));
 	make_profile(20, 12, 1);
 	ps_put_u32le(file + 8, PS_FORMAT_VERSION + 1);
 	assert_null(pf_read_mem("v.pscout", file, flen, err, sizeof err));
@@ -1464,6 +1464,98 @@ static void test_fuzz_corpus(void **state)
 	assert_true(n > 0);
 }
 
+/* One entry of 3 allocations (8 B each), inner_frees frees of which
+ * inner_x by another thread, and version 6's frees inside site
+ * candidates inner_v[0..3]; inner_fields 0 sets the flag but leaves the
+ * fields out (a version 5 file, whose reader ignores the bit). */
+static uint64_t inner_frees, inner_x, inner_v[5];
+static int inner_fields = 1;
+
+static void inner_entry(void)
+{
+	one_stack_snapshot();
+	begin(PS_REC_ENTRIES);
+	v(1);
+	v(zz(1)); v(zz(1));
+	v(PS_ENT_V3_ONE_SIZE | PS_ENT_V6_INNER_FREES |
+	  (inner_x ? PS_ENT_V3_XFREES : 0));
+	v(3); v(inner_frees);
+	if (inner_x)
+		v(inner_x);
+	v(8); v(0);
+	v(zz(100)); v(0);
+	if (inner_frees)
+		v(zz(5));
+	if (inner_fields)
+		for (int k = 0; k < 5; k++)
+			v(inner_v[k]);
+	end();
+	begin(PS_REC_END);
+	v(PS_END_EXIT); v(1);
+	end();
+}
+
+/* Version 6's frees inside site candidates: read back as written; all of
+ * them together may be the entry's own frees (not those by another
+ * thread), one more is an error; version 5 files leave them out. */
+static void test_inner_free_fields(void **state)
+{
+	(void)state;
+	char err[512];
+	static const struct {
+		uint64_t frees, xfrees, v[5];
+		int ok;
+	} cases[] = {
+		{ 3, 0, { 1, 0, 2, 0, 0 }, 1 }, /* every own free */
+		{ 3, 0, { 0, 0, 0, 1, 2 }, 1 }, /* the last candidate, none */
+		{ 3, 0, { 1, 1, 1, 0, 1 }, 0 }, /* one more than the frees */
+		{ 3, 1, { 0, 1, 0, 0, 1 }, 1 }, /* the own frees: 3 - 1 */
+		{ 3, 1, { 2, 0, 0, 0, 1 }, 0 }, /* one past them */
+		{ 3, 0, { 0, 0, 0, 0, 0 }, 1 }, /* the flag with nothing */
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		inner_frees = cases[i].frees;
+		inner_x = cases[i].xfrees;
+		memcpy(inner_v, cases[i].v, sizeof inner_v);
+		pf_file *f = read_v3(inner_entry, err, sizeof err);
+		if (!cases[i].ok) {
+			assert_null(f);
+			if (!strstr(err, "expected frees inside site candidates "
+					 "that add up to no more than the entry's "
+					 "own frees"))
+				fail_msg("case %zu: %s", i, err);
+			continue;
+		}
+		if (!f)
+			fail_msg("case %zu: %s", i, err);
+		assert_int_equal(f->nentries, 1);
+		uint64_t got[PF_INNER_VALUES];
+		pf_entry_inner_frees(f, &f->entries[0], got);
+		for (int k = 0; k < 5; k++)
+			assert_int_equal(got[k], cases[i].v[k]);
+		assert_int_equal(f->entries[0].frees, cases[i].frees);
+		assert_int_equal(f->entries[0].xfrees, cases[i].xfrees);
+		pf_free(f);
+	}
+	/* version 5: the bit means nothing, no fields follow */
+	inner_frees = 2;
+	inner_x = 0;
+	inner_fields = 0;
+	read_v3(inner_entry, err, sizeof err);
+	ps_put_u32le(file + 8, 5);
+	pf_file *f = pf_read_mem("v5.pscout", file, flen, err, sizeof err);
+	inner_fields = 1;
+	if (!f)
+		fail_msg("%s", err);
+	uint64_t got[PF_INNER_VALUES];
+	pf_entry_inner_frees(f, &f->entries[0], got);
+	for (int k = 0; k < 5; k++)
+		assert_int_equal(got[k], 0);
+	assert_int_equal(f->entries[0].has_inner, 0);
+	assert_true(f->complete);
+	pf_free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1494,6 +1586,7 @@ int main(void)
 		cmocka_unit_test(test_header_size),
 		cmocka_unit_test(test_module_for_edges),
 		cmocka_unit_test(test_fuzz_corpus),
+		cmocka_unit_test(test_inner_free_fields),
 	};
 	return cmocka_run_group_tests_name("reader", tests, NULL, NULL);
 }

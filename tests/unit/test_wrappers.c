@@ -362,6 +362,93 @@ static void test_all_runtime(void **state)
 }
 
 /* Each test starts with no stacks, even after one that failed. */
+/* The preload's site candidates: from the first frame past malloc. */
+static const pf_stack watched = { .cand_start = 1, .cand_count = 4 };
+
+/* W (a wrapper by the structural rule: three callers, three sizes) whose
+ * blocks are freed 100 per stack, all checked, inside[c] of them (all
+ * stacks together) while candidate c was the innermost one still
+ * running (c = 0 is W, c = 1 its caller), the rest with none running. W is inlined into its callers when
+ * `inlined` (one return address for both). */
+static void owned_blocks(const uint64_t inside[2], int inlined)
+{
+	static const char *const callers[] = { "c1@10", "c2@20", "c3@30" };
+	for (int i = 0; i < 3; i++) {
+		an_stack *st = add(100, 16 * (uint64_t)(i + 1),
+				   16 * (uint64_t)(i + 1), "W@5", callers[i],
+				   "main@1", (char *)NULL);
+		st->stack = &watched;
+		st->frees = 100;
+		for (int c = 0; c < 2; c++)
+			st->inner_frees[c] = inside[c] / 3 + (i < (int)(inside[c] % 3));
+		/* every free checked: the rest with none running */
+		st->inner_frees[4] = 100 - st->inner_frees[0] - st->inner_frees[1];
+		if (inlined) {
+			an_frame *w = (an_frame *)st->all[1];
+			an_frame *caller = (an_frame *)st->all[2];
+			w->inlined = 1;
+			caller->ip_index = w->ip_index;
+			for (unsigned k = 3; k < st->nall; k++)
+				((an_frame *)st->all[k])->ip_index--;
+		}
+	}
+}
+
+/* A function whose blocks die while it still runs (half of its frees or
+ * more) uses them itself: it is the site, never a wrapper of its
+ * callers; just under half, the structural rule stands. Frees while only
+ * its caller ran, or while it ran inlined into its caller (whose frame it
+ * is then), say nothing about it. */
+static void test_owned_blocks(void **state)
+{
+	(void)state;
+	owned_blocks((const uint64_t[2]){ 150, 0 }, 0); /* 150 of 300 */
+	apply(NULL);
+	for (size_t i = 0; i < nstacks; i++)
+		assert_string_equal(site_of(i), "W");
+	reset();
+	owned_blocks((const uint64_t[2]){ 149, 0 }, 0);
+	apply(NULL);
+	for (size_t i = 0; i < nstacks; i++) {
+		assert_string_not_equal(site_of(i), "W");
+		assert_string_equal(stacks[i].via, "W");
+	}
+	reset();
+	owned_blocks((const uint64_t[2]){ 0, 300 }, 0); /* the callers' */
+	apply(NULL);
+	for (size_t i = 0; i < nstacks; i++)
+		assert_string_equal(stacks[i].via, "W");
+	reset();
+	owned_blocks((const uint64_t[2]){ 300, 0 }, 1); /* inlined */
+	apply(NULL);
+	for (size_t i = 0; i < nstacks; i++)
+		assert_string_equal(stacks[i].via, "W");
+	reset();
+	/* a free while a function it called still ran is made inside it
+	 * too: W under xmalloc (a wrapper by name) */
+	static const char *const callers[] = { "c1@10", "c2@20", "c3@30" };
+	for (int i = 0; i < 3; i++) {
+		an_stack *st = add(100, 8 + (uint64_t)i, 8 + (uint64_t)i,
+				   "xmalloc@2", "W@5", callers[i], "main@1",
+				   (char *)NULL);
+		st->stack = &watched;
+		st->frees = 100;
+		st->inner_frees[0] = 100;
+	}
+	apply(NULL);
+	for (size_t i = 0; i < nstacks; i++)
+		assert_string_equal(site_of(i), "W");
+	reset();
+	/* with no candidates watched (a version 5 file), no evidence */
+	owned_blocks((const uint64_t[2]){ 300, 0 }, 0);
+	for (size_t i = 0; i < nstacks; i++)
+		stacks[i].stack = NULL;
+	apply(NULL);
+	for (size_t i = 0; i < nstacks; i++)
+		assert_string_equal(stacks[i].via, "W");
+	reset();
+}
+
 static int fresh(void **state)
 {
 	(void)state;
@@ -381,6 +468,7 @@ int main(void)
 		cmocka_unit_test_setup(test_wrapper_internals, fresh),
 		cmocka_unit_test_setup(test_fixed_rules, fresh),
 		cmocka_unit_test_setup(test_all_runtime, fresh),
+		cmocka_unit_test_setup(test_owned_blocks, fresh),
 	};
 	return cmocka_run_group_tests_name("wrapper rules", tests, NULL, NULL);
 }
