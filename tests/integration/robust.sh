@@ -235,6 +235,16 @@ got=$(env LD_PRELOAD="$LIB $CXXNEW" POOLSCOUT_OUT="$d" "$T/cxx_objects" 2>&1 >/d
 	grep "^cxx_counting_new:")
 expect "C++ operators of an allocator underneath: called for each new and delete, as without the preload ($got; $plain)" \
 	'[ -n "$plain" ] && [ "$got" = "$plain" ] && [ "$plain" != "cxx_counting_new: new 0 delete 0" ]'
+# every operator of the family, each the one the program called
+# (tests/progs/alloc_family.cpp: new, new[], nothrow, aligned, both)
+plain=$(LD_PRELOAD=$CXXNEW "$T/alloc_family" 2>&1 >/dev/null | grep "^cxx_counting_new:")
+d2=$WORK/cxx-next-family
+mkdir -p "$d2"
+fam=$(env LD_PRELOAD="$LIB $CXXNEW" POOLSCOUT_OUT="$d2" "$T/alloc_family" 2>&1 >/dev/null |
+	grep "^cxx_counting_new:")
+expect "... each operator of the family as the program called it ($fam; $plain)" \
+	'[ -n "$plain" ] && [ "$fam" = "$plain" ] && echo "$plain" | grep -q " new\[\]=" &&
+	 echo "$plain" | grep -q "new\[\](align)=" && echo "$plain" | grep -q "delete(align,nothrow)="'
 got=$(report_json "$d" | jq -r '[.sites[] | select(.function == "make_widgets" or
 	.function == "make_arrays" or .function == "shop::restock(int)") | "\(.function)=\(.alloc_objects)"] | sort | join(" ")')
 expect "... and the profile counts each once ($got)" \
