@@ -262,13 +262,16 @@ test-build: $(TB)/symbols
 # so bravo lands where alpha was, whatever the preload mapped meanwhile.
 RELOAD_LIB_FLAGS := -O2 -g -fPIC -shared -Wall -Wextra \
 	-Wl,-Ttext-segment=0x50000000
+# Their build-ids differ only past their first byte: the analyzer must
+# tell the two modules apart by all of it (symbolize.c canonical_path).
+RELOAD_ID := 0xab000000000000000000000000000000000000
 $(TB)/libreload_alpha.so: tests/progs/reload_lib.c
 	$(Q)mkdir -p $(TB)
-	$(Q)$(CC) $(RELOAD_LIB_FLAGS) $< -o $@
+	$(Q)$(CC) $(RELOAD_LIB_FLAGS) -Wl,--build-id=$(RELOAD_ID)a1 $< -o $@
 
 $(TB)/libreload_bravo.so: tests/progs/reload_lib.c
 	$(Q)mkdir -p $(TB)
-	$(Q)$(CC) $(RELOAD_LIB_FLAGS) -DRELOAD_BRAVO $< -o $@
+	$(Q)$(CC) $(RELOAD_LIB_FLAGS) -Wl,--build-id=$(RELOAD_ID)b2 -DRELOAD_BRAVO $< -o $@
 
 $(TB)/reload: tests/progs/reload.c $(TB)/libreload_alpha.so $(TB)/libreload_bravo.so
 	$(Q)mkdir -p $(TB)

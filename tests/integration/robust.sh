@@ -491,6 +491,10 @@ else
 		got=$(jq "[.sites[] | select(.function == \"${fn}_work\" and (.file // \"\" | endswith(\"reload_lib.c\"))) | .alloc_objects] | add // 0" "$WORK/reload.json")
 		expect "reload: ${fn}_work counted as the program counted ($want), in $same rounds at one address ($got)" \
 			'[ "$got" = "$want" ]'
+		# the two build-ids differ only past their first byte
+		mod=$(jq -r "[.sites[] | select(.function == \"${fn}_work\") | .module] | unique | join(\" \")" "$WORK/reload.json")
+		expect "reload: ${fn}_work's module is its own library ($mod)" \
+			'[ "${mod##*/}" = "libreload_$fn.so" ] && [ "${mod#* }" = "$mod" ]'
 	done
 fi
 
