@@ -1365,11 +1365,14 @@ static void fold_site_peaks(struct build *b, size_t fi, const pf_file *f)
 				   : 0;
 		struct contribs mine = { 0 };
 		struct window fw = { 0 };
+		uint64_t proc_allocs = 0;
 		while (i < n && v[i].site == si) {
 			uint32_t t = v[i].thread;
 			size_t g = 0;
 			struct window w = { 0 };
 			for (; i < n && v[i].site == si && v[i].thread == t; i++) {
+				proc_allocs = sat_add(proc_allocs,
+						      sat_mul(v[i].e->allocs, k));
 				group[g++] = v[i].e;
 				window_add(&w, a, f, v[i].e);
 				window_add(&fw, a, f, v[i].e);
@@ -1405,6 +1408,14 @@ static void fold_site_peaks(struct build *b, size_t fi, const pf_file *f)
 			pp = combine(&mine, s->allocs, s->alloc_bytes);
 		}
 		peak_max(&s->proc_peak, &pp);
+		/* piled up most: the larger share of its allocations live at
+		 * once (pp.lo / proc_allocs, compared crosswise) */
+		if (proc_allocs && (!s->pile_allocs ||
+				    (double)pp.lo * (double)s->pile_allocs >
+					    (double)s->pile_peak * (double)proc_allocs)) {
+			s->pile_peak = pp.lo;
+			s->pile_allocs = proc_allocs;
+		}
 		s->alloc_procs++;
 		free(mine.more);
 	}

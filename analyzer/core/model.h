@@ -124,6 +124,10 @@ typedef struct an_site {
 	an_peak peak;        /* across all threads and processes */
 	an_peak thread_peak; /* the most on any one thread */
 	an_peak proc_peak;   /* the most in any one process */
+	/* of the processes it allocated in, the one whose blocks piled up
+	 * most (the surely-live peak, proc's .lo, against its allocations):
+	 * that peak and its allocations; one process: its own */
+	uint64_t pile_peak, pile_allocs;
 	unsigned alloc_threads;
 	unsigned alloc_procs; /* processes (profiles) it allocated in */
 	uint64_t realloc_grows, chains_ended, chain_steps_sum,

@@ -230,17 +230,30 @@ static void classify(const analysis *an, an_site *s)
 		return;
 	}
 	uint64_t peak = s->peak.lo;
+	/* Piling up is in one process (an arena serves one): the process
+	 * whose blocks piled up most, its peak against its allocations;
+	 * every process's peaks added would be no moment's. */
+	int in_procs = s->alloc_procs > 1;
+	uint64_t pile = in_procs ? s->pile_peak : peak;
+	uint64_t pile_of = in_procs ? s->pile_allocs : s->allocs;
 	/* Of the blocks live at the peak, at least this many die later (at
 	 * most what is live at the end does not): a site whose peak is the
 	 * long-lived part of a mixed population (redis's createObject: the
 	 * database's objects among temporaries) does not pile up and die
 	 * together. */
-	uint64_t died = peak > s->inuse_objects ? peak - s->inuse_objects : 0;
+	uint64_t died = pile > s->inuse_objects ? pile - s->inuse_objects : 0;
 	int piles_up = died >= ARENA_MIN_LIVE &&
-		       (double)died >= ARENA_PILE_UP * (double)s->allocs;
+		       (double)died >= ARENA_PILE_UP * (double)pile_of;
 	if (piles_up || (spread > ARENA_SPREAD && peak >= ARENA_MIN_LIVE)) {
 		s->remedy = REMEDY_ARENA;
-		if (piles_up)
+		if (piles_up && in_procs)
+			reason(s, "they pile up and die together: %s of its %s "
+				  "live at once in one process, so a pool would "
+				  "never reuse one - allocate them from an arena "
+				  "freed in one go",
+			       fmt_count(a, (double)pile),
+			       fmt_count(b, (double)pile_of));
+		else if (piles_up)
 			reason(s, "they pile up and die together: %s of %s live "
 				  "at once, so a pool would never reuse one - "
 				  "allocate them from an arena freed in one go",

@@ -394,6 +394,36 @@ static void test_temporaries_stay_with_their_function(void **state)
 	done(&a, dir);
 }
 
+/* Two processes, one with 200 of its 500 blocks live at once, the other
+ * 100 of 500: they pile up in the first (40%), though a fifth of all
+ * 1000 (or the peaks added, 300) is no moment's count; the reason gives
+ * that process's numbers, as it counted them. */
+static void test_pile_up_per_process(void **state)
+{
+	(void)state;
+	struct truths t;
+	analysis a;
+	char *dir = record_truth("piles", "", &t);
+	assert_int_equal(load_dir(&a, dir, NULL), 1 + (size_t)truth_of(&t, "processes"));
+	rank_sites(&a);
+	const an_site *s = only_site(&a, "pile_block");
+	assert_int_equal(s->allocs, (uint64_t)truth_of(&t, "allocs"));
+	assert_int_equal(s->alloc_procs, (unsigned)truth_of(&t, "processes"));
+	assert_int_equal(s->pile_peak, (uint64_t)truth_of(&t, "pile_peak"));
+	assert_int_equal(s->pile_allocs, (uint64_t)truth_of(&t, "pile_allocs"));
+	assert_int_equal(s->remedy, REMEDY_ARENA);
+	char want[160];
+	snprintf(want, sizeof want, "%.0f of its %.0f live at once in one process",
+		 truth_of(&t, "pile_peak"), truth_of(&t, "pile_allocs"));
+	int said = 0;
+	for (int i = 0; i < s->nreasons; i++)
+		said |= strstr(s->reasons[i], want) != NULL;
+	if (!said)
+		fail_msg("no reason says \"%s\" (%s)", want,
+			 s->nreasons > 2 ? s->reasons[2] : "");
+	done(&a, dir);
+}
+
 /* ---- lifetimes ------------------------------------------------------------- */
 
 /* The printed interval [lo, hi) must hold the true percentile. poolscout
@@ -1037,6 +1067,7 @@ int main(void)
 		cmocka_unit_test(test_peak_bytes_grow),
 		cmocka_unit_test(test_peak_handed_over),
 		cmocka_unit_test(test_temporaries_stay_with_their_function),
+		cmocka_unit_test(test_pile_up_per_process),
 		cmocka_unit_test(test_lifetimes),
 		cmocka_unit_test(test_fork_clock_and_rates),
 		cmocka_unit_test(test_hold_many),

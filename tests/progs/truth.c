@@ -57,9 +57,14 @@
  *               objects), handle_request() makes 10000 temporaries, at
  *               most 3 live at once: the pool is the temporaries' peak
  *   processes   3 fork children each hold 100 proc_block() blocks of 64 B
- *               at one moment (they wait for each other before freeing):
- *               1200 allocations in all, 300 live across the processes,
- *               but a pool serves one process: 100
+ *               at one moment (they wait for each other before freeing),
+ *               6 times: 1800 allocations in all, 300 live across the
+ *               processes, but a pool serves one process: 100
+ *   piles       2 fork children, one after the other: the first holds 200
+ *               pile_block() blocks at once, the second 100, each frees
+ *               them together and then makes and frees one at a time as
+ *               many as make 500: in the first, 200 of its 500 live at
+ *               once (40%: they pile up), a fifth of all 1000
  *   handover    two sites, each reached by a first and then a second call
  *               chain: handed_block() holds 100 blocks of 64 B through the
  *               first (a snapshot falls there), keeps 10, then 20 of 32 B
@@ -721,7 +726,7 @@ static void scenario_keepers(void)
 
 #define PROC_CHILDREN 3
 #define PROC_HELD 100
-#define PROC_ROUNDS 4
+#define PROC_ROUNDS 6 /* a sixth of its blocks live at once: no pile-up */
 
 __attribute__((noipa)) static void *proc_block(void)
 {
@@ -899,6 +904,41 @@ static void scenario_bytes(void)
 	free(b);
 	truth("peak", 2);
 	truth("peak_bytes", 2000);
+}
+
+/* ---- piles ---------------------------------------------------------------- */
+
+__attribute__((noipa)) static void *pile_block(size_t n)
+{
+	return malloc(n);
+}
+
+static void scenario_piles(void)
+{
+	for (int c = 0; c < 2; c++) {
+		pid_t pid = fork();
+		if (pid < 0)
+			exit(2);
+		if (pid == 0) {
+			static void *held[200];
+			int n = 200 / (c + 1);
+			for (int i = 0; i < n; i++)
+				held[i] = pile_block(32 + (size_t)(i % 7) * 8);
+			for (int i = 0; i < n; i++)
+				free(held[i]);
+			for (int i = n; i < 500; i++)
+				free(pile_block(32));
+			_exit(0);
+		}
+		int status;
+		if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
+		    WEXITSTATUS(status))
+			exit(2);
+	}
+	truth("processes", 2);
+	truth("pile_peak", 200);
+	truth("pile_allocs", 500);
+	truth("allocs", 1000);
 }
 
 /* ---- temporaries ---------------------------------------------------------- */
@@ -1085,6 +1125,7 @@ int main(int argc, char **argv)
 		{ "handover", scenario_handover },
 		{ "handover_threaded", scenario_handover_threaded },
 		{ "temporaries", scenario_temporaries },
+		{ "piles", scenario_piles },
 	};
 	for (size_t i = 0; argc > 1 && i < sizeof scenarios / sizeof *scenarios; i++) {
 		if (!strcmp(argv[1], scenarios[i].name)) {
@@ -1094,6 +1135,6 @@ int main(int argc, char **argv)
 	}
 	fprintf(stderr, "usage: truth paths|sequential|concurrent|turns|leftover|deep|reversed|lifetimes|fork|"
 			"phases|periodic|chains|hold|resized|mixed|keepers|processes|bytes|\n"
-			"handover|handover_threaded|temporaries\n");
+			"handover|handover_threaded|temporaries|piles\n");
 	return 2;
 }

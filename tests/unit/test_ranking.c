@@ -253,6 +253,25 @@ static void test_arena(void **state)
 	s.inuse_objects = 65; /* 249 died: under */
 	s.frees = s.allocs - s.inuse_objects;
 	assert_int_equal(rank_one(&s), REMEDY_POOL);
+	/* several processes: the one that piled up most, against its own
+	 * allocations (a quarter: in; one fewer: out), however few of all
+	 * of them that is */
+	s = pool_site();
+	s.allocs = s.frees = 1000;
+	s.alloc_procs = 2;
+	s.peak = (an_peak){ 100, 200, 0, 0 };
+	s.pile_peak = 100;
+	s.pile_allocs = 400;
+	assert_int_equal(rank_one(&s), REMEDY_ARENA);
+	assert_true(has_reason(&s, "100 of its 400 live at once in one process"));
+	s.pile_peak = 99;
+	assert_int_equal(rank_one(&s), REMEDY_POOL);
+	/* one process: its peak against all its allocations, as before */
+	s.alloc_procs = 1;
+	s.pile_peak = 1000;
+	s.pile_allocs = 1000;
+	s.peak = (an_peak){ 249, 249, 0, 0 };
+	assert_int_equal(rank_one(&s), REMEDY_POOL);
 	/* a mixed population: the peak is what stays (a database's objects
 	 * among temporaries), 43% never freed: no pile-up, a pool that
 	 * says what it will never get back */
