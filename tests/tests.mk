@@ -285,3 +285,12 @@ mutation: $(B)/.deps-test
 	$(Q)python3 tests/mutation/run.py
 
 .PHONY: mutation
+
+# nodebug_sites: a whole program without -g, not stripped (views.sh: two
+# calls of one function named by the symbol table alone)
+$(TB)/nodebug_sites: tests/progs/nodebug_sites.c $(B)/.deps-build
+	@echo "  CC      $<"
+	$(Q)mkdir -p $(TB)
+	$(Q)$(CC) $(filter-out -g,$(PROG_CFLAGS)) -g0 $< -o $@
+
+test-build: $(TB)/nodebug_sites

@@ -29,11 +29,18 @@ struct row {
 	UT_hash_handle hh;
 };
 
+/* The row of frame f: its function; with --lines its function and line,
+ * or without a line its call address, the place frame_label() names (one
+ * row per call, as report keeps one site per call: a row summing every
+ * call of the function would name one address and count them all). */
 static struct row *row_for(struct row **rows, const an_frame *f, int lines)
 {
-	char *key = lines ? xasprintf("%s\t%s:%u", f->function,
-				      f->file ? f->file : "?", f->line)
-			  : xstrdup(f->function);
+	char *key = !lines  ? xstrdup(f->function)
+		    : f->file ? xasprintf("%s\t%s:%u", f->function, f->file,
+					  f->line)
+			      : xasprintf("%s\t%s+0x%llx", f->function,
+					  f->module ? f->module : "?",
+					  (unsigned long long)f->offset);
 	struct row *r;
 	HASH_FIND_STR(*rows, key, r);
 	if (r) {

@@ -59,8 +59,11 @@ const char *frame_label(char *buf, size_t len, const an_frame *f)
 		const char *base = strrchr(f->file, '/');
 		snprintf(buf, len, "%s (%s:%u)", f->function,
 			 base ? base + 1 : f->file, f->line);
-	} else if (!f->symbolized || strchr(f->function, '+')) {
-		/* the call address, unless the name is that address already */
+	} else {
+		/* the call address, unless the name is that address already:
+		 * sites without a line are keyed by it (site_for), so two
+		 * calls in one function named by the symbol table alone are
+		 * two rows, which the name by itself would not tell apart */
 		char at[32];
 		snprintf(at, sizeof at, "+0x%llx", (unsigned long long)f->offset);
 		size_t n = strlen(f->function), k = strlen(at);
@@ -69,8 +72,6 @@ const char *frame_label(char *buf, size_t len, const an_frame *f)
 		else
 			snprintf(buf, len, "%s at 0x%llx", f->function,
 				 (unsigned long long)f->offset);
-	} else {
-		snprintf(buf, len, "%s", f->function);
 	}
 	return buf;
 }

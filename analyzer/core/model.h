@@ -289,8 +289,9 @@ int analysis_load_stream(analysis *a, char **files, int nfiles,
 			 const an_opts *o);
 void analysis_free(analysis *a);
 
-/* "function (file:line)" or, without line information, "function at
- * +0xOFFSET", into buf. */
+/* "function (file:line)" or, without line information (a stripped
+ * function's "module+0xSTART", or a name from the symbol table alone),
+ * "function at 0xOFFSET", the call's address, into buf. */
 const char *frame_label(char *buf, size_t len, const an_frame *f);
 /* The value of a stack for a pprof sample index: alloc_objects,
  * alloc_space, inuse_objects or inuse_space. */

@@ -96,11 +96,15 @@ function baseName(path) {
 	return i < 0 ? path : path.slice(i + 1);
 }
 
-/* "file.c:37", or the module's name when there is no line information. */
+/* "file.c:37"; without line information the module and the call's
+ * address, "libfoo.so at 0x1c65e6", when the data has it (a ranked site:
+ * two calls in one function are two sites, as the text report names
+ * them), else the module's name. */
 function fileLine(where) {
 	if (where.file)
 		return baseName(where.file) + ':' + where.line;
-	return where.module ? baseName(where.module) : '?';
+	const module = where.module ? baseName(where.module) : '?';
+	return typeof where.offset === 'number' ? `${module} at 0x${where.offset.toString(16)}` : module;
 }
 
 /* Matches text literally inside a RegExp. */

@@ -45,7 +45,7 @@ function stackList(stacks, siteAllocs) {
 			(s.pid !== undefined ? `, pid ${s.pid}` : '')),
 		el('ol', { class: 'frames' }, s.frames.map(f => el('li', {},
 			el('code', {}, f.function), ' ',
-			el('span', { class: 'where' }, `${fileLine(f)}  ${baseName(f.module)}`)))),
+			el('span', { class: 'where' }, f.file ? `${fileLine(f)}  ${baseName(f.module)}` : fileLine(f))))),
 		s.frames_total ? el('div', { class: 'note' },
 			`${s.frames_total - s.frames.length} outer frames not kept`) : null)));
 }

@@ -395,6 +395,8 @@ def main():
     ap.add_argument("--tree-files", type=int)
     ap.add_argument("--killed")
     ap.add_argument("--sampled")
+    ap.add_argument("--nodebug")
+    ap.add_argument("--nodebug-truth")
     args = ap.parse_args()
     truth = planted_truth(args.source)
     fields = logger_fields(args.logger)
@@ -412,10 +414,38 @@ def main():
                 check_awkward(b, args.killed, "killed", warning="PARTIAL")
             if args.sampled:
                 check_awkward(b, args.sampled, "sampled", warning="SAMPLED")
+            if args.nodebug:
+                check_nodebug(b, args.nodebug, args.nodebug_truth)
     except cdp.CdpError as e:
         check("the browser answers", False, str(e))
     print("%d passed, %d failed" % (passed, failed))
     return 1 if failed else 0
+
+
+def check_nodebug(b, path, truth_path):
+    """tests/progs/nodebug_sites: two calls of two_calls(), a function the
+    symbol table names with no line, are two ranked rows, each with the
+    program's count and its own place: the module and the call's address
+    (the offset the embedded report gives), as the text report names
+    them; never two rows that read the same."""
+    truth = {}
+    for line in open(truth_path):
+        f = line.split()
+        if len(f) == 3 and f[0] == "truth":
+            truth[f[1]] = int(f[2])
+    page, ready, secs = open_page(b, path)
+    check("nodebug: the page draws", ready)
+    doc = json.loads(embedded_document(path) or "{}")
+    offsets = {s["alloc_objects"]: s["offset"] for s in doc["report"]["sites"]
+               if s["function"] == "two_calls"}
+    rows = [r for r in table(b, "#ranked-table") if r["fn"] == "two_calls"]
+    got = {r["named"]["alloc_objects"]["value"]: r["named"]["file:line"]["text"] for r in rows}
+    want = {n: "nodebug_sites at 0x%x" % offsets.get(n, -1)
+            for n in (truth.get("first"), truth.get("second"))}
+    check("nodebug: two rows of two_calls, %s and %s allocations, at their calls' addresses"
+          % (truth.get("first"), truth.get("second")),
+          len(rows) == 2 and got == want, "rows %s, want %s" % (got, want))
+    clean_page(b, page, "nodebug")
 
 
 if __name__ == "__main__":

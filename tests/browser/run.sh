@@ -69,11 +69,17 @@ rc=$?
 expect "unwritable --html path: exit 1, one line" \
 	'[ $rc = 1 ] && [ "$(wc -l <"$WORK/err")" = 1 ] && grep -q "cannot write" "$WORK/err"'
 
+# a program only the symbol table names (no lines): two calls of one
+# function, 300 and 500 allocations (it prints them on stderr)
+"$PS" record -o "$WORK/nodebug" -- "$T/nodebug_sites" >/dev/null 2>"$WORK/nodebug.err"
+"$PS" report --html "$WORK/nodebug.html" "$WORK"/nodebug/*.pscout 2>/dev/null
+
 if timeout 300 /usr/bin/python3 tests/browser/pages.py --chromium "$CHROMIUM" \
 	--report "$WORK/report.html" --diff "$WORK/diff.html" \
 	--huge "$WORK/huge.html" --shots "$SHOTS" --source tests/progs/planted.c \
 	--tree "$WORK/tree.html" --tree-files "$ntree" --killed "$WORK/killed.html" \
 	--sampled "$WORK/sampled.html" \
+	--nodebug "$WORK/nodebug.html" --nodebug-truth "$WORK/nodebug.err" \
 	--logger demo-apps/logger/logger_before.c; then
 	ok "pages in Chromium"
 else

@@ -375,4 +375,30 @@ py_checks 38 tests/integration/html_timeline.py "$PS" "$WORK"
 # (mappings, the header's equal pair, stacks from the site out)
 py_checks 23 tests/integration/module_match.py "$PS" "$WORK" "$T/planted"
 
+# two calls of one function that only the symbol table names (no file, no
+# line; tests/progs/nodebug_sites.c, 300 and 500 allocations, as the
+# program prints): report keeps them apart as two sites, and its labels
+# must too, each with its call's address ("two_calls at 0xCALL", the
+# offset --json gives); top --lines has a row per call with the program's
+# counts, not one row of 800 naming one address
+"$PS" record -o "$WORK/nd" -- "$T/nodebug_sites" >/dev/null 2>"$WORK/nd.err"
+ND=$(ls "$WORK"/nd/*.pscout)
+nd_truth() { awk -v k="$1" '$1 == "truth" && $2 == k { print $3 }' "$WORK/nd.err"; }
+"$PS" report --json "$ND" | jq -r '.sites[] | select(.function == "two_calls") |
+	"\(.alloc_objects) two_calls at 0x\(.offset | tostring)"' >"$WORK/nd.json.txt"
+expect "nodebug_sites: two sites of two_calls, $(nd_truth first) and $(nd_truth second) allocations" \
+	'[ "$(cut -d" " -f1 "$WORK/nd.json.txt" | sort -n | tr "\n" " ")" = "$(nd_truth first) $(nd_truth second) " ]'
+"$PS" report "$ND" >"$WORK/nd.report"
+"$PS" top --lines "$ND" >"$WORK/nd.top"
+for off in $("$PS" report --json "$ND" | jq -r '.sites[] | select(.function == "two_calls") | .offset'); do
+	n=$("$PS" report --json "$ND" | jq -r ".sites[] | select(.function == \"two_calls\" and .offset == $off) | .alloc_objects")
+	label=$(printf "two_calls at 0x%x" "$off")
+	expect "report labels the site of $n allocations \"$label\"" \
+		'[ "$(grep -c " $label\$" "$WORK/nd.report")" = 1 ]'
+	expect "top --lines: \"$label\" has flat $n" \
+		'awk -v l="$label" -v n="$n" "index(\$0, \"  \" l) && \$1 == n { f = 1 } END { exit !f }" "$WORK/nd.top"'
+done
+expect "top --lines: no row of two_calls sums both calls" \
+	'! awk "/two_calls/ && \$1 == $(nd_truth first) + $(nd_truth second)" "$WORK/nd.top" | grep -q .'
+
 finish
