@@ -8,7 +8,8 @@
  * checked region by region; memory per live block is measured as the
  * process's RSS at 1M, 4M and 10M blocks; one thread inserts while another
  * removes, in the same regions, while leaves grow and shrink; a fork child
- * starts empty.
+ * starts empty. And the arena under it (preload/arena.c): block sizes,
+ * no overlap, zeroed memory.
  *
  * The table's file is included so its statics can be inspected; the rest
  * of the preload it needs is stubbed below.
@@ -612,6 +613,58 @@ static void test_fork_child(void **state)
 	reset_table();
 }
 
+/* The arena (preload/arena.c, included above) on its own: a request of n
+ * bytes gets a block of n rounded up to 8 up to 256 bytes, then one that
+ * wastes at most a quarter of itself up to 4 KiB, a mapping of its own
+ * past that; blocks never overlap (each filled with its own byte, every
+ * byte read back); every block comes zeroed, a reused one too. */
+static void test_arena_blocks(void **state)
+{
+	(void)state;
+	assert_int_equal(ps_arena_block_size(0), 8);
+	for (size_t n = 1; n <= 256; n++)
+		assert_int_equal(ps_arena_block_size(n), (n + 7) / 8 * 8);
+	for (size_t n = 257; n <= 4096; n++) {
+		size_t b = ps_arena_block_size(n);
+		if (b < n || 4 * (b - n) > b)
+			fail_msg("%zu bytes: a block of %zu", n, b);
+	}
+	assert_true(ps_arena_block_size(4097) >= 4097);
+	/* three blocks of every size from 1 to 4200, all live at once */
+	enum { SIZES = 4200, EACH = 3 };
+	static unsigned char *blocks[SIZES + 1][EACH];
+	for (size_t n = 1; n <= SIZES; n++)
+		for (int k = 0; k < EACH; k++) {
+			unsigned char *p = ps_arena_alloc(n);
+			assert_non_null(p);
+			for (size_t i = 0; i < n; i++)
+				if (p[i])
+					fail_msg("%zu bytes: byte %zu not zeroed", n, i);
+			memset(p, (int)((n * EACH + (size_t)k) % 251) + 1, n);
+			blocks[n][k] = p;
+		}
+	for (size_t n = 1; n <= SIZES; n++)
+		for (int k = 0; k < EACH; k++) {
+			unsigned char want = (unsigned char)((n * EACH + (size_t)k) % 251 + 1);
+			for (size_t i = 0; i < n; i++)
+				if (blocks[n][k][i] != want)
+					fail_msg("%zu bytes, block %d: byte %zu overwritten",
+						 n, k, i);
+		}
+	/* given back and asked for again: zeroed */
+	for (size_t n = 1; n <= SIZES; n += 7) {
+		ps_arena_free(blocks[n][0], n);
+		unsigned char *p = ps_arena_alloc(n);
+		for (size_t i = 0; i < n; i++)
+			if (p[i])
+				fail_msg("%zu bytes again: byte %zu not zeroed", n, i);
+		blocks[n][0] = p;
+	}
+	for (size_t n = 1; n <= SIZES; n++)
+		for (int k = 0; k < EACH; k++)
+			ps_arena_free(blocks[n][k], n);
+}
+
 int main(void)
 {
 	alarm(120); /* a lock left held would hang the test, not fail it */
@@ -625,6 +678,7 @@ int main(void)
 		cmocka_unit_test(test_entry_moved),
 		cmocka_unit_test(test_fork_child),
 		cmocka_unit_test(test_bytes_per_block),
+		cmocka_unit_test(test_arena_blocks),
 	};
 	return cmocka_run_group_tests_name("live table", tests, NULL, NULL);
 }
