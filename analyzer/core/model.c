@@ -714,12 +714,17 @@ static void add_file_header(struct build *b, const pf_file *f)
 	if (!b->min_interval_ms || f->interval_ms < b->min_interval_ms)
 		b->min_interval_ms = f->interval_ms;
 	a->work_units = sat_add(a->work_units, f->work_units);
-	for (size_t m = 0; m < f->nmodules && !a->pymalloc; m++) {
+	for (size_t m = 0; m < f->nmodules; m++) {
 		const char *path = f->modules[m].path;
 		const char *base = path ? strrchr(path, '/') : NULL;
 		base = base ? base + 1 : path;
-		a->pymalloc = base && (!strncmp(base, "python3", 7) ||
-				       !strncmp(base, "libpython3", 10));
+		if (!base)
+			continue;
+		a->pymalloc |= !strncmp(base, "python3", 7) ||
+			       !strncmp(base, "libpython3", 10);
+		/* php8.2, php-fpm8.2, php-cgi, libphp.so */
+		a->zend_mm |= !strncmp(base, "php", 3) ||
+			      !strncmp(base, "libphp", 6);
 	}
 }
 

@@ -258,6 +258,8 @@ typedef struct analysis {
 	uint32_t sample_every;  /* largest sampling rate among the files */
 	int pymalloc;           /* a process ran CPython, whose small objects
 				 * bypass malloc (pymalloc) */
+	int zend_mm;            /* a process ran PHP, whose objects come from
+				 * its own allocator (Zend MM) */
 	/* owned memory */
 	struct an_frame_chunk *frame_chunks; /* every stack's frames and
 					      * their pointers */

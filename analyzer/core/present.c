@@ -128,6 +128,10 @@ void report_header(const analysis *a, FILE *out)
 		fprintf(out, "NOTE: CPython serves small objects from its own pools "
 			     "(pymalloc), not malloc;\n  run with PYTHONMALLOC=malloc "
 			     "to see every object\n");
+	if (a->zend_mm)
+		fprintf(out, "NOTE: PHP serves its values from its own allocator "
+			     "(Zend MM), not malloc: a script's\n  allocations do not "
+			     "show; run with USE_ZEND_ALLOC=0 to see every one\n");
 	/* modules whose missing names hide sites */
 	size_t shown = 0;
 	for (size_t i = 0; i < a->nunsymbolized; i++) {

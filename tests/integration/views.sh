@@ -401,4 +401,24 @@ done
 expect "top --lines: no row of two_calls sums both calls" \
 	'! awk "/two_calls/ && \$1 == $(nd_truth first) + $(nd_truth second)" "$WORK/nd.top" | grep -q .'
 
+
+# runtimes with an allocator of their own: a process whose program is
+# named like CPython's or PHP's gets the NOTE that says how to see every
+# object; any other program, neither (a copy of tests/progs/planted)
+for name in python3.11 php8.2 planted; do
+	mkdir -p "$WORK/rt-$name"
+	cp "$T/planted" "$WORK/rt-$name/$name"
+	"$PS" record -o "$WORK/rt-$name/out" -- "$WORK/rt-$name/$name" >/dev/null 2>&1
+	"$PS" report -n 1 "$WORK/rt-$name/out"/*.pscout >"$WORK/rt-$name.txt" 2>&1
+done
+expect "a python process: the pymalloc NOTE, not PHP's" \
+	'grep -q "^NOTE: CPython serves small objects" "$WORK/rt-python3.11.txt" &&
+	 ! grep -q "Zend MM" "$WORK/rt-python3.11.txt"'
+expect "a php process: the Zend MM NOTE and USE_ZEND_ALLOC=0, not CPython's" \
+	'grep -q "^NOTE: PHP serves its values from its own allocator (Zend MM)" "$WORK/rt-php8.2.txt" &&
+	 grep -q "run with USE_ZEND_ALLOC=0 to see every one" "$WORK/rt-php8.2.txt" &&
+	 ! grep -q "CPython" "$WORK/rt-php8.2.txt"'
+expect "any other program: no runtime NOTE" \
+	'! grep -q "^NOTE: " "$WORK/rt-planted.txt" && grep -q "^rank" "$WORK/rt-planted.txt"'
+
 finish
