@@ -1464,6 +1464,48 @@ static void test_fuzz_corpus(void **state)
 	assert_true(n > 0);
 }
 
+/* THREAD records of indices 1..40, in order: each one is kept where its
+ * index says, with the tid and name its record gave; the table grows at
+ * index 16 (its first size) and 32 (the second), where an index equal to
+ * the size must grow it too. */
+static void test_thread_table_grows(void **state)
+{
+	(void)state;
+	enum { N = 40 };
+	pw_header(&w);
+	begin(PS_REC_PROCESS);
+	v(4242); v(1); v(0); v(1); v(1000); v(100); v(64); v(1);
+	s("/p"); s("p"); v(0);
+	end();
+	for (uint32_t i = 1; i <= N; i++) {
+		char name[16];
+		snprintf(name, sizeof name, "t%u", i);
+		begin(PS_REC_THREAD);
+		v(i); v(5000 + i); s(name); v(i * 10); v(0); v(0);
+		end();
+	}
+	begin(PS_REC_END);
+	v(PS_END_EXIT); v(1000000);
+	end();
+	char err[512];
+	pf_file *f = pf_read_mem("t.pscout", file, flen, err, sizeof err);
+	if (!f)
+		fail_msg("rejected: %s", err);
+	assert_true(f->nthreads > N);
+	for (uint32_t i = 1; i <= N; i++) {
+		const pf_thread *t = f->threads[i];
+		if (!t)
+			fail_msg("thread %u lost", i);
+		char name[16];
+		snprintf(name, sizeof name, "t%u", i);
+		assert_int_equal(t->index, i);
+		assert_int_equal(t->tid, 5000 + i);
+		assert_string_equal(t->name, name);
+		assert_int_equal(t->start_ns, i * 10);
+	}
+	pf_free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1494,6 +1536,7 @@ int main(void)
 		cmocka_unit_test(test_header_size),
 		cmocka_unit_test(test_module_for_edges),
 		cmocka_unit_test(test_fuzz_corpus),
+		cmocka_unit_test(test_thread_table_grows),
 	};
 	return cmocka_run_group_tests_name("reader", tests, NULL, NULL);
 }
