@@ -375,4 +375,21 @@ py_checks 38 tests/integration/html_timeline.py "$PS" "$WORK"
 # (mappings, the header's equal pair, stacks from the site out)
 py_checks 23 tests/integration/module_match.py "$PS" "$WORK" "$T/planted"
 
+
+# more of tests/progs/edge_stack.c (recorded above into $WORK/edge.txt):
+# a fifth frame that ends at column 93, leaving exactly the 6 columns a
+# sixth's " < ..." would take, is shown; two stacks whose lines read the
+# same say where they first differ: twin_site's at frame 6 (twin_left or
+# twin_right, the program's own call paths), line_site's in frame 2's
+# address only (two calls on one line of same_line)
+expect "a fifth frame ending at column 93 is shown" \
+	'grep -qx "         1000  edge_site_fits < mid2 < main < __libc_start_call_main < __libc_start_main_impl" "$WORK/edge.txt"'
+expect "stacks that differ past the shown frames: frame 6, twin_left" \
+	'grep -qE "^ +\(stack [0-9]+: frame 6 is twin_left \(edge_stack\.c:[0-9]+\), \+0x[0-9a-f]+\)$" "$WORK/edge.txt"'
+expect "stacks that differ past the shown frames: frame 6, twin_right" \
+	'grep -qE "^ +\(stack [0-9]+: frame 6 is twin_right \(edge_stack\.c:[0-9]+\), \+0x[0-9a-f]+\)$" "$WORK/edge.txt"'
+sl=$(grep -A1 "^ *1000  line_site < same_line < main" "$WORK/edge.txt" |
+	sed -n "s/^ *(stack [0-9]*: frame 2 is same_line (edge_stack\.c:[0-9]*), +\(0x[0-9a-f]*\))$/\1/p" | sort -u | wc -l)
+expect "two calls on one line: both stacks differ at frame 2, at two addresses" '[ "$sl" = 2 ]'
+
 finish
