@@ -391,5 +391,16 @@ expect "stacks that differ past the shown frames: frame 6, twin_right" \
 sl=$(grep -A1 "^ *1000  line_site < same_line < main" "$WORK/edge.txt" |
 	sed -n "s/^ *(stack [0-9]*: frame 2 is same_line (edge_stack\.c:[0-9]*), +\(0x[0-9a-f]*\))$/\1/p" | sort -u | wc -l)
 expect "two calls on one line: both stacks differ at frame 2, at two addresses" '[ "$sl" = 2 ]'
+# one_line_site calls malloc twice from one line: frame 1, two addresses;
+# wrapped_site's two stacks differ only inside xmalloc (a wrapper by
+# name): the same 5 frames (the site, main, glibc's three), told apart
+# by stack id and the recording's pid (the file's name)
+ol=$(grep -A1 "^ *1000  one_line_site < main" "$WORK/edge.txt" |
+	sed -n "s/^ *(stack [0-9]*: frame 1 is one_line_site (edge_stack\.c:[0-9]*), +\(0x[0-9a-f]*\))$/\1/p" | sort -u | wc -l)
+expect "two mallocs on one line of the site: frame 1, at two addresses" '[ "$ol" = 2 ]'
+epid=$(ls "$WORK"/edge/*.pscout | sed -n 's/.*\.\([0-9]*\)\.pscout$/\1/p')
+ws=$(grep -A1 "^ *1000  wrapped_site < main" "$WORK/edge.txt" |
+	grep -cx "               (stack [0-9]* of pid $epid, 5 frames)")
+expect "stacks the same past a wrapper: stack id, pid and depth" '[ "$ws" = 2 ]'
 
 finish

@@ -19,6 +19,12 @@
  *                        twin_left or twin_right: frame 6 differs
  *   line_site            called twice from one line of same_line(): the
  *                        two stacks differ only in frame 2's address
+ *   one_line_site        calls malloc twice from one line of its own:
+ *                        frame 1's address differs
+ *   wrapped_site         calls xmalloc (a wrapper by name), which calls
+ *                        malloc from two lines: past the wrapper the two
+ *                        stacks are the same frames, told apart by their
+ *                        stack ids only
  */
 #include <stdlib.h>
 
@@ -93,6 +99,33 @@ NOINLINE void same_line(void)
 	edge_sink = NULL;
 }
 
+NOINLINE void one_line_site(void)
+{
+	for (int i = 0; i < 1000; i++) {
+		edge_sink = malloc(16); free(edge_sink); edge_sink = malloc(16); free(edge_sink);
+	}
+}
+
+NOINLINE void *xmalloc(size_t n, int second)
+{
+	void *p;
+	if (second) {
+		edge_sink = &p;
+		p = malloc(n);
+	} else {
+		p = malloc(n);
+		edge_sink = NULL;
+	}
+	return p;
+}
+
+NOINLINE void wrapped_site(void)
+{
+	for (int i = 0; i < 2000; i++)
+		free(xmalloc(16, i & 1));
+	edge_sink = NULL;
+}
+
 int main(void)
 {
 	edge_site_exact_99();
@@ -102,5 +135,7 @@ int main(void)
 	twin_left();
 	twin_right();
 	same_line();
+	one_line_site();
+	wrapped_site();
 	return 0;
 }
