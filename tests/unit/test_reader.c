@@ -1506,6 +1506,71 @@ static void test_thread_table_grows(void **state)
 	pf_free(f);
 }
 
+/* The time rules hold from version 2 on, where entries first carry
+ * times: the same one-entry file (make_timed writes version 2's layout)
+ * stamped as version 2, good and bad. */
+static void test_times_must_match_v2(void **state)
+{
+	(void)state;
+	char err[512];
+	make_timed(400, 500, 600, 1);
+	ps_put_u32le(file + 8, 2);
+	pf_file *f = pf_read_mem("v2.pscout", file, flen, err, sizeof err);
+	if (!f)
+		fail_msg("version 2 rejected: %s", err);
+	assert_int_equal(f->version, 2);
+	assert_int_equal(f->entries[0].allocs, 3);
+	pf_free(f);
+	static const uint64_t bad[][4] = {
+		{ 501, 500, 600, 1 }, { 0, 500, 600, 1 }, { 400, 0, 600, 1 },
+		{ 400, 500, 0, 1 },   { 400, 500, 600, 0 },
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		size_t at = make_timed(bad[i][0], bad[i][1], bad[i][2], bad[i][3]);
+		ps_put_u32le(file + 8, 2);
+		f = pf_read_mem("v2.pscout", file, flen, err, sizeof err);
+		if (f) {
+			pf_free(f);
+			fail_msg("version 2, times %zu read", i);
+		}
+		char want[160];
+		snprintf(want, sizeof want, "v2.pscout: offset %zu: expected "
+			 "allocation and free times", at + 18);
+		if (!strstr(err, want))
+			fail_msg("error \"%s\", expected \"%s\"", err, want);
+	}
+}
+
+/* pf_drop_thread and pf_drop_stack free one thread or stack: an index
+ * past the tables (their sizes included) is no-op, never read (ASan runs
+ * this suite); one in them is freed and only that one. */
+static void test_drop_bounds(void **state)
+{
+	(void)state;
+	char err[512];
+	struct small sp = small_default();
+	pf_file *f = read_small(&sp, err, sizeof err);
+	if (!f)
+		fail_msg("rejected: %s", err);
+	assert_non_null(f->threads[1]);
+	assert_non_null(f->stacks[1]);
+	pf_drop_thread(f, (uint32_t)f->nthreads);
+	pf_drop_thread(f, (uint32_t)f->nthreads + 1);
+	pf_drop_stack(f, (uint32_t)f->nstacks);
+	pf_drop_stack(f, (uint32_t)f->nstacks + 1);
+	assert_non_null(f->threads[1]);
+	assert_int_equal(f->threads[1]->tid, 4242);
+	assert_non_null(f->stacks[1]);
+	assert_int_equal(f->stacks[1]->ips[0], 0x401234);
+	pf_drop_thread(f, 1);
+	assert_null(f->threads[1]);
+	pf_drop_stack(f, 1);
+	assert_null(f->stacks[1]);
+	pf_drop_thread(f, 1); /* twice: already gone */
+	pf_drop_stack(f, 1);
+	pf_free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1537,6 +1602,8 @@ int main(void)
 		cmocka_unit_test(test_module_for_edges),
 		cmocka_unit_test(test_fuzz_corpus),
 		cmocka_unit_test(test_thread_table_grows),
+		cmocka_unit_test(test_times_must_match_v2),
+		cmocka_unit_test(test_drop_bounds),
 	};
 	return cmocka_run_group_tests_name("reader", tests, NULL, NULL);
 }
