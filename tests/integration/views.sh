@@ -403,4 +403,12 @@ ws=$(grep -A1 "^ *1000  wrapped_site < main" "$WORK/edge.txt" |
 	grep -cx "               (stack [0-9]* of pid $epid, 5 frames)")
 expect "stacks the same past a wrapper: stack id, pid and depth" '[ "$ws" = 2 ]'
 
+# report -n 3 of edge_stack.c, whose 8 functions allocate (edge_site_*
+# four, twin_site, line_site, one_line_site, wrapped_site): 3 ranked
+# rows, then "(5 more sites; ...)"
+"$PS" report -n 3 "$WORK"/edge/*.pscout >"$WORK/edge3.txt"
+expect "report -n 3: three rows, then the 5 other sites" \
+	'[ "$(grep -cE "^ +[0-9]+  [a-z]+ " "$WORK/edge3.txt")" = 3 ] &&
+	[ "$(tail -1 "$WORK/edge3.txt")" = "(5 more sites; -n to see more)" ]'
+
 finish
