@@ -1571,6 +1571,84 @@ static void test_drop_bounds(void **state)
 	pf_free(f);
 }
 
+/* A PROCESS record alone (the smallest profile), then END with reason. */
+static size_t process_then_end(uint64_t reason)
+{
+	pw_header(&w);
+	begin(PS_REC_PROCESS);
+	v(4242); v(1); v(0); v(1); v(1000); v(100); v(64); v(1);
+	s("/p"); s("p"); v(0);
+	end();
+	size_t at = flen;
+	begin(PS_REC_END);
+	v(reason); v(1000000);
+	end();
+	return at;
+}
+
+/* END's reason is 1..PS_END_REASON_MAX: 0 and one past are errors at the
+ * reason's offset (the record's first payload byte). */
+static void test_end_reason_range(void **state)
+{
+	(void)state;
+	char err[512], want[160];
+	for (uint64_t r = 1; r <= PS_END_REASON_MAX; r++) {
+		process_then_end(r);
+		pf_file *f = pf_read_mem("e.pscout", file, flen, err, sizeof err);
+		if (!f)
+			fail_msg("reason %llu rejected: %s", (unsigned long long)r, err);
+		assert_int_equal(f->end_reason, r);
+		assert_true(f->complete);
+		pf_free(f);
+	}
+	static const uint64_t bad[] = { 0, PS_END_REASON_MAX + 1 };
+	for (size_t i = 0; i < 2; i++) {
+		size_t at = process_then_end(bad[i]);
+		assert_null(pf_read_mem("e.pscout", file, flen, err, sizeof err));
+		snprintf(want, sizeof want, "e.pscout: offset %zu: expected end "
+			 "reason in 1..%u, found %llu", at + 8, PS_END_REASON_MAX,
+			 (unsigned long long)bad[i]);
+		if (strcmp(err, want))
+			fail_msg("error \"%s\", expected \"%s\"", err, want);
+	}
+}
+
+/* Inside a DEFLATE record, a record's length may be up to
+ * PS_RECORD_MAX_PAYLOAD: one that long is waited for (the stream ends
+ * first here, so its 12 bytes are left over), one byte longer is an
+ * error at the length field, inflated byte 4. */
+static void test_inflated_length_limit(void **state)
+{
+	(void)state;
+	char err[512], want[200];
+	for (uint32_t extra = 0; extra < 2; extra++) {
+		pw_header(&w);
+		begin(PS_REC_PROCESS);
+		v(4242); v(1); v(0); v(1); v(1000); v(100); v(64); v(1);
+		s("/p"); s("p"); v(0);
+		end();
+		size_t from = flen;
+		/* a THREAD record's frame, its payload never comes */
+		ps_put_u32le(file + flen, PS_REC_THREAD);
+		ps_put_u32le(file + flen + 4, PS_RECORD_MAX_PAYLOAD + extra);
+		ps_put_u32le(file + flen + 8, 0);
+		w.len += 12;
+		deflate_records(from, NULL, 0);
+		assert_null(pf_read_mem("d.pscout", file, flen, err, sizeof err));
+		if (extra)
+			snprintf(want, sizeof want, "d.pscout: offset %zu (deflated "
+				 "record, inflated byte 4): expected a record length "
+				 "up to %u, found %u", from, PS_RECORD_MAX_PAYLOAD,
+				 PS_RECORD_MAX_PAYLOAD + 1);
+		else
+			snprintf(want, sizeof want, "d.pscout: offset %zu: expected "
+				 "the deflated record to hold whole records (12 bytes "
+				 "of one left over)", from);
+		if (strcmp(err, want))
+			fail_msg("error \"%s\", expected \"%s\"", err, want);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1604,6 +1682,8 @@ int main(void)
 		cmocka_unit_test(test_thread_table_grows),
 		cmocka_unit_test(test_times_must_match_v2),
 		cmocka_unit_test(test_drop_bounds),
+		cmocka_unit_test(test_end_reason_range),
+		cmocka_unit_test(test_inflated_length_limit),
 	};
 	return cmocka_run_group_tests_name("reader", tests, NULL, NULL);
 }
