@@ -411,4 +411,10 @@ expect "report -n 3: three rows, then the 5 other sites" \
 	'[ "$(grep -cE "^ +[0-9]+  [a-z]+ " "$WORK/edge3.txt")" = 3 ] &&
 	[ "$(tail -1 "$WORK/edge3.txt")" = "(5 more sites; -n to see more)" ]'
 
+# longnames.c's site name is longer than its row has room for: the
+# label is cut to fill the row to column 100 exactly (53 columns of
+# rank, remedy and numbers, then 47 of label)
+row=$(grep -E "^ +[0-9]+  [a-z]+ .* allocate_the_b" "$WORK/long.txt")
+expect "a site label cut to end at column 100 (${#row})" '[ ${#row} = 100 ]'
+
 finish
