@@ -1649,6 +1649,50 @@ static void test_inflated_length_limit(void **state)
 	}
 }
 
+/* A module of 8 segments (the most a MODULE record may declare), loaded
+ * at 0: segment i spans 0x1000 + 0x2000 i .. +0x1000. Its first and last
+ * bytes are in the module, the gaps between segments are not (pf_module_for
+ * looks at the 8 segments and no further). */
+static void test_module_eight_segments(void **state)
+{
+	(void)state;
+	pw_header(&w);
+	begin(PS_REC_PROCESS);
+	v(4242); v(1); v(0); v(1); v(1000); v(100); v(64); v(1);
+	s("/p"); s("p"); v(0);
+	end();
+	begin(PS_REC_MODULE);
+	v(1); v(1); v(0); s("/nonexistent/eight"); v(0); v(8);
+	for (uint64_t i = 0; i < 8; i++) {
+		v(0x1000 + 0x2000 * i); v(0x1000); v(0x1000 * i); v(5);
+	}
+	end();
+	begin(PS_REC_END);
+	v(PS_END_EXIT); v(1000000);
+	end();
+	char err[512];
+	pf_file *f = pf_read_mem("m.pscout", file, flen, err, sizeof err);
+	if (!f)
+		fail_msg("rejected: %s", err);
+	assert_int_equal(f->modules[0].nseg, 8);
+	assert_int_equal(f->modules[0].lo, 0x1000);
+	assert_int_equal(f->modules[0].hi, 0x10000);
+	for (uint64_t i = 0; i < 8; i++) {
+		uint64_t lo = 0x1000 + 0x2000 * i;
+		assert_non_null(pf_module_for(f, lo, 1));
+		assert_non_null(pf_module_for(f, lo + 0xfff, 1));
+		if (i < 7) {
+			if (pf_module_for(f, lo + 0x1000, 1) ||
+			    pf_module_for(f, lo + 0x1fff, 1))
+				fail_msg("the gap after segment %llu is in the module",
+					 (unsigned long long)i);
+		}
+	}
+	assert_null(pf_module_for(f, 0xfff, 1));
+	assert_null(pf_module_for(f, 0x10000, 1));
+	pf_free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1684,6 +1728,7 @@ int main(void)
 		cmocka_unit_test(test_drop_bounds),
 		cmocka_unit_test(test_end_reason_range),
 		cmocka_unit_test(test_inflated_length_limit),
+		cmocka_unit_test(test_module_eight_segments),
 	};
 	return cmocka_run_group_tests_name("reader", tests, NULL, NULL);
 }
