@@ -410,6 +410,10 @@ expect "stacks the same past a wrapper: stack id, pid and depth" '[ "$ws" = 2 ]'
 expect "report -n 3: three rows, then the 5 other sites" \
 	'[ "$(grep -cE "^ +[0-9]+  [a-z]+ " "$WORK/edge3.txt")" = 3 ] &&
 	[ "$(tail -1 "$WORK/edge3.txt")" = "(5 more sites; -n to see more)" ]'
+"$PS" report -n 8 "$WORK"/edge/*.pscout >"$WORK/edge8.txt"
+expect "report -n 8 of its 8 sites: 8 rows, no \"more sites\" line" \
+	'[ "$(grep -cE "^ +[0-9]+  [a-z]+ " "$WORK/edge8.txt")" = 8 ] &&
+	! grep -q "more sites" "$WORK/edge8.txt"'
 
 # longnames.c's site name is longer than its row has room for: the
 # label is cut to fill the row to column 100 exactly (53 columns of
