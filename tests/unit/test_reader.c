@@ -1693,6 +1693,32 @@ static void test_module_eight_segments(void **state)
 	pf_free(f);
 }
 
+/* A histogram's buckets are 0..PS_HIST_BUCKETS - 1: the last one reads
+ * (its count where it belongs), one past it is refused. */
+static void test_hist_bucket_limit(void **state)
+{
+	(void)state;
+	char err[512], want[96];
+	hist_n = 1;
+	hist_b[0] = PS_HIST_BUCKETS - 1;
+	pf_file *f = read_v3(hist_entry, err, sizeof err);
+	if (!f)
+		fail_msg("bucket %d rejected: %s", PS_HIST_BUCKETS - 1, err);
+	uint64_t life[PS_HIST_BUCKETS];
+	pf_entry_hists(f, &f->entries[0], NULL, life);
+	for (int k = 0; k < PS_HIST_BUCKETS; k++)
+		assert_int_equal(life[k], k == PS_HIST_BUCKETS - 1 ? 1 : 0);
+	pf_free(f);
+	for (uint64_t b = PS_HIST_BUCKETS; b <= PS_HIST_BUCKETS + 1; b++) {
+		hist_b[0] = b;
+		assert_null(read_v3(hist_entry, err, sizeof err));
+		snprintf(want, sizeof want, "expected histogram bucket in 0..%d, "
+			 "found %llu", PS_HIST_BUCKETS - 1, (unsigned long long)b);
+		if (!strstr(err, want))
+			fail_msg("error \"%s\", expected \"%s\"", err, want);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1729,6 +1755,7 @@ int main(void)
 		cmocka_unit_test(test_end_reason_range),
 		cmocka_unit_test(test_inflated_length_limit),
 		cmocka_unit_test(test_module_eight_segments),
+		cmocka_unit_test(test_hist_bucket_limit),
 	};
 	return cmocka_run_group_tests_name("reader", tests, NULL, NULL);
 }
