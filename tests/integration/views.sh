@@ -421,4 +421,15 @@ expect "report -n 8 of its 8 sites: 8 rows, no \"more sites\" line" \
 row=$(grep -E "^ +[0-9]+  [a-z]+ .* allocate_the_b" "$WORK/long.txt")
 expect "a site label cut to end at column 100 (${#row})" '[ ${#row} = 100 ]'
 
+# edge_stack.c run twice, the two profiles in one report: each call path
+# is one stack line, with both processes' 1000 blocks (2000)
+"$PS" record -o "$WORK/edgeb" -- "$T/edge_stack" >/dev/null 2>&1
+"$PS" report "$WORK"/edge/*.pscout "$WORK"/edgeb/*.pscout >"$WORK/edge2runs.txt"
+# the site's block: from its row to the blank line after it
+awk '/^ +[0-9]+  [a-z]+ .* edge_site_exact_99 \(/ { on = 1 } on && /^$/ { exit } on' \
+	"$WORK/edge2runs.txt" >"$WORK/edge2block.txt"
+expect "two processes' same path: one stack line of 2000" \
+	'[ "$(grep -c "^ *2000  edge_site_exact_99 < main" "$WORK/edge2block.txt")" = 1 ] &&
+	[ "$(grep -c "^ *[0-9]*  edge_site_exact_99 < " "$WORK/edge2block.txt")" = 1 ]'
+
 finish
