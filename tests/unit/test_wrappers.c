@@ -361,6 +361,47 @@ static void test_all_runtime(void **state)
 	reset();
 }
 
+/* A function counts once per stack in what passes through it, however
+ * often the stack passes it: W, the site of every allocation, called
+ * from three places with different sizes, each of which W itself called
+ * three frames further up (a callback; not so close that the callers
+ * would be W's internals): W is still a wrapper (100% of what passes W
+ * has W as the site, not 50%). */
+static void test_recursion_counts_once(void **state)
+{
+	(void)state;
+	add(100, 16, 16, "W@5", "c1@10", "m1@11", "m2@12", "W@8", "main@1",
+	    (char *)NULL);
+	add(100, 32, 32, "W@5", "c2@20", "m1@11", "m2@12", "W@8", "main@1",
+	    (char *)NULL);
+	add(100, 48, 48, "W@5", "c3@30", "m1@11", "m2@12", "W@8", "main@1",
+	    (char *)NULL);
+	apply(NULL);
+	for (size_t i = 0; i < nstacks; i++) {
+		assert_string_equal(site_of(i), i == 0 ? "c1" : i == 1 ? "c2" : "c3");
+		assert_string_equal(stacks[i].via, "W");
+	}
+	reset();
+}
+
+/* A chain link at exactly the site share: do_x is the site of 90 of the
+ * 100 allocations that pass through it (10 more come from Y, which do_x
+ * calls); x1 passes 90 of its 100 through do_x and has three callers:
+ * the chain holds, x1's callers are the sites. */
+static void test_chain_link_share_edge(void **state)
+{
+	(void)state;
+	chain(3, 90, 0);
+	add(10, 100, 100, "Y@7", "do_x@6", "x1@3", "c1@10", "main@1",
+	    (char *)NULL);
+	apply(NULL);
+	for (size_t i = 0; i < 3; i++) {
+		assert_string_equal(site_of(i), i == 0 ? "c1" : i == 1 ? "c2" : "c3");
+		assert_string_equal(stacks[i].via, "x1");
+	}
+	reset();
+}
+
 /* Each test starts with no stacks, even after one that failed. */
 static int fresh(void **state)
 {
@@ -381,6 +422,8 @@ int main(void)
 		cmocka_unit_test_setup(test_wrapper_internals, fresh),
 		cmocka_unit_test_setup(test_fixed_rules, fresh),
 		cmocka_unit_test_setup(test_all_runtime, fresh),
+		cmocka_unit_test_setup(test_recursion_counts_once, fresh),
+		cmocka_unit_test_setup(test_chain_link_share_edge, fresh),
 	};
 	return cmocka_run_group_tests_name("wrapper rules", tests, NULL, NULL);
 }
