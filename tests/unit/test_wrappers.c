@@ -402,6 +402,59 @@ static void test_chain_link_share_edge(void **state)
 	reset();
 }
 
+/* A link has fewer callers than a wrapper needs (3): ctor, called from
+ * g, h and k with the same sizes each (16 and 32: no wrapper, one type's
+ * constructor), is no link even though g, called from three places with
+ * sizes of their own, would be a wrapper over it. ctor stays the site. */
+static void test_link_needs_few_callers(void **state)
+{
+	(void)state;
+	add(10, 16, 16, "ctor@5", "g@1", "e1@10", "main@1", (char *)NULL);
+	add(10, 32, 32, "ctor@5", "g@1", "e2@20", "main@1", (char *)NULL);
+	add(10, 16, 16, "ctor@5", "g@1", "e3@30", "main@1", (char *)NULL);
+	add(10, 16, 16, "ctor@5", "h@2", "main@2", (char *)NULL);
+	add(10, 32, 32, "ctor@5", "h@2", "main@3", (char *)NULL);
+	add(10, 16, 16, "ctor@5", "k@3", "main@4", (char *)NULL);
+	add(10, 32, 32, "ctor@5", "k@3", "main@5", (char *)NULL);
+	apply(NULL);
+	for (size_t i = 0; i < nstacks; i++) {
+		assert_string_equal(site_of(i), "ctor");
+		assert_null(stacks[i].via);
+	}
+	reset();
+}
+
+/* A link may call the allocator from up to 3 places (as a wrapper may):
+ * do_x calls it from three lines, x1 is its one caller; the chain holds. */
+static void test_link_with_three_calls(void **state)
+{
+	(void)state;
+	add(100, 16, 16, "do_x@5", "x1@3", "c1@10", "main@1", (char *)NULL);
+	add(100, 32, 32, "do_x@6", "x1@3", "c2@20", "main@1", (char *)NULL);
+	add(100, 48, 48, "do_x@7", "x1@3", "c3@30", "main@1", (char *)NULL);
+	apply(NULL);
+	for (size_t i = 0; i < 3; i++) {
+		assert_string_equal(site_of(i), i == 0 ? "c1" : i == 1 ? "c2" : "c3");
+		assert_string_equal(stacks[i].via, "x1");
+		assert_int_equal(stacks[i].nskipped, 3); /* malloc, do_x, x1 */
+	}
+	reset();
+}
+
+/* The first known name (operator new and delete) is a wrapper by name in
+ * any module: an application's own operator new is skipped like the
+ * runtime's, and named as "via" (it is not the runtime's). */
+static void test_first_known_name(void **state)
+{
+	(void)state;
+	add(5, 8, 8, "operator new(unsigned long)@4", "make_obj@8", "main@1",
+	    (char *)NULL);
+	apply(NULL);
+	assert_string_equal(site_of(0), "make_obj");
+	assert_string_equal(stacks[0].via, "operator new(unsigned long)");
+	reset();
+}
+
 /* Each test starts with no stacks, even after one that failed. */
 static int fresh(void **state)
 {
@@ -424,6 +477,9 @@ int main(void)
 		cmocka_unit_test_setup(test_all_runtime, fresh),
 		cmocka_unit_test_setup(test_recursion_counts_once, fresh),
 		cmocka_unit_test_setup(test_chain_link_share_edge, fresh),
+		cmocka_unit_test_setup(test_link_needs_few_callers, fresh),
+		cmocka_unit_test_setup(test_link_with_three_calls, fresh),
+		cmocka_unit_test_setup(test_first_known_name, fresh),
 	};
 	return cmocka_run_group_tests_name("wrapper rules", tests, NULL, NULL);
 }
