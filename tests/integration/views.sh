@@ -432,4 +432,25 @@ expect "two processes' same path: one stack line of 2000" \
 	'[ "$(grep -c "^ *2000  edge_site_exact_99 < main" "$WORK/edge2block.txt")" = 1 ] &&
 	[ "$(grep -c "^ *[0-9]*  edge_site_exact_99 < " "$WORK/edge2block.txt")" = 1 ]'
 
+# a stack that is the first frames of others: edge_stack.c recorded with
+# --depth 5 and --depth 8, at the same addresses (setarch -R), in one
+# report: twin_site's 5-frame stack reads like the two 8-frame ones and
+# is told apart by pid and depth; each deeper one by its frame 6
+# (twin_left or twin_right, the program's own call paths)
+if setarch -R true 2>/dev/null; then
+	setarch -R "$PS" record --depth 5 -o "$WORK/pre5" -- "$T/edge_stack" >/dev/null 2>&1
+	setarch -R "$PS" record --depth 8 -o "$WORK/pre8" -- "$T/edge_stack" >/dev/null 2>&1
+	"$PS" report -n 20 "$WORK"/pre5/*.pscout "$WORK"/pre8/*.pscout >"$WORK/prefix.txt"
+	awk '/^ +[0-9]+  [a-z]+ .* twin_site \(/ { on = 1 } on && /^$/ { exit } on' \
+		"$WORK/prefix.txt" >"$WORK/prefix_block.txt"
+	p5=$(ls "$WORK"/pre5/*.pscout | sed -n 's/.*\.\([0-9]*\)\.pscout$/\1/p')
+	expect "a stack that is another's first 5 frames: its pid and depth" \
+		'grep -A1 "^ *2000  twin_site < tw1 < tw2 < tw3 < tw4$" "$WORK/prefix_block.txt" |
+		grep -qx "               (stack [0-9]* of pid $p5, 5 frames)"'
+	expect "the deeper stacks that start with it: their frame 6" \
+		'[ "$(grep -cE "^ +\(stack [0-9]+: frame 6 is twin_(left|right) \(edge_stack\.c:[0-9]+\), \+0x[0-9a-f]+\)$" "$WORK/prefix_block.txt")" = 2 ]'
+else
+	skip views/prefix-stacks "setarch -R cannot turn off address randomization here"
+fi
+
 finish
