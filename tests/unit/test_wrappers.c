@@ -21,7 +21,7 @@
 #define APP "/srv/app"
 
 #define MAX_STACKS 64
-#define MAX_FRAMES 16
+#define MAX_FRAMES 24
 static an_stack stacks[MAX_STACKS];
 static size_t nstacks;
 /* the frames of stacks[i]; the pointers to them it holds are a heap
@@ -455,6 +455,86 @@ static void test_first_known_name(void **state)
 	reset();
 }
 
+/* add() with the frames in an array: names[0..n) innermost first. */
+static void add_frames(uint64_t allocs, uint64_t size, const char **names,
+		       unsigned n)
+{
+	an_frame *fr = frames[nstacks];
+	an_stack *st = &stacks[nstacks++];
+	memset(st, 0, sizeof *st);
+	fr[st->nall++] = (an_frame){ .function = "malloc", .module = LIBC,
+				     .ip = 0x1000, .symbolized = 1 };
+	for (unsigned i = 0; i < n; i++) {
+		char name[64];
+		unsigned line = 0;
+		sscanf(names[i], "%63[^@]@%u", name, &line);
+		an_frame *f = &fr[st->nall];
+		*f = (an_frame){ .function = xstrdup(name), .file = "app.c",
+				 .line = line, .module = APP, .symbolized = 1 };
+		for (const char *c = name; *c; c++)
+			f->ip = f->ip * 31 + (unsigned char)*c;
+		f->ip = f->ip * 1000 + line;
+		f->offset = f->ip;
+		f->ip_index = st->nall++;
+	}
+	const an_frame **ptrs = xcalloc(st->nall, sizeof *ptrs);
+	for (unsigned k = 0; k < st->nall; k++)
+		ptrs[k] = &fr[k];
+	st->all = ptrs;
+	st->allocs = allocs;
+	st->size_min = st->size_max = size;
+}
+
+/* A tower of `levels` nested wrappers: L1 (innermost) .. Ln, each called
+ * by the next one up and from two places of its own (a_i, b_i), the top
+ * one from three (a_n, b_n, c_n); every stack a size of its own. Each
+ * round of the structural rule reveals one more level. */
+static void tower(unsigned levels)
+{
+	static char names[24][16];
+	const char *path[24];
+	uint64_t size = 8;
+	for (unsigned i = 1; i <= levels; i++) {
+		snprintf(names[i - 1], sizeof names[0], "L%u@%u", i, i);
+		for (unsigned k = 0; k < i; k++)
+			path[k] = names[k];
+		static char callers[24][3][16];
+		for (int c = 0; c < (i == levels ? 3 : 2); c++) {
+			snprintf(callers[i][c], sizeof callers[0][0], "%c%u@%u",
+				 "abc"[c], i, 100 + i);
+			path[i] = callers[i][c];
+			path[i + 1] = "main@1";
+			add_frames(10, size, path, i + 2);
+			size += 8;
+		}
+	}
+}
+
+/* The rounds are bounded (16, then one more where the chain step
+ * recounts): a tower of 17 wrappers is found whole, its top one's
+ * callers are the sites; of 18, the top one stays a site. */
+static void test_round_limit(void **state)
+{
+	(void)state;
+	tower(17);
+	apply(NULL);
+	for (size_t i = 0; i < nstacks; i++)
+		assert_true(site_of(i)[0] == 'a' || site_of(i)[0] == 'b' ||
+			    site_of(i)[0] == 'c');
+	assert_string_equal(stacks[nstacks - 1].via, "L17");
+	assert_string_equal(site_of(nstacks - 1), "c17");
+	reset();
+	tower(18);
+	apply(NULL);
+	for (size_t i = 0; i < nstacks - 3; i++)
+		assert_true(site_of(i)[0] == 'a' || site_of(i)[0] == 'b');
+	for (size_t i = nstacks - 3; i < nstacks; i++) {
+		assert_string_equal(site_of(i), "L18");
+		assert_string_equal(stacks[i].via, "L17");
+	}
+	reset();
+}
+
 /* Each test starts with no stacks, even after one that failed. */
 static int fresh(void **state)
 {
@@ -480,6 +560,7 @@ int main(void)
 		cmocka_unit_test_setup(test_link_needs_few_callers, fresh),
 		cmocka_unit_test_setup(test_link_with_three_calls, fresh),
 		cmocka_unit_test_setup(test_first_known_name, fresh),
+		cmocka_unit_test_setup(test_round_limit, fresh),
 	};
 	return cmocka_run_group_tests_name("wrapper rules", tests, NULL, NULL);
 }
