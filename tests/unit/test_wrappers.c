@@ -535,6 +535,22 @@ static void test_round_limit(void **state)
 	reset();
 }
 
+/* Code from the C++ library's headers (a file under /usr/include/c++/,
+ * inlined into the application's module, its name not std::) is skipped
+ * like the runtime and never named as "via". */
+static void test_cxx_header_frames(void **state)
+{
+	(void)state;
+	an_stack *st = add(5, 8, 8, "grow_storage@9", "fill@12", "main@1",
+			   (char *)NULL);
+	frames[st - stacks][1].file = "/usr/include/c++/12/bits/vector.tcc";
+	apply(NULL);
+	assert_string_equal(site_of(0), "fill");
+	assert_int_equal(st->nskipped, 2); /* malloc, grow_storage */
+	assert_null(st->via);
+	reset();
+}
+
 /* Each test starts with no stacks, even after one that failed. */
 static int fresh(void **state)
 {
@@ -561,6 +577,7 @@ int main(void)
 		cmocka_unit_test_setup(test_link_with_three_calls, fresh),
 		cmocka_unit_test_setup(test_first_known_name, fresh),
 		cmocka_unit_test_setup(test_round_limit, fresh),
+		cmocka_unit_test_setup(test_cxx_header_frames, fresh),
 	};
 	return cmocka_run_group_tests_name("wrapper rules", tests, NULL, NULL);
 }
