@@ -551,6 +551,54 @@ static void test_cxx_header_frames(void **state)
 	reset();
 }
 
+/* A tower of `levels` wrapper chains: link L_i has one caller, X_i,
+ * which is called from a_i, b_i and the next link up, L_(i+1) (the top
+ * X from a, b and c); each chain is revealed only when the one under it
+ * is kept, one chain round each. */
+static void chain_tower(unsigned levels)
+{
+	static char names[24][16];
+	static char callers[12][3][16];
+	const char *path[24];
+	uint64_t size = 8;
+	for (unsigned i = 1; i <= levels; i++) {
+		snprintf(names[2 * i - 2], sizeof names[0], "L%u@%u", i, i);
+		snprintf(names[2 * i - 1], sizeof names[0], "X%u@%u", i, 50 + i);
+		for (unsigned k = 0; k < 2 * i; k++)
+			path[k] = names[k];
+		for (int c = 0; c < (i == levels ? 3 : 2); c++) {
+			snprintf(callers[i][c], sizeof callers[0][0], "%c%u@%u",
+				 "abc"[c], i, 100 + i);
+			path[2 * i] = callers[i][c];
+			path[2 * i + 1] = "main@1";
+			add_frames(10, size, path, 2 * i + 2);
+			size += 8;
+		}
+	}
+}
+
+/* The chain rounds are bounded (8): a tower of 8 chains is found whole,
+ * of 9 the top link stays a site. */
+static void test_chain_round_limit(void **state)
+{
+	(void)state;
+	chain_tower(8);
+	apply(NULL);
+	for (size_t i = 0; i < nstacks; i++)
+		assert_true(site_of(i)[0] == 'a' || site_of(i)[0] == 'b' ||
+			    site_of(i)[0] == 'c');
+	assert_string_equal(site_of(nstacks - 1), "c8");
+	assert_string_equal(stacks[nstacks - 1].via, "X8");
+	reset();
+	chain_tower(9);
+	apply(NULL);
+	for (size_t i = 0; i < nstacks - 3; i++)
+		assert_true(site_of(i)[0] == 'a' || site_of(i)[0] == 'b');
+	for (size_t i = nstacks - 3; i < nstacks; i++)
+		assert_string_equal(site_of(i), "L9");
+	reset();
+}
+
 /* Each test starts with no stacks, even after one that failed. */
 static int fresh(void **state)
 {
@@ -578,6 +626,7 @@ int main(void)
 		cmocka_unit_test_setup(test_first_known_name, fresh),
 		cmocka_unit_test_setup(test_round_limit, fresh),
 		cmocka_unit_test_setup(test_cxx_header_frames, fresh),
+		cmocka_unit_test_setup(test_chain_round_limit, fresh),
 	};
 	return cmocka_run_group_tests_name("wrapper rules", tests, NULL, NULL);
 }
