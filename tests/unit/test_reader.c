@@ -1719,6 +1719,69 @@ static void test_hist_bucket_limit(void **state)
 	}
 }
 
+/* The smallest file pf_read_totals takes: the header, one record of no
+ * payload (12 bytes), the TOTALS record (40) -- 68 bytes, read; one byte
+ * less (the empty record's crc32 cut) is no TOTALS. */
+static void test_totals_smallest_file(void **state)
+{
+	(void)state;
+	char path[] = "/tmp/poolscout-totals-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	pw_header(&w);
+	begin(PS_REC_END);
+	end();
+	add_totals((struct ps_totals){ .allocs = 7, .pid = 99,
+				       .sample_every = 1 });
+	assert_int_equal(flen, 16 + 12 + 40);
+	assert_int_equal(write(fd, file, flen), (ssize_t)flen);
+	struct ps_totals t;
+	assert_int_equal(pf_read_totals(path, &t), 0);
+	assert_int_equal(t.allocs, 7);
+	assert_int_equal(t.pid, 99);
+	assert_int_equal(t.offset, 28);
+	memset(&t, 0, sizeof t);
+	assert_int_equal(pf_read_totals_mem(file, flen, &t), 0);
+	assert_int_equal(t.allocs, 7);
+	/* 67 bytes: the header one byte short of its 16 */
+	memmove(file + 15, file + 16, flen - 16);
+	flen--;
+	assert_int_equal(ftruncate(fd, 0), 0);
+	assert_int_equal(pwrite(fd, file, flen, 0), (ssize_t)flen);
+	assert_int_equal(pf_read_totals(path, &t), -ENODATA);
+	assert_int_equal(pf_read_totals_mem(file, flen, &t), -ENODATA);
+	close(fd);
+	unlink(path);
+}
+
+/* A record of no payload is whole at the file's end (12 bytes: type,
+ * length 0, crc32): an END that says nothing is an error where its
+ * reason should be, not a record cut short. */
+static void test_empty_record_at_end(void **state)
+{
+	(void)state;
+	char err[512], want[160];
+	pw_header(&w);
+	begin(PS_REC_PROCESS);
+	v(4242); v(1); v(0); v(1); v(1000); v(100); v(64); v(1);
+	s("/p"); s("p"); v(0);
+	end();
+	size_t at = flen;
+	begin(PS_REC_END);
+	end();
+	assert_null(pf_read_mem("z.pscout", file, flen, err, sizeof err));
+	snprintf(want, sizeof want, "z.pscout: offset %zu: expected end reason "
+		 "(a varint) inside the record", at + 8);
+	if (strcmp(err, want))
+		fail_msg("error \"%s\", expected \"%s\"", err, want);
+	/* its last byte cut: now it is cut short, the file partial */
+	pf_file *f = pf_read_mem("z.pscout", file, flen - 1, err, sizeof err);
+	if (!f)
+		fail_msg("cut END rejected: %s", err);
+	assert_false(f->complete);
+	pf_free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1756,6 +1819,8 @@ int main(void)
 		cmocka_unit_test(test_inflated_length_limit),
 		cmocka_unit_test(test_module_eight_segments),
 		cmocka_unit_test(test_hist_bucket_limit),
+		cmocka_unit_test(test_totals_smallest_file),
+		cmocka_unit_test(test_empty_record_at_end),
 	};
 	return cmocka_run_group_tests_name("reader", tests, NULL, NULL);
 }
