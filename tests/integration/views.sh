@@ -403,17 +403,17 @@ ws=$(grep -A1 "^ *1000  wrapped_site < main" "$WORK/edge.txt" |
 	grep -cx "               (stack [0-9]* of pid $epid, 5 frames)")
 expect "stacks the same past a wrapper: stack id, pid and depth" '[ "$ws" = 2 ]'
 
-# report -n 3 of edge_stack.c, whose 8 functions allocate (edge_site_*
-# four, twin_site, line_site, one_line_site, wrapped_site): 3 ranked
-# rows, then "(5 more sites; ...)"
+# report -n 3 of edge_stack.c, whose 9 functions allocate (edge_site_*
+# four, twin_site, line_site, one_line_site, long_line_site,
+# wrapped_site): 3 ranked rows, then "(6 more sites; ...)"
 "$PS" report -n 3 "$WORK"/edge/*.pscout >"$WORK/edge3.txt"
-expect "report -n 3: three rows, then the 5 other sites" \
+expect "report -n 3: three rows, then the 6 other sites" \
 	'[ "$(grep -cE "^ +[0-9]+  [a-z]+ " "$WORK/edge3.txt")" = 3 ] &&
-	[ "$(tail -1 "$WORK/edge3.txt")" = "(5 more sites; -n to see more)" ]'
-"$PS" report -n 8 "$WORK"/edge/*.pscout >"$WORK/edge8.txt"
-expect "report -n 8 of its 8 sites: 8 rows, no \"more sites\" line" \
-	'[ "$(grep -cE "^ +[0-9]+  [a-z]+ " "$WORK/edge8.txt")" = 8 ] &&
-	! grep -q "more sites" "$WORK/edge8.txt"'
+	[ "$(tail -1 "$WORK/edge3.txt")" = "(6 more sites; -n to see more)" ]'
+"$PS" report -n 9 "$WORK"/edge/*.pscout >"$WORK/edge9.txt"
+expect "report -n 9 of its 9 sites: 9 rows, no \"more sites\" line" \
+	'[ "$(grep -cE "^ +[0-9]+  [a-z]+ " "$WORK/edge9.txt")" = 9 ] &&
+	! grep -q "more sites" "$WORK/edge9.txt"'
 
 # longnames.c's site name is longer than its row has room for: the
 # label is cut to fill the row to column 100 exactly (53 columns of
@@ -452,5 +452,15 @@ if setarch -R true 2>/dev/null; then
 else
 	skip views/prefix-stacks "setarch -R cannot turn off address randomization here"
 fi
+
+# long_line_site's two stacks differ in frame 2, a function whose name
+# (43 characters) does not fit the 40 columns the report gives it: both
+# labels are cut to exactly 40
+"$PS" report -n 20 "$WORK"/edge/*.pscout >"$WORK/edge20.txt"
+ll=$(sed -n 's/^ *(stack [0-9]*: frame 2 is \(calls_twice.*\), +0x[0-9a-f]*)$/\1/p' "$WORK/edge20.txt" |
+	awk '{ print length($0) }' | sort -u | tr '\n' ' ')
+expect "a differing frame's long label is cut to 40 columns ($ll)" \
+	'[ "$ll" = "40 " ] &&
+	[ "$(grep -c "^ *(stack [0-9]*: frame 2 is calls_twice" "$WORK/edge20.txt")" = 2 ]'
 
 finish

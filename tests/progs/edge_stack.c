@@ -21,6 +21,9 @@
  *                        two stacks differ only in frame 2's address
  *   one_line_site        calls malloc twice from one line of its own:
  *                        frame 1's address differs
+ *   long_line_site       called twice from one line of a function whose
+ *                        name is longer than the 40 columns the report
+ *                        gives a differing frame: frame 2, its name cut
  *   wrapped_site         calls xmalloc (a wrapper by name), which calls
  *                        malloc from two lines: past the wrapper the two
  *                        stacks are the same frames, told apart by their
@@ -106,6 +109,17 @@ NOINLINE void one_line_site(void)
 	}
 }
 
+NOINLINE void long_line_site(void)
+{
+	BLOCKS();
+}
+
+NOINLINE void calls_twice_from_one_line_under_a_long_name(void)
+{
+	long_line_site(); long_line_site(); /* two return addresses */
+	edge_sink = NULL;
+}
+
 NOINLINE void *xmalloc(size_t n, int second)
 {
 	void *p;
@@ -137,5 +151,6 @@ int main(void)
 	same_line();
 	one_line_site();
 	wrapped_site();
+	calls_twice_from_one_line_under_a_long_name();
 	return 0;
 }
