@@ -344,4 +344,13 @@ expect "bad file message is one line" '[ "$(wc -l <"$WORK/err")" = 1 ]'
 "$PS" info /nonexistent.pscout 2>/dev/null
 rc=$?
 expect "missing file is exit 2" '[ $rc = 2 ]'
+# report --html to a directory that does not exist: exit 1, one message
+# naming the path, nothing on stdout
+"$PS" report --html "$WORK/no_such_dir/page.html" "$WORK"/names/*.pscout >"$WORK/out" 2>"$WORK/err"
+rc=$?
+expect "report --html into a missing directory is exit 1, said once" \
+	'[ $rc = 1 ] && [ "$(wc -l <"$WORK/err")" = 1 ] &&
+	grep -q "cannot write $WORK/no_such_dir/page.html" "$WORK/err" &&
+	[ ! -s "$WORK/out" ] && [ ! -e "$WORK/no_such_dir" ]'
+
 finish

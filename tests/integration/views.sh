@@ -421,4 +421,91 @@ expect "a php process: the Zend MM NOTE and USE_ZEND_ALLOC=0, not CPython's" \
 expect "any other program: no runtime NOTE" \
 	'! grep -q "^NOTE: " "$WORK/rt-planted.txt" && grep -q "^rank" "$WORK/rt-planted.txt"'
 
+# more of tests/progs/edge_stack.c (recorded above into $WORK/edge.txt):
+# a fifth frame that ends at column 93, leaving exactly the 6 columns a
+# sixth's " < ..." would take, is shown; two stacks whose lines read the
+# same say where they first differ: twin_site's at frame 6 (twin_left or
+# twin_right, the program's own call paths), line_site's in frame 2's
+# address only (two calls on one line of same_line)
+expect "a fifth frame ending at column 93 is shown" \
+	'grep -qx "         1000  edge_site_fits < mid2 < main < __libc_start_call_main < __libc_start_main_impl" "$WORK/edge.txt"'
+expect "stacks that differ past the shown frames: frame 6, twin_left" \
+	'grep -qE "^ +\(stack [0-9]+: frame 6 is twin_left \(edge_stack\.c:[0-9]+\), \+0x[0-9a-f]+\)$" "$WORK/edge.txt"'
+expect "stacks that differ past the shown frames: frame 6, twin_right" \
+	'grep -qE "^ +\(stack [0-9]+: frame 6 is twin_right \(edge_stack\.c:[0-9]+\), \+0x[0-9a-f]+\)$" "$WORK/edge.txt"'
+sl=$(grep -A1 "^ *1000  line_site < same_line < main" "$WORK/edge.txt" |
+	sed -n "s/^ *(stack [0-9]*: frame 2 is same_line (edge_stack\.c:[0-9]*), +\(0x[0-9a-f]*\))$/\1/p" | sort -u | wc -l)
+expect "two calls on one line: both stacks differ at frame 2, at two addresses" '[ "$sl" = 2 ]'
+# one_line_site calls malloc twice from one line: frame 1, two addresses;
+# wrapped_site's two stacks differ only inside xmalloc (a wrapper by
+# name): the same 5 frames (the site, main, glibc's three), told apart
+# by stack id and the recording's pid (the file's name)
+ol=$(grep -A1 "^ *1000  one_line_site < main" "$WORK/edge.txt" |
+	sed -n "s/^ *(stack [0-9]*: frame 1 is one_line_site (edge_stack\.c:[0-9]*), +\(0x[0-9a-f]*\))$/\1/p" | sort -u | wc -l)
+expect "two mallocs on one line of the site: frame 1, at two addresses" '[ "$ol" = 2 ]'
+epid=$(ls "$WORK"/edge/*.pscout | sed -n 's/.*\.\([0-9]*\)\.pscout$/\1/p')
+ws=$(grep -A1 "^ *1000  wrapped_site < main" "$WORK/edge.txt" |
+	grep -cx "               (stack [0-9]* of pid $epid, 5 frames)")
+expect "stacks the same past a wrapper: stack id, pid and depth" '[ "$ws" = 2 ]'
+
+# report -n 3 of edge_stack.c, whose 9 functions allocate (edge_site_*
+# four, twin_site, line_site, one_line_site, long_line_site,
+# wrapped_site): 3 ranked rows, then "(6 more sites; ...)"
+"$PS" report -n 3 "$WORK"/edge/*.pscout >"$WORK/edge3.txt"
+expect "report -n 3: three rows, then the 6 other sites" \
+	'[ "$(grep -cE "^ +[0-9]+  [a-z]+ " "$WORK/edge3.txt")" = 3 ] &&
+	[ "$(tail -1 "$WORK/edge3.txt")" = "(6 more sites; -n to see more)" ]'
+"$PS" report -n 9 "$WORK"/edge/*.pscout >"$WORK/edge9.txt"
+expect "report -n 9 of its 9 sites: 9 rows, no \"more sites\" line" \
+	'[ "$(grep -cE "^ +[0-9]+  [a-z]+ " "$WORK/edge9.txt")" = 9 ] &&
+	! grep -q "more sites" "$WORK/edge9.txt"'
+
+# longnames.c's site name is longer than its row has room for: the
+# label is cut to fill the row to column 100 exactly (53 columns of
+# rank, remedy and numbers, then 47 of label)
+row=$(grep -E "^ +[0-9]+  [a-z]+ .* allocate_the_b" "$WORK/long.txt")
+expect "a site label cut to end at column 100 (${#row})" '[ ${#row} = 100 ]'
+
+# edge_stack.c run twice, the two profiles in one report: each call path
+# is one stack line, with both processes' 1000 blocks (2000)
+"$PS" record -o "$WORK/edgeb" -- "$T/edge_stack" >/dev/null 2>&1
+"$PS" report "$WORK"/edge/*.pscout "$WORK"/edgeb/*.pscout >"$WORK/edge2runs.txt"
+# the site's block: from its row to the blank line after it
+awk '/^ +[0-9]+  [a-z]+ .* edge_site_exact_99 \(/ { on = 1 } on && /^$/ { exit } on' \
+	"$WORK/edge2runs.txt" >"$WORK/edge2block.txt"
+expect "two processes' same path: one stack line of 2000" \
+	'[ "$(grep -c "^ *2000  edge_site_exact_99 < main" "$WORK/edge2block.txt")" = 1 ] &&
+	[ "$(grep -c "^ *[0-9]*  edge_site_exact_99 < " "$WORK/edge2block.txt")" = 1 ]'
+
+# a stack that is the first frames of others: edge_stack.c recorded with
+# --depth 5 and --depth 8, at the same addresses (setarch -R), in one
+# report: twin_site's 5-frame stack reads like the two 8-frame ones and
+# is told apart by pid and depth; each deeper one by its frame 6
+# (twin_left or twin_right, the program's own call paths)
+if setarch -R true 2>/dev/null; then
+	setarch -R "$PS" record --depth 5 -o "$WORK/pre5" -- "$T/edge_stack" >/dev/null 2>&1
+	setarch -R "$PS" record --depth 8 -o "$WORK/pre8" -- "$T/edge_stack" >/dev/null 2>&1
+	"$PS" report -n 20 "$WORK"/pre5/*.pscout "$WORK"/pre8/*.pscout >"$WORK/prefix.txt"
+	awk '/^ +[0-9]+  [a-z]+ .* twin_site \(/ { on = 1 } on && /^$/ { exit } on' \
+		"$WORK/prefix.txt" >"$WORK/prefix_block.txt"
+	p5=$(ls "$WORK"/pre5/*.pscout | sed -n 's/.*\.\([0-9]*\)\.pscout$/\1/p')
+	expect "a stack that is another's first 5 frames: its pid and depth" \
+		'grep -A1 "^ *2000  twin_site < tw1 < tw2 < tw3 < tw4$" "$WORK/prefix_block.txt" |
+		grep -qx "               (stack [0-9]* of pid $p5, 5 frames)"'
+	expect "the deeper stacks that start with it: their frame 6" \
+		'[ "$(grep -cE "^ +\(stack [0-9]+: frame 6 is twin_(left|right) \(edge_stack\.c:[0-9]+\), \+0x[0-9a-f]+\)$" "$WORK/prefix_block.txt")" = 2 ]'
+else
+	skip views/prefix-stacks "setarch -R cannot turn off address randomization here"
+fi
+
+# long_line_site's two stacks differ in frame 2, a function whose name
+# (43 characters) does not fit the 40 columns the report gives it: both
+# labels are cut to exactly 40
+"$PS" report -n 20 "$WORK"/edge/*.pscout >"$WORK/edge20.txt"
+ll=$(sed -n 's/^ *(stack [0-9]*: frame 2 is \(calls_twice.*\), +0x[0-9a-f]*)$/\1/p' "$WORK/edge20.txt" |
+	awk '{ print length($0) }' | sort -u | tr '\n' ' ')
+expect "a differing frame's long label is cut to 40 columns ($ll)" \
+	'[ "$ll" = "40 " ] &&
+	[ "$(grep -c "^ *(stack [0-9]*: frame 2 is calls_twice" "$WORK/edge20.txt")" = 2 ]'
+
 finish

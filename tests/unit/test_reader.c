@@ -1556,6 +1556,324 @@ static void test_inner_free_fields(void **state)
 	pf_free(f);
 }
 
+/* THREAD records of indices 1..40, in order: each one is kept where its
+ * index says, with the tid and name its record gave; the table grows at
+ * index 16 (its first size) and 32 (the second), where an index equal to
+ * the size must grow it too. */
+static void test_thread_table_grows(void **state)
+{
+	(void)state;
+	enum { N = 40 };
+	pw_header(&w);
+	begin(PS_REC_PROCESS);
+	v(4242); v(1); v(0); v(1); v(1000); v(100); v(64); v(1);
+	s("/p"); s("p"); v(0);
+	end();
+	for (uint32_t i = 1; i <= N; i++) {
+		char name[16];
+		snprintf(name, sizeof name, "t%u", i);
+		begin(PS_REC_THREAD);
+		v(i); v(5000 + i); s(name); v(i * 10); v(0); v(0);
+		end();
+	}
+	begin(PS_REC_END);
+	v(PS_END_EXIT); v(1000000);
+	end();
+	char err[512];
+	pf_file *f = pf_read_mem("t.pscout", file, flen, err, sizeof err);
+	if (!f)
+		fail_msg("rejected: %s", err);
+	assert_true(f->nthreads > N);
+	for (uint32_t i = 1; i <= N; i++) {
+		const pf_thread *t = f->threads[i];
+		if (!t)
+			fail_msg("thread %u lost", i);
+		char name[16];
+		snprintf(name, sizeof name, "t%u", i);
+		assert_int_equal(t->index, i);
+		assert_int_equal(t->tid, 5000 + i);
+		assert_string_equal(t->name, name);
+		assert_int_equal(t->start_ns, i * 10);
+	}
+	pf_free(f);
+}
+
+/* The time rules hold from version 2 on, where entries first carry
+ * times: the same one-entry file (make_timed writes version 2's layout)
+ * stamped as version 2, good and bad. */
+static void test_times_must_match_v2(void **state)
+{
+	(void)state;
+	char err[512];
+	make_timed(400, 500, 600, 1);
+	ps_put_u32le(file + 8, 2);
+	pf_file *f = pf_read_mem("v2.pscout", file, flen, err, sizeof err);
+	if (!f)
+		fail_msg("version 2 rejected: %s", err);
+	assert_int_equal(f->version, 2);
+	assert_int_equal(f->entries[0].allocs, 3);
+	pf_free(f);
+	static const uint64_t bad[][4] = {
+		{ 501, 500, 600, 1 }, { 0, 500, 600, 1 }, { 400, 0, 600, 1 },
+		{ 400, 500, 0, 1 },   { 400, 500, 600, 0 },
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		size_t at = make_timed(bad[i][0], bad[i][1], bad[i][2], bad[i][3]);
+		ps_put_u32le(file + 8, 2);
+		f = pf_read_mem("v2.pscout", file, flen, err, sizeof err);
+		if (f) {
+			pf_free(f);
+			fail_msg("version 2, times %zu read", i);
+		}
+		char want[160];
+		snprintf(want, sizeof want, "v2.pscout: offset %zu: expected "
+			 "allocation and free times", at + 18);
+		if (!strstr(err, want))
+			fail_msg("error \"%s\", expected \"%s\"", err, want);
+	}
+}
+
+/* pf_drop_thread and pf_drop_stack free one thread or stack: an index
+ * past the tables (their sizes included) is no-op, never read (ASan runs
+ * this suite); one in them is freed and only that one. */
+static void test_drop_bounds(void **state)
+{
+	(void)state;
+	char err[512];
+	struct small sp = small_default();
+	pf_file *f = read_small(&sp, err, sizeof err);
+	if (!f)
+		fail_msg("rejected: %s", err);
+	assert_non_null(f->threads[1]);
+	assert_non_null(f->stacks[1]);
+	pf_drop_thread(f, (uint32_t)f->nthreads);
+	pf_drop_thread(f, (uint32_t)f->nthreads + 1);
+	pf_drop_stack(f, (uint32_t)f->nstacks);
+	pf_drop_stack(f, (uint32_t)f->nstacks + 1);
+	assert_non_null(f->threads[1]);
+	assert_int_equal(f->threads[1]->tid, 4242);
+	assert_non_null(f->stacks[1]);
+	assert_int_equal(f->stacks[1]->ips[0], 0x401234);
+	pf_drop_thread(f, 1);
+	assert_null(f->threads[1]);
+	pf_drop_stack(f, 1);
+	assert_null(f->stacks[1]);
+	pf_drop_thread(f, 1); /* twice: already gone */
+	pf_drop_stack(f, 1);
+	pf_free(f);
+}
+
+/* A PROCESS record alone (the smallest profile), then END with reason. */
+static size_t process_then_end(uint64_t reason)
+{
+	pw_header(&w);
+	begin(PS_REC_PROCESS);
+	v(4242); v(1); v(0); v(1); v(1000); v(100); v(64); v(1);
+	s("/p"); s("p"); v(0);
+	end();
+	size_t at = flen;
+	begin(PS_REC_END);
+	v(reason); v(1000000);
+	end();
+	return at;
+}
+
+/* END's reason is 1..PS_END_REASON_MAX: 0 and one past are errors at the
+ * reason's offset (the record's first payload byte). */
+static void test_end_reason_range(void **state)
+{
+	(void)state;
+	char err[512], want[160];
+	for (uint64_t r = 1; r <= PS_END_REASON_MAX; r++) {
+		process_then_end(r);
+		pf_file *f = pf_read_mem("e.pscout", file, flen, err, sizeof err);
+		if (!f)
+			fail_msg("reason %llu rejected: %s", (unsigned long long)r, err);
+		assert_int_equal(f->end_reason, r);
+		assert_true(f->complete);
+		pf_free(f);
+	}
+	static const uint64_t bad[] = { 0, PS_END_REASON_MAX + 1 };
+	for (size_t i = 0; i < 2; i++) {
+		size_t at = process_then_end(bad[i]);
+		assert_null(pf_read_mem("e.pscout", file, flen, err, sizeof err));
+		snprintf(want, sizeof want, "e.pscout: offset %zu: expected end "
+			 "reason in 1..%u, found %llu", at + 8, PS_END_REASON_MAX,
+			 (unsigned long long)bad[i]);
+		if (strcmp(err, want))
+			fail_msg("error \"%s\", expected \"%s\"", err, want);
+	}
+}
+
+/* Inside a DEFLATE record, a record's length may be up to
+ * PS_RECORD_MAX_PAYLOAD: one that long is waited for (the stream ends
+ * first here, so its 12 bytes are left over), one byte longer is an
+ * error at the length field, inflated byte 4. */
+static void test_inflated_length_limit(void **state)
+{
+	(void)state;
+	char err[512], want[200];
+	for (uint32_t extra = 0; extra < 2; extra++) {
+		pw_header(&w);
+		begin(PS_REC_PROCESS);
+		v(4242); v(1); v(0); v(1); v(1000); v(100); v(64); v(1);
+		s("/p"); s("p"); v(0);
+		end();
+		size_t from = flen;
+		/* a THREAD record's frame, its payload never comes */
+		ps_put_u32le(file + flen, PS_REC_THREAD);
+		ps_put_u32le(file + flen + 4, PS_RECORD_MAX_PAYLOAD + extra);
+		ps_put_u32le(file + flen + 8, 0);
+		w.len += 12;
+		deflate_records(from, NULL, 0);
+		assert_null(pf_read_mem("d.pscout", file, flen, err, sizeof err));
+		if (extra)
+			snprintf(want, sizeof want, "d.pscout: offset %zu (deflated "
+				 "record, inflated byte 4): expected a record length "
+				 "up to %u, found %u", from, PS_RECORD_MAX_PAYLOAD,
+				 PS_RECORD_MAX_PAYLOAD + 1);
+		else
+			snprintf(want, sizeof want, "d.pscout: offset %zu: expected "
+				 "the deflated record to hold whole records (12 bytes "
+				 "of one left over)", from);
+		if (strcmp(err, want))
+			fail_msg("error \"%s\", expected \"%s\"", err, want);
+	}
+}
+
+/* A module of 8 segments (the most a MODULE record may declare), loaded
+ * at 0: segment i spans 0x1000 + 0x2000 i .. +0x1000. Its first and last
+ * bytes are in the module, the gaps between segments are not (pf_module_for
+ * looks at the 8 segments and no further). */
+static void test_module_eight_segments(void **state)
+{
+	(void)state;
+	pw_header(&w);
+	begin(PS_REC_PROCESS);
+	v(4242); v(1); v(0); v(1); v(1000); v(100); v(64); v(1);
+	s("/p"); s("p"); v(0);
+	end();
+	begin(PS_REC_MODULE);
+	v(1); v(1); v(0); s("/nonexistent/eight"); v(0); v(8);
+	for (uint64_t i = 0; i < 8; i++) {
+		v(0x1000 + 0x2000 * i); v(0x1000); v(0x1000 * i); v(5);
+	}
+	end();
+	begin(PS_REC_END);
+	v(PS_END_EXIT); v(1000000);
+	end();
+	char err[512];
+	pf_file *f = pf_read_mem("m.pscout", file, flen, err, sizeof err);
+	if (!f)
+		fail_msg("rejected: %s", err);
+	assert_int_equal(f->modules[0].nseg, 8);
+	assert_int_equal(f->modules[0].lo, 0x1000);
+	assert_int_equal(f->modules[0].hi, 0x10000);
+	for (uint64_t i = 0; i < 8; i++) {
+		uint64_t lo = 0x1000 + 0x2000 * i;
+		assert_non_null(pf_module_for(f, lo, 1));
+		assert_non_null(pf_module_for(f, lo + 0xfff, 1));
+		if (i < 7) {
+			if (pf_module_for(f, lo + 0x1000, 1) ||
+			    pf_module_for(f, lo + 0x1fff, 1))
+				fail_msg("the gap after segment %llu is in the module",
+					 (unsigned long long)i);
+		}
+	}
+	assert_null(pf_module_for(f, 0xfff, 1));
+	assert_null(pf_module_for(f, 0x10000, 1));
+	pf_free(f);
+}
+
+/* A histogram's buckets are 0..PS_HIST_BUCKETS - 1: the last one reads
+ * (its count where it belongs), one past it is refused. */
+static void test_hist_bucket_limit(void **state)
+{
+	(void)state;
+	char err[512], want[96];
+	hist_n = 1;
+	hist_b[0] = PS_HIST_BUCKETS - 1;
+	pf_file *f = read_v3(hist_entry, err, sizeof err);
+	if (!f)
+		fail_msg("bucket %d rejected: %s", PS_HIST_BUCKETS - 1, err);
+	uint64_t life[PS_HIST_BUCKETS];
+	pf_entry_hists(f, &f->entries[0], NULL, life);
+	for (int k = 0; k < PS_HIST_BUCKETS; k++)
+		assert_int_equal(life[k], k == PS_HIST_BUCKETS - 1 ? 1 : 0);
+	pf_free(f);
+	for (uint64_t b = PS_HIST_BUCKETS; b <= PS_HIST_BUCKETS + 1; b++) {
+		hist_b[0] = b;
+		assert_null(read_v3(hist_entry, err, sizeof err));
+		snprintf(want, sizeof want, "expected histogram bucket in 0..%d, "
+			 "found %llu", PS_HIST_BUCKETS - 1, (unsigned long long)b);
+		if (!strstr(err, want))
+			fail_msg("error \"%s\", expected \"%s\"", err, want);
+	}
+}
+
+/* The smallest file pf_read_totals takes: the header, one record of no
+ * payload (12 bytes), the TOTALS record (40) -- 68 bytes, read; one byte
+ * less (the empty record's crc32 cut) is no TOTALS. */
+static void test_totals_smallest_file(void **state)
+{
+	(void)state;
+	char path[] = "/tmp/poolscout-totals-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	pw_header(&w);
+	begin(PS_REC_END);
+	end();
+	add_totals((struct ps_totals){ .allocs = 7, .pid = 99,
+				       .sample_every = 1 });
+	assert_int_equal(flen, 16 + 12 + 40);
+	assert_int_equal(write(fd, file, flen), (ssize_t)flen);
+	struct ps_totals t;
+	assert_int_equal(pf_read_totals(path, &t), 0);
+	assert_int_equal(t.allocs, 7);
+	assert_int_equal(t.pid, 99);
+	assert_int_equal(t.offset, 28);
+	memset(&t, 0, sizeof t);
+	assert_int_equal(pf_read_totals_mem(file, flen, &t), 0);
+	assert_int_equal(t.allocs, 7);
+	/* 67 bytes: the header one byte short of its 16 */
+	memmove(file + 15, file + 16, flen - 16);
+	flen--;
+	assert_int_equal(ftruncate(fd, 0), 0);
+	assert_int_equal(pwrite(fd, file, flen, 0), (ssize_t)flen);
+	assert_int_equal(pf_read_totals(path, &t), -ENODATA);
+	assert_int_equal(pf_read_totals_mem(file, flen, &t), -ENODATA);
+	close(fd);
+	unlink(path);
+}
+
+/* A record of no payload is whole at the file's end (12 bytes: type,
+ * length 0, crc32): an END that says nothing is an error where its
+ * reason should be, not a record cut short. */
+static void test_empty_record_at_end(void **state)
+{
+	(void)state;
+	char err[512], want[160];
+	pw_header(&w);
+	begin(PS_REC_PROCESS);
+	v(4242); v(1); v(0); v(1); v(1000); v(100); v(64); v(1);
+	s("/p"); s("p"); v(0);
+	end();
+	size_t at = flen;
+	begin(PS_REC_END);
+	end();
+	assert_null(pf_read_mem("z.pscout", file, flen, err, sizeof err));
+	snprintf(want, sizeof want, "z.pscout: offset %zu: expected end reason "
+		 "(a varint) inside the record", at + 8);
+	if (strcmp(err, want))
+		fail_msg("error \"%s\", expected \"%s\"", err, want);
+	/* its last byte cut: now it is cut short, the file partial */
+	pf_file *f = pf_read_mem("z.pscout", file, flen - 1, err, sizeof err);
+	if (!f)
+		fail_msg("cut END rejected: %s", err);
+	assert_false(f->complete);
+	pf_free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1587,6 +1905,15 @@ int main(void)
 		cmocka_unit_test(test_module_for_edges),
 		cmocka_unit_test(test_fuzz_corpus),
 		cmocka_unit_test(test_inner_free_fields),
+		cmocka_unit_test(test_thread_table_grows),
+		cmocka_unit_test(test_times_must_match_v2),
+		cmocka_unit_test(test_drop_bounds),
+		cmocka_unit_test(test_end_reason_range),
+		cmocka_unit_test(test_inflated_length_limit),
+		cmocka_unit_test(test_module_eight_segments),
+		cmocka_unit_test(test_hist_bucket_limit),
+		cmocka_unit_test(test_totals_smallest_file),
+		cmocka_unit_test(test_empty_record_at_end),
 	};
 	return cmocka_run_group_tests_name("reader", tests, NULL, NULL);
 }

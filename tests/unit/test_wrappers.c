@@ -21,7 +21,7 @@
 #define APP "/srv/app"
 
 #define MAX_STACKS 64
-#define MAX_FRAMES 16
+#define MAX_FRAMES 24
 static an_stack stacks[MAX_STACKS];
 static size_t nstacks;
 /* the frames of stacks[i]; the pointers to them it holds are a heap
@@ -361,6 +361,244 @@ static void test_all_runtime(void **state)
 	reset();
 }
 
+/* A function counts once per stack in what passes through it, however
+ * often the stack passes it: W, the site of every allocation, called
+ * from three places with different sizes, each of which W itself called
+ * three frames further up (a callback; not so close that the callers
+ * would be W's internals): W is still a wrapper (100% of what passes W
+ * has W as the site, not 50%). */
+static void test_recursion_counts_once(void **state)
+{
+	(void)state;
+	add(100, 16, 16, "W@5", "c1@10", "m1@11", "m2@12", "W@8", "main@1",
+	    (char *)NULL);
+	add(100, 32, 32, "W@5", "c2@20", "m1@11", "m2@12", "W@8", "main@1",
+	    (char *)NULL);
+	add(100, 48, 48, "W@5", "c3@30", "m1@11", "m2@12", "W@8", "main@1",
+	    (char *)NULL);
+	apply(NULL);
+	for (size_t i = 0; i < nstacks; i++) {
+		assert_string_equal(site_of(i), i == 0 ? "c1" : i == 1 ? "c2" : "c3");
+		assert_string_equal(stacks[i].via, "W");
+	}
+	reset();
+}
+
+/* A chain link at exactly the site share: do_x is the site of 90 of the
+ * 100 allocations that pass through it (10 more come from Y, which do_x
+ * calls); x1 passes 90 of its 100 through do_x and has three callers:
+ * the chain holds, x1's callers are the sites. */
+static void test_chain_link_share_edge(void **state)
+{
+	(void)state;
+	chain(3, 90, 0);
+	add(10, 100, 100, "Y@7", "do_x@6", "x1@3", "c1@10", "main@1",
+	    (char *)NULL);
+	apply(NULL);
+	for (size_t i = 0; i < 3; i++) {
+		assert_string_equal(site_of(i), i == 0 ? "c1" : i == 1 ? "c2" : "c3");
+		assert_string_equal(stacks[i].via, "x1");
+	}
+	reset();
+}
+
+/* A link has fewer callers than a wrapper needs (3): ctor, called from
+ * g, h and k with the same sizes each (16 and 32: no wrapper, one type's
+ * constructor), is no link even though g, called from three places with
+ * sizes of their own, would be a wrapper over it. ctor stays the site. */
+static void test_link_needs_few_callers(void **state)
+{
+	(void)state;
+	add(10, 16, 16, "ctor@5", "g@1", "e1@10", "main@1", (char *)NULL);
+	add(10, 32, 32, "ctor@5", "g@1", "e2@20", "main@1", (char *)NULL);
+	add(10, 16, 16, "ctor@5", "g@1", "e3@30", "main@1", (char *)NULL);
+	add(10, 16, 16, "ctor@5", "h@2", "main@2", (char *)NULL);
+	add(10, 32, 32, "ctor@5", "h@2", "main@3", (char *)NULL);
+	add(10, 16, 16, "ctor@5", "k@3", "main@4", (char *)NULL);
+	add(10, 32, 32, "ctor@5", "k@3", "main@5", (char *)NULL);
+	apply(NULL);
+	for (size_t i = 0; i < nstacks; i++) {
+		assert_string_equal(site_of(i), "ctor");
+		assert_null(stacks[i].via);
+	}
+	reset();
+}
+
+/* A link may call the allocator from up to 3 places (as a wrapper may):
+ * do_x calls it from three lines, x1 is its one caller; the chain holds. */
+static void test_link_with_three_calls(void **state)
+{
+	(void)state;
+	add(100, 16, 16, "do_x@5", "x1@3", "c1@10", "main@1", (char *)NULL);
+	add(100, 32, 32, "do_x@6", "x1@3", "c2@20", "main@1", (char *)NULL);
+	add(100, 48, 48, "do_x@7", "x1@3", "c3@30", "main@1", (char *)NULL);
+	apply(NULL);
+	for (size_t i = 0; i < 3; i++) {
+		assert_string_equal(site_of(i), i == 0 ? "c1" : i == 1 ? "c2" : "c3");
+		assert_string_equal(stacks[i].via, "x1");
+		assert_int_equal(stacks[i].nskipped, 3); /* malloc, do_x, x1 */
+	}
+	reset();
+}
+
+/* The first known name (operator new and delete) is a wrapper by name in
+ * any module: an application's own operator new is skipped like the
+ * runtime's, and named as "via" (it is not the runtime's). */
+static void test_first_known_name(void **state)
+{
+	(void)state;
+	add(5, 8, 8, "operator new(unsigned long)@4", "make_obj@8", "main@1",
+	    (char *)NULL);
+	apply(NULL);
+	assert_string_equal(site_of(0), "make_obj");
+	assert_string_equal(stacks[0].via, "operator new(unsigned long)");
+	reset();
+}
+
+/* add() with the frames in an array: names[0..n) innermost first. */
+static void add_frames(uint64_t allocs, uint64_t size, const char **names,
+		       unsigned n)
+{
+	an_frame *fr = frames[nstacks];
+	an_stack *st = &stacks[nstacks++];
+	memset(st, 0, sizeof *st);
+	fr[st->nall++] = (an_frame){ .function = "malloc", .module = LIBC,
+				     .ip = 0x1000, .symbolized = 1 };
+	for (unsigned i = 0; i < n; i++) {
+		char name[64];
+		unsigned line = 0;
+		sscanf(names[i], "%63[^@]@%u", name, &line);
+		an_frame *f = &fr[st->nall];
+		*f = (an_frame){ .function = xstrdup(name), .file = "app.c",
+				 .line = line, .module = APP, .symbolized = 1 };
+		for (const char *c = name; *c; c++)
+			f->ip = f->ip * 31 + (unsigned char)*c;
+		f->ip = f->ip * 1000 + line;
+		f->offset = f->ip;
+		f->ip_index = st->nall++;
+	}
+	const an_frame **ptrs = xcalloc(st->nall, sizeof *ptrs);
+	for (unsigned k = 0; k < st->nall; k++)
+		ptrs[k] = &fr[k];
+	st->all = ptrs;
+	st->allocs = allocs;
+	st->size_min = st->size_max = size;
+}
+
+/* A tower of `levels` nested wrappers: L1 (innermost) .. Ln, each called
+ * by the next one up and from two places of its own (a_i, b_i), the top
+ * one from three (a_n, b_n, c_n); every stack a size of its own. Each
+ * round of the structural rule reveals one more level. */
+static void tower(unsigned levels)
+{
+	static char names[24][16];
+	const char *path[24];
+	uint64_t size = 8;
+	for (unsigned i = 1; i <= levels; i++) {
+		snprintf(names[i - 1], sizeof names[0], "L%u@%u", i, i);
+		for (unsigned k = 0; k < i; k++)
+			path[k] = names[k];
+		static char callers[24][3][16];
+		for (int c = 0; c < (i == levels ? 3 : 2); c++) {
+			snprintf(callers[i][c], sizeof callers[0][0], "%c%u@%u",
+				 "abc"[c], i, 100 + i);
+			path[i] = callers[i][c];
+			path[i + 1] = "main@1";
+			add_frames(10, size, path, i + 2);
+			size += 8;
+		}
+	}
+}
+
+/* The rounds are bounded (16, then one more where the chain step
+ * recounts): a tower of 17 wrappers is found whole, its top one's
+ * callers are the sites; of 18, the top one stays a site. */
+static void test_round_limit(void **state)
+{
+	(void)state;
+	tower(17);
+	apply(NULL);
+	for (size_t i = 0; i < nstacks; i++)
+		assert_true(site_of(i)[0] == 'a' || site_of(i)[0] == 'b' ||
+			    site_of(i)[0] == 'c');
+	assert_string_equal(stacks[nstacks - 1].via, "L17");
+	assert_string_equal(site_of(nstacks - 1), "c17");
+	reset();
+	tower(18);
+	apply(NULL);
+	for (size_t i = 0; i < nstacks - 3; i++)
+		assert_true(site_of(i)[0] == 'a' || site_of(i)[0] == 'b');
+	for (size_t i = nstacks - 3; i < nstacks; i++) {
+		assert_string_equal(site_of(i), "L18");
+		assert_string_equal(stacks[i].via, "L17");
+	}
+	reset();
+}
+
+/* Code from the C++ library's headers (a file under /usr/include/c++/,
+ * inlined into the application's module, its name not std::) is skipped
+ * like the runtime and never named as "via". */
+static void test_cxx_header_frames(void **state)
+{
+	(void)state;
+	an_stack *st = add(5, 8, 8, "grow_storage@9", "fill@12", "main@1",
+			   (char *)NULL);
+	frames[st - stacks][1].file = "/usr/include/c++/12/bits/vector.tcc";
+	apply(NULL);
+	assert_string_equal(site_of(0), "fill");
+	assert_int_equal(st->nskipped, 2); /* malloc, grow_storage */
+	assert_null(st->via);
+	reset();
+}
+
+/* A tower of `levels` wrapper chains: link L_i has one caller, X_i,
+ * which is called from a_i, b_i and the next link up, L_(i+1) (the top
+ * X from a, b and c); each chain is revealed only when the one under it
+ * is kept, one chain round each. */
+static void chain_tower(unsigned levels)
+{
+	static char names[24][16];
+	static char callers[12][3][16];
+	const char *path[24];
+	uint64_t size = 8;
+	for (unsigned i = 1; i <= levels; i++) {
+		snprintf(names[2 * i - 2], sizeof names[0], "L%u@%u", i, i);
+		snprintf(names[2 * i - 1], sizeof names[0], "X%u@%u", i, 50 + i);
+		for (unsigned k = 0; k < 2 * i; k++)
+			path[k] = names[k];
+		for (int c = 0; c < (i == levels ? 3 : 2); c++) {
+			snprintf(callers[i][c], sizeof callers[0][0], "%c%u@%u",
+				 "abc"[c], i, 100 + i);
+			path[2 * i] = callers[i][c];
+			path[2 * i + 1] = "main@1";
+			add_frames(10, size, path, 2 * i + 2);
+			size += 8;
+		}
+	}
+}
+
+/* The chain rounds are bounded (8): a tower of 8 chains is found whole,
+ * of 9 the top link stays a site. */
+static void test_chain_round_limit(void **state)
+{
+	(void)state;
+	chain_tower(8);
+	apply(NULL);
+	for (size_t i = 0; i < nstacks; i++)
+		assert_true(site_of(i)[0] == 'a' || site_of(i)[0] == 'b' ||
+			    site_of(i)[0] == 'c');
+	assert_string_equal(site_of(nstacks - 1), "c8");
+	assert_string_equal(stacks[nstacks - 1].via, "X8");
+	reset();
+	chain_tower(9);
+	apply(NULL);
+	for (size_t i = 0; i < nstacks - 3; i++)
+		assert_true(site_of(i)[0] == 'a' || site_of(i)[0] == 'b');
+	for (size_t i = nstacks - 3; i < nstacks; i++)
+		assert_string_equal(site_of(i), "L9");
+	reset();
+}
+
 /* Each test starts with no stacks, even after one that failed. */
 /* The preload's site candidates: from the first frame past malloc. */
 static const pf_stack watched = { .cand_start = 1, .cand_count = 4 };
@@ -469,6 +707,14 @@ int main(void)
 		cmocka_unit_test_setup(test_fixed_rules, fresh),
 		cmocka_unit_test_setup(test_all_runtime, fresh),
 		cmocka_unit_test_setup(test_owned_blocks, fresh),
+		cmocka_unit_test_setup(test_recursion_counts_once, fresh),
+		cmocka_unit_test_setup(test_chain_link_share_edge, fresh),
+		cmocka_unit_test_setup(test_link_needs_few_callers, fresh),
+		cmocka_unit_test_setup(test_link_with_three_calls, fresh),
+		cmocka_unit_test_setup(test_first_known_name, fresh),
+		cmocka_unit_test_setup(test_round_limit, fresh),
+		cmocka_unit_test_setup(test_cxx_header_frames, fresh),
+		cmocka_unit_test_setup(test_chain_round_limit, fresh),
 	};
 	return cmocka_run_group_tests_name("wrapper rules", tests, NULL, NULL);
 }
