@@ -424,6 +424,26 @@ static void test_pile_up_per_process(void **state)
 	done(&a, dir);
 }
 
+/* Callers of one helper that differ in their smallest size only: the
+ * helper is their wrapper, each caller a site with the allocations it
+ * counted. */
+static void test_callers_differ_in_smallest_size(void **state)
+{
+	(void)state;
+	struct truths t;
+	analysis a;
+	char *dir = record_truth("min_sizes", "", &t);
+	assert_int_equal(load_dir(&a, dir, NULL), 1);
+	static const char *const callers[] = { "min_a", "min_b", "min_c" };
+	for (int i = 0; i < 3; i++) {
+		const an_site *s = only_site(&a, callers[i]);
+		assert_int_equal(s->allocs, (uint64_t)truth_of(&t, callers[i]));
+		assert_non_null(s->via);
+		assert_string_equal(s->via, "sized_new");
+	}
+	done(&a, dir);
+}
+
 /* ---- lifetimes ------------------------------------------------------------- */
 
 /* The printed interval [lo, hi) must hold the true percentile. poolscout
@@ -1068,6 +1088,7 @@ int main(void)
 		cmocka_unit_test(test_peak_handed_over),
 		cmocka_unit_test(test_temporaries_stay_with_their_function),
 		cmocka_unit_test(test_pile_up_per_process),
+		cmocka_unit_test(test_callers_differ_in_smallest_size),
 		cmocka_unit_test(test_lifetimes),
 		cmocka_unit_test(test_fork_clock_and_rates),
 		cmocka_unit_test(test_hold_many),

@@ -508,4 +508,13 @@ expect "a differing frame's long label is cut to 40 columns ($ll)" \
 	'[ "$ll" = "40 " ] &&
 	[ "$(grep -c "^ *(stack [0-9]*: frame 2 is calls_twice" "$WORK/edge20.txt")" = 2 ]'
 
+
+# diff --per: an amount per unit is written with decimals under 10000 and
+# as a count from there (planted's 200000 handle_request by 20: exactly
+# 10000 a unit, "10.0k"; its 50000 produce_message: "2500.0")
+"$PS" diff --per 20 "$P" "$P" >"$WORK/per20.txt" 2>&1
+expect "diff --per 20: 10000 a unit reads 10.0k, 2500 reads 2500.0" \
+	'grep -Eq "^changed +10\.0k +10\.0k .*handle_request" "$WORK/per20.txt" &&
+	 grep -Eq "^changed +2500\.0 +2500\.0 .*produce_message" "$WORK/per20.txt"'
+
 finish

@@ -80,6 +80,10 @@
  *               each of temp_a(), temp_b() and temp_c() with 16, 32 and
  *               64 bytes. with_temp() is a site (300), dup_text() a
  *               wrapper whose callers are the sites (100 each)
+ *   min_sizes   sized_new() called by min_a(), min_b() and min_c(), 50
+ *               times each for 64 bytes and 50 for 16, 32 and 48 bytes:
+ *               callers that differ in their smallest size only, so
+ *               sized_new() is a wrapper (not one type's constructor)
  *   hold        300000 hold_block() blocks of 16 bytes live at once, then
  *               every one freed (in a shuffled order): the live-pointer
  *               table must find each block it grew past
@@ -941,6 +945,38 @@ static void scenario_piles(void)
 	truth("allocs", 1000);
 }
 
+/* ---- min_sizes ------------------------------------------------------------ */
+
+__attribute__((noipa)) static void *sized_new(size_t n)
+{
+	return malloc(n);
+}
+
+static int min_calls[3];
+
+#define MIN_CALLER(name, who, small)                                          \
+	__attribute__((noipa)) static void name(void)                        \
+	{                                                                     \
+		for (int i = 0; i < 50; i++) {                                \
+			free(sized_new(small));                               \
+			free(sized_new(64));                                  \
+			min_calls[who] += 2;                                  \
+		}                                                             \
+	}
+MIN_CALLER(min_a, 0, 16)
+MIN_CALLER(min_b, 1, 32)
+MIN_CALLER(min_c, 2, 48)
+
+static void scenario_min_sizes(void)
+{
+	min_a();
+	min_b();
+	min_c();
+	truth("min_a", min_calls[0]);
+	truth("min_b", min_calls[1]);
+	truth("min_c", min_calls[2]);
+}
+
 /* ---- temporaries ---------------------------------------------------------- */
 
 static const char temp_text[64] = "a text long enough for every copy made of it here";
@@ -1126,6 +1162,7 @@ int main(int argc, char **argv)
 		{ "handover_threaded", scenario_handover_threaded },
 		{ "temporaries", scenario_temporaries },
 		{ "piles", scenario_piles },
+		{ "min_sizes", scenario_min_sizes },
 	};
 	for (size_t i = 0; argc > 1 && i < sizeof scenarios / sizeof *scenarios; i++) {
 		if (!strcmp(argv[1], scenarios[i].name)) {
@@ -1135,6 +1172,6 @@ int main(int argc, char **argv)
 	}
 	fprintf(stderr, "usage: truth paths|sequential|concurrent|turns|leftover|deep|reversed|lifetimes|fork|"
 			"phases|periodic|chains|hold|resized|mixed|keepers|processes|bytes|\n"
-			"handover|handover_threaded|temporaries|piles\n");
+			"handover|handover_threaded|temporaries|piles|min_sizes\n");
 	return 2;
 }
