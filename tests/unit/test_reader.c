@@ -1874,6 +1874,41 @@ static void test_empty_record_at_end(void **state)
 	pf_free(f);
 }
 
+/* A module record with no segment covers nothing, with 0 for both ends
+ * (what the pprof export writes as its mapping), beside one that has a
+ * segment. */
+static void test_module_without_segments(void **state)
+{
+	(void)state;
+	pw_header(&w);
+	begin(PS_REC_PROCESS);
+	v(4242); v(1); v(0); v(1); v(1000); v(100); v(64); v(1);
+	s("/p"); s("p"); v(0);
+	end();
+	begin(PS_REC_MODULE);
+	v(1); v(1); v(0x400000); s("/nonexistent/none"); v(0); v(0);
+	end();
+	begin(PS_REC_MODULE);
+	v(2); v(1); v(0); s("/nonexistent/one"); v(0); v(1);
+	v(0x1000); v(0x1000); v(0); v(5);
+	end();
+	begin(PS_REC_END);
+	v(PS_END_EXIT); v(1000000);
+	end();
+	char err[512];
+	pf_file *f = pf_read_mem("m.pscout", file, flen, err, sizeof err);
+	if (!f)
+		fail_msg("rejected: %s", err);
+	assert_int_equal(f->nmodules, 2);
+	assert_int_equal(f->modules[0].nseg, 0);
+	assert_int_equal(f->modules[0].lo, 0);
+	assert_int_equal(f->modules[0].hi, 0);
+	assert_int_equal(f->modules[1].lo, 0x1000);
+	assert_int_equal(f->modules[1].hi, 0x2000);
+	assert_null(pf_module_for(f, 0x400000, 1));
+	pf_free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1914,6 +1949,7 @@ int main(void)
 		cmocka_unit_test(test_hist_bucket_limit),
 		cmocka_unit_test(test_totals_smallest_file),
 		cmocka_unit_test(test_empty_record_at_end),
+		cmocka_unit_test(test_module_without_segments),
 	};
 	return cmocka_run_group_tests_name("reader", tests, NULL, NULL);
 }
