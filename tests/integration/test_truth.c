@@ -444,6 +444,26 @@ static void test_callers_differ_in_smallest_size(void **state)
 	done(&a, dir);
 }
 
+/* Two threads, 50 blocks of one site live at once: the site's peak holds
+ * 50, though the entry the model meets first for one thread is the one
+ * it allocated through last (a smaller stack id, a later first
+ * allocation): that thread's window starts at its earliest entry. */
+static void test_window_starts_at_earliest_entry(void **state)
+{
+	(void)state;
+	struct truths t;
+	analysis a;
+	char *dir = record_truth("late_entry", "", &t);
+	assert_int_equal(load_dir(&a, dir, NULL), 1);
+	const an_site *s = only_site(&a, "shared_site");
+	assert_int_equal(s->allocs, (uint64_t)truth_of(&t, "allocs"));
+	if (!(s->peak.lo <= truth_of(&t, "peak") && s->peak.hi >= truth_of(&t, "peak")))
+		fail_msg("peak %llu..%llu, the program held %.0f at once",
+			 (unsigned long long)s->peak.lo,
+			 (unsigned long long)s->peak.hi, truth_of(&t, "peak"));
+	done(&a, dir);
+}
+
 /* ---- lifetimes ------------------------------------------------------------- */
 
 /* The printed interval [lo, hi) must hold the true percentile. poolscout
@@ -1089,6 +1109,7 @@ int main(void)
 		cmocka_unit_test(test_temporaries_stay_with_their_function),
 		cmocka_unit_test(test_pile_up_per_process),
 		cmocka_unit_test(test_callers_differ_in_smallest_size),
+		cmocka_unit_test(test_window_starts_at_earliest_entry),
 		cmocka_unit_test(test_lifetimes),
 		cmocka_unit_test(test_fork_clock_and_rates),
 		cmocka_unit_test(test_hold_many),

@@ -84,12 +84,19 @@
  *               times each for 64 bytes and 50 for 16, 32 and 48 bytes:
  *               callers that differ in their smallest size only, so
  *               sized_new() is a wrapper (not one type's constructor)
+ *   late_entry  two threads of one thread function: B holds 20
+ *               shared_site() blocks through path_one(), A then 30
+ *               through path_two() (50 at once), B frees its 20, and A
+ *               makes one more through path_one(), a stack B made first:
+ *               A's entry for it has the smaller stack id but the later
+ *               first allocation
  *   hold        300000 hold_block() blocks of 16 bytes live at once, then
  *               every one freed (in a shuffled order): the live-pointer
  *               table must find each block it grew past
  */
 #define _GNU_SOURCE
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -977,6 +984,88 @@ static void scenario_min_sizes(void)
 	truth("min_c", min_calls[2]);
 }
 
+/* ---- late_entry ----------------------------------------------------------- */
+
+__attribute__((noipa)) static void *shared_site(void)
+{
+	return malloc(48);
+}
+
+__attribute__((noipa)) static void *path_one(void)
+{
+	return shared_site();
+}
+
+__attribute__((noipa)) static void *path_two(void)
+{
+	return shared_site();
+}
+
+/* One script per thread: wait for a semaphore, hold n blocks through a
+ * path, post one, free every block held. Both threads run role(), and
+ * role_hold() has one call site: B's path_one() stack is A's too. */
+enum { OP_WAIT, OP_HOLD_ONE, OP_HOLD_TWO, OP_POST, OP_FREE, OP_END };
+struct role_op {
+	int op, n;
+	sem_t *sem;
+};
+struct role_script {
+	const struct role_op *ops;
+	void *held[64];
+	int nheld;
+};
+
+__attribute__((noipa)) static void role_hold(struct role_script *r, int two, int n)
+{
+	for (int i = 0; i < n; i++)
+		r->held[r->nheld++] = two ? path_two() : path_one();
+}
+
+static void *role(void *arg)
+{
+	struct role_script *r = arg;
+	for (const struct role_op *o = r->ops; o->op != OP_END; o++) {
+		if (o->op == OP_WAIT)
+			sem_wait(o->sem);
+		else if (o->op == OP_POST)
+			sem_post(o->sem);
+		else if (o->op == OP_FREE)
+			while (r->nheld)
+				free(r->held[--r->nheld]);
+		else
+			role_hold(r, o->op == OP_HOLD_TWO, o->n);
+	}
+	return NULL;
+}
+
+static void scenario_late_entry(void)
+{
+	sem_t b_held, a_held, b_freed;
+	sem_init(&b_held, 0, 0);
+	sem_init(&a_held, 0, 0);
+	sem_init(&b_freed, 0, 0);
+	const struct role_op b_ops[] = {
+		{ OP_HOLD_ONE, 20, NULL }, { OP_POST, 0, &b_held },
+		{ OP_WAIT, 0, &a_held }, { OP_FREE, 0, NULL },
+		{ OP_POST, 0, &b_freed }, { OP_END, 0, NULL },
+	};
+	const struct role_op a_ops[] = {
+		{ OP_WAIT, 0, &b_held }, { OP_HOLD_TWO, 30, NULL },
+		{ OP_POST, 0, &a_held }, { OP_WAIT, 0, &b_freed },
+		{ OP_HOLD_ONE, 1, NULL }, { OP_FREE, 0, NULL }, { OP_END, 0, NULL },
+	};
+	static struct role_script a, b;
+	a.ops = a_ops;
+	b.ops = b_ops;
+	pthread_t ta, tb;
+	pthread_create(&tb, NULL, role, &b);
+	pthread_create(&ta, NULL, role, &a);
+	pthread_join(tb, NULL);
+	pthread_join(ta, NULL);
+	truth("peak", 50);
+	truth("allocs", 51);
+}
+
 /* ---- temporaries ---------------------------------------------------------- */
 
 static const char temp_text[64] = "a text long enough for every copy made of it here";
@@ -1163,6 +1252,7 @@ int main(int argc, char **argv)
 		{ "temporaries", scenario_temporaries },
 		{ "piles", scenario_piles },
 		{ "min_sizes", scenario_min_sizes },
+		{ "late_entry", scenario_late_entry },
 	};
 	for (size_t i = 0; argc > 1 && i < sizeof scenarios / sizeof *scenarios; i++) {
 		if (!strcmp(argv[1], scenarios[i].name)) {
@@ -1172,6 +1262,7 @@ int main(int argc, char **argv)
 	}
 	fprintf(stderr, "usage: truth paths|sequential|concurrent|turns|leftover|deep|reversed|lifetimes|fork|"
 			"phases|periodic|chains|hold|resized|mixed|keepers|processes|bytes|\n"
-			"handover|handover_threaded|temporaries|piles|min_sizes\n");
+			"handover|handover_threaded|temporaries|piles|min_sizes|\n"
+			"late_entry\n");
 	return 2;
 }
