@@ -353,4 +353,20 @@ expect "report --html into a missing directory is exit 1, said once" \
 	grep -q "cannot write $WORK/no_such_dir/page.html" "$WORK/err" &&
 	[ ! -s "$WORK/out" ] && [ ! -e "$WORK/no_such_dir" ]'
 
+
+# record's options win over the same POOLSCOUT_ variables already in the
+# environment: --site-peak with POOLSCOUT_SITE_PEAK=0 set still measures
+# the all-thread peak (truth concurrent: two threads hold 10 blocks each
+# at once: exactly 20), --sample and --depth likewise
+POOLSCOUT_SITE_PEAK=0 POOLSCOUT_SAMPLE=4 POOLSCOUT_DEPTH=3 \
+	"$PS" record --site-peak --sample 1 --depth 7 -o "$WORK/envwin" -- "$T/truth" concurrent 2>/dev/null
+got=$("$PS" report --json "$WORK/envwin"/*.pscout 2>/dev/null |
+	jq -r '[.sites[] | select(.function == "worker_buffer")][0].peak_live | "\(.lo) \(.hi) \(.exact)"')
+expect "record --site-peak over POOLSCOUT_SITE_PEAK=0 in the environment: the exact 20 ($got)" \
+	'[ "$got" = "20 20 true" ]'
+got=$("$PS" info --json "$WORK/envwin"/*.pscout 2>/dev/null | jq -r '"\(.[0].sample_every)"')
+expect "record --sample 1 over POOLSCOUT_SAMPLE=4: every allocation ($got)" '[ "$got" = 1 ]'
+expect "record --depth 7 over POOLSCOUT_DEPTH=3: the depth cap is 7" \
+	'"$PS" info "$WORK/envwin"/*.pscout | grep -q "(depth cap 7)"'
+
 finish
