@@ -79,6 +79,9 @@ enum ps_end_reason {
 #define PS_ENT_V3_XFREES 0x8u    /* cross-thread frees follow */
 #define PS_ENT_V5_RESIZED 0x10u  /* blocks resized by realloc follow (v5) */
 #define PS_ENT_V6_INNER_FREES 0x20u /* frees inside site candidates (v6) */
+/* The fields bit 5 adds: one per site candidate (a stack names at most
+ * 4), then the frees with none of them running. */
+#define PS_ENT_INNER_FREES 5
 
 /* Largest encoded size of one varint. */
 #define PS_VARINT_MAX 10

@@ -262,7 +262,7 @@ static void note_inner_free(ps_entry *e)
 	if (k == (int)ns->ncand)
 		k = PS_SITE_CANDIDATES; /* none running */
 	if (PS_LOAD(&e->inner_frees16[k]) == UINT16_MAX)
-		for (int i = 0; i <= PS_SITE_CANDIDATES; i++)
+		for (int i = 0; i < PS_ENT_INNER_FREES; i++)
 			__atomic_store_n(&e->inner_frees16[i],
 					 PS_LOAD(&e->inner_frees16[i]) / 2,
 					 __ATOMIC_RELEASE);

@@ -577,8 +577,10 @@ typedef struct ps_entry {
 	 * running was candidate k (its frame: ps_unwind_innermost_running),
 	 * then those with none running; counted after the free, halved
 	 * together before one would pass 16 bits */
-	uint16_t inner_frees16[PS_SITE_CANDIDATES + 1];
+	uint16_t inner_frees16[PS_ENT_INNER_FREES];
 } ps_entry;
+_Static_assert(PS_ENT_INNER_FREES == PS_SITE_CANDIDATES + 1,
+	       "the profile's inner frees: one per site candidate, then none");
 
 static inline uint32_t ps_entry_stack_id(const ps_entry *e)
 {

@@ -1039,8 +1039,8 @@ static void encode_entry(ps_entry *e, struct entry_ctx *x)
 	ps_entry_more *m = __atomic_load_n(&e->more, __ATOMIC_ACQUIRE);
 	/* the frees inside candidates before the frees (account.c counts
 	 * them after), so they never pass them */
-	uint64_t inner[PS_SITE_CANDIDATES + 1], any_inner = 0;
-	for (int k = 0; k <= PS_SITE_CANDIDATES; k++)
+	uint64_t inner[PS_ENT_INNER_FREES], any_inner = 0;
+	for (int k = 0; k < PS_ENT_INNER_FREES; k++)
 		any_inner |= inner[k] = __atomic_load_n(&e->inner_frees16[k],
 							 __ATOMIC_ACQUIRE);
 	/* the resized blocks before the frees they are part of, the grown
@@ -1137,7 +1137,7 @@ static void encode_entry(ps_entry *e, struct entry_ctx *x)
 		/* a size seen for a growth not counted yet waits for it */
 		put_varint(resized_grown ? resized_size_max : 0);
 	}
-	for (int k = 0; any_inner && k <= PS_SITE_CANDIDATES; k++)
+	for (int k = 0; any_inner && k < PS_ENT_INNER_FREES; k++)
 		put_varint(inner[k]);
 }
 

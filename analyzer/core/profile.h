@@ -236,7 +236,7 @@ void pf_entry_reallocs(const pf_file *f, const pf_entry *e, pf_reallocs *r);
  * with none running (version 6; all 0 without): a candidate running at
  * a free had the block die inside it, and so did every candidate
  * further out. */
-#define PF_INNER_VALUES 5
+#define PF_INNER_VALUES PS_ENT_INNER_FREES
 void pf_entry_inner_frees(const pf_file *f, const pf_entry *e,
 			  uint64_t inner[PF_INNER_VALUES]);
 /* The entry for (thread, stack), or NULL. */
