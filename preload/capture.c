@@ -136,17 +136,22 @@ static int skip_self(const uintptr_t *raw, int n)
 	return skip;
 }
 
+/* The frames of the n of ips a stack keeps: past our own (*skip of them)
+ * and at most the depth asked for; returns how many. */
+static inline int kept_frames(const uintptr_t *ips, int n, int *skip)
+{
+	*skip = skip_self(ips, n);
+	int depth = n - *skip;
+	return depth > (int)ps_opt.depth ? (int)ps_opt.depth : depth;
+}
+
 /* Whether a and b record the same stack: the frames after our own, as
  * many as a stack keeps (a walk that starts past our frames reaches
  * further out before it stops at max). */
 static int same_stack(const uintptr_t *a, int na, const uintptr_t *b, int nb)
 {
-	int sa = skip_self(a, na), sb = skip_self(b, nb);
-	int ka = na - sa, kb = nb - sb, keep = (int)ps_opt.depth;
-	if (ka > keep)
-		ka = keep;
-	if (kb > keep)
-		kb = keep;
+	int sa, sb;
+	int ka = kept_frames(a, na, &sa), kb = kept_frames(b, nb, &sb);
 	return ka == kb && !memcmp(a + sa, b + sb, (size_t)ka * sizeof *a);
 }
 
@@ -193,9 +198,7 @@ static inline const struct ps_unwind_start *caller_state(void)
  * the frames trim() would keep. */
 static int fast_hash_holds(const uintptr_t *ips, int n)
 {
-	int skip = skip_self(ips, n), depth = n - skip;
-	if (depth > (int)ps_opt.depth)
-		depth = (int)ps_opt.depth;
+	int skip, depth = kept_frames(ips, n, &skip);
 	ps_stack_hash kept;
 	if (ps_unwind_hash(skip, depth, &kept) != 0)
 		return 1; /* none kept: the capture hashes afresh */
@@ -272,10 +275,7 @@ __attribute__((destructor)) static void check_report(void)
  * commonest capture, a repeated one, stays short.) */
 __attribute__((noinline)) static int trim(uintptr_t *ips, int n, int fast)
 {
-	int skip = skip_self(ips, n);
-	int depth = n - skip;
-	if (depth > (int)ps_opt.depth)
-		depth = (int)ps_opt.depth;
+	int skip, depth = kept_frames(ips, n, &skip);
 	if (skip)
 		memmove(ips, ips + skip, (size_t)depth * sizeof *ips);
 	ps_stack_hash h = { 0, 0 };
