@@ -401,11 +401,11 @@ static size_t structural_round(an_wrappers *w, an_stack *stacks, size_t n,
 		/* the internals of a wrapper: it is the site nearly only where
 		 * a wrapper called it (sqlite3Malloc -> mallocWithAlarm ->
 		 * sqlite3MemMalloc) */
+		if (s->owns) /* its blocks die inside it: never a wrapper */
+			continue;
 		int inside = s->allocs_site &&
 			     (double)s->allocs_inside >=
 				     WRAPPER_SITE_SHARE * (double)s->allocs_in;
-		if (s->owns)
-			continue;
 		if (!s->wrapper && inside) {
 			s->wrapper = 1;
 			add_found(w, s->key);
