@@ -29,25 +29,23 @@ static size_t nstacks;
  * is an error under ASan (tests/asan.sh runs this suite) */
 static an_frame frames[MAX_STACKS][MAX_FRAMES];
 
-/* Adds a stack: the allocator in libc, then the frames (innermost
- * first) given as "function@line" (line = call site in the function,
- * which also makes its return address), with allocs allocations of
- * size_min..size_max bytes. */
-static an_stack *add(uint64_t allocs, uint64_t size_min, uint64_t size_max,
-		     ...)
+/* Adds a stack: the allocator in libc, then the frames names[0..n)
+ * (innermost first) given as "function@line" (line = call site in the
+ * function, which also makes its return address), with allocs
+ * allocations of size_min..size_max bytes. */
+static an_stack *add_frames(uint64_t allocs, uint64_t size_min,
+			    uint64_t size_max, const char *const *names,
+			    unsigned n)
 {
 	an_frame *fr = frames[nstacks];
 	an_stack *st = &stacks[nstacks++];
 	memset(st, 0, sizeof *st);
 	fr[st->nall++] = (an_frame){ .function = "malloc", .module = LIBC,
 				     .ip = 0x1000, .symbolized = 1 };
-	va_list ap;
-	va_start(ap, size_max);
-	const char *spec;
-	while ((spec = va_arg(ap, const char *))) {
+	for (unsigned i = 0; i < n; i++) {
 		char name[64];
 		unsigned line = 0;
-		sscanf(spec, "%63[^@]@%u", name, &line);
+		sscanf(names[i], "%63[^@]@%u", name, &line);
 		an_frame *f = &fr[st->nall];
 		*f = (an_frame){ .function = xstrdup(name), .file = "app.c",
 				 .line = line, .module = APP, .symbolized = 1 };
@@ -58,7 +56,6 @@ static an_stack *add(uint64_t allocs, uint64_t size_min, uint64_t size_max,
 		f->offset = f->ip;
 		f->ip_index = st->nall++;
 	}
-	va_end(ap);
 	const an_frame **ptrs = xcalloc(st->nall, sizeof *ptrs);
 	for (unsigned k = 0; k < st->nall; k++)
 		ptrs[k] = &fr[k];
@@ -67,6 +64,23 @@ static an_stack *add(uint64_t allocs, uint64_t size_min, uint64_t size_max,
 	st->size_min = size_min;
 	st->size_max = size_max;
 	return st;
+}
+
+/* add_frames() with the frames as arguments, NULL-terminated. */
+static an_stack *add(uint64_t allocs, uint64_t size_min, uint64_t size_max,
+		     ...)
+{
+	const char *names[MAX_FRAMES];
+	unsigned n = 0;
+	va_list ap;
+	va_start(ap, size_max);
+	const char *spec;
+	while ((spec = va_arg(ap, const char *))) {
+		assert_true(n < MAX_FRAMES - 1); /* malloc takes one */
+		names[n++] = spec;
+	}
+	va_end(ap);
+	return add_frames(allocs, size_min, size_max, names, n);
 }
 
 static void reset(void)
@@ -455,56 +469,35 @@ static void test_first_known_name(void **state)
 	reset();
 }
 
-/* add() with the frames in an array: names[0..n) innermost first. */
-static void add_frames(uint64_t allocs, uint64_t size, const char **names,
-		       unsigned n)
+/* A tower of `levels` levels, innermost first. Level i is the wrapper
+ * L_i, called by the next level up and from two places of its own (a_i,
+ * b_i), the top level from three (a_n, b_n, c_n); every stack a size of
+ * its own. Without links, each round of the structural rule reveals one
+ * more level. With links, L_i is a chain link: its one caller is X_i,
+ * which a_i, b_i and L_(i+1) call; each chain is revealed only when the
+ * one under it is kept, one chain round each. */
+static void tower(unsigned levels, int links)
 {
-	an_frame *fr = frames[nstacks];
-	an_stack *st = &stacks[nstacks++];
-	memset(st, 0, sizeof *st);
-	fr[st->nall++] = (an_frame){ .function = "malloc", .module = LIBC,
-				     .ip = 0x1000, .symbolized = 1 };
-	for (unsigned i = 0; i < n; i++) {
-		char name[64];
-		unsigned line = 0;
-		sscanf(names[i], "%63[^@]@%u", name, &line);
-		an_frame *f = &fr[st->nall];
-		*f = (an_frame){ .function = xstrdup(name), .file = "app.c",
-				 .line = line, .module = APP, .symbolized = 1 };
-		for (const char *c = name; *c; c++)
-			f->ip = f->ip * 31 + (unsigned char)*c;
-		f->ip = f->ip * 1000 + line;
-		f->offset = f->ip;
-		f->ip_index = st->nall++;
-	}
-	const an_frame **ptrs = xcalloc(st->nall, sizeof *ptrs);
-	for (unsigned k = 0; k < st->nall; k++)
-		ptrs[k] = &fr[k];
-	st->all = ptrs;
-	st->allocs = allocs;
-	st->size_min = st->size_max = size;
-}
-
-/* A tower of `levels` nested wrappers: L1 (innermost) .. Ln, each called
- * by the next one up and from two places of its own (a_i, b_i), the top
- * one from three (a_n, b_n, c_n); every stack a size of its own. Each
- * round of the structural rule reveals one more level. */
-static void tower(unsigned levels)
-{
-	static char names[24][16];
+	char names[24][16];
 	const char *path[24];
+	unsigned depth = 0;
 	uint64_t size = 8;
 	for (unsigned i = 1; i <= levels; i++) {
-		snprintf(names[i - 1], sizeof names[0], "L%u@%u", i, i);
-		for (unsigned k = 0; k < i; k++)
-			path[k] = names[k];
-		static char callers[24][3][16];
+		snprintf(names[depth], sizeof names[0], "L%u@%u", i, i);
+		path[depth] = names[depth];
+		depth++;
+		if (links) {
+			snprintf(names[depth], sizeof names[0], "X%u@%u", i, 50 + i);
+			path[depth] = names[depth];
+			depth++;
+		}
 		for (int c = 0; c < (i == levels ? 3 : 2); c++) {
-			snprintf(callers[i][c], sizeof callers[0][0], "%c%u@%u",
-				 "abc"[c], i, 100 + i);
-			path[i] = callers[i][c];
-			path[i + 1] = "main@1";
-			add_frames(10, size, path, i + 2);
+			char caller[16];
+			snprintf(caller, sizeof caller, "%c%u@%u", "abc"[c], i,
+				 100 + i);
+			path[depth] = caller;
+			path[depth + 1] = "main@1";
+			add_frames(10, size, size, path, depth + 2);
 			size += 8;
 		}
 	}
@@ -516,7 +509,7 @@ static void tower(unsigned levels)
 static void test_round_limit(void **state)
 {
 	(void)state;
-	tower(17);
+	tower(17, 0);
 	apply(NULL);
 	for (size_t i = 0; i < nstacks; i++)
 		assert_true(site_of(i)[0] == 'a' || site_of(i)[0] == 'b' ||
@@ -524,7 +517,7 @@ static void test_round_limit(void **state)
 	assert_string_equal(stacks[nstacks - 1].via, "L17");
 	assert_string_equal(site_of(nstacks - 1), "c17");
 	reset();
-	tower(18);
+	tower(18, 0);
 	apply(NULL);
 	for (size_t i = 0; i < nstacks - 3; i++)
 		assert_true(site_of(i)[0] == 'a' || site_of(i)[0] == 'b');
@@ -551,38 +544,12 @@ static void test_cxx_header_frames(void **state)
 	reset();
 }
 
-/* A tower of `levels` wrapper chains: link L_i has one caller, X_i,
- * which is called from a_i, b_i and the next link up, L_(i+1) (the top
- * X from a, b and c); each chain is revealed only when the one under it
- * is kept, one chain round each. */
-static void chain_tower(unsigned levels)
-{
-	static char names[24][16];
-	static char callers[12][3][16];
-	const char *path[24];
-	uint64_t size = 8;
-	for (unsigned i = 1; i <= levels; i++) {
-		snprintf(names[2 * i - 2], sizeof names[0], "L%u@%u", i, i);
-		snprintf(names[2 * i - 1], sizeof names[0], "X%u@%u", i, 50 + i);
-		for (unsigned k = 0; k < 2 * i; k++)
-			path[k] = names[k];
-		for (int c = 0; c < (i == levels ? 3 : 2); c++) {
-			snprintf(callers[i][c], sizeof callers[0][0], "%c%u@%u",
-				 "abc"[c], i, 100 + i);
-			path[2 * i] = callers[i][c];
-			path[2 * i + 1] = "main@1";
-			add_frames(10, size, path, 2 * i + 2);
-			size += 8;
-		}
-	}
-}
-
 /* The chain rounds are bounded (8): a tower of 8 chains is found whole,
  * of 9 the top link stays a site. */
 static void test_chain_round_limit(void **state)
 {
 	(void)state;
-	chain_tower(8);
+	tower(8, 1);
 	apply(NULL);
 	for (size_t i = 0; i < nstacks; i++)
 		assert_true(site_of(i)[0] == 'a' || site_of(i)[0] == 'b' ||
@@ -590,7 +557,7 @@ static void test_chain_round_limit(void **state)
 	assert_string_equal(site_of(nstacks - 1), "c8");
 	assert_string_equal(stacks[nstacks - 1].via, "X8");
 	reset();
-	chain_tower(9);
+	tower(9, 1);
 	apply(NULL);
 	for (size_t i = 0; i < nstacks - 3; i++)
 		assert_true(site_of(i)[0] == 'a' || site_of(i)[0] == 'b');
