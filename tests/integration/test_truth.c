@@ -78,6 +78,30 @@ static void assert_exact(const an_peak *p, double want)
 			 (unsigned long long)p->lo, (unsigned long long)p->hi, want);
 }
 
+/* One of the site's reasons says want. */
+static void assert_reason(const an_site *s, const char *want)
+{
+	for (int i = 0; i < s->nreasons; i++)
+		if (strstr(s->reasons[i], want))
+			return;
+	fail_msg("no reason of %s says \"%s\" (of %d, the first: %s)",
+		 s->where.function, want, s->nreasons,
+		 s->nreasons ? s->reasons[0] : "none");
+}
+
+/* Each of the three callers is a site with the allocations the program
+ * counted for it, through the wrapper via. */
+static void assert_callers_via(const analysis *a, const struct truths *t,
+			       const char *const callers[3], const char *via)
+{
+	for (int i = 0; i < 3; i++) {
+		const an_site *s = only_site(a, callers[i]);
+		assert_int_equal(s->allocs, (uint64_t)truth_of(t, callers[i]));
+		assert_non_null(s->via);
+		assert_string_equal(s->via, via);
+	}
+}
+
 /* ---- peaks ------------------------------------------------------------------ */
 
 static void test_peak_through_paths(void **state)
@@ -385,12 +409,7 @@ static void test_temporaries_stay_with_their_function(void **state)
 	const an_site *s = only_site(&a, "with_temp");
 	assert_int_equal(s->allocs, (uint64_t)truth_of(&t, "with_temp"));
 	static const char *const callers[] = { "temp_a", "temp_b", "temp_c" };
-	for (int i = 0; i < 3; i++) {
-		s = only_site(&a, callers[i]);
-		assert_int_equal(s->allocs, (uint64_t)truth_of(&t, callers[i]));
-		assert_non_null(s->via);
-		assert_string_equal(s->via, "dup_text");
-	}
+	assert_callers_via(&a, &t, callers, "dup_text");
 	done(&a, dir);
 }
 
@@ -415,12 +434,7 @@ static void test_pile_up_per_process(void **state)
 	char want[160];
 	snprintf(want, sizeof want, "%.0f of its %.0f live at once in one process",
 		 truth_of(&t, "pile_peak"), truth_of(&t, "pile_allocs"));
-	int said = 0;
-	for (int i = 0; i < s->nreasons; i++)
-		said |= strstr(s->reasons[i], want) != NULL;
-	if (!said)
-		fail_msg("no reason says \"%s\" (%s)", want,
-			 s->nreasons > 2 ? s->reasons[2] : "");
+	assert_reason(s, want);
 	done(&a, dir);
 }
 
@@ -435,12 +449,7 @@ static void test_callers_differ_in_smallest_size(void **state)
 	char *dir = record_truth("min_sizes", "", &t);
 	assert_int_equal(load_dir(&a, dir, NULL), 1);
 	static const char *const callers[] = { "min_a", "min_b", "min_c" };
-	for (int i = 0; i < 3; i++) {
-		const an_site *s = only_site(&a, callers[i]);
-		assert_int_equal(s->allocs, (uint64_t)truth_of(&t, callers[i]));
-		assert_non_null(s->via);
-		assert_string_equal(s->via, "sized_new");
-	}
+	assert_callers_via(&a, &t, callers, "sized_new");
 	done(&a, dir);
 }
 
@@ -913,10 +922,7 @@ static void test_mixed_population(void **state)
 	char want[96];
 	snprintf(want, sizeof want, "%.0f still live at the end",
 		 truth_of(&t, "kept"));
-	int said = 0;
-	for (int i = 0; i < s->nreasons; i++)
-		said |= strstr(s->reasons[i], want) != NULL;
-	assert_true(said);
+	assert_reason(s, want);
 	done(&a, dir);
 }
 
@@ -943,11 +949,7 @@ static void test_keeper_stacks(void **state)
 	char want[128];
 	snprintf(want, sizeof want, "%.0f of them come from 1 stack that keeps "
 		 "them (%.0f still live at the end)", kept, kept);
-	int said = 0;
-	for (int i = 0; i < s->nreasons; i++)
-		said |= strstr(s->reasons[i], want) != NULL;
-	if (!said)
-		fail_msg("no reason says \"%s\" (first: %s)", want, s->reasons[0]);
+	assert_reason(s, want);
 	/* each stack's own blocks live at the end, as the program kept them */
 	for (size_t i = 0; i < s->nstacks; i++) {
 		const an_stack *st = &a.stacks[s->stacks[i]];
@@ -991,11 +993,7 @@ static void test_pool_per_process(void **state)
 	char want[160];
 	snprintf(want, sizeof want, "at most %.0f live at once in one process",
 		 truth_of(&t, "process_peak"));
-	int said = 0;
-	for (int i = 0; i < s->nreasons; i++)
-		said |= strstr(s->reasons[i], want) != NULL;
-	if (!said)
-		fail_msg("no reason says \"%s\"", want);
+	assert_reason(s, want);
 	double want_saved = s->rate_run_per_s *
 			    (1 - truth_of(&t, "process_peak") *
 				     truth_of(&t, "processes") / truth_of(&t, "allocs"));
