@@ -437,15 +437,33 @@ static void one_stack_snapshot(void)
 	end();
 }
 
-/* One frame, one stack, one thread, a snapshot, and an ENTRIES record
- * whose one entry claims a peak below zero (4 allocations past 3). */
-static void peak_below_zero(void)
+/* one_stack_snapshot(), then an ENTRIES record holding one entry of 3
+ * allocations of 8 B (one size) with these flags (cross-thread frees'
+ * flag set when xfrees), frees and xfrees, its peak peak_gap below 3,
+ * times 100 (and 5 later for a free); the record stays open for the
+ * entry's further fields. */
+static void one_size_entry(uint64_t flags, uint64_t frees, uint64_t xfrees,
+			   uint64_t peak_gap)
 {
 	one_stack_snapshot();
 	begin(PS_REC_ENTRIES);
 	v(1);
-	v(zz(1)); v(zz(1)); v(PS_ENT_V3_ONE_SIZE); v(3); v(0); v(8); v(4);
+	v(zz(1)); v(zz(1));
+	v(PS_ENT_V3_ONE_SIZE | flags | (xfrees ? PS_ENT_V3_XFREES : 0));
+	v(3); v(frees);
+	if (xfrees)
+		v(xfrees);
+	v(8); v(peak_gap);
 	v(zz(100)); v(0);
+	if (frees)
+		v(zz(5));
+}
+
+/* One frame, one stack, one thread, a snapshot, and an ENTRIES record
+ * whose one entry claims a peak below zero (4 allocations past 3). */
+static void peak_below_zero(void)
+{
+	one_size_entry(0, 0, 0, 4);
 	end();
 }
 
@@ -519,12 +537,7 @@ static int hist_n;
 
 static void hist_entry(void)
 {
-	one_stack_snapshot();
-	begin(PS_REC_ENTRIES);
-	v(1);
-	v(zz(1)); v(zz(1)); v(PS_ENT_V3_ONE_SIZE | PS_ENT_HAS_HIST);
-	v(3); v(3); v(8); v(0);
-	v(zz(100)); v(0); v(zz(5));
+	one_size_entry(PS_ENT_HAS_HIST, 3, 0, 0);
 	v((uint64_t)hist_n);
 	for (int i = 0; i < hist_n; i++) {
 		v(hist_b[i]); v(1);
@@ -581,14 +594,7 @@ static int resized_fields = 1;
 
 static void resized_entry(void)
 {
-	one_stack_snapshot();
-	begin(PS_REC_ENTRIES);
-	v(1);
-	v(zz(1)); v(zz(1)); v(PS_ENT_V3_ONE_SIZE | PS_ENT_V5_RESIZED);
-	v(3); v(resized_frees); v(8); v(0);
-	v(zz(100)); v(0);
-	if (resized_frees)
-		v(zz(5));
+	one_size_entry(PS_ENT_V5_RESIZED, resized_frees, 0, 0);
 	if (resized_fields) {
 		v(resized_v[0]); v(resized_v[1]); v(resized_v[2]);
 	}
@@ -1473,19 +1479,7 @@ static int inner_fields = 1;
 
 static void inner_entry(void)
 {
-	one_stack_snapshot();
-	begin(PS_REC_ENTRIES);
-	v(1);
-	v(zz(1)); v(zz(1));
-	v(PS_ENT_V3_ONE_SIZE | PS_ENT_V6_INNER_FREES |
-	  (inner_x ? PS_ENT_V3_XFREES : 0));
-	v(3); v(inner_frees);
-	if (inner_x)
-		v(inner_x);
-	v(8); v(0);
-	v(zz(100)); v(0);
-	if (inner_frees)
-		v(zz(5));
+	one_size_entry(PS_ENT_V6_INNER_FREES, inner_frees, inner_x, 0);
 	if (inner_fields)
 		for (int k = 0; k < 5; k++)
 			v(inner_v[k]);
