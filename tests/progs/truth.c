@@ -1133,9 +1133,9 @@ static void scenario_temporaries(void)
 
 /* ---- handover ------------------------------------------------------------- */
 
-/* A site's count passes from its one stack to two (the preload counts a
- * site candidate with one stack as that stack: nodes.c). Two callers
- * each, noipa: two sites, not wrappers of each other. */
+/* A site's count passes from its one stack to two: its node must hold
+ * the first stack's blocks from the start, whatever the second adds.
+ * Two callers each, noipa: two sites, not wrappers of each other. */
 __attribute__((noipa)) static void *handed_block(size_t n)
 {
 	return malloc(n);
