@@ -294,3 +294,12 @@ $(TB)/nodebug_sites: tests/progs/nodebug_sites.c $(B)/.deps-build
 	$(Q)$(CC) $(filter-out -g,$(PROG_CFLAGS)) -g0 $< -o $@
 
 test-build: $(TB)/nodebug_sites
+
+# stripped_via: a program stripped of every symbol whose unnamed wrapper
+# is reached from two calls of one unnamed function (views.sh)
+$(TB)/stripped_via: tests/progs/stripped_via.c $(B)/.deps-build
+	@echo "  CC      $<"
+	$(Q)mkdir -p $(TB)
+	$(Q)$(CC) $(filter-out -g,$(PROG_CFLAGS)) -g0 -s $< -o $@
+
+test-build: $(TB)/stripped_via

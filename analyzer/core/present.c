@@ -29,6 +29,23 @@ const char *site_label(char *buf, size_t len, const an_site *s)
 	return buf;
 }
 
+/* A wrapper the symbolizer could not name, in the site's own module, is
+ * "module+0xSTART": in a column too narrow for the whole label, its
+ * "+0xSTART" alone says which, and leaves the place its room (two
+ * sites of one unnamed function through one unnamed wrapper differ only
+ * in their call address). */
+static const char *via_short(const an_frame *f, const char *via)
+{
+	if (!f->module)
+		return via;
+	const char *base = strrchr(f->module, '/');
+	base = base ? base + 1 : f->module;
+	size_t b = strlen(base);
+	if (b && !strncmp(via, base, b) && !strncmp(via + b, "+0x", 3))
+		return via + b;
+	return via;
+}
+
 const char *frame_label_fit(char *buf, size_t cap, const an_frame *f,
 			    const char *via, size_t width)
 {
@@ -47,6 +64,10 @@ const char *frame_label_fit(char *buf, size_t cap, const an_frame *f,
 		snprintf(buf, cap, "%s", fit_width(name, sizeof name, whole, width));
 		return buf;
 	}
+	if (via && via_short(f, via) != via) {
+		snprintf(v, sizeof v, " via %s", via_short(f, via));
+		vl = strlen(v);
+	}
 	/* the name first (up to two thirds of the width, more when the
 	 * rest fits), then the wrapper, then the place, each cut in its
 	 * middle */
@@ -58,6 +79,11 @@ const char *frame_label_fit(char *buf, size_t cap, const an_frame *f,
 	if (want < 8)
 		want = 8; /* fit_width's shortest cut */
 	if (l + vl < width && width - l - vl > want)
+		want = width - l - vl;
+	/* a call address (no line) is what tells two sites of one function
+	 * apart (they are keyed by it): it stays whole while the name
+	 * keeps 8 columns */
+	if (!f->file && l + vl + 8 <= width && want > width - l - vl)
 		want = width - l - vl;
 	size_t name_w = n < want ? n : want;
 	size_t rest = width - name_w;

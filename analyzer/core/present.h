@@ -20,7 +20,10 @@ const char *site_label(char *buf, size_t len, const an_site *s);
 /* frame_label() of f, then " via VIA" when via is not NULL, in at most
  * width bytes (cap >= width + 1): a name too long is cut in its middle
  * first, so that the file:line or call address and the wrapper stay
- * whole; only when those alone do not fit is the whole label cut. */
+ * whole (a call address while the name keeps 8 columns; an unnamed
+ * wrapper of the frame's own module, "module+0xSTART", is shortened
+ * to "+0xSTART" when the whole does not fit); only when those alone do
+ * not fit is the whole label cut. */
 const char *frame_label_fit(char *buf, size_t cap, const an_frame *f,
 			    const char *via, size_t width);
 /* Up to n of the site's stack slots (indexes into s->stacks and

@@ -402,6 +402,29 @@ expect "top --lines: no row of two_calls sums both calls" \
 	'! awk "/two_calls/ && \$1 == $(nd_truth first) + $(nd_truth second)" "$WORK/nd.top" | grep -q .'
 
 
+# a program stripped of every symbol (tests/progs/stripped_via.c): its
+# unnamed wrapper (four calls, different sizes) is a wrapper by the
+# structural rule, and the two calls of one unnamed function are two
+# sites whose 100-column rows must read apart: "stripped_via+0xSTART at
+# 0xCALL via +0xWRAPPER" (the wrapper in the site's own module by its
+# offset alone: its whole name left no room for the call address, and
+# both rows read alike -- trial 3, ruby's ranks 9 and 10)
+"$PS" record -o "$WORK/sv" -- "$T/stripped_via" >/dev/null 2>"$WORK/sv.err"
+SV=$(ls "$WORK"/sv/*.pscout)
+sv_truth() { awk -v k="$1" '$1 == "truth" && $2 == k { print $3 }' "$WORK/sv.err"; }
+"$PS" report "$SV" >"$WORK/sv.report"
+"$PS" report --json "$SV" | jq -r '.sites[] | select(.via != null) |
+	"\(.alloc_objects) \(.function) \(.offset) \(.via)"' >"$WORK/sv.sites"
+expect "stripped_via: four sites through its wrapper, as the program counted ($(sv_truth first) $(sv_truth second) $(sv_truth other) $(sv_truth third))" \
+	'[ "$(cut -d" " -f1 "$WORK/sv.sites" | sort -n | tr "\n" " ")" = "$(printf "%s\n" $(sv_truth first) $(sv_truth second) $(sv_truth other) $(sv_truth third) | sort -n | tr "\n" " ")" ]'
+expect "stripped_via: the two calls of one function are two sites of $(sv_truth first) and $(sv_truth second)" \
+	'[ "$(awk "{ n[\$2]++; c[\$2] = c[\$2] \" \" \$1 } END { for (f in n) if (n[f] == 2) print c[f] }" "$WORK/sv.sites" | tr " " "\n" | grep . | sort -n | tr "\n" " ")" = "$(printf "%s\n" $(sv_truth first) $(sv_truth second) | sort -n | tr "\n" " ")" ]'
+while read -r n fn off via; do
+	label=$(printf "%s at 0x%x via +%s" "$fn" "$off" "${via#*+}")
+	expect "report's row of $n allocations reads \"$label\"" \
+		'[ "$(grep -c "^ *[0-9]* .* $n  *[0-9]*%  .* $label\$" "$WORK/sv.report")" = 1 ]'
+done <"$WORK/sv.sites"
+
 # runtimes with an allocator of their own: a process whose program is
 # named like CPython's or PHP's gets the NOTE that says how to see every
 # object; any other program, neither (a copy of tests/progs/planted)
