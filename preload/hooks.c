@@ -1018,6 +1018,54 @@ PS_EXPORT void _Exit(int status)
  * snapshot: the lock is its thread's. */
 static int exec_prepare_snapshot(void);
 
+/* Whether the preload list LD_PRELOAD names the library at self: by its
+ * path, or by a name with its last component (the loader searches names
+ * without a slash in the library path). */
+static int preload_names(const char *list, const char *self)
+{
+	const char *base = strrchr(self, '/');
+	base = base ? base + 1 : self;
+	size_t blen = strlen(base);
+	while (list && *list) {
+		size_t len = strcspn(list, ": ");
+		const char *name = list;
+		for (size_t i = 0; i < len; i++)
+			if (list[i] == '/')
+				name = list + i + 1;
+		if ((size_t)(list + len - name) == blen &&
+		    !memcmp(name, base, blen))
+			return 1;
+		list += len + (list[len] != 0);
+	}
+	return 0;
+}
+
+/* An exec whose environment drops us from LD_PRELOAD (`env
+ * LD_PRELOAD=libtcmalloc.so.4 prog`, `env -i`, unsetenv) starts a
+ * program no one profiles: said once, on stderr, while this process is
+ * recorded and its children are meant to be. what: the path or file
+ * exec'd (NULL: a descriptor); envp NULL: environ. */
+static void exec_check_preload(const char *what, char *const envp[])
+{
+	static int warned;
+	Dl_info self;
+	if (warned || !ps_recording || !ps_opt.children ||
+	    (pid_t)syscall(SYS_getpid) != ps_pid ||
+	    !dladdr((void *)preload_names, &self) || !self.dli_fname)
+		return;
+	const char *list = ps_env_get(envp ? (char **)envp : ps_environ(),
+				      "LD_PRELOAD");
+	if (preload_names(list, self.dli_fname))
+		return;
+	warned = 1;
+	ps_warn("pid %d execs %s with %s%s, without %s: that program is not "
+		"profiled (put %s first in its LD_PRELOAD, before any other "
+		"library there, to profile it)",
+		(int)ps_pid, what ? what : "a descriptor",
+		list ? "LD_PRELOAD=" : "no LD_PRELOAD", list ? list : "",
+		self.dli_fname, self.dli_fname);
+}
+
 static int exec_prepare(void)
 {
 	int held = exec_prepare_snapshot();
@@ -1063,6 +1111,7 @@ static void exec_failed(int held)
 
 PS_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 {
+	exec_check_preload(path, envp);
 	int held = exec_prepare();
 	int rc = next_fn.execve(path, argv, envp);
 	exec_failed(held);
@@ -1071,6 +1120,7 @@ PS_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 
 PS_EXPORT int execv(const char *path, char *const argv[])
 {
+	exec_check_preload(path, NULL);
 	int held = exec_prepare();
 	int rc = next_fn.execv(path, argv);
 	exec_failed(held);
@@ -1079,6 +1129,7 @@ PS_EXPORT int execv(const char *path, char *const argv[])
 
 PS_EXPORT int execvp(const char *file, char *const argv[])
 {
+	exec_check_preload(file, NULL);
 	int held = exec_prepare();
 	int rc = next_fn.execvp(file, argv);
 	exec_failed(held);
@@ -1087,6 +1138,7 @@ PS_EXPORT int execvp(const char *file, char *const argv[])
 
 PS_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
 {
+	exec_check_preload(file, envp);
 	int held = exec_prepare();
 	int rc = next_fn.execvpe(file, argv, envp);
 	exec_failed(held);
@@ -1095,6 +1147,7 @@ PS_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
 
 PS_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
 {
+	exec_check_preload(NULL, envp);
 	int held = exec_prepare();
 	int rc = next_fn.fexecve(fd, argv, envp);
 	exec_failed(held);

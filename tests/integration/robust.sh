@@ -530,4 +530,33 @@ for mode in same new; do
 		'[ "$got" = "[1000,0]" ]'
 done
 
+# ---- an exec that drops the preload from LD_PRELOAD --------------------
+# `env LD_PRELOAD=other.so prog` or `env -i prog` starts a program no one
+# profiles: the preload says so once, naming the program and what
+# LD_PRELOAD it gets, and the program runs as it would (its own counts on
+# stderr, tests/progs/nodebug_sites.c); an exec that keeps the preload
+# says nothing, and its program's profile has the program's counts; with
+# --no-children nothing is said either
+nd_exec() { # DIR RECORD-OPTION ENV-ARGS...: stderr to DIR.err
+	_d=$1 _o=$2
+	shift 2
+	rm -rf "$_d"
+	"$PS" record $_o -o "$_d" -- env "$@" "$T/nodebug_sites" >/dev/null 2>"$_d.err"
+}
+nd_exec "$WORK/exec-other" "" LD_PRELOAD=/lib/x86_64-linux-gnu/libm.so.6
+expect "exec with LD_PRELOAD=libm.so.6: one warning naming the program and its LD_PRELOAD" \
+	'[ "$(grep -c "execs .*nodebug_sites with LD_PRELOAD=/lib/x86_64-linux-gnu/libm.so.6, without .*libpoolscout.so: that program is not profiled" "$WORK/exec-other.err")" = 1 ]'
+expect "exec with LD_PRELOAD=libm.so.6: the program ran as without (its 300 and 500)" \
+	'grep -q "^truth first 300$" "$WORK/exec-other.err" && grep -q "^truth second 500$" "$WORK/exec-other.err"'
+nd_exec "$WORK/exec-none" "" -i
+expect "exec with env -i: one warning, no LD_PRELOAD" \
+	'[ "$(grep -c "execs .*nodebug_sites with no LD_PRELOAD, without .*libpoolscout.so" "$WORK/exec-none.err")" = 1 ]'
+nd_exec "$WORK/exec-kept" "" X=1
+n=$(report_json "$WORK/exec-kept" | jq '[.sites[] | select(.function == "two_calls") | .alloc_objects] | add')
+expect "exec that keeps the preload: no warning, the program's 800 allocations in its profile ($n)" \
+	'! grep -q "not profiled" "$WORK/exec-kept.err" && [ "$n" = 800 ]'
+nd_exec "$WORK/exec-nochild" --no-children -i
+expect "exec with env -i under --no-children: no warning" \
+	'! grep -q "not profiled" "$WORK/exec-nochild.err"'
+
 finish
