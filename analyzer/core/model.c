@@ -725,6 +725,10 @@ static void add_file_header(struct build *b, const pf_file *f)
 		/* php8.2, php-fpm8.2, php-cgi, libphp.so */
 		a->zend_mm |= !strncmp(base, "php", 3) ||
 			      !strncmp(base, "libphp", 6);
+		/* tclsh8.6, libtcl8.6.so, libtcl9.0.so */
+		a->tcl_alloc |= !strncmp(base, "tclsh", 5) ||
+				!strncmp(base, "libtcl8", 7) ||
+				!strncmp(base, "libtcl9", 7);
 	}
 }
 

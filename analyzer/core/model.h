@@ -260,6 +260,8 @@ typedef struct analysis {
 				 * bypass malloc (pymalloc) */
 	int zend_mm;            /* a process ran PHP, whose objects come from
 				 * its own allocator (Zend MM) */
+	int tcl_alloc;          /* a process ran Tcl, whose objects come from
+				 * its own per-thread caches */
 	/* owned memory */
 	struct an_frame_chunk *frame_chunks; /* every stack's frames and
 					      * their pointers */

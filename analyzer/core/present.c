@@ -158,6 +158,11 @@ void report_header(const analysis *a, FILE *out)
 		fprintf(out, "NOTE: PHP serves its values from its own allocator "
 			     "(Zend MM), not malloc: a script's\n  allocations do not "
 			     "show; run with USE_ZEND_ALLOC=0 to see every one\n");
+	if (a->tcl_alloc)
+		fprintf(out, "NOTE: Tcl serves its objects from its own per-thread "
+			     "caches (TclpAlloc), not malloc:\n  a script's objects "
+			     "do not show, only the caches' refills (no setting turns "
+			     "it off)\n");
 	/* modules whose missing names hide sites */
 	size_t shown = 0;
 	for (size_t i = 0; i < a->nunsymbolized; i++) {

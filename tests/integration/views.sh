@@ -428,7 +428,7 @@ done <"$WORK/sv.sites"
 # runtimes with an allocator of their own: a process whose program is
 # named like CPython's or PHP's gets the NOTE that says how to see every
 # object; any other program, neither (a copy of tests/progs/planted)
-for name in python3.11 php8.2 planted; do
+for name in python3.11 php8.2 tclsh8.6 planted; do
 	mkdir -p "$WORK/rt-$name"
 	cp "$T/planted" "$WORK/rt-$name/$name"
 	"$PS" record -o "$WORK/rt-$name/out" -- "$WORK/rt-$name/$name" >/dev/null 2>&1
@@ -441,6 +441,10 @@ expect "a php process: the Zend MM NOTE and USE_ZEND_ALLOC=0, not CPython's" \
 	'grep -q "^NOTE: PHP serves its values from its own allocator (Zend MM)" "$WORK/rt-php8.2.txt" &&
 	 grep -q "run with USE_ZEND_ALLOC=0 to see every one" "$WORK/rt-php8.2.txt" &&
 	 ! grep -q "CPython" "$WORK/rt-php8.2.txt"'
+expect "a tclsh process: the Tcl NOTE (no setting turns it off), neither CPython's nor PHP's" \
+	'grep -q "^NOTE: Tcl serves its objects from its own per-thread caches (TclpAlloc)" "$WORK/rt-tclsh8.6.txt" &&
+	 grep -q "only the caches. refills (no setting turns it off)" "$WORK/rt-tclsh8.6.txt" &&
+	 ! grep -q "CPython\|Zend MM" "$WORK/rt-tclsh8.6.txt"'
 expect "any other program: no runtime NOTE" \
 	'! grep -q "^NOTE: " "$WORK/rt-planted.txt" && grep -q "^rank" "$WORK/rt-planted.txt"'
 
