@@ -31,7 +31,7 @@
 
 #define PS_FORMAT_MAGIC "PSCOUT\r\n"
 #define PS_FORMAT_MAGIC_LEN 8
-#define PS_FORMAT_VERSION 6u
+#define PS_FORMAT_VERSION 7u
 #define PS_FORMAT_VERSION_MIN 1u /* readers still read version 1 files */
 #define PS_FORMAT_HEADER_SIZE 16u
 #define PS_RECORD_OVERHEAD 12u           /* type + length + crc */
@@ -63,8 +63,12 @@ enum ps_end_reason {
 	PS_END_UNDERSCORE_EXIT = 2, /* _exit() / _Exit() */
 	PS_END_EXEC = 3,        /* about to exec another program */
 	PS_END_LAST_THREAD = 4, /* main called pthread_exit, last thread ended */
-	PS_END_REASON_MAX = 4
+	PS_END_SIGNAL = 5,      /* (v7) a caught signal ends it: its number
+				 * follows the time */
+	PS_END_REASON_MAX = 5,
+	PS_END_REASON_MAX_V6 = 4 /* versions 1..6 */
 };
+#define PS_END_SIGNAL_MAX 64 /* signal numbers are 1..64 on Linux */
 
 /* PS_REC_PROCESS flags. */
 #define PS_PROC_FLAG_SAMPLED 0x1u  /* only 1 in sample_every allocations recorded */

@@ -963,6 +963,9 @@ void ps_writer_poll(void);
 /* Writes one snapshot; with end_reason != 0 also the END record. Called
  * with the recursion guard held; serialised by the writer lock. */
 void ps_writer_snapshot(int end_reason);
+/* The last snapshot of a process a caught signal ends (signals.c): an
+ * END record with the signal's number. */
+void ps_writer_end_by_signal(int sig);
 /* Any thread: the writer thread takes its next snapshot now rather than
  * at the end of its interval (never waits; a raw futex wake). */
 void ps_writer_wake(void);

@@ -5,10 +5,11 @@
  * burst and then went quiet would lose the whole burst to a kill; with a
  * writer thread the loss is up to one interval. So the signals a user, a
  * shell or a supervisor ends a program with, when the program leaves
- * them at SIG_DFL, are caught: the catcher writes a snapshot (with no END
- * record: the profile reads as a run that was killed, which it is), puts
- * SIG_DFL back and raises the signal again, and the process dies by it
- * exactly as it would have (same wait status, no core either way).
+ * them at SIG_DFL, are caught: the catcher writes a last snapshot and an
+ * END record naming the signal (the profile is whole up to it: views
+ * read it as complete), puts SIG_DFL back and raises the signal again,
+ * and the process dies by it exactly as it would have (same wait status,
+ * no core either way).
  *
  * Caught: SIGHUP, SIGINT, SIGTERM (terminals, shells, `kill`, `timeout`,
  * supervisors, `record` passing them on), SIGPIPE (a pipeline's reader
@@ -180,13 +181,14 @@ static void end_by(int sig)
 	pthread_sigmask(SIG_UNBLOCK, &one, NULL);
 }
 
-/* The snapshot a killed process leaves: no END record (the run did not
- * end by itself). Every signal is blocked. */
-static void last_snapshot(void)
+/* The snapshot a process that sig ends leaves, with an END record that
+ * names the signal: the profile is whole up to it. Every signal is
+ * blocked. */
+static void last_snapshot(int sig)
 {
 	int saved = ps_tls.guard;
 	ps_tls.guard = 1;
-	ps_writer_snapshot(0);
+	ps_writer_end_by_signal(sig);
 	ps_tls.guard = saved;
 }
 
@@ -208,7 +210,7 @@ static void catcher(int sig, siginfo_t *info, void *context)
 			/* a second one while the hook has not returned:
 			 * the signal must not wait any longer */
 		} else {
-			last_snapshot();
+			last_snapshot(sig);
 		}
 	}
 	end_by(sig);
@@ -223,7 +225,7 @@ void ps_signals_deferred(void)
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &saved);
 	if (ps_recording && (pid_t)syscall(SYS_getpid) == ps_pid)
-		last_snapshot();
+		last_snapshot(sig);
 	end_by(sig);
 	ps_tls.signal_deferred = 0;
 	pthread_sigmask(SIG_SETMASK, &saved, NULL);

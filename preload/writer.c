@@ -380,6 +380,7 @@ static uint8_t *zbuf;
 static size_t zbuf_len, zbuf_cap;
 static int batch_lost; /* some of this batch did not go out */
 static int z_level, z_want; /* the stream's level; this batch's choice */
+static int end_signal; /* PS_END_SIGNAL's signal number */
 
 /* Some of this batch cannot go out: writing stops (if it has not), for
  * the later batches would refer to stacks and threads it declared and
@@ -1590,6 +1591,8 @@ static void snapshot_locked(int end_reason)
 		size_t at = record_begin(PS_REC_END);
 		put_varint((uint64_t)end_reason);
 		put_varint(now - start_mono);
+		if (end_reason == PS_END_SIGNAL)
+			put_varint((uint64_t)end_signal);
 		record_end(at);
 		if (end_reason != PS_END_EXEC) {
 			/* writer_main reads it without the lock */
@@ -1621,6 +1624,12 @@ void ps_writer_interrupted_warning(void)
 		ps_warn("the program ended from a signal handler that "
 			"interrupted the profiler's bookkeeping: the profile "
 			"ends at its last snapshot");
+}
+
+void ps_writer_end_by_signal(int sig)
+{
+	end_signal = sig;
+	ps_writer_snapshot(PS_END_SIGNAL);
 }
 
 void ps_writer_snapshot(int end_reason)

@@ -2,6 +2,7 @@
  * Per file: process, command line, duration, options, completeness (and
  * where a cut-short file stops), tables, totals, and the module list with
  * what the symbolizer found for each module. */
+#define _GNU_SOURCE
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -58,7 +59,12 @@ static void print_text(const an_process *t, sym_ctx *sym)
 	strftime(a, sizeof a, "%Y-%m-%d %H:%M:%S UTC", &tm);
 	printf("started:       %s\n", a);
 	printf("duration:      %s\n", fmt_ns(a, (double)f->duration_ns));
-	if (f->complete)
+	if (f->complete && f->end_reason == PS_END_SIGNAL)
+		printf("complete:      yes (ended by signal %u, SIG%s)\n",
+		       f->end_signal, sigabbrev_np((int)f->end_signal)
+					  ? sigabbrev_np((int)f->end_signal)
+					  : "?");
+	else if (f->complete)
 		printf("complete:      yes (ended by %s)\n",
 		       pf_end_reason_name(f->end_reason));
 	else
@@ -131,6 +137,8 @@ static void print_json(json *j, const an_process *t, sym_ctx *sym)
 	json_bool(j, "complete", f->complete);
 	if (f->complete)
 		json_str(j, "end_reason", pf_end_reason_name(f->end_reason));
+	if (f->complete && f->end_reason == PS_END_SIGNAL)
+		json_u64(j, "end_signal", f->end_signal);
 	else
 		json_str(j, "partial", f->partial_why);
 	json_u64(j, "bytes_read", f->good_size);

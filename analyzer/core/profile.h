@@ -138,6 +138,7 @@ typedef struct pf_file {
 	/* end state */
 	int complete;      /* the last record is an END */
 	uint32_t end_reason;
+	uint32_t end_signal; /* PS_END_SIGNAL: the signal's number */
 	uint64_t end_t_ns;
 	uint64_t duration_ns; /* time of the last snapshot or END */
 	uint64_t tick_hz;     /* from the last snapshot */

@@ -1188,8 +1188,12 @@ static void read_entries(struct cur *c, pf_file *f)
 static void read_end(struct cur *c, pf_file *f)
 {
 	f->end_reason = (uint32_t)get_range(c, "end reason", 1,
-					     PS_END_REASON_MAX);
+					     c->version >= 7 ? PS_END_REASON_MAX
+							     : PS_END_REASON_MAX_V6);
 	f->end_t_ns = get(c, "end time");
+	if (f->end_reason == PS_END_SIGNAL)
+		f->end_signal = (uint32_t)get_range(c, "end signal", 1,
+						     PS_END_SIGNAL_MAX);
 	if (f->end_t_ns > f->duration_ns)
 		f->duration_ns = f->end_t_ns;
 }
@@ -1830,6 +1834,7 @@ const char *pf_end_reason_name(uint32_t reason)
 	case PS_END_UNDERSCORE_EXIT: return "_exit";
 	case PS_END_EXEC: return "exec";
 	case PS_END_LAST_THREAD: return "last thread ended";
+	case PS_END_SIGNAL: return "signal";
 	}
 	return "unknown";
 }

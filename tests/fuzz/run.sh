@@ -46,6 +46,10 @@ if [ ! -f "$OUT/seeds.done" ]; then
 	"$B/poolscout" record -o "$OUT/rec" -- "$B/tests/truth" temporaries >/dev/null 2>&1
 	for f in "$OUT"/rec/*.pscout; do mv "$f" "$OUT/work/inner-${f##*/}"; done
 	rmdir "$OUT/rec"
+	# an END of a caught signal (format version 7's field)
+	"$B/poolscout" record -o "$OUT/rec" -- sh -c 'kill -TERM $$' >/dev/null 2>&1
+	for f in "$OUT"/rec/*.pscout; do mv "$f" "$OUT/work/signal-${f##*/}"; done
+	rmdir "$OUT/rec"
 	touch "$OUT/seeds.done"
 fi
 

@@ -140,8 +140,11 @@ for pair in 15:TERM 2:INT 1:HUP 13:PIPE 14:ALRM 10:USR1 12:USR2; do
 	n=$(site_allocs "$d" burst_one)
 	expect "SIG$name after a burst, single-threaded: the profile holds all 20000 ($n)" \
 		'[ "$n" = 20000 ]'
-	expect "SIG$name: the profile reads as a killed run (no END: complete $(complete_of "$d"))" \
-		'[ "$(complete_of "$d")" = false ]'
+	got=$("$PS" info --json "$d"/*.pscout 2>/dev/null | jq -c '.[0] | [.complete, .end_reason, .end_signal]')
+	expect "SIG$name: the profile is whole up to the signal and names it ($got)" \
+		'[ "$got" = "[true,\"signal\",$num]" ]'
+	expect "SIG$name: info says it ended by signal $num, SIG$name" \
+		'"$PS" info "$d"/*.pscout | grep -q "^complete:      yes (ended by signal $num, SIG$name)$"'
 done
 
 # multithreaded: the writer thread would have written it only at the

@@ -989,11 +989,11 @@ static void test_bad_magic_and_version(void **state)
 	make_profile(20, 12, 1);
 	ps_put_u32le(file + 8, 99);
 	assert_null(pf_read_mem("v.pscout", file, flen, err, sizeof err));
-	assert_non_null(strstr(err, "offset 8: expected format version 1..6, found 99"));
+	assert_non_null(strstr(err, "offset 8: expected format version 1..7, found 99"));
 	make_profile(20, 12, 1);
 	ps_put_u32le(file + 8, 0);
 	assert_null(pf_read_mem("v.pscout", file, flen, err, sizeof err));
-	assert_non_null(strstr(err, "expected format version 1..6, found 0"));
+	assert_non_null(strstr(err, "expected format version 1..7, found 0"));
 	make_profile(20, 12, 1);
 	ps_put_u32le(file + 8, PS_FORMAT_VERSION + 1);
 	assert_null(pf_read_mem("v.pscout", file, flen, err, sizeof err));
@@ -1657,7 +1657,8 @@ static void test_drop_bounds(void **state)
 	pf_free(f);
 }
 
-/* A PROCESS record alone (the smallest profile), then END with reason. */
+/* A PROCESS record alone (the smallest profile), then END with reason
+ * (and, for a signal, its number). */
 static size_t process_then_end(uint64_t reason)
 {
 	pw_header(&w);
@@ -1668,6 +1669,8 @@ static size_t process_then_end(uint64_t reason)
 	size_t at = flen;
 	begin(PS_REC_END);
 	v(reason); v(1000000);
+	if (reason == PS_END_SIGNAL)
+		v(15);
 	end();
 	return at;
 }
@@ -1697,6 +1700,60 @@ static void test_end_reason_range(void **state)
 		if (strcmp(err, want))
 			fail_msg("error \"%s\", expected \"%s\"", err, want);
 	}
+}
+
+/* Version 7's END of a caught signal: its number, 1..64, follows the
+ * time (0 and 65 are errors at its offset); versions before 7 have no
+ * reason 5. */
+static void test_end_signal(void **state)
+{
+	(void)state;
+	char err[512], want[160];
+	for (uint64_t sig = 0; sig <= PS_END_SIGNAL_MAX + 1; sig++) {
+		pw_header(&w);
+		begin(PS_REC_PROCESS);
+		v(4242); v(1); v(0); v(1); v(1000); v(100); v(64); v(1);
+		s("/p"); s("p"); v(0);
+		end();
+		size_t at = flen;
+		begin(PS_REC_END);
+		v(PS_END_SIGNAL); v(1000000); v(sig);
+		end();
+		pf_file *f = pf_read_mem("e.pscout", file, flen, err, sizeof err);
+		if (sig >= 1 && sig <= PS_END_SIGNAL_MAX) {
+			if (!f)
+				fail_msg("signal %llu rejected: %s",
+					 (unsigned long long)sig, err);
+			assert_true(f->complete);
+			assert_int_equal(f->end_reason, PS_END_SIGNAL);
+			assert_int_equal(f->end_signal, sig);
+			assert_string_equal(pf_end_reason_name(f->end_reason), "signal");
+			pf_free(f);
+			continue;
+		}
+		assert_null(f);
+		/* the record header (8 bytes), reason (1), time (3), then the signal */
+		snprintf(want, sizeof want, "e.pscout: offset %zu: expected end "
+			 "signal in 1..%u, found %llu", at + 12,
+			 PS_END_SIGNAL_MAX, (unsigned long long)sig);
+		if (strcmp(err, want))
+			fail_msg("error \"%s\", expected \"%s\"", err, want);
+	}
+	/* a version 6 file: reason 5 is past its reasons */
+	size_t at = process_then_end(PS_END_SIGNAL);
+	ps_put_u32le(file + 8, 6);
+	assert_null(pf_read_mem("e.pscout", file, flen, err, sizeof err));
+	snprintf(want, sizeof want, "e.pscout: offset %zu: expected end reason "
+		 "in 1..%u, found %u", at + 8, PS_END_REASON_MAX_V6, PS_END_SIGNAL);
+	if (strcmp(err, want))
+		fail_msg("error \"%s\", expected \"%s\"", err, want);
+	/* and reason 4 is still read there */
+	process_then_end(PS_END_LAST_THREAD);
+	ps_put_u32le(file + 8, 6);
+	pf_file *f = pf_read_mem("e.pscout", file, flen, err, sizeof err);
+	assert_non_null(f);
+	assert_int_equal(f->end_reason, PS_END_LAST_THREAD);
+	pf_free(f);
 }
 
 /* Inside a DEFLATE record, a record's length may be up to
@@ -1938,6 +1995,7 @@ int main(void)
 		cmocka_unit_test(test_times_must_match_v2),
 		cmocka_unit_test(test_drop_bounds),
 		cmocka_unit_test(test_end_reason_range),
+		cmocka_unit_test(test_end_signal),
 		cmocka_unit_test(test_inflated_length_limit),
 		cmocka_unit_test(test_module_eight_segments),
 		cmocka_unit_test(test_hist_bucket_limit),
