@@ -135,12 +135,13 @@ static void print_json(json *j, const an_process *t, sym_ctx *sym)
 	json_u64(j, "start_unix_ns", f->start_real_ns);
 	json_u64(j, "duration_ns", f->duration_ns);
 	json_bool(j, "complete", f->complete);
-	if (f->complete)
+	if (f->complete) {
 		json_str(j, "end_reason", pf_end_reason_name(f->end_reason));
-	if (f->complete && f->end_reason == PS_END_SIGNAL)
-		json_u64(j, "end_signal", f->end_signal);
-	else
+		if (f->end_reason == PS_END_SIGNAL)
+			json_u64(j, "end_signal", f->end_signal);
+	} else {
 		json_str(j, "partial", f->partial_why);
+	}
 	json_u64(j, "bytes_read", f->good_size);
 	json_u64(j, "file_size", f->file_size);
 	json_u64(j, "sample_every", f->sample_every);
