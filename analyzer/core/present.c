@@ -46,6 +46,18 @@ static const char *via_short(const an_frame *f, const char *via)
 	return via;
 }
 
+/* label then via_text, cut in its middle to width (cap >= width + 1). */
+static const char *whole_fit(char *buf, size_t cap, const char *label,
+			     const char *via_text, size_t width)
+{
+	char whole[1536];
+	snprintf(whole, sizeof whole, "%s%s", label, via_text);
+	const char *fitted = fit_width(buf, cap, whole, width);
+	if (fitted != buf)
+		snprintf(buf, cap, "%s", fitted);
+	return buf;
+}
+
 const char *frame_label_fit(char *buf, size_t cap, const an_frame *f,
 			    const char *via, size_t width)
 {
@@ -59,11 +71,8 @@ const char *frame_label_fit(char *buf, size_t cap, const an_frame *f,
 	if (via)
 		snprintf(v, sizeof v, " via %s", via);
 	size_t l = len - n, vl = strlen(v);
-	if (n + l + vl <= width || width < 16 || width >= sizeof name) {
-		snprintf(whole, sizeof whole, "%s%s", label, v);
-		snprintf(buf, cap, "%s", fit_width(name, sizeof name, whole, width));
-		return buf;
-	}
+	if (n + l + vl <= width || width < 16 || width >= sizeof name)
+		return whole_fit(buf, cap, label, v, width);
 	if (via && via_short(f, via) != via) {
 		snprintf(v, sizeof v, " via %s", via_short(f, via));
 		vl = strlen(v);
@@ -105,9 +114,7 @@ const char *frame_label_fit(char *buf, size_t cap, const an_frame *f,
 		return buf;
 	}
 	/* too narrow for parts: the whole label cut in its middle */
-	snprintf(whole, sizeof whole, "%s%s", label, v);
-	snprintf(buf, cap, "%s", fit_width(name, sizeof name, whole, width));
-	return buf;
+	return whole_fit(buf, cap, label, v, width);
 }
 
 /* What would name the frames of a module the symbolizer found nothing

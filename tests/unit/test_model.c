@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "memory.h"
+#include "units.h"
 #include "model.h"
 #include "present.h"
 #include "pswriter.h"
@@ -735,6 +736,42 @@ static void test_label_fit(void **state)
 	assert_non_null(strstr(got, " at 0x693a0 via libonig.so.5+0x1234"));
 	got = frame_label_fit(lbl, sizeof lbl, &r, "libruby-3.1.so.3.1_alloc", 46);
 	assert_non_null(strstr(got, " via libruby-3.1.so.3.1_alloc"));
+	/* under 16 columns there is no room for parts: the whole label
+	 * (name, place, wrapper) is cut in its middle; at 16 the parts
+	 * are fitted, the wrapper whole */
+	char whole[128], cut[128];
+	snprintf(whole, sizeof whole, "%s", "format_field (logger_before.c:49) via xmalloc");
+	assert_string_equal(frame_label_fit(lbl, sizeof lbl, &f, "xmalloc", 15),
+			    fit_width(cut, sizeof cut, whole, 15));
+	assert_string_equal(frame_label_fit(lbl, sizeof lbl, &f, "xmalloc", 16),
+			    "fo...eld v...loc");
+	/* 256 columns or more (past the parts' buffers): the whole label
+	 * cut in its middle, within its width */
+	char longname[400], want_cut[300];
+	memset(longname, 'n', sizeof longname - 1);
+	longname[sizeof longname - 1] = 0;
+	an_frame big = { .function = longname, .file = "/src/x.c", .line = 3 };
+	char bigwhole[512];
+	snprintf(bigwhole, sizeof bigwhole, "%s (x.c:3) via w", longname);
+	char lbl2[512];
+	assert_string_equal(frame_label_fit(lbl2, sizeof lbl2, &big, "w", 256),
+			    fit_width(want_cut, sizeof want_cut, bigwhole, 256));
+	/* one column less: the parts, the place and wrapper whole */
+	got = frame_label_fit(lbl2, sizeof lbl2, &big, "w", 255);
+	assert_int_equal(strlen(got), 255);
+	assert_non_null(strstr(got, "nnn (x.c:3) via w"));
+	/* a name longer than the label's buffer (1023 bytes) is cut there:
+	 * the place is gone, the result within its width all the same */
+	char huge[1100];
+	memset(huge, 'h', sizeof huge - 1);
+	huge[sizeof huge - 1] = 0;
+	an_frame hf = { .function = huge, .file = "/src/x.c", .line = 3 };
+	for (size_t cols = 16; cols < 120; cols += 7) {
+		got = frame_label_fit(lbl, sizeof lbl, &hf, "w", cols);
+		assert_true(strlen(got) <= cols);
+		assert_non_null(strstr(got, "hhh"));
+		assert_non_null(strstr(got, " via w"));
+	}
 	/* every result within its width */
 	for (size_t cols = 16; cols < 80; cols++) {
 		assert_true(strlen(frame_label_fit(lbl, sizeof lbl, &g, "operator new", cols)) <= cols);
