@@ -517,4 +517,37 @@ expect "diff --per 20: 10000 a unit reads 10.0k, 2500 reads 2500.0" \
 	'grep -Eq "^changed +10\.0k +10\.0k .*handle_request" "$WORK/per20.txt" &&
 	 grep -Eq "^changed +2500\.0 +2500\.0 .*produce_message" "$WORK/per20.txt"'
 
+# diff of sampled runs: a change within the sampling's 95% error is
+# "noise", not "changed"/"gone"/"new". truth's periodic scenario counts
+# 100000 every_fourth() allocations in each run, recorded 1 in 64: the
+# printed error of the change is 1.96 sd of the difference of two such
+# estimates (sd of one: sqrt(100000 x 64 x 63/64) = 2510), and halving one
+# side (--per 1,2, a true change of -50000, 18 sd) is "changed"
+"$PS" record --sample 64 -o "$WORK/smp1" -- "$T/truth" periodic >/dev/null 2>"$WORK/smp1.err"
+"$PS" record --sample 64 -o "$WORK/smp2" -- "$T/truth" periodic >/dev/null 2>&1
+want=$(sed -n 's/^truth every_fourth //p' "$WORK/smp1.err")
+"$PS" diff --json "$WORK/smp1" "$WORK/smp2" >"$WORK/smp.json" 2>&1
+"$PS" diff --json --per 1,2 "$WORK/smp1" "$WORK/smp1" >"$WORK/smphalf.json" 2>&1
+"$PS" diff "$WORK/smp1" "$WORK/smp2" >"$WORK/smp.txt" 2>&1
+smp_site() { python3 -c '
+import json, math, sys
+d = json.load(open(sys.argv[1])); want = float(sys.argv[2]); half = sys.argv[3] == "half"
+s = [x for x in d["sites"] if x["function"] == "every_fourth"][0]
+sd = math.sqrt(want * 64 * (1 - 1 / 64.0))
+sd_change = math.sqrt(sd * sd + (sd / 2) ** 2) if half else math.sqrt(2) * sd
+e, delta = s["alloc_objects_error95"], s["delta"]["alloc_objects"]
+print(s["status"], e, delta, sd_change)
+ok = 0.8 < e / (1.96 * sd_change) < 1.25
+if half:
+    ok = ok and s["status"] == "changed" and abs(delta + want / 2) < 3.3 * sd_change
+else:
+    ok = ok and s["status"] == ("noise" if abs(delta) <= e else "changed") and abs(delta) < 3.3 * sd_change
+sys.exit(0 if ok else 1)' "$@"; }
+expect "sampled diff: the change's 95% error is the estimates' ($(smp_site "$WORK/smp.json" "$want" same 2>&1)), noise inside it" \
+	'[ "$want" = 100000 ] && smp_site "$WORK/smp.json" "$want" same >/dev/null'
+expect "sampled diff: a true change of half is \"changed\" ($(smp_site "$WORK/smphalf.json" "$want" half 2>&1))" \
+	'smp_site "$WORK/smphalf.json" "$want" half >/dev/null'
+expect "sampled diff: the table says what noise is" \
+	'grep -q "^noise: a change within the sampling.s 95% error" "$WORK/smp.txt"'
+
 finish
