@@ -550,4 +550,15 @@ expect "sampled diff: a true change of half is \"changed\" ($(smp_site "$WORK/sm
 expect "sampled diff: the table says what noise is" \
 	'grep -q "^noise: a change within the sampling.s 95% error" "$WORK/smp.txt"'
 
+# a sampled site's count is an estimate on every reason that states it,
+# "rare" ones included: cxx_objects makes 500 make_arrays() blocks (its
+# own count), recorded 1 in 4: "rare: N (+-E%)", N within 3.3 sd of 500
+# and E about 1.96 sd (sqrt(500 x 4 x 3/4) = 38.7) over N
+"$PS" record --sample 4 -o "$WORK/cxs" -- "$T/cxx_objects" >/dev/null 2>&1
+"$PS" report -n 50 "$WORK"/cxs/*.pscout >"$WORK/cxs.txt" 2>&1
+rare=$(grep -A1 "  make_arrays" "$WORK/cxs.txt" | sed -n 's/.*- rare: \([0-9]*\) (+-\([0-9.]*\)%) allocations.*/\1 \2/p')
+expect "sampled report: a rare site's count says how close it is ($rare)" \
+	'[ -n "$rare" ] && echo "$rare" | awk "{ sd = sqrt(500 * 4 * 0.75); e = \$2 / 100 * \$1 / 1.96;
+		exit !(\$1 - 500 < 3.3 * sd && 500 - \$1 < 3.3 * sd && e > 0.8 * sd && e < 1.25 * sd) }"'
+
 finish
