@@ -210,6 +210,7 @@ static void json_side(json *j, const char *key, const analysis *a,
 	json_begin_object(j, key);
 	json_u64(j, "files", a->set->nfiles);
 	json_u64(j, "work_units", a->work_units);
+	json_u64(j, "sample_every", a->sample_every > 1 ? a->sample_every : 1);
 	json_double(j, "divisor", divisor);
 	json_double(j, "alloc_objects", (double)a->allocs / divisor);
 	json_double(j, "alloc_space", (double)a->alloc_bytes / divisor);

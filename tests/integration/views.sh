@@ -561,4 +561,10 @@ expect "sampled report: a rare site's count says how close it is ($rare)" \
 	'[ -n "$rare" ] && echo "$rare" | awk "{ sd = sqrt(500 * 4 * 0.75); e = \$2 / 100 * \$1 / 1.96;
 		exit !(\$1 - 500 < 3.3 * sd && 500 - \$1 < 3.3 * sd && e > 0.8 * sd && e < 1.25 * sd) }"'
 
+# the diff of sampled runs says so in its document (and so on its page):
+# each side's sample_every, the 64 they were recorded with
+expect "sampled diff: each side's sample_every is the recording's (64)" \
+	'python3 -c "import json, sys; d = json.load(open(sys.argv[1]));
+sys.exit(not (d[\"base\"][\"sample_every\"] == 64 == d[\"new\"][\"sample_every\"]))" "$WORK/smp.json"'
+
 finish
