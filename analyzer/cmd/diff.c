@@ -13,6 +13,12 @@
  * is divided by its own count, so "allocations per request 45 -> 12" is
  * one line however long each run was.
  *
+ * A side recorded with --sample N has estimates: a row whose change lies
+ * within the 95% error of the two sides' estimates (each site's, and for a
+ * site one side never recorded, the about 3N allocations a 1-in-N sampler
+ * misses whole 5% of the time) is "noise", not "changed", "new" or "gone":
+ * the runs may not differ there.
+ *
  * --json prints the table as one document; --html OUT writes it into a
  * page with a differential flame graph of the two sides (html.c).
  */
@@ -38,6 +44,7 @@ struct side_vals {
 	double rate;          /* allocations per second of the side's run */
 	an_peak peak;         /* bounds: a function may hold several sites */
 	double lifetime_p50;  /* upper bound: the largest site p50 bound */
+	double variance;      /* of the estimated alloc_objects (sampled) */
 	int present;
 };
 
@@ -48,6 +55,7 @@ struct dsite {
 	unsigned sites[2];     /* the sites of each side it sums */
 	struct side_vals v[2];
 	double sort_key;
+	double error95;        /* of the change in alloc_objects (sampled) */
 	UT_hash_handle hh;
 };
 
@@ -93,6 +101,8 @@ static void add_side(struct dsite **table, const analysis *a, int side,
 		v->present = 1;
 		d->sites[side]++;
 		v->alloc_objects += (double)s->allocs / divisor;
+		v->variance += (s->allocs_error95 / 1.96 / divisor) *
+			       (s->allocs_error95 / 1.96 / divisor);
 		v->alloc_space += (double)s->alloc_bytes / divisor;
 		v->inuse_objects += (double)s->inuse_objects / divisor;
 		v->inuse_space += (double)s->inuse_space / divisor;
@@ -145,8 +155,29 @@ static int by_change(const void *pa, const void *pb)
 	return strcmp(a->function, b->function);
 }
 
+/* A 1-in-N sampler records none of T allocations with probability
+ * (1 - 1/N)^T, 5% or more for T up to about 3N (N ln 20): a site a
+ * sampled side never recorded may have had that many. */
+#define UNSEEN_95 2.9957
+
+/* The 95% error of the change in alloc_objects: the two sides' estimates'
+ * combined, plus, for a site one sampled side has not, what that side may
+ * have missed. 0 when neither side is sampled. */
+static double change_error95(const struct dsite *d, const analysis *a,
+			     const double *divisor)
+{
+	double e = 1.96 * sqrt(d->v[BASE].variance + d->v[NEW].variance);
+	for (int side = BASE; side <= NEW; side++)
+		if (!d->v[side].present && a[side].sample_every > 1)
+			e += UNSEEN_95 * a[side].sample_every / divisor[side];
+	return e;
+}
+
 static const char *status(const struct dsite *d)
 {
+	if (d->error95 > 0 && fabs(d->v[NEW].alloc_objects -
+				   d->v[BASE].alloc_objects) <= d->error95)
+		return "noise";
 	if (!d->v[BASE].present)
 		return "new";
 	if (!d->v[NEW].present)
@@ -179,6 +210,7 @@ static void json_side(json *j, const char *key, const analysis *a,
 	json_begin_object(j, key);
 	json_u64(j, "files", a->set->nfiles);
 	json_u64(j, "work_units", a->work_units);
+	json_u64(j, "sample_every", a->sample_every > 1 ? a->sample_every : 1);
 	json_double(j, "divisor", divisor);
 	json_double(j, "alloc_objects", (double)a->allocs / divisor);
 	json_double(j, "alloc_space", (double)a->alloc_bytes / divisor);
@@ -222,6 +254,7 @@ static void json_diff_members(json *j, const void *ctx)
 		json_vals(j, "base", &d->v[BASE], NULL);
 		json_vals(j, "new", &d->v[NEW], NULL);
 		json_vals(j, "delta", &d->v[NEW], &d->v[BASE]);
+		json_double(j, "alloc_objects_error95", d->error95);
 		json_end_object(j);
 	}
 	json_end_array(j);
@@ -344,6 +377,7 @@ int cmd_diff(int argc, char **argv)
 	HASH_ITER(hh, table, d, tmp) {
 		d->sort_key = fabs(d->v[NEW].alloc_objects -
 				   d->v[BASE].alloc_objects);
+		d->error95 = change_error95(d, a, divisor);
 		rows[k++] = d;
 	}
 	qsort(rows, n, sizeof *rows, by_change);
@@ -379,6 +413,9 @@ int cmd_diff(int argc, char **argv)
 			       "(recorded by the program)\n",
 			       (unsigned long long)a[BASE].work_units,
 			       (unsigned long long)a[NEW].work_units);
+		if (a[BASE].sample_every > 1 || a[NEW].sample_every > 1)
+			printf("noise: a change within the sampling's 95%% error; "
+			       "the runs may not differ there\n");
 		const char *what = per_unit ? "allocations per unit" : "alloc_objects";
 		printf("\n%-7s %9s %9s %17s %10s %10s  %s\n", "", "base", "new",
 		       "delta", "bytes", "bytes", "site");

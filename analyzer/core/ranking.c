@@ -136,9 +136,16 @@ static void classify(const analysis *an, an_site *s)
 	s->pool_size = s->pool_size_max = s->reserve_bytes = 0;
 	s->saved_calls_per_s = s->saved_bytes_per_s = 0;
 
+	/* sampled: how close the estimated count is (95%), on every reason
+	 * that states it */
+	char est[48] = "";
+	if (s->allocs_error95 > 0)
+		snprintf(est, sizeof est, " (+-%.1f%%)",
+			 100.0 * s->allocs_error95 / (double)s->allocs);
 	if (s->allocs < RARE_ALLOCS || s->rate_run_per_s < RARE_RATE) {
-		reason(s, "rare: %s allocations (%s over the run) - not worth a pool",
-		       fmt_count(a, (double)s->allocs),
+		reason(s, "rare: %s%s allocations (%s over the run) - not worth "
+			  "a pool",
+		       fmt_count(a, (double)s->allocs), est,
 		       fmt_rate(b, s->rate_run_per_s));
 		return;
 	}
@@ -181,8 +188,9 @@ static void classify(const analysis *an, an_site *s)
 		return;
 	}
 	if (freed < RETAINED_RATIO) {
-		reason(s, "long-lived: %.0f%% of %s allocations still live at end",
-		       100 * (1 - freed), fmt_count(a, (double)s->allocs));
+		reason(s, "long-lived: %.0f%% of %s%s allocations still live at "
+			  "end",
+		       100 * (1 - freed), fmt_count(a, (double)s->allocs), est);
 		return;
 	}
 	if (s->lifetime_p50.lo_ns >= LONG_LIVED_NS) {
@@ -190,10 +198,6 @@ static void classify(const analysis *an, an_site *s)
 		       fmt_ns_down(a, s->lifetime_p50.lo_ns));
 		return;
 	}
-	char est[48] = "";
-	if (s->allocs_error95 > 0)
-		snprintf(est, sizeof est, " (+-%.1f%%)",
-			 100.0 * s->allocs_error95 / (double)s->allocs);
 	char procs[48] = "";
 	if (s->alloc_procs > 1)
 		snprintf(procs, sizeof procs, " in %u processes", s->alloc_procs);

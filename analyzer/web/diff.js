@@ -8,7 +8,10 @@ function sideSummary(name, side) {
 	return `${name}: ${side.files} profile${side.files === 1 ? '' : 's'}, ` +
 		`${fmtNs(side.duration_ns)}` +
 		(side.work_units ? `, ${fmtExact(side.work_units)} units of work` : '') +
-		(side.partial ? ' (PARTIAL: cut short)' : '');
+		(side.partial ? ' (PARTIAL: cut short)' : '') +
+		(side.sample_every > 1 ? ` (SAMPLED: 1 in ${side.sample_every} allocations ` +
+			'recorded; counts are estimates, and a change within their 95% error ' +
+			'is "noise")' : '');
 }
 
 function renderDiffSummary(data, perUnit) {

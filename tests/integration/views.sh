@@ -544,4 +544,54 @@ expect "diff --per 20: 10000 a unit reads 10.0k, 2500 reads 2500.0" \
 	'grep -Eq "^changed +10\.0k +10\.0k .*handle_request" "$WORK/per20.txt" &&
 	 grep -Eq "^changed +2500\.0 +2500\.0 .*produce_message" "$WORK/per20.txt"'
 
+# diff of sampled runs: a change within the sampling's 95% error is
+# "noise", not "changed"/"gone"/"new". truth's periodic scenario counts
+# 100000 every_fourth() allocations in each run, recorded 1 in 64: the
+# printed error of the change is 1.96 sd of the difference of two such
+# estimates (sd of one: sqrt(100000 x 64 x 63/64) = 2510), and halving one
+# side (--per 1,2, a true change of -50000, 18 sd) is "changed"
+"$PS" record --sample 64 -o "$WORK/smp1" -- "$T/truth" periodic >/dev/null 2>"$WORK/smp1.err"
+"$PS" record --sample 64 -o "$WORK/smp2" -- "$T/truth" periodic >/dev/null 2>&1
+want=$(sed -n 's/^truth every_fourth //p' "$WORK/smp1.err")
+"$PS" diff --json "$WORK/smp1" "$WORK/smp2" >"$WORK/smp.json" 2>&1
+"$PS" diff --json --per 1,2 "$WORK/smp1" "$WORK/smp1" >"$WORK/smphalf.json" 2>&1
+"$PS" diff "$WORK/smp1" "$WORK/smp2" >"$WORK/smp.txt" 2>&1
+smp_site() { python3 -c '
+import json, math, sys
+d = json.load(open(sys.argv[1])); want = float(sys.argv[2]); half = sys.argv[3] == "half"
+s = [x for x in d["sites"] if x["function"] == "every_fourth"][0]
+sd = math.sqrt(want * 64 * (1 - 1 / 64.0))
+sd_change = math.sqrt(sd * sd + (sd / 2) ** 2) if half else math.sqrt(2) * sd
+e, delta = s["alloc_objects_error95"], s["delta"]["alloc_objects"]
+print(s["status"], e, delta, sd_change)
+ok = 0.8 < e / (1.96 * sd_change) < 1.25
+if half:
+    ok = ok and s["status"] == "changed" and abs(delta + want / 2) < 3.3 * sd_change
+else:
+    ok = ok and s["status"] == ("noise" if abs(delta) <= e else "changed") and abs(delta) < 3.3 * sd_change
+sys.exit(0 if ok else 1)' "$@"; }
+expect "sampled diff: the change's 95% error is the estimates' ($(smp_site "$WORK/smp.json" "$want" same 2>&1)), noise inside it" \
+	'[ "$want" = 100000 ] && smp_site "$WORK/smp.json" "$want" same >/dev/null'
+expect "sampled diff: a true change of half is \"changed\" ($(smp_site "$WORK/smphalf.json" "$want" half 2>&1))" \
+	'smp_site "$WORK/smphalf.json" "$want" half >/dev/null'
+expect "sampled diff: the table says what noise is" \
+	'grep -q "^noise: a change within the sampling.s 95% error" "$WORK/smp.txt"'
+
+# a sampled site's count is an estimate on every reason that states it,
+# "rare" ones included: cxx_objects makes 500 make_arrays() blocks (its
+# own count), recorded 1 in 4: "rare: N (+-E%)", N within 3.3 sd of 500
+# and E about 1.96 sd (sqrt(500 x 4 x 3/4) = 38.7) over N
+"$PS" record --sample 4 -o "$WORK/cxs" -- "$T/cxx_objects" >/dev/null 2>&1
+"$PS" report -n 50 "$WORK"/cxs/*.pscout >"$WORK/cxs.txt" 2>&1
+rare=$(grep -A1 "  make_arrays" "$WORK/cxs.txt" | sed -n 's/.*- rare: \([0-9]*\) (+-\([0-9.]*\)%) allocations.*/\1 \2/p')
+expect "sampled report: a rare site's count says how close it is ($rare)" \
+	'[ -n "$rare" ] && echo "$rare" | awk "{ sd = sqrt(500 * 4 * 0.75); e = \$2 / 100 * \$1 / 1.96;
+		exit !(\$1 - 500 < 3.3 * sd && 500 - \$1 < 3.3 * sd && e > 0.8 * sd && e < 1.25 * sd) }"'
+
+# the diff of sampled runs says so in its document (and so on its page):
+# each side's sample_every, the 64 they were recorded with
+expect "sampled diff: each side's sample_every is the recording's (64)" \
+	'python3 -c "import json, sys; d = json.load(open(sys.argv[1]));
+sys.exit(not (d[\"base\"][\"sample_every\"] == 64 == d[\"new\"][\"sample_every\"]))" "$WORK/smp.json"'
+
 finish
