@@ -9,6 +9,7 @@
  * sum, as `pprof -top` does. The exports feed the same stacks to pprof,
  * so `go tool pprof -top` shows the same numbers.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,7 @@ struct row {
 	char *key;
 	const an_frame *frame;
 	uint64_t flat, cum;
+	double flat_var, cum_var; /* sampled: variances of the estimates */
 	size_t last_stack; /* stack that last added to cum (count once) */
 	UT_hash_handle hh;
 };
@@ -75,6 +77,26 @@ static const char *fmt_value(char *buf, double v, const char *index)
 	return strstr(index, "space") ? fmt_bytes(buf, v) : fmt_count(buf, v);
 }
 
+/* Sampled 1 in k: the variance of a stack's estimate v. Each block is
+ * recorded with probability 1/k, so a count estimate k n has variance
+ * n k^2 (1 - 1/k) = v (k - 1); a byte estimate, with the stack's mean
+ * block size m standing for each block's, v m (k - 1). (A realloc chain
+ * is recorded whole or not at all: its steps are not independent, and
+ * a site made of long chains varies more than this says.) */
+static double stack_variance(const an_stack *st, const char *index,
+			     uint64_t v, uint32_t k)
+{
+	if (k <= 1 || !v)
+		return 0;
+	double m = 1;
+	if (!strcmp(index, "alloc_space") && st->allocs)
+		m = (double)st->alloc_bytes / (double)st->allocs;
+	else if (!strcmp(index, "inuse_space") && st->allocs > st->frees)
+		m = (double)(st->alloc_bytes - st->free_bytes) /
+		    (double)(st->allocs - st->frees);
+	return (double)v * m * (double)(k - 1);
+}
+
 int cmd_top(int argc, char **argv)
 {
 	view_opts o = { 0 };
@@ -94,12 +116,16 @@ int cmd_top(int argc, char **argv)
 	for (size_t i = 0; i < a.nstacks; i++) {
 		const an_stack *st = &a.stacks[i];
 		uint64_t v = stack_value(st, index);
+		double var = stack_variance(st, index, v, a.sample_every);
 		total += v;
-		row_for(&rows, st->frames[0], o.lines)->flat += v;
+		struct row *site = row_for(&rows, st->frames[0], o.lines);
+		site->flat += v;
+		site->flat_var += var;
 		for (unsigned k = 0; k < st->nframes; k++) {
 			struct row *r = row_for(&rows, st->frames[k], o.lines);
 			if (r->last_stack != i) {
 				r->cum += v;
+				r->cum_var += var;
 				r->last_stack = i;
 			}
 		}
@@ -139,6 +165,10 @@ int cmd_top(int argc, char **argv)
 			json_double(&j, "sum_pct", sum * pct);
 			json_u64(&j, "cum", r->cum);
 			json_double(&j, "cum_pct", (double)r->cum * pct);
+			if (a.sample_every > 1) {
+				json_double(&j, "flat_error95", 1.96 * sqrt(r->flat_var));
+				json_double(&j, "cum_error95", 1.96 * sqrt(r->cum_var));
+			}
 			json_end_object(&j);
 		}
 		json_end_array(&j);
@@ -154,15 +184,23 @@ int cmd_top(int argc, char **argv)
 		       index, fmt_value(b1, (double)shown, index),
 		       fmt_value(b2, (double)total, index), (double)shown * pct,
 		       limit, n);
-		printf("%10s %6s %6s %10s %6s  %s\n", "flat", "flat%", "sum%",
-		       "cum", "cum%", o.lines ? "function (file:line)" : "function");
+		int sampled = a.sample_every > 1;
+		printf("%10s %s%6s %6s %10s %6s  %s\n", "flat",
+		       sampled ? "  +-95% " : "", "flat%", "sum%", "cum", "cum%",
+		       o.lines ? "function (file:line)" : "function");
 		for (i = 0; i < limit; i++) {
 			r = sorted[i];
 			sum += (double)r->flat;
-			char head[96];
+			char head[96], err[16] = "";
+			/* sampled: how close flat is (95%), as report's sites */
+			if (sampled)
+				snprintf(err, sizeof err, " %6.1f%% ",
+					 r->flat ? 100.0 * 1.96 * sqrt(r->flat_var) /
+							   (double)r->flat
+						 : 0.0);
 			int w = snprintf(head, sizeof head,
-					 "%10s %5.2f%% %5.2f%% %10s %5.2f%%  ",
-					 fmt_value(b1, (double)r->flat, index),
+					 "%10s%s %5.2f%% %5.2f%% %10s %5.2f%%  ",
+					 fmt_value(b1, (double)r->flat, index), err,
 					 (double)r->flat * pct, sum * pct,
 					 fmt_value(b2, (double)r->cum, index),
 					 (double)r->cum * pct);

@@ -594,4 +594,28 @@ expect "sampled diff: each side's sample_every is the recording's (64)" \
 	'python3 -c "import json, sys; d = json.load(open(sys.argv[1]));
 sys.exit(not (d[\"base\"][\"sample_every\"] == 64 == d[\"new\"][\"sample_every\"]))" "$WORK/smp.json"'
 
+# top of a sampled run says how close each row is, as report's sites do:
+# every_fourth's flat, 100000 as truth counts them (recorded 1 in 64),
+# within 3.3 sd of the truth, its flat_error95 about 1.96 sd (sd =
+# sqrt(100000 x 64 x 63/64) = 2510), and the text's +-95% column that
+# error over flat
+"$PS" top --json "$WORK"/smp1/*.pscout >"$WORK/smptop.json" 2>&1
+"$PS" top "$WORK"/smp1/*.pscout >"$WORK/smptop.txt" 2>&1
+top_err=$(python3 -c '
+import json, math, sys
+d = json.load(open(sys.argv[1])); want = float(sys.argv[2])
+r = [x for x in d["rows"] if x["function"] == "every_fourth"][0]
+sd = math.sqrt(want * 64 * (1 - 1 / 64.0))
+ok = abs(r["flat"] - want) < 3.3 * sd and 0.8 < r["flat_error95"] / (1.96 * sd) < 1.25
+print("%d +- %.0f %.1f%%" % (r["flat"], r["flat_error95"], 100 * r["flat_error95"] / r["flat"]))
+sys.exit(0 if ok else 1)' "$WORK/smptop.json" "$want")
+expect "sampled top: a row's flat and its 95% error, truth 100000 ($top_err)" \
+	'[ "$want" = 100000 ] && [ -n "$top_err" ] && python3 -c "import json, math, sys
+d = json.load(open(sys.argv[1]))
+r = [x for x in d[\"rows\"] if x[\"function\"] == \"every_fourth\"][0]
+sd = math.sqrt(100000 * 63)
+sys.exit(not (abs(r[\"flat\"] - 100000) < 3.3 * sd and 0.8 < r[\"flat_error95\"] / (1.96 * sd) < 1.25))" "$WORK/smptop.json"'
+expect "sampled top: the text's +-95% column is that error over flat (${top_err##* })" \
+	'grep -q "+-95%" "$WORK/smptop.txt" && grep -E "every_fourth\$" "$WORK/smptop.txt" | grep -qF " ${top_err##* } "'
+
 finish
