@@ -369,4 +369,14 @@ expect "record --sample 1 over POOLSCOUT_SAMPLE=4: every allocation ($got)" '[ "
 expect "record --depth 7 over POOLSCOUT_DEPTH=3: the depth cap is 7" \
 	'"$PS" info "$WORK/envwin"/*.pscout | grep -q "(depth cap 7)"'
 
+# a POOLSCOUT_OUT as long as the option's buffer (4096 bytes, no room for
+# its end): one warning, and the default, the current directory, is used
+long=$(printf "/%04095d" 0 | tr 0 d)
+mkdir -p "$WORK/longout"
+msg=$(cd "$WORK/longout" && LD_PRELOAD=$LIB POOLSCOUT_OUT=$long sh -c 'echo ran' 2>&1)
+expect "POOLSCOUT_OUT of 4096 bytes: ignored with one warning (${#long} bytes)" \
+	'[ ${#long} = 4096 ] && echo "$msg" | grep -q ran &&
+	[ "$(echo "$msg" | grep -c "poolscout: ignoring POOLSCOUT_OUT=/dd")" = 1 ] &&
+	[ "$(ls "$WORK/longout" | grep -c "\.pscout$")" -ge 1 ]'
+
 finish
