@@ -530,4 +530,19 @@ for mode in same new; do
 		'[ "$got" = "[1000,0]" ]'
 done
 
+# ---- loaded too late ----------------------------------------------------------
+# a program that dlopens libpoolscout.so itself (no LD_PRELOAD; secure_dlopen
+# without its setuid bit): libc's malloc was bound before, so the preload
+# would see nothing; it says so, naming itself and how to preload it, and
+# writes no profile
+mkdir -p "$WORK/dlopened"
+out=$(cd "$WORK/dlopened" && POOLSCOUT_OUT="$WORK/dlopened" timeout 30 "$T/secure_dlopen" "$LIB" 2>"$WORK/dlopened.err")
+rc=$?
+expect "a program that dlopens libpoolscout.so: runs, exit 0 ($rc, $out)" '[ $rc = 0 ] && [ "$out" = secure=0 ]'
+expect "dlopened: one warning, the preload was loaded after libc's malloc was bound" \
+	'[ "$(grep -c poolscout: "$WORK/dlopened.err")" = 1 ] &&
+	grep -q "poolscout: $LIB was loaded after the program.s malloc was bound (with dlopen?)" "$WORK/dlopened.err" &&
+	grep -q "Preload it: LD_PRELOAD=$LIB PROGRAM" "$WORK/dlopened.err"'
+expect "dlopened: no profile written" '[ -z "$(ls "$WORK/dlopened")" ]'
+
 finish
