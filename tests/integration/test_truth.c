@@ -1091,6 +1091,26 @@ static void test_stripped_wrapper(void **state)
 	done(&a, dir);
 }
 
+/* A fork child with --site-peak: the parent's per-site shared counters
+ * went with its memory (the child's tables start empty), so the child
+ * makes its own and runs to its end: its profile has its 200 ticker()
+ * blocks, one live at a time. */
+static void test_fork_child_site_peak(void **state)
+{
+	(void)state;
+	struct truths t;
+	analysis a;
+	char *dir = record_truth("fork", "--site-peak", &t);
+	char *child = xasprintf("*.%.0f.pscout", truth_of(&t, "child_pid"));
+	assert_int_equal(load_dir(&a, dir, child), 1);
+	free(child);
+	assert_true(a.set->files[0]->flags & PS_PROC_FLAG_FORKED);
+	const an_site *s = only_site(&a, "ticker");
+	assert_int_equal(s->allocs, (uint64_t)truth_of(&t, "child_allocs"));
+	assert_exact(&s->peak, 1);
+	done(&a, dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1120,6 +1140,7 @@ int main(void)
 		cmocka_unit_test(test_mixed_population),
 		cmocka_unit_test(test_keeper_stacks),
 		cmocka_unit_test(test_pool_per_process),
+		cmocka_unit_test(test_fork_child_site_peak),
 	};
 	return cmocka_run_group_tests_name("ground truth", tests, NULL, NULL);
 }
