@@ -1111,6 +1111,33 @@ static void test_fork_child_site_peak(void **state)
 	done(&a, dir);
 }
 
+/* A fork child's first allocations, each freed before the next (its
+ * latest block): the preload asks of every one of an entry's first 64
+ * frees where the block died, so the child's child_temp() stack counts
+ * all 40 in its inner frees, whichever candidate each names. */
+static void test_fork_child_inner_frees(void **state)
+{
+	(void)state;
+	struct truths t;
+	analysis a;
+	char *dir = record_truth("inner_fork", "", &t);
+	char *child = xasprintf("*.%.0f.pscout", truth_of(&t, "child_pid"));
+	assert_int_equal(load_dir(&a, dir, child), 1);
+	free(child);
+	const an_site *s = only_site(&a, "child_temp");
+	uint64_t want = (uint64_t)truth_of(&t, "child_temps");
+	assert_int_equal(s->allocs, want);
+	uint64_t checked = 0;
+	for (size_t i = 0; i < s->nstacks; i++)
+		for (int k = 0; k < PF_INNER_VALUES; k++)
+			checked += a.stacks[s->stacks[i]].inner_frees[k];
+	if (checked != want)
+		fail_msg("child_temp: %llu frees checked, the child freed its "
+			 "latest block %llu times",
+			 (unsigned long long)checked, (unsigned long long)want);
+	done(&a, dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1141,6 +1168,7 @@ int main(void)
 		cmocka_unit_test(test_keeper_stacks),
 		cmocka_unit_test(test_pool_per_process),
 		cmocka_unit_test(test_fork_child_site_peak),
+		cmocka_unit_test(test_fork_child_inner_frees),
 	};
 	return cmocka_run_group_tests_name("ground truth", tests, NULL, NULL);
 }

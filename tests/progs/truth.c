@@ -93,6 +93,11 @@
  *   hold        300000 hold_block() blocks of 16 bytes live at once, then
  *               every one freed (in a shuffled order): the live-pointer
  *               table must find each block it grew past
+ *   inner_fork  the parent makes and frees one block, then forks; the
+ *               child calls child_temp() 40 times, which frees the block
+ *               it made before it makes another: 40 frees of the
+ *               thread's latest block, every one asked where it died
+ *               (the preload asks of the first 64 of an entry's frees)
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -1223,6 +1228,43 @@ static void scenario_handover_threaded(void)
 	handover(1);
 }
 
+/* ---- inner_fork ----------------------------------------------------------- */
+
+#define INNER_TEMPS 40
+
+NOINLINE static void child_temp(void)
+{
+	void *p = malloc(24);
+	sink = p;
+	free(p);
+}
+
+NOINLINE static void parent_temp(void)
+{
+	void *p = malloc(24);
+	sink = p;
+	free(p);
+}
+
+static void scenario_inner_fork(void)
+{
+	parent_temp();
+	pid_t pid = fork();
+	if (pid < 0)
+		exit(2);
+	if (pid == 0) {
+		for (int i = 0; i < INNER_TEMPS; i++)
+			child_temp();
+		truth("child_pid", getpid());
+		truth("child_temps", INNER_TEMPS);
+		_exit(0);
+	}
+	int status;
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
+	    WEXITSTATUS(status))
+		exit(2);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct {
@@ -1253,6 +1295,7 @@ int main(int argc, char **argv)
 		{ "piles", scenario_piles },
 		{ "min_sizes", scenario_min_sizes },
 		{ "late_entry", scenario_late_entry },
+		{ "inner_fork", scenario_inner_fork },
 	};
 	for (size_t i = 0; argc > 1 && i < sizeof scenarios / sizeof *scenarios; i++) {
 		if (!strcmp(argv[1], scenarios[i].name)) {
@@ -1263,6 +1306,6 @@ int main(int argc, char **argv)
 	fprintf(stderr, "usage: truth paths|sequential|concurrent|turns|leftover|deep|reversed|lifetimes|fork|"
 			"phases|periodic|chains|hold|resized|mixed|keepers|processes|bytes|\n"
 			"handover|handover_threaded|temporaries|piles|min_sizes|\n"
-			"late_entry\n");
+			"late_entry|inner_fork\n");
 	return 2;
 }
