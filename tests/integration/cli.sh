@@ -379,4 +379,16 @@ expect "POOLSCOUT_OUT of 4096 bytes: ignored with one warning (${#long} bytes)" 
 	[ "$(echo "$msg" | grep -c "poolscout: ignoring POOLSCOUT_OUT=/dd")" = 1 ] &&
 	[ "$(ls "$WORK/longout" | grep -c "\.pscout$")" -ge 1 ]'
 
+# every spelling of yes and no is taken without a word: POOLSCOUT_CHILDREN
+# set to each, over a shell that runs ls (a second process: profiled with
+# yes, not with no)
+for v in 1 on yes true ON 0 off no false No; do
+	case $v in 1 | on | yes | true | ON) want=2 ;; *) want=1 ;; esac
+	rm -rf "$WORK/bool" && mkdir -p "$WORK/bool"
+	msg=$(LD_PRELOAD=$LIB POOLSCOUT_OUT=$WORK/bool POOLSCOUT_CHILDREN=$v sh -c 'ls / >/dev/null; echo ran' 2>&1)
+	n=$(ls "$WORK/bool" | grep -c "\.pscout$")
+	expect "POOLSCOUT_CHILDREN=$v: no warning, $want profile(s) ($n)" \
+		'[ "$msg" = ran ] && [ "$n" = $want ]'
+done
+
 finish
