@@ -1138,6 +1138,26 @@ static void test_fork_child_inner_frees(void **state)
 	done(&a, dir);
 }
 
+/* A site whose blocks libc allocates four and more frames down (stdio
+ * buffers, through fputs): the preload counts live blocks per candidate
+ * past the runtime's frames, so put_line() is a candidate of both its
+ * stacks and its peak is exact: the 35 the program held at most, not
+ * bounds from its two paths' 30 and 25. */
+static void test_peak_past_runtime_frames(void **state)
+{
+	(void)state;
+	struct truths t;
+	analysis a;
+	char *dir = record_truth("deep_runtime", "", &t);
+	assert_int_equal(load_dir(&a, dir, NULL), 1);
+	const an_site *s = only_site(&a, "put_line");
+	assert_int_equal(s->allocs, (uint64_t)truth_of(&t, "put_line"));
+	assert_true(s->nstacks >= 2);
+	assert_exact(&s->peak, truth_of(&t, "put_line_peak"));
+	assert_exact(&s->thread_peak, truth_of(&t, "put_line_peak"));
+	done(&a, dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1169,6 +1189,7 @@ int main(void)
 		cmocka_unit_test(test_pool_per_process),
 		cmocka_unit_test(test_fork_child_site_peak),
 		cmocka_unit_test(test_fork_child_inner_frees),
+		cmocka_unit_test(test_peak_past_runtime_frames),
 	};
 	return cmocka_run_group_tests_name("ground truth", tests, NULL, NULL);
 }

@@ -98,6 +98,12 @@
  *               it made before it makes another: 40 frees of the
  *               thread's latest block, every one asked where it died
  *               (the preload asks of the first 64 of an entry's frees)
+ *   deep_runtime  stdio buffers, allocated four and more frames deep in
+ *               libc (fputs, its overflow, ...): put_line() writes the
+ *               first line to 30 files through path_one(), 20 of them
+ *               are closed, then to 25 more through path_two(): at most
+ *               35 of put_line()'s buffers live at once, more than
+ *               either path held (30, 25), fewer than both (55)
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -1265,6 +1271,49 @@ static void scenario_inner_fork(void)
 		exit(2);
 }
 
+/* ---- deep_runtime ---------------------------------------------------------- */
+
+#define DEEP_FIRST 30
+#define DEEP_CLOSED 20
+#define DEEP_SECOND 25
+
+/* the first write to a file allocates its buffer, deep inside libc */
+NOINLINE static void put_line(FILE *f)
+{
+	fputs("line\n", f);
+	__asm__ volatile("" ::: "memory");
+}
+
+NOINLINE static void path_one_line(FILE *f)
+{
+	put_line(f);
+	__asm__ volatile("" ::: "memory");
+}
+
+NOINLINE static void path_two_line(FILE *f)
+{
+	put_line(f);
+	__asm__ volatile("" ::: "memory");
+}
+
+static void scenario_deep_runtime(void)
+{
+	static FILE *files[DEEP_FIRST + DEEP_SECOND];
+	for (int i = 0; i < DEEP_FIRST + DEEP_SECOND; i++)
+		if (!(files[i] = fopen("/dev/null", "w")))
+			exit(2);
+	for (int i = 0; i < DEEP_FIRST; i++)
+		path_one_line(files[i]);
+	for (int i = 0; i < DEEP_CLOSED; i++)
+		fclose(files[i]);
+	for (int i = DEEP_FIRST; i < DEEP_FIRST + DEEP_SECOND; i++)
+		path_two_line(files[i]);
+	for (int i = DEEP_CLOSED; i < DEEP_FIRST + DEEP_SECOND; i++)
+		fclose(files[i]);
+	truth("put_line", DEEP_FIRST + DEEP_SECOND);
+	truth("put_line_peak", DEEP_FIRST - DEEP_CLOSED + DEEP_SECOND);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct {
@@ -1296,6 +1345,7 @@ int main(int argc, char **argv)
 		{ "min_sizes", scenario_min_sizes },
 		{ "late_entry", scenario_late_entry },
 		{ "inner_fork", scenario_inner_fork },
+		{ "deep_runtime", scenario_deep_runtime },
 	};
 	for (size_t i = 0; argc > 1 && i < sizeof scenarios / sizeof *scenarios; i++) {
 		if (!strcmp(argv[1], scenarios[i].name)) {
@@ -1306,6 +1356,6 @@ int main(int argc, char **argv)
 	fprintf(stderr, "usage: truth paths|sequential|concurrent|turns|leftover|deep|reversed|lifetimes|fork|"
 			"phases|periodic|chains|hold|resized|mixed|keepers|processes|bytes|\n"
 			"handover|handover_threaded|temporaries|piles|min_sizes|\n"
-			"late_entry|inner_fork\n");
+			"late_entry|inner_fork|deep_runtime\n");
 	return 2;
 }
