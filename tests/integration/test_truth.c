@@ -1158,6 +1158,28 @@ static void test_peak_past_runtime_frames(void **state)
 	done(&a, dir);
 }
 
+/* A worker thread that ended is not the main thread: the main thread
+ * still runs, so the writer keeps to the interval (200 ms) and takes no
+ * more snapshots than the program's run time allows (at the start, one
+ * per interval, and at the end), where it would take one every 10 ms if
+ * it took the main thread for ended. */
+static void test_snapshots_after_worker_ended(void **state)
+{
+	(void)state;
+	struct truths t;
+	analysis a;
+	char *dir = record_truth("worker_ended", "--interval 200", &t);
+	assert_int_equal(load_dir(&a, dir, NULL), 1);
+	const an_site *s = only_site(&a, "main_tick");
+	assert_int_equal(s->allocs, (uint64_t)truth_of(&t, "main_ticks"));
+	size_t most = (size_t)(truth_of(&t, "main_run_ns") / 200e6) + 4;
+	if (a.set->files[0]->nsnaps > most)
+		fail_msg("%zu snapshots in %.0f ms at an interval of 200 ms "
+			 "(at most %zu)", a.set->files[0]->nsnaps,
+			 truth_of(&t, "main_run_ns") / 1e6, most);
+	done(&a, dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1190,6 +1212,7 @@ int main(void)
 		cmocka_unit_test(test_fork_child_site_peak),
 		cmocka_unit_test(test_fork_child_inner_frees),
 		cmocka_unit_test(test_peak_past_runtime_frames),
+		cmocka_unit_test(test_snapshots_after_worker_ended),
 	};
 	return cmocka_run_group_tests_name("ground truth", tests, NULL, NULL);
 }

@@ -104,6 +104,10 @@
  *               are closed, then to 25 more through path_two(): at most
  *               35 of put_line()'s buffers live at once, more than
  *               either path held (30, 25), fewer than both (55)
+ *   worker_ended  a worker thread makes one block and ends (joined); then
+ *               the main thread, still running, calls main_tick() 100
+ *               times, 5 ms apart: the profile's snapshots keep to the
+ *               interval (the main thread has not ended)
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -1314,6 +1318,34 @@ static void scenario_deep_runtime(void)
 	truth("put_line_peak", DEEP_FIRST - DEEP_CLOSED + DEEP_SECOND);
 }
 
+/* ---- worker_ended ---------------------------------------------------------- */
+
+static void *one_block_worker(void *arg)
+{
+	(void)arg;
+	free(malloc(16));
+	return NULL;
+}
+
+NOINLINE static void main_tick(void)
+{
+	free(malloc(16));
+	struct timespec ts = { 0, 5000000 };
+	nanosleep(&ts, NULL);
+}
+
+static void scenario_worker_ended(void)
+{
+	pthread_t w;
+	if (pthread_create(&w, NULL, one_block_worker, NULL) || pthread_join(w, NULL))
+		exit(2);
+	double start = now_ns();
+	for (int i = 0; i < 100; i++)
+		main_tick();
+	truth("main_ticks", 100);
+	truth("main_run_ns", now_ns() - start);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct {
@@ -1346,6 +1378,7 @@ int main(int argc, char **argv)
 		{ "late_entry", scenario_late_entry },
 		{ "inner_fork", scenario_inner_fork },
 		{ "deep_runtime", scenario_deep_runtime },
+		{ "worker_ended", scenario_worker_ended },
 	};
 	for (size_t i = 0; argc > 1 && i < sizeof scenarios / sizeof *scenarios; i++) {
 		if (!strcmp(argv[1], scenarios[i].name)) {
@@ -1356,6 +1389,6 @@ int main(int argc, char **argv)
 	fprintf(stderr, "usage: truth paths|sequential|concurrent|turns|leftover|deep|reversed|lifetimes|fork|"
 			"phases|periodic|chains|hold|resized|mixed|keepers|processes|bytes|\n"
 			"handover|handover_threaded|temporaries|piles|min_sizes|\n"
-			"late_entry|inner_fork|deep_runtime\n");
+			"late_entry|inner_fork|deep_runtime|worker_ended\n");
 	return 2;
 }
