@@ -545,4 +545,15 @@ expect "dlopened: one warning, the preload was loaded after libc's malloc was bo
 	grep -q "Preload it: LD_PRELOAD=$LIB PROGRAM" "$WORK/dlopened.err"'
 expect "dlopened: no profile written" '[ -z "$(ls "$WORK/dlopened")" ]'
 
+# ---- aligned_alloc goes to the next aligned_alloc ------------------------------
+# tests/progs/counting_aligned.c preloaded after us: the program's own
+# aligned_alloc calls (exact: 100 per worker, 3 workers) reach it, as
+# they do without the preload, not through memalign
+ALIGNED=$T/counting_aligned.so
+plain=$(LD_PRELOAD=$ALIGNED "$T/exact" 2>&1 >/dev/null | grep "^counting_aligned:")
+d=$WORK/aligned
+got=$(env LD_PRELOAD="$LIB $ALIGNED" POOLSCOUT_OUT="$d" "$T/exact" 2>&1 >/dev/null | grep "^counting_aligned:")
+expect "aligned_alloc under the preload: the next allocator's aligned_alloc sees the program's 300 calls ($got; $plain)" \
+	'[ "$plain" = "counting_aligned: aligned_alloc 300" ] && [ "$got" = "$plain" ]'
+
 finish
