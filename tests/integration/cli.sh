@@ -378,6 +378,11 @@ expect "POOLSCOUT_OUT of 4096 bytes: ignored with one warning (${#long} bytes)" 
 	'[ ${#long} = 4096 ] && echo "$msg" | grep -q ran &&
 	[ "$(echo "$msg" | grep -c "poolscout: ignoring POOLSCOUT_OUT=/dd")" = 1 ] &&
 	[ "$(ls "$WORK/longout" | grep -c "\.pscout$")" -ge 1 ]'
+# ... and that warning, too long for the preload's 512-byte line buffer, is
+# cut to one line that fits it, its newline and end included
+line=$(echo "$msg" | grep "poolscout: ignoring POOLSCOUT_OUT=")
+expect "the warning about it is cut to fit 512 bytes (${#line} characters)" \
+	'[ ${#line} -ge 400 ] && [ ${#line} -le 510 ]'
 
 # every spelling of yes and no is taken without a word: POOLSCOUT_CHILDREN
 # set to each, over a shell that runs ls (a second process: profiled with
