@@ -396,4 +396,14 @@ for v in 1 on yes true ON 0 off no false No; do
 		'[ "$msg" = ran ] && [ "$n" = $want ]'
 done
 
+# the profile's wall-clock start lies between the test's own clock
+# readings before and after the run
+mkdir -p "$WORK/clock"
+before=$(date +%s%N)
+LD_PRELOAD=$LIB POOLSCOUT_OUT=$WORK/clock POOLSCOUT_CHILDREN=0 sh -c 'ls / >/dev/null'
+after=$(date +%s%N)
+start=$("$PS" info --json "$WORK"/clock/*.pscout 2>/dev/null | jq -r '.[0].start_unix_ns')
+expect "start_unix_ns within the run, by the test's clock ($before <= $start <= $after)" \
+	'[ -n "$start" ] && [ "$start" -ge "$before" ] && [ "$start" -le "$after" ]'
+
 finish
