@@ -15,7 +15,7 @@ TEST_PROGS := $(TB)/planted $(TB)/longnames $(TB)/dtor_exit $(TB)/exact $(TB)/cx
 	$(TB)/alloc_family $(TB)/jemalloc_api $(TB)/static_hello $(TB)/dropper \
 	$(TB)/secure_dlopen $(TB)/bad_names $(TB)/gen_profiles $(TB)/live_truth $(TB)/spawn_fds \
 	$(TB)/thread_churn $(TB)/distinct_stacks $(TB)/short_threads $(TB)/plugin.so \
-	$(TB)/same_depth $(TB)/late_touch $(TB)/summary_tree $(TB)/killed $(TB)/kill_after_ready $(TB)/slow_malloc.so $(TB)/cxx_counting_new.so $(TB)/gap_segments $(TB)/edge_stack \
+	$(TB)/same_depth $(TB)/late_touch $(TB)/summary_tree $(TB)/killed $(TB)/kill_after_ready $(TB)/slow_malloc.so $(TB)/cxx_counting_new.so $(TB)/counting_aligned.so $(TB)/gap_segments $(TB)/edge_stack \
 	$(TB)/lost_batch $(TB)/sizes $(TB)/churn_memory $(TB)/reallocs $(TB)/diff_labels
 UNIT_TESTS := $(TB)/test_format $(TB)/test_reader $(TB)/test_wrappers $(TB)/test_ranking $(TB)/test_model $(TB)/test_json $(TB)/test_units \
 	$(TB)/test_livetab $(TB)/test_stacks
@@ -86,6 +86,10 @@ $(TB)/gap_segments: tests/progs/gap_segments.c $(B)/.deps-build
 $(TB)/cxx_counting_new.so: tests/progs/cxx_counting_new.c
 	$(Q)mkdir -p $(TB)
 	$(Q)$(CC) $(PROG_CFLAGS) -fPIC -shared $< -o $@
+
+$(TB)/counting_aligned.so: tests/progs/counting_aligned.c
+	$(Q)mkdir -p $(TB)
+	$(Q)$(CC) $(PROG_CFLAGS) -fPIC -shared $< -o $@ -ldl
 
 $(TB)/harness.o: tests/harness.c $(B)/.deps-build
 	$(Q)mkdir -p $(TB)

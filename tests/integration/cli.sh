@@ -369,4 +369,41 @@ expect "record --sample 1 over POOLSCOUT_SAMPLE=4: every allocation ($got)" '[ "
 expect "record --depth 7 over POOLSCOUT_DEPTH=3: the depth cap is 7" \
 	'"$PS" info "$WORK/envwin"/*.pscout | grep -q "(depth cap 7)"'
 
+# a POOLSCOUT_OUT as long as the option's buffer (4096 bytes, no room for
+# its end): one warning, and the default, the current directory, is used
+long=$(printf "/%04095d" 0 | tr 0 d)
+mkdir -p "$WORK/longout"
+msg=$(cd "$WORK/longout" && LD_PRELOAD=$LIB POOLSCOUT_OUT=$long sh -c 'echo ran' 2>&1)
+expect "POOLSCOUT_OUT of 4096 bytes: ignored with one warning (${#long} bytes)" \
+	'[ ${#long} = 4096 ] && echo "$msg" | grep -q ran &&
+	[ "$(echo "$msg" | grep -c "poolscout: ignoring POOLSCOUT_OUT=/dd")" = 1 ] &&
+	[ "$(ls "$WORK/longout" | grep -c "\.pscout$")" -ge 1 ]'
+# ... and that warning, too long for the preload's 512-byte line buffer, is
+# cut to one line that fits it, its newline and end included
+line=$(echo "$msg" | grep "poolscout: ignoring POOLSCOUT_OUT=")
+expect "the warning about it is cut to fit 512 bytes (${#line} characters)" \
+	'[ ${#line} -ge 400 ] && [ ${#line} -le 510 ]'
+
+# every spelling of yes and no is taken without a word: POOLSCOUT_CHILDREN
+# set to each, over a shell that runs ls (a second process: profiled with
+# yes, not with no)
+for v in 1 on yes true ON 0 off no false No; do
+	case $v in 1 | on | yes | true | ON) want=2 ;; *) want=1 ;; esac
+	rm -rf "$WORK/bool" && mkdir -p "$WORK/bool"
+	msg=$(LD_PRELOAD=$LIB POOLSCOUT_OUT=$WORK/bool POOLSCOUT_CHILDREN=$v sh -c 'ls / >/dev/null; echo ran' 2>&1)
+	n=$(ls "$WORK/bool" | grep -c "\.pscout$")
+	expect "POOLSCOUT_CHILDREN=$v: no warning, $want profile(s) ($n)" \
+		'[ "$msg" = ran ] && [ "$n" = $want ]'
+done
+
+# the profile's wall-clock start lies between the test's own clock
+# readings before and after the run
+mkdir -p "$WORK/clock"
+before=$(date +%s%N)
+LD_PRELOAD=$LIB POOLSCOUT_OUT=$WORK/clock POOLSCOUT_CHILDREN=0 sh -c 'ls / >/dev/null'
+after=$(date +%s%N)
+start=$("$PS" info --json "$WORK"/clock/*.pscout 2>/dev/null | jq -r '.[0].start_unix_ns')
+expect "start_unix_ns within the run, by the test's clock ($before <= $start <= $after)" \
+	'[ -n "$start" ] && [ "$start" -ge "$before" ] && [ "$start" -le "$after" ]'
+
 finish

@@ -559,4 +559,30 @@ nd_exec "$WORK/exec-nochild" --no-children -i
 expect "exec with env -i under --no-children: no warning" \
 	'! grep -q "not profiled" "$WORK/exec-nochild.err"'
 
+# ---- loaded too late ----------------------------------------------------------
+# a program that dlopens libpoolscout.so itself (no LD_PRELOAD; secure_dlopen
+# without its setuid bit): libc's malloc was bound before, so the preload
+# would see nothing; it says so, naming itself and how to preload it, and
+# writes no profile
+mkdir -p "$WORK/dlopened"
+out=$(cd "$WORK/dlopened" && POOLSCOUT_OUT="$WORK/dlopened" timeout 30 "$T/secure_dlopen" "$LIB" 2>"$WORK/dlopened.err")
+rc=$?
+expect "a program that dlopens libpoolscout.so: runs, exit 0 ($rc, $out)" '[ $rc = 0 ] && [ "$out" = secure=0 ]'
+expect "dlopened: one warning, the preload was loaded after libc's malloc was bound" \
+	'[ "$(grep -c poolscout: "$WORK/dlopened.err")" = 1 ] &&
+	grep -q "poolscout: $LIB was loaded after the program.s malloc was bound (with dlopen?)" "$WORK/dlopened.err" &&
+	grep -q "Preload it: LD_PRELOAD=$LIB PROGRAM" "$WORK/dlopened.err"'
+expect "dlopened: no profile written" '[ -z "$(ls "$WORK/dlopened")" ]'
+
+# ---- aligned_alloc goes to the next aligned_alloc ------------------------------
+# tests/progs/counting_aligned.c preloaded after us: the program's own
+# aligned_alloc calls (exact: 100 per worker, 3 workers) reach it, as
+# they do without the preload, not through memalign
+ALIGNED=$T/counting_aligned.so
+plain=$(LD_PRELOAD=$ALIGNED "$T/exact" 2>&1 >/dev/null | grep "^counting_aligned:")
+d=$WORK/aligned
+got=$(env LD_PRELOAD="$LIB $ALIGNED" POOLSCOUT_OUT="$d" "$T/exact" 2>&1 >/dev/null | grep "^counting_aligned:")
+expect "aligned_alloc under the preload: the next allocator's aligned_alloc sees the program's 300 calls ($got; $plain)" \
+	'[ "$plain" = "counting_aligned: aligned_alloc 300" ] && [ "$got" = "$plain" ]'
+
 finish

@@ -1091,6 +1091,95 @@ static void test_stripped_wrapper(void **state)
 	done(&a, dir);
 }
 
+/* A fork child with --site-peak: the parent's per-site shared counters
+ * went with its memory (the child's tables start empty), so the child
+ * makes its own and runs to its end: its profile has its 200 ticker()
+ * blocks, one live at a time. */
+static void test_fork_child_site_peak(void **state)
+{
+	(void)state;
+	struct truths t;
+	analysis a;
+	char *dir = record_truth("fork", "--site-peak", &t);
+	char *child = xasprintf("*.%.0f.pscout", truth_of(&t, "child_pid"));
+	assert_int_equal(load_dir(&a, dir, child), 1);
+	free(child);
+	assert_true(a.set->files[0]->flags & PS_PROC_FLAG_FORKED);
+	const an_site *s = only_site(&a, "ticker");
+	assert_int_equal(s->allocs, (uint64_t)truth_of(&t, "child_allocs"));
+	assert_exact(&s->peak, 1);
+	done(&a, dir);
+}
+
+/* A fork child's first allocations, each freed before the next (its
+ * latest block): the preload asks of every one of an entry's first 64
+ * frees where the block died, so the child's child_temp() stack counts
+ * all 40 in its inner frees, whichever candidate each names. */
+static void test_fork_child_inner_frees(void **state)
+{
+	(void)state;
+	struct truths t;
+	analysis a;
+	char *dir = record_truth("inner_fork", "", &t);
+	char *child = xasprintf("*.%.0f.pscout", truth_of(&t, "child_pid"));
+	assert_int_equal(load_dir(&a, dir, child), 1);
+	free(child);
+	const an_site *s = only_site(&a, "child_temp");
+	uint64_t want = (uint64_t)truth_of(&t, "child_temps");
+	assert_int_equal(s->allocs, want);
+	uint64_t checked = 0;
+	for (size_t i = 0; i < s->nstacks; i++)
+		for (int k = 0; k < PF_INNER_VALUES; k++)
+			checked += a.stacks[s->stacks[i]].inner_frees[k];
+	if (checked != want)
+		fail_msg("child_temp: %llu frees checked, the child freed its "
+			 "latest block %llu times",
+			 (unsigned long long)checked, (unsigned long long)want);
+	done(&a, dir);
+}
+
+/* A site whose blocks libc allocates four and more frames down (stdio
+ * buffers, through fputs): the preload counts live blocks per candidate
+ * past the runtime's frames, so put_line() is a candidate of both its
+ * stacks and its peak is exact: the 35 the program held at most, not
+ * bounds from its two paths' 30 and 25. */
+static void test_peak_past_runtime_frames(void **state)
+{
+	(void)state;
+	struct truths t;
+	analysis a;
+	char *dir = record_truth("deep_runtime", "", &t);
+	assert_int_equal(load_dir(&a, dir, NULL), 1);
+	const an_site *s = only_site(&a, "put_line");
+	assert_int_equal(s->allocs, (uint64_t)truth_of(&t, "put_line"));
+	assert_true(s->nstacks >= 2);
+	assert_exact(&s->peak, truth_of(&t, "put_line_peak"));
+	assert_exact(&s->thread_peak, truth_of(&t, "put_line_peak"));
+	done(&a, dir);
+}
+
+/* A worker thread that ended is not the main thread: the main thread
+ * still runs, so the writer keeps to the interval (200 ms) and takes no
+ * more snapshots than the program's run time allows (at the start, one
+ * per interval, and at the end), where it would take one every 10 ms if
+ * it took the main thread for ended. */
+static void test_snapshots_after_worker_ended(void **state)
+{
+	(void)state;
+	struct truths t;
+	analysis a;
+	char *dir = record_truth("worker_ended", "--interval 200", &t);
+	assert_int_equal(load_dir(&a, dir, NULL), 1);
+	const an_site *s = only_site(&a, "main_tick");
+	assert_int_equal(s->allocs, (uint64_t)truth_of(&t, "main_ticks"));
+	size_t most = (size_t)(truth_of(&t, "main_run_ns") / 200e6) + 4;
+	if (a.set->files[0]->nsnaps > most)
+		fail_msg("%zu snapshots in %.0f ms at an interval of 200 ms "
+			 "(at most %zu)", a.set->files[0]->nsnaps,
+			 truth_of(&t, "main_run_ns") / 1e6, most);
+	done(&a, dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1120,6 +1209,10 @@ int main(void)
 		cmocka_unit_test(test_mixed_population),
 		cmocka_unit_test(test_keeper_stacks),
 		cmocka_unit_test(test_pool_per_process),
+		cmocka_unit_test(test_fork_child_site_peak),
+		cmocka_unit_test(test_fork_child_inner_frees),
+		cmocka_unit_test(test_peak_past_runtime_frames),
+		cmocka_unit_test(test_snapshots_after_worker_ended),
 	};
 	return cmocka_run_group_tests_name("ground truth", tests, NULL, NULL);
 }

@@ -93,6 +93,21 @@
  *   hold        300000 hold_block() blocks of 16 bytes live at once, then
  *               every one freed (in a shuffled order): the live-pointer
  *               table must find each block it grew past
+ *   inner_fork  the parent makes and frees one block, then forks; the
+ *               child calls child_temp() 40 times, which frees the block
+ *               it made before it makes another: 40 frees of the
+ *               thread's latest block, every one asked where it died
+ *               (the preload asks of the first 64 of an entry's frees)
+ *   deep_runtime  stdio buffers, allocated four and more frames deep in
+ *               libc (fputs, its overflow, ...): put_line() writes the
+ *               first line to 30 files through path_one(), 20 of them
+ *               are closed, then to 25 more through path_two(): at most
+ *               35 of put_line()'s buffers live at once, more than
+ *               either path held (30, 25), fewer than both (55)
+ *   worker_ended  a worker thread makes one block and ends (joined); then
+ *               the main thread, still running, calls main_tick() 100
+ *               times, 5 ms apart: the profile's snapshots keep to the
+ *               interval (the main thread has not ended)
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -1223,6 +1238,114 @@ static void scenario_handover_threaded(void)
 	handover(1);
 }
 
+/* ---- inner_fork ----------------------------------------------------------- */
+
+#define INNER_TEMPS 40
+
+NOINLINE static void child_temp(void)
+{
+	void *p = malloc(24);
+	sink = p;
+	free(p);
+}
+
+NOINLINE static void parent_temp(void)
+{
+	void *p = malloc(24);
+	sink = p;
+	free(p);
+}
+
+static void scenario_inner_fork(void)
+{
+	parent_temp();
+	pid_t pid = fork();
+	if (pid < 0)
+		exit(2);
+	if (pid == 0) {
+		for (int i = 0; i < INNER_TEMPS; i++)
+			child_temp();
+		truth("child_pid", getpid());
+		truth("child_temps", INNER_TEMPS);
+		_exit(0);
+	}
+	int status;
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
+	    WEXITSTATUS(status))
+		exit(2);
+}
+
+/* ---- deep_runtime ---------------------------------------------------------- */
+
+#define DEEP_FIRST 30
+#define DEEP_CLOSED 20
+#define DEEP_SECOND 25
+
+/* the first write to a file allocates its buffer, deep inside libc */
+NOINLINE static void put_line(FILE *f)
+{
+	fputs("line\n", f);
+	__asm__ volatile("" ::: "memory");
+}
+
+NOINLINE static void path_one_line(FILE *f)
+{
+	put_line(f);
+	__asm__ volatile("" ::: "memory");
+}
+
+NOINLINE static void path_two_line(FILE *f)
+{
+	put_line(f);
+	__asm__ volatile("" ::: "memory");
+}
+
+static void scenario_deep_runtime(void)
+{
+	static FILE *files[DEEP_FIRST + DEEP_SECOND];
+	for (int i = 0; i < DEEP_FIRST + DEEP_SECOND; i++)
+		if (!(files[i] = fopen("/dev/null", "w")))
+			exit(2);
+	for (int i = 0; i < DEEP_FIRST; i++)
+		path_one_line(files[i]);
+	for (int i = 0; i < DEEP_CLOSED; i++)
+		fclose(files[i]);
+	for (int i = DEEP_FIRST; i < DEEP_FIRST + DEEP_SECOND; i++)
+		path_two_line(files[i]);
+	for (int i = DEEP_CLOSED; i < DEEP_FIRST + DEEP_SECOND; i++)
+		fclose(files[i]);
+	truth("put_line", DEEP_FIRST + DEEP_SECOND);
+	truth("put_line_peak", DEEP_FIRST - DEEP_CLOSED + DEEP_SECOND);
+}
+
+/* ---- worker_ended ---------------------------------------------------------- */
+
+static void *one_block_worker(void *arg)
+{
+	(void)arg;
+	free(malloc(16));
+	return NULL;
+}
+
+NOINLINE static void main_tick(void)
+{
+	free(malloc(16));
+	struct timespec ts = { 0, 5000000 };
+	nanosleep(&ts, NULL);
+}
+
+static void scenario_worker_ended(void)
+{
+	pthread_t w;
+	if (pthread_create(&w, NULL, one_block_worker, NULL) || pthread_join(w, NULL))
+		exit(2);
+	double start = now_ns();
+	for (int i = 0; i < 100; i++)
+		main_tick();
+	truth("main_ticks", 100);
+	truth("main_run_ns", now_ns() - start);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct {
@@ -1253,6 +1376,9 @@ int main(int argc, char **argv)
 		{ "piles", scenario_piles },
 		{ "min_sizes", scenario_min_sizes },
 		{ "late_entry", scenario_late_entry },
+		{ "inner_fork", scenario_inner_fork },
+		{ "deep_runtime", scenario_deep_runtime },
+		{ "worker_ended", scenario_worker_ended },
 	};
 	for (size_t i = 0; argc > 1 && i < sizeof scenarios / sizeof *scenarios; i++) {
 		if (!strcmp(argv[1], scenarios[i].name)) {
@@ -1263,6 +1389,6 @@ int main(int argc, char **argv)
 	fprintf(stderr, "usage: truth paths|sequential|concurrent|turns|leftover|deep|reversed|lifetimes|fork|"
 			"phases|periodic|chains|hold|resized|mixed|keepers|processes|bytes|\n"
 			"handover|handover_threaded|temporaries|piles|min_sizes|\n"
-			"late_entry\n");
+			"late_entry|inner_fork|deep_runtime|worker_ended\n");
 	return 2;
 }

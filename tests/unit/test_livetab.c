@@ -665,6 +665,42 @@ static void test_arena_blocks(void **state)
 			ps_arena_free(blocks[n][k], n);
 }
 
+/* A leaf shrinks only once half empty (else a region whose blocks come
+ * and go would move its leaf back and forth): 100 blocks in one region,
+ * freed from the highest address down (no dead front), keep their leaf's
+ * class until no more than half its capacity is live, then it shrinks. */
+static void test_leaf_shrinks_when_half_empty(void **state)
+{
+	(void)state;
+	setup_entries();
+	reset_table();
+	const uintptr_t base = (uintptr_t)0x5a5a0000; /* one 4 KiB region */
+	struct ps_live l[100];
+	for (int i = 0; i < 100; i++) {
+		l[i] = (struct ps_live){ .ptr = base + 16 * (uintptr_t)i,
+					 .entry = &entries[1], .size = 16,
+					 .birth_ticks = (uint64_t)i + 1 };
+		assert_int_equal(ps_livetab_insert(&l[i]), 0);
+	}
+	assert_int_equal(check_table(), 100);
+	struct ps_livetab_stats st;
+	ps_livetab_stats(&st);
+	const uint64_t grown = st.resizes;
+	const unsigned cap = class_cap[word_class(*node_word(base, 0))];
+	assert_true(cap >= 100);
+	for (int live = 99; live >= 0; live--) {
+		struct ps_live got;
+		assert_int_equal(ps_livetab_remove(l[live].ptr, &got), 1);
+		expect_record(&got, &l[live]);
+		ps_livetab_stats(&st);
+		if ((unsigned)live > cap / 2 && st.resizes != grown)
+			fail_msg("%d of %u live: the leaf was resized", live, cap);
+	}
+	ps_livetab_stats(&st);
+	assert_true(st.resizes > grown); /* it did shrink, past half */
+	assert_int_equal(check_table(), 0);
+}
+
 int main(void)
 {
 	alarm(120); /* a lock left held would hang the test, not fail it */
@@ -679,6 +715,7 @@ int main(void)
 		cmocka_unit_test(test_fork_child),
 		cmocka_unit_test(test_bytes_per_block),
 		cmocka_unit_test(test_arena_blocks),
+		cmocka_unit_test(test_leaf_shrinks_when_half_empty),
 	};
 	return cmocka_run_group_tests_name("live table", tests, NULL, NULL);
 }
