@@ -653,6 +653,79 @@ static void test_pool_keeper_stacks(void **state)
 	assert_false(has_reason(&s, "come from"));
 }
 
+/* The keeper rules where the first keeper test cannot tell: a stack that
+ * frees exactly half is no keeper even when a split would pay (its half
+ * live at the end is the site's whole peak); keepers without any other
+ * stack leave nothing to split; the others' upper bound raised to their
+ * lower one when their own peaks add up to less. */
+static void test_keeper_edges(void **state)
+{
+	(void)state;
+	an_site s = keeper_site(1000, PEAK(2000, 2000), PEAK(3, 3), PEAK(2000, 2000));
+	rank_with_stacks(&s);
+	assert_false(has_reason(&s, "come from"));
+	assert_int_equal(s.pool_size, 2000);
+	/* the two other stacks made nothing: keepers only */
+	s = keeper_site(999, PEAK(2000, 2000), PEAK(3, 3), PEAK(2002, 2002));
+	kstacks[0].allocs = kstacks[0].frees = kstacks[1].allocs = kstacks[1].frees = 0;
+	rank_with_stacks(&s);
+	assert_false(has_reason(&s, "come from"));
+	assert_int_equal(s.pool_size, 2002);
+	/* others at least 2006 - 2000 = 6, their own peaks 1 + 1: exactly 6 */
+	s = keeper_site(0, PEAK(2000, 2000), PEAK(1, 1), PEAK(2006, 2006));
+	rank_with_stacks(&s);
+	assert_int_equal(s.pool_size, 6);
+	assert_int_equal(s.pool_size_max, 6);
+	assert_true(has_reason(&s, "the other stacks' 10.0k: at most 6 live at "
+				   "once: a pool of 6 serves them"));
+}
+
+/* A site with more to say than the 7 reasons a site holds (model.h):
+ * the eighth, the spread, is dropped and nothing past them is written. */
+static void test_reasons_cap(void **state)
+{
+	(void)state;
+	an_site s = pool_site();
+	s.size_min = 1;
+	s.size_max = 4096;
+	s.size_hist[0] = 9900;
+	s.size_hist[12] = 100;
+	s.resized = 50;
+	s.resized_grown = 20;
+	s.allocs_error95 = 123;
+	s.frees = 9996;
+	s.inuse_objects = 4;
+	s.peak = PEAK(8, 12);
+	s.thread_peak = s.peak;
+	rank_one(&s);
+	assert_int_equal(s.remedy, REMEDY_POOL);
+	assert_int_equal(s.nreasons, 7);
+	assert_string_equal(s.reasons[6], "4 still live at the end (long-lived "
+					  "ones among the short-lived): the pool's "
+					  "size counts them, and they never come back");
+	assert_true(s.xfree_ratio == 0); /* a field past them, untouched */
+}
+
+/* The size the spread warning quotes for 99% of the allocations: blocks
+ * of 1 byte (bucket 0) are under 2 B; a histogram short of the
+ * allocations (nothing recorded in it) quotes the largest size. */
+static void test_spread_percentile_edges(void **state)
+{
+	(void)state;
+	an_site s = pool_site();
+	s.allocs = s.frees = 1000;
+	s.size_min = 1;
+	s.size_max = 4096;
+	memset(s.size_hist, 0, sizeof s.size_hist);
+	s.size_hist[0] = 990;
+	s.size_hist[12] = 10;
+	rank_one(&s);
+	assert_true(has_reason(&s, "(99% <= 2 B, max 4.00 KiB)"));
+	memset(s.size_hist, 0, sizeof s.size_hist);
+	rank_one(&s);
+	assert_true(has_reason(&s, "(99% <= 4.00 KiB, max 4.00 KiB)"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -669,6 +742,9 @@ int main(void)
 		cmocka_unit_test(test_order),
 		cmocka_unit_test(test_order_each_key),
 		cmocka_unit_test(test_pool_keeper_stacks),
+		cmocka_unit_test(test_keeper_edges),
+		cmocka_unit_test(test_reasons_cap),
+		cmocka_unit_test(test_spread_percentile_edges),
 	};
 	return cmocka_run_group_tests_name("ranking rules", tests, NULL, NULL);
 }
