@@ -741,6 +741,27 @@ static void test_peak_windows_touching_reversed(void **state)
 	}
 }
 
+/* A frame without a line: its name and call address, unless the name is
+ * that address already ("module+0xOFFSET", a frame with no symbol), and
+ * never a name that merely ends like one. */
+static void test_frame_label_address(void **state)
+{
+	(void)state;
+	char lbl[128];
+	static const char named_by_address[] = "libplugin.so+0x1a2b";
+	an_frame f = { .function = named_by_address, .offset = 0x1a2b };
+	assert_string_equal(frame_label(lbl, sizeof lbl, &f), "libplugin.so+0x1a2b");
+	f.function = "parse";
+	assert_string_equal(frame_label(lbl, sizeof lbl, &f), "parse at 0x1a2b");
+	f.function = "libplugin.so+0x1a2c";
+	assert_string_equal(frame_label(lbl, sizeof lbl, &f),
+			    "libplugin.so+0x1a2c at 0x1a2b");
+	f.function = "+0x1a2b"; /* as long as the address: still the address */
+	assert_string_equal(frame_label(lbl, sizeof lbl, &f), "+0x1a2b");
+	f.function = "x1a2b"; /* shorter */
+	assert_string_equal(frame_label(lbl, sizeof lbl, &f), "x1a2b at 0x1a2b");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -756,6 +777,7 @@ int main(void)
 		cmocka_unit_test(test_window),
 		cmocka_unit_test(test_label_fit),
 		cmocka_unit_test(test_peak_windows_touching_reversed),
+		cmocka_unit_test(test_frame_label_address),
 	};
 	int rc = cmocka_run_group_tests_name("metrics model", tests, NULL, NULL);
 	for (int i = 0; i < 4; i++)
