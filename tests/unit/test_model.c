@@ -762,6 +762,31 @@ static void test_frame_label_address(void **state)
 	assert_string_equal(frame_label(lbl, sizeof lbl, &f), "x1a2b at 0x1a2b");
 }
 
+/* Times at the ends of the tick range, at 1 tick a ns: tick 0 is 0 ns and
+ * tick 1 is 1 ns (not rounded away); a tick that is 2^64 ns as a double
+ * (the largest one) is past the end of the run, not 0. */
+static void test_tick_edges(void **state)
+{
+	(void)state;
+	analysis a;
+	struct spec s = base();
+	s.tick_hz = 1000000000;
+	s.duration_ms = 1000;
+	s.e[0].raw_first = 0 + 1;
+	s.e[0].raw_last = 1 + 1;
+	load(&a, &s, 1);
+	const an_site *site = site_at(&a, 0x1000);
+	assert_int_equal(site->first_alloc_ns, 0);
+	assert_int_equal(site->last_alloc_ns, 1);
+	done(&a, 1);
+	s.e[0].raw_first = s.e[0].raw_last = UINT64_MAX;
+	load(&a, &s, 1);
+	site = site_at(&a, 0x1000);
+	assert_int_equal(site->first_alloc_ns, 1000 * MS);
+	assert_int_equal(site->last_alloc_ns, 1000 * MS);
+	done(&a, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -778,6 +803,7 @@ int main(void)
 		cmocka_unit_test(test_label_fit),
 		cmocka_unit_test(test_peak_windows_touching_reversed),
 		cmocka_unit_test(test_frame_label_address),
+		cmocka_unit_test(test_tick_edges),
 	};
 	int rc = cmocka_run_group_tests_name("metrics model", tests, NULL, NULL);
 	for (int i = 0; i < 4; i++)
