@@ -418,4 +418,10 @@ expect "diff --wrapper: serve is the site of handle_request's 200000, on both si
 		.base.alloc_objects == 200000 and .new.alloc_objects == 200000" "$WORK/dwrap.json" >/dev/null &&
 	jq -e "[.sites[] | select(.function == \"handle_request\")] | length == 0" "$WORK/dwrap.json" >/dev/null'
 
+
+# --to 0 is a window of the run's first ns (0 would mean no end): the
+# header says the window
+expect "report --to 0: the window 0 s..1 ns, said on top" \
+	'"$PS" report --to 0 "$WORK"/names/*.pscout | grep -q "^FILTERED: time 0 s\.\.1e-09 s$"'
+
 finish
