@@ -424,4 +424,12 @@ expect "diff --wrapper: serve is the site of handle_request's 200000, on both si
 expect "report --to 0: the window 0 s..1 ns, said on top" \
 	'"$PS" report --to 0 "$WORK"/names/*.pscout | grep -q "^FILTERED: time 0 s\.\.1e-09 s$"'
 
+
+# a time in each unit: 1 us as us, ns, ms, s and plain seconds is one
+# window
+for v in 1us 1000ns 0.001ms 0.000001s 0.000001; do
+	expect "report --to $v: the window 0 s..1 us" \
+		'"$PS" report --to "$v" "$WORK"/names/*.pscout | grep -q "^FILTERED: time 0 s\.\.1e-06 s$"'
+done
+
 finish
