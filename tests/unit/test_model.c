@@ -787,6 +787,20 @@ static void test_tick_edges(void **state)
 	done(&a, 1);
 }
 
+/* A wrapper (" via " and its name) exactly as wide as the column: it
+ * cannot be whole, so the name keeps its two thirds (20 of 30) and the
+ * wrapper is cut into what is left (10). */
+static void test_label_fit_wrapper_as_wide(void **state)
+{
+	(void)state;
+	char lbl[128];
+	an_frame f = { .function = "abcdefghijklmnopqrstuvwxyz0123456789ABCD",
+		       .module = "/bin/p", .offset = 0x10 };
+	assert_string_equal(frame_label_fit(lbl, sizeof lbl, &f,
+					    "wrapper_function_name_xyz", 30),
+			    "abcdefgh...56789ABCD vi..._xyz");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -804,6 +818,7 @@ int main(void)
 		cmocka_unit_test(test_peak_windows_touching_reversed),
 		cmocka_unit_test(test_frame_label_address),
 		cmocka_unit_test(test_tick_edges),
+		cmocka_unit_test(test_label_fit_wrapper_as_wide),
 	};
 	int rc = cmocka_run_group_tests_name("metrics model", tests, NULL, NULL);
 	for (int i = 0; i < 4; i++)
