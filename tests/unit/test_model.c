@@ -801,6 +801,29 @@ static void test_label_fit_wrapper_as_wide(void **state)
 			    "abcdefgh...56789ABCD vi..._xyz");
 }
 
+/* An entry with no allocation of its own (so no allocation time either)
+ * takes no part in its thread's active window: the thread's first and
+ * last allocations are those of its entry that allocated. */
+static void test_thread_window_skips_empty_entry(void **state)
+{
+	(void)state;
+	analysis a;
+	struct spec s = base();
+	s.nstacks = 2;
+	s.stack_ips[1][0] = 0x3000;
+	s.stack_ips[1][1] = 0x4000;
+	s.e[0].first_ms = 10;
+	s.e[0].last_ms = 20;
+	s.nentries = 2;
+	s.e[1] = (struct spec_entry){ 1, 2, 0, 0, 0, 0, 0, 0,
+				      { 0, 0 }, { 0, 0 }, 0, 0, 0, 0, 0, 0 };
+	load(&a, &s, 1);
+	assert_int_equal(a.nthreads, 1);
+	assert_int_equal(a.threads[0].first_alloc_ns, 10 * MS);
+	assert_int_equal(a.threads[0].last_alloc_ns, 20 * MS);
+	done(&a, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -819,6 +842,7 @@ int main(void)
 		cmocka_unit_test(test_frame_label_address),
 		cmocka_unit_test(test_tick_edges),
 		cmocka_unit_test(test_label_fit_wrapper_as_wide),
+		cmocka_unit_test(test_thread_window_skips_empty_entry),
 	};
 	int rc = cmocka_run_group_tests_name("metrics model", tests, NULL, NULL);
 	for (int i = 0; i < 4; i++)
