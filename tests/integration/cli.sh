@@ -406,4 +406,67 @@ start=$("$PS" info --json "$WORK"/clock/*.pscout 2>/dev/null | jq -r '.[0].start
 expect "start_unix_ns within the run, by the test's clock ($before <= $start <= $after)" \
 	'[ -n "$start" ] && [ "$start" -ge "$before" ] && [ "$start" -le "$after" ]'
 
+
+# the views' options at their edges (options.c): an option missing its
+# value is exit 2 and says so; --pid takes 1..4294967295 (the largest is
+# parsed and then matches no profile); a time is at most 1e18 ns
+for opt in --pid --thread --from --to --focus --ignore -n --wrapper --html; do
+	"$PS" report $opt >"$WORK/out" 2>"$WORK/err"
+	rc=$?
+	expect "report $opt without its value: exit 2, says so" \
+		'[ $rc = 2 ] && grep -q "^poolscout: report: $opt needs a " "$WORK/err" && [ ! -s "$WORK/out" ]'
+done
+for v in 0 4294967296 12x; do
+	"$PS" report --pid $v "$WORK"/names/*.pscout >/dev/null 2>"$WORK/err"
+	rc=$?
+	expect "report --pid $v: exit 2, not a process id" '[ $rc = 2 ] && grep -q "expects a process id" "$WORK/err"'
+done
+"$PS" report --pid 4294967295 "$WORK"/names/*.pscout >/dev/null 2>"$WORK/err"
+rc=$?
+expect "report --pid 4294967295 is a process id, of no profile given" \
+	'[ $rc = 2 ] && grep -q "no profile of pid 4294967295" "$WORK/err"'
+for v in 1000000001s 1.1e18ns -1 nan "" 1.5xs; do
+	"$PS" report --from "$v" "$WORK"/names/*.pscout >/dev/null 2>"$WORK/err"
+	rc=$?
+	expect "report --from '$v': exit 2, not a time" '[ $rc = 2 ] && grep -q "expects a time in the run" "$WORK/err"'
+done
+for v in 1000000000s 1e18ns 1000.5 3600s; do
+	expect "report --from $v: a time, after the run: no allocation" \
+		'[ "$("$PS" report --json --from "$v" "$WORK"/names/*.pscout | jq .totals.alloc_objects)" = 0 ]'
+done
+for v in 0 0.5ms 0.25; do
+	"$PS" report --from "$v" "$WORK"/names/*.pscout >/dev/null 2>"$WORK/err"
+	rc=$?
+	expect "report --from $v is a time (from 0 up)" '[ $rc = 0 ] && [ ! -s "$WORK/err" ]'
+done
+"$PS" report --from 2s --to 2s "$WORK"/names/*.pscout >/dev/null 2>"$WORK/err"
+rc=$?
+expect "report --from 2s --to 2s: an empty window is exit 2" \
+	'[ $rc = 2 ] && grep -q "from must come before --to" "$WORK/err"'
+
+
+# diff takes the views' options one by one (view_opt_one, without
+# view_opts_parse): --wrapper there too makes handle_request's caller
+# the site, its 200000 allocations on either side
+"$PS" diff --json --wrapper "^handle_request$" "$WORK"/names/*.pscout "$WORK"/names/*.pscout >"$WORK/dwrap.json" 2>"$WORK/err"
+rc=$?
+expect "diff --wrapper: serve is the site of handle_request's 200000, on both sides" \
+	'[ $rc = 0 ] && jq -e "[.sites[] | select(.function == \"serve\")][0] |
+		.base.alloc_objects == 200000 and .new.alloc_objects == 200000" "$WORK/dwrap.json" >/dev/null &&
+	jq -e "[.sites[] | select(.function == \"handle_request\")] | length == 0" "$WORK/dwrap.json" >/dev/null'
+
+
+# --to 0 is a window of the run's first ns (0 would mean no end): the
+# header says the window
+expect "report --to 0: the window 0 s..1 ns, said on top" \
+	'"$PS" report --to 0 "$WORK"/names/*.pscout | grep -q "^FILTERED: time 0 s\.\.1e-09 s$"'
+
+
+# a time in each unit: 1 us as us, ns, ms, s and plain seconds is one
+# window
+for v in 1us 1000ns 0.001ms 0.000001s 0.000001; do
+	expect "report --to $v: the window 0 s..1 us" \
+		'"$PS" report --to "$v" "$WORK"/names/*.pscout | grep -q "^FILTERED: time 0 s\.\.1e-06 s$"'
+done
+
 finish

@@ -217,4 +217,13 @@ expect "diff --per 3200: 100.0 and 50.00 (two decimals under 100 only)" \
 	grep -E "^gone " "$WORK/diff3200.txt" | grep buffer_append | grep -q "^gone  *50\.00  "'
 expect "diff text names the unit" \
 	'"$PS" diff "$WORK/before" "$WORK/after" | grep -q "per unit of work: base 80000 units"'
+# -n as many as there are sites (or more): every row, and no line about
+# more sites (one would say "0 more"); -n 1 (the logger has at least its
+# three gone sites): the line says there are more
+"$PS" diff -n 1000000 "$WORK/before" "$WORK/after" >"$WORK/diffall.txt"
+rc=$?
+expect "diff -n 1000000: every site, no \"more sites\" line" \
+	'[ $rc = 0 ] && grep -q "^total .*(all sites)$" "$WORK/diffall.txt" && ! grep -q "more sites" "$WORK/diffall.txt"'
+expect "diff -n 1: one row, then how many more" \
+	'"$PS" diff -n 1 "$WORK/before" "$WORK/after" | tail -1 | grep -Eq "^\([0-9]+ more sites; -n to see more\)$"'
 finish

@@ -805,6 +805,89 @@ static void test_peak_windows_touching_reversed(void **state)
 	}
 }
 
+/* A frame without a line: its name and call address, unless the name is
+ * that address already ("module+0xOFFSET", a frame with no symbol), and
+ * never a name that merely ends like one. */
+static void test_frame_label_address(void **state)
+{
+	(void)state;
+	char lbl[128];
+	static const char named_by_address[] = "libplugin.so+0x1a2b";
+	an_frame f = { .function = named_by_address, .offset = 0x1a2b };
+	assert_string_equal(frame_label(lbl, sizeof lbl, &f), "libplugin.so+0x1a2b");
+	f.function = "parse";
+	assert_string_equal(frame_label(lbl, sizeof lbl, &f), "parse at 0x1a2b");
+	f.function = "libplugin.so+0x1a2c";
+	assert_string_equal(frame_label(lbl, sizeof lbl, &f),
+			    "libplugin.so+0x1a2c at 0x1a2b");
+	f.function = "+0x1a2b"; /* as long as the address: still the address */
+	assert_string_equal(frame_label(lbl, sizeof lbl, &f), "+0x1a2b");
+	f.function = "x1a2b"; /* shorter */
+	assert_string_equal(frame_label(lbl, sizeof lbl, &f), "x1a2b at 0x1a2b");
+}
+
+/* Times at the ends of the tick range, at 1 tick a ns: tick 0 is 0 ns and
+ * tick 1 is 1 ns (not rounded away); a tick that is 2^64 ns as a double
+ * (the largest one) is past the end of the run, not 0. */
+static void test_tick_edges(void **state)
+{
+	(void)state;
+	analysis a;
+	struct spec s = base();
+	s.tick_hz = 1000000000;
+	s.duration_ms = 1000;
+	s.e[0].raw_first = 0 + 1;
+	s.e[0].raw_last = 1 + 1;
+	load(&a, &s, 1);
+	const an_site *site = site_at(&a, 0x1000);
+	assert_int_equal(site->first_alloc_ns, 0);
+	assert_int_equal(site->last_alloc_ns, 1);
+	done(&a, 1);
+	s.e[0].raw_first = s.e[0].raw_last = UINT64_MAX;
+	load(&a, &s, 1);
+	site = site_at(&a, 0x1000);
+	assert_int_equal(site->first_alloc_ns, 1000 * MS);
+	assert_int_equal(site->last_alloc_ns, 1000 * MS);
+	done(&a, 1);
+}
+
+/* A wrapper (" via " and its name) exactly as wide as the column: it
+ * cannot be whole, so the name keeps its two thirds (20 of 30) and the
+ * wrapper is cut into what is left (10). */
+static void test_label_fit_wrapper_as_wide(void **state)
+{
+	(void)state;
+	char lbl[128];
+	an_frame f = { .function = "abcdefghijklmnopqrstuvwxyz0123456789ABCD",
+		       .module = "/bin/p", .offset = 0x10 };
+	assert_string_equal(frame_label_fit(lbl, sizeof lbl, &f,
+					    "wrapper_function_name_xyz", 30),
+			    "abcdefgh...56789ABCD vi..._xyz");
+}
+
+/* An entry with no allocation of its own (so no allocation time either)
+ * takes no part in its thread's active window: the thread's first and
+ * last allocations are those of its entry that allocated. */
+static void test_thread_window_skips_empty_entry(void **state)
+{
+	(void)state;
+	analysis a;
+	struct spec s = base();
+	s.nstacks = 2;
+	s.stack_ips[1][0] = 0x3000;
+	s.stack_ips[1][1] = 0x4000;
+	s.e[0].first_ms = 10;
+	s.e[0].last_ms = 20;
+	s.nentries = 2;
+	s.e[1] = (struct spec_entry){ 1, 2, 0, 0, 0, 0, 0, 0,
+				      { 0, 0 }, { 0, 0 }, 0, 0, 0, 0, 0, 0 };
+	load(&a, &s, 1);
+	assert_int_equal(a.nthreads, 1);
+	assert_int_equal(a.threads[0].first_alloc_ns, 10 * MS);
+	assert_int_equal(a.threads[0].last_alloc_ns, 20 * MS);
+	done(&a, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -820,6 +903,10 @@ int main(void)
 		cmocka_unit_test(test_window),
 		cmocka_unit_test(test_label_fit),
 		cmocka_unit_test(test_peak_windows_touching_reversed),
+		cmocka_unit_test(test_frame_label_address),
+		cmocka_unit_test(test_tick_edges),
+		cmocka_unit_test(test_label_fit_wrapper_as_wide),
+		cmocka_unit_test(test_thread_window_skips_empty_entry),
 	};
 	int rc = cmocka_run_group_tests_name("metrics model", tests, NULL, NULL);
 	for (int i = 0; i < 4; i++)

@@ -653,6 +653,335 @@ static void test_pool_keeper_stacks(void **state)
 	assert_false(has_reason(&s, "come from"));
 }
 
+/* The keeper rules where the first keeper test cannot tell: a stack that
+ * frees exactly half is no keeper even when a split would pay (its half
+ * live at the end is the site's whole peak); keepers without any other
+ * stack leave nothing to split; the others' upper bound raised to their
+ * lower one when their own peaks add up to less. */
+static void test_keeper_edges(void **state)
+{
+	(void)state;
+	an_site s = keeper_site(1000, PEAK(2000, 2000), PEAK(3, 3), PEAK(2000, 2000));
+	rank_with_stacks(&s);
+	assert_false(has_reason(&s, "come from"));
+	assert_int_equal(s.pool_size, 2000);
+	/* the two other stacks made nothing: keepers only */
+	s = keeper_site(999, PEAK(2000, 2000), PEAK(3, 3), PEAK(2002, 2002));
+	kstacks[0].allocs = kstacks[0].frees = kstacks[1].allocs = kstacks[1].frees = 0;
+	rank_with_stacks(&s);
+	assert_false(has_reason(&s, "come from"));
+	assert_int_equal(s.pool_size, 2002);
+	/* others at least 2006 - 2000 = 6, their own peaks 1 + 1: exactly 6 */
+	s = keeper_site(0, PEAK(2000, 2000), PEAK(1, 1), PEAK(2006, 2006));
+	rank_with_stacks(&s);
+	assert_int_equal(s.pool_size, 6);
+	assert_int_equal(s.pool_size_max, 6);
+	assert_true(has_reason(&s, "the other stacks' 10.0k: at most 6 live at "
+				   "once: a pool of 6 serves them"));
+}
+
+/* A site with more to say than the 7 reasons a site holds (model.h):
+ * the eighth, the spread, is dropped and nothing past them is written. */
+static void test_reasons_cap(void **state)
+{
+	(void)state;
+	an_site s = pool_site();
+	s.size_min = 1;
+	s.size_max = 4096;
+	s.size_hist[0] = 9900;
+	s.size_hist[12] = 100;
+	s.resized = 50;
+	s.resized_grown = 20;
+	s.allocs_error95 = 123;
+	s.frees = 9996;
+	s.inuse_objects = 4;
+	s.peak = PEAK(8, 12);
+	s.thread_peak = s.peak;
+	rank_one(&s);
+	assert_int_equal(s.remedy, REMEDY_POOL);
+	assert_int_equal(s.nreasons, 7);
+	assert_string_equal(s.reasons[6], "4 still live at the end (long-lived "
+					  "ones among the short-lived): the pool's "
+					  "size counts them, and they never come back");
+	assert_true(s.xfree_ratio == 0); /* a field past them, untouched */
+}
+
+/* The size the spread warning quotes for 99% of the allocations: blocks
+ * of 1 byte (bucket 0) are under 2 B; a histogram short of the
+ * allocations (nothing recorded in it) quotes the largest size. */
+static void test_spread_percentile_edges(void **state)
+{
+	(void)state;
+	an_site s = pool_site();
+	s.allocs = s.frees = 1000;
+	s.size_min = 1;
+	s.size_max = 4096;
+	memset(s.size_hist, 0, sizeof s.size_hist);
+	s.size_hist[0] = 990;
+	s.size_hist[12] = 10;
+	rank_one(&s);
+	assert_true(has_reason(&s, "(99% <= 2 B, max 4.00 KiB)"));
+	memset(s.size_hist, 0, sizeof s.size_hist);
+	rank_one(&s);
+	assert_true(has_reason(&s, "(99% <= 4.00 KiB, max 4.00 KiB)"));
+}
+
+/* Ranks s alone and checks its remedy and every reason, in order. */
+static void expect_reasons(an_site *s, enum remedy remedy, int n, ...)
+{
+	assert_int_equal(rank_one(s), remedy);
+	assert_int_equal(s->nreasons, n);
+	va_list ap;
+	va_start(ap, n);
+	for (int i = 0; i < n; i++)
+		assert_string_equal(s->reasons[i], va_arg(ap, const char *));
+	va_end(ap);
+}
+
+#define LIFETIMES_1US "lifetime p50 < 1.03 us, p99 < 1.03 us; 100% freed"
+
+/* Every reason of a pool site whole, the numbers worked out by hand from
+ * the site: the sampling's +-, one thread or more, processes only when
+ * more than one, blocks of 0 B (the spread from 1 B), the share freed,
+ * and the share freed by another thread at its rounding edges. */
+static void test_pool_reasons_whole(void **state)
+{
+	(void)state;
+	/* +-250 of 10000 is 2.5%; 0 B..100 B spread 100x; half freed */
+	an_site s = pool_site();
+	s.alloc_procs = 1;
+	s.size_min = 0;
+	s.size_max = 100;
+	s.allocs_error95 = 250;
+	s.frees = 5000;
+	expect_reasons(&s, REMEDY_POOL, 6,
+		       "10.0k (+-2.5%) allocations of 0 B..100 B on 1 thread "
+		       "(1000/s while active, peak 1000/s; 62.5 KiB/s churned "
+		       "over the run)",
+		       "lifetime p50 < 1.03 us, p99 < 1.03 us; 50% freed",
+		       "sampled: each peak below runs from the recorded blocks' "
+		       "own to that scaled up; record without --sample for the "
+		       "pool's exact size",
+		       "at most 8 live at once (8 on one thread, 1 thread): a "
+		       "pool of 8 objects serves every request",
+		       "0% freed by another thread: a per-thread cache needs no lock",
+		       "sizes spread 100x (99% <= 100 B, max 100 B): cap what "
+		       "the pool takes back, or big buffers stay pinned");
+	/* +-1 (0.01%) is still sampled; a peak of 0..5 makes a pool of 1;
+	 * all freed by another thread */
+	s = pool_site();
+	s.alloc_procs = 1;
+	s.alloc_threads = 2;
+	s.allocs_error95 = 1;
+	s.peak = s.thread_peak = PEAK(0, 5);
+	s.xfree_ratio = 1.0;
+	expect_reasons(&s, REMEDY_POOL, 5,
+		       "10.0k (+-0.0%) allocations of 64 B..64 B on 2 threads "
+		       "(1000/s while active, peak 1000/s; 62.5 KiB/s churned "
+		       "over the run)",
+		       LIFETIMES_1US,
+		       "sampled: each peak below runs from the recorded blocks' "
+		       "own to that scaled up; record without --sample for the "
+		       "pool's exact size",
+		       "0..5 live at once across its 2 threads: a pool of 1 "
+		       "(surely live at once) serves most requests; 5 by the "
+		       "sampling's estimate",
+		       "100% freed by another thread: a shared pool (or "
+		       "per-thread caches that return to a shared one)");
+	assert_int_equal(s.pool_size, 1);
+	assert_int_equal(s.pool_size_max, 5);
+	s = pool_site();
+	s.alloc_procs = 1;
+	s.alloc_threads = 2;
+	s.xfree_ratio = 0.5;
+	expect_reasons(&s, REMEDY_POOL, 4,
+		       "10.0k allocations of 64 B..64 B on 2 threads (1000/s "
+		       "while active, peak 1000/s; 62.5 KiB/s churned over the run)",
+		       LIFETIMES_1US,
+		       "at most 8 live at once (8 on one thread, 2 threads): a "
+		       "pool of 8 objects serves every request",
+		       "50% freed by another thread: a shared pool (or "
+		       "per-thread caches that return to a shared one)");
+	/* 9.49% is 9%; one process: its own peak is not the pool's */
+	s = pool_site();
+	s.alloc_procs = 1;
+	s.proc_peak = PEAK(3, 3);
+	s.xfree_ratio = 0.0949;
+	expect_reasons(&s, REMEDY_POOL, 4,
+		       "10.0k allocations of 64 B..64 B on 1 thread (1000/s "
+		       "while active, peak 1000/s; 62.5 KiB/s churned over the run)",
+		       LIFETIMES_1US,
+		       "at most 8 live at once (8 on one thread, 1 thread): a "
+		       "pool of 8 objects serves every request",
+		       "9% freed by another thread: a per-thread cache needs no lock");
+	assert_int_equal(s.pool_size, 8);
+}
+
+/* A realloc chain's reasons whole: 3000 steps over 1000 chains is 3.0
+ * each; the 1000 first allocations (exactly the fewest that count), half
+ * freed, short-lived: a cache for them too; 999 first, or a p50 of
+ * surely 1 s, no cache. */
+static void test_presize_reasons_whole(void **state)
+{
+	(void)state;
+	an_site s = pool_site();
+	s.allocs = 2000;
+	s.frees = 1000;
+	s.realloc_grows = 1000;
+	s.chains_ended = 1000;
+	s.chain_steps_sum = 3000;
+	s.chain_steps_max = 7;
+	expect_reasons(&s, REMEDY_PRESIZE, 3,
+		       "realloc growth chain: 1000 of 2000 allocations grow a "
+		       "block, 3.0 steps per object on average (max 7)",
+		       "final sizes up to 64 B: reserve that capacity once",
+		       "and they are short-lived (p50 < 1.03 us): keep grown "
+		       "buffers in a per-thread cache to drop the other 1000 "
+		       "allocations too");
+	s.realloc_grows = 1001;
+	rank_one(&s);
+	assert_int_equal(s.nreasons, 2);
+	s.realloc_grows = 1000;
+	s.lifetime_p50 = (an_pct){ 1e9, 2e9 };
+	rank_one(&s);
+	assert_int_equal(s.nreasons, 2);
+}
+
+/* A site ranked again (a second view of one analysis) keeps nothing of
+ * the first ranking: reasons, pool, reserve and savings start over. */
+static void test_rank_again(void **state)
+{
+	(void)state;
+	an_site s = pool_site();
+	rank_one(&s);
+	assert_int_equal(s.pool_size, 8);
+	s.realloc_grows = s.allocs;
+	rank_one(&s);
+	assert_int_equal(s.remedy, REMEDY_PRESIZE);
+	assert_int_equal(s.reserve_bytes, 64);
+	s.allocs = s.frees = 999;
+	s.realloc_grows = 0;
+	rank_one(&s);
+	assert_int_equal(s.remedy, REMEDY_NONE);
+	assert_int_equal(s.nreasons, 1);
+	assert_int_equal(s.pool_size, 0);
+	assert_int_equal(s.pool_size_max, 0);
+	assert_int_equal(s.reserve_bytes, 0);
+	assert_true(s.saved_calls_per_s == 0 && s.saved_bytes_per_s == 0);
+}
+
+/* Arena and stack sites save the whole run's calls and bytes. Piling up
+ * in one of several processes: 64 died of its 200 (exactly the fewest,
+ * and over a quarter); sizes that vary in several processes that do not
+ * pile up are said to vary. */
+static void test_arena_and_stack_whole(void **state)
+{
+	(void)state;
+	an_site s = pool_site();
+	s.alloc_procs = 2;
+	s.alloc_threads = 2;
+	s.pile_peak = 64;
+	s.pile_allocs = 200;
+	s.peak = PEAK(70, 70);
+	expect_reasons(&s, REMEDY_ARENA, 3,
+		       "10.0k allocations of 64 B..64 B on 2 threads in 2 "
+		       "processes (1000/s while active, peak 1000/s; 62.5 KiB/s "
+		       "churned over the run)",
+		       LIFETIMES_1US,
+		       "they pile up and die together: 64 of its 200 live at "
+		       "once in one process, so a pool would never reuse one - "
+		       "allocate them from an arena freed in one go");
+	assert_true(s.saved_calls_per_s == 1000 && s.saved_bytes_per_s == 64000);
+	s.pile_peak = 10;
+	s.peak = PEAK(100, 100);
+	s.size_min = 10;
+	s.size_max = 200;
+	rank_one(&s);
+	assert_int_equal(s.remedy, REMEDY_ARENA);
+	assert_string_equal(s.reasons[2], "sizes vary 20x with 100 live at once: "
+					  "allocate them from an arena freed in one go");
+	s = pool_site();
+	s.peak = s.thread_peak = PEAK(1, 1);
+	assert_int_equal(rank_one(&s), REMEDY_STACK);
+	assert_true(s.saved_calls_per_s == 1000 && s.saved_bytes_per_s == 64000);
+}
+
+/* Threads that each allocate little, at the rule's edges: a thread peak
+ * of 0..2 counts one kept a thread (600 threads keep 600 >= 500); 501
+ * threads keep exactly half of 1001 rounded up; a site peak as large as
+ * what the threads keep is no reason for a shared pool. */
+static void test_few_each_edges(void **state)
+{
+	(void)state;
+	an_site s = pool_site();
+	s.allocs = s.frees = 1000;
+	s.alloc_procs = 1;
+	s.size_min = s.size_max = 2048;
+	s.alloc_threads = 600;
+	s.thread_peak = PEAK(0, 2);
+	s.peak = PEAK(4, 600);
+	rank_one(&s);
+	assert_string_equal(s.reasons[3], "600 threads, 2 allocations each: "
+					  "caches of their own would keep 600 objects "
+					  "for 1000 handed out; caches that return to "
+					  "a shared pool");
+	s.allocs = s.frees = 1001;
+	s.alloc_threads = 501;
+	s.thread_peak = PEAK(1, 2);
+	rank_one(&s);
+	assert_true(has_reason(&s, "501 threads, 2 allocations each: caches of "
+				   "their own would keep 501 objects for 1001"));
+	/* 600 kept, 600 surely live at once (351 of them for good: no
+	 * piling up) */
+	s.allocs = 1000;
+	s.frees = 649;
+	s.inuse_objects = 351;
+	s.alloc_threads = 600;
+	s.peak = PEAK(600, 700);
+	assert_int_equal(rank_one(&s), REMEDY_POOL);
+	assert_false(has_reason(&s, "caches of their own"));
+}
+
+/* 300 processes and one of them had 8 live: 8 kept in each, 2400, more
+ * than the 1000 allocations: the pools save nothing (not less). */
+static void test_pool_saves_nothing(void **state)
+{
+	(void)state;
+	an_site s = pool_site();
+	s.allocs = s.frees = 1000;
+	s.alloc_procs = s.alloc_threads = 300;
+	s.peak = PEAK(20, 20);
+	s.thread_peak = s.proc_peak = PEAK(8, 8);
+	s.pile_peak = 8;
+	s.pile_allocs = 30;
+	assert_int_equal(rank_one(&s), REMEDY_POOL);
+	assert_int_equal(s.pool_size, 8);
+	assert_true(s.saved_calls_per_s == 0 && s.saved_bytes_per_s == 0);
+}
+
+/* A site of no remedy after one with a remedy (the order test gives them
+ * the other way round), and a keeper site sampled by the least amount. */
+static void test_order_none_after(void **state)
+{
+	(void)state;
+	an_site v[2] = { pool_site(), pool_site() };
+	v[0].where.function = "pool";
+	v[1].where.function = "rare";
+	v[1].allocs = v[1].frees = 10;
+	analysis a;
+	memset(&a, 0, sizeof a);
+	a.sites = v;
+	a.nsites = 2;
+	rank_sites(&a);
+	assert_int_equal(v[0].rank, 1);
+	assert_int_equal(v[1].rank, 2);
+	free(a.ranked);
+	an_site s = keeper_site(0, PEAK(2000, 2000), PEAK(3, 3), PEAK(2006, 2006));
+	s.allocs_error95 = 1;
+	rank_with_stacks(&s);
+	assert_false(has_reason(&s, "come from"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -669,6 +998,16 @@ int main(void)
 		cmocka_unit_test(test_order),
 		cmocka_unit_test(test_order_each_key),
 		cmocka_unit_test(test_pool_keeper_stacks),
+		cmocka_unit_test(test_keeper_edges),
+		cmocka_unit_test(test_reasons_cap),
+		cmocka_unit_test(test_spread_percentile_edges),
+		cmocka_unit_test(test_pool_reasons_whole),
+		cmocka_unit_test(test_presize_reasons_whole),
+		cmocka_unit_test(test_rank_again),
+		cmocka_unit_test(test_arena_and_stack_whole),
+		cmocka_unit_test(test_few_each_edges),
+		cmocka_unit_test(test_pool_saves_nothing),
+		cmocka_unit_test(test_order_none_after),
 	};
 	return cmocka_run_group_tests_name("ranking rules", tests, NULL, NULL);
 }
