@@ -59,11 +59,12 @@ static void print_text(const an_process *t, sym_ctx *sym)
 	strftime(a, sizeof a, "%Y-%m-%d %H:%M:%S UTC", &tm);
 	printf("started:       %s\n", a);
 	printf("duration:      %s\n", fmt_ns(a, (double)f->duration_ns));
+	const char *sig = f->end_reason == PS_END_SIGNAL
+				  ? sigabbrev_np((int)f->end_signal)
+				  : NULL;
 	if (f->complete && f->end_reason == PS_END_SIGNAL)
 		printf("complete:      yes (ended by signal %u, SIG%s)\n",
-		       f->end_signal, sigabbrev_np((int)f->end_signal)
-					  ? sigabbrev_np((int)f->end_signal)
-					  : "?");
+		       f->end_signal, sig ? sig : "?");
 	else if (f->complete)
 		printf("complete:      yes (ended by %s)\n",
 		       pf_end_reason_name(f->end_reason));

@@ -97,6 +97,12 @@ static double stack_variance(const an_stack *st, const char *index,
 	return (double)v * m * (double)(k - 1);
 }
 
+/* The 95% half-width of an estimate of variance var. */
+static double error95(double var)
+{
+	return 1.96 * sqrt(var);
+}
+
 int cmd_top(int argc, char **argv)
 {
 	view_opts o = { 0 };
@@ -166,8 +172,8 @@ int cmd_top(int argc, char **argv)
 			json_u64(&j, "cum", r->cum);
 			json_double(&j, "cum_pct", (double)r->cum * pct);
 			if (a.sample_every > 1) {
-				json_double(&j, "flat_error95", 1.96 * sqrt(r->flat_var));
-				json_double(&j, "cum_error95", 1.96 * sqrt(r->cum_var));
+				json_double(&j, "flat_error95", error95(r->flat_var));
+				json_double(&j, "cum_error95", error95(r->cum_var));
 			}
 			json_end_object(&j);
 		}
@@ -195,7 +201,7 @@ int cmd_top(int argc, char **argv)
 			/* sampled: how close flat is (95%), as report's sites */
 			if (sampled)
 				snprintf(err, sizeof err, " %6.1f%% ",
-					 r->flat ? 100.0 * 1.96 * sqrt(r->flat_var) /
+					 r->flat ? 100.0 * error95(r->flat_var) /
 							   (double)r->flat
 						 : 0.0);
 			int w = snprintf(head, sizeof head,
