@@ -839,9 +839,8 @@ static void pick_stack_peaks(struct build *b)
 static void build_sites(struct build *b)
 {
 	analysis *a = b->a;
-	for (size_t i = 0; i < a->nstacks; i++)
-		if (a->stacks[i].size_min == UINT64_MAX)
-			a->stacks[i].size_min = 0;
+	/* a stack without allocations keeps size_min UINT64_MAX: the
+	 * wrapper rules pass over it, and nothing else reads it */
 	wrappers_apply(a->wrappers, a->stacks, a->nstacks);
 	/* a site frame's strings are the symbolizer's, one copy per address:
 	 * most stacks find their site by those pointers, not by text */

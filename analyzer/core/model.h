@@ -99,7 +99,7 @@ typedef struct an_stack {
 	size_t site;          /* index into analysis.sites */
 	size_t site_slot;     /* 1 + its index in the site's stack list */
 	uint64_t allocs, alloc_bytes, frees, free_bytes;
-	uint64_t size_min, size_max;
+	uint64_t size_min, size_max; /* UINT64_MAX, 0 without allocations */
 	an_peak peak;         /* across threads */
 	/* checked frees of a thread's latest block by the innermost of the
 	 * stack's site candidates still running (stack->cand_start + k: the
