@@ -374,9 +374,25 @@ def main():
             shutil.rmtree(work, ignore_errors=True)
 
 
+def stale_equivalents(sources):
+    """The entries of equivalent.txt that no line of the sources makes any
+    more (the line was changed or removed): said, so the list is pruned
+    instead of growing stale."""
+    made = set()
+    for src in sources:
+        made.update(m.key() for m in mutants.file_mutants(src, None, ROOT))
+    return sorted(k for k in load_equivalents() if k not in made)
+
+
 def run(files, work, n_wanted, seed, jobs, factor, fuzz_seconds, patterns,
         replay=None):
     sources = source_files(files)
+    stale = stale_equivalents(sources)
+    if stale:
+        say(f"mutation: note: {len(stale)} entries of {EQUIV} match no "
+            "mutant of the code any more (remove them):")
+        for k in stale:
+            say(f"  {k[0]} {k[1]}: {k[2]}  ->  {k[3]}")
     if replay:
         run_pool(files, work, n_wanted, seed, jobs, factor, fuzz_seconds,
                  patterns, replay[0], replay[1], sources)
