@@ -21,8 +21,10 @@ static inline ps_thread *self_thread(void)
 	/* a thread's first allocations are not favoured by the sampling */
 	if (ps_opt.sample_every > 1)
 		ps_tls.sample_countdown = ps_sample_skip();
-	/* A fork child has no writer thread yet; its first table starts it. */
+	/* A fork child has no writer thread yet; its first table starts it,
+	 * and its file is opened now (ps_writer_open_child). */
 	ps_writer_start();
+	ps_writer_open_child();
 	return t;
 }
 

@@ -951,6 +951,9 @@ void ps_livetab_reset_child(void);
 /* Opens this process's profile and writes the PROCESS record. Returns 0, or
  * -errno after printing one warning. */
 int ps_writer_open(void);
+/* In a profiled fork child, on its first recorded allocation: opens its
+ * profile now instead of at its first snapshot (see writer.c). */
+void ps_writer_open_child(void);
 /* Marks now as the start of this process's profile (its clock's zero):
  * at initialisation, and in a fork child at the fork. */
 void ps_writer_mark_start(void);

@@ -632,6 +632,28 @@ int ps_writer_open(void)
 	return 0;
 }
 
+/* A fork child opens its file on its first recorded allocation, not at
+ * its first snapshot: killed before that snapshot (SIGKILL), it still
+ * leaves a profile that says it ran and was cut short, instead of
+ * nothing. A child that allocates nothing before it execs or exits
+ * leaves no file, as before. From a hook, with the guard held; not while
+ * a table's lock is held (a handler that interrupted one): the first
+ * snapshot opens the file then. */
+void ps_writer_open_child(void)
+{
+	if (PS_LIKELY(out_fd >= 0) || !ps_forked || open_failed || finished ||
+	    write_stopped || ps_locks_held)
+		return;
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	ps_lock_acquire(&writer_lock);
+	if (out_fd < 0 && !open_failed && !finished && !write_stopped)
+		ps_writer_open();
+	ps_lock_release(&writer_lock);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
 void ps_writer_mark_start(void)
 {
 	start_mono = ps_mono_ns();
@@ -1562,7 +1584,8 @@ static void snapshot_locked(int end_reason)
 		return;
 	if (out_fd < 0) {
 		/* A fork child opens its file when it first has something
-		 * to say, so fork-and-exec children leave no empty files. */
+		 * to say (ps_writer_open_child, or here if that could not),
+		 * so fork-and-exec children leave no empty files. */
 		if (!ps_threads_newest() || ps_writer_open())
 			return;
 	}

@@ -2342,9 +2342,7 @@ int analysis_load_stream(analysis *a, char **paths, int npaths,
 			goto out;
 		}
 		if (!f->complete)
-			fprintf(stderr, "poolscout: %s: partial profile (%s); "
-					"reading up to the last snapshot\n",
-				f->path, f->partial_why);
+			pf_warn_partial(f);
 		if (filter_file(a, &fs, f)) {
 			kept_path[nkept] = (size_t)i;
 			kept_size[nkept] = f->good_size;

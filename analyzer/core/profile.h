@@ -158,6 +158,9 @@ typedef struct pf_set {
  * short (crash, SIGKILL) is returned with complete = 0 and partial_why set;
  * corruption anywhere else is an error. The caller frees with pf_free(). */
 pf_file *pf_read(const char *path, char *err, size_t errlen);
+/* Says on stderr, once per file read, that f was cut short and why (the
+ * caller checked !f->complete). */
+void pf_warn_partial(const pf_file *f);
 /* Same, reading at most the first limit bytes of the file (a file still
  * being written reads as it was when an earlier read stopped). */
 pf_file *pf_read_upto(const char *path, size_t limit, char *err,

@@ -1519,7 +1519,12 @@ pf_file *pf_read_mem(const char *name, const uint8_t *data, size_t size,
 	}
 	/* a TOTALS record follows an END */
 	f->complete = last_type == PS_REC_END || last_type == PS_REC_TOTALS;
-	if (!f->complete && !f->partial_why[0])
+	if (!f->complete && !f->partial_why[0] && !f->nsnaps)
+		snprintf(f->partial_why, sizeof f->partial_why,
+			 "no snapshot and no END record after offset %zu: the "
+			 "process was killed before its first snapshot, or is "
+			 "still running", off);
+	else if (!f->complete && !f->partial_why[0])
 		snprintf(f->partial_why, sizeof f->partial_why,
 			 "no END record after offset %zu: the process was killed "
 			 "or is still running", off);
@@ -1536,6 +1541,17 @@ error:
 	free(c.frames.ip);
 	pf_free(f);
 	return NULL;
+}
+
+void pf_warn_partial(const pf_file *f)
+{
+	if (f->nsnaps)
+		fprintf(stderr, "poolscout: %s: partial profile (%s); reading "
+			"up to the last snapshot\n", f->path, f->partial_why);
+	else
+		fprintf(stderr, "poolscout: %s: partial profile (%s): it holds "
+			"no counts; what the process allocated is not known\n",
+			f->path, f->partial_why);
 }
 
 pf_file *pf_read(const char *path, char *err, size_t errlen)
@@ -1774,9 +1790,7 @@ int pf_set_load(pf_set *set, char **paths, int npaths)
 			return -1;
 		}
 		if (!f->complete)
-			fprintf(stderr, "poolscout: %s: partial profile (%s); "
-					"reading up to the last snapshot\n",
-				f->path, f->partial_why);
+			pf_warn_partial(f);
 		set->files = xrealloc(set->files,
 				      (set->nfiles + 1) * sizeof *set->files);
 		set->files[set->nfiles++] = f;

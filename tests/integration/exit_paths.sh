@@ -185,10 +185,22 @@ expect "SIGTERM after a handler and SIG_DFL again: caught, dies by it, 1000 kept
 
 # a fork child inherits the catcher, and writes its own profile
 d=$WORK/sig-fork
-got=$(killed_under "$d" 15 -- forked 5000 | tr '\n' ' ')
+got=$(killed_under "$d" 15 -- forked 5000 | grep -v '^child pid' | tr '\n' ' ')
 n=$(site_allocs "$d" burst_one)
 expect "a fork child sent SIGTERM after a burst: dies by it, its profile holds all 5000 ($got, $n)" \
 	'[ "$got" = "child: signal 15 status: exit 0 " ] && [ "$n" = 5000 ]'
+# SIGKILL before the fork child's first snapshot: its counts are lost, but
+# it leaves a file that says it ran (opened at its first allocation)
+d=$WORK/kill-fork
+out=$(killed_under "$d" 15 -- forked 5000 9)
+got=$(printf '%s\n' "$out" | grep -v '^child pid' | tr '\n' ' ')
+cpid=$(printf '%s\n' "$out" | sed -n 's/^child pid: //p')
+cinfo=$("$PS" info --json "$d"/poolscout.killed."$cpid".pscout 2>/dev/null |
+	jq -r '.[0] | "\(.pid) \(.complete) \(.snapshots) \(.totals.alloc_objects)"')
+"$PS" report "$d"/*.pscout >/dev/null 2>"$WORK/kill-fork.err"
+expect "a fork child SIGKILLed before its first snapshot leaves a partial profile with no counts ($got; $cinfo)" \
+	'[ "$got" = "child: signal 9 status: exit 0 " ] && [ "$cinfo" = "$cpid false 0 0" ] &&
+	 grep -q "killed before its first snapshot, or is still running): it holds no counts" "$WORK/kill-fork.err"'
 
 # an inherited SIG_IGN stays: `trap '' TERM`, and nohup's SIGHUP
 d=$WORK/sig-ign

@@ -26,9 +26,10 @@
  *                              "ready" after each thread made 1000
  *   killed quiet N MS          bursts N, sleeps MS ms, makes 1000 more in
  *                              late_alloc() (each freed), "ready N", pause()
- *   killed forked N            a fork child bursts N and tells its parent,
- *                              which sends it SIGTERM and prints
- *                              "child: signal S" (or "child: exit E")
+ *   killed forked N [SIG]      a fork child bursts N and tells its parent,
+ *                              which sends it SIGTERM (or signal SIG) and
+ *                              prints "child: signal S" (or "child: exit
+ *                              E") and "child pid: P"
  *   killed stuck N             bursts N, then makes the one request that
  *                              tests/progs/slow_malloc.c (preloaded after
  *                              the preload) holds up: it prints "ready
@@ -302,13 +303,14 @@ int main(int argc, char **argv)
 		char c;
 		ssize_t r = read(done[0], &c, 1);
 		(void)r;
-		kill(pid, SIGTERM);
+		kill(pid, argc > 3 ? atoi(argv[3]) : SIGTERM);
 		int status;
 		waitpid(pid, &status, 0);
 		if (WIFSIGNALED(status))
 			printf("child: signal %d\n", WTERMSIG(status));
 		else
 			printf("child: exit %d\n", WEXITSTATUS(status));
+		printf("child pid: %d\n", (int)pid);
 		return 0;
 	} else if (!strcmp(mode, "stuck")) {
 		burst(n);
