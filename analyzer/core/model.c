@@ -804,6 +804,8 @@ static void add_stack_to_site(an_site *s, an_stack *st, size_t stack)
 	s->stacks[s->nstacks] = stack;
 	s->stack_allocs[s->nstacks++] = st->allocs;
 	st->site_slot = s->nstacks;
+	if (st->site_callers_short)
+		s->callers_short = st->site_callers_short;
 }
 
 /* o->stream: a stack of many files would gather a peak contributor from

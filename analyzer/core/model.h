@@ -96,6 +96,9 @@ typedef struct an_stack {
 	unsigned nskipped;    /* wrapper frames removed from the leaf end */
 	const char *via;      /* the wrapper the site called (not the
 			       * runtime's), or NULL */
+	/* the site's function has a wrapper's shape but for one caller too
+	 * few: how many callers it has (WRAPPER_MIN_CALLERS - 1), else 0 */
+	unsigned site_callers_short;
 	size_t site;          /* index into analysis.sites */
 	size_t site_slot;     /* 1 + its index in the site's stack list */
 	uint64_t allocs, alloc_bytes, frees, free_bytes;
@@ -114,6 +117,7 @@ enum remedy { REMEDY_POOL, REMEDY_PRESIZE, REMEDY_STACK, REMEDY_ARENA,
 typedef struct an_site {
 	an_frame where;      /* function, file, line, module of the site */
 	const char *via;     /* the wrapper it calls, or NULL */
+	unsigned callers_short; /* its stacks' site_callers_short */
 	uint64_t allocs, alloc_bytes, frees, free_bytes, xfrees, xfree_bytes;
 	uint64_t inuse_objects, inuse_space;
 	/* sampled profiles: the half-width of the 95% interval around the

@@ -15,6 +15,7 @@
 
 #include "memory.h"
 #include "ranking.h"
+#include "wrappers.h"
 #include "units.h"
 
 const char *remedy_name(enum remedy r)
@@ -451,11 +452,55 @@ static int by_rank(const void *pa, const void *pb)
 	return strcmp(a->where.function, b->where.function);
 }
 
+/* name as an anchored extended regex matching only itself, into out;
+ * 0 when it does not fit. */
+static int literal_regex(char *out, size_t cap, const char *name)
+{
+	size_t n = 0;
+	if (cap < 3)
+		return 0;
+	out[n++] = '^';
+	for (const char *p = name; *p; p++) {
+		if (n + 4 > cap)
+			return 0;
+		if (strchr(".[]{}()\\*+?^$|", *p))
+			out[n++] = '\\';
+		out[n++] = *p;
+	}
+	out[n++] = '$';
+	out[n] = 0;
+	return 1;
+}
+
+/* Sampled: a site with everything of a wrapper but one caller (wrappers.c)
+ * may be a wrapper whose rarest caller no sample caught; then its
+ * callers are the sites. Said, with how to find out. */
+static void maybe_wrapper(const analysis *a, an_site *s)
+{
+	if (a->sample_every <= 1 || !s->callers_short)
+		return;
+	char re[96];
+	const char *name = s->where.function ? s->where.function : "";
+	if (literal_regex(re, sizeof re, name))
+		reason(s, "sampled: maybe a wrapper, with callers unrecorded: "
+			  "reached from %u callers (a wrapper has %d); record "
+			  "without --sample, or pass --wrapper '%s', to see its "
+			  "callers as the sites",
+		       s->callers_short, WRAPPER_MIN_CALLERS, re);
+	else
+		reason(s, "sampled: maybe a wrapper, with callers unrecorded: "
+			  "reached from %u callers (a wrapper has %d); record "
+			  "without --sample, or pass its name to --wrapper, to "
+			  "see its callers as the sites",
+		       s->callers_short, WRAPPER_MIN_CALLERS);
+}
+
 void rank_sites(analysis *a)
 {
 	a->ranked = xcalloc(a->nsites ? a->nsites : 1, sizeof *a->ranked);
 	for (size_t i = 0; i < a->nsites; i++) {
 		classify(a, &a->sites[i]);
+		maybe_wrapper(a, &a->sites[i]);
 		a->ranked[i] = i;
 	}
 	sort_ctx = a;

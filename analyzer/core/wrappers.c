@@ -362,10 +362,10 @@ static void inner_evidence(const an_stack *stacks, size_t n,
 	}
 }
 
-/* One round of the structural rule; returns how many functions it newly
- * marked as wrappers. */
-static size_t structural_round(an_wrappers *w, an_stack *stacks, size_t n,
-			       struct frame_info *fi)
+/* The structural rule's figures of every function (allocs_in, _site,
+ * _inside, callers, calls) over the stacks, for the marks as they are. */
+static void count_round(const an_stack *stacks, size_t n,
+			struct frame_info *fi)
 {
 	reset_stats(fi->table);
 	for (size_t i = 0; i < n; i++) {
@@ -396,6 +396,23 @@ static size_t structural_round(an_wrappers *w, an_stack *stacks, size_t n,
 			t->allocs_in += st->allocs;
 		}
 	}
+}
+
+/* Everything the structural rule asks of a wrapper but its number of
+ * callers (figures of count_round). */
+static int wrapper_shape(const struct fn *s)
+{
+	return !s->owns && s->allocs_site &&
+	       (double)s->allocs_site >= WRAPPER_SITE_SHARE * (double)s->allocs_in &&
+	       s->ncalls <= WRAPPER_MAX_CALLS && sizes_vary(s);
+}
+
+/* One round of the structural rule; returns how many functions it newly
+ * marked as wrappers. */
+static size_t structural_round(an_wrappers *w, an_stack *stacks, size_t n,
+			       struct frame_info *fi)
+{
+	count_round(stacks, n, fi);
 	size_t added = 0;
 	for (struct fn *s = fi->table; s; s = s->hh.next) {
 		/* the internals of a wrapper: it is the site nearly only where
@@ -412,11 +429,8 @@ static size_t structural_round(an_wrappers *w, an_stack *stacks, size_t n,
 			added++;
 			continue;
 		}
-		if (s->wrapper || !s->allocs_site ||
-		    (double)s->allocs_site <
-			    WRAPPER_SITE_SHARE * (double)s->allocs_in ||
-		    s->ncallers < WRAPPER_MIN_CALLERS ||
-		    s->ncalls > WRAPPER_MAX_CALLS || !sizes_vary(s))
+		if (s->wrapper || s->ncallers < WRAPPER_MIN_CALLERS ||
+		    !wrapper_shape(s))
 			continue;
 		s->wrapper = 1;
 		add_found(w, s->key);
@@ -587,9 +601,20 @@ void wrappers_apply(an_wrappers *w, an_stack *stacks, size_t n)
 			break;
 		settled = settle(w, stacks, n, &fi);
 	}
+	/* the figures of the final marks, for site_callers_short */
+	if (w->structural)
+		count_round(stacks, n, &fi);
 	for (size_t i = 0; i < n; i++) {
 		an_stack *st = &stacks[i];
 		unsigned k = site_index(st, &fi);
+		const struct fn *site = k < st->nall ? fn_at(&fi, st, k) : NULL;
+		st->site_callers_short =
+			w->structural && site && !site->wrapper && !site->runtime &&
+					!site->fixed &&
+					site->ncallers == WRAPPER_MIN_CALLERS - 1 &&
+					wrapper_shape(site)
+				? (unsigned)site->ncallers
+				: 0;
 		st->nskipped = k;
 		st->frames = st->all + k;
 		st->nframes = st->nall - k;

@@ -643,4 +643,66 @@ sys.exit(not (abs(r[\"flat\"] - 100000) < 3.3 * sd and 0.8 < r[\"flat_error95\"]
 expect "sampled top: the text's +-95% column is that error over flat (${top_err##* })" \
 	'grep -q "+-95%" "$WORK/smptop.txt" && grep -E "every_fourth\$" "$WORK/smptop.txt" | grep -qF " ${top_err##* } "'
 
+# sampled runs and the wrapper rule (tests/progs/wrapped.c rare): the
+# wrapper my_xmalloc has three callers, site_small (1000 x 24 B),
+# site_medium (2000 x 100..163 B) and rare_large (1 x 1000 B); new_record
+# (56 B) has two. Exact, my_xmalloc is a wrapper and nothing is "maybe a
+# wrapper". 1 in 64, rare_large's one call is most likely not recorded:
+# my_xmalloc, reached from 2 callers, is then a site that says it may be
+# a wrapper and how to tell; new_record (one size), site_small (one
+# caller) are not; with the --wrapper it names, the callers are the sites.
+WR=$T/wrapped-symbols
+"$PS" record -o "$WORK/wre" -- "$WR" rare >/dev/null 2>&1
+"$PS" record --sample 64 -o "$WORK/wrs" -- "$WR" rare >/dev/null 2>&1
+"$PS" record --sample 64 -o "$WORK/wrm" -- "$WR" medium >/dev/null 2>&1
+WRAP_RE='^my_xmalloc$'
+wr_allocs() { # DIR FUNCTION [OPTIONS...]: its alloc_objects as a site (0: none)
+	_d=$1 _f=$2
+	shift 2
+	"$PS" report --json "$@" "$_d"/*.pscout |
+		jq --arg f "$_f" '[.sites[] | select(.function == $f) | .alloc_objects] | add // 0'
+}
+wr_noted() { # DIR FUNCTION [OPTIONS...]: whether a reason of its says "maybe a wrapper"
+	_d=$1 _f=$2
+	shift 2
+	"$PS" report --json "$@" "$_d"/*.pscout |
+		jq -e --arg f "$_f" '[.sites[] | select(.function == $f) | .reasons[]? | select(test("maybe a wrapper"))] | length > 0' >/dev/null
+}
+wr_exact() {
+	[ "$(wr_allocs "$WORK/wre" my_xmalloc)" = 0 ] &&
+		[ "$(wr_allocs "$WORK/wre" site_small)" = 1000 ] &&
+		[ "$(wr_allocs "$WORK/wre" site_medium)" = 2000 ] &&
+		[ "$(wr_allocs "$WORK/wre" rare_large)" = 1 ] &&
+		! "$PS" report -n 100 "$WORK"/wre/*.pscout | grep -q "maybe a wrapper"
+}
+expect "wrapped rare, exact: my_xmalloc is a wrapper, its callers the sites (1000, 2000, 1); no \"maybe a wrapper\"" wr_exact
+if [ "$(wr_allocs "$WORK/wrs" rare_large)" = 0 ]; then
+	wr_note_text() {
+		"$PS" report --json "$WORK"/wrs/*.pscout |
+			jq -r '.sites[] | select(.function == "my_xmalloc") | .reasons[]' |
+			grep -qF "sampled: maybe a wrapper, with callers unrecorded: reached from 2 callers (a wrapper has 3); record without --sample, or pass --wrapper '$WRAP_RE', to see its callers as the sites"
+	}
+	expect "wrapped rare, 1 in 64, rare_large unrecorded: my_xmalloc, a site, says it may be a wrapper with 2 callers, and how to tell" \
+		'[ "$(wr_allocs "$WORK/wrs" my_xmalloc)" -gt 0 ] && wr_note_text'
+	expect "wrapped rare, 1 in 64: new_record (2 callers, one size) has no such note" \
+		'[ "$(wr_allocs "$WORK/wrs" new_record)" -gt 0 ] && ! wr_noted "$WORK/wrs" new_record'
+	expect "wrapped rare, 1 in 64, --wrapper its regex: site_small and site_medium are the sites, my_xmalloc none, no note" \
+		'[ "$(wr_allocs "$WORK/wrs" my_xmalloc --wrapper "$WRAP_RE")" = 0 ] &&
+		 [ "$(wr_allocs "$WORK/wrs" site_small --wrapper "$WRAP_RE")" -gt 0 ] &&
+		 [ "$(wr_allocs "$WORK/wrs" site_medium --wrapper "$WRAP_RE")" -gt 0 ] &&
+		 ! "$PS" report -n 100 --wrapper "$WRAP_RE" "$WORK"/wrs/*.pscout | grep -q "maybe a wrapper"'
+else
+	# rare_large's call was recorded (about 1 run in 64): three callers,
+	# a wrapper as in the exact run
+	expect "wrapped rare, 1 in 64, rare_large recorded: my_xmalloc is a wrapper, no note" \
+		'[ "$(wr_allocs "$WORK/wrs" my_xmalloc)" = 0 ] && ! "$PS" report -n 100 "$WORK"/wrs/*.pscout | grep -q "maybe a wrapper"'
+fi
+expect "wrapped medium, 1 in 64: my_xmalloc with its one caller is a site with no note" \
+	'[ "$(wr_allocs "$WORK/wrm" my_xmalloc)" -gt 0 ] && ! wr_noted "$WORK/wrm" my_xmalloc'
+# exact, two callers are all there are: my_xmalloc is a site (3000 as
+# the program makes them), with no note
+"$PS" record -o "$WORK/wr2" -- "$WR" two >/dev/null 2>&1
+expect "wrapped two, exact: my_xmalloc with its two callers is a site (3000) with no note" \
+	'[ "$(wr_allocs "$WORK/wr2" my_xmalloc)" = 3000 ] && ! wr_noted "$WORK/wr2" my_xmalloc'
+
 finish

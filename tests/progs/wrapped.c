@@ -13,6 +13,12 @@
  *
  * `wrapped medium` runs site_medium alone: my_xmalloc has one caller
  * there, so that run alone shows no wrapper (the diff test).
+ *
+ * `wrapped rare` runs site_small, site_medium, one my_xmalloc(1000) from
+ * site_large (rare_large) and load_a, load_b: recorded 1 in 64, the rare
+ * third caller is most likely missed (views.sh: the "maybe a wrapper"
+ * note), and new_record has two callers but one size. `wrapped two`: the
+ * same without rare_large.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +62,12 @@ NOINLINE void site_large(void)
 	}
 }
 
+NOINLINE void rare_large(void)
+{
+	sink = my_xmalloc(1000);
+	free(sink);
+}
+
 NOINLINE void *new_record(void)
 {
 	return malloc(56);
@@ -90,6 +102,15 @@ int main(int argc, char **argv)
 {
 	if (argc > 1 && !strcmp(argv[1], "medium")) {
 		site_medium();
+		return 0;
+	}
+	if (argc > 1 && (!strcmp(argv[1], "rare") || !strcmp(argv[1], "two"))) {
+		site_small();
+		site_medium();
+		if (!strcmp(argv[1], "rare"))
+			rare_large();
+		load_a();
+		load_b();
 		return 0;
 	}
 	site_small();
