@@ -1519,15 +1519,14 @@ pf_file *pf_read_mem(const char *name, const uint8_t *data, size_t size,
 	}
 	/* a TOTALS record follows an END */
 	f->complete = last_type == PS_REC_END || last_type == PS_REC_TOTALS;
-	if (!f->complete && !f->partial_why[0] && !f->nsnaps)
+	if (!f->complete && !f->partial_why[0])
 		snprintf(f->partial_why, sizeof f->partial_why,
-			 "no snapshot and no END record after offset %zu: the "
-			 "process was killed before its first snapshot, or is "
-			 "still running", off);
-	else if (!f->complete && !f->partial_why[0])
-		snprintf(f->partial_why, sizeof f->partial_why,
-			 "no END record after offset %zu: the process was killed "
-			 "or is still running", off);
+			 f->nsnaps ? "no END record after offset %zu: the process "
+				     "was killed or is still running"
+				   : "no snapshot and no END record after offset "
+				     "%zu: the process was killed before its "
+				     "first snapshot, or is still running",
+			 off);
 	inflater_free(&in);
 	free(c.frames.parent);
 	free(c.frames.ip);
