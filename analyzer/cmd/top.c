@@ -80,9 +80,9 @@ static const char *fmt_value(char *buf, double v, const char *index)
 /* Sampled 1 in k: the variance of a stack's estimate v. Each block is
  * recorded with probability 1/k, so a count estimate k n has variance
  * n k^2 (1 - 1/k) = v (k - 1); a byte estimate, with the stack's mean
- * block size m standing for each block's, v m (k - 1). (A realloc chain
- * is recorded whole or not at all: its steps are not independent, and
- * a site made of long chains varies more than this says.) */
+ * block size m standing for each block's, v m (k - 1). A realloc chain
+ * is recorded whole or not at all: the stack's allocs_var / allocs
+ * (model.h) says how much more its steps make it vary. */
 static double stack_variance(const an_stack *st, const char *index,
 			     uint64_t v, uint32_t k)
 {
@@ -94,7 +94,10 @@ static double stack_variance(const an_stack *st, const char *index,
 	else if (!strcmp(index, "inuse_space") && st->allocs > st->frees)
 		m = (double)(st->alloc_bytes - st->free_bytes) /
 		    (double)(st->allocs - st->frees);
-	return (double)v * m * (double)(k - 1);
+	double chains = st->allocs && st->allocs_var > (double)st->allocs
+				? st->allocs_var / (double)st->allocs
+				: 1;
+	return (double)v * m * (double)(k - 1) * chains;
 }
 
 /* The 95% half-width of an estimate of variance var. */

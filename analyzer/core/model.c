@@ -639,6 +639,31 @@ static size_t new_stack(struct build *b, size_t fi, pf_file *f, pf_stack *s,
 	return idx;
 }
 
+/* Sampled: an entry's recorded allocations as independent draws would
+ * count them for the variance of its estimate. Each allocation is drawn
+ * alone, but a realloc chain is recorded whole or not at all (a realloc
+ * of a block not recorded is not either): its L steps here are one draw
+ * of weight L, adding L^2 instead of L. The lengths of single chains are
+ * not kept, so each growth step stands for the mean chain (the steps of
+ * the chains that ended here over their number; while none has ended,
+ * the longest): exact when the chains are alike, above the truth when a
+ * chain also grew at another entry. */
+static double entry_var_units(const pf_file *f, const pf_entry *e)
+{
+	double n = (double)e->allocs;
+	if (!e->has_reallocs || !e->allocs)
+		return n;
+	pf_reallocs r;
+	pf_entry_reallocs(f, e, &r);
+	double steps = (double)(r.grows < e->allocs ? r.grows : e->allocs);
+	double mean = r.chains_ended ? (double)r.chain_steps_sum /
+					       (double)r.chains_ended
+				     : (double)r.chain_steps_max;
+	if (mean < 1)
+		mean = 1;
+	return n - steps + steps * mean;
+}
+
 /* First pass over file f (the fi-th kept): its stacks into the model,
  * and their counts. */
 static void add_file_stacks(struct build *b, size_t fi, pf_file *f)
@@ -681,6 +706,8 @@ static void add_file_stacks(struct build *b, size_t fi, pf_file *f)
 		if (!st)
 			continue;
 		st->allocs = sat_add(st->allocs, sat_mul(e->allocs, k));
+		if (k > 1)
+			st->allocs_var += entry_var_units(f, e) * (double)k;
 		st->alloc_bytes = sat_add(st->alloc_bytes, sat_mul(e->alloc_bytes, k));
 		st->frees = sat_add(st->frees, sat_mul(e->frees, k));
 		st->free_bytes = sat_add(st->free_bytes, sat_mul(e->free_bytes, k));
@@ -945,11 +972,12 @@ static void add_entry(analysis *a, const pf_file *f, const pf_entry *e,
 {
 	uint64_t k = pf_scale(f);
 	/* each allocation recorded with probability 1/k, independently: the
-	 * estimate k * n has variance n k^2 (1 - 1/k); summed here, rooted
+	 * estimate k * n has variance n k^2 (1 - 1/k), with a realloc
+	 * chain's steps as one draw (entry_var_units); summed here, rooted
 	 * and scaled to a 95% half-width once all entries are in */
 	if (k > 1)
-		s->allocs_error95 += (double)e->allocs * (double)k * (double)k *
-				     (1.0 - 1.0 / (double)k);
+		s->allocs_error95 += entry_var_units(f, e) * (double)k *
+				     (double)k * (1.0 - 1.0 / (double)k);
 	s->allocs = sat_add(s->allocs, sat_mul(e->allocs, k));
 	s->alloc_bytes = sat_add(s->alloc_bytes, sat_mul(e->alloc_bytes, k));
 	s->frees = sat_add(s->frees, sat_mul(e->frees, k));

@@ -102,6 +102,11 @@ typedef struct an_stack {
 	size_t site;          /* index into analysis.sites */
 	size_t site_slot;     /* 1 + its index in the site's stack list */
 	uint64_t allocs, alloc_bytes, frees, free_bytes;
+	/* sampled: allocs with each realloc chain's steps weighted by the
+	 * chain's length (model.c entry_var_units), scaled as allocs is:
+	 * allocs_var / allocs is how much more the estimate varies than
+	 * independent draws would (1 without chains) */
+	double allocs_var;
 	uint64_t size_min, size_max; /* UINT64_MAX, 0 without allocations */
 	an_peak peak;         /* across threads */
 	/* checked frees of a thread's latest block by the innermost of the

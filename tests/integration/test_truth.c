@@ -764,6 +764,31 @@ static void test_sampled_chains(void **state)
 		if (fabs((double)p->allocs - want) > 3.3 * psd)
 			fail_msg("sampled plain_block: estimate %llu, truth %.0f (sd %.0f)",
 				 (unsigned long long)p->allocs, want, psd);
+		/* the error each site states: plain_block's blocks are drawn
+		 * one by one (sd psd); the realloc line's 7 steps of a chain
+		 * all at once, so its estimate varies as 7-step draws do:
+		 * sd = 7 n sqrt(chains / n (1 - 1/n)), 2.6x what 7 x chains
+		 * independent steps would give. The recorded chains stand for
+		 * the truth's (+-2%). */
+		double printed = p->allocs_error95 / 1.96;
+		if (printed < 0.9 * psd || printed > 1.1 * psd)
+			fail_msg("sampled plain_block: error95 %.0f, want 1.96 x %.0f",
+				 p->allocs_error95, psd);
+		int checked = 0;
+		for (size_t i = 0; i < a.nsites; i++) {
+			const an_site *s = &a.sites[i];
+			if (strcmp(s->where.function, "grow_buffer") ||
+			    !s->realloc_grows)
+				continue;
+			double csd = steps * n * sqrt(chains / n * (1 - 1 / n));
+			printed = s->allocs_error95 / 1.96;
+			if (printed < 0.9 * csd || printed > 1.1 * csd)
+				fail_msg("sampled grow_buffer's reallocs: error95 %.0f, "
+					 "want 1.96 x %.0f (chains of %.0f drawn whole)",
+					 s->allocs_error95, csd, steps);
+			checked++;
+		}
+		assert_int_equal(checked, 1);
 		done(&a, dir);
 	}
 }

@@ -705,4 +705,23 @@ expect "wrapped medium, 1 in 64: my_xmalloc with its one caller is a site with n
 expect "wrapped two, exact: my_xmalloc with its two callers is a site (3000) with no note" \
 	'[ "$(wr_allocs "$WORK/wr2" my_xmalloc)" = 3000 ] && ! wr_noted "$WORK/wr2" my_xmalloc'
 
+# a realloc chain is recorded whole or not at all (truth chains: 20000
+# chains of a malloc and 7 growing reallocs, recorded 1 in 10): top
+# --lines gives the realloc line's estimate the error of 7-step draws,
+# 1.96 x 7 x 10 x sqrt(20000 / 10 x 9 / 10) = 1.96 x 2970 (+-10%: the
+# recorded chains stand for the truth's), the malloc line that of single
+# draws, 1.96 x 10 x sqrt(2000 x 9 / 10) = 1.96 x 424
+"$PS" record --sample 10 -o "$WORK/chs" -- "$T/truth" chains >/dev/null 2>"$WORK/chs.err"
+ch_err() { # LINE_ROLE: the grow_buffer row's flat_error95 / 1.96 (its realloc line: the larger flat)
+	"$PS" top --lines --json "$WORK"/chs/*.pscout |
+		jq "[.rows[] | select(.function == \"grow_buffer\")] | sort_by(.flat) | .[$1].flat_error95 / 1.96 | floor"
+}
+ch_chains=$(awk '$2 == "chains" { print $3 }' "$WORK/chs.err")
+ch_steps=$(awk '$2 == "steps_per_chain" { print $3 }' "$WORK/chs.err")
+ch_sd=$(awk -v c="$ch_chains" -v s="$ch_steps" 'BEGIN { printf "%.0f", s * 10 * sqrt(c / 10 * 0.9) }')
+ch_sd1=$(awk -v c="$ch_chains" 'BEGIN { printf "%.0f", 10 * sqrt(c / 10 * 0.9) }')
+ch_in() { awk -v x="$1" -v w="$2" 'BEGIN { exit !(x >= 0.9 * w && x <= 1.1 * w) }'; }
+expect "sampled top --lines: a realloc chain's steps vary as one draw (error95 / 1.96: $(ch_err -1), the truth's sd $ch_sd); the malloc line's as single ones ($(ch_err 0), $ch_sd1)" \
+	'[ "$ch_chains" = 20000 ] && [ "$ch_steps" = 7 ] && ch_in "$(ch_err -1)" "$ch_sd" && ch_in "$(ch_err 0)" "$ch_sd1"'
+
 finish
