@@ -188,6 +188,24 @@ static void classify(const analysis *an, an_site *s)
 		       fmt_bytes(c, (double)s->reserve_bytes));
 		return;
 	}
+	/* More than half of them are resized by realloc elsewhere (shrunk, or
+	 * grown by fewer than half) and live on there: their life here ends at the
+	 * realloc, and a pool or an arena cannot hand out blocks that are
+	 * passed to realloc (graphviz's edge lists, made with 5 slots and
+	 * shrunk to 2 by the first append). The size they end at belongs here. */
+	if ((double)s->resized > PRESIZE_SHARE * (double)s->allocs) {
+		presize(s, s->resized, 0);
+		/* shrunk sizes are not recorded: the realloc's site has them */
+		s->reserve_bytes = 0;
+		reason(s, "resized later: %s of %s blocks are then resized by "
+			  "realloc (%s grown) and live on there, so no pool or "
+			  "arena can hand them out: allocate the size they end "
+			  "at once",
+		       fmt_count(a, (double)s->resized),
+		       fmt_count(b, (double)s->allocs),
+		       fmt_count(c, (double)s->resized_grown));
+		return;
+	}
 	if (freed < RETAINED_RATIO) {
 		reason(s, "long-lived: %.0f%% of %s%s allocations still live at "
 			  "end",

@@ -10,9 +10,30 @@
 #include "uthash.h"
 #include "wrappers.h"
 
-/* Namespaces of the C++ runtime's own code, wherever it was compiled. */
+/* Namespaces of the C++ runtime's own code, wherever it was compiled;
+ * and Rust's standard library (alloc, core, std) compiled into every
+ * Rust program: legacy symbols as the C++ demangler leaves them (each
+ * ends in a 16-digit hash, so a C++ namespace core:: is not taken),
+ * <alloc::..>/$LT$alloc.. trait impls, v0 symbols left mangled (a path
+ * of nested N/M/X/Y rooted at crate alloc, core or std), and the
+ * allocator shims. Vec growth (finish_grow), format! (format_inner),
+ * String and Box are then charged to the program's code that asked. */
 static const char *const runtime_names =
-	"^([^(]* )?(std|__gnu_cxx|__cxxabiv1)::";
+	"^([^(]* )?(std|__gnu_cxx|__cxxabiv1)::"
+	"|^_?(<|[$]LT[$])?(alloc|core|std|__rustc)(::|[.][.]).*::h[0-9a-f]{16}$"
+	"|^_R(N[a-zA-Z]|[MXY](s[0-9A-Za-z]*_)?)*C(s[0-9A-Za-z]*_)?"
+	"(5alloc|4core|3std)[0-9]"
+	"|^(__rustc::)?__(rust|rdl|rg)_(alloc|alloc_zeroed|realloc)$";
+
+/* Code inlined from a runtime's headers or sources into the program's
+ * module: C++'s library headers, Rust's standard library (its debug
+ * lines name /rustc/<commit>/library/alloc/src/...). */
+static int runtime_file(const char *file)
+{
+	return file && (!strncmp(file, "/usr/include/c++/", 17) ||
+			(!strncmp(file, "/rustc/", 7) &&
+			 strstr(file, "/library/")));
+}
 
 /* Well-known allocation wrappers (docs/ranking.md lists them). */
 static const char *const known_wrappers[] = {
@@ -578,9 +599,7 @@ void wrappers_apply(an_wrappers *w, an_stack *stacks, size_t n)
 			if (x->frame)
 				continue;
 			struct fn *fn = intern(w, &fi, f);
-			int fixed = fn->fixed ||
-				    (f->file &&
-				     !strncmp(f->file, "/usr/include/c++/", 17));
+			int fixed = fn->fixed || runtime_file(f->file);
 			x->frame = f;
 			x->code = fn->id << 1 | (uint32_t)fixed;
 			if (2 * ++fi.n > fi.cap)
@@ -623,7 +642,7 @@ void wrappers_apply(an_wrappers *w, an_stack *stacks, size_t n)
 		 * (a call to malloc or operator new needs no "via"). */
 		const an_frame *below = k ? st->all[k - 1] : NULL;
 		if (below && !fn_at(&fi, st, k - 1)->runtime &&
-		    !(below->file && !strncmp(below->file, "/usr/include/c++/", 17)))
+		    !runtime_file(below->file))
 			st->via = below->function;
 	}
 	free(fi.slots);

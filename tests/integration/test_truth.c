@@ -1205,6 +1205,31 @@ static void test_snapshots_after_worker_ended(void **state)
 	done(&a, dir);
 }
 
+/* Blocks that are resized by realloc elsewhere and live on there (shrunk
+ * at once, or all made before any is shrunk): neither a pool (before the
+ * rule, make_list read "a pool of 1") nor an arena (make_lists_first read
+ * "2000 of 2000 live at once"), but the size they end at, allocated here. */
+static void test_shrunk_blocks(void **state)
+{
+	(void)state;
+	struct truths t;
+	analysis a;
+	char *dir = record_truth("shrunk", "", &t);
+	assert_int_equal(load_dir(&a, dir, NULL), 1);
+	rank_sites(&a);
+	const char *names[] = { "make_list", "make_lists_first" };
+	for (size_t i = 0; i < 2; i++) {
+		const an_site *s = only_site(&a, names[i]);
+		assert_int_equal(s->allocs, (uint64_t)truth_of(&t, names[i]));
+		assert_int_equal(s->resized, (uint64_t)truth_of(&t, "shrunk_each"));
+		assert_int_equal(s->resized_grown, 0);
+		assert_int_equal(s->remedy, REMEDY_PRESIZE);
+		assert_int_equal(s->reserve_bytes, 0);
+		assert_non_null(strstr(s->reasons[0], "resized later"));
+	}
+	done(&a, dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1238,6 +1263,7 @@ int main(void)
 		cmocka_unit_test(test_fork_child_inner_frees),
 		cmocka_unit_test(test_peak_past_runtime_frames),
 		cmocka_unit_test(test_snapshots_after_worker_ended),
+		cmocka_unit_test(test_shrunk_blocks),
 	};
 	return cmocka_run_group_tests_name("ground truth", tests, NULL, NULL);
 }

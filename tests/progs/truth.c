@@ -108,6 +108,10 @@
  *               the main thread, still running, calls main_tick() 100
  *               times, 5 ms apart: the profile's snapshots keep to the
  *               interval (the main thread has not ended)
+ *   shrunk      make_list() blocks of 72 B, each shrunk at once to 24 B by
+ *               realloc in fit_list() and kept; make_lists_first() blocks
+ *               of 88 B, 2000 made before any is shrunk the same way: their
+ *               data lives on, no pool or arena hands them out
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -1346,6 +1350,54 @@ static void scenario_worker_ended(void)
 	truth("main_run_ns", now_ns() - start);
 }
 
+/* ---- shrunk ----------------------------------------------------------------- */
+
+/* graphviz's edge lists: a list made for a node (72 B), shrunk by the
+ * first append to 3 slots (24 B) and kept by the graph. At
+ * make_list() each block lives from its malloc to its realloc, one at a
+ * time; make_lists_first() makes all of them before any is shrunk. Their
+ * data lives on in fit_list()'s blocks: neither a pool nor an arena can
+ * hand such blocks out. (Sizes no other scenario uses: the compiler folds
+ * identical functions into one.) */
+#define SHRUNK_N 2000
+static void *shrunk_lists[2 * SHRUNK_N];
+
+NOINLINE static void *make_list(void)
+{
+	return malloc(72);
+}
+
+NOINLINE static void *make_lists_first(void)
+{
+	return malloc(88);
+}
+
+NOINLINE static void *fit_list(void *p)
+{
+	return realloc(p, 24);
+}
+
+static void scenario_shrunk(void)
+{
+	for (int i = 0; i < SHRUNK_N; i++) {
+		char *p = make_list();
+		p[0] = (char)i;
+		shrunk_lists[i] = fit_list(p);
+	}
+	for (int i = 0; i < SHRUNK_N; i++) {
+		char *p = make_lists_first();
+		p[0] = (char)i;
+		shrunk_lists[SHRUNK_N + i] = p;
+	}
+	for (int i = 0; i < SHRUNK_N; i++)
+		shrunk_lists[SHRUNK_N + i] = fit_list(shrunk_lists[SHRUNK_N + i]);
+	for (int i = 0; i < 2 * SHRUNK_N; i++)
+		free(shrunk_lists[i]);
+	truth("make_list", SHRUNK_N);
+	truth("make_lists_first", SHRUNK_N);
+	truth("shrunk_each", SHRUNK_N);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct {
@@ -1379,6 +1431,7 @@ int main(int argc, char **argv)
 		{ "inner_fork", scenario_inner_fork },
 		{ "deep_runtime", scenario_deep_runtime },
 		{ "worker_ended", scenario_worker_ended },
+		{ "shrunk", scenario_shrunk },
 	};
 	for (size_t i = 0; argc > 1 && i < sizeof scenarios / sizeof *scenarios; i++) {
 		if (!strcmp(argv[1], scenarios[i].name)) {
@@ -1389,6 +1442,6 @@ int main(int argc, char **argv)
 	fprintf(stderr, "usage: truth paths|sequential|concurrent|turns|leftover|deep|reversed|lifetimes|fork|"
 			"phases|periodic|chains|hold|resized|mixed|keepers|processes|bytes|\n"
 			"handover|handover_threaded|temporaries|piles|min_sizes|\n"
-			"late_entry|inner_fork|deep_runtime|worker_ended\n");
+			"late_entry|inner_fork|deep_runtime|worker_ended|shrunk\n");
 	return 2;
 }

@@ -982,6 +982,31 @@ static void test_order_none_after(void **state)
 	assert_false(has_reason(&s, "come from"));
 }
 
+/* A site most of whose blocks a realloc elsewhere shrinks (or grows, for
+ * fewer than half) and keeps: no pool or arena can hand them out; the
+ * size they end at is allocated here (not recorded: reserve 0). */
+static void test_presize_resized_later(void **state)
+{
+	(void)state;
+	an_site s = pool_site();
+	s.resized = 5001; /* more than half of 10000 */
+	assert_int_equal(rank_one(&s), REMEDY_PRESIZE);
+	assert_int_equal(s.reserve_bytes, 0);
+	assert_true(has_reason(&s, "resized later: 5001 of 10.0k blocks are then "
+				   "resized by realloc (0 grown) and live on there"));
+	assert_true(s.saved_calls_per_s == 1000.0 * 5001 / 10000);
+	s.resized = 5000; /* half: still a pool */
+	assert_int_equal(rank_one(&s), REMEDY_POOL);
+	/* a pile-up that is then shrunk: no arena either */
+	s = pool_site();
+	s.peak.lo = s.peak.hi = s.allocs;
+	s.resized = s.allocs;
+	s.resized_grown = s.allocs / 4;
+	s.resized_size_max = 4096;
+	assert_int_equal(rank_one(&s), REMEDY_PRESIZE);
+	assert_int_equal(s.reserve_bytes, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1008,6 +1033,7 @@ int main(void)
 		cmocka_unit_test(test_few_each_edges),
 		cmocka_unit_test(test_pool_saves_nothing),
 		cmocka_unit_test(test_order_none_after),
+		cmocka_unit_test(test_presize_resized_later),
 	};
 	return cmocka_run_group_tests_name("ranking rules", tests, NULL, NULL);
 }

@@ -661,6 +661,62 @@ static int fresh(void **state)
 	return 0;
 }
 
+/* Sets frame k (1 = innermost after malloc) of stack st to a name too
+ * long for add()'s "function@line" (Rust's legacy symbols). */
+static void rename_frame(an_stack *st, unsigned k, const char *name)
+{
+	an_frame *f = &frames[st - stacks][k];
+	free((char *)f->function);
+	f->function = xstrdup(name);
+}
+
+/* Rust's standard library is the runtime, as std:: is for C++: Vec
+ * growth (finish_grow < grow_one), format! (format_inner, a v0 symbol
+ * left mangled), the allocator shims and code inlined from
+ * /rustc/<commit>/library/ are skipped and never named "via"; the
+ * program's own functions, a C++ namespace core:: (no Rust hash) and a
+ * Rust impl of a program's type are sites. */
+static void test_rust_runtime(void **state)
+{
+	(void)state;
+	an_stack *vec = add(300, 32, 128, "finish@1", "grow@2", "build_list@3",
+			    "main@1", (char *)NULL);
+	rename_frame(vec, 1, "alloc::raw_vec::RawVecInner$LT$A$GT$::finish_grow::heeaaebbee254a0e0");
+	rename_frame(vec, 2, "alloc::raw_vec::RawVec$LT$T$C$A$GT$::grow_one::h0123456789abcdef");
+	an_stack *fmt = add(100, 7, 12, "fmt@1", "make_name@4", "main@2",
+			    (char *)NULL);
+	rename_frame(fmt, 1, "_RNvNvNtCslNYArtu3iFV_5alloc3fmt6format12format_inner");
+	an_stack *impl = add(100, 24, 24, "to_vec@1", "copy_name@5", "main@3",
+			     (char *)NULL);
+	rename_frame(impl, 1, "_$LT$alloc..vec..Vec$LT$T$GT$$u20$as$u20$core..clone..Clone$GT$::clone::h00112233aabbccdd");
+	an_stack *shim = add(100, 48, 48, "__rust_alloc@1", "make_box@6",
+			     "main@4", (char *)NULL);
+	an_stack *inl = add(100, 16, 16, "grow_inline@9", "fill@7", "main@5",
+			    (char *)NULL);
+	frames[inl - stacks][1].file = "/rustc/59807616e/library/alloc/src/raw_vec.rs";
+	an_stack *cxx = add(100, 64, 64, "grow@1", "user@8", "main@6",
+			    (char *)NULL);
+	rename_frame(cxx, 1, "core::Buffer::grow(unsigned long)");
+	an_stack *own = add(100, 40, 40, "clone@1", "dup@9", "main@7",
+			    (char *)NULL);
+	rename_frame(own, 1, "<mycrate::Foo as core::clone::Clone>::clone::h0123456789abcdef");
+	apply(NULL);
+	assert_string_equal(site_of(0), "build_list");
+	assert_int_equal(vec->nskipped, 3); /* malloc, finish_grow, grow_one */
+	assert_null(vec->via);
+	assert_string_equal(site_of(1), "make_name");
+	assert_null(fmt->via);
+	assert_string_equal(site_of(2), "copy_name");
+	assert_null(impl->via);
+	assert_string_equal(site_of(3), "make_box");
+	assert_null(shim->via);
+	assert_string_equal(site_of(4), "fill");
+	assert_null(inl->via);
+	assert_string_equal(site_of(5), "core::Buffer::grow(unsigned long)");
+	assert_string_equal(site_of(6), "<mycrate::Foo as core::clone::Clone>::clone::h0123456789abcdef");
+	reset();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -682,6 +738,7 @@ int main(void)
 		cmocka_unit_test_setup(test_round_limit, fresh),
 		cmocka_unit_test_setup(test_cxx_header_frames, fresh),
 		cmocka_unit_test_setup(test_chain_round_limit, fresh),
+		cmocka_unit_test_setup(test_rust_runtime, fresh),
 	};
 	return cmocka_run_group_tests_name("wrapper rules", tests, NULL, NULL);
 }
