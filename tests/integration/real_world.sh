@@ -327,7 +327,7 @@ fi
 # go through Vec growth, format! and Box::new (tests/progs/rust_std.rs,
 # which prints how many each of its functions makes) has its own functions
 # as the sites, with the library's finish_grow / format_inner nowhere,
-# exact and sampled. rustc or cargo's toolchain, if installed.
+# exact and sampled. rustc: Debian's (mk/deps.sh test installs it), or cargo's.
 RUSTC=$(command -v rustc || ls "$HOME"/.cargo/bin/rustc 2>/dev/null | head -1)
 if ! want rust; then
 	:
