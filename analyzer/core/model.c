@@ -725,6 +725,22 @@ static void add_file_stacks(struct build *b, size_t fi, pf_file *f)
 	}
 }
 
+/* Whether the glib at path (a loader's name, libglib-2.0.so.0) still
+ * has its own slice allocator: glib 2.76 made g_slice_alloc a malloc.
+ * The version is the name the link leads to here
+ * (libglib-2.0.so.0.7400.6: 2.74); not found here (a profile read on
+ * another machine), it is taken to be older, as Debian 12's is. */
+static int glib_has_gslice(const char *path)
+{
+	char *real = realpath(path, NULL);
+	const char *name = real ? strrchr(real, '/') : NULL;
+	unsigned minor;
+	int old = !name || sscanf(name, "/libglib-2.0.so.0.%u", &minor) != 1 ||
+		  minor / 100 < 76;
+	free(real);
+	return old;
+}
+
 /* What the run takes from file f's header (the first pass). */
 static void add_file_header(struct build *b, const pf_file *f)
 {
@@ -756,6 +772,8 @@ static void add_file_header(struct build *b, const pf_file *f)
 		a->tcl_alloc |= !strncmp(base, "tclsh", 5) ||
 				!strncmp(base, "libtcl8", 7) ||
 				!strncmp(base, "libtcl9", 7);
+		if (!a->gslice && !strncmp(base, "libglib-2.0.so", 14))
+			a->gslice = glib_has_gslice(path);
 	}
 }
 

@@ -271,6 +271,9 @@ typedef struct analysis {
 				 * its own allocator (Zend MM) */
 	int tcl_alloc;          /* a process ran Tcl, whose objects come from
 				 * its own per-thread caches */
+	int gslice;             /* a process loaded glib older than 2.76,
+				 * whose GSlice serves g_slice_alloc from its
+				 * own magazines (unless G_SLICE=always-malloc) */
 	/* owned memory */
 	struct an_frame_chunk *frame_chunks; /* every stack's frames and
 					      * their pointers */

@@ -170,6 +170,11 @@ void report_header(const analysis *a, FILE *out)
 			     "caches (TclpAlloc), not malloc:\n  a script's objects "
 			     "do not show, only the caches' refills (no setting turns "
 			     "it off)\n");
+	if (a->gslice)
+		fprintf(out, "NOTE: glib before 2.76 serves g_slice_alloc (GObjects, "
+			     "lists, hash table nodes) from its\n  own magazines "
+			     "(GSlice), not malloc: run with G_SLICE=always-malloc to "
+			     "see every one\n");
 	/* modules whose missing names hide sites */
 	size_t shown = 0;
 	for (size_t i = 0; i < a->nunsymbolized; i++) {

@@ -472,6 +472,23 @@ expect "a tclsh process: the Tcl NOTE (no setting turns it off), neither CPython
 	 ! grep -q "CPython\|Zend MM" "$WORK/rt-tclsh8.6.txt"'
 expect "any other program: no runtime NOTE" \
 	'! grep -q "^NOTE: " "$WORK/rt-planted.txt" && grep -q "^rank" "$WORK/rt-planted.txt"'
+# glib's GSlice: a process that loaded libglib-2.0.so.0 whose file is
+# glib 2.74 gets the NOTE, one whose file is 2.76 (GSlice made a malloc)
+# does not (stand-ins: an empty library of that name and version, loaded
+# through its soname link)
+for v in 7400.6 7600.0; do
+	mkdir -p "$WORK/glib-$v"
+	echo 'int glib_stand_in(void) { return 0; }' >"$WORK/glib-$v/g.c"
+	cc -shared -fPIC -Wl,-soname,libglib-2.0.so.0 -o "$WORK/glib-$v/libglib-2.0.so.0.$v" "$WORK/glib-$v/g.c"
+	ln -sf "libglib-2.0.so.0.$v" "$WORK/glib-$v/libglib-2.0.so.0"
+	LD_PRELOAD="$WORK/glib-$v/libglib-2.0.so.0" "$PS" record -o "$WORK/glib-$v/out" -- "$T/planted" >/dev/null 2>&1
+	"$PS" report -n 1 "$WORK/glib-$v/out"/*.pscout >"$WORK/glib-$v.txt" 2>&1
+done
+expect "glib 2.74 loaded: the GSlice NOTE and G_SLICE=always-malloc; 2.76: none" \
+	'grep -q "^NOTE: glib before 2.76 serves g_slice_alloc" "$WORK/glib-7400.6.txt" &&
+	 grep -q "run with G_SLICE=always-malloc to see every one" "$WORK/glib-7400.6.txt" &&
+	 "$PS" info --json "$WORK"/glib-7600.0/out/*.pscout | jq -e "[.[0].modules[].path | select(test(\"libglib-2.0.so.0\$\"))] | length == 1" >/dev/null &&
+	 ! grep -q "^NOTE: " "$WORK/glib-7600.0.txt" && grep -q "^rank" "$WORK/glib-7600.0.txt"'
 
 # more of tests/progs/edge_stack.c (recorded above into $WORK/edge.txt):
 # a fifth frame that ends at column 93, leaving exactly the 6 columns a
