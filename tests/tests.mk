@@ -307,3 +307,12 @@ $(TB)/stripped_via: tests/progs/stripped_via.c $(B)/.deps-build
 	$(Q)$(CC) $(filter-out -g,$(PROG_CFLAGS)) -g0 -s $< -o $@
 
 test-build: $(TB)/stripped_via
+
+# libsite: allocations inside the system's zlib (views.sh: the note on
+# sites in a library)
+$(TB)/libsite: tests/progs/libsite.c $(B)/.deps-build
+	@echo "  CC      $<"
+	$(Q)mkdir -p $(TB)
+	$(Q)$(CC) $(PROG_CFLAGS) $< -o $@ -lz
+
+test-build: $(TB)/libsite

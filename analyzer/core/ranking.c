@@ -513,12 +513,57 @@ static void maybe_wrapper(const analysis *a, an_site *s)
 		       s->callers_short, WRAPPER_MIN_CALLERS);
 }
 
+/* Whether module is a shared library installed with the system (lib*.so*
+ * under /lib, /lib64, /usr/lib, /usr/lib64): code the program calls, not
+ * its own. */
+static int system_library(const char *module)
+{
+	if (!module)
+		return 0;
+	const char *base = strrchr(module, '/');
+	base = base ? base + 1 : module;
+	return (!strncmp(module, "/lib/", 5) || !strncmp(module, "/lib64/", 7) ||
+		!strncmp(module, "/usr/lib/", 9) ||
+		!strncmp(module, "/usr/lib64/", 11)) &&
+	       !strncmp(base, "lib", 3) && strstr(base, ".so");
+}
+
+/* A site in a system library (glib's g_print through g_strdup_vprintf,
+ * a libcrypto constructor): its remedy is the library's to apply; the
+ * program decides how often it calls in. Said, with the first frame of
+ * the site's busiest stack in the program's own code. */
+static void library_site(const analysis *a, an_site *s)
+{
+	if (!system_library(s->where.module))
+		return;
+	const an_stack *busiest = NULL;
+	for (size_t i = 0; i < s->nstacks; i++) {
+		const an_stack *st = &a->stacks[s->stacks[i]];
+		if (!busiest || st->allocs > busiest->allocs)
+			busiest = st;
+	}
+	if (!busiest)
+		return;
+	const char *lib = strrchr(s->where.module, '/') + 1;
+	for (unsigned k = 1; k < busiest->nframes; k++) {
+		const an_frame *f = busiest->frames[k];
+		if (system_library(f->module))
+			continue;
+		reason(s, "in %s, a library: the remedy is its own; the "
+			  "program decides how often it runs (its busiest path "
+			  "leaves the library at %s)",
+		       lib, f->function ? f->function : "?");
+		return;
+	}
+}
+
 void rank_sites(analysis *a)
 {
 	a->ranked = xcalloc(a->nsites ? a->nsites : 1, sizeof *a->ranked);
 	for (size_t i = 0; i < a->nsites; i++) {
 		classify(a, &a->sites[i]);
 		maybe_wrapper(a, &a->sites[i]);
+		library_site(a, &a->sites[i]);
 		a->ranked[i] = i;
 	}
 	sort_ctx = a;

@@ -741,4 +741,21 @@ ch_in() { awk -v x="$1" -v w="$2" 'BEGIN { exit !(x >= 0.9 * w && x <= 1.1 * w) 
 expect "sampled top --lines: a realloc chain's steps vary as one draw (error95 / 1.96: $(ch_err -1), the truth's sd $ch_sd); the malloc line's as single ones ($(ch_err 0), $ch_sd1)" \
 	'[ "$ch_chains" = 20000 ] && [ "$ch_steps" = 7 ] && ch_in "$(ch_err -1)" "$ch_sd" && ch_in "$(ch_err 0)" "$ch_sd1"'
 
+# sites in a system library (tests/progs/libsite.c: zlib's deflateInit
+# INITS times from compress_often, plus once through the program's own
+# counting allocator, which the wrapper rule folds into zlib's lines too):
+# their counts are the program's, (INITS + 1) x per_init, and each says
+# it is library code the program reaches through compress_often; the
+# program's own site (own_site, 300) says nothing of the kind
+"$PS" record -o "$WORK/libsite" -- "$T/libsite" >"$WORK/libsite.out" 2>/dev/null
+ls_truth() { awk -v k="$1" '$1 == "truth" && $2 == k { print $3 }' "$WORK/libsite.out"; }
+"$PS" report --json "$WORK"/libsite/*.pscout >"$WORK/libsite.json"
+ls_want=$(( ($(ls_truth inits) + 1) * $(ls_truth per_init) ))
+ls_got=$(jq '[.sites[] | select(.module | test("/libz\\.so")) | .alloc_objects] | add // 0' "$WORK/libsite.json")
+expect "a library's sites: zlib's $ls_want allocations ($ls_got), each site noting the library and the program's compress_often" \
+	'[ "$ls_got" = "$ls_want" ] && [ "$ls_want" -gt 0 ] &&
+	 jq -e "[.sites[] | select(.module | test(\"/libz\\\\.so\"))] | length > 0 and all(.reasons | any(startswith(\"in libz.so.1, a library: the remedy is its own; the program decides how often it runs (its busiest path leaves the library at compress_often)\")))" "$WORK/libsite.json" >/dev/null'
+expect "the program's own site ($(ls_truth own_site)) has no library note" \
+	'jq -e "[.sites[] | select(.function == \"own_site\")] | length == 1 and .[0].alloc_objects == $(ls_truth own_site) and (.[0].reasons | all(test(\"a library\") | not))" "$WORK/libsite.json" >/dev/null'
+
 finish
