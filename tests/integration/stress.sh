@@ -170,4 +170,18 @@ else
 		'[ $((grew - grew_plain)) -lt 2048 ]'
 fi
 
+
+# four threads do nothing but free blocks of threads that have ended
+# (500 rounds of a maker's 8000), snapshots 1 ms apart: the writer retires
+# makers while several freers are inside a free it must wait out
+# (threads.c's grace period, a list of thread and sequence pairs)
+d=$WORK/release
+timeout 60 "$PS" record --interval 1 -o "$d" -- "$T/release_race" 500 2>"$WORK/release.err" >/dev/null
+rc=$?
+truth=$(sed -n 's/^truth allocs \([0-9]*\) xfrees \([0-9]*\)$/\1 \2/p' "$WORK/release.err")
+got=$(info_json "$d"/*.pscout | jq -r '.[0] | "\(.complete) \(.totals.cross_thread_frees)"')
+n=$(site_allocs "$d" make_blocks)
+expect "frees racing the retirement of their blocks' threads: exit 0, complete, the program's $truth allocations and frees by another thread ($rc: $got, $n)" \
+	'[ $rc = 0 ] && [ -n "$truth" ] && [ "$got" = "true ${truth#* }" ] && [ "$n" = "${truth% *}" ]'
+
 finish
