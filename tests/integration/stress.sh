@@ -184,4 +184,18 @@ n=$(site_allocs "$d" make_blocks)
 expect "frees racing the retirement of their blocks' threads: exit 0, complete, the program's $truth allocations and frees by another thread ($rc: $got, $n)" \
 	'[ $rc = 0 ] && [ -n "$truth" ] && [ "$got" = "true ${truth#* }" ] && [ "$n" = "${truth% *}" ]'
 
+
+# threads one after another, each retired before the next starts (5 ms
+# snapshots, 50 ms apart): each takes the record of the one before, and
+# its counts start at 0: the unknown frees (of blocks from glibc's
+# __libc_malloc, which the preload does not see) add up to the program's
+d=$WORK/reuse
+timeout 60 "$PS" record --interval 5 -o "$d" -- "$T/thread_reuse" 10 50 2>"$WORK/reuse.err" >/dev/null
+rc=$?
+truth=$(sed -n 's/^truth unknown_frees \([0-9]*\) allocs \([0-9]*\)$/\1 \2/p' "$WORK/reuse.err")
+got=$(info_json "$d"/*.pscout | jq -r '.[0] | "\(.complete) \(.totals.unknown_frees)"')
+n=$(site_allocs "$d" reuse_work)
+expect "10 threads in turn on one record: exit 0, complete, the program's unknown frees and allocations ($truth; $rc: $got, $n)" \
+	'[ $rc = 0 ] && [ -n "$truth" ] && [ "$got" = "true ${truth% *}" ] && [ "$n" = "${truth#* }" ]'
+
 finish
