@@ -198,4 +198,19 @@ n=$(site_allocs "$d" reuse_work)
 expect "10 threads in turn on one record: exit 0, complete, the program's unknown frees and allocations ($truth; $rc: $got, $n)" \
 	'[ $rc = 0 ] && [ -n "$truth" ] && [ "$got" = "true ${truth% *}" ] && [ "$n" = "${truth#* }" ]'
 
+
+# every 512th thread that ends wakes the writer for a snapshot before the
+# interval (60 s here) is up (threads.c WAKE_ENDED); fewer wake nothing:
+# 100 ended threads leave the 2 snapshots of any run (the first batch's
+# and the exit's), 1100 at least one more
+snaps() {
+	rm -rf "$WORK/wake"
+	timeout 60 "$PS" record --interval 60000 -o "$WORK/wake" -- "$T/thread_reuse" "$1" 0 >/dev/null 2>&1 &&
+		info_json "$WORK"/wake/*.pscout | jq '.[0].snapshots'
+}
+few=$(snaps 100)
+many=$(snaps 1100)
+expect "100 threads ended wake no snapshot ($few), 1100 do ($many)" \
+	'[ "$few" = 2 ] && [ "$many" -ge 3 ]'
+
 finish
