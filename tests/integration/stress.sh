@@ -213,4 +213,41 @@ many=$(snaps 1100)
 expect "100 threads ended wake no snapshot ($few), 1100 do ($many)" \
 	'[ "$few" = 2 ] && [ "$many" -ge 3 ]'
 
+
+# a snapshot lists only what changed since the one before (docs/format.md
+# SNAPSHOT): the same 10 threads in turn with --site-peak, 5 ms snapshots
+# through their 50 ms pauses, list each stack's peak, thread's totals,
+# thread's node and global node again only with another value
+d=$WORK/changed
+timeout 60 "$PS" record --site-peak --interval 5 -o "$d" -- "$T/thread_reuse" 10 50 >/dev/null 2>&1
+r=$(python3 -c '
+import sys
+sys.path.insert(0, "tests/integration")
+from pscout_records import read_records, read_varint
+last, kinds = {}, set()
+snaps = repeats = 0
+for t, p in read_records(sys.argv[1]):
+    if t != 6:
+        continue
+    snaps += 1
+    at = 0
+    for _ in range(5):  # seq, t_ns, tick_hz, work_units, n_entries (0)
+        _, at = read_varint(p, at)
+    for kind, keys, width in (("peak", 1, 2), ("total", 1, 3), ("node", 2, 4), ("gnode", 1, 3)):
+        n, at = read_varint(p, at)
+        for _ in range(n):
+            v = []
+            for _ in range(width):
+                x, at = read_varint(p, at)
+                v.append(x)
+            key = (kind,) + tuple(v[:keys])
+            repeats += last.get(key) == v[keys:]
+            last[key] = v[keys:]
+            kinds.add(kind)
+print(snaps, len(kinds), repeats)' "$d"/*.pscout)
+set -- $r
+snaps=${1:-0} kinds=${2:-0} repeats=${3:-1}
+expect "snapshots list no value unchanged ($r: snapshots, kinds of value listed, repeats)" \
+	'[ "$snaps" -ge 20 ] && [ "$kinds" = 4 ] && [ "$repeats" = 0 ]'
+
 finish
