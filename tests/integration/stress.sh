@@ -215,7 +215,8 @@ expect "100 threads ended wake no snapshot ($few), 1100 do ($many)" \
 
 
 # a snapshot lists only what changed since the one before (docs/format.md
-# SNAPSHOT): the same 10 threads in turn with --site-peak, 5 ms snapshots
+# SNAPSHOT): the same 10 threads in turn (and main and a keeper, through
+# every snapshot) with --site-peak, 5 ms snapshots
 # through their 50 ms pauses, list each stack's peak, thread's totals,
 # thread's node and global node again only with another value
 d=$WORK/changed
