@@ -268,4 +268,18 @@ else
 	skip "stress/membarrier" "strace is not installed"
 fi
 
+
+# a block freed where the preload cannot see it (__libc_free) and its
+# address handed out again at once: the preload forgets the first block
+# (missed_site: its frees were never seen) and charges the second, and
+# its free, to seen_site, round after round (the program's count)
+d=$WORK/missed
+timeout 60 "$PS" record -o "$d" -- "$T/missed_free" 100 2>"$WORK/missed.err" >/dev/null
+rc=$?
+truth=$(sed -n 's/^truth rounds \([0-9]*\) same \([0-9]*\)$/\1 \2/p' "$WORK/missed.err")
+got=$(report_json "$d" | jq -r '[.sites[] | select(.function == "missed_site" or .function == "seen_site")] | sort_by(.function) |
+	map("\(.function) \(.alloc_objects) \(.frees) \(.inuse_objects)") | join(" ")')
+expect "an address allocated again after an unseen free: exit 0, its new site charged its allocation and free ($truth; $rc: $got)" \
+	'[ $rc = 0 ] && [ "$truth" = "100 100" ] && [ "$got" = "missed_site 100 0 100 seen_site 100 100 0" ]'
+
 finish
