@@ -469,4 +469,35 @@ for v in 1us 1000ns 0.001ms 0.000001s 0.000001; do
 		'"$PS" report --to "$v" "$WORK"/names/*.pscout | grep -q "^FILTERED: time 0 s\.\.1e-06 s$"'
 done
 
+
+# a batch declares its new frames and stacks in FRAMES and STACKS records
+# of at most 16384 each (preload/writer.c FRAMES_PER_RECORD,
+# STACKS_PER_RECORD), ids in turn: many_stacks' 131072 distinct stacks
+# (the program's own count; a tree of twice as many frames) in one batch
+# (the exit's, at a 60 s interval) make at least 8 of each, declaring
+# every stack
+"$PS" record --interval 60000 -o "$WORK/onebatch" -- "$T/many_stacks" >/dev/null 2>&1
+for rtype in 8:frames:262144 9:stacks:131072; do
+	r=$(python3 -c '
+import sys
+sys.path.insert(0, "tests/integration")
+from pscout_records import read_records, read_varint
+per, nxt, out_of_turn = [], 1, 0
+for t, p in read_records(sys.argv[1]):
+    if t == int(sys.argv[2]):
+        first, at = read_varint(p, 0)
+        n, at = read_varint(p, at)
+        out_of_turn += first != nxt
+        nxt = first + n
+        per.append(n)
+print(len(per), max(per or [0]), sum(per), out_of_turn)' "$WORK"/onebatch/*.pscout "${rtype%%:*}")
+	set -- $r
+	nrec=${1:-0} largest=${2:-0} ids=${3:-0} out_of_turn=${4:-1}
+	what=${rtype#*:}
+	least=${what#*:}
+	what=${what%:*}
+	expect "131072 stacks in one batch: ${what} records of at most 16384, in turn, at least $least ($r: records, largest, ${what}, out of turn)" \
+		'[ "$nrec" -ge 8 ] && [ "$largest" = 16384 ] && [ "$ids" -ge "$least" ] && [ "$out_of_turn" = 0 ]'
+done
+
 finish

@@ -312,4 +312,14 @@ n=$(site_allocs "$d" burst_one)
 expect "SIGKILL, two threads, an interval after the burst: the writer thread kept it ($got, $n)" \
 	'[ "$got" = "status: signal 9" ] && [ "$n" = 20000 ]'
 
+
+# the program's own handlers for signals the preload leaves alone
+# (SIGWINCH by sigaction, SIGCHLD by signal): installed, run as often as
+# raised, and read back as set, as without the preload
+plain=$("$T/own_signals" 10)
+got=$("$PS" record -o "$WORK/own" -- "$T/own_signals" 10 2>/dev/null)
+rc=$?
+expect "handlers of signals not caught: set, run and read back as without the preload ($plain | $got)" \
+	'[ $rc = 0 ] && [ "$plain" = "winch 10 chld 10 query ok" ] && [ "$got" = "$plain" ]'
+
 finish

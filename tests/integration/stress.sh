@@ -170,4 +170,116 @@ else
 		'[ $((grew - grew_plain)) -lt 2048 ]'
 fi
 
+
+# four threads do nothing but free blocks of threads that have ended
+# (500 rounds of a maker's 8000), snapshots 1 ms apart: the writer retires
+# makers while several freers are inside a free it must wait out
+# (threads.c's grace period, a list of thread and sequence pairs)
+d=$WORK/release
+timeout 60 "$PS" record --interval 1 -o "$d" -- "$T/release_race" 500 2>"$WORK/release.err" >/dev/null
+rc=$?
+truth=$(sed -n 's/^truth allocs \([0-9]*\) xfrees \([0-9]*\)$/\1 \2/p' "$WORK/release.err")
+got=$(info_json "$d"/*.pscout | jq -r '.[0] | "\(.complete) \(.totals.cross_thread_frees)"')
+n=$(site_allocs "$d" make_blocks)
+expect "frees racing the retirement of their blocks' threads: exit 0, complete, the program's $truth allocations and frees by another thread ($rc: $got, $n)" \
+	'[ $rc = 0 ] && [ -n "$truth" ] && [ "$got" = "true ${truth#* }" ] && [ "$n" = "${truth% *}" ]'
+
+
+# threads one after another, each retired before the next starts (5 ms
+# snapshots, 50 ms apart): each takes the record of the one before, and
+# its counts start at 0: the unknown frees (of blocks from glibc's
+# __libc_malloc, which the preload does not see) add up to the program's
+d=$WORK/reuse
+timeout 60 "$PS" record --interval 5 -o "$d" -- "$T/thread_reuse" 10 50 2>"$WORK/reuse.err" >/dev/null
+rc=$?
+truth=$(sed -n 's/^truth unknown_frees \([0-9]*\) allocs \([0-9]*\)$/\1 \2/p' "$WORK/reuse.err")
+got=$(info_json "$d"/*.pscout | jq -r '.[0] | "\(.complete) \(.totals.unknown_frees)"')
+n=$(site_allocs "$d" reuse_work)
+expect "10 threads in turn on one record: exit 0, complete, the program's unknown frees and allocations ($truth; $rc: $got, $n)" \
+	'[ $rc = 0 ] && [ -n "$truth" ] && [ "$got" = "true ${truth% *}" ] && [ "$n" = "${truth#* }" ]'
+
+
+# every 512th thread that ends wakes the writer for a snapshot before the
+# interval (60 s here) is up (threads.c WAKE_ENDED); fewer wake nothing:
+# 100 ended threads leave the 2 snapshots of any run (the first batch's
+# and the exit's), 1100 at least one more
+snaps() {
+	rm -rf "$WORK/wake"
+	timeout 60 "$PS" record --interval 60000 -o "$WORK/wake" -- "$T/thread_reuse" "$1" 0 >/dev/null 2>&1 &&
+		info_json "$WORK"/wake/*.pscout | jq '.[0].snapshots'
+}
+few=$(snaps 100)
+many=$(snaps 1100)
+expect "100 threads ended wake no snapshot ($few), 1100 do ($many)" \
+	'[ "$few" = 2 ] && [ "$many" -ge 3 ]'
+
+
+# a snapshot lists only what changed since the one before (docs/format.md
+# SNAPSHOT): the same 10 threads in turn (and main and a keeper, through
+# every snapshot) with --site-peak, 5 ms snapshots
+# through their 50 ms pauses, list each stack's peak, thread's totals,
+# thread's node and global node again only with another value
+d=$WORK/changed
+timeout 60 "$PS" record --site-peak --interval 5 -o "$d" -- "$T/thread_reuse" 10 50 >/dev/null 2>&1
+r=$(python3 -c '
+import sys
+sys.path.insert(0, "tests/integration")
+from pscout_records import read_records, read_varint
+last, kinds = {}, set()
+snaps = repeats = 0
+for t, p in read_records(sys.argv[1]):
+    if t != 6:
+        continue
+    snaps += 1
+    at = 0
+    for _ in range(5):  # seq, t_ns, tick_hz, work_units, n_entries (0)
+        _, at = read_varint(p, at)
+    for kind, keys, width in (("peak", 1, 2), ("total", 1, 3), ("node", 2, 4), ("gnode", 1, 3)):
+        n, at = read_varint(p, at)
+        for _ in range(n):
+            v = []
+            for _ in range(width):
+                x, at = read_varint(p, at)
+                v.append(x)
+            key = (kind,) + tuple(v[:keys])
+            repeats += last.get(key) == v[keys:]
+            last[key] = v[keys:]
+            kinds.add(kind)
+print(snaps, len(kinds), repeats)' "$d"/*.pscout)
+set -- $r
+snaps=${1:-0} kinds=${2:-0} repeats=${3:-1}
+expect "snapshots list no value unchanged ($r: snapshots, kinds of value listed, repeats)" \
+	'[ "$snaps" -ge 20 ] && [ "$kinds" = 4 ] && [ "$repeats" = 0 ]'
+
+
+# the retiring writer orders the other threads' frees before its look at
+# them with membarrier(2) where the kernel has it (threads.c): the same
+# race under strace makes such calls, and none fails (a failed one
+# leaves the frees unordered)
+if have strace; then
+	timeout 60 strace -f -qq -e trace=membarrier -o "$WORK/membarrier.txt" \
+		"$PS" record --interval 1 -o "$WORK/mb" -- "$T/release_race" 50 >/dev/null 2>&1
+	rc=$?
+	calls=$(grep -c "membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0) = 0$" "$WORK/membarrier.txt")
+	failed=$(grep "membarrier(" "$WORK/membarrier.txt" | grep -vc "= 0$")
+	expect "release race under strace: exit 0, membarrier used ($calls calls), none failed ($failed)" \
+		'[ $rc = 0 ] && [ "$calls" -ge 1 ] && [ "$failed" = 0 ]'
+else
+	skip "stress/membarrier" "strace is not installed"
+fi
+
+
+# a block freed where the preload cannot see it (__libc_free) and its
+# address handed out again at once: the preload forgets the first block
+# (missed_site: its frees were never seen) and charges the second, and
+# its free, to seen_site, round after round (the program's count)
+d=$WORK/missed
+timeout 60 "$PS" record -o "$d" -- "$T/missed_free" 100 2>"$WORK/missed.err" >/dev/null
+rc=$?
+truth=$(sed -n 's/^truth rounds \([0-9]*\) same \([0-9]*\)$/\1 \2/p' "$WORK/missed.err")
+got=$(report_json "$d" | jq -r '[.sites[] | select(.function == "missed_site" or .function == "seen_site")] | sort_by(.function) |
+	map("\(.function) \(.alloc_objects) \(.frees) \(.inuse_objects)") | join(" ")')
+expect "an address allocated again after an unseen free: exit 0, its new site charged its allocation and free ($truth; $rc: $got)" \
+	'[ $rc = 0 ] && [ "$truth" = "100 100" ] && [ "$got" = "missed_site 100 0 100 seen_site 100 100 0" ]'
+
 finish
