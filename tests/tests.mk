@@ -307,3 +307,6 @@ $(TB)/stripped_via: tests/progs/stripped_via.c $(B)/.deps-build
 	$(Q)$(CC) $(filter-out -g,$(PROG_CFLAGS)) -g0 -s $< -o $@
 
 test-build: $(TB)/stripped_via
+
+# fork while a thread is held inside the fast walk (unwind_diff.sh)
+test-build: $(TB)/fork_in_walk

@@ -169,4 +169,32 @@ real jq jq -c 'select(.k % 7 == 0) | .v' "$WORK/in.json"
 # recorded since profiling starts at the first hook call; they run under
 # ld.so's _dl_start_user, whose realigned stack only libunwind walks
 PROVED_PCT=60 real clang clang -O2 -c "$WORK/t.c" -o "$WORK/t.o"
+
+# stacks ending at a frame without CFI called with rbp 0, with half of a
+# PLT entry's pattern at its return address (unwind_asm.S): libunwind
+# ends them there, and so must the fast walk, proving every one
+run nullrbp "$UD" nullrbp
+agree nullrbp
+expect "nullrbp: every stack proven ($identical of $captures), none handed over ($fallback)" \
+	'[ "$identical" = "$captures" ] && [ "$fallback" = 0 ]'
+
+# fork while another thread is held inside the fast walk (a signal caught
+# there, tests/progs/fork_in_walk.c): the fork must wait until the walk
+# is left (capture.c, enter_unwind), or the child could inherit the
+# unwinders' locks held
+walk_sym=$(nm -S "$LIB" 2>/dev/null | awk '$4 == "walk" { print $1, $2; exit }')
+if [ -z "$walk_sym" ]; then
+	skip "unwind_diff/fork_in_walk" "no symbol walk in $LIB"
+else
+	POOLSCOUT_OUT=$WORK/prof LD_PRELOAD=$LIB timeout 60 \
+		"$T/fork_in_walk" $walk_sym >"$WORK/fork_in_walk.out" 2>&1
+	rc=$?
+	sed 's/^/  /' "$WORK/fork_in_walk.out"
+	if [ $rc = 77 ]; then
+		skip "unwind_diff/fork_in_walk" "no signal landed inside the walk"
+	else
+		expect "fork_in_walk: the fork waited for the thread inside the walk (exit $rc)" \
+			'[ $rc = 0 ]'
+	fi
+fi
 finish

@@ -28,6 +28,7 @@
  *                 them, one unloaded behind the preload's back
  *     threads     four threads mixing the scenarios above
  *     fork        a forked child allocating through inherited tables
+ *     nullrbp     stacks ending at a frame without CFI called with rbp 0
  */
 #define _GNU_SOURCE
 #include <alloca.h>
@@ -497,6 +498,20 @@ static void scenario_fork(void)
 		exit(3);
 }
 
+/* ---- frames without CFI, rbp 0 ------------------------------------------ */
+
+void asm_null_rbp_jmp(void (*f)(void));
+void asm_null_rbp_plt(void (*f)(void));
+
+/* stacks that end at an asm frame with no FDE and rbp 0 (unwind_asm.S) */
+static void scenario_nullrbp(void)
+{
+	for (int i = 0; i < 200; i++) {
+		asm_null_rbp_jmp(leaf_alloc);
+		asm_null_rbp_plt(leaf_alloc);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	char dir[4096];
@@ -524,6 +539,7 @@ int main(int argc, char **argv)
 		else if (!strcmp(s, "dlopen")) scenario_dlopen(dir);
 		else if (!strcmp(s, "threads")) scenario_threads();
 		else if (!strcmp(s, "fork")) scenario_fork();
+		else if (!strcmp(s, "nullrbp")) scenario_nullrbp();
 		else {
 			fprintf(stderr, "unwind_diff: unknown scenario %s\n", s);
 			return 2;
