@@ -197,4 +197,15 @@ else
 			'[ $rc = 0 ]'
 	fi
 fi
+
+# every recursion depth from 0 to 280 (up, then down): at each depth
+# limit some stacks have exactly one frame beyond it, whose hash is the
+# prefix hashes' difference down to the outermost frame; all proven, no
+# hash differs
+for depth in 64 256; do
+	POOLSCOUT_DEPTH=$depth run "depths$depth" "$UD" depths
+	agree "depths, depth $depth"
+	expect "depths, depth $depth: every stack proven ($identical of $captures)" \
+		'[ "$identical" = "$captures" ]'
+done
 finish

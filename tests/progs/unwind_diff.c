@@ -29,6 +29,8 @@
  *     threads     four threads mixing the scenarios above
  *     fork        a forked child allocating through inherited tables
  *     nullrbp     stacks ending at a frame without CFI called with rbp 0
+ *     depths      every recursion depth from 0 to 280, up then down: each
+ *                 depth limit is met with 0, 1, 2, ... frames beyond it
  */
 #define _GNU_SOURCE
 #include <alloca.h>
@@ -512,6 +514,18 @@ static void scenario_nullrbp(void)
 	}
 }
 
+/* ---- every depth ----------------------------------------------------------- */
+
+static void scenario_depths(void)
+{
+	for (int round = 0; round < 2; round++) {
+		for (int d = 0; d <= 280; d++)
+			descend(d, 1);
+		for (int d = 280; d >= 0; d--)
+			descend(d, 1);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	char dir[4096];
@@ -540,6 +554,7 @@ int main(int argc, char **argv)
 		else if (!strcmp(s, "threads")) scenario_threads();
 		else if (!strcmp(s, "fork")) scenario_fork();
 		else if (!strcmp(s, "nullrbp")) scenario_nullrbp();
+		else if (!strcmp(s, "depths")) scenario_depths();
 		else {
 			fprintf(stderr, "unwind_diff: unknown scenario %s\n", s);
 			return 2;
