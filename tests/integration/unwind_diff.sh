@@ -208,4 +208,24 @@ for depth in 64 256; do
 	expect "depths, depth $depth: every stack proven ($identical of $captures)" \
 		'[ "$identical" = "$captures" ]'
 done
+
+# the check line's fallback count is the sum of its reasons, in runs that
+# handed stacks over (bigframe, signal, asm, dlopen): "fell back F (R by
+# reason)"
+for name in bigframe signal asm dlopen; do
+	sums=$(grep -h '^poolscout: unwind check:' "$WORK/$name.err" | awk '{
+		for (i = 1; i <= NF; i++) {
+			gsub(/[()]/, "", $i)
+			split($i, kv, "=")
+			if (kv[1] == "fallback")
+				f += kv[2]
+			else if (kv[1] ~ /^(not_provable|no_module|stale|busy|no_table|odd_frame|dynamic)$/)
+				r += kv[2]
+		}
+	} END { print f + 0, r + 0 }')
+	fell=${sums% *}
+	reasons=${sums#* }
+	expect "$name: fallback $fell is the sum of its reasons ($reasons), not 0" \
+		'[ "$fell" = "$reasons" ] && [ "$fell" -gt 0 ]'
+done
 finish
