@@ -316,3 +316,14 @@ $(TB)/libsite: tests/progs/libsite.c $(B)/.deps-build
 	$(Q)$(CC) $(PROG_CFLAGS) $< -o $@ -lz
 
 test-build: $(TB)/libsite
+
+# fork while a thread is held inside the fast walk (unwind_diff.sh)
+test-build: $(TB)/fork_in_walk
+
+# a runtime-named library with a large .bss allocating for its caller
+# (test_truth.c, test_site_under_runtime_bss)
+$(TB)/libmimalloc-psbss.so: tests/progs/runtime_bss_lib.c
+	$(Q)mkdir -p $(TB)
+	$(Q)$(CC) $(PROG_CFLAGS) -fPIC -shared $< -o $@
+
+test-build: $(TB)/runtime_bss $(TB)/libmimalloc-psbss.so

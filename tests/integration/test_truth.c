@@ -1230,6 +1230,32 @@ static void test_shrunk_blocks(void **state)
 	done(&a, dir);
 }
 
+/* A site whose blocks a runtime library allocates five frames down, the
+ * library's last segment (a 4 MiB .bss) far larger than the gap below it
+ * (tests/progs/runtime_bss.c): the library's frames are the runtime's
+ * however its segments lie, so keep_copy() is a candidate of both its
+ * stacks and its peak is exact: the 35 the program held at most, not
+ * bounds from its two paths' 30 and 25. */
+static void test_site_under_runtime_bss(void **state)
+{
+	(void)state;
+	struct truths t;
+	analysis a;
+	char *dir = fresh_dir("runtime_bss");
+	assert_int_equal(run("%s/poolscout record -o %s -- %s/tests/runtime_bss "
+			     ">/dev/null 2>%s/stderr",
+			     build_dir(), dir, build_dir(), dir),
+			 0);
+	t = read_truth(dir);
+	assert_int_equal(load_dir(&a, dir, NULL), 1);
+	const an_site *s = only_site(&a, "keep_copy");
+	assert_int_equal(s->allocs, (uint64_t)truth_of(&t, "keep_copy"));
+	assert_true(s->nstacks >= 2);
+	assert_exact(&s->peak, truth_of(&t, "keep_copy_peak"));
+	assert_exact(&s->thread_peak, truth_of(&t, "keep_copy_peak"));
+	done(&a, dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1264,6 +1290,7 @@ int main(void)
 		cmocka_unit_test(test_peak_past_runtime_frames),
 		cmocka_unit_test(test_snapshots_after_worker_ended),
 		cmocka_unit_test(test_shrunk_blocks),
+		cmocka_unit_test(test_site_under_runtime_bss),
 	};
 	return cmocka_run_group_tests_name("ground truth", tests, NULL, NULL);
 }

@@ -169,4 +169,63 @@ real jq jq -c 'select(.k % 7 == 0) | .v' "$WORK/in.json"
 # recorded since profiling starts at the first hook call; they run under
 # ld.so's _dl_start_user, whose realigned stack only libunwind walks
 PROVED_PCT=60 real clang clang -O2 -c "$WORK/t.c" -o "$WORK/t.o"
+
+# stacks ending at a frame without CFI called with rbp 0, with half of a
+# PLT entry's pattern at its return address (unwind_asm.S): libunwind
+# ends them there, and so must the fast walk, proving every one
+run nullrbp "$UD" nullrbp
+agree nullrbp
+expect "nullrbp: every stack proven ($identical of $captures), none handed over ($fallback)" \
+	'[ "$identical" = "$captures" ] && [ "$fallback" = 0 ]'
+
+# fork while another thread is held inside the fast walk (a signal caught
+# there, tests/progs/fork_in_walk.c): the fork must wait until the walk
+# is left (capture.c, enter_unwind), or the child could inherit the
+# unwinders' locks held
+walk_sym=$(nm -S "$LIB" 2>/dev/null | awk '$4 == "walk" { print $1, $2; exit }')
+if [ -z "$walk_sym" ]; then
+	skip "unwind_diff/fork_in_walk" "no symbol walk in $LIB"
+else
+	POOLSCOUT_OUT=$WORK/prof LD_PRELOAD=$LIB timeout 60 \
+		"$T/fork_in_walk" $walk_sym >"$WORK/fork_in_walk.out" 2>&1
+	rc=$?
+	sed 's/^/  /' "$WORK/fork_in_walk.out"
+	if [ $rc = 77 ]; then
+		skip "unwind_diff/fork_in_walk" "no signal landed inside the walk"
+	else
+		expect "fork_in_walk: the fork waited for the thread inside the walk (exit $rc)" \
+			'[ $rc = 0 ]'
+	fi
+fi
+
+# every recursion depth from 0 to 280 (up, then down): at each depth
+# limit some stacks have exactly one frame beyond it, whose hash is the
+# prefix hashes' difference down to the outermost frame; all proven, no
+# hash differs
+for depth in 64 256; do
+	POOLSCOUT_DEPTH=$depth run "depths$depth" "$UD" depths
+	agree "depths, depth $depth"
+	expect "depths, depth $depth: every stack proven ($identical of $captures)" \
+		'[ "$identical" = "$captures" ]'
+done
+
+# the check line's fallback count is the sum of its reasons, in runs that
+# handed stacks over (bigframe, signal, asm, dlopen): "fell back F (R by
+# reason)"
+for name in bigframe signal asm dlopen; do
+	sums=$(grep -h '^poolscout: unwind check:' "$WORK/$name.err" | awk '{
+		for (i = 1; i <= NF; i++) {
+			gsub(/[()]/, "", $i)
+			split($i, kv, "=")
+			if (kv[1] == "fallback")
+				f += kv[2]
+			else if (kv[1] ~ /^(not_provable|no_module|stale|busy|no_table|odd_frame|dynamic)$/)
+				r += kv[2]
+		}
+	} END { print f + 0, r + 0 }')
+	fell=${sums% *}
+	reasons=${sums#* }
+	expect "$name: fallback $fell is the sum of its reasons ($reasons), not 0" \
+		'[ "$fell" = "$reasons" ] && [ "$fell" -gt 0 ]'
+done
 finish

@@ -175,4 +175,52 @@ asm_remember:
 	.cfi_endproc
 	.size asm_remember, .-asm_remember
 
+
+/* Without call-frame information, called with rbp 0 (as glibc's
+ * _dl_start_user calls the constructors): libunwind ends the stack at
+ * such a frame unless the code at its return address is a sigreturn or
+ * a PLT entry (ff 25 .. 68 .. e9). Each function below has one half of
+ * the PLT pattern at its return address, not both, so the stack ends
+ * there: the fast walk must end it too (ends_at_null_rbp), not hand it
+ * to libunwind.
+ *
+ *   asm_null_rbp_jmp  a jmp (e9) at RA + 11, no "ff 25 .. 68" before it
+ *   asm_null_rbp_plt  "ff 25 <rel32> 68" at RA, no e9 at RA + 11 (the
+ *                     indirect jmp goes through a slot to the epilogue) */
+	.p2align 6
+	.globl asm_null_rbp_jmp
+	.type asm_null_rbp_jmp, @function
+asm_null_rbp_jmp:
+	push %rbp
+	xor %ebp, %ebp
+	call *%rdi
+	pop %rbp		/* RA + 0 */
+	ret			/* RA + 1 */
+	.fill 9, 1, 0xcc	/* RA + 2 .. RA + 10 */
+	.byte 0xe9		/* RA + 11: jmp rel32, never run */
+	.long 0
+	.size asm_null_rbp_jmp, .-asm_null_rbp_jmp
+
+	.p2align 6
+	.globl asm_null_rbp_plt
+	.type asm_null_rbp_plt, @function
+asm_null_rbp_plt:
+	push %rbp
+	xor %ebp, %ebp
+	call *%rdi
+	jmp *null_rbp_plt_slot(%rip)	/* RA + 0: ff 25 rel32 */
+	.byte 0x68, 0, 0, 0, 0	/* RA + 6: push imm32, never run */
+	.byte 0x90		/* RA + 11: not e9 */
+	.fill 4, 1, 0xcc
+null_rbp_plt_out:
+	pop %rbp
+	ret
+	.size asm_null_rbp_plt, .-asm_null_rbp_plt
+
+	.data
+	.p2align 3
+null_rbp_plt_slot:
+	.quad null_rbp_plt_out
+	.text
+
 	.section .note.GNU-stack, "", @progbits

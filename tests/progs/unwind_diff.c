@@ -28,6 +28,9 @@
  *                 them, one unloaded behind the preload's back
  *     threads     four threads mixing the scenarios above
  *     fork        a forked child allocating through inherited tables
+ *     nullrbp     stacks ending at a frame without CFI called with rbp 0
+ *     depths      every recursion depth from 0 to 280, up then down: each
+ *                 depth limit is met with 0, 1, 2, ... frames beyond it
  */
 #define _GNU_SOURCE
 #include <alloca.h>
@@ -497,6 +500,32 @@ static void scenario_fork(void)
 		exit(3);
 }
 
+/* ---- frames without CFI, rbp 0 ------------------------------------------ */
+
+void asm_null_rbp_jmp(void (*f)(void));
+void asm_null_rbp_plt(void (*f)(void));
+
+/* stacks that end at an asm frame with no FDE and rbp 0 (unwind_asm.S) */
+static void scenario_nullrbp(void)
+{
+	for (int i = 0; i < 200; i++) {
+		asm_null_rbp_jmp(leaf_alloc);
+		asm_null_rbp_plt(leaf_alloc);
+	}
+}
+
+/* ---- every depth ----------------------------------------------------------- */
+
+static void scenario_depths(void)
+{
+	for (int round = 0; round < 2; round++) {
+		for (int d = 0; d <= 280; d++)
+			descend(d, 1);
+		for (int d = 280; d >= 0; d--)
+			descend(d, 1);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	char dir[4096];
@@ -524,6 +553,8 @@ int main(int argc, char **argv)
 		else if (!strcmp(s, "dlopen")) scenario_dlopen(dir);
 		else if (!strcmp(s, "threads")) scenario_threads();
 		else if (!strcmp(s, "fork")) scenario_fork();
+		else if (!strcmp(s, "nullrbp")) scenario_nullrbp();
+		else if (!strcmp(s, "depths")) scenario_depths();
 		else {
 			fprintf(stderr, "unwind_diff: unknown scenario %s\n", s);
 			return 2;
