@@ -585,4 +585,23 @@ got=$(env LD_PRELOAD="$LIB $ALIGNED" POOLSCOUT_OUT="$d" "$T/exact" 2>&1 >/dev/nu
 expect "aligned_alloc under the preload: the next allocator's aligned_alloc sees the program's 300 calls ($got; $plain)" \
 	'[ "$plain" = "counting_aligned: aligned_alloc 300" ] && [ "$got" = "$plain" ]'
 
+# POOLSCOUT_UNWIND takes fast, libunwind or check, in any case: each is
+# taken without a word (check then reports at exit, the others do not);
+# anything else is warned about once and the default (fast) is used
+for v in fast libunwind check CHECK Fast; do
+	d=$WORK/unwind-$v
+	mkdir -p "$d"
+	POOLSCOUT_UNWIND=$v POOLSCOUT_OUT=$d LD_PRELOAD=$LIB "$T/planted" >/dev/null 2>"$d.err"
+	rc=$?
+	case $v in check | CHECK) want=1 ;; *) want=0 ;; esac
+	expect "POOLSCOUT_UNWIND=$v: taken without a warning, $want check report" \
+		'[ $rc = 0 ] && ! grep -q "ignoring" "$d.err" && [ "$(grep -c "unwind check: pid=" "$d.err")" = "$want" ]'
+done
+d=$WORK/unwind-bogus
+mkdir -p "$d"
+POOLSCOUT_UNWIND=bogus POOLSCOUT_OUT=$d LD_PRELOAD=$LIB "$T/planted" >/dev/null 2>"$d.err"
+expect "POOLSCOUT_UNWIND=bogus: one warning, the default (no check report)" \
+	'[ "$(grep -c "ignoring POOLSCOUT_UNWIND=bogus: expected fast, libunwind or check; using the default" "$d.err")" = 1 ] &&
+	 ! grep -q "unwind check:" "$d.err"'
+
 finish
