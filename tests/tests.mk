@@ -327,3 +327,19 @@ $(TB)/libmimalloc-psbss.so: tests/progs/runtime_bss_lib.c
 	$(Q)$(CC) $(PROG_CFLAGS) -fPIC -shared $< -o $@
 
 test-build: $(TB)/runtime_bss $(TB)/libmimalloc-psbss.so
+
+# A library inside the gap between the program's segments (unwind_diff.sh):
+# the program links far_table at 0x200000000 (8 GiB, past 4 GiB from the
+# rest), the library at 0x80000000 (p_vaddr not 0: ld.so asks the kernel
+# for that address, free in a program not position-independent)
+$(TB)/libgap_inner.so: tests/progs/gap_inner_lib.c
+	$(Q)mkdir -p $(TB)
+	$(Q)$(CC) $(PROG_CFLAGS) -fPIC -shared -Wl,-Ttext-segment=0x80000000 $< -o $@
+
+$(TB)/gap_inner: tests/progs/gap_inner.c $(TB)/libgap_inner.so $(B)/.deps-build
+	$(Q)mkdir -p $(TB)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(PROG_CFLAGS) -no-pie -Wl,--section-start=.far=0x200000000 $< \
+		-o $@ -L$(TB) -lgap_inner -Wl,-rpath,'$$ORIGIN'
+
+test-build: $(TB)/gap_inner
