@@ -343,3 +343,11 @@ $(TB)/gap_inner: tests/progs/gap_inner.c $(TB)/libgap_inner.so $(B)/.deps-build
 		-o $@ -L$(TB) -lgap_inner -Wl,-rpath,'$$ORIGIN'
 
 test-build: $(TB)/gap_inner
+
+# dlsym_alloc.so: a dlsym wrapper that allocates, preloaded after the
+# preload (robust.sh: the bootstrap pool's blocks never reach free)
+$(TB)/dlsym_alloc.so: tests/progs/dlsym_alloc.c
+	$(Q)mkdir -p $(TB)
+	$(Q)$(CC) $(PROG_CFLAGS) -fPIC -shared $< -o $@ -ldl
+
+test-build: $(TB)/dlsym_alloc.so

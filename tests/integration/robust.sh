@@ -604,4 +604,20 @@ expect "POOLSCOUT_UNWIND=bogus: one warning, the default (no check report)" \
 	'[ "$(grep -c "ignoring POOLSCOUT_UNWIND=bogus: expected fast, libunwind or check; using the default" "$d.err")" = 1 ] &&
 	 ! grep -q "unwind check:" "$d.err"'
 
+# a dlsym wrapper preloaded after the preload allocates while the preload
+# looks up the next allocator (tests/progs/dlsym_alloc.c): those blocks
+# come from the preload's bootstrap pool, and when the wrapper frees them
+# at exit they must not reach the real free ("free(): invalid pointer"),
+# exact or sampled (where the sampling filter must know the pool's range)
+for smp in 1 4; do
+	d=$WORK/dlsym-alloc-$smp
+	mkdir -p "$d"
+	LD_PRELOAD="$LIB $T/dlsym_alloc.so" POOLSCOUT_SAMPLE=$smp POOLSCOUT_OUT=$d \
+		"$T/planted" >/dev/null 2>"$d.err"
+	rc=$?
+	line=$(grep "^dlsym_alloc:" "$d.err")
+	expect "a dlsym wrapper that allocates, preloaded after us, POOLSCOUT_SAMPLE=$smp: exit 0, its blocks freed ($line)" \
+		'[ $rc = 0 ] && echo "$line" | grep -Eq "^dlsym_alloc: ([1-9][0-9]*) calls, [1-9][0-9]* freed$" && ! grep -q "invalid pointer" "$d.err"'
+done
+
 finish
