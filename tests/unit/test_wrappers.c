@@ -717,6 +717,33 @@ static void test_rust_runtime(void **state)
 	reset();
 }
 
+/* A caller's size range is the union of its stacks': c1 calls new_item
+ * from one line on two paths (from main and from other), 48 B on one,
+ * 64 B on the other; c2 and c3 ask 48..64 B in one stack each. All three
+ * callers then ask 48..64: one type's sizes, no wrapper. Had c1 kept the
+ * first stack's largest size (48), the sizes would vary. Smallest sizes
+ * likewise: c1 48 and 32 merged to 32..48, as c2's and c3's. */
+static void test_caller_sizes_merge(void **state)
+{
+	(void)state;
+	add(100, 48, 48, "new_item@3", "c1@10", "main@1", (char *)NULL);
+	add(100, 64, 64, "new_item@3", "c1@10", "other@2", "main@1", (char *)NULL);
+	add(100, 48, 64, "new_item@3", "c2@20", "main@1", (char *)NULL);
+	add(100, 48, 64, "new_item@3", "c3@30", "main@1", (char *)NULL);
+	apply(NULL);
+	for (size_t i = 0; i < nstacks; i++)
+		assert_string_equal(site_of(i), "new_item");
+	reset();
+	add(100, 48, 48, "new_item@3", "c1@10", "main@1", (char *)NULL);
+	add(100, 32, 32, "new_item@3", "c1@10", "other@2", "main@1", (char *)NULL);
+	add(100, 32, 48, "new_item@3", "c2@20", "main@1", (char *)NULL);
+	add(100, 32, 48, "new_item@3", "c3@30", "main@1", (char *)NULL);
+	apply(NULL);
+	for (size_t i = 0; i < nstacks; i++)
+		assert_string_equal(site_of(i), "new_item");
+	reset();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -739,6 +766,7 @@ int main(void)
 		cmocka_unit_test_setup(test_cxx_header_frames, fresh),
 		cmocka_unit_test_setup(test_chain_round_limit, fresh),
 		cmocka_unit_test_setup(test_rust_runtime, fresh),
+		cmocka_unit_test_setup(test_caller_sizes_merge, fresh),
 	};
 	return cmocka_run_group_tests_name("wrapper rules", tests, NULL, NULL);
 }
