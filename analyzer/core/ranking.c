@@ -497,20 +497,14 @@ static void maybe_wrapper(const analysis *a, an_site *s)
 {
 	if (a->sample_every <= 1 || !s->callers_short)
 		return;
-	char re[96];
-	const char *name = s->where.function ? s->where.function : "";
-	if (literal_regex(re, sizeof re, name))
-		reason(s, "sampled: maybe a wrapper, with callers unrecorded: "
-			  "reached from %u callers (a wrapper has %d); record "
-			  "without --sample, or pass --wrapper '%s', to see its "
-			  "callers as the sites",
-		       s->callers_short, WRAPPER_MIN_CALLERS, re);
-	else
-		reason(s, "sampled: maybe a wrapper, with callers unrecorded: "
-			  "reached from %u callers (a wrapper has %d); record "
-			  "without --sample, or pass its name to --wrapper, to "
-			  "see its callers as the sites",
-		       s->callers_short, WRAPPER_MIN_CALLERS);
+	char re[96], how[128] = "pass its name to --wrapper";
+	if (literal_regex(re, sizeof re,
+			  s->where.function ? s->where.function : ""))
+		snprintf(how, sizeof how, "pass --wrapper '%s'", re);
+	reason(s, "sampled: maybe a wrapper, with callers unrecorded: reached "
+		  "from %u callers (a wrapper has %d); record without --sample, "
+		  "or %s, to see its callers as the sites",
+	       s->callers_short, WRAPPER_MIN_CALLERS, how);
 }
 
 /* Whether module is a shared library installed with the system (lib*.so*

@@ -419,13 +419,22 @@ static void count_round(const an_stack *stacks, size_t n,
 	}
 }
 
-/* Everything the structural rule asks of a wrapper but its number of
- * callers (figures of count_round). */
-static int wrapper_shape(const struct fn *s)
+/* What a wrapper and a link of a wrapper chain both are (figures of
+ * count_round): its blocks do not die inside it, it is the site in
+ * nearly all the allocations through it, and it calls the allocator from
+ * few places. */
+static int passes_blocks_on(const struct fn *s)
 {
 	return !s->owns && s->allocs_site &&
 	       (double)s->allocs_site >= WRAPPER_SITE_SHARE * (double)s->allocs_in &&
-	       s->ncalls <= WRAPPER_MAX_CALLS && sizes_vary(s);
+	       s->ncalls <= WRAPPER_MAX_CALLS;
+}
+
+/* Everything the structural rule asks of a wrapper but its number of
+ * callers. */
+static int wrapper_shape(const struct fn *s)
+{
+	return passes_blocks_on(s) && sizes_vary(s);
 }
 
 /* One round of the structural rule; returns how many functions it newly
@@ -467,10 +476,8 @@ static size_t structural_round(an_wrappers *w, an_stack *stacks, size_t n,
  * decide (see wrappers_apply). */
 static int chain_link(const struct fn *s)
 {
-	return !s->wrapper && !s->runtime && !s->owns && s->allocs_site &&
-	       (double)s->allocs_site >= WRAPPER_SITE_SHARE * (double)s->allocs_in &&
-	       s->ncallers >= 1 && s->ncallers < WRAPPER_MIN_CALLERS &&
-	       s->ncalls <= WRAPPER_MAX_CALLS;
+	return !s->wrapper && !s->runtime && passes_blocks_on(s) &&
+	       s->ncallers >= 1 && s->ncallers < WRAPPER_MIN_CALLERS;
 }
 
 /* The functions calling link s that pass nearly all they allocate
