@@ -1025,17 +1025,15 @@ static int preload_names(const char *list, const char *self)
 {
 	const char *base = strrchr(self, '/');
 	base = base ? base + 1 : self;
-	size_t blen = strlen(base);
-	while (list && *list) {
-		size_t len = strcspn(list, ": ");
-		const char *name = list;
+	size_t blen = strlen(base), len;
+	for (const char *entry; (entry = ps_preload_next(&list, &len));) {
+		const char *name = entry;
 		for (size_t i = 0; i < len; i++)
-			if (list[i] == '/')
-				name = list + i + 1;
-		if ((size_t)(list + len - name) == blen &&
+			if (entry[i] == '/')
+				name = entry + i + 1;
+		if ((size_t)(entry + len - name) == blen &&
 		    !memcmp(name, base, blen))
 			return 1;
-		list += len + (list[len] != 0);
 	}
 	return 0;
 }

@@ -103,6 +103,16 @@ const char *ps_env_get(char **envp, const char *name)
 	return NULL;
 }
 
+const char *ps_preload_next(const char **list, size_t *len)
+{
+	const char *name = *list;
+	if (!name || !*name)
+		return NULL;
+	*len = strcspn(name, ": ");
+	*list = name + *len + (name[*len] != 0);
+	return name;
+}
+
 /* Parses a decimal number with an optional K/M/G suffix, or an octal one.
  * Returns 0 on success. */
 static int parse_number(const char *s, unsigned base, unsigned long long *out)

@@ -154,6 +154,10 @@ void ps_options_load(char **envp);
 char **ps_environ(void);
 /* Looks a variable up in envp without allocating; NULL when absent. */
 const char *ps_env_get(char **envp, const char *name);
+/* The next name of a preload list as the loader splits LD_PRELOAD (at
+ * ':' or ' '; an empty name between two separators), from *list, which
+ * moves past it: its start, with its length in *len; NULL at the end. */
+const char *ps_preload_next(const char **list, size_t *len);
 /* Writes "poolscout: <message>\n" to stderr without allocating. */
 void ps_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

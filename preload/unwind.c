@@ -1279,12 +1279,12 @@ static void pin_startup(void)
 				d.obj[i].found = 1;
 	/* the preloaded objects (valgrind's, a preloaded allocator...):
 	 * LD_PRELOAD as the loader read it, names split at ':' or ' ' */
-	const char *preload = ps_env_get(ps_environ(), "LD_PRELOAD");
-	while (preload && *preload) {
-		size_t len = strcspn(preload, ": ");
+	const char *preload = ps_env_get(ps_environ(), "LD_PRELOAD"), *entry;
+	size_t len;
+	while ((entry = ps_preload_next(&preload, &len))) {
 		char name[4096];
 		if (len && len < sizeof name) {
-			memcpy(name, preload, len);
+			memcpy(name, entry, len);
 			name[len] = 0;
 			uint32_t j = 0;
 			while (j < d.count && !dep_matches(&d, &d.obj[j], name))
@@ -1292,7 +1292,6 @@ static void pin_startup(void)
 			if (j < d.count && !d.obj[j].found)
 				d.obj[j].found = 1;
 		}
-		preload += len + (preload[len] != 0);
 	}
 	for (int grew = 1; grew;) {
 		grew = 0;

@@ -647,10 +647,10 @@ void ps_writer_open_child(void)
 	sigset_t all, old;
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
-	ps_lock_acquire(&writer_lock);
+	ps_writer_lock();
 	if (out_fd < 0 && !open_failed && !finished && !write_stopped)
 		ps_writer_open();
-	ps_lock_release(&writer_lock);
+	ps_writer_unlock();
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
