@@ -101,8 +101,8 @@ static void add_side(struct dsite **table, const analysis *a, int side,
 		v->present = 1;
 		d->sites[side]++;
 		v->alloc_objects += (double)s->allocs / divisor;
-		v->variance += (s->allocs_error95 / 1.96 / divisor) *
-			       (s->allocs_error95 / 1.96 / divisor);
+		double sd = s->allocs_error95 / AN_Z95 / divisor;
+		v->variance += sd * sd;
 		v->alloc_space += (double)s->alloc_bytes / divisor;
 		v->inuse_objects += (double)s->inuse_objects / divisor;
 		v->inuse_space += (double)s->inuse_space / divisor;
@@ -166,7 +166,7 @@ static int by_change(const void *pa, const void *pb)
 static double change_error95(const struct dsite *d, const analysis *a,
 			     const double *divisor)
 {
-	double e = 1.96 * sqrt(d->v[BASE].variance + d->v[NEW].variance);
+	double e = AN_Z95 * sqrt(d->v[BASE].variance + d->v[NEW].variance);
 	for (int side = BASE; side <= NEW; side++)
 		if (!d->v[side].present && a[side].sample_every > 1)
 			e += UNSEEN_95 * a[side].sample_every / divisor[side];

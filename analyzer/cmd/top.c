@@ -103,7 +103,7 @@ static double stack_variance(const an_stack *st, const char *index,
 /* The 95% half-width of an estimate of variance var. */
 static double error95(double var)
 {
-	return 1.96 * sqrt(var);
+	return AN_Z95 * sqrt(var);
 }
 
 int cmd_top(int argc, char **argv)

@@ -1897,7 +1897,7 @@ static void finish(struct build *b)
 		s->inuse_objects = s->allocs - s->frees;
 		s->inuse_space = s->alloc_bytes - s->free_bytes;
 		s->xfree_ratio = s->frees ? (double)s->xfrees / (double)s->frees : 0;
-		s->allocs_error95 = 1.96 * sqrt(s->allocs_error95);
+		s->allocs_error95 = AN_Z95 * sqrt(s->allocs_error95);
 		struct spans *x = &b->spans[si];
 		s->lifetime_p50 = percentile(x->v, x->n, s->lifetimes, 0.50);
 		s->lifetime_p99 = percentile(x->v, x->n, s->lifetimes, 0.99);

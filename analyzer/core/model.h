@@ -58,6 +58,11 @@ static inline int an_peak_exact(const an_peak *p)
 	return p->lo == p->hi;
 }
 
+/* Standard deviations on each side of a normal estimate that hold 95% of
+ * it: every "95% error" a view prints is AN_Z95 times a standard
+ * deviation. */
+#define AN_Z95 1.96
+
 /* A lifetime percentile lies in [lo_ns, hi_ns). */
 typedef struct an_pct {
 	double lo_ns, hi_ns;
@@ -126,7 +131,8 @@ typedef struct an_site {
 	uint64_t allocs, alloc_bytes, frees, free_bytes, xfrees, xfree_bytes;
 	uint64_t inuse_objects, inuse_space;
 	/* sampled profiles: the half-width of the 95% interval around the
-	 * estimated allocations (0 when every allocation was counted) */
+	 * estimated allocations, AN_Z95 standard deviations (0 when every
+	 * allocation was counted) */
 	double allocs_error95;
 	uint64_t size_min, size_max;
 	uint64_t size_hist[PS_HIST_BUCKETS];
