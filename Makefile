@@ -41,11 +41,10 @@ ANALYZER_LIB_SRC := $(wildcard analyzer/core/*.c) \
 	$(filter-out analyzer/cmd/main.c,$(wildcard analyzer/cmd/*.c))
 ANALYZER_LIB_OBJ := $(ANALYZER_LIB_SRC:%.c=$(B)/%.o) $(B)/analyzer/profile.pb-c.o \
 	$(B)/analyzer/web_assets.o
-# libstdc++ only for __cxa_demangle: linked statically, that alone comes
-# in; the shared library's relocations cost every `poolscout record` (a
+# libiberty (static only) demangles Rust's and C++'s names: no libstdc++,
+# whose shared library's relocations cost every `poolscout record` (a
 # build's every command) 1.6M instructions before main.
-ANALYZER_LIBS := -ldw -lelf -lprotobuf-c -lz -lm -Wl,-Bstatic -lstdc++ \
-	-Wl,-Bdynamic
+ANALYZER_LIBS := -ldw -lelf -lprotobuf-c -lz -lm -liberty
 ANALYZER_CFLAGS := -Ianalyzer/core -Ianalyzer/cmd -I$(B)/analyzer
 
 .PHONY: all deps test demo bench install clean fuzz check-warnings

@@ -12,7 +12,7 @@ set -eu
 
 build="gcc g++ make pkg-config libunwind-dev uthash-dev libdw-dev libelf-dev \
 zlib1g-dev libprotobuf-c-dev protobuf-c-compiler golang-github-google-pprof-dev \
-libcmocka-dev"
+libcmocka-dev libiberty-dev"
 test="$build google-perftools libgoogle-perftools-dev golang-go python3 perl \
 sqlite3 jq clang libclang-rt-14-dev binutils chromium fonts-liberation \
 python3-websocket git redis-server redis-tools nginx apache2-utils curl strace \

@@ -443,6 +443,7 @@ static unsigned expand_stack(struct build *b, struct ip_table *t,
 				.ip_index = i,
 				.inlined = loc->frames[k].inlined,
 				.symbolized = loc->resolved,
+				.runtime = (unsigned char)loc->frames[k].runtime,
 			};
 	}
 	if (!n) { /* an empty stack (nothing above the allocator) */

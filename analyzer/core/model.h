@@ -79,6 +79,8 @@ typedef struct an_frame {
 			       * stack has at most 256) */
 	unsigned char inlined;    /* inlined into the next frame (same ip) */
 	unsigned char symbolized; /* a name was found for it */
+	unsigned char runtime;    /* a language runtime's code by its symbol
+				   * (sym_frame.runtime) */
 } an_frame;
 
 /* With an_opts.stream, only the stacks of a site with the most

@@ -20,7 +20,7 @@
 #include "symbolize.h"
 #include "uthash.h"
 
-char *__cxa_demangle(const char *name, char *out, size_t *len, int *status);
+#include <libiberty/demangle.h>
 
 enum mod_status { MOD_DEBUG, MOD_SYMBOLS, MOD_MISSING, MOD_MISMATCH };
 
@@ -255,23 +255,132 @@ const char *sym_module_status(sym_ctx *ctx, const pf_module *m)
 	return status_text[open_module(ctx, m)->status];
 }
 
-static char *demangle(const char *name)
+/* Crates of Rust's standard library, and of the allocator shims it
+ * makes for every program. */
+static int rust_std_crate(const char *name, size_t len)
 {
+	static const char *const crates[] = { "alloc", "core", "std",
+					      "__rustc" };
+	for (size_t i = 0; i < sizeof crates / sizeof *crates; i++)
+		if (len == strlen(crates[i]) && !memcmp(name, crates[i], len))
+			return 1;
+	return 0;
+}
+
+/* A demangled path rooted at one of those crates. */
+static int rust_std_path(const char *p)
+{
+	size_t len = strcspn(p, ":<>[]()&* ");
+	return !strncmp(p + len, "::", 2) && rust_std_crate(p, len);
+}
+
+/* Whether demangled Rust name d is the standard library's code, where
+ * the symbol does not say which crate wrote it (legacy symbols; a v0
+ * trait's default method): a path rooted at alloc, core or std; an
+ * inherent impl of one of their types or of a type of no crate (only
+ * they can write <[_]>::to_vec_in); or one of their traits for one of
+ * their types or a type of no crate, as legacy symbols write generic
+ * impls (<&mut W as core::fmt::Write>::write_str). The program's own
+ * types and traits are its own code (<app::Foo as core::clone::Clone>).
+ * trait_only: by the trait alone (a trait's default method is written
+ * where the trait is). */
+static int rust_std_name(const char *d, int trait_only)
+{
+	if (*d != '<')
+		return rust_std_path(d);
+	const char *self = d + 1, *as = NULL, *end = NULL;
+	int depth = 0;
+	for (const char *p = self; *p && !end; p++) {
+		if (*p == '<' || *p == '[' || *p == '(')
+			depth++;
+		else if ((*p == '>' || *p == ']' || *p == ')') && --depth < 0)
+			end = p;
+		if (!depth && !as && !strncmp(p, " as ", 4))
+			as = p;
+	}
+	if (!end)
+		return 0;
+	const char *self_end = as ? as : end;
+	self += strspn(self, "&*[(");
+	static const char *const words[] = { "mut ", "const ", "dyn " };
+	for (size_t i = 0; i < sizeof words / sizeof *words; i++)
+		if (!strncmp(self, words[i], strlen(words[i])))
+			self += strlen(words[i]);
+	int self_std = rust_std_path(self) ||
+		       !memmem(d, (size_t)(self_end - d), "::", 2);
+	if (trait_only)
+		return as && rust_std_name(as + 4, 0);
+	return self_std && (!as || rust_std_name(as + 4, 0));
+}
+
+/* The crate that wrote the item v0 symbol p names (after "_R"): the
+ * leftmost crate root through nested paths (N), generic arguments (I)
+ * and impls (M, X: their own path, where the impl was written). 1 when
+ * found; 2 for a trait's default method (Y, a type before the trait's
+ * path); 0 otherwise. Only for a symbol rust_demangle took: well formed,
+ * its lengths within it. */
+static int v0_crate(const char *p, const char **crate, size_t *len)
+{
+	p += strspn(p, "0123456789"); /* an encoding version */
+	for (;;) {
+		switch (*p) {
+		case 'N': /* and a namespace letter */
+			p += 2;
+			continue;
+		case 'I':
+			p++;
+			continue;
+		case 'Y':
+			return 2;
+		case 'M':
+		case 'X':
+		case 'C': {
+			int root = *p++ == 'C';
+			if (*p == 's') /* a disambiguator, s<base-62>_ */
+				p = strchr(p, '_') + 1;
+			if (!root)
+				continue;
+			if (*p < '0' || *p > '9') /* u: a Punycode name */
+				return 0;
+			char *name;
+			*len = strtoul(p, &name, 10);
+			/* a name that starts with a digit or _ has a _ first */
+			*crate = name + (*name == '_');
+			return 1;
+		}
+		default:
+			return 0;
+		}
+	}
+}
+
+char *sym_demangle(const char *name, int *runtime)
+{
+	*runtime = 0;
 	if (!name)
 		return NULL;
+	/* Rust first: its legacy names are valid C++ names too (the C++
+	 * demangler leaves their hash and $LT$ escapes). */
+	char *d = rust_demangle(name, DMGL_PARAMS);
+	if (d) {
+		const char *crate;
+		size_t len;
+		int v0 = name[1] == 'R' ? v0_crate(name + 2, &crate, &len) : 0;
+		*runtime = v0 == 1 ? rust_std_crate(crate, len)
+				   : rust_std_name(d, v0 == 2);
+		return d;
+	}
 	if (name[0] == '_' && name[1] == 'Z') {
-		int status;
-		char *d = __cxa_demangle(name, NULL, NULL, &status);
-		if (d && status == 0)
+		d = cplus_demangle_v3(name, DMGL_PARAMS | DMGL_TYPES);
+		if (d)
 			return d;
-		free(d);
 	}
 	return xstrdup(name);
 }
 
 /* The name of a subprogram or inlined subroutine DIE, following
  * DW_AT_abstract_origin and DW_AT_specification; demangled. */
-static char *die_name(Dwarf_Die *die)
+static char *die_name(Dwarf_Die *die, int *runtime)
 {
 	Dwarf_Attribute attr;
 	const char *name = NULL;
@@ -282,11 +391,11 @@ static char *die_name(Dwarf_Die *die)
 		name = dwarf_diename(die);
 	if (!name && dwarf_attr_integrate(die, DW_AT_name, &attr))
 		name = dwarf_formstring(&attr);
-	return demangle(name);
+	return sym_demangle(name, runtime);
 }
 
-static void push_frame(sym_loc *loc, char *function, const char *file,
-		       unsigned line, int inlined)
+static void push_frame(sym_loc *loc, char *function, int runtime,
+		       const char *file, unsigned line, int inlined)
 {
 	loc->frames = xrealloc(loc->frames,
 			       (loc->nframes + 1) * sizeof *loc->frames);
@@ -295,6 +404,7 @@ static void push_frame(sym_loc *loc, char *function, const char *file,
 		.file = file ? xstrdup(file) : NULL,
 		.line = line,
 		.inlined = inlined,
+		.runtime = runtime,
 	};
 }
 
@@ -329,10 +439,12 @@ static void resolve(struct sym_mod *m, uint64_t addr, sym_loc *loc)
 		if (tag != DW_TAG_subprogram &&
 		    tag != DW_TAG_inlined_subroutine)
 			continue;
-		char *name = die_name(&scopes[i]);
+		int runtime;
+		char *name = die_name(&scopes[i], &runtime);
 		if (!name)
 			name = xstrdup("??");
-		push_frame(loc, name, file, (unsigned)(line > 0 ? line : 0),
+		push_frame(loc, name, runtime, file,
+			   (unsigned)(line > 0 ? line : 0),
 			   tag == DW_TAG_inlined_subroutine);
 		if (tag == DW_TAG_subprogram)
 			break;
@@ -359,7 +471,9 @@ static void resolve(struct sym_mod *m, uint64_t addr, sym_loc *loc)
 	const char *name = dwfl_module_addrinfo(mod, addr, &off, &sym, NULL,
 						NULL, NULL);
 	if (name) {
-		push_frame(loc, demangle(name), file,
+		int runtime;
+		char *d = sym_demangle(name, &runtime);
+		push_frame(loc, d, runtime, file,
 			   (unsigned)(line > 0 ? line : 0), 0);
 		loc->resolved = 1;
 	}
@@ -488,7 +602,7 @@ const sym_loc *sym_lookup(sym_ctx *ctx, const pf_file *f, uint64_t ip,
 		char *name = pm ? xasprintf("%s+0x%llx", base ? base + 1 : path,
 					    (unsigned long long)start)
 				: xasprintf("0x%llx", (unsigned long long)ip);
-		push_frame(&c->loc, name, NULL, 0, 0);
+		push_frame(&c->loc, name, 0, NULL, 0, 0);
 	}
 	HASH_ADD(hh, *table, key, sizeof c->key, c);
 	return &c->loc;

@@ -17,6 +17,7 @@ typedef struct sym_frame {
 	const char *file;     /* NULL when no line information */
 	unsigned line;
 	int inlined;          /* inlined into the next frame */
+	int runtime;          /* Rust's standard library, by its mangled name */
 } sym_frame;
 
 typedef struct sym_loc {
@@ -42,5 +43,11 @@ void sym_forget_file(sym_ctx *ctx, const pf_file *f);
 /* One phrase on what was found for m: "debug info", "symbols only",
  * "not found on disk", "build-id differs from the profile". */
 const char *sym_module_status(sym_ctx *ctx, const pf_module *m);
+/* Symbol name as a reader wants it (malloc'd): Rust names (legacy and
+ * v0) demangled without their hash, then C++ names; anything else as it
+ * is. *runtime: a Rust name of the standard library (crates alloc, core,
+ * std; <alloc::vec::Vec<T> as core::clone::Clone>::clone, but not
+ * <app::Foo as core::clone::Clone>::clone). NULL for NULL. */
+char *sym_demangle(const char *name, int *runtime);
 
 #endif

@@ -10,19 +10,15 @@
 #include "uthash.h"
 #include "wrappers.h"
 
-/* Namespaces of the C++ runtime's own code, wherever it was compiled;
- * and Rust's standard library (alloc, core, std) compiled into every
- * Rust program: legacy symbols as the C++ demangler leaves them (each
- * ends in a 16-digit hash, so a C++ namespace core:: is not taken),
- * <alloc::..>/$LT$alloc.. trait impls, v0 symbols left mangled (a path
- * of nested N/M/X/Y rooted at crate alloc, core or std), and the
- * allocator shims. Vec growth (finish_grow), format! (format_inner),
- * String and Box are then charged to the program's code that asked. */
+/* Namespaces of the C++ runtime's own code, wherever it was compiled
+ * (after a return type, but not in a Rust impl's <app::T as std::..>), and
+ * the allocator shims of Rust programs (plain, or __rustc::). Rust's
+ * standard library (alloc, core, std) is told by its mangled names
+ * (an_frame.runtime, from the symbolizer). Vec growth (finish_grow),
+ * format! (format_inner), String and Box are then charged to the
+ * program's code that asked. */
 static const char *const runtime_names =
-	"^([^(]* )?(std|__gnu_cxx|__cxxabiv1)::"
-	"|^_?(<|[$]LT[$])?(alloc|core|std|__rustc)(::|[.][.]).*::h[0-9a-f]{16}$"
-	"|^_R(N[a-zA-Z]|[MXY](s[0-9A-Za-z]*_)?)*C(s[0-9A-Za-z]*_)?"
-	"(5alloc|4core|3std)[0-9]"
+	"^([^(<]* )?(std|__gnu_cxx|__cxxabiv1)::"
 	"|^(__rustc::)?__(rust|rdl|rg)_(alloc|alloc_zeroed|realloc)$";
 
 /* Code inlined from a runtime's headers or sources into the program's
@@ -243,7 +239,7 @@ static struct fn *intern(an_wrappers *w, struct frame_info *fi,
 		fi->fns[fi->nfns++] = fn;
 		fn->key = key;
 		fn->name = f->function;
-		fn->runtime = ps_runtime_module(f->module) ||
+		fn->runtime = ps_runtime_module(f->module) || f->runtime ||
 			      !regexec(&w->runtime, f->function, 0, NULL, 0);
 		fn->fixed = fn->runtime;
 		for (size_t i = 0; !fn->fixed && i < w->nres; i++)

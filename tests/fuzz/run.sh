@@ -24,7 +24,7 @@ clang $SAN "$WORK/probe.c" -o "$WORK/probe" >"$WORK/probe.log" 2>&1 ||
 # the reader and the whole core on top of it (the model, the ranking, the
 # JSON document)
 if ! clang -g -O1 $SAN -Iinclude -Ianalyzer/core tests/fuzz/fuzz_reader.c \
-	analyzer/core/*.c -o "$OUT/fuzz_reader" -ldw -lelf -lz -lm; then
+	analyzer/core/*.c -o "$OUT/fuzz_reader" -ldw -lelf -lz -lm -liberty; then
 	bad "build the fuzz target" "clang failed"
 	finish
 	exit 1

@@ -326,28 +326,37 @@ fi
 # Rust's standard library is the runtime: a program whose allocations all
 # go through Vec growth, format! and Box::new (tests/progs/rust_std.rs,
 # which prints how many each of its functions makes) has its own functions
-# as the sites, with the library's finish_grow / format_inner nowhere,
-# exact and sampled. rustc: Debian's (mk/deps.sh test installs it), or cargo's.
+# as the sites, named as Rust writes them (demangled, no hash), with the
+# library's finish_grow / format_inner nowhere, exact and sampled; with
+# the program's symbols in either mangling, legacy and v0 (and the
+# library's as this rustc ships it: legacy for Debian's 1.63, v0 for
+# newer). rustc: Debian's (mk/deps.sh test installs it), or cargo's.
 RUSTC=$(command -v rustc || ls "$HOME"/.cargo/bin/rustc 2>/dev/null | head -1)
 if ! want rust; then
 	:
-elif [ -n "$RUSTC" ] && "$RUSTC" -O -C debuginfo=0 -o "$WORK/rust_std" tests/progs/rust_std.rs 2>"$WORK/rust_std.err"; then
-	for opt in "" "--sample 4"; do
-		d=$WORK/rust_std_prof$(echo "$opt" | tr -d ' -')
-		"$PS" record $opt -o "$d" -- "$WORK/rust_std" >"$d.out" 2>"$d.err"
-		"$PS" report --json -n 100000 "$d"/*.pscout >"$d.json"
-		what="rust_std${opt:+ ($opt)}"
-		for fn in build_list make_name make_box; do
-			truth=$(sed -n "s/^truth $fn //p" "$d.out")
-			got=$(jq "[.sites[] | select(.function | test(\"^rust_std::$fn::h\")) | .alloc_objects] | add // 0" "$d.json")
-			err=$(jq "[.sites[] | select(.function | test(\"^rust_std::$fn::h\")) | .alloc_objects_error95 // 0] | add // 0 | ceil" "$d.json")
-			# twice the 95% half-width (about 4 sd: a test that fails 1 run in
-			# 20 by chance is no test); exact: equal
-			expect "$what: $fn's $truth allocations are its own sites (got $got +- $err)" \
-				"[ -n '$truth' ] && [ $got -ge $((truth - 2 * err)) ] && [ $got -le $((truth + 2 * err)) ]"
+elif [ -n "$RUSTC" ] && "$RUSTC" -O -C debuginfo=0 -o "$WORK/rust_std_legacy" tests/progs/rust_std.rs 2>"$WORK/rust_std.err" &&
+	"$RUSTC" -O -C debuginfo=0 -C symbol-mangling-version=v0 -o "$WORK/rust_std_v0" tests/progs/rust_std.rs 2>>"$WORK/rust_std.err"; then
+	for mangling in legacy v0; do
+		sym=$(nm "$WORK/rust_std_$mangling" | sed -n 's/.* \(.*rust_std.*build_list.*\)/\1/p' | head -1)
+		case $mangling in legacy) re='^_ZN8rust_std10build_list17h' ;; v0) re='^_R' ;; esac
+		expect "rust_std ($mangling): its symbol is mangled so ($sym)" "echo '$sym' | grep -q '$re'"
+		for opt in "" "--sample 4"; do
+			d=$WORK/rust_std_prof_$mangling$(echo "$opt" | tr -d ' -')
+			"$PS" record $opt -o "$d" -- "$WORK/rust_std_$mangling" >"$d.out" 2>"$d.err"
+			"$PS" report --json -n 100000 "$d"/*.pscout >"$d.json"
+			what="rust_std ($mangling${opt:+, $opt})"
+			for fn in build_list make_name make_box; do
+				truth=$(sed -n "s/^truth $fn //p" "$d.out")
+				got=$(jq "[.sites[] | select(.function == \"rust_std::$fn\") | .alloc_objects] | add // 0" "$d.json")
+				err=$(jq "[.sites[] | select(.function == \"rust_std::$fn\") | .alloc_objects_error95 // 0] | add // 0 | ceil" "$d.json")
+				# twice the 95% half-width (about 4 sd: a test that fails 1 run in
+				# 20 by chance is no test); exact: equal
+				expect "$what: $fn's $truth allocations are its own sites (got $got +- $err)" \
+					"[ -n '$truth' ] && [ $got -ge $((truth - 2 * err)) ] && [ $got -le $((truth + 2 * err)) ]"
+			done
+			lib=$(jq -r '[.sites[] | select(.function | test("finish_grow|format_inner|grow_one|__rust_alloc")) | .function] | join(", ")' "$d.json")
+			expect "$what: no site is Rust's library code (got: $lib)" "[ -z '$lib' ]"
 		done
-		lib=$(jq -r '[.sites[] | select(.function | test("finish_grow|format_inner|grow_one|__rust_alloc")) | .function] | join(", ")' "$d.json")
-		expect "$what: no site is Rust's library code (got: $lib)" "[ -z '$lib' ]"
 	done
 else
 	skip rust "no rustc (or it failed: $(head -c 200 "$WORK/rust_std.err" 2>/dev/null))"

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "memory.h"
+#include "symbolize.h"
 #include "wrappers.h"
 
 #define LIBC "/lib/x86_64-linux-gnu/libc.so.6"
@@ -662,7 +663,7 @@ static int fresh(void **state)
 }
 
 /* Sets frame k (1 = innermost after malloc) of stack st to a name too
- * long for add()'s "function@line" (Rust's legacy symbols). */
+ * long for add()'s "function@line". */
 static void rename_frame(an_stack *st, unsigned k, const char *name)
 {
 	an_frame *f = &frames[st - stacks][k];
@@ -670,25 +671,109 @@ static void rename_frame(an_stack *st, unsigned k, const char *name)
 	f->function = xstrdup(name);
 }
 
+/* Sets frame k (1 = innermost after malloc) of stack st to what the
+ * symbolizer makes of ELF symbol sym (sym_demangle): its name, and
+ * whether it is Rust's standard library. */
+static void symbol_frame(an_stack *st, unsigned k, const char *sym)
+{
+	an_frame *f = &frames[st - stacks][k];
+	int runtime;
+	free((char *)f->function);
+	f->function = sym_demangle(sym, &runtime);
+	f->runtime = (unsigned char)runtime;
+}
+
+/* What readers see of a symbol: Rust names, legacy (each ending in a
+ * hash, with a .llvm. suffix or not) and v0, demangled without their
+ * hash; C++ names demangled; anything else as it is. The standard
+ * library's are the runtime: paths rooted at alloc, core, std and the
+ * __rustc shims; an inherent impl of their types; their traits for
+ * their types or for a type of no crate. Not a program's functions, its
+ * types in std's traits, std's types in its traits, nor C++'s core::. */
+static void test_rust_demangle(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *sym, *name;
+		int runtime;
+	} cases[] = {
+		{ "_ZN5alloc7raw_vec11finish_grow17h29670bc8d8346527E.llvm.12147610521193969065",
+		  "alloc::raw_vec::finish_grow", 1 },
+		{ "_ZN5alloc3fmt6format12format_inner17h1cd6946385d11318E",
+		  "alloc::fmt::format::format_inner", 1 },
+		{ "_ZN50_$LT$$RF$mut$u20$W$u20$as$u20$core..fmt..Write$GT$9write_str17h1da1ffe75c121031E",
+		  "<&mut W as core::fmt::Write>::write_str", 1 },
+		{ "_ZN8rust_std10build_list17h0123456789abcdefE",
+		  "rust_std::build_list", 0 },
+		{ "_ZN9alloc_ext4grow17h0123456789abcdefE", "alloc_ext::grow", 0 },
+		{ "_RNvCs1234_4stdx4grow", "stdx::grow", 0 },
+		{ "_ZN70_$LT$$RF$mut$u20$alloc..string..String$u20$as$u20$core..fmt..Write$GT$9write_str17h0123456789abcdefE",
+		  "<&mut alloc::string::String as core::fmt::Write>::write_str", 1 },
+		{ "_ZN57_$LT$$RF$mut$u20$app..Log$u20$as$u20$core..fmt..Write$GT$9write_str17h0123456789abcdefE",
+		  "<&mut app::Log as core::fmt::Write>::write_str", 0 },
+		{ "_ZN47_$LT$app..Foo$u20$as$u20$core..clone..Clone$GT$5clone17h0123456789abcdefE",
+		  "<app::Foo as core::clone::Clone>::clone", 0 },
+		{ "_ZN49_$LT$$RF$app..Foo$u20$as$u20$core..fmt..Debug$GT$3fmt17h0123456789abcdefE",
+		  "<&app::Foo as core::fmt::Debug>::fmt", 0 },
+		{ "_ZN55_$LT$alloc..vec..Vec$LT$T$GT$$u20$as$u20$app..Trait$GT$1f17h0123456789abcdefE",
+		  "<alloc::vec::Vec<T> as app::Trait>::f", 0 },
+		{ "_RNvCsaAtC9ulHmL7_8rust_std10build_list", "rust_std::build_list", 0 },
+		{ "_RNvCsfLfy6EI15iL_7___rustc12___rust_alloc",
+		  "__rustc::__rust_alloc", 1 },
+		{ "_RNvMs3_NtCslNYArtu3iFV_5alloc7raw_vecINtB5_6RawVecINtNtB7_3vec3VechEE8grow_oneCsjrHSEGnQ3l9_3std",
+		  "<alloc::raw_vec::RawVec<alloc::vec::Vec<u8>>>::grow_one", 1 },
+		{ "_RINvXs_NvMNtCslNYArtu3iFV_5alloc5sliceSp9to_vec_inhNtB5_10ConvertVec6to_vecNtNtBa_5alloc6GlobalECsjrHSEGnQ3l9_3std",
+		  "<u8 as <[_]>::to_vec_in::ConvertVec>::to_vec::<alloc::alloc::Global>", 1 },
+		{ "_RINvNtCsgEmfK2I1SDS_4core4hint9black_boxNtCs6xxl1lAjzDf_1a3FooEBE_",
+		  "core::hint::black_box::<a::Foo>", 1 },
+		/* v0 trait impls: the crate of the impl, not the type */
+		{ "_RNvXs_Cs6xxl1lAjzDf_1aNtB4_3FooNtNtCsgEmfK2I1SDS_4core5clone5Clone5cloneB4_",
+		  "<a::Foo as core::clone::Clone>::clone", 0 },
+		{ "_RNvXs1g_NtCsgEmfK2I1SDS_4core3fmtRNtCs6xxl1lAjzDf_1a3FooNtB6_5Debug3fmtBy_",
+		  "<&a::Foo as core::fmt::Debug>::fmt", 1 },
+		/* v0 default methods: by the trait's path */
+		{ "_RNvYNtCs6xxl1lAjzDf_1a3FooNtB4_4Make4makeB4_",
+		  "<a::Foo as a::Make>::make", 0 },
+		{ "_RNvYNtCs6xxl1lAjzDf_1a3FooNtNtCsgEmfK2I1SDS_4core4iter8Iterator7collectB4_",
+		  "<a::Foo as core::iter::Iterator>::collect", 1 },
+		{ "_ZN4core6Buffer4growEm", "core::Buffer::grow(unsigned long)", 0 },
+		{ "_ZNSt6vectorIiSaIiEE9push_backERKi",
+		  "std::vector<int, std::allocator<int> >::push_back(int const&)", 0 },
+		{ "malloc", "malloc", 0 },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		int runtime = -1;
+		char *d = sym_demangle(cases[i].sym, &runtime);
+		assert_string_equal(d, cases[i].name);
+		if (runtime != cases[i].runtime)
+			fail_msg("%s: runtime %d, expected %d", cases[i].name,
+				 runtime, cases[i].runtime);
+		free(d);
+	}
+	int runtime = -1;
+	assert_null(sym_demangle(NULL, &runtime));
+	assert_int_equal(runtime, 0);
+}
+
 /* Rust's standard library is the runtime, as std:: is for C++: Vec
- * growth (finish_grow < grow_one), format! (format_inner, a v0 symbol
- * left mangled), the allocator shims and code inlined from
+ * growth (finish_grow < grow_one), format! (format_inner), a trait impl
+ * of std's, the allocator shims and code inlined from
  * /rustc/<commit>/library/ are skipped and never named "via"; the
- * program's own functions, a C++ namespace core:: (no Rust hash) and a
- * Rust impl of a program's type are sites. */
+ * program's own functions, a C++ namespace core::, a Rust impl of a
+ * program's type and one using std:: in its name are sites. */
 static void test_rust_runtime(void **state)
 {
 	(void)state;
 	an_stack *vec = add(300, 32, 128, "finish@1", "grow@2", "build_list@3",
 			    "main@1", (char *)NULL);
-	rename_frame(vec, 1, "alloc::raw_vec::RawVecInner$LT$A$GT$::finish_grow::heeaaebbee254a0e0");
-	rename_frame(vec, 2, "alloc::raw_vec::RawVec$LT$T$C$A$GT$::grow_one::h0123456789abcdef");
+	symbol_frame(vec, 1, "_ZN5alloc7raw_vec11finish_grow17h29670bc8d8346527E.llvm.12147610521193969065");
+	symbol_frame(vec, 2, "_RNvMs3_NtCslNYArtu3iFV_5alloc7raw_vecINtB5_6RawVecINtNtB7_3vec3VechEE8grow_oneCsjrHSEGnQ3l9_3std");
 	an_stack *fmt = add(100, 7, 12, "fmt@1", "make_name@4", "main@2",
 			    (char *)NULL);
-	rename_frame(fmt, 1, "_RNvNvNtCslNYArtu3iFV_5alloc3fmt6format12format_inner");
+	symbol_frame(fmt, 1, "_ZN5alloc3fmt6format12format_inner17h1cd6946385d11318E");
 	an_stack *impl = add(100, 24, 24, "to_vec@1", "copy_name@5", "main@3",
 			     (char *)NULL);
-	rename_frame(impl, 1, "_$LT$alloc..vec..Vec$LT$T$GT$$u20$as$u20$core..clone..Clone$GT$::clone::h00112233aabbccdd");
+	symbol_frame(impl, 1, "_RINvXs_NvMNtCslNYArtu3iFV_5alloc5sliceSp9to_vec_inhNtB5_10ConvertVec6to_vecNtNtBa_5alloc6GlobalECsjrHSEGnQ3l9_3std");
 	an_stack *shim = add(100, 48, 48, "__rust_alloc@1", "make_box@6",
 			     "main@4", (char *)NULL);
 	an_stack *inl = add(100, 16, 16, "grow_inline@9", "fill@7", "main@5",
@@ -696,10 +781,13 @@ static void test_rust_runtime(void **state)
 	frames[inl - stacks][1].file = "/rustc/59807616e/library/alloc/src/raw_vec.rs";
 	an_stack *cxx = add(100, 64, 64, "grow@1", "user@8", "main@6",
 			    (char *)NULL);
-	rename_frame(cxx, 1, "core::Buffer::grow(unsigned long)");
+	symbol_frame(cxx, 1, "_ZN4core6Buffer4growEm");
 	an_stack *own = add(100, 40, 40, "clone@1", "dup@9", "main@7",
 			    (char *)NULL);
-	rename_frame(own, 1, "<mycrate::Foo as core::clone::Clone>::clone::h0123456789abcdef");
+	symbol_frame(own, 1, "_ZN47_$LT$app..Foo$u20$as$u20$core..clone..Clone$GT$5clone17h0123456789abcdefE");
+	an_stack *as_std = add(100, 56, 56, "write@1", "save@10", "main@8",
+			       (char *)NULL);
+	rename_frame(as_std, 1, "<app::Log as std::io::Write>::write");
 	apply(NULL);
 	assert_string_equal(site_of(0), "build_list");
 	assert_int_equal(vec->nskipped, 3); /* malloc, finish_grow, grow_one */
@@ -713,7 +801,8 @@ static void test_rust_runtime(void **state)
 	assert_string_equal(site_of(4), "fill");
 	assert_null(inl->via);
 	assert_string_equal(site_of(5), "core::Buffer::grow(unsigned long)");
-	assert_string_equal(site_of(6), "<mycrate::Foo as core::clone::Clone>::clone::h0123456789abcdef");
+	assert_string_equal(site_of(6), "<app::Foo as core::clone::Clone>::clone");
+	assert_string_equal(site_of(7), "<app::Log as std::io::Write>::write");
 	reset();
 }
 
@@ -765,6 +854,7 @@ int main(void)
 		cmocka_unit_test_setup(test_round_limit, fresh),
 		cmocka_unit_test_setup(test_cxx_header_frames, fresh),
 		cmocka_unit_test_setup(test_chain_round_limit, fresh),
+		cmocka_unit_test_setup(test_rust_demangle, fresh),
 		cmocka_unit_test_setup(test_rust_runtime, fresh),
 		cmocka_unit_test_setup(test_caller_sizes_merge, fresh),
 	};
