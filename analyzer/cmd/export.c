@@ -205,6 +205,15 @@ static PbLabel *label(struct pprof *x, const char *key, const char *str,
 	return l;
 }
 
+/* Allocations profile f recorded (its scale aside). */
+static uint64_t file_allocs(const pf_file *f)
+{
+	uint64_t n = 0;
+	for (size_t i = 0; i < f->nentries; i++)
+		n += f->entries[i].allocs;
+	return n;
+}
+
 static void add_samples(struct pprof *x, const analysis *a, size_t fi)
 {
 	const pf_file *f = a->set->files[fi];
@@ -310,12 +319,19 @@ static int export_pprof(const analysis *a, const char *out)
 	x.p.period = a->sample_every;
 	x.p.default_sample_type = str_id(&x, "alloc_objects");
 	/* pprof takes the first mapping for the main binary (its File:
-	 * line, -list and -disasm): the first profile's program first */
+	 * line, -list and -disasm): the program of the profile with the
+	 * most allocations first (of a process tree, the one profiled, not
+	 * the shell that started it) */
+	size_t main_fi = 0;
+	for (size_t fi = 1; fi < a->set->nfiles; fi++)
+		if (file_allocs(a->set->files[fi]) >
+		    file_allocs(a->set->files[main_fi]))
+			main_fi = fi;
 	if (a->set->nfiles) {
-		const pf_file *f = a->set->files[0];
+		const pf_file *f = a->set->files[main_fi];
 		for (size_t i = 0; f->exe && i < f->nmodules; i++)
 			if (f->modules[i].path && !strcmp(f->modules[i].path, f->exe)) {
-				mapping_id(&x, 0, &f->modules[i]);
+				mapping_id(&x, main_fi, &f->modules[i]);
 				break;
 			}
 	}

@@ -58,6 +58,15 @@ if [ $have_go = 1 ]; then
 	main_file=$(go tool pprof -top "$WORK/cxx.pb.gz" 2>/dev/null | grep -m1 '^File:')
 	expect "pprof: the main binary is the program ($main_file)" \
 		'[ "$main_file" = "File: cxx_objects" ]'
+	# of a process tree, the program with the most allocations (exact's
+	# 6.5k over cxx_objects' 1.8k and the shell's few dozen), not the
+	# first file (cxx_objects sorts first)
+	"$PS" record -o "$WORK/treemap" -- sh -c "'$T/cxx_objects' >/dev/null; '$T/exact' >/dev/null; true" >/dev/null 2>&1
+	"$PS" export --format pprof -o "$WORK/tree.pb.gz" "$WORK"/treemap/*.pscout 2>/dev/null
+	main_file=$(go tool pprof -top "$WORK/tree.pb.gz" 2>/dev/null | grep -m1 '^File:')
+	first=$(ls "$WORK"/treemap/*.pscout | head -1)
+	expect "pprof: a process tree's main binary is the program with the most allocations ($main_file; first file ${first##*/})" \
+		'[ "$main_file" = "File: exact" ] && case $first in *cxx_objects*) true ;; *) false ;; esac'
 	expect "pprof labels carry threads" \
 		'go tool pprof -tags "$WORK/p.pb.gz" 2>/dev/null | grep -q "thread"'
 
