@@ -326,6 +326,13 @@ F=$(ls "$WORK"/names/*.pscout)
 want=$(readelf -n "$T/planted" | sed -n 's/.*Build ID: *\([0-9a-f]*\).*/\1/p')
 got=$("$PS" info --json "$F" | jq -r ".[0].modules[] | select(.path == \"$T/planted\") | .build_id")
 expect "info: planted's build-id is readelf's ($got)" '[ -n "$want" ] && [ "$got" = "$want" ]'
+# the same past a note of odd sizes (5 and 3 bytes, each padded to 4) in
+# the build-id's PT_NOTE segment (tests/progs/oddnote.c)
+"$PS" record -o "$WORK/oddnote" -- "$T/oddnote" >/dev/null 2>&1
+want=$(readelf -n "$T/oddnote" | sed -n 's/.*Build ID: *\([0-9a-f]*\).*/\1/p')
+got=$("$PS" info --json "$WORK"/oddnote/*.pscout | jq -r ".[0].modules[] | select(.path == \"$T/oddnote\") | .build_id")
+expect "info: oddnote's build-id is readelf's, past an odd note ($got)" \
+	'[ -n "$want" ] && [ "$got" = "$want" ] && readelf -n "$T/oddnote" | grep -q "ODDN  *0x00000003"'
 expect "info reads a profile with stdin closed" '"$PS" info "$F" <&- | grep -q "complete:      yes"'
 
 # install: record finds the library from the installed prefix
