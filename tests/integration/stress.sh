@@ -264,6 +264,16 @@ if have strace; then
 	failed=$(grep "membarrier(" "$WORK/membarrier.txt" | grep -vc "= 0$")
 	expect "release race under strace: exit 0, membarrier used ($calls calls), none failed ($failed)" \
 		'[ $rc = 0 ] && [ "$calls" -ge 1 ] && [ "$failed" = 0 ]'
+	# and a fork waits for no thread inside a stack walk behind the same
+	# barrier (capture.c): bash forking two commands makes one call per
+	# fork, none failing
+	timeout 60 strace -f -qq -e trace=membarrier -o "$WORK/membarrier_fork.txt" \
+		"$PS" record -o "$WORK/mbf" -- bash -c '/bin/true; /bin/true; true' >/dev/null 2>&1
+	rc=$?
+	calls=$(grep -c "membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0) = 0$" "$WORK/membarrier_fork.txt")
+	failed=$(grep "membarrier(" "$WORK/membarrier_fork.txt" | grep -v "REGISTER" | grep -vc "= 0$")
+	expect "forks under strace: exit 0, membarrier per fork ($calls calls for 2 forks), none failed ($failed)" \
+		'[ $rc = 0 ] && [ "$calls" -ge 2 ] && [ "$failed" = 0 ]'
 else
 	skip "stress/membarrier" "strace is not installed"
 fi
