@@ -267,7 +267,11 @@ static void classify(const analysis *an, an_site *s)
 	uint64_t died = pile > s->inuse_objects ? pile - s->inuse_objects : 0;
 	int piles_up = died >= ARENA_MIN_LIVE &&
 		       (double)died >= ARENA_PILE_UP * (double)pile_of;
-	if (piles_up || (spread > ARENA_SPREAD && peak >= ARENA_MIN_LIVE)) {
+	/* Sizes spread widely, many live at once in one process: an arena,
+	 * if those many die (the same count: a peak that is the long-lived
+	 * part, gawk's array keys among 190k temporaries, would keep every
+	 * block of the run in an arena freed only at its end). */
+	if (piles_up || (spread > ARENA_SPREAD && died >= ARENA_MIN_LIVE)) {
 		s->remedy = REMEDY_ARENA;
 		if (piles_up && in_procs)
 			reason(s, "they pile up and die together: %s of its %s "
@@ -282,6 +286,11 @@ static void classify(const analysis *an, an_site *s)
 				  "allocate them from an arena freed in one go",
 			       fmt_peak(a, &s->peak),
 			       fmt_count(b, (double)s->allocs));
+		else if (in_procs)
+			reason(s, "sizes vary %.0fx with %s live at once in one "
+				  "process: allocate them from an arena freed in "
+				  "one go",
+			       spread, fmt_count(a, (double)pile));
 		else
 			reason(s, "sizes vary %.0fx with %s live at once: "
 				  "allocate them from an arena freed in one go",

@@ -25,6 +25,7 @@
  * both threads by the program itself; and "peak handed_back objects 15
  * bytes 1500". */
 #include <pthread.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -135,10 +136,13 @@ NOINLINE static int handed_back(void)
 	return 0;
 }
 
+static int waiter_ready; /* its one allocation made */
+
 static void *waiter(void *arg)
 {
 	prctl(PR_SET_NAME, "", 0, 0, 0);
 	free(malloc(8));
+	__atomic_store_n(&waiter_ready, 1, __ATOMIC_RELEASE);
 	pause();
 	return arg;
 }
@@ -148,6 +152,10 @@ int main(void)
 	pthread_t t;
 	if (pthread_create(&t, NULL, waiter, NULL))
 		return 1;
+	/* a loaded machine may not run it before the rest is done: it is
+	 * a thread of the profile once it has allocated */
+	while (!__atomic_load_n(&waiter_ready, __ATOMIC_ACQUIRE))
+		sched_yield();
 	all_sites(NULL);
 	if (pthread_create(&t, NULL, all_sites, NULL) || pthread_join(t, NULL))
 		return 1;

@@ -242,6 +242,26 @@ static void test_arena(void **state)
 	s.size_max = 161;
 	s.peak = (an_peak){ 63, 63, 0, 0 };
 	assert_int_equal(rank_one(&s), REMEDY_POOL);
+	/* the many live at once must die: a peak of 1662 of which 1660 live
+	 * to the end (gawk's array keys among 190k temporaries) is no arena;
+	 * 64 of the peak dying is (the peak less what is live at the end),
+	 * 63 is not */
+	s = pool_site();
+	s.allocs = 190000;
+	s.size_min = 1;
+	s.size_max = 62;
+	s.peak = s.thread_peak = (an_peak){ 1662, 1662, 0, 0 };
+	s.inuse_objects = 1660;
+	s.frees = s.allocs - s.inuse_objects;
+	assert_int_equal(rank_one(&s), REMEDY_POOL);
+	assert_false(has_reason(&s, "sizes vary"));
+	s.inuse_objects = 1662 - 64;
+	s.frees = s.allocs - s.inuse_objects;
+	assert_int_equal(rank_one(&s), REMEDY_ARENA);
+	assert_true(has_reason(&s, "sizes vary 62x with 1662 live at once"));
+	s.inuse_objects = 1662 - 63;
+	s.frees = s.allocs - s.inuse_objects;
+	assert_int_equal(rank_one(&s), REMEDY_POOL);
 	/* piling up counts the blocks of the peak that die later: at least
 	 * the peak less what is live at the end; 250 of 1000 is a quarter */
 	s = pool_site();
@@ -892,10 +912,21 @@ static void test_arena_and_stack_whole(void **state)
 		       "once in one process, so a pool would never reuse one - "
 		       "allocate them from an arena freed in one go");
 	assert_true(s.saved_calls_per_s == 1000 && s.saved_bytes_per_s == 64000);
-	s.pile_peak = 10;
+	/* sizes spread: the many live at once are one process's (an arena
+	 * serves one), not the peaks of two added */
+	s.pile_peak = 64;
+	s.pile_allocs = 5000;
 	s.peak = PEAK(100, 100);
 	s.size_min = 10;
 	s.size_max = 200;
+	rank_one(&s);
+	assert_int_equal(s.remedy, REMEDY_ARENA);
+	assert_string_equal(s.reasons[2], "sizes vary 20x with 64 live at once "
+					  "in one process: allocate them from an "
+					  "arena freed in one go");
+	s.pile_peak = 63;
+	assert_int_equal(rank_one(&s), REMEDY_POOL);
+	s.alloc_procs = 1;
 	rank_one(&s);
 	assert_int_equal(s.remedy, REMEDY_ARENA);
 	assert_string_equal(s.reasons[2], "sizes vary 20x with 100 live at once: "
