@@ -38,6 +38,24 @@ static void reason(an_site *s, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* A caveat on the whole site (maybe a wrapper, a library's code): the
+ * first reason, before what classify() found; when the site has no room
+ * left, its last reason (the least) gives way. */
+static void caveat(an_site *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void caveat(an_site *s, const char *fmt, ...)
+{
+	int cap = (int)(sizeof s->reasons / sizeof s->reasons[0]);
+	int keep = s->nreasons < cap ? s->nreasons : cap - 1;
+	memmove(s->reasons[1], s->reasons[0], (size_t)keep * sizeof s->reasons[0]);
+	s->nreasons = keep + 1;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(s->reasons[0], sizeof s->reasons[0], fmt, ap);
+	va_end(ap);
+}
+
 /* The size below which pct of the site's allocations fall (bucket bound). */
 static uint64_t size_pct(const an_site *s, double pct)
 {
@@ -510,7 +528,7 @@ static void maybe_wrapper(const analysis *a, an_site *s)
 	if (literal_regex(re, sizeof re,
 			  s->where.function ? s->where.function : ""))
 		snprintf(how, sizeof how, "pass --wrapper '%s'", re);
-	reason(s, "sampled: maybe a wrapper, with callers unrecorded: reached "
+	caveat(s, "sampled: maybe a wrapper, with callers unrecorded: reached "
 		  "from %u callers (a wrapper has %d); record without --sample, "
 		  "or %s, to see its callers as the sites",
 	       s->callers_short, WRAPPER_MIN_CALLERS, how);
@@ -552,7 +570,7 @@ static void library_site(const analysis *a, an_site *s)
 		const an_frame *f = busiest->frames[k];
 		if (system_library(f->module))
 			continue;
-		reason(s, "in %s, a library: the remedy is its own; the "
+		caveat(s, "in %s, a library: the remedy is its own; the "
 			  "program decides how often it runs (its busiest path "
 			  "leaves the library at %s)",
 		       lib, f->function ? f->function : "?");

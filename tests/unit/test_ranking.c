@@ -724,6 +724,34 @@ static void test_reasons_cap(void **state)
 					  "ones among the short-lived): the pool's "
 					  "size counts them, and they never come back");
 	assert_true(s.xfree_ratio == 0); /* a field past them, untouched */
+	/* a caveat on the whole site comes first, and the last reason gives
+	 * way: sampled, the same site maybe a wrapper */
+	char first[sizeof s.reasons[0]];
+	memcpy(first, s.reasons[0], sizeof first);
+	s.callers_short = 2;
+	analysis a;
+	memset(&a, 0, sizeof a);
+	a.sites = &s;
+	a.nsites = 1;
+	a.sample_every = 64;
+	rank_sites(&a);
+	free(a.ranked);
+	assert_int_equal(s.nreasons, 7);
+	assert_true(!strncmp(s.reasons[0], "sampled: maybe a wrapper", 24));
+	assert_string_equal(s.reasons[1], first);
+	assert_false(has_reason(&s, "4 still live at the end"));
+	/* with room to spare, nothing gives way */
+	s = pool_site();
+	s.callers_short = 2;
+	memset(&a, 0, sizeof a);
+	a.sites = &s;
+	a.nsites = 1;
+	a.sample_every = 64;
+	rank_sites(&a);
+	free(a.ranked);
+	assert_true(s.nreasons >= 3 && s.nreasons < 7);
+	assert_true(!strncmp(s.reasons[0], "sampled: maybe a wrapper", 24));
+	assert_true(!strncmp(s.reasons[1], "10.0k allocations", 17));
 }
 
 /* The size the spread warning quotes for 99% of the allocations: blocks
