@@ -275,7 +275,12 @@ static void classify(const analysis *an, an_site *s)
 	 * whose blocks piled up most, its peak against its allocations;
 	 * every process's peaks added would be no moment's. */
 	int in_procs = s->alloc_procs > 1;
-	uint64_t pile = in_procs ? s->pile_peak : peak;
+	/* Sampled, the peak is the recorded blocks' own: scaled as the
+	 * counts it is set against are (its estimate; lua's tables, 779
+	 * recorded and all live at once, are 779 x 64 of 49.9k, a pile-up,
+	 * not 779 of 49.9k) */
+	uint64_t scale = an->sample_every > 1 ? an->sample_every : 1;
+	uint64_t pile = sat_mul(in_procs ? s->pile_peak : peak, scale);
 	uint64_t pile_of = in_procs ? s->pile_allocs : s->allocs;
 	/* Of the blocks live at the peak, at least this many die later (at
 	 * most what is live at the end does not): a site whose peak is the

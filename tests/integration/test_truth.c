@@ -584,6 +584,22 @@ static void test_hold_many(void **state)
 	assert_int_equal(s->lifetimes, held);
 	assert_exact(&s->peak, truth_of(&t, "peak"));
 	assert_int_equal(a.processes[0].unknown_frees, 0);
+	/* all of them live at once: they pile up, an arena */
+	rank_sites(&a);
+	assert_int_equal(s->remedy, REMEDY_ARENA);
+	assert_reason(s, "they pile up and die together");
+	done(&a, dir);
+	/* the same sampled 1 in 64: the recorded blocks' peak (about 4700,
+	 * every recorded one) scaled as the estimated 300k allocations are,
+	 * not 4700 of 300k (1.6%: a pool) */
+	dir = record_truth("hold", "--sample 64", &t);
+	assert_int_equal(load_dir(&a, dir, NULL), 1);
+	rank_sites(&a);
+	s = only_site(&a, "hold_block");
+	assert_true(a.sample_every == 64);
+	assert_true(s->peak.lo * 64 >= 0.9 * held && s->peak.lo * 64 <= 1.1 * held);
+	assert_int_equal(s->remedy, REMEDY_ARENA);
+	assert_reason(s, "they pile up and die together");
 	done(&a, dir);
 }
 

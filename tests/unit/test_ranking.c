@@ -292,6 +292,36 @@ static void test_arena(void **state)
 	s.pile_allocs = 1000;
 	s.peak = (an_peak){ 249, 249, 0, 0 };
 	assert_int_equal(rank_one(&s), REMEDY_POOL);
+	/* sampled 1 in 64: the recorded blocks' peak scaled as the counts
+	 * are; 250 recorded live at once x 64 is a quarter of 64000 (in),
+	 * 249 is not; the same in one of two processes */
+	s = pool_site();
+	s.allocs = s.frees = 64000;
+	s.peak = s.thread_peak = (an_peak){ 250, 250 * 64, 0, 0 };
+	analysis sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sites = &s;
+	sa.nsites = 1;
+	sa.sample_every = 64;
+	rank_sites(&sa);
+	free(sa.ranked);
+	assert_int_equal(s.remedy, REMEDY_ARENA);
+	assert_true(has_reason(&s, "pile up"));
+	s.peak = s.thread_peak = (an_peak){ 249, 249 * 64, 0, 0 };
+	rank_sites(&sa);
+	free(sa.ranked);
+	assert_int_equal(s.remedy, REMEDY_POOL);
+	s.alloc_procs = 2;
+	s.pile_peak = 250;
+	s.pile_allocs = 64000;
+	rank_sites(&sa);
+	free(sa.ranked);
+	assert_int_equal(s.remedy, REMEDY_ARENA);
+	assert_true(has_reason(&s, "16.0k of its 64.0k live at once in one process"));
+	s.pile_peak = 249;
+	rank_sites(&sa);
+	free(sa.ranked);
+	assert_int_equal(s.remedy, REMEDY_POOL);
 	/* a mixed population: the peak is what stays (a database's objects
 	 * among temporaries), 43% never freed: no pile-up, a pool that
 	 * says what it will never get back */
@@ -733,7 +763,7 @@ static void test_reasons_cap(void **state)
 	memset(&a, 0, sizeof a);
 	a.sites = &s;
 	a.nsites = 1;
-	a.sample_every = 64;
+	a.sample_every = 2; /* 1 in 2: the same remedy, the same reasons */
 	rank_sites(&a);
 	free(a.ranked);
 	assert_int_equal(s.nreasons, 7);
