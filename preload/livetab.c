@@ -842,7 +842,8 @@ __attribute__((noinline)) static int remove_slow(uintptr_t p,
 	struct front *f = my_front;
 	if (f && PS_LOAD(&f->ptr) == p) {
 		/* this thread's latest block (no other thread takes it: that
-		 * would be a second free of it) */
+		 * would be a second free of it); sampled, its latest recorded
+		 * one, the last it walked the stack for */
 		r.word = PS_LOAD(&f->word);
 		r.birth = PS_LOAD(&f->birth);
 		__atomic_store_n(&f->ptr, 0, __ATOMIC_RELEASE);
@@ -850,7 +851,7 @@ __attribute__((noinline)) static int remove_slow(uintptr_t p,
 		if (ps_opt.sample_every > 1)
 			ps_sample_unmark(p);
 		unpack(p, r, out);
-		return 1;
+		return 2;
 	}
 	uint64_t off = p & (REGION_SIZE - 1);
 	struct shard *s = shard_of(p);

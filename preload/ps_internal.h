@@ -924,8 +924,8 @@ void ps_livetab_init(void);
  * whose memory stays (its id is given on first use). */
 int ps_livetab_insert(const struct ps_live *rec);
 /* Removes p, copying its record to out; returns 2 if it was the calling
- * thread's latest block (parked in its front: exact mode), 1 if found
- * elsewhere, else 0. Thread-safe. */
+ * thread's latest block (parked in its front; sampled, its latest
+ * recorded one), 1 if found elsewhere, else 0. Thread-safe. */
 int ps_livetab_remove(uintptr_t p, struct ps_live *out);
 /* From now on the live blocks of entry `from` come back as `to`'s (for
  * folding a finished thread's entries into others). Returns 0, or
