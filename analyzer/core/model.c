@@ -773,6 +773,9 @@ static void add_file_header(struct build *b, const pf_file *f)
 		a->tcl_alloc |= !strncmp(base, "tclsh", 5) ||
 				!strncmp(base, "libtcl8", 7) ||
 				!strncmp(base, "libtcl9", 7);
+		/* ruby3.1, libruby-3.1.so.3.1 */
+		a->ruby_heap |= !strncmp(base, "ruby", 4) ||
+				!strncmp(base, "libruby", 7);
 		if (!a->gslice && !strncmp(base, "libglib-2.0.so", 14))
 			a->gslice = glib_has_gslice(path);
 	}

@@ -279,6 +279,8 @@ typedef struct analysis {
 				 * its own allocator (Zend MM) */
 	int tcl_alloc;          /* a process ran Tcl, whose objects come from
 				 * its own per-thread caches */
+	int ruby_heap;          /* a process ran Ruby, whose objects live in
+				 * its own heap pages */
 	int gslice;             /* a process loaded glib older than 2.76,
 				 * whose GSlice serves g_slice_alloc from its
 				 * own magazines (unless G_SLICE=always-malloc) */

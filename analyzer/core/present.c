@@ -170,6 +170,11 @@ void report_header(const analysis *a, FILE *out)
 			     "caches (TclpAlloc), not malloc:\n  a script's objects "
 			     "do not show, only the caches' refills (no setting turns "
 			     "it off)\n");
+	if (a->ruby_heap)
+		fprintf(out, "NOTE: Ruby keeps its objects in its own heap pages, "
+			     "not malloc: malloc sees\n  their buffers only (strings "
+			     "over 23 B, arrays over 3, hashes; no setting turns it "
+			     "off)\n");
 	if (a->gslice)
 		fprintf(out, "NOTE: glib before 2.76 serves g_slice_alloc (GObjects, "
 			     "lists, hash table nodes) from its\n  own magazines "

@@ -453,7 +453,7 @@ done <"$WORK/sv.sites"
 # runtimes with an allocator of their own: a process whose program is
 # named like CPython's or PHP's gets the NOTE that says how to see every
 # object; any other program, neither (a copy of tests/progs/planted)
-for name in python3.11 php8.2 tclsh8.6 planted; do
+for name in python3.11 php8.2 tclsh8.6 ruby3.1 planted; do
 	mkdir -p "$WORK/rt-$name"
 	cp "$T/planted" "$WORK/rt-$name/$name"
 	"$PS" record -o "$WORK/rt-$name/out" -- "$WORK/rt-$name/$name" >/dev/null 2>&1
@@ -470,6 +470,9 @@ expect "a tclsh process: the Tcl NOTE (no setting turns it off), neither CPython
 	'grep -q "^NOTE: Tcl serves its objects from its own per-thread caches (TclpAlloc)" "$WORK/rt-tclsh8.6.txt" &&
 	 grep -q "only the caches. refills (no setting turns it off)" "$WORK/rt-tclsh8.6.txt" &&
 	 ! grep -q "CPython\|Zend MM" "$WORK/rt-tclsh8.6.txt"'
+expect "a ruby process: the Ruby NOTE (its own heap pages), no other" \
+	'grep -q "^NOTE: Ruby keeps its objects in its own heap pages, not malloc" "$WORK/rt-ruby3.1.txt" &&
+	 [ "$(grep -c "^NOTE: " "$WORK/rt-ruby3.1.txt")" = 1 ]'
 expect "any other program: no runtime NOTE" \
 	'! grep -q "^NOTE: " "$WORK/rt-planted.txt" && grep -q "^rank" "$WORK/rt-planted.txt"'
 # glib's GSlice: a process that loaded libglib-2.0.so.0 whose file is
