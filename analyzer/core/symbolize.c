@@ -317,11 +317,11 @@ static int rust_std_name(const char *d, int trait_only)
  * leftmost crate root through nested paths (N), generic arguments (I)
  * and impls (M, X: their own path, where the impl was written). 1 when
  * found; 2 for a trait's default method (Y, a type before the trait's
- * path); 0 otherwise. Only for a symbol rust_demangle took: well formed,
- * its lengths within it. */
+ * path); 0 otherwise (an encoding version after _R, which no compiler
+ * writes yet). Only for a symbol rust_demangle took: well formed, its
+ * lengths within it. */
 static int v0_crate(const char *p, const char **crate, size_t *len)
 {
-	p += strspn(p, "0123456789"); /* an encoding version */
 	for (;;) {
 		switch (*p) {
 		case 'N': /* and a namespace letter */
@@ -340,8 +340,7 @@ static int v0_crate(const char *p, const char **crate, size_t *len)
 				p = strchr(p, '_') + 1;
 			if (!root)
 				continue;
-			if (*p < '0' || *p > '9') /* u: a Punycode name */
-				return 0;
+			/* (a Punycode name, u<length>, reads as length 0) */
 			char *name;
 			*len = strtoul(p, &name, 10);
 			/* a name that starts with a digit or _ has a _ first */
