@@ -51,5 +51,8 @@ int view_opt_one(view_opts *o, int argc, char **argv, int *i,
 
 /* Prints "poolscout: <message>" on stderr and returns 2 (usage error). */
 int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* A usage error (2) when an argument from first on looks like an option
+ * ("-x", not "-"): a file list is last. Else 0. */
+int options_after_files(int argc, char **argv, int first, const char *cmd);
 
 #endif

@@ -315,6 +315,8 @@ int cmd_diff(int argc, char **argv)
 	}
 	int as_json = o.json;
 	limit = o.limit;
+	if (options_after_files(argc, argv, i, "diff"))
+		return 2;
 	if (argc - i != 2)
 		return usage_error("diff: usage: poolscout diff [--json | --html OUT] "
 				   "[--per N[,M]] [-n N] [--wrapper RE] [--no-auto-wrappers] "

@@ -486,6 +486,8 @@ int cmd_export(int argc, char **argv)
 				return usage_error("export: unknown option '%s'", arg);
 		}
 	}
+	if (options_after_files(argc, argv, i, "export"))
+		return 2;
 	if (!format || !out || i >= argc)
 		return usage_error("export: usage: poolscout export --format "
 				   "pprof|gperftools|folded|json -o OUT FILE...");

@@ -192,6 +192,8 @@ int cmd_info(int argc, char **argv)
 		else
 			return usage_error("info: unknown option '%s'", argv[first]);
 	}
+	if (options_after_files(argc, argv, first, "info"))
+		return 2;
 	if (first >= argc)
 		return usage_error("info: no profile given; usage: poolscout info "
 				   "[--json] FILE...");

@@ -121,6 +121,15 @@ int view_opt_one(view_opts *o, int argc, char **argv, int *i,
 	return 1;
 }
 
+int options_after_files(int argc, char **argv, int first, const char *cmd)
+{
+	for (int i = first; i < argc; i++)
+		if (argv[i][0] == '-' && argv[i][1])
+			return usage_error("%s: '%s' after the files: options go "
+					   "before them", cmd, argv[i]);
+	return 0;
+}
+
 int view_opts_parse(view_opts *o, int argc, char **argv, const char *cmd,
 		    int flags)
 {
@@ -132,8 +141,11 @@ int view_opts_parse(view_opts *o, int argc, char **argv, const char *cmd,
 			i++;
 			break;
 		}
-		if (arg[0] != '-' || !arg[1])
+		if (arg[0] != '-' || !arg[1]) {
+			if (options_after_files(argc, argv, i, cmd))
+				return 2;
 			break;
+		}
 		int rc = view_opt_one(o, argc, argv, &i, cmd, flags);
 		if (rc == 2)
 			return 2;

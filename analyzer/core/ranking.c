@@ -199,11 +199,21 @@ static void classify(const analysis *an, an_site *s)
 	 * there: the one allocation of the final size belongs here. */
 	if ((double)s->resized_grown >= PRESIZE_SHARE * (double)s->allocs) {
 		presize(s, s->resized_grown, s->resized_size_max);
-		reason(s, "grown later: %s of %s blocks are then grown by realloc "
-			  "(and live on), to at most %s: allocate that size at once",
-		       fmt_count(a, (double)s->resized_grown),
-		       fmt_count(b, (double)s->allocs),
-		       fmt_bytes(c, (double)s->reserve_bytes));
+		if (s->resized_size_max >= s->size_max)
+			reason(s, "grown later: %s of %s blocks are then grown by "
+				  "realloc (and live on), to at most %s: allocate "
+				  "that size at once",
+			       fmt_count(a, (double)s->resized_grown),
+			       fmt_count(b, (double)s->allocs),
+			       fmt_bytes(c, (double)s->resized_size_max));
+		else /* some requests are larger than any grown size */
+			reason(s, "grown later: %s of %s blocks are then grown by "
+				  "realloc (and live on), to at most %s: allocate "
+				  "at least that at once (requests reach %s)",
+			       fmt_count(a, (double)s->resized_grown),
+			       fmt_count(b, (double)s->allocs),
+			       fmt_bytes(c, (double)s->resized_size_max),
+			       fmt_bytes(d, (double)s->size_max));
 		return;
 	}
 	/* More than half of them are resized by realloc elsewhere (shrunk, or

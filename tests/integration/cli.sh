@@ -167,6 +167,21 @@ expect "report -n 1: one site" \
 expect "report -n 1000000: every site" \
 	'[ "$("$PS" report --json -n 1000000 "$WORK"/names/*.pscout | jq ".sites | length")" = \
 		"$("$PS" report --json "$WORK"/names/*.pscout | jq ".sites | length")" ]'
+# an option after the files is no file: exit 2, the option named, for
+# every command that reads profiles ("-" alone is a file)
+for cmd in report top threads info diff export; do
+	case $cmd in
+	diff) set -- "$WORK"/names/*.pscout "$WORK"/names/*.pscout ;;
+	export) set -- --format json -o "$WORK/x.json" "$WORK"/names/*.pscout ;;
+	*) set -- "$WORK"/names/*.pscout ;;
+	esac
+	"$PS" $cmd "$@" -n 2 >/dev/null 2>"$WORK/err"
+	rc=$?
+	expect "$cmd FILE -n 2: exit 2, options go before the files" \
+		'[ $rc = 2 ] && [ "$(cat "$WORK/err")" = "poolscout: $cmd: '"'"'-n'"'"' after the files: options go before them" ]'
+done
+"$PS" report "$WORK"/names/*.pscout - </dev/null >/dev/null 2>"$WORK/err"
+expect "report FILE - : '-' is a file, not an option" '! grep -q "options go before" "$WORK/err"'
 "$PS" export --format 2>"$WORK/err"
 rc=$?
 expect "export --format without a value: exit 2, says so" '[ $rc = 2 ] && grep -q "needs a value" "$WORK/err"'

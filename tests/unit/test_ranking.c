@@ -209,6 +209,13 @@ static void test_presize_grown_later(void **state)
 	s.size_max = 1024;
 	assert_int_equal(rank_one(&s), REMEDY_PRESIZE);
 	assert_int_equal(s.reserve_bytes, 1024);
+	/* and the text says what they grow to and what is asked (gawk: to
+	 * 34 B, requests up to 74 B) */
+	assert_true(has_reason(&s, "to at most 1000 B: allocate at least that "
+				   "at once (requests reach 1.00 KiB)"));
+	s.resized_size_max = 1024;
+	assert_int_equal(rank_one(&s), REMEDY_PRESIZE);
+	assert_true(has_reason(&s, "to at most 1.00 KiB: allocate that size at once"));
 	/* rare sites stay none */
 	s.allocs = s.frees = s.resized = s.resized_grown = 999;
 	assert_int_equal(rank_one(&s), REMEDY_NONE);
