@@ -923,6 +923,12 @@ static void build_sites(struct build *b)
 		}
 		st->site = r->site;
 		add_stack_to_site(&a->sites[st->site], st, i);
+		if (st->nframes == 1 && st->stack && st->file->depth &&
+		    st->stack->depth >= st->file->depth && st->allocs) {
+			a->cut_allocs = sat_add(a->cut_allocs, st->allocs);
+			if (!a->cut_depth || st->file->depth < a->cut_depth)
+				a->cut_depth = st->file->depth;
+		}
 	}
 	HASH_ITER(hh, refs, r, tmp) {
 		HASH_DEL(refs, r);

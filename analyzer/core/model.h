@@ -268,6 +268,11 @@ typedef struct analysis {
 	uint64_t start_real_ns; /* the earliest profile's start (realtime) */
 	uint64_t duration_ns;   /* the run: earliest start to latest end */
 	uint64_t work_units;
+	/* allocations whose stack ends at its file's depth cap right above
+	 * the site (the site its outermost frame): that site may be a
+	 * wrapper whose callers went unrecorded; the smallest such cap */
+	uint64_t cut_allocs;
+	uint32_t cut_depth;
 	int partial;            /* some file was cut short */
 	int filtered;           /* a filter of an_opts was applied */
 	uint64_t window_ns;     /* --from/--to: the snapshot intervals read */

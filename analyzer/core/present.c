@@ -156,6 +156,16 @@ void report_header(const analysis *a, FILE *out)
 				       "sizes, lifetimes and peaks of the whole "
 				       "run\n"
 				     : "");
+	if (a->cut_allocs)
+		fprintf(out, "DEPTH: %s of the allocations (%.1f%%) have stacks "
+			     "cut at the depth cap (--depth %u)\n  right above "
+			     "their site: such a site may be a wrapper whose "
+			     "callers went\n  unrecorded; record with a larger "
+			     "--depth\n",
+			fmt_count(b1, (double)a->cut_allocs),
+			100.0 * (double)a->cut_allocs /
+				(double)(a->allocs ? a->allocs : 1),
+			a->cut_depth);
 	/* runtimes that allocate behind malloc's back */
 	if (a->pymalloc)
 		fprintf(out, "NOTE: CPython serves small objects from its own pools "

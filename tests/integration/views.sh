@@ -663,6 +663,22 @@ sys.exit(not (abs(r[\"flat\"] - 100000) < 3.3 * sd and 0.8 < r[\"flat_error95\"]
 expect "sampled top: the text's +-95% column is that error over flat (${top_err##* })" \
 	'grep -q "+-95%" "$WORK/smptop.txt" && grep -E "every_fourth\$" "$WORK/smptop.txt" | grep -qF " ${top_err##* } "'
 
+# stacks cut at the depth cap right above their site (tests/progs/wrapped.c
+# in full: my_xmalloc called by site_small, site_medium and site_large,
+# 1000 + 2000 + 3000 times; new_record, 700, by three loaders): at
+# --depth 1 every stack is its site alone, the 6700; at 2 the wrapper's
+# callers are sites with nothing recorded above them, the 6000; at 3
+# none is (the header line, then none)
+for d in 1 2 3; do
+	"$PS" record --depth $d -o "$WORK/depth$d" -- "$T/wrapped-symbols" >/dev/null 2>&1
+	"$PS" report -n 1 "$WORK/depth$d"/*.pscout >"$WORK/depth$d.txt" 2>&1
+done
+expect "--depth 1: all 6700 allocations cut right above their site, said in the header" \
+	'grep -q "^DEPTH: 6700 of the allocations (100.0%) have stacks cut at the depth cap (--depth 1)$" "$WORK/depth1.txt"'
+expect "--depth 2: the wrapper's callers' 6000, not new_record's 700" \
+	'grep -q "^DEPTH: 6000 of the allocations (89.6%) have stacks cut at the depth cap (--depth 2)$" "$WORK/depth2.txt"'
+expect "--depth 3: no DEPTH line" '! grep -q "^DEPTH" "$WORK/depth3.txt" && grep -q "^rank" "$WORK/depth3.txt"'
+
 # sampled runs and the wrapper rule (tests/progs/wrapped.c rare): the
 # wrapper my_xmalloc has three callers, site_small (1000 x 24 B),
 # site_medium (2000 x 100..163 B) and rare_large (1 x 1000 B); new_record
