@@ -184,7 +184,7 @@ static char *unreachable_for_others(const char *dir)
 /* What the summary says of the profiles a run wrote. */
 struct summary {
 	uint64_t allocs; /* scaled up when sampled */
-	int partial, unreadable, processes;
+	int partial, running, unreadable, processes;
 	uint32_t *pids; /* of the processes counted, room for every profile */
 };
 
@@ -207,7 +207,14 @@ static void summarize_profile(const char *path, struct summary *sum)
 		}
 		for (size_t i = 0; i < f->nentries; i++)
 			sum->allocs += f->entries[i].allocs * pf_scale(f);
-		sum->partial += !f->complete;
+		/* not ended: a process still alive (a daemon the command
+		 * left behind) is running, not cut short */
+		if (!f->complete) {
+			if (f->pid && (kill((pid_t)f->pid, 0) == 0 || errno == EPERM))
+				sum->running++;
+			else
+				sum->partial++;
+		}
 		pid = f->pid;
 		pf_free(f);
 	}
@@ -443,10 +450,11 @@ int cmd_record(int argc, char **argv)
 		}
 		char count[32];
 		fprintf(stderr, "poolscout: %d profile%s written (%d process%s, %s "
-			"allocations%s%s):\n", n, n == 1 ? "" : "s", sum.processes,
+			"allocations%s%s%s):\n", n, n == 1 ? "" : "s", sum.processes,
 			sum.processes == 1 ? "" : "es",
 			fmt_count(count, (double)sum.allocs),
 			sum.partial ? ", some cut short" : "",
+			sum.running ? ", some still running" : "",
 			sum.unreadable ? ", some unreadable" : "");
 		for (char **p = after; *p; p++) {
 			if (contains(before, *p))

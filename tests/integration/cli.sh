@@ -86,6 +86,16 @@ for mode in whole tear; do
 	expect "record's summary ($mode): the tree's own count, $truth" \
 		'[ $rc = 0 ] && [ -n "$truth" ] && grep -qxF "poolscout: $truth" "$WORK/sum-$mode.err"'
 done
+# a process the command leaves running (a daemon) is "still running", one
+# killed before its end "cut short": record checks whether each process
+# of a profile without its end is alive
+"$PS" record -o "$WORK/sum-daemon" -- sh -c 'perl -e "my @a = map { \"x\$_\" } 1..1000; sleep 5" "$0" & sleep 0.5; exit 0' "cli-daemon-$$" 2>"$WORK/sum-daemon.err"
+expect "record's summary: a process left running is still running, not cut short" \
+	'grep -q "profiles written (.*, some still running):$" "$WORK/sum-daemon.err" && ! grep -q "cut short" "$WORK/sum-daemon.err"'
+pkill -f "cli-daemon-$$" 2>/dev/null
+"$PS" record -o "$WORK/sum-killed" -- perl -e 'my @a = map { "x$_" } 1..1000; kill 9, $$' 2>"$WORK/sum-killed.err"
+expect "record's summary: a process killed is cut short, not running" \
+	'grep -q "profile written (1 process, .*, some cut short):$" "$WORK/sum-killed.err" && ! grep -q "still running" "$WORK/sum-killed.err"'
 # a profile that ends cleanly ends with its TOTALS record: type 12, 28 bytes
 n=$(for f in "$WORK"/sum-whole/*.pscout; do tail -c 40 "$f" | od -An -tu4 -N8; done | grep -c "^ *12 *28$")
 expect "every profile of the tree ends with a TOTALS record ($n of 6)" '[ "$n" = 6 ]'
