@@ -182,6 +182,8 @@ static const char *status(const struct dsite *d)
 		return "new";
 	if (!d->v[NEW].present)
 		return "gone";
+	if (d->v[NEW].alloc_objects == d->v[BASE].alloc_objects)
+		return "same";
 	return "changed";
 }
 
@@ -260,9 +262,14 @@ static void json_diff_members(json *j, const void *ctx)
 	json_end_array(j);
 }
 
-/* "12.3k" or, for per-unit values, "45.2" */
+/* "12.3k" or, for per-unit values, "45.2" (under 0.005 but not 0, as
+ * "5.0e-06": a site that allocates once in 200000 units is not 0.00) */
 static const char *fmt_amount(char *buf, double v, int per_unit)
 {
+	if (per_unit && v != 0 && fabs(v) < 0.005) {
+		snprintf(buf, 32, "%.1e", v);
+		return buf;
+	}
 	if (per_unit && fabs(v) < 10000) {
 		snprintf(buf, 32, fabs(v) < 100 ? "%.2f" : "%.1f", v);
 		return buf;

@@ -170,11 +170,11 @@ expect "html: every site's thread rows add up to its allocations" \
 "$PS" diff "$WORK/dl1" "$WORK/dl2" >"$WORK/dl.txt" 2>/dev/null
 two=$(sed -n 's/.*two_calls=\([0-9]*\).*/\1/p' "$WORK/dl.out")
 expect "diff: a function of two call sites is one row that says so ($(grep two_calls "$WORK/dl.txt" | tr -s ' '))" \
-	'grep -q "^changed *$two *$two .*  two_calls (2 call sites)$" "$WORK/dl.txt"'
+	'grep -q "^same *$two *$two .*  two_calls (2 call sites)$" "$WORK/dl.txt"'
 expect "diff: names cut to the same text get their whole names under them" \
 	'grep -qx " *diff_label_collision_left_part_one_and_then_a_long_right_part" "$WORK/dl.txt" &&
 	 grep -qx " *diff_label_collision_left_part_two_and_then_a_long_right_part" "$WORK/dl.txt" &&
-	 [ "$(grep -c "^changed .*  diff_lab[.][.][.]ight_part$" "$WORK/dl.txt")" = 2 ]'
+	 [ "$(grep -c "^same .*  diff_lab[.][.][.]ight_part$" "$WORK/dl.txt")" = 2 ]'
 expect "diff: a row of one site keeps its place (main's file:line), no whole name under it" \
 	'grep -q "  main (diff_labels.c:[0-9]*)$" "$WORK/dl.txt" && ! grep -qx " *main" "$WORK/dl.txt"'
 # a site's stacks each say what they still hold at the end: truth's
@@ -586,8 +586,8 @@ expect "a differing frame's long label is cut to 40 columns ($ll)" \
 # 10000 a unit, "10.0k"; its 50000 produce_message: "2500.0")
 "$PS" diff --per 20 "$P" "$P" >"$WORK/per20.txt" 2>&1
 expect "diff --per 20: 10000 a unit reads 10.0k, 2500 reads 2500.0" \
-	'grep -Eq "^changed +10\.0k +10\.0k .*handle_request" "$WORK/per20.txt" &&
-	 grep -Eq "^changed +2500\.0 +2500\.0 .*produce_message" "$WORK/per20.txt"'
+	'grep -Eq "^same +10\.0k +10\.0k .*handle_request" "$WORK/per20.txt" &&
+	 grep -Eq "^same +2500\.0 +2500\.0 .*produce_message" "$WORK/per20.txt"'
 
 # diff of sampled runs: a change within the sampling's 95% error is
 # "noise", not "changed"/"gone"/"new". truth's periodic scenario counts
