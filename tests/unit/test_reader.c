@@ -442,6 +442,8 @@ static void one_stack_snapshot(void)
  * flag set when xfrees), frees and xfrees, its peak peak_gap below 3,
  * times 100 (and 5 later for a free); the record stays open for the
  * entry's further fields. */
+static uint64_t entry_allocs = 3; /* one_size_entry()'s allocations */
+
 static void one_size_entry(uint64_t flags, uint64_t frees, uint64_t xfrees,
 			   uint64_t peak_gap)
 {
@@ -450,7 +452,7 @@ static void one_size_entry(uint64_t flags, uint64_t frees, uint64_t xfrees,
 	v(1);
 	v(zz(1)); v(zz(1));
 	v(PS_ENT_V3_ONE_SIZE | flags | (xfrees ? PS_ENT_V3_XFREES : 0));
-	v(3); v(frees);
+	v(entry_allocs); v(frees);
 	if (xfrees)
 		v(xfrees);
 	v(8); v(peak_gap);
@@ -1009,6 +1011,32 @@ static void test_counts_must_add_up(void **state)
 	make_profile(9, 2, 1); /* fewer frees than the last snapshot */
 	assert_null(pf_read_mem("d.pscout", file, flen, err, sizeof err));
 	assert_non_null(strstr(err, "never decrease"));
+}
+
+/* A one-size entry's bytes are its count times its size: the count
+ * may be as large as that product allows (2^64 - 1 bytes of 8-byte
+ * blocks), not one more. */
+static void largest_one_size(void)
+{
+	one_size_entry(0, 0, 0, 0);
+	end();
+}
+
+static void test_one_size_count_limit(void **state)
+{
+	(void)state;
+	char err[512];
+	entry_allocs = UINT64_MAX / 8;
+	pf_file *f = read_v3(largest_one_size, err, sizeof err);
+	if (!f)
+		fail_msg("%s", err);
+	assert_true(f->nentries == 1 && f->entries[0].alloc_bytes ==
+					      UINT64_MAX / 8 * 8);
+	pf_free(f);
+	entry_allocs = UINT64_MAX / 8 + 1;
+	assert_null(read_v3(largest_one_size, err, sizeof err));
+	assert_non_null(strstr(err, "expected counts that add up"));
+	entry_allocs = 3;
 }
 
 static void test_every_byte_flip(void **state)
@@ -1979,6 +2007,7 @@ int main(void)
 		cmocka_unit_test(test_bad_crc_names_offset),
 		cmocka_unit_test(test_bad_magic_and_version),
 		cmocka_unit_test(test_counts_must_add_up),
+		cmocka_unit_test(test_one_size_count_limit),
 		cmocka_unit_test(test_every_byte_flip),
 		cmocka_unit_test(test_memory_follows_the_file),
 		cmocka_unit_test(test_process_fields),
