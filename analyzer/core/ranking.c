@@ -265,17 +265,39 @@ static void classify(const analysis *an, an_site *s)
 			  "live on as the realloc's blocks",
 		       fmt_count(a, (double)s->resized),
 		       fmt_count(b, (double)s->resized_grown));
-	if (s->size_max <= STACK_MAX_SIZE &&
-	    s->thread_peak.hi <= STACK_MAX_LIVE && s->xfrees == 0 &&
+	/* Sampled 1 in N, a thread's peak is known only between its
+	 * recorded blocks' and N times that: none of the recorded ones met
+	 * another on a thread, over enough of them that overlaps would have
+	 * shown (the exact run's stack sites are otherwise all "pools of
+	 * 1..64") */
+	uint64_t every = an->sample_every > 1 ? an->sample_every : 1;
+	int few_live = every == 1 ? s->thread_peak.hi <= STACK_MAX_LIVE
+				  : s->thread_peak.lo <= 1 &&
+					    (double)s->allocs >=
+						    STACK_SAMPLED_POWER * (double)every *
+							    (double)every;
+	if (s->size_max <= STACK_MAX_SIZE && few_live && s->xfrees == 0 &&
 	    s->lifetime_p99.hi_ns <= STACK_MAX_P99_NS &&
 	    (double)s->resized <= STACK_MAX_RESIZED * (double)s->allocs) {
 		s->remedy = REMEDY_STACK;
-		reason(s, "tiny and freed before the next one: never more than "
-			  "%llu live on a thread, never freed by another thread "
-			  "- use a stack buffer or a local%s",
-		       (unsigned long long)s->thread_peak.hi,
-		       s->resized ? ", with a heap copy for the few resized"
-				  : "");
+		if (every == 1)
+			reason(s, "tiny and freed before the next one: never more "
+				  "than %llu live on a thread, never freed by "
+				  "another thread - use a stack buffer or a local%s",
+			       (unsigned long long)s->thread_peak.hi,
+			       s->resized ? ", with a heap copy for the few "
+					    "resized"
+					  : "");
+		else
+			reason(s, "tiny and freed before the next one, by the "
+				  "sample: no recorded block met another on a "
+				  "thread, of some %s recorded, never freed by "
+				  "another thread - use a stack buffer or a local%s "
+				  "(record without --sample to be sure)",
+			       fmt_count(a, (double)s->allocs / (double)every),
+			       s->resized ? ", with a heap copy for the few "
+					    "resized"
+					  : "");
 		s->saved_calls_per_s = s->rate_run_per_s;
 		s->saved_bytes_per_s = s->bytes_run_per_s;
 		return;
@@ -289,8 +311,7 @@ static void classify(const analysis *an, an_site *s)
 	 * counts it is set against are (its estimate; lua's tables, 779
 	 * recorded and all live at once, are 779 x 64 of 49.9k, a pile-up,
 	 * not 779 of 49.9k) */
-	uint64_t scale = an->sample_every > 1 ? an->sample_every : 1;
-	uint64_t pile = sat_mul(in_procs ? s->pile_peak : peak, scale);
+	uint64_t pile = sat_mul(in_procs ? s->pile_peak : peak, every);
 	uint64_t pile_of = in_procs ? s->pile_allocs : s->allocs;
 	/* Of the blocks live at the peak, at least this many die later (at
 	 * most what is live at the end does not): a site whose peak is the

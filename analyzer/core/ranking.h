@@ -15,6 +15,10 @@
 #define STACK_MAX_LIVE 2       /* ... never more than this live per thread */
 #define STACK_MAX_P99_NS 100e3 /* ... freed within 100 us */
 #define STACK_MAX_RESIZED 0.01 /* ... and at most this share resized by realloc */
+#define STACK_SAMPLED_POWER 30 /* sampled 1 in N: a stack site needs N^2 times
+				* this many allocations, so that if a tenth of
+				* its blocks overlapped another, some 3 pairs
+				* would be recorded (and the peak show 2) */
 #define ARENA_SPREAD 16.0      /* size spread (max/min) of arena sites ... */
 #define ARENA_MIN_LIVE 64      /* ... with this many live at once */
 #define ARENA_PILE_UP 0.25     /* or this share of all of them live at once */

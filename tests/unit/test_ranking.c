@@ -48,6 +48,19 @@ static enum remedy rank_one(an_site *s)
 	return s->remedy;
 }
 
+/* rank_one() for a profile sampled 1 in every */
+static enum remedy rank_sampled(an_site *s, uint32_t every)
+{
+	analysis a;
+	memset(&a, 0, sizeof a);
+	a.sites = s;
+	a.nsites = 1;
+	a.sample_every = every;
+	rank_sites(&a);
+	free(a.ranked);
+	return s->remedy;
+}
+
 static int has_reason(const an_site *s, const char *text)
 {
 	for (int i = 0; i < s->nreasons; i++)
@@ -184,6 +197,20 @@ static void test_stack(void **state)
 	s = stack_site();
 	assert_int_equal(rank_one(&s), REMEDY_STACK);
 	assert_false(has_reason(&s, "resized"));
+	/* sampled 1 in 64: the thread peak is 1..64 at best; a stack when
+	 * no recorded block met another over 30 x 64^2 = 122880 estimated
+	 * allocations (1920 recorded), not one fewer, not with two met */
+	s = stack_site();
+	s.allocs = s.frees = 30 * 64 * 64;
+	s.thread_peak = (an_peak){ 1, 64, 0, 0 };
+	assert_int_equal(rank_sampled(&s, 64), REMEDY_STACK);
+	assert_true(has_reason(&s, "by the sample: no recorded block met "
+				   "another on a thread, of some 1920 recorded"));
+	s.allocs = s.frees = 30 * 64 * 64 - 1;
+	assert_int_equal(rank_sampled(&s, 64), REMEDY_POOL);
+	s.allocs = s.frees = 30 * 64 * 64;
+	s.thread_peak = (an_peak){ 2, 128, 0, 0 };
+	assert_int_equal(rank_sampled(&s, 64), REMEDY_POOL);
 }
 
 /* A site whose blocks a realloc elsewhere grows (and keeps): allocate
