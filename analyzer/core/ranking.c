@@ -412,8 +412,8 @@ static void classify(const analysis *an, an_site *s)
 			       (unsigned long long)s->pool_size);
 		else
 			reason(s, "the other stacks' %s: %s live at once: a "
-				  "pool of %llu (surely live at once) serves most "
-				  "of them; %llu if their peaks coincided",
+				  "pool of at least %llu (surely live at once), "
+				  "%llu if their peaks coincided",
 			       fmt_count(a, (double)k.other_allocs),
 			       fmt_peak(b, p), (unsigned long long)s->pool_size,
 			       (unsigned long long)s->pool_size_max);
@@ -427,10 +427,9 @@ static void classify(const analysis *an, an_site *s)
 			       s->alloc_procs, (unsigned long long)s->pool_size);
 		else
 			reason(s, "%s live at once in one process (%u processes, "
-				  "which cannot share a pool): a pool of %llu "
-				  "(surely live at once) in each serves most "
-				  "requests; %llu if its threads' or stacks' peaks "
-				  "coincided",
+				  "which cannot share a pool): a pool of at least "
+				  "%llu (surely live at once) in each, %llu if its "
+				  "threads' or stacks' peaks coincided",
 			       fmt_peak(a, p), s->alloc_procs,
 			       (unsigned long long)s->pool_size,
 			       (unsigned long long)s->pool_size_max);
@@ -463,8 +462,8 @@ static void classify(const analysis *an, an_site *s)
 		else if (s->alloc_threads > 1)
 			snprintf(across, sizeof across, " across its %u threads",
 				 s->alloc_threads);
-		reason(s, "%s live at once%s: a %s of %llu (surely live at "
-			  "once) serves most requests; %llu %s",
+		reason(s, "%s live at once%s: a %s of at least %llu (surely "
+			  "live at once), %llu %s",
 		       fmt_peak(a, p), across,
 		       p == &s->thread_peak ? "per-thread cache" : "pool",
 		       (unsigned long long)s->pool_size,

@@ -625,8 +625,10 @@ static void test_hold_many(void **state)
 /* ---- sampling ----------------------------------------------------------------- */
 
 /* A strict 1-in-4 pattern sampled 1 in 4 and 1 in 64: the estimates are
- * within 3.3 standard deviations of the truth (one run in a thousand
- * fails by chance), the shares within 0.03, and the printed 95% bound
+ * within 4 standard deviations of the truth (3.3, one comparison in a
+ * thousand, failed once in a few hundred runs of its four: 91456 of
+ * 100000 at 1 in 64, 3.4 sd; eight runs then read 96064..102720, no
+ * bias), the shares within 0.03, and the printed 95% bound
  * is about the estimator's: 1.96 sd. */
 static void test_sampling_unbiased(void **state)
 {
@@ -646,7 +648,7 @@ static void test_sampling_unbiased(void **state)
 		double got1 = (double)one->allocs, got3 = (double)three->allocs;
 		double sd1 = n * sqrt(want1 / n * (1 - 1 / n));
 		double sd3 = n * sqrt(want3 / n * (1 - 1 / n));
-		if (fabs(got1 - want1) > 3.3 * sd1 || fabs(got3 - want3) > 3.3 * sd3)
+		if (fabs(got1 - want1) > 4 * sd1 || fabs(got3 - want3) > 4 * sd3)
 			fail_msg("%s: estimates %.0f and %.0f, truth %.0f and %.0f "
 				 "(sd %.0f, %.0f)", rates[r], got1, got3, want1, want3,
 				 sd1, sd3);

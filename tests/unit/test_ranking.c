@@ -422,8 +422,8 @@ static void test_pool_size_and_sharing(void **state)
 	assert_int_equal(s.pool_size_max, 32);
 	assert_true(has_reason(&s, "a shared pool"));
 	assert_true(has_reason(&s, "8..32 live at once across its 4 threads"));
-	assert_true(has_reason(&s, "a pool of 8 (surely live at once) serves "
-				   "most requests; 32 if the threads' peaks coincided"));
+	assert_true(has_reason(&s, "a pool of at least 8 (surely live at once), "
+				   "32 if the threads' peaks coincided"));
 	assert_true(s.saved_calls_per_s == 1000.0 * (1 - 8.0 / 10000));
 	/* the exact peak (--site-peak, or threads that never overlapped):
 	 * that peak, whatever the threads */
@@ -441,8 +441,8 @@ static void test_pool_size_and_sharing(void **state)
 	rank_one(&s);
 	assert_int_equal(s.pool_size, 6);
 	assert_int_equal(s.pool_size_max, 10);
-	assert_true(has_reason(&s, "a per-thread cache of 6 (surely live at "
-				   "once) serves most requests; 10 if its stacks'"));
+	assert_true(has_reason(&s, "a per-thread cache of at least 6 (surely "
+				   "live at once), 10 if its stacks'"));
 	assert_true(s.saved_calls_per_s == 1000.0 * (1 - 24.0 / 10000));
 	/* one thread, two stacks whose peaks may not have coincided */
 	s = pool_site();
@@ -450,8 +450,8 @@ static void test_pool_size_and_sharing(void **state)
 	rank_one(&s);
 	assert_int_equal(s.pool_size, 5);
 	assert_int_equal(s.pool_size_max, 9);
-	assert_true(has_reason(&s, "5..9 live at once: a pool of 5 (surely live "
-				   "at once) serves most requests; 9 if its stacks'"));
+	assert_true(has_reason(&s, "5..9 live at once: a pool of at least 5 "
+				   "(surely live at once), 9 if its stacks'"));
 	/* short-lived threads: 240 of them, 100 live on each at most,
 	 * 48000 allocations (200 each). Caches of their own would keep
 	 * 24000, half of what they hand out: caches that return to a shared
@@ -511,7 +511,8 @@ static void test_pool_size_and_sharing(void **state)
 	assert_int_equal(s.pool_size_max, 400);
 	assert_true(has_reason(&s, "200..400 live at once in one process (2 "
 				   "processes, which cannot share a pool): a pool "
-				   "of 200 (surely live at once) in each"));
+				   "of at least 200 (surely live at once) in each, "
+				   "400 if"));
 	/* sampled: the upper end is the estimate, and said to be */
 	s = pool_site();
 	s.peak = s.thread_peak = (an_peak){ 2, 128, 0, 0 };
@@ -519,9 +520,9 @@ static void test_pool_size_and_sharing(void **state)
 	rank_one(&s);
 	assert_int_equal(s.pool_size, 2);
 	assert_int_equal(s.pool_size_max, 128);
-	assert_true(has_reason(&s, "2..128 live at once: a pool of 2 (surely "
-				   "live at once) serves most requests; 128 by the "
-				   "sampling's estimate"));
+	assert_true(has_reason(&s, "2..128 live at once: a pool of at least 2 "
+				   "(surely live at once), 128 by the sampling's "
+				   "estimate"));
 }
 
 static void test_spread_warning(void **state)
@@ -714,8 +715,8 @@ static void test_pool_keeper_stacks(void **state)
 	rank_with_stacks(&s);
 	assert_int_equal(s.pool_size, 5);
 	assert_int_equal(s.pool_size_max, 6);
-	assert_true(has_reason(&s, "5..6 live at once: a pool of 5 (surely live "
-				   "at once) serves most of them; 6 if their peaks coincided"));
+	assert_true(has_reason(&s, "5..6 live at once: a pool of at least 5 "
+				   "(surely live at once), 6 if their peaks coincided"));
 	/* each one's own: 4 beats 2006 - 2004; at most their sum, 8 */
 	s = keeper_site(0, PEAK(2000, 2004), PEAK(4, 4), PEAK(2006, 2006));
 	rank_with_stacks(&s);
@@ -895,9 +896,9 @@ static void test_pool_reasons_whole(void **state)
 		       "sampled: each peak below runs from the recorded blocks' "
 		       "own to that scaled up; record without --sample for the "
 		       "pool's exact size",
-		       "0..5 live at once across its 2 threads: a pool of 1 "
-		       "(surely live at once) serves most requests; 5 by the "
-		       "sampling's estimate",
+		       "0..5 live at once across its 2 threads: a pool of at "
+		       "least 1 (surely live at once), 5 by the sampling's "
+		       "estimate",
 		       "100% freed by another thread: a shared pool (or "
 		       "per-thread caches that return to a shared one)");
 	assert_int_equal(s.pool_size, 1);
