@@ -824,6 +824,11 @@ void ps_threads_set_name(pthread_t pt, const char *name);
 /* Reads thread tid's comm from /proc into t->name; allocation-free. The
  * caller marks t's identity for rewriting (info_dirty) if it needs to. */
 void ps_thread_read_name(ps_thread *t, pid_t tid);
+/* The calling thread's name read again (prctl), its record to be written
+ * again if it changed: the thread that ends the process may have renamed
+ * itself after its first allocation (a daemon: "tmux: server"). Takes the
+ * thread lock. */
+void ps_thread_refresh_own_name(void);
 /* Copies t's identity (name NUL-terminated, index, tid, times) under the
  * registry lock; any thread. */
 void ps_thread_copy_identity(ps_thread *t, char name[16], uint32_t *index,

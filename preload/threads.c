@@ -96,6 +96,24 @@ static void read_own_name(ps_thread *t)
 		store_name(t, name);
 }
 
+void ps_thread_refresh_own_name(void)
+{
+	ps_thread *t = ps_tls.generation == ps_generation ? ps_tls.thread
+							  : NULL;
+	if (!t)
+		return;
+	char before[sizeof t->name], after[sizeof t->name];
+	ps_lock_acquire(&thread_lock);
+	memcpy(before, t->name, sizeof before);
+	ps_lock_release(&thread_lock);
+	read_own_name(t);
+	ps_lock_acquire(&thread_lock);
+	memcpy(after, t->name, sizeof after);
+	ps_lock_release(&thread_lock);
+	if (memcmp(before, after, sizeof before))
+		__atomic_store_n(&t->info_dirty, 1, __ATOMIC_RELEASE);
+}
+
 /* Threads that ended: every WAKE_ENDED-th wakes the writer, so that a
  * program that ends threads fast does not hold the tables of thousands
  * of them until the next interval (or longer, when the writer is short

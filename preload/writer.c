@@ -1674,6 +1674,8 @@ void ps_writer_snapshot(int end_reason)
 		ps_writer_interrupted_warning();
 		return;
 	}
+	if (end_reason)
+		ps_thread_refresh_own_name();
 	if (!held)
 		ps_lock_acquire(&writer_lock);
 	writer_held = WRITER_ENCODING;

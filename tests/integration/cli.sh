@@ -96,6 +96,11 @@ pkill -f "cli-daemon-$$" 2>/dev/null
 "$PS" record -o "$WORK/sum-killed" -- perl -e 'my @a = map { "x$_" } 1..1000; kill 9, $$' 2>"$WORK/sum-killed.err"
 expect "record's summary: a process killed is cut short, not running" \
 	'grep -q "profile written (1 process, .*, some cut short):$" "$WORK/sum-killed.err" && ! grep -q "still running" "$WORK/sum-killed.err"'
+# a process that names itself after its first allocation (prctl, as
+# tmux's server does) is listed under that name (read again as it ends)
+"$PS" record -o "$WORK/renamed" -- "$T/renamed" >/dev/null 2>&1
+expect "threads: a process renamed after its first allocation shows its last name" \
+	'[ "$("$PS" threads --json "$WORK"/renamed/*.pscout | jq -r ".threads[0].name")" = renamed-late ]'
 # a profile that ends cleanly ends with its TOTALS record: type 12, 28 bytes
 n=$(for f in "$WORK"/sum-whole/*.pscout; do tail -c 40 "$f" | od -An -tu4 -N8; done | grep -c "^ *12 *28$")
 expect "every profile of the tree ends with a TOTALS record ($n of 6)" '[ "$n" = 6 ]'
