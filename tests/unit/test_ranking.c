@@ -332,30 +332,17 @@ static void test_arena(void **state)
 	s = pool_site();
 	s.allocs = s.frees = 64000;
 	s.peak = s.thread_peak = (an_peak){ 250, 250 * 64, 0, 0 };
-	analysis sa;
-	memset(&sa, 0, sizeof sa);
-	sa.sites = &s;
-	sa.nsites = 1;
-	sa.sample_every = 64;
-	rank_sites(&sa);
-	free(sa.ranked);
-	assert_int_equal(s.remedy, REMEDY_ARENA);
+	assert_int_equal(rank_sampled(&s, 64), REMEDY_ARENA);
 	assert_true(has_reason(&s, "pile up"));
 	s.peak = s.thread_peak = (an_peak){ 249, 249 * 64, 0, 0 };
-	rank_sites(&sa);
-	free(sa.ranked);
-	assert_int_equal(s.remedy, REMEDY_POOL);
+	assert_int_equal(rank_sampled(&s, 64), REMEDY_POOL);
 	s.alloc_procs = 2;
 	s.pile_peak = 250;
 	s.pile_allocs = 64000;
-	rank_sites(&sa);
-	free(sa.ranked);
-	assert_int_equal(s.remedy, REMEDY_ARENA);
+	assert_int_equal(rank_sampled(&s, 64), REMEDY_ARENA);
 	assert_true(has_reason(&s, "16.0k of its 64.0k live at once in one process"));
 	s.pile_peak = 249;
-	rank_sites(&sa);
-	free(sa.ranked);
-	assert_int_equal(s.remedy, REMEDY_POOL);
+	assert_int_equal(rank_sampled(&s, 64), REMEDY_POOL);
 	/* a mixed population: the peak is what stays (a database's objects
 	 * among temporaries), 43% never freed: no pile-up, a pool that
 	 * says what it will never get back */
@@ -794,13 +781,7 @@ static void test_reasons_cap(void **state)
 	char first[sizeof s.reasons[0]];
 	memcpy(first, s.reasons[0], sizeof first);
 	s.callers_short = 2;
-	analysis a;
-	memset(&a, 0, sizeof a);
-	a.sites = &s;
-	a.nsites = 1;
-	a.sample_every = 2; /* 1 in 2: the same remedy, the same reasons */
-	rank_sites(&a);
-	free(a.ranked);
+	rank_sampled(&s, 2); /* 1 in 2: the same remedy, the same reasons */
 	assert_int_equal(s.nreasons, 7);
 	assert_true(!strncmp(s.reasons[0], "sampled: maybe a wrapper", 24));
 	assert_string_equal(s.reasons[1], first);
@@ -808,12 +789,7 @@ static void test_reasons_cap(void **state)
 	/* with room to spare, nothing gives way */
 	s = pool_site();
 	s.callers_short = 2;
-	memset(&a, 0, sizeof a);
-	a.sites = &s;
-	a.nsites = 1;
-	a.sample_every = 64;
-	rank_sites(&a);
-	free(a.ranked);
+	rank_sampled(&s, 64);
 	assert_true(s.nreasons >= 3 && s.nreasons < 7);
 	assert_true(!strncmp(s.reasons[0], "sampled: maybe a wrapper", 24));
 	assert_true(!strncmp(s.reasons[1], "10.0k allocations", 17));
