@@ -16,7 +16,7 @@ libcmocka-dev libiberty-dev"
 test="$build google-perftools libgoogle-perftools-dev golang-go python3 perl \
 sqlite3 jq clang libclang-rt-14-dev binutils chromium fonts-liberation \
 python3-websocket git redis-server redis-tools nginx apache2-utils curl strace \
-time valgrind libjemalloc2 libtcmalloc-minimal4 rustc"
+time valgrind libjemalloc2 libtcmalloc-minimal4 rustc procps"
 bench="$build heaptrack time jq python3 perl sqlite3 clang git \
 redis-server redis-tools nginx apache2-utils curl"
 
