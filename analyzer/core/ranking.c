@@ -170,7 +170,13 @@ static void classify(const analysis *an, an_site *s)
 	}
 	if ((double)s->realloc_grows >= PRESIZE_SHARE * (double)s->allocs) {
 		presize(s, s->realloc_grows, s->chain_final_size_max);
-		if (s->chains_ended)
+		if (s->chains_ended == 1)
+			reason(s, "realloc growth chain: %s of %s allocations grow "
+				  "a block, one object grown %llu times",
+			       fmt_count(a, (double)s->realloc_grows),
+			       fmt_count(b, (double)s->allocs),
+			       (unsigned long long)s->chain_steps_max);
+		else if (s->chains_ended)
 			reason(s, "realloc growth chain: %s of %s allocations grow "
 				  "a block, %.1f steps per object on average (max %llu)",
 			       fmt_count(a, (double)s->realloc_grows),

@@ -927,6 +927,20 @@ static void test_presize_reasons_whole(void **state)
 		       "and they are short-lived (p50 < 1.03 us): keep grown "
 		       "buffers in a per-thread cache to drop the other 1000 "
 		       "allocations too");
+	/* one chain: its length, not an average of one (gawk's one buffer
+	 * grown 99461 times) */
+	s.chains_ended = 1;
+	s.chain_steps_sum = s.chain_steps_max = 1000;
+	rank_one(&s);
+	assert_true(has_reason(&s, "1000 of 2000 allocations grow a block, one "
+				   "object grown 1000 times"));
+	s.chains_ended = 2;
+	s.chain_steps_sum = 2000;
+	rank_one(&s);
+	assert_true(has_reason(&s, "1000.0 steps per object on average (max 1000)"));
+	s.chains_ended = 1000;
+	s.chain_steps_sum = 3000;
+	s.chain_steps_max = 7;
 	s.realloc_grows = 1001;
 	rank_one(&s);
 	assert_int_equal(s.nreasons, 2);
