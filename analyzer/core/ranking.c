@@ -162,10 +162,10 @@ static void classify(const analysis *an, an_site *s)
 		snprintf(est, sizeof est, " (+-%.1f%%)",
 			 100.0 * s->allocs_error95 / (double)s->allocs);
 	if (s->allocs < RARE_ALLOCS || s->rate_run_per_s < RARE_RATE) {
-		reason(s, "rare: %s%s allocations (%s over the run) - not worth "
-			  "a pool",
+		reason(s, "rare: %s%s allocation%s (%s over the run) - not "
+			  "worth a pool",
 		       fmt_count(a, (double)s->allocs), est,
-		       fmt_rate(b, s->rate_run_per_s));
+		       s->allocs == 1 ? "" : "s", fmt_rate(b, s->rate_run_per_s));
 		return;
 	}
 	if ((double)s->realloc_grows >= PRESIZE_SHARE * (double)s->allocs) {

@@ -78,7 +78,10 @@ static void test_rare(void **state)
 	s = pool_site();
 	s.allocs = s.frees = 999;
 	assert_int_equal(rank_one(&s), REMEDY_NONE);
-	assert_true(has_reason(&s, "rare"));
+	assert_true(has_reason(&s, "rare: 999 allocations ("));
+	s.allocs = s.frees = 1;
+	assert_int_equal(rank_one(&s), REMEDY_NONE);
+	assert_true(has_reason(&s, "rare: 1 allocation ("));
 	s = pool_site();
 	s.rate_run_per_s = 100;
 	assert_int_equal(rank_one(&s), REMEDY_POOL);
