@@ -207,7 +207,8 @@ struct build {
 	 * open addressing, frame_cap a power of two */
 	const an_frame **frame_slots;
 	size_t frame_cap, nframes;
-	const sym_loc *locs[256]; /* what each address of it names */
+	const sym_loc *locs[256]; /* what each address of it names (a stack
+				   * has at most 256: the reader's bound) */
 	struct addr_seen *seen;  /* distinct code addresses */
 	/* the run, from the files' headers */
 	unsigned __int128 max_end; /* latest start + duration (realtime) */
@@ -418,7 +419,7 @@ static unsigned expand_stack(struct build *b, struct ip_table *t,
 			     const pf_file *f, const pf_stack *s)
 {
 	unsigned n = 0;
-	for (uint32_t i = 0; i < s->depth && i < 256; i++) {
+	for (uint32_t i = 0; i < s->depth; i++) {
 		b->locs[i] = resolve_ip(b, t, f, s->ips[i], s->map_epoch);
 		n += b->locs[i]->nframes;
 	}
@@ -430,7 +431,7 @@ static unsigned expand_stack(struct build *b, struct ip_table *t,
 	}
 	an_frame *out = b->scratch;
 	n = 0;
-	for (uint32_t i = 0; i < s->depth && i < 256; i++) {
+	for (uint32_t i = 0; i < s->depth; i++) {
 		const sym_loc *loc = b->locs[i];
 		for (unsigned k = 0; k < loc->nframes; k++)
 			out[n++] = (an_frame){
