@@ -777,4 +777,51 @@ expect "a library's sites: zlib's $ls_want allocations ($ls_got), each site noti
 expect "the program's own site ($(ls_truth own_site)) has no library note" \
 	'jq -e "[.sites[] | select(.function == \"own_site\")] | length == 1 and .[0].alloc_objects == $(ls_truth own_site) and (.[0].reasons | all(test(\"a library\") | not))" "$WORK/libsite.json" >/dev/null'
 
+# diff decides the wrappers over both sides' files together, however
+# many each side has: the base two runs of `wrapped medium` (my_xmalloc
+# with one caller: no wrapper on its own; three files with the shell's),
+# the new side one full run (three callers): my_xmalloc is a wrapper on
+# both sides, and site_medium the site of its 2000 a run on each
+"$PS" record -o "$WORK/dwb" -- sh -c "'$WR' medium; '$WR' medium" >/dev/null 2>&1
+"$PS" record -o "$WORK/dwn" -- "$WR" >/dev/null 2>&1
+"$PS" diff --json "$WORK/dwb" "$WORK/dwn" >"$WORK/dw.json" 2>/dev/null
+expect "diff of 3 files against 1: site_medium is the site on both sides (4000 and 2000), my_xmalloc none" \
+	'[ "$(ls "$WORK"/dwb/*.pscout | wc -l)" = 3 ] &&
+	 [ "$(jq -r "[.sites[] | select(.function == \"site_medium\")][0] | \"\(.base.alloc_objects) \(.new.alloc_objects)\"" "$WORK/dw.json")" = "4000 2000" ] &&
+	 [ "$(jq "[.sites[] | select(.function == \"my_xmalloc\")] | length" "$WORK/dw.json")" = 0 ]'
+
+# a stripped module's .eh_frame_hdr gives its functions' starts, read
+# only when its segment lies within the file: the same program with the
+# segment's size patched to end exactly at the file's end names
+# site_small by its start (nm's address on the copy with symbols), and
+# one byte longer names no function start (the table is not read)
+mkdir -p "$WORK/ehf"
+cp "$T/wrapped" "$WORK/ehf/wrapped"
+"$PS" record -o "$WORK/ehf/out" -- "$WORK/ehf/wrapped" >/dev/null 2>&1
+small=$(nm "$T/wrapped-symbols" | sed -n 's/^0*\([0-9a-f]*\) [tT] site_small$/\1/p')
+eh_size() { # FILE EXTRA: PT_GNU_EH_FRAME's p_filesz := the bytes to the file's end + EXTRA
+	python3 - "$1" "$2" <<'EOF'
+import struct, sys
+path, extra = sys.argv[1], int(sys.argv[2])
+data = bytearray(open(path, "rb").read())
+phoff, = struct.unpack_from("<Q", data, 32)
+phentsize, phnum = struct.unpack_from("<HH", data, 54)
+for i in range(phnum):
+    at = phoff + i * phentsize
+    if struct.unpack_from("<I", data, at)[0] == 0x6474e550:
+        off, = struct.unpack_from("<Q", data, at + 8)
+        struct.pack_into("<Q", data, at + 32, len(data) - off + extra)
+open(path, "wb").write(data)
+EOF
+}
+eh_names() { "$PS" report --json -n 100 "$WORK"/ehf/out/*.pscout | jq -r ".sites[].function"; }
+eh_size "$WORK/ehf/wrapped" 0
+eh_names >"$WORK/ehf/fit.txt"
+eh_size "$WORK/ehf/wrapped" 1
+eh_names >"$WORK/ehf/over.txt"
+expect "a .eh_frame_hdr segment ending at the file's end gives site_small's start (wrapped+0x$small)" \
+	'[ -n "$small" ] && grep -qx "wrapped+0x$small" "$WORK/ehf/fit.txt"'
+expect "one byte past the file's end: not read, no site named by a function start" \
+	'[ -s "$WORK/ehf/over.txt" ] && ! grep -qx "wrapped+0x$small" "$WORK/ehf/over.txt"'
+
 finish
