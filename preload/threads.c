@@ -45,17 +45,20 @@ static int thread_key_ok;
 
 /* ---- names and identity -------------------------------------------------- */
 
-/* Replaces t's name (the first 15 bytes of name). The thread at its end,
- * the writer and pthread_setname_np from any thread all write names, and
- * the writer reads them: under the thread lock, so none sees half of one. */
-static void store_name(ps_thread *t, const char *name)
+/* Replaces t's name (the first 15 bytes of name); whether it changed.
+ * The thread at its end, the writer and pthread_setname_np from any
+ * thread all write names, and the writer reads them: under the thread
+ * lock, so none sees half of one. */
+static int store_name(ps_thread *t, const char *name)
 {
 	char buf[sizeof t->name] = { 0 };
 	for (size_t i = 0; i < sizeof buf - 1 && name[i]; i++)
 		buf[i] = name[i];
 	ps_lock_acquire(&thread_lock);
+	int changed = memcmp(t->name, buf, sizeof buf) != 0;
 	memcpy(t->name, buf, sizeof buf);
 	ps_lock_release(&thread_lock);
+	return changed;
 }
 
 void ps_thread_copy_identity(ps_thread *t, char name[16], uint32_t *index,
@@ -88,29 +91,19 @@ void ps_thread_read_name(ps_thread *t, pid_t tid)
 	store_name(t, name);
 }
 
-/* The calling thread's own name, without opening /proc. */
-static void read_own_name(ps_thread *t)
+/* The calling thread's own name, without opening /proc; whether it
+ * changed. */
+static int read_own_name(ps_thread *t)
 {
 	char name[17] = { 0 };
-	if (prctl(PR_GET_NAME, name, 0, 0, 0) == 0)
-		store_name(t, name);
+	return prctl(PR_GET_NAME, name, 0, 0, 0) == 0 && store_name(t, name);
 }
 
 void ps_thread_refresh_own_name(void)
 {
 	ps_thread *t = ps_tls.generation == ps_generation ? ps_tls.thread
 							  : NULL;
-	if (!t)
-		return;
-	char before[sizeof t->name], after[sizeof t->name];
-	ps_lock_acquire(&thread_lock);
-	memcpy(before, t->name, sizeof before);
-	ps_lock_release(&thread_lock);
-	read_own_name(t);
-	ps_lock_acquire(&thread_lock);
-	memcpy(after, t->name, sizeof after);
-	ps_lock_release(&thread_lock);
-	if (memcmp(before, after, sizeof before))
+	if (t && read_own_name(t))
 		__atomic_store_n(&t->info_dirty, 1, __ATOMIC_RELEASE);
 }
 

@@ -323,10 +323,14 @@ static int export_pprof(const analysis *a, const char *out)
 	 * most allocations first (of a process tree, the one profiled, not
 	 * the shell that started it) */
 	size_t main_fi = 0;
-	for (size_t fi = 1; fi < a->set->nfiles; fi++)
-		if (file_allocs(a->set->files[fi]) >
-		    file_allocs(a->set->files[main_fi]))
+	uint64_t most = 0;
+	for (size_t fi = 0; fi < a->set->nfiles; fi++) {
+		uint64_t n = file_allocs(a->set->files[fi]);
+		if (n > most) {
 			main_fi = fi;
+			most = n;
+		}
+	}
 	if (a->set->nfiles) {
 		const pf_file *f = a->set->files[main_fi];
 		for (size_t i = 0; f->exe && i < f->nmodules; i++)

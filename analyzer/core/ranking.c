@@ -205,21 +205,16 @@ static void classify(const analysis *an, an_site *s)
 	 * there: the one allocation of the final size belongs here. */
 	if ((double)s->resized_grown >= PRESIZE_SHARE * (double)s->allocs) {
 		presize(s, s->resized_grown, s->resized_size_max);
-		if (s->resized_size_max >= s->size_max)
-			reason(s, "grown later: %s of %s blocks are then grown by "
-				  "realloc (and live on), to at most %s: allocate "
-				  "that size at once",
-			       fmt_count(a, (double)s->resized_grown),
-			       fmt_count(b, (double)s->allocs),
-			       fmt_bytes(c, (double)s->resized_size_max));
-		else /* some requests are larger than any grown size */
-			reason(s, "grown later: %s of %s blocks are then grown by "
-				  "realloc (and live on), to at most %s: allocate "
-				  "at least that at once (requests reach %s)",
-			       fmt_count(a, (double)s->resized_grown),
-			       fmt_count(b, (double)s->allocs),
-			       fmt_bytes(c, (double)s->resized_size_max),
-			       fmt_bytes(d, (double)s->size_max));
+		char how[96] = "that size at once";
+		if (s->resized_size_max < s->size_max) /* larger requests */
+			snprintf(how, sizeof how, "at least that at once "
+						  "(requests reach %s)",
+				 fmt_bytes(d, (double)s->size_max));
+		reason(s, "grown later: %s of %s blocks are then grown by realloc "
+			  "(and live on), to at most %s: allocate %s",
+		       fmt_count(a, (double)s->resized_grown),
+		       fmt_count(b, (double)s->allocs),
+		       fmt_bytes(c, (double)s->resized_size_max), how);
 		return;
 	}
 	/* More than half of them are resized by realloc elsewhere (shrunk, or
@@ -286,24 +281,21 @@ static void classify(const analysis *an, an_site *s)
 	    s->lifetime_p99.hi_ns <= STACK_MAX_P99_NS &&
 	    (double)s->resized <= STACK_MAX_RESIZED * (double)s->allocs) {
 		s->remedy = REMEDY_STACK;
+		char live[128];
 		if (every == 1)
-			reason(s, "tiny and freed before the next one: never more "
-				  "than %llu live on a thread, never freed by "
-				  "another thread - use a stack buffer or a local%s",
-			       (unsigned long long)s->thread_peak.hi,
-			       s->resized ? ", with a heap copy for the few "
-					    "resized"
-					  : "");
+			snprintf(live, sizeof live, ": never more than %llu live "
+						    "on a thread",
+				 (unsigned long long)s->thread_peak.hi);
 		else
-			reason(s, "tiny and freed before the next one, by the "
-				  "sample: no recorded block met another on a "
-				  "thread, of some %s recorded, never freed by "
-				  "another thread - use a stack buffer or a local%s "
-				  "(record without --sample to be sure)",
-			       fmt_count(a, (double)s->allocs / (double)every),
-			       s->resized ? ", with a heap copy for the few "
-					    "resized"
-					  : "");
+			snprintf(live, sizeof live, ", by the sample: no recorded "
+						    "block met another on a "
+						    "thread, of some %s recorded",
+				 fmt_count(a, (double)s->allocs / (double)every));
+		reason(s, "tiny and freed before the next one%s, never freed by "
+			  "another thread - use a stack buffer or a local%s%s",
+		       live,
+		       s->resized ? ", with a heap copy for the few resized" : "",
+		       every == 1 ? "" : " (record without --sample to be sure)");
 		s->saved_calls_per_s = s->rate_run_per_s;
 		s->saved_bytes_per_s = s->bytes_run_per_s;
 		return;

@@ -300,6 +300,8 @@ static int rust_std_name(const char *d, int trait_only)
 	}
 	if (!end)
 		return 0;
+	if (trait_only)
+		return as && rust_std_name(as + 4, 0);
 	const char *self_end = as ? as : end;
 	self += strspn(self, "&*[(");
 	static const char *const words[] = { "mut ", "const ", "dyn " };
@@ -308,8 +310,6 @@ static int rust_std_name(const char *d, int trait_only)
 			self += strlen(words[i]);
 	int self_std = rust_std_path(self) ||
 		       !memmem(d, (size_t)(self_end - d), "::", 2);
-	if (trait_only)
-		return as && rust_std_name(as + 4, 0);
 	return self_std && (!as || rust_std_name(as + 4, 0));
 }
 

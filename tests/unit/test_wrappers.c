@@ -815,22 +815,26 @@ static void test_rust_runtime(void **state)
 static void test_caller_sizes_merge(void **state)
 {
 	(void)state;
-	add(100, 48, 48, "new_item@3", "c1@10", "main@1", (char *)NULL);
-	add(100, 64, 64, "new_item@3", "c1@10", "other@2", "main@1", (char *)NULL);
-	add(100, 48, 64, "new_item@3", "c2@20", "main@1", (char *)NULL);
-	add(100, 48, 64, "new_item@3", "c3@30", "main@1", (char *)NULL);
-	apply(NULL);
-	for (size_t i = 0; i < nstacks; i++)
-		assert_string_equal(site_of(i), "new_item");
-	reset();
-	add(100, 48, 48, "new_item@3", "c1@10", "main@1", (char *)NULL);
-	add(100, 32, 32, "new_item@3", "c1@10", "other@2", "main@1", (char *)NULL);
-	add(100, 32, 48, "new_item@3", "c2@20", "main@1", (char *)NULL);
-	add(100, 32, 48, "new_item@3", "c3@30", "main@1", (char *)NULL);
-	apply(NULL);
-	for (size_t i = 0; i < nstacks; i++)
-		assert_string_equal(site_of(i), "new_item");
-	reset();
+	/* c1's two stacks, then c2's and c3's: {size_min, size_max} */
+	static const uint64_t sizes[2][4][2] = {
+		{ { 48, 48 }, { 64, 64 }, { 48, 64 }, { 48, 64 } },
+		{ { 48, 48 }, { 32, 32 }, { 32, 48 }, { 32, 48 } },
+	};
+	for (int c = 0; c < 2; c++) {
+		const uint64_t (*z)[2] = sizes[c];
+		add(100, z[0][0], z[0][1], "new_item@3", "c1@10", "main@1",
+		    (char *)NULL);
+		add(100, z[1][0], z[1][1], "new_item@3", "c1@10", "other@2",
+		    "main@1", (char *)NULL);
+		add(100, z[2][0], z[2][1], "new_item@3", "c2@20", "main@1",
+		    (char *)NULL);
+		add(100, z[3][0], z[3][1], "new_item@3", "c3@30", "main@1",
+		    (char *)NULL);
+		apply(NULL);
+		for (size_t i = 0; i < nstacks; i++)
+			assert_string_equal(site_of(i), "new_item");
+		reset();
+	}
 }
 
 int main(void)
