@@ -16,7 +16,9 @@
  * the rest. Version 5 adds to an entry the blocks that left it resized by
  * realloc (PS_ENT_V5_RESIZED). Version 6 adds the frees of a thread's
  * latest block made while one of its site candidates still ran
- * (PS_ENT_V6_INNER_FREES). docs/format.md specifies each record field by field; it and
+ * (PS_ENT_V6_INNER_FREES). Version 7 adds END's reason 5, a caught
+ * signal. Version 8 adds to a snapshot's per-thread totals the time the
+ * recording itself took on that thread. docs/format.md specifies each record field by field; it and
  * this header must change together (bump PS_FORMAT_VERSION).
  *
  * Everything here is header-only and allocation-free so the preload can use
@@ -31,7 +33,7 @@
 
 #define PS_FORMAT_MAGIC "PSCOUT\r\n"
 #define PS_FORMAT_MAGIC_LEN 8
-#define PS_FORMAT_VERSION 7u
+#define PS_FORMAT_VERSION 8u
 #define PS_FORMAT_VERSION_MIN 1u /* readers still read version 1 files */
 #define PS_FORMAT_HEADER_SIZE 16u
 #define PS_RECORD_OVERHEAD 12u           /* type + length + crc */

@@ -6,7 +6,8 @@
  * ran. It finds the caller's entry: the stack captured (capture.c), looked
  * up in the thread's table (threads.c), interned and given its node set
  * (nodes.c) the first time; and it starts the writer when a second thread
- * shows up.
+ * shows up. It times its own work for the recording's own time
+ * (ps_rec_begin).
  */
 #include "ps_internal.h"
 
@@ -15,6 +16,7 @@ static inline ps_thread *self_thread(void)
 {
 	if (PS_LIKELY(ps_tls.thread && ps_tls.generation == ps_generation))
 		return ps_tls.thread;
+	uint64_t t0 = ps_ticks();
 	ps_thread *t = ps_thread_register();
 	if (!t)
 		return NULL;
@@ -25,6 +27,7 @@ static inline ps_thread *self_thread(void)
 	 * and its file is opened now (ps_writer_open_child). */
 	ps_writer_start();
 	ps_writer_open_child();
+	ps_rec_exact(t, t0);
 	return t;
 }
 
@@ -45,12 +48,16 @@ static ps_entry *entry_for(ps_thread *t, const uintptr_t *ips, int depth)
 	ps_entry *e = ps_thread_entry_find(t, h);
 	if (PS_LIKELY(e != NULL))
 		return e;
+	uint64_t t0 = ps_ticks();
 	uint32_t id = ps_stack_intern(ips, depth, h);
-	if (!id)
-		return NULL;
-	const ps_stack *s = ps_stack_at(id);
-	ps_nodeset *ns = ps_nodeset_get(t, ips + s->cand_start, s->cand_count);
-	return ps_thread_entry_add(t, id, ns);
+	if (id) {
+		const ps_stack *s = ps_stack_at(id);
+		ps_nodeset *ns = ps_nodeset_get(t, ips + s->cand_start,
+						s->cand_count);
+		e = ps_thread_entry_add(t, id, ns);
+	}
+	ps_rec_exact(t, t0);
+	return e;
 }
 
 /* Whether a request of size bytes changes nothing in e's sizes: it lies
@@ -65,7 +72,8 @@ static inline int same_size_bucket(const ps_entry *e, uint64_t size)
 	       (lo ^ hi) < (lo & hi);
 }
 
-void ps_account_alloc(void *p, size_t size, uint64_t chain_steps, int grew)
+static inline void account_alloc(void *p, size_t size, uint64_t chain_steps,
+				 int grew)
 {
 	ps_thread *t = self_thread();
 	if (PS_UNLIKELY(!t))
@@ -157,7 +165,15 @@ void ps_account_alloc(void *p, size_t size, uint64_t chain_steps, int grew)
 	ps_livetab_insert(&rec);
 }
 
-void ps_account_release(const struct ps_live *r, int resized, size_t new_size)
+void ps_account_alloc(void *p, size_t size, uint64_t chain_steps, int grew)
+{
+	uint64_t t0 = ps_rec_begin();
+	account_alloc(p, size, chain_steps, grew);
+	ps_rec_end(t0);
+}
+
+static inline void release(const struct ps_live *r, int resized,
+			   size_t new_size)
 {
 	ps_entry *e = r->entry;
 	ps_thread *self = self_thread();
@@ -229,6 +245,13 @@ void ps_account_release(const struct ps_live *r, int resized, size_t new_size)
 		ps_thread_release_end(self);
 }
 
+void ps_account_release(const struct ps_live *r, int resized, size_t new_size)
+{
+	uint64_t t0 = ps_rec_begin();
+	release(r, resized, new_size);
+	ps_rec_end(t0);
+}
+
 void ps_account_unknown_free(void)
 {
 	/* sampled: most frees are of blocks never recorded, by design */
@@ -275,13 +298,15 @@ static void note_inner_free(ps_entry *e)
 
 void ps_account_free(void *p)
 {
+	uint64_t t0 = ps_rec_begin();
 	struct ps_live r;
 	int found = ps_livetab_remove((uintptr_t)p, &r);
 	if (found) {
-		ps_account_release(&r, 0, 0);
+		release(&r, 0, 0);
 		if (found == 2)
 			note_inner_free(r.entry);
 	} else {
 		ps_account_unknown_free();
 	}
+	ps_rec_end(t0);
 }

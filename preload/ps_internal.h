@@ -765,6 +765,10 @@ struct ps_thread {
 	uint64_t unknown_frees;     /* frees of blocks we never saw allocated */
 	uint64_t unrecorded_allocs; /* allocations made inside a hook */
 	uint64_t totals_written[2];  /* writer-only: last values written */
+	/* the recording's own time on this thread, in ticks, estimated
+	 * (see ps_rec_begin): owner-written, the writer reads it */
+	uint64_t rec_ticks;
+	uint64_t rec_ns_written;     /* writer-only: in ns, as last written */
 	int in_unwind;               /* inside libunwind (see stacks.c) */
 	/* odd while the thread counts a free (ps_thread_release_begin):
 	 * what a retired thread leaves is freed only once every thread
@@ -882,6 +886,9 @@ void ps_sample_init(const void *pinned, size_t len);
 /* Allocations to skip before the next recorded one (geometric, mean
  * N - 1), from the calling thread's own random stream. */
 uint32_t ps_sample_skip(void);
+/* Recorded calls to leave untimed before the next timed one (geometric,
+ * mean PS_REC_EVERY - 1), from the same stream (see ps_rec_begin). */
+uint32_t ps_rec_skip(void);
 /* The filter of recorded blocks: mark on insert, unmark on removal;
  * maybe() is 0 only for a block that was certainly not recorded.
  * Lock-free, signal-safe. */
@@ -1032,6 +1039,12 @@ struct ps_tls {
 	 * the capture's own caller); valid from the hook's NOTE_CALLER() to
 	 * its leave(), which clears it */
 	struct ps_unwind_start caller;
+	/* the recording's own time (ps_rec_begin): calls left untimed
+	 * before the next timed one, whether the count was drawn, the
+	 * ticks timed exactly so far, and their sum when the current
+	 * timed call began */
+	uint32_t rec_skip, rec_drawn;
+	uint64_t rec_exact, rec_exact_mark;
 };
 extern __thread struct ps_tls ps_tls PS_TLS;
 extern uint32_t ps_generation; /* bumped in every fork child */
@@ -1039,6 +1052,47 @@ extern int ps_recording;       /* 1 between init and the end record */
 extern pid_t ps_pid;
 extern uint64_t ps_work_units; /* poolscout_mark_work() total */
 extern int ps_forked;          /* this process is a profiled fork child */
+
+/* ---- the recording's own time -------------------------------------------- *
+ * What recording adds to each thread's run, so that the analyzer can give
+ * rates over the program's own time: the accounting of an allocation or
+ * a free, timed on one call in PS_REC_EVERY drawn at random (each call
+ * independently, as the sampling draws) and counted PS_REC_EVERY times,
+ * an unbiased estimate at two clock reads per PS_REC_EVERY calls; and,
+ * timed on every occurrence and counted once, what is rare and costly
+ * (a new stack or thread, a snapshot the thread writes itself), which
+ * the sampled estimate would catch seldom and then count 32 times over.
+ * The hook's entry, exit and the allocator's own work are not counted. */
+#define PS_REC_EVERY 32u
+
+/* The ticks at the start of a call to time, or 0: one in PS_REC_EVERY. */
+uint64_t ps_rec_begin_slow(void);
+static inline uint64_t ps_rec_begin(void)
+{
+	if (PS_LIKELY(ps_tls.rec_skip)) {
+		ps_tls.rec_skip--;
+		return 0;
+	}
+	return ps_rec_begin_slow();
+}
+
+/* The end of a call ps_rec_begin returned t0 for: counts its time, but
+ * for what ps_rec_exact counted meanwhile, PS_REC_EVERY times. */
+void ps_rec_end_slow(uint64_t t0);
+static inline void ps_rec_end(uint64_t t0)
+{
+	if (PS_UNLIKELY(t0))
+		ps_rec_end_slow(t0);
+}
+
+/* Counts once, on thread t, the ticks since t0 (a rare, costly step). */
+static inline void ps_rec_exact(ps_thread *t, uint64_t t0)
+{
+	uint64_t d = ps_ticks() - t0;
+	ps_tls.rec_exact += d;
+	if (t)
+		PS_STORE(&t->rec_ticks, PS_LOAD(&t->rec_ticks) + d);
+}
 
 struct ps_real {
 	void *(*malloc)(size_t);

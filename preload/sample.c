@@ -132,15 +132,28 @@ static uint64_t next_random(void)
 	return x * 0x2545f4914f6cdd1dull;
 }
 
+/* Failures before the first success of trials that succeed with
+ * probability p, where log_keep = ln(1 - p): floor(ln U / ln(1 - p)) for
+ * U in (0, 1]. */
+static uint32_t geometric(double log_keep_p)
+{
+	double u = ((double)(next_random() >> 11) + 1.0) / 9007199254740992.0;
+	double skips = __builtin_floor(ln(u) / log_keep_p);
+	return skips < 4e9 ? (uint32_t)skips : 4000000000u;
+}
+
 uint32_t ps_sample_skip(void)
 {
-	/* U in (0, 1]; skips = floor(ln U / ln(1 - 1/N)) */
-	double u = ((double)(next_random() >> 11) + 1.0) / 9007199254740992.0;
 	double denominator = log_keep;
 	if (PS_UNLIKELY(denominator == 0.0)) /* before ps_sample_init */
 		denominator = ln_1p(-1.0 / (double)ps_opt.sample_every);
-	double skips = __builtin_floor(ln(u) / denominator);
-	return skips < 4e9 ? (uint32_t)skips : 4000000000u;
+	return geometric(denominator);
+}
+
+uint32_t ps_rec_skip(void)
+{
+	_Static_assert(PS_REC_EVERY == 32, "ln(1 - 1/PS_REC_EVERY) below");
+	return geometric(-0.031748698314580301); /* ln(31/32) */
 }
 
 static inline uint8_t *counter(uintptr_t p)

@@ -481,6 +481,7 @@ static void recycle(ps_thread *t)
 	t->gone = 0;
 	t->unknown_frees = t->unrecorded_allocs = 0;
 	t->totals_written[0] = t->totals_written[1] = 0;
+	t->rec_ticks = t->rec_ns_written = 0;
 	t->next_free = thread_free;
 	thread_free = t;
 	ps_lock_release(&thread_lock);

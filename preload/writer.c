@@ -1511,14 +1511,24 @@ static void encode_snapshot(uint64_t now_mono)
 			continue;
 		uint64_t unknown = PS_LOAD(&t->unknown_frees);
 		uint64_t unrecorded = PS_LOAD(&t->unrecorded_allocs);
+		/* the recording's time, in ns at this snapshot's tick rate,
+		 * never less than written before (the rate is measured) */
+		uint64_t rec_ns = hz ? (uint64_t)((double)PS_LOAD(&t->rec_ticks) *
+						  1e9 / (double)hz)
+				     : 0;
+		if (rec_ns < t->rec_ns_written)
+			rec_ns = t->rec_ns_written;
 		if (unknown == t->totals_written[0] &&
-		    unrecorded == t->totals_written[1])
+		    unrecorded == t->totals_written[1] &&
+		    rec_ns == t->rec_ns_written)
 			continue;
 		t->totals_written[0] = unknown;
 		t->totals_written[1] = unrecorded;
+		t->rec_ns_written = rec_ns;
 		put_varint(index);
 		put_varint(unknown);
 		put_varint(unrecorded);
+		put_varint(rec_ns);
 		n++;
 	}
 	patch_count(slot, n);
@@ -1834,11 +1844,15 @@ void ps_writer_poll(void)
 			 __ATOMIC_RELAXED);
 	/* Signals wait until the batch is out: a handler that ends the
 	 * process must not find it half-built (see ps_writer_snapshot). */
+	uint64_t t0 = ps_ticks();
 	sigset_t all, old;
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
 	ps_writer_snapshot(0);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	/* the program's thread wrote it: recording's time */
+	ps_thread *t = ps_tls.thread;
+	ps_rec_exact(t && ps_tls.generation == ps_generation ? t : NULL, t0);
 }
 
 void ps_writer_lock(void)

@@ -59,6 +59,9 @@ static void print_text(const an_process *t, sym_ctx *sym)
 	strftime(a, sizeof a, "%Y-%m-%d %H:%M:%S UTC", &tm);
 	printf("started:       %s\n", a);
 	printf("duration:      %s\n", fmt_ns(a, (double)f->duration_ns));
+	if (f->version >= 8)
+		printf("recording:     %s on its threads, estimated\n",
+		       fmt_ns(a, (double)t->rec_ns));
 	const char *sig = f->end_reason == PS_END_SIGNAL
 				  ? sigabbrev_np((int)f->end_signal)
 				  : NULL;
@@ -135,6 +138,10 @@ static void print_json(json *j, const an_process *t, sym_ctx *sym)
 	json_end_array(j);
 	json_u64(j, "start_unix_ns", f->start_real_ns);
 	json_u64(j, "duration_ns", f->duration_ns);
+	if (f->version >= 8)
+		json_u64(j, "recording_ns", t->rec_ns);
+	else
+		json_null(j, "recording_ns");
 	json_bool(j, "complete", f->complete);
 	if (f->complete) {
 		json_str(j, "end_reason", pf_end_reason_name(f->end_reason));

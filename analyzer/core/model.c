@@ -956,6 +956,7 @@ static void build_sites(struct build *b)
 	tl->alloc_bytes = xcalloc(tl->nbins, sizeof *tl->alloc_bytes);
 	tl->frees = xcalloc(tl->nbins, sizeof *tl->frees);
 	tl->free_bytes = xcalloc(tl->nbins, sizeof *tl->free_bytes);
+	tl->rec_ns = xcalloc(tl->nbins, sizeof *tl->rec_ns);
 }
 
 /* Wall-clock ns since the run's start of a time t_ns into file f. */
@@ -1501,6 +1502,78 @@ struct thread_acc {
 
 /* File fi's threads and process, and what it adds to the run's totals
  * and peak. */
+/* ---- the recording's own time ----------------------------------------------- */
+
+/* Seconds of the program's own time in a span of span_ns of which the
+ * recording took rec_ns: at least 1% of the span (rec is an estimate),
+ * and 1 ms. */
+static double own_seconds(double span_ns, double rec_ns)
+{
+	double own = span_ns - rec_ns;
+	if (own < span_ns / 100)
+		own = span_ns / 100;
+	return (own > 1e6 ? own : 1e6) / 1e9;
+}
+
+/* The part of thread th's recording time spent between run wall times t0
+ * and t1: each snapshot's part spread evenly over the thread's life in
+ * that snapshot interval. */
+static double thread_rec_between(const analysis *a, const pf_file *f,
+				 const pf_thread *th, uint64_t t0, uint64_t t1)
+{
+	double sum = 0;
+	uint64_t born = th->start_ns;
+	uint64_t died = th->ended && th->end_ns ? th->end_ns : UINT64_MAX;
+	for (size_t x = 0; x < th->nticks; x++) {
+		const pf_tick *tk = &th->ticks[x];
+		if (!tk->rec_ns)
+			continue;
+		uint64_t from = tk->snapshot ? f->snaps[tk->snapshot - 1].t_ns : 0;
+		uint64_t to = f->snaps[tk->snapshot].t_ns;
+		if (from < born && born <= to)
+			from = born;
+		if (to > died && died >= from)
+			to = died;
+		uint64_t lo = wall(a, f, from), hi = wall(a, f, to);
+		if (hi <= lo) { /* an instant: in or out */
+			if (lo >= t0 && lo <= t1)
+				sum += (double)tk->rec_ns;
+			continue;
+		}
+		uint64_t in_lo = lo > t0 ? lo : t0, in_hi = hi < t1 ? hi : t1;
+		if (in_hi > in_lo)
+			sum += (double)tk->rec_ns * (double)(in_hi - in_lo) /
+			       (double)(hi - lo);
+	}
+	return sum;
+}
+
+static size_t step_bin(const analysis *a, const pf_file *f, uint32_t j);
+
+/* Thread th's recording time into the timeline, each snapshot's part in
+ * the bin its allocations go to (step_bin): per bin, the most of any one
+ * thread. Threads that record side by side slow the run once, so their
+ * most; one after another, each in its own bins. */
+static void fold_thread_rec(analysis *a, const pf_file *f, const pf_thread *th)
+{
+	an_timeline *tl = &a->timeline;
+	size_t bin = SIZE_MAX;
+	uint64_t sum = 0;
+	for (size_t x = 0; x <= th->nticks; x++) {
+		size_t next = x < th->nticks
+				      ? step_bin(a, f, th->ticks[x].snapshot)
+				      : SIZE_MAX;
+		if (next != bin) {
+			if (bin != SIZE_MAX && sum > tl->rec_ns[bin])
+				tl->rec_ns[bin] = sum;
+			bin = next;
+			sum = 0;
+		}
+		if (x < th->nticks)
+			sum = sat_add(sum, th->ticks[x].rec_ns);
+	}
+}
+
 static void fold_threads(struct build *b, size_t fi, const pf_file *f)
 {
 	analysis *a = b->a;
@@ -1563,6 +1636,10 @@ static void fold_threads(struct build *b, size_t fi, const pf_file *f)
 		pr->unknown_frees = sat_add(pr->unknown_frees, th->unknown_frees);
 		pr->unrecorded_allocs = sat_add(pr->unrecorded_allocs,
 						th->unrecorded_allocs);
+		at->rec_ns = th->rec_ns;
+		pr->rec_ns = sat_add(pr->rec_ns, th->rec_ns);
+		if (a->timeline.rec_ns)
+			fold_thread_rec(a, f, th);
 		struct thread_acc *t = &acc[ti];
 		if (!t->w.any)
 			continue;
@@ -1575,9 +1652,10 @@ static void fold_threads(struct build *b, size_t fi, const pf_file *f)
 		at->peak = scaled_peak(t->lo, t->hi, t->blo, t->bhi, k);
 		at->first_alloc_ns = t->first - pr->start_ns;
 		at->last_alloc_ns = t->last - pr->start_ns;
-		double window = (double)(t->last - t->first);
 		at->rate_per_s = (double)at->allocs /
-				 ((window > 1e6 ? window : 1e6) / 1e9);
+				 own_seconds((double)(t->last - t->first),
+					     thread_rec_between(a, f, th, t->first,
+								t->last));
 		contrib_add(&threads, &at->peak, t->w.from, window_end(&t->w, a, f));
 	}
 	free(acc);
@@ -1748,14 +1826,27 @@ static size_t step_bin(const analysis *a, const pf_file *f, uint32_t j)
 	return bin < a->timeline.nbins ? bin : a->timeline.nbins - 1;
 }
 
-/* Length of bin i (the last one may be cut by the run's end), >= 1 ms. */
-static double bin_seconds(const analysis *a, size_t i)
+/* Length of bin i: the last one may be cut by the run's end. */
+static uint64_t bin_len_ns(const analysis *a, size_t i)
 {
 	uint64_t start = (uint64_t)i * a->timeline.bin_ns;
 	uint64_t len = a->timeline.bin_ns;
 	if (start + len > a->duration_ns)
 		len = a->duration_ns > start ? a->duration_ns - start : 0;
-	return (double)(len > 1000000 ? len : 1000000) / 1e9;
+	return len;
+}
+
+/* The recording's time in the run before wall time t: cum[i] is the
+ * bins' before bin i, the bin of t prorated. */
+static double run_rec_until(const analysis *a, const uint64_t *cum, uint64_t t)
+{
+	const an_timeline *tl = &a->timeline;
+	size_t i = (size_t)(t / tl->bin_ns);
+	if (i >= tl->nbins)
+		return (double)cum[tl->nbins];
+	uint64_t len = bin_len_ns(a, i), into = t - (uint64_t)i * tl->bin_ns;
+	double part = into < len ? (double)into / (double)len : 1.0;
+	return (double)cum[i] + part * (double)(cum[i + 1] - cum[i]);
 }
 
 static size_t site_step_hash(size_t site, size_t bin)
@@ -1949,6 +2040,16 @@ static void finish(struct build *b)
 			tl->peak_bin = i;
 		}
 	}
+	/* the recording's time: a bin's at most 99% of it; the run's their
+	 * sum, cum its running total */
+	uint64_t *cum = xcalloc(tl->nbins + 1, sizeof *cum);
+	for (size_t i = 0; i < tl->nbins; i++) {
+		uint64_t len = bin_len_ns(a, i);
+		if (tl->rec_ns[i] > len - len / 100)
+			tl->rec_ns[i] = len - len / 100;
+		cum[i + 1] = cum[i] + tl->rec_ns[i];
+	}
+	a->rec_ns = cum[tl->nbins];
 	/* per site: the busiest bin, and what was live after the peak bin */
 	for (size_t i = 0; i < b->capsteps; i++) {
 		const struct site_step *x = &b->steps[i];
@@ -1959,19 +2060,23 @@ static void finish(struct build *b)
 			s->live_at_peak_objects += x->allocs - x->frees;
 			s->live_at_peak_space += x->alloc_bytes - x->free_bytes;
 		}
-		double rate = (double)x->allocs / bin_seconds(a, x->bin);
+		double rate = (double)x->allocs /
+			      own_seconds((double)bin_len_ns(a, x->bin),
+					  (double)tl->rec_ns[x->bin]);
 		if (rate > s->rate_peak_per_s)
 			s->rate_peak_per_s = rate;
 	}
-	double run_s = (double)(a->duration_ns > 1000000 ? a->duration_ns
-							 : 1000000) / 1e9;
+	double run_s = own_seconds((double)a->duration_ns, (double)a->rec_ns);
 	for (size_t i = 0; i < a->nsites; i++) {
 		an_site *s = &a->sites[i];
 		if (s->first_alloc_ns == UINT64_MAX)
 			s->first_alloc_ns = s->last_alloc_ns = 0;
-		double window = (double)(s->last_alloc_ns - s->first_alloc_ns);
 		s->rate_per_s = (double)s->allocs /
-				((window > 1e6 ? window : 1e6) / 1e9);
+				own_seconds((double)(s->last_alloc_ns -
+						     s->first_alloc_ns),
+					    run_rec_until(a, cum, s->last_alloc_ns) -
+						    run_rec_until(a, cum,
+								  s->first_alloc_ns));
 		s->rate_run_per_s = (double)s->allocs / run_s;
 		s->bytes_run_per_s = (double)s->alloc_bytes / run_s;
 		/* some stretch of the window is at least as busy as the
@@ -1979,6 +2084,7 @@ static void finish(struct build *b)
 		if (s->rate_peak_per_s < s->rate_per_s)
 			s->rate_peak_per_s = s->rate_per_s;
 	}
+	free(cum);
 }
 
 /* ---- filters ------------------------------------------------------------------------ */
@@ -2496,6 +2602,7 @@ void analysis_free(analysis *a)
 	free(a->timeline.alloc_bytes);
 	free(a->timeline.frees);
 	free(a->timeline.free_bytes);
+	free(a->timeline.rec_ns);
 	wrappers_free(a->wrappers);
 	sym_free(a->sym);
 	if (a->set) {

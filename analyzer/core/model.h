@@ -184,7 +184,9 @@ typedef struct an_thread {
 	uint64_t allocs, alloc_bytes, frees, free_bytes, xfrees;
 	an_peak peak;        /* its own blocks live at once */
 	uint64_t first_alloc_ns, last_alloc_ns; /* since its process start */
-	double rate_per_s;   /* over its active window */
+	uint64_t rec_ns;     /* the recording's own time on it (estimated) */
+	double rate_per_s;   /* over its active window, less the recording's
+			      * time in it */
 } an_thread;
 
 /* One profile (one process). */
@@ -193,6 +195,7 @@ typedef struct an_process {
 	uint64_t start_ns;   /* wall-clock ns since the run's start */
 	uint64_t allocs, alloc_bytes, frees, free_bytes, xfrees;
 	uint64_t unknown_frees, unrecorded_allocs;
+	uint64_t rec_ns;     /* its threads' recording time, summed */
 	an_peak peak;
 	unsigned nthreads;
 } an_process;
@@ -211,6 +214,9 @@ typedef struct an_timeline {
 	uint64_t bin_ns;
 	size_t nbins;
 	uint64_t *allocs, *alloc_bytes, *frees, *free_bytes;
+	/* the recording's own time in the bin: the most any one thread
+	 * spent recording in it, at most 99% of the bin */
+	uint64_t *rec_ns;
 	size_t peak_bin;     /* the bin after which in-use bytes were highest */
 } an_timeline;
 
@@ -267,6 +273,10 @@ typedef struct analysis {
 	an_peak peak;           /* the whole run's blocks live at once */
 	uint64_t start_real_ns; /* the earliest profile's start (realtime) */
 	uint64_t duration_ns;   /* the run: earliest start to latest end */
+	/* of which the recording's own work, estimated: the sum of the
+	 * timeline's rec_ns. The rates are per second of the rest, the
+	 * program's own time (docs/usage.md, "Rates") */
+	uint64_t rec_ns;
 	uint64_t work_units;
 	/* allocations whose stack ends at its file's depth cap right above
 	 * the site (the site its outermost frame): that site may be a

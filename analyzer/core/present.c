@@ -143,6 +143,13 @@ void report_header(const analysis *a, FILE *out)
 	if (a->partial)
 		fprintf(out, "PARTIAL: a profile was cut short; numbers stop at "
 			     "its last snapshot\n");
+	if (a->rec_ns && a->rec_ns >= a->duration_ns / 100)
+		fprintf(out, "RECORDING: took about %s of the run (%.0f%%, "
+			     "estimated); rates are per second\n  of the "
+			     "program's own %s\n",
+			fmt_ns(b1, (double)a->rec_ns),
+			100.0 * (double)a->rec_ns / (double)a->duration_ns,
+			fmt_ns(b2, (double)(a->duration_ns - a->rec_ns)));
 	if (a->sample_every > 1)
 		fprintf(out, "SAMPLED: 1 in %u allocations recorded, at random; "
 			     "counts are estimates (each site\n  says how close, "
@@ -252,6 +259,7 @@ void json_totals(json *j, const analysis *a)
 	json_u64(j, "cross_thread_frees", a->xfrees);
 	json_peak(j, "peak_live", &a->peak);
 	json_u64(j, "duration_ns", a->duration_ns);
+	json_u64(j, "recording_ns", a->rec_ns);
 	json_u64(j, "files", a->set->nfiles);
 	json_u64(j, "threads", a->nthreads);
 	json_u64(j, "work_units", a->work_units);
@@ -276,6 +284,7 @@ void json_thread_fields(json *j, const an_thread *at)
 	json_u64(j, "cross_thread_frees", at->xfrees);
 	json_peak(j, "peak_live", &at->peak);
 	json_double(j, "alloc_rate_per_s", at->rate_per_s);
+	json_u64(j, "recording_ns", at->rec_ns);
 	json_u64(j, "start_ns", t->start_ns);
 	if (t->ended)
 		json_u64(j, "end_ns", t->end_ns);

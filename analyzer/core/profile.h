@@ -56,6 +56,7 @@ typedef struct pf_step {
 typedef struct pf_tick {
 	uint32_t snapshot; /* index into pf_file.snaps */
 	uint64_t allocs, bytes, frees, free_bytes;
+	uint64_t rec_ns; /* (v8) the recording's own time on the thread */
 } pf_tick;
 
 typedef struct pf_thread {
@@ -65,6 +66,9 @@ typedef struct pf_thread {
 	uint64_t start_ns, end_ns; /* since process start; end 0: running */
 	int ended;
 	uint64_t unknown_frees, unrecorded_allocs;
+	/* (v8) the time the recording itself took on this thread so far,
+	 * estimated by the preload (docs/format.md) */
+	uint64_t rec_ns;
 	/* cumulative totals of this thread's entries */
 	uint64_t allocs, alloc_bytes, frees, free_bytes, xfrees;
 	pf_tick *ticks;

@@ -765,24 +765,26 @@ pf_entry *pf_entry_find(const pf_file *f, uint32_t thread_index,
 	return pos ? &f->entries[pos - 1] : NULL;
 }
 
-static void add_tick(pf_thread *t, uint32_t snap, uint64_t allocs,
-		     uint64_t bytes, uint64_t frees, uint64_t free_bytes)
+/* Adds d (its snapshot: snap) to thread t's history. */
+static void add_tick(pf_thread *t, uint32_t snap, pf_tick d)
 {
-	if (!allocs && !bytes && !frees && !free_bytes)
+	if (!d.allocs && !d.bytes && !d.frees && !d.free_bytes && !d.rec_ns)
 		return;
 	if (t->nticks && t->ticks[t->nticks - 1].snapshot == snap) {
 		pf_tick *k = &t->ticks[t->nticks - 1];
-		k->allocs += allocs;
-		k->bytes += bytes;
-		k->frees += frees;
-		k->free_bytes += free_bytes;
+		k->allocs += d.allocs;
+		k->bytes += d.bytes;
+		k->frees += d.frees;
+		k->free_bytes += d.free_bytes;
+		k->rec_ns += d.rec_ns;
 		return;
 	}
 	if (t->nticks == t->capticks) {
 		t->capticks = t->capticks ? t->capticks * 2 : 16;
 		t->ticks = xrealloc(t->ticks, t->capticks * sizeof *t->ticks);
 	}
-	t->ticks[t->nticks++] = (pf_tick){ snap, allocs, bytes, frees, free_bytes };
+	d.snapshot = snap;
+	t->ticks[t->nticks++] = d;
 }
 
 static void add_step(pf_entry *e, uint32_t snap, const pf_entry *n)
@@ -860,8 +862,10 @@ static void merge_entry(struct cur *c, pf_file *f, uint32_t snap,
 		return;
 	}
 	c->allocs += n.allocs - e->allocs;
-	add_tick(t, snap, n.allocs - e->allocs, n.alloc_bytes - e->alloc_bytes,
-		 n.frees - e->frees, n.free_bytes - e->free_bytes);
+	add_tick(t, snap, (pf_tick){ .allocs = n.allocs - e->allocs,
+				     .bytes = n.alloc_bytes - e->alloc_bytes,
+				     .frees = n.frees - e->frees,
+				     .free_bytes = n.free_bytes - e->free_bytes });
 	add_step(e, snap, &n);
 	t->allocs += n.allocs - e->allocs;
 	t->alloc_bytes += n.alloc_bytes - e->alloc_bytes;
@@ -1119,12 +1123,14 @@ static void read_snapshot(struct cur *c, pf_file *f)
 		}
 		f->stacks[id]->peak_live = peak;
 	}
-	n = get_count(c, "thread total count", 3);
+	n = get_count(c, "thread total count", c->version >= 8 ? 4 : 3);
 	for (uint64_t i = 0; i < n && !c->failed; i++) {
 		const uint8_t *at = c->p;
 		uint64_t ti = get(c, "thread index");
 		uint64_t unknown = get(c, "unknown frees");
 		uint64_t unrecorded = get(c, "unrecorded allocations");
+		const uint8_t *rec_at = c->p;
+		uint64_t rec_ns = c->version >= 8 ? get(c, "recording time") : 0;
 		pf_thread *t = thread_at(f, ti);
 		if (c->failed)
 			return;
@@ -1133,8 +1139,19 @@ static void read_snapshot(struct cur *c, pf_file *f)
 			     (unsigned long long)ti);
 			return;
 		}
+		if (c->version >= 8 && rec_ns < t->rec_ns) {
+			fail(c, rec_at, "expected thread %u's recording time to "
+					"be at least the %llu ns of before, found %llu",
+			     t->index, (unsigned long long)t->rec_ns,
+			     (unsigned long long)rec_ns);
+			return;
+		}
 		t->unknown_frees = unknown;
 		t->unrecorded_allocs = unrecorded;
+		if (c->version >= 8) {
+			add_tick(t, snap, (pf_tick){ .rec_ns = rec_ns - t->rec_ns });
+			t->rec_ns = rec_ns;
+		}
 	}
 	if (c->version >= 2) {
 		n = get_count(c, "node peak count", 4);

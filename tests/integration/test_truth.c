@@ -581,6 +581,54 @@ static void test_fork_clock_and_rates(void **state)
 	done(&a, dir);
 }
 
+/* Recording slows a busy loop several times over; the rates are per
+ * second of the program's own time, the run less the recording's (the
+ * preload times its accounting on one call in 32, and the rare costly
+ * steps each time). The truth is the loop's rate run without the
+ * preload (the fastest of three runs). Recorded, the loop's own clock
+ * gives the rate uncorrected: the site's rate must be well above it and
+ * near the program's own. */
+static void test_rates_over_own_time(void **state)
+{
+	(void)state;
+	struct truths t;
+	analysis a;
+	char *dir = fresh_dir("busy_native");
+	double native_ns = 0;
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(run("%s/tests/truth busy >/dev/null 2>%s/stderr",
+				     build_dir(), dir),
+				 0);
+		t = read_truth(dir);
+		double ns = truth_of(&t, "busy_loop_ns");
+		if (!i || ns < native_ns)
+			native_ns = ns;
+	}
+	assert_int_equal(run("rm -rf %s", dir), 0);
+	free(dir);
+	dir = record_truth("busy", "", &t);
+	double allocs = truth_of(&t, "busy_allocs");
+	double own_rate = allocs * 1e9 / native_ns;
+	double slowed_rate = allocs * 1e9 / truth_of(&t, "busy_loop_ns");
+	assert_int_equal(load_dir(&a, dir, NULL), 1);
+	assert_true(a.rec_ns > 0 && a.rec_ns < a.duration_ns);
+	const an_site *s = only_site(&a, "busy_block");
+	assert_int_equal(s->allocs, (uint64_t)allocs);
+	if (s->rate_per_s < 1.5 * slowed_rate)
+		fail_msg("site rate %.4g/s: the recording's time was not taken "
+			 "out (%.4g/s with it, %.4g/s without the preload)",
+			 s->rate_per_s, slowed_rate, own_rate);
+	assert_near(s->rate_per_s, own_rate, 0.65, "busy_block's rate");
+	assert_near(a.threads[0].rate_per_s, own_rate, 0.65, "the thread's rate");
+	/* the report says so, with the time taken */
+	assert_int_equal(run("%s/poolscout report %s/*.pscout | grep -q "
+			     "'^RECORDING: took about .* of the run (.*%%, "
+			     "estimated)'",
+			     build_dir(), dir),
+			 0);
+	done(&a, dir);
+}
+
 /* ---- many blocks live at once ----------------------------------------------------- */
 
 /* 300000 blocks live at once, then every one freed in a shuffled order:
@@ -1337,6 +1385,7 @@ int main(void)
 		cmocka_unit_test(test_snapshots_after_worker_ended),
 		cmocka_unit_test(test_shrunk_blocks),
 		cmocka_unit_test(test_site_under_runtime_bss),
+		cmocka_unit_test(test_rates_over_own_time),
 	};
 	return cmocka_run_group_tests_name("ground truth", tests, NULL, NULL);
 }

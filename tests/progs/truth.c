@@ -112,6 +112,11 @@
  *               realloc in fit_list() and kept; make_lists_first() blocks
  *               of 88 B, 2000 made before any is shrunk the same way: their
  *               data lives on, no pool or arena hands them out
+ *   busy        busy_block() 1.5M times, each block freed at once, eight
+ *               frames below main, in a loop the program times itself:
+ *               run without the preload, that is the program's own rate,
+ *               which the recorded run's rates (per second of the run
+ *               less the recording's time) must come near
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -1398,6 +1403,34 @@ static void scenario_shrunk(void)
 	truth("shrunk_each", SHRUNK_N);
 }
 
+/* ---- busy ------------------------------------------------------------------- */
+
+#define BUSY_N 1500000
+
+NOINLINE static void busy_block(int i)
+{
+	char *volatile p = malloc(24 + (size_t)(i & 7));
+	free(p);
+}
+
+/* eight frames: a stack deep enough that recording is costly */
+NOINLINE static void busy_8(int i) { busy_block(i); __asm__ volatile(""); }
+NOINLINE static void busy_7(int i) { busy_8(i); __asm__ volatile(""); }
+NOINLINE static void busy_6(int i) { busy_7(i); __asm__ volatile(""); }
+NOINLINE static void busy_5(int i) { busy_6(i); __asm__ volatile(""); }
+NOINLINE static void busy_4(int i) { busy_5(i); __asm__ volatile(""); }
+NOINLINE static void busy_3(int i) { busy_4(i); __asm__ volatile(""); }
+NOINLINE static void busy_2(int i) { busy_3(i); __asm__ volatile(""); }
+
+static void scenario_busy(void)
+{
+	double t0 = now_ns();
+	for (int i = 0; i < BUSY_N; i++)
+		busy_2(i);
+	truth("busy_allocs", BUSY_N);
+	truth("busy_loop_ns", now_ns() - t0);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct {
@@ -1432,6 +1465,7 @@ int main(int argc, char **argv)
 		{ "deep_runtime", scenario_deep_runtime },
 		{ "worker_ended", scenario_worker_ended },
 		{ "shrunk", scenario_shrunk },
+		{ "busy", scenario_busy },
 	};
 	for (size_t i = 0; argc > 1 && i < sizeof scenarios / sizeof *scenarios; i++) {
 		if (!strcmp(argv[1], scenarios[i].name)) {

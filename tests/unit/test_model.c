@@ -6,7 +6,9 @@
  * site-candidate node (exact), without one (bounds) and from a node
  * another site also counts in (bounds); rates over the active window and
  * over the run; merged files on one wall-clock timeline; stacks with the
- * same frames, in one file and merged across files. */
+ * same frames, in one file and merged across files; the recording's own
+ * time taken out of the rates, once for threads that record side by side
+ * and once each for threads one after another. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -888,6 +890,235 @@ static void test_thread_window_skips_empty_entry(void **state)
 	done(&a, 1);
 }
 
+/* ---- the recording's own time --------------------------------------------------- */
+
+#define REC_SNAPS 10
+
+/* Threads that allocate, and record, in 100 ms snapshot intervals: in
+ * interval j, thread t makes allocs[t][j] blocks of 16 B (each freed at
+ * once) and its recording takes rec_ns[t][j]. One stack; the run is
+ * REC_SNAPS intervals long. A thread's first allocation is 1 ms into its
+ * first busy interval, its latest at the end of its last one. */
+struct rec_spec {
+	uint32_t nthreads;
+	uint64_t allocs[2][REC_SNAPS];
+	uint64_t rec_ns[2][REC_SNAPS];
+};
+
+static void write_rec_profile(const char *path, const struct rec_spec *s)
+{
+	pw_header(&w);
+	pw_begin(&w, PS_REC_PROCESS);
+	v(100); v(1); v(0); v(1700000000ull * 1000000000ull); v(0); v(100);
+	v(64); v(1); pw_str(&w, "/bin/t"); pw_str(&w, "t"); v(0);
+	pw_end(&w);
+	pw_begin(&w, PS_REC_STACK);
+	v(1); v(0); v(2); v(0x1000); v(0x2000); v(0); v(2);
+	pw_end(&w);
+	for (uint32_t t = 1; t <= s->nthreads; t++) {
+		pw_begin(&w, PS_REC_THREAD);
+		v(t); v(100 + t); pw_str(&w, "th"); v(0); v(0); v(0);
+		pw_end(&w);
+	}
+	uint64_t allocs[2] = { 0 }, rec[2] = { 0 }, first[2] = { 0 };
+	for (uint32_t j = 0; j < REC_SNAPS; j++) {
+		uint64_t end = (j + 1) * 100 * MS;
+		pw_begin(&w, PS_REC_SNAPSHOT);
+		v(j + 1); v(end); v(1000000000); v(0);
+		uint64_t n = 0;
+		for (uint32_t t = 0; t < s->nthreads; t++)
+			n += s->allocs[t][j] != 0;
+		v(n);
+		for (uint32_t t = 0; t < s->nthreads; t++) {
+			if (!s->allocs[t][j])
+				continue;
+			if (!allocs[t])
+				first[t] = j * 100 * MS + MS;
+			allocs[t] += s->allocs[t][j];
+			uint64_t x = allocs[t];
+			v(t + 1); v(1); v(PS_ENT_HAS_HIST);
+			v(x); v(x * 16); v(x); v(x * 16); v(0); v(0);
+			v(16); v(16); v(1); v(16);
+			v(first[t] + 1); v(end + 1); v(end + 1);
+			v(1); v(4); v(x); /* sizes: bucket 4 */
+			v(1); v(1); v(x); /* lifetimes: bucket 1 */
+		}
+		v(0); /* stack peaks */
+		v(s->nthreads);
+		for (uint32_t t = 0; t < s->nthreads; t++) {
+			rec[t] += s->rec_ns[t][j];
+			v(t + 1); v(0); v(0); v(rec[t]);
+		}
+		v(0); v(0);
+		pw_end(&w);
+	}
+	pw_begin(&w, PS_REC_END);
+	v(PS_END_EXIT); v(REC_SNAPS * 100 * MS);
+	pw_end(&w);
+	FILE *f = fopen(path, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(buf, 1, w.len, f), w.len);
+	fclose(f);
+}
+
+static void load_rec(analysis *a, const struct rec_spec *s)
+{
+	free(paths[0]);
+	paths[0] = xasprintf("%s/test_model.%d.rec.pscout",
+			     getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp",
+			     (int)getpid());
+	write_rec_profile(paths[0], s);
+	assert_int_equal(analysis_load(a, paths, 1, NULL), 0);
+}
+
+/* Every interval of every thread: allocs blocks, rec_ms of recording. */
+static struct rec_spec rec_busy(uint32_t nthreads, uint64_t allocs,
+				uint64_t rec_ns)
+{
+	struct rec_spec s;
+	memset(&s, 0, sizeof s);
+	s.nthreads = nthreads;
+	for (uint32_t t = 0; t < nthreads; t++)
+		for (int j = 0; j < REC_SNAPS; j++) {
+			s.allocs[t][j] = allocs;
+			s.rec_ns[t][j] = rec_ns;
+		}
+	return s;
+}
+
+static void assert_rate(double got, double want)
+{
+	if (got < want * (1 - 1e-9) || got > want * (1 + 1e-9))
+		fail_msg("rate %.10g, expected %.10g", got, want);
+}
+
+/* One thread: 1000 allocations and 60 ms of recording in each 100 ms.
+ * The run's 1 s less 600 ms: 10000 allocations in 400 ms. The thread's
+ * and the site's window, 1 ms to 1 s, holds 99% of the first interval's
+ * recording and all the others': 999 ms - 599.4 ms. */
+static void test_rates_over_own_time(void **state)
+{
+	(void)state;
+	analysis a;
+	struct rec_spec s = rec_busy(1, 1000, 60 * MS);
+	load_rec(&a, &s);
+	assert_int_equal(a.rec_ns, 600 * MS);
+	assert_int_equal(a.threads[0].rec_ns, 600 * MS);
+	assert_int_equal(a.processes[0].rec_ns, 600 * MS);
+	const an_site *site = site_at(&a, 0x1000);
+	assert_int_equal(site->allocs, 10000);
+	assert_rate(site->rate_run_per_s, 10000 / 0.4);
+	assert_rate(site->bytes_run_per_s, 160000 / 0.4);
+	assert_rate(site->rate_per_s, 10000 / 0.3996);
+	assert_rate(a.threads[0].rate_per_s, 10000 / 0.3996);
+	/* a bin: 1000 in 100 ms less 60 */
+	assert_rate(site->rate_peak_per_s, 10000 / 0.3996);
+	char *text = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&text, &len);
+	report_header(&a, out);
+	fclose(out);
+	if (!strstr(text, "RECORDING: took about 600 ms of the run (60%, "
+			  "estimated); rates are per second\n  of the program's "
+			  "own 400 ms\n"))
+		fail_msg("header: %s", text);
+	free(text);
+	analysis_free(&a);
+
+	/* without the recording's time: over the run, the window */
+	s = rec_busy(1, 1000, 0);
+	load_rec(&a, &s);
+	assert_int_equal(a.rec_ns, 0);
+	site = site_at(&a, 0x1000);
+	assert_rate(site->rate_run_per_s, 10000 / 1.0);
+	assert_rate(site->rate_per_s, 10000 / 0.999);
+	assert_rate(site->rate_peak_per_s, 10000 / 0.999);
+	analysis_free(&a);
+	unlink(paths[0]);
+}
+
+/* Two threads recording side by side slow the run once: the run's
+ * recording time is the most of one thread in each interval, not their
+ * sum; one after the other, each counts in its own intervals. */
+static void test_recording_threads(void **state)
+{
+	(void)state;
+	analysis a;
+	struct rec_spec s = rec_busy(2, 1000, 60 * MS);
+	s.rec_ns[1][3] = 70 * MS; /* the most of the two in interval 3 */
+	load_rec(&a, &s);
+	assert_int_equal(a.rec_ns, 610 * MS);
+	assert_int_equal(a.processes[0].rec_ns, 1210 * MS);
+	const an_site *site = site_at(&a, 0x1000);
+	assert_rate(site->rate_run_per_s, 20000 / 0.39);
+	analysis_free(&a);
+
+	/* thread 1 in the first half, thread 2 in the second */
+	memset(&s, 0, sizeof s);
+	s.nthreads = 2;
+	for (int j = 0; j < REC_SNAPS; j++) {
+		s.allocs[j < 5 ? 0 : 1][j] = 1000;
+		s.rec_ns[j < 5 ? 0 : 1][j] = 60 * MS;
+	}
+	load_rec(&a, &s);
+	assert_int_equal(a.rec_ns, 600 * MS);
+	assert_int_equal(a.threads[0].rec_ns, 300 * MS);
+	assert_int_equal(a.threads[1].rec_ns, 300 * MS);
+	site = site_at(&a, 0x1000);
+	assert_rate(site->rate_run_per_s, 10000 / 0.4);
+	/* thread 1: 1 ms to 500 ms, less 59.4 + 4 * 60 ms */
+	assert_rate(a.threads[0].rate_per_s, 5000 / (0.499 - 0.2994));
+	/* thread 2: 501 ms to 1 s; its first interval holds 99% of its 60 */
+	assert_rate(a.threads[1].rate_per_s, 5000 / (0.499 - 0.2994));
+	analysis_free(&a);
+	unlink(paths[0]);
+}
+
+/* An interval's recording time counts up to 99% of it (an estimate may
+ * say more); the program's own time in a span at least 1% of it. The
+ * header names the recording's time from 1% of the run. */
+static void test_recording_bounds(void **state)
+{
+	(void)state;
+	analysis a;
+	static const uint64_t in_first[] = { 99 * MS + 1, 99 * MS, 99 * MS - 1 };
+	static const uint64_t run_rec[] = { 99 * MS, 99 * MS, 99 * MS - 1 };
+	for (int i = 0; i < 3; i++) {
+		struct rec_spec s = rec_busy(1, 1000, 0);
+		s.rec_ns[0][0] = in_first[i];
+		load_rec(&a, &s);
+		assert_int_equal(a.rec_ns, run_rec[i]);
+		analysis_free(&a);
+	}
+	/* the thread's own: 99.5 ms of each 100 leave 4.99 ms of its 999,
+	 * less than 1% of them: 9.99 ms */
+	struct rec_spec s = rec_busy(1, 1000, 99500000);
+	load_rec(&a, &s);
+	assert_rate(a.threads[0].rate_per_s, 10000 / 0.00999);
+	analysis_free(&a);
+
+	static const struct {
+		uint64_t rec_ns;
+		int shown;
+	} header[] = { { 10 * MS, 1 }, { 10 * MS - 1, 0 } };
+	for (int i = 0; i < 2; i++) {
+		s = rec_busy(1, 1000, 0);
+		s.rec_ns[0][4] = header[i].rec_ns;
+		load_rec(&a, &s);
+		char *text = NULL;
+		size_t len = 0;
+		FILE *out = open_memstream(&text, &len);
+		report_header(&a, out);
+		fclose(out);
+		if ((strstr(text, "RECORDING:") != NULL) != header[i].shown)
+			fail_msg("%llu ns of a 1 s run: header %s",
+				 (unsigned long long)header[i].rec_ns, text);
+		free(text);
+		analysis_free(&a);
+	}
+	unlink(paths[0]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -907,6 +1138,9 @@ int main(void)
 		cmocka_unit_test(test_tick_edges),
 		cmocka_unit_test(test_label_fit_wrapper_as_wide),
 		cmocka_unit_test(test_thread_window_skips_empty_entry),
+		cmocka_unit_test(test_rates_over_own_time),
+		cmocka_unit_test(test_recording_threads),
+		cmocka_unit_test(test_recording_bounds),
 	};
 	int rc = cmocka_run_group_tests_name("metrics model", tests, NULL, NULL);
 	for (int i = 0; i < 4; i++)

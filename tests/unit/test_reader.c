@@ -40,6 +40,9 @@ static void begin(uint32_t type) { pw_begin(&w, type); }
 static void end(void) { pw_end(&w); }
 
 static uint32_t version = PS_FORMAT_VERSION;
+/* (v8) thread 1's recording time in make_profile's first and second
+ * snapshots */
+static uint64_t rec_first = 2000000, rec_second = 5000000;
 
 static uint64_t zz(int64_t x)
 {
@@ -144,7 +147,11 @@ static size_t make_profile(uint64_t allocs2, uint64_t frees2, int with_end)
 		v(1); v(10); v(4); /* life hist: bucket 10 */
 	}
 	v(1); v(1); v(6); /* stack peaks */
-	v(0); /* thread totals */
+	if (version >= 8) { /* thread totals */
+		v(1); v(1); v(0); v(0); v(rec_first);
+	} else {
+		v(0);
+	}
 	if (v2) {
 		v(2); /* node peaks */
 		v(1); v(0x401234); v(6); v(384);
@@ -170,6 +177,8 @@ static size_t make_profile(uint64_t allocs2, uint64_t frees2, int with_end)
 		v(0);
 		v(1); v(1); v(8);
 		v(1); v(1); v(3); v(2);
+		if (version >= 8)
+			v(rec_second);
 		v(1); v(1); v(0x401234); v(8); v(512);
 		v(0);
 		end();
@@ -209,6 +218,8 @@ static size_t make_profile(uint64_t allocs2, uint64_t frees2, int with_end)
 	}
 	v(1); v(1); v(8);
 	v(1); v(1); v(3); v(2);
+	if (version >= 8)
+		v(rec_second);
 	if (v2) {
 		v(1); v(1); v(0x401234); v(8); v(512);
 		v(0);
@@ -256,6 +267,11 @@ static void test_valid(void **state)
 	assert_int_equal(t->nticks, 2);
 	assert_int_equal(t->ticks[0].allocs, 10);
 	assert_int_equal(t->ticks[1].allocs, 15);
+	/* (v8) the recording's time: 2 ms by the first, 5 by the second */
+	uint64_t rec = version >= 8 ? rec_second : 0;
+	assert_int_equal(t->rec_ns, rec);
+	assert_int_equal(t->ticks[0].rec_ns, version >= 8 ? rec_first : 0);
+	assert_int_equal(t->ticks[1].rec_ns, version >= 8 ? rec - rec_first : 0);
 	const pf_module *m = pf_module_for(f, 0x401234, 1);
 	assert_non_null(m);
 	assert_null(pf_module_for(f, 0x401234, 0)); /* loaded at epoch 1 */
@@ -300,6 +316,38 @@ static void test_valid_version1(void **state)
 	version = 1;
 	test_valid(state);
 	version = PS_FORMAT_VERSION;
+}
+
+/* version 7: thread totals without the recording's time */
+static void test_valid_version7(void **state)
+{
+	version = 7;
+	test_valid(state);
+	version = PS_FORMAT_VERSION;
+}
+
+/* A thread's recording time is cumulative: less than before is an error
+ * (the writer never lowers it), equal is not. */
+static void test_recording_time_goes_back(void **state)
+{
+	(void)state;
+	char err[512];
+	rec_first = rec_second + 1;
+	make_profile(20, 12, 1);
+	pf_file *f = pf_read_mem("t.pscout", file, flen, err, sizeof err);
+	assert_null(f);
+	if (!strstr(err, "expected thread 1's recording time to be at least "
+			 "the 5000001 ns of before, found 5000000"))
+		fail_msg("got: %s", err);
+	rec_first = rec_second;
+	make_profile(20, 12, 1);
+	f = pf_read_mem("t.pscout", file, flen, err, sizeof err);
+	if (!f)
+		fail_msg("%s", err);
+	assert_int_equal(f->threads[1]->rec_ns, rec_second);
+	assert_int_equal(f->threads[1]->ticks[1].rec_ns, 0);
+	pf_free(f);
+	rec_first = 2000000;
 }
 
 static void test_valid_version2(void **state)
@@ -806,7 +854,10 @@ static void test_totals_record(void **state)
 	assert_int_equal(t.offset, at);
 
 	/* a version 3 file has no such record */
-	ps_put_u32le(file + 8, 3);
+	version = 3;
+	make_profile(20, 12, 1);
+	add_totals(true_totals);
+	version = PS_FORMAT_VERSION;
 	assert_int_equal(pf_read_totals_mem(file, flen, &t), -ENODATA);
 	assert_null(pf_read_mem("t.pscout", file, flen, err, sizeof err));
 	assert_non_null(strstr(err, "expected a record type 1..11, found 12"));
@@ -991,11 +1042,11 @@ static void test_bad_magic_and_version(void **state)
 	make_profile(20, 12, 1);
 	ps_put_u32le(file + 8, 99);
 	assert_null(pf_read_mem("v.pscout", file, flen, err, sizeof err));
-	assert_non_null(strstr(err, "offset 8: expected format version 1..7, found 99"));
+	assert_non_null(strstr(err, "offset 8: expected format version 1..8, found 99"));
 	make_profile(20, 12, 1);
 	ps_put_u32le(file + 8, 0);
 	assert_null(pf_read_mem("v.pscout", file, flen, err, sizeof err));
-	assert_non_null(strstr(err, "expected format version 1..7, found 0"));
+	assert_non_null(strstr(err, "expected format version 1..8, found 0"));
 	make_profile(20, 12, 1);
 	ps_put_u32le(file + 8, PS_FORMAT_VERSION + 1);
 	assert_null(pf_read_mem("v.pscout", file, flen, err, sizeof err));
@@ -1994,6 +2045,8 @@ int main(void)
 		cmocka_unit_test(test_valid),
 		cmocka_unit_test(test_valid_version1),
 		cmocka_unit_test(test_valid_version2),
+		cmocka_unit_test(test_valid_version7),
+		cmocka_unit_test(test_recording_time_goes_back),
 		cmocka_unit_test(test_stack_record_depth),
 		cmocka_unit_test(test_version3_records),
 		cmocka_unit_test(test_totals_record),
