@@ -74,7 +74,11 @@ void ps_rec_end_slow(uint64_t t0)
 	ps_tls.rec_skip = ps_rec_skip();
 	uint64_t waste = ps_tls.rec_exact - ps_tls.rec_exact_mark + empty_region();
 	ps_thread *t = ps_tls.thread;
-	if (d <= waste || !t || ps_tls.generation != ps_generation)
+	/* A timed call this long was preempted (or stalled in a page
+	 * fault): the machine's time, not the recording's; what the call
+	 * itself took is lost, a fraction of a microsecond. */
+	if (d <= waste || d > PS_REC_PREEMPTED || !t ||
+	    ps_tls.generation != ps_generation)
 		return;
 	PS_STORE(&t->rec_ticks,
 		 PS_LOAD(&t->rec_ticks) + (d - waste) * PS_REC_EVERY);

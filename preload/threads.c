@@ -27,8 +27,10 @@
 #include <linux/membarrier.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <time.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -74,21 +76,52 @@ void ps_thread_copy_identity(ps_thread *t, char name[16], uint32_t *index,
 	name[sizeof t->name - 1] = 0;
 }
 
-void ps_thread_read_name(ps_thread *t, pid_t tid)
+/* Reads /proc/self/task/TID/FILE into buf (NUL-terminated): its length,
+ * or 0. Allocation-free. */
+static size_t read_task_file(pid_t tid, const char *file, char *buf,
+			     size_t len)
 {
-	char path[64], name[32];
-	snprintf(path, sizeof path, "/proc/self/task/%d/comm", (int)tid);
+	char path[64];
+	snprintf(path, sizeof path, "/proc/self/task/%d/%s", (int)tid, file);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return;
-	ssize_t n = read(fd, name, sizeof name - 1);
+		return 0;
+	ssize_t n = read(fd, buf, len - 1);
 	close(fd);
 	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	return (size_t)n;
+}
+
+void ps_thread_read_name(ps_thread *t, pid_t tid)
+{
+	char name[32];
+	size_t n = read_task_file(tid, "comm", name, sizeof name);
+	if (!n)
 		return;
 	if (name[n - 1] == '\n')
-		n--;
-	name[n] = 0;
+		name[n - 1] = 0;
 	store_name(t, name);
+}
+
+uint64_t ps_thread_busy_ns(pid_t tid)
+{
+	char buf[96];
+	if (tid <= 0)
+		return 0;
+	if (read_task_file(tid, "schedstat", buf, sizeof buf)) {
+		char *end;
+		uint64_t on_cpu = strtoull(buf, &end, 10);
+		uint64_t waited = strtoull(end, NULL, 10);
+		if (end != buf)
+			return on_cpu + waited;
+	}
+	struct timespec ts;
+	clockid_t id = (clockid_t)((~(unsigned)tid << 3) | 6); /* SCHED, thread */
+	if (clock_gettime(id, &ts) != 0)
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 /* The calling thread's own name, without opening /proc; whether it
@@ -481,7 +514,7 @@ static void recycle(ps_thread *t)
 	t->gone = 0;
 	t->unknown_frees = t->unrecorded_allocs = 0;
 	t->totals_written[0] = t->totals_written[1] = 0;
-	t->rec_ticks = t->rec_ns_written = 0;
+	t->rec_ticks = t->rec_ns_written = t->busy_ns_written = 0;
 	t->next_free = thread_free;
 	thread_free = t;
 	ps_lock_release(&thread_lock);

@@ -1518,17 +1518,27 @@ static void encode_snapshot(uint64_t now_mono)
 				     : 0;
 		if (rec_ns < t->rec_ns_written)
 			rec_ns = t->rec_ns_written;
+		/* and the time it was busy, read when it recorded since (a
+		 * tid used again by a later thread may read less: held) */
+		uint64_t busy = t->busy_ns_written;
+		if (rec_ns != t->rec_ns_written && !PS_LOAD(&t->end_ns)) {
+			uint64_t now = ps_thread_busy_ns(PS_LOAD(&t->tid));
+			if (now > busy)
+				busy = now;
+		}
 		if (unknown == t->totals_written[0] &&
 		    unrecorded == t->totals_written[1] &&
-		    rec_ns == t->rec_ns_written)
+		    rec_ns == t->rec_ns_written && busy == t->busy_ns_written)
 			continue;
 		t->totals_written[0] = unknown;
 		t->totals_written[1] = unrecorded;
 		t->rec_ns_written = rec_ns;
+		t->busy_ns_written = busy;
 		put_varint(index);
 		put_varint(unknown);
 		put_varint(unrecorded);
 		put_varint(rec_ns);
+		put_varint(busy);
 		n++;
 	}
 	patch_count(slot, n);

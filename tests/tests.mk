@@ -102,12 +102,14 @@ $(TB)/harness.o: tests/harness.c $(B)/.deps-build
 	$(Q)$(CC) $(ALL_CFLAGS) $(ANALYZER_CFLAGS) -Itests -c $< -o $@
 
 # the live-pointer table on its own: the test includes its source (and the
-# arena's) to look inside, and stubs the rest of the preload
+# arena's) to look inside, and stubs the rest of the preload; array
+# indexes are bounds-checked (an id past the lowered limit must escape)
 $(TB)/test_livetab: tests/unit/test_livetab.c tests/unit/rng.h preload/livetab.c preload/arena.c \
 		$(wildcard preload/*.h) $(B)/.deps-build
 	$(Q)mkdir -p $(TB)
 	@echo "  CC      $<"
-	$(Q)$(CC) $(ALL_CFLAGS) -Ipreload $< -o $@ -lcmocka -lpthread
+	$(Q)$(CC) $(ALL_CFLAGS) -fsanitize=bounds -fno-sanitize-recover=bounds \
+		-Ipreload $< -o $@ -lcmocka -lpthread
 
 # the stack table on its own, the same way
 $(TB)/test_stacks: tests/unit/test_stacks.c tests/unit/rng.h preload/stacks.c preload/arena.c \

@@ -132,7 +132,8 @@ static void print_text(const analysis *a, int limit, FILE *out)
 		fprintf(out, "%4d  %-7s  %9s  %13s  %10s  %s\n", s->rank,
 			remedy_name(s->remedy), saves, b3,
 			fmt_bytes(b2, (double)s->inuse_space),
-			frame_label_fit(fitted, sizeof fitted, &s->where, s->via,
+			frame_label_fit(fitted, sizeof fitted, &s->where,
+					s->via ? s->via : s->via_runtime,
 					100 - 53));
 		for (int i = 0; i < s->nreasons; i++)
 			print_wrapped(out, s->reasons[i]);

@@ -854,6 +854,11 @@ static void add_stack_to_site(an_site *s, an_stack *st, size_t stack)
 	s->stacks[s->nstacks] = stack;
 	s->stack_allocs[s->nstacks++] = st->allocs;
 	st->site_slot = s->nstacks;
+	if (s->nstacks == 1)
+		s->via_runtime = st->via_runtime;
+	else if (s->via_runtime && (!st->via_runtime ||
+				    strcmp(s->via_runtime, st->via_runtime)))
+		s->via_runtime = NULL;
 	if (st->site_callers_short)
 		s->callers_short = st->site_callers_short;
 }
@@ -1515,45 +1520,66 @@ static double own_seconds(double span_ns, double rec_ns)
 	return (own > 1e6 ? own : 1e6) / 1e9;
 }
 
-/* The part of thread th's recording time spent between run wall times t0
- * and t1: each snapshot's part spread evenly over the thread's life in
- * that snapshot interval. */
+/* The part of thread th's life in the snapshot interval of tick tk, in
+ * file f's ns: [*from, *to]. */
+static void tick_span(const pf_file *f, const pf_thread *th, const pf_tick *tk,
+		      uint64_t *from, uint64_t *to)
+{
+	uint64_t born = th->start_ns;
+	uint64_t died = th->ended && th->end_ns ? th->end_ns : UINT64_MAX;
+	*from = tk->snapshot ? f->snaps[tk->snapshot - 1].t_ns : 0;
+	*to = f->snaps[tk->snapshot].t_ns;
+	if (*from < born && born <= *to)
+		*from = born;
+	if (*to > died && died >= *from)
+		*to = died;
+}
+
+/* Of tick tk's recording time, what made the thread's run longer: none of
+ * it the time the thread slept could have taken (a thread that sleeps to
+ * a deadline, or waits for input, waits less instead), none of it more
+ * than the time it was busy, running or ready to run (a read of 0: not
+ * known, as if busy throughout), or than its life in the interval, len
+ * ns. */
+static uint64_t tick_slowed(const pf_tick *tk, uint64_t len)
+{
+	uint64_t busy = tk->busy_ns && tk->busy_ns < len ? tk->busy_ns : len;
+	uint64_t rec = tk->rec_ns < busy ? tk->rec_ns : busy;
+	uint64_t idle = len - busy;
+	return rec > idle ? rec - idle : 0;
+}
+
+/* What thread th's recording added to its run between run wall times t0
+ * and t1: each snapshot interval's part (tick_slowed) spread evenly over
+ * the thread's life in it. */
 static double thread_rec_between(const analysis *a, const pf_file *f,
 				 const pf_thread *th, uint64_t t0, uint64_t t1)
 {
 	double sum = 0;
-	uint64_t born = th->start_ns;
-	uint64_t died = th->ended && th->end_ns ? th->end_ns : UINT64_MAX;
 	for (size_t x = 0; x < th->nticks; x++) {
 		const pf_tick *tk = &th->ticks[x];
 		if (!tk->rec_ns)
 			continue;
-		uint64_t from = tk->snapshot ? f->snaps[tk->snapshot - 1].t_ns : 0;
-		uint64_t to = f->snaps[tk->snapshot].t_ns;
-		if (from < born && born <= to)
-			from = born;
-		if (to > died && died >= from)
-			to = died;
+		uint64_t from, to;
+		tick_span(f, th, tk, &from, &to);
 		uint64_t lo = wall(a, f, from), hi = wall(a, f, to);
-		if (hi <= lo) { /* an instant: in or out */
-			if (lo >= t0 && lo <= t1)
-				sum += (double)tk->rec_ns;
+		if (hi <= lo) /* an instant: nothing to add to */
 			continue;
-		}
+		double slowed = (double)tick_slowed(tk, to - from);
 		uint64_t in_lo = lo > t0 ? lo : t0, in_hi = hi < t1 ? hi : t1;
 		if (in_hi > in_lo)
-			sum += (double)tk->rec_ns * (double)(in_hi - in_lo) /
-			       (double)(hi - lo);
+			sum += slowed * (double)(in_hi - in_lo) / (double)(hi - lo);
 	}
 	return sum;
 }
 
 static size_t step_bin(const analysis *a, const pf_file *f, uint32_t j);
 
-/* Thread th's recording time into the timeline, each snapshot's part in
- * the bin its allocations go to (step_bin): per bin, the most of any one
- * thread. Threads that record side by side slow the run once, so their
- * most; one after another, each in its own bins. */
+/* What thread th's recording added to its run into the timeline, each
+ * snapshot's part (tick_slowed) in the bin its allocations go to
+ * (step_bin): per bin, the most of any one thread. Threads that record
+ * side by side slow the run once, so their most; one after another, each
+ * in its own bins. */
 static void fold_thread_rec(analysis *a, const pf_file *f, const pf_thread *th)
 {
 	an_timeline *tl = &a->timeline;
@@ -1569,8 +1595,12 @@ static void fold_thread_rec(analysis *a, const pf_file *f, const pf_thread *th)
 			bin = next;
 			sum = 0;
 		}
-		if (x < th->nticks)
-			sum = sat_add(sum, th->ticks[x].rec_ns);
+		if (x < th->nticks) {
+			uint64_t from, to;
+			tick_span(f, th, &th->ticks[x], &from, &to);
+			sum = sat_add(sum, tick_slowed(&th->ticks[x],
+						       to > from ? to - from : 0));
+		}
 	}
 }
 
@@ -2050,6 +2080,9 @@ static void finish(struct build *b)
 		cum[i + 1] = cum[i] + tl->rec_ns[i];
 	}
 	a->rec_ns = cum[tl->nbins];
+	double run_share = a->duration_ns ? (double)a->rec_ns /
+						    (double)a->duration_ns
+					  : 0;
 	/* per site: the busiest bin, and what was live after the peak bin */
 	for (size_t i = 0; i < b->capsteps; i++) {
 		const struct site_step *x = &b->steps[i];
@@ -2060,9 +2093,11 @@ static void finish(struct build *b)
 			s->live_at_peak_objects += x->allocs - x->frees;
 			s->live_at_peak_space += x->alloc_bytes - x->free_bytes;
 		}
+		/* a bin's own time at the run's share: one bin's estimate
+		 * is too noisy for a peak, which picks the highest */
+		double len = (double)bin_len_ns(a, x->bin);
 		double rate = (double)x->allocs /
-			      own_seconds((double)bin_len_ns(a, x->bin),
-					  (double)tl->rec_ns[x->bin]);
+			      own_seconds(len, len * run_share);
 		if (rate > s->rate_peak_per_s)
 			s->rate_peak_per_s = rate;
 	}

@@ -103,6 +103,10 @@ typedef struct an_stack {
 	unsigned nskipped;    /* wrapper frames removed from the leaf end */
 	const char *via;      /* the wrapper the site called (not the
 			       * runtime's), or NULL */
+	/* without one, the runtime's function the site called when it is
+	 * not an allocator's entry (setlocale, strdup, a C++ container's
+	 * growth; not malloc or operator new), or NULL */
+	const char *via_runtime;
 	/* the site's function has a wrapper's shape but for one caller too
 	 * few: how many callers it has (WRAPPER_MIN_CALLERS - 1), else 0 */
 	unsigned site_callers_short;
@@ -129,6 +133,8 @@ enum remedy { REMEDY_POOL, REMEDY_PRESIZE, REMEDY_STACK, REMEDY_ARENA,
 typedef struct an_site {
 	an_frame where;      /* function, file, line, module of the site */
 	const char *via;     /* the wrapper it calls, or NULL */
+	const char *via_runtime; /* its stacks' via_runtime, when they all
+				  * have the same one; else NULL */
 	unsigned callers_short; /* its stacks' site_callers_short */
 	uint64_t allocs, alloc_bytes, frees, free_bytes, xfrees, xfree_bytes;
 	uint64_t inuse_objects, inuse_space;

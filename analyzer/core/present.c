@@ -22,8 +22,9 @@ const char *site_label(char *buf, size_t len, const an_site *s)
 {
 	char where[512];
 	frame_label(where, sizeof where, &s->where);
-	if (s->via)
-		snprintf(buf, len, "%s via %s", where, s->via);
+	if (s->via || s->via_runtime)
+		snprintf(buf, len, "%s via %s", where,
+			 s->via ? s->via : s->via_runtime);
 	else
 		snprintf(buf, len, "%s", where);
 	return buf;
@@ -389,6 +390,10 @@ void json_site(json *j, const analysis *a, const an_site *s)
 		json_str(j, "via", s->via);
 	else
 		json_null(j, "via");
+	if (s->via_runtime)
+		json_str(j, "via_runtime", s->via_runtime);
+	else
+		json_null(j, "via_runtime");
 	json_str(j, "remedy", remedy_name(s->remedy));
 	json_begin_array(j, "reasons");
 	for (int i = 0; i < s->nreasons; i++)

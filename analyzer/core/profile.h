@@ -57,6 +57,8 @@ typedef struct pf_tick {
 	uint32_t snapshot; /* index into pf_file.snaps */
 	uint64_t allocs, bytes, frees, free_bytes;
 	uint64_t rec_ns; /* (v8) the recording's own time on the thread */
+	uint64_t busy_ns; /* (v8) the time it ran or was ready to run (0:
+			   * not read) */
 } pf_tick;
 
 typedef struct pf_thread {
@@ -69,6 +71,8 @@ typedef struct pf_thread {
 	/* (v8) the time the recording itself took on this thread so far,
 	 * estimated by the preload (docs/format.md) */
 	uint64_t rec_ns;
+	uint64_t busy_ns; /* (v8) the time it ran or was ready to run, as
+			   * last read */
 	/* cumulative totals of this thread's entries */
 	uint64_t allocs, alloc_bytes, frees, free_bytes, xfrees;
 	pf_tick *ticks;

@@ -768,7 +768,8 @@ pf_entry *pf_entry_find(const pf_file *f, uint32_t thread_index,
 /* Adds d (its snapshot: snap) to thread t's history. */
 static void add_tick(pf_thread *t, uint32_t snap, pf_tick d)
 {
-	if (!d.allocs && !d.bytes && !d.frees && !d.free_bytes && !d.rec_ns)
+	if (!d.allocs && !d.bytes && !d.frees && !d.free_bytes && !d.rec_ns &&
+	    !d.busy_ns)
 		return;
 	if (t->nticks && t->ticks[t->nticks - 1].snapshot == snap) {
 		pf_tick *k = &t->ticks[t->nticks - 1];
@@ -777,6 +778,7 @@ static void add_tick(pf_thread *t, uint32_t snap, pf_tick d)
 		k->frees += d.frees;
 		k->free_bytes += d.free_bytes;
 		k->rec_ns += d.rec_ns;
+		k->busy_ns += d.busy_ns;
 		return;
 	}
 	if (t->nticks == t->capticks) {
@@ -1090,6 +1092,20 @@ const pf_node_peak *pf_node_peak_find(const pf_file *f, uint32_t thread_index,
 	return ix ? &f->node_peaks[ix->pos] : NULL;
 }
 
+/* Whether thread t's cumulative time (what: "recording", "busy"), read
+ * at at, is at least the value before; else fails. */
+static int not_less(struct cur *c, const uint8_t *at, const pf_thread *t,
+		    const char *what, uint64_t now, uint64_t before)
+{
+	if (now >= before)
+		return 1;
+	fail(c, at, "expected thread %u's %s time to be at least the %llu ns "
+		    "of before, found %llu",
+	     t->index, what, (unsigned long long)before,
+	     (unsigned long long)now);
+	return 0;
+}
+
 static void read_snapshot(struct cur *c, pf_file *f)
 {
 	pf_snap s;
@@ -1123,7 +1139,7 @@ static void read_snapshot(struct cur *c, pf_file *f)
 		}
 		f->stacks[id]->peak_live = peak;
 	}
-	n = get_count(c, "thread total count", c->version >= 8 ? 4 : 3);
+	n = get_count(c, "thread total count", c->version >= 8 ? 5 : 3);
 	for (uint64_t i = 0; i < n && !c->failed; i++) {
 		const uint8_t *at = c->p;
 		uint64_t ti = get(c, "thread index");
@@ -1131,6 +1147,8 @@ static void read_snapshot(struct cur *c, pf_file *f)
 		uint64_t unrecorded = get(c, "unrecorded allocations");
 		const uint8_t *rec_at = c->p;
 		uint64_t rec_ns = c->version >= 8 ? get(c, "recording time") : 0;
+		const uint8_t *busy_at = c->p;
+		uint64_t busy_ns = c->version >= 8 ? get(c, "busy time") : 0;
 		pf_thread *t = thread_at(f, ti);
 		if (c->failed)
 			return;
@@ -1139,18 +1157,16 @@ static void read_snapshot(struct cur *c, pf_file *f)
 			     (unsigned long long)ti);
 			return;
 		}
-		if (c->version >= 8 && rec_ns < t->rec_ns) {
-			fail(c, rec_at, "expected thread %u's recording time to "
-					"be at least the %llu ns of before, found %llu",
-			     t->index, (unsigned long long)t->rec_ns,
-			     (unsigned long long)rec_ns);
+		if (!not_less(c, rec_at, t, "recording", rec_ns, t->rec_ns) ||
+		    !not_less(c, busy_at, t, "busy", busy_ns, t->busy_ns))
 			return;
-		}
 		t->unknown_frees = unknown;
 		t->unrecorded_allocs = unrecorded;
 		if (c->version >= 8) {
-			add_tick(t, snap, (pf_tick){ .rec_ns = rec_ns - t->rec_ns });
+			add_tick(t, snap, (pf_tick){ .rec_ns = rec_ns - t->rec_ns,
+						     .busy_ns = busy_ns - t->busy_ns });
 			t->rec_ns = rec_ns;
+			t->busy_ns = busy_ns;
 		}
 	}
 	if (c->version >= 2) {

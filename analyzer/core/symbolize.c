@@ -34,8 +34,19 @@ struct sym_mod {
 	size_t eh_count;
 	uint64_t eh_vaddr;       /* .eh_frame_hdr's address */
 	int cfi_tried;
+	/* function symbols sharing an address, the name to show for each
+	 * (best_alias), sorted by address; made on first use */
+	struct alias *aliases;
+	size_t naliases;
+	int aliases_made;
 	enum mod_status status;
 	UT_hash_handle hh;
+};
+
+struct alias {
+	uint64_t addr;
+	const char *name; /* libdwfl's, valid while the module is */
+	unsigned rank;
 };
 
 struct sym_cache {
@@ -126,6 +137,7 @@ void sym_free(sym_ctx *ctx)
 			dwarf_cfi_end(m->cfi);
 		if (m->dwfl)
 			dwfl_end(m->dwfl);
+		free(m->aliases);
 		free(m->key);
 		free(m->path);
 		free(m);
@@ -379,13 +391,25 @@ char *sym_demangle(const char *name, int *runtime)
 
 /* The name of a subprogram or inlined subroutine DIE, following
  * DW_AT_abstract_origin and DW_AT_specification; demangled. */
-static char *die_name(Dwarf_Die *die, int *runtime)
+/* The DIE's linkage name when it is mangled (C++, Rust): it says more
+ * than the plain name (namespaces, parameters). Any other is an
+ * assembler label (glibc's __GI___strdup for __strdup), or NULL. */
+static const char *mangled_name(Dwarf_Die *die)
 {
 	Dwarf_Attribute attr;
 	const char *name = NULL;
 	if (dwarf_attr_integrate(die, DW_AT_linkage_name, &attr) ||
 	    dwarf_attr_integrate(die, DW_AT_MIPS_linkage_name, &attr))
 		name = dwarf_formstring(&attr);
+	if (name && (!strncmp(name, "_Z", 2) || !strncmp(name, "_R", 2)))
+		return name;
+	return NULL;
+}
+
+static char *die_name(Dwarf_Die *die, int *runtime)
+{
+	Dwarf_Attribute attr;
+	const char *name = mangled_name(die);
 	if (!name)
 		name = dwarf_diename(die);
 	if (!name && dwarf_attr_integrate(die, DW_AT_name, &attr))
@@ -405,6 +429,107 @@ static void push_frame(sym_loc *loc, char *function, int runtime,
 		.inlined = inlined,
 		.runtime = runtime,
 	};
+}
+
+/* How plainly a name names its function, lower is plainer: its leading
+ * underscores, and one more for glibc's internal prefixes (strdup is
+ * also __strdup, and with glibc's debug symbols __GI___strdup; fopen is
+ * _IO_fopen and _IO_new_fopen). */
+static unsigned plainness(const char *name)
+{
+	unsigned under = 0;
+	while (name[under] == '_' && under < 255)
+		under++;
+	if (!strncmp(name + under, "IO_", 3) || !strncmp(name + under, "GI_", 3))
+		under++;
+	return under;
+}
+
+/* A symbol's order among its aliases, best first: plainer, then exported
+ * (global, then weak) before local. */
+static unsigned alias_rank(const GElf_Sym *sym, const char *name)
+{
+	unsigned bind = GELF_ST_BIND(sym->st_info);
+	unsigned rank = bind == STB_GLOBAL || bind == STB_GNU_UNIQUE ? 0
+			: bind == STB_WEAK			     ? 1
+								     : 2;
+	return plainness(name) << 2 | rank;
+}
+
+static int alias_cmp(const void *a, const void *b)
+{
+	const struct alias *x = a, *y = b;
+	if (x->addr != y->addr)
+		return x->addr < y->addr ? -1 : 1;
+	if (x->rank != y->rank)
+		return x->rank < y->rank ? -1 : 1;
+	return strcmp(x->name, y->name);
+}
+
+/* The plainest name of the function at start among the module's symbols
+ * there, when name is one of them and that one is plainer (fewer leading
+ * underscores: __libc_start_main_impl stays, though __libc_start_main is
+ * exported); else name (a DWARF name no symbol has, a clone's, foo for
+ * foo.constprop.0, stays). Versioned names (x@@VERSION) are not taken. */
+static const char *best_alias(struct sym_mod *m, uint64_t start,
+			      const char *name)
+{
+	if (!m->aliases_made) {
+		m->aliases_made = 1;
+		int n = dwfl_module_getsymtab(m->mod);
+		for (int i = 1; i < n; i++) {
+			GElf_Sym sym;
+			GElf_Addr value;
+			const char *s = dwfl_module_getsym_info(m->mod, i, &sym,
+								&value, NULL,
+								NULL, NULL);
+			int type = GELF_ST_TYPE(sym.st_info);
+			if (!s || !*s || strchr(s, '@') ||
+			    (type != STT_FUNC && type != STT_GNU_IFUNC))
+				continue;
+			if ((m->naliases & (m->naliases - 1)) == 0) /* 0, 1, 2, 4 */
+				m->aliases = xrealloc(m->aliases,
+						      (m->naliases ? 2 * m->naliases
+								   : 1) *
+							      sizeof *m->aliases);
+			m->aliases[m->naliases++] = (struct alias){
+				value, s, alias_rank(&sym, s)
+			};
+		}
+		if (m->naliases)
+			qsort(m->aliases, m->naliases, sizeof *m->aliases,
+			      alias_cmp);
+	}
+	size_t lo = 0, hi = m->naliases;
+	while (lo < hi) { /* the first at start: the best there */
+		size_t mid = lo + (hi - lo) / 2;
+		if (m->aliases[mid].addr < start)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (size_t i = lo; i < m->naliases && m->aliases[i].addr == start; i++)
+		if (!strcmp(m->aliases[i].name, name))
+			return plainness(m->aliases[lo].name) < plainness(name)
+				       ? m->aliases[lo].name
+				       : name;
+	return name;
+}
+
+/* A C function's name (no mangled one) as its plainest alias, so that a
+ * library with debug symbols names it as one without (strdup, not
+ * __strdup). Takes name; returns it or its replacement. */
+static char *plain_c_name(struct sym_mod *m, Dwarf_Die *die, Dwarf_Addr bias,
+			  char *name)
+{
+	Dwarf_Addr low;
+	if (mangled_name(die) || dwarf_lowpc(die, &low) != 0)
+		return name;
+	const char *alias = best_alias(m, low + bias, name);
+	if (alias == name || !strncmp(alias, "_Z", 2) || !strncmp(alias, "_R", 2))
+		return name;
+	free(name);
+	return xstrdup(alias);
 }
 
 static void resolve(struct sym_mod *m, uint64_t addr, sym_loc *loc)
@@ -442,6 +567,8 @@ static void resolve(struct sym_mod *m, uint64_t addr, sym_loc *loc)
 		char *name = die_name(&scopes[i], &runtime);
 		if (!name)
 			name = xstrdup("??");
+		if (tag == DW_TAG_subprogram)
+			name = plain_c_name(m, &scopes[i], bias, name);
 		push_frame(loc, name, runtime, file,
 			   (unsigned)(line > 0 ? line : 0),
 			   tag == DW_TAG_inlined_subroutine);
@@ -469,6 +596,8 @@ static void resolve(struct sym_mod *m, uint64_t addr, sym_loc *loc)
 	GElf_Sym sym;
 	const char *name = dwfl_module_addrinfo(mod, addr, &off, &sym, NULL,
 						NULL, NULL);
+	if (name)
+		name = best_alias(m, addr - off, name);
 	if (name) {
 		int runtime;
 		char *d = sym_demangle(name, &runtime);

@@ -21,6 +21,17 @@ static const char *const runtime_names =
 	"^([^(<]* )?(std|__gnu_cxx|__cxxabiv1)::"
 	"|^(__rustc::)?__(rust|rdl|rg)_(alloc|alloc_zeroed|realloc)$";
 
+/* The runtime's own allocator entries: a site that calls one of them
+ * allocates, and needs no "via" (a site that calls setlocale or strdup
+ * does). */
+static const char *const allocator_entries =
+	"^(operator new|operator delete|(__rustc::)?__(rust|rdl|rg)_|"
+	"alloc::alloc::|<alloc::alloc::Global as |"
+	"(__libc_|__)?(malloc|calloc|realloc|reallocarray|memalign|"
+	"posix_memalign|aligned_alloc|valloc|pvalloc)$)"
+	"|^([^(<]* )?(std::allocator|std::__new_allocator|"
+	"__gnu_cxx::new_allocator|std::allocator_traits)<.*>::allocate\\(";
+
 /* Code inlined from a runtime's headers or sources into the program's
  * module: C++'s library headers, Rust's standard library (its debug
  * lines name /rustc/<commit>/library/alloc/src/...). */
@@ -56,7 +67,7 @@ static const char *const known_wrappers[] = {
 };
 
 struct an_wrappers {
-	regex_t runtime;
+	regex_t runtime, allocator;
 	regex_t *res;      /* known names (unless no_auto), then --wrapper */
 	size_t nres;
 	int structural;    /* the structural rule is on */
@@ -78,6 +89,7 @@ an_wrappers *wrappers_new(const an_opts *o)
 		w->decided = o->decided_wrappers;
 	}
 	regcomp(&w->runtime, runtime_names, REG_EXTENDED | REG_NOSUB);
+	regcomp(&w->allocator, allocator_entries, REG_EXTENDED | REG_NOSUB);
 	w->res = xcalloc(nknown + nuser + 1, sizeof *w->res);
 	for (size_t i = 0; i < nknown + nuser; i++) {
 		const char *re = i < nknown ? known_wrappers[i]
@@ -101,6 +113,7 @@ void wrappers_free(an_wrappers *w)
 	if (!w)
 		return;
 	regfree(&w->runtime);
+	regfree(&w->allocator);
 	for (size_t i = 0; i < w->nres; i++)
 		regfree(&w->res[i]);
 	free(w->res);
@@ -640,13 +653,18 @@ void wrappers_apply(an_wrappers *w, an_stack *stacks, size_t n)
 		st->nskipped = k;
 		st->frames = st->all + k;
 		st->nframes = st->nall - k;
-		st->via = NULL;
-		/* Name the wrapper the site called, unless it is the runtime
-		 * (a call to malloc or operator new needs no "via"). */
+		st->via = st->via_runtime = NULL;
+		/* Name the wrapper the site called; or the runtime's function,
+		 * unless it is an allocator's entry (a call to malloc or
+		 * operator new needs no "via"). */
 		const an_frame *below = k ? st->all[k - 1] : NULL;
-		if (below && !fn_at(&fi, st, k - 1)->runtime &&
-		    !runtime_file(below->file))
+		if (!below)
+			continue;
+		if (!fn_at(&fi, st, k - 1)->runtime && !runtime_file(below->file))
 			st->via = below->function;
+		else if (below->symbolized &&
+			 regexec(&w->allocator, below->function, 0, NULL, 0))
+			st->via_runtime = below->function;
 	}
 	free(fi.slots);
 	free(fi.fns);

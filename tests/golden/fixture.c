@@ -289,7 +289,7 @@ int main(int argc, char **argv)
 				v(s + 1); v(stack_peaks[s]);
 			}
 			v(1); v(1); v(2); v(5);
-			v(0); /* no time recording (v8): rates over the run */
+			v(0); v(0); /* no recording, no CPU time (v8) */
 			/* per-thread node peaks: each site's own return
 			 * address (one stack each), and each thread's total */
 			v(7);

@@ -365,6 +365,33 @@ expect "info: oddnote's build-id is readelf's, past an odd note ($got)" \
 	'[ -n "$want" ] && [ "$got" = "$want" ] && readelf -n "$T/oddnote" | grep -q "ODDN  *0x00000003"'
 expect "info reads a profile with stdin closed" '"$PS" info "$F" <&- | grep -q "complete:      yes"'
 
+# info's module lines fit 100 columns: "  PATH [STATUS]" whole while PATH
+# leaves room for the rest, its middle cut one byte past that. The
+# program is copied to a path of each length (its status read first,
+# from a short one).
+mkdir -p "$WORK/pathlen"
+cp "$T/oddnote" "$WORK/pathlen/p"
+"$PS" record -o "$WORK/pathlen/rs" -- "$WORK/pathlen/p" >/dev/null 2>&1
+status=$("$PS" info --json "$WORK"/pathlen/rs/*.pscout |
+	jq -r ".[0].modules[] | select(.path == \"$WORK/pathlen/p\") | .symbols")
+room=$((100 - 5 - ${#status}))
+for extra in 0 1; do
+	want=$((room + extra)) dir="$WORK/pathlen"
+	name=p$(printf "%$((want - ${#dir} - 2))s" | tr ' ' x)
+	cp "$T/oddnote" "$dir/$name"
+	"$PS" record -o "$dir/r$extra" -- "$dir/$name" >/dev/null 2>&1
+	"$PS" info "$dir"/r$extra/*.pscout | grep "\[$status\]" |
+		grep "pathlen" > "$dir/line$extra"
+	cols=$(awk '{ print length($0) }' "$dir/line$extra")
+	if [ $extra = 0 ]; then
+		expect "info: a module path of $want bytes with [$status] is whole in 100 columns ($cols)" \
+			'[ "$cols" = 100 ] && grep -qF "  $dir/$name [$status]" "$dir/line0"'
+	else
+		expect "info: one byte longer ($want), its middle is cut to 100 columns ($cols)" \
+			'[ "$cols" = 100 ] && grep -qF "..." "$dir/line1" && ! grep -qF "$dir/$name" "$dir/line1"'
+	fi
+done
+
 # install: record finds the library from the installed prefix
 make -s install PREFIX="$WORK/prefix" >/dev/null 2>&1
 out=$("$WORK/prefix/bin/poolscout" record -o "$WORK/inst" -- echo installed 2>/dev/null)

@@ -156,6 +156,20 @@ static void test_cxx(void **state)
 	assert_int_equal(s.alloc_bytes, 300 * 48);
 	/* no site is operator new or a std:: internal */
 	assert_int_equal(sum_function(&a, "operator new(unsigned long)").allocs, 0);
+	/* a call of operator new needs no "via"; the vector's growth
+	 * names the container's function the site called */
+	for (size_t i = 0; i < a.nsites; i++) {
+		const an_site *site = &a.sites[i];
+		if (!strcmp(site->where.function, "make_widgets") ||
+		    !strcmp(site->where.function, "make_arrays"))
+			assert_null(site->via_runtime);
+		if (!strcmp(site->where.function, "fill_vector") &&
+		    (!site->via_runtime ||
+		     strncmp(site->via_runtime, "std::vector<int", 15)))
+			fail_msg("fill_vector via %s", site->via_runtime
+							   ? site->via_runtime
+							   : "nothing");
+	}
 	done(&a, dir);
 }
 

@@ -113,10 +113,18 @@
  *               of 88 B, 2000 made before any is shrunk the same way: their
  *               data lives on, no pool or arena hands them out
  *   busy        busy_block() 1.5M times, each block freed at once, eight
- *               frames below main, in a loop the program times itself:
- *               run without the preload, that is the program's own rate,
- *               which the recorded run's rates (per second of the run
- *               less the recording's time) must come near
+ *               frames below main, in a loop the program times itself
+ *               (wall clock, and its thread's CPU time): the CPU time it
+ *               takes more recorded than not is the recording's, which
+ *               the preload's estimate must come near
+ *   paced       20 ticks of 50 ms to absolute deadlines, each making and
+ *               freeing 40000 paced_block() blocks, then sleeping to the
+ *               next: recorded, the run is no longer (the recording
+ *               takes from the sleep), so its rates are those over it
+ *   via_runtime dup_names() copies 1000 names with strdup, direct_block()
+ *               mallocs 500 blocks itself, either_dup() 400 names with
+ *               strdup or strndup in turn from one line: the runtime's
+ *               function each site called (strdup; none; two of them)
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -1422,13 +1430,87 @@ NOINLINE static void busy_4(int i) { busy_5(i); __asm__ volatile(""); }
 NOINLINE static void busy_3(int i) { busy_4(i); __asm__ volatile(""); }
 NOINLINE static void busy_2(int i) { busy_3(i); __asm__ volatile(""); }
 
+/* ---- via_runtime -------------------------------------------------------------- */
+
+static char *volatile dups[1000];
+
+NOINLINE static void dup_names(void)
+{
+	for (int i = 0; i < 1000; i++)
+		dups[i] = strdup(i & 1 ? "odd name" : "even name");
+	for (int i = 0; i < 1000; i++)
+		free(dups[i]);
+}
+
+NOINLINE static void direct_block(void)
+{
+	for (int i = 0; i < 500; i++) {
+		char *volatile p = malloc(40);
+		free(p);
+	}
+}
+
+NOINLINE static void either_dup(void)
+{
+	for (int i = 0; i < 400; i++) {
+		char *volatile p = i & 1 ? strdup("either") : strndup("either", 3);
+		free(p);
+	}
+}
+
+static void scenario_via_runtime(void)
+{
+	dup_names();
+	direct_block();
+	either_dup();
+	truth("dup_names", 1000);
+	truth("direct_block", 500);
+	truth("either_dup", 400);
+}
+
+static double cpu_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+/* ---- paced -------------------------------------------------------------------- */
+
+NOINLINE static void paced_block(int i)
+{
+	char *volatile p = malloc(40 + (size_t)(i & 15));
+	free(p);
+}
+
+static void scenario_paced(void)
+{
+	struct timespec deadline;
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	double t0 = now_ns();
+	for (int tick = 0; tick < 20; tick++) {
+		for (int i = 0; i < 40000; i++)
+			paced_block(i);
+		deadline.tv_nsec += 50000000L;
+		if (deadline.tv_nsec >= 1000000000L) {
+			deadline.tv_nsec -= 1000000000L;
+			deadline.tv_sec++;
+		}
+		clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &deadline, NULL);
+	}
+	truth("paced_allocs", 800000);
+	truth("paced_run_ns", now_ns() - t0);
+}
+
 static void scenario_busy(void)
 {
-	double t0 = now_ns();
+	double t0 = now_ns(), c0 = cpu_ns();
 	for (int i = 0; i < BUSY_N; i++)
 		busy_2(i);
+	double c1 = cpu_ns();
 	truth("busy_allocs", BUSY_N);
 	truth("busy_loop_ns", now_ns() - t0);
+	truth("busy_loop_cpu_ns", c1 - c0);
 }
 
 int main(int argc, char **argv)
@@ -1466,6 +1548,8 @@ int main(int argc, char **argv)
 		{ "worker_ended", scenario_worker_ended },
 		{ "shrunk", scenario_shrunk },
 		{ "busy", scenario_busy },
+		{ "via_runtime", scenario_via_runtime },
+		{ "paced", scenario_paced },
 	};
 	for (size_t i = 0; argc > 1 && i < sizeof scenarios / sizeof *scenarios; i++) {
 		if (!strcmp(argv[1], scenarios[i].name)) {

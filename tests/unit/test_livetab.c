@@ -3,7 +3,8 @@
  * one inserted (entry, size, realloc steps and birth time, exactly),
  * through thousands of leaf resizes, for blocks that need the escape path
  * (sizes of 1 MiB and more, 16+ realloc steps, entries past the id limit,
- * which this build lowers to 1000), at addresses dense and sparse, not
+ * which this build lowers to 4096, one id chunk: no inline record has an
+ * id past it), at addresses dense and sparse, not
  * 8-aligned, and above 2^47 (far nodes, up to their limit); the index is
  * checked region by region; memory per live block is measured as the
  * process's RSS at 1M, 4M and 10M blocks; one thread inserts while another
@@ -15,7 +16,7 @@
  * of the preload it needs is stubbed below.
  */
 #define _GNU_SOURCE
-#define PS_LIVETAB_ID_LIMIT 1000u
+#define PS_LIVETAB_ID_LIMIT 4096u
 #include "../../preload/arena.c"
 #include "../../preload/livetab.c"
 
@@ -48,7 +49,7 @@ void ps_sample_unmark(uintptr_t p)
 
 /* ---- helpers ------------------------------------------------------------- */
 
-#define NENTRIES 1500 /* ids past 1000 take the escape path */
+#define NENTRIES 4600 /* ids past 4096 take the escape path */
 static ps_entry *entries;
 
 static void setup_entries(void)
@@ -103,6 +104,19 @@ static uint64_t check_table(void)
 					fail_msg("region %#llx: records %u and %u "
 						 "out of order", (unsigned long long)r,
 						 i - 1, i);
+			/* an inline record's entry id is under the limit
+			 * (past it, the record escapes) */
+			for (unsigned i = dead; i < n; i++) {
+				uint64_t id = leaf[i].word >> ID_SHIFT &
+					      (((uint64_t)1 << ID_BITS) - 1);
+				if (!(leaf[i].word & ESCAPED) &&
+				    (!id || id >= PS_LIVETAB_ID_LIMIT))
+					fail_msg("region %#llx: record %u inline "
+						 "with id %llu (limit %u)",
+						 (unsigned long long)r, i,
+						 (unsigned long long)id,
+						 PS_LIVETAB_ID_LIMIT);
+			}
 			n -= dead;
 			uintptr_t base = (uintptr_t)((window << NODE_BITS | r)
 						     << REGION_BITS);

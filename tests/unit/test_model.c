@@ -903,6 +903,7 @@ struct rec_spec {
 	uint32_t nthreads;
 	uint64_t allocs[2][REC_SNAPS];
 	uint64_t rec_ns[2][REC_SNAPS];
+	uint64_t busy_ns[2][REC_SNAPS]; /* the CPU time it ran (0: not read) */
 };
 
 static void write_rec_profile(const char *path, const struct rec_spec *s)
@@ -920,7 +921,8 @@ static void write_rec_profile(const char *path, const struct rec_spec *s)
 		v(t); v(100 + t); pw_str(&w, "th"); v(0); v(0); v(0);
 		pw_end(&w);
 	}
-	uint64_t allocs[2] = { 0 }, rec[2] = { 0 }, first[2] = { 0 };
+	uint64_t allocs[2] = { 0 }, rec[2] = { 0 }, cpu[2] = { 0 };
+	uint64_t first[2] = { 0 };
 	for (uint32_t j = 0; j < REC_SNAPS; j++) {
 		uint64_t end = (j + 1) * 100 * MS;
 		pw_begin(&w, PS_REC_SNAPSHOT);
@@ -947,7 +949,8 @@ static void write_rec_profile(const char *path, const struct rec_spec *s)
 		v(s->nthreads);
 		for (uint32_t t = 0; t < s->nthreads; t++) {
 			rec[t] += s->rec_ns[t][j];
-			v(t + 1); v(0); v(0); v(rec[t]);
+			cpu[t] += s->busy_ns[t][j];
+			v(t + 1); v(0); v(0); v(rec[t]); v(cpu[t]);
 		}
 		v(0); v(0);
 		pw_end(&w);
@@ -971,7 +974,8 @@ static void load_rec(analysis *a, const struct rec_spec *s)
 	assert_int_equal(analysis_load(a, paths, 1, NULL), 0);
 }
 
-/* Every interval of every thread: allocs blocks, rec_ms of recording. */
+/* Every interval of every thread: allocs blocks, rec_ns of recording,
+ * running throughout (CPU-bound). */
 static struct rec_spec rec_busy(uint32_t nthreads, uint64_t allocs,
 				uint64_t rec_ns)
 {
@@ -982,6 +986,7 @@ static struct rec_spec rec_busy(uint32_t nthreads, uint64_t allocs,
 		for (int j = 0; j < REC_SNAPS; j++) {
 			s.allocs[t][j] = allocs;
 			s.rec_ns[t][j] = rec_ns;
+			s.busy_ns[t][j] = 100 * MS;
 		}
 	return s;
 }
@@ -1059,6 +1064,7 @@ static void test_recording_threads(void **state)
 	for (int j = 0; j < REC_SNAPS; j++) {
 		s.allocs[j < 5 ? 0 : 1][j] = 1000;
 		s.rec_ns[j < 5 ? 0 : 1][j] = 60 * MS;
+		s.busy_ns[j < 5 ? 0 : 1][j] = 100 * MS;
 	}
 	load_rec(&a, &s);
 	assert_int_equal(a.rec_ns, 600 * MS);
@@ -1071,6 +1077,47 @@ static void test_recording_threads(void **state)
 	/* thread 2: 501 ms to 1 s; its first interval holds 99% of its 60 */
 	assert_rate(a.threads[1].rate_per_s, 5000 / (0.499 - 0.2994));
 	analysis_free(&a);
+	unlink(paths[0]);
+}
+
+/* A thread that did not run all of an interval (it slept to a deadline,
+ * or waited for input) waits less instead of running longer: its
+ * recording lengthened the run only by what the time it did not run
+ * could not take, and never by more than the CPU time it ran. A CPU
+ * time of 0 was not read: as if it ran throughout. */
+static void test_recording_of_waiting_threads(void **state)
+{
+	(void)state;
+	static const struct {
+		uint64_t rec_ms, cpu_ms, run_rec_ms;
+	} cases[] = {
+		{ 30, 40, 0 },   /* 60 ms idle takes all 30 */
+		{ 30, 70, 0 },   /* 30 idle: just all */
+		{ 30, 71, 1 },   /* 29 idle: 1 ms left */
+		{ 30, 80, 10 },
+		{ 90, 50, 0 },   /* no more than the 50 it ran, 50 idle */
+		{ 60, 100, 60 }, /* ran throughout */
+		{ 60, 0, 60 },   /* not read */
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		analysis a;
+		struct rec_spec s = rec_busy(1, 1000, cases[i].rec_ms * MS);
+		for (int j = 0; j < REC_SNAPS; j++)
+			s.busy_ns[0][j] = cases[i].cpu_ms * MS;
+		load_rec(&a, &s);
+		if (a.rec_ns != cases[i].run_rec_ms * REC_SNAPS * MS)
+			fail_msg("recording %llu ms, CPU %llu ms of each 100: the "
+				 "run's %llu ns, expected %llu ms",
+				 (unsigned long long)cases[i].rec_ms,
+				 (unsigned long long)cases[i].cpu_ms,
+				 (unsigned long long)a.rec_ns,
+				 (unsigned long long)(cases[i].run_rec_ms *
+						      REC_SNAPS));
+		/* the thread's estimate is kept whole */
+		assert_int_equal(a.threads[0].rec_ns,
+				 cases[i].rec_ms * REC_SNAPS * MS);
+		analysis_free(&a);
+	}
 	unlink(paths[0]);
 }
 
@@ -1141,6 +1188,7 @@ int main(void)
 		cmocka_unit_test(test_rates_over_own_time),
 		cmocka_unit_test(test_recording_threads),
 		cmocka_unit_test(test_recording_bounds),
+		cmocka_unit_test(test_recording_of_waiting_threads),
 	};
 	int rc = cmocka_run_group_tests_name("metrics model", tests, NULL, NULL);
 	for (int i = 0; i < 4; i++)

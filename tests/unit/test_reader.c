@@ -40,9 +40,10 @@ static void begin(uint32_t type) { pw_begin(&w, type); }
 static void end(void) { pw_end(&w); }
 
 static uint32_t version = PS_FORMAT_VERSION;
-/* (v8) thread 1's recording time in make_profile's first and second
- * snapshots */
+/* (v8) thread 1's recording and CPU time in make_profile's first and
+ * second snapshots */
 static uint64_t rec_first = 2000000, rec_second = 5000000;
+static uint64_t busy_first = 9000000, busy_second = 19000000;
 
 static uint64_t zz(int64_t x)
 {
@@ -148,7 +149,7 @@ static size_t make_profile(uint64_t allocs2, uint64_t frees2, int with_end)
 	}
 	v(1); v(1); v(6); /* stack peaks */
 	if (version >= 8) { /* thread totals */
-		v(1); v(1); v(0); v(0); v(rec_first);
+		v(1); v(1); v(0); v(0); v(rec_first); v(busy_first);
 	} else {
 		v(0);
 	}
@@ -177,8 +178,9 @@ static size_t make_profile(uint64_t allocs2, uint64_t frees2, int with_end)
 		v(0);
 		v(1); v(1); v(8);
 		v(1); v(1); v(3); v(2);
-		if (version >= 8)
-			v(rec_second);
+		if (version >= 8) {
+			v(rec_second); v(busy_second);
+		}
 		v(1); v(1); v(0x401234); v(8); v(512);
 		v(0);
 		end();
@@ -218,8 +220,9 @@ static size_t make_profile(uint64_t allocs2, uint64_t frees2, int with_end)
 	}
 	v(1); v(1); v(8);
 	v(1); v(1); v(3); v(2);
-	if (version >= 8)
-		v(rec_second);
+	if (version >= 8) {
+		v(rec_second); v(busy_second);
+	}
 	if (v2) {
 		v(1); v(1); v(0x401234); v(8); v(512);
 		v(0);
@@ -272,6 +275,10 @@ static void test_valid(void **state)
 	assert_int_equal(t->rec_ns, rec);
 	assert_int_equal(t->ticks[0].rec_ns, version >= 8 ? rec_first : 0);
 	assert_int_equal(t->ticks[1].rec_ns, version >= 8 ? rec - rec_first : 0);
+	assert_int_equal(t->busy_ns, version >= 8 ? busy_second : 0);
+	assert_int_equal(t->ticks[0].busy_ns, version >= 8 ? busy_first : 0);
+	assert_int_equal(t->ticks[1].busy_ns,
+			 version >= 8 ? busy_second - busy_first : 0);
 	const pf_module *m = pf_module_for(f, 0x401234, 1);
 	assert_non_null(m);
 	assert_null(pf_module_for(f, 0x401234, 0)); /* loaded at epoch 1 */
@@ -348,6 +355,15 @@ static void test_recording_time_goes_back(void **state)
 	assert_int_equal(f->threads[1]->ticks[1].rec_ns, 0);
 	pf_free(f);
 	rec_first = 2000000;
+	/* the CPU time alike */
+	busy_first = busy_second + 1;
+	make_profile(20, 12, 1);
+	f = pf_read_mem("t.pscout", file, flen, err, sizeof err);
+	assert_null(f);
+	if (!strstr(err, "expected thread 1's busy time to be at least the "
+			 "19000001 ns of before, found 19000000"))
+		fail_msg("got: %s", err);
+	busy_first = 9000000;
 }
 
 static void test_valid_version2(void **state)
