@@ -45,8 +45,9 @@ struct sym_mod {
 
 struct alias {
 	uint64_t addr;
-	const char *name; /* libdwfl's, valid while the module is */
+	const char *name; /* libdwfl's (valid while the module is), or owned */
 	unsigned rank;
+	int owned;        /* a versioned name without its @VERSION */
 };
 
 struct sym_cache {
@@ -137,6 +138,9 @@ void sym_free(sym_ctx *ctx)
 			dwarf_cfi_end(m->cfi);
 		if (m->dwfl)
 			dwfl_end(m->dwfl);
+		for (size_t i = 0; i < m->naliases; i++)
+			if (m->aliases[i].owned)
+				free((char *)m->aliases[i].name);
 		free(m->aliases);
 		free(m->key);
 		free(m->path);
@@ -470,7 +474,8 @@ static int alias_cmp(const void *a, const void *b)
  * there, when name is one of them and that one is plainer (fewer leading
  * underscores: __libc_start_main_impl stays, though __libc_start_main is
  * exported); else name (a DWARF name no symbol has, a clone's, foo for
- * foo.constprop.0, stays). Versioned names (x@@VERSION) are not taken. */
+ * foo.constprop.0, stays). A versioned name (fputs@@GLIBC_2.2.5) is
+ * taken without its version. */
 static const char *best_alias(struct sym_mod *m, uint64_t start,
 			      const char *name)
 {
@@ -484,16 +489,19 @@ static const char *best_alias(struct sym_mod *m, uint64_t start,
 								&value, NULL,
 								NULL, NULL);
 			int type = GELF_ST_TYPE(sym.st_info);
-			if (!s || !*s || strchr(s, '@') ||
+			if (!s || !*s || *s == '@' ||
 			    (type != STT_FUNC && type != STT_GNU_IFUNC))
 				continue;
+			const char *at = strchr(s, '@');
 			if ((m->naliases & (m->naliases - 1)) == 0) /* 0, 1, 2, 4 */
 				m->aliases = xrealloc(m->aliases,
 						      (m->naliases ? 2 * m->naliases
 								   : 1) *
 							      sizeof *m->aliases);
+			if (at)
+				s = xasprintf("%.*s", (int)(at - s), s);
 			m->aliases[m->naliases++] = (struct alias){
-				value, s, alias_rank(&sym, s)
+				value, s, alias_rank(&sym, s), at != NULL
 			};
 		}
 		if (m->naliases)
@@ -522,8 +530,14 @@ static const char *best_alias(struct sym_mod *m, uint64_t start,
 static char *plain_c_name(struct sym_mod *m, Dwarf_Die *die, Dwarf_Addr bias,
 			  char *name)
 {
-	Dwarf_Addr low;
-	if (mangled_name(die) || dwarf_lowpc(die, &low) != 0)
+	Dwarf_Addr low, base, end;
+	ptrdiff_t next = 0;
+	if (mangled_name(die))
+		return name;
+	/* its entry: its low pc, or its first address range's start (a
+	 * function split into a hot and a cold part has ranges) */
+	if (dwarf_entrypc(die, &low) != 0 &&
+	    (next = dwarf_ranges(die, 0, &base, &low, &end)) <= 0)
 		return name;
 	const char *alias = best_alias(m, low + bias, name);
 	if (alias == name || !strncmp(alias, "_Z", 2) || !strncmp(alias, "_R", 2))

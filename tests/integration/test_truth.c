@@ -688,6 +688,11 @@ static void test_via_runtime(void **state)
 		if (!strcmp(a.sites[i].where.function, "either_dup") &&
 		    a.sites[i].nstacks > 1)
 			assert_null(a.sites[i].via_runtime);
+	/* named by its plainest alias: glibc's function is
+	 * __pthread_create_2_1, exported as pthread_create@@GLIBC_2.34 */
+	s = only_site(&a, "spawn_one");
+	assert_non_null(s->via_runtime);
+	assert_string_equal(s->via_runtime, "pthread_create");
 	/* the report's label, and --json */
 	assert_int_equal(run("%s/poolscout report %s/*.pscout | grep -q "
 			     "' dup_names (truth.c:[0-9]*) via strdup$'",

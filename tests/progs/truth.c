@@ -123,8 +123,10 @@
  *               takes from the sleep), so its rates are those over it
  *   via_runtime dup_names() copies 1000 names with strdup, direct_block()
  *               mallocs 500 blocks itself, either_dup() 400 names with
- *               strdup or strndup in turn from one line: the runtime's
- *               function each site called (strdup; none; two of them)
+ *               strdup or strndup in turn from one line, spawn_one()
+ *               starts a thread (glibc allocates its thread-local
+ *               storage): the runtime's function each site called
+ *               (strdup; none; two of them; pthread_create)
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -1458,11 +1460,24 @@ NOINLINE static void either_dup(void)
 	}
 }
 
+static void *returns_at_once(void *arg)
+{
+	return arg;
+}
+
+NOINLINE static void spawn_one(void)
+{
+	pthread_t t;
+	pthread_create(&t, NULL, returns_at_once, NULL);
+	pthread_join(t, NULL);
+}
+
 static void scenario_via_runtime(void)
 {
 	dup_names();
 	direct_block();
 	either_dup();
+	spawn_one();
 	truth("dup_names", 1000);
 	truth("direct_block", 500);
 	truth("either_dup", 400);
