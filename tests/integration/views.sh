@@ -666,6 +666,16 @@ sd = math.sqrt(100000 * 63)
 sys.exit(not (abs(r[\"flat\"] - 100000) < 3.3 * sd and 0.8 < r[\"flat_error95\"] / (1.96 * sd) < 1.25))" "$WORK/smptop.json"'
 expect "sampled top: the text's +-95% column is that error over flat (${top_err##* })" \
 	'grep -q "+-95%" "$WORK/smptop.txt" && grep -E "every_fourth\$" "$WORK/smptop.txt" | grep -qF " ${top_err##* } "'
+# the least sampling, 1 in 2: a row's error is there too (sd =
+# sqrt(100000 x 2 x 1/2)), where 1 in 1 has none
+"$PS" record --sample 2 -o "$WORK/smp_half" -- "$T/truth" periodic >/dev/null 2>&1
+"$PS" top --json "$WORK"/smp_half/*.pscout >"$WORK/smptop2.json" 2>&1
+expect "sampled 1 in 2, top: every_fourth's flat within 3.3 sd of 100000, its flat_error95 1.96 sd" \
+	'python3 -c "import json, math, sys
+d = json.load(open(sys.argv[1]))
+r = [x for x in d[\"rows\"] if x[\"function\"] == \"every_fourth\"][0]
+sd = math.sqrt(100000)
+sys.exit(not (abs(r[\"flat\"] - 100000) < 3.3 * sd and 0.8 < r[\"flat_error95\"] / (1.96 * sd) < 1.25))" "$WORK/smptop2.json"'
 
 # stacks cut at the depth cap right above their site (tests/progs/wrapped.c
 # in full: my_xmalloc called by site_small, site_medium and site_large,
