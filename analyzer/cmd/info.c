@@ -60,8 +60,10 @@ static void print_text(const an_process *t, sym_ctx *sym)
 	printf("started:       %s\n", a);
 	printf("duration:      %s\n", fmt_ns(a, (double)f->duration_ns));
 	if (f->version >= 8)
-		printf("recording:     %s on its threads, estimated\n",
-		       fmt_ns(a, (double)t->rec_ns));
+		printf("recording:     %s, estimated, summed over its %u "
+		       "thread%s\n",
+		       fmt_ns(a, (double)t->rec_ns), t->nthreads,
+		       t->nthreads == 1 ? "" : "s");
 	const char *sig = f->end_reason == PS_END_SIGNAL
 				  ? sigabbrev_np((int)f->end_signal)
 				  : NULL;
