@@ -26,6 +26,12 @@ function renderSummary(data) {
 	if (t.sample_every > 1)
 		out.append(el('p', { class: 'warning' }, `SAMPLED: 1 in ${t.sample_every} ` +
 			'allocations recorded; counts are estimates.'));
+	if (t.recording_ns && t.recording_ns >= t.duration_ns / 100)
+		out.append(el('p', { class: 'warning' }, `RECORDING: took about ` +
+			`${fmtNs(t.recording_ns)} of the run ` +
+			`(${Math.round(100 * t.recording_ns / t.duration_ns)}%, estimated); ` +
+			`rates are per second of the program's own ` +
+			`${fmtNs(t.duration_ns - t.recording_ns)}.`));
 	if (lim.sites_shown < lim.sites_total)
 		out.append(el('p', { class: 'warning', id: 'sites-cut' },
 			`The table holds the first ${fmtExact(lim.sites_shown)} of ` +

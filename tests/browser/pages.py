@@ -171,6 +171,13 @@ def check_report(b, path, truth, shots):
     data = json.loads(doc) if doc else {}
     check("report: the document has report, stacks and timeline",
           all(k in data for k in ("report", "stacks", "timeline")))
+    totals = data.get("report", {}).get("totals", {})
+    text = b.evaluate("[...document.querySelectorAll('.warning')]"
+                      ".map(w => w.textContent).join(' | ')")
+    check("report: the recording's time is said, as the document has it "
+          "(%d of %d ns)" % (totals.get("recording_ns", 0), totals.get("duration_ns", 0)),
+          totals.get("recording_ns", 0) >= totals.get("duration_ns", 1) / 100 and
+          "RECORDING: took about" in text and "program's own" in text, text[:300])
     odd = "</script><!--\u2028"
     check("report: a module path with </script>, <!-- and U+2028 survives",
           b.evaluate("loadData().stacks.some(s => s.frames.some(f =>"
