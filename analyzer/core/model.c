@@ -1575,33 +1575,65 @@ static double thread_rec_between(const analysis *a, const pf_file *f,
 
 static size_t step_bin(const analysis *a, const pf_file *f, uint32_t j);
 
-/* What thread th's recording added to its run into the timeline, each
- * snapshot's part (tick_slowed) in the bin its allocations go to
- * (step_bin): per bin, the most of any one thread. Threads that record
- * side by side slow the run once, so their most; one after another, each
- * in its own bins. */
-static void fold_thread_rec(analysis *a, const pf_file *f, const pf_thread *th)
+/* What the recording added to file f's run, into the timeline. In each
+ * snapshot interval (of length L), the most of two views: the most one
+ * thread's recording added to its own run (tick_slowed: threads that
+ * record side by side slow the run once), and the process's as one
+ * timeline of work: its threads' recording (each at most its busy time)
+ * less the time none of them was busy (L less their busy time, when that
+ * is under L), over the threads' parallelism (their busy time over L,
+ * when over 1). Threads that take turns (a lock, Python's GIL) each wait
+ * while another records: one timeline, their sum; threads running side
+ * by side: their parallelism shares it out. A file's interval goes to
+ * the bin its allocations go to (step_bin); per bin, the most of any one
+ * file (processes side by side). */
+static void fold_file_rec(analysis *a, const pf_file *f)
 {
 	an_timeline *tl = &a->timeline;
+	if (!f->nsnaps)
+		return;
+	double *rec = xcalloc(3 * f->nsnaps, sizeof *rec);
+	double *busy = rec + f->nsnaps, *most = busy + f->nsnaps;
+	for (size_t ti = 0; ti < f->nthreads; ti++) {
+		const pf_thread *th = f->threads[ti];
+		for (size_t x = 0; th && x < th->nticks; x++) {
+			const pf_tick *tk = &th->ticks[x];
+			if (!tk->rec_ns)
+				continue;
+			uint64_t from, to;
+			tick_span(f, th, tk, &from, &to);
+			uint64_t len = to > from ? to - from : 0;
+			uint64_t b = tk->busy_ns && tk->busy_ns < len ? tk->busy_ns
+								    : len;
+			uint32_t j = tk->snapshot;
+			rec[j] += (double)(tk->rec_ns < b ? tk->rec_ns : b);
+			busy[j] += (double)b;
+			double own = (double)tick_slowed(tk, len);
+			if (own > most[j])
+				most[j] = own;
+		}
+	}
 	size_t bin = SIZE_MAX;
-	uint64_t sum = 0;
-	for (size_t x = 0; x <= th->nticks; x++) {
-		size_t next = x < th->nticks
-				      ? step_bin(a, f, th->ticks[x].snapshot)
-				      : SIZE_MAX;
+	double sum = 0;
+	for (uint32_t j = 0; j <= f->nsnaps; j++) {
+		size_t next = j < f->nsnaps ? step_bin(a, f, j) : SIZE_MAX;
 		if (next != bin) {
-			if (bin != SIZE_MAX && sum > tl->rec_ns[bin])
-				tl->rec_ns[bin] = sum;
+			if (bin != SIZE_MAX && sum > (double)tl->rec_ns[bin])
+				tl->rec_ns[bin] = to_u64(sum);
 			bin = next;
 			sum = 0;
 		}
-		if (x < th->nticks) {
-			uint64_t from, to;
-			tick_span(f, th, &th->ticks[x], &from, &to);
-			sum = sat_add(sum, tick_slowed(&th->ticks[x],
-						       to > from ? to - from : 0));
-		}
+		if (j == f->nsnaps || !rec[j])
+			continue;
+		double len = (double)(f->snaps[j].t_ns -
+				      (j ? f->snaps[j - 1].t_ns : 0));
+		double idle = busy[j] < len ? len - busy[j] : 0;
+		double parallel = len > 0 && busy[j] > len ? busy[j] / len : 1;
+		double whole = rec[j] > idle ? (rec[j] - idle) / parallel : 0;
+		double slowed = whole > most[j] ? whole : most[j];
+		sum += slowed < len ? slowed : len;
 	}
+	free(rec);
 }
 
 static void fold_threads(struct build *b, size_t fi, const pf_file *f)
@@ -1668,8 +1700,6 @@ static void fold_threads(struct build *b, size_t fi, const pf_file *f)
 						th->unrecorded_allocs);
 		at->rec_ns = th->rec_ns;
 		pr->rec_ns = sat_add(pr->rec_ns, th->rec_ns);
-		if (a->timeline.rec_ns)
-			fold_thread_rec(a, f, th);
 		struct thread_acc *t = &acc[ti];
 		if (!t->w.any)
 			continue;
@@ -1689,6 +1719,8 @@ static void fold_threads(struct build *b, size_t fi, const pf_file *f)
 		contrib_add(&threads, &at->peak, t->w.from, window_end(&t->w, a, f));
 	}
 	free(acc);
+	if (a->timeline.rec_ns)
+		fold_file_rec(a, f);
 	pr->peak = combine(&threads, pr->allocs, pr->alloc_bytes);
 	/* the whole process's node: exact, unless sampled (then it counts
 	 * the recorded blocks only) */

@@ -1121,6 +1121,44 @@ static void test_recording_of_waiting_threads(void **state)
 	unlink(paths[0]);
 }
 
+/* Threads that take turns (a lock, Python's GIL): each is busy half of
+ * each interval and waits the rest for the other, which records. On its
+ * own, each one's recording fits in its wait; as one timeline of work,
+ * the process was busy throughout, and recorded both halves' worth: the
+ * sum. Two threads busy throughout, side by side: their parallelism
+ * shares the sum out, the most of one (test_recording_threads); busy 75%
+ * each, recording 30 ms: 60 ms over 1.5. */
+static void test_recording_threads_taking_turns(void **state)
+{
+	(void)state;
+	static const struct {
+		uint64_t busy_ms, rec_ms, run_rec_ms;
+	} cases[] = {
+		{ 50, 25, 50 },  /* one timeline, fully busy: 25 + 25 */
+		{ 40, 25, 30 },  /* 20 ms nobody was busy: 50 - 20 */
+		{ 25, 25, 0 },   /* half the interval idle: it takes all 50 */
+		{ 75, 30, 40 },  /* 1.5 at once: 60 / 1.5 */
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		analysis a;
+		struct rec_spec s = rec_busy(2, 1000, cases[i].rec_ms * MS);
+		for (int t = 0; t < 2; t++)
+			for (int j = 0; j < REC_SNAPS; j++)
+				s.busy_ns[t][j] = cases[i].busy_ms * MS;
+		load_rec(&a, &s);
+		if (a.rec_ns != cases[i].run_rec_ms * REC_SNAPS * MS)
+			fail_msg("2 threads busy %llu ms, recording %llu ms of "
+				 "each 100: the run's %llu ns, expected %llu ms",
+				 (unsigned long long)cases[i].busy_ms,
+				 (unsigned long long)cases[i].rec_ms,
+				 (unsigned long long)a.rec_ns,
+				 (unsigned long long)(cases[i].run_rec_ms *
+						      REC_SNAPS));
+		analysis_free(&a);
+	}
+	unlink(paths[0]);
+}
+
 /* An interval's recording time counts up to 99% of it (an estimate may
  * say more); the program's own time in a span at least 1% of it. The
  * header names the recording's time from 1% of the run. */
@@ -1189,6 +1227,7 @@ int main(void)
 		cmocka_unit_test(test_recording_threads),
 		cmocka_unit_test(test_recording_bounds),
 		cmocka_unit_test(test_recording_of_waiting_threads),
+		cmocka_unit_test(test_recording_threads_taking_turns),
 	};
 	int rc = cmocka_run_group_tests_name("metrics model", tests, NULL, NULL);
 	for (int i = 0; i < 4; i++)
