@@ -666,6 +666,12 @@ sd = math.sqrt(100000 * 63)
 sys.exit(not (abs(r[\"flat\"] - 100000) < 3.3 * sd and 0.8 < r[\"flat_error95\"] / (1.96 * sd) < 1.25))" "$WORK/smptop.json"'
 expect "sampled top: the text's +-95% column is that error over flat (${top_err##* })" \
 	'grep -q "+-95%" "$WORK/smptop.txt" && grep -E "every_fourth\$" "$WORK/smptop.txt" | grep -qF " ${top_err##* } "'
+# nothing in use at the end (periodic frees every block): every row of
+# top --inuse_objects is 0, and so is its error (no block to stand for
+# others)
+expect "sampled top --inuse_objects: every row 0 +- 0 (all freed)" \
+	'"$PS" top --json --inuse_objects "$WORK"/smp1/*.pscout |
+	jq -e "(.rows | length) > 0 and all(.rows[]; .flat == 0 and .cum == 0 and .flat_error95 == 0 and .cum_error95 == 0)" >/dev/null'
 # the least sampling, 1 in 2: a row's error is there too (sd =
 # sqrt(100000 x 2 x 1/2)), where 1 in 1 has none
 "$PS" record --sample 2 -o "$WORK/smp_half" -- "$T/truth" periodic >/dev/null 2>&1
