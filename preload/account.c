@@ -14,8 +14,9 @@
 /* The calling thread's record, registered on its first recorded call. */
 static inline ps_thread *self_thread(void)
 {
-	if (PS_LIKELY(ps_tls.thread && ps_tls.generation == ps_generation))
-		return ps_tls.thread;
+	ps_thread *own = ps_own_thread();
+	if (PS_LIKELY(own != NULL))
+		return own;
 	uint64_t t0 = ps_ticks();
 	ps_thread *t = ps_thread_register();
 	if (!t)

@@ -107,8 +107,7 @@ void ps_capture_fork_quiesce(void)
 	__atomic_store_n(&fork_pending, 1, __ATOMIC_SEQ_CST);
 	if (ps_have_membarrier)
 		syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0);
-	ps_thread *self = ps_tls.generation == ps_generation ? ps_tls.thread
-							     : NULL;
+	ps_thread *self = ps_own_thread();
 	for (ps_thread *t = ps_threads_newest(); t; t = t->next_all)
 		while (t != self &&
 		       __atomic_load_n(&t->in_unwind, __ATOMIC_ACQUIRE))

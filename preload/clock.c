@@ -15,10 +15,12 @@ uint64_t ps_ticks(void)
 }
 #endif
 
+/* Clock id's time in ns, or 0 when it cannot be read. */
 static uint64_t read_clock(clockid_t id)
 {
 	struct timespec ts;
-	clock_gettime(id, &ts);
+	if (clock_gettime(id, &ts) != 0)
+		return 0;
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
@@ -30,6 +32,13 @@ uint64_t ps_mono_ns(void)
 uint64_t ps_real_ns(void)
 {
 	return read_clock(CLOCK_REALTIME);
+}
+
+uint64_t ps_thread_cpu_ns(pid_t tid)
+{
+	/* the kernel's CPU clock of a thread, named by its id (glibc's
+	 * MAKE_THREAD_CPUCLOCK: CPUCLOCK_SCHED | CPUCLOCK_PERTHREAD_MASK) */
+	return tid > 0 ? read_clock((clockid_t)((~(unsigned)tid << 3) | 6)) : 0;
 }
 
 /* Ticks an empty timed region reads (the clock's own cost): the least of
@@ -73,12 +82,11 @@ void ps_rec_end_slow(uint64_t t0)
 	/* the next draw after the clock read: its arithmetic is not timed */
 	ps_tls.rec_skip = ps_rec_skip();
 	uint64_t waste = ps_tls.rec_exact - ps_tls.rec_exact_mark + empty_region();
-	ps_thread *t = ps_tls.thread;
+	ps_thread *t = ps_own_thread();
 	/* A timed call this long was preempted (or stalled in a page
 	 * fault): the machine's time, not the recording's; what the call
 	 * itself took is lost, a fraction of a microsecond. */
-	if (d <= waste || d > PS_REC_PREEMPTED || !t ||
-	    ps_tls.generation != ps_generation)
+	if (d <= waste || d > PS_REC_PREEMPTED || !t)
 		return;
 	PS_STORE(&t->rec_ticks,
 		 PS_LOAD(&t->rec_ticks) + (d - waste) * PS_REC_EVERY);

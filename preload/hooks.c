@@ -177,8 +177,9 @@ static inline int enter(int is_alloc)
 {
 	if (PS_UNLIKELY(ps_tls.guard)) {
 		if (is_alloc && ps_recording && ps_tls.guard < PS_GUARD_SILENT) {
-			if (ps_tls.thread && ps_tls.generation == ps_generation)
-				PS_ADD(&ps_tls.thread->unrecorded_allocs, 1);
+			ps_thread *own = ps_own_thread();
+			if (own)
+				PS_ADD(&own->unrecorded_allocs, 1);
 			else /* e.g. a handler while the table is being made */
 				ps_tls.unrecorded_early++;
 		}

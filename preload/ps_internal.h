@@ -232,6 +232,9 @@ uint64_t ps_ticks(void);
 #endif
 uint64_t ps_mono_ns(void);
 uint64_t ps_real_ns(void);
+/* The CPU time thread tid of this process has run, in ns (a tid not ours,
+ * or gone: 0). */
+uint64_t ps_thread_cpu_ns(pid_t tid);
 
 typedef struct ps_thread ps_thread;
 
@@ -833,9 +836,9 @@ void ps_thread_read_name(ps_thread *t, pid_t tid);
 /* The time thread tid (of this process) has been busy, in ns: running or
  * ready to run, waiting for a CPU (the scheduler's schedstat: on-CPU
  * time plus run-queue delay); where the kernel keeps no schedstat, its
- * CPU time (its kernel clock, named by the id: a pthread handle may be
- * gone with its thread, and a tid not ours is an error, not a read); 0
- * when it is gone. Allocation-free. */
+ * CPU time (ps_thread_cpu_ns: the clock is named by the id, as a pthread
+ * handle may be gone with its thread); 0 when it is gone.
+ * Allocation-free. */
 uint64_t ps_thread_busy_ns(pid_t tid);
 /* The calling thread's name read again (prctl), its record to be written
  * again if it changed: the thread that ends the process may have renamed
@@ -1062,6 +1065,13 @@ extern pid_t ps_pid;
 extern uint64_t ps_work_units; /* poolscout_mark_work() total */
 extern int ps_forked;          /* this process is a profiled fork child */
 
+/* The calling thread's record in this process, or NULL: none yet, or the
+ * one a fork child's thread still holds from its parent. */
+static inline ps_thread *ps_own_thread(void)
+{
+	return ps_tls.generation == ps_generation ? ps_tls.thread : NULL;
+}
+
 /* ---- the recording's own time -------------------------------------------- *
  * What recording adds to each thread's run, so that the analyzer can give
  * rates over the program's own time: the accounting of an allocation or
@@ -1099,7 +1109,8 @@ static inline void ps_rec_end(uint64_t t0)
 		ps_rec_end_slow(t0);
 }
 
-/* Counts once, on thread t, the ticks since t0 (a rare, costly step). */
+/* Counts once, on thread t (if any), the ticks since t0 (a rare, costly
+ * step). */
 static inline void ps_rec_exact(ps_thread *t, uint64_t t0)
 {
 	uint64_t d = ps_ticks() - t0;

@@ -30,7 +30,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <time.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -117,11 +116,7 @@ uint64_t ps_thread_busy_ns(pid_t tid)
 		if (end != buf)
 			return on_cpu + waited;
 	}
-	struct timespec ts;
-	clockid_t id = (clockid_t)((~(unsigned)tid << 3) | 6); /* SCHED, thread */
-	if (clock_gettime(id, &ts) != 0)
-		return 0;
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	return ps_thread_cpu_ns(tid);
 }
 
 /* The calling thread's own name, without opening /proc; whether it
@@ -134,8 +129,7 @@ static int read_own_name(ps_thread *t)
 
 void ps_thread_refresh_own_name(void)
 {
-	ps_thread *t = ps_tls.generation == ps_generation ? ps_tls.thread
-							  : NULL;
+	ps_thread *t = ps_own_thread();
 	if (t && read_own_name(t))
 		__atomic_store_n(&t->info_dirty, 1, __ATOMIC_RELEASE);
 }

@@ -1509,7 +1509,7 @@ void ps_unwind_reclaim(void)
 	if (syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0) != 0)
 		__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	ps_thread *self = ps_tls.generation == ps_generation ? ps_tls.thread : NULL;
+	ps_thread *self = ps_own_thread();
 	for (ps_thread *t = ps_threads_newest(); t; t = t->next_all)
 		while (t != self && __atomic_load_n(&t->in_unwind, __ATOMIC_ACQUIRE))
 			sched_yield();

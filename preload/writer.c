@@ -1411,7 +1411,7 @@ static void encode_entries(void)
 	entries_begin();
 	if (snapshot_log_mode == LOG_USE) {
 		/* the log is the main thread's, which takes this snapshot */
-		walk_to(ps_tls.generation == ps_generation ? ps_tls.thread : NULL);
+		walk_to(ps_own_thread());
 		/* what waits for the next batch stays in the log, if still
 		 * marked (a copy logged again after another thread's walk
 		 * took the mark has nothing to wait for) */
@@ -1861,8 +1861,7 @@ void ps_writer_poll(void)
 	ps_writer_snapshot(0);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	/* the program's thread wrote it: recording's time */
-	ps_thread *t = ps_tls.thread;
-	ps_rec_exact(t && ps_tls.generation == ps_generation ? t : NULL, t0);
+	ps_rec_exact(ps_own_thread(), t0);
 }
 
 void ps_writer_lock(void)

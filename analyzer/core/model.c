@@ -1505,8 +1505,6 @@ struct thread_acc {
 	uint64_t lo, hi, blo, bhi, first, last;
 };
 
-/* File fi's threads and process, and what it adds to the run's totals
- * and peak. */
 /* ---- the recording's own time ----------------------------------------------- */
 
 /* Seconds of the program's own time in a span of span_ns of which the
@@ -1535,15 +1533,21 @@ static void tick_span(const pf_file *f, const pf_thread *th, const pf_tick *tk,
 		*to = died;
 }
 
+/* The time tick tk's thread was busy, running or ready to run, in its
+ * life in the interval, len ns: at most len (a read of 0: not known, as
+ * if busy throughout). */
+static uint64_t tick_busy(const pf_tick *tk, uint64_t len)
+{
+	return tk->busy_ns && tk->busy_ns < len ? tk->busy_ns : len;
+}
+
 /* Of tick tk's recording time, what made the thread's run longer: none of
  * it the time the thread slept could have taken (a thread that sleeps to
  * a deadline, or waits for input, waits less instead), none of it more
- * than the time it was busy, running or ready to run (a read of 0: not
- * known, as if busy throughout), or than its life in the interval, len
- * ns. */
+ * than the time it was busy (tick_busy). */
 static uint64_t tick_slowed(const pf_tick *tk, uint64_t len)
 {
-	uint64_t busy = tk->busy_ns && tk->busy_ns < len ? tk->busy_ns : len;
+	uint64_t busy = tick_busy(tk, len);
 	uint64_t rec = tk->rec_ns < busy ? tk->rec_ns : busy;
 	uint64_t idle = len - busy;
 	return rec > idle ? rec - idle : 0;
@@ -1603,8 +1607,7 @@ static void fold_file_rec(analysis *a, const pf_file *f)
 			uint64_t from, to;
 			tick_span(f, th, tk, &from, &to);
 			uint64_t len = to > from ? to - from : 0;
-			uint64_t b = tk->busy_ns && tk->busy_ns < len ? tk->busy_ns
-								    : len;
+			uint64_t b = tick_busy(tk, len);
 			uint32_t j = tk->snapshot;
 			rec[j] += (double)(tk->rec_ns < b ? tk->rec_ns : b);
 			busy[j] += (double)b;
@@ -1636,6 +1639,8 @@ static void fold_file_rec(analysis *a, const pf_file *f)
 	free(rec);
 }
 
+/* File fi's threads and process, and what it adds to the run's totals
+ * and peak. */
 static void fold_threads(struct build *b, size_t fi, const pf_file *f)
 {
 	analysis *a = b->a;

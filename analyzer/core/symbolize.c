@@ -393,8 +393,6 @@ char *sym_demangle(const char *name, int *runtime)
 	return xstrdup(name);
 }
 
-/* The name of a subprogram or inlined subroutine DIE, following
- * DW_AT_abstract_origin and DW_AT_specification; demangled. */
 /* The DIE's linkage name when it is mangled (C++, Rust): it says more
  * than the plain name (namespaces, parameters). Any other is an
  * assembler label (glibc's __GI___strdup for __strdup), or NULL. */
@@ -410,6 +408,8 @@ static const char *mangled_name(Dwarf_Die *die)
 	return NULL;
 }
 
+/* The name of a subprogram or inlined subroutine DIE, following
+ * DW_AT_abstract_origin and DW_AT_specification; demangled. */
 static char *die_name(Dwarf_Die *die, int *runtime)
 {
 	Dwarf_Attribute attr;
@@ -531,13 +531,12 @@ static char *plain_c_name(struct sym_mod *m, Dwarf_Die *die, Dwarf_Addr bias,
 			  char *name)
 {
 	Dwarf_Addr low, base, end;
-	ptrdiff_t next = 0;
 	if (mangled_name(die))
 		return name;
 	/* its entry: its low pc, or its first address range's start (a
 	 * function split into a hot and a cold part has ranges) */
 	if (dwarf_entrypc(die, &low) != 0 &&
-	    (next = dwarf_ranges(die, 0, &base, &low, &end)) <= 0)
+	    dwarf_ranges(die, 0, &base, &low, &end) <= 0)
 		return name;
 	const char *alias = best_alias(m, low + bias, name);
 	if (alias == name || !strncmp(alias, "_Z", 2) || !strncmp(alias, "_R", 2))

@@ -1080,45 +1080,52 @@ static void test_recording_threads(void **state)
 	unlink(paths[0]);
 }
 
+/* nthreads threads each recording rec_ms and busy busy_ms (0: not read)
+ * of every 100 ms interval: the run's recording time is want_ms of each,
+ * and each thread's estimate is kept whole. */
+static void check_run_rec(uint32_t nthreads, uint64_t rec_ms, uint64_t busy_ms,
+			  uint64_t want_ms)
+{
+	analysis a;
+	struct rec_spec s = rec_busy(nthreads, 1000, rec_ms * MS);
+	for (uint32_t t = 0; t < nthreads; t++)
+		for (int j = 0; j < REC_SNAPS; j++)
+			s.busy_ns[t][j] = busy_ms * MS;
+	load_rec(&a, &s);
+	if (a.rec_ns != want_ms * REC_SNAPS * MS)
+		fail_msg("%u thread(s) recording %llu ms, busy %llu ms of each "
+			 "100: the run's %llu ns, expected %llu ms",
+			 nthreads, (unsigned long long)rec_ms,
+			 (unsigned long long)busy_ms, (unsigned long long)a.rec_ns,
+			 (unsigned long long)(want_ms * REC_SNAPS));
+	for (uint32_t t = 0; t < nthreads; t++)
+		assert_int_equal(a.threads[t].rec_ns, rec_ms * REC_SNAPS * MS);
+	analysis_free(&a);
+	unlink(paths[0]);
+}
+
 /* A thread that did not run all of an interval (it slept to a deadline,
  * or waited for input) waits less instead of running longer: its
- * recording lengthened the run only by what the time it did not run
- * could not take, and never by more than the CPU time it ran. A CPU
- * time of 0 was not read: as if it ran throughout. */
+ * recording lengthened the run only by what the time it was not busy
+ * could not take, and never by more than the time it was busy. A busy
+ * time of 0 was not read: as if busy throughout. */
 static void test_recording_of_waiting_threads(void **state)
 {
 	(void)state;
 	static const struct {
-		uint64_t rec_ms, cpu_ms, run_rec_ms;
+		uint64_t rec_ms, busy_ms, run_rec_ms;
 	} cases[] = {
 		{ 30, 40, 0 },   /* 60 ms idle takes all 30 */
 		{ 30, 70, 0 },   /* 30 idle: just all */
 		{ 30, 71, 1 },   /* 29 idle: 1 ms left */
 		{ 30, 80, 10 },
-		{ 90, 50, 0 },   /* no more than the 50 it ran, 50 idle */
-		{ 60, 100, 60 }, /* ran throughout */
+		{ 90, 50, 0 },   /* no more than the 50 it was busy, 50 idle */
+		{ 60, 100, 60 }, /* busy throughout */
 		{ 60, 0, 60 },   /* not read */
 	};
-	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-		analysis a;
-		struct rec_spec s = rec_busy(1, 1000, cases[i].rec_ms * MS);
-		for (int j = 0; j < REC_SNAPS; j++)
-			s.busy_ns[0][j] = cases[i].cpu_ms * MS;
-		load_rec(&a, &s);
-		if (a.rec_ns != cases[i].run_rec_ms * REC_SNAPS * MS)
-			fail_msg("recording %llu ms, CPU %llu ms of each 100: the "
-				 "run's %llu ns, expected %llu ms",
-				 (unsigned long long)cases[i].rec_ms,
-				 (unsigned long long)cases[i].cpu_ms,
-				 (unsigned long long)a.rec_ns,
-				 (unsigned long long)(cases[i].run_rec_ms *
-						      REC_SNAPS));
-		/* the thread's estimate is kept whole */
-		assert_int_equal(a.threads[0].rec_ns,
-				 cases[i].rec_ms * REC_SNAPS * MS);
-		analysis_free(&a);
-	}
-	unlink(paths[0]);
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+		check_run_rec(1, cases[i].rec_ms, cases[i].busy_ms,
+			      cases[i].run_rec_ms);
 }
 
 /* Threads that take turns (a lock, Python's GIL): each is busy half of
@@ -1139,24 +1146,9 @@ static void test_recording_threads_taking_turns(void **state)
 		{ 25, 25, 0 },   /* half the interval idle: it takes all 50 */
 		{ 75, 30, 40 },  /* 1.5 at once: 60 / 1.5 */
 	};
-	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-		analysis a;
-		struct rec_spec s = rec_busy(2, 1000, cases[i].rec_ms * MS);
-		for (int t = 0; t < 2; t++)
-			for (int j = 0; j < REC_SNAPS; j++)
-				s.busy_ns[t][j] = cases[i].busy_ms * MS;
-		load_rec(&a, &s);
-		if (a.rec_ns != cases[i].run_rec_ms * REC_SNAPS * MS)
-			fail_msg("2 threads busy %llu ms, recording %llu ms of "
-				 "each 100: the run's %llu ns, expected %llu ms",
-				 (unsigned long long)cases[i].busy_ms,
-				 (unsigned long long)cases[i].rec_ms,
-				 (unsigned long long)a.rec_ns,
-				 (unsigned long long)(cases[i].run_rec_ms *
-						      REC_SNAPS));
-		analysis_free(&a);
-	}
-	unlink(paths[0]);
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+		check_run_rec(2, cases[i].rec_ms, cases[i].busy_ms,
+			      cases[i].run_rec_ms);
 }
 
 /* An interval's recording time counts up to 99% of it (an estimate may
