@@ -86,6 +86,40 @@ static inline void libunwind_setup(void)
 				       UNW_CACHE_PER_THREAD);
 }
 
+/* libunwind keeps each address's unwind rules (per thread) and does not
+ * notice an object unloaded and another loaded at its address: its walks
+ * would go on by the old object's rules. unw_flush_cache() makes unw_step
+ * forget them, but not unw_backtrace, whose per-thread trace cache never
+ * forgets an address. So once an object may have gone (dlclose, or a
+ * fast walk that found the module map out of date), libunwind's walks
+ * step (slower, and only in processes that unload objects), and the
+ * first after each such change flushes its caches. */
+static uint32_t unloads, unloads_flushed;
+
+void ps_capture_modules_changed(void)
+{
+	__atomic_fetch_add(&unloads, 1, __ATOMIC_RELEASE);
+}
+
+static int step_backtrace(uintptr_t *raw, int max);
+
+/* libunwind's walk into raw; stale: the fast walk just found the module
+ * map out of date. */
+static int libunwind_walk(uintptr_t *raw, int max, int stale)
+{
+	libunwind_setup();
+	if (PS_UNLIKELY(stale))
+		ps_capture_modules_changed();
+	uint32_t u = __atomic_load_n(&unloads, __ATOMIC_ACQUIRE);
+	if (PS_LIKELY(!u))
+		return unw_backtrace((void **)raw, max);
+	if (u != __atomic_load_n(&unloads_flushed, __ATOMIC_RELAXED)) {
+		unw_flush_cache(unw_local_addr_space, 0, 0);
+		__atomic_store_n(&unloads_flushed, u, __ATOMIC_RELEASE);
+	}
+	return step_backtrace(raw, max);
+}
+
 static inline void enter_unwind(ps_thread *t)
 {
 	for (;;) {
@@ -212,7 +246,6 @@ __attribute__((noinline)) static int capture_checked(uintptr_t *raw, int max)
 {
 	uintptr_t fast[PS_MAX_DEPTH + 16], step[PS_MAX_DEPTH + 16];
 	int same;
-	libunwind_setup();
 	/* a walk the fast unwinder calls repeated is compared too */
 	const struct ps_unwind_start *start = caller_state();
 	int nf = ps_unwind_fast(fast, max, &same, start);
@@ -220,7 +253,7 @@ __attribute__((noinline)) static int capture_checked(uintptr_t *raw, int max)
 		nf = ps_unwind_last(fast, max);
 		PS_ADD(&check.repeated, 1);
 	}
-	int n = unw_backtrace((void **)raw, max);
+	int n = libunwind_walk(raw, max, nf == PS_UNWIND_STALE);
 	int ns = step_backtrace(step, max);
 	PS_ADD(&check.captures, 1);
 	if (nf < 0) {
@@ -297,13 +330,10 @@ int ps_capture_stack(ps_thread *t, uintptr_t *ips, int *repeated)
 		n = ps_unwind_fast(ips, max, repeated ? &same : NULL,
 				   caller_state());
 		fast = n >= 0;
-		if (PS_UNLIKELY(n < 0)) {
-			libunwind_setup();
-			n = unw_backtrace((void **)ips, max);
-		}
+		if (PS_UNLIKELY(n < 0))
+			n = libunwind_walk(ips, max, n == PS_UNWIND_STALE);
 	} else if (ps_opt.unwinder == PS_UNWINDER_LIBUNWIND) {
-		libunwind_setup();
-		n = unw_backtrace((void **)ips, max);
+		n = libunwind_walk(ips, max, 0);
 	} else {
 		n = capture_checked(ips, max);
 	}

@@ -161,7 +161,9 @@ test-build: $(TB)/truth $(TB)/wrapped $(TB)/test_truth
 # and -O0 code, hand-written CFI, a library called through the PLT, and
 # two plugins with different unwind rules loaded in turn at one address.
 UNWIND_DIFF_PROGS := $(TB)/unwind_diff $(TB)/unwind_diff_cxx $(TB)/libudiff_plt.so \
-	$(TB)/libudiff_plugin_a.so $(TB)/libudiff_plugin_b.so
+	$(TB)/libudiff_plugin_a.so $(TB)/libudiff_plugin_b.so \
+	$(TB)/libudiff_cie_plain.so $(TB)/libudiff_cie_r15.so \
+	$(TB)/libudiff_cie_end.so
 
 $(TB)/libudiff_plt.so: tests/progs/unwind_difflib.c tests/progs/unwind_difflib.h
 	$(Q)mkdir -p $(TB)
@@ -174,6 +176,23 @@ $(TB)/libudiff_plugin_a.so: tests/progs/unwind_plugin.c
 $(TB)/libudiff_plugin_b.so: tests/progs/unwind_plugin.c
 	$(Q)mkdir -p $(TB)
 	$(Q)$(CC) -O1 -g -fno-omit-frame-pointer -DPLUGIN_B -fPIC -shared -Wall -Wextra $< -o $@
+
+# Three CIEs of different content at one address (the "cie" scenario):
+# one function alone in each library, linked at one fixed address, with
+# neither start files nor the linker's unwind info ahead of its CIE.
+UDIFF_CIE_FLAGS := -shared -nostdlib -Wl,--no-ld-generated-unwind-info \
+	-Wl,-Ttext-segment=0x51000000
+$(TB)/libudiff_cie_plain.so: tests/progs/unwind_cie.S
+	$(Q)mkdir -p $(TB)
+	$(Q)$(CC) $(UDIFF_CIE_FLAGS) $< -o $@
+
+$(TB)/libudiff_cie_r15.so: tests/progs/unwind_cie.S
+	$(Q)mkdir -p $(TB)
+	$(Q)$(CC) $(UDIFF_CIE_FLAGS) -DRETURN_R15 $< -o $@
+
+$(TB)/libudiff_cie_end.so: tests/progs/unwind_cie.S
+	$(Q)mkdir -p $(TB)
+	$(Q)$(CC) $(UDIFF_CIE_FLAGS) -DOUTERMOST $< -o $@
 
 $(TB)/unwind_diff_o0.o: tests/progs/unwind_diff_o0.c
 	$(Q)mkdir -p $(TB)

@@ -202,6 +202,21 @@ fi
 # limit some stacks have exactly one frame beyond it, whose hash is the
 # prefix hashes' difference down to the outermost frame; all proven, no
 # hash differs
+# three libraries loaded in turn at one address, their CIEs at one
+# address too (tests/progs/unwind_cie.S): each walked by its own CIE's
+# rules, by the fast unwinder and by libunwind (whose caches must forget
+# the last library's); the first walk after each load finds the map stale
+run cie "$UD" cie
+agree cie
+eval "$(sed -n 's/^cie: //p' "$WORK/cie.out")"
+echo "  cie: plain=$plain r15=$r15 end=$end same_base=$same_base"
+expect "cie: the three libraries loaded at one address in all 10 rounds ($same_base)" \
+	'[ "$same_base" = 10 ]'
+expect "cie: the r15 library's $r15 stacks handed to libunwind as not provable, the first after each load as stale ($not_provable, $stale)" \
+	'[ "$not_provable" = $((r15 - 10)) ] && [ "$stale" = 30 ]'
+expect "cie: the plain and end libraries' stacks proven ($identical of $captures)" \
+	'[ "$identical" -ge $((plain + end - 20)) ] && [ "$identical" = $((captures - fallback)) ]'
+
 for depth in 64 256; do
 	POOLSCOUT_DEPTH=$depth run "depths$depth" "$UD" depths
 	agree "depths, depth $depth"

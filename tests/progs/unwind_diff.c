@@ -26,6 +26,8 @@
  *     longjmp     leaving deep frames by longjmp, then new shapes
  *     dlopen      libraries loaded and unloaded while allocating in
  *                 them, one unloaded behind the preload's back
+ *     cie         two libraries loaded in turn at one address whose
+ *                 CIEs share an address but not their content
  *     threads     four threads mixing the scenarios above
  *     fork        a forked child allocating through inherited tables
  *     nullrbp     stacks ending at a frame without CFI called with rbp 0
@@ -457,6 +459,56 @@ static void scenario_dlopen(const char *dir)
 	printf("dlopen: b loaded where a was in %d of 20 rounds\n", same_base);
 }
 
+/* ---- one CIE address, two CIEs ------------------------------------------ */
+
+/* libudiff_cie_{plain,r15,end}.so (unwind_cie.S) are one function
+ * linked at one address, whose only CIE sits at the same address in all
+ * three, of the same size: the return address at CFA-8 (plain), in
+ * r15's column (not provable: libunwind's), or undefined (the stack ends
+ * there). Loaded in turn, each must be compiled with its own CIE, not
+ * with the one cached for another; and libunwind must not walk one by
+ * the rules it cached for another. */
+static const char *const cie_kind[3] = { "plain", "r15", "end" };
+static long cie_points[3]; /* allocations in each */
+
+static uintptr_t call_cie(const char *dir, int kind)
+{
+	char path[4096];
+	snprintf(path, sizeof path, "%s/libudiff_cie_%s.so", dir, cie_kind[kind]);
+	void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (!h) {
+		fprintf(stderr, "unwind_diff: dlopen %s: %s\n", path, dlerror());
+		exit(2);
+	}
+	int (*run)(void) = (int (*)(void))(uintptr_t)dlsym(h, "cie_alloc_run");
+	if (!run) {
+		fprintf(stderr, "unwind_diff: %s lacks cie_alloc_run\n", path);
+		exit(2);
+	}
+	for (int i = 0; i < 20; i++) {
+		int n = run();
+		cie_points[kind] += n;
+		__atomic_fetch_add(&points, n, __ATOMIC_RELAXED);
+	}
+	Dl_info info;
+	uintptr_t base = dladdr((void *)(uintptr_t)run, &info) ?
+		(uintptr_t)info.dli_fbase : 0;
+	dlclose(h);
+	return base;
+}
+
+static void scenario_cie(const char *dir)
+{
+	int same_base = 0;
+	for (int round = 0; round < 10; round++) {
+		uintptr_t plain = call_cie(dir, 0);
+		uintptr_t r15 = call_cie(dir, 1);
+		same_base += plain && r15 == plain && call_cie(dir, 2) == plain;
+	}
+	printf("cie: plain=%ld r15=%ld end=%ld same_base=%d\n", cie_points[0],
+	       cie_points[1], cie_points[2], same_base);
+}
+
 /* ---- threads, fork ----------------------------------------------------- */
 
 static void *thread_main(void *arg)
@@ -551,6 +603,7 @@ int main(int argc, char **argv)
 		else if (!strcmp(s, "asm")) scenario_asm();
 		else if (!strcmp(s, "longjmp")) scenario_longjmp();
 		else if (!strcmp(s, "dlopen")) scenario_dlopen(dir);
+		else if (!strcmp(s, "cie")) scenario_cie(dir);
 		else if (!strcmp(s, "threads")) scenario_threads();
 		else if (!strcmp(s, "fork")) scenario_fork();
 		else if (!strcmp(s, "nullrbp")) scenario_nullrbp();
