@@ -90,32 +90,30 @@ static inline void libunwind_setup(void)
  * notice an object unloaded and another loaded at its address: its walks
  * would go on by the old object's rules. unw_flush_cache() makes unw_step
  * forget them, but not unw_backtrace, whose per-thread trace cache never
- * forgets an address. So once an object may have gone (dlclose, or a
- * fast walk that found the module map out of date), libunwind's walks
- * step (slower, and only in processes that unload objects), and the
- * first after each such change flushes its caches. */
-static uint32_t unloads, unloads_flushed;
-
-void ps_capture_modules_changed(void)
-{
-	__atomic_fetch_add(&unloads, 1, __ATOMIC_RELEASE);
-}
+ * forgets an address. So a stack libunwind walked through an address
+ * where an object was unloaded (the first frame it could have got wrong
+ * is one there) is walked again by unw_step, ten times slower, after a
+ * flush when objects were unloaded since the last. */
+static uint32_t unloads_flushed;
 
 static int step_backtrace(uintptr_t *raw, int max);
 
-/* libunwind's walk into raw; stale: the fast walk just found the module
- * map out of date. */
+/* libunwind's walk into raw. stale: the module map may be out of date
+ * (the fast walk found it so, or did not run): it is read again first if
+ * a dlclose or a walk asked for it, so that an object replaced since is
+ * known. */
 static int libunwind_walk(uintptr_t *raw, int max, int stale)
 {
 	libunwind_setup();
 	if (PS_UNLIKELY(stale))
-		ps_capture_modules_changed();
-	uint32_t u = __atomic_load_n(&unloads, __ATOMIC_ACQUIRE);
-	if (PS_LIKELY(!u))
-		return unw_backtrace((void **)raw, max);
-	if (u != __atomic_load_n(&unloads_flushed, __ATOMIC_RELAXED)) {
+		ps_unwind_refresh();
+	int n = unw_backtrace((void **)raw, max);
+	uint32_t changes;
+	if (PS_LIKELY(!ps_unwind_unloaded_among(raw, n, &changes)))
+		return n;
+	if (changes != __atomic_load_n(&unloads_flushed, __ATOMIC_ACQUIRE)) {
 		unw_flush_cache(unw_local_addr_space, 0, 0);
-		__atomic_store_n(&unloads_flushed, u, __ATOMIC_RELEASE);
+		__atomic_store_n(&unloads_flushed, changes, __ATOMIC_RELEASE);
 	}
 	return step_backtrace(raw, max);
 }
@@ -333,7 +331,7 @@ int ps_capture_stack(ps_thread *t, uintptr_t *ips, int *repeated)
 		if (PS_UNLIKELY(n < 0))
 			n = libunwind_walk(ips, max, n == PS_UNWIND_STALE);
 	} else if (ps_opt.unwinder == PS_UNWINDER_LIBUNWIND) {
-		n = libunwind_walk(ips, max, 0);
+		n = libunwind_walk(ips, max, 1);
 	} else {
 		n = capture_checked(ips, max);
 	}

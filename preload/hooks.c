@@ -1328,15 +1328,13 @@ PS_EXPORT int pthread_setname_np(pthread_t thread, const char *name)
 }
 
 /* An unloaded object may be replaced by another at the same address: the
- * fast unwinder must re-read the module map before its next walk, and
- * libunwind forget the rules it cached. */
+ * fast unwinder must re-read the module map before its next walk. */
 PS_EXPORT int dlclose(void *handle)
 {
 	if (PS_UNLIKELY(!ps_real.malloc))
 		resolve();
 	int rc = next_fn.dlclose(handle);
 	ps_unwind_modules_changed();
-	ps_capture_modules_changed();
 	return rc;
 }
 

@@ -267,9 +267,6 @@ void ps_capture_fork_done(void);
 /* Records where our own code lives so capture can skip it. */
 void ps_capture_init(void);
 void ps_capture_reset_child(void);
-/* An object may have been unloaded (dlclose): libunwind's caches are
- * flushed before its next walk. */
-void ps_capture_modules_changed(void);
 
 /* ---- stacks.c ------------------------------------------------------------ */
 #define PS_STACK_ID_MAX ((1u << 28) - 1) /* the stack table's ids */

@@ -1003,6 +1003,16 @@ static struct uw_snapshot *current;   /* atomic */
 static uint32_t rescan_request;       /* atomic; bumped to ask for a re-read */
 static ps_lock_t table_lock = { .snapshot_free = 1 }; /* only tried */
 static struct block *retired;         /* atomic list, freed by reclaim */
+
+/* Where objects were unloaded (their map ranges), for libunwind's sake:
+ * it keeps rules by address and never notices an object replaced by
+ * another there (capture.c). Appended by rescan under table_lock, read
+ * by anyone: a slot is written before the count that covers it is
+ * published. Past UNLOADED_MAX, every address counts (all_unloaded). */
+#define UNLOADED_MAX 64
+static struct { uintptr_t lo, hi; } unloaded[UNLOADED_MAX];
+static uint32_t unloaded_count, all_unloaded; /* atomic */
+static uint32_t unload_events; /* atomic: every unload noted, again or not */
 int ps_unwind_reclaim_pending;
 
 /* What is never unloaded: found in ps_unwind_init. pin_addr: addresses
@@ -1331,6 +1341,37 @@ static int same_object(const struct uw_module *a, const struct uw_module *b)
 	       !memcmp(a->build_id, b->build_id, a->build_id_len);
 }
 
+static void note_unloaded(uintptr_t lo, uintptr_t hi)
+{
+	uint32_t n = __atomic_load_n(&unloaded_count, __ATOMIC_RELAXED);
+	int known = 0;
+	for (uint32_t k = 0; k < n && !known; k++)
+		known = unloaded[k].lo == lo && unloaded[k].hi == hi;
+	if (!known && n == UNLOADED_MAX) {
+		__atomic_store_n(&all_unloaded, 1, __ATOMIC_RELEASE);
+	} else if (!known) {
+		unloaded[n].lo = lo;
+		unloaded[n].hi = hi;
+		__atomic_store_n(&unloaded_count, n + 1, __ATOMIC_RELEASE);
+	}
+	__atomic_fetch_add(&unload_events, 1, __ATOMIC_RELEASE);
+}
+
+int ps_unwind_unloaded_among(const uintptr_t *ips, int n, uint32_t *changes)
+{
+	*changes = __atomic_load_n(&unload_events, __ATOMIC_ACQUIRE);
+	if (PS_LIKELY(!*changes))
+		return 0;
+	if (__atomic_load_n(&all_unloaded, __ATOMIC_ACQUIRE))
+		return 1;
+	uint32_t count = __atomic_load_n(&unloaded_count, __ATOMIC_ACQUIRE);
+	for (int i = 0; i < n; i++)
+		for (uint32_t k = 0; k < count; k++)
+			if (ips[i] - unloaded[k].lo < unloaded[k].hi - unloaded[k].lo)
+				return 1;
+	return 0;
+}
+
 /* Re-reads the module map into a new snapshot, keeping the tables of
  * objects that are provably still the same, and retires the old one.
  * Called with table_lock held. Returns 0 or a ps_unwind_result. */
@@ -1378,6 +1419,14 @@ static int rescan(uint32_t request)
 	 * with the same identity is the same object. Otherwise only a pinned
 	 * object or one with the same build-id keeps its table. */
 	int nothing_unloaded = old && old->subs == sc.subs;
+	for (uint32_t j = 0; old && !nothing_unloaded && j < old->count; j++) {
+		const struct uw_module *o = &old->mods[j];
+		int gone = !o->pinned;
+		for (uint32_t i = 0; gone && i < sc.count; i++)
+			gone = !same_object(&sc.mods[i], o);
+		if (gone)
+			note_unloaded(o->lo, o->hi);
+	}
 	for (uint32_t i = 0; i < sc.count; i++) {
 		struct uw_module *m = &s->mods[i];
 		*m = sc.mods[i];
@@ -1422,6 +1471,15 @@ static int refresh(const struct uw_snapshot **snapp)
 	*snapp = current;
 	ps_lock_release(&table_lock);
 	return rc;
+}
+
+void ps_unwind_refresh(void)
+{
+	uint32_t want = __atomic_load_n(&rescan_request, __ATOMIC_ACQUIRE);
+	const struct uw_snapshot *s = __atomic_load_n(&current, __ATOMIC_ACQUIRE);
+	if (s && s->request_seen == want)
+		return;
+	refresh(&s);
 }
 
 static void request_rescan(void)

@@ -86,6 +86,16 @@ void ps_unwind_reclaim(void);
  * the module map first. Async-signal-safe. */
 void ps_unwind_modules_changed(void);
 
+/* Re-reads the module map now if a walk or a dlclose asked for it (a
+ * walk found the map stale: the objects unloaded meanwhile are noted
+ * before libunwind walks that stack). Call inside a walk (in_unwind). */
+void ps_unwind_refresh(void);
+
+/* Whether one of the n addresses ips lies where an object was unloaded
+ * since start (or too many were to tell). *changes: how many unloads were
+ * noted so far (0: none, and the answer is 0); it grows with each. */
+int ps_unwind_unloaded_among(const uintptr_t *ips, int n, uint32_t *changes);
+
 /* Called once from the constructor, before the first walk. */
 void ps_unwind_init(void);
 
