@@ -86,38 +86,6 @@ static inline void libunwind_setup(void)
 				       UNW_CACHE_PER_THREAD);
 }
 
-/* libunwind keeps each address's unwind rules (per thread) and does not
- * notice an object unloaded and another loaded at its address: its walks
- * would go on by the old object's rules. unw_flush_cache() makes unw_step
- * forget them, but not unw_backtrace, whose per-thread trace cache never
- * forgets an address. So a stack libunwind walked through an address
- * where an object was unloaded (the first frame it could have got wrong
- * is one there) is walked again by unw_step, ten times slower, after a
- * flush when objects were unloaded since the last. */
-static uint32_t unloads_flushed;
-
-static int step_backtrace(uintptr_t *raw, int max);
-
-/* libunwind's walk into raw. stale: the module map may be out of date
- * (the fast walk found it so, or did not run): it is read again first if
- * a dlclose or a walk asked for it, so that an object replaced since is
- * known. */
-static int libunwind_walk(uintptr_t *raw, int max, int stale)
-{
-	libunwind_setup();
-	if (PS_UNLIKELY(stale))
-		ps_unwind_refresh();
-	int n = unw_backtrace((void **)raw, max);
-	uint32_t changes;
-	if (PS_LIKELY(!ps_unwind_unloaded_among(raw, n, &changes)))
-		return n;
-	if (changes != __atomic_load_n(&unloads_flushed, __ATOMIC_ACQUIRE)) {
-		unw_flush_cache(unw_local_addr_space, 0, 0);
-		__atomic_store_n(&unloads_flushed, changes, __ATOMIC_RELEASE);
-	}
-	return step_backtrace(raw, max);
-}
-
 static inline void enter_unwind(ps_thread *t)
 {
 	for (;;) {
@@ -157,6 +125,7 @@ static struct {
 	uint64_t repeated; /* of the fast walks, said to repeat the last one */
 	uint64_t fallback[PS_UNWIND_NREASONS]; /* by -ps_unwind_result */
 	uint64_t step_disagrees; /* unw_backtrace vs libunwind's unw_step loop */
+	uint64_t restepped; /* libunwind's walks made again where objects went */
 } check;
 
 static int skip_self(const uintptr_t *raw, int n)
@@ -199,6 +168,37 @@ __attribute__((noinline)) static int step_backtrace(uintptr_t *raw, int max)
 	       unw_get_reg(&cursor, UNW_REG_IP, &ip) >= 0)
 		raw[n++] = ip;
 	return n;
+}
+
+/* libunwind keeps each address's unwind rules (per thread) and does not
+ * notice an object unloaded and another loaded at its address: its walks
+ * would go on by the old object's rules. unw_flush_cache() makes unw_step
+ * forget them, but not unw_backtrace, whose per-thread trace cache never
+ * forgets an address. So a stack libunwind walked through an address
+ * where an object was unloaded (the first frame it could have got wrong
+ * is one there) is walked again by unw_step, ten times slower, after a
+ * flush when objects were unloaded since the last. */
+static uint32_t unloads_flushed;
+
+/* libunwind's walk into raw. stale: the module map may be out of date
+ * (the fast walk found it so, or did not run): it is read again first if
+ * a dlclose or a walk asked for it, so that an object replaced since is
+ * known. */
+static int libunwind_walk(uintptr_t *raw, int max, int stale)
+{
+	libunwind_setup();
+	if (PS_UNLIKELY(stale))
+		ps_unwind_refresh();
+	int n = unw_backtrace((void **)raw, max);
+	uint32_t changes;
+	if (PS_LIKELY(!ps_unwind_unloaded_among(raw, n, &changes)))
+		return n;
+	if (changes != __atomic_load_n(&unloads_flushed, __ATOMIC_ACQUIRE)) {
+		unw_flush_cache(unw_local_addr_space, 0, 0);
+		__atomic_store_n(&unloads_flushed, changes, __ATOMIC_RELEASE);
+	}
+	PS_ADD(&check.restepped, 1);
+	return step_backtrace(raw, max);
 }
 
 static void report_mismatch(const char *what, const uintptr_t *a, int na,
@@ -283,7 +283,7 @@ __attribute__((destructor)) static void check_report(void)
 	ps_warn("unwind check: pid=%d captures=%llu identical=%llu "
 		"mismatches=%llu fallback=%llu (not_provable=%llu no_module=%llu "
 		"stale=%llu busy=%llu no_table=%llu odd_frame=%llu dynamic=%llu) "
-		"step_disagrees=%llu repeated=%llu",
+		"step_disagrees=%llu repeated=%llu restepped=%llu",
 		(int)getpid(), (unsigned long long)check.captures,
 		(unsigned long long)check.identical,
 		(unsigned long long)check.mismatches, (unsigned long long)fell,
@@ -295,7 +295,8 @@ __attribute__((destructor)) static void check_report(void)
 		(unsigned long long)check.fallback[-PS_UNWIND_ODD_FRAME],
 		(unsigned long long)check.fallback[-PS_UNWIND_DYNAMIC],
 		(unsigned long long)check.step_disagrees,
-		(unsigned long long)check.repeated);
+		(unsigned long long)check.repeated,
+		(unsigned long long)check.restepped);
 }
 
 /* Drops our own frames from the n of ips and keeps at most the depth

@@ -4,9 +4,12 @@
 # allocation is unwound by both, and at exit each process prints
 #   poolscout: unwind check: pid=P captures=C identical=I mismatches=M
 #     fallback=F (not_provable=.. no_module=.. stale=.. ...) step_disagrees=S
+#     repeated=R restepped=W
 # (identical: the fast unwinder proved the stack and got libunwind's
 # frames; fallback: it handed the stack to libunwind; repeated: it said
-# the walk was its previous one, which is then what is compared). Every run must
+# the walk was its previous one, which is then what is compared;
+# restepped: libunwind's walk went where an object was unloaded, and was
+# made again by unw_step). Every run must
 # have 0 mismatches, and must have compared at least as many stacks as
 # the program counted allocations itself ("points=N" on its stdout).
 # Scenarios where the fast path has to give up (signal frames, CFA in
@@ -32,9 +35,10 @@ run() {
 			printf "captures=%d identical=%d mismatches=%d fallback=%d ",
 				sum["captures"], sum["identical"], sum["mismatches"],
 				sum["fallback"]
-			printf "not_provable=%d stale=%d steps=%d repeated=%d\n",
+			printf "not_provable=%d stale=%d steps=%d repeated=%d ",
 				sum["not_provable"], sum["stale"], sum["step_disagrees"],
 				sum["repeated"]
+			printf "restepped=%d\n", sum["restepped"]
 		}')"
 	lines=$(grep -c '^poolscout: unwind check:' "$WORK/$name.err")
 	points=$(sed -n 's/^points=//p' "$WORK/$name.out")
@@ -205,7 +209,9 @@ fi
 # three libraries loaded in turn at one address, their CIEs at one
 # address too (tests/progs/unwind_cie.S): each walked by its own CIE's
 # rules, by the fast unwinder and by libunwind (whose caches must forget
-# the last library's); the first walk after each load finds the map stale
+# the last library's: the stacks through an address where an object was
+# unloaded are walked again by unw_step, the others not); the first walk
+# after each load finds the map stale
 run cie "$UD" cie
 agree cie
 eval "$(sed -n 's/^cie: //p' "$WORK/cie.out")"
@@ -216,6 +222,8 @@ expect "cie: the r15 library's $r15 stacks handed to libunwind as not provable, 
 	'[ "$not_provable" = $((r15 - 10)) ] && [ "$stale" = 30 ]'
 expect "cie: the plain and end libraries' stacks proven ($identical of $captures)" \
 	'[ "$identical" -ge $((plain + end - 20)) ] && [ "$identical" = $((captures - fallback)) ]'
+expect "cie: libunwind walked again by unw_step exactly the stacks through the libraries after the first was unloaded ($restepped = $plain + $r15 + $end - 20)" \
+	'[ "$restepped" = $((plain + r15 + end - 20)) ]'
 
 for depth in 64 256; do
 	POOLSCOUT_DEPTH=$depth run "depths$depth" "$UD" depths
