@@ -414,18 +414,26 @@ static void scenario_longjmp(void)
 
 static uintptr_t last_base[2]; /* where plugin a and b were loaded */
 
-static void call_lib(const char *path, int (*closer)(void *), int n)
+/* Loads path (into *h) and returns its function sym; exits on failure. */
+static void *open_lib(const char *path, const char *sym, void **h)
 {
-	void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-	if (!h) {
+	*h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (!*h) {
 		fprintf(stderr, "unwind_diff: dlopen %s: %s\n", path, dlerror());
 		exit(2);
 	}
-	int (*run)(int) = (int (*)(int))(uintptr_t)dlsym(h, "plugin_alloc_run");
-	if (!run) {
-		fprintf(stderr, "unwind_diff: %s lacks plugin_alloc_run\n", path);
+	void *fn = dlsym(*h, sym);
+	if (!fn) {
+		fprintf(stderr, "unwind_diff: %s lacks %s\n", path, sym);
 		exit(2);
 	}
+	return fn;
+}
+
+static void call_lib(const char *path, int (*closer)(void *), int n)
+{
+	void *h;
+	int (*run)(int) = (int (*)(int))(uintptr_t)open_lib(path, "plugin_alloc_run", &h);
 	for (int i = 0; i < n; i++)
 		__atomic_fetch_add(&points, run(i), __ATOMIC_RELAXED);
 	Dl_info info;
@@ -475,16 +483,8 @@ static uintptr_t call_cie(const char *dir, int kind)
 {
 	char path[4096];
 	snprintf(path, sizeof path, "%s/libudiff_cie_%s.so", dir, cie_kind[kind]);
-	void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-	if (!h) {
-		fprintf(stderr, "unwind_diff: dlopen %s: %s\n", path, dlerror());
-		exit(2);
-	}
-	int (*run)(void) = (int (*)(void))(uintptr_t)dlsym(h, "cie_alloc_run");
-	if (!run) {
-		fprintf(stderr, "unwind_diff: %s lacks cie_alloc_run\n", path);
-		exit(2);
-	}
+	void *h;
+	int (*run)(void) = (int (*)(void))(uintptr_t)open_lib(path, "cie_alloc_run", &h);
 	for (int i = 0; i < 20; i++) {
 		int n = run();
 		cie_points[kind] += n;
