@@ -225,6 +225,18 @@ expect "cie: the plain and end libraries' stacks proven ($identical of $captures
 expect "cie: libunwind walked again by unw_step exactly the stacks through the libraries after the first was unloaded ($restepped = $plain + $r15 + $end - 20)" \
 	'[ "$restepped" = $((plain + r15 + end - 20)) ]'
 
+# 64 objects unloaded at once are 64 ranges the unwinder notes: stacks
+# elsewhere keep unw_backtrace; with 65 it notes every address, and the
+# 1000 stacks from our own code after the unload are walked again too
+run unload64 "$UD" unload64
+agree unload64
+expect "unload64: 64 objects unloaded, no stack elsewhere walked again ($restepped)" \
+	'[ "$restepped" = 0 ]'
+run unload65 "$UD" unload65
+agree unload65
+expect "unload65: 65 objects unloaded, every stack after it walked again ($restepped >= 1000)" \
+	'[ "$restepped" -ge 1000 ]'
+
 for depth in 64 256; do
 	POOLSCOUT_DEPTH=$depth run "depths$depth" "$UD" depths
 	agree "depths, depth $depth"

@@ -26,8 +26,9 @@
  *     longjmp     leaving deep frames by longjmp, then new shapes
  *     dlopen      libraries loaded and unloaded while allocating in
  *                 them, one unloaded behind the preload's back
- *     cie         two libraries loaded in turn at one address whose
+ *     cie         three libraries loaded in turn at one address whose
  *                 CIEs share an address but not their content
+ *     unloadN     N copies of a library loaded at once, then unloaded
  *     threads     four threads mixing the scenarios above
  *     fork        a forked child allocating through inherited tables
  *     nullrbp     stacks ending at a frame without CFI called with rbp 0
@@ -509,6 +510,51 @@ static void scenario_cie(const char *dir)
 	       cie_points[1], cie_points[2], same_base);
 }
 
+/* n copies of libudiff_plugin_a.so (under TMPDIR), all loaded at once
+ * (n objects, n address ranges), each allocating, then all unloaded;
+ * then 1000 allocations from our own code. The unwinder notes up to 64
+ * ranges where objects were unloaded, past that every address: libunwind
+ * then walks every stack again (check mode counts them, restepped). */
+static void scenario_unload(const char *dir, int n)
+{
+	char src[4096], tmpl[4096], path[4096];
+	snprintf(src, sizeof src, "%s/libudiff_plugin_a.so", dir);
+	const char *tmp = getenv("TMPDIR");
+	snprintf(tmpl, sizeof tmpl, "%s/udiff_unload.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	if (!mkdtemp(tmpl)) {
+		perror("unwind_diff: mkdtemp");
+		exit(2);
+	}
+	FILE *in = fopen(src, "rb");
+	static char image[1 << 20];
+	size_t len = in ? fread(image, 1, sizeof image, in) : 0;
+	if (!in || !len || len == sizeof image) {
+		fprintf(stderr, "unwind_diff: cannot read %s\n", src);
+		exit(2);
+	}
+	fclose(in);
+	void *h[100];
+	for (int i = 0; i < n && i < 100; i++) {
+		snprintf(path, sizeof path, "%s/copy%d.so", tmpl, i);
+		FILE *out = fopen(path, "wb");
+		if (!out || fwrite(image, 1, len, out) != len || fclose(out)) {
+			fprintf(stderr, "unwind_diff: cannot write %s\n", path);
+			exit(2);
+		}
+		int (*run)(int) = (int (*)(int))(uintptr_t)open_lib(path, "plugin_alloc_run", &h[i]);
+		__atomic_fetch_add(&points, run(i), __ATOMIC_RELAXED);
+	}
+	for (int i = 0; i < n && i < 100; i++) {
+		dlclose(h[i]);
+		snprintf(path, sizeof path, "%s/copy%d.so", tmpl, i);
+		unlink(path);
+	}
+	rmdir(tmpl);
+	for (int i = 0; i < 1000; i++)
+		descend(3, 1);
+	printf("unload: %d objects\n", n < 100 ? n : 100);
+}
+
 /* ---- threads, fork ----------------------------------------------------- */
 
 static void *thread_main(void *arg)
@@ -604,6 +650,7 @@ int main(int argc, char **argv)
 		else if (!strcmp(s, "longjmp")) scenario_longjmp();
 		else if (!strcmp(s, "dlopen")) scenario_dlopen(dir);
 		else if (!strcmp(s, "cie")) scenario_cie(dir);
+		else if (!strncmp(s, "unload", 6)) scenario_unload(dir, atoi(s + 6));
 		else if (!strcmp(s, "threads")) scenario_threads();
 		else if (!strcmp(s, "fork")) scenario_fork();
 		else if (!strcmp(s, "nullrbp")) scenario_nullrbp();
