@@ -101,6 +101,13 @@ expect "record's summary: a process killed is cut short, not running" \
 "$PS" record -o "$WORK/renamed" -- "$T/renamed" >/dev/null 2>&1
 expect "threads: a process renamed after its first allocation shows its last name" \
 	'[ "$("$PS" threads --json "$WORK"/renamed/*.pscout | jq -r ".threads[0].name")" = renamed-late ]'
+# its child, forked once it is named "a/b c\177": the child's profile is
+# named after it, '/', ' ' and 0x7f each made '_', with its one allocation
+"$PS" record -o "$WORK/renamed-fork" -- "$T/renamed" fork >/dev/null 2>&1
+child=$(ls "$WORK/renamed-fork" | grep -v '^poolscout\.renamed\.')
+expect "a child forked by a process named a/b c and DEL: profile poolscout.a_b_c_.PID.pscout ($child), 1 allocation" \
+	'echo "$child" | grep -qx "poolscout\.a_b_c_\.[0-9]*\.pscout" &&
+	[ "$("$PS" info --json "$WORK/renamed-fork/$child" | jq ".[0].totals.alloc_objects")" = 1 ]'
 # a profile that ends cleanly ends with its TOTALS record: type 12, 28 bytes
 n=$(for f in "$WORK"/sum-whole/*.pscout; do tail -c 40 "$f" | od -An -tu4 -N8; done | grep -c "^ *12 *28$")
 expect "every profile of the tree ends with a TOTALS record ($n of 6)" '[ "$n" = 6 ]'
