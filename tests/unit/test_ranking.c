@@ -346,6 +346,39 @@ static void test_arena(void **state)
 	assert_true(has_reason(&s, "16.0k of its 64.0k live at once in one process"));
 	s.pile_peak = 249;
 	assert_int_equal(rank_sampled(&s, 64), REMEDY_POOL);
+	/* sampled, "at least 64 live at once" takes the recorded peak's 95%
+	 * lower bound, 64 x (k - 1.96 sqrt k): sizes spread 500x, 6 recorded
+	 * live at once are 76 (an arena), 5 are 39, and one alone (trial 7:
+	 * one block live at a time read "1..64 live at once") is none */
+	s = pool_site();
+	s.allocs = s.frees = 64000;
+	s.size_min = 8;
+	s.size_max = 4000;
+	s.peak = s.thread_peak = (an_peak){ 6, 6 * 64, 0, 0 };
+	assert_int_equal(rank_sampled(&s, 64), REMEDY_ARENA);
+	assert_true(has_reason(&s, "sizes vary 500x with 6..384 live at once"));
+	s.peak = s.thread_peak = (an_peak){ 5, 5 * 64, 0, 0 };
+	assert_int_equal(rank_sampled(&s, 64), REMEDY_POOL);
+	s.peak = s.thread_peak = (an_peak){ 1, 64, 0, 0 };
+	assert_int_equal(rank_sampled(&s, 64), REMEDY_POOL);
+	/* ... and of those, the ones still live at the end are taken off:
+	 * 6 recorded (76) with 12 live at the end leave 64 (in), 13: out */
+	s.peak = s.thread_peak = (an_peak){ 6, 6 * 64, 0, 0 };
+	s.inuse_objects = 12;
+	s.frees = s.allocs - s.inuse_objects;
+	assert_int_equal(rank_sampled(&s, 64), REMEDY_ARENA);
+	s.inuse_objects = 13;
+	s.frees = s.allocs - s.inuse_objects;
+	assert_int_equal(rank_sampled(&s, 64), REMEDY_POOL);
+	/* a pile-up too needs 64 surely: 5 recorded of 1000 (a third, scaled)
+	 * are not, 6 of 1000 are */
+	s = pool_site();
+	s.allocs = s.frees = 1000;
+	s.peak = s.thread_peak = (an_peak){ 6, 6 * 64, 0, 0 };
+	assert_int_equal(rank_sampled(&s, 64), REMEDY_ARENA);
+	assert_true(has_reason(&s, "pile up"));
+	s.peak = s.thread_peak = (an_peak){ 5, 5 * 64, 0, 0 };
+	assert_int_equal(rank_sampled(&s, 64), REMEDY_POOL);
 	/* a mixed population: the peak is what stays (a database's objects
 	 * among temporaries), 43% never freed: no pile-up, a pool that
 	 * says what it will never get back */
