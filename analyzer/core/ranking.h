@@ -24,6 +24,9 @@
 #define ARENA_PILE_UP 0.25     /* or this share of all of them live at once */
 #define SPREAD_WARN 8.0        /* pools with a wider spread get a cap */
 #define SHARED_POOL_RATIO 0.1  /* cross-thread frees above: a shared pool */
+#define LIFETIME_AS_RECORDED 0.9 /* the program's own share of the run at
+				  * or under which lifetimes are said to be as
+				  * recorded, beside the program's own */
 
 /* Classifies and scores every site and fills a->ranked (best first). */
 void rank_sites(analysis *a);

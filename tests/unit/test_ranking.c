@@ -61,6 +61,20 @@ static enum remedy rank_sampled(an_site *s, uint32_t every)
 	return s->remedy;
 }
 
+/* rank_one() for a run of duration_ns, rec_ns of them the recording's */
+static enum remedy rank_recorded(an_site *s, uint64_t duration_ns, uint64_t rec_ns)
+{
+	analysis a;
+	memset(&a, 0, sizeof a);
+	a.sites = s;
+	a.nsites = 1;
+	a.duration_ns = duration_ns;
+	a.rec_ns = rec_ns;
+	rank_sites(&a);
+	free(a.ranked);
+	return s->remedy;
+}
+
 static int has_reason(const an_site *s, const char *text)
 {
 	for (int i = 0; i < s->nreasons; i++)
@@ -155,6 +169,51 @@ static void test_long_lived(void **state)
 	s.lifetime_p50 = (an_pct){ 0.999e9, 2e9 }; /* maybe less */
 	s.lifetime_p99 = s.lifetime_p50;
 	assert_int_equal(rank_one(&s), REMEDY_POOL);
+	/* lifetimes as recorded are the program's own time stretched by
+	 * the recording: the rule takes the program's own share of the run
+	 * (trial 7: blocks kept to the end of a run the recording made 10x
+	 * longer). 2 s recorded in a run half recording: 1 s of the
+	 * program's own (in), 0.51 recording: 0.98 s (out) */
+	s = pool_site();
+	s.lifetime_p50 = (an_pct){ 2e9, 4e9 };
+	s.lifetime_p99 = s.lifetime_p50;
+	assert_int_equal(rank_recorded(&s, 10000000000, 5000000000), REMEDY_NONE);
+	assert_true(has_reason(&s, "long-lived: half live longer than 1.00 s of the "
+				   "program's own time (2.00 s as recorded)"));
+	assert_int_equal(rank_recorded(&s, 10000000000, 5100000000), REMEDY_POOL);
+	/* no recording time, or all of the run (no estimate): as recorded */
+	assert_int_equal(rank_recorded(&s, 10000000000, 0), REMEDY_NONE);
+	assert_true(has_reason(&s, "long-lived: half live longer than 2.00 s"));
+	assert_int_equal(rank_recorded(&s, 10000000000, 10000000000), REMEDY_NONE);
+	assert_int_equal(rank_recorded(&s, 0, 0), REMEDY_NONE);
+}
+
+/* The lifetimes said: as recorded and of the program's own time once the
+ * recording took a tenth of the run or more. */
+static void test_lifetimes_own_time(void **state)
+{
+	(void)state;
+	an_site s = pool_site();
+	s.lifetime_p50 = (an_pct){ 2048, 4096 };
+	s.lifetime_p99 = (an_pct){ 8192, 16384 };
+	rank_recorded(&s, 1000000000, 500000000);
+	assert_true(has_reason(&s, "lifetime p50 < 4.10 us, p99 < 16.4 us as recorded, "
+				   "some 2.05 us and 8.20 us of the program's own time; "
+				   "100% freed"));
+	rank_recorded(&s, 1000000000, 100000000); /* 90% its own: in */
+	assert_true(has_reason(&s, "lifetime p50 < 4.10 us, p99 < 16.4 us as recorded, "
+				   "some 3.69 us and 14.8 us"));
+	rank_recorded(&s, 1000000000, 99999999); /* just over 90%: out */
+	assert_true(has_reason(&s, "lifetime p50 < 4.10 us, p99 < 16.4 us; 100% freed"));
+	/* a growth chain's short-lived note takes the own time too */
+	s = pool_site();
+	s.allocs = s.frees = 4000;
+	s.realloc_grows = 2000;
+	s.lifetime_p50 = (an_pct){ 2e9, 4e9 };
+	rank_recorded(&s, 10000000000, 5100000000);
+	assert_true(has_reason(&s, "and they are short-lived"));
+	rank_recorded(&s, 10000000000, 5000000000);
+	assert_false(has_reason(&s, "and they are short-lived"));
 }
 
 /* A tiny site freed at once on its own thread. */
@@ -186,6 +245,13 @@ static void test_stack(void **state)
 	s = stack_site();
 	s.lifetime_p99 = (an_pct){ 50e3, 100.001e3 };
 	assert_int_equal(rank_one(&s), REMEDY_POOL);
+	/* as recorded, 200 us in a run half recording is 100 us of the
+	 * program's own (trial 7: a block that lived 17.7 us took 163 us
+	 * recorded): in; a little less recording: out */
+	s = stack_site();
+	s.lifetime_p99 = (an_pct){ 100e3, 200e3 };
+	assert_int_equal(rank_recorded(&s, 10000000000, 5000000000), REMEDY_STACK);
+	assert_int_equal(rank_recorded(&s, 10000000000, 4990000000), REMEDY_POOL);
 	/* resized by realloc, the data lives on: 1% of 10000 still a
 	 * stack buffer, with a heap copy for those; one more is not */
 	s = stack_site();
@@ -1165,6 +1231,7 @@ int main(void)
 		cmocka_unit_test(test_retained),
 		cmocka_unit_test(test_long_lived),
 		cmocka_unit_test(test_stack),
+		cmocka_unit_test(test_lifetimes_own_time),
 		cmocka_unit_test(test_presize_grown_later),
 		cmocka_unit_test(test_pool_long_lived_among),
 		cmocka_unit_test(test_arena),
