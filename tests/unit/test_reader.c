@@ -906,6 +906,27 @@ static void test_totals_that_lie(void **state)
 	lie.sample_every = 2;
 	add_totals(lie);
 	expect_totals_error(at, 24, "found 4242 and 2");
+	/* the end alone takes a sample rate the header could hold, 1 in
+	 * 2^30 at most, and a pid: one more, 0, or pid 0, is no TOTALS */
+	make_profile(20, 12, 1);
+	lie = true_totals;
+	lie.sample_every = 1u << 30;
+	add_totals(lie);
+	assert_int_equal(pf_read_totals_mem(file, flen, &t), 0);
+	assert_int_equal(t.sample_every, 1u << 30);
+	make_profile(20, 12, 1);
+	lie.sample_every = (1u << 30) + 1;
+	add_totals(lie);
+	assert_int_equal(pf_read_totals_mem(file, flen, &t), -ENODATA);
+	make_profile(20, 12, 1);
+	lie.sample_every = 0;
+	add_totals(lie);
+	assert_int_equal(pf_read_totals_mem(file, flen, &t), -ENODATA);
+	make_profile(20, 12, 1);
+	lie = true_totals;
+	lie.pid = 0;
+	add_totals(lie);
+	assert_int_equal(pf_read_totals_mem(file, flen, &t), -ENODATA);
 
 	/* not where it stands, or after another record than the one before:
 	 * a foreign tail, never taken for the file's */
