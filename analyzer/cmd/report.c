@@ -97,17 +97,25 @@ static void print_stacks(const analysis *a, const an_site *s, FILE *out)
 							&a->stacks[s->stacks[idx[k]]]);
 		if (diff == -2)
 			continue;
-		char fitted[128];
-		if (diff < 0 || (unsigned)diff >= st->nframes)
+		char fitted[128], at[40];
+		if (diff < 0 || (unsigned)diff >= st->nframes) {
 			fprintf(out, "               (stack %u of pid %u, %u frames)\n",
 				st->stack->id, st->file->pid, st->nframes);
+			continue;
+		}
+		/* a frame without a name says its address already */
+		const an_frame *fr = st->frames[diff];
+		frame_label_fit(fitted, sizeof fitted, fr, NULL, 40);
+		snprintf(at, sizeof at, " at 0x%llx", (unsigned long long)fr->offset);
+		size_t fl = strlen(fitted), al = strlen(at);
+		if (fl >= al && !strcmp(fitted + fl - al, at))
+			fprintf(out, "               (stack %u: frame %d is %s)\n",
+				st->stack->id, diff + 1, fitted);
 		else
 			fprintf(out, "               (stack %u: frame %d is %s, "
 				     "+0x%llx)\n",
-				st->stack->id, diff + 1,
-				frame_label_fit(fitted, sizeof fitted,
-						st->frames[diff], NULL, 40),
-				(unsigned long long)st->frames[diff]->offset);
+				st->stack->id, diff + 1, fitted,
+				(unsigned long long)fr->offset);
 	}
 }
 

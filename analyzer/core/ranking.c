@@ -463,10 +463,11 @@ static void classify(const analysis *an, an_site *s)
 		if (an_peak_exact(p))
 			reason(s, "at most %llu live at once in one process (%s "
 				  "across its %u processes, which cannot share a "
-				  "pool): a pool of %llu objects in each serves "
+				  "pool): a pool of %llu object%s in each serves "
 				  "every request",
 			       (unsigned long long)p->hi, fmt_peak(a, &s->peak),
-			       s->alloc_procs, (unsigned long long)s->pool_size);
+			       s->alloc_procs, (unsigned long long)s->pool_size,
+			       s->pool_size == 1 ? "" : "s");
 		else
 			reason(s, "%s live at once in one process (%u processes, "
 				  "which cannot share a pool): a pool of at least "
@@ -477,17 +478,20 @@ static void classify(const analysis *an, an_site *s)
 			       (unsigned long long)s->pool_size_max);
 	} else if (an_peak_exact(p) && p == &s->peak)
 		reason(s, "at most %llu live at once (%s on one thread, %u "
-			  "thread%s): a pool of %llu objects serves every request",
+			  "thread%s): a pool of %llu object%s serves every "
+			  "request",
 		       (unsigned long long)s->peak.hi,
 		       fmt_peak(a, &s->thread_peak), s->alloc_threads,
 		       s->alloc_threads == 1 ? "" : "s",
-		       (unsigned long long)s->pool_size);
+		       (unsigned long long)s->pool_size,
+		       s->pool_size == 1 ? "" : "s");
 	else if (an_peak_exact(p))
 		reason(s, "at most %s live at once on one thread, %s across its "
-			  "%u threads: a per-thread cache of %llu objects serves "
-			  "every request",
+			  "%u threads: a per-thread cache of %llu object%s "
+			  "serves every request",
 		       fmt_peak(a, &s->thread_peak), fmt_peak(b, &s->peak),
-		       s->alloc_threads, (unsigned long long)s->pool_size);
+		       s->alloc_threads, (unsigned long long)s->pool_size,
+		       s->pool_size == 1 ? "" : "s");
 	else {
 		/* why the upper end may be more than the lower */
 		const char *why = s->allocs_error95 > 0

@@ -523,6 +523,15 @@ epid=$(ls "$WORK"/edge/*.pscout | sed -n 's/.*\.\([0-9]*\)\.pscout$/\1/p')
 ws=$(grep -A1 "^ *1000  wrapped_site < main" "$WORK/edge.txt" |
 	grep -cx "               (stack [0-9]* of pid $epid, 5 frames)")
 expect "stacks the same past a wrapper: stack id, pid and depth" '[ "$ws" = 2 ]'
+# the same program stripped: a frame without a name ("edge_s+0x1410 at
+# 0x1418") says its address once, not again as ", +0x1418" (trial 7)
+cp "$T/edge_stack" "$WORK/edge_s"
+strip -s "$WORK/edge_s"
+"$PS" record -o "$WORK/edge_s.out" -- "$WORK/edge_s" >/dev/null 2>&1
+"$PS" report "$WORK"/edge_s.out/*.pscout >"$WORK/edge_s.txt"
+nd=$(grep -cE "^ +\(stack [0-9]+: frame [0-9]+ is edge_s\+0x[0-9a-f]+ at 0x[0-9a-f]+\)$" "$WORK/edge_s.txt")
+expect "stripped: where two stacks differ, an unnamed frame's address once ($nd lines, none with +0x)" \
+	'[ "$nd" -ge 6 ] && ! grep -q "at 0x[0-9a-f]*, +0x" "$WORK/edge_s.txt"'
 
 # report -n 3 of edge_stack.c, whose 9 functions allocate (edge_site_*
 # four, twin_site, line_site, one_line_site, long_line_site,

@@ -484,6 +484,41 @@ static void test_pool_size_and_sharing(void **state)
 	assert_int_equal(rank_one(&s), REMEDY_POOL);
 	assert_int_equal(s.pool_size, 8);
 	assert_true(s.saved_calls_per_s == 1000.0 * (1 - 8.0 / 10000));
+	/* one object, one sentence: "1 object", "2 objects" (trial 7);
+	 * living up to 200 us, no stack buffer */
+	s = pool_site();
+	s.lifetime_p99 = (an_pct){ 100e3, 200e3 };
+	s.peak = s.thread_peak = (an_peak){ 1, 1, 64, 64 };
+	rank_one(&s);
+	assert_true(has_reason(&s, "a pool of 1 object serves every request"));
+	s.peak = s.thread_peak = (an_peak){ 2, 2, 128, 128 };
+	rank_one(&s);
+	assert_true(has_reason(&s, "a pool of 2 objects serves every request"));
+	/* per-thread caches of one, exact on each thread, bounded across */
+	s = pool_site();
+	s.lifetime_p99 = (an_pct){ 100e3, 200e3 };
+	s.alloc_threads = 4;
+	s.peak = (an_peak){ 1, 4, 0, 0 };
+	s.thread_peak = (an_peak){ 1, 1, 0, 0 };
+	rank_one(&s);
+	assert_true(has_reason(&s, "a per-thread cache of 1 object serves"));
+	s.peak = (an_peak){ 2, 8, 0, 0 };
+	s.thread_peak = (an_peak){ 2, 2, 0, 0 };
+	rank_one(&s);
+	assert_true(has_reason(&s, "a per-thread cache of 2 objects serves"));
+	/* a pool in each process */
+	s = pool_site();
+	s.lifetime_p99 = (an_pct){ 100e3, 200e3 };
+	s.alloc_procs = 2;
+	s.alloc_threads = 2;
+	s.peak = (an_peak){ 1, 2, 0, 0 };
+	s.thread_peak = s.proc_peak = (an_peak){ 1, 1, 0, 0 };
+	rank_one(&s);
+	assert_true(has_reason(&s, "a pool of 1 object in each serves"));
+	s.peak = (an_peak){ 2, 4, 0, 0 };
+	s.thread_peak = s.proc_peak = (an_peak){ 2, 2, 0, 0 };
+	rank_one(&s);
+	assert_true(has_reason(&s, "a pool of 2 objects in each serves"));
 	/* several threads, exact peak */
 	s = pool_site();
 	s.alloc_threads = 4;
