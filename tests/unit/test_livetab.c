@@ -683,6 +683,60 @@ static void test_arena_blocks(void **state)
  * and go would move its leaf back and forth): 100 blocks in one region,
  * freed from the highest address down (no dead front), keep their leaf's
  * class until no more than half its capacity is live, then it shrinks. */
+/* A thread's front (its one parked block) goes to the next thread once
+ * it has ended, cleared: the next thread parks its first block at once,
+ * whatever cooldown the last owner had left (another thread took its
+ * block). Parking is on here only (ps_livetab_init). */
+static struct front *owner_front;
+static int owner_parked, heir_parked, heir_same_front;
+
+static void *front_owner(void *arg)
+{
+	(void)arg;
+	struct ps_live l = concurrent_rec(1);
+	ps_livetab_insert(&l);
+	owner_front = my_front;
+	owner_parked = owner_front && owner_front->ptr == l.ptr;
+	if (owner_front)
+		owner_front->cooldown = FRONT_COOLDOWN; /* as after a take */
+	return NULL;
+}
+
+static void *front_heir(void *arg)
+{
+	(void)arg;
+	struct ps_live l = concurrent_rec(2);
+	ps_livetab_insert(&l);
+	heir_same_front = my_front == owner_front;
+	heir_parked = my_front && my_front->ptr == l.ptr;
+	return NULL;
+}
+
+static void test_front_handed_on(void **state)
+{
+	(void)state;
+	setup_entries();
+	reset_table();
+	ps_livetab_init();
+	pthread_t t;
+	pthread_create(&t, NULL, front_owner, NULL);
+	pthread_join(t, NULL);
+	assert_true(owner_parked);
+	pthread_create(&t, NULL, front_heir, NULL);
+	pthread_join(t, NULL);
+	assert_true(heir_same_front);
+	assert_true(heir_parked);
+	/* both blocks went to the table as their threads ended */
+	assert_int_equal(check_table(), 2);
+	for (uint64_t i = 1; i <= 2; i++) {
+		struct ps_live got, l = concurrent_rec(i);
+		assert_int_equal(ps_livetab_remove(l.ptr, &got), 1);
+		expect_record(&got, &l);
+	}
+	park_enabled = 0;
+	reset_table();
+}
+
 static void test_leaf_shrinks_when_half_empty(void **state)
 {
 	(void)state;
@@ -730,6 +784,7 @@ int main(void)
 		cmocka_unit_test(test_bytes_per_block),
 		cmocka_unit_test(test_arena_blocks),
 		cmocka_unit_test(test_leaf_shrinks_when_half_empty),
+		cmocka_unit_test(test_front_handed_on),
 	};
 	return cmocka_run_group_tests_name("live table", tests, NULL, NULL);
 }
