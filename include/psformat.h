@@ -76,6 +76,8 @@ enum ps_end_reason {
 #define PS_PROC_FLAG_SAMPLED 0x1u  /* only 1 in sample_every allocations recorded */
 #define PS_PROC_FLAG_FORKED 0x2u   /* this process is a fork of a profiled one */
 #define PS_PROC_FLAG_SITE_PEAK 0x4u /* exact site-wide peaks (SNAPSHOT) */
+#define PS_PROC_FLAG_NO_PYMALLOC 0x8u /* PYTHONMALLOC=malloc or malloc_debug:
+					* CPython's objects all go to malloc */
 
 /* Per-entry field presence bits in a snapshot entry (PS_REC_SNAPSHOT). */
 #define PS_ENT_HAS_HIST 0x1u     /* size and lifetime histograms follow */

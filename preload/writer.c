@@ -236,9 +236,14 @@ static void write_process_record(const char *comm)
 	size_t at = record_begin(PS_REC_PROCESS);
 	put_varint((uint64_t)ps_pid);
 	put_varint((uint64_t)getppid());
+	/* CPython told to leave its pools (its objects then all show) */
+	const char *pym = getenv("PYTHONMALLOC");
+	int no_pymalloc = pym && (!strcmp(pym, "malloc") ||
+				  !strcmp(pym, "malloc_debug"));
 	put_varint((ps_opt.sample_every > 1 ? PS_PROC_FLAG_SAMPLED : 0) |
 		   (ps_forked ? PS_PROC_FLAG_FORKED : 0) |
-		   (ps_opt.site_peak ? PS_PROC_FLAG_SITE_PEAK : 0));
+		   (ps_opt.site_peak ? PS_PROC_FLAG_SITE_PEAK : 0) |
+		   (no_pymalloc ? PS_PROC_FLAG_NO_PYMALLOC : 0));
 	put_varint(start_real);
 	put_varint(start_mono);
 	put_varint(ps_opt.interval_ms);

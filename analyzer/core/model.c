@@ -765,8 +765,10 @@ static void add_file_header(struct build *b, const pf_file *f)
 		base = base ? base + 1 : path;
 		if (!base)
 			continue;
-		a->pymalloc |= !strncmp(base, "python3", 7) ||
-			       !strncmp(base, "libpython3", 10);
+		/* unless PYTHONMALLOC sent every object to malloc */
+		a->pymalloc |= !(f->flags & PS_PROC_FLAG_NO_PYMALLOC) &&
+			       (!strncmp(base, "python3", 7) ||
+				!strncmp(base, "libpython3", 10));
 		/* php8.2, php-fpm8.2, php-cgi, libphp.so */
 		a->zend_mm |= !strncmp(base, "php", 3) ||
 			      !strncmp(base, "libphp", 6);

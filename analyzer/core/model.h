@@ -295,7 +295,8 @@ typedef struct analysis {
 	char filter_text[256];  /* what the filters were, for the header */
 	uint32_t sample_every;  /* largest sampling rate among the files */
 	int pymalloc;           /* a process ran CPython, whose small objects
-				 * bypass malloc (pymalloc) */
+				 * bypass malloc (pymalloc), without
+				 * PYTHONMALLOC=malloc */
 	int zend_mm;            /* a process ran PHP, whose objects come from
 				 * its own allocator (Zend MM) */
 	int tcl_alloc;          /* a process ran Tcl, whose objects come from

@@ -466,6 +466,22 @@ done
 expect "a python process: the pymalloc NOTE, not PHP's" \
 	'grep -q "^NOTE: CPython serves small objects" "$WORK/rt-python3.11.txt" &&
 	 ! grep -q "Zend MM" "$WORK/rt-python3.11.txt"'
+# told to leave its pools (PYTHONMALLOC=malloc or malloc_debug: every
+# object through malloc), the NOTE would be false: none (trial 7); any
+# other value keeps it
+for pym in malloc malloc_debug pymalloc debug; do
+	rm -rf "$WORK/rt-python3.11/out-$pym"
+	PYTHONMALLOC=$pym "$PS" record -o "$WORK/rt-python3.11/out-$pym" -- \
+		"$WORK/rt-python3.11/python3.11" >/dev/null 2>&1
+	"$PS" report -n 1 "$WORK/rt-python3.11/out-$pym"/*.pscout \
+		>"$WORK/rt-python3.11-$pym.txt" 2>&1
+done
+expect "PYTHONMALLOC=malloc, malloc_debug: no pymalloc NOTE; pymalloc, debug: the NOTE" \
+	'! grep -q "^NOTE: CPython" "$WORK/rt-python3.11-malloc.txt" &&
+	 ! grep -q "^NOTE: CPython" "$WORK/rt-python3.11-malloc_debug.txt" &&
+	 grep -q "^rank" "$WORK/rt-python3.11-malloc.txt" &&
+	 grep -q "^NOTE: CPython serves small objects" "$WORK/rt-python3.11-pymalloc.txt" &&
+	 grep -q "^NOTE: CPython serves small objects" "$WORK/rt-python3.11-debug.txt"'
 expect "a php process: the Zend MM NOTE and USE_ZEND_ALLOC=0, not CPython's" \
 	'grep -q "^NOTE: PHP serves its values from its own allocator (Zend MM)" "$WORK/rt-php8.2.txt" &&
 	 grep -q "run with USE_ZEND_ALLOC=0 to see every one" "$WORK/rt-php8.2.txt" &&
