@@ -1240,7 +1240,7 @@ static void free_owners(struct node_owner **table)
 
 /* A site's node addresses in one file: one per stack (its site frame's
  * return address), deduplicated; nips -1 when some stack's site frame is
- * not among its candidates, or there are more than MAX_SITE_NODES. */
+ * not among its candidates, -2 when there are more than MAX_SITE_NODES. */
 struct site_nodes {
 	size_t site;
 	int nips;
@@ -1297,7 +1297,7 @@ static struct site_nodes *file_site_nodes(const struct build *b, size_t fi,
 			if (x->nips && x->ips[x->nips - 1] == v[i].ip)
 				continue;
 			if (x->nips == MAX_SITE_NODES)
-				x->nips = -1;
+				x->nips = -2;
 			else
 				x->ips[x->nips++] = v[i].ip;
 		}
@@ -1439,6 +1439,10 @@ static void fold_site_peaks(struct build *b, size_t fi, const pf_file *f)
 		int nips = node < nnodes && nodes[node].site == si
 				   ? nodes[node].nips
 				   : 0;
+		if (nips == -1)
+			s->peak_uncounted = PEAK_PAST_CANDIDATES;
+		else if (nips == -2 && s->peak_uncounted != PEAK_PAST_CANDIDATES)
+			s->peak_uncounted = PEAK_MANY_NODES;
 		struct contribs mine = { 0 };
 		struct window fw = { 0 };
 		uint64_t proc_allocs = 0;

@@ -153,6 +153,12 @@ typedef struct an_site {
 	uint64_t pile_peak, pile_allocs;
 	unsigned alloc_threads;
 	unsigned alloc_procs; /* processes (profiles) it allocated in */
+	/* why no node counted its blocks on a thread, so that its one-thread
+	 * peak is only bounded: PEAK_PAST_CANDIDATES, some stack's site frame
+	 * lies past the frames the recording counts peaks for (a wrapper
+	 * chain deeper than they reach); PEAK_MANY_NODES, its stacks reach it
+	 * through more call sites than a site's nodes are looked up for */
+	enum { PEAK_COUNTED, PEAK_PAST_CANDIDATES, PEAK_MANY_NODES } peak_uncounted;
 	uint64_t realloc_grows, chains_ended, chain_steps_sum,
 		chain_steps_max, chain_final_size_max;
 	/* its blocks that left it resized by realloc (their data lives on
@@ -173,7 +179,7 @@ typedef struct an_site {
 	size_t nstacks;
 	/* filled by rank_sites() (ranking.h) */
 	enum remedy remedy;
-	char reasons[7][224];
+	char reasons[7][288];
 	int nreasons;
 	double saved_calls_per_s, saved_bytes_per_s;
 	uint64_t pool_size;     /* objects to keep (pool): a peak, never a sum */

@@ -497,7 +497,15 @@ static void classify(const analysis *an, an_site *s)
 		const char *why = s->allocs_error95 > 0
 					  ? "by the sampling's estimate"
 				  : p == &s->thread_peak || s->alloc_threads <= 1
-					  ? "if its stacks' peaks coincided"
+					  ? s->peak_uncounted == PEAK_PAST_CANDIDATES
+						    ? "if its stacks' peaks coincided (it "
+						      "is called deeper than the frames "
+						      "whose peaks are counted)"
+					    : s->peak_uncounted == PEAK_MANY_NODES
+						    ? "if its stacks' peaks coincided "
+						      "(called from too many places to "
+						      "count)"
+						    : "if its stacks' peaks coincided"
 					  : "if the threads' peaks coincided "
 					    "(record --site-peak measures it)";
 		char across[96] = "";

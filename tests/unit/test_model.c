@@ -53,8 +53,9 @@ struct spec_node {
 struct spec {
 	uint64_t start_real_ns, tick_hz, duration_ms;
 	uint32_t nthreads;
-	/* stacks: two ips each, both candidates */
+	/* stacks: two ips each, both candidates (no_cand: neither) */
 	uint64_t stack_ips[8][2];
+	int no_cand[8];
 	uint32_t nstacks;
 	struct spec_entry e[8];
 	uint32_t nentries;
@@ -74,7 +75,7 @@ static void write_profile(const char *path, const struct spec *s)
 	for (uint32_t i = 0; i < s->nstacks; i++) {
 		pw_begin(&w, PS_REC_STACK);
 		v(i + 1); v(0); v(2); v(s->stack_ips[i][0]); v(s->stack_ips[i][1]);
-		v(0); v(2);
+		v(0); v(s->no_cand[i] ? 0 : 2);
 		pw_end(&w);
 	}
 	for (uint32_t t = 1; t <= s->nthreads; t++) {
@@ -353,6 +354,21 @@ static void test_node_peaks(void **state)
 	site = site_at(&a, 0x1000);
 	assert_int_equal(site->thread_peak.lo, 6);
 	assert_int_equal(site->thread_peak.hi, 11);
+	done(&a, 1);
+	/* a stack whose site frame is no candidate (a wrapper chain deeper
+	 * than the candidates reach): bounded, and the site says why */
+	s.nnodes = 1;
+	s.n[0] = (struct spec_node){ 1, 0x1000, 8 };
+	s.no_cand[1] = 1;
+	load(&a, &s, 1);
+	site = site_at(&a, 0x1000);
+	assert_int_equal(site->thread_peak.lo, 6);
+	assert_int_equal(site->thread_peak.hi, 11);
+	assert_int_equal(site->peak_uncounted, PEAK_PAST_CANDIDATES);
+	done(&a, 1);
+	s.no_cand[1] = 0;
+	load(&a, &s, 1);
+	assert_int_equal(site_at(&a, 0x1000)->peak_uncounted, PEAK_COUNTED);
 	done(&a, 1);
 	/* another site's stack counts in the same node (0x1000 is its
 	 * caller there): the node bounds from above only */

@@ -476,6 +476,41 @@ static void test_pool_long_lived_among(void **state)
 	assert_false(has_reason(&s, "still live at the end"));
 }
 
+/* A one-thread peak only bounded says why, when the model knows: the
+ * site is called deeper than the frames whose peaks are counted (trial
+ * 7: cc1's 4-frame wrapper chains, 1..519 where 3 were live), or from
+ * too many places to count. */
+static void test_uncounted_peak_why(void **state)
+{
+	(void)state;
+	an_site s = pool_site();
+	s.peak = s.thread_peak = (an_peak){ 3, 519, 0, 0 };
+	s.peak_uncounted = PEAK_PAST_CANDIDATES;
+	rank_one(&s);
+	assert_true(has_reason(&s, "3..519 live at once: a pool of at least 3 "
+				   "(surely live at once), 519 if its stacks' peaks "
+				   "coincided (it is called deeper than the frames "
+				   "whose peaks are counted)"));
+	s.peak_uncounted = PEAK_MANY_NODES;
+	rank_one(&s);
+	assert_true(has_reason(&s, "519 if its stacks' peaks coincided (called "
+				   "from too many places to count)"));
+	s.peak_uncounted = PEAK_COUNTED;
+	rank_one(&s);
+	assert_true(has_reason(&s, "519 if its stacks' peaks coincided"));
+	assert_false(has_reason(&s, "coincided ("));
+	/* the longest such reason, whole: per-thread caches of 64 threads
+	 * (each of too few allocations to share one: none) */
+	s.allocs = s.frees = 1000000000000ull;
+	s.alloc_threads = 64;
+	s.peak = (an_peak){ 1048576, 67108864000ull, 0, 0 };
+	s.thread_peak = (an_peak){ 1048576, 1048576000ull, 0, 0 };
+	s.peak_uncounted = PEAK_PAST_CANDIDATES;
+	rank_one(&s);
+	assert_true(has_reason(&s, "per-thread cache of at least 1048576"));
+	assert_true(has_reason(&s, "whose peaks are counted)"));
+}
+
 static void test_pool_size_and_sharing(void **state)
 {
 	(void)state;
@@ -1271,6 +1306,7 @@ int main(void)
 		cmocka_unit_test(test_pool_long_lived_among),
 		cmocka_unit_test(test_arena),
 		cmocka_unit_test(test_pool_size_and_sharing),
+		cmocka_unit_test(test_uncounted_peak_why),
 		cmocka_unit_test(test_spread_warning),
 		cmocka_unit_test(test_order),
 		cmocka_unit_test(test_order_each_key),
