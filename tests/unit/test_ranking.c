@@ -412,6 +412,24 @@ static void test_arena(void **state)
 	assert_true(has_reason(&s, "16.0k of its 64.0k live at once in one process"));
 	s.pile_peak = 249;
 	assert_int_equal(rank_sampled(&s, 64), REMEDY_POOL);
+	/* an obstack's chunks pile up by design: the code uses an arena
+	 * already (trial 7); the same pile-up through another wrapper is one */
+	s = pool_site();
+	s.allocs = 1000;
+	s.peak = (an_peak){ 314, 314, 0, 0 };
+	s.inuse_objects = 64;
+	s.frees = s.allocs - s.inuse_objects;
+	s.via = "_obstack_newchunk";
+	assert_int_equal(rank_one(&s), REMEDY_NONE);
+	assert_true(has_reason(&s, "its blocks are an obstack's chunks (via "
+				   "_obstack_newchunk), an arena already"));
+	s.via = "xmalloc";
+	assert_int_equal(rank_one(&s), REMEDY_ARENA);
+	/* when they do not pile up, a pool as any other */
+	s.via = "_obstack_newchunk";
+	s.inuse_objects = 65;
+	s.frees = s.allocs - s.inuse_objects;
+	assert_int_equal(rank_one(&s), REMEDY_POOL);
 	/* sampled, "at least 64 live at once" takes the recorded peak's 95%
 	 * lower bound, 64 x (k - 1.96 sqrt k): sizes spread 500x, 6 recorded
 	 * live at once are 76 (an arena), 5 are 39, and one alone (trial 7:
