@@ -434,6 +434,13 @@ expect "non-PIE with &malloc: profiled, 1000 through the pointer and 1000 direct
 	'[ "$("$PS" report --json "$d"/*.pscout 2>/dev/null | jq -c "[.sites[] | select(.function == \"main\" and .alloc_objects == 1000) | [.size_min, .alloc_objects]] | sort")" = "[[24,1000],[40,1000]]" ]'
 expect "non-PIE with &malloc: no warning about an allocator of its own" \
 	'! grep -q "defines malloc itself" "$WORK/nopie.err"'
+# sampled 1 in 2^30, its 2000 allocations are all but surely unrecorded
+# (2e-6): the probe of the PLT entry (made with the countdown at 0) is no
+# sample, and the thread's first allocation draws its countdown afresh
+d=$WORK/nopie-sampled
+"$PS" record --sample 1073741824 -o "$d" -- "$T/nopie_addr" >/dev/null 2>&1
+expect "non-PIE with &malloc, 1 in 2^30: nothing recorded" \
+	'[ "$("$PS" info --json "$d"/*.pscout | jq ".[0].totals.alloc_objects")" = 0 ]'
 # ---- a script's own descriptor where the profile's is ------------------
 # The profile sits on descriptor 1000 (3/4 of `ulimit -n` below 1100: 768
 # for 1024). A bash script that opens a file there with `exec N>FILE` must
