@@ -237,7 +237,7 @@ static void write_process_record(const char *comm)
 	put_varint((uint64_t)ps_pid);
 	put_varint((uint64_t)getppid());
 	/* CPython told to leave its pools (its objects then all show) */
-	const char *pym = getenv("PYTHONMALLOC");
+	const char *pym = ps_env_get(ps_environ(), "PYTHONMALLOC");
 	int no_pymalloc = pym && (!strcmp(pym, "malloc") ||
 				  !strcmp(pym, "malloc_debug"));
 	put_varint((ps_opt.sample_every > 1 ? PS_PROC_FLAG_SAMPLED : 0) |
