@@ -99,8 +99,22 @@ static void print_stacks(const analysis *a, const an_site *s, FILE *out)
 			continue;
 		char fitted[128], at[40];
 		if (diff < 0 || (unsigned)diff >= st->nframes) {
-			fprintf(out, "               (stack %u of pid %u, %u frames)\n",
-				st->stack->id, st->file->pid, st->nframes);
+			/* the same frames from the site on: they differ in the
+			 * wrapper frames below it, which the line leaves out
+			 * (trial 7: cc1's three "resolve_mixers" stacks, through
+			 * xrealloc and through htab_create's xcalloc) */
+			char below[160] = "";
+			size_t len = 0;
+			for (unsigned j = 0; j < st->nskipped && len < 100; j++) {
+				len += (size_t)snprintf(below + len, sizeof below - len,
+							"%s%s", j ? " < " : ", through ",
+							frame_label_fit(fitted, sizeof fitted,
+									st->all[j], NULL, 40));
+				if (len >= sizeof below)
+					break; /* cut: snprintf ended it */
+			}
+			fprintf(out, "               (stack %u of pid %u, %u frames%s)\n",
+				st->stack->id, st->file->pid, st->nframes, below);
 			continue;
 		}
 		/* a frame without a name says its address already */
