@@ -317,6 +317,19 @@ static void test_presize_grown_later(void **state)
 	assert_int_equal(rank_one(&s), REMEDY_NONE);
 }
 
+/* Sampled 1 in 64, allocs allocations: in recorded live at once pile
+ * up (an arena), one fewer do not (a pool). */
+static void sampled_pile_edge(uint64_t allocs, uint64_t in)
+{
+	an_site s = pool_site();
+	s.allocs = s.frees = allocs;
+	s.peak = s.thread_peak = (an_peak){ in, in * 64, 0, 0 };
+	assert_int_equal(rank_sampled(&s, 64), REMEDY_ARENA);
+	assert_true(has_reason(&s, "pile up"));
+	s.peak = s.thread_peak = (an_peak){ in - 1, (in - 1) * 64, 0, 0 };
+	assert_int_equal(rank_sampled(&s, 64), REMEDY_POOL);
+}
+
 static void test_arena(void **state)
 {
 	(void)state;
@@ -398,13 +411,10 @@ static void test_arena(void **state)
 	/* sampled 1 in 64: the recorded blocks' peak scaled as the counts
 	 * are; 250 recorded live at once x 64 is a quarter of 64000 (in),
 	 * 249 is not; the same in one of two processes */
+	sampled_pile_edge(64000, 250);
 	s = pool_site();
 	s.allocs = s.frees = 64000;
-	s.peak = s.thread_peak = (an_peak){ 250, 250 * 64, 0, 0 };
-	assert_int_equal(rank_sampled(&s, 64), REMEDY_ARENA);
-	assert_true(has_reason(&s, "pile up"));
 	s.peak = s.thread_peak = (an_peak){ 249, 249 * 64, 0, 0 };
-	assert_int_equal(rank_sampled(&s, 64), REMEDY_POOL);
 	s.alloc_procs = 2;
 	s.pile_peak = 250;
 	s.pile_allocs = 64000;
@@ -456,13 +466,7 @@ static void test_arena(void **state)
 	assert_int_equal(rank_sampled(&s, 64), REMEDY_POOL);
 	/* a pile-up too needs 64 surely: 5 recorded of 1000 (a third, scaled)
 	 * are not, 6 of 1000 are */
-	s = pool_site();
-	s.allocs = s.frees = 1000;
-	s.peak = s.thread_peak = (an_peak){ 6, 6 * 64, 0, 0 };
-	assert_int_equal(rank_sampled(&s, 64), REMEDY_ARENA);
-	assert_true(has_reason(&s, "pile up"));
-	s.peak = s.thread_peak = (an_peak){ 5, 5 * 64, 0, 0 };
-	assert_int_equal(rank_sampled(&s, 64), REMEDY_POOL);
+	sampled_pile_edge(1000, 6);
 	/* a mixed population: the peak is what stays (a database's objects
 	 * among temporaries), 43% never freed: no pile-up, a pool that
 	 * says what it will never get back */
