@@ -367,17 +367,18 @@ static void classify(const analysis *an, an_site *s)
 	 * if those many die (the same count: a peak that is the long-lived
 	 * part, gawk's array keys among 190k temporaries, would keep every
 	 * block of the run in an arena freed only at its end). */
+	int arena = piles_up ||
+		    (spread > ARENA_SPREAD && died_sure >= ARENA_MIN_LIVE);
 	/* An obstack's chunks pile up and die together because the obstack
 	 * is an arena already (trial 7: cc1's sbr_vector, "allocate them
 	 * from an arena" via _obstack_newchunk) */
-	if ((piles_up || (spread > ARENA_SPREAD && died_sure >= ARENA_MIN_LIVE)) &&
-	    s->via && !strncmp(s->via, "_obstack_", 9)) {
+	if (arena && s->via && !strncmp(s->via, "_obstack_", 9)) {
 		reason(s, "its blocks are an obstack's chunks (via %s), an arena "
 			  "already: they pile up and go together by design",
 		       s->via);
 		return;
 	}
-	if (piles_up || (spread > ARENA_SPREAD && died_sure >= ARENA_MIN_LIVE)) {
+	if (arena) {
 		s->remedy = REMEDY_ARENA;
 		if (piles_up && in_procs)
 			reason(s, "they pile up and die together: %s of its %s "
