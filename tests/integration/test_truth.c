@@ -71,6 +71,15 @@ static char *record_truth(const char *scenario, const char *opts,
 	return dir;
 }
 
+/* record_truth(), then the run read into a: one profile. */
+static char *record_loaded(const char *scenario, const char *opts,
+			   struct truths *t, analysis *a)
+{
+	char *dir = record_truth(scenario, opts, t);
+	assert_int_equal(load_dir(a, dir, NULL), 1);
+	return dir;
+}
+
 static void assert_exact(const an_peak *p, double want)
 {
 	if (p->lo != (uint64_t)want || p->hi != (uint64_t)want)
@@ -109,8 +118,7 @@ static void test_peak_through_paths(void **state)
 	(void)state;
 	struct truths t;
 	analysis a;
-	char *dir = record_truth("paths", "", &t);
-	assert_int_equal(load_dir(&a, dir, NULL), 1);
+	char *dir = record_loaded("paths", "", &t, &a);
 	const an_site *s = only_site(&a, "make_item");
 	assert_int_equal(s->allocs, (uint64_t)truth_of(&t, "allocs"));
 	/* the most live at once, not the sum of the three paths' peaks */
@@ -149,8 +157,7 @@ static void test_peak_sequential_threads(void **state)
 	(void)state;
 	struct truths t;
 	analysis a;
-	char *dir = record_truth("sequential", "", &t);
-	assert_int_equal(load_dir(&a, dir, NULL), 1);
+	char *dir = record_loaded("sequential", "", &t, &a);
 	const an_site *s = only_site(&a, "worker_buffer");
 	assert_int_equal(s->allocs, (uint64_t)truth_of(&t, "allocs"));
 	assert_int_equal(s->alloc_threads, (unsigned)truth_of(&t, "threads"));
@@ -187,8 +194,7 @@ static void test_pool_size_is_a_peak(void **state)
 	struct truths t;
 	analysis a;
 	for (int site_peak = 0; site_peak < 2; site_peak++) {
-		char *dir = record_truth("turns", site_peak ? "--site-peak" : "", &t);
-		assert_int_equal(load_dir(&a, dir, NULL), 1);
+		char *dir = record_loaded("turns", site_peak ? "--site-peak" : "", &t, &a);
 		rank_sites(&a);
 		const an_site *s = only_site(&a, "turn_block");
 		assert_int_equal(s->allocs, (uint64_t)truth_of(&t, "allocs"));
@@ -219,8 +225,7 @@ static void test_peak_at_least_live_at_end(void **state)
 	(void)state;
 	struct truths t;
 	analysis a;
-	char *dir = record_truth("leftover", "", &t);
-	assert_int_equal(load_dir(&a, dir, NULL), 1);
+	char *dir = record_loaded("leftover", "", &t, &a);
 	const an_process *pr = &a.processes[0];
 	uint64_t live = (uint64_t)truth_of(&t, "live_at_end");
 	/* every block the program made (the threads' and libc's own) */
@@ -278,8 +283,7 @@ static void test_stack_peak_windows_out_of_order(void **state)
 	(void)state;
 	struct truths t;
 	analysis a;
-	char *dir = record_truth("reversed", "", &t);
-	assert_int_equal(load_dir(&a, dir, NULL), 1);
+	char *dir = record_loaded("reversed", "", &t, &a);
 	const an_site *s = only_site(&a, "worker_buffer");
 	assert_int_equal(s->allocs, (uint64_t)truth_of(&t, "allocs"));
 	size_t top[1];
@@ -294,8 +298,7 @@ static void test_peak_concurrent_threads(void **state)
 	(void)state;
 	struct truths t;
 	analysis a;
-	char *dir = record_truth("concurrent", "", &t);
-	assert_int_equal(load_dir(&a, dir, NULL), 1);
+	char *dir = record_loaded("concurrent", "", &t, &a);
 	const an_site *s = only_site(&a, "worker_buffer");
 	assert_int_equal(s->alloc_threads, (unsigned)truth_of(&t, "threads"));
 	assert_exact(&s->thread_peak, truth_of(&t, "thread_peak"));
@@ -306,8 +309,7 @@ static void test_peak_concurrent_threads(void **state)
 	done(&a, dir);
 
 	/* --site-peak: a shared counter makes it exact */
-	dir = record_truth("concurrent", "--site-peak", &t);
-	assert_int_equal(load_dir(&a, dir, NULL), 1);
+	dir = record_loaded("concurrent", "--site-peak", &t, &a);
 	s = only_site(&a, "worker_buffer");
 	assert_exact(&s->peak, truth_of(&t, "peak"));
 	assert_exact(&s->thread_peak, truth_of(&t, "thread_peak"));
@@ -333,8 +335,7 @@ static void test_peak_bytes_grow(void **state)
 	for (int m = 0; m < 2; m++) {
 		struct truths t;
 		analysis a;
-		char *dir = record_truth("bytes", modes[m], &t);
-		assert_int_equal(load_dir(&a, dir, NULL), 1);
+		char *dir = record_loaded("bytes", modes[m], &t, &a);
 		const an_site *s = only_site(&a, "sized_block");
 		assert_exact(&s->peak, truth_of(&t, "peak"));
 		assert_exact(&s->thread_peak, truth_of(&t, "peak"));
@@ -385,8 +386,7 @@ static void test_peak_handed_over(void **state)
 	for (int m = 0; m < 2; m++) {
 		struct truths t;
 		analysis a;
-		char *dir = record_truth(modes[m], "", &t);
-		assert_int_equal(load_dir(&a, dir, NULL), 1);
+		char *dir = record_loaded(modes[m], "", &t, &a);
 		assert_site_peak(&a, "handed", &t, modes[m]);
 		assert_site_peak(&a, "grown", &t, modes[m]);
 		/* a snapshot fell while each site had one stack */
@@ -404,8 +404,7 @@ static void test_temporaries_stay_with_their_function(void **state)
 	(void)state;
 	struct truths t;
 	analysis a;
-	char *dir = record_truth("temporaries", "", &t);
-	assert_int_equal(load_dir(&a, dir, NULL), 1);
+	char *dir = record_loaded("temporaries", "", &t, &a);
 	const an_site *s = only_site(&a, "with_temp");
 	assert_int_equal(s->allocs, (uint64_t)truth_of(&t, "with_temp"));
 	static const char *const callers[] = { "temp_a", "temp_b", "temp_c" };
@@ -415,8 +414,7 @@ static void test_temporaries_stay_with_their_function(void **state)
 	 * they died too (OpenSSL's name lookups at 1 in 64 were charged two
 	 * levels up, to functions no block reached); estimates within 3.3
 	 * sd of the program's counts */
-	dir = record_truth("temporaries", "--sample 4", &t);
-	assert_int_equal(load_dir(&a, dir, NULL), 1);
+	dir = record_loaded("temporaries", "--sample 4", &t, &a);
 	assert_true(a.sample_every == 4);
 	double sd = 4 * sqrt(truth_of(&t, "with_temp") / 4 * 0.75);
 	s = only_site(&a, "with_temp");
@@ -465,8 +463,7 @@ static void test_callers_differ_in_smallest_size(void **state)
 	(void)state;
 	struct truths t;
 	analysis a;
-	char *dir = record_truth("min_sizes", "", &t);
-	assert_int_equal(load_dir(&a, dir, NULL), 1);
+	char *dir = record_loaded("min_sizes", "", &t, &a);
 	static const char *const callers[] = { "min_a", "min_b", "min_c" };
 	assert_callers_via(&a, &t, callers, "sized_new");
 	done(&a, dir);
@@ -481,8 +478,7 @@ static void test_window_starts_at_earliest_entry(void **state)
 	(void)state;
 	struct truths t;
 	analysis a;
-	char *dir = record_truth("late_entry", "", &t);
-	assert_int_equal(load_dir(&a, dir, NULL), 1);
+	char *dir = record_loaded("late_entry", "", &t, &a);
 	const an_site *s = only_site(&a, "shared_site");
 	assert_int_equal(s->allocs, (uint64_t)truth_of(&t, "allocs"));
 	if (!(s->peak.lo <= truth_of(&t, "peak") && s->peak.hi >= truth_of(&t, "peak")))
@@ -511,8 +507,7 @@ static void test_lifetimes(void **state)
 	(void)state;
 	struct truths t;
 	analysis a;
-	char *dir = record_truth("lifetimes", "", &t);
-	assert_int_equal(load_dir(&a, dir, NULL), 1);
+	char *dir = record_loaded("lifetimes", "", &t, &a);
 	const an_site *s = only_site(&a, "short_lived");
 	assert_int_equal(s->lifetimes, 1000);
 	assert_holds(&s->lifetime_p50, truth_of(&t, "short_p50_ns"), 2e3,
@@ -650,8 +645,7 @@ static void test_rates_of_paced_program(void **state)
 	(void)state;
 	struct truths t;
 	analysis a;
-	char *dir = record_truth("paced", "", &t);
-	assert_int_equal(load_dir(&a, dir, NULL), 1);
+	char *dir = record_loaded("paced", "", &t, &a);
 	const an_site *s = only_site(&a, "paced_block");
 	double allocs = truth_of(&t, "paced_allocs");
 	assert_int_equal(s->allocs, (uint64_t)allocs);
@@ -672,8 +666,7 @@ static void test_via_runtime(void **state)
 	(void)state;
 	struct truths t;
 	analysis a;
-	char *dir = record_truth("via_runtime", "", &t);
-	assert_int_equal(load_dir(&a, dir, NULL), 1);
+	char *dir = record_loaded("via_runtime", "", &t, &a);
 	const an_site *s = only_site(&a, "dup_names");
 	assert_int_equal(s->allocs, (uint64_t)truth_of(&t, "dup_names"));
 	assert_null(s->via);
@@ -716,8 +709,7 @@ static void test_hold_many(void **state)
 	(void)state;
 	struct truths t;
 	analysis a;
-	char *dir = record_truth("hold", "", &t);
-	assert_int_equal(load_dir(&a, dir, NULL), 1);
+	char *dir = record_loaded("hold", "", &t, &a);
 	const an_site *s = only_site(&a, "hold_block");
 	double held = truth_of(&t, "held");
 	assert_int_equal(s->allocs, held);
@@ -736,8 +728,7 @@ static void test_hold_many(void **state)
 	/* the same sampled 1 in 64: the recorded blocks' peak (about 4700,
 	 * every recorded one) scaled as the estimated 300k allocations are,
 	 * not 4700 of 300k (1.6%: a pool) */
-	dir = record_truth("hold", "--sample 64", &t);
-	assert_int_equal(load_dir(&a, dir, NULL), 1);
+	dir = record_loaded("hold", "--sample 64", &t, &a);
 	rank_sites(&a);
 	s = only_site(&a, "hold_block");
 	assert_true(a.sample_every == 64);
@@ -762,8 +753,7 @@ static void test_sampling_unbiased(void **state)
 	for (int r = 0; r < 2; r++) {
 		struct truths t;
 		analysis a;
-		char *dir = record_truth("periodic", rates[r], &t);
-		assert_int_equal(load_dir(&a, dir, NULL), 1);
+		char *dir = record_loaded("periodic", rates[r], &t, &a);
 		double n = a.sample_every;
 		assert_true(n == (r ? 64 : 4));
 		const an_site *one = only_site(&a, "every_fourth");
@@ -815,8 +805,7 @@ static void test_sampled_site_peak_not_exact(void **state)
 	(void)state;
 	struct truths t;
 	analysis a;
-	char *dir = record_truth("periodic", "--sample 4 --site-peak", &t);
-	assert_int_equal(load_dir(&a, dir, NULL), 1);
+	char *dir = record_loaded("periodic", "--sample 4 --site-peak", &t, &a);
 	const an_site *one = only_site(&a, "every_fourth");
 	uint64_t peak = (uint64_t)truth_of(&t, "peak");
 	assert_false(an_peak_exact(&one->peak));
@@ -901,8 +890,7 @@ static void test_sampled_chains(void **state)
 	for (int r = 0; r < 2; r++) {
 		struct truths t;
 		analysis a;
-		char *dir = record_truth("chains", rates[r], &t);
-		assert_int_equal(load_dir(&a, dir, NULL), 1);
+		char *dir = record_loaded("chains", rates[r], &t, &a);
 		an_site gs = sites_named(&a, "grow_buffer");
 		const an_site *g = &gs;
 		const an_site *p = only_site(&a, "plain_block");
@@ -1056,8 +1044,7 @@ static void test_resized_blocks(void **state)
 	(void)state;
 	struct truths t;
 	analysis a;
-	char *dir = record_truth("resized", "", &t);
-	assert_int_equal(load_dir(&a, dir, NULL), 1);
+	char *dir = record_loaded("resized", "", &t, &a);
 	rank_sites(&a);
 	const an_site *key = only_site(&a, "make_key");
 	assert_int_equal(key->allocs, (uint64_t)truth_of(&t, "allocs"));
@@ -1106,8 +1093,7 @@ static void test_mixed_population(void **state)
 	(void)state;
 	struct truths t;
 	analysis a;
-	char *dir = record_truth("mixed", "", &t);
-	assert_int_equal(load_dir(&a, dir, NULL), 1);
+	char *dir = record_loaded("mixed", "", &t, &a);
 	rank_sites(&a);
 	const an_site *s = only_site(&a, "make_object");
 	assert_int_equal(s->allocs, (uint64_t)truth_of(&t, "allocs"));
@@ -1132,8 +1118,7 @@ static void test_keeper_stacks(void **state)
 	(void)state;
 	struct truths t;
 	analysis a;
-	char *dir = record_truth("keepers", "", &t);
-	assert_int_equal(load_dir(&a, dir, NULL), 1);
+	char *dir = record_loaded("keepers", "", &t, &a);
 	rank_sites(&a);
 	const an_site *s = only_site(&a, "make_record");
 	double kept = truth_of(&t, "kept"), temps = truth_of(&t, "temps");
@@ -1344,8 +1329,7 @@ static void test_peak_past_runtime_frames(void **state)
 	(void)state;
 	struct truths t;
 	analysis a;
-	char *dir = record_truth("deep_runtime", "", &t);
-	assert_int_equal(load_dir(&a, dir, NULL), 1);
+	char *dir = record_loaded("deep_runtime", "", &t, &a);
 	const an_site *s = only_site(&a, "put_line");
 	assert_int_equal(s->allocs, (uint64_t)truth_of(&t, "put_line"));
 	assert_true(s->nstacks >= 2);
@@ -1364,8 +1348,7 @@ static void test_snapshots_after_worker_ended(void **state)
 	(void)state;
 	struct truths t;
 	analysis a;
-	char *dir = record_truth("worker_ended", "--interval 200", &t);
-	assert_int_equal(load_dir(&a, dir, NULL), 1);
+	char *dir = record_loaded("worker_ended", "--interval 200", &t, &a);
 	const an_site *s = only_site(&a, "main_tick");
 	assert_int_equal(s->allocs, (uint64_t)truth_of(&t, "main_ticks"));
 	size_t most = (size_t)(truth_of(&t, "main_run_ns") / 200e6) + 4;
@@ -1385,8 +1368,7 @@ static void test_shrunk_blocks(void **state)
 	(void)state;
 	struct truths t;
 	analysis a;
-	char *dir = record_truth("shrunk", "", &t);
-	assert_int_equal(load_dir(&a, dir, NULL), 1);
+	char *dir = record_loaded("shrunk", "", &t, &a);
 	rank_sites(&a);
 	const char *names[] = { "make_list", "make_lists_first" };
 	for (size_t i = 0; i < 2; i++) {
