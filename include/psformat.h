@@ -18,8 +18,10 @@
  * latest block made while one of its site candidates still ran
  * (PS_ENT_V6_INNER_FREES). Version 7 adds END's reason 5, a caught
  * signal. Version 8 adds to a snapshot's per-thread totals the time the
- * recording itself took on that thread. docs/format.md specifies each record field by field; it and
- * this header must change together (bump PS_FORMAT_VERSION).
+ * recording itself took on that thread and the time it was busy (ran or
+ * waited for a CPU); version 9 the part of that it ran. docs/format.md
+ * specifies each record field by field; it and this header must change
+ * together (bump PS_FORMAT_VERSION).
  *
  * Everything here is header-only and allocation-free so the preload can use
  * it on its hook path and the analyzer on untrusted input.
@@ -33,7 +35,7 @@
 
 #define PS_FORMAT_MAGIC "PSCOUT\r\n"
 #define PS_FORMAT_MAGIC_LEN 8
-#define PS_FORMAT_VERSION 8u
+#define PS_FORMAT_VERSION 9u
 #define PS_FORMAT_VERSION_MIN 1u /* readers still read version 1 files */
 #define PS_FORMAT_HEADER_SIZE 16u
 #define PS_RECORD_OVERHEAD 12u           /* type + length + crc */

@@ -772,8 +772,13 @@ struct ps_thread {
 	 * (see ps_rec_begin): owner-written, the writer reads it */
 	uint64_t rec_ticks;
 	uint64_t rec_ns_written;     /* writer-only: in ns, as last written */
+	uint64_t rec_ticks_written;  /* writer-only: the ticks it was of */
 	uint64_t busy_ns_written;    /* writer-only: the time it ran or was
 				      * ready to (writer.c), as last written */
+	uint64_t cpu_ns_written;     /* writer-only: of that, the time it
+				      * ran, as last written */
+	uint64_t end_cpu_ns;         /* the time it ran, read as it ended
+				      * (before end_ns is stored) */
 	int in_unwind;               /* inside libunwind (see stacks.c) */
 	/* odd while the thread counts a free (ps_thread_release_begin):
 	 * what a retired thread leaves is freed only once every thread
@@ -835,11 +840,11 @@ void ps_threads_set_name(pthread_t pt, const char *name);
 void ps_thread_read_name(ps_thread *t, pid_t tid);
 /* The time thread tid (of this process) has been busy, in ns: running or
  * ready to run, waiting for a CPU (the scheduler's schedstat: on-CPU
- * time plus run-queue delay); where the kernel keeps no schedstat, its
- * CPU time (ps_thread_cpu_ns: the clock is named by the id, as a pthread
- * handle may be gone with its thread); 0 when it is gone.
- * Allocation-free. */
-uint64_t ps_thread_busy_ns(pid_t tid);
+ * time plus run-queue delay), and in *on_cpu the part it ran; where the
+ * kernel keeps no schedstat, its CPU time for both (ps_thread_cpu_ns:
+ * the clock is named by the id, as a pthread handle may be gone with its
+ * thread); 0 when it is gone. Allocation-free. */
+uint64_t ps_thread_busy_ns(pid_t tid, uint64_t *on_cpu);
 /* The calling thread's name read again (prctl), its record to be written
  * again if it changed: the thread that ends the process may have renamed
  * itself after its first allocation (a daemon: "tmux: server"). Takes the

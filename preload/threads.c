@@ -104,19 +104,22 @@ void ps_thread_read_name(ps_thread *t, pid_t tid)
 	store_name(t, name);
 }
 
-uint64_t ps_thread_busy_ns(pid_t tid)
+uint64_t ps_thread_busy_ns(pid_t tid, uint64_t *on_cpu)
 {
 	char buf[96];
+	*on_cpu = 0;
 	if (tid <= 0)
 		return 0;
 	if (read_task_file(tid, "schedstat", buf, sizeof buf)) {
 		char *end;
-		uint64_t on_cpu = strtoull(buf, &end, 10);
+		uint64_t ran = strtoull(buf, &end, 10);
 		uint64_t waited = strtoull(end, NULL, 10);
-		if (end != buf)
-			return on_cpu + waited;
+		if (end != buf) {
+			*on_cpu = ran;
+			return ran + waited;
+		}
 	}
-	return ps_thread_cpu_ns(tid);
+	return *on_cpu = ps_thread_cpu_ns(tid);
 }
 
 /* The calling thread's own name, without opening /proc; whether it
@@ -149,6 +152,9 @@ static void thread_exit(void *arg)
 	int saved = ps_tls.guard;
 	ps_tls.guard = 1;
 	read_own_name(t);
+	/* the time it ran since the writer last read it: the writer reads
+	 * a thread's time only while its id is its own */
+	t->end_cpu_ns = ps_thread_cpu_ns(PS_LOAD(&t->tid));
 	__atomic_store_n(&t->end_ns, ps_mono_ns(), __ATOMIC_RELEASE);
 	__atomic_store_n(&t->info_dirty, 1, __ATOMIC_RELEASE);
 	if (__atomic_add_fetch(&ended_threads, 1, __ATOMIC_RELAXED) % WAKE_ENDED == 0)
@@ -509,6 +515,7 @@ static void recycle(ps_thread *t)
 	t->unknown_frees = t->unrecorded_allocs = 0;
 	t->totals_written[0] = t->totals_written[1] = 0;
 	t->rec_ticks = t->rec_ns_written = t->busy_ns_written = 0;
+	t->cpu_ns_written = t->end_cpu_ns = t->rec_ticks_written = 0;
 	t->next_free = thread_free;
 	thread_free = t;
 	ps_lock_release(&thread_lock);

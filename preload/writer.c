@@ -1517,33 +1517,50 @@ static void encode_snapshot(uint64_t now_mono)
 		uint64_t unknown = PS_LOAD(&t->unknown_frees);
 		uint64_t unrecorded = PS_LOAD(&t->unrecorded_allocs);
 		/* the recording's time, in ns at this snapshot's tick rate,
-		 * never less than written before (the rate is measured) */
-		uint64_t rec_ns = hz ? (uint64_t)((double)PS_LOAD(&t->rec_ticks) *
-						  1e9 / (double)hz)
+		 * never less than written before (the rate is measured),
+		 * and as before unless the thread recorded since (not moved
+		 * by the measured rate alone: its busy time is read when it
+		 * moves, and a thread that did not run reads no more) */
+		uint64_t rec_ticks = PS_LOAD(&t->rec_ticks);
+		uint64_t rec_ns = hz ? (uint64_t)((double)rec_ticks * 1e9 /
+						  (double)hz)
 				     : 0;
-		if (rec_ns < t->rec_ns_written)
+		if (rec_ns < t->rec_ns_written || rec_ticks == t->rec_ticks_written)
 			rec_ns = t->rec_ns_written;
-		/* and the time it was busy, read when it recorded since (a
-		 * tid used again by a later thread may read less: held) */
-		uint64_t busy = t->busy_ns_written;
-		if (rec_ns != t->rec_ns_written && !PS_LOAD(&t->end_ns)) {
-			uint64_t now = ps_thread_busy_ns(PS_LOAD(&t->tid));
-			if (now > busy)
-				busy = now;
+		/* and the time it was busy and ran, read when it recorded
+		 * since (a tid used again by a later thread may read less:
+		 * held); of a thread that ended, the time it ran as it
+		 * ended (its busy time is not known after the last read) */
+		uint64_t busy = t->busy_ns_written, cpu = t->cpu_ns_written;
+		if (rec_ns != t->rec_ns_written) {
+			int ended = __atomic_load_n(&t->end_ns, __ATOMIC_ACQUIRE) != 0;
+			uint64_t ran = ended ? t->end_cpu_ns : 0;
+			if (!ended) {
+				uint64_t now = ps_thread_busy_ns(PS_LOAD(&t->tid),
+								 &ran);
+				if (now > busy)
+					busy = now;
+			}
+			if (ran > cpu)
+				cpu = ran;
 		}
 		if (unknown == t->totals_written[0] &&
 		    unrecorded == t->totals_written[1] &&
-		    rec_ns == t->rec_ns_written && busy == t->busy_ns_written)
+		    rec_ns == t->rec_ns_written && busy == t->busy_ns_written &&
+		    cpu == t->cpu_ns_written)
 			continue;
 		t->totals_written[0] = unknown;
 		t->totals_written[1] = unrecorded;
 		t->rec_ns_written = rec_ns;
+		t->rec_ticks_written = rec_ticks;
 		t->busy_ns_written = busy;
+		t->cpu_ns_written = cpu;
 		put_varint(index);
 		put_varint(unknown);
 		put_varint(unrecorded);
 		put_varint(rec_ns);
 		put_varint(busy);
+		put_varint(cpu);
 		n++;
 	}
 	patch_count(slot, n);

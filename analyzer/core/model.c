@@ -1547,6 +1547,13 @@ static uint64_t tick_busy(const pf_tick *tk, uint64_t len)
 	return tk->busy_ns && tk->busy_ns < len ? tk->busy_ns : len;
 }
 
+/* Of tick tk's busy time busy (tick_busy), the time the thread ran: not
+ * waiting for a CPU (0 read: not known, as if it ran throughout). */
+static uint64_t tick_ran(const pf_tick *tk, uint64_t busy)
+{
+	return tk->cpu_ns && tk->cpu_ns < busy ? tk->cpu_ns : busy;
+}
+
 /* Of tick tk's recording time, what made the thread's run longer: none of
  * it the time the thread slept could have taken (a thread that sleeps to
  * a deadline, or waits for input, waits less instead), none of it more
@@ -1591,19 +1598,22 @@ static size_t step_bin(const analysis *a, const pf_file *f, uint32_t j);
  * record side by side slow the run once), and the process's as one
  * timeline of work: its threads' recording (each at most its busy time)
  * less the time none of them was busy (L less their busy time, when that
- * is under L), over the threads' parallelism (their busy time over L,
- * when over 1). Threads that take turns (a lock, Python's GIL) each wait
- * while another records: one timeline, their sum; threads running side
- * by side: their parallelism shares it out. A file's interval goes to
- * the bin its allocations go to (step_bin); per bin, the most of any one
- * file (processes side by side). */
+ * is under L), over the threads' parallelism (the time they ran over L,
+ * when over 1: not their busy time, which counts the time each waited
+ * in the run queue for a CPU another one held). Threads that take turns
+ * (a lock, Python's GIL, more threads than CPUs) each wait while another
+ * records: one timeline, their sum; threads running side by side: their
+ * parallelism shares it out. A file's interval goes to the bin its
+ * allocations go to (step_bin); per bin, the most of any one file
+ * (processes side by side). */
 static void fold_file_rec(analysis *a, const pf_file *f)
 {
 	an_timeline *tl = &a->timeline;
 	if (!f->nsnaps)
 		return;
-	double *rec = xcalloc(3 * f->nsnaps, sizeof *rec);
-	double *busy = rec + f->nsnaps, *most = busy + f->nsnaps;
+	double *rec = xcalloc(4 * f->nsnaps, sizeof *rec);
+	double *busy = rec + f->nsnaps, *ran = busy + f->nsnaps;
+	double *most = ran + f->nsnaps;
 	for (size_t ti = 0; ti < f->nthreads; ti++) {
 		const pf_thread *th = f->threads[ti];
 		for (size_t x = 0; th && x < th->nticks; x++) {
@@ -1617,6 +1627,7 @@ static void fold_file_rec(analysis *a, const pf_file *f)
 			uint32_t j = tk->snapshot;
 			rec[j] += (double)(tk->rec_ns < b ? tk->rec_ns : b);
 			busy[j] += (double)b;
+			ran[j] += (double)tick_ran(tk, b);
 			double own = (double)tick_slowed(tk, len);
 			if (own > most[j])
 				most[j] = own;
@@ -1637,7 +1648,7 @@ static void fold_file_rec(analysis *a, const pf_file *f)
 		double len = (double)(f->snaps[j].t_ns -
 				      (j ? f->snaps[j - 1].t_ns : 0));
 		double idle = busy[j] < len ? len - busy[j] : 0;
-		double parallel = len > 0 && busy[j] > len ? busy[j] / len : 1;
+		double parallel = len > 0 && ran[j] > len ? ran[j] / len : 1;
 		double whole = rec[j] > idle ? (rec[j] - idle) / parallel : 0;
 		double slowed = whole > most[j] ? whole : most[j];
 		sum += slowed < len ? slowed : len;

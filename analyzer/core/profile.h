@@ -59,6 +59,7 @@ typedef struct pf_tick {
 	uint64_t rec_ns; /* (v8) the recording's own time on the thread */
 	uint64_t busy_ns; /* (v8) the time it ran or was ready to run (0:
 			   * not read) */
+	uint64_t cpu_ns;  /* (v9) of that, the time it ran (0: not read) */
 } pf_tick;
 
 typedef struct pf_thread {
@@ -73,6 +74,7 @@ typedef struct pf_thread {
 	uint64_t rec_ns;
 	uint64_t busy_ns; /* (v8) the time it ran or was ready to run, as
 			   * last read */
+	uint64_t cpu_ns;  /* (v9) of that, the time it ran */
 	/* cumulative totals of this thread's entries */
 	uint64_t allocs, alloc_bytes, frees, free_bytes, xfrees;
 	pf_tick *ticks;

@@ -769,7 +769,7 @@ pf_entry *pf_entry_find(const pf_file *f, uint32_t thread_index,
 static void add_tick(pf_thread *t, uint32_t snap, pf_tick d)
 {
 	if (!d.allocs && !d.bytes && !d.frees && !d.free_bytes && !d.rec_ns &&
-	    !d.busy_ns)
+	    !d.busy_ns && !d.cpu_ns)
 		return;
 	if (t->nticks && t->ticks[t->nticks - 1].snapshot == snap) {
 		pf_tick *k = &t->ticks[t->nticks - 1];
@@ -779,6 +779,7 @@ static void add_tick(pf_thread *t, uint32_t snap, pf_tick d)
 		k->free_bytes += d.free_bytes;
 		k->rec_ns += d.rec_ns;
 		k->busy_ns += d.busy_ns;
+		k->cpu_ns += d.cpu_ns;
 		return;
 	}
 	if (t->nticks == t->capticks) {
@@ -1092,7 +1093,8 @@ const pf_node_peak *pf_node_peak_find(const pf_file *f, uint32_t thread_index,
 	return ix ? &f->node_peaks[ix->pos] : NULL;
 }
 
-/* Whether thread t's cumulative time (what: "recording", "busy"), read
+/* Whether thread t's cumulative time (what: "recording", "busy",
+ * "on-CPU"), read
  * at at, is at least the value before; else fails. */
 static int not_less(struct cur *c, const uint8_t *at, const pf_thread *t,
 		    const char *what, uint64_t now, uint64_t before)
@@ -1139,7 +1141,8 @@ static void read_snapshot(struct cur *c, pf_file *f)
 		}
 		f->stacks[id]->peak_live = peak;
 	}
-	n = get_count(c, "thread total count", c->version >= 8 ? 5 : 3);
+	n = get_count(c, "thread total count",
+		      c->version >= 9 ? 6 : c->version >= 8 ? 5 : 3);
 	for (uint64_t i = 0; i < n && !c->failed; i++) {
 		const uint8_t *at = c->p;
 		uint64_t ti = get(c, "thread index");
@@ -1149,6 +1152,8 @@ static void read_snapshot(struct cur *c, pf_file *f)
 		uint64_t rec_ns = c->version >= 8 ? get(c, "recording time") : 0;
 		const uint8_t *busy_at = c->p;
 		uint64_t busy_ns = c->version >= 8 ? get(c, "busy time") : 0;
+		const uint8_t *cpu_at = c->p;
+		uint64_t cpu_ns = c->version >= 9 ? get(c, "on-CPU time") : 0;
 		pf_thread *t = thread_at(f, ti);
 		if (c->failed)
 			return;
@@ -1158,15 +1163,18 @@ static void read_snapshot(struct cur *c, pf_file *f)
 			return;
 		}
 		if (!not_less(c, rec_at, t, "recording", rec_ns, t->rec_ns) ||
-		    !not_less(c, busy_at, t, "busy", busy_ns, t->busy_ns))
+		    !not_less(c, busy_at, t, "busy", busy_ns, t->busy_ns) ||
+		    !not_less(c, cpu_at, t, "on-CPU", cpu_ns, t->cpu_ns))
 			return;
 		t->unknown_frees = unknown;
 		t->unrecorded_allocs = unrecorded;
 		if (c->version >= 8) {
 			add_tick(t, snap, (pf_tick){ .rec_ns = rec_ns - t->rec_ns,
-						     .busy_ns = busy_ns - t->busy_ns });
+						     .busy_ns = busy_ns - t->busy_ns,
+						     .cpu_ns = cpu_ns - t->cpu_ns });
 			t->rec_ns = rec_ns;
 			t->busy_ns = busy_ns;
+			t->cpu_ns = cpu_ns;
 		}
 	}
 	if (c->version >= 2) {

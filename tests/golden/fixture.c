@@ -289,7 +289,7 @@ int main(int argc, char **argv)
 				v(s + 1); v(stack_peaks[s]);
 			}
 			v(1); v(1); v(2); v(5);
-			v(0); v(0); /* no recording, no CPU time (v8) */
+			v(0); v(0); v(0); /* no recording, busy or on-CPU time (v8, v9) */
 			/* per-thread node peaks: each site's own return
 			 * address (one stack each), and each thread's total */
 			v(7);

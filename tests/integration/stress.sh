@@ -234,7 +234,7 @@ for t, p in read_records(sys.argv[1]):
     at = 0
     for _ in range(5):  # seq, t_ns, tick_hz, work_units, n_entries (0)
         _, at = read_varint(p, at)
-    for kind, keys, width in (("peak", 1, 2), ("total", 1, 5), ("node", 2, 4), ("gnode", 1, 3)):
+    for kind, keys, width in (("peak", 1, 2), ("total", 1, 6), ("node", 2, 4), ("gnode", 1, 3)):
         n, at = read_varint(p, at)
         for _ in range(n):
             v = []

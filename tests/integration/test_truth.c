@@ -637,6 +637,59 @@ static void test_rates_over_own_time(void **state)
 	done(&a, dir);
 }
 
+/* Threads that take turns on one CPU: each waits in the run queue while
+ * another runs (busy near four times the run, running once it). The
+ * run's recording time must come near the CPU time the threads take
+ * recorded more than not (the least of three runs), as one timeline of
+ * work: their sum, not shared out by their busy time as if they ran side
+ * by side (a quarter of it). */
+static void test_rates_of_threads_sharing_a_cpu(void **state)
+{
+	(void)state;
+	struct truths t;
+	analysis a;
+	char *dir = fresh_dir("one_cpu_native");
+	double native_cpu = 0;
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(run("%s/tests/truth one_cpu >/dev/null 2>%s/stderr",
+				     build_dir(), dir),
+				 0);
+		t = read_truth(dir);
+		double ns = truth_of(&t, "one_cpu_cpu_ns");
+		if (!i || ns < native_cpu)
+			native_cpu = ns;
+	}
+	assert_int_equal(run("rm -rf %s", dir), 0);
+	free(dir);
+	dir = record_truth("one_cpu", "", &t);
+	double recording = truth_of(&t, "one_cpu_cpu_ns") - native_cpu;
+	assert_int_equal(load_dir(&a, dir, NULL), 1);
+	/* the case: the workers waited for the CPU more than they ran;
+	 * and every interval a thread recorded in says it ran in it (a
+	 * thread ran to record: the time it ran as it ended, and no
+	 * recording time moved by the measured tick rate alone) */
+	uint64_t busy = 0, ran = 0;
+	for (size_t i = 0; i < a.nthreads; i++) {
+		const pf_thread *th = a.threads[i].thread;
+		busy += th->busy_ns;
+		ran += th->cpu_ns;
+		for (size_t x = 0; x < th->nticks; x++)
+			if (th->ticks[x].rec_ns && !th->ticks[x].cpu_ns)
+				fail_msg("thread %u recorded %llu ns in snapshot "
+					 "%u, and did not run", th->tid,
+					 (unsigned long long)th->ticks[x].rec_ns,
+					 th->ticks[x].snapshot);
+	}
+	if ((double)busy < 1.5 * (double)ran)
+		fail_msg("busy %.4g ns, ran %.4g ns: the threads did not wait "
+			 "for the one CPU", (double)busy, (double)ran);
+	const an_site *s = only_site(&a, "one_cpu_block");
+	assert_int_equal(s->allocs, (uint64_t)truth_of(&t, "one_cpu_allocs"));
+	assert_between((double)a.rec_ns, recording * 0.5, recording * 1.5,
+		       "the run's recording time");
+	done(&a, dir);
+}
+
 /* A program that sleeps to deadlines between bursts is not slowed by the
  * recording (it sleeps less): nothing of the recording is taken out of
  * its rates, which are its allocations over the time it ran. */
@@ -1447,6 +1500,7 @@ int main(void)
 		cmocka_unit_test(test_rates_over_own_time),
 		cmocka_unit_test(test_via_runtime),
 		cmocka_unit_test(test_rates_of_paced_program),
+		cmocka_unit_test(test_rates_of_threads_sharing_a_cpu),
 	};
 	return cmocka_run_group_tests_name("ground truth", tests, NULL, NULL);
 }

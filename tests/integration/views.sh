@@ -15,7 +15,7 @@ expect "help lists every command" \
 "$PS" help frobnicate 2>/dev/null
 rc=$?
 expect "help of an unknown command is exit 2" '[ $rc = 2 ]'
-expect "--version names the format" '"$PS" --version | grep -q "profile format 8"'
+expect "--version names the format" '"$PS" --version | grep -q "profile format 9"'
 expect "record -- CMD --help is the command's" \
 	'"$PS" record -o "$WORK/h" -- sh -c "echo \$1" sh --help 2>/dev/null | grep -qx -- --help'
 

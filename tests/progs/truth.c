@@ -117,6 +117,14 @@
  *               (wall clock, and its thread's CPU time): the CPU time it
  *               takes more recorded than not is the recording's, which
  *               the preload's estimate must come near
+ *   one_cpu     four threads on one CPU (the program pins itself to the
+ *               first it may use) take turns on one lock, each making and
+ *               freeing 500k one_cpu_block() blocks, 2000 a turn: each
+ *               waits in the run queue while another runs, so the time
+ *               they were busy is near four times the run and the time
+ *               they ran once it; the CPU time they take more recorded
+ *               than not (their sum) is the recording's, which the
+ *               run's estimate must come near
  *   paced       20 ticks of 50 ms to absolute deadlines, each making and
  *               freeing 40000 paced_block() blocks, then sleeping to the
  *               next: recorded, the run is no longer (the recording
@@ -130,6 +138,7 @@
  */
 #define _GNU_SOURCE
 #include <pthread.h>
+#include <sched.h>
 #include <semaphore.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1517,6 +1526,61 @@ static void scenario_paced(void)
 	truth("paced_run_ns", now_ns() - t0);
 }
 
+/* ---- one_cpu ----------------------------------------------------------------- */
+
+#define ONE_CPU_THREADS 4
+#define ONE_CPU_N 500000
+#define ONE_CPU_TURN 2000
+
+static pthread_mutex_t one_cpu_lock = PTHREAD_MUTEX_INITIALIZER;
+static double one_cpu_total; /* the threads' CPU time, under the lock */
+
+NOINLINE static void one_cpu_block(int i)
+{
+	char *volatile p = malloc(32 + (size_t)(i & 7));
+	free(p);
+}
+
+static void *one_cpu_thread(void *arg)
+{
+	(void)arg;
+	double c0 = cpu_ns();
+	for (int i = 0; i < ONE_CPU_N; i += ONE_CPU_TURN) {
+		pthread_mutex_lock(&one_cpu_lock);
+		for (int k = 0; k < ONE_CPU_TURN; k++)
+			one_cpu_block(k);
+		pthread_mutex_unlock(&one_cpu_lock);
+	}
+	double c1 = cpu_ns();
+	pthread_mutex_lock(&one_cpu_lock);
+	one_cpu_total += c1 - c0;
+	pthread_mutex_unlock(&one_cpu_lock);
+	return NULL;
+}
+
+static void scenario_one_cpu(void)
+{
+	cpu_set_t set;
+	if (sched_getaffinity(0, sizeof set, &set) == 0) {
+		for (int c = 0; c < CPU_SETSIZE; c++)
+			if (CPU_ISSET(c, &set)) {
+				CPU_ZERO(&set);
+				CPU_SET(c, &set);
+				sched_setaffinity(0, sizeof set, &set);
+				break;
+			}
+	}
+	pthread_t t[ONE_CPU_THREADS];
+	double t0 = now_ns();
+	for (int i = 0; i < ONE_CPU_THREADS; i++)
+		pthread_create(&t[i], NULL, one_cpu_thread, NULL);
+	for (int i = 0; i < ONE_CPU_THREADS; i++)
+		pthread_join(t[i], NULL);
+	truth("one_cpu_allocs", ONE_CPU_THREADS * ONE_CPU_N);
+	truth("one_cpu_loop_ns", now_ns() - t0);
+	truth("one_cpu_cpu_ns", one_cpu_total);
+}
+
 static void scenario_busy(void)
 {
 	double t0 = now_ns(), c0 = cpu_ns();
@@ -1563,6 +1627,7 @@ int main(int argc, char **argv)
 		{ "worker_ended", scenario_worker_ended },
 		{ "shrunk", scenario_shrunk },
 		{ "busy", scenario_busy },
+		{ "one_cpu", scenario_one_cpu },
 		{ "via_runtime", scenario_via_runtime },
 		{ "paced", scenario_paced },
 	};
@@ -1575,6 +1640,7 @@ int main(int argc, char **argv)
 	fprintf(stderr, "usage: truth paths|sequential|concurrent|turns|leftover|deep|reversed|lifetimes|fork|"
 			"phases|periodic|chains|hold|resized|mixed|keepers|processes|bytes|\n"
 			"handover|handover_threaded|temporaries|piles|min_sizes|\n"
-			"late_entry|inner_fork|deep_runtime|worker_ended|shrunk\n");
+			"late_entry|inner_fork|deep_runtime|worker_ended|shrunk|busy|\n"
+			"one_cpu|via_runtime|paced\n");
 	return 2;
 }

@@ -919,7 +919,10 @@ struct rec_spec {
 	uint32_t nthreads;
 	uint64_t allocs[2][REC_SNAPS];
 	uint64_t rec_ns[2][REC_SNAPS];
-	uint64_t busy_ns[2][REC_SNAPS]; /* the CPU time it ran (0: not read) */
+	uint64_t busy_ns[2][REC_SNAPS]; /* the time it ran or waited for a CPU
+					 * (0: not read) */
+	uint64_t ran_ns[2][REC_SNAPS];  /* of that, the time it ran (0: not
+					 * read) */
 };
 
 static void write_rec_profile(const char *path, const struct rec_spec *s)
@@ -937,7 +940,8 @@ static void write_rec_profile(const char *path, const struct rec_spec *s)
 		v(t); v(100 + t); pw_str(&w, "th"); v(0); v(0); v(0);
 		pw_end(&w);
 	}
-	uint64_t allocs[2] = { 0 }, rec[2] = { 0 }, cpu[2] = { 0 };
+	uint64_t allocs[2] = { 0 }, rec[2] = { 0 }, busy[2] = { 0 };
+	uint64_t ran[2] = { 0 };
 	uint64_t first[2] = { 0 };
 	for (uint32_t j = 0; j < REC_SNAPS; j++) {
 		uint64_t end = (j + 1) * 100 * MS;
@@ -965,8 +969,9 @@ static void write_rec_profile(const char *path, const struct rec_spec *s)
 		v(s->nthreads);
 		for (uint32_t t = 0; t < s->nthreads; t++) {
 			rec[t] += s->rec_ns[t][j];
-			cpu[t] += s->busy_ns[t][j];
-			v(t + 1); v(0); v(0); v(rec[t]); v(cpu[t]);
+			busy[t] += s->busy_ns[t][j];
+			ran[t] += s->ran_ns[t][j];
+			v(t + 1); v(0); v(0); v(rec[t]); v(busy[t]); v(ran[t]);
 		}
 		v(0); v(0);
 		pw_end(&w);
@@ -1096,28 +1101,40 @@ static void test_recording_threads(void **state)
 	unlink(paths[0]);
 }
 
-/* nthreads threads each recording rec_ms and busy busy_ms (0: not read)
- * of every 100 ms interval: the run's recording time is want_ms of each,
- * and each thread's estimate is kept whole. */
-static void check_run_rec(uint32_t nthreads, uint64_t rec_ms, uint64_t busy_ms,
-			  uint64_t want_ms)
+/* nthreads threads each recording rec_ms, busy busy_ms (0: not read) and
+ * running ran_ms of it (0: not read) of every 100 ms interval: the run's
+ * recording time is want_ms of each, and each thread's estimate is kept
+ * whole. */
+static void check_run_rec_ran(uint32_t nthreads, uint64_t rec_ms,
+			      uint64_t busy_ms, uint64_t ran_ms, uint64_t want_ms)
 {
 	analysis a;
 	struct rec_spec s = rec_busy(nthreads, 1000, rec_ms * MS);
 	for (uint32_t t = 0; t < nthreads; t++)
-		for (int j = 0; j < REC_SNAPS; j++)
+		for (int j = 0; j < REC_SNAPS; j++) {
 			s.busy_ns[t][j] = busy_ms * MS;
+			s.ran_ns[t][j] = ran_ms * MS;
+		}
 	load_rec(&a, &s);
 	if (a.rec_ns != want_ms * REC_SNAPS * MS)
-		fail_msg("%u thread(s) recording %llu ms, busy %llu ms of each "
-			 "100: the run's %llu ns, expected %llu ms",
+		fail_msg("%u thread(s) recording %llu ms, busy %llu ms and "
+			 "running %llu ms of each 100: the run's %llu ns, "
+			 "expected %llu ms",
 			 nthreads, (unsigned long long)rec_ms,
-			 (unsigned long long)busy_ms, (unsigned long long)a.rec_ns,
+			 (unsigned long long)busy_ms, (unsigned long long)ran_ms,
+			 (unsigned long long)a.rec_ns,
 			 (unsigned long long)(want_ms * REC_SNAPS));
 	for (uint32_t t = 0; t < nthreads; t++)
 		assert_int_equal(a.threads[t].rec_ns, rec_ms * REC_SNAPS * MS);
 	analysis_free(&a);
 	unlink(paths[0]);
+}
+
+/* The same, the time each ran not read (a version 8 file). */
+static void check_run_rec(uint32_t nthreads, uint64_t rec_ms, uint64_t busy_ms,
+			  uint64_t want_ms)
+{
+	check_run_rec_ran(nthreads, rec_ms, busy_ms, 0, want_ms);
 }
 
 /* A thread that did not run all of an interval (it slept to a deadline,
@@ -1165,6 +1182,31 @@ static void test_recording_threads_taking_turns(void **state)
 	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
 		check_run_rec(2, cases[i].rec_ms, cases[i].busy_ms,
 			      cases[i].run_rec_ms);
+}
+
+/* The threads' parallelism is the time they ran, not the time they were
+ * busy: two threads on one CPU (or taking turns on a lock, each woken to
+ * wait in the run queue) are each busy throughout and each run half of
+ * it, one timeline: their recording's sum, not shared out as if side by
+ * side. A time ran more than the busy time counts as the busy time; one
+ * not read (0) as the busy time (a version 8 file). */
+static void test_recording_threads_sharing_a_cpu(void **state)
+{
+	(void)state;
+	static const struct {
+		uint64_t busy_ms, ran_ms, rec_ms, run_rec_ms;
+	} cases[] = {
+		{ 100, 50, 30, 60 },  /* one CPU between them: 30 + 30 */
+		{ 100, 60, 30, 50 },  /* 1.2 at once: 60 / 1.2 */
+		{ 100, 75, 30, 40 },  /* 1.5 at once: 60 / 1.5 */
+		{ 100, 100, 30, 30 }, /* side by side: the most of one */
+		{ 100, 0, 30, 30 },   /* not read: as busy, side by side */
+		{ 60, 90, 30, 50 },   /* ran more than busy: as busy, 1.2 at
+				       * once: 60 / 1.2 */
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+		check_run_rec_ran(2, cases[i].rec_ms, cases[i].busy_ms,
+				  cases[i].ran_ms, cases[i].run_rec_ms);
 }
 
 /* An interval's recording time counts up to 99% of it (an estimate may
@@ -1236,6 +1278,7 @@ int main(void)
 		cmocka_unit_test(test_recording_bounds),
 		cmocka_unit_test(test_recording_of_waiting_threads),
 		cmocka_unit_test(test_recording_threads_taking_turns),
+		cmocka_unit_test(test_recording_threads_sharing_a_cpu),
 	};
 	int rc = cmocka_run_group_tests_name("metrics model", tests, NULL, NULL);
 	for (int i = 0; i < 4; i++)

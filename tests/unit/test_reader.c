@@ -40,10 +40,11 @@ static void begin(uint32_t type) { pw_begin(&w, type); }
 static void end(void) { pw_end(&w); }
 
 static uint32_t version = PS_FORMAT_VERSION;
-/* (v8) thread 1's recording and CPU time in make_profile's first and
- * second snapshots */
+/* (v8) thread 1's recording and busy time, (v9) its on-CPU time, in
+ * make_profile's first and second snapshots */
 static uint64_t rec_first = 2000000, rec_second = 5000000;
 static uint64_t busy_first = 9000000, busy_second = 19000000;
+static uint64_t cpu_first = 7000000, cpu_second = 11000000;
 
 static uint64_t zz(int64_t x)
 {
@@ -150,6 +151,8 @@ static size_t make_profile(uint64_t allocs2, uint64_t frees2, int with_end)
 	v(1); v(1); v(6); /* stack peaks */
 	if (version >= 8) { /* thread totals */
 		v(1); v(1); v(0); v(0); v(rec_first); v(busy_first);
+		if (version >= 9)
+			v(cpu_first);
 	} else {
 		v(0);
 	}
@@ -181,6 +184,8 @@ static size_t make_profile(uint64_t allocs2, uint64_t frees2, int with_end)
 		if (version >= 8) {
 			v(rec_second); v(busy_second);
 		}
+		if (version >= 9)
+			v(cpu_second);
 		v(1); v(1); v(0x401234); v(8); v(512);
 		v(0);
 		end();
@@ -223,6 +228,8 @@ static size_t make_profile(uint64_t allocs2, uint64_t frees2, int with_end)
 	if (version >= 8) {
 		v(rec_second); v(busy_second);
 	}
+	if (version >= 9)
+		v(cpu_second);
 	if (v2) {
 		v(1); v(1); v(0x401234); v(8); v(512);
 		v(0);
@@ -279,6 +286,11 @@ static void test_valid(void **state)
 	assert_int_equal(t->ticks[0].busy_ns, version >= 8 ? busy_first : 0);
 	assert_int_equal(t->ticks[1].busy_ns,
 			 version >= 8 ? busy_second - busy_first : 0);
+	/* (v9) of that, the time it ran: 7 ms, then 4 */
+	assert_int_equal(t->cpu_ns, version >= 9 ? cpu_second : 0);
+	assert_int_equal(t->ticks[0].cpu_ns, version >= 9 ? cpu_first : 0);
+	assert_int_equal(t->ticks[1].cpu_ns,
+			 version >= 9 ? cpu_second - cpu_first : 0);
 	const pf_module *m = pf_module_for(f, 0x401234, 1);
 	assert_non_null(m);
 	assert_null(pf_module_for(f, 0x401234, 0)); /* loaded at epoch 1 */
@@ -333,6 +345,14 @@ static void test_valid_version7(void **state)
 	version = PS_FORMAT_VERSION;
 }
 
+/* version 8: thread totals without the on-CPU time */
+static void test_valid_version8(void **state)
+{
+	version = 8;
+	test_valid(state);
+	version = PS_FORMAT_VERSION;
+}
+
 /* A thread's recording time is cumulative: less than before is an error
  * (the writer never lowers it), equal is not. */
 static void test_recording_time_goes_back(void **state)
@@ -364,6 +384,22 @@ static void test_recording_time_goes_back(void **state)
 			 "19000001 ns of before, found 19000000"))
 		fail_msg("got: %s", err);
 	busy_first = 9000000;
+	/* and the on-CPU time */
+	cpu_first = cpu_second + 1;
+	make_profile(20, 12, 1);
+	f = pf_read_mem("t.pscout", file, flen, err, sizeof err);
+	assert_null(f);
+	if (!strstr(err, "expected thread 1's on-CPU time to be at least the "
+			 "11000001 ns of before, found 11000000"))
+		fail_msg("got: %s", err);
+	cpu_first = cpu_second;
+	make_profile(20, 12, 1);
+	f = pf_read_mem("t.pscout", file, flen, err, sizeof err);
+	if (!f)
+		fail_msg("%s", err);
+	assert_int_equal(f->threads[1]->ticks[1].cpu_ns, 0);
+	pf_free(f);
+	cpu_first = 7000000;
 }
 
 static void test_valid_version2(void **state)
@@ -1079,11 +1115,11 @@ static void test_bad_magic_and_version(void **state)
 	make_profile(20, 12, 1);
 	ps_put_u32le(file + 8, 99);
 	assert_null(pf_read_mem("v.pscout", file, flen, err, sizeof err));
-	assert_non_null(strstr(err, "offset 8: expected format version 1..8, found 99"));
+	assert_non_null(strstr(err, "offset 8: expected format version 1..9, found 99"));
 	make_profile(20, 12, 1);
 	ps_put_u32le(file + 8, 0);
 	assert_null(pf_read_mem("v.pscout", file, flen, err, sizeof err));
-	assert_non_null(strstr(err, "expected format version 1..8, found 0"));
+	assert_non_null(strstr(err, "expected format version 1..9, found 0"));
 	make_profile(20, 12, 1);
 	ps_put_u32le(file + 8, PS_FORMAT_VERSION + 1);
 	assert_null(pf_read_mem("v.pscout", file, flen, err, sizeof err));
@@ -2083,6 +2119,7 @@ int main(void)
 		cmocka_unit_test(test_valid_version1),
 		cmocka_unit_test(test_valid_version2),
 		cmocka_unit_test(test_valid_version7),
+		cmocka_unit_test(test_valid_version8),
 		cmocka_unit_test(test_recording_time_goes_back),
 		cmocka_unit_test(test_stack_record_depth),
 		cmocka_unit_test(test_version3_records),
