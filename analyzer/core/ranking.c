@@ -504,9 +504,15 @@ static void classify(const analysis *an, an_site *s)
 		       s->alloc_threads, (unsigned long long)s->pool_size,
 		       s->pool_size == 1 ? "" : "s");
 	else {
-		/* why the upper end may be more than the lower */
+		/* why the upper end may be more than the lower (sampled:
+		 * the recorded blocks' peak scaled by N is its most, not
+		 * an estimate; one recorded block may stand for one live) */
+		char scaled[64];
+		snprintf(scaled, sizeof scaled,
+			 "if each block recorded at once stood for %u",
+			 an->sample_every);
 		const char *why = s->allocs_error95 > 0
-					  ? "by the sampling's estimate"
+					  ? scaled
 				  : p == &s->thread_peak || s->alloc_threads <= 1
 					  ? s->peak_uncounted == PEAK_PAST_CANDIDATES
 						    ? "if its stacks' peaks coincided (it "

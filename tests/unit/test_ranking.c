@@ -271,15 +271,23 @@ static void test_stack(void **state)
 	 * allocations (1920 recorded), not one fewer, not with two met */
 	s = stack_site();
 	s.allocs = s.frees = 30 * 64 * 64;
-	s.thread_peak = (an_peak){ 1, 64, 0, 0 };
+	s.allocs_error95 = 5000;
+	s.peak = s.thread_peak = (an_peak){ 1, 64, 0, 0 };
 	assert_int_equal(rank_sampled(&s, 64), REMEDY_STACK);
 	assert_true(has_reason(&s, "by the sample: no recorded block met "
 				   "another on a thread, of some 1920 recorded"));
 	s.allocs = s.frees = 30 * 64 * 64 - 1;
 	assert_int_equal(rank_sampled(&s, 64), REMEDY_POOL);
+	/* the upper end is the recorded peak scaled, not an estimate */
+	assert_true(has_reason(&s, "1..64 live at once: a pool of at least 1 "
+				   "(surely live at once), 64 if each block "
+				   "recorded at once stood for 64"));
 	s.allocs = s.frees = 30 * 64 * 64;
-	s.thread_peak = (an_peak){ 2, 128, 0, 0 };
+	s.peak = s.thread_peak = (an_peak){ 2, 128, 0, 0 };
 	assert_int_equal(rank_sampled(&s, 64), REMEDY_POOL);
+	assert_true(has_reason(&s, "a pool of at least 2 (surely live at "
+				   "once), 128 if each block recorded at once "
+				   "stood for 64"));
 }
 
 /* A site whose blocks a realloc elsewhere grows (and keeps): allocate
@@ -694,16 +702,17 @@ static void test_pool_size_and_sharing(void **state)
 				   "processes, which cannot share a pool): a pool "
 				   "of at least 200 (surely live at once) in each, "
 				   "400 if"));
-	/* sampled: the upper end is the estimate, and said to be */
+	/* sampled: the upper end is the recorded peak scaled up, and said
+	 * to be (not an estimate: one recorded block may be one live) */
 	s = pool_site();
 	s.peak = s.thread_peak = (an_peak){ 2, 128, 0, 0 };
 	s.allocs_error95 = 100;
-	rank_one(&s);
+	rank_sampled(&s, 64);
 	assert_int_equal(s.pool_size, 2);
 	assert_int_equal(s.pool_size_max, 128);
 	assert_true(has_reason(&s, "2..128 live at once: a pool of at least 2 "
-				   "(surely live at once), 128 by the sampling's "
-				   "estimate"));
+				   "(surely live at once), 128 if each block "
+				   "recorded at once stood for 64"));
 }
 
 static void test_spread_warning(void **state)
@@ -1009,10 +1018,12 @@ static void test_spread_percentile_edges(void **state)
 	assert_true(has_reason(&s, "(99% <= 4.00 KiB, max 4.00 KiB)"));
 }
 
-/* Ranks s alone and checks its remedy and every reason, in order. */
-static void expect_reasons(an_site *s, enum remedy remedy, int n, ...)
+/* Ranks s alone, sampled 1 in every (0: not sampled), and checks its
+ * remedy and every reason, in order. */
+static void expect_reasons_every(an_site *s, uint32_t every,
+				 enum remedy remedy, int n, ...)
 {
-	assert_int_equal(rank_one(s), remedy);
+	assert_int_equal(rank_sampled(s, every), remedy);
 	assert_int_equal(s->nreasons, n);
 	va_list ap;
 	va_start(ap, n);
@@ -1020,6 +1031,8 @@ static void expect_reasons(an_site *s, enum remedy remedy, int n, ...)
 		assert_string_equal(s->reasons[i], va_arg(ap, const char *));
 	va_end(ap);
 }
+
+#define expect_reasons(s, ...) expect_reasons_every(s, 0, __VA_ARGS__)
 
 #define LIFETIMES_1US "lifetime p50 < 1.03 us, p99 < 1.03 us; 100% freed"
 
@@ -1056,9 +1069,9 @@ static void test_pool_reasons_whole(void **state)
 	s.alloc_procs = 1;
 	s.alloc_threads = 2;
 	s.allocs_error95 = 1;
-	s.peak = s.thread_peak = PEAK(0, 5);
+	s.peak = s.thread_peak = PEAK(0, 64);
 	s.xfree_ratio = 1.0;
-	expect_reasons(&s, REMEDY_POOL, 5,
+	expect_reasons_every(&s, 64, REMEDY_POOL, 5,
 		       "10.0k (+-0.0%) allocations of 64 B..64 B on 2 threads "
 		       "(1000/s while active, peak 1000/s; 62.5 KiB/s churned "
 		       "over the run)",
@@ -1066,13 +1079,13 @@ static void test_pool_reasons_whole(void **state)
 		       "sampled: each peak below runs from the recorded blocks' "
 		       "own to that scaled up; record without --sample for the "
 		       "pool's exact size",
-		       "0..5 live at once across its 2 threads: a pool of at "
-		       "least 1 (surely live at once), 5 by the sampling's "
-		       "estimate",
+		       "0..64 live at once across its 2 threads: a pool of at "
+		       "least 1 (surely live at once), 64 if each block "
+		       "recorded at once stood for 64",
 		       "100% freed by another thread: a shared pool (or "
 		       "per-thread caches that return to a shared one)");
 	assert_int_equal(s.pool_size, 1);
-	assert_int_equal(s.pool_size_max, 5);
+	assert_int_equal(s.pool_size_max, 64);
 	s = pool_site();
 	s.alloc_procs = 1;
 	s.alloc_threads = 2;
