@@ -14,6 +14,9 @@
  *                     expressions (libunwind's ALIGNED frame)
  *   asm_ra_undefined  return address marked undefined: the walk ends here
  *   asm_remember      remember_state/restore_state around an early exit
+ *   asm_padded_leb    operands in LEB128 padded to 10 bytes, the most a
+ *                     64-bit value takes (legal: a value's encoding may
+ *                     carry 0x80 bytes; some producers pad to patch later)
  */
 	.text
 
@@ -174,6 +177,25 @@ asm_remember:
 	ret
 	.cfi_endproc
 	.size asm_remember, .-asm_remember
+
+	.globl asm_padded_leb
+	.type asm_padded_leb, @function
+asm_padded_leb:
+	.cfi_startproc
+	push %rbx
+	/* def_cfa_offset 16, the ULEB128 padded */
+	.cfi_escape 0x0e, 0x90, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00
+	/* def_cfa_offset_sf -2 (x data alignment -8: 16), the SLEB128 padded */
+	.cfi_escape 0x13, 0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f
+	/* offset_extended_sf rbx, 2 (x -8: CFA-16), the SLEB128 padded */
+	.cfi_escape 0x11, 0x03, 0x82, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00
+	call *%rdi
+	pop %rbx
+	.cfi_restore rbx
+	.cfi_def_cfa_offset 8
+	ret
+	.cfi_endproc
+	.size asm_padded_leb, .-asm_padded_leb
 
 
 /* Without call-frame information, called with rbp 0 (as glibc's

@@ -336,6 +336,7 @@ void asm_rbp_frame(void (*f)(void));
 void asm_drap(void (*f)(void));
 void asm_ra_undefined(void (*f)(void));
 void asm_remember(void (*f)(void), long early);
+void asm_padded_leb(void (*f)(void));
 
 static __thread jmp_buf escape; /* per thread: the threads scenario */
 
@@ -369,7 +370,8 @@ __attribute__((noinline)) static void call_last_and_escape(void)
 static void scenario_asm(void)
 {
 	void (*fns[])(void (*)(void)) = { asm_cfa_r12, asm_row_at_ra, asm_rbp_frame,
-					  asm_drap, asm_ra_undefined };
+					  asm_drap, asm_ra_undefined,
+					  asm_padded_leb };
 	for (int round = 0; round < 20; round++) {
 		for (unsigned i = 0; i < sizeof fns / sizeof *fns; i++)
 			via(fns[i], round % 4);
