@@ -450,6 +450,14 @@ static void classify(const analysis *an, an_site *s)
 		p = &k.other;
 	s->pool_size = p->lo ? p->lo : 1;
 	s->pool_size_max = p->hi > s->pool_size ? p->hi : s->pool_size;
+	/* sampled, a peak's upper end is the recorded blocks' peak scaled
+	 * by N: its most, not an estimate (one recorded block may stand for
+	 * one live), nor peaks that may coincide */
+	char scaled[64] = "";
+	if (s->allocs_error95 > 0)
+		snprintf(scaled, sizeof scaled,
+			 "if each block recorded at once stood for %u",
+			 an->sample_every);
 	if (split) {
 		reason(s, "%s of them come from %zu stack%s that keep%s them "
 			  "(%s still live at the end): no pool gets those back, "
@@ -482,11 +490,13 @@ static void classify(const analysis *an, an_site *s)
 		else
 			reason(s, "%s live at once in one process (%u processes, "
 				  "which cannot share a pool): a pool of at least "
-				  "%llu (surely live at once) in each, %llu if its "
-				  "threads' or stacks' peaks coincided",
+				  "%llu (surely live at once) in each, %llu %s",
 			       fmt_peak(a, p), s->alloc_procs,
 			       (unsigned long long)s->pool_size,
-			       (unsigned long long)s->pool_size_max);
+			       (unsigned long long)s->pool_size_max,
+			       *scaled ? scaled
+				       : "if its threads' or stacks' peaks "
+					 "coincided");
 	} else if (an_peak_exact(p) && p == &s->peak)
 		reason(s, "at most %llu live at once (%s on one thread, %u "
 			  "thread%s): a pool of %llu object%s serves every "
@@ -504,14 +514,8 @@ static void classify(const analysis *an, an_site *s)
 		       s->alloc_threads, (unsigned long long)s->pool_size,
 		       s->pool_size == 1 ? "" : "s");
 	else {
-		/* why the upper end may be more than the lower (sampled:
-		 * the recorded blocks' peak scaled by N is its most, not
-		 * an estimate; one recorded block may stand for one live) */
-		char scaled[64];
-		snprintf(scaled, sizeof scaled,
-			 "if each block recorded at once stood for %u",
-			 an->sample_every);
-		const char *why = s->allocs_error95 > 0
+		/* why the upper end may be more than the lower */
+		const char *why = *scaled
 					  ? scaled
 				  : p == &s->thread_peak || s->alloc_threads <= 1
 					  ? s->peak_uncounted == PEAK_PAST_CANDIDATES

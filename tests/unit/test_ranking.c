@@ -701,7 +701,18 @@ static void test_pool_size_and_sharing(void **state)
 	assert_true(has_reason(&s, "200..400 live at once in one process (2 "
 				   "processes, which cannot share a pool): a pool "
 				   "of at least 200 (surely live at once) in each, "
-				   "400 if"));
+				   "400 if its threads' or stacks' peaks "
+				   "coincided"));
+	/* sampled, the upper end is the recorded peak scaled up */
+	s.allocs_error95 = 100;
+	s.proc_peak = (an_peak){ 2, 128, 0, 0 };
+	rank_sampled(&s, 64);
+	assert_true(has_reason(&s, "2..128 live at once in one process (2 "
+				   "processes, which cannot share a pool): a pool "
+				   "of at least 2 (surely live at once) in each, "
+				   "128 if each block recorded at once stood for "
+				   "64"));
+	s.allocs_error95 = 0;
 	/* sampled: the upper end is the recorded peak scaled up, and said
 	 * to be (not an estimate: one recorded block may be one live) */
 	s = pool_site();
