@@ -1124,7 +1124,8 @@ static void read_snapshot(struct cur *c, pf_file *f)
 	uint32_t snap = (uint32_t)f->nsnaps;
 	f->snaps[f->nsnaps++] = s;
 
-	uint64_t n = get_count(c, "entry count", 14);
+	/* an entry without histograms: 12 fields, 16 from version 2 */
+	uint64_t n = get_count(c, "entry count", c->version >= 2 ? 16 : 12);
 	for (uint64_t i = 0; i < n && !c->failed; i++)
 		read_entry(c, f, snap);
 	n = get_count(c, "stack peak count", 2);

@@ -84,12 +84,9 @@ static void deflate_records(size_t from, size_t *cuts, int ncuts)
 	deflateEnd(&zs);
 }
 
-/* One process, one module, two stacks, one thread, two snapshots, END, in
- * the layout of format `version` (1, 2 or 3). allocs/frees of the second
- * snapshot are parameters so tests can make them inconsistent. Returns
- * the offset where the last snapshot starts (version 3: the DEFLATE
- * record that holds it). */
-static size_t make_profile(uint64_t allocs2, uint64_t frees2, int with_end)
+/* make_profile's records before its snapshots: one process, one module,
+ * two stacks, one thread, in the layout of format `version`. */
+static void make_preamble(void)
 {
 	int v2 = version >= 2, v3 = version >= 3;
 	pw_header(&w);
@@ -134,6 +131,17 @@ static size_t make_profile(uint64_t allocs2, uint64_t frees2, int with_end)
 	begin(PS_REC_THREAD);
 	v(1); v(4242); s("main"); v(0); v(0); v(0);
 	end();
+}
+
+/* One process, one module, two stacks, one thread, two snapshots, END, in
+ * the layout of format `version` (1, 2 or 3). allocs/frees of the second
+ * snapshot are parameters so tests can make them inconsistent. Returns
+ * the offset where the last snapshot starts (version 3: the DEFLATE
+ * record that holds it). */
+static size_t make_profile(uint64_t allocs2, uint64_t frees2, int with_end)
+{
+	int v2 = version >= 2, v3 = version >= 3;
+	make_preamble();
 	begin(PS_REC_SNAPSHOT);
 	v(1); v(100000000); v(2000000000); v(0);
 	if (v3) {
@@ -350,6 +358,135 @@ static void test_valid_version8(void **state)
 {
 	version = 8;
 	test_valid(state);
+	version = PS_FORMAT_VERSION;
+}
+
+/* The counted lists a count is checked for against the bytes left in its
+ * record, each item taking at least its fewest bytes. */
+enum counted {
+	COUNTED_ENTRIES,     /* a SNAPSHOT's entries (v1, v2): 12, 16 (v2) */
+	COUNTED_ENTRIES_V3,  /* an ENTRIES record's (v3): 7 */
+	COUNTED_FRAMES,      /* FRAMES: 2 bytes an item */
+	COUNTED_STACKS,      /* STACKS: 4 */
+	COUNTED_STACK_PEAKS, /* a SNAPSHOT's stack peaks: 2 */
+	COUNTED_TOTALS,      /* its thread totals: 3, 5 (v8), 6 (v9) */
+	COUNTED_NODES,       /* its node peaks (v2): 4 */
+	COUNTED_GNODES,      /* its all-thread node peaks (v2): 3 */
+};
+
+/* make_preamble(), then a record whose list `which` counts `declared`
+ * and holds n items of the fewest bytes each; the SNAPSHOT's other
+ * lists are empty. */
+static void write_counted(enum counted which, uint64_t declared, uint64_t n)
+{
+	make_preamble();
+	if (which == COUNTED_FRAMES) {
+		begin(PS_REC_FRAMES);
+		v(4); v(declared); /* after the preamble's 3 */
+		for (uint64_t i = 0; i < n; i++) {
+			v(1); v(zz(1)); /* each below the one before */
+		}
+		end();
+		return;
+	}
+	if (which == COUNTED_STACKS) {
+		begin(PS_REC_STACKS);
+		v(3); v(declared); /* after the preamble's 2 */
+		for (uint64_t i = 0; i < n; i++) {
+			v(zz(i ? 0 : 1)); v(1); v(0); v(0); /* frame 1 */
+		}
+		end();
+		return;
+	}
+	begin(PS_REC_SNAPSHOT);
+	v(1); v(1); v(1); v(0);
+	/* entries of nothing yet, without histograms */
+	v(which == COUNTED_ENTRIES ? declared : 0);
+	for (uint64_t i = 0; which == COUNTED_ENTRIES && i < n; i++) {
+		v(1); v(1); v(0);
+		for (int k = 0; k < (version >= 2 ? 13 : 9); k++)
+			v(0);
+	}
+	v(which == COUNTED_STACK_PEAKS ? declared : 0);
+	for (uint64_t i = 0; which == COUNTED_STACK_PEAKS && i < n; i++) {
+		v(1); v(5);
+	}
+	v(which == COUNTED_TOTALS ? declared : 0);
+	unsigned fields = version >= 9 ? 6 : version >= 8 ? 5 : 3;
+	for (uint64_t i = 0; which == COUNTED_TOTALS && i < n; i++) {
+		v(1);
+		for (unsigned k = 1; k < fields; k++)
+			v(0);
+	}
+	if (version >= 2) {
+		v(which == COUNTED_NODES ? declared : 0);
+		for (uint64_t i = 0; which == COUNTED_NODES && i < n; i++) {
+			v(1); v(5); v(1); v(1);
+		}
+		v(which == COUNTED_GNODES ? declared : 0);
+		for (uint64_t i = 0; which == COUNTED_GNODES && i < n; i++) {
+			v(5); v(1); v(1);
+		}
+	}
+	end();
+	if (which == COUNTED_ENTRIES_V3) {
+		/* entries of nothing yet, of one size (0 B) */
+		begin(PS_REC_ENTRIES);
+		v(declared);
+		for (uint64_t i = 0; i < n; i++) {
+			v(zz(!i)); v(zz(!i)); v(PS_ENT_V3_ONE_SIZE);
+			v(0); v(0); v(0); v(0);
+		}
+		end();
+	}
+}
+
+/* A list of 20 items of the fewest bytes each, followed by fewer bytes
+ * than one more item takes, reads; the same bytes counted 21 are refused
+ * by name, "of at most 20". So an item's fewest bytes, taken one more,
+ * refuses a good list, one fewer lets the bad count through to another
+ * error (in each version where the size changed): 20 items and what
+ * follows make 21 of one byte fewer. */
+static void test_counts_at_their_bound(void **state)
+{
+	(void)state;
+	static const struct {
+		enum counted which;
+		uint32_t version;
+		const char *what;
+	} cases[] = {
+		/* versions 1 and 2: its node lists are empty, 2 or 4 bytes */
+		{ COUNTED_ENTRIES, 1, "entry count" },
+		{ COUNTED_ENTRIES, 2, "entry count" },
+		{ COUNTED_ENTRIES_V3, 9, "entry count" },
+		{ COUNTED_FRAMES, 9, "frame count" },
+		{ COUNTED_STACKS, 9, "stack count" },
+		/* version 1: no node lists after it, 1 byte left */
+		{ COUNTED_STACK_PEAKS, 1, "stack peak count" },
+		{ COUNTED_TOTALS, 7, "thread total count" },
+		{ COUNTED_TOTALS, 8, "thread total count" },
+		{ COUNTED_TOTALS, 9, "thread total count" },
+		{ COUNTED_NODES, 9, "node peak count" },
+		{ COUNTED_GNODES, 9, "all-thread node peak count" },
+	};
+	char err[512], want[128];
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		version = cases[i].version;
+		write_counted(cases[i].which, 20, 20);
+		pf_file *f = pf_read_mem("t.pscout", file, flen, err, sizeof err);
+		if (!f)
+			fail_msg("%s, version %u, 20 of 20: %s", cases[i].what,
+				 version, err);
+		pf_free(f);
+		write_counted(cases[i].which, 21, 20);
+		f = pf_read_mem("t.pscout", file, flen, err, sizeof err);
+		assert_null(f);
+		snprintf(want, sizeof want, "expected %s of at most 20, found 21",
+			 cases[i].what);
+		if (!strstr(err, want))
+			fail_msg("%s, version %u, 21 of 20: %s", cases[i].what,
+				 version, err);
+	}
 	version = PS_FORMAT_VERSION;
 }
 
@@ -2121,6 +2258,7 @@ int main(void)
 		cmocka_unit_test(test_valid_version7),
 		cmocka_unit_test(test_valid_version8),
 		cmocka_unit_test(test_recording_time_goes_back),
+		cmocka_unit_test(test_counts_at_their_bound),
 		cmocka_unit_test(test_stack_record_depth),
 		cmocka_unit_test(test_version3_records),
 		cmocka_unit_test(test_totals_record),
