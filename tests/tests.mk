@@ -268,10 +268,13 @@ $(AP)/libpoolscout.so: $(ASAN_PRELOAD_OBJ)
 
 test-build: $(AP)/libpoolscout.so
 
-# a non-PIE program whose dynamic symbols define "malloc" (a PLT entry)
-$(TB)/nopie_addr: tests/progs/nopie_addr.c $(B)/.deps-build
+# a non-PIE program whose dynamic symbols define "malloc" (a PLT entry:
+# its address taken in code, without -fPIC), with early_lib.so's
+# constructor (kept without a reference: --no-as-needed)
+$(TB)/nopie_addr: tests/progs/nopie_addr.c $(TB)/early_lib.so $(B)/.deps-build
 	$(Q)mkdir -p $(TB)
-	$(Q)$(CC) -O2 -g -no-pie -fno-builtin $< -o $@
+	$(Q)$(CC) -O2 -g -no-pie -fno-pic -fno-builtin $< -o $@ \
+		-Wl,--no-as-needed $(TB)/early_lib.so -Wl,-rpath,'$$ORIGIN'
 
 test-build: $(TB)/nopie_addr
 
