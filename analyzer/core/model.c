@@ -856,11 +856,21 @@ static void add_stack_to_site(an_site *s, an_stack *st, size_t stack)
 	s->stacks[s->nstacks] = stack;
 	s->stack_allocs[s->nstacks++] = st->allocs;
 	st->site_slot = s->nstacks;
-	if (s->nstacks == 1)
+	if (s->nstacks == 1) {
 		s->via_runtime = st->via_runtime;
-	else if (s->via_runtime && (!st->via_runtime ||
-				    strcmp(s->via_runtime, st->via_runtime)))
-		s->via_runtime = NULL;
+		s->obstack = st->obstack;
+		s->obstack_allocs = st->allocs;
+	} else {
+		if (s->via_runtime && (!st->via_runtime ||
+				       strcmp(s->via_runtime, st->via_runtime)))
+			s->via_runtime = NULL;
+		if (!st->obstack) {
+			s->obstack = NULL;
+		} else if (s->obstack && st->allocs > s->obstack_allocs) {
+			s->obstack = st->obstack;
+			s->obstack_allocs = st->allocs;
+		}
+	}
 	if (st->site_callers_short)
 		s->callers_short = st->site_callers_short;
 }

@@ -107,6 +107,10 @@ typedef struct an_stack {
 	 * not an allocator's entry (setlocale, strdup, a C++ container's
 	 * growth; not malloc or operator new), or NULL */
 	const char *via_runtime;
+	/* an obstack's function that allocates its chunks (_obstack_newchunk,
+	 * _obstack_begin) between the site and the allocator, or calling the
+	 * site (the obstack's chunk allocator), or NULL */
+	const char *obstack;
 	/* the site's function has a wrapper's shape but for one caller too
 	 * few: how many callers it has (WRAPPER_MIN_CALLERS - 1), else 0 */
 	unsigned site_callers_short;
@@ -135,6 +139,10 @@ typedef struct an_site {
 	const char *via;     /* the wrapper it calls, or NULL */
 	const char *via_runtime; /* its stacks' via_runtime, when they all
 				  * have the same one; else NULL */
+	const char *obstack; /* its stacks' obstack, when they all have
+			      * one (that of the stack with the most
+			      * allocations); else NULL */
+	uint64_t obstack_allocs; /* that stack's allocations */
 	unsigned callers_short; /* its stacks' site_callers_short */
 	uint64_t allocs, alloc_bytes, frees, free_bytes, xfrees, xfree_bytes;
 	uint64_t inuse_objects, inuse_space;

@@ -371,11 +371,12 @@ static void classify(const analysis *an, an_site *s)
 		    (spread > ARENA_SPREAD && died_sure >= ARENA_MIN_LIVE);
 	/* An obstack's chunks pile up and die together because the obstack
 	 * is an arena already (trial 7: cc1's sbr_vector, "allocate them
-	 * from an arena" via _obstack_newchunk) */
-	if (arena && s->via && !strncmp(s->via, "_obstack_", 9)) {
-		reason(s, "its blocks are an obstack's chunks (via %s), an arena "
-			  "already: they pile up and go together by design",
-		       s->via);
+	 * from an arena" via _obstack_newchunk; trial 8: dpkg's nfmalloc
+	 * through glibc's own _obstack_newchunk) */
+	if (arena && s->obstack) {
+		reason(s, "its blocks are an obstack's chunks (through %s), an "
+			  "arena already: they pile up and go together by design",
+		       s->obstack);
 		return;
 	}
 	if (arena) {

@@ -32,6 +32,10 @@ static const char *const allocator_entries =
 	"|^([^(<]* )?(std::allocator|std::__new_allocator|"
 	"__gnu_cxx::new_allocator|std::allocator_traits)<.*>::allocate\\(";
 
+/* An obstack's functions that allocate its chunks (glibc's, or a copy
+ * compiled into the program: libiberty's in gcc) */
+static const char *const obstack_chunks = "^_obstack_(begin|begin_1|newchunk)$";
+
 /* Code inlined from a runtime's headers or sources into the program's
  * module: C++'s library headers, Rust's standard library (its debug
  * lines name /rustc/<commit>/library/alloc/src/...). */
@@ -67,7 +71,7 @@ static const char *const known_wrappers[] = {
 };
 
 struct an_wrappers {
-	regex_t runtime, allocator;
+	regex_t runtime, allocator, obstack;
 	regex_t *res;      /* known names (unless no_auto), then --wrapper */
 	size_t nres;
 	int structural;    /* the structural rule is on */
@@ -90,6 +94,7 @@ an_wrappers *wrappers_new(const an_opts *o)
 	}
 	regcomp(&w->runtime, runtime_names, REG_EXTENDED | REG_NOSUB);
 	regcomp(&w->allocator, allocator_entries, REG_EXTENDED | REG_NOSUB);
+	regcomp(&w->obstack, obstack_chunks, REG_EXTENDED | REG_NOSUB);
 	w->res = xcalloc(nknown + nuser + 1, sizeof *w->res);
 	for (size_t i = 0; i < nknown + nuser; i++) {
 		const char *re = i < nknown ? known_wrappers[i]
@@ -114,6 +119,7 @@ void wrappers_free(an_wrappers *w)
 		return;
 	regfree(&w->runtime);
 	regfree(&w->allocator);
+	regfree(&w->obstack);
 	for (size_t i = 0; i < w->nres; i++)
 		regfree(&w->res[i]);
 	free(w->res);
@@ -653,7 +659,16 @@ void wrappers_apply(an_wrappers *w, an_stack *stacks, size_t n)
 		st->nskipped = k;
 		st->frames = st->all + k;
 		st->nframes = st->nall - k;
-		st->via = st->via_runtime = NULL;
+		st->via = st->via_runtime = st->obstack = NULL;
+		/* an obstack's chunk: its function anywhere below the site,
+		 * whatever wrapper it allocates through, or the site's caller
+		 * (the site is the obstack's chunk allocator); the program's
+		 * copy (libiberty's) or libc's */
+		for (unsigned j = 0; j <= k + 1 && j < st->nall && !st->obstack;
+		     j++)
+			if (j != k && st->all[j]->symbolized &&
+			    !regexec(&w->obstack, st->all[j]->function, 0, NULL, 0))
+				st->obstack = st->all[j]->function;
 		/* Name the wrapper the site called; or the runtime's function,
 		 * unless it is an allocator's entry (a call to malloc or
 		 * operator new needs no "via"). */

@@ -806,6 +806,29 @@ ch_in() { awk -v x="$1" -v w="$2" 'BEGIN { exit !(x >= 0.9 * w && x <= 1.1 * w) 
 expect "sampled top --lines: a realloc chain's steps vary as one draw (error95 / 1.96: $(ch_err -1), the truth's sd $ch_sd); the malloc line's as single ones ($(ch_err 0), $ch_sd1)" \
 	'[ "$ch_chains" = 20000 ] && [ "$ch_steps" = 7 ] && ch_in "$(ch_err -1)" "$ch_sd" && ch_in "$(ch_err 0)" "$ch_sd1"'
 
+# glibc's own obstack (tests/progs/obstack_chunks.c): its chunks pile up
+# and die together by design, through libc's _obstack_newchunk whether
+# the site called it, a wrapper chain holds it (dpkg's nfmalloc, chunks
+# from a wrapper of malloc) or it called the site (the obstack's chunk
+# allocator): none, an arena already; a pile-up of no obstack's is an
+# arena. The chunk counts are the obstacks' own chunk lists.
+"$PS" record -o "$WORK/obst" -- "$T/obstack_chunks" 20000 >"$WORK/obst.out" 2>/dev/null
+ob_truth() { sed -n "s/.* $1=\([0-9]*\).*/\1/p" "$WORK/obst.out"; }
+"$PS" report --json -n 100 "$WORK"/obst/*.pscout >"$WORK/obst.json"
+ob_site() { # FUNCTION: "remedy allocations obstack-reason(0/1)"
+	jq -r --arg f "$1" '[.sites[] | select(.function == $f)][0] |
+		"\(.remedy) \(.alloc_objects) \([.reasons[] | select(test("an obstack.s chunks \\(through _obstack_newchunk\\), an arena already"))] | length)"' "$WORK/obst.json"
+}
+ob_begin() { jq --arg f "$1" '[.sites[] | select(.function == $f) | .alloc_objects] | add // 0' "$WORK/obst.json"; }
+expect "obstack chunks, the site calls libc's _obstack_newchunk: none, the obstack's $(ob_truth straight) chunks ($(ob_site straight_use), + $(ob_begin straight_begin) at its begin)" \
+	'[ "$(ob_site straight_use)" = "none $(($(ob_truth straight) - 1)) 1" ] && [ "$(ob_begin straight_begin)" = 1 ]'
+expect "obstack chunks through a wrapper chain (nfmalloc, chunk_malloc): none, $(ob_truth wrapped) chunks ($(ob_site nfmalloc), + $(ob_begin wrapped_begin))" \
+	'[ "$(ob_site nfmalloc)" = "none $(($(ob_truth wrapped) - 1)) 1" ] && [ "$(ob_begin wrapped_begin)" = 1 ]'
+expect "obstack chunks from the obstack's own chunk allocator, called by _obstack_newchunk: none, $(ob_truth own) chunks ($(ob_site own_chunk))" \
+	'[ "$(ob_site own_chunk)" = "none $(ob_truth own) 1" ]'
+expect "a pile-up of no obstack's: an arena ($(ob_site pile_block))" \
+	'[ "$(ob_site pile_block)" = "arena $(ob_truth pile) 0" ]'
+
 # sites in a system library (tests/progs/libsite.c: zlib's deflateInit
 # INITS times from compress_often, plus once through the program's own
 # counting allocator, which the wrapper rule folds into zlib's lines too):

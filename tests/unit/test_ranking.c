@@ -431,20 +431,22 @@ static void test_arena(void **state)
 	s.pile_peak = 249;
 	assert_int_equal(rank_sampled(&s, 64), REMEDY_POOL);
 	/* an obstack's chunks pile up by design: the code uses an arena
-	 * already (trial 7); the same pile-up through another wrapper is one */
+	 * already (trial 7, 8: an obstack function anywhere below the site,
+	 * the model says which); the same pile-up without one is one */
 	s = pool_site();
 	s.allocs = 1000;
 	s.peak = (an_peak){ 314, 314, 0, 0 };
 	s.inuse_objects = 64;
 	s.frees = s.allocs - s.inuse_objects;
-	s.via = "_obstack_newchunk";
+	s.via = "nfmalloc";
+	s.obstack = "_obstack_newchunk";
 	assert_int_equal(rank_one(&s), REMEDY_NONE);
-	assert_true(has_reason(&s, "its blocks are an obstack's chunks (via "
+	assert_true(has_reason(&s, "its blocks are an obstack's chunks (through "
 				   "_obstack_newchunk), an arena already"));
-	s.via = "xmalloc";
+	s.obstack = NULL;
 	assert_int_equal(rank_one(&s), REMEDY_ARENA);
 	/* when they do not pile up, a pool as any other */
-	s.via = "_obstack_newchunk";
+	s.obstack = "_obstack_newchunk";
 	s.inuse_objects = 65;
 	s.frees = s.allocs - s.inuse_objects;
 	assert_int_equal(rank_one(&s), REMEDY_POOL);
