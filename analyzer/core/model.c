@@ -941,9 +941,17 @@ static void build_sites(struct build *b)
 		}
 		st->site = r->site;
 		add_stack_to_site(&a->sites[st->site], st, i);
-		if (st->nframes == 1 && st->stack && st->file->depth &&
-		    st->stack->depth >= st->file->depth && st->allocs) {
+		/* cut at the cap with nothing of the program's above its
+		 * site: the site may be a wrapper (or the runtime's own code)
+		 * whose callers went unrecorded */
+		if ((st->nframes == 1 || st->site_fallback) && st->stack &&
+		    st->file->depth && st->stack->depth >= st->file->depth &&
+		    st->allocs) {
 			a->cut_allocs = sat_add(a->cut_allocs, st->allocs);
+			an_site *s = &a->sites[st->site];
+			if (st->site_fallback)
+				s->cut_runtime_allocs =
+					sat_add(s->cut_runtime_allocs, st->allocs);
 			if (!a->cut_depth || st->file->depth < a->cut_depth)
 				a->cut_depth = st->file->depth;
 		}

@@ -114,6 +114,9 @@ typedef struct an_stack {
 	/* the site's function has a wrapper's shape but for one caller too
 	 * few: how many callers it has (WRAPPER_MIN_CALLERS - 1), else 0 */
 	unsigned site_callers_short;
+	/* every frame is a wrapper's or the runtime's: the site is the
+	 * innermost by default (wrappers.c) */
+	unsigned char site_fallback;
 	size_t site;          /* index into analysis.sites */
 	size_t site_slot;     /* 1 + its index in the site's stack list */
 	uint64_t allocs, alloc_bytes, frees, free_bytes;
@@ -144,6 +147,10 @@ typedef struct an_site {
 			      * allocations); else NULL */
 	uint64_t obstack_allocs; /* that stack's allocations */
 	unsigned callers_short; /* its stacks' site_callers_short */
+	/* allocations of its stacks cut at the depth cap whose every frame
+	 * is a wrapper's or the runtime's (site_fallback): the program's
+	 * code that called them went unrecorded */
+	uint64_t cut_runtime_allocs;
 	uint64_t allocs, alloc_bytes, frees, free_bytes, xfrees, xfree_bytes;
 	uint64_t inuse_objects, inuse_space;
 	/* sampled profiles: the half-width of the 95% interval around the

@@ -166,10 +166,11 @@ void report_header(const analysis *a, FILE *out)
 				     : "");
 	if (a->cut_allocs)
 		fprintf(out, "DEPTH: %s of the allocations (%.1f%%) have stacks "
-			     "cut at the depth cap (--depth %u)\n  right above "
-			     "their site: such a site may be a wrapper whose "
-			     "callers went\n  unrecorded; record with a larger "
-			     "--depth\n",
+			     "cut at the depth cap (--depth %u)\n  with nothing "
+			     "of the program's above their site: such a site "
+			     "may be a wrapper,\n  or the runtime's own code, "
+			     "whose callers went unrecorded; record with a "
+			     "larger --depth\n",
 			fmt_count(b1, (double)a->cut_allocs),
 			100.0 * (double)a->cut_allocs /
 				(double)(a->allocs ? a->allocs : 1),

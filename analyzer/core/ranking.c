@@ -184,6 +184,17 @@ static void classify(const analysis *an, an_site *s)
 		       s->allocs == 1 ? "" : "s", fmt_rate(b, s->rate_run_per_s));
 		return;
 	}
+	/* Every stack of it is the runtime's (or wrappers') code to the
+	 * depth cap: the program's code that called it went unrecorded, and
+	 * no remedy applies to a library's insides (trial 8: glibc's regcomp
+	 * recursion, re_node_set_merge "presize") */
+	if (s->cut_runtime_allocs && s->cut_runtime_allocs >= s->allocs) {
+		reason(s, "its stacks are the runtime's or wrappers' code up to "
+			  "the depth cap (--depth %u): the code that called it "
+			  "went unrecorded; record with a larger --depth",
+		       an->cut_depth);
+		return;
+	}
 	if ((double)s->realloc_grows >= PRESIZE_SHARE * (double)s->allocs) {
 		presize(s, s->realloc_grows, s->chain_final_size_max);
 		if (s->chains_ended == 1)

@@ -725,6 +725,31 @@ expect "--depth 2: the wrapper's callers' 6000, not new_record's 700" \
 	'grep -q "^DEPTH: 6000 of the allocations (89.6%) have stacks cut at the depth cap (--depth 2)$" "$WORK/depth2.txt"'
 expect "--depth 3: no DEPTH line" '! grep -q "^DEPTH" "$WORK/depth3.txt" && grep -q "^rank" "$WORK/depth3.txt"'
 
+# stacks that are the runtime's code up to the cap (trial 8: glibc's
+# regcomp recursion 64 frames deep): truth via_runtime at --depth 1 keeps
+# strdup alone for dup_names' 1000 and either_dup's 200 strdup copies (it
+# alternates with strndup): counted in the DEPTH line, and strdup is no
+# remedy's site, said why
+"$PS" record --depth 1 -o "$WORK/depthrt" -- "$T/truth" via_runtime >/dev/null 2>"$WORK/depthrt.truth"
+"$PS" report --json "$WORK"/depthrt/*.pscout >"$WORK/depthrt.json"
+"$PS" report -n 1 "$WORK"/depthrt/*.pscout >"$WORK/depthrt.txt"
+rt_truth() { awk -v k="$1" '$1 == "truth" && $2 == k { print $3 }' "$WORK/depthrt.truth"; }
+rt_all=$(($(rt_truth dup_names) + $(rt_truth direct_block) + $(rt_truth either_dup)))
+rt_dup=$(($(rt_truth dup_names) + $(rt_truth either_dup) / 2))
+# and truth deep_runtime at --depth 3: put_line's stdio buffers (its
+# count) have three of libc's frames, nothing of the program's
+"$PS" record --depth 3 -o "$WORK/depthio" -- "$T/truth" deep_runtime >/dev/null 2>"$WORK/depthio.truth"
+io_truth=$(awk '$1 == "truth" && $2 == "put_line" { print $3 }' "$WORK/depthio.truth")
+"$PS" report -n 1 "$WORK"/depthio/*.pscout >"$WORK/depthio.txt"
+expect "--depth 3 through stdio: put_line's $io_truth buffers, three frames of libc's each, in the DEPTH line" \
+	'grep -q "^DEPTH: $io_truth of the allocations ([0-9.]*%) have stacks cut at the depth cap (--depth 3)$" "$WORK/depthio.txt"'
+# (with them, pthread_create's own for the thread spawn_one starts)
+rt_depth=$(sed -n 's/^DEPTH: \([0-9]*\) of the allocations (100.0%).*/\1/p' "$WORK/depthrt.txt")
+expect "--depth 1 through strdup: every allocation in the DEPTH line, the program's $rt_all among them (${rt_depth:-none})" \
+	'[ -n "$rt_depth" ] && [ "$rt_depth" -ge "$rt_all" ] && [ "$rt_depth" -le $((rt_all + 2)) ]'
+expect "--depth 1 through strdup: strdup's $rt_dup are none, its stacks the runtime's to the cap ($(jq -c "[.sites[] | select(.function == \"strdup\") | .remedy, .alloc_objects]" "$WORK/depthrt.json"))" \
+	'jq -e --argjson n "$rt_dup" "[.sites[] | select(.function == \"strdup\")][0] | .remedy == \"none\" and .alloc_objects == \$n and any(.reasons[]; test(\"up to the depth cap \\\\(--depth 1\\\\): the code that called it went unrecorded\"))" "$WORK/depthrt.json" >/dev/null'
+
 # sampled runs and the wrapper rule (tests/progs/wrapped.c rare): the
 # wrapper my_xmalloc has three callers, site_small (1000 x 24 B),
 # site_medium (2000 x 100..163 B) and rare_large (1 x 1000 B); new_record

@@ -290,6 +290,34 @@ static void test_stack(void **state)
 				   "stood for 64"));
 }
 
+/* A site every allocation of which has a stack that is the runtime's or
+ * wrappers' code up to the depth cap (trial 8: glibc's regcomp
+ * recursion, 64 frames deep) is none, said why; one allocation through a
+ * stack of the program's, and the rules apply. */
+static void test_cut_runtime_site(void **state)
+{
+	(void)state;
+	analysis a;
+	memset(&a, 0, sizeof a);
+	an_site s = pool_site();
+	s.realloc_grows = s.allocs; /* would be presize */
+	s.cut_runtime_allocs = s.allocs;
+	a.sites = &s;
+	a.nsites = 1;
+	a.cut_depth = 64;
+	rank_sites(&a);
+	free(a.ranked);
+	assert_int_equal(s.remedy, REMEDY_NONE);
+	assert_true(has_reason(&s, "its stacks are the runtime's or wrappers' "
+				   "code up to the depth cap (--depth 64): the "
+				   "code that called it went unrecorded; record "
+				   "with a larger --depth"));
+	s.cut_runtime_allocs = s.allocs - 1;
+	rank_sites(&a);
+	free(a.ranked);
+	assert_int_equal(s.remedy, REMEDY_PRESIZE);
+}
+
 /* A site whose blocks a realloc elsewhere grows (and keeps): allocate
  * the grown size at once, when at least half of them are. */
 static void test_presize_grown_later(void **state)
@@ -1350,6 +1378,7 @@ int main(void)
 		cmocka_unit_test(test_long_lived),
 		cmocka_unit_test(test_stack),
 		cmocka_unit_test(test_lifetimes_own_time),
+		cmocka_unit_test(test_cut_runtime_site),
 		cmocka_unit_test(test_presize_grown_later),
 		cmocka_unit_test(test_pool_long_lived_among),
 		cmocka_unit_test(test_arena),
