@@ -214,6 +214,14 @@ struct build {
 	unsigned __int128 max_end; /* latest start + duration (realtime) */
 	uint64_t min_start;
 	uint32_t min_interval_ms;
+	/* every process's parent and span (realtime), sorted by parent
+	 * before the second pass: the children a process waited for */
+	struct proc_span *procs;
+	size_t nprocs, capprocs;
+	/* of the file being folded, per snapshot interval, the time some
+	 * child of its process ran (child_cover) */
+	uint64_t *cover;
+	size_t capcover;
 	/* what the second pass gathers for the end */
 	struct contribs *site_contribs, run;
 	/* per stack, its peak's contributors: how many (2: two or more, in
@@ -246,6 +254,8 @@ static void build_free(struct build *b)
 		free(b->pos[i]);
 	free(b->pos);
 	free(b->npos);
+	free(b->procs);
+	free(b->cover);
 	free(b->first_file);
 	free(b->merged);
 	free(b->want_peak);
@@ -743,10 +753,31 @@ static int glib_has_gslice(const char *path)
 	return old;
 }
 
+/* A process of the run: its parent, and its span in realtime ns. */
+struct proc_span {
+	uint32_t pid, ppid;
+	uint64_t from, to;
+};
+
+static int by_parent(const void *x, const void *y)
+{
+	const struct proc_span *p = x, *q = y;
+	if (p->ppid != q->ppid)
+		return p->ppid < q->ppid ? -1 : 1;
+	return p->from < q->from ? -1 : p->from > q->from;
+}
+
 /* What the run takes from file f's header (the first pass). */
 static void add_file_header(struct build *b, const pf_file *f)
 {
 	analysis *a = b->a;
+	if (b->nprocs == b->capprocs) {
+		b->capprocs = b->capprocs ? 2 * b->capprocs : 64;
+		b->procs = xrealloc(b->procs, b->capprocs * sizeof *b->procs);
+	}
+	b->procs[b->nprocs++] = (struct proc_span){
+		f->pid, f->ppid, f->start_real_ns,
+		sat_add(f->start_real_ns, f->duration_ns) };
 	if (!f->complete)
 		a->partial = 1;
 	if (f->sample_every > a->sample_every)
@@ -967,6 +998,10 @@ static void build_sites(struct build *b)
 	b->stack_ncontribs = xcalloc(a->nstacks + 1, sizeof *b->stack_ncontribs);
 	b->stack_window = xcalloc(a->nstacks + 1, sizeof *b->stack_window);
 	b->spans = xcalloc(a->nsites + 1, sizeof *b->spans);
+
+	/* the processes by parent, for child_cover */
+	if (b->nprocs)
+		qsort(b->procs, b->nprocs, sizeof *b->procs, by_parent);
 
 	/* the timeline's bins: the finest snapshot interval of the files */
 	an_timeline *tl = &a->timeline;
@@ -1574,21 +1609,77 @@ static uint64_t tick_ran(const pf_tick *tk, uint64_t busy)
 
 /* Of tick tk's recording time, what made the thread's run longer: none of
  * it the time the thread slept could have taken (a thread that sleeps to
- * a deadline, or waits for input, waits less instead), none of it more
- * than the time it was busy (tick_busy). */
-static uint64_t tick_slowed(const pf_tick *tk, uint64_t len)
+ * a deadline, or waits for input, waits less instead), but for cover ns
+ * of it when a child of its process ran (a parent waits for its child,
+ * which its recording only put off: make, a shell), none of it more than
+ * the time it was busy (tick_busy). */
+static uint64_t tick_slowed(const pf_tick *tk, uint64_t len, uint64_t cover)
 {
 	uint64_t busy = tick_busy(tk, len);
 	uint64_t rec = tk->rec_ns < busy ? tk->rec_ns : busy;
 	uint64_t idle = len - busy;
+	idle = idle > cover ? idle - cover : 0;
 	return rec > idle ? rec - idle : 0;
+}
+
+/* The time some child of file f's process ran in each of f's snapshot
+ * intervals, into b->cover: the union of the spans of the run's
+ * processes whose parent is f's and that started within f's span (a
+ * process id used again later is another's), cut to each interval. */
+static void child_cover(struct build *b, const pf_file *f)
+{
+	if (b->capcover < f->nsnaps + 1) {
+		b->capcover = f->nsnaps + 1;
+		b->cover = xrealloc(b->cover, b->capcover * sizeof *b->cover);
+	}
+	memset(b->cover, 0, (f->nsnaps + 1) * sizeof *b->cover);
+	uint64_t start = f->start_real_ns, end = sat_add(start, f->duration_ns);
+	/* the first process whose parent is f's */
+	size_t lo = 0, hi = b->nprocs;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (b->procs[mid].ppid < f->pid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	uint32_t j = 0;
+	uint64_t seg_from = 0, seg_to = 0;
+	for (size_t i = lo;; i++) {
+		int more = i < b->nprocs && b->procs[i].ppid == f->pid;
+		const struct proc_span *c = more ? &b->procs[i] : NULL;
+		if (c && (c->pid == f->pid || c->from < start || c->from > end))
+			continue;
+		if (c && seg_to && c->from <= seg_to) { /* overlaps: merge */
+			if (c->to > seg_to)
+				seg_to = c->to;
+			continue;
+		}
+		/* the merged segment [seg_from, seg_to) into the intervals */
+		while (seg_to > seg_from && j < f->nsnaps) {
+			uint64_t from = sat_add(start, j ? f->snaps[j - 1].t_ns : 0);
+			uint64_t to = sat_add(start, f->snaps[j].t_ns);
+			uint64_t in_lo = seg_from > from ? seg_from : from;
+			uint64_t in_hi = seg_to < to ? seg_to : to;
+			if (in_hi > in_lo)
+				b->cover[j] += in_hi - in_lo;
+			if (to > seg_to)
+				break; /* the next segment may fall here too */
+			j++;
+		}
+		if (!c)
+			break;
+		seg_from = c->from;
+		seg_to = c->to > c->from ? c->to : c->from + 1;
+	}
 }
 
 /* What thread th's recording added to its run between run wall times t0
  * and t1: each snapshot interval's part (tick_slowed) spread evenly over
  * the thread's life in it. */
 static double thread_rec_between(const analysis *a, const pf_file *f,
-				 const pf_thread *th, uint64_t t0, uint64_t t1)
+				 const pf_thread *th, const uint64_t *cover,
+				 uint64_t t0, uint64_t t1)
 {
 	double sum = 0;
 	for (size_t x = 0; x < th->nticks; x++) {
@@ -1600,7 +1691,8 @@ static double thread_rec_between(const analysis *a, const pf_file *f,
 		uint64_t lo = wall(a, f, from), hi = wall(a, f, to);
 		if (hi <= lo) /* an instant: nothing to add to */
 			continue;
-		double slowed = (double)tick_slowed(tk, to - from);
+		double slowed = (double)tick_slowed(tk, to - from,
+						    cover[tk->snapshot]);
 		uint64_t in_lo = lo > t0 ? lo : t0, in_hi = hi < t1 ? hi : t1;
 		if (in_hi > in_lo)
 			sum += slowed * (double)(in_hi - in_lo) / (double)(hi - lo);
@@ -1621,10 +1713,11 @@ static size_t step_bin(const analysis *a, const pf_file *f, uint32_t j);
  * in the run queue for a CPU another one held). Threads that take turns
  * (a lock, Python's GIL, more threads than CPUs) each wait while another
  * records: one timeline, their sum; threads running side by side: their
- * parallelism shares it out. A file's interval goes to the bin its
- * allocations go to (step_bin); per bin, the most of any one file
+ * parallelism shares it out. The time a child of the process ran is not
+ * time nobody was busy (child_cover). A file's interval goes to the bin
+ * its allocations go to (step_bin); per bin, the most of any one file
  * (processes side by side). */
-static void fold_file_rec(analysis *a, const pf_file *f)
+static void fold_file_rec(analysis *a, const pf_file *f, const uint64_t *cover)
 {
 	an_timeline *tl = &a->timeline;
 	if (!f->nsnaps)
@@ -1646,7 +1739,7 @@ static void fold_file_rec(analysis *a, const pf_file *f)
 			rec[j] += (double)(tk->rec_ns < b ? tk->rec_ns : b);
 			busy[j] += (double)b;
 			ran[j] += (double)tick_ran(tk, b);
-			double own = (double)tick_slowed(tk, len);
+			double own = (double)tick_slowed(tk, len, cover[j]);
 			if (own > most[j])
 				most[j] = own;
 		}
@@ -1666,6 +1759,7 @@ static void fold_file_rec(analysis *a, const pf_file *f)
 		double len = (double)(f->snaps[j].t_ns -
 				      (j ? f->snaps[j - 1].t_ns : 0));
 		double idle = busy[j] < len ? len - busy[j] : 0;
+		idle = idle > (double)cover[j] ? idle - (double)cover[j] : 0;
 		double parallel = len > 0 && ran[j] > len ? ran[j] / len : 1;
 		double whole = rec[j] > idle ? (rec[j] - idle) / parallel : 0;
 		double slowed = whole > most[j] ? whole : most[j];
@@ -1683,6 +1777,9 @@ static void fold_threads(struct build *b, size_t fi, const pf_file *f)
 	an_process *pr = &a->processes[fi];
 	pr->file = f;
 	pr->start_ns = wall(a, f, 0);
+	if (f->duration_ns < AN_SHORT_PROCESS_NS)
+		a->short_procs++;
+	child_cover(b, f);
 	struct contribs threads = { 0 };
 	struct window fw = { 0 };
 	struct thread_acc *acc = xcalloc(f->nthreads + 1, sizeof *acc);
@@ -1754,13 +1851,14 @@ static void fold_threads(struct build *b, size_t fi, const pf_file *f)
 		at->last_alloc_ns = t->last - pr->start_ns;
 		at->rate_per_s = (double)at->allocs /
 				 own_seconds((double)(t->last - t->first),
-					     thread_rec_between(a, f, th, t->first,
+					     thread_rec_between(a, f, th, b->cover,
+								t->first,
 								t->last));
 		contrib_add(&threads, &at->peak, t->w.from, window_end(&t->w, a, f));
 	}
 	free(acc);
 	if (a->timeline.rec_ns)
-		fold_file_rec(a, f);
+		fold_file_rec(a, f, b->cover);
 	pr->peak = combine(&threads, pr->allocs, pr->alloc_bytes);
 	/* the whole process's node: exact, unless sampled (then it counts
 	 * the recorded blocks only) */

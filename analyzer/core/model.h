@@ -83,6 +83,12 @@ typedef struct an_frame {
 				   * (sym_frame.runtime) */
 } an_frame;
 
+/* A process shorter than this (its profile's span) is a short one; from
+ * AN_SHORT_PROCESSES of them the header says what their start and exit
+ * under the preload do to the rates (present.c). */
+#define AN_SHORT_PROCESS_NS 50000000ull
+#define AN_SHORT_PROCESSES 10
+
 /* With an_opts.stream, only the stacks of a site with the most
  * allocations have their peak (the rest have 0): this many per site, the
  * ones site_top_stacks() (present.h) lists first. */
@@ -305,11 +311,16 @@ typedef struct analysis {
 	 * program's own time (docs/usage.md, "Rates") */
 	uint64_t rec_ns;
 	uint64_t work_units;
-	/* allocations whose stack ends at its file's depth cap right above
-	 * the site (the site its outermost frame): that site may be a
-	 * wrapper whose callers went unrecorded; the smallest such cap */
+	/* allocations whose stack ends at its file's depth cap with nothing
+	 * of the program's above the site (the site its outermost frame, or
+	 * every frame a wrapper's or the runtime's): that site may be a
+	 * wrapper, or the runtime's code, whose callers went unrecorded;
+	 * the smallest such cap */
 	uint64_t cut_allocs;
 	uint32_t cut_depth;
+	/* processes of the run that lived under AN_SHORT_PROCESS_NS: the
+	 * preload's start and exit in each are in no profile */
+	size_t short_procs;
 	int partial;            /* some file was cut short */
 	int filtered;           /* a filter of an_opts was applied */
 	uint64_t window_ns;     /* --from/--to: the snapshot intervals read */

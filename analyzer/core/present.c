@@ -164,6 +164,13 @@ void report_header(const analysis *a, FILE *out)
 				       "sizes, lifetimes and peaks of the whole "
 				       "run\n"
 				     : "");
+	if (a->short_procs >= AN_SHORT_PROCESSES)
+		fprintf(out, "PROCESSES: %zu of the run's processes lived under "
+			     "50 ms: the preload's start and\n  exit in each "
+			     "(loading it, writing its profile) lengthened the "
+			     "run and are in no\n  profile; the rates of a "
+			     "process that waited for them read low\n",
+			a->short_procs);
 	if (a->cut_allocs)
 		fprintf(out, "DEPTH: %s of the allocations (%.1f%%) have stacks "
 			     "cut at the depth cap (--depth %u)\n  with nothing "

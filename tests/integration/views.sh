@@ -831,6 +831,19 @@ ch_in() { awk -v x="$1" -v w="$2" 'BEGIN { exit !(x >= 0.9 * w && x <= 1.1 * w) 
 expect "sampled top --lines: a realloc chain's steps vary as one draw (error95 / 1.96: $(ch_err -1), the truth's sd $ch_sd); the malloc line's as single ones ($(ch_err 0), $ch_sd1)" \
 	'[ "$ch_chains" = 20000 ] && [ "$ch_steps" = 7 ] && ch_in "$(ch_err -1)" "$ch_sd" && ch_in "$(ch_err 0)" "$ch_sd1"'
 
+# a run of many short processes: from 10 that lived under 50 ms the
+# header says that their start and exit under the preload are in no
+# profile; 9 and it does not (a shell that lives over 50 ms itself, its
+# sleep too, runs /bin/true N times)
+for n in 9 10; do
+	"$PS" record -o "$WORK/short$n" -- sh -c "sleep 0.06; for i in $(seq -s ' ' $n); do /bin/true; done" >/dev/null 2>&1
+	"$PS" report -n 1 "$WORK"/short$n/*.pscout >"$WORK/short$n.txt" 2>&1
+done
+expect "10 processes under 50 ms: the header says their start and exit are in no profile" \
+	'grep -q "^PROCESSES: 10 of the run.s processes lived under 50 ms" "$WORK/short10.txt"'
+expect "9 processes under 50 ms: nothing said" \
+	'! grep -q "^PROCESSES:" "$WORK/short9.txt" && grep -q "^rank" "$WORK/short9.txt"'
+
 # glibc's own obstack (tests/progs/obstack_chunks.c): its chunks pile up
 # and die together by design, through libc's _obstack_newchunk whether
 # the site called it, a wrapper chain holds it (dpkg's nfmalloc, chunks

@@ -995,6 +995,30 @@ static void load_rec(analysis *a, const struct rec_spec *s)
 	assert_int_equal(analysis_load(a, paths, 1, NULL), 0);
 }
 
+/* A process of the run that allocated nothing: pid, ppid, from `from` ns
+ * after write_rec_profile's process started, for `len` ns (one snapshot,
+ * then END). */
+static void write_span_profile(const char *path, uint64_t pid, uint64_t ppid,
+			       uint64_t from, uint64_t len)
+{
+	pw_header(&w);
+	pw_begin(&w, PS_REC_PROCESS);
+	v(pid); v(ppid); v(0); v(1700000000ull * 1000000000ull + from); v(0);
+	v(100); v(64); v(1); pw_str(&w, "/bin/c"); pw_str(&w, "c"); v(0);
+	pw_end(&w);
+	pw_begin(&w, PS_REC_SNAPSHOT);
+	v(1); v(len); v(1000000000); v(0);
+	v(0); v(0); v(0); v(0); v(0);
+	pw_end(&w);
+	pw_begin(&w, PS_REC_END);
+	v(PS_END_EXIT); v(len);
+	pw_end(&w);
+	FILE *f = fopen(path, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(buf, 1, w.len, f), w.len);
+	fclose(f);
+}
+
 /* Every interval of every thread: allocs blocks, rec_ns of recording,
  * running throughout (CPU-bound). */
 static struct rec_spec rec_busy(uint32_t nthreads, uint64_t allocs,
@@ -1184,6 +1208,60 @@ static void test_recording_threads_taking_turns(void **state)
 			      cases[i].run_rec_ms);
 }
 
+/* A process that waits for its child (make, a shell) is not idle: its
+ * recording only put the child off. One thread recording 30 ms and busy
+ * 40 ms of each 100 ms: on its own, its 60 ms idle takes all 30 (the run's
+ * recording 0); with a child (ppid its pid) running from 500 ms for
+ * 500 ms, the last five intervals keep their 30 (150 ms), and the
+ * thread's rate takes them out too; a process of another parent, or one
+ * that started before the process did (its id was another's), changes
+ * nothing. */
+static void test_recording_of_a_waiting_parent(void **state)
+{
+	(void)state;
+	static const struct {
+		uint64_t pid, ppid, from;
+		uint64_t run_rec_ms;
+	} cases[] = {
+		{ 101, 100, 500, 150 }, /* its child */
+		{ 101, 99, 500, 0 },    /* another's */
+		{ 100, 100, 500, 0 },   /* itself, again */
+		{ 101, 100, 1001, 0 },  /* started after it ended */
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		analysis a;
+		struct rec_spec s = rec_busy(1, 1000, 30 * MS);
+		for (int j = 0; j < REC_SNAPS; j++)
+			s.busy_ns[0][j] = 40 * MS;
+		free(paths[0]);
+		free(paths[1]);
+		const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+		paths[0] = xasprintf("%s/test_model.%d.par.pscout", tmp,
+				     (int)getpid());
+		paths[1] = xasprintf("%s/test_model.%d.kid.pscout", tmp,
+				     (int)getpid());
+		write_rec_profile(paths[0], &s);
+		write_span_profile(paths[1], cases[i].pid, cases[i].ppid,
+				   cases[i].from * MS, 500 * MS);
+		assert_int_equal(analysis_load(&a, paths, 2, NULL), 0);
+		if (a.rec_ns != cases[i].run_rec_ms * MS)
+			fail_msg("case %zu: the run's recording %llu ns, expected "
+				 "%llu ms", i, (unsigned long long)a.rec_ns,
+				 (unsigned long long)cases[i].run_rec_ms);
+		/* the thread's window, 1 ms to 1 s: less what was kept */
+		const an_thread *t = NULL;
+		for (size_t k = 0; k < a.nthreads; k++)
+			if (a.threads[k].allocs)
+				t = &a.threads[k];
+		assert_non_null(t);
+		assert_rate(t->rate_per_s,
+			    10000 / (0.999 - cases[i].run_rec_ms / 1000.0));
+		analysis_free(&a);
+		unlink(paths[0]);
+		unlink(paths[1]);
+	}
+}
+
 /* The threads' parallelism is the time they ran, not the time they were
  * busy: two threads on one CPU (or taking turns on a lock, each woken to
  * wait in the run queue) are each busy throughout and each run half of
@@ -1279,6 +1357,7 @@ int main(void)
 		cmocka_unit_test(test_recording_of_waiting_threads),
 		cmocka_unit_test(test_recording_threads_taking_turns),
 		cmocka_unit_test(test_recording_threads_sharing_a_cpu),
+		cmocka_unit_test(test_recording_of_a_waiting_parent),
 	};
 	int rc = cmocka_run_group_tests_name("metrics model", tests, NULL, NULL);
 	for (int i = 0; i < 4; i++)
