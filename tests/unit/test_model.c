@@ -51,6 +51,7 @@ struct spec_node {
 };
 
 struct spec {
+	uint32_t version; /* of the file's header (0: the current one) */
 	uint64_t start_real_ns, tick_hz, duration_ms;
 	uint32_t nthreads;
 	/* stacks: two ips each, both candidates (no_cand: neither) */
@@ -68,6 +69,8 @@ struct spec {
 static void write_profile(const char *path, const struct spec *s)
 {
 	pw_header(&w);
+	if (s->version)
+		ps_put_u32le(buf + 8, s->version);
 	pw_begin(&w, PS_REC_PROCESS);
 	v(100); v(1); v(0); v(s->start_real_ns); v(0); v(100); v(64); v(1);
 	pw_str(&w, "/bin/t"); pw_str(&w, "t"); v(0);
@@ -332,6 +335,38 @@ static struct spec two_paths(void)
 	s.e[1].stack = 2;
 	s.e[1].peak = 6;
 	return s;
+}
+
+/* Without node peaks, a thread's peak is bounded by its entries': at
+ * least the largest (objects and bytes alike), at most their sum; in a
+ * version 2 file too (the first with peak bytes), 10 and 30 blocks of
+ * 16 B: 30..40, 480..640 B. */
+static void test_thread_peak_from_entries(void **state)
+{
+	(void)state;
+	for (uint32_t version = 2; version <= PS_FORMAT_VERSION; version += 7) {
+		analysis a;
+		struct spec s = base();
+		s.version = version;
+		s.nstacks = 2;
+		s.stack_ips[1][0] = 0x1100;
+		s.stack_ips[1][1] = 0x2000;
+		s.nentries = 2;
+		s.e[1] = s.e[0];
+		s.e[1].stack = 2;
+		s.e[0].peak = 10;
+		s.e[1].peak = 30;
+		load(&a, &s, 1);
+		const an_peak *p = &a.threads[0].peak;
+		if (p->lo != 30 || p->hi != 40 || p->bytes_lo != 480 ||
+		    p->bytes_hi != 640)
+			fail_msg("version %u: thread peak %llu..%llu, %llu..%llu B",
+				 version, (unsigned long long)p->lo,
+				 (unsigned long long)p->hi,
+				 (unsigned long long)p->bytes_lo,
+				 (unsigned long long)p->bytes_hi);
+		done(&a, 1);
+	}
 }
 
 static void test_node_peaks(void **state)
@@ -1338,6 +1373,7 @@ int main(void)
 		cmocka_unit_test(test_lifetime_intervals),
 		cmocka_unit_test(test_percentile_rank),
 		cmocka_unit_test(test_peak_windows),
+		cmocka_unit_test(test_thread_peak_from_entries),
 		cmocka_unit_test(test_node_peaks),
 		cmocka_unit_test(test_rates_and_merged_run),
 		cmocka_unit_test(test_same_frames_apart),
