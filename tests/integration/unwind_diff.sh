@@ -74,6 +74,12 @@ run repeat "$UD" repeat
 agree repeat
 expect "repeat: proved ($identical of $captures), $repeated said repeated" \
 	'[ "$identical" = "$captures" ] && [ "$repeated" -ge 1000 ]'
+# the same walk 1000 times through a library loaded by dlopen (its
+# frames checked for being still loaded, each walk): said repeated too
+run repeat_plugin "$UD" repeat_plugin
+agree repeat_plugin
+expect "repeat_plugin: proved ($identical of $captures; the first after the load finds the map stale: $stale), $repeated of 1000 walks through a dlopen'd library said repeated" \
+	'[ "$stale" -le 1 ] && [ "$identical" = $((captures - stale)) ] && [ "$repeated" -ge 900 ]'
 
 # a frame too large for a compiled rule: libunwind's, as not provable
 run bigframe "$UD" bigframe

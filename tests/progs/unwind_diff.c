@@ -24,6 +24,7 @@
  *     altstack    the same handlers on a sigaltstack
  *     asm         the hand-written CFI cases of unwind_asm.S
  *     longjmp     leaving deep frames by longjmp, then new shapes
+ *     repeat_plugin  the same walk 1000 times through a dlopen'd library
  *     dlopen      libraries loaded and unloaded while allocating in
  *                 them, one unloaded behind the preload's back
  *     cie         three libraries loaded in turn at one address whose
@@ -470,6 +471,24 @@ static void scenario_dlopen(const char *dir)
 	printf("dlopen: b loaded where a was in %d of 20 rounds\n", same_base);
 }
 
+/* The same walk again and again through a library loaded by dlopen (not
+ * pinned: its frames are checked for being still loaded, once per walk):
+ * 1000 allocations three frames down in libudiff_plugin_a.so from one
+ * call site. */
+static void scenario_repeat_plugin(const char *dir)
+{
+	char path[4096];
+	snprintf(path, sizeof path, "%s/libudiff_plugin_a.so", dir);
+	void *h;
+	int (*run)(int) = (int (*)(int))(uintptr_t)open_lib(path,
+							    "plugin_alloc_run", &h);
+	for (int i = 0; i < 1000; i++) {
+		keep += run(3);
+		count();
+	}
+	dlclose(h);
+}
+
 /* ---- one CIE address, two CIEs ------------------------------------------ */
 
 /* libudiff_cie_{plain,r15,end}.so (unwind_cie.S) are one function
@@ -651,6 +670,7 @@ int main(int argc, char **argv)
 		else if (!strcmp(s, "asm")) scenario_asm();
 		else if (!strcmp(s, "longjmp")) scenario_longjmp();
 		else if (!strcmp(s, "dlopen")) scenario_dlopen(dir);
+		else if (!strcmp(s, "repeat_plugin")) scenario_repeat_plugin(dir);
 		else if (!strcmp(s, "cie")) scenario_cie(dir);
 		else if (!strncmp(s, "unload", 6)) scenario_unload(dir, atoi(s + 6));
 		else if (!strcmp(s, "threads")) scenario_threads();
