@@ -30,6 +30,7 @@
  *     cie         three libraries loaded in turn at one address whose
  *                 CIEs share an address but not their content
  *     unloadN     N copies of a library loaded at once, then unloaded
+ *     reload      one library loaded and unloaded 70 times
  *     threads     four threads mixing the scenarios above
  *     fork        a forked child allocating through inherited tables
  *     nullrbp     stacks ending at a frame without CFI called with rbp 0
@@ -576,6 +577,35 @@ static void scenario_unload(const char *dir, int n)
 	printf("unload: %d objects\n", n < 100 ? n : 100);
 }
 
+/* One library loaded and unloaded 70 times (at one address, mostly):
+ * the unwinder notes its range once, not 70 times, so that the 64 ranges
+ * it keeps are not used up and the 1000 stacks of our own code after it
+ * are not walked again. Prints how many distinct addresses it got. */
+static void scenario_reload(const char *dir)
+{
+	char path[4096];
+	snprintf(path, sizeof path, "%s/libudiff_plugin_a.so", dir);
+	uintptr_t bases[70];
+	int distinct = 0;
+	for (int i = 0; i < 70; i++) {
+		void *h;
+		int (*run)(int) = (int (*)(int))(uintptr_t)open_lib(path,
+								    "plugin_alloc_run", &h);
+		Dl_info info;
+		bases[i] = dladdr((void *)(uintptr_t)run, &info)
+				   ? (uintptr_t)info.dli_fbase : 0;
+		int seen = 0;
+		for (int k = 0; k < i && !seen; k++)
+			seen = bases[k] == bases[i];
+		distinct += !seen;
+		__atomic_fetch_add(&points, run(1), __ATOMIC_RELAXED);
+		dlclose(h);
+	}
+	for (int i = 0; i < 1000; i++)
+		descend(3, 1);
+	printf("reload: 70 loads at %d addresses\n", distinct);
+}
+
 /* ---- threads, fork ----------------------------------------------------- */
 
 static void *thread_main(void *arg)
@@ -673,6 +703,7 @@ int main(int argc, char **argv)
 		else if (!strcmp(s, "repeat_plugin")) scenario_repeat_plugin(dir);
 		else if (!strcmp(s, "cie")) scenario_cie(dir);
 		else if (!strncmp(s, "unload", 6)) scenario_unload(dir, atoi(s + 6));
+		else if (!strcmp(s, "reload")) scenario_reload(dir);
 		else if (!strcmp(s, "threads")) scenario_threads();
 		else if (!strcmp(s, "fork")) scenario_fork();
 		else if (!strcmp(s, "nullrbp")) scenario_nullrbp();
