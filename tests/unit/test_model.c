@@ -1249,36 +1249,49 @@ static void test_recording_threads_taking_turns(void **state)
  * recording 0); with a child (ppid its pid) running from 500 ms for
  * 500 ms, the last five intervals keep their 30 (150 ms), and the
  * thread's rate takes them out too; a process of another parent, or one
- * that started before the process did (its id was another's), changes
- * nothing. */
+ * that started after the process ended (its id was another's), changes
+ * nothing. Children's spans count once where they overlap, each where
+ * they do not, and in each interval they cross: two in the first 40 ms
+ * of interval 5 leave it 20 ms idle, 10 of its 30 kept. */
 static void test_recording_of_a_waiting_parent(void **state)
 {
 	(void)state;
 	static const struct {
-		uint64_t pid, ppid, from;
+		struct { uint64_t pid, ppid, from, len; } kid[2];
 		uint64_t run_rec_ms;
 	} cases[] = {
-		{ 101, 100, 500, 150 }, /* its child */
-		{ 101, 99, 500, 0 },    /* another's */
-		{ 100, 100, 500, 0 },   /* itself, again */
-		{ 101, 100, 1001, 0 },  /* started after it ended */
+		{ { { 101, 100, 500, 500 } }, 150 }, /* its child */
+		{ { { 101, 99, 500, 500 } }, 0 },    /* another's */
+		{ { { 100, 100, 500, 500 } }, 0 },   /* itself, again */
+		{ { { 101, 100, 1001, 500 } }, 0 },  /* started after it ended */
+		/* 550..580 and 560..590: 40 ms, not 60 */
+		{ { { 101, 100, 550, 30 }, { 102, 100, 560, 30 } }, 10 },
+		/* 510..530 and 560..580, apart: 40 ms */
+		{ { { 101, 100, 510, 20 }, { 102, 100, 560, 20 } }, 10 },
+		/* 550..650: 50 ms of intervals 5 and 6 each */
+		{ { { 101, 100, 550, 100 } }, 40 },
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
 		analysis a;
 		struct rec_spec s = rec_busy(1, 1000, 30 * MS);
 		for (int j = 0; j < REC_SNAPS; j++)
 			s.busy_ns[0][j] = 40 * MS;
-		free(paths[0]);
-		free(paths[1]);
 		const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+		int n = 1;
+		free(paths[0]);
 		paths[0] = xasprintf("%s/test_model.%d.par.pscout", tmp,
 				     (int)getpid());
-		paths[1] = xasprintf("%s/test_model.%d.kid.pscout", tmp,
-				     (int)getpid());
 		write_rec_profile(paths[0], &s);
-		write_span_profile(paths[1], cases[i].pid, cases[i].ppid,
-				   cases[i].from * MS, 500 * MS);
-		assert_int_equal(analysis_load(&a, paths, 2, NULL), 0);
+		for (int k = 0; k < 2 && cases[i].kid[k].pid; k++, n++) {
+			free(paths[n]);
+			paths[n] = xasprintf("%s/test_model.%d.kid%d.pscout", tmp,
+					     (int)getpid(), k);
+			write_span_profile(paths[n], cases[i].kid[k].pid,
+					   cases[i].kid[k].ppid,
+					   cases[i].kid[k].from * MS,
+					   cases[i].kid[k].len * MS);
+		}
+		assert_int_equal(analysis_load(&a, paths, n, NULL), 0);
 		if (a.rec_ns != cases[i].run_rec_ms * MS)
 			fail_msg("case %zu: the run's recording %llu ns, expected "
 				 "%llu ms", i, (unsigned long long)a.rec_ns,
@@ -1291,6 +1304,24 @@ static void test_recording_of_a_waiting_parent(void **state)
 		assert_non_null(t);
 		assert_rate(t->rate_per_s,
 			    10000 / (0.999 - cases[i].run_rec_ms / 1000.0));
+		analysis_free(&a);
+		for (int k = 0; k < n; k++)
+			unlink(paths[k]);
+	}
+	/* two threads taking turns, each busy 40 ms and recording 20 of
+	 * every 100: as one timeline 40 less the 20 nobody was busy, 20 an
+	 * interval; with a child running all along, nothing is idle: 40 */
+	for (int with_child = 0; with_child < 2; with_child++) {
+		analysis a;
+		struct rec_spec s = rec_busy(2, 1000, 20 * MS);
+		for (int t = 0; t < 2; t++)
+			for (int j = 0; j < REC_SNAPS; j++)
+				s.busy_ns[t][j] = 40 * MS;
+		write_rec_profile(paths[0], &s);
+		write_span_profile(paths[1], 101, with_child ? 100 : 99, 0,
+				   1000 * MS);
+		assert_int_equal(analysis_load(&a, paths, 2, NULL), 0);
+		assert_int_equal(a.rec_ns, (with_child ? 400 : 200) * MS);
 		analysis_free(&a);
 		unlink(paths[0]);
 		unlink(paths[1]);
