@@ -1525,7 +1525,8 @@ static void encode_snapshot(uint64_t now_mono)
 		uint64_t rec_ns = hz ? (uint64_t)((double)rec_ticks * 1e9 /
 						  (double)hz)
 				     : 0;
-		if (rec_ns < t->rec_ns_written || rec_ticks == t->rec_ticks_written)
+		if (rec_ns < t->rec_ns_written ||
+		    rec_ticks == t->rec_ticks_written)
 			rec_ns = t->rec_ns_written;
 		/* and the time it was busy and ran, read when it recorded
 		 * since (a tid used again by a later thread may read less:
@@ -1533,7 +1534,8 @@ static void encode_snapshot(uint64_t now_mono)
 		 * ended (its busy time is not known after the last read) */
 		uint64_t busy = t->busy_ns_written, cpu = t->cpu_ns_written;
 		if (rec_ns != t->rec_ns_written) {
-			int ended = __atomic_load_n(&t->end_ns, __ATOMIC_ACQUIRE) != 0;
+			int ended = __atomic_load_n(&t->end_ns,
+						    __ATOMIC_ACQUIRE) != 0;
 			uint64_t ran = ended ? t->end_cpu_ns : 0;
 			if (!ended) {
 				uint64_t now = ps_thread_busy_ns(PS_LOAD(&t->tid),

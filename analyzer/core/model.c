@@ -1657,7 +1657,8 @@ static void child_cover(struct build *b, const pf_file *f)
 		}
 		/* the merged segment [seg_from, seg_to) into the intervals */
 		while (seg_to > seg_from && j < f->nsnaps) {
-			uint64_t from = sat_add(start, j ? f->snaps[j - 1].t_ns : 0);
+			uint64_t from = sat_add(start,
+						j ? f->snaps[j - 1].t_ns : 0);
 			uint64_t to = sat_add(start, f->snaps[j].t_ns);
 			uint64_t in_lo = seg_from > from ? seg_from : from;
 			uint64_t in_hi = seg_to < to ? seg_to : to;

@@ -657,7 +657,8 @@ void wrappers_apply(an_wrappers *w, an_stack *stacks, size_t n)
 				? (unsigned)site->ncallers
 				: 0;
 		st->site_fallback = !k && st->nall &&
-				    (fixed_at(&fi, st, 0) || fn_at(&fi, st, 0)->wrapper);
+				    (fixed_at(&fi, st, 0) ||
+				     fn_at(&fi, st, 0)->wrapper);
 		st->nskipped = k;
 		st->frames = st->all + k;
 		st->nframes = st->nall - k;
