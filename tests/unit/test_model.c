@@ -52,6 +52,10 @@ struct spec_node {
 
 struct spec {
 	uint32_t version; /* of the file's header (0: the current one) */
+	uint64_t flags;   /* the PROCESS record's */
+	/* nonzero: the all-thread node of the process (ip 0), its peak
+	 * objects (of 16 B each) */
+	uint64_t process_peak;
 	uint64_t start_real_ns, tick_hz, duration_ms;
 	uint32_t nthreads;
 	/* stacks: two ips each, both candidates (no_cand: neither) */
@@ -72,8 +76,8 @@ static void write_profile(const char *path, const struct spec *s)
 	if (s->version)
 		ps_put_u32le(buf + 8, s->version);
 	pw_begin(&w, PS_REC_PROCESS);
-	v(100); v(1); v(0); v(s->start_real_ns); v(0); v(100); v(64); v(1);
-	pw_str(&w, "/bin/t"); pw_str(&w, "t"); v(0);
+	v(100); v(1); v(s->flags); v(s->start_real_ns); v(0); v(100); v(64);
+	v(1); pw_str(&w, "/bin/t"); pw_str(&w, "t"); v(0);
 	pw_end(&w);
 	for (uint32_t i = 0; i < s->nstacks; i++) {
 		pw_begin(&w, PS_REC_STACK);
@@ -123,7 +127,10 @@ static void write_profile(const char *path, const struct spec *s)
 		v(s->n[i].thread); v(s->n[i].ip); v(s->n[i].peak);
 		v(s->n[i].peak * 16);
 	}
-	v(0);
+	v(s->process_peak ? 1 : 0);
+	if (s->process_peak) {
+		v(0); v(s->process_peak); v(s->process_peak * 16);
+	}
 	pw_end(&w);
 	pw_begin(&w, PS_REC_END);
 	v(PS_END_EXIT); v(s->duration_ms * MS);
@@ -362,6 +369,51 @@ static void test_thread_peak_from_entries(void **state)
 		    p->bytes_hi != 640)
 			fail_msg("version %u: thread peak %llu..%llu, %llu..%llu B",
 				 version, (unsigned long long)p->lo,
+				 (unsigned long long)p->hi,
+				 (unsigned long long)p->bytes_lo,
+				 (unsigned long long)p->bytes_hi);
+		done(&a, 1);
+	}
+}
+
+/* The process's all-thread node (site-wide peaks recorded) makes its
+ * peak exact wherever it falls in the bounds the entries give, their
+ * lower end too: 10 and 30 blocks of 16 B on two threads bound it to
+ * 30..40 (480..640 B); a node of 30 (480 B) says exactly 30, 480 B, and
+ * one of 40 exactly 40; without the flag, the bounds stay. */
+static void test_process_peak_from_its_node(void **state)
+{
+	(void)state;
+	static const struct {
+		uint64_t flags, node, lo, hi;
+	} cases[] = {
+		{ PS_PROC_FLAG_SITE_PEAK, 30, 30, 30 },
+		{ PS_PROC_FLAG_SITE_PEAK, 40, 40, 40 },
+		{ PS_PROC_FLAG_SITE_PEAK, 35, 35, 35 },
+		{ 0, 30, 30, 40 },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		analysis a;
+		struct spec s = base();
+		s.flags = cases[i].flags;
+		s.process_peak = cases[i].node;
+		s.nthreads = 2;
+		s.nstacks = 2;
+		s.stack_ips[1][0] = 0x1100;
+		s.stack_ips[1][1] = 0x2000;
+		s.nentries = 2;
+		s.e[1] = s.e[0];
+		s.e[1].thread = 2;
+		s.e[1].stack = 2;
+		s.e[0].peak = 10;
+		s.e[1].peak = 30;
+		load(&a, &s, 1);
+		const an_peak *p = &a.processes[0].peak;
+		if (p->lo != cases[i].lo || p->hi != cases[i].hi ||
+		    p->bytes_lo != 16 * cases[i].lo ||
+		    p->bytes_hi != 16 * cases[i].hi)
+			fail_msg("case %zu: process peak %llu..%llu, %llu..%llu B",
+				 i, (unsigned long long)p->lo,
 				 (unsigned long long)p->hi,
 				 (unsigned long long)p->bytes_lo,
 				 (unsigned long long)p->bytes_hi);
@@ -1405,6 +1457,7 @@ int main(void)
 		cmocka_unit_test(test_percentile_rank),
 		cmocka_unit_test(test_peak_windows),
 		cmocka_unit_test(test_thread_peak_from_entries),
+		cmocka_unit_test(test_process_peak_from_its_node),
 		cmocka_unit_test(test_node_peaks),
 		cmocka_unit_test(test_rates_and_merged_run),
 		cmocka_unit_test(test_same_frames_apart),
