@@ -344,6 +344,38 @@ static struct spec two_paths(void)
 	return s;
 }
 
+/* base() with a second stack (0x1100) whose entry, on thread `thread`,
+ * peaks at 30 blocks of 16 B, the first's at 10. */
+static struct spec peaks_10_30(uint32_t thread)
+{
+	struct spec s = base();
+	s.nthreads = thread;
+	s.nstacks = 2;
+	s.stack_ips[1][0] = 0x1100;
+	s.stack_ips[1][1] = 0x2000;
+	s.nentries = 2;
+	s.e[1] = s.e[0];
+	s.e[1].thread = thread;
+	s.e[1].stack = 2;
+	s.e[0].peak = 10;
+	s.e[1].peak = 30;
+	return s;
+}
+
+/* Fails unless p is lo..hi blocks of 16 B (what: whose, for the message). */
+static void expect_peak_16(const an_peak *p, uint64_t lo, uint64_t hi,
+			   const char *what, unsigned n)
+{
+	if (p->lo != lo || p->hi != hi || p->bytes_lo != 16 * lo ||
+	    p->bytes_hi != 16 * hi)
+		fail_msg("%s %u: peak %llu..%llu, %llu..%llu B, expected "
+			 "%llu..%llu", what, n, (unsigned long long)p->lo,
+			 (unsigned long long)p->hi,
+			 (unsigned long long)p->bytes_lo,
+			 (unsigned long long)p->bytes_hi,
+			 (unsigned long long)lo, (unsigned long long)hi);
+}
+
 /* Without node peaks, a thread's peak is bounded by its entries': at
  * least the largest (objects and bytes alike), at most their sum; in a
  * version 2 file too (the first with peak bytes), 10 and 30 blocks of
@@ -353,25 +385,10 @@ static void test_thread_peak_from_entries(void **state)
 	(void)state;
 	for (uint32_t version = 2; version <= PS_FORMAT_VERSION; version += 7) {
 		analysis a;
-		struct spec s = base();
+		struct spec s = peaks_10_30(1);
 		s.version = version;
-		s.nstacks = 2;
-		s.stack_ips[1][0] = 0x1100;
-		s.stack_ips[1][1] = 0x2000;
-		s.nentries = 2;
-		s.e[1] = s.e[0];
-		s.e[1].stack = 2;
-		s.e[0].peak = 10;
-		s.e[1].peak = 30;
 		load(&a, &s, 1);
-		const an_peak *p = &a.threads[0].peak;
-		if (p->lo != 30 || p->hi != 40 || p->bytes_lo != 480 ||
-		    p->bytes_hi != 640)
-			fail_msg("version %u: thread peak %llu..%llu, %llu..%llu B",
-				 version, (unsigned long long)p->lo,
-				 (unsigned long long)p->hi,
-				 (unsigned long long)p->bytes_lo,
-				 (unsigned long long)p->bytes_hi);
+		expect_peak_16(&a.threads[0].peak, 30, 40, "version", version);
 		done(&a, 1);
 	}
 }
@@ -394,29 +411,12 @@ static void test_process_peak_from_its_node(void **state)
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
 		analysis a;
-		struct spec s = base();
+		struct spec s = peaks_10_30(2);
 		s.flags = cases[i].flags;
 		s.process_peak = cases[i].node;
-		s.nthreads = 2;
-		s.nstacks = 2;
-		s.stack_ips[1][0] = 0x1100;
-		s.stack_ips[1][1] = 0x2000;
-		s.nentries = 2;
-		s.e[1] = s.e[0];
-		s.e[1].thread = 2;
-		s.e[1].stack = 2;
-		s.e[0].peak = 10;
-		s.e[1].peak = 30;
 		load(&a, &s, 1);
-		const an_peak *p = &a.processes[0].peak;
-		if (p->lo != cases[i].lo || p->hi != cases[i].hi ||
-		    p->bytes_lo != 16 * cases[i].lo ||
-		    p->bytes_hi != 16 * cases[i].hi)
-			fail_msg("case %zu: process peak %llu..%llu, %llu..%llu B",
-				 i, (unsigned long long)p->lo,
-				 (unsigned long long)p->hi,
-				 (unsigned long long)p->bytes_lo,
-				 (unsigned long long)p->bytes_hi);
+		expect_peak_16(&a.processes[0].peak, cases[i].lo, cases[i].hi,
+			       "case", (unsigned)i);
 		done(&a, 1);
 	}
 }
