@@ -1577,6 +1577,13 @@ static double own_seconds(double span_ns, double rec_ns)
 	return (own > 1e6 ? own : 1e6) / 1e9;
 }
 
+/* Where file f's snapshot interval j (the one ending at snapshot j)
+ * starts, in its ns. */
+static uint64_t interval_start(const pf_file *f, uint32_t j)
+{
+	return j ? f->snaps[j - 1].t_ns : 0;
+}
+
 /* The part of thread th's life in the snapshot interval of tick tk, in
  * file f's ns: [*from, *to]. */
 static void tick_span(const pf_file *f, const pf_thread *th, const pf_tick *tk,
@@ -1584,7 +1591,7 @@ static void tick_span(const pf_file *f, const pf_thread *th, const pf_tick *tk,
 {
 	uint64_t born = th->start_ns;
 	uint64_t died = th->ended && th->end_ns ? th->end_ns : UINT64_MAX;
-	*from = tk->snapshot ? f->snaps[tk->snapshot - 1].t_ns : 0;
+	*from = interval_start(f, tk->snapshot);
 	*to = f->snaps[tk->snapshot].t_ns;
 	if (*from < born && born <= *to)
 		*from = born;
@@ -1657,8 +1664,7 @@ static void child_cover(struct build *b, const pf_file *f)
 		}
 		/* the merged segment [seg_from, seg_to) into the intervals */
 		while (seg_to > seg_from && j < f->nsnaps) {
-			uint64_t from = sat_add(start,
-						j ? f->snaps[j - 1].t_ns : 0);
+			uint64_t from = sat_add(start, interval_start(f, j));
 			uint64_t to = sat_add(start, f->snaps[j].t_ns);
 			uint64_t in_lo = seg_from > from ? seg_from : from;
 			uint64_t in_hi = seg_to < to ? seg_to : to;
@@ -1757,8 +1763,7 @@ static void fold_file_rec(analysis *a, const pf_file *f, const uint64_t *cover)
 		}
 		if (j == f->nsnaps || !rec[j])
 			continue;
-		double len = (double)(f->snaps[j].t_ns -
-				      (j ? f->snaps[j - 1].t_ns : 0));
+		double len = (double)(f->snaps[j].t_ns - interval_start(f, j));
 		double idle = busy[j] < len ? len - busy[j] : 0;
 		idle = idle > (double)cover[j] ? idle - (double)cover[j] : 0;
 		double parallel = len > 0 && ran[j] > len ? ran[j] / len : 1;
@@ -2021,7 +2026,7 @@ static void fold_lifetimes(struct build *b, size_t fi, const pf_file *f)
 static size_t step_bin(const analysis *a, const pf_file *f, uint32_t j)
 {
 	uint64_t end = f->snaps[j].t_ns;
-	uint64_t begin = j ? f->snaps[j - 1].t_ns : 0;
+	uint64_t begin = interval_start(f, j);
 	uint64_t mid = wall(a, f, begin + (end - begin) / 2);
 	size_t bin = (size_t)(mid / a->timeline.bin_ns);
 	return bin < a->timeline.nbins ? bin : a->timeline.nbins - 1;

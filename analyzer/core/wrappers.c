@@ -278,12 +278,20 @@ static struct fn *intern(an_wrappers *w, struct frame_info *fi,
 	return fn;
 }
 
+/* Whether frame k of stack st is skipped on the way to its site: a
+ * wrapper, by the fixed rules or the structural one. */
+static int skipped_at(const struct frame_info *fi, const an_stack *st,
+		      unsigned k)
+{
+	return fixed_at(fi, st, k) || fn_at(fi, st, k)->wrapper;
+}
+
 /* Where each stack's site is under the current rules: the first frame
  * that is no wrapper (the leaf when every frame is one). */
 static unsigned site_index(const an_stack *st, const struct frame_info *fi)
 {
 	unsigned k = 0;
-	while (k < st->nall && (fixed_at(fi, st, k) || fn_at(fi, st, k)->wrapper))
+	while (k < st->nall && skipped_at(fi, st, k))
 		k++;
 	return k < st->nall ? k : 0;
 }
@@ -656,9 +664,7 @@ void wrappers_apply(an_wrappers *w, an_stack *stacks, size_t n)
 					wrapper_shape(site)
 				? (unsigned)site->ncallers
 				: 0;
-		st->site_fallback = !k && st->nall &&
-				    (fixed_at(&fi, st, 0) ||
-				     fn_at(&fi, st, 0)->wrapper);
+		st->site_fallback = !k && st->nall && skipped_at(&fi, st, 0);
 		st->nskipped = k;
 		st->frames = st->all + k;
 		st->nframes = st->nall - k;
