@@ -30,8 +30,8 @@
 uint8_t *ps_sample_filter;
 #define filter ps_sample_filter
 
-/* ln(1 - 1/N), the denominator of every draw (computed once) */
-static double log_keep;
+/* 1 / ln(1 - 1/N), the factor of every draw (computed once) */
+static double inverse_log_keep;
 static uintptr_t pinned_lo;
 static size_t pinned_len;
 
@@ -107,7 +107,7 @@ void ps_sample_init(const void *pinned, size_t len)
 {
 	if (ps_opt.sample_every <= 1 || filter)
 		return;
-	log_keep = ln_1p(-1.0 / (double)ps_opt.sample_every);
+	inverse_log_keep = 1.0 / ln_1p(-1.0 / (double)ps_opt.sample_every);
 	void *m = mmap(NULL, FILTER_SIZE, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (m == MAP_FAILED)
@@ -132,28 +132,89 @@ static uint64_t next_random(void)
 	return x * 0x2545f4914f6cdd1dull;
 }
 
-/* Failures before the first success of trials that succeed with
- * probability p, where log_keep = ln(1 - p): floor(ln U / ln(1 - p)) for
- * U in (0, 1]. */
-static uint32_t geometric(double log_keep_p)
+/* ln(u) for a normal u > 0 from a table: u = m 2^e with m in [1, 2),
+ * m = c (1 + t) where c = 1 + i/256 is the table point at or below m
+ * (i: m's top 8 fraction bits) and 0 <= t < 2^-8, so that six terms of
+ * the series of ln(1 + t) leave an error under t^7/7 < 2^-59; no
+ * division, and a short chain where ln() above has a long one (a draw
+ * per recorded allocation, and per 32 timed calls, pays for this). t is
+ * m times c's rounded inverse, less 1: within 2^-52 of the true t. The
+ * table is filled on first use (fill_ln_table); until then, and in
+ * the thread that fills it while it does, ln() answers. */
+#define LN_TABLE_BITS 8
+#define LN_TABLE_SIZE (1u << LN_TABLE_BITS)
+static double ln_point[LN_TABLE_SIZE], inverse_point[LN_TABLE_SIZE];
+static int ln_table_state; /* 0: empty, 1: being filled, 2: ready */
+
+static void fill_ln_table(void)
 {
-	double u = ((double)(next_random() >> 11) + 1.0) / 9007199254740992.0;
-	double skips = __builtin_floor(ln(u) / log_keep_p);
+	int empty = 0;
+	if (!__atomic_compare_exchange_n(&ln_table_state, &empty, 1, 0,
+					 __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+		return;
+	for (unsigned i = 0; i < LN_TABLE_SIZE; i++) {
+		double c = 1.0 + (double)i / LN_TABLE_SIZE;
+		ln_point[i] = ln(c);
+		inverse_point[i] = 1.0 / c;
+	}
+	__atomic_store_n(&ln_table_state, 2, __ATOMIC_RELEASE);
+}
+
+static double ln_fast(double u)
+{
+	uint64_t bits;
+	memcpy(&bits, &u, sizeof bits);
+	int e = (int)((bits >> 52) & 0x7ff) - 1023;
+	unsigned i = (unsigned)(bits >> (52 - LN_TABLE_BITS)) &
+		     (LN_TABLE_SIZE - 1);
+	bits = (bits & 0x000fffffffffffffull) | 0x3ff0000000000000ull;
+	double m;
+	memcpy(&m, &bits, sizeof m);
+	double t = m * inverse_point[i] - 1.0, t2 = t * t;
+	/* t - t^2/2 + t^3/3 - t^4/4 + t^5/5 - t^6/6, in pairs of terms so
+	 * that they are computed side by side */
+	double series = t - t2 * ((1.0 / 2 - t * (1.0 / 3)) +
+				  t2 * ((1.0 / 4 - t * (1.0 / 5)) +
+					t2 * (1.0 / 6)));
+	return (double)e * 6.93147180369123816490e-01 +
+	       ((double)e * 1.90821492927058770002e-10 +
+		(ln_point[i] + series));
+}
+
+/* Failures before the first success of trials that succeed with
+ * probability p, where inverse = 1 / ln(1 - p):
+ * floor(ln U / ln(1 - p)) for U in (0, 1]. */
+static uint32_t geometric(double inverse)
+{
+	double u = ((double)(next_random() >> 11) + 1.0) * 0x1p-53;
+	double lnu;
+	if (PS_LIKELY(__atomic_load_n(&ln_table_state, __ATOMIC_ACQUIRE) == 2)) {
+		lnu = ln_fast(u);
+	} else {
+		fill_ln_table();
+		lnu = ln(u);
+	}
+	/* the conversion truncates: the floor of a positive number (ln u
+	 * within rounding of 0 at u = 1 may come out of the other sign: no
+	 * skips) */
+	double skips = lnu * inverse;
+	if (!(skips > 0))
+		return 0;
 	return skips < 4e9 ? (uint32_t)skips : 4000000000u;
 }
 
 uint32_t ps_sample_skip(void)
 {
-	double denominator = log_keep;
-	if (PS_UNLIKELY(denominator == 0.0)) /* before ps_sample_init */
-		denominator = ln_1p(-1.0 / (double)ps_opt.sample_every);
-	return geometric(denominator);
+	double inverse = inverse_log_keep;
+	if (PS_UNLIKELY(inverse == 0.0)) /* before ps_sample_init */
+		inverse = 1.0 / ln_1p(-1.0 / (double)ps_opt.sample_every);
+	return geometric(inverse);
 }
 
 uint32_t ps_rec_skip(void)
 {
 	_Static_assert(PS_REC_EVERY == 32, "ln(1 - 1/PS_REC_EVERY) below");
-	return geometric(-0.031748698314580301); /* ln(31/32) */
+	return geometric(1.0 / -0.031748698314580301); /* 1 / ln(31/32) */
 }
 
 static inline uint8_t *counter(uintptr_t p)

@@ -19,7 +19,7 @@ TEST_PROGS := $(TB)/planted $(TB)/longnames $(TB)/dtor_exit $(TB)/exact $(TB)/cx
 	$(TB)/lost_batch $(TB)/sizes $(TB)/churn_memory $(TB)/reallocs $(TB)/diff_labels $(TB)/release_race $(TB)/thread_reuse $(TB)/missed_free $(TB)/own_signals $(TB)/oddnote $(TB)/renamed \
 	$(TB)/obstack_chunks
 UNIT_TESTS := $(TB)/test_format $(TB)/test_reader $(TB)/test_wrappers $(TB)/test_ranking $(TB)/test_model $(TB)/test_json $(TB)/test_units \
-	$(TB)/test_livetab $(TB)/test_stacks
+	$(TB)/test_livetab $(TB)/test_stacks $(TB)/test_sample
 INTEGRATION_TESTS := $(TB)/test_exact $(TB)/test_truth $(TB)/test_live_truth
 
 $(TB)/%: tests/progs/%.c $(B)/.deps-build
@@ -118,6 +118,14 @@ $(TB)/test_stacks: tests/unit/test_stacks.c tests/unit/rng.h preload/stacks.c pr
 	$(Q)mkdir -p $(TB)
 	@echo "  CC      $<"
 	$(Q)$(CC) $(ALL_CFLAGS) -Ipreload $< -o $@ -lcmocka -lpthread
+
+# the sampling's draws and filter on their own, the same way (libm's log
+# is the reference)
+$(TB)/test_sample: tests/unit/test_sample.c tests/unit/rng.h preload/sample.c \
+		$(wildcard preload/*.h) $(B)/.deps-build
+	$(Q)mkdir -p $(TB)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(ALL_CFLAGS) -Ipreload $< -o $@ -lcmocka -lm
 
 $(TB)/test_%: tests/unit/test_%.c $(B)/libanalyzer.a $(TB)/harness.o
 	@echo "  CC      $<"
