@@ -502,15 +502,26 @@ void ps_stacks_unlock(void)
 	ps_lock_release(&stack_lock);
 }
 
+/* Clears the pointers a table of chunks can have set with count ids
+ * given: ids go in order from 1, and the chunk of the next id is made
+ * before that id is counted (so the one past count may exist too). Only
+ * those: the tables are 10 MiB of zero pages in all, which clearing
+ * whole would fault in, a fork child's every fork. */
+static void clear_chunks(void **table, size_t slots, uint32_t count)
+{
+	size_t used = (((size_t)count + 1) >> CHUNK_BITS) + 1;
+	memset(table, 0, (used < slots ? used : slots) * sizeof *table);
+}
+
 void ps_stacks_reset_child(void)
 {
 	/* every chunk and index went with the arena */
-	memset(frame_chunks, 0, sizeof frame_chunks);
-	memset(branch_chunks, 0, sizeof branch_chunks);
-	memset(epoch_run_chunks, 0, sizeof epoch_run_chunks);
-	memset(ip_chunks, 0, sizeof ip_chunks);
-	memset(ps_stack_chunks, 0, sizeof ps_stack_chunks);
-	memset(peak_chunks, 0, sizeof peak_chunks);
+	clear_chunks((void **)frame_chunks, MAX_CHUNKS, frame_count);
+	clear_chunks((void **)branch_chunks, MAX_CHUNKS, branch_count);
+	clear_chunks((void **)epoch_run_chunks, MAX_CHUNKS, epoch_run_count);
+	clear_chunks((void **)ip_chunks, MAX_CHUNKS, ip_count);
+	clear_chunks((void **)ps_stack_chunks, MAX_CHUNKS / 2, stack_count);
+	clear_chunks((void **)peak_chunks, MAX_CHUNKS / 2, stack_count);
 	frame_count = branch_count = ip_count = stack_count = frames_published = 0;
 	epoch_run_count = 0;
 	last_path_len = 0;

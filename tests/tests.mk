@@ -17,7 +17,7 @@ TEST_PROGS := $(TB)/planted $(TB)/longnames $(TB)/dtor_exit $(TB)/exact $(TB)/cx
 	$(TB)/thread_churn $(TB)/distinct_stacks $(TB)/short_threads $(TB)/plugin.so \
 	$(TB)/same_depth $(TB)/late_touch $(TB)/summary_tree $(TB)/killed $(TB)/kill_after_ready $(TB)/slow_malloc.so $(TB)/cxx_counting_new.so $(TB)/counting_aligned.so $(TB)/gap_segments $(TB)/edge_stack \
 	$(TB)/lost_batch $(TB)/sizes $(TB)/churn_memory $(TB)/reallocs $(TB)/diff_labels $(TB)/release_race $(TB)/thread_reuse $(TB)/missed_free $(TB)/own_signals $(TB)/oddnote $(TB)/renamed \
-	$(TB)/obstack_chunks
+	$(TB)/obstack_chunks $(TB)/fork_faults
 UNIT_TESTS := $(TB)/test_format $(TB)/test_reader $(TB)/test_wrappers $(TB)/test_ranking $(TB)/test_model $(TB)/test_json $(TB)/test_units \
 	$(TB)/test_livetab $(TB)/test_stacks $(TB)/test_sample
 INTEGRATION_TESTS := $(TB)/test_exact $(TB)/test_truth $(TB)/test_live_truth

@@ -79,4 +79,38 @@ expect "threads: memory does not follow the threads that lived ($many KiB <= 1.5
 	'[ "$many" -le $((few * 3 / 2 + 4096)) ]'
 n=$("$PS" info --json "$WORK"/threads/*.pscout 2>/dev/null | jq '.[0].threads')
 expect "threads: every thread in the profile ($n)" '[ "${n:-0}" = 80001 ]'
+
+# ---- fork ------------------------------------------------------------------
+# A fork child resets the tables it inherited. Their chunk-pointer arrays
+# are 10 MiB of zero pages, of which a parent touches what its stacks
+# fill: clearing them whole made every fork child fault in 10 MiB (2600
+# faults, some 2 ms of system time, for each process a shell or make
+# starts). The parent of tests/progs/fork_faults.c fills 2^15 stacks (two
+# chunks and more); each of its 5 children allocates 1000 blocks at one
+# site and exits, the last after filling the parent's 2^15 stacks again
+# (its table reaches every chunk the parent's did). A light child's minor
+# faults under the preload: at most 256 pages (1 MiB) more than plain's
+# most; every child exits 0 and records its own allocations.
+rm -rf "$WORK/fork"
+mkdir -p "$WORK/fork"
+"$T/fork_faults" 15 5 1000 >"$WORK/fork.plain" 2>&1
+LD_PRELOAD="$LIB" POOLSCOUT_OUT="$WORK/fork" "$T/fork_faults" 15 5 1000 \
+	>"$WORK/fork.ps" 2>&1
+most_faults() {
+	awk '/^child .*light/ { n++; if ($NF > m) m = $NF }
+		END { print n == 4 ? m : "none" }' "$1"
+}
+fplain=$(most_faults "$WORK/fork.plain")
+fps=$(most_faults "$WORK/fork.ps")
+echo "scale: a fork child's minor faults, most of 4: plain $fplain, under the preload $fps"
+expect "fork: every child exits 0 (plain and under the preload)" \
+	'[ "$(grep -c "^child .*status 0," "$WORK/fork.plain" "$WORK/fork.ps" | cut -d: -f2 | tr "\n" " ")" = "5 5 " ]'
+expect "fork: a child under the preload faults in at most 256 pages more than plain ($fps, plain $fplain)" \
+	'[ "$fps" != none ] && [ "$fplain" != none ] && [ "$fps" -le $((fplain + 256)) ]'
+nchild=$(ls "$WORK"/fork/*.pscout 2>/dev/null | wc -l)
+expect "fork: the parent and its 5 children each wrote a profile ($nchild)" '[ "$nchild" = 6 ]'
+"$PS" top --json -n 50 "$WORK"/fork/*.pscout >"$WORK/fork.json" 2>/dev/null
+got=$(jq -r '[.rows[] | select(.function == "child_work" or .function == "leaf") | "\(.function) \(.flat)"] | sort | join(", ")' "$WORK/fork.json" 2>/dev/null)
+expect "fork: the children's own 5000 allocations at child_work, and the parent's and the last child's 2^15 at leaf ($got)" \
+	'[ "$got" = "child_work 5000, leaf 65536" ]'
 finish
