@@ -135,7 +135,7 @@ static uint64_t next_random(void)
 /* ln(u) for a normal u > 0 from a table: u = m 2^e with m in [1, 2),
  * m = c (1 + t) where c = 1 + i/256 is the table point at or below m
  * (i: m's top 8 fraction bits) and 0 <= t < 2^-8, so that six terms of
- * the series of ln(1 + t) leave an error under t^7/7 < 2^-59; no
+ * the series of ln(1 + t) leave an error under t^7/7 < 2^-58; no
  * division, and a short chain where ln() above has a long one (a draw
  * per recorded allocation, and per 32 timed calls, pays for this). t is
  * m times c's rounded inverse, less 1: within 2^-52 of the true t. The
