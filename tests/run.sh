@@ -21,7 +21,7 @@ set -u
 set -f
 B=${POOLSCOUT_BUILD:-build}
 export POOLSCOUT_BUILD=$B
-all_suites="unit_format unit_reader unit_wrappers unit_ranking unit_model unit_json unit_units unit_livetab unit_stacks unit_sample exact truth live_truth golden cli views exports scale preload_scale demo_scenarios real_programs real_world unwind_diff stress exit_paths robust fuzz_smoke asan tsan preload_asan browser"
+all_suites="unit_format unit_reader unit_wrappers unit_ranking unit_model unit_json unit_units unit_livetab unit_stacks unit_sample unit_clock exact truth live_truth golden cli views exports scale preload_scale demo_scenarios real_programs real_world unwind_diff stress exit_paths robust fuzz_smoke asan tsan preload_asan browser"
 
 # SKIP names (shell patterns) that CI accepts. Every other skippable test
 # needs a tool that .ci/run installs -- tcmalloc (exact/tcmalloc),
@@ -128,6 +128,7 @@ for s in $suites; do
 	unit_livetab) run_suite $s "$B/tests/test_livetab" ;;
 	unit_stacks) run_suite $s "$B/tests/test_stacks" ;;
 	unit_sample) run_suite $s "$B/tests/test_sample" ;;
+	unit_clock) run_suite $s "$B/tests/test_clock" ;;
 	exact) run_suite $s "$B/tests/test_exact" ;;
 	truth) run_suite $s "$B/tests/test_truth" ;;
 	live_truth) run_suite $s "$B/tests/test_live_truth" ;;

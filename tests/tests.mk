@@ -19,7 +19,7 @@ TEST_PROGS := $(TB)/planted $(TB)/longnames $(TB)/dtor_exit $(TB)/exact $(TB)/cx
 	$(TB)/lost_batch $(TB)/sizes $(TB)/churn_memory $(TB)/reallocs $(TB)/diff_labels $(TB)/release_race $(TB)/thread_reuse $(TB)/missed_free $(TB)/own_signals $(TB)/oddnote $(TB)/renamed \
 	$(TB)/obstack_chunks $(TB)/fork_faults
 UNIT_TESTS := $(TB)/test_format $(TB)/test_reader $(TB)/test_wrappers $(TB)/test_ranking $(TB)/test_model $(TB)/test_json $(TB)/test_units \
-	$(TB)/test_livetab $(TB)/test_stacks $(TB)/test_sample
+	$(TB)/test_livetab $(TB)/test_stacks $(TB)/test_sample $(TB)/test_clock
 INTEGRATION_TESTS := $(TB)/test_exact $(TB)/test_truth $(TB)/test_live_truth
 
 $(TB)/%: tests/progs/%.c $(B)/.deps-build
@@ -126,6 +126,13 @@ $(TB)/test_sample: tests/unit/test_sample.c tests/unit/rng.h preload/sample.c \
 	$(Q)mkdir -p $(TB)
 	@echo "  CC      $<"
 	$(Q)$(CC) $(ALL_CFLAGS) -Ipreload $< -o $@ -lcmocka -lm
+
+# the recording's own time on a scripted tick counter, the same way
+$(TB)/test_clock: tests/unit/test_clock.c preload/clock.c \
+		$(wildcard preload/*.h) $(B)/.deps-build
+	$(Q)mkdir -p $(TB)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(ALL_CFLAGS) -Ipreload $< -o $@ -lcmocka
 
 $(TB)/test_%: tests/unit/test_%.c $(B)/libanalyzer.a $(TB)/harness.o
 	@echo "  CC      $<"
