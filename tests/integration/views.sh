@@ -651,6 +651,13 @@ expect "sampled diff: a true change of half is \"changed\" ($(smp_site "$WORK/sm
 	'smp_site "$WORK/smphalf.json" "$want" half >/dev/null'
 expect "sampled diff: the table says what noise is" \
 	'grep -q "^noise: a change within the sampling.s 95% error" "$WORK/smp.txt"'
+# a sampled run against itself, per 100000 units of work: every value
+# and the change's error are under 1 (the error some 0.1), and the change
+# (0) is inside it: noise, however small the error
+"$PS" diff --json --per 100000 "$WORK/smp1" "$WORK/smp1" >"$WORK/smpself.json" 2>&1
+self=$(jq -r '.sites[] | select(.function == "every_fourth") | "\(.status) \(.alloc_objects_error95) \(.delta.alloc_objects)"' "$WORK/smpself.json" 2>/dev/null)
+expect "sampled diff: a run against itself per 100000 units is noise, its error under 1 ($self)" \
+	'echo "$self" | awk "{ exit !(\$1 == \"noise\" && \$2 > 0 && \$2 < 1 && \$3 == 0) }"'
 
 # a sampled site's count is an estimate on every reason that states it,
 # "rare" ones included: cxx_objects makes 500 make_arrays() blocks (its
