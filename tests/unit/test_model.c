@@ -43,6 +43,9 @@ struct spec_entry {
 	/* nonzero grows: realloc counters follow (steps per chain, chains
 	 * ended, their largest final size) */
 	uint64_t grows, chains, steps_max, final_size;
+	/* nonzero: one of its blocks is 64 bytes (the largest size then; the
+	 * peak is still of 16-byte blocks) */
+	int one_64;
 };
 
 struct spec_node {
@@ -98,8 +101,10 @@ static void write_profile(const char *path, const struct spec *s)
 		double k = (double)s->tick_hz / 1e9; /* ticks per ns */
 		v(e->thread); v(e->stack);
 		v(PS_ENT_HAS_HIST | (e->grows ? PS_ENT_HAS_REALLOC : 0));
-		v(e->allocs); v(e->allocs * 16); v(e->frees); v(e->frees * 16);
-		v(0); v(0); v(16); v(16); v(e->peak); v(e->peak * 16);
+		v(e->allocs); v(e->allocs * 16 + (e->one_64 ? 48 : 0));
+		v(e->frees); v(e->frees * 16);
+		v(0); v(0); v(16); v(e->one_64 ? 64 : 16);
+		v(e->peak); v(e->peak * 16);
 		if (e->raw_first) {
 			v(e->raw_first);
 			v(e->raw_last);
@@ -108,7 +113,11 @@ static void write_profile(const char *path, const struct spec *s)
 			v(e->last_ms ? (uint64_t)((double)(e->last_ms * MS) * k) + 1 : 0);
 		}
 		v(e->free_ms ? (uint64_t)((double)(e->free_ms * MS) * k) + 1 : 0);
-		v(1); v(4); v(e->allocs); /* sizes: bucket 4 */
+		if (e->one_64) { /* sizes: buckets 4 and 6 */
+			v(2); v(4); v(e->allocs - 1); v(6); v(1);
+		} else {
+			v(1); v(4); v(e->allocs); /* sizes: bucket 4 */
+		}
 		int nl = (e->life_count[0] > 0) + (e->life_count[1] > 0);
 		v((uint64_t)nl);
 		for (int b = 0; b < 2; b++)
@@ -193,7 +202,7 @@ static struct spec base(void)
 	s.stack_ips[0][1] = 0x2000;
 	s.nentries = 1;
 	s.e[0] = (struct spec_entry){ 1, 1, 1000, 1000, 10, 1, 101, 102,
-				      { 10, 0 }, { 1000, 0 }, 0, 0, 0, 0, 0, 0 };
+				      { 10, 0 }, { 1000, 0 }, 0, 0, 0, 0, 0, 0, 0 };
 	return s;
 }
 
@@ -277,10 +286,10 @@ static struct spec two_threads(uint64_t t1_free_ms, uint64_t t2_first_ms,
 	s.nthreads = 2;
 	s.nentries = 2;
 	s.e[0] = (struct spec_entry){ 1, 1, 100, 100, 10, 1, 20, t1_free_ms,
-				      { 10, 0 }, { 100, 0 }, 0, 0, 0, 0, 0, 0 };
+				      { 10, 0 }, { 100, 0 }, 0, 0, 0, 0, 0, 0, 0 };
 	s.e[1] = (struct spec_entry){ 2, 1, 50, t2_frees, 7, t2_first_ms,
 				      t2_first_ms + 10, t2_frees ? 500 : 0,
-				      { 10, 0 }, { t2_frees, 0 }, 0, 0, 0, 0, 0, 0 };
+				      { 10, 0 }, { t2_frees, 0 }, 0, 0, 0, 0, 0, 0, 0 };
 	return s;
 }
 
@@ -389,6 +398,34 @@ static void test_thread_peak_from_entries(void **state)
 		s.version = version;
 		load(&a, &s, 1);
 		expect_peak_16(&a.threads[0].peak, 30, 40, "version", version);
+		done(&a, 1);
+	}
+}
+
+/* A site's peak bytes are its entries' peak bytes from version 2 on, not
+ * their peak blocks times the largest size (a version 1 file's only
+ * bound): a site of one entry that peaked at 30 blocks of 16 B, one of
+ * its blocks 64 B, peaked at 480 B, not 1920. */
+static void test_site_peak_bytes(void **state)
+{
+	(void)state;
+	for (uint32_t version = 2; version <= PS_FORMAT_VERSION; version += 7) {
+		analysis a;
+		struct spec s = peaks_10_30(1);
+		s.version = version;
+		s.e[1].one_64 = 1;
+		load(&a, &s, 1);
+		const an_site *site = site_at(&a, 0x1100);
+		assert_int_equal(site->size_max, 64);
+		if (site->thread_peak.lo != 30 || site->thread_peak.hi != 30 ||
+		    site->thread_peak.bytes_lo != 480 ||
+		    site->thread_peak.bytes_hi != 480)
+			fail_msg("version %u: site peak %llu..%llu, %llu..%llu B, "
+				 "expected 30, 480 B", version,
+				 (unsigned long long)site->thread_peak.lo,
+				 (unsigned long long)site->thread_peak.hi,
+				 (unsigned long long)site->thread_peak.bytes_lo,
+				 (unsigned long long)site->thread_peak.bytes_hi);
 		done(&a, 1);
 	}
 }
@@ -899,9 +936,9 @@ static void test_peak_windows_touching_reversed(void **state)
 		s.nentries = 2;
 		s.e[0] = (struct spec_entry){ 1, 1, 100, 100, 10, 30 + (uint64_t)apart,
 					      40, 50, { 10, 0 }, { 100, 0 },
-					      0, 0, 0, 0, 0, 0 };
+					      0, 0, 0, 0, 0, 0, 0 };
 		s.e[1] = (struct spec_entry){ 2, 1, 50, 50, 7, 1, 20, 30,
-					      { 10, 0 }, { 50, 0 }, 0, 0, 0, 0, 0, 0 };
+					      { 10, 0 }, { 50, 0 }, 0, 0, 0, 0, 0, 0, 0 };
 		load(&a, &s, 1);
 		const an_site *site = site_at(&a, 0x1000);
 		assert_int_equal(site->peak.lo, 10);
@@ -985,7 +1022,7 @@ static void test_thread_window_skips_empty_entry(void **state)
 	s.e[0].last_ms = 20;
 	s.nentries = 2;
 	s.e[1] = (struct spec_entry){ 1, 2, 0, 0, 0, 0, 0, 0,
-				      { 0, 0 }, { 0, 0 }, 0, 0, 0, 0, 0, 0 };
+				      { 0, 0 }, { 0, 0 }, 0, 0, 0, 0, 0, 0, 0 };
 	load(&a, &s, 1);
 	assert_int_equal(a.nthreads, 1);
 	assert_int_equal(a.threads[0].first_alloc_ns, 10 * MS);
@@ -1457,6 +1494,7 @@ int main(void)
 		cmocka_unit_test(test_percentile_rank),
 		cmocka_unit_test(test_peak_windows),
 		cmocka_unit_test(test_thread_peak_from_entries),
+		cmocka_unit_test(test_site_peak_bytes),
 		cmocka_unit_test(test_process_peak_from_its_node),
 		cmocka_unit_test(test_node_peaks),
 		cmocka_unit_test(test_rates_and_merged_run),
