@@ -80,6 +80,10 @@ enum ps_end_reason {
 #define PS_PROC_FLAG_SITE_PEAK 0x4u /* exact site-wide peaks (SNAPSHOT) */
 #define PS_PROC_FLAG_NO_PYMALLOC 0x8u /* PYTHONMALLOC=malloc or malloc_debug:
 					* CPython's objects all go to malloc */
+#define PS_PROC_FLAG_NO_ZEND_MM 0x10u /* USE_ZEND_ALLOC=0: PHP's values all
+				       * go to malloc */
+#define PS_PROC_FLAG_NO_GSLICE 0x20u /* G_SLICE=always-malloc (or all):
+				      * glib's slices all go to malloc */
 
 /* Per-entry field presence bits in a snapshot entry (PS_REC_SNAPSHOT). */
 #define PS_ENT_HAS_HIST 0x1u     /* size and lifetime histograms follow */

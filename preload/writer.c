@@ -221,6 +221,50 @@ void ps_writer_cloexec(int on)
 	if (fd >= 0)
 		fcntl(fd, F_SETFD, on ? FD_CLOEXEC : 0);
 }
+/* Whether glib's G_SLICE list (keys split by ':', ',', ';', ' ' or tab,
+ * compared as g_parse_debug_string does: ASCII case and '-' against '_'
+ * aside) names always-malloc, or all (every key). */
+static int gslice_always_malloc(const char *list)
+{
+	static const char *const keys[] = { "always-malloc", "all" };
+	for (const char *p = list; *p;) {
+		size_t n = strcspn(p, ":,; \t");
+		for (size_t k = 0; k < sizeof keys / sizeof *keys; k++) {
+			size_t i = 0;
+			while (i < n && keys[k][i]) {
+				char a = p[i], b = keys[k][i];
+				a = a == '_' ? '-' : a >= 'A' && a <= 'Z' ? (char)(a + 32) : a;
+				if (a != b)
+					break;
+				i++;
+			}
+			if (i == n && !keys[k][i])
+				return 1;
+		}
+		p += n + (p[n] != 0);
+	}
+	return 0;
+}
+
+/* The runtimes told to leave their own allocators, so that their objects
+ * all show (the analyzer's NOTEs then stay silent): CPython by
+ * PYTHONMALLOC=malloc or malloc_debug; PHP by USE_ZEND_ALLOC set to what
+ * reads as 0 (PHP takes it as a number: "0", "no"); glib by G_SLICE. */
+static uint64_t runtime_allocator_flags(char **env)
+{
+	uint64_t flags = 0;
+	const char *pym = ps_env_get(env, "PYTHONMALLOC");
+	if (pym && (!strcmp(pym, "malloc") || !strcmp(pym, "malloc_debug")))
+		flags |= PS_PROC_FLAG_NO_PYMALLOC;
+	const char *zend = ps_env_get(env, "USE_ZEND_ALLOC");
+	if (zend && strtol(zend, NULL, 10) == 0)
+		flags |= PS_PROC_FLAG_NO_ZEND_MM;
+	const char *slice = ps_env_get(env, "G_SLICE");
+	if (slice && gslice_always_malloc(slice))
+		flags |= PS_PROC_FLAG_NO_GSLICE;
+	return flags;
+}
+
 
 /* comm: the thread name as /proc/self/comm gives it, without the
  * newline (ps_writer_open read it already). */
@@ -236,14 +280,10 @@ static void write_process_record(const char *comm)
 	size_t at = record_begin(PS_REC_PROCESS);
 	put_varint((uint64_t)ps_pid);
 	put_varint((uint64_t)getppid());
-	/* CPython told to leave its pools (its objects then all show) */
-	const char *pym = ps_env_get(ps_environ(), "PYTHONMALLOC");
-	int no_pymalloc = pym && (!strcmp(pym, "malloc") ||
-				  !strcmp(pym, "malloc_debug"));
 	put_varint((ps_opt.sample_every > 1 ? PS_PROC_FLAG_SAMPLED : 0) |
 		   (ps_forked ? PS_PROC_FLAG_FORKED : 0) |
 		   (ps_opt.site_peak ? PS_PROC_FLAG_SITE_PEAK : 0) |
-		   (no_pymalloc ? PS_PROC_FLAG_NO_PYMALLOC : 0));
+		   runtime_allocator_flags(ps_environ()));
 	put_varint(start_real);
 	put_varint(start_mono);
 	put_varint(ps_opt.interval_ms);

@@ -800,9 +800,11 @@ static void add_file_header(struct build *b, const pf_file *f)
 		a->pymalloc |= !(f->flags & PS_PROC_FLAG_NO_PYMALLOC) &&
 			       (!strncmp(base, "python3", 7) ||
 				!strncmp(base, "libpython3", 10));
-		/* php8.2, php-fpm8.2, php-cgi, libphp.so */
-		a->zend_mm |= !strncmp(base, "php", 3) ||
-			      !strncmp(base, "libphp", 6);
+		/* php8.2, php-fpm8.2, php-cgi, libphp.so; unless
+		 * USE_ZEND_ALLOC=0 sent every value to malloc */
+		a->zend_mm |= !(f->flags & PS_PROC_FLAG_NO_ZEND_MM) &&
+			      (!strncmp(base, "php", 3) ||
+			       !strncmp(base, "libphp", 6));
 		/* tclsh8.6, libtcl8.6.so, libtcl9.0.so */
 		a->tcl_alloc |= !strncmp(base, "tclsh", 5) ||
 				!strncmp(base, "libtcl8", 7) ||
@@ -810,7 +812,9 @@ static void add_file_header(struct build *b, const pf_file *f)
 		/* ruby3.1, libruby-3.1.so.3.1 */
 		a->ruby_heap |= !strncmp(base, "ruby", 4) ||
 				!strncmp(base, "libruby", 7);
-		if (!a->gslice && !strncmp(base, "libglib-2.0.so", 14))
+		/* unless G_SLICE=always-malloc sent every slice to malloc */
+		if (!a->gslice && !(f->flags & PS_PROC_FLAG_NO_GSLICE) &&
+		    !strncmp(base, "libglib-2.0.so", 14))
 			a->gslice = glib_has_gslice(path);
 	}
 }

@@ -486,6 +486,20 @@ expect "a php process: the Zend MM NOTE and USE_ZEND_ALLOC=0, not CPython's" \
 	'grep -q "^NOTE: PHP serves its values from its own allocator (Zend MM)" "$WORK/rt-php8.2.txt" &&
 	 grep -q "run with USE_ZEND_ALLOC=0 to see every one" "$WORK/rt-php8.2.txt" &&
 	 ! grep -q "CPython" "$WORK/rt-php8.2.txt"'
+# PHP told to leave Zend MM (USE_ZEND_ALLOC read as a number: 0, or no
+# number at all) sends every value to malloc: no NOTE (trial 9); 1
+# keeps it
+for zend in 0 no 1; do
+	rm -rf "$WORK/rt-php8.2/out-$zend"
+	USE_ZEND_ALLOC=$zend "$PS" record -o "$WORK/rt-php8.2/out-$zend" -- \
+		"$WORK/rt-php8.2/php8.2" >/dev/null 2>&1
+	"$PS" report -n 1 "$WORK/rt-php8.2/out-$zend"/*.pscout \
+		>"$WORK/rt-php8.2-$zend.txt" 2>&1
+done
+expect "USE_ZEND_ALLOC=0 or no: no Zend MM NOTE; 1: the NOTE" \
+	'! grep -q "Zend MM" "$WORK/rt-php8.2-0.txt" && grep -q "^rank" "$WORK/rt-php8.2-0.txt" &&
+	 ! grep -q "Zend MM" "$WORK/rt-php8.2-no.txt" &&
+	 grep -q "^NOTE: PHP serves its values from its own allocator (Zend MM)" "$WORK/rt-php8.2-1.txt"'
 expect "a tclsh process: the Tcl NOTE (no setting turns it off), neither CPython's nor PHP's" \
 	'grep -q "^NOTE: Tcl serves its objects from its own per-thread caches (TclpAlloc)" "$WORK/rt-tclsh8.6.txt" &&
 	 grep -q "only the caches. refills (no setting turns it off)" "$WORK/rt-tclsh8.6.txt" &&
@@ -507,6 +521,20 @@ for v in 7400.6 7600.0; do
 	LD_PRELOAD="$WORK/glib-$v/libglib-2.0.so.0" "$PS" record -o "$WORK/glib-$v/out" -- "$T/planted" >/dev/null 2>&1
 	"$PS" report -n 1 "$WORK/glib-$v/out"/*.pscout >"$WORK/glib-$v.txt" 2>&1
 done
+# G_SLICE naming always-malloc (keys as glib reads them: any case, '_'
+# for '-', in a list) or all sends every slice to malloc: no NOTE (trial
+# 9); debug-blocks alone keeps it
+v=7400.6
+for gs in always-malloc debug-blocks:Always_Malloc all debug-blocks; do
+	rm -rf "$WORK/glib-$v/out-$gs"
+	G_SLICE=$gs LD_PRELOAD="$WORK/glib-$v/libglib-2.0.so.0" "$PS" record -o "$WORK/glib-$v/out-$gs" -- "$T/planted" >/dev/null 2>&1
+	"$PS" report -n 1 "$WORK/glib-$v/out-$gs"/*.pscout >"$WORK/glib-$gs.txt" 2>&1
+done
+expect "G_SLICE=always-malloc, debug-blocks:Always_Malloc, all: no GSlice NOTE; debug-blocks: the NOTE" \
+	'for gs in always-malloc debug-blocks:Always_Malloc all; do
+		! grep -q "GSlice" "$WORK/glib-$gs.txt" && grep -q "^rank" "$WORK/glib-$gs.txt" || exit 1
+	 done
+	 grep -q "^NOTE: glib before 2.76 serves g_slice_alloc" "$WORK/glib-debug-blocks.txt"'
 expect "glib 2.74 loaded: the GSlice NOTE and G_SLICE=always-malloc; 2.76: none" \
 	'grep -q "^NOTE: glib before 2.76 serves g_slice_alloc" "$WORK/glib-7400.6.txt" &&
 	 grep -q "run with G_SLICE=always-malloc to see every one" "$WORK/glib-7400.6.txt" &&
