@@ -864,8 +864,10 @@ static an_site keeper_site(uint64_t keeper_frees, an_peak keeper_peak,
 	for (int i = 0; i < 2; i++) {
 		kstacks[i].allocs = kstacks[i].frees = 5000;
 		kstacks[i].alloc_bytes = kstacks[i].free_bytes = 5000 * 64;
+		kstacks[i].size_min = kstacks[i].size_max = 64;
 		kstacks[i].peak = temp_peak;
 	}
+	kstacks[2].size_min = kstacks[2].size_max = 64;
 	kstacks[2].allocs = 2000;
 	kstacks[2].frees = keeper_frees;
 	kstacks[2].alloc_bytes = 2000 * 64;
@@ -994,6 +996,123 @@ static void test_keeper_edges(void **state)
 	assert_int_equal(s.pool_size_max, 6);
 	assert_true(has_reason(&s, "the other stacks' 10.0k: at most 6 live at "
 				   "once: a pool of 6 serves them"));
+}
+
+/* A site of two stacks as trial 9's keepspread.c: one makes KEEPER_N
+ * blocks of keeper_size bytes and frees keeper_frees of them (fewer than
+ * half: it keeps them to the end), the other makes 60000 blocks of
+ * temp_size bytes, temp_peak of them live at once; the site's thread
+ * peak is theirs added. */
+static uint64_t KEEPER_N = 2;
+static an_site keepspread_site(uint64_t keeper_size, uint64_t keeper_frees,
+			       uint64_t temp_size, uint64_t temp_peak)
+{
+	memset(kstacks, 0, sizeof kstacks);
+	kstacks[0].allocs = kstacks[0].frees = 60000;
+	kstacks[0].alloc_bytes = kstacks[0].free_bytes = 60000 * temp_size;
+	kstacks[0].size_min = kstacks[0].size_max = temp_size;
+	kstacks[0].peak = PEAK(temp_peak, temp_peak);
+	kstacks[1].allocs = KEEPER_N;
+	kstacks[1].frees = keeper_frees;
+	kstacks[1].alloc_bytes = KEEPER_N * keeper_size;
+	kstacks[1].free_bytes = keeper_frees * keeper_size;
+	kstacks[1].size_min = kstacks[1].size_max = keeper_size;
+	kstacks[1].peak = PEAK(KEEPER_N, KEEPER_N);
+	an_site s = pool_site();
+	s.allocs = 60000 + KEEPER_N;
+	s.frees = 60000 + keeper_frees;
+	s.alloc_bytes = 60000 * temp_size + KEEPER_N * keeper_size;
+	s.free_bytes = 60000 * temp_size + keeper_frees * keeper_size;
+	s.inuse_objects = s.allocs - s.frees;
+	s.size_min = temp_size < keeper_size ? temp_size : keeper_size;
+	s.size_max = temp_size > keeper_size ? temp_size : keeper_size;
+	s.peak = s.thread_peak = PEAK(KEEPER_N + temp_peak, KEEPER_N + temp_peak);
+	s.lifetime_p50 = s.lifetime_p99 = (an_pct){ 64, 128 };
+	s.rate_run_per_s = (double)s.allocs;
+	s.bytes_run_per_s = (double)s.alloc_bytes;
+	s.stacks = kindex;
+	s.nstacks = 2;
+	return s;
+}
+
+static void rank_two_stacks(an_site *s)
+{
+	analysis a;
+	memset(&a, 0, sizeof a);
+	a.sites = s;
+	a.nsites = 1;
+	a.stacks = kstacks;
+	a.nstacks = 2;
+	rank_sites(&a);
+	free(a.ranked);
+}
+
+/* Blocks kept by their own stacks stay with malloc whatever the remedy:
+ * the sizes, spread and live blocks the remedies weigh are the other
+ * stacks' (trial 9: one kept 4 KiB block made 16 B temporaries a pool
+ * with "sizes spread 256x"). Each bound on both sides. */
+static void test_keepers_out_of_sizes(void **state)
+{
+	(void)state;
+	/* kept 4 KiB, temporaries of 16 B one at a time: a stack site, which
+	 * says the kept ones stay with malloc; 4 live on the thread at once,
+	 * 1 of them the temporaries' */
+	an_site s = keepspread_site(4096, 0, 16, 1);
+	rank_two_stacks(&s);
+	assert_int_equal(s.remedy, REMEDY_STACK);
+	assert_true(has_reason(&s, "never more than 1 live on a thread"));
+	assert_true(has_reason(&s, "2 of them come from 1 stack that keeps them "
+				   "(2 still live at the end): they outlive "
+				   "their functions, leave them to malloc"));
+	double want = 60002.0 * 60000 / 60002;
+	assert_true(s.saved_calls_per_s > want - 1e-6 && s.saved_calls_per_s < want + 1e-6);
+	/* the temporaries at the size bound, 1024 B: still a stack site;
+	 * 1025 B: not, and then a pool without a spread warning (1025 B
+	 * only, the 4 KiB kept apart) */
+	s = keepspread_site(4096, 0, 1024, 1);
+	rank_two_stacks(&s);
+	assert_int_equal(s.remedy, REMEDY_STACK);
+	s = keepspread_site(4096, 0, 1025, 1);
+	rank_two_stacks(&s);
+	assert_int_equal(s.remedy, REMEDY_POOL);
+	assert_false(has_reason(&s, "sizes spread"));
+	/* two of the temporaries live at once: a stack site still (the
+	 * thread's 4 with the kept ones); three: a pool (4 kept, so that
+	 * they are still half the site's peak) */
+	s = keepspread_site(4096, 0, 16, 2);
+	rank_two_stacks(&s);
+	assert_int_equal(s.remedy, REMEDY_STACK);
+	assert_true(has_reason(&s, "never more than 2 live on a thread"));
+	KEEPER_N = 4;
+	s = keepspread_site(4096, 0, 16, 2);
+	rank_two_stacks(&s);
+	assert_int_equal(s.remedy, REMEDY_STACK);
+	s = keepspread_site(4096, 0, 16, 3);
+	rank_two_stacks(&s);
+	assert_true(has_reason(&s, "4 of them come from 1 stack that keeps them"));
+	assert_int_equal(s.remedy, REMEDY_POOL);
+	KEEPER_N = 2;
+	/* the 4 KiB freed (half of them: no keeper): the site's own sizes,
+	 * 16 B..4 KiB, make it a pool that warns of the spread */
+	s = keepspread_site(4096, 1, 16, 1);
+	rank_two_stacks(&s);
+	assert_int_equal(s.remedy, REMEDY_POOL);
+	assert_true(has_reason(&s, "sizes spread 256x"));
+	assert_false(has_reason(&s, "come from"));
+	/* kept apart, the others' spread still warns: temporaries of 1025
+	 * B up to 8201 B (8.0x and a bit), the keeper's 64 KiB aside; up to
+	 * 8200 B (8x exactly), no warning */
+	s = keepspread_site(65536, 0, 1025, 1);
+	kstacks[0].size_max = 8201;
+	rank_two_stacks(&s);
+	assert_int_equal(s.remedy, REMEDY_POOL);
+	assert_true(has_reason(&s, "sizes spread 8x"));
+	assert_true(has_reason(&s, "max 8.01 KiB"));
+	s = keepspread_site(65536, 0, 1025, 1);
+	kstacks[0].size_max = 8200;
+	rank_two_stacks(&s);
+	assert_int_equal(s.remedy, REMEDY_POOL);
+	assert_false(has_reason(&s, "sizes spread"));
 }
 
 /* A site with more to say than the 7 reasons a site holds (model.h):
@@ -1389,6 +1508,7 @@ int main(void)
 		cmocka_unit_test(test_order_each_key),
 		cmocka_unit_test(test_pool_keeper_stacks),
 		cmocka_unit_test(test_keeper_edges),
+		cmocka_unit_test(test_keepers_out_of_sizes),
 		cmocka_unit_test(test_reasons_cap),
 		cmocka_unit_test(test_spread_percentile_edges),
 		cmocka_unit_test(test_pool_reasons_whole),
