@@ -469,12 +469,15 @@ expect "a python process: the pymalloc NOTE, not PHP's" \
 # told to leave its pools (PYTHONMALLOC=malloc or malloc_debug: every
 # object through malloc), the NOTE would be false: none (trial 7); any
 # other value keeps it
+# rt_env NAME VAR VALUE: the copy named NAME recorded with VAR=VALUE, its
+# report in $WORK/rt-NAME-VALUE.txt
+rt_env() {
+	rm -rf "$WORK/rt-$1/out-$3"
+	env "$2=$3" "$PS" record -o "$WORK/rt-$1/out-$3" -- "$WORK/rt-$1/$1" >/dev/null 2>&1
+	"$PS" report -n 1 "$WORK/rt-$1/out-$3"/*.pscout >"$WORK/rt-$1-$3.txt" 2>&1
+}
 for pym in malloc malloc_debug pymalloc debug; do
-	rm -rf "$WORK/rt-python3.11/out-$pym"
-	PYTHONMALLOC=$pym "$PS" record -o "$WORK/rt-python3.11/out-$pym" -- \
-		"$WORK/rt-python3.11/python3.11" >/dev/null 2>&1
-	"$PS" report -n 1 "$WORK/rt-python3.11/out-$pym"/*.pscout \
-		>"$WORK/rt-python3.11-$pym.txt" 2>&1
+	rt_env python3.11 PYTHONMALLOC "$pym"
 done
 expect "PYTHONMALLOC=malloc, malloc_debug: no pymalloc NOTE; pymalloc, debug: the NOTE" \
 	'! grep -q "^NOTE: CPython" "$WORK/rt-python3.11-malloc.txt" &&
@@ -490,11 +493,7 @@ expect "a php process: the Zend MM NOTE and USE_ZEND_ALLOC=0, not CPython's" \
 # number at all) sends every value to malloc: no NOTE (trial 9); 1
 # keeps it
 for zend in 0 no 1; do
-	rm -rf "$WORK/rt-php8.2/out-$zend"
-	USE_ZEND_ALLOC=$zend "$PS" record -o "$WORK/rt-php8.2/out-$zend" -- \
-		"$WORK/rt-php8.2/php8.2" >/dev/null 2>&1
-	"$PS" report -n 1 "$WORK/rt-php8.2/out-$zend"/*.pscout \
-		>"$WORK/rt-php8.2-$zend.txt" 2>&1
+	rt_env php8.2 USE_ZEND_ALLOC "$zend"
 done
 expect "USE_ZEND_ALLOC=0 or no: no Zend MM NOTE; 1: the NOTE" \
 	'! grep -q "Zend MM" "$WORK/rt-php8.2-0.txt" && grep -q "^rank" "$WORK/rt-php8.2-0.txt" &&

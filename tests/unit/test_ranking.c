@@ -888,6 +888,8 @@ static an_site keeper_site(uint64_t keeper_frees, an_peak keeper_peak,
 	return s;
 }
 
+/* Ranks s in an analysis of its own whose stacks are kstacks (as many
+ * as s has). */
 static void rank_with_stacks(an_site *s)
 {
 	analysis a;
@@ -895,7 +897,7 @@ static void rank_with_stacks(an_site *s)
 	a.sites = s;
 	a.nsites = 1;
 	a.stacks = kstacks;
-	a.nstacks = 3;
+	a.nstacks = s->nstacks;
 	rank_sites(&a);
 	free(a.ranked);
 }
@@ -1035,18 +1037,6 @@ static an_site keepspread_site(uint64_t keeper_size, uint64_t keeper_frees,
 	return s;
 }
 
-static void rank_two_stacks(an_site *s)
-{
-	analysis a;
-	memset(&a, 0, sizeof a);
-	a.sites = s;
-	a.nsites = 1;
-	a.stacks = kstacks;
-	a.nstacks = 2;
-	rank_sites(&a);
-	free(a.ranked);
-}
-
 /* Blocks kept by their own stacks stay with malloc whatever the remedy:
  * the sizes, spread and live blocks the remedies weigh are the other
  * stacks' (trial 9: one kept 4 KiB block made 16 B temporaries a pool
@@ -1058,7 +1048,7 @@ static void test_keepers_out_of_sizes(void **state)
 	 * says the kept ones stay with malloc; 4 live on the thread at once,
 	 * 1 of them the temporaries' */
 	an_site s = keepspread_site(4096, 0, 16, 1);
-	rank_two_stacks(&s);
+	rank_with_stacks(&s);
 	assert_int_equal(s.remedy, REMEDY_STACK);
 	assert_true(has_reason(&s, "never more than 1 live on a thread"));
 	assert_true(has_reason(&s, "2 of them come from 1 stack that keeps them "
@@ -1070,32 +1060,32 @@ static void test_keepers_out_of_sizes(void **state)
 	 * 1025 B: not, and then a pool without a spread warning (1025 B
 	 * only, the 4 KiB kept apart) */
 	s = keepspread_site(4096, 0, 1024, 1);
-	rank_two_stacks(&s);
+	rank_with_stacks(&s);
 	assert_int_equal(s.remedy, REMEDY_STACK);
 	s = keepspread_site(4096, 0, 1025, 1);
-	rank_two_stacks(&s);
+	rank_with_stacks(&s);
 	assert_int_equal(s.remedy, REMEDY_POOL);
 	assert_false(has_reason(&s, "sizes spread"));
 	/* two of the temporaries live at once: a stack site still (the
 	 * thread's 4 with the kept ones); three: a pool (4 kept, so that
 	 * they are still half the site's peak) */
 	s = keepspread_site(4096, 0, 16, 2);
-	rank_two_stacks(&s);
+	rank_with_stacks(&s);
 	assert_int_equal(s.remedy, REMEDY_STACK);
 	assert_true(has_reason(&s, "never more than 2 live on a thread"));
 	KEEPER_N = 4;
 	s = keepspread_site(4096, 0, 16, 2);
-	rank_two_stacks(&s);
+	rank_with_stacks(&s);
 	assert_int_equal(s.remedy, REMEDY_STACK);
 	s = keepspread_site(4096, 0, 16, 3);
-	rank_two_stacks(&s);
+	rank_with_stacks(&s);
 	assert_true(has_reason(&s, "4 of them come from 1 stack that keeps them"));
 	assert_int_equal(s.remedy, REMEDY_POOL);
 	KEEPER_N = 2;
 	/* the 4 KiB freed (half of them: no keeper): the site's own sizes,
 	 * 16 B..4 KiB, make it a pool that warns of the spread */
 	s = keepspread_site(4096, 1, 16, 1);
-	rank_two_stacks(&s);
+	rank_with_stacks(&s);
 	assert_int_equal(s.remedy, REMEDY_POOL);
 	assert_true(has_reason(&s, "sizes spread 256x"));
 	assert_false(has_reason(&s, "come from"));
@@ -1104,13 +1094,13 @@ static void test_keepers_out_of_sizes(void **state)
 	 * 8200 B (8x exactly), no warning */
 	s = keepspread_site(65536, 0, 1025, 1);
 	kstacks[0].size_max = 8201;
-	rank_two_stacks(&s);
+	rank_with_stacks(&s);
 	assert_int_equal(s.remedy, REMEDY_POOL);
 	assert_true(has_reason(&s, "sizes spread 8x"));
 	assert_true(has_reason(&s, "max 8.01 KiB"));
 	s = keepspread_site(65536, 0, 1025, 1);
 	kstacks[0].size_max = 8200;
-	rank_two_stacks(&s);
+	rank_with_stacks(&s);
 	assert_int_equal(s.remedy, REMEDY_POOL);
 	assert_false(has_reason(&s, "sizes spread"));
 }
