@@ -89,6 +89,12 @@ static double ln(double u)
 	       ((double)e * 1.90821492927058770002e-10 + ln_1p_near_1(m - 1.0));
 }
 
+/* 1 / ln(1 - 1/N) for --sample N: the factor of each draw of its skips */
+static double draw_factor(void)
+{
+	return 1.0 / ln_1p(-1.0 / (double)ps_opt.sample_every);
+}
+
 /* Sets the slots of the pinned range to STICKY: it is at most 16 MiB
  * (else every slot is). */
 static void pin(uint8_t *f)
@@ -107,7 +113,7 @@ void ps_sample_init(const void *pinned, size_t len)
 {
 	if (ps_opt.sample_every <= 1 || filter)
 		return;
-	inverse_log_keep = 1.0 / ln_1p(-1.0 / (double)ps_opt.sample_every);
+	inverse_log_keep = draw_factor();
 	void *m = mmap(NULL, FILTER_SIZE, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (m == MAP_FAILED)
@@ -207,7 +213,7 @@ uint32_t ps_sample_skip(void)
 {
 	double inverse = inverse_log_keep;
 	if (PS_UNLIKELY(inverse == 0.0)) /* before ps_sample_init */
-		inverse = 1.0 / ln_1p(-1.0 / (double)ps_opt.sample_every);
+		inverse = draw_factor();
 	return geometric(inverse);
 }
 

@@ -221,6 +221,7 @@ void ps_writer_cloexec(int on)
 	if (fd >= 0)
 		fcntl(fd, F_SETFD, on ? FD_CLOEXEC : 0);
 }
+
 /* Whether glib's G_SLICE list (keys split by ':', ',', ';', ' ' or tab,
  * compared as g_parse_debug_string does: ASCII case and '-' against '_'
  * aside) names always-malloc, or all (every key). */
@@ -264,7 +265,6 @@ static uint64_t runtime_allocator_flags(char **env)
 		flags |= PS_PROC_FLAG_NO_GSLICE;
 	return flags;
 }
-
 
 /* comm: the thread name as /proc/self/comm gives it, without the
  * newline (ps_writer_open read it already). */

@@ -177,20 +177,20 @@ static void keepers_reason(an_site *s, const struct keepers *k,
 	       fmt_count(b, (double)k->inuse), why);
 }
 
+/* A remedy that serves the other stacks only: its savings are their
+ * part of the site's rates (calls by allocations, bytes by bytes). */
+static void others_share(an_site *s, const struct keepers *k)
+{
+	s->saved_calls_per_s *= (double)k->other_allocs / (double)s->allocs;
+	s->saved_bytes_per_s *= s->alloc_bytes ? (double)k->other_bytes /
+						 (double)s->alloc_bytes
+					       : 0;
+}
+
 static void classify(const analysis *an, an_site *s)
 {
 	char a[48], b[48], c[48], d[48];
 	double freed = s->allocs ? (double)s->frees / (double)s->allocs : 0;
-	/* Stacks that keep their blocks (exact counts only): those blocks
-	 * stay with malloc whatever the remedy, so the sizes the remedies
-	 * weigh are the other stacks' (trial 9: one kept 4 KiB block, a
-	 * stdio buffer, made tcpdump's 15 B temporaries "sizes spread
-	 * 273x", and a stack site a pool) */
-	struct keepers k;
-	int kept_apart = s->allocs_error95 <= 0 && find_keepers(an, s, &k);
-	uint64_t size_min = kept_apart ? k.other_size_min : s->size_min;
-	uint64_t size_max = kept_apart ? k.other_size_max : s->size_max;
-	double spread = (double)size_max / (double)(size_min ? size_min : 1);
 	double own = own_share(an);
 	double p50_lo = (double)s->lifetime_p50.lo_ns * own;
 	s->remedy = REMEDY_NONE;
@@ -341,9 +341,20 @@ static void classify(const analysis *an, an_site *s)
 	 * shown (the exact run's stack sites are otherwise all "pools of
 	 * 1..64") */
 	uint64_t every = an->sample_every > 1 ? an->sample_every : 1;
-	int few_live = every == 1 ? s->thread_peak.hi <= STACK_MAX_LIVE ||
-					    (kept_apart &&
-					     k.other.hi <= STACK_MAX_LIVE)
+	/* Stacks that keep their blocks (exact counts only): those blocks
+	 * stay with malloc whatever the remedy, so the sizes and the live
+	 * blocks the remedies below weigh are the other stacks' (trial 9:
+	 * one kept 4 KiB block, a stdio buffer, made tcpdump's 15 B
+	 * temporaries "sizes spread 273x", and a stack site a pool) */
+	struct keepers k;
+	int kept_apart = s->allocs_error95 <= 0 && find_keepers(an, s, &k);
+	uint64_t size_min = kept_apart ? k.other_size_min : s->size_min;
+	uint64_t size_max = kept_apart ? k.other_size_max : s->size_max;
+	double spread = (double)size_max / (double)(size_min ? size_min : 1);
+	uint64_t live_on_thread = kept_apart && k.other.hi < s->thread_peak.hi
+					  ? k.other.hi
+					  : s->thread_peak.hi;
+	int few_live = every == 1 ? live_on_thread <= STACK_MAX_LIVE
 				  : s->thread_peak.lo <= 1 &&
 					    (double)s->allocs >=
 						    STACK_SAMPLED_POWER * (double)every *
@@ -356,11 +367,7 @@ static void classify(const analysis *an, an_site *s)
 		if (every == 1)
 			snprintf(live, sizeof live, ": never more than %llu live "
 						    "on a thread",
-				 (unsigned long long)(kept_apart &&
-							      k.other.hi <
-								      s->thread_peak.hi
-						      ? k.other.hi
-						      : s->thread_peak.hi));
+				 (unsigned long long)live_on_thread);
 		else
 			snprintf(live, sizeof live, ", by the sample: no recorded "
 						    "block met another on a "
@@ -373,13 +380,9 @@ static void classify(const analysis *an, an_site *s)
 		       every == 1 ? "" : " (record without --sample to be sure)");
 		s->saved_calls_per_s = s->rate_run_per_s;
 		s->saved_bytes_per_s = s->bytes_run_per_s;
-		if (kept_apart) { /* the other stacks' part of the rates */
+		if (kept_apart) {
 			keepers_reason(s, &k, "they outlive their functions");
-			s->saved_calls_per_s *= (double)k.other_allocs /
-						(double)s->allocs;
-			s->saved_bytes_per_s *= s->alloc_bytes
-				? (double)k.other_bytes / (double)s->alloc_bytes
-				: 0;
+			others_share(s, &k);
 		}
 		return;
 	}
@@ -627,12 +630,8 @@ static void classify(const analysis *an, an_site *s)
 		reused = 0;
 	s->saved_calls_per_s = s->rate_run_per_s * reused;
 	s->saved_bytes_per_s = s->bytes_run_per_s * reused;
-	if (split) { /* it serves the other stacks' part of the rates */
-		s->saved_calls_per_s *= (double)served / (double)s->allocs;
-		s->saved_bytes_per_s *= s->alloc_bytes ? (double)k.other_bytes /
-							 (double)s->alloc_bytes
-						       : 0;
-	}
+	if (split)
+		others_share(s, &k);
 }
 
 static const analysis *sort_ctx;
