@@ -7,8 +7,11 @@
  * up in the thread's table (threads.c), interned and given its node set
  * (nodes.c) the first time; and it starts the writer when a second thread
  * shows up. It times its own work for the recording's own time
- * (ps_rec_begin).
+ * (ps_rec_begin). A vfork child's calls it logs instead, for its parent
+ * to charge when it resumes (see "a vfork child's calls" below).
  */
+#include <sys/mman.h>
+
 #include "ps_internal.h"
 
 /* The calling thread's record, registered on its first recorded call. */
@@ -30,6 +33,11 @@ static inline ps_thread *self_thread(void)
 	ps_writer_open_child();
 	ps_rec_exact(t, t0);
 	return t;
+}
+
+void ps_account_thread(void)
+{
+	(void)self_thread();
 }
 
 /* The entry of this thread's previous recorded allocation: while the
@@ -73,20 +81,23 @@ static inline int same_size_bucket(const ps_entry *e, uint64_t size)
 	       (lo ^ hi) < (lo & hi);
 }
 
-static inline void account_alloc(void *p, size_t size, uint64_t chain_steps,
-				 int grew)
+/* Whether this allocation is recorded: always, but with probability 1/N
+ * when sampling (sample.c). */
+static inline int sample_takes(void)
 {
-	ps_thread *t = self_thread();
-	if (PS_UNLIKELY(!t))
-		return;
-	if (PS_UNLIKELY(ps_opt.sample_every > 1)) {
-		/* recorded with probability 1/N (sample.c) */
-		if (ps_tls.sample_countdown) {
-			ps_tls.sample_countdown--;
-			return;
-		}
-		ps_tls.sample_countdown = ps_sample_skip();
+	if (PS_LIKELY(ps_opt.sample_every <= 1))
+		return 1;
+	if (ps_tls.sample_countdown) {
+		ps_tls.sample_countdown--;
+		return 0;
 	}
+	ps_tls.sample_countdown = ps_sample_skip();
+	return 1;
+}
+
+/* The entry of the caller's stack on thread t, captured now. */
+static inline ps_entry *caller_entry(ps_thread *t)
+{
 	uintptr_t ips[PS_MAX_DEPTH + 16];
 	ps_entry *e;
 	if (PS_LIKELY(last_entry.entry && last_entry.thread == t &&
@@ -101,13 +112,17 @@ static inline void account_alloc(void *p, size_t size, uint64_t chain_steps,
 		last_entry.generation = ps_generation;
 	}
 	last_entry.entry = e;
-	if (PS_UNLIKELY(!e))
-		return;
+	return e;
+}
 
+/* Charges the allocation of p, made at now, to entry e. */
+__attribute__((always_inline)) static inline void
+charge_alloc(ps_entry *e, void *p, size_t size, uint64_t chain_steps, int grew,
+	     uint64_t now)
+{
 	/* The sizes and times the reader checks against the counts are
 	 * stored before the counts are published (release): a writer that
 	 * sees this allocation counted sees them too (encode_entry()). */
-	uint64_t now = ps_ticks();
 	ps_entry_more *more = ps_entry_more_of(e);
 	if (!same_size_bucket(e, size) ||
 	    (more && __atomic_load_n(&more->hist[PS_HIST_SIZE], __ATOMIC_ACQUIRE))) {
@@ -166,21 +181,42 @@ static inline void account_alloc(void *p, size_t size, uint64_t chain_steps,
 	ps_livetab_insert(&rec);
 }
 
-void ps_account_alloc(void *p, size_t size, uint64_t chain_steps, int grew)
+/* A vfork child's calls, logged (see the end of this file). */
+enum { VF_ALLOC, VF_FREE, VF_RESIZE };
+static void vfork_log(uint32_t kind, void *p, void *old, size_t size);
+
+/* Charges the allocation of p, not a resize, made at now, to entry e. */
+static inline void charge_new(ps_entry *e, void *p, size_t size, uint64_t now)
 {
+	charge_alloc(e, p, size, 0, 0, now);
+}
+
+void ps_account_alloc(void *p, size_t size)
+{
+	if (PS_UNLIKELY(ps_tls.guard & PS_GUARD_VFORK)) {
+		vfork_log(VF_ALLOC, p, NULL, size);
+		return;
+	}
 	uint64_t t0 = ps_rec_begin();
-	account_alloc(p, size, chain_steps, grew);
+	ps_thread *t = self_thread();
+	if (PS_LIKELY(t != NULL) && sample_takes()) {
+		ps_entry *e = caller_entry(t);
+		if (PS_LIKELY(e != NULL))
+			charge_new(e, p, size, ps_ticks());
+	}
 	ps_rec_end(t0);
 }
 
+/* Charges the end, at now, of the block described by r. resized: the
+ * block lives on as a realloc result of new_size bytes (its growth chain
+ * has not ended, and it counts as resized); else it was freed. */
 static inline void release(const struct ps_live *r, int resized,
-			   size_t new_size)
+			   size_t new_size, uint64_t now)
 {
 	ps_entry *e = r->entry;
 	ps_thread *self = self_thread();
 	if (PS_UNLIKELY(!self))
 		return;
-	uint64_t now = ps_ticks();
 	uint64_t life = now - r->birth_ticks;
 	int own = e->thread_index == self->index;
 
@@ -246,14 +282,15 @@ static inline void release(const struct ps_live *r, int resized,
 		ps_thread_release_end(self);
 }
 
-void ps_account_release(const struct ps_live *r, int resized, size_t new_size)
+/* Charges the free, at now, of the block described by r. */
+static inline void free_block(const struct ps_live *r, uint64_t now)
 {
-	uint64_t t0 = ps_rec_begin();
-	release(r, resized, new_size);
-	ps_rec_end(t0);
+	release(r, 0, 0, now);
 }
 
-void ps_account_unknown_free(void)
+/* Counts the free of a block that was never recorded (allocated before
+ * profiling started, in a parent before fork, or inside a hook). */
+static void unknown_free(void)
 {
 	/* sampled: most frees are of blocks never recorded, by design */
 	if (ps_opt.sample_every > 1)
@@ -299,15 +336,178 @@ static void note_inner_free(ps_entry *e)
 
 void ps_account_free(void *p)
 {
+	if (PS_UNLIKELY(ps_tls.guard & PS_GUARD_VFORK)) {
+		vfork_log(VF_FREE, NULL, p, 0);
+		return;
+	}
 	uint64_t t0 = ps_rec_begin();
 	struct ps_live r;
 	int found = ps_livetab_remove((uintptr_t)p, &r);
 	if (found) {
-		release(&r, 0, 0);
+		free_block(&r, ps_ticks());
 		if (found == 2)
 			note_inner_free(r.entry);
 	} else {
-		ps_account_unknown_free();
+		unknown_free();
 	}
 	ps_rec_end(t0);
+}
+
+/* A resize of a block: rec, its record (NULL: not recorded), ends at now
+ * and p, the result (NULL: the resize to 0 freed it), of size bytes, is
+ * allocated at the stack ips (NULL: the caller's, captured now). */
+static void resize(const struct ps_live *rec, void *p, size_t size,
+		   uint64_t now, const uintptr_t *ips, int depth)
+{
+	if (rec)
+		release(rec, p != NULL, size, now);
+	else
+		unknown_free();
+	/* Sampled: a resize inherits its block's draw. The result of a
+	 * recorded block is recorded (its growth chain stays whole), of an
+	 * unrecorded one is not; the countdown of the other allocations is
+	 * left as it was. Each allocation is still recorded with
+	 * probability 1/N: its chain's first block was. */
+	if (!p || (ps_opt.sample_every > 1 && !rec))
+		return;
+	ps_thread *t = self_thread();
+	if (PS_UNLIKELY(!t))
+		return;
+	ps_entry *e = ips ? entry_for(t, ips, depth) : caller_entry(t);
+	int grew = rec && size > rec->size;
+	if (e)
+		charge_alloc(e, p, size, rec ? rec->chain_steps + grew : 0, grew,
+			     ips ? now : ps_ticks());
+}
+
+void ps_account_resize(const struct ps_live *rec, void *p, size_t size)
+{
+	uint64_t t0 = ps_rec_begin();
+	resize(rec, p, size, ps_ticks(), NULL, 0);
+	ps_rec_end(t0);
+}
+
+
+/* ---- a vfork child's calls ------------------------------------------------ *
+ * A vfork child (and clone(CLONE_VM | CLONE_VFORK)'s) runs on its parent's
+ * thread, stack and heap while that thread waits: what it allocates and
+ * frees is on the parent's heap. Left uncounted, its frees of the parent's
+ * blocks read as leaks, and a block it makes for the parent to free reads
+ * as an unknown free (trial 9: dash's children). But it must take none of
+ * our locks: it may be killed at any point, and a lock it held would stay
+ * held for its parent. So it logs each call, with its stack and time, in
+ * a mapping of its own (the hooks' ps_tls.guard is PS_GUARD_VFORK, see
+ * hooks.c), and the parent, back from vfork, charges the calls to its own
+ * thread in the order the child made them (ps_vfork_replay). A call the
+ * child was killed in the middle of is not in the log. If another of the
+ * parent's threads gets a block the child freed back from malloc before
+ * the parent resumes, its record replaces the freed one's, which the
+ * replayed free then takes (one block reads as live, the other as freed
+ * early: a race only a threaded parent that vforks can meet). */
+struct vf_event {
+	uint32_t kind, depth; /* VF_*; the frames in ips */
+	uintptr_t block, old; /* the block allocated (or 0), the one freed */
+	uint64_t size, ticks;
+	uintptr_t ips[];
+};
+struct vf_log {
+	size_t len; /* bytes of events after the header */
+	uint8_t events[];
+};
+/* Room for the log, mapped when the child first needs it and touched as
+ * it fills (the pages a child uses are all it costs). */
+#define VF_LOG_BYTES (64u << 20)
+static __thread struct vf_log *vf_log PS_TLS;
+static __thread uint64_t vf_lost PS_TLS; /* allocations with no room */
+
+/* The calling thread's log, mapped on first use; NULL when it cannot be. */
+static struct vf_log *vf_log_get(void)
+{
+	if (vf_log)
+		return vf_log;
+	void *m = mmap(NULL, VF_LOG_BYTES, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	return vf_log = m == MAP_FAILED ? NULL : m;
+}
+
+static void vfork_log(uint32_t kind, void *p, void *old, size_t size)
+{
+	/* sampled: the child draws as its thread would (the countdown is
+	 * the parent's thread's, which the child shares); a block it
+	 * records is marked in the filter now, so that its free comes here */
+	if (kind == VF_ALLOC) {
+		if (!sample_takes())
+			return;
+		ps_sample_mark((uintptr_t)p);
+	}
+	/* (the child has its parent's thread record: hooks.c) */
+	uintptr_t ips[PS_MAX_DEPTH + 16];
+	int depth = p ? ps_capture_stack(ps_own_thread(), ips, NULL) : 0;
+	uint64_t now = ps_ticks();
+	struct vf_log *log = vf_log_get();
+	size_t bytes = sizeof(struct vf_event) + (size_t)depth * sizeof *ips;
+	if (!log || sizeof *log + log->len + bytes > VF_LOG_BYTES) {
+		vf_lost += p != NULL; /* an allocation not recorded */
+		return;
+	}
+	struct vf_event *ev = (struct vf_event *)(log->events + log->len);
+	ev->kind = kind;
+	ev->depth = (uint32_t)depth;
+	ev->block = (uintptr_t)p;
+	ev->old = (uintptr_t)old;
+	ev->size = size;
+	ev->ticks = now;
+	memcpy(ev->ips, ips, (size_t)depth * sizeof *ips);
+	/* the event counts once it is whole */
+	__atomic_store_n(&log->len, log->len + bytes, __ATOMIC_RELEASE);
+}
+
+void ps_vfork_log_resize(void *old, void *p, size_t size)
+{
+	vfork_log(VF_RESIZE, p, old, size);
+}
+
+void ps_vfork_replay(void)
+{
+	struct vf_log *log = vf_log;
+	if (PS_LIKELY(!log && !vf_lost))
+		return;
+	uint64_t t0 = ps_ticks();
+	ps_thread *t = ps_recording ? self_thread() : NULL;
+	if (t) {
+		/* the child may have been killed inside a walk */
+		__atomic_store_n(&t->in_unwind, 0, __ATOMIC_RELEASE);
+		PS_ADD(&t->unrecorded_allocs, vf_lost);
+	}
+	size_t len = log ? __atomic_load_n(&log->len, __ATOMIC_ACQUIRE) : 0;
+	for (size_t at = 0; t && at < len;) {
+		const struct vf_event *ev =
+			(const struct vf_event *)(log->events + at);
+		at += sizeof *ev + ev->depth * sizeof(uintptr_t);
+		struct ps_live r;
+		int found = ev->old && ps_livetab_remove(ev->old, &r);
+		if (ev->kind == VF_RESIZE) {
+			resize(found ? &r : NULL, (void *)ev->block, ev->size,
+			       ev->ticks, ev->ips, (int)ev->depth);
+		} else if (ev->kind == VF_FREE) {
+			if (found)
+				free_block(&r, ev->ticks);
+			else
+				unknown_free();
+		} else {
+			ps_entry *e = entry_for(t, ev->ips, (int)ev->depth);
+			if (e)
+				charge_new(e, (void *)ev->block, ev->size,
+					   ev->ticks);
+		}
+	}
+	/* the child's walks were the thread's last: the next one must not
+	 * take its stack for the parent's previous one */
+	last_entry.entry = NULL;
+	if (log)
+		munmap(log, VF_LOG_BYTES);
+	vf_log = NULL;
+	vf_lost = 0;
+	if (t)
+		ps_rec_exact(t, t0);
 }

@@ -176,6 +176,11 @@ static int start_state;
 static inline int enter(int is_alloc)
 {
 	if (PS_UNLIKELY(ps_tls.guard)) {
+		if (ps_tls.guard == PS_GUARD_VFORK && ps_recording) {
+			/* a vfork child: recorded into its log (account.c) */
+			ps_tls.guard = PS_GUARD_VFORK | PS_GUARD_HOOK;
+			return 1;
+		}
 		if (is_alloc && ps_recording && ps_tls.guard < PS_GUARD_SILENT) {
 			ps_thread *own = ps_own_thread();
 			if (own)
@@ -212,10 +217,11 @@ static inline void leave(void)
 {
 	if (PS_UNLIKELY(++ps_tls.calls_since_poll >= POLL_EVERY)) {
 		ps_tls.calls_since_poll = 0;
-		ps_writer_poll();
+		if (!(ps_tls.guard & PS_GUARD_VFORK)) /* not the child's */
+			ps_writer_poll();
 	}
 	ps_tls.caller.rip = 0; /* (noted by NOTE_CALLER, for this hook only) */
-	ps_tls.guard = 0;
+	ps_tls.guard &= PS_GUARD_VFORK; /* a vfork child's stays */
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	if (PS_UNLIKELY(ps_tls.signal_deferred))
 		ps_signals_deferred();
@@ -296,7 +302,7 @@ __attribute__((noinline)) static void *malloc_slow(size_t size)
 	void *p = ps_real.malloc(size);
 	NOTE_CALLER();
 	if (PS_LIKELY(p != NULL))
-		ps_account_alloc(p, size, 0, 0);
+		ps_account_alloc(p, size);
 	leave();
 	return p;
 }
@@ -345,7 +351,7 @@ PS_EXPORT void *calloc(size_t n, size_t size)
 	void *p = ps_real.calloc(n, size);
 	NOTE_CALLER();
 	if (PS_LIKELY(p != NULL))
-		ps_account_alloc(p, n * size, 0, 0);
+		ps_account_alloc(p, n * size);
 	leave();
 	return p;
 }
@@ -363,6 +369,14 @@ static void *next_realloc(void *old, size_t size, int flags)
  * guard. */
 static void *resize_recorded(void *old, size_t size, resize_fn fn, int flags)
 {
+	if (PS_UNLIKELY(ps_tls.guard & PS_GUARD_VFORK)) {
+		/* a vfork child: logged, the live table left alone */
+		void *p = fn(old, size, flags);
+		NOTE_CALLER();
+		if (p || !size)
+			ps_vfork_log_resize(old, p, size);
+		return p;
+	}
 	struct ps_live rec;
 	int tracked = ps_livetab_remove((uintptr_t)old, &rec);
 	void *p = fn(old, size, flags);
@@ -372,29 +386,8 @@ static void *resize_recorded(void *old, size_t size, resize_fn fn, int flags)
 			ps_livetab_insert(&rec);
 		return NULL;
 	}
-	if (tracked)
-		ps_account_release(&rec, p != NULL, size);
-	else
-		ps_account_unknown_free();
-	if (!p)
-		return p;
 	NOTE_CALLER();
-	int grew = tracked && size > rec.size;
-	if (PS_UNLIKELY(ps_opt.sample_every > 1)) {
-		/* Sampled: a resize inherits its block's draw. The result of
-		 * a recorded block is recorded (its growth chain stays whole),
-		 * of an unrecorded one is not; the countdown of the other
-		 * allocations is left as it was. Each allocation is still
-		 * recorded with probability 1/N: its chain's first block was. */
-		if (tracked) {
-			uint32_t countdown = ps_tls.sample_countdown;
-			ps_tls.sample_countdown = 0;
-			ps_account_alloc(p, size, rec.chain_steps + grew, grew);
-			ps_tls.sample_countdown = countdown;
-		}
-		return p;
-	}
-	ps_account_alloc(p, size, tracked ? rec.chain_steps + grew : 0, grew);
+	ps_account_resize(tracked ? &rec : NULL, p, size);
 	return p;
 }
 
@@ -446,7 +439,7 @@ static void *aligned_sized(size_t align, size_t alloc_size, size_t asked_size)
 	void *p = ps_real.memalign(align, alloc_size);
 	NOTE_CALLER();
 	if (PS_LIKELY(p != NULL))
-		ps_account_alloc(p, asked_size, 0, 0);
+		ps_account_alloc(p, asked_size);
 	leave();
 	return p;
 }
@@ -472,7 +465,7 @@ PS_EXPORT void *aligned_alloc(size_t align, size_t size)
 	void *p = ps_real.aligned_alloc(align, size);
 	NOTE_CALLER();
 	if (PS_LIKELY(p != NULL))
-		ps_account_alloc(p, size, 0, 0);
+		ps_account_alloc(p, size);
 	leave();
 	return p;
 }
@@ -488,7 +481,7 @@ PS_EXPORT int posix_memalign(void **out, size_t align, size_t size)
 	int rc = ps_real.posix_memalign(out, align, size);
 	NOTE_CALLER();
 	if (rc == 0)
-		ps_account_alloc(*out, size, 0, 0);
+		ps_account_alloc(*out, size);
 	leave();
 	return rc;
 }
@@ -613,21 +606,21 @@ PS_EXPORT void *mallocx(size_t size, int flags)
 {
 	if (!enter(1))
 		return mallocx_next(size, flags);
-	ps_tls.guard = PS_GUARD_HOOK | PS_GUARD_SILENT;
+	ps_tls.guard |= PS_GUARD_SILENT;
 	void *p = mallocx_next(size, flags);
-	ps_tls.guard = PS_GUARD_HOOK;
+	ps_tls.guard &= ~PS_GUARD_SILENT;
 	NOTE_CALLER();
 	if (p)
-		ps_account_alloc(p, size, 0, 0);
+		ps_account_alloc(p, size);
 	leave();
 	return p;
 }
 
 static void *rallocx_silent(void *old, size_t size, int flags)
 {
-	ps_tls.guard = PS_GUARD_HOOK | PS_GUARD_SILENT;
+	ps_tls.guard |= PS_GUARD_SILENT;
 	void *p = rallocx_next(old, size, flags);
-	ps_tls.guard = PS_GUARD_HOOK;
+	ps_tls.guard &= ~PS_GUARD_SILENT;
 	return p;
 }
 
@@ -660,9 +653,9 @@ static void jemalloc_free(enum jemalloc_op op, void *p, size_t size, int flags)
 		return;
 	}
 	ps_account_free(p);
-	ps_tls.guard = PS_GUARD_HOOK | PS_GUARD_SILENT;
+	ps_tls.guard |= PS_GUARD_SILENT;
 	free_next(op, p, size, flags);
-	ps_tls.guard = PS_GUARD_HOOK;
+	ps_tls.guard &= ~PS_GUARD_SILENT;
 	leave();
 }
 
@@ -793,12 +786,12 @@ cxx_new(int array, size_t size, size_t align, int *recorded)
 	*recorded = enter(1);
 	if (!*recorded)
 		return NULL;
-	ps_tls.guard = PS_GUARD_HOOK | PS_GUARD_SILENT;
+	ps_tls.guard |= PS_GUARD_SILENT;
 	void *p = next_new_nothrow(array, size, align);
-	ps_tls.guard = PS_GUARD_HOOK;
+	ps_tls.guard &= ~PS_GUARD_SILENT;
 	NOTE_CALLER();
 	if (p)
-		ps_account_alloc(p, size, 0, 0);
+		ps_account_alloc(p, size);
 	leave();
 	return p;
 }
@@ -908,12 +901,12 @@ static void cxx_delete(enum cxx_op op, void *p, size_t a, size_t b)
 		return;
 	}
 	ps_account_free(p);
-	ps_tls.guard = PS_GUARD_HOOK | PS_GUARD_SILENT;
+	ps_tls.guard |= PS_GUARD_SILENT;
 	if (next)
 		next(p, a, b);
 	else
 		ps_real.free(p);
-	ps_tls.guard = PS_GUARD_HOOK;
+	ps_tls.guard &= ~PS_GUARD_SILENT;
 	leave();
 }
 
@@ -1396,17 +1389,52 @@ static void fork_child(void)
 /* ---- vfork and clone ---------------------------------------------------------- */
 
 /* A vfork child runs on its parent's thread, stack and memory until it
- * execs or exits: what it allocates is on the parent's heap but is not
- * the parent's work, and must not go into the parent's tables. vfork
- * cannot be wrapped by a C function (the child would return through a
- * frame the parent then returns through again), so it is a trampoline
+ * execs or exits: what it allocates and frees is on the parent's heap,
+ * and goes into the parent's tables, but through a log the parent reads
+ * when it resumes (account.c: the child must take none of our locks).
+ * vfork cannot be wrapped by a C function (the child would return through
+ * a frame the parent then returns through again), so it is a trampoline
  * (x86-64): it keeps the caller's return address in a thread-local slot,
- * calls the next vfork, and then, in the child, raises the recursion guard
- * to PS_GUARD_SILENT (everything passes through uncounted; the
- * parent's thread-local memory is the child's), in the parent restores it.
- * glibc's vfork holds its own return address in a register across the
- * system call, so the child's pushes below cannot hurt the parent. */
+ * calls the next vfork, and then, in the child, sets the guard to
+ * PS_GUARD_VFORK (the parent's thread-local memory is the child's), in
+ * the parent restores it and charges what the child logged (a thread
+ * with no record yet gets one first). A child of a call made with the
+ * guard up (from inside a hook) or while nothing is recorded passes
+ * through uncounted (PS_GUARD_SILENT). glibc's
+ * vfork holds its own return address in a register across the system
+ * call, so the child's pushes below cannot hurt the parent. */
 static __thread uintptr_t vfork_return PS_TLS;
+
+/* Before a vfork: the child records on this thread's record (and must
+ * not make one: that may start the writer thread), so a thread that has
+ * none yet gets it now. */
+static void vfork_prepare(void)
+{
+	if (!ps_recording || ps_tls.guard || ps_own_thread())
+		return;
+	ps_tls.guard = PS_GUARD_HOOK;
+	ps_account_thread();
+	ps_tls.guard = 0;
+}
+
+/* The guard of a vfork child whose parent's thread had guard. */
+static void vfork_child_guard(int guard)
+{
+	ps_tls.guard = guard || !ps_recording || !ps_own_thread()
+			       ? guard + PS_GUARD_SILENT
+			       : PS_GUARD_VFORK;
+}
+
+/* The parent of a vfork child, back with its guard as it was: charges
+ * what the child logged (held up: nothing it allocates meanwhile is
+ * recorded). */
+static void vfork_parent_resumes(int guard)
+{
+	ps_tls.guard = guard + PS_GUARD_HOOK;
+	ps_vfork_replay();
+	ps_tls.guard = guard;
+}
+
 static __thread int vfork_saved_guard PS_TLS;
 
 __attribute__((visibility("hidden"))) void *ps_vfork_enter(uintptr_t ret);
@@ -1416,6 +1444,7 @@ void *ps_vfork_enter(uintptr_t ret)
 		resolve();
 	vfork_return = ret;
 	vfork_saved_guard = ps_tls.guard;
+	vfork_prepare();
 	return (void *)next_fn.vfork;
 }
 
@@ -1423,9 +1452,9 @@ __attribute__((visibility("hidden"))) uintptr_t ps_vfork_leave(int pid);
 uintptr_t ps_vfork_leave(int pid)
 {
 	if (pid == 0)
-		ps_tls.guard = vfork_saved_guard + PS_GUARD_SILENT;
+		vfork_child_guard(vfork_saved_guard);
 	else
-		ps_tls.guard = vfork_saved_guard;
+		vfork_parent_resumes(vfork_saved_guard);
 	return vfork_return;
 }
 
@@ -1468,19 +1497,19 @@ static int clone_child_start(void *p)
 
 /* Like the vfork child, the child of clone(CLONE_VM | CLONE_VFORK) runs
  * on its parent's memory (and, without CLONE_SETTLS, its thread-local
- * memory) while the parent waits: nothing it does is counted. */
+ * memory) while the parent waits: its calls are logged for the parent. */
 static int clone_vfork_child_start(void *p)
 {
 	struct clone_start *start = p;
-	ps_tls.guard += PS_GUARD_SILENT;
+	vfork_child_guard(ps_tls.guard);
 	return start->fn(start->arg);
 }
 
 /* clone() as glibc declares it. Without CLONE_VM the child is a copy of
  * the process, like a fork child: it gets the fork treatment (our locks
  * held across the call, its own tables and file). CLONE_VM | CLONE_VFORK
- * children pass through uncounted. Other CLONE_VM children (threads made
- * by hand) are left alone. */
+ * children are vfork children (their calls logged for the parent). Other
+ * CLONE_VM children (threads made by hand) are left alone. */
 PS_EXPORT int clone(int (*fn)(void *), void *stack, int flags, void *arg, ...)
 {
 	va_list ap;
@@ -1504,9 +1533,10 @@ PS_EXPORT int clone(int (*fn)(void *), void *stack, int flags, void *arg, ...)
 	if ((flags & (CLONE_VM | CLONE_VFORK | CLONE_SETTLS)) ==
 		    (CLONE_VM | CLONE_VFORK) && fn) {
 		int guard = ps_tls.guard;
+		vfork_prepare();
 		int rc = next_fn.clone(clone_vfork_child_start, stack, flags,
 				       &start, parent_tid, tls, child_tid);
-		ps_tls.guard = guard; /* the child's was this thread's */
+		vfork_parent_resumes(guard); /* the child's was this thread's */
 		return rc;
 	}
 	return next_fn.clone(fn, stack, flags, arg, parent_tid, tls, child_tid);

@@ -879,19 +879,26 @@ void ps_threads_reset_child(void);
 /* ---- account.c (what an allocation or a free changes) ------------------ */
 struct ps_live;
 /* Charges the allocation of p (size bytes) to the caller's stack and
- * thread and records p as live. chain_steps: how many times this object
- * was grown by realloc so far; grew: this allocation is such a step. */
-void ps_account_alloc(void *p, size_t size, uint64_t chain_steps, int grew);
+ * thread and records p as live. */
+void ps_account_alloc(void *p, size_t size);
 /* Charges the free of p to the entry that allocated it (or counts an
  * unknown free). Must run before the real free. */
 void ps_account_free(void *p);
-/* Counts the free of a block that was never recorded (allocated before
- * profiling started, in a parent before fork, or inside a hook). */
-void ps_account_unknown_free(void);
-/* Charges the end of the block described by r. resized: the block lives
- * on as a realloc result of new_size bytes (its growth chain has not
- * ended, and it counts as resized); else it was freed. */
-void ps_account_release(const struct ps_live *r, int resized, size_t new_size);
+/* Makes the calling thread's record if it has none yet (with the guard
+ * held): what the first recorded call would do. */
+void ps_account_thread(void);
+/* Charges a resize (realloc, rallocx) of a block whose record rec (NULL:
+ * never recorded) the caller took out of the live table: the block ended,
+ * and p (NULL: a resize to 0 freed it) of size bytes is allocated, a step
+ * of its growth chain when recorded and larger. */
+void ps_account_resize(const struct ps_live *rec, void *p, size_t size);
+/* In a vfork child (ps_tls.guard PS_GUARD_VFORK), the three above log the
+ * call for the parent instead; the resize hook, which the child must not
+ * let take the live table's locks, logs its resize of old here. */
+void ps_vfork_log_resize(void *old, void *p, size_t size);
+/* In the parent, back from vfork or clone(CLONE_VFORK), with the guard
+ * held: charges to this thread what its child logged, in order. */
+void ps_vfork_replay(void);
 
 /* ---- sample.c (--sample N) --------------------------------------------- */
 /* Sets up the recorded-block filter when sampling is on. The bytes from
@@ -1031,10 +1038,14 @@ void ps_signals_install(void);
 void ps_signals_deferred(void);
 
 /* ---- hooks.c ------------------------------------------------------------ */
-/* ps_tls.guard when nothing must be counted, not even as "unrecorded": in
- * a vfork child (it runs on its parent's thread and memory), and around
- * the allocator calls an operator new hook makes on its caller's behalf. */
+/* ps_tls.guard when nothing must be counted, not even as "unrecorded":
+ * around the allocator calls an operator new hook makes on its caller's
+ * behalf, and in a vfork child that cannot log (see PS_GUARD_VFORK). */
 #define PS_GUARD_SILENT (1 << 20)
+/* ps_tls.guard of a vfork child outside the hooks: its calls are
+ * recorded, but logged for its parent (account.c), not charged. enter()
+ * adds PS_GUARD_HOOK to it, leave() takes that off again. */
+#define PS_GUARD_VFORK (1 << 21)
 /* A bit of ps_tls.guard set by an allocator hook from enter() to leave():
  * a signal the catcher (signals.c) receives meanwhile waits for leave(),
  * which is sure to come. Nested sections add to the guard below it. */

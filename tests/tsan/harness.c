@@ -178,7 +178,7 @@ static struct block *tracked_alloc(struct worker *w, size_t size)
 	ps_tls.guard = 1;
 	struct block *b = malloc(size);
 	if (b)
-		ps_account_alloc(b, size, 0, 0);
+		ps_account_alloc(b, size);
 	ps_tls.guard = 0;
 	if (!b)
 		abort();
@@ -207,12 +207,7 @@ static struct block *tracked_realloc(struct worker *w, struct block *b,
 	struct block *p = realloc(b, size);
 	if (!p)
 		abort();
-	if (tracked)
-		ps_account_release(&rec, 1, size);
-	else
-		ps_account_unknown_free();
-	int grew = tracked && size > rec.size;
-	ps_account_alloc(p, size, tracked ? rec.chain_steps + grew : 0, grew);
+	ps_account_resize(tracked ? &rec : NULL, p, size);
 	ps_tls.guard = 0;
 	struct worker *owner = &workers[old.owner];
 	__atomic_fetch_add(&owner->resized, 1, __ATOMIC_RELAXED);

@@ -8,7 +8,11 @@
  * over the run; merged files on one wall-clock timeline; stacks with the
  * same frames, in one file and merged across files; the recording's own
  * time taken out of the rates, once for threads that record side by side
- * and once each for threads one after another. */
+ * and once each for threads one after another; a version 1 file's
+ * thread peak bytes (no lower bound); the 95% error `top` gives a
+ * sampled stack's count and bytes. */
+#include <fcntl.h>
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,6 +24,7 @@
 
 #include <cmocka.h>
 
+#include "commands.h"
 #include "memory.h"
 #include "units.h"
 #include "model.h"
@@ -54,8 +59,12 @@ struct spec_node {
 };
 
 struct spec {
-	uint32_t version; /* of the file's header (0: the current one) */
+	/* of the file's header (0: the current one); 1 also writes the
+	 * version 1 layout: no site candidates, no peak bytes or times per
+	 * entry, no node lists */
+	uint32_t version;
 	uint64_t flags;   /* the PROCESS record's */
+	uint32_t sample_every; /* the PROCESS record's (0: 1, every block) */
 	/* nonzero: the all-thread node of the process (ip 0), its peak
 	 * objects (of 16 B each) */
 	uint64_t process_peak;
@@ -71,21 +80,24 @@ struct spec {
 	uint32_t nnodes;
 };
 
-/* Writes spec as a version 2 profile at path. Every entry's blocks are
- * 16 bytes. */
+/* Writes spec as a version 2 profile at path (version 1 if s->version
+ * says so). Every entry's blocks are 16 bytes. */
 static void write_profile(const char *path, const struct spec *s)
 {
+	int v2 = s->version != 1;
 	pw_header(&w);
 	if (s->version)
 		ps_put_u32le(buf + 8, s->version);
 	pw_begin(&w, PS_REC_PROCESS);
 	v(100); v(1); v(s->flags); v(s->start_real_ns); v(0); v(100); v(64);
-	v(1); pw_str(&w, "/bin/t"); pw_str(&w, "t"); v(0);
+	v(s->sample_every ? s->sample_every : 1); pw_str(&w, "/bin/t"); pw_str(&w, "t"); v(0);
 	pw_end(&w);
 	for (uint32_t i = 0; i < s->nstacks; i++) {
 		pw_begin(&w, PS_REC_STACK);
 		v(i + 1); v(0); v(2); v(s->stack_ips[i][0]); v(s->stack_ips[i][1]);
-		v(0); v(s->no_cand[i] ? 0 : 2);
+		if (v2) {
+			v(0); v(s->no_cand[i] ? 0 : 2);
+		}
 		pw_end(&w);
 	}
 	for (uint32_t t = 1; t <= s->nthreads; t++) {
@@ -104,15 +116,16 @@ static void write_profile(const char *path, const struct spec *s)
 		v(e->allocs); v(e->allocs * 16 + (e->one_64 ? 48 : 0));
 		v(e->frees); v(e->frees * 16);
 		v(0); v(0); v(16); v(e->one_64 ? 64 : 16);
-		v(e->peak); v(e->peak * 16);
-		if (e->raw_first) {
-			v(e->raw_first);
-			v(e->raw_last);
-		} else {
-			v(e->first_ms ? (uint64_t)((double)(e->first_ms * MS) * k) + 1 : 0);
-			v(e->last_ms ? (uint64_t)((double)(e->last_ms * MS) * k) + 1 : 0);
+		v(e->peak);
+		uint64_t first = e->raw_first, last = e->raw_last;
+		if (!e->raw_first) {
+			first = e->first_ms ? (uint64_t)((double)(e->first_ms * MS) * k) + 1 : 0;
+			last = e->last_ms ? (uint64_t)((double)(e->last_ms * MS) * k) + 1 : 0;
 		}
-		v(e->free_ms ? (uint64_t)((double)(e->free_ms * MS) * k) + 1 : 0);
+		if (v2) { /* peak bytes and times */
+			v(e->peak * 16); v(first); v(last);
+			v(e->free_ms ? (uint64_t)((double)(e->free_ms * MS) * k) + 1 : 0);
+		}
 		if (e->one_64) { /* sizes: buckets 4 and 6 */
 			v(2); v(4); v(e->allocs - 1); v(6); v(1);
 		} else {
@@ -131,14 +144,16 @@ static void write_profile(const char *path, const struct spec *s)
 		}
 	}
 	v(0); v(0);
-	v(s->nnodes);
-	for (uint32_t i = 0; i < s->nnodes; i++) {
-		v(s->n[i].thread); v(s->n[i].ip); v(s->n[i].peak);
-		v(s->n[i].peak * 16);
-	}
-	v(s->process_peak ? 1 : 0);
-	if (s->process_peak) {
-		v(0); v(s->process_peak); v(s->process_peak * 16);
+	if (v2) { /* node lists */
+		v(s->nnodes);
+		for (uint32_t i = 0; i < s->nnodes; i++) {
+			v(s->n[i].thread); v(s->n[i].ip); v(s->n[i].peak);
+			v(s->n[i].peak * 16);
+		}
+		v(s->process_peak ? 1 : 0);
+		if (s->process_peak) {
+			v(0); v(s->process_peak); v(s->process_peak * 16);
+		}
 	}
 	pw_end(&w);
 	pw_begin(&w, PS_REC_END);
@@ -400,6 +415,28 @@ static void test_thread_peak_from_entries(void **state)
 		expect_peak_16(&a.threads[0].peak, 30, 40, "version", version);
 		done(&a, 1);
 	}
+}
+
+/* A version 1 file has no peak bytes per entry: an entry's peak blocks
+ * times its largest size bounds its peak bytes from above only, so a
+ * thread's peak bytes are 0..the sum of those bounds, while its blocks
+ * keep the largest entry's peak as the lower end: 10 and 30 blocks of
+ * 16 B give 30..40 blocks, 0..640 B. */
+static void test_thread_peak_bytes_version1(void **state)
+{
+	(void)state;
+	analysis a;
+	struct spec s = peaks_10_30(1);
+	s.version = 1;
+	load(&a, &s, 1);
+	const an_peak *p = &a.threads[0].peak;
+	if (p->lo != 30 || p->hi != 40 || p->bytes_lo != 0 || p->bytes_hi != 640)
+		fail_msg("version 1: thread peak %llu..%llu, %llu..%llu B, "
+			 "expected 30..40, 0..640 B", (unsigned long long)p->lo,
+			 (unsigned long long)p->hi,
+			 (unsigned long long)p->bytes_lo,
+			 (unsigned long long)p->bytes_hi);
+	done(&a, 1);
 }
 
 /* A site's peak bytes are its entries' peak bytes from version 2 on, not
@@ -1487,6 +1524,87 @@ static void test_recording_bounds(void **state)
 	unlink(paths[0]);
 }
 
+/* Runs `poolscout top --json --INDEX` (cmd_top) on the file at path and
+ * returns the row of function fn's "flat" and "flat_error95". */
+static void top_row(const char *path, const char *index, const char *fn,
+		    uint64_t *flat, double *err)
+{
+	char out[256], opt[64], want[64];
+	snprintf(out, sizeof out, "%s.top", path);
+	snprintf(opt, sizeof opt, "--%s", index);
+	char *argv[] = { "top", "--json", opt, (char *)path, NULL };
+	fflush(stdout);
+	int saved = dup(1);
+	int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(saved >= 0 && fd >= 0);
+	dup2(fd, 1);
+	close(fd);
+	int rc = cmd_top(4, argv);
+	fflush(stdout);
+	dup2(saved, 1);
+	close(saved);
+	assert_int_equal(rc, 0);
+	FILE *f = fopen(out, "r");
+	assert_non_null(f);
+	static char text[1 << 14];
+	size_t n = fread(text, 1, sizeof text - 1, f);
+	text[n] = 0;
+	fclose(f);
+	unlink(out);
+	snprintf(want, sizeof want, "\"function\": \"%s\"", fn);
+	const char *row = strstr(text, want);
+	if (!row)
+		fail_msg("top --%s: no row %s in:\n%s", index, fn, text);
+	const char *fl = strstr(row, "\"flat\": ");
+	const char *er = strstr(row, "\"flat_error95\": ");
+	if (!fl || !er)
+		fail_msg("top --%s: no flat or flat_error95 in:\n%s", index, row);
+	*flat = strtoull(fl + strlen("\"flat\": "), NULL, 10);
+	*err = strtod(er + strlen("\"flat_error95\": "), NULL);
+}
+
+/* Sampled 1 in 4, each recorded block stands for 4: a stack that made
+ * 100 recorded blocks of 16 B and freed none estimates 400 blocks,
+ * 6400 B, allocated and in use alike. A count's estimate has variance
+ * n (k - 1) (400 x 3): 95% error 1.96 sqrt(1200) for alloc_objects and
+ * inuse_objects, live blocks or not; a byte estimate's is the count's
+ * times the mean block size, 16: 1.96 sqrt(6400 x 16 x 3) for
+ * alloc_space and inuse_space. */
+static void test_top_sampled_error(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *index;
+		uint64_t flat;
+		double var;
+	} cases[] = {
+		{ "alloc_objects", 400, 400.0 * 3 },
+		{ "inuse_objects", 400, 400.0 * 3 },
+		{ "alloc_space", 6400, 6400.0 * 16 * 3 },
+		{ "inuse_space", 6400, 6400.0 * 16 * 3 },
+	};
+	analysis a;
+	struct spec s = base();
+	s.sample_every = 4;
+	s.e[0].allocs = 100;
+	s.e[0].frees = 0;
+	s.e[0].peak = 100;
+	s.e[0].free_ms = 0;
+	s.e[0].life_count[0] = 0;
+	load(&a, &s, 1);
+	assert_int_equal(a.sample_every, 4);
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		uint64_t flat;
+		double err, want = AN_Z95 * sqrt(cases[i].var);
+		top_row(paths[0], cases[i].index, "0x1000", &flat, &err);
+		if (flat != cases[i].flat || fabs(err - want) > 1e-4 * want)
+			fail_msg("top --%s: flat %llu +- %g, expected %llu +- %g",
+				 cases[i].index, (unsigned long long)flat, err,
+				 (unsigned long long)cases[i].flat, want);
+	}
+	done(&a, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1494,6 +1612,7 @@ int main(void)
 		cmocka_unit_test(test_percentile_rank),
 		cmocka_unit_test(test_peak_windows),
 		cmocka_unit_test(test_thread_peak_from_entries),
+		cmocka_unit_test(test_thread_peak_bytes_version1),
 		cmocka_unit_test(test_site_peak_bytes),
 		cmocka_unit_test(test_process_peak_from_its_node),
 		cmocka_unit_test(test_node_peaks),
@@ -1516,6 +1635,7 @@ int main(void)
 		cmocka_unit_test(test_recording_threads_taking_turns),
 		cmocka_unit_test(test_recording_threads_sharing_a_cpu),
 		cmocka_unit_test(test_recording_of_a_waiting_parent),
+		cmocka_unit_test(test_top_sampled_error),
 	};
 	int rc = cmocka_run_group_tests_name("metrics model", tests, NULL, NULL);
 	for (int i = 0; i < 4; i++)
