@@ -47,7 +47,10 @@ REL = {"<": "<=", "<=": "<", ">": ">=", ">=": ">", "==": "!=", "!=": "=="}
 ARITH = {"+": "-", "-": "+", "*": "/", "/": "*"}
 LOGIC = {"&&": "||", "||": "&&"}
 # a function definition's first line: at column 0, the name before "("
-FUNCTION_HEADER = re.compile(r"^[A-Za-z_][\w \t*]*?\b([A-Za-z_]\w*)\s*\(")
+# (after its attributes and type, or alone: the second line of a header
+# whose attributes and type take the first)
+FUNCTION_HEADER = re.compile(r"^(?:__attribute__\(\(.*?\)\)\s*)?"
+                             r"(?:[A-Za-z_][\w \t*]*?\b)?([A-Za-z_]\w*)\s*\(")
 DECL_BEFORE = {"(", ",", ";", "{", "const", "struct", "static", "union", "enum"}
 DECL_AFTER = {"=", ";", ",", "[", ")"}
 
