@@ -5,9 +5,9 @@
  * a timed call adds (its ticks - the clock's cost - what was timed
  * exactly meanwhile) x PS_REC_EVERY to its thread, nothing at or under
  * that cost, and nothing above PS_REC_PREEMPTED (each threshold on both
- * sides); a rare step timed exactly adds its ticks once; the next draw
- * follows every timed call. The tick counter is the test's: the file is
- * included with the TSC read replaced.
+ * sides); a rare step timed exactly adds its ticks once, PS_REC_PREEMPTED
+ * at most; the next draw follows every timed call. The tick counter is
+ * the test's: the file is included with the TSC read replaced.
  */
 #define _GNU_SOURCE
 #include <stdint.h>
@@ -170,6 +170,41 @@ static void test_exact_inside_timed(void **state)
 	assert_int_equal(ps_tls.rec_exact, 350);
 }
 
+/* A step timed exactly counts PS_REC_PREEMPTED ticks at most on its
+ * thread (longer, it was preempted): at the bound in full, one tick past
+ * it the bound; all of it is in the thread's exact mark. */
+static void test_exact_capped(void **state)
+{
+	(void)state;
+	uint64_t before = thread.rec_ticks, mark = ps_tls.rec_exact;
+	play((uint64_t[]){ 100, 100 + PS_REC_PREEMPTED }, 2);
+	ps_rec_exact(&thread, ps_ticks());
+	assert_int_equal(thread.rec_ticks - before, PS_REC_PREEMPTED);
+	before = thread.rec_ticks;
+	play((uint64_t[]){ 100, 100 + PS_REC_PREEMPTED + 1 }, 2);
+	ps_rec_exact(&thread, ps_ticks());
+	assert_int_equal(thread.rec_ticks - before, PS_REC_PREEMPTED);
+	before = thread.rec_ticks;
+	play((uint64_t[]){ 100, 100 + 4 * PS_REC_PREEMPTED }, 2);
+	ps_rec_exact(&thread, ps_ticks());
+	assert_int_equal(thread.rec_ticks - before, PS_REC_PREEMPTED);
+	assert_int_equal(ps_tls.rec_exact - mark,
+			 PS_REC_PREEMPTED + (PS_REC_PREEMPTED + 1) +
+				 4 * PS_REC_PREEMPTED);
+	/* inside a timed call: 1000 + 200000 + 100 ticks, the step 200000
+	 * of them: capped on the thread, and the call, past the bound with
+	 * it, counts nothing itself */
+	ps_tls.rec_drawn = 1;
+	ps_tls.rec_skip = 0;
+	before = thread.rec_ticks;
+	play((uint64_t[]){ 1000, 1100, 201100, 201200 }, 4);
+	uint64_t t0 = ps_rec_begin();
+	uint64_t step = ps_ticks();
+	ps_rec_exact(&thread, step);
+	ps_rec_end(t0);
+	assert_int_equal(thread.rec_ticks - before, PS_REC_PREEMPTED);
+}
+
 /* Untimed calls between timed ones: the draw's count, one fewer each; the
  * draw comes after each timed call; a thread's first call draws too. */
 static void test_skips_and_draws(void **state)
@@ -242,6 +277,7 @@ int main(void)
 		cmocka_unit_test_setup(test_empty_region_least, setup),
 		cmocka_unit_test_setup(test_timed_call, setup),
 		cmocka_unit_test_setup(test_exact_inside_timed, setup),
+		cmocka_unit_test_setup(test_exact_capped, setup),
 		cmocka_unit_test_setup(test_skips_and_draws, setup),
 		cmocka_unit_test_setup(test_kernel_clocks, setup),
 	};
