@@ -96,7 +96,7 @@ static inline int sample_takes(void)
 }
 
 /* The entry of the caller's stack on thread t, captured now. */
-static inline ps_entry *caller_entry(ps_thread *t)
+__attribute__((always_inline)) static inline ps_entry *caller_entry(ps_thread *t)
 {
 	uintptr_t ips[PS_MAX_DEPTH + 16];
 	ps_entry *e;
@@ -186,7 +186,8 @@ enum { VF_ALLOC, VF_FREE, VF_RESIZE };
 static void vfork_log(uint32_t kind, void *p, void *old, size_t size);
 
 /* Charges the allocation of p, not a resize, made at now, to entry e. */
-static inline void charge_new(ps_entry *e, void *p, size_t size, uint64_t now)
+__attribute__((always_inline)) static inline void
+charge_new(ps_entry *e, void *p, size_t size, uint64_t now)
 {
 	charge_alloc(e, p, size, 0, 0, now);
 }
