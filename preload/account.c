@@ -181,8 +181,10 @@ charge_alloc(ps_entry *e, void *p, size_t size, uint64_t chain_steps, int grew,
 	ps_livetab_insert(&rec);
 }
 
-/* A vfork child's calls, logged (see the end of this file). */
-enum { VF_ALLOC, VF_FREE, VF_RESIZE };
+/* A vfork child's calls, logged (see the end of this file): an
+ * allocation, or the end of a block (a free, or a resize with its
+ * result). */
+enum { VF_ALLOC, VF_END };
 static void vfork_log(uint32_t kind, void *p, void *old, size_t size);
 
 /* Charges the allocation of p, not a resize, made at now, to entry e. */
@@ -338,7 +340,7 @@ static void note_inner_free(ps_entry *e)
 void ps_account_free(void *p)
 {
 	if (PS_UNLIKELY(ps_tls.guard & PS_GUARD_VFORK)) {
-		vfork_log(VF_FREE, NULL, p, 0);
+		vfork_log(VF_END, NULL, p, 0);
 		return;
 	}
 	uint64_t t0 = ps_rec_begin();
@@ -465,7 +467,7 @@ static void vfork_log(uint32_t kind, void *p, void *old, size_t size)
 
 void ps_vfork_log_resize(void *old, void *p, size_t size)
 {
-	vfork_log(VF_RESIZE, p, old, size);
+	vfork_log(VF_END, p, old, size);
 }
 
 void ps_vfork_replay(void)
@@ -485,22 +487,18 @@ void ps_vfork_replay(void)
 		const struct vf_event *ev =
 			(const struct vf_event *)(log->events + at);
 		at += sizeof *ev + ev->depth * sizeof(uintptr_t);
-		struct ps_live r;
-		int found = ev->old && ps_livetab_remove(ev->old, &r);
-		if (ev->kind == VF_RESIZE) {
-			resize(found ? &r : NULL, (void *)ev->block, ev->size,
-			       ev->ticks, ev->ips, (int)ev->depth);
-		} else if (ev->kind == VF_FREE) {
-			if (found)
-				free_block(&r, ev->ticks);
-			else
-				unknown_free();
-		} else {
+		if (ev->kind == VF_ALLOC) {
 			ps_entry *e = entry_for(t, ev->ips, (int)ev->depth);
 			if (e)
 				charge_new(e, (void *)ev->block, ev->size,
 					   ev->ticks);
+			continue;
 		}
+		/* a free is a resize with no result */
+		struct ps_live r;
+		int found = ps_livetab_remove(ev->old, &r);
+		resize(found ? &r : NULL, (void *)ev->block, ev->size, ev->ticks,
+		       ev->ips, (int)ev->depth);
 	}
 	/* the child's walks were the thread's last: the next one must not
 	 * take its stack for the parent's previous one */

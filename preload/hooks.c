@@ -1400,10 +1400,11 @@ static void fork_child(void)
  * the parent restores it and charges what the child logged (a thread
  * with no record yet gets one first). A child of a call made with the
  * guard up (from inside a hook) or while nothing is recorded passes
- * through uncounted (PS_GUARD_SILENT). glibc's
- * vfork holds its own return address in a register across the system
- * call, so the child's pushes below cannot hurt the parent. */
+ * through uncounted (PS_GUARD_SILENT). glibc's vfork holds its own return
+ * address in a register across the system call, so the child's pushes
+ * below cannot hurt the parent. */
 static __thread uintptr_t vfork_return PS_TLS;
+static __thread int vfork_saved_guard PS_TLS;
 
 /* Before a vfork: the child records on this thread's record (and must
  * not make one: that may start the writer thread), so a thread that has
@@ -1434,8 +1435,6 @@ static void vfork_parent_resumes(int guard)
 	ps_vfork_replay();
 	ps_tls.guard = guard;
 }
-
-static __thread int vfork_saved_guard PS_TLS;
 
 __attribute__((visibility("hidden"))) void *ps_vfork_enter(uintptr_t ret);
 void *ps_vfork_enter(uintptr_t ret)
